@@ -2,6 +2,38 @@
 // project's own modules are evaluated afresh for each file, as in a worker of its own (a Lambda handler reads its
 // environment when imported), while the packages under node_modules, which Node loads and caches itself, are loaded
 // once per worker.
-import { vi } from 'vitest';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, vi } from 'vitest';
 
 vi.resetModules();
+
+/**
+ * A client class that aws-sdk-client-mock mocked (`mockClient(DynamoDBClient)` stubs the class's `send`) stays mocked
+ * in the worker after its file, as the SDK is loaded once per worker: a later file's real clients (an operator
+ * command run in process against moto, say) would be answered by the fake. Found when `crs token list`, run in
+ * process, was answered by another file's DynamoDB fake. A file that leaves one is failed, naming it, and it is put
+ * back for the next.
+ */
+afterAll(() => {
+  const clients = {
+    CloudWatchClient,
+    DynamoDBClient,
+    DynamoDBStreamsClient,
+    SecretsManagerClient,
+    SNSClient,
+    SQSClient,
+  };
+  const left = Object.entries(clients).filter(([, c]) => {
+    const send = c.prototype.send as { restore?: () => void };
+    if (typeof send.restore !== 'function') return false;
+    send.restore();
+    return true;
+  });
+  if (left.length > 0)
+    throw new Error(`this file left ${left.map(([name]) => name).join(', ')} mocked: restore each in an afterAll`);
+});

@@ -2,7 +2,7 @@
 // BatchGetItem (the state item's JSON), 100 keys at a time, unprocessed keys asked again.
 import { BatchGetItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DynamoPatientDirectory } from '../../shared/adapters/aws/dynamo-patient-directory.ts';
 import { reduce } from '../../shared/domain/reducer.ts';
 import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
@@ -12,6 +12,7 @@ import { arrivalOf } from '../../shared/app/digest.ts';
 import { enrol, msg } from '../support/messages.ts';
 
 const ddb = mockClient(DynamoDBClient);
+afterAll(() => ddb.restore());
 const reduced = (patientId: string, ward?: string) => {
   const m = ward ? enrol(patientId, 0, { ward }) : msg(patientId, 0, { vitals: { heartRate: 80 } });
   return reduce(undefined, m, DEFAULT_CONFIG, arrivalOf(m)).state;

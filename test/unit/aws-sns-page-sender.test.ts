@@ -4,7 +4,7 @@
 // (role, level, acknowledge link); email and SMS get readable text with the link; alerts say what they are.
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import { notificationEvent } from '#domain/events.ts';
 import { changeId, type Notification } from '#domain/page.ts';
@@ -31,6 +31,7 @@ import { planStaleFeeds } from '#app/stale-feed.ts';
 import { matchesFilterPolicy } from '#hosts/aws-emulator/patterns.ts';
 
 const sns = mockClient(SNSClient);
+afterAll(() => sns.restore());
 const TOPIC = 'arn:aws:sns:eu-west-1:123456789012:Pages';
 const NOW = Date.parse('2026-01-10T08:10:00Z');
 let outbox: Map<string, Notification>;

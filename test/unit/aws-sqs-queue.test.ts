@@ -2,7 +2,7 @@
 // content digest as deduplication id, failed entries resent, and a rejection (so ingest answers 503) when SQS won't take them.
 import { SQSClient, SendMessageBatchCommand, type SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseQueued } from '#app/grade.ts';
 import { handleIngest } from '#app/ingest.ts';
 import type { QueuedMessage } from '#ports';
@@ -13,6 +13,7 @@ import { MemoryTokenStore } from '#test/support/port-fakes.ts';
 import { issueToken } from '#app/auth.ts';
 
 const sqs = mockClient(SQSClient);
+afterAll(() => sqs.restore());
 const URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/Messages.fifo';
 
 const queued = (patientId: string, n: number, extra: Record<string, unknown> = {}): QueuedMessage[] =>

@@ -14,13 +14,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { authenticate, hashToken, issueToken, TOKEN_REVOKED, UNKNOWN_KIND, UNREADABLE_SCOPE } from '#app/auth.ts';
 import { DynamoTokenStore } from '#adapters/aws/dynamo-token-store.ts';
 import { tokenCommand } from '#cli/tokens.ts';
 import { HOSTILE_TOKEN_ARGUMENTS } from '#test/support/token-arguments.ts';
 
 const ddb = mockClient(DynamoDBClient);
+afterAll(() => ddb.restore());
 type Item = Record<string, AttributeValue>;
 /** Items per table, keyed by the table's partition key value. */
 let tables: Map<string, Map<string, Item>>;

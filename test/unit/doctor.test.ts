@@ -17,7 +17,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { doctorCommand, examine, formatReport } from '#cli/doctor.ts';
 import { loadConfig } from '#cli/main.ts';
 import { DEFAULT_CONFIG, configFor } from '#domain/config.ts';
@@ -25,6 +25,11 @@ import { DEFAULT_CONFIG, configFor } from '#domain/config.ts';
 const sns = mockClient(SNSClient);
 const cloudwatch = mockClient(CloudWatchClient);
 const dynamodb = mockClient(DynamoDBClient);
+afterAll(() => {
+  sns.restore();
+  cloudwatch.restore();
+  dynamodb.restore();
+});
 const clients = () => ({
   sns: new SNSClient({}),
   cloudwatch: new CloudWatchClient({}),

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { SQSRecord } from 'aws-lambda';
 import { MemoryAuditLog, MemoryPageStore } from '#app/memory.ts';
 import { Pager, SendDeferred, type SetAside } from '#app/pager.ts';
@@ -24,6 +24,7 @@ import { T0, enrol, msg } from '#test/support/messages.ts';
 import { sweepFakes } from '#test/support/sweep.ts';
 
 const sqs = mockClient(SQSClient);
+afterAll(() => sqs.restore());
 const T = Date.parse('2026-11-26T10:00:00Z');
 const min = (m: number) => T + m * 60_000;
 

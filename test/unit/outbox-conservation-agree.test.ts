@@ -630,6 +630,7 @@ describe('page conservation with refusing and down receivers, embedded and AWS a
     sns.restore();
     sqs.restore();
     secrets.restore();
+    ddb.restore();
   });
 
   const property = async (script: Op[], budget: (pageId: string) => number) => {
