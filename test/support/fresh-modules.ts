@@ -13,6 +13,16 @@ import { afterAll, vi } from 'vitest';
 vi.resetModules();
 
 /**
+ * The environment as the file found it, put back in place when it ends: files set process.env directly (a Lambda
+ * handler's table names, say), and what one left was read by a later file's commands run in process.
+ */
+const environment = { ...process.env };
+afterAll(() => {
+  for (const name of Object.keys(process.env)) if (!(name in environment)) delete process.env[name];
+  Object.assign(process.env, environment);
+});
+
+/**
  * A client class that aws-sdk-client-mock mocked (`mockClient(DynamoDBClient)` stubs the class's `send`) stays mocked
  * in the worker after its file, as the SDK is loaded once per worker: a later file's real clients (an operator
  * command run in process against moto, say) would be answered by the fake. Found when `crs token list`, run in

@@ -386,8 +386,11 @@ describe("the operator's pager (crs silence --backend aws): pinned by a mutation
 // crsMain (test/support/cli.ts) runs the commands above in this process, their variables set for the call alone.
 describe('crsMain env', () => {
   it('sets the variables for the call, unsets those given as undefined, and puts each back after', async () => {
-    vi.stubEnv('CRS_AUDIT_TABLE', 'audit-before');
-    vi.stubEnv('CRS_SEEN_TABLE', undefined);
+    // process.env itself, not vi.stubEnv (which changes import.meta.env's object: another file that replaced
+    // process.env leaves the two apart in the worker, and this test then failed in a whole run).
+    const saved = { audit: process.env.CRS_AUDIT_TABLE, seen: process.env.CRS_SEEN_TABLE };
+    process.env.CRS_AUDIT_TABLE = 'audit-before';
+    delete process.env.CRS_SEEN_TABLE;
     try {
       const env = { ...cleanEnv(), CRS_SEEN_TABLE: 'seen-1', CRS_AUDIT_TABLE: undefined };
       const r = await crsMain(['audit', 'export', '--patient', 'P-1', '--backend', 'aws'], { env });
@@ -400,7 +403,12 @@ describe('crsMain env', () => {
       expect([process.env.CRS_AUDIT_TABLE, 'CRS_SEEN_TABLE' in process.env]).toEqual(['audit-before', false]);
       expect(process.env.AWS_ENDPOINT_URL).not.toBe('http://127.0.0.1:9');
     } finally {
-      vi.unstubAllEnvs();
+      for (const [name, value] of [
+        ['CRS_AUDIT_TABLE', saved.audit],
+        ['CRS_SEEN_TABLE', saved.seen],
+      ] as const)
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
     }
   });
 });

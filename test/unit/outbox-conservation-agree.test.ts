@@ -626,7 +626,10 @@ describe('page conservation with refusing and down receivers, embedded and AWS a
     sqs.on(SendMessageCommand).resolves({ MessageId: 'timer' });
   });
   afterAll(() => {
-    process.env = saved;
+    // In place: a plain object put in process.env's stead stays in the worker for the files after this one, apart
+    // from the environment vitest's stubEnv changes.
+    for (const name of Object.keys(process.env)) if (!(name in saved)) delete process.env[name];
+    Object.assign(process.env, saved);
     sns.restore();
     sqs.restore();
     secrets.restore();
