@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
-import { launchChromium } from '#test/support/chromium.ts';
+import { closeDialog, launchChromium } from '#test/support/chromium.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { until } from '#test/support/until.ts';
@@ -175,8 +175,7 @@ describe('the board and the acknowledge page, as WCAG 2.1 AA asks', () => {
       ] as const) {
         await openDialog(page, name);
         found.push(...(await axe(page, at(surface))));
-        await page.keyboard.press('Escape');
-        await page.locator('dialog[open]').waitFor({ state: 'detached' });
+        await closeDialog(page, () => page.keyboard.press('Escape'));
       }
       // A dialog saying what went wrong.
       expect(await openDialog(page, /^Silence pages for bed H4-04/)).toBe('silence-dialog');

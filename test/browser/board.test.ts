@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from '#test/support/chromium.ts';
+import { closeDialog, launchChromium } from '#test/support/chromium.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatSiteTime, siteDay } from '#domain/time.ts';
 import { buildScenario } from '#sim/courses.ts';
@@ -159,8 +159,7 @@ describe('the on-call board', () => {
       await page.locator('#ack-dialog[open]').waitFor();
       await page.keyboard.press('Control+a');
       await page.keyboard.type('Dr Test');
-      await page.keyboard.press('Enter');
-      await page.locator('#ack-dialog[open]').waitFor({ state: 'detached' });
+      await closeDialog(page, () => page.keyboard.press('Enter'));
     }
     const ackedIcu = page
       .locator('#d-pages li.page', { hasText: 'CRS grade 3' })

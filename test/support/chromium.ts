@@ -4,7 +4,8 @@
 // headless by default: the full `chromium` in headless mode took about three times its CPU (board and board-a11y:
 // 130 s of Chromium's CPU against 42 s, 2026-12-05), a fifth of the whole suite's on two cores. `.ci/run` installs it.
 import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { until } from './until.ts';
 
 /** The headless shell, or Debian's full `chromium` where only that is installed (the same engine, more CPU). */
 const EXECUTABLE = ['/usr/bin/chromium-headless-shell', '/usr/bin/chromium'].find((path) => existsSync(path));
@@ -20,4 +21,19 @@ const CHROMIUM_ARGS = [
 export function launchChromium(): Promise<Browser> {
   if (EXECUTABLE === undefined) throw new Error('no Chromium: apt-get install chromium-headless-shell (.ci/run does)');
   return chromium.launch({ executablePath: EXECUTABLE, args: CHROMIUM_ARGS });
+}
+
+/**
+ * Closes the open dialog by `close` (Escape, or Enter on its form) and waits until its close event has been handled:
+ * the board gives the focus back to the dialog's opener then, a task after the dialog has shut. A test that waited
+ * only for the dialog to shut focused the next dialog's button first and had the focus taken back, so that its Enter
+ * opened the last dialog again (a CI run: "ack-dialog" where the silence dialog was asked for).
+ */
+export async function closeDialog(page: Page, close: () => Promise<void>): Promise<void> {
+  await page.evaluate(
+    `window.__closed = false; document.querySelector('dialog[open]').addEventListener('close', () => { window.__closed = true; }, { once: true })`,
+  );
+  await close();
+  // Listeners run in the order they were added: the board's own (at load) has given the focus back by now.
+  await until(() => page.evaluate('window.__closed === true'), 'the dialog closed and the focus given back');
 }
