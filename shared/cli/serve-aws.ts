@@ -143,7 +143,6 @@ export async function serveAwsCommand(
   const where = endpoint ? `endpoint ${endpoint}` : `AWS itself (region ${region})`;
 
   try {
-    const paging = values.paging === undefined ? undefined : readJson('paging config', values.paging);
     if (values.teardown) {
       const { teardownAwsHost } = await import('#hosts/aws-emulator/host.ts');
       const p = await teardownAwsHost({
@@ -151,7 +150,7 @@ export async function serveAwsCommand(
         endpoint,
         region,
         prefix,
-        ...(paging ? { paging } : {}),
+        ...(values.paging !== undefined ? { paging: readJson('paging config', values.paging) } : {}),
       });
       log(
         `crs serve: deleted run ${prefix} on ${where}: ${p.queues.length + p.teamQueues.length} queues, ${p.tables.length} tables, ${p.topics.length} topics, ${p.secrets.length} secret, ${p.alarms.length} alarms`,
