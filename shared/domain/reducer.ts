@@ -121,7 +121,7 @@ function placement(placed: PatientState['placedAhead'], observed: number, receiv
         ? hi - AHEAD_STEP_MS
         : Math.floor((lo + hi) / 2);
   const t = Math.min(between, observed - 1); // still ahead of its observedAt: kept among the placements
-  return t > lo ? t : lo;
+  return Math.max(t, lo);
 }
 
 function withPlacement(placed: PatientState['placedAhead'], observed: number, t: number): PatientState['placedAhead'] {

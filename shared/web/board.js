@@ -518,7 +518,7 @@
     ];
     var li = h('li', { class: 'team-page state-' + tp.state, 'data-page': tp.pageId }, parts);
     // A send whose stored record cannot be read: named, for an operator to mend (the others are listed above).
-    if (tp.unreadableSends && tp.unreadableSends.length)
+    if (tp.unreadableSends?.length)
       li.appendChild(
         h('span', {
           class: 'unreadable',
@@ -655,7 +655,7 @@
   // Pages (or silences) whose stored record cannot be read: listed by id with why, where the others are, to be mended;
   // a silence can be ended here too (until 2026-12-05 only crs silence end and the API could).
   function unreadableList(items, what) {
-    if (!items || !items.length) return null;
+    if (!items?.length) return null;
     return h(
       'ul',
       { class: 'list unreadable-list', 'aria-label': what + ' that cannot be read' },

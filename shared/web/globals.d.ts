@@ -1,10 +1,10 @@
 // What the board's two scripts share through the page (chart.js defines it, board.js uses it).
 interface Window {
   CrsChart: {
-    render: (...args: any[]) => any;
-    o2Text: (...args: any[]) => string;
+    render: (...args: unknown[]) => unknown;
+    o2Text: (...args: unknown[]) => string;
     setDeviceNames: (names: Record<string, string> | undefined) => void;
-    pressorText: (...args: any[]) => string;
+    pressorText: (...args: unknown[]) => string;
     COLORS: Record<string, string>;
   };
 }

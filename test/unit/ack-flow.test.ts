@@ -197,7 +197,10 @@ describe('pinned by a mutation run', () => {
     const verified: string[] = [];
     const deps: AckFlowDeps = {
       ...flow(acknowledged, calls),
-      verify: async (token) => (verified.push(token), { ok: false, reason: 'malformed' }),
+      verify: async (token) => {
+        verified.push(token);
+        return { ok: false, reason: 'malformed' };
+      },
     };
     const long = 'a'.repeat(2049);
     for (const a of [await showLink(long, deps), await submitLink(long, { body: 'by=Dr+A', client: 'x' }, deps)]) {

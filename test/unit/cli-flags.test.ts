@@ -69,8 +69,6 @@ async function fakeServe(answer: (url: string) => { status: number; body: string
 }
 
 describe('crs replay --hl7-zone', () => {
-  const json = '{"not":"read"}\n';
-
   it('is checked whatever the input: garbage is refused with JSON too, named escaped (it was ignored, exit 0)', async () => {
     const r = await refusal(['replay', '-', '--hl7-zone', 'Mars/Olympus\u001b[2J']);
     expect(r.status).toBe(2);

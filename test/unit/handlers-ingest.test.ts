@@ -154,9 +154,10 @@ describe('ingest handler', () => {
     await tokens.put(ward.record);
     const looked: string[][] = [];
     const patients = {
-      lookup: async (ids: readonly string[]) => (
-        looked.push([...ids]), new Map([['P-13', { known: true, ward: 'ICU' }]])
-      ),
+      lookup: async (ids: readonly string[]) => {
+        looked.push([...ids]);
+        return new Map([['P-13', { known: true, ward: 'ICU' }]]);
+      },
     };
     const scoped = quiet(mod.createIngestHandler({ queue, tokens, now: () => NOW, patients, ...live }));
     const refused = await scoped(

@@ -311,6 +311,7 @@ export async function provision(
       Tags: _tags,
       ...data
     } = props;
+    // biome-ignore lint/suspicious/noExplicitAny: a CloudFormation property bag, typed by the SDK input it fills
     const p = (await resolve(data)) as Record<string, any>;
     const input: CreateTableCommandInput = {
       TableName: name,
@@ -509,6 +510,7 @@ export async function provision(
     return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, forAlarm(v)]));
   };
   for (const [id, r] of ofType('AWS::CloudWatch::Alarm')) {
+    // biome-ignore lint/suspicious/noExplicitAny: a CloudFormation property bag, typed by the SDK input it fills
     const { AlarmName: given, ...props } = (await resolve(forAlarm(r.Properties ?? {}))) as Record<string, any>;
     // "<stack>-<alarm>" becomes "<prefix>-<alarm>".
     const name = `${prefix}-${typeof given === 'string' && given.includes('-') ? given.slice(given.indexOf('-') + 1) : id}`;
