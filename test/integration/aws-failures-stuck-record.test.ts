@@ -45,11 +45,14 @@ describe('failures of the deployed shape on an emulator', () => {
     try {
       const started = Date.now();
       await postAll(server.url, feed);
-      const h = await settle(server, others.length);
+      // Up to 4 minutes: about 25 s alone, and a busy machine can take several times that (until 2026-12-06 2
+      // minutes, which a load of 6-8 once ran out).
+      const h = await settle(server, others.length, 240_000);
       const seconds = (Date.now() - started) / 1000;
-      // Everything but the failing record was paged, long before its record age (5 minutes) would have expired.
+      // Everything but the failing record was paged before its record age (5 minutes) would have expired and let the
+      // shard move on.
       expect(h.pages.printed).toBe(others.length);
-      expect(seconds).toBeLessThan(120);
+      expect(seconds).toBeLessThan(240);
       const outbox = await run.dynamodb.send(
         new QueryCommand({
           TableName:
@@ -116,5 +119,5 @@ describe('failures of the deployed shape on an emulator', () => {
       rmSync(dir, { recursive: true, force: true });
     }
     expect(byPatient(pageLines(server.lines))).toEqual(byPatient(expected));
-  }, 300_000);
+  }, 420_000);
 });

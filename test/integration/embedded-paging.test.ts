@@ -73,6 +73,7 @@ describe('crs serve escalation ladders in real time', () => {
     const dir = join(root, 'ladder');
     const args = ['--config', cfg, '--page-lines'];
     const first = await spawnServe(dir, args);
+    const posted = Date.now(); // the page opens after this, on the same wall clock
     await accept(
       first,
       enrol('K1', 0),
@@ -87,10 +88,10 @@ describe('crs serve escalation ladders in real time', () => {
     await first.exited;
     expect(first.child.signalCode).toBe('SIGKILL');
     const due = Date.parse(registrar.escalatesAt!);
-    // Ten seconds after the page was opened, which is a moment before it is sent: 166 ms before on a loaded machine
-    // (one CI-like run, where 100 ms had been allowed).
-    expect(due - Date.parse(registrar.sentAt)).toBeGreaterThan(9000);
-    expect(due - Date.parse(registrar.sentAt)).toBeLessThanOrEqual(10_000);
+    // Ten seconds after the page was opened, which is after the messages were posted and a moment before the page is
+    // sent. Until 2026-12-06 the moment was bounded (a second at most): a busy machine can stretch it.
+    expect(due - 10_000).toBeGreaterThanOrEqual(posted);
+    expect(due - 10_000).toBeLessThanOrEqual(Date.parse(registrar.sentAt));
 
     const second = await spawnServe(dir, args);
     expect(Date.now()).toBeLessThan(due); // restarted while the escalation is still pending
@@ -100,7 +101,9 @@ describe('crs serve escalation ladders in real time', () => {
     );
     const sentAt = Date.parse(consultant.sentAt);
     expect(sentAt).toBeGreaterThanOrEqual(due);
-    expect(sentAt - due).toBeLessThan(2500); // the timer loop wakes at the due time (allowing for a busy machine)
+    // The timer loop wakes at the due time: within half a level (a busy machine can stall it for seconds; until
+    // 2026-12-06, 2.5 s was allowed).
+    expect(sentAt - due).toBeLessThan(5000);
 
     // Every send once across the two processes (the killed one's last line may be printed again, first thing).
     const runs = [first.lines, second.lines].map((ls) => ls.filter((l) => l.trim() !== ''));

@@ -1,5 +1,8 @@
 // Waiting on a signal in a test: poll a probe until it holds, never a fixed sleep.
 
+// The real timer, taken before any test fakes it: a test on fake timers (vi.useFakeTimers) still waits on a signal.
+const realSetTimeout = globalThis.setTimeout;
+
 /**
  * Polls `probe` until it gives a value other than undefined, null or false, and returns it; after `timeoutMs` fails
  * naming `what` (a function when the name says what is still missing). null is "not yet" too: a DOM query, a regular
@@ -16,6 +19,6 @@ export async function until<T>(
     const v = await probe();
     if (v !== undefined && v !== null && v !== false) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${typeof what === 'function' ? what() : what}`);
-    await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => realSetTimeout(r, 5));
   }
 }

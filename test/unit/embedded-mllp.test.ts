@@ -1,5 +1,6 @@
 // The MLLP listener of the embedded server: frames sent together are answered one by one, in order, each after the
 // commit; refusals get AE/AR; a taken port fails the start cleanly (the data directory can be opened again).
+import diagnostics from 'node:diagnostics_channel';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -374,6 +375,45 @@ describe('the MLLP listener, pinned by a mutation run', () => {
     toPcd01(msg(patientId, n, { vitals: { heartRate: 70 + n } }, `L-${patientId}-${n}`))!;
   const code = (ack: string) => readAck(ack)?.code;
 
+  /**
+   * A device whose writes each return once the listener's side of the connection has read them (Node's
+   * net.server.socket channel hands the test that socket): on a fake clock, the frame deadline is moved past only
+   * when the bytes it should see are read, however slow the machine (the listener's `server()` socket, to look at).
+   */
+  function deviceRead(port: number) {
+    let server: Socket | undefined;
+    let read = 0;
+    const onSocket = (m: unknown) => {
+      const socket = (m as { socket: Socket }).socket;
+      if (socket.localPort !== port) return;
+      diagnostics.unsubscribe('net.server.socket', onSocket);
+      server = socket;
+      socket.on('data', (c: Buffer) => (read += c.length));
+    };
+    diagnostics.subscribe('net.server.socket', onSocket);
+    const d = device(port);
+    let written = 0;
+    const write = async (bytes: Buffer) => {
+      d.socket.write(bytes);
+      written += bytes.length;
+      await until(() => {
+        if (server?.destroyed) throw new Error(`the listener closed the connection (${read} of ${written} bytes read)`);
+        return read === written;
+      }, `the listener to read ${written} bytes`);
+    };
+    return { ...d, write, server: () => server! };
+  }
+
+  /** Runs `test` with the frame deadline (the only setTimeout of a connection) on a fake clock. */
+  async function onFakeClock(test: () => Promise<void>): Promise<void> {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      await test();
+    } finally {
+      vi.useRealTimers();
+    }
+  }
+
   it('answers a failure of its own (its device token cannot be read) AR 207 "send again", logs the error by its name only, and answers the next message', async () => {
     let fail = true;
     const principal = async (): Promise<Principal> => {
@@ -484,62 +524,69 @@ describe('the MLLP listener, pinned by a mutation run', () => {
 
   it('keeps a frame whose end came in time while the server was busy answering the one before, past frameMs', async () => {
     // The deadline is the sender's: bytes read but not yet decoded (the server waits on its queue) are not its fault.
-    const l = await listen({ frameMs: 200 });
-    l.hold();
-    const d = device(l.listener.port);
-    const second = frame(reading(2));
-    d.socket.write(Buffer.concat([frame(reading(1)), second.subarray(0, 20)]));
-    await until(() => l.entered() === 1, 'the first message in flight');
-    d.socket.write(second.subarray(20)); // the second frame ends well within its 200 ms
-    await new Promise((r) => setTimeout(r, 500)); // the queue is slow: past the deadline, both frames read
-    expect(d.socket.destroyed).toBe(false);
-    l.release();
-    expect((await Promise.all([d.ack(1), d.ack(2)])).map(code)).toEqual(['AA', 'AA']);
-    d.socket.end();
+    // Until 2026-12-06 on real time (the rest had to be read within the 200 ms, and a 500 ms wait): a fake clock now.
+    await onFakeClock(async () => {
+      const l = await listen({ frameMs: 200 });
+      l.hold();
+      const d = deviceRead(l.listener.port);
+      const second = frame(reading(2));
+      try {
+        await d.write(Buffer.concat([frame(reading(1)), second.subarray(0, 20)]));
+        await until(() => l.entered() === 1, 'the first message in flight');
+        expect(vi.getTimerCount()).toBe(1); // the second frame's deadline
+        await d.write(second.subarray(20)); // the second frame ends within its 200 ms: read, not yet decoded
+        vi.advanceTimersByTime(1_000); // the queue is slow: past the deadline five times over, both frames read
+        expect(d.server().destroyed).toBe(false);
+      } finally {
+        l.release(); // also when it failed: the listener's close waits for the message in flight
+      }
+      expect((await Promise.all([d.ack(1), d.ack(2)])).map(code)).toEqual(['AA', 'AA']);
+      d.socket.end();
+    });
   });
 
   it("gives the frame after one sent in several writes its own frameMs, not what was left of the one before's", async () => {
-    const frameMs = 1_500;
-    const l = await listen({ frameMs });
-    const d = device(l.listener.port);
-    const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
-    const first = frame(reading(1));
-    const started = Date.now();
-    for (const [from, to] of [
-      [0, 20],
-      [20, 40],
-      [40, first.length],
-    ]) {
-      d.socket.write(first.subarray(from, to));
-      await pause(100);
-    }
-    expect(code(await d.ack(1))).toBe('AA');
-    await pause(700 - (Date.now() - started));
-    const second = frame(reading(2));
-    d.socket.write(second.subarray(0, 20)); // at about 0.7 s: its deadline is at 2.2 s
-    await pause(1_900 - (Date.now() - started)); // past the first frame's 1.5 s
-    d.socket.write(second.subarray(20));
-    expect(await Promise.race([d.ack(2).then(code), d.closed.then(() => 'closed')])).toBe('AA');
-    d.socket.end();
+    // On a fake clock: on real time a busy machine could let the second frame's end arrive after its own deadline.
+    await onFakeClock(async () => {
+      const frameMs = 1_500;
+      const l = await listen({ frameMs });
+      const d = deviceRead(l.listener.port);
+      const first = frame(reading(1));
+      await d.write(first.subarray(0, 20)); // at 0: the first frame's deadline is at 1.5 s
+      vi.advanceTimersByTime(500);
+      await d.write(first.subarray(20, 40));
+      vi.advanceTimersByTime(500);
+      await d.write(first.subarray(40));
+      expect(code(await d.ack(1))).toBe('AA');
+      const second = frame(reading(2));
+      await d.write(second.subarray(0, 20)); // at 1 s: its deadline is at 2.5 s
+      vi.advanceTimersByTime(1_000); // at 2 s: past the first frame's 1.5 s
+      expect(d.server().destroyed).toBe(false);
+      await d.write(second.subarray(20));
+      expect(await Promise.race([d.ack(2).then(code), d.closed.then(() => 'closed')])).toBe('AA');
+      d.socket.end();
+    });
   });
 
   it('keeps a connection that sends frame after frame, each cut across writes, for longer than frameMs', async () => {
-    // Each frame's halves come 40 ms apart, well within frameMs even on a loaded machine; the frames go on for twice
-    // frameMs, so a deadline not restarted at each frame's end would close the connection.
-    const frameMs = 1_000;
-    const l = await listen({ frameMs });
-    const d = device(l.listener.port);
-    const started = Date.now();
-    for (let n = 1; Date.now() - started < 2 * frameMs; n++) {
-      const bytes = frame(reading(n));
-      const half = Math.floor(bytes.length / 2);
-      d.socket.write(bytes.subarray(0, half));
-      await new Promise((r) => setTimeout(r, 40)); // the sender's pause mid-frame
-      d.socket.write(bytes.subarray(half));
-      expect(code(await d.ack(n))).toBe('AA');
-    }
-    expect(d.socket.destroyed).toBe(false);
-    d.socket.end();
+    // Each frame's halves come 0.6 frameMs apart on a fake clock (on real time a busy machine could stretch that
+    // past frameMs); the frames go on for 2.4 frameMs, so a deadline not restarted at each frame's end would close
+    // the connection.
+    await onFakeClock(async () => {
+      const frameMs = 1_000;
+      const l = await listen({ frameMs });
+      const d = deviceRead(l.listener.port);
+      for (let n = 1; n <= 4; n++) {
+        const bytes = frame(reading(n));
+        const half = Math.floor(bytes.length / 2);
+        await d.write(bytes.subarray(0, half));
+        vi.advanceTimersByTime(0.6 * frameMs); // the sender's pause mid-frame
+        await d.write(bytes.subarray(half));
+        expect(code(await d.ack(n))).toBe('AA');
+      }
+      expect(d.server().destroyed).toBe(false);
+      d.socket.end();
+    });
   });
 
   it('on close, answers the messages in flight before it ends their connections', async () => {
