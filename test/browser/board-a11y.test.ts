@@ -283,11 +283,22 @@ describe('the board and the acknowledge page, as WCAG 2.1 AA asks', () => {
         .first()
         .evaluate((e) => e.getAttribute('data-key'));
       const id = await openDialog(page, name);
-      // What the browser gives a screen reader for the dialog: its name and its description.
-      const { nodes } = (await cdp.send('Accessibility.getFullAXTree')) as {
-        nodes: { role?: { value: string }; ignored: boolean; description?: { value: string } }[];
-      };
-      const described = nodes.find((x) => x.role?.value === 'dialog' && !x.ignored)?.description?.value ?? '';
+      // What the browser gives a screen reader for the dialog: its description. Chromium brings its accessibility
+      // tree up to date after the DOM, later on a busy machine: a loaded CI once read the dialog closed before it
+      // (the acknowledge dialog's description where the silence dialog was open). So the tree is read until it shows
+      // one dialog, and that one must be described as asked.
+      let seen: string[] = [];
+      const described = await until(
+        async () => {
+          const { nodes } = (await cdp.send('Accessibility.getFullAXTree')) as {
+            nodes: { role?: { value: string }; ignored: boolean; description?: { value: string } }[];
+          };
+          seen = nodes.filter((x) => x.role?.value === 'dialog' && !x.ignored).map((x) => x.description?.value ?? '');
+          return seen.length === 1 && about.test(seen[0]!) && seen[0];
+        },
+        () => `one dialog described as ${about} in the accessibility tree (it had ${JSON.stringify(seen)})`,
+        10_000,
+      );
       expect(described).toMatch(about);
       const inside: string[] = [];
       for (let i = 0; i < 8; i++) {
