@@ -312,13 +312,12 @@ describe('the board and the acknowledge page, as WCAG 2.1 AA asks', () => {
         );
       }
       expect(inside.filter((d) => d !== 'browser' && d !== id)).toEqual([]);
-      await page.keyboard.press('Escape');
-      await page.locator('dialog[open]').waitFor({ state: 'detached' });
-      const back = await until(
-        async () => (await page.evaluate(`document.activeElement.getAttribute('data-key')`)) as string | null,
-        'the focus given back',
-      );
-      expect(back).toBe(opener);
+      // Chromium puts the focus back on the opener as the dialog shuts, a task before the board's close handler: read
+      // then, the focus said nothing of the board, and the handler, run after the next opener was focused, could take
+      // the focus back, so that Enter opened this dialog again (likely the red run that read the acknowledge dialog's
+      // description where the silence dialog was asked for). So the close event is waited for.
+      await closeDialog(page, () => page.keyboard.press('Escape'));
+      expect(await page.evaluate(`document.activeElement.getAttribute('data-key')`)).toBe(opener);
     }
     await page.close();
   }, 60_000);
@@ -334,6 +333,9 @@ describe('the board and the acknowledge page, as WCAG 2.1 AA asks', () => {
     await page.goto(server.boardUrl);
     await page.locator('#delivery-alerts', { hasText: 'lane webhook is stuck' }).waitFor();
     await page.locator('#status', { hasText: 'Live' }).waitFor();
+    // "Live" is the event stream's: the time of the data comes with the list, drawn when its answer lands (later on a
+    // busy machine, where it was missing here and then written under the observers below).
+    await page.locator('article.card', { hasText: 'patient G0' }).waitFor();
     expect(await page.getByRole('status').first().textContent()).toBe('Live'); // the time of the data is beside it
     expect(await page.locator('#status').textContent()).toMatch(/^Live · data as of \d{4}-\d\d-\d\d \d\d:\d\d /);
     await page.evaluate(`window.__said = [];
@@ -354,17 +356,23 @@ describe('the board and the acknowledge page, as WCAG 2.1 AA asks', () => {
   it("keeps the focus on a notice's link through live updates", async () => {
     // Until 2026-12-05 "No patient …" was drawn again at every update: the focus on "← All patients" fell to the page.
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    const asked: string[] = [];
-    page.on('requestfinished', (r) => asked.push(new URL(r.url()).pathname));
+    // The view's answers the board has handled, counted a task after each one's body is read: the board's promise
+    // callbacks have drawn it (or not) by then. A request finished on the network is not handled yet: the focus read
+    // a frame after it could come before the update it was meant to follow.
+    await page.addInitScript(`window.__handled = 0;
+      const json = Response.prototype.json;
+      Response.prototype.json = function () {
+        const view = new URL(this.url).pathname === '/api/patients/NOBODY';
+        return json.call(this).finally(() => view && setTimeout(() => window.__handled++));
+      };`);
     await page.goto(server.boardUrl);
     await page.evaluate(`location.hash = '#/patient/NOBODY'`);
     const back = page.getByRole('link', { name: '← All patients' });
     await back.waitFor();
     await back.focus();
-    const before = asked.filter((p) => p === '/api/patients/NOBODY').length;
+    const before = (await page.evaluate('window.__handled')) as number;
     expect((await post(server.url, message('G0', 0, { vitals: { heartRate: 88 } }))).status).toBe(202);
-    await until(() => asked.filter((p) => p === '/api/patients/NOBODY').length > before, 'the view asked again');
-    await page.evaluate('new Promise((r) => requestAnimationFrame(() => r()))');
+    await until(async () => ((await page.evaluate('window.__handled')) as number) > before, 'the view updated');
     expect(await page.evaluate('document.activeElement?.textContent')).toBe('← All patients');
     await page.close();
   }, 60_000);
@@ -500,15 +508,12 @@ describe('the board and the acknowledge page, as WCAG 2.1 AA asks', () => {
     await kept('a patient: its heading', page.locator('#d-card [data-key="heading"]'), detailVitals);
     await kept('a patient: Acknowledge on its card', page.locator('#d-card button.ack').first(), detailVitals);
     await kept('a patient: Acknowledge in All pages', page.locator('#d-pages button.ack').first(), detailVitals);
-    // Its dialog gives the focus back to it, not to the card's button of the same page (one key for both).
+    // Its dialog gives the focus back to it, not to the card's button of the same page (one key for both): read once
+    // the board's close handler has run (Chromium's own focus on the opener, as the dialog shuts, says nothing of it;
+    // and the handler, run late, could take the focus from the chart focused next).
     await page.keyboard.press('Enter');
     await page.locator('dialog[open]').waitFor();
-    await page.keyboard.press('Escape');
-    await page.locator('dialog[open]').waitFor({ state: 'detached' });
-    await until(
-      () => page.evaluate(`document.activeElement !== document.body && !document.activeElement.closest('dialog')`),
-      'the focus given back',
-    );
+    await closeDialog(page, () => page.keyboard.press('Escape'));
     const back = await page.evaluate(
       `document.activeElement.__kept ?? document.activeElement.getAttribute('data-key')`,
     );

@@ -53,6 +53,11 @@ describe("the end of a patient's monitoring on the board", () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const problems: string[] = [];
     page.on('pageerror', (e) => problems.push(String(e)));
+    // What the board sends (the server grades an end a moment after accepting it: its list would not show it yet).
+    const posted: string[] = [];
+    page.on('request', (r) => {
+      if (r.method() === 'POST') posted.push(new URL(r.url()).pathname);
+    });
     await page.goto(server.boardUrl);
     const card = page.locator('article.card', { hasText: 'patient W-1' });
     await card.waitFor();
@@ -63,6 +68,7 @@ describe("the end of a patient's monitoring on the board", () => {
     await page.locator('#monitoring-dialog[open]').waitFor();
     await page.locator('#monitoring-cancel').click();
     await page.locator('#monitoring-dialog').waitFor({ state: 'hidden' });
+    expect(posted).toEqual([]);
     expect((await listed())[0]!.monitoringEnded).toBeNull();
     expect(await card.locator('p.meta').textContent()).not.toContain('monitoring ended');
 

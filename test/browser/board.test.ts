@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { closeDialog, launchChromium } from '#test/support/chromium.ts';
+import { closeDialog, launchChromium, textMatching } from '#test/support/chromium.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatSiteTime, siteDay } from '#domain/time.ts';
 import { buildScenario } from '#sim/courses.ts';
@@ -111,8 +111,11 @@ describe('the on-call board', () => {
     const grade3 = card.locator('li.page', { hasText: 'CRS grade 3 (escalation from 2)' });
     expect(await grade3.textContent()).toContain('norepinephrine');
     expect(await grade3.textContent()).toContain('Transfer to ICU.');
+    // Each team's page as sent: the pager stores a page before its first send, and a refresh between the two drew it
+    // "not sent yet" (the sent state comes a refresh later), so the page is read until it reads as sent.
     const icu = grade3.locator('li.team-page', { hasText: 'ICU:' });
-    expect(await icu.textContent()).toMatch(
+    await textMatching(
+      icu,
       new RegExp(
         `Waiting\\s*ICU: paged ICU registrar ${SITE_TIME}\\. Next if nobody answers: ICU consultant at ${SITE_TIME}`,
       ),
@@ -120,9 +123,7 @@ describe('the on-call board', () => {
     // The reasons' times too (rendered by the server in the same format): never an RFC 3339 instant.
     expect(await grade3.textContent()).toMatch(new RegExp(`norepinephrine [^;]* at ${SITE_TIME}`));
     expect(await card.textContent()).not.toMatch(/\d\dT\d\d:\d\d/);
-    expect(await grade3.locator('li.team-page', { hasText: 'Hematology:' }).textContent()).toContain(
-      'paged hematology fellow',
-    );
+    await textMatching(grade3.locator('li.team-page', { hasText: 'Hematology:' }), /paged hematology fellow/);
     // Nobody answers: the ICU consultant is paged 10 s later, live.
     await icu.filter({ hasText: 'then ICU consultant' }).waitFor({ timeout: 25_000 });
     // Day +1 since infusion as the site counts calendar days in its zone; +2 once the course has passed midnight.
@@ -391,6 +392,8 @@ describe('the on-call board', () => {
       await first.locator('#status', { hasText: 'Live' }).waitFor();
       await second.reload();
       await second.locator('#status', { hasText: 'Live' }).waitFor();
+      // "Live" is the event stream's, which can open before the list is drawn: the count of cards waits for the list.
+      await second.locator('#counts', { hasText: /^0 patients/ }).waitFor();
       expect(await second.locator('article.card', { hasText: 'patient TWO1' }).count()).toBe(0);
     } finally {
       await context.close();

@@ -4,7 +4,7 @@
 // headless by default: the full `chromium` in headless mode took about three times its CPU (board and board-a11y:
 // 130 s of Chromium's CPU against 42 s, 2026-12-05), a fifth of the whole suite's on two cores. `.ci/run` installs it.
 import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { until } from './until.ts';
 
 /** The headless shell, or Debian's full `chromium` where only that is installed (the same engine, more CPU). */
@@ -36,4 +36,21 @@ export async function closeDialog(page: Page, close: () => Promise<void>): Promi
   await close();
   // Listeners run in the order they were added: the board's own (at load) has given the focus back by now.
   await until(() => page.evaluate('window.__closed === true'), 'the dialog closed and the focus given back');
+}
+
+/**
+ * The text of `locator` once it matches `expected`, read until it does: the board draws a change a refresh after the
+ * event that told it, and may draw a state in between (a page is stored before its first send: "not sent yet").
+ * Fails with the text last read.
+ */
+export async function textMatching(locator: Locator, expected: RegExp, timeoutMs = 10_000): Promise<string> {
+  let seen: string | null = null;
+  return until(
+    async () => {
+      seen = await locator.textContent({ timeout: timeoutMs });
+      return seen !== null && expected.test(seen) && seen;
+    },
+    () => `${locator} to read ${expected} (it read ${JSON.stringify(seen)})`,
+    timeoutMs,
+  );
 }
