@@ -284,9 +284,8 @@ describe('the board and the acknowledge page, as WCAG 2.1 AA asks', () => {
         .evaluate((e) => e.getAttribute('data-key'));
       const id = await openDialog(page, name);
       // What the browser gives a screen reader for the dialog: its description. Chromium brings its accessibility
-      // tree up to date after the DOM, later on a busy machine: a loaded CI once read the dialog closed before it
-      // (the acknowledge dialog's description where the silence dialog was open). So the tree is read until it shows
-      // one dialog, and that one must be described as asked.
+      // tree up to date after the DOM, so the tree is read until it shows one dialog, described as asked (a loaded
+      // run read the acknowledge dialog's description where the silence dialog was asked for: see the close below).
       let seen: string[] = [];
       const described = await until(
         async () => {
