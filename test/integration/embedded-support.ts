@@ -42,12 +42,16 @@ export async function health(s: {
   return (await res.json()) as { inbox: number; undelivered: Record<string, number>; graded: number };
 }
 
-/** Waits until everything accepted is graded and every committed page has gone to stdout. */
+/**
+ * Waits until everything accepted is graded, the pager has opened the pages of every grade change (its outbox lane:
+ * each first send goes into the outbox before the lane moves on) and everything committed has gone to stdout. Until
+ * 2026-12-06 the pager's lane was not waited for: a page line read after idle() could still be to come.
+ */
 export async function idle(s: { url: string; boardKey: string }, timeoutMs = 60_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const h = await health(s);
-    if (h.inbox === 0 && h.undelivered.stdout === 0) return;
+    if (h.inbox === 0 && h.undelivered.pager === 0 && h.undelivered.stdout === 0) return;
     if (Date.now() > end) throw new Error(`not idle after ${timeoutMs} ms: ${JSON.stringify(h)}`);
     await new Promise((r) => setTimeout(r, 20));
   }

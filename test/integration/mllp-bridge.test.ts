@@ -3,7 +3,6 @@
 // With the link up, the monitor gets the server's own ACK (an AE names the problem).
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -21,13 +20,12 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+/**
+ * A link that is down: nothing listens on port 1 (below the range ports are handed out from, and privileged). Until
+ * 2026-12-06 a port found free (listen on 0, closed) stood for it, and the server was started on that port later: any
+ * process of the run could bind it meanwhile (a moto, a server, a bridge on port 0), and the link was not down.
+ */
+const LINK_DOWN = 'http://127.0.0.1:1';
 
 /** `ackWait`: how long the bridge waits for the server's ACK before answering its own (held) AA. */
 async function spawnBridge(
@@ -79,13 +77,11 @@ describe('crs mllp-bridge', () => {
       .filter((v) => v.scheme === 'astct2019')
       .flatMap(asInterfaces)
       .flatMap((i) => (i.format === 'hl7v2' ? [i.text] : []));
-    const serverPort = await freePort();
     const spool = join(dir, 'spool');
-    const to = `http://127.0.0.1:${serverPort}`;
 
     // The link is down (nothing listens there): each message is spooled and ACKed AA from the spool. No server can
     // answer, so the bridge waits 10 ms for one, not 300 (30 messages: 9 s of the file's 12 were this wait).
-    const first = await spawnBridge(to, spool, 10);
+    const first = await spawnBridge(LINK_DOWN, spool, 10);
     const monitor = new MllpClient('127.0.0.1', first.port);
     for (const text of items) {
       const ack = readAck(await monitor.send(text));
@@ -95,9 +91,10 @@ describe('crs mllp-bridge', () => {
     first.child.kill('SIGKILL'); // no clean shutdown
     await exited(first.child);
 
-    // The server comes up, the bridge restarts on the same spool and delivers everything.
-    const server = await spawnServe(join(dir, 'serve'), ['--port', String(serverPort)]);
-    const second = await spawnBridge(to, spool);
+    // The server comes up (on a port it bound itself), the bridge restarts on the same spool, its link to the server
+    // up, and delivers everything.
+    const server = await spawnServe(join(dir, 'serve'));
+    const second = await spawnBridge(server.url, spool);
     try {
       expect(second.stderr()).toContain(`${items.length} message(s) in the spool from before`);
       // Each HL7 item is one observation time, so one contract message: wait until the server has graded them all.
@@ -158,7 +155,7 @@ describe('crs mllp-bridge', () => {
   // server, and each removed the other's. The second is refused, as crs serve refuses a data directory in use.
   it('refuses a second bridge on a spool directory a running bridge holds; a killed one leaves no lock behind', async () => {
     const spool = join(dir, 'spool-shared');
-    const down = `http://127.0.0.1:${await freePort()}`;
+    const down = LINK_DOWN;
     const first = await spawnBridge(down, spool);
     // (Bounded: a bridge that is not refused runs until it is killed.)
     const second = spawnSync(

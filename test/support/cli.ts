@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { vi } from 'vitest';
 import { lockDataDir } from '#adapters/sqlite/db.ts';
+import { CHILDREN } from './children.ts';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = fileURLToPath(new URL('../../bin/crs.js', import.meta.url));
@@ -119,6 +120,12 @@ export interface CrsProcess {
 }
 
 /**
+ * The `crs` children still running, in one set per worker (each test file has its own copy of this module):
+ * test/support/fresh-modules.ts kills what a file left running when it ends.
+ */
+const running = ((globalThis as { [CHILDREN]?: Set<ChildProcess> })[CHILDREN] ??= new Set<ChildProcess>());
+
+/**
  * Starts `crs ARGS` and waits until `started` finds what it needs in its standard error (where it listens); refused
  * when the process exits first or has not started within `timeoutMs`.
  */
@@ -133,6 +140,8 @@ export async function spawnCrs<T extends object>(
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   let err = '';
   let out = '';
   const proc: CrsProcess = {

@@ -9,8 +9,12 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, vi } from 'vitest';
+import { killLeftChildren } from './children.ts';
 
 vi.resetModules();
+
+/** After the file's own hooks (they run first): a server a failed test did not stop. */
+afterAll(killLeftChildren);
 
 /**
  * The environment as the file found it, put back in place when it ends: files set process.env directly (a Lambda
