@@ -14,6 +14,7 @@ import { MllpClient } from '#hosts/mllp-bridge/mllp-client.ts';
 import { type Bridge, startBridge } from '#hosts/mllp-bridge/mllp-bridge.ts';
 import { floodUnread } from '#test/support/mllp-flood.ts';
 import { msg } from '#test/support/messages.ts';
+import { until } from '#test/support/until.ts';
 
 // The forwarder's backoff sleeps go through here: real, unless a test records them instead (and does not wait).
 const backoff = vi.hoisted(() => ({ record: undefined as number[] | undefined }));
@@ -60,8 +61,10 @@ it('keeps a message in the spool when the server answers with a redirect, and ne
     const ack = await monitor.send(toPcd01(msg('P-1', 0, { vitals: { heartRate: 90 } }, 'M-1'))!);
     expect(readAck(ack)?.code).toBe('AA');
     expect(ack).toContain('held by the bridge');
-    await vi.waitFor(() =>
-      expect(logged.join('\n')).toMatch(/the server answered 302; message \d+ stays in the spool/),
+    await until(
+      () => /the server answered 302; message \d+ stays in the spool/.test(logged.join('\n')),
+      () => `the 302 logged (last: ${JSON.stringify(logged)})`,
+      10_000,
     );
     expect(seen).not.toContain('GET /elsewhere');
     expect(bridge.spool.counts().waiting).toBe(1);
@@ -427,7 +430,11 @@ describe('crs mllp-bridge, pinned by a mutation run', () => {
     await withBridge(url, { ackWaitMs: 1 }, async (bridge, monitor, logged) => {
       expect(readAck(await monitor.send(hl7('M-1')))).toMatchObject({ code: 'AA', controlId: 'M-1' });
       // Why, by its code (refused, a name that does not resolve, a certificate refused): "TypeError" alone said nothing.
-      await vi.waitFor(() => expect(logged.join('\n')).toMatch(/link down \(TypeError: ECONNREFUSED\)/));
+      await until(
+        () => /link down \(TypeError: ECONNREFUSED\)/.test(logged.join('\n')),
+        () => `the link down logged (last: ${JSON.stringify(logged)})`,
+        10_000,
+      );
       expect(bridge.spool.counts().waiting).toBe(1);
       const all = logged.join('\n');
       expect(all).not.toContain('tok-SECRET-123');
@@ -440,7 +447,11 @@ describe('crs mllp-bridge, pinned by a mutation run', () => {
     try {
       await withBridge(server.url, { ackWaitMs: 1 }, async (_b, monitor, logged) => {
         await monitor.send(hl7('M-1'));
-        await vi.waitFor(() => expect(logged.join('\n')).toMatch(/the server answered 401; message \d+ stays/));
+        await until(
+          () => /the server answered 401; message \d+ stays/.test(logged.join('\n')),
+          () => `the 401 logged (last: ${JSON.stringify(logged)})`,
+          10_000,
+        );
         expect(logged.join('\n')).not.toContain('tok-SECRET-123');
         expect(logged.join('\n')).not.toContain(server.url);
       });
