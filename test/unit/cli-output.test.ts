@@ -269,7 +269,7 @@ describe('crs mllp-bridge options, pinned by a mutation run', () => {
       const run = mllpBridgeCommand(args.map((a) => (a === 'TOKEN' ? tokenFile : a)));
       const code = await Promise.race([run, new Promise<'running'>((r) => setTimeout(() => r('running'), 0))]);
       if (code !== 'running') return { code, started, stderr: cmd.stderr() };
-      await vi.waitFor(() => expect(started).toHaveLength(1));
+      await vi.waitFor(() => expect(started).toHaveLength(1), { timeout: 10_000 });
       cmd.stop();
       return { code: await run, started, stderr: cmd.stderr() };
     } finally {
@@ -424,7 +424,7 @@ describe('crs mllp-bridge options, pinned by a mutation run', () => {
         '--token-file',
         join(dir, 'token'),
       ]);
-      await vi.waitFor(() => expect(cmd.termHandler()).toBeDefined());
+      await vi.waitFor(() => expect(cmd.termHandler()).toBeDefined(), { timeout: 10_000 });
       const int = process.listeners('SIGINT').find((l) => !before.includes(l));
       expect(int).toBeDefined();
       process.removeListener('SIGINT', int!);

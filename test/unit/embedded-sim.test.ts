@@ -420,7 +420,7 @@ describe('the player, pinned by a mutation run', () => {
     const abort = new AbortController();
     try {
       const sent = postMessage(s.url, 'tok', quiet().messages[0]!, abort.signal);
-      await vi.waitFor(() => expect(s.seen).toHaveLength(1));
+      await vi.waitFor(() => expect(s.seen).toHaveLength(1), { timeout: 10_000 });
       abort.abort();
       await expect(sent).rejects.toThrow();
     } finally {
@@ -758,7 +758,7 @@ describe('crs simulate, pinned by a mutation run', () => {
     try {
       // At real time the quiet course takes six hours.
       const run = simulateCommand(['--url', s.url, '--token', 't', '--courses', 'quiet', '--speed', '1']);
-      await vi.waitFor(() => expect(s.seen.length).toBeGreaterThanOrEqual(3));
+      await vi.waitFor(() => expect(s.seen.length).toBeGreaterThanOrEqual(3), { timeout: 10_000 });
       const ctrlC = process.listeners('SIGINT').find((l) => !before.includes(l)) as () => void;
       ctrlC();
       expect(await run).toBe(0);
