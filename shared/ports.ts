@@ -56,6 +56,9 @@ export class RecordRefused extends Error {
 export const REFUSED_TRIES = 3;
 export const REFUSED_DELAY_MS = 100;
 
+/** The pause after the `refusals`-th refusal of a record: `baseMs` (REFUSED_DELAY_MS unless set), doubling. */
+export const refusedDelay = (refusals: number, baseMs = REFUSED_DELAY_MS): number => baseMs * 2 ** (refusals - 1);
+
 /** A message as the long tail of a patient's messages keeps it: its id and the digest of its content. */
 export interface SeenMessage {
   messageId: string;

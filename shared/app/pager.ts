@@ -33,7 +33,7 @@ import { changeSeq } from '#domain/page.ts';
 import { MINUTE, iso } from '#domain/time.ts';
 import {
   RecordRefused,
-  REFUSED_DELAY_MS,
+  refusedDelay,
   REFUSED_TRIES,
   VersionConflict,
   type AuditEvent,
@@ -611,7 +611,7 @@ export class Pager {
         if (!(err instanceof RecordRefused)) throw new SendDeferred(err);
         if (!parked) throw err;
         if (attempt < REFUSED_TRIES) {
-          const delay = (this.deps.refusedDelayMs ?? REFUSED_DELAY_MS) * 2 ** (attempt - 1);
+          const delay = refusedDelay(attempt, this.deps.refusedDelayMs);
           if (delay > 0) await new Promise((r) => setTimeout(r, delay));
           continue;
         }

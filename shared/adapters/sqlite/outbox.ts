@@ -20,7 +20,7 @@
 // backlog. One no longer configured that is owed nothing is forgotten, so that configured again it starts afresh.
 import { wireId } from '#domain/ids.ts';
 import { iso } from '#domain/time.ts';
-import { RecordRefused, REFUSED_DELAY_MS, REFUSED_TRIES, type OutboxLedger } from '#ports';
+import { RecordRefused, refusedDelay, REFUSED_TRIES, type OutboxLedger } from '#ports';
 import { openConnection, type Db } from './db.ts';
 
 export type OutboxKind = 'notification' | 'alert' | 'page';
@@ -396,7 +396,7 @@ export class OutboxDispatcher {
     lane.refusals.set(item.id, count);
     lane.lastError = err.message;
     if (count < REFUSED_TRIES) {
-      const delay = (lane.sink.retry?.refusedMs ?? REFUSED_DELAY_MS) * 2 ** (count - 1);
+      const delay = refusedDelay(count, lane.sink.retry?.refusedMs);
       this.log(
         `${lane.sink.name}: ${item.kind} ${wireId(item.id)} refused (${err.message}); attempt ${count + 1} of ${REFUSED_TRIES} in ${delay} ms`,
       );
