@@ -38,9 +38,6 @@ class UsageError extends Error {}
 
 /** Loads the grading configuration: defaults, then a JSON file of overrides, then the command line's scheme. */
 export function loadConfig(configFile: string | undefined, scheme: string | undefined): GradingConfig {
-  if (scheme !== undefined && !(SCHEMES as readonly string[]).includes(scheme)) {
-    throw new UsageError(`--scheme must be one of ${SCHEMES.join(', ')} (got ${shown(scheme)})`);
-  }
   let overrides: unknown = {};
   if (configFile) {
     try {
@@ -48,6 +45,17 @@ export function loadConfig(configFile: string | undefined, scheme: string | unde
     } catch (err) {
       throw new UsageError(`cannot read config ${configFile}: ${(err as Error).message}`);
     }
+  }
+  return configOf(overrides, scheme);
+}
+
+/**
+ * The grading configuration of overrides already read (a config file's JSON) and the command line's scheme: for a
+ * command that also uses the overrides themselves (crs serve --backend aws hands them to the stack), read once.
+ */
+export function configOf(overrides: unknown, scheme: string | undefined): GradingConfig {
+  if (scheme !== undefined && !(SCHEMES as readonly string[]).includes(scheme)) {
+    throw new UsageError(`--scheme must be one of ${SCHEMES.join(', ')} (got ${shown(scheme)})`);
   }
   // Onto an object only: spread, a file of [] or null became {scheme} and was taken (refused without --scheme).
   const isObject = typeof overrides === 'object' && overrides !== null && !Array.isArray(overrides);
@@ -180,7 +188,7 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
         process.umask(0o077);
         // --backend aws: the deployed shape against an AWS endpoint (serve-aws.ts); otherwise the embedded backend.
         if (backendOf(rest) === 'aws')
-          return await (await import('./serve-aws.ts')).serveAwsCommand(rest, loadConfig, hooks.synthesize);
+          return await (await import('./serve-aws.ts')).serveAwsCommand(rest, configOf, hooks.synthesize);
         return await (await import('./serve.ts')).serveCommand(withoutBackend(rest), loadConfig);
       case 'start':
         process.umask(0o077);

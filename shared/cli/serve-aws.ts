@@ -34,7 +34,8 @@ export const SERVE_AWS_USAGE = `  crs serve --backend aws [--endpoint URL] [--po
       delete the resources of the run NAME
 `;
 
-type LoadConfig = (file: string | undefined, scheme: string | undefined) => GradingConfig;
+/** The grading configuration of a config file's overrides (undefined: none) and --scheme (main.ts's configOf). */
+type ConfigOf = (overrides: unknown, scheme: string | undefined) => GradingConfig;
 
 class UsageError extends Error {}
 
@@ -76,11 +77,19 @@ const SERVE_AWS_OPTIONS = {
 
 const parseServeAws = (args: string[]) => parseArgs({ args, options: SERVE_AWS_OPTIONS });
 
-/** What the host synthesizes the stack from, as the arguments give it; an unreadable file is a UsageError. */
-function stackOptions(values: ReturnType<typeof parseServeAws>['values']): SynthOptions {
+type Values = ReturnType<typeof parseServeAws>['values'];
+
+/** The --config file's overrides (undefined: none given); an unreadable file is a UsageError. */
+const fileOverrides = (values: Values): unknown =>
+  values.config === undefined ? undefined : readJson('config', values.config);
+
+/**
+ * What the host synthesizes the stack from, as the arguments give it, with the --config file's overrides as read
+ * once (the grading configuration checked and logged is theirs too); an unreadable paging file is a UsageError.
+ */
+function stackOptions(values: Values, fromFile: unknown): SynthOptions {
   // The grading overrides go to the stack (as -c gradingConfig), which hands them to the grade function.
-  let overrides: Record<string, unknown> | undefined;
-  if (values.config !== undefined) overrides = readJson('config', values.config) as Record<string, unknown>;
+  let overrides = fromFile as Record<string, unknown> | undefined;
   if (values.scheme !== undefined) overrides = { ...overrides, scheme: values.scheme };
   return {
     ...(values.paging !== undefined ? { paging: readJson('paging config', values.paging) } : {}),
@@ -98,7 +107,10 @@ function stackOptions(values: ReturnType<typeof parseServeAws>['values']): Synth
  * The stack `crs serve --backend aws ARGS` synthesizes: the tests synthesize it ahead in their own process, where the
  * CDK is loaded once, into the cache the host then reads (shared/hosts/aws-emulator/synthesis-cache.ts).
  */
-export const stackOfServeArgs = (args: string[]) => stackOf(stackOptions(parseServeAws(args).values));
+export const stackOfServeArgs = (args: string[]) => {
+  const { values } = parseServeAws(args);
+  return stackOf(stackOptions(values, fileOverrides(values)));
+};
 
 /** The stack's synthesis comes from the entry point (bin/crs.js): the CLI itself never imports infra/. */
 function needSynth(synthesize: Synthesize | undefined): Synthesize {
@@ -108,7 +120,7 @@ function needSynth(synthesize: Synthesize | undefined): Synthesize {
 
 export async function serveAwsCommand(
   args: string[],
-  loadConfig: LoadConfig,
+  configOf: ConfigOf,
   synthesize: Synthesize | undefined,
 ): Promise<number> {
   let values;
@@ -157,8 +169,10 @@ export async function serveAwsCommand(
       );
       return 0;
     }
-    const config = loadConfig(values.config, values.scheme);
-    const stack = stackOptions(values);
+    // Read once: the configuration checked here and the stack's overrides cannot be two versions of the file.
+    const fromFile = fileOverrides(values);
+    const config = configOf(fromFile ?? {}, values.scheme);
+    const stack = stackOptions(values, fromFile);
     const port = intOption('port', values.port, 0, 65535) ?? 8080;
     const visibility = intOption('visibility-timeout', values['visibility-timeout'], 0, 43_200);
     const scheduleSeconds = intOption('schedule-interval', values['schedule-interval'], 1, 86_400);

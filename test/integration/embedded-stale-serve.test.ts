@@ -36,7 +36,14 @@ async function killedServeAndSquatter(): Promise<{ boardKey: string; port: numbe
     heard.push({ path: req.url!, authorization: req.headers.authorization });
     res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"who are you?"}');
   });
-  await new Promise<void>((r) => squatter!.listen(port, '127.0.0.1', r));
+  // The port is free from the kill until here, but any process may take it meanwhile: that fails the test at once,
+  // naming the port (a listen error unheard left the test waiting for its timeout).
+  await new Promise<void>((resolve, reject) => {
+    squatter!.once('error', (err) =>
+      reject(new Error(`the squatter cannot listen on ${port}, the killed crs serve's port: ${err.message}`)),
+    );
+    squatter!.listen(port, '127.0.0.1', resolve);
+  });
   return { boardKey: serve.boardKey, port };
 }
 

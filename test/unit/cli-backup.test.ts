@@ -23,7 +23,8 @@ import { openDataDir } from '#adapters/sqlite/db.ts';
 import { resolveConfig } from '#domain/config.ts';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
-import { CLI, crsMain } from '#test/support/cli.ts';
+import { backupCommand } from '#cli/backup.ts';
+import { CLI, captured, crsMain } from '#test/support/cli.ts';
 import { enrol, msg } from '#test/support/messages.ts';
 import { until } from '#test/support/until.ts';
 
@@ -112,8 +113,10 @@ describe('crs backup', () => {
   });
 
   // Pinned by a mutation run: the rotated security log goes with the current one, and every file copied is
-  // owner-only even when the original is not (a key or log an operator left readable by others).
-  it('copies the rotated security log too, and each copy owner-only whatever the original', async () => {
+  // owner-only even when the original is not (a key or log an operator left readable by others). The command is run
+  // under umask 0, not main's 077: that umask alone would make a copy created 0644 end 0600, so only the modes the
+  // command gives its directory and files explicitly are checked here.
+  it('copies the rotated security log too, and each copy owner-only whatever the original and the umask', async () => {
     const data = join(root, 'data');
     openDataDir(data).close();
     for (const [f, text] of [
@@ -125,8 +128,16 @@ describe('crs backup', () => {
       chmodSync(join(data, f), 0o644);
     }
     const copy = join(root, 'copy');
-    const r = await crs('backup', '--data', data, '--to', copy);
-    expect(r.status, r.stderr).toBe(0);
+    const umask = process.umask(0);
+    let r: Awaited<ReturnType<typeof captured>>;
+    try {
+      r = await captured(async () => backupCommand(['--data', data, '--to', copy]));
+    } finally {
+      process.umask(umask);
+    }
+    expect(r.code, r.err).toBe(0);
+    expect(statSync(copy).mode & 0o777).toBe(0o700);
+    expect(statSync(join(copy, 'crs.db')).mode & 0o777).toBe(0o600);
     for (const f of ['ack.key', 'security.log', 'security.log.1']) {
       expect(readFileSync(join(copy, f), 'utf8'), f).toBe(readFileSync(join(data, f), 'utf8'));
       expect(statSync(join(copy, f)).mode & 0o777, f).toBe(0o600);

@@ -702,11 +702,12 @@ describe('crs outbox on the embedded backend, pinned by a mutation run', () => {
   });
 });
 
-describe('crs serve --backend aws, HL7 v2 settings', () => {
-  it('synthesizes the stack with --hl7-zone, --hl7-patient-authority and --fhir-patient-system as its context (the ingest function reads them)', async () => {
+describe('crs serve --backend aws, the stack it synthesizes', () => {
+  /** `crs serve --backend aws ARGS` in this process up to the stack's synthesis: what the stack was asked with. */
+  async function untilSynthesis(args: string[], configOf?: (overrides: unknown, scheme?: string) => unknown) {
     const asked: unknown[] = [];
     const { serveAwsCommand } = await import('#cli/serve-aws.ts');
-    const { loadConfig } = await import('#cli/main.ts');
+    const main = await import('#cli/main.ts');
     const cmd = inProcess();
     const stdout = process.stdout.write;
     for (const k of ['AWS_REGION', 'AWS_ENDPOINT_URL', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'])
@@ -714,15 +715,12 @@ describe('crs serve --backend aws, HL7 v2 settings', () => {
     vi.stubEnv('CRS_INGEST_TOKEN', '');
     try {
       const code = await serveAwsCommand(
-        ['--backend', 'aws', '--endpoint', 'http://127.0.0.1:1', '--port', '0'].concat([
-          '--hl7-zone',
-          'Europe/Paris',
-          '--hl7-patient-authority',
-          'HOSP',
-          '--fhir-patient-system',
-          'urn:oid:1.2.3',
-        ]),
-        loadConfig,
+        ['--backend', 'aws', '--endpoint', 'http://127.0.0.1:1', '--port', '0', ...args],
+        (overrides, scheme) => {
+          const config = main.configOf(overrides, scheme);
+          configOf?.(overrides, scheme);
+          return config;
+        },
         async (o) => {
           asked.push(o);
           throw new Error('synthesis stops here');
@@ -730,17 +728,48 @@ describe('crs serve --backend aws, HL7 v2 settings', () => {
       );
       expect(code).toBe(1);
       expect(cmd.stderr()).toContain('crs serve: synthesis stops here');
-      expect(asked).toEqual([
-        expect.objectContaining({
-          hl7Zone: 'Europe/Paris',
-          hl7PatientAuthority: 'HOSP',
-          fhirPatientSystem: 'urn:oid:1.2.3',
-        }),
-      ]);
+      return asked;
     } finally {
       process.stdout.write = stdout;
       cmd.restore();
       vi.unstubAllEnvs();
+    }
+  }
+
+  it('synthesizes the stack with --hl7-zone, --hl7-patient-authority and --fhir-patient-system as its context (the ingest function reads them)', async () => {
+    const asked = await untilSynthesis([
+      '--hl7-zone',
+      'Europe/Paris',
+      '--hl7-patient-authority',
+      'HOSP',
+      '--fhir-patient-system',
+      'urn:oid:1.2.3',
+    ]);
+    expect(asked).toEqual([
+      expect.objectContaining({
+        hl7Zone: 'Europe/Paris',
+        hl7PatientAuthority: 'HOSP',
+        fhirPatientSystem: 'urn:oid:1.2.3',
+      }),
+    ]);
+  });
+
+  // The file was read twice until 2026-12-06 (the configuration checked, then the stack's overrides): replaced in
+  // between, the stack was given a configuration never checked.
+  it('reads --config once: the stack is given the overrides that were checked, the file replaced after', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-serve-aws-config-'));
+    try {
+      const file = join(dir, 'config.json');
+      writeFileSync(file, JSON.stringify({ feverThresholdC: 38.5 }));
+      const checked: unknown[] = [];
+      const asked = await untilSynthesis(['--config', file], (overrides) => {
+        checked.push(overrides);
+        writeFileSync(file, JSON.stringify({ feverThresholdC: 39.5 }));
+      });
+      expect(checked).toEqual([{ feverThresholdC: 38.5 }]);
+      expect(asked).toEqual([expect.objectContaining({ gradingOverrides: { feverThresholdC: 38.5 } })]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
