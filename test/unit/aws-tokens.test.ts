@@ -15,7 +15,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { authenticate, hashToken, issueToken, TOKEN_REVOKED, UNKNOWN_KIND, UNREADABLE_SCOPE } from '#app/auth.ts';
+import {
+  authenticate,
+  hashToken,
+  issueToken,
+  TOKEN_EXPIRED,
+  TOKEN_REVOKED,
+  UNKNOWN_KIND,
+  UNREADABLE_SCOPE,
+} from '#app/auth.ts';
 import { DynamoTokenStore } from '#adapters/aws/dynamo-token-store.ts';
 import { tokenCommand } from '#cli/tokens.ts';
 import { HOSTILE_TOKEN_ARGUMENTS } from '#test/support/token-arguments.ts';
@@ -208,6 +216,28 @@ const runAws = async (
 
 describe('crs token --backend aws', () => {
   const run = runAws;
+
+  // Expiry and rotation on DynamoDB (2026-12-06): stored as expiresAt, set on the old token by rotate.
+  it('issues a token that expires and rotates it: the old one ends after the overlap, the new one is taken', async () => {
+    const issued = JSON.parse(
+      (await run(['issue', '--device', 'gw-1', '--kind', 'monitor', '--expires', '30d', '--json'])).out,
+    );
+    const store = new DynamoTokenStore(client(), 'tokens');
+    expect((await store.findByHash(hashToken(issued.token)))?.expiresAt).toBe('2026-02-09T08:00:00.000Z');
+    const rotated = await run(['rotate', issued.tokenId, '--overlap', '2h', '--json']);
+    expect(rotated.code, rotated.err).toBe(0);
+    const fresh = JSON.parse(rotated.out);
+    expect(fresh).toMatchObject({ deviceId: 'gw-1', kind: 'monitor', expiresAt: null });
+    expect(fresh.replaces).toEqual({ tokenId: issued.tokenId, expiresAt: '2026-01-10T10:00:00.000Z' });
+    const at = (iso: string) => new Date(iso);
+    expect((await authenticate(`Bearer ${issued.token}`, store, at('2026-01-10T09:59:59Z'))).ok).toBe(true);
+    expect(await authenticate(`Bearer ${issued.token}`, store, at('2026-01-10T10:00:00Z'))).toEqual({
+      ok: false,
+      status: 403,
+      error: TOKEN_EXPIRED('2026-01-10T10:00:00.000Z'),
+    });
+    expect((await authenticate(`Bearer ${fresh.token}`, store, at('2027-01-10T10:00:00Z'))).ok).toBe(true);
+  });
 
   it('issues a token shown once and stored only as its hash; the ingest then authenticates it until it is revoked', async () => {
     const issued = await run(['issue', '--device', 'gw-icu4', '--kind', 'monitor', '--ward', 'ICU4', '--json']);
