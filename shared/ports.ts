@@ -133,6 +133,8 @@ export interface DeviceToken extends TokenScope {
   hash: string;
   createdAt: string;
   revokedAt?: string;
+  /** When the token stops being taken (ISO; shared/app/auth.ts tokenExpired); none: never (2026-12-06). */
+  expiresAt?: string;
   /** Its stored scope cannot be read at all (not JSON: an item edited by hand): refused, never read as no scope. */
   scopeUnreadable?: true;
 }
@@ -144,6 +146,8 @@ export interface TokenStore {
   revoke(tokenId: string, at: string): Promise<boolean>;
   /** Replaces an active token's scope (kind, wards, patients); false for an unknown or revoked one. */
   setScope(tokenId: string, scope: TokenScope): Promise<boolean>;
+  /** Sets an active token's expiresAt (`crs token rotate`); false for an unknown or revoked one. */
+  expire(tokenId: string, at: string): Promise<boolean>;
   list(): Promise<DeviceToken[]>;
 }
 

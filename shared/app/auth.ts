@@ -20,14 +20,80 @@ export function issueToken(
   deviceId: string,
   now: Date,
   scope: TokenScope = {},
+  expiresAt?: string,
 ): { token: string; record: DeviceToken } {
   const tokenId = randomUUID();
   const token = `crs_${randomBytes(32).toString('base64url')}`;
-  return { token, record: { tokenId, deviceId, hash: hashToken(token), createdAt: now.toISOString(), ...scope } };
+  const record = { tokenId, deviceId, hash: hashToken(token), createdAt: now.toISOString(), ...scope };
+  return { token, record: expiresAt !== undefined ? { ...record, expiresAt } : record };
 }
 
 /** What a device whose token is revoked is told (over HTTP, and over MLLP when the listener acts as the device). */
 export const TOKEN_REVOKED = 'device token revoked';
+
+/**
+ * What a device whose token has expired is told, as a revoked one is (2026-12-06): the time as the server read it (one
+ * it cannot read, a hand edit, quoted).
+ */
+export const TOKEN_EXPIRED = (at: string) =>
+  `device token expired at ${Number.isNaN(Date.parse(at)) ? quoted(at) : new Date(at).toISOString()}: issue the device a new one (crs token rotate TOKEN_ID, or crs token issue) and configure it with that`;
+
+/**
+ * Whether a token has expired at `now` (the server's clock): a token without expiresAt never does; one whose expiresAt
+ * cannot be read as a time (a hand edit) has, so that it is refused rather than taken forever.
+ */
+export function tokenExpired(record: Pick<DeviceToken, 'expiresAt'>, now: Date): boolean {
+  if (record.expiresAt === undefined) return false;
+  return !(Date.parse(record.expiresAt) > now.getTime());
+}
+
+const DURATION = /^(\d{1,5})([dhm])$/;
+const UNIT_MS = { d: 86_400_000, h: 3_600_000, m: 60_000 } as const;
+
+/** A duration as `crs token` takes it (`90d`, `12h`, `30m`; `0` alone for none), in ms, or undefined. */
+export function parseDuration(text: string): number | undefined {
+  if (text === '0') return 0;
+  const m = DURATION.exec(text);
+  return m ? Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS] : undefined;
+}
+
+/** An ISO instant with its zone (2027-03-01T00:00:00Z, ...+01:00) or a date (2027-03-01, read as 00:00 UTC). */
+const ISO_WHEN = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/;
+
+/** A YYYY-MM-DD that names a day (Date.parse reads 2027-02-30 as 2 March). */
+function isCalendarDate(ymd: string): boolean {
+  const ms = Date.parse(`${ymd}T00:00:00Z`);
+  return !Number.isNaN(ms) && new Date(ms).toISOString().startsWith(ymd);
+}
+
+/**
+ * `--expires WHEN` read at `now`: a duration from now (`90d`, `12h`, `30m`) or an ISO date or instant with its zone,
+ * which must be later than now. The instant as stored (ISO, UTC), or why WHEN cannot be taken.
+ */
+export function expiryOf(when: string, now: Date): { ok: true; at: string } | { ok: false; error: string } {
+  const ms = parseDuration(when);
+  let at: number;
+  if (ms !== undefined) at = now.getTime() + ms;
+  else if (ISO_WHEN.test(when) && isCalendarDate(when.slice(0, 10)) && !Number.isNaN(Date.parse(when)))
+    at = Date.parse(when);
+  else
+    return {
+      ok: false,
+      error: `--expires takes a duration (90d, 12h, 30m) or an ISO date or instant with its zone (2027-03-01, 2027-03-01T08:00:00Z); got ${quoted(when)}`,
+    };
+  if (!(at > now.getTime()))
+    return { ok: false, error: `--expires ${quoted(when)} is not in the future (now is ${now.toISOString()})` };
+  return { ok: true, at: new Date(at).toISOString() };
+}
+
+/**
+ * When a rotated token stops being taken: `overlapMs` after `now` (0: now, as a revocation), or its own expiry if that
+ * comes first (a rotation never lengthens a token's life).
+ */
+export function rotatedExpiry(old: Pick<DeviceToken, 'expiresAt'>, now: Date, overlapMs: number): string {
+  const end = new Date(now.getTime() + overlapMs);
+  return old.expiresAt !== undefined && tokenExpired(old, end) ? old.expiresAt : end.toISOString();
+}
 
 /**
  * What `crs token scope` needs to mend a token: its whole scope, as it sets it (a kind alone drops the wards and
@@ -123,12 +189,14 @@ export function refusalHeaders(auth: { status: number }): Record<string, string>
 }
 
 /**
- * Checks an Authorization header: 401 without a bearer token, 403 for an unknown or revoked one, 503 when the token
- * store cannot be read (a throttle, an outage: the sender sends again, where a 403 would tell it to stop).
+ * Checks an Authorization header at `now` (the server's clock): 401 without a bearer token, 403 for an unknown,
+ * revoked or expired one, 503 when the token store cannot be read (a throttle, an outage: the sender sends again,
+ * where a 403 would tell it to stop).
  */
 export async function authenticate(
   header: string | undefined,
   tokens: TokenStore,
+  now: Date,
   localToken?: string,
 ): Promise<AuthResult> {
   const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
@@ -144,15 +212,17 @@ export async function authenticate(
     return { ok: false, status: 503, error: UNAVAILABLE };
   }
   if (!record) return { ok: false, status: 403, error: 'unknown device token' };
-  return tokenPrincipal(record);
+  return tokenPrincipal(record, now);
 }
 
 /**
- * Who a stored token is, or why it is refused (revoked; a scope this version cannot read): for a request's bearer
- * token, and for the MLLP listener acting as a device (--mllp-device), which decides as that token does over HTTP.
+ * Who a stored token is at `now`, or why it is refused (revoked; expired; a scope this version cannot read): for a
+ * request's bearer token, and for the MLLP listener acting as a device (--mllp-device), which decides as that token
+ * does over HTTP.
  */
-export function tokenPrincipal(record: DeviceToken): AuthResult {
+export function tokenPrincipal(record: DeviceToken, now: Date): AuthResult {
   if (record.revokedAt) return { ok: false, status: 403, error: TOKEN_REVOKED };
+  if (tokenExpired(record, now)) return { ok: false, status: 403, error: TOKEN_EXPIRED(record.expiresAt!) };
   // A scope that cannot be read at all: refused, never read as a token issued before scopes (every section, patient).
   if (record.scopeUnreadable) return { ok: false, status: 403, error: UNREADABLE_SCOPE_ALL };
   // A kind this code does not know (a newer version's, after a rollback; a hand-edited item) has no rights here:

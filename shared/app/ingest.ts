@@ -116,9 +116,9 @@ export function checkReplayed(value: unknown): Checked {
 /** The request's device token, checked (a host that checks it before reading the body passes the result on). */
 export function authenticateRequest(
   req: Pick<HttpRequest, 'headers'>,
-  deps: Pick<IngestDeps, 'tokens' | 'localToken'>,
+  deps: Pick<IngestDeps, 'tokens' | 'localToken' | 'now'>,
 ): Promise<AuthResult> {
-  return authenticate(header(req as HttpRequest, 'authorization'), deps.tokens, deps.localToken);
+  return authenticate(header(req as HttpRequest, 'authorization'), deps.tokens, new Date(deps.now()), deps.localToken);
 }
 
 /** A check that also refuses what this device may not send (shared/app/scope.ts), for the HL7 and FHIR screens. */

@@ -1,30 +1,50 @@
-// `crs token issue --device ID --kind K [--ward W]... [--patient P]... | scope TOKEN_ID ... | revoke TOKEN_ID | list`:
-// device bearer tokens and their scopes (shared/app/scope.ts, docs/security.md), for either backend, as
+// `crs token issue --device ID --kind K [--ward W]... [--patient P]... [--expires WHEN] | scope TOKEN_ID ... |
+// rotate TOKEN_ID [--expires WHEN] [--overlap DURATION] | revoke TOKEN_ID | list`: device bearer tokens, their scopes
+// and expiry (shared/app/scope.ts, docs/security.md), for either backend, as
 // `crs silence` and `crs audit export` are: the embedded server's data directory (the default; `--data DIR`, the
 // same database `crs serve` reads, even while it runs) or an AWS deployment's DynamoDB token table
 // (`--backend aws`, `--table` or CRS_TOKENS_TABLE; the SDK honours AWS_ENDPOINT_URL, so an emulator works too).
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BOARD_DEVICE_ID, issueToken, tokenPrincipal } from '#app/auth.ts';
+import {
+  BOARD_DEVICE_ID,
+  expiryOf,
+  issueToken,
+  parseDuration,
+  rotatedExpiry,
+  tokenExpired,
+  tokenPrincipal,
+} from '#app/auth.ts';
 import { DEVICE_KINDS, checkScope, describeScope, type TokenScope } from '#app/scope.ts';
 import { ENV } from '#adapters/aws/env.ts';
 import { DB_FILE } from '#adapters/sqlite/db.ts';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
-import type { TokenStore } from '#ports';
+import type { DeviceToken, TokenStore } from '#ports';
 import { idArgumentError, inline, shown } from './flags.ts';
 
+/** How long a rotated token is still taken, unless --overlap says otherwise: a day to configure the device. */
+const DEFAULT_OVERLAP = '24h';
+/** `crs token list` warns of an active token expiring within this many days. */
+const EXPIRY_WARNING_DAYS = 14;
+
 export const TOKEN_USAGE = `usage:
-  crs token issue --device DEVICE_ID --kind KIND [--ward W]... [--patient P]... [--json]
+  crs token issue --device DEVICE_ID --kind KIND [--ward W]... [--patient P]... [--expires WHEN] [--json]
                                                 issue a token (shown once; only its hash is stored) for a device of
                                                 KIND (${DEVICE_KINDS.join(', ')}): it may send what that kind
-                                                produces, only for patients in its wards or its patients (none: all)
+                                                produces, only for patients in its wards or its patients (none: all);
+                                                WHEN: a duration (90d, 12h, 30m) or an ISO date or instant with its
+                                                zone (2027-03-01, 2027-03-01T08:00:00Z); none: it never expires
+  crs token rotate TOKEN_ID [--expires WHEN] [--overlap DURATION] [--json]
+                                                issue a new token for the same device and scope (shown once), and let
+                                                the old one expire after DURATION (default ${DEFAULT_OVERLAP}; 0: revoke it now)
   crs token scope TOKEN_ID --kind KIND [--ward W]... [--patient P]...
                                                 set an active token's whole scope (the device keeps its token): the
                                                 wards and patients not given are dropped (none: every patient); gives
                                                 a token issued before scopes its kind
   crs token revoke TOKEN_ID                     revoke a token: the device gets 403 from then on
-  crs token list [--json]                       list tokens (ids, devices, scopes, dates; never the tokens)
+  crs token list [--json]                       list tokens (ids, devices, scopes, dates, expiry; never the tokens);
+                                                warns of active tokens expiring within ${EXPIRY_WARNING_DAYS} days
   where: [--data DIR]                           the data directory of crs serve (default ${DEFAULT_DATA_DIR}; the default backend)
          --backend aws [--table NAME]           an AWS deployment's token table (NAME defaults to $${ENV.tokensTable};
                                                 AWS_REGION, AWS credentials and AWS_ENDPOINT_URL apply as for the AWS CLI)
@@ -77,6 +97,23 @@ const defaultIo: TokenCommandIo = {
 
 class UsageError extends Error {}
 
+/**
+ * What `crs token list` warns of: each token not revoked that has expired, or expires within EXPIRY_WARNING_DAYS,
+ * by id and device (never the token), with what to do before its device is refused.
+ */
+function expiryWarnings(
+  rows: { tokenId: string; deviceId: string; revokedAt: string | null; expiresAt: string | null; expired: boolean }[],
+  now: Date,
+): string[] {
+  const soon = new Date(now.getTime() + EXPIRY_WARNING_DAYS * 86_400_000);
+  return rows
+    .filter((r) => !r.revokedAt && (r.expired || tokenExpired({ expiresAt: r.expiresAt ?? undefined }, soon)))
+    .map(
+      (r) =>
+        `warning: token ${inline(r.tokenId)} of device ${inline(r.deviceId)} ${r.expired ? 'expired' : 'expires'} at ${inline(r.expiresAt!)}: ${r.expired ? 'the device is refused; ' : ''}rotate it (crs token rotate ${inline(r.tokenId)}) and configure the device with the new token`,
+    );
+}
+
 const DEVICE_ID = /^[\x21-\x7e]{1,128}$/;
 
 /**
@@ -118,6 +155,8 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
         backend: { type: 'string', default: 'embedded' },
         data: { type: 'string' },
         table: { type: 'string' },
+        expires: { type: 'string' },
+        overlap: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean' },
       },
@@ -177,6 +216,41 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
           `${action} takes no --kind, --ward, --patient or --device${action === 'list' ? ' (it lists every token)' : ''}`,
         );
     };
+    /** --expires, read at the command's clock: the instant, or none. */
+    const expires = (at: Date): string | undefined => {
+      if (values.expires === undefined) return undefined;
+      const e = expiryOf(values.expires, at);
+      if (!e.ok) throw new UsageError(e.error);
+      return e.at;
+    };
+    if (values.expires !== undefined && action !== 'issue' && action !== 'rotate')
+      throw new UsageError('--expires is for issue and rotate');
+    if (values.overlap !== undefined && action !== 'rotate') throw new UsageError('--overlap is for rotate');
+    /** A new token, printed once (as issue and rotate print it). */
+    const printIssued = (token: string, record: DeviceToken, replaced?: { tokenId: string; until: string }) => {
+      const { kind, wards, patients } = record;
+      const expiresAt = record.expiresAt ?? null;
+      const old = replaced && {
+        tokenId: replaced.tokenId,
+        ...(values.overlap === '0' ? { revokedAt: replaced.until } : { expiresAt: replaced.until }),
+      };
+      if (values.json) {
+        out(
+          `${JSON.stringify({ token, tokenId: record.tokenId, deviceId: record.deviceId, kind, wards: wards ?? [], patients: patients ?? [], createdAt: record.createdAt, expiresAt, ...(old ? { replaces: old } : {}) })}\n`,
+        );
+        return;
+      }
+      const oldLine = !old
+        ? ''
+        : 'revokedAt' in old
+          ? `replaces: ${old.tokenId} (revoked now)\n`
+          : `replaces: ${old.tokenId} (taken until ${old.expiresAt}: configure the device before then)\n`;
+      out(
+        `token:    ${token}\ntokenId:  ${record.tokenId}\ndevice:   ${record.deviceId}\nscope:    ${describeScope(record)}\nexpires:  ${expiresAt ?? 'never'}\n${oldLine}hash in:  ${where}\n` +
+          'Configure the device with the token now: it is not stored and cannot be shown again.\n' +
+          `Revoke it with: crs token revoke ${record.tokenId}${revokeWhere(values)}\n`,
+      );
+    };
     switch (action) {
       case 'issue': {
         if (args.length > 0) throw new UsageError('issue takes no positional arguments; use --device DEVICE_ID');
@@ -188,20 +262,54 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
           throw new UsageError(
             `--device ${BOARD_DEVICE_ID} is the board's own sender (its End and Resume monitoring): choose another id`,
           );
-        const { token, record } = issueToken(device, now(), scope());
+        const at = now();
+        const { token, record } = issueToken(device, at, scope(), expires(at));
         await (await tokens()).put(record);
-        const { kind, wards, patients } = record;
-        if (values.json)
-          out(
-            `${JSON.stringify({ token, tokenId: record.tokenId, deviceId: record.deviceId, kind, wards: wards ?? [], patients: patients ?? [], createdAt: record.createdAt })}\n`,
+        printIssued(token, record);
+        return 0;
+      }
+      case 'rotate': {
+        if (values.kind !== undefined || values.ward !== undefined || values.patient !== undefined)
+          throw new UsageError("rotate takes no --kind, --ward or --patient (the new token has the old one's scope)");
+        if (values.device !== undefined)
+          throw new UsageError("rotate takes no --device (the new token has the old one's)");
+        if (args.length !== 1) throw new UsageError('rotate takes exactly one TOKEN_ID');
+        tokenIdCheck(args[0]!);
+        const tokenId = args[0]!;
+        const overlapMs = parseDuration(values.overlap ?? DEFAULT_OVERLAP);
+        if (overlapMs === undefined)
+          throw new UsageError(
+            `--overlap takes a duration (24h, 7d, 30m; 0: revoke now); got ${shown(values.overlap!)}`,
           );
-        else {
-          out(
-            `token:    ${token}\ntokenId:  ${record.tokenId}\ndevice:   ${record.deviceId}\nscope:    ${describeScope(record)}\nhash in:  ${where}\n` +
-              'Configure the device with the token now: it is not stored and cannot be shown again.\n' +
-              `Revoke it with: crs token revoke ${record.tokenId}${revokeWhere(values)}\n`,
-          );
+        const at = now();
+        const expiresAt = expires(at);
+        const store = await tokens();
+        const old = (await store.list()).find((t) => t.tokenId === tokenId && !t.revokedAt);
+        if (!old) {
+          err(`crs token: no active token ${tokenId} (unknown, or revoked)\n`);
+          return 1;
         }
+        // Its scope is copied as the server reads it: one it refuses for its scope cannot be copied (mend it first).
+        const auth = tokenPrincipal({ ...old, expiresAt: undefined }, at);
+        if (!auth.ok) {
+          err(`crs token: ${tokenId} cannot be rotated: ${auth.error}\n`);
+          return 1;
+        }
+        const { kind, wards, patients } = old;
+        const scopeOfOld = {
+          ...(kind ? { kind } : {}),
+          ...(wards ? { wards } : {}),
+          ...(patients ? { patients } : {}),
+        };
+        const { token, record } = issueToken(old.deviceId, at, scopeOfOld, expiresAt);
+        await store.put(record);
+        // The new token is stored first: a rotation cut short leaves the device its old token, never none.
+        const until = overlapMs === 0 ? at.toISOString() : rotatedExpiry(old, at, overlapMs);
+        const ended = overlapMs === 0 ? await store.revoke(tokenId, until) : await store.expire(tokenId, until);
+        if (!ended) {
+          err(`crs token: ${tokenId} was revoked meanwhile; the new token ${record.tokenId} is issued\n`);
+        }
+        printIssued(token, record, { tokenId, until });
         return 0;
       }
       case 'scope': {
@@ -232,13 +340,14 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
       case 'list': {
         noScopeOptions();
         if (args.length > 0) throw new UsageError('list takes no arguments');
+        const at = now();
         const list = await (await tokens()).list();
         // The hash is not secret, but nothing needs it: ids, devices, scopes and dates only.
         const rows = list.map((record) => {
-          const { tokenId, deviceId, kind, wards, patients, createdAt, revokedAt } = record;
-          // A token the server refuses for what is stored with it (a kind or a scope this version cannot read) is
-          // listed as refused, with why: its scope read as the table has it was "every patient".
-          const auth = revokedAt ? undefined : tokenPrincipal(record);
+          const { tokenId, deviceId, kind, wards, patients, createdAt, revokedAt, expiresAt } = record;
+          // A token the server refuses for what is stored with it (a kind or a scope this version cannot read; an
+          // expiry past) is listed as refused, with why: its scope read as the table has it was "every patient".
+          const auth = revokedAt ? undefined : tokenPrincipal(record, at);
           return {
             tokenId,
             deviceId,
@@ -247,13 +356,15 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
             patients: patients ?? [],
             createdAt,
             revokedAt: revokedAt ?? null,
+            expiresAt: expiresAt ?? null,
+            expired: !revokedAt && tokenExpired(record, at),
             refused: auth && !auth.ok ? auth.error : null,
           };
         });
         if (values.json) out(`${JSON.stringify(rows)}\n`);
         else {
           out(
-            'TOKEN ID                              DEVICE                CREATED                   STATUS      SCOPE\n',
+            'TOKEN ID                              DEVICE                CREATED                   EXPIRES                   STATUS      SCOPE\n',
           );
           // A cell wider than its column (a revoked token's status, a long device id) still ends with two spaces.
           // What the store holds is shown escaped: a hand-edited item can hold anything.
@@ -262,11 +373,19 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
             return text.length < width - 1 ? text.padEnd(width) : `${text}  `;
           };
           for (const r of rows) {
-            const status = r.revokedAt ? `revoked ${r.revokedAt}` : r.refused ? 'refused' : 'active';
+            const status = r.revokedAt
+              ? `revoked ${r.revokedAt}`
+              : r.expired
+                ? 'expired'
+                : r.refused
+                  ? 'refused'
+                  : 'active';
+            // An expired token is listed with its scope (its expiry says why it is refused).
             const scope =
-              r.refused ?? describeScope({ ...(r.kind ? { kind: r.kind } : {}), wards: r.wards, patients: r.patients });
+              (r.expired ? null : r.refused) ??
+              describeScope({ ...(r.kind ? { kind: r.kind } : {}), wards: r.wards, patients: r.patients });
             out(
-              `${cell(r.tokenId, 38)}${cell(r.deviceId, 22)}${cell(r.createdAt, 26)}${cell(status, 12)}${inline(scope)}\n`,
+              `${cell(r.tokenId, 38)}${cell(r.deviceId, 22)}${cell(r.createdAt, 26)}${cell(r.expiresAt ?? 'never', 26)}${cell(status, 12)}${inline(scope)}\n`,
             );
           }
           const legacy = rows.filter((r) => !r.kind && !r.revokedAt && !r.refused).length;
@@ -274,6 +393,7 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
             out(
               `${legacy} active token(s) have no kind (issued before scopes): they may not set therapy, infusion, weight or thresholds; give each one with crs token scope TOKEN_ID --kind KIND\n`,
             );
+          for (const w of expiryWarnings(rows, at)) out(`${w}\n`);
         }
         return 0;
       }

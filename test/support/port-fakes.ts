@@ -116,6 +116,13 @@ export class MemoryTokenStore implements TokenStore {
     return true;
   }
 
+  async expire(tokenId: string, at: string): Promise<boolean> {
+    const t = this.tokens.find((x) => x.tokenId === tokenId && !x.revokedAt);
+    if (!t) return false;
+    t.expiresAt = at;
+    return true;
+  }
+
   async list(): Promise<DeviceToken[]> {
     return this.tokens.map((t) => ({ ...t }));
   }

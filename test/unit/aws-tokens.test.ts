@@ -15,7 +15,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { authenticate, hashToken, issueToken, TOKEN_REVOKED, UNKNOWN_KIND, UNREADABLE_SCOPE } from '#app/auth.ts';
+import {
+  authenticate,
+  hashToken,
+  issueToken,
+  TOKEN_EXPIRED,
+  TOKEN_REVOKED,
+  UNKNOWN_KIND,
+  UNREADABLE_SCOPE,
+} from '#app/auth.ts';
 import { DynamoTokenStore } from '#adapters/aws/dynamo-token-store.ts';
 import { tokenCommand } from '#cli/tokens.ts';
 import { HOSTILE_TOKEN_ARGUMENTS } from '#test/support/token-arguments.ts';
@@ -113,12 +121,12 @@ describe('DynamoTokenStore', () => {
       kind: { S: 'camera' },
     });
     expect((await store.findByHash(newer.record.hash))?.kind).toBe('camera');
-    expect(await authenticate(`Bearer ${newer.token}`, store)).toEqual({
+    expect(await authenticate(`Bearer ${newer.token}`, store, new Date())).toEqual({
       ok: false,
       status: 403,
       error: UNKNOWN_KIND('camera'),
     });
-    expect(await authenticate(`Bearer ${known.token}`, store)).toMatchObject({
+    expect(await authenticate(`Bearer ${known.token}`, store, new Date())).toMatchObject({
       ok: true,
       principal: { role: 'monitor' },
     });
@@ -134,7 +142,7 @@ describe('DynamoTokenStore', () => {
     ];
     for (const [field, attrs] of sets) {
       const t = storedAs(attrs);
-      expect(await authenticate(`Bearer ${t.token}`, store), JSON.stringify(attrs)).toEqual({
+      expect(await authenticate(`Bearer ${t.token}`, store, new Date()), JSON.stringify(attrs)).toEqual({
         ok: false,
         status: 403,
         error: UNREADABLE_SCOPE(field),
@@ -152,7 +160,7 @@ describe('DynamoTokenStore, items edited by hand', () => {
     for (const revokedAt of [{ N: '1765000000' }, { S: '' }, { NULL: true }] as AttributeValue[]) {
       const t = storedAs({ revokedAt });
       expect(await store.revoke(t.record.tokenId, '2026-01-10T10:00:00Z')).toBe(false);
-      expect(await authenticate(`Bearer ${t.token}`, store), JSON.stringify(revokedAt)).toEqual({
+      expect(await authenticate(`Bearer ${t.token}`, store, new Date()), JSON.stringify(revokedAt)).toEqual({
         ok: false,
         status: 403,
         error: TOKEN_REVOKED,
@@ -164,7 +172,7 @@ describe('DynamoTokenStore, items edited by hand', () => {
     const store = new DynamoTokenStore(client(), 'tokens');
     for (const kind of [{ SS: ['monitor'] }, { S: '' }, { N: '1' }] as AttributeValue[]) {
       const t = storedAs({ kind });
-      expect(await authenticate(`Bearer ${t.token}`, store), JSON.stringify(kind)).toMatchObject({
+      expect(await authenticate(`Bearer ${t.token}`, store, new Date()), JSON.stringify(kind)).toMatchObject({
         ok: false,
         status: 403,
         error: expect.stringContaining('device token of an unknown kind'),
@@ -209,6 +217,28 @@ const runAws = async (
 describe('crs token --backend aws', () => {
   const run = runAws;
 
+  // Expiry and rotation on DynamoDB (2026-12-06): stored as expiresAt, set on the old token by rotate.
+  it('issues a token that expires and rotates it: the old one ends after the overlap, the new one is taken', async () => {
+    const issued = JSON.parse(
+      (await run(['issue', '--device', 'gw-1', '--kind', 'monitor', '--expires', '30d', '--json'])).out,
+    );
+    const store = new DynamoTokenStore(client(), 'tokens');
+    expect((await store.findByHash(hashToken(issued.token)))?.expiresAt).toBe('2026-02-09T08:00:00.000Z');
+    const rotated = await run(['rotate', issued.tokenId, '--overlap', '2h', '--json']);
+    expect(rotated.code, rotated.err).toBe(0);
+    const fresh = JSON.parse(rotated.out);
+    expect(fresh).toMatchObject({ deviceId: 'gw-1', kind: 'monitor', expiresAt: null });
+    expect(fresh.replaces).toEqual({ tokenId: issued.tokenId, expiresAt: '2026-01-10T10:00:00.000Z' });
+    const at = (iso: string) => new Date(iso);
+    expect((await authenticate(`Bearer ${issued.token}`, store, at('2026-01-10T09:59:59Z'))).ok).toBe(true);
+    expect(await authenticate(`Bearer ${issued.token}`, store, at('2026-01-10T10:00:00Z'))).toEqual({
+      ok: false,
+      status: 403,
+      error: TOKEN_EXPIRED('2026-01-10T10:00:00.000Z'),
+    });
+    expect((await authenticate(`Bearer ${fresh.token}`, store, at('2027-01-10T10:00:00Z'))).ok).toBe(true);
+  });
+
   it('issues a token shown once and stored only as its hash; the ingest then authenticates it until it is revoked', async () => {
     const issued = await run(['issue', '--device', 'gw-icu4', '--kind', 'monitor', '--ward', 'ICU4', '--json']);
     expect(issued.code).toBe(0);
@@ -219,7 +249,7 @@ describe('crs token --backend aws', () => {
     expect(stored).toContain(hashToken(token));
 
     const store = new DynamoTokenStore(client(), 'tokens');
-    expect(await authenticate(`Bearer ${token}`, store)).toEqual({
+    expect(await authenticate(`Bearer ${token}`, store, new Date())).toEqual({
       ok: true,
       deviceId: 'gw-icu4',
       principal: { deviceId: 'gw-icu4', role: 'monitor', wards: ['ICU4'] },
@@ -235,27 +265,29 @@ describe('crs token --backend aws', () => {
         patients: [],
         createdAt: '2026-01-10T08:00:00.000Z',
         revokedAt: null,
+        expiresAt: null,
+        expired: false,
         refused: null,
       },
     ]);
 
     // The scope changes in place (the device keeps its token), and takes effect at the next request.
     expect((await run(['scope', tokenId, '--kind', 'ehr', '--patient', 'P-1'])).out).toContain('ehr; patients P-1');
-    expect(await authenticate(`Bearer ${token}`, store)).toMatchObject({
+    expect(await authenticate(`Bearer ${token}`, store, new Date())).toMatchObject({
       ok: true,
       principal: { role: 'ehr', patients: ['P-1'] },
     });
     expect((await run(['scope', tokenId, '--kind', 'pump'])).code).toBe(0);
-    expect((await authenticate(`Bearer ${token}`, store)) as { principal: unknown }).toMatchObject({
+    expect((await authenticate(`Bearer ${token}`, store, new Date())) as { principal: unknown }).toMatchObject({
       principal: { deviceId: 'gw-icu4', role: 'pump' },
     });
-    expect(((await authenticate(`Bearer ${token}`, store)) as { principal: object }).principal).not.toHaveProperty(
-      'patients',
-    );
+    expect(
+      ((await authenticate(`Bearer ${token}`, store, new Date())) as { principal: object }).principal,
+    ).not.toHaveProperty('patients');
     expect(listed.out).not.toContain(hashToken(token));
 
     expect((await run(['revoke', tokenId])).code).toBe(0);
-    expect(await authenticate(`Bearer ${token}`, store)).toMatchObject({ ok: false, status: 403 });
+    expect(await authenticate(`Bearer ${token}`, store, new Date())).toMatchObject({ ok: false, status: 403 });
     const again = await run(['revoke', tokenId]);
     expect(again.code).toBe(1);
     expect(again.err).toMatch(/no active token/);
@@ -268,7 +300,7 @@ describe('crs token --backend aws', () => {
     expect(issued.out).toContain('hash in:  DynamoDB table tokens');
     expect(issued.out).toMatch(/Revoke it with: crs token revoke \S+ --backend aws --table tokens\n/);
     const listed = await run(['list']);
-    expect(listed.out).toMatch(/pump-7 +2026-01-10T08:00:00.000Z +active/);
+    expect(listed.out).toMatch(/pump-7 +2026-01-10T08:00:00.000Z +never +active/);
   });
 
   it('refuses bad usage with exit status 2 and the usage text', async () => {
@@ -340,9 +372,9 @@ describe('pinned by a mutation run', () => {
     const store = new DynamoTokenStore(client(), 'tokens');
     const { token, record } = issueToken('gw-1', new Date('2026-01-10T08:00:00Z'), { kind: 'monitor' });
     await store.put(record);
-    expect(await authenticate(`Bearer ${token}`, store)).toMatchObject({ ok: true });
+    expect(await authenticate(`Bearer ${token}`, store, new Date())).toMatchObject({ ok: true });
     const altered = `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`;
-    expect(await authenticate(`Bearer ${altered}`, store)).toEqual({
+    expect(await authenticate(`Bearer ${altered}`, store, new Date())).toEqual({
       ok: false,
       status: 403,
       error: 'unknown device token',
@@ -375,7 +407,7 @@ describe('pinned by a mutation run', () => {
     await store.put(a.record);
     await store.put(b.record);
     expect(await store.revoke(a.record.tokenId, '2026-01-10T09:00:00Z')).toBe(true);
-    expect(await authenticate(`Bearer ${b.token}`, store)).toMatchObject({ ok: true });
+    expect(await authenticate(`Bearer ${b.token}`, store, new Date())).toMatchObject({ ok: true });
     // The token id is found through the byTokenId index (the table's key is the hash).
     expect(ddb.commandCalls(QueryCommand)[0]!.args[0].input.IndexName).toBe('byTokenId');
   });
@@ -432,17 +464,21 @@ describe('crs token, pinned by a mutation run', () => {
       patients: [],
       createdAt: '2025-01-10T08:00:00Z',
       revokedAt: null,
+      expiresAt: null,
+      expired: false,
       refused: null,
     });
     const table = (await run(['list'])).out;
     expect(table).toMatch(
       // The status of a revoked token is longer than its column: still a space before the scope (it ran into it).
       new RegExp(
-        `^${tokenId} +gw-1 +2026-01-10T08:00:00.000Z +revoked 2026-01-10T08:00:00.000Z +monitor; every patient$`,
+        `^${tokenId} +gw-1 +2026-01-10T08:00:00.000Z +never +revoked 2026-01-10T08:00:00.000Z +monitor; every patient$`,
         'm',
       ),
     );
-    expect(table).toMatch(/^t-legacy +old-gw +2025-01-10T08:00:00Z +active +no kind \(legacy\); every patient$/m);
+    expect(table).toMatch(
+      /^t-legacy +old-gw +2025-01-10T08:00:00Z +never +active +no kind \(legacy\); every patient$/m,
+    );
     expect(table).toContain('\n1 active token(s) have no kind (issued before scopes)');
   });
 
@@ -542,13 +578,13 @@ describe('DynamoTokenStore kinds edited by hand, pinned by a mutation run', () =
   it('refuses a kind stored as NULL, and names an empty kind as the empty text it is', async () => {
     const store = new DynamoTokenStore(client(), 'tokens');
     const nulled = storedAs({ kind: { NULL: true } });
-    expect(await authenticate(`Bearer ${nulled.token}`, store)).toEqual({
+    expect(await authenticate(`Bearer ${nulled.token}`, store, new Date())).toEqual({
       ok: false,
       status: 403,
       error: UNKNOWN_KIND('{"NULL":true}'),
     });
     const empty = storedAs({ kind: { S: '' } });
-    expect(await authenticate(`Bearer ${empty.token}`, store)).toEqual({
+    expect(await authenticate(`Bearer ${empty.token}`, store, new Date())).toEqual({
       ok: false,
       status: 403,
       error: UNKNOWN_KIND(''),

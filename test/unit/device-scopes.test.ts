@@ -2,7 +2,7 @@
 // the EHR and lowering a patient's hypotension thresholds; a value dated minutes ahead outranking the correction that
 // follows it; the sender recorded nowhere), ward and patient scopes on JSON and HL7 v2, the ceiling on new patients,
 // and the MLLP listener acting as a configured device.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { until } from '#test/support/until.ts';
 import { connect } from 'node:net';
@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { issueToken, UNKNOWN_KIND, UNREADABLE_SCOPE } from '../../shared/app/auth.ts';
+import { issueToken, TOKEN_EXPIRED, UNKNOWN_KIND, UNREADABLE_SCOPE } from '../../shared/app/auth.ts';
+import { SECURITY_LOG_FILE } from '#hosts/embedded/security-log.ts';
 import { escapeHl7 } from '#app/hl7v2/er7.ts';
 import type { TokenScope } from '../../shared/app/scope.ts';
 import { FhirEncoder } from '#app/fhir/encode.ts';
@@ -356,6 +357,29 @@ describe('MLLP', () => {
       })
     ).text();
     expect(audit).toContain('"sender":"gw-h4"');
+  });
+
+  // Expiry (2026-12-06): the listener decides at the server's clock, as HTTP does, and the security log says why.
+  it('refuses an expired token at the server clock over HTTP and MLLP (and logs it), and takes the rotated one', async () => {
+    const text = (p: string) =>
+      toPcd01({ ...msg(p, 5, { vitals: { heartRate: 101 } }), enrolment: { ward: 'H4', bed: '1' } } as DeviceMessage)!;
+    const expiresAt = new Date(clock + 10 * MIN).toISOString();
+    const old = issueToken('gw-x', new Date(clock), { kind: 'monitor' }, expiresAt);
+    await server.tokens.put(old.record);
+    await server.close();
+    server = await start({ mllpPort: 0, mllpDevice: 'gw-x' });
+    const vitals = from(msg('P1', 5, { vitals: { heartRate: 90 } }), 'gw-x', 'monitor');
+    expect((await send(old.token, vitals)).status).toBe(202);
+    expect(await mllp(server.mllpPort!, text('P2'))).toMatch(/MSA\|AA/);
+    clock += 10 * MIN; // the instant it expires: refused
+    const refused = await send(old.token, vitals);
+    expect([refused.status, await refused.json()]).toEqual([403, { error: TOKEN_EXPIRED(expiresAt) }]);
+    expect(await mllp(server.mllpPort!, text('P3'))).toContain(escapeHl7(TOKEN_EXPIRED(expiresAt)));
+    const logged = readFileSync(join(dir, SECURITY_LOG_FILE), 'utf8');
+    expect(logged).toContain(`"reason":${JSON.stringify(TOKEN_EXPIRED(expiresAt))}`);
+    // A newer token of the device (a rotation) is taken over MLLP while the old one is refused.
+    await server.tokens.put(issueToken('gw-x', new Date(clock), { kind: 'monitor' }).record);
+    expect(await mllp(server.mllpPort!, text('P4'))).toMatch(/MSA\|AA/);
   });
 
   // Until 2026-12-06 an empty --mllp-device was no device: the listener sent as a monitor for every patient, while

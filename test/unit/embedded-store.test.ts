@@ -208,7 +208,7 @@ describe('GradingWorker', () => {
     const before = db.prepare('SELECT * FROM timeline ORDER BY id').all();
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(9);
+    expect(db.pragma('user_version', { simple: true })).toBe(10);
     expect(db.prepare('SELECT * FROM timeline ORDER BY id').all()).toEqual(before);
     const pages = new SqlitePageStore(db);
     const link = { pageId: 'crs|P1|#1|icu', role: 'ICU registrar', expiresAt: Date.parse('2026-01-10T10:00:00Z') };
@@ -239,7 +239,7 @@ describe('GradingWorker', () => {
     const before = db.prepare('SELECT * FROM timeline ORDER BY id').all();
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(9);
+    expect(db.pragma('user_version', { simple: true })).toBe(10);
     expect(db.prepare('SELECT * FROM timeline ORDER BY id').all()).toEqual(before);
     const reused = { ...msg('P1', 30, { vitals: { temperatureC: 39.2 } }), messageId: escalating('P1')[0]!.messageId };
     await new SqliteQueue(db).enqueue([queued(reused)]);
@@ -281,7 +281,7 @@ describe('GradingWorker', () => {
     db.pragma('user_version = 5');
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(9);
+    expect(db.pragma('user_version', { simple: true })).toBe(10);
     expect(count("SELECT count(*) AS n FROM seen_messages WHERE patient_id = 'P1'")).toBe(3);
     await new SqliteQueue(db).enqueue(sent.map(queued));
     const again = worker();
@@ -1415,7 +1415,7 @@ describe('SqliteTokenStore and the data directory', () => {
     const { token, record } = issueToken('cam-1', new Date('2026-01-10T09:00:00Z'), { kind: 'monitor' });
     await tokens.put(record);
     db.prepare('UPDATE device_tokens SET scope = ? WHERE token_id = ?').run('{"kind":"camera"}', record.tokenId);
-    expect(await authenticate(`Bearer ${token}`, tokens)).toEqual({
+    expect(await authenticate(`Bearer ${token}`, tokens, new Date())).toEqual({
       ok: false,
       status: 403,
       error: UNKNOWN_KIND('camera'),
@@ -1431,7 +1431,7 @@ describe('SqliteTokenStore and the data directory', () => {
       const { token, record } = issueToken('mon-9', new Date('2026-01-10T09:00:00Z'), { kind: 'monitor' });
       await tokens.put(record);
       db.prepare('UPDATE device_tokens SET scope = ? WHERE token_id = ?').run(scope, record.tokenId);
-      expect(await authenticate(`Bearer ${token}`, tokens)).toEqual({
+      expect(await authenticate(`Bearer ${token}`, tokens, new Date())).toEqual({
         ok: false,
         status: 403,
         error: UNREADABLE_SCOPE(field),
@@ -1449,7 +1449,7 @@ describe('SqliteTokenStore and the data directory', () => {
       await tokens.put(record);
       db.prepare('UPDATE device_tokens SET revoked_at = ? WHERE token_id = ?').run(revokedAt, record.tokenId);
       expect(await tokens.revoke(record.tokenId, '2026-01-10T10:00:00Z')).toBe(false);
-      expect(await authenticate(`Bearer ${token}`, tokens), String(revokedAt)).toEqual({
+      expect(await authenticate(`Bearer ${token}`, tokens, new Date()), String(revokedAt)).toEqual({
         ok: false,
         status: 403,
         error: TOKEN_REVOKED,
@@ -1467,13 +1467,13 @@ describe('SqliteTokenStore and the data directory', () => {
     await tokens.put(other.record);
     for (const scope of ['{"kind":', '["monitor"]']) {
       db.prepare('UPDATE device_tokens SET scope = ? WHERE token_id = ?').run(scope, record.tokenId);
-      expect(await authenticate(`Bearer ${token}`, tokens)).toEqual({
+      expect(await authenticate(`Bearer ${token}`, tokens, new Date())).toEqual({
         ok: false,
         status: 403,
         error: UNREADABLE_SCOPE_ALL,
       });
       expect((await tokens.list()).map((t) => t.tokenId)).toEqual([record.tokenId, other.record.tokenId]);
-      expect((await authenticate(`Bearer ${other.token}`, tokens)).ok).toBe(true);
+      expect((await authenticate(`Bearer ${other.token}`, tokens, new Date())).ok).toBe(true);
     }
   });
 
@@ -1511,7 +1511,7 @@ describe('token scopes and revocations edited by hand, pinned by a mutation run'
       ['{"kind":0}', 0],
     ] as const) {
       const { tokens, token } = await edited(scope);
-      expect(await authenticate(`Bearer ${token}`, tokens), scope).toEqual({
+      expect(await authenticate(`Bearer ${token}`, tokens, new Date()), scope).toEqual({
         ok: false,
         status: 403,
         error: UNKNOWN_KIND(kind as string),
@@ -1523,8 +1523,12 @@ describe('token scopes and revocations edited by hand, pinned by a mutation run'
     // Until 2026-12-06 the scope column's JSON was spread over the token: a "revokedAt":null in it undid a revocation
     // (taken over HTTP while `crs token revoke` answered "already revoked"), a "deviceId" sent as another device.
     const { tokens, token, record } = await edited('{"kind":"monitor","revokedAt":null,"deviceId":"gw-other"}');
-    expect(await authenticate(`Bearer ${token}`, tokens)).toMatchObject({ ok: true, deviceId: 'mon-7' });
+    expect(await authenticate(`Bearer ${token}`, tokens, new Date())).toMatchObject({ ok: true, deviceId: 'mon-7' });
     expect(await tokens.revoke(record.tokenId, '2026-01-10T10:00:00Z')).toBe(true);
-    expect(await authenticate(`Bearer ${token}`, tokens)).toEqual({ ok: false, status: 403, error: TOKEN_REVOKED });
+    expect(await authenticate(`Bearer ${token}`, tokens, new Date())).toEqual({
+      ok: false,
+      status: 403,
+      error: TOKEN_REVOKED,
+    });
   });
 });

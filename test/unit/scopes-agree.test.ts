@@ -13,7 +13,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoPatientDirectory } from '#adapters/aws/dynamo-patient-directory.ts';
 import { telemetry } from '#adapters/aws/telemetry.ts';
-import { hashToken, issueToken } from '#app/auth.ts';
+import { hashToken, issueToken, TOKEN_EXPIRED } from '#app/auth.ts';
 import { FhirEncoder } from '#app/fhir/encode.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
@@ -720,5 +720,52 @@ describe('device scopes: both hosts decide alike, and as docs/security.md says',
     expect([...seen.fhir].sort(), 'FHIR statuses').toEqual([200, 403]);
     expect([...seen.fhirEnd].sort(), 'FHIR statuses of a discharge').toEqual([200, 403]);
     expect([...seen.hl7v2].sort(), 'HL7 v2 answers').toEqual(expect.arrayContaining(['202 AA', '403 AR']));
+  }, 60_000);
+
+  // Expiry (2026-12-06), at each host's clock (NOW): a token whose expiresAt is not after it is refused by both, alike,
+  // as docs/security.md says; one without expiresAt never expires.
+  it('refuses an expired token alike on both hosts, and takes one not yet expired', async () => {
+    const seen = new Set<number>();
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.option(fc.integer({ min: -3 * 86_400_000, max: 3 * 86_400_000 }), { nil: undefined }),
+        fc.constantFrom<Kind>('monitor', 'manual'),
+        async (offset, kind) => {
+          const deviceId = `exp-${++n}`;
+          const expiresAt = offset === undefined ? undefined : new Date(NOW + offset).toISOString();
+          const { token, record } = issueToken(deviceId, new Date(NOW - 4 * 86_400_000), { kind }, expiresAt);
+          await embedded.tokens.put(record);
+          await awsTokens.put(record);
+          const message = {
+            messageId: `exp-${n}`,
+            patientId: `exp-P${n}`,
+            observedAt: new Date(NOW - 60_000).toISOString(),
+            source: { deviceId, kind },
+            vitals: { heartRate: 92 },
+          } as DeviceMessage;
+          const [e, a] = [
+            await answer(embedded.url, token, [message], false),
+            await answer(front.url, token, [message], false),
+          ];
+          expect(a).toEqual(e);
+          const expired = offset !== undefined && offset <= 0;
+          // The model, from docs/security.md: refused 403, naming when, and what to do; else not refused for expiry.
+          if (expired) expect(e).toEqual({ status: 403, body: JSON.stringify({ error: TOKEN_EXPIRED(expiresAt!) }) });
+          else expect(e.body).not.toContain('expired');
+          seen.add(e.status);
+        },
+      ),
+      {
+        numRuns: 40,
+        examples: [
+          [0, 'monitor'],
+          [1, 'monitor'],
+          [-1, 'pump'],
+          [undefined, 'ehr'],
+        ],
+      },
+    );
+    expect([...seen].sort()).toEqual(expect.arrayContaining([202, 403]));
   }, 60_000);
 });

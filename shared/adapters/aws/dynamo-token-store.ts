@@ -28,6 +28,8 @@ function fromItem(item: Record<string, AttributeValue>): DeviceToken {
   // as a text (a number, an empty text: a hand edit) was read as none until 2026-12-06, and the token was taken
   // while `crs token revoke` answered that it was revoked already.
   if (item.revokedAt) token.revokedAt = item.revokedAt.S || JSON.stringify(item.revokedAt);
+  // As stored: one that is no time (a number, a hand edit) is refused as expired (tokenExpired), never read as none.
+  if (item.expiresAt) token.expiresAt = item.expiresAt.S ?? JSON.stringify(item.expiresAt);
   // Kept as stored, known or not: authenticate() refuses a kind it does not know (never read as no kind). A kind
   // stored as no text (a string set, a number) or an empty one is such a kind: until 2026-12-06 it was read as none.
   if (item.kind) token.kind = (item.kind.S ?? JSON.stringify(item.kind)) as DeviceKind;
@@ -72,6 +74,7 @@ export class DynamoTokenStore implements TokenStore {
       ...scopeAttributes(token),
     };
     if (token.revokedAt) item.revokedAt = { S: token.revokedAt };
+    if (token.expiresAt) item.expiresAt = { S: token.expiresAt };
     await this.client.send(
       new PutItemCommand({
         TableName: this.tableName,
@@ -101,6 +104,14 @@ export class DynamoTokenStore implements TokenStore {
   async revoke(tokenId: string, at: string): Promise<boolean> {
     return this.updateActive(tokenId, {
       UpdateExpression: 'SET revokedAt = :at',
+      ExpressionAttributeValues: { ':at': { S: at } },
+    });
+  }
+
+  /** Sets an active token's expiry (crs token rotate); false for an unknown or revoked one. */
+  async expire(tokenId: string, at: string): Promise<boolean> {
+    return this.updateActive(tokenId, {
+      UpdateExpression: 'SET expiresAt = :at',
       ExpressionAttributeValues: { ':at': { S: at } },
     });
   }

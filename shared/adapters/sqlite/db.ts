@@ -24,7 +24,7 @@ import { listColumns } from './board.ts';
 
 export type Db = Database.Database;
 
-const SCHEMA_VERSION = 9;
+const SCHEMA_VERSION = 10;
 
 /** Tables every version has, unchanged since version 1 (the timeline, changed in version 4, is SCHEMA_TIMELINE). */
 const SCHEMA_COMMON = `
@@ -249,6 +249,17 @@ CREATE TABLE stale_feed_members (
 `;
 
 /**
+ * Version 10 (2026-12-06): a device token may expire (crs token issue --expires, crs token rotate). The tokens of an
+ * earlier version get NULL: they never expire, as before. A version, not an added column beside them (the scope's):
+ * crs token refuses to write an expiry beside a running server of an earlier version, which would not enforce it.
+ */
+function addTokenExpiry(db: Db): void {
+  const columns = db.prepare("SELECT name FROM pragma_table_info('device_tokens')").pluck().all() as string[];
+  // Added once: a database whose version was set back by hand (as the upgrade tests make old ones) has it already.
+  if (!columns.includes('expires_at')) db.exec('ALTER TABLE device_tokens ADD COLUMN expires_at TEXT'); // ISO; NULL: never
+}
+
+/**
  * Versions 1 to 7 to 8: which lane owed which records was not stored, so every lane and kind that left a trace (a
  * record of that kind it delivered or parked) owes from the start, as before, and so do the lanes every crs serve has
  * had since version 2 (the pager's grade changes and alerts, standard output's grade changes, the board's pages), and
@@ -390,11 +401,12 @@ function migrate(db: Db): void {
     );
   }
   db.transaction(() => {
-    if (version === 0)
+    if (version === 0) {
       db.exec(
         `${SCHEMA_V3}${SCHEMA_TIMELINE}${SCHEMA_ACK_LINKS}${SCHEMA_LIST}${SCHEMA_LANE_STARTS}${SCHEMA_STALE_MEMBERS}`,
       );
-    else if (version >= 1 && version <= 8) {
+      addTokenExpiry(db);
+    } else if (version >= 1 && version <= 9) {
       if (version === 1) migrateV1(db);
       if (version <= 2) db.exec(SCHEMA_V3_CONSERVATION);
       if (version <= 3) db.exec(MIGRATE_TIMELINE);
@@ -409,7 +421,8 @@ function migrate(db: Db): void {
         laneStartsOfVersion7(db);
       }
       // The members of a ward alert in force were not kept: the next full sweep finds them by ward, as before.
-      db.exec(SCHEMA_STALE_MEMBERS);
+      if (version <= 8) db.exec(SCHEMA_STALE_MEMBERS);
+      addTokenExpiry(db);
     } else throw new Error(`database schema version ${version} is not supported (expected ${SCHEMA_VERSION})`);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   })();

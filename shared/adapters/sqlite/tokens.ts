@@ -12,6 +12,8 @@ interface Row {
   /** A text as the store writes it; a hand edit can leave a number. */
   revoked_at: string | number | null;
   scope: string | null;
+  /** Since schema version 10 (2026-12-06); NULL: never expires. A hand edit can leave a number. */
+  expires_at: string | number | null;
 }
 
 /**
@@ -62,10 +64,12 @@ const toToken = (r: Row): DeviceToken => ({
   deviceId: r.device_id,
   hash: r.hash,
   createdAt: r.created_at,
-  // Any revocation time is a revocation, as revoke(), setScope() and activeForDevice() read it (revoked_at IS NULL):
+  // Any revocation time is a revocation, as revoke(), setScope() and unrevokedOfDevice() read it (revoked_at IS NULL):
   // an empty text or a number (a row edited by hand) was read as none until 2026-12-06, the token taken over HTTP.
   ...(r.revoked_at !== null ? { revokedAt: String(r.revoked_at) || '(empty)' } : {}),
   ...scopeOf(r.scope),
+  // Read as stored: one the server cannot read as a time is refused as expired (tokenExpired).
+  ...(r.expires_at !== null ? { expiresAt: String(r.expires_at) } : {}),
 });
 
 export class SqliteTokenStore implements TokenStore {
@@ -86,9 +90,17 @@ export class SqliteTokenStore implements TokenStore {
   async put(token: DeviceToken): Promise<void> {
     this.db
       .prepare(
-        'INSERT INTO device_tokens (token_id, device_id, hash, created_at, revoked_at, scope) VALUES (?, ?, ?, ?, ?, ?)',
+        'INSERT INTO device_tokens (token_id, device_id, hash, created_at, revoked_at, scope, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
       )
-      .run(token.tokenId, token.deviceId, token.hash, token.createdAt, token.revokedAt ?? null, scopeJson(token));
+      .run(
+        token.tokenId,
+        token.deviceId,
+        token.hash,
+        token.createdAt,
+        token.revokedAt ?? null,
+        scopeJson(token),
+        token.expiresAt ?? null,
+      );
   }
 
   async revoke(tokenId: string, at: string): Promise<boolean> {
@@ -105,17 +117,25 @@ export class SqliteTokenStore implements TokenStore {
     return r.changes === 1;
   }
 
+  async expire(tokenId: string, at: string): Promise<boolean> {
+    const r = this.db
+      .prepare('UPDATE device_tokens SET expires_at = ? WHERE token_id = ? AND revoked_at IS NULL')
+      .run(at, tokenId);
+    return r.changes === 1;
+  }
+
   async list(): Promise<DeviceToken[]> {
     return (this.db.prepare('SELECT * FROM device_tokens ORDER BY created_at').all() as Row[]).map(toToken);
   }
 
-  /** The active token of a device (the MLLP listener's --mllp-device); the newest when it has several. */
-  async activeForDevice(deviceId: string): Promise<DeviceToken | undefined> {
-    const row = this.db
-      .prepare(
-        'SELECT * FROM device_tokens WHERE device_id = ? AND revoked_at IS NULL ORDER BY created_at DESC LIMIT 1',
-      )
-      .get(deviceId) as Row | undefined;
-    return row ? toToken(row) : undefined;
+  /**
+   * The tokens of a device not revoked, newest first (the MLLP listener's --mllp-device): expired or not, which the
+   * listener decides (tokenPrincipal) at its clock.
+   */
+  async unrevokedOfDevice(deviceId: string): Promise<DeviceToken[]> {
+    const rows = this.db
+      .prepare('SELECT * FROM device_tokens WHERE device_id = ? AND revoked_at IS NULL ORDER BY created_at DESC')
+      .all(deviceId) as Row[];
+    return rows.map(toToken);
   }
 }

@@ -323,7 +323,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     if (o.mllpPort !== undefined) {
       // Any --mllp-device given, empty too, is a device (as openMllpWarning reads it): an empty one was no device until
       // 2026-12-06, the listener a monitor for every patient while crs serve warned of nothing.
-      const principal = o.mllpDevice !== undefined ? { principal: await mllpPrincipal(tokens, o.mllpDevice) } : {};
+      const principal = o.mllpDevice !== undefined ? { principal: await mllpPrincipal(tokens, o.mllpDevice, now) } : {};
       // Marked as the MLLP listener's: `crs serve` names --mllp-port, not --port, when its port is in use.
       mllp = await startMllpListener({
         port: o.mllpPort,
@@ -454,24 +454,29 @@ function withTestClock(
 const RETENTION_SWEEP_MS = 3_600_000;
 
 /**
- * The MLLP listener's principal with --mllp-device: the scope of the device's active token, read for each message
- * (a revocation or a new scope applies at once). The device must have one when the server starts.
+ * The MLLP listener's principal with --mllp-device: the scope of the device's token, read for each message at the
+ * server's clock (a revocation, an expiry or a new scope applies at once): the newest it takes, else the newest's
+ * refusal (a rotated device's old token, expiring, is not chosen over its new one). The device must have a token not
+ * revoked when the server starts.
  */
 async function mllpPrincipal(
   tokens: SqliteTokenStore,
   deviceId: string,
+  now: () => number,
 ): Promise<(peer: string) => Promise<Principal | { refused: string } | undefined>> {
-  if (!(await tokens.activeForDevice(deviceId))) {
+  if ((await tokens.unrevokedOfDevice(deviceId)).length === 0) {
     throw new Error(
       `--mllp-device ${deviceId}: no active token for this device; issue one first (crs token issue --device ${deviceId} --kind monitor [--ward W])`,
     );
   }
   return async () => {
-    const t = await tokens.activeForDevice(deviceId);
-    if (!t) return undefined;
-    // As its token is decided over HTTP: a kind or wards this version cannot read are refused, naming them.
-    const auth = tokenPrincipal(t);
-    return auth.ok ? auth.principal : { refused: auth.error };
+    const at = new Date(now());
+    // As its token is decided over HTTP: expired, or a kind or wards this version cannot read, refused, naming them.
+    const decided = (await tokens.unrevokedOfDevice(deviceId)).map((t) => tokenPrincipal(t, at));
+    const taken = decided.find((d) => d.ok);
+    if (taken?.ok) return taken.principal;
+    const first = decided[0];
+    return first && !first.ok ? { refused: first.error } : undefined;
   };
 }
 

@@ -4,7 +4,7 @@
 // `crs mllp-bridge` / a TLS tunnel. What it may send is a device's (shared/app/scope.ts): by default a monitor's
 // (PCD-01 is monitor data) for every patient, recorded as sent by `mllp:<peer address>`; with `--mllp-device ID`,
 // the scope of that device's active token (its kind, wards, patients), recorded as sent by ID, and refused (AR) once
-// the token is revoked.
+// the token is revoked or has expired.
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { TOKEN_REVOKED } from '#app/auth.ts';
@@ -76,9 +76,7 @@ export async function startMllpListener(o: MllpListenerOptions): Promise<MllpLis
       try {
         const principal = o.principal ? await o.principal(peer) : mllpMonitor(peer);
         if (!principal || 'refused' in principal) {
-          log(
-            `mllp: ${peer}: refused (the listener's device token is ${principal ? 'of a scope this version cannot read' : 'revoked'})`,
-          );
+          log(`mllp: ${peer}: refused (the listener's device token: ${principal ? principal.refused : TOKEN_REVOKED})`);
           // The AR the device's token gets over HTTP, addressed to the message (HTTP refuses before reading it).
           const text = principal?.refused ?? TOKEN_REVOKED;
           const problem = { at: { segment: 'MSH', sequence: 1 }, code: 207, text } as const;

@@ -1,0 +1,238 @@
+// Device tokens that expire, and their rotation (2026-12-06): the rule (shared/app/auth.ts), `crs token issue --expires`,
+// `rotate` and `list`, and an embedded data directory of version 9 (no expiry column) opening with its tokens working.
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  authenticate,
+  expiryOf,
+  issueToken,
+  rotatedExpiry,
+  TOKEN_EXPIRED,
+  TOKEN_REVOKED,
+  tokenExpired,
+  tokenPrincipal,
+} from '#app/auth.ts';
+import { DB_FILE, openDataDir } from '#adapters/sqlite/db.ts';
+import { SqliteTokenStore } from '#adapters/sqlite/tokens.ts';
+import { tokenCommand } from '#cli/tokens.ts';
+import { MemoryTokenStore } from '#test/support/port-fakes.ts';
+
+const NOW = new Date('2026-12-06T10:00:00.000Z');
+const at = (ms: number) => new Date(NOW.getTime() + ms);
+const H = 3_600_000;
+const D = 24 * H;
+
+describe('the expiry rule', () => {
+  it('expires a token at its expiresAt, never one without, and one whose expiresAt is no time', () => {
+    const expiresAt = at(H).toISOString();
+    expect(tokenExpired({}, at(100 * 365 * D))).toBe(false);
+    expect(tokenExpired({ expiresAt }, at(H - 1))).toBe(false);
+    expect(tokenExpired({ expiresAt }, at(H))).toBe(true);
+    expect(tokenExpired({ expiresAt: 'soon' }, NOW)).toBe(true);
+  });
+
+  it('refuses an expired token 403 saying when and what to do; revoked is said first', () => {
+    const { record } = issueToken('gw-1', NOW, { kind: 'monitor' }, at(H).toISOString());
+    expect(tokenPrincipal(record, at(H - 1)).ok).toBe(true);
+    expect(tokenPrincipal(record, at(H))).toEqual({
+      ok: false,
+      status: 403,
+      error:
+        'device token expired at 2026-12-06T11:00:00.000Z: issue the device a new one (crs token rotate TOKEN_ID, or crs token issue) and configure it with that',
+    });
+    expect(tokenPrincipal({ ...record, revokedAt: NOW.toISOString() }, at(H))).toMatchObject({ error: TOKEN_REVOKED });
+    expect(TOKEN_EXPIRED('x\n')).toContain('"x\\n"');
+  });
+
+  it('authenticates at the clock it is given', async () => {
+    const tokens = new MemoryTokenStore();
+    const { token, record } = issueToken('gw-1', NOW, {}, at(D).toISOString());
+    await tokens.put(record);
+    expect((await authenticate(`Bearer ${token}`, tokens, at(D - 1))).ok).toBe(true);
+    expect(await authenticate(`Bearer ${token}`, tokens, at(D))).toMatchObject({ ok: false, status: 403 });
+  });
+
+  it('reads --expires as a duration or an ISO date or instant with its zone, in the future only', () => {
+    expect(expiryOf('90d', NOW)).toEqual({ ok: true, at: at(90 * D).toISOString() });
+    expect(expiryOf('12h', NOW)).toEqual({ ok: true, at: at(12 * H).toISOString() });
+    expect(expiryOf('2027-03-01', NOW)).toEqual({ ok: true, at: '2027-03-01T00:00:00.000Z' });
+    expect(expiryOf('2027-03-01T08:00:00+01:00', NOW)).toEqual({ ok: true, at: '2027-03-01T07:00:00.000Z' });
+    for (const bad of [
+      '90',
+      '1w',
+      '2027-03-01T08:00:00',
+      'tomorrow',
+      '2027-02-30',
+      '2027-13-01',
+      '2027-03-01T25:00Z',
+      '',
+    ])
+      expect(expiryOf(bad, NOW), bad).toMatchObject({ ok: false, error: expect.stringMatching(/^--expires takes/) });
+    for (const past of ['0d', '2026-12-06', NOW.toISOString()])
+      expect(expiryOf(past, NOW), past).toMatchObject({
+        ok: false,
+        error: expect.stringContaining('not in the future'),
+      });
+  });
+
+  it('ends a rotated token after the overlap, never later than it would have', () => {
+    expect(rotatedExpiry({}, NOW, D)).toBe(at(D).toISOString());
+    expect(rotatedExpiry({ expiresAt: at(H).toISOString() }, NOW, D)).toBe(at(H).toISOString());
+    expect(rotatedExpiry({ expiresAt: at(2 * D).toISOString() }, NOW, D)).toBe(at(D).toISOString());
+  });
+});
+
+describe('crs token issue --expires, rotate, list', () => {
+  let store: MemoryTokenStore;
+  let out: string;
+  let err: string;
+  let clock: Date;
+  const run = async (...argv: string[]) => {
+    out = '';
+    err = '';
+    const code = await tokenCommand([...argv, '--backend', 'aws'], {
+      out: (t) => {
+        out += t;
+      },
+      err: (t) => {
+        err += t;
+      },
+      now: () => clock,
+      aws: async () => ({ tokens: store, close: () => undefined }),
+      env: { CRS_TOKENS_TABLE: 'tokens' },
+    });
+    return code;
+  };
+  beforeEach(() => {
+    store = new MemoryTokenStore();
+    clock = NOW;
+  });
+
+  it('issues a token that expires, printed with its expiry (text and JSON); none by default', async () => {
+    expect(await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--expires', '90d')).toBe(0);
+    expect(out).toContain(`expires:  ${at(90 * D).toISOString()}\n`);
+    expect(store.tokens[0]!.expiresAt).toBe(at(90 * D).toISOString());
+    expect(await run('issue', '--device', 'gw-2', '--kind', 'monitor', '--json')).toBe(0);
+    expect(JSON.parse(out)).toMatchObject({ deviceId: 'gw-2', expiresAt: null });
+    expect(store.tokens[1]).not.toHaveProperty('expiresAt');
+  });
+
+  it('refuses a --expires it cannot read, or one past, naming the flag (exit 2, nothing stored)', async () => {
+    expect(await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--expires', '3 months')).toBe(2);
+    expect(err).toMatch(/^crs token: --expires takes a duration \(90d, 12h, 30m\) or an ISO date .* got "3 months"\n/);
+    expect(await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--expires', '2020-01-01')).toBe(2);
+    expect(err).toContain('--expires "2020-01-01" is not in the future (now is 2026-12-06T10:00:00.000Z)');
+    expect(await run('revoke', 'x', '--expires', '1d')).toBe(2);
+    expect(err).toContain('--expires is for issue and rotate');
+    expect(store.tokens).toEqual([]);
+  });
+
+  it('rotates: a new token of the same device and scope, the old one taken for the overlap (24h by default)', async () => {
+    await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--ward', 'H4', '--json');
+    const old = JSON.parse(out) as { tokenId: string; token: string };
+    clock = at(H);
+    expect(await run('rotate', old.tokenId, '--expires', '30d', '--json')).toBe(0);
+    const rotated = JSON.parse(out) as Record<string, unknown>;
+    expect(rotated).toMatchObject({
+      deviceId: 'gw-1',
+      kind: 'monitor',
+      wards: ['H4'],
+      expiresAt: at(H + 30 * D).toISOString(),
+      replaces: { tokenId: old.tokenId, expiresAt: at(H + D).toISOString() },
+    });
+    expect(rotated.token).toMatch(/^crs_/);
+    expect(rotated.token).not.toBe(old.token);
+    const tokens = new Map(store.tokens.map((t) => [t.tokenId, t]));
+    expect(tokens.get(old.tokenId)?.expiresAt).toBe(at(H + D).toISOString());
+    expect(await authenticate(`Bearer ${old.token}`, store, at(H + D - 1))).toMatchObject({ ok: true });
+    expect(await authenticate(`Bearer ${old.token}`, store, at(H + D))).toMatchObject({ status: 403 });
+    expect(await authenticate(`Bearer ${rotated.token}`, store, at(H + D))).toMatchObject({ ok: true });
+    // Printed as issue prints it, with the old token's end.
+    expect(await run('rotate', rotated.tokenId as string)).toBe(0);
+    expect(out).toMatch(
+      /^token: {4}crs_\S+\ntokenId: {2}\S+\ndevice: {3}gw-1\nscope: {4}monitor; wards H4\nexpires: {2}never\n/,
+    );
+    expect(out).toContain(`replaces: ${rotated.tokenId} (taken until ${at(H + D).toISOString()}`);
+    expect(out).toContain('cannot be shown again');
+  });
+
+  it('rotates with --overlap 0 by revoking the old token now; refuses an unknown one and a bad overlap', async () => {
+    await run('issue', '--device', 'gw-1', '--kind', 'pump', '--json');
+    const old = JSON.parse(out) as { tokenId: string };
+    expect(await run('rotate', old.tokenId, '--overlap', '0', '--json')).toBe(0);
+    expect(JSON.parse(out).replaces).toEqual({ tokenId: old.tokenId, revokedAt: NOW.toISOString() });
+    expect(store.tokens.find((t) => t.tokenId === old.tokenId)?.revokedAt).toBe(NOW.toISOString());
+    expect(await run('rotate', old.tokenId)).toBe(1);
+    expect(err).toBe(`crs token: no active token ${old.tokenId} (unknown, or revoked)\n`);
+    expect(await run('rotate', 'x', '--overlap', '1 day')).toBe(2);
+    expect(err).toContain('--overlap takes a duration (24h, 7d, 30m; 0: revoke now); got "1 day"');
+    expect(store.tokens).toHaveLength(2);
+  });
+
+  it('lists expiry and expired, and warns of tokens expiring within 14 days by id and device, never the token', async () => {
+    await run('issue', '--device', 'gw-soon', '--kind', 'monitor', '--expires', '13d', '--json');
+    const soon = JSON.parse(out) as { tokenId: string; token: string };
+    await run('issue', '--device', 'gw-late', '--kind', 'monitor', '--expires', '15d');
+    await run('issue', '--device', 'gw-past', '--kind', 'monitor', '--expires', '1h', '--json');
+    const past = JSON.parse(out) as { tokenId: string };
+    clock = at(2 * H);
+    expect(await run('list', '--json')).toBe(0);
+    const rows = JSON.parse(out) as { deviceId: string; expiresAt: string | null; expired: boolean }[];
+    expect(rows.map((r) => [r.deviceId, r.expiresAt, r.expired])).toEqual([
+      ['gw-soon', at(13 * D).toISOString(), false],
+      ['gw-late', at(15 * D).toISOString(), false],
+      ['gw-past', at(H).toISOString(), true],
+    ]);
+    expect(await run('list')).toBe(0);
+    expect(out).toMatch(/^TOKEN ID +DEVICE +CREATED +EXPIRES +STATUS +SCOPE$/m);
+    expect(out).toMatch(new RegExp(`^${past.tokenId} +gw-past +\\S+ +${at(H).toISOString()} +expired +monitor`, 'm'));
+    expect(out).toContain(
+      `warning: token ${soon.tokenId} of device gw-soon expires at ${at(13 * D).toISOString()}: rotate it (crs token rotate ${soon.tokenId})`,
+    );
+    expect(out).toContain(
+      `warning: token ${past.tokenId} of device gw-past expired at ${at(H).toISOString()}: the device is refused`,
+    );
+    expect(out).not.toContain('gw-late expires');
+    expect(out).not.toContain(soon.token);
+  });
+});
+
+describe('an embedded data directory of version 9 (no expiry column)', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'crs-expiry-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('opens as version 10 with its tokens kept, never expiring; a new one can expire', async () => {
+    const db = openDataDir(dir);
+    const { token, record } = issueToken('gw-old', NOW, { kind: 'monitor' });
+    await new SqliteTokenStore(db).put(record);
+    db.close();
+    const raw = new Database(join(dir, DB_FILE));
+    raw.exec('ALTER TABLE device_tokens DROP COLUMN expires_at');
+    raw.pragma('user_version = 9');
+    raw.close();
+
+    const upgraded = openDataDir(dir);
+    try {
+      expect(upgraded.pragma('user_version', { simple: true })).toBe(10);
+      const tokens = new SqliteTokenStore(upgraded);
+      expect(await authenticate(`Bearer ${token}`, tokens, at(3650 * D))).toMatchObject({
+        ok: true,
+        deviceId: 'gw-old',
+      });
+      expect((await tokens.list())[0]).not.toHaveProperty('expiresAt');
+      const fresh = issueToken('gw-new', NOW, { kind: 'monitor' }, at(D).toISOString());
+      await tokens.put(fresh.record);
+      expect(await authenticate(`Bearer ${fresh.token}`, tokens, at(D))).toMatchObject({ status: 403 });
+      expect(await tokens.expire(record.tokenId, at(H).toISOString())).toBe(true);
+      expect(await authenticate(`Bearer ${token}`, tokens, at(H))).toMatchObject({ status: 403 });
+    } finally {
+      upgraded.close();
+    }
+  });
+});
