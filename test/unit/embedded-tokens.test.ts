@@ -62,6 +62,8 @@ describe('crs token (embedded)', () => {
         patients: [],
         createdAt: expect.any(String),
         revokedAt: null,
+        expiresAt: null,
+        expired: false,
         refused: null,
       },
     ]);
