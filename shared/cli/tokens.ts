@@ -227,12 +227,17 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
       throw new UsageError('--expires is for issue and rotate');
     if (values.overlap !== undefined && action !== 'rotate') throw new UsageError('--overlap is for rotate');
     /** A new token, printed once (as issue and rotate print it). */
-    const printIssued = (token: string, record: DeviceToken, replaced?: { tokenId: string; until: string }) => {
+    const printIssued = (
+      token: string,
+      record: DeviceToken,
+      replaced?: { tokenId: string; until: string; revoked: boolean },
+    ) => {
       const { kind, wards, patients } = record;
       const expiresAt = record.expiresAt ?? null;
       const old = replaced && {
         tokenId: replaced.tokenId,
-        ...(values.overlap === '0' ? { revokedAt: replaced.until } : { expiresAt: replaced.until }),
+        // As the overlap was read (0d is 0 too), never as it was spelled.
+        ...(replaced.revoked ? { revokedAt: replaced.until } : { expiresAt: replaced.until }),
       };
       if (values.json) {
         out(
@@ -309,7 +314,7 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
         if (!ended) {
           err(`crs token: ${tokenId} was revoked meanwhile; the new token ${record.tokenId} is issued\n`);
         }
-        printIssued(token, record, { tokenId, until });
+        printIssued(token, record, { tokenId, until, revoked: overlapMs === 0 });
         return 0;
       }
       case 'scope': {

@@ -172,6 +172,17 @@ describe('crs token issue --expires, rotate, list', () => {
     expect(store.tokens).toHaveLength(2);
   });
 
+  it('reads any overlap of no time (0d, 0h, 00m) as --overlap 0: the old token is revoked, and said so', async () => {
+    for (const zero of ['0d', '0h', '00m']) {
+      await run('issue', '--device', 'gw-1', '--kind', 'pump', '--json');
+      const old = JSON.parse(out) as { tokenId: string };
+      expect(await run('rotate', old.tokenId, '--overlap', zero, '--json'), zero).toBe(0);
+      expect(JSON.parse(out).replaces, zero).toEqual({ tokenId: old.tokenId, revokedAt: NOW.toISOString() });
+      expect(await run('rotate', (JSON.parse(out) as { tokenId: string }).tokenId, '--overlap', zero)).toBe(0);
+      expect(out, zero).toMatch(/^replaces: \S+ \(revoked now\)$/m);
+    }
+  });
+
   it('lists expiry and expired, and warns of tokens expiring within 14 days by id and device, never the token', async () => {
     await run('issue', '--device', 'gw-soon', '--kind', 'monitor', '--expires', '13d', '--json');
     const soon = JSON.parse(out) as { tokenId: string; token: string };
