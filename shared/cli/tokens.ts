@@ -227,29 +227,44 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
       throw new UsageError('--expires is for issue and rotate');
     if (values.overlap !== undefined && action !== 'rotate') throw new UsageError('--overlap is for rotate');
     /** A new token, printed once (as issue and rotate print it). */
-    const printIssued = (
-      token: string,
-      record: DeviceToken,
-      replaced?: { tokenId: string; until: string; revoked: boolean },
-    ) => {
+    /**
+     * What became of a rotated token: expires at `at`; revoked now; revoked by another hand meanwhile; or not ended
+     * (its store failed after the new token was stored: still taken as before, until `at` if it had an expiry).
+     */
+    type Replaced = { tokenId: string } & (
+      | { ended: 'expires'; at: string }
+      | { ended: 'revoked'; at: string }
+      | { ended: 'revoked meanwhile' }
+      | { ended: 'not ended'; error: string; at: string | undefined }
+    );
+    /** A new token, printed once (as issue and rotate print it). */
+    const printIssued = (token: string, record: DeviceToken, replaced?: Replaced) => {
       const { kind, wards, patients } = record;
       const expiresAt = record.expiresAt ?? null;
-      const old = replaced && {
-        tokenId: replaced.tokenId,
-        // As the overlap was read (0d is 0 too), never as it was spelled.
-        ...(replaced.revoked ? { revokedAt: replaced.until } : { expiresAt: replaced.until }),
-      };
       if (values.json) {
+        const old = replaced && {
+          tokenId: replaced.tokenId,
+          ...(replaced.ended === 'expires' ? { expiresAt: replaced.at } : {}),
+          ...(replaced.ended === 'revoked' ? { revokedAt: replaced.at } : {}),
+          ...(replaced.ended === 'revoked meanwhile' ? { revokedMeanwhile: true } : {}),
+          ...(replaced.ended === 'not ended' ? { notEnded: replaced.error, expiresAt: replaced.at ?? null } : {}),
+        };
         out(
           `${JSON.stringify({ token, tokenId: record.tokenId, deviceId: record.deviceId, kind, wards: wards ?? [], patients: patients ?? [], createdAt: record.createdAt, expiresAt, ...(old ? { replaces: old } : {}) })}\n`,
         );
         return;
       }
-      const oldLine = !old
+      const oldLine = !replaced
         ? ''
-        : 'revokedAt' in old
-          ? `replaces: ${old.tokenId} (revoked now)\n`
-          : `replaces: ${old.tokenId} (taken until ${old.expiresAt}: configure the device before then)\n`;
+        : `replaces: ${replaced.tokenId} (${
+            replaced.ended === 'expires'
+              ? `taken until ${replaced.at}: configure the device before then`
+              : replaced.ended === 'revoked'
+                ? 'revoked now'
+                : replaced.ended === 'revoked meanwhile'
+                  ? 'revoked meanwhile'
+                  : `not ended: still taken as before${replaced.at ? `, until ${inline(replaced.at)}` : ''}`
+          })\n`;
       out(
         `token:    ${token}\ntokenId:  ${record.tokenId}\ndevice:   ${record.deviceId}\nscope:    ${describeScope(record)}\nexpires:  ${expiresAt ?? 'never'}\n${oldLine}hash in:  ${where}\n` +
           'Configure the device with the token now: it is not stored and cannot be shown again.\n' +
@@ -310,11 +325,25 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
         await store.put(record);
         // The new token is stored first: a rotation cut short leaves the device its old token, never none.
         const until = overlapMs === 0 ? at.toISOString() : rotatedExpiry(old, at, overlapMs);
-        const ended = overlapMs === 0 ? await store.revoke(tokenId, until) : await store.expire(tokenId, until);
+        let ended: boolean;
+        try {
+          ended = overlapMs === 0 ? await store.revoke(tokenId, until) : await store.expire(tokenId, until);
+        } catch (e) {
+          // The new token is stored and taken: printed all the same, or nobody would ever hold it (and a second
+          // rotate would make another). The old one is as it was; the operator ends it once the device changed over.
+          const error = `${(e as Error).name}: ${(e as Error).message}`;
+          printIssued(token, record, { tokenId, ended: 'not ended', error, at: old.expiresAt });
+          err(
+            `crs token: ${tokenId} could not be ended (${inline(error)}): the new token ${record.tokenId} is issued (printed); once the device has it, end the old one with crs token revoke ${tokenId}${revokeWhere(values)}\n`,
+          );
+          return 1;
+        }
         if (!ended) {
           err(`crs token: ${tokenId} was revoked meanwhile; the new token ${record.tokenId} is issued\n`);
+          printIssued(token, record, { tokenId, ended: 'revoked meanwhile' });
         }
-        printIssued(token, record, { tokenId, until, revoked: overlapMs === 0 });
+        // As the overlap was read (0d is 0 too), never as it was spelled.
+        else printIssued(token, record, { tokenId, ended: overlapMs === 0 ? 'revoked' : 'expires', at: until });
         return 0;
       }
       case 'scope': {

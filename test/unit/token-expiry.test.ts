@@ -183,6 +183,48 @@ describe('crs token issue --expires, rotate, list', () => {
     }
   });
 
+  it('prints the new token when the old one could not be ended after it was stored (exit 1), and says what to do', async () => {
+    for (const overlap of ['24h', '0']) {
+      await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--json');
+      const old = JSON.parse(out) as { tokenId: string; token: string };
+      const fail = async () => {
+        throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+      };
+      const { expire, revoke } = store;
+      store.expire = fail;
+      store.revoke = fail;
+      expect(await run('rotate', old.tokenId, '--overlap', overlap), overlap).toBe(1);
+      store.expire = expire;
+      store.revoke = revoke;
+      // The new token is stored and taken: printed once, as ever, or nobody would ever hold it.
+      const token = /^token: {4}(crs_\S+)$/m.exec(out)?.[1];
+      expect(token, overlap).toBeDefined();
+      expect(await authenticate(`Bearer ${token}`, store, NOW)).toMatchObject({ ok: true, deviceId: 'gw-1' });
+      expect(out, overlap).toContain(`replaces: ${old.tokenId} (not ended: still taken as before`);
+      expect(err, overlap).toContain(
+        `crs token: ${old.tokenId} could not be ended (ThrottlingException: Rate exceeded)`,
+      );
+      expect(err, overlap).toContain(`crs token revoke ${old.tokenId}`);
+      // The old one is as it was: taken.
+      expect(await authenticate(`Bearer ${old.token}`, store, at(100 * D))).toMatchObject({ ok: true });
+    }
+  });
+
+  it('says so when the old token was revoked meanwhile, never that it is taken until a time', async () => {
+    await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--json');
+    const old = JSON.parse(out) as { tokenId: string };
+    const { expire } = store;
+    store.expire = async (tokenId, when) => {
+      await store.revoke(tokenId, NOW.toISOString());
+      return expire.call(store, tokenId, when);
+    };
+    expect(await run('rotate', old.tokenId, '--json')).toBe(0);
+    expect(JSON.parse(out).replaces).toEqual({ tokenId: old.tokenId, revokedMeanwhile: true });
+    expect(await run('rotate', (JSON.parse(out) as { tokenId: string }).tokenId)).toBe(0);
+    expect(out).toMatch(/^replaces: \S+ \(revoked meanwhile\)$/m);
+    expect(out).not.toContain('taken until');
+  });
+
   it('lists expiry and expired, and warns of tokens expiring within 14 days by id and device, never the token', async () => {
     await run('issue', '--device', 'gw-soon', '--kind', 'monitor', '--expires', '13d', '--json');
     const soon = JSON.parse(out) as { tokenId: string; token: string };
