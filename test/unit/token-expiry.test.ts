@@ -251,6 +251,28 @@ describe('crs token issue --expires, rotate, list', () => {
     expect(out).not.toContain('gw-late expires');
     expect(out).not.toContain(soon.token);
   });
+
+  it('never tells to rotate a token already replaced by a newer one of its device: the overlap is said, then nothing', async () => {
+    await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--json');
+    const old = JSON.parse(out) as { tokenId: string };
+    await run('rotate', old.tokenId, '--json');
+    const fresh = JSON.parse(out) as { tokenId: string };
+    expect(await run('list')).toBe(0);
+    expect(out).toContain(
+      `warning: token ${old.tokenId} of device gw-1 expires at ${at(D).toISOString()}: replaced by ${fresh.tokenId}; configure the device with that before then`,
+    );
+    expect(out).not.toContain(`(crs token rotate ${old.tokenId})`);
+    clock = at(2 * D);
+    expect(await run('list')).toBe(0);
+    expect(out).toMatch(new RegExp(`^${old.tokenId} +gw-1 +\\S+ +${at(D).toISOString()} +expired `, 'm'));
+    expect(out).not.toContain('warning:');
+    // A device whose every token ran out is still warned of: it is refused.
+    await run('revoke', fresh.tokenId);
+    expect(await run('list')).toBe(0);
+    expect(out).toContain(
+      `warning: token ${old.tokenId} of device gw-1 expired at ${at(D).toISOString()}: the device is refused`,
+    );
+  });
 });
 
 describe('an embedded data directory of version 9 (no expiry column)', () => {
