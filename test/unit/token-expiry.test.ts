@@ -1,7 +1,7 @@
 // Device tokens that expire, and their rotation (2026-12-06): the rule (shared/app/auth.ts), `crs token issue --expires`,
 // `rotate` and `list`, and an embedded data directory of version 9 (no expiry column) opening with its tokens working.
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -304,6 +304,27 @@ describe('an embedded data directory of version 9 (no expiry column)', () => {
       const fresh = issueToken('gw-new', NOW, { kind: 'monitor' }, at(D).toISOString());
       await tokens.put(fresh.record);
       expect(await authenticate(`Bearer ${fresh.token}`, tokens, at(D))).toMatchObject({ status: 403 });
+      expect(await tokens.expire(record.tokenId, at(H).toISOString())).toBe(true);
+      expect(await authenticate(`Bearer ${token}`, tokens, at(H))).toMatchObject({ status: 403 });
+    } finally {
+      upgraded.close();
+    }
+  });
+
+  it('goes from version 1 (no scope, no expiry) straight to 10: its token kept, never expiring, and can be rotated', async () => {
+    const old = new Database(join(dir, DB_FILE));
+    old.exec(readFileSync(new URL('../fixtures/embedded-schema-v1.sql', import.meta.url), 'utf8'));
+    old.pragma('user_version = 1');
+    const { token, record } = issueToken('gw-v1', NOW);
+    old
+      .prepare('INSERT INTO device_tokens (token_id, device_id, hash, created_at) VALUES (?, ?, ?, ?)')
+      .run(record.tokenId, record.deviceId, record.hash, record.createdAt);
+    old.close();
+    const upgraded = openDataDir(dir);
+    try {
+      expect(upgraded.pragma('user_version', { simple: true })).toBe(10);
+      const tokens = new SqliteTokenStore(upgraded);
+      expect(await authenticate(`Bearer ${token}`, tokens, at(3650 * D))).toMatchObject({ ok: true });
       expect(await tokens.expire(record.tokenId, at(H).toISOString())).toBe(true);
       expect(await authenticate(`Bearer ${token}`, tokens, at(H))).toMatchObject({ status: 403 });
     } finally {
