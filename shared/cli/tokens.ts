@@ -262,6 +262,7 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
      */
     type Replaced = { tokenId: string } & (
       | { ended: 'expires'; at: string }
+      | { ended: 'expired'; at: string }
       | { ended: 'revoked'; at: string }
       | { ended: 'revoked meanwhile' }
       | { ended: 'not ended'; error: string; at: string | undefined }
@@ -274,6 +275,7 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
         const old = replaced && {
           tokenId: replaced.tokenId,
           ...(replaced.ended === 'expires' ? { expiresAt: replaced.at } : {}),
+          ...(replaced.ended === 'expired' ? { expiresAt: replaced.at, expired: true } : {}),
           ...(replaced.ended === 'revoked' ? { revokedAt: replaced.at } : {}),
           ...(replaced.ended === 'revoked meanwhile' ? { revokedMeanwhile: true } : {}),
           ...(replaced.ended === 'not ended' ? { notEnded: replaced.error, expiresAt: replaced.at ?? null } : {}),
@@ -288,11 +290,13 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
         : `replaces: ${replaced.tokenId} (${
             replaced.ended === 'expires'
               ? `taken until ${replaced.at}: configure the device before then`
-              : replaced.ended === 'revoked'
-                ? 'revoked now'
-                : replaced.ended === 'revoked meanwhile'
-                  ? 'revoked meanwhile'
-                  : `not ended: still taken as before${replaced.at ? `, until ${inline(replaced.at)}` : ''}`
+              : replaced.ended === 'expired'
+                ? `expired at ${Number.isNaN(Date.parse(replaced.at)) ? shown(replaced.at) : new Date(replaced.at).toISOString()}`
+                : replaced.ended === 'revoked'
+                  ? 'revoked now'
+                  : replaced.ended === 'revoked meanwhile'
+                    ? 'revoked meanwhile'
+                    : `not ended: still taken as before${replaced.at ? `, until ${inline(replaced.at)}` : ''}`
           })\n`;
       out(
         `token:    ${token}\ntokenId:  ${record.tokenId}\ndevice:   ${record.deviceId}\nscope:    ${describeScope(record)}\nexpires:  ${expiresAt ?? 'never'}\n${oldLine}hash in:  ${where}\n` +
@@ -353,6 +357,12 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
         const { token, record } = issueToken(old.deviceId, at, scopeOfOld, expiresAt);
         await store.put(record);
         // The new token is stored first: a rotation cut short leaves the device its old token, never none.
+        // An expired one is left as it is (with --overlap 0 revoked): it is refused already, and no end is printed as
+        // a time the device still has.
+        if (overlapMs > 0 && tokenExpired(old, at)) {
+          printIssued(token, record, { tokenId, ended: 'expired', at: old.expiresAt! });
+          return 0;
+        }
         const until = overlapMs === 0 ? at.toISOString() : rotatedExpiry(old, at, overlapMs);
         let ended: boolean;
         try {

@@ -225,6 +225,19 @@ describe('crs token issue --expires, rotate, list', () => {
     expect(out).not.toContain('taken until');
   });
 
+  it('rotates an expired token saying it expired, never that the device has until then; a hand-edited expiry escaped', async () => {
+    await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--expires', '1h', '--json');
+    const old = JSON.parse(out) as { tokenId: string };
+    clock = at(2 * H);
+    expect(await run('rotate', old.tokenId)).toBe(0);
+    expect(out).toContain(`replaces: ${old.tokenId} (expired at ${at(H).toISOString()})\n`);
+    expect(out).not.toContain('configure the device before then');
+    store.tokens[0]!.expiresAt = 'soon\nreplaces: x';
+    expect(await run('rotate', old.tokenId)).toBe(0);
+    expect(out).toContain(`replaces: ${old.tokenId} (expired at "soon\\nreplaces: x")\n`);
+    expect(store.tokens[0]!.expiresAt).toBe('soon\nreplaces: x');
+  });
+
   it('lists expiry and expired, and warns of tokens expiring within 14 days by id and device, never the token', async () => {
     await run('issue', '--device', 'gw-soon', '--kind', 'monitor', '--expires', '13d', '--json');
     const soon = JSON.parse(out) as { tokenId: string; token: string };
