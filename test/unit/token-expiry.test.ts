@@ -207,6 +207,16 @@ describe('crs token issue --expires, rotate, list', () => {
       expect(err, overlap).toContain(`crs token revoke ${old.tokenId}`);
       // The old one is as it was: taken.
       expect(await authenticate(`Bearer ${old.token}`, store, at(100 * D))).toMatchObject({ ok: true });
+      store.expire = fail;
+      store.revoke = fail;
+      expect(await run('rotate', old.tokenId, '--overlap', overlap, '--json')).toBe(1);
+      store.expire = expire;
+      store.revoke = revoke;
+      expect(JSON.parse(out).replaces).toEqual({
+        tokenId: old.tokenId,
+        notEnded: 'ThrottlingException: Rate exceeded',
+        expiresAt: null,
+      });
     }
   });
 
