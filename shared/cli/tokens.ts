@@ -99,19 +99,48 @@ class UsageError extends Error {}
 
 /**
  * What `crs token list` warns of: each token not revoked that has expired, or expires within EXPIRY_WARNING_DAYS,
- * by id and device (never the token), with what to do before its device is refused.
+ * by id and device (never the token), with what to do before its device is refused. A token replaced (a token of its
+ * device issued with or after it, taken now, that outlives it: a rotation's) is not to be rotated again: until its
+ * end the warning names the new one; once it has expired, nothing (until 2026-12-06 every rotated token was warned
+ * of as refusing its device, forever, with `crs token rotate` to run, which would make yet another token).
  */
 function expiryWarnings(
-  rows: { tokenId: string; deviceId: string; revokedAt: string | null; expiresAt: string | null; expired: boolean }[],
+  rows: {
+    tokenId: string;
+    deviceId: string;
+    createdAt: string;
+    revokedAt: string | null;
+    expiresAt: string | null;
+    expired: boolean;
+    refused: string | null;
+  }[],
   now: Date,
 ): string[] {
   const soon = new Date(now.getTime() + EXPIRY_WARNING_DAYS * 86_400_000);
+  const endMs = (r: { expiresAt: string | null }) => (r.expiresAt === null ? Infinity : Date.parse(r.expiresAt));
+  const replacement = (r: (typeof rows)[number]) =>
+    rows.find(
+      (n) =>
+        n.tokenId !== r.tokenId &&
+        n.deviceId === r.deviceId &&
+        n.createdAt >= r.createdAt &&
+        !n.revokedAt &&
+        !n.expired &&
+        !n.refused &&
+        !(endMs(n) <= endMs(r)),
+    );
   return rows
     .filter((r) => !r.revokedAt && (r.expired || tokenExpired({ expiresAt: r.expiresAt ?? undefined }, soon)))
-    .map(
-      (r) =>
-        `warning: token ${inline(r.tokenId)} of device ${inline(r.deviceId)} ${r.expired ? 'expired' : 'expires'} at ${inline(r.expiresAt!)}: ${r.expired ? 'the device is refused; ' : ''}rotate it (crs token rotate ${inline(r.tokenId)}) and configure the device with the new token`,
-    );
+    .flatMap((r) => {
+      const by = replacement(r);
+      if (by && r.expired) return [];
+      const what = by
+        ? `replaced by ${inline(by.tokenId)}; configure the device with that before then`
+        : `${r.expired ? 'the device is refused; ' : ''}rotate it (crs token rotate ${inline(r.tokenId)}) and configure the device with the new token`;
+      return [
+        `warning: token ${inline(r.tokenId)} of device ${inline(r.deviceId)} ${r.expired ? 'expired' : 'expires'} at ${inline(r.expiresAt!)}: ${what}`,
+      ];
+    });
 }
 
 const DEVICE_ID = /^[\x21-\x7e]{1,128}$/;
@@ -227,24 +256,48 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
       throw new UsageError('--expires is for issue and rotate');
     if (values.overlap !== undefined && action !== 'rotate') throw new UsageError('--overlap is for rotate');
     /** A new token, printed once (as issue and rotate print it). */
-    const printIssued = (token: string, record: DeviceToken, replaced?: { tokenId: string; until: string }) => {
+    /**
+     * What became of a rotated token: expires at `at`; revoked now; revoked by another hand meanwhile; or not ended
+     * (its store failed after the new token was stored: still taken as before, until `at` if it had an expiry).
+     */
+    type Replaced = { tokenId: string } & (
+      | { ended: 'expires'; at: string }
+      | { ended: 'expired'; at: string }
+      | { ended: 'revoked'; at: string }
+      | { ended: 'revoked meanwhile' }
+      | { ended: 'not ended'; error: string; at: string | undefined }
+    );
+    /** A new token, printed once (as issue and rotate print it). */
+    const printIssued = (token: string, record: DeviceToken, replaced?: Replaced) => {
       const { kind, wards, patients } = record;
       const expiresAt = record.expiresAt ?? null;
-      const old = replaced && {
-        tokenId: replaced.tokenId,
-        ...(values.overlap === '0' ? { revokedAt: replaced.until } : { expiresAt: replaced.until }),
-      };
       if (values.json) {
+        const old = replaced && {
+          tokenId: replaced.tokenId,
+          ...(replaced.ended === 'expires' ? { expiresAt: replaced.at } : {}),
+          ...(replaced.ended === 'expired' ? { expiresAt: replaced.at, expired: true } : {}),
+          ...(replaced.ended === 'revoked' ? { revokedAt: replaced.at } : {}),
+          ...(replaced.ended === 'revoked meanwhile' ? { revokedMeanwhile: true } : {}),
+          ...(replaced.ended === 'not ended' ? { notEnded: replaced.error, expiresAt: replaced.at ?? null } : {}),
+        };
         out(
           `${JSON.stringify({ token, tokenId: record.tokenId, deviceId: record.deviceId, kind, wards: wards ?? [], patients: patients ?? [], createdAt: record.createdAt, expiresAt, ...(old ? { replaces: old } : {}) })}\n`,
         );
         return;
       }
-      const oldLine = !old
+      const oldLine = !replaced
         ? ''
-        : 'revokedAt' in old
-          ? `replaces: ${old.tokenId} (revoked now)\n`
-          : `replaces: ${old.tokenId} (taken until ${old.expiresAt}: configure the device before then)\n`;
+        : `replaces: ${replaced.tokenId} (${
+            replaced.ended === 'expires'
+              ? `taken until ${replaced.at}: configure the device before then`
+              : replaced.ended === 'expired'
+                ? `expired at ${Number.isNaN(Date.parse(replaced.at)) ? shown(replaced.at) : new Date(replaced.at).toISOString()}`
+                : replaced.ended === 'revoked'
+                  ? 'revoked now'
+                  : replaced.ended === 'revoked meanwhile'
+                    ? 'revoked meanwhile'
+                    : `not ended: still taken as before${replaced.at ? `, until ${inline(replaced.at)}` : ''}`
+          })\n`;
       out(
         `token:    ${token}\ntokenId:  ${record.tokenId}\ndevice:   ${record.deviceId}\nscope:    ${describeScope(record)}\nexpires:  ${expiresAt ?? 'never'}\n${oldLine}hash in:  ${where}\n` +
           'Configure the device with the token now: it is not stored and cannot be shown again.\n' +
@@ -304,12 +357,32 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
         const { token, record } = issueToken(old.deviceId, at, scopeOfOld, expiresAt);
         await store.put(record);
         // The new token is stored first: a rotation cut short leaves the device its old token, never none.
+        // An expired one is left as it is (with --overlap 0 revoked): it is refused already, and no end is printed as
+        // a time the device still has.
+        if (overlapMs > 0 && tokenExpired(old, at)) {
+          printIssued(token, record, { tokenId, ended: 'expired', at: old.expiresAt! });
+          return 0;
+        }
         const until = overlapMs === 0 ? at.toISOString() : rotatedExpiry(old, at, overlapMs);
-        const ended = overlapMs === 0 ? await store.revoke(tokenId, until) : await store.expire(tokenId, until);
+        let ended: boolean;
+        try {
+          ended = overlapMs === 0 ? await store.revoke(tokenId, until) : await store.expire(tokenId, until);
+        } catch (e) {
+          // The new token is stored and taken: printed all the same, or nobody would ever hold it (and a second
+          // rotate would make another). The old one is as it was; the operator ends it once the device changed over.
+          const error = `${(e as Error).name}: ${(e as Error).message}`;
+          printIssued(token, record, { tokenId, ended: 'not ended', error, at: old.expiresAt });
+          err(
+            `crs token: ${tokenId} could not be ended (${inline(error)}): the new token ${record.tokenId} is issued (printed); once the device has it, end the old one with crs token revoke ${tokenId}${revokeWhere(values)}\n`,
+          );
+          return 1;
+        }
         if (!ended) {
           err(`crs token: ${tokenId} was revoked meanwhile; the new token ${record.tokenId} is issued\n`);
+          printIssued(token, record, { tokenId, ended: 'revoked meanwhile' });
         }
-        printIssued(token, record, { tokenId, until });
+        // As the overlap was read (0d is 0 too), never as it was spelled.
+        else printIssued(token, record, { tokenId, ended: overlapMs === 0 ? 'revoked' : 'expires', at: until });
         return 0;
       }
       case 'scope': {

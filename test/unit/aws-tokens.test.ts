@@ -168,6 +168,22 @@ describe('DynamoTokenStore, items edited by hand', () => {
     }
   });
 
+  // An expiresAt stored as no text (an epoch number, a NULL, an empty text: a hand edit, another tool) is refused as
+  // expired, naming it, never read as none (a token that never expires).
+  it('refuses a token whose expiry is stored in another form, naming it', async () => {
+    const store = new DynamoTokenStore(client(), 'tokens');
+    for (const expiresAt of [{ N: '1798761600' }, { NULL: true }, { S: '' }, { S: 'soon' }] as AttributeValue[]) {
+      const t = storedAs({ expiresAt });
+      const shownAs = expiresAt.S ?? JSON.stringify(expiresAt);
+      expect(await authenticate(`Bearer ${t.token}`, store, new Date()), JSON.stringify(expiresAt)).toEqual({
+        ok: false,
+        status: 403,
+        error: TOKEN_EXPIRED(shownAs),
+      });
+      expect(TOKEN_EXPIRED(shownAs)).toContain(`expired at ${JSON.stringify(shownAs)}`);
+    }
+  });
+
   it('refuses a token whose kind is stored as anything but a known kind (never the rights of a token without one)', async () => {
     const store = new DynamoTokenStore(client(), 'tokens');
     for (const kind of [{ SS: ['monitor'] }, { S: '' }, { N: '1' }] as AttributeValue[]) {

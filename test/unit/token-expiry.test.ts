@@ -1,7 +1,7 @@
 // Device tokens that expire, and their rotation (2026-12-06): the rule (shared/app/auth.ts), `crs token issue --expires`,
 // `rotate` and `list`, and an embedded data directory of version 9 (no expiry column) opening with its tokens working.
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -172,6 +172,82 @@ describe('crs token issue --expires, rotate, list', () => {
     expect(store.tokens).toHaveLength(2);
   });
 
+  it('reads any overlap of no time (0d, 0h, 00m) as --overlap 0: the old token is revoked, and said so', async () => {
+    for (const zero of ['0d', '0h', '00m']) {
+      await run('issue', '--device', 'gw-1', '--kind', 'pump', '--json');
+      const old = JSON.parse(out) as { tokenId: string };
+      expect(await run('rotate', old.tokenId, '--overlap', zero, '--json'), zero).toBe(0);
+      expect(JSON.parse(out).replaces, zero).toEqual({ tokenId: old.tokenId, revokedAt: NOW.toISOString() });
+      expect(await run('rotate', (JSON.parse(out) as { tokenId: string }).tokenId, '--overlap', zero)).toBe(0);
+      expect(out, zero).toMatch(/^replaces: \S+ \(revoked now\)$/m);
+    }
+  });
+
+  it('prints the new token when the old one could not be ended after it was stored (exit 1), and says what to do', async () => {
+    for (const overlap of ['24h', '0']) {
+      await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--json');
+      const old = JSON.parse(out) as { tokenId: string; token: string };
+      const fail = async () => {
+        throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+      };
+      const { expire, revoke } = store;
+      store.expire = fail;
+      store.revoke = fail;
+      expect(await run('rotate', old.tokenId, '--overlap', overlap), overlap).toBe(1);
+      store.expire = expire;
+      store.revoke = revoke;
+      // The new token is stored and taken: printed once, as ever, or nobody would ever hold it.
+      const token = /^token: {4}(crs_\S+)$/m.exec(out)?.[1];
+      expect(token, overlap).toBeDefined();
+      expect(await authenticate(`Bearer ${token}`, store, NOW)).toMatchObject({ ok: true, deviceId: 'gw-1' });
+      expect(out, overlap).toContain(`replaces: ${old.tokenId} (not ended: still taken as before`);
+      expect(err, overlap).toContain(
+        `crs token: ${old.tokenId} could not be ended (ThrottlingException: Rate exceeded)`,
+      );
+      expect(err, overlap).toContain(`crs token revoke ${old.tokenId}`);
+      // The old one is as it was: taken.
+      expect(await authenticate(`Bearer ${old.token}`, store, at(100 * D))).toMatchObject({ ok: true });
+      store.expire = fail;
+      store.revoke = fail;
+      expect(await run('rotate', old.tokenId, '--overlap', overlap, '--json')).toBe(1);
+      store.expire = expire;
+      store.revoke = revoke;
+      expect(JSON.parse(out).replaces).toEqual({
+        tokenId: old.tokenId,
+        notEnded: 'ThrottlingException: Rate exceeded',
+        expiresAt: null,
+      });
+    }
+  });
+
+  it('says so when the old token was revoked meanwhile, never that it is taken until a time', async () => {
+    await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--json');
+    const old = JSON.parse(out) as { tokenId: string };
+    const { expire } = store;
+    store.expire = async (tokenId, when) => {
+      await store.revoke(tokenId, NOW.toISOString());
+      return expire.call(store, tokenId, when);
+    };
+    expect(await run('rotate', old.tokenId, '--json')).toBe(0);
+    expect(JSON.parse(out).replaces).toEqual({ tokenId: old.tokenId, revokedMeanwhile: true });
+    expect(await run('rotate', (JSON.parse(out) as { tokenId: string }).tokenId)).toBe(0);
+    expect(out).toMatch(/^replaces: \S+ \(revoked meanwhile\)$/m);
+    expect(out).not.toContain('taken until');
+  });
+
+  it('rotates an expired token saying it expired, never that the device has until then; a hand-edited expiry escaped', async () => {
+    await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--expires', '1h', '--json');
+    const old = JSON.parse(out) as { tokenId: string };
+    clock = at(2 * H);
+    expect(await run('rotate', old.tokenId)).toBe(0);
+    expect(out).toContain(`replaces: ${old.tokenId} (expired at ${at(H).toISOString()})\n`);
+    expect(out).not.toContain('configure the device before then');
+    store.tokens[0]!.expiresAt = 'soon\nreplaces: x';
+    expect(await run('rotate', old.tokenId)).toBe(0);
+    expect(out).toContain(`replaces: ${old.tokenId} (expired at "soon\\nreplaces: x")\n`);
+    expect(store.tokens[0]!.expiresAt).toBe('soon\nreplaces: x');
+  });
+
   it('lists expiry and expired, and warns of tokens expiring within 14 days by id and device, never the token', async () => {
     await run('issue', '--device', 'gw-soon', '--kind', 'monitor', '--expires', '13d', '--json');
     const soon = JSON.parse(out) as { tokenId: string; token: string };
@@ -197,6 +273,28 @@ describe('crs token issue --expires, rotate, list', () => {
     );
     expect(out).not.toContain('gw-late expires');
     expect(out).not.toContain(soon.token);
+  });
+
+  it('never tells to rotate a token already replaced by a newer one of its device: the overlap is said, then nothing', async () => {
+    await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--json');
+    const old = JSON.parse(out) as { tokenId: string };
+    await run('rotate', old.tokenId, '--json');
+    const fresh = JSON.parse(out) as { tokenId: string };
+    expect(await run('list')).toBe(0);
+    expect(out).toContain(
+      `warning: token ${old.tokenId} of device gw-1 expires at ${at(D).toISOString()}: replaced by ${fresh.tokenId}; configure the device with that before then`,
+    );
+    expect(out).not.toContain(`(crs token rotate ${old.tokenId})`);
+    clock = at(2 * D);
+    expect(await run('list')).toBe(0);
+    expect(out).toMatch(new RegExp(`^${old.tokenId} +gw-1 +\\S+ +${at(D).toISOString()} +expired `, 'm'));
+    expect(out).not.toContain('warning:');
+    // A device whose every token ran out is still warned of: it is refused.
+    await run('revoke', fresh.tokenId);
+    expect(await run('list')).toBe(0);
+    expect(out).toContain(
+      `warning: token ${old.tokenId} of device gw-1 expired at ${at(D).toISOString()}: the device is refused`,
+    );
   });
 });
 
@@ -229,6 +327,27 @@ describe('an embedded data directory of version 9 (no expiry column)', () => {
       const fresh = issueToken('gw-new', NOW, { kind: 'monitor' }, at(D).toISOString());
       await tokens.put(fresh.record);
       expect(await authenticate(`Bearer ${fresh.token}`, tokens, at(D))).toMatchObject({ status: 403 });
+      expect(await tokens.expire(record.tokenId, at(H).toISOString())).toBe(true);
+      expect(await authenticate(`Bearer ${token}`, tokens, at(H))).toMatchObject({ status: 403 });
+    } finally {
+      upgraded.close();
+    }
+  });
+
+  it('goes from version 1 (no scope, no expiry) straight to 10: its token kept, never expiring, and can be rotated', async () => {
+    const old = new Database(join(dir, DB_FILE));
+    old.exec(readFileSync(new URL('../fixtures/embedded-schema-v1.sql', import.meta.url), 'utf8'));
+    old.pragma('user_version = 1');
+    const { token, record } = issueToken('gw-v1', NOW);
+    old
+      .prepare('INSERT INTO device_tokens (token_id, device_id, hash, created_at) VALUES (?, ?, ?, ?)')
+      .run(record.tokenId, record.deviceId, record.hash, record.createdAt);
+    old.close();
+    const upgraded = openDataDir(dir);
+    try {
+      expect(upgraded.pragma('user_version', { simple: true })).toBe(10);
+      const tokens = new SqliteTokenStore(upgraded);
+      expect(await authenticate(`Bearer ${token}`, tokens, at(3650 * D))).toMatchObject({ ok: true });
       expect(await tokens.expire(record.tokenId, at(H).toISOString())).toBe(true);
       expect(await authenticate(`Bearer ${token}`, tokens, at(H))).toMatchObject({ status: 403 });
     } finally {
