@@ -23,6 +23,21 @@ import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 import type { DeviceToken, TokenStore } from '#ports';
 import { idArgumentError, inline, shown } from './flags.ts';
 
+/**
+ * The expiry of a rotated token's successor when --expires is not given: as long a life from now as the old one was
+ * issued with (a token that expires is replaced by one that expires, never silently by one that does not); none for
+ * an old one without expiry. An old expiry or issue time the command cannot read (a hand edit): --expires is needed.
+ */
+function sameLifetime(old: DeviceToken, at: Date): string | undefined {
+  if (old.expiresAt === undefined) return undefined;
+  const life = Date.parse(old.expiresAt) - Date.parse(old.createdAt);
+  if (!(life > 0))
+    throw new UsageError(
+      `the expiry of ${old.tokenId} cannot be read to give its successor as long a life: give --expires WHEN (or never)`,
+    );
+  return new Date(at.getTime() + life).toISOString();
+}
+
 /** How long a rotated token is still taken, unless --overlap says otherwise: a day to configure the device. */
 const DEFAULT_OVERLAP = '24h';
 /** `crs token list` warns of an active token expiring within this many days. */
@@ -35,9 +50,10 @@ export const TOKEN_USAGE = `usage:
                                                 produces, only for patients in its wards or its patients (none: all);
                                                 WHEN: a duration (90d, 12h, 30m) or an ISO date or instant with its
                                                 zone (2027-03-01, 2027-03-01T08:00:00Z); none: it never expires
-  crs token rotate TOKEN_ID [--expires WHEN] [--overlap DURATION] [--json]
+  crs token rotate TOKEN_ID [--expires WHEN|never] [--overlap DURATION] [--json]
                                                 issue a new token for the same device and scope (shown once), and let
-                                                the old one expire after DURATION (default ${DEFAULT_OVERLAP}; 0: revoke it now)
+                                                the old one expire after DURATION (default ${DEFAULT_OVERLAP}; 0: revoke it now);
+                                                without --expires the new one lives as long as the old was issued for
   crs token scope TOKEN_ID --kind KIND [--ward W]... [--patient P]...
                                                 set an active token's whole scope (the device keeps its token): the
                                                 wards and patients not given are dropped (none: every patient); gives
@@ -335,7 +351,8 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
             `--overlap takes a duration (24h, 7d, 30m; 0: revoke now); got ${shown(values.overlap!)}`,
           );
         const at = now();
-        const expiresAt = expires(at);
+        // `never` (rotate only): a new token without expiry, for an old one that had one.
+        const expiresGiven = values.expires === 'never' ? null : expires(at);
         const store = await tokens();
         const old = (await store.list()).find((t) => t.tokenId === tokenId && !t.revokedAt);
         if (!old) {
@@ -354,6 +371,7 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
           ...(wards ? { wards } : {}),
           ...(patients ? { patients } : {}),
         };
+        const expiresAt = expiresGiven === undefined ? sameLifetime(old, at) : (expiresGiven ?? undefined);
         const { token, record } = issueToken(old.deviceId, at, scopeOfOld, expiresAt);
         await store.put(record);
         // The new token is stored first: a rotation cut short leaves the device its old token, never none.

@@ -243,7 +243,8 @@ describe('crs token --backend aws', () => {
     const rotated = await run(['rotate', issued.tokenId, '--overlap', '2h', '--json']);
     expect(rotated.code, rotated.err).toBe(0);
     const fresh = JSON.parse(rotated.out);
-    expect(fresh).toMatchObject({ deviceId: 'gw-1', kind: 'monitor', expiresAt: null });
+    // Without --expires, the new token lives as long as the old one was issued for (30 days from the rotation).
+    expect(fresh).toMatchObject({ deviceId: 'gw-1', kind: 'monitor', expiresAt: '2026-02-09T08:00:00.000Z' });
     expect(fresh.replaces).toEqual({ tokenId: issued.tokenId, expiresAt: '2026-01-10T10:00:00.000Z' });
     const at = (iso: string) => new Date(iso);
     expect((await authenticate(`Bearer ${issued.token}`, store, at('2026-01-10T09:59:59Z'))).ok).toBe(true);
@@ -252,7 +253,7 @@ describe('crs token --backend aws', () => {
       status: 403,
       error: TOKEN_EXPIRED('2026-01-10T10:00:00.000Z'),
     });
-    expect((await authenticate(`Bearer ${fresh.token}`, store, at('2027-01-10T10:00:00Z'))).ok).toBe(true);
+    expect((await authenticate(`Bearer ${fresh.token}`, store, at('2026-02-09T07:59:59Z'))).ok).toBe(true);
   });
 
   it('issues a token shown once and stored only as its hash; the ingest then authenticates it until it is revoked', async () => {

@@ -382,6 +382,24 @@ describe('MLLP', () => {
     expect(await mllp(server.mllpPort!, text('P4'))).toMatch(/MSA\|AA/);
   });
 
+  // The newest token not expired decides, alone: a newest the server cannot read is refused, never passed over for an
+  // older token's scope (the operator's latest word on the device).
+  it('decides MLLP by the newest token not expired, refusing one it cannot read rather than taking an older scope', async () => {
+    const text = (p: string, ward: string) =>
+      toPcd01({ ...msg(p, 5, { vitals: { heartRate: 101 } }), enrolment: { ward, bed: '1' } } as DeviceMessage)!;
+    await server.tokens.put(issueToken('gw-y', new Date(clock - MIN), { kind: 'monitor', wards: ['H4'] }).record);
+    const newest = issueToken('gw-y', new Date(clock), { kind: 'monitor', wards: ['ICU'] });
+    await server.tokens.put(newest.record);
+    await server.close();
+    server = await start({ mllpPort: 0, mllpDevice: 'gw-y' });
+    expect(await mllp(server.mllpPort!, text('P1', 'ICU'))).toMatch(/MSA\|AA/);
+    expect(await mllp(server.mllpPort!, text('P2', 'H4'))).toMatch(/MSA\|AR[\s\S]*outside this token's wards \(ICU\)/);
+    server.db
+      .prepare('UPDATE device_tokens SET scope = ? WHERE token_id = ?')
+      .run('{"kind":"camera","wards":["ICU"]}', newest.record.tokenId);
+    expect(await mllp(server.mllpPort!, text('P3', 'H4'))).toContain(escapeHl7(UNKNOWN_KIND('camera')));
+  });
+
   // Until 2026-12-06 an empty --mllp-device was no device: the listener sent as a monitor for every patient, while
   // crs serve took it for a device and said nothing of a listener open to the network (openMllpWarning).
   it('refuses an empty --mllp-device rather than sending as a monitor for every patient', async () => {

@@ -150,13 +150,36 @@ describe('crs token issue --expires, rotate, list', () => {
     expect(await authenticate(`Bearer ${old.token}`, store, at(H + D - 1))).toMatchObject({ ok: true });
     expect(await authenticate(`Bearer ${old.token}`, store, at(H + D))).toMatchObject({ status: 403 });
     expect(await authenticate(`Bearer ${rotated.token}`, store, at(H + D))).toMatchObject({ ok: true });
-    // Printed as issue prints it, with the old token's end.
+    // Printed as issue prints it, with the old token's end; without --expires as long a life as the old one's (30 days).
     expect(await run('rotate', rotated.tokenId as string)).toBe(0);
     expect(out).toMatch(
-      /^token: {4}crs_\S+\ntokenId: {2}\S+\ndevice: {3}gw-1\nscope: {4}monitor; wards H4\nexpires: {2}never\n/,
+      /^token: {4}crs_\S+\ntokenId: {2}\S+\ndevice: {3}gw-1\nscope: {4}monitor; wards H4\nexpires: {2}2027-01-05T11:00:00.000Z\n/,
     );
     expect(out).toContain(`replaces: ${rotated.tokenId} (taken until ${at(H + D).toISOString()}`);
     expect(out).toContain('cannot be shown again');
+  });
+
+  it('gives the successor of a token that expires as long a life unless told (--expires WHEN or never)', async () => {
+    await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--expires', '90d', '--json');
+    const old = JSON.parse(out) as { tokenId: string };
+    clock = at(80 * D);
+    expect(await run('rotate', old.tokenId, '--json')).toBe(0);
+    const next = JSON.parse(out) as { tokenId: string; expiresAt: string };
+    expect(next.expiresAt).toBe(at(170 * D).toISOString());
+    expect(await run('rotate', next.tokenId, '--expires', 'never', '--json')).toBe(0);
+    const last = JSON.parse(out) as { tokenId: string; expiresAt: string | null };
+    expect(last.expiresAt).toBeNull();
+    expect(await run('rotate', last.tokenId, '--json')).toBe(0);
+    expect(JSON.parse(out).expiresAt).toBeNull();
+    // An old expiry it cannot read (a hand edit): told to say, nothing issued.
+    await run('issue', '--device', 'gw-2', '--kind', 'monitor', '--expires', '1d', '--json');
+    const edited = JSON.parse(out) as { tokenId: string };
+    store.tokens.find((t) => t.tokenId === edited.tokenId)!.expiresAt = 'soon';
+    const count = store.tokens.length;
+    expect(await run('rotate', edited.tokenId)).toBe(2);
+    expect(err).toContain(`the expiry of ${edited.tokenId} cannot be read to give its successor as long a life`);
+    expect(store.tokens).toHaveLength(count);
+    expect(await run('issue', '--device', 'gw-3', '--kind', 'monitor', '--expires', 'never')).toBe(2);
   });
 
   it('rotates with --overlap 0 by revoking the old token now; refuses an unknown one and a bad overlap', async () => {
@@ -243,7 +266,7 @@ describe('crs token issue --expires, rotate, list', () => {
     expect(out).toContain(`replaces: ${old.tokenId} (expired at ${at(H).toISOString()})\n`);
     expect(out).not.toContain('configure the device before then');
     store.tokens[0]!.expiresAt = 'soon\nreplaces: x';
-    expect(await run('rotate', old.tokenId)).toBe(0);
+    expect(await run('rotate', old.tokenId, '--expires', '30d')).toBe(0);
     expect(out).toContain(`replaces: ${old.tokenId} (expired at "soon\\nreplaces: x")\n`);
     expect(store.tokens[0]!.expiresAt).toBe('soon\nreplaces: x');
   });

@@ -19,7 +19,7 @@ import { SqliteTokenStore } from '#adapters/sqlite/tokens.ts';
 import { localTokenHostProblem, localTokenProblem, testClockHostProblem } from '#app/auth.ts';
 import { loadInterfaceRoutes } from '#app/interfaces/http.ts';
 import type { Principal } from '#app/scope.ts';
-import { tokenPrincipal } from '#app/auth.ts';
+import { tokenExpired, tokenPrincipal } from '#app/auth.ts';
 import { GradingWorker } from './worker.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import { MAX_OBSERVATION_AGE_VARIABLE, maxObservationAgeSetting } from '#domain/device-clock.ts';
@@ -455,9 +455,8 @@ const RETENTION_SWEEP_MS = 3_600_000;
 
 /**
  * The MLLP listener's principal with --mllp-device: the scope of the device's token, read for each message at the
- * server's clock (a revocation, an expiry or a new scope applies at once): the newest it takes, else the newest's
- * refusal (a rotated device's old token, expiring, is not chosen over its new one). The device must have a token not
- * revoked when the server starts.
+ * server's clock (a revocation, an expiry or a new scope applies at once): the newest not expired. The device must
+ * have a token not revoked when the server starts.
  */
 async function mllpPrincipal(
   tokens: SqliteTokenStore,
@@ -471,12 +470,14 @@ async function mllpPrincipal(
   }
   return async () => {
     const at = new Date(now());
-    // As its token is decided over HTTP: expired, or a kind or wards this version cannot read, refused, naming them.
-    const decided = (await tokens.unrevokedOfDevice(deviceId)).map((t) => tokenPrincipal(t, at));
-    const taken = decided.find((d) => d.ok);
-    if (taken?.ok) return taken.principal;
-    const first = decided[0];
-    return first && !first.ok ? { refused: first.error } : undefined;
+    const unrevoked = await tokens.unrevokedOfDevice(deviceId);
+    // The newest not expired decides (a rotated device's old token, still in its overlap, is not chosen over its new
+    // one); only it: a newest whose kind or wards this version cannot read is refused, never passed over for an
+    // older scope. Decided as over HTTP, the refusal naming why; all expired: the newest's expiry.
+    const token = unrevoked.find((t) => !tokenExpired(t, at)) ?? unrevoked[0];
+    if (!token) return undefined;
+    const auth = tokenPrincipal(token, at);
+    return auth.ok ? auth.principal : { refused: auth.error };
   };
 }
 
