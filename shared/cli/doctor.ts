@@ -775,7 +775,7 @@ export function formatReport(r: DoctorReport): string {
     const expired = r.tokens.findings.filter((f) => f.expired).length;
     const expiring = r.tokens.findings.length - expired;
     lines.push(
-      `Device tokens (table ${inline(r.tokens.table)}): ${r.tokens.active} active; ${r.tokens.findings.length === 0 ? `none expired or expiring within ${EXPIRY_WARNING_DAYS} days` : `${expired} expired (its device refused), ${expiring} expiring within ${EXPIRY_WARNING_DAYS} days`}`,
+      `Device tokens (table ${inline(r.tokens.table)}): ${r.tokens.active} active; ${r.tokens.findings.length === 0 ? `none expired or expiring within ${EXPIRY_WARNING_DAYS} days` : `${expired} expired (devices refused), ${expiring} expiring within ${EXPIRY_WARNING_DAYS} days`}`,
     );
     for (const f of r.tokens.findings)
       lines.push(

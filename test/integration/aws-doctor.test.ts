@@ -269,7 +269,7 @@ describe('crs doctor on the deployed shape', () => {
     ]);
     const text = await crs(['doctor', '--backend', 'aws', '--outputs', outputsFile]);
     expect(text.stdout).toContain(
-      `Device tokens (table ${table}): ${base.active + 1} active; 1 expired (its device refused), 1 expiring within 14 days\n`,
+      `Device tokens (table ${table}): ${base.active + 1} active; 1 expired (devices refused), 1 expiring within 14 days\n`,
     );
     expect(text.stdout).not.toContain(soon.token);
     // Left as the other tests expect the run: healthy.

@@ -257,7 +257,7 @@ describe("crs doctor: device tokens' expiry", () => {
     ]);
     const text = formatReport(r);
     expect(text).toContain(
-      'Device tokens (table tokens): 6 active; 1 expired (its device refused), 2 expiring within 14 days\n',
+      'Device tokens (table tokens): 6 active; 1 expired (devices refused), 2 expiring within 14 days\n',
     );
     expect(text).toContain(`  EXPIRED  tok-past  device gw-past  at ${iso(-1)}\n`);
     expect(text).toContain(`  expiring tok-rot-old  device gw-rot  at ${iso(1)} (replaced by tok-rot-new)\n`);
