@@ -12,11 +12,13 @@
 // - the alarms in ALARM (those that notify the stack's alarm topic);
 // - when the ingest, grade and escalate functions last ran (Lambda's own Invocations metric), and how many
 //   patients are enrolled, with the newest monitor reading;
+// - the device tokens (the token table) that expired or expire within 14 days, by id and device, as `crs token list`
+//   warns of them (shared/app/token-expiry.ts): an expired one refuses its device (a problem), one ending soon will;
 // - the account's SMS settings that CloudFormation cannot set (type, spend limit, sender ID, sandbox);
 // - with --test-page TEAM, a test page through the real path (the pages topic, the team's filter policies, every
 //   endpoint of the team), marked as a test in every protocol's text and never graded.
-// Exit status: 0 when nothing is wrong, 1 when something is (a team nobody receives, an alarm firing, ...), 2 for
-// a usage error.
+// Exit status: 0 when nothing is wrong, 1 when something is (a team nobody receives, an alarm firing, a device's
+// token expired, ...), 2 for a usage error. Warnings (a token expiring within 14 days, ...) do not change it.
 import {
   CloudWatchClient,
   GetMetricDataCommand,
@@ -37,10 +39,13 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { FEED_INDEX_STEP_MS } from '#adapters/aws/dynamo-state-store.ts';
+import { DynamoTokenStore } from '#adapters/aws/dynamo-token-store.ts';
 import { ENV } from '#adapters/aws/env.ts';
 import { HTTPS_HEALTHY_RETRY_POLICY } from '#adapters/aws/sns-delivery.ts';
 import { testPagePublishInput } from '#adapters/aws/sns-page-sender.ts';
 import { STATE_TABLE } from '#adapters/aws/table-layout.ts';
+import { tokenExpired } from '#app/auth.ts';
+import { EXPIRY_WARNING_DAYS, expiryFindingText, expiryFindings, type ExpiryFinding } from '#app/token-expiry.ts';
 import { DEFAULT_CONFIG, pagedTeams, type GradingConfig } from '#domain/config.ts';
 import { endpointKey, endpointShown, PAGE_TEAMS, type PageTeam } from '#domain/paging.ts';
 import {
@@ -50,7 +55,7 @@ import {
   type PagingConfig,
 } from '#domain/paging-endpoints.ts';
 import { OPERATOR_ENV, OperatorUsageError, need, operatorAws, operatorVariables } from './aws-operator.ts';
-import { shown } from './flags.ts';
+import { inline, shown } from './flags.ts';
 
 export const DOCTOR_USAGE = `  crs doctor --backend aws [--outputs FILE] [--paging FILE] [--config FILE] [--test-page TEAM] [--json]
       whether pages reach people: each team's subscriptions (confirmed, pending confirmation, SMS opted out, their
@@ -58,7 +63,8 @@ export const DOCTOR_USAGE = `  crs doctor --backend aws [--outputs FILE] [--pagi
       those subscribed that it does not have and each subscription's filter policy; with --config, the deploy's
       gradingConfig: a team it pages nobody at needs no endpoint), the operators' alarm endpoints (the same checks),
       the alarms in ALARM, when ingest, grade
-      and escalate last ran, enrolled patients, the account's SMS settings; --test-page TEAM publishes a test page
+      and escalate last ran, enrolled patients, device tokens expired (a problem) or expiring within 14 days (a
+      warning), the account's SMS settings; --test-page TEAM publishes a test page
       to TEAM's endpoints through the pages topic (marked as a test, never graded). Names from the stack's outputs
       (cdk deploy --outputs-file FILE, or crs serve --backend aws --outputs FILE) or CRS_* variables; AWS_REGION,
       credentials and AWS_ENDPOINT_URL as for the AWS CLI. Exit 0: nothing wrong; 1: something is (listed).
@@ -94,6 +100,11 @@ export interface DoctorReport {
   /** Seconds since the start of the minute in which each function last ran; null: not in the last 3 hours. */
   lastRuns: Record<'ingest' | 'grade' | 'escalate', number | null> | null;
   patients: { enrolled: number; newestReadingSecondsAgo: number | null } | null;
+  /**
+   * The token table (TokensTableName): how many tokens are active (not revoked, not expired) and those that expired
+   * or expire within 14 days (never a token or its hash). Null when no table is named or it could not be read.
+   */
+  tokens: { table: string; active: number; findings: ExpiryFinding[] } | null;
   sms: { type: string | null; monthlySpendLimitUsd: string | null; senderId: string | null; inSandbox: boolean | null };
   testPage?: { team: PageTeam; testId: string; messageId: string; endpoints: number };
   /** Teams the deployment's configuration (--config; the defaults without it) pages nobody at: no endpoint needed. */
@@ -301,6 +312,41 @@ async function patients(
     start = out.LastEvaluatedKey;
   } while (start);
   return { enrolled, newestReadingSecondsAgo: newest === null ? null : Math.round((now - newest) / 1000) };
+}
+
+/**
+ * The device tokens that expired or expire soon, as `crs token list` warns of them (one rule: expiryFindings): an
+ * expired one is a problem (its device is refused), one expiring a warning (the device is still taken; a scheduled
+ * doctor that pages on exit 1 pages once it has expired). A table it cannot read is a problem: a scheduled doctor would
+ * otherwise pass while tokens run out unseen.
+ */
+async function deviceTokens(
+  dynamodb: DynamoDBClient,
+  table: string | undefined,
+  now: number,
+  report: DoctorReport,
+): Promise<void> {
+  if (!table) {
+    report.warnings.push(
+      `no ${ENV.tokensTable} (TokensTableName in the stack's outputs): device tokens' expiry not checked`,
+    );
+    return;
+  }
+  const at = new Date(now);
+  let tokens;
+  try {
+    tokens = await new DynamoTokenStore(dynamodb, table).list();
+  } catch (err) {
+    report.problems.push(
+      `could not read the device tokens in table ${table} (${errorText(err)}): whether a device's token expired or is about to is not known`,
+    );
+    return;
+  }
+  const findings = expiryFindings(tokens, at);
+  const active = tokens.filter((t) => !t.revokedAt && !tokenExpired(t, at)).length;
+  report.tokens = { table, active, findings };
+  const where = ` --backend aws --table ${table}`;
+  for (const f of findings) (f.expired ? report.problems : report.warnings).push(expiryFindingText(f, where));
 }
 
 async function smsSettings(sns: SNSClient, report: DoctorReport): Promise<void> {
@@ -522,6 +568,7 @@ export async function examine(
     alarms: null,
     lastRuns: null,
     patients: null,
+    tokens: null,
     sms: { type: null, monthlySpendLimitUsd: null, senderId: null, inSandbox: null },
     problems: [],
     warnings: [],
@@ -633,6 +680,8 @@ export async function examine(
     }
   }
 
+  await deviceTokens(clients.dynamodb, vars[ENV.tokensTable], o.now, report);
+
   await smsSettings(clients.sns, report);
   const smsInUse =
     PAGE_TEAMS.some((t) => report.teams[t].some((s) => s.protocol === 'sms')) ||
@@ -722,6 +771,17 @@ export function formatReport(r: DoctorReport): string {
     lines.push(
       `Patients: ${r.patients.enrolled} enrolled${r.patients.newestReadingSecondsAgo === null ? '' : `; newest monitor reading ${ago(r.patients.newestReadingSecondsAgo)} (to within ${FEED_INDEX_STEP_MS / 60_000} minutes)`}`,
     );
+  if (r.tokens) {
+    const expired = r.tokens.findings.filter((f) => f.expired).length;
+    const expiring = r.tokens.findings.length - expired;
+    lines.push(
+      `Device tokens (table ${inline(r.tokens.table)}): ${r.tokens.active} active; ${r.tokens.findings.length === 0 ? `none expired or expiring within ${EXPIRY_WARNING_DAYS} days` : `${expired} expired (devices refused), ${expiring} expiring within ${EXPIRY_WARNING_DAYS} days`}`,
+    );
+    for (const f of r.tokens.findings)
+      lines.push(
+        `  ${f.expired ? 'EXPIRED ' : 'expiring'} ${inline(f.tokenId)}  device ${inline(f.deviceId)}  at ${inline(f.expiresAt)}${f.replacedBy ? ` (replaced by ${inline(f.replacedBy)})` : ''}`,
+      );
+  }
   const sms = r.sms;
   lines.push(
     `SMS (account settings): type ${sms.type ?? 'not set (Promotional)'}; spend limit ${sms.monthlySpendLimitUsd === null ? 'not set' : `${sms.monthlySpendLimitUsd} USD a month`}; sender ID ${sms.senderId ?? 'none'}; sandbox ${sms.inSandbox === null ? 'unknown' : sms.inSandbox ? 'yes' : 'no'}`,

@@ -1,7 +1,7 @@
 // Numbers given on the command line, read one way by every command: plain decimal digits (a fraction only where the
 // flag takes one), within the flag's range, or refused naming the flag, its range and what was given. Number()
 // alone read "" as 0 (a random port), "0x10" as 16, "1e3" as 1000 and took 1e308.
-import { hex, quoted } from '#domain/printable.ts';
+import { inline, quoted } from '#domain/printable.ts';
 
 /** A flag's number: its range, and whether it takes a fraction (--speed 1.5). */
 export interface NumberRange {
@@ -23,13 +23,8 @@ export function shown(text: string): string {
   return `${quoted(text.slice(0, 80))}${text.length > 80 ? `... (${text.length} characters)` : ''}`;
 }
 
-/**
- * A message or a table cell as the CLI prints it on one line: every control or format character (and line or
- * paragraph separator) escaped, "\u202e". For text the CLI did not write itself: Node's own messages about an
- * option (they quote it raw), what a store holds (a hand-edited DynamoDB item).
- */
-export const inline = (text: string): string =>
-  text.replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, (c) => `\\u${hex(c).toLowerCase()}`);
+// `inline` lives with the other printable rules (shared/app/token-expiry.ts words its findings with it too).
+export { inline };
 
 /**
  * The number `text` gives for --`flag`, or the error saying why it gives none (the caller throws it as its own

@@ -17,6 +17,7 @@ import {
   tokenPrincipal,
 } from '#app/auth.ts';
 import { DEVICE_KINDS, checkScope, describeScope, type TokenScope } from '#app/scope.ts';
+import { EXPIRY_WARNING_DAYS, expiryFindingText, expiryFindings } from '#app/token-expiry.ts';
 import { ENV } from '#adapters/aws/env.ts';
 import { DB_FILE } from '#adapters/sqlite/db.ts';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
@@ -40,8 +41,6 @@ function sameLifetime(old: DeviceToken, at: Date): string | undefined {
 
 /** How long a rotated token is still taken, unless --overlap says otherwise: a day to configure the device. */
 const DEFAULT_OVERLAP = '24h';
-/** `crs token list` warns of an active token expiring within this many days. */
-const EXPIRY_WARNING_DAYS = 14;
 
 export const TOKEN_USAGE = `usage:
   crs token issue --device DEVICE_ID --kind KIND [--ward W]... [--patient P]... [--expires WHEN] [--json]
@@ -112,52 +111,6 @@ const defaultIo: TokenCommandIo = {
 };
 
 class UsageError extends Error {}
-
-/**
- * What `crs token list` warns of: each token not revoked that has expired, or expires within EXPIRY_WARNING_DAYS,
- * by id and device (never the token), with what to do before its device is refused. A token replaced (a token of its
- * device issued with or after it, taken now, that outlives it: a rotation's) is not to be rotated again: until its
- * end the warning names the new one; once it has expired, nothing (until 2026-12-06 every rotated token was warned
- * of as refusing its device, forever, with `crs token rotate` to run, which would make yet another token).
- */
-function expiryWarnings(
-  rows: {
-    tokenId: string;
-    deviceId: string;
-    createdAt: string;
-    revokedAt: string | null;
-    expiresAt: string | null;
-    expired: boolean;
-    refused: string | null;
-  }[],
-  now: Date,
-): string[] {
-  const soon = new Date(now.getTime() + EXPIRY_WARNING_DAYS * 86_400_000);
-  const endMs = (r: { expiresAt: string | null }) => (r.expiresAt === null ? Infinity : Date.parse(r.expiresAt));
-  const replacement = (r: (typeof rows)[number]) =>
-    rows.find(
-      (n) =>
-        n.tokenId !== r.tokenId &&
-        n.deviceId === r.deviceId &&
-        n.createdAt >= r.createdAt &&
-        !n.revokedAt &&
-        !n.expired &&
-        !n.refused &&
-        !(endMs(n) <= endMs(r)),
-    );
-  return rows
-    .filter((r) => !r.revokedAt && (r.expired || tokenExpired({ expiresAt: r.expiresAt ?? undefined }, soon)))
-    .flatMap((r) => {
-      const by = replacement(r);
-      if (by && r.expired) return [];
-      const what = by
-        ? `replaced by ${inline(by.tokenId)}; configure the device with that before then`
-        : `${r.expired ? 'the device is refused; ' : ''}rotate it (crs token rotate ${inline(r.tokenId)}) and configure the device with the new token`;
-      return [
-        `warning: token ${inline(r.tokenId)} of device ${inline(r.deviceId)} ${r.expired ? 'expired' : 'expires'} at ${inline(r.expiresAt!)}: ${what}`,
-      ];
-    });
-}
 
 const DEVICE_ID = /^[\x21-\x7e]{1,128}$/;
 
@@ -484,7 +437,7 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
             out(
               `${legacy} active token(s) have no kind (issued before scopes): they may not set therapy, infusion, weight or thresholds; give each one with crs token scope TOKEN_ID --kind KIND\n`,
             );
-          for (const w of expiryWarnings(rows, at)) out(`${w}\n`);
+          for (const f of expiryFindings(list, at)) out(`warning: ${expiryFindingText(f)}\n`);
         }
         return 0;
       }

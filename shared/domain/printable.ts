@@ -3,7 +3,7 @@
 // function) do not build the device-message schema for it.
 
 /** A character's code point as Unicode writes it: 200D, 1F469. */
-export const hex = (c: string) => c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+const hex = (c: string) => c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
 /**
  * `t` as an error message quotes what was given: as JSON writes it (a control character escaped), and a format
  * character or a line or paragraph separator escaped too ("\u202e"): a bidirectional override would reorder the
@@ -11,6 +11,14 @@ export const hex = (c: string) => c.codePointAt(0)!.toString(16).toUpperCase().p
  */
 export const quoted = (t: string): string =>
   JSON.stringify(t).replace(/[\p{Cf}\u2028\u2029]/gu, (c) => `\\u${hex(c).toLowerCase()}`);
+
+/**
+ * A message or a table cell as the CLI prints it on one line: every control or format character (and line or
+ * paragraph separator) escaped, "\u202e". For text the CLI did not write itself: Node's own messages about an
+ * option (they quote it raw), what a store holds (a hand-edited DynamoDB item).
+ */
+export const inline = (text: string): string =>
+  text.replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, (c) => `\\u${hex(c).toLowerCase()}`);
 
 /** The first character of `input` that `re` (one character) matches, as "U+200D". */
 const codePoint = (input: unknown, re: RegExp) => `U+${hex(String(input).match(re)?.[0] ?? '?')}`;

@@ -7,7 +7,7 @@
 // policy or gone, the account's SMS settings, when ingest and escalate last ran; and a test page that reaches exactly
 // one team's endpoints (ward-limited ones included), marked as a test and never graded.
 import { CloudWatchClient, DescribeAlarmsCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
-import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, ListTablesCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import {
   GetSubscriptionAttributesCommand,
   ListSubscriptionsByTopicCommand,
@@ -204,6 +204,78 @@ describe('crs doctor on the deployed shape', () => {
       /Last runs: ingest in the last (minute|2 minutes); grade in the last (minute|2 minutes); escalate in the last (minute|2 minutes)\n/,
     );
     expect(text.stdout).toContain('No problems found.');
+  }, 120_000);
+
+  // 2026-12-06: doctor reads the token table of the outputs (TokensTableName) as crs token list does.
+  it('names a device token expiring within 14 days as a warning (exit 0) and an expired one as a problem (exit 1), by id and device', async () => {
+    // crs serve issues tokens of its own (none ending): counted, never named.
+    const base = (await healthy()).report.tokens!;
+    expect(base.findings).toEqual([]);
+    const table = outputs().TokensTableName!;
+    const issued = await crs([
+      'token',
+      'issue',
+      '--backend',
+      'aws',
+      '--table',
+      table,
+      '--device',
+      'gw-doc',
+      '--kind',
+      'monitor',
+      '--expires',
+      '3d',
+      '--json',
+    ]);
+    expect(issued.status).toBe(0);
+    const soon = JSON.parse(issued.stdout) as { token: string; tokenId: string; expiresAt: string };
+    const warned = await doctor();
+    expect(warned.status).toBe(0);
+    expect(warned.report.tokens).toEqual({
+      table,
+      active: base.active + 1,
+      findings: [
+        { tokenId: soon.tokenId, deviceId: 'gw-doc', expiresAt: soon.expiresAt, expired: false, replacedBy: null },
+      ],
+    });
+    expect(warned.report.warnings).toContain(
+      `token ${soon.tokenId} of device gw-doc expires at ${soon.expiresAt}: rotate it (crs token rotate ${soon.tokenId} --backend aws --table ${table}) and configure the device with the new token`,
+    );
+    // An expired one, as a token issued with --expires is once its time has passed.
+    const dynamodb = new DynamoDBClient({
+      endpoint: emulator.endpoint,
+      region,
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+    const past = ago(3600);
+    await dynamodb.send(
+      new PutItemCommand({
+        TableName: table,
+        Item: {
+          tokenHash: { S: 'doctor-test-expired' },
+          tokenId: { S: 'tok-doc-expired' },
+          deviceId: { S: 'gw-old' },
+          createdAt: { S: ago(86_400) },
+          kind: { S: 'monitor' },
+          expiresAt: { S: past },
+        },
+      }),
+    );
+    dynamodb.destroy();
+    const failed = await doctor();
+    expect(failed.status).toBe(1);
+    expect(failed.report.problems).toEqual([
+      `token tok-doc-expired of device gw-old expired at ${past}: the device is refused; rotate it (crs token rotate tok-doc-expired --backend aws --table ${table}) and configure the device with the new token`,
+    ]);
+    const text = await crs(['doctor', '--backend', 'aws', '--outputs', outputsFile]);
+    expect(text.stdout).toContain(
+      `Device tokens (table ${table}): ${base.active + 1} active; 1 expired (devices refused), 1 expiring within 14 days\n`,
+    );
+    expect(text.stdout).not.toContain(soon.token);
+    // Left as the other tests expect the run: healthy.
+    for (const id of [soon.tokenId, 'tok-doc-expired'])
+      expect((await crs(['token', 'revoke', id, '--backend', 'aws', '--table', table])).status).toBe(0);
+    expect((await doctor()).report.tokens).toEqual(base);
   }, 120_000);
 
   it('names an alarm in ALARM, and fails', async () => {

@@ -3,7 +3,7 @@
 // nobody receives, the account in the SMS sandbox, an escalate schedule that stopped, patients enrolled with
 // nothing graded.
 import { CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
-import { DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, QueryCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import {
   CheckIfPhoneNumberIsOptedOutCommand,
   GetSMSAttributesCommand,
@@ -59,6 +59,7 @@ const vars = {
   CRS_GRADE_FUNCTION: 'grade',
   CRS_ESCALATE_FUNCTION: 'escalate',
   CRS_STATE_TABLE: 'state',
+  CRS_TOKENS_TABLE: 'tokens',
   CRS_UNDELIVERED_PAGES_ARN: UNDELIVERED,
   CRS_UNDELIVERED_ALARMS_ARN: UNDELIVERED_ALARMS,
 };
@@ -138,6 +139,7 @@ beforeEach(() => {
     ],
   });
   dynamodb.on(QueryCommand).resolves({ Items: [{ pk: { S: 'P-1' }, feedSince: { N: String(NOW - 3_600_000) } }] });
+  dynamodb.on(ScanCommand, { TableName: 'tokens' }).resolves({ Items: [] });
 });
 
 describe('crs doctor', () => {
@@ -198,8 +200,104 @@ describe('crs doctor', () => {
     expect(r.warnings).toEqual([
       "no CRS_ALARM_TOPIC_ARN (AlarmTopicArn in the stack's outputs): alarms and the operators' endpoints not checked",
       "no function names (IngestFunctionName, GradeFunctionName, EscalateFunctionName in the stack's outputs): last runs not checked",
+      "no CRS_TOKENS_TABLE (TokensTableName in the stack's outputs): device tokens' expiry not checked",
       "could not read the account's SMS settings (AuthorizationErrorException: denied)",
     ]);
+    expect(r.tokens).toBeNull();
+  });
+});
+
+/** A token as DynamoTokenStore stores it (keyed by its hash), `created` and `expires` in days from NOW. */
+const tokenItem = (t: { id: string; device: string; created: number; expires?: number; revoked?: boolean }) => ({
+  tokenHash: { S: `hash-of-${t.id}` },
+  tokenId: { S: t.id },
+  deviceId: { S: t.device },
+  createdAt: { S: new Date(NOW + t.created * 86_400_000).toISOString() },
+  kind: { S: 'monitor' },
+  ...(t.expires === undefined ? {} : { expiresAt: { S: new Date(NOW + t.expires * 86_400_000).toISOString() } }),
+  ...(t.revoked ? { revokedAt: { S: new Date(NOW - 86_400_000).toISOString() } } : {}),
+});
+const iso = (days: number) => new Date(NOW + days * 86_400_000).toISOString();
+
+// Device tokens can expire (2026-12-06): doctor said nothing of them, so a token about to end on AWS went unnoticed
+// until its device was refused. It finds what crs token list warns of (shared/app/token-expiry.ts, one rule).
+describe("crs doctor: device tokens' expiry", () => {
+  const TOKENS = [
+    tokenItem({ id: 'tok-past', device: 'gw-past', created: -90, expires: -1 }),
+    tokenItem({ id: 'tok-soon', device: 'gw-soon', created: -80, expires: 10 }),
+    tokenItem({ id: 'tok-late', device: 'gw-late', created: -80, expires: 15 }),
+    tokenItem({ id: 'tok-never', device: 'gw-never', created: -80 }),
+    // Rotated yesterday: the old one is taken a day more, the new one for 90 days.
+    tokenItem({ id: 'tok-rot-old', device: 'gw-rot', created: -89, expires: 1 }),
+    tokenItem({ id: 'tok-rot-new', device: 'gw-rot', created: -1, expires: 89 }),
+    // Rotated long ago: the old one expired, the new one is taken: nothing to say.
+    tokenItem({ id: 'tok-done-old', device: 'gw-done', created: -120, expires: -30 }),
+    tokenItem({ id: 'tok-done-new', device: 'gw-done', created: -31, expires: 59 }),
+    tokenItem({ id: 'tok-revoked', device: 'gw-revoked', created: -90, expires: -1, revoked: true }),
+  ];
+
+  it('reports an active token expired as a problem and one expiring within 14 days as a warning, by id and device', async () => {
+    dynamodb.on(ScanCommand, { TableName: 'tokens' }).resolves({ Items: TOKENS });
+    const r = await examine(clients(), vars, { now: NOW });
+    expect(r.tokens).toEqual({
+      table: 'tokens',
+      active: 6,
+      findings: [
+        { tokenId: 'tok-past', deviceId: 'gw-past', expiresAt: iso(-1), expired: true, replacedBy: null },
+        { tokenId: 'tok-rot-old', deviceId: 'gw-rot', expiresAt: iso(1), expired: false, replacedBy: 'tok-rot-new' },
+        { tokenId: 'tok-soon', deviceId: 'gw-soon', expiresAt: iso(10), expired: false, replacedBy: null },
+      ],
+    });
+    expect(r.problems.filter((p) => p.includes('token'))).toEqual([
+      `token tok-past of device gw-past expired at ${iso(-1)}: the device is refused; rotate it (crs token rotate tok-past --backend aws --table tokens) and configure the device with the new token`,
+    ]);
+    expect(r.warnings.filter((w) => w.includes('token'))).toEqual([
+      `token tok-rot-old of device gw-rot expires at ${iso(1)}: replaced by tok-rot-new; configure the device with that before then`,
+      `token tok-soon of device gw-soon expires at ${iso(10)}: rotate it (crs token rotate tok-soon --backend aws --table tokens) and configure the device with the new token`,
+    ]);
+    const text = formatReport(r);
+    expect(text).toContain(
+      'Device tokens (table tokens): 6 active; 1 expired (devices refused), 2 expiring within 14 days\n',
+    );
+    expect(text).toContain(`  EXPIRED  tok-past  device gw-past  at ${iso(-1)}\n`);
+    expect(text).toContain(`  expiring tok-rot-old  device gw-rot  at ${iso(1)} (replaced by tok-rot-new)\n`);
+    expect(text).toContain('Problems (7):');
+    // Never a token's hash.
+    expect(JSON.stringify(r)).not.toContain('hash-of-');
+    expect(text).not.toContain('hash-of-');
+  });
+
+  it('reads every page of the table, and says nothing of tokens when none is ending', async () => {
+    dynamodb
+      .on(ScanCommand, { TableName: 'tokens' })
+      .resolvesOnce({ Items: [TOKENS[2]!], LastEvaluatedKey: { tokenHash: { S: 'hash-of-tok-late' } } })
+      .resolves({ Items: [TOKENS[0]!] });
+    const r = await examine(clients(), vars, { now: NOW });
+    // tok-late is active, tok-past expired: both pages were read.
+    expect(r.tokens!.active).toBe(1);
+    expect(r.tokens!.findings.map((f) => f.tokenId)).toEqual(['tok-past']);
+    dynamodb.on(ScanCommand, { TableName: 'tokens' }).resolves({ Items: [TOKENS[2]!, TOKENS[3]!] });
+    const fine = await examine(clients(), vars, { now: NOW });
+    expect(fine.problems.join('\n')).not.toContain('token');
+    expect(fine.warnings.join('\n')).not.toContain('token');
+    expect(formatReport(fine)).toContain(
+      'Device tokens (table tokens): 2 active; none expired or expiring within 14 days\n',
+    );
+  });
+
+  it.each([
+    ['AccessDeniedException', 'User: arn:aws:iam::123456789012:user/ops is not authorized to perform: dynamodb:Scan'],
+    ['ResourceNotFoundException', 'Requested resource not found'],
+  ])('says plainly that it could not read the token table (%s), and goes on with the rest', async (name, message) => {
+    dynamodb.on(ScanCommand, { TableName: 'tokens' }).rejects(Object.assign(new Error(message), { name }));
+    const r = await examine(clients(), vars, { now: NOW });
+    expect(r.tokens).toBeNull();
+    expect(r.problems).toContain(
+      `could not read the device tokens in table tokens (${name}: ${message}): whether a device's token expired or is about to is not known`,
+    );
+    // The rest is checked all the same.
+    expect(r.sms.type).toBe('Transactional');
+    expect(formatReport(r)).not.toContain('Device tokens (table');
   });
 });
 
@@ -706,6 +804,7 @@ describe('crs doctor, pinned by a mutation run', () => {
       vi.stubEnv('AWS_REGION', 'eu-west-1');
     });
     afterEach(() => {
+      vi.useRealTimers();
       vi.restoreAllMocks();
       vi.unstubAllEnvs();
     });
@@ -728,6 +827,23 @@ describe('crs doctor, pinned by a mutation run', () => {
       expect(await doctorCommand(['--backend', 'aws', '--config', file], loadConfig)).toBe(2);
       expect(stderr).toContain('invalid config: routing.icans');
       expect(sns.calls()).toHaveLength(0);
+    });
+
+    it('gives the token findings in --json; an expiring token alone is a warning, not exit 1', async () => {
+      dynamodb
+        .on(ScanCommand, { TableName: 'tokens' })
+        .resolves({ Items: [tokenItem({ id: 'tok-soon', device: 'gw-soon', created: -80, expires: 10 })] });
+      vi.setSystemTime(NOW);
+      expect(await doctorCommand(['--backend', 'aws', '--json'], loadConfig)).toBe(1);
+      const report = JSON.parse(stdout) as { tokens: unknown; problems: string[]; warnings: string[] };
+      expect(report.tokens).toEqual({
+        table: 'tokens',
+        active: 1,
+        findings: [{ tokenId: 'tok-soon', deviceId: 'gw-soon', expiresAt: iso(10), expired: false, replacedBy: null }],
+      });
+      // The 6 problems of the fixture, none of them the token.
+      expect(report.problems).toHaveLength(6);
+      expect(report.warnings.filter((w) => w.startsWith('token tok-soon'))).toHaveLength(1);
     });
 
     it('exits 1 naming an AWS failure', async () => {

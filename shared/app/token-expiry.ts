@@ -1,0 +1,63 @@
+// Which device tokens are about to refuse their device, or already do: one rule for `crs token list` (either backend)
+// and `crs doctor --backend aws` (2026-12-06), so that both name the same tokens.
+import { inline } from '#domain/printable.ts';
+import type { DeviceToken } from '#ports';
+import { tokenExpired, tokenPrincipal } from './auth.ts';
+
+/** An active token expiring within this many days is warned of. */
+export const EXPIRY_WARNING_DAYS = 14;
+
+/** A token not revoked that has expired, or expires within EXPIRY_WARNING_DAYS: by id and device, never the token. */
+export interface ExpiryFinding {
+  tokenId: string;
+  deviceId: string;
+  expiresAt: string;
+  /** Expired: its device is refused (unless a newer token of it is taken, in which case there is no finding). */
+  expired: boolean;
+  /** A newer token of its device, taken now, that outlives it (a rotation's): the one to configure the device with. */
+  replacedBy: string | null;
+}
+
+/**
+ * Each token not revoked that has expired at `now`, or expires within EXPIRY_WARNING_DAYS. A token replaced (a token
+ * of its device issued with or after it, taken now, that outlives it: a rotation's) is not to be rotated again: until
+ * its end the finding names the new one; once it has expired, nothing (until 2026-12-06 every rotated token was
+ * warned of as refusing its device, forever, with `crs token rotate` to run, which would make yet another token).
+ */
+export function expiryFindings(tokens: readonly DeviceToken[], now: Date): ExpiryFinding[] {
+  const soon = new Date(now.getTime() + EXPIRY_WARNING_DAYS * 86_400_000);
+  const endMs = (t: DeviceToken) => (t.expiresAt === undefined ? Infinity : Date.parse(t.expiresAt));
+  // Taken now: not revoked, not expired, nothing stored with it that the server refuses.
+  const taken = (t: DeviceToken) => !t.revokedAt && tokenPrincipal(t, now).ok;
+  const replacement = (r: DeviceToken) =>
+    tokens.find(
+      (n) =>
+        n.tokenId !== r.tokenId &&
+        n.deviceId === r.deviceId &&
+        n.createdAt >= r.createdAt &&
+        taken(n) &&
+        !(endMs(n) <= endMs(r)),
+    );
+  return tokens
+    .filter((r) => !r.revokedAt && tokenExpired(r, soon))
+    .flatMap((r) => {
+      const expired = tokenExpired(r, now);
+      const by = replacement(r);
+      if (by && expired) return [];
+      return [
+        { tokenId: r.tokenId, deviceId: r.deviceId, expiresAt: r.expiresAt!, expired, replacedBy: by?.tokenId ?? null },
+      ];
+    });
+}
+
+/**
+ * A finding as a sentence, with what to do before (or since) its device is refused; `where` the backend options
+ * `crs token rotate` needs to find the token (' --backend aws --table NAME'; none for the embedded default).
+ * What the store holds is escaped: a hand-edited item can hold anything.
+ */
+export function expiryFindingText(f: ExpiryFinding, where = ''): string {
+  const what = f.replacedBy
+    ? `replaced by ${inline(f.replacedBy)}; configure the device with that before then`
+    : `${f.expired ? 'the device is refused; ' : ''}rotate it (crs token rotate ${inline(f.tokenId)}${where}) and configure the device with the new token`;
+  return `token ${inline(f.tokenId)} of device ${inline(f.deviceId)} ${f.expired ? 'expired' : 'expires'} at ${inline(f.expiresAt)}: ${what}`;
+}
