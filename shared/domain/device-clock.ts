@@ -27,6 +27,7 @@ export const DEVICE_CLOCK = {
 } as const;
 
 const FLOOR_MS = parseTime(DEVICE_CLOCK.floor);
+const YEAR = 365.2425 * DAY;
 const HINT = 'check the device clock';
 
 /**
@@ -40,9 +41,9 @@ function span(ms: number): string {
       ? [60_000, 'min']
       : ms < 2 * DAY
         ? [HOUR, 'h']
-        : ms < 730 * DAY
+        : ms < 2 * YEAR // 730 days read "730 days", never "over 1 years"
           ? [DAY, 'days']
-          : [365.2425 * DAY, 'years'];
+          : [YEAR, 'years'];
   const whole = Math.floor(ms / unit);
   return `${whole * unit === ms ? '' : 'over '}${whole} ${name}`;
 }

@@ -6,6 +6,7 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
+import { byId, wireId } from '#domain/ids.ts';
 import { notificationEvent } from '#domain/events.ts';
 import { changeId, type Notification } from '#domain/page.ts';
 import { DEFAULT_PAGING, pagesForAlert, pagesForNotification } from '#domain/paging.ts';
@@ -608,5 +609,27 @@ describe("SnsPageSender: a ward's endpoints and the ward-wide no-data alert", ()
     const sent = published();
     expect(sent.map((i) => i.MessageAttributes!.ward?.StringValue)).toEqual(['H4', 'H4', 'H4', 'H4']);
     expect(sent.map(reaches)).toEqual([true, true, true, true]);
+  });
+});
+
+describe('wireId and byId, which every transport and store order relies on (pinned by a mutation run)', () => {
+  it('encodes each unsafe character as UTF-8, in upper-case hex, and leaves the safe ones', () => {
+    expect(wireId('P-1._:~@/+=|#')).toBe('P-1._:~@/+=|#');
+    expect(wireId('a b')).toBe('a%20b');
+    // Those encodeURI would leave, and those encodeURIComponent leaves.
+    expect(wireId("?&$;,!'()*")).toBe('%3F%26%24%3B%2C%21%27%28%29%2A');
+    // A character beyond the BMP is one character, four UTF-8 bytes (not two surrogates).
+    expect(wireId('x\u{1F600}')).toBe('x%F0%9F%98%80');
+  });
+
+  it('marks a lone surrogate apart, at both ends of the range, in upper case', () => {
+    expect(wireId('a\uD800')).toBe('a%uD800');
+    expect(wireId('a\uDFFF')).toBe('a%uDFFF');
+    expect(wireId('\uDABC')).toBe('%uDABC');
+  });
+
+  it('orders ids by their code units, not by the locale: upper case before lower', () => {
+    expect(['b', 'B', 'a', 'A', 'a'].sort(byId)).toEqual(['A', 'B', 'a', 'a', 'b']);
+    expect(byId('a', 'a')).toBe(0);
   });
 });

@@ -17,7 +17,7 @@ import { checkReplayed } from '#app/ingest.ts';
 import { Replay } from '#app/replay.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
-import { deviceClockErrors } from '#domain/device-clock.ts';
+import { deviceClockErrors, maxObservationAgeMs, maxObservationAgeSetting } from '#domain/device-clock.ts';
 import { DAY, HOUR } from '#domain/time.ts';
 import type { HttpFront } from '#hosts/aws-emulator/http-front.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
@@ -302,5 +302,73 @@ describe('the device-clock refusal names how far behind a time is', () => {
       'observedAt: 2026-01-03T08:59:00Z is over 7 days before its arrival (server time 2026-01-10T09:00:00Z); the limit is 7 days: check the device clock',
     ]);
     expect(deviceClockErrors(message('2026-01-03T09:00:00Z'), arrival)).toEqual([]);
+  });
+});
+
+describe('the device-clock rule at its edges (pinned by a mutation run)', () => {
+  const at = Date.parse('2026-01-10T09:00:00Z');
+  const withInfusion = (infusedAt: string): DeviceMessage => enrolment('e-1', iso(at - HOUR), infusedAt);
+
+  it('takes an infusion time exactly 5 minutes after the arrival, refuses one a second more, and names how far', () => {
+    expect(deviceClockErrors(withInfusion(iso(at + 5 * 60_000)), { atMs: at })).toEqual([]);
+    expect(deviceClockErrors(withInfusion(iso(at + 60_000)), { atMs: at })).toEqual([]);
+    expect(deviceClockErrors(withInfusion(iso(at + 5 * 60_000 + 1000)), { atMs: at })).toEqual([
+      "enrolment.infusedAt: 2026-01-10T09:05:01.000Z is over 5 min after the message's arrival (server time 2026-01-10T09:00:00Z): an infusion is sent once given; check the date and the sender's clock",
+    ]);
+  });
+
+  it('takes an infusion time of 2000-01-01 itself', () => {
+    expect(deviceClockErrors(withInfusion('2000-01-01T00:00:00Z'))).toEqual([]);
+    expect(deviceClockErrors(withInfusion('1999-12-31T23:59:59Z'))).toHaveLength(1);
+  });
+
+  it('spans: minutes below 2 hours, hours from 2 hours, days from 2 days, years from 2 years, whole or "over"', () => {
+    const ahead = (ms: number) =>
+      deviceClockErrors(withInfusion(iso(at + ms)), { atMs: at })[0]!.match(/ is (.*) after the message's/)![1];
+    expect(ahead(2 * HOUR - 60_000)).toBe('119 min');
+    expect(ahead(2 * HOUR)).toBe('2 h');
+    expect(ahead(2 * DAY - HOUR)).toBe('47 h');
+    expect(ahead(2 * DAY)).toBe('2 days');
+    expect(ahead(8.9 * DAY)).toBe('over 8 days');
+    expect(ahead(729 * DAY)).toBe('729 days');
+    // Never "over 1 years": days until 2 years, of 365.2425 days each.
+    expect(ahead(730 * DAY)).toBe('730 days');
+    expect(ahead(2 * 365.2425 * DAY)).toBe('2 years');
+    expect(ahead(731 * DAY)).toBe('over 2 years');
+  });
+
+  it('names a limit of 1 day, and of a day and a half, as a site may set it', () => {
+    const old = reading('m-old', iso(at - 3 * DAY));
+    expect(deviceClockErrors(old, { atMs: at, behindMs: DAY })[0]).toMatch(/; the limit is 1 day: check/);
+    expect(deviceClockErrors(old, { atMs: at, behindMs: 1.5 * DAY })[0]).toMatch(/; the limit is 1\.5 days: check/);
+  });
+
+  it('holds an enrolment that carries readings too to the limit: only an enrolment alone is let through', () => {
+    const both: DeviceMessage = {
+      ...enrolment('e-2', iso(at - 8 * DAY), iso(at - 8 * DAY)),
+      vitals: { heartRate: 80 },
+    };
+    expect(deviceClockErrors(both, { atMs: at, behindMs: 7 * DAY })).toHaveLength(1);
+    const alone = enrolment('e-3', iso(at - 8 * DAY), iso(at - 8 * DAY));
+    expect(deviceClockErrors(alone, { atMs: at, behindMs: 7 * DAY })).toEqual([]);
+  });
+
+  it('reads a limit setting in days: 1-36500, a decimal, spaces round it; nothing else', () => {
+    expect(maxObservationAgeMs('1')).toBe(DAY);
+    expect(maxObservationAgeMs(1)).toBe(DAY);
+    expect(maxObservationAgeMs(' 7 ')).toBe(7 * DAY);
+    expect(maxObservationAgeMs('1.5')).toBe(1.5 * DAY);
+    expect(maxObservationAgeMs('36500')).toBe(36_500 * DAY);
+    // Whole milliseconds, whatever the decimal.
+    expect(maxObservationAgeMs('1.0000001')).toBe(Math.round(1.0000001 * DAY));
+    for (const bad of ['0.99', '36501', '7e2', '0x10', '7 days', '-7', '', 'NaN'])
+      expect(maxObservationAgeMs(bad), bad).toBeUndefined();
+    expect(maxObservationAgeMs(0.5)).toBeUndefined();
+    expect(maxObservationAgeSetting(undefined)).toBe(7 * DAY);
+    expect(maxObservationAgeSetting('')).toBe(7 * DAY);
+    expect(maxObservationAgeSetting('30')).toBe(30 * DAY);
+    expect(() => maxObservationAgeSetting('0')).toThrow(
+      'CRS_MAX_OBSERVATION_AGE_DAYS "0" is not a number of days, 1-36500',
+    );
   });
 });

@@ -240,3 +240,61 @@ describe("the board's end and resumption, while the one sent before is still wai
     expect((await request('end', end('other', 'Nurse B'))).status).toBe(202);
   });
 });
+
+describe("the board's end and resumption (pinned by a mutation run)", () => {
+  function deps(state = run([ehr(enrol('P', 0)), vitals(1)]).state!, now = at(20)) {
+    const queue = new MemoryQueue();
+    const d: MonitoringDeps = {
+      ingest: { queue, tokens: new MemoryTokenStore(), now: () => now },
+      changes: new BoardChanges(),
+      state: (id) => (id === 'P' ? state : undefined),
+      timeZone: 'UTC',
+    };
+    return { queue, d };
+  }
+
+  it('refuses a field an end does not take (a bed), naming it, and queues nothing', async () => {
+    const { queue, d } = deps();
+    const end = await changeMonitoring('end', 'P', { reason: 'discharged', by: 'Nurse A', bed: '12' }, d);
+    expect(end.status).toBe(400);
+    expect(JSON.stringify(end.body)).toMatch(/bed/);
+    expect(queue.messages).toHaveLength(0);
+  });
+
+  it('answers 503 with Retry-After when the queue or the patient directory fails: nothing was accepted', async () => {
+    const { queue, d } = deps();
+    queue.failWith = new Error('disk full');
+    const down = await changeMonitoring('end', 'P', { reason: 'discharged', by: 'Nurse A' }, d);
+    expect(down.status).toBe(503);
+    expect(down.headers['retry-after']).toMatch(/^\d+$/);
+    queue.failWith = undefined;
+    d.ingest.maxPatients = 10;
+    d.ingest.patients = {
+      lookup: () => Promise.reject(new Error('throttled')),
+      admitNew: () => ({ ok: true, release: () => undefined }),
+    };
+    const directory = await changeMonitoring('end', 'P', { reason: 'discharged', by: 'Nurse A' }, d);
+    expect(directory.status).toBe(503);
+    expect(directory.headers['retry-after']).toMatch(/^\d+$/);
+    expect(queue.messages).toHaveLength(0);
+  });
+
+  it('refuses a second end while the first waits, when an earlier end of the same reason was graded and resumed', async () => {
+    // Discharged at 5, re-admitted at 10 (both graded); the board ends it again at 20 and again at 21.
+    const state = run([ehr(enrol('P', 0)), vitals(1), discharge(5), ehr(enrol('P', 10))]).state!;
+    expect(monitoringEnded(state)).toBeUndefined();
+    const { queue, d } = deps(state);
+    expect((await changeMonitoring('end', 'P', { reason: 'discharged', by: 'Nurse A' }, d)).status).toBe(202);
+    const again = await changeMonitoring('end', 'P', { reason: 'discharged', by: 'Nurse B' }, d);
+    expect(again.status).toBe(409);
+    expect(queue.messages).toHaveLength(1);
+  });
+
+  it("runs a patient's next request after one that failed, with its own answer", async () => {
+    const changes = new BoardChanges();
+    const failed = changes.inTurn('P', () => Promise.reject(new Error('state unreadable')));
+    const next = changes.inTurn('P', () => Promise.resolve('answered'));
+    await expect(failed).rejects.toThrow('state unreadable');
+    await expect(next).resolves.toBe('answered');
+  });
+});
