@@ -491,7 +491,6 @@ describe("the ack function's keys after a rotation (2026-12-06): AWSCURRENT, the
   const k2 = 'b'.repeat(64);
   let ddb: FakeDynamo;
   let secrets: ReturnType<typeof mockClient>;
-  const saved: Record<string, string | undefined> = {};
   /** What Secrets Manager holds: AWSCURRENT, and AWSPREVIOUS (none: a secret never rotated, or its label removed). */
   const holding = (current: string, previous?: string) =>
     secrets.on(GetSecretValueCommand).callsFake((input: { VersionStage?: string }) => {
@@ -503,15 +502,10 @@ describe("the ack function's keys after a rotation (2026-12-06): AWSCURRENT, the
   beforeEach(() => {
     ddb = new FakeDynamo(PAGING_TABLES);
     secrets = mockClient(SecretsManagerClient);
-    for (const [name, value] of Object.entries(STACK_ENV)) {
-      saved[name] = process.env[name];
-      process.env[name] = value;
-    }
+    for (const [name, value] of Object.entries(STACK_ENV)) vi.stubEnv(name, value);
   });
   afterEach(() => {
-    for (const [name, value] of Object.entries(saved))
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
+    vi.unstubAllEnvs();
     ddb.mock.restore();
     secrets.restore();
   });
