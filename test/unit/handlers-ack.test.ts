@@ -567,8 +567,9 @@ describe("the ack function's keys after a rotation (2026-12-06): AWSCURRENT, the
 
   it('ignores an AWSPREVIOUS shorter than 32 bytes (the functions refused it: it never signed a link), fails on other errors', async () => {
     const fresh = await sentUnder(k2, 'P-new');
+    const underShort = await sentUnder('short', 'P-short');
     holding(k2, 'short');
-    expect(await show(fresh)).toBe(200);
+    expect([await show(fresh), await show(underShort)]).toEqual([200, 403]);
     secrets.on(GetSecretValueCommand).rejects(Object.assign(new Error('denied'), { name: 'AccessDeniedException' }));
     expect(await show(fresh)).toBe(500);
   });
