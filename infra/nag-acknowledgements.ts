@@ -57,12 +57,12 @@ export function acknowledgeFindings(stack: CrsAlertingStack): void {
   ack(
     stack.ackSecret,
     'AwsSolutions::AwsSolutions-SMG4',
-    'The acknowledge-link key is rotated by hand (README: the acknowledge-link key), never on a schedule: rotating it voids every acknowledge link already sent, and a page could then not be acknowledged from its link in the middle of an escalation. Links expire after 12 hours, and the key never leaves Secrets Manager but to the three functions that sign or verify links.',
+    "The acknowledge-link key is rotated by hand (docs/runbook.md: Rotating the acknowledge-link key), never on a schedule: the functions read it once per container, so a rotation is followed by replacing their containers, the ack function first (which reads AWSPREVIOUS too, so that the links already sent keep working until they expire); two rotations within a link's life would void links in the middle of an escalation. Links expire after 12 hours, and the key never leaves Secrets Manager but to the three functions that sign or verify links.",
   );
   ack(
     stack.ackSecret,
     'HIPAA.Security::HIPAA.Security-SecretsManagerRotationEnabled',
-    "The acknowledge-link key is rotated by hand, never on a schedule: rotating it voids every acknowledge link already sent, and a page could then not be acknowledged from its link in the middle of an escalation. Links expire after 12 hours; the secret is encrypted with the stack's customer managed key.",
+    "The acknowledge-link key is rotated by hand (docs/runbook.md), never on a schedule: the functions read it once per container, so a rotation is followed by replacing their containers, the ack function first (it reads AWSPREVIOUS too, so that the links already sent keep working until they expire). Links expire after 12 hours; the secret is encrypted with the stack's customer managed key.",
   );
   ack(
     stack.notifyDlq,

@@ -411,7 +411,7 @@ export class CrsAlertingStack extends Stack {
     // ---- The key that signs acknowledge links (HMAC-SHA256), generated here and never leaving Secrets Manager
     // but to the functions that sign and verify links.
     this.ackSecret = new secretsmanager.Secret(this, 'AckSigningSecret', {
-      description: 'CRS alerting: HMAC key of the acknowledge links (replacing it voids every link already sent)',
+      description: 'CRS alerting: HMAC key of the acknowledge links (rotating it: docs/runbook.md)',
       encryptionKey: this.key,
       generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
       removalPolicy: RemovalPolicy.RETAIN,

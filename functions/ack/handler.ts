@@ -22,7 +22,7 @@ import {
 } from '#app/ack-flow.ts';
 import type { Pager } from '#app/pager.ts';
 import type { Page, PagingConfig } from '#domain/paging.ts';
-import { readAckSecret } from '#adapters/aws/ack-secret.ts';
+import { readAckKeys } from '#adapters/aws/ack-secret.ts';
 import { dynamoPager } from '#adapters/aws/dynamo-pager.ts';
 import { ENV, gradingConfigFromEnv, requireEnv } from '#adapters/aws/env.ts';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
@@ -139,13 +139,15 @@ async function ackPaging(
   now: () => number,
 ): Promise<AckPaging> {
   const config = gradingConfigFromEnv();
-  const ackSecret = await readAckSecret(secrets, requireEnv(ENV.ackSecretArn));
+  // The key before the last rotation too: links sent under it are taken until they expire.
+  const keys = await readAckKeys(secrets, requireEnv(ENV.ackSecretArn));
   const { onAudit, onSecurity } = pagingMetrics(t);
   // The pager every function runs, without SNS or SQS: acknowledging sends nothing and sets no timer.
   const { pager, pages } = dynamoPager(
     {
       config,
-      ackSecret,
+      ackSecret: keys.current,
+      previousAckSecret: keys.previous,
       ackBaseUrl: requireEnv(ENV.ackBaseUrl),
       pagesTable: requireEnv(ENV.pagesTable),
       auditTable: requireEnv(ENV.auditTable),

@@ -76,7 +76,7 @@ export function verifyAck(secret: Buffer, token: string, now: number): AckVerifi
 /** A short link's token: 16 bytes of MAC, base64url. */
 const SHORT_TOKEN = /^[A-Za-z0-9_-]{22}$/;
 
-export const isShortAckToken = (token: string): boolean => SHORT_TOKEN.test(token);
+const isShortAckToken = (token: string): boolean => SHORT_TOKEN.test(token);
 
 /** The token of a short link: the first 128 bits of an HMAC-SHA256 over its claims (another text than v1's). */
 export function shortAckToken(secret: Buffer, claims: AckClaims): string {
@@ -107,6 +107,36 @@ export function verifyShortAck(
   if (!timingSafeEqual(given, expected)) return { ok: false, reason: 'forged' };
   if (now >= stored.expiresAt) return { ok: false, reason: 'expired', claims: stored };
   return { ok: true, claims: stored };
+}
+
+/**
+ * The keys acknowledge links are checked against (2026-12-06): links are signed with `current`; `previous` is the
+ * key before the last rotation, kept so that the links already sent work until they expire. None: never rotated, or
+ * dropped by the operator (it leaked).
+ */
+export interface AckKeys {
+  current: Buffer;
+  previous?: Buffer | undefined;
+}
+
+/**
+ * Checks a link's token (short or v1) under the current key, then under the previous one: only a token the current
+ * key calls forged is tried again (malformed is malformed under any key; expired means the current key signed it).
+ * `stored`: the claims a short token's page stored under its key, read only for a short token.
+ */
+export async function verifyAckLink(
+  keys: AckKeys,
+  token: string,
+  now: number,
+  stored: (linkKey: string) => Promise<AckClaims | undefined>,
+): Promise<AckVerification> {
+  const short = isShortAckToken(token);
+  const claims = short ? await stored(ackLinkKey(token)) : undefined;
+  const under = (secret: Buffer) =>
+    short ? verifyShortAck(secret, token, claims, now) : verifyAck(secret, token, now);
+  const v = under(keys.current);
+  if (v.ok || v.reason !== 'forged' || keys.previous === undefined) return v;
+  return under(keys.previous);
 }
 
 export const ACK_NAME_MAX = 80;

@@ -45,22 +45,17 @@ import {
   type ParkedSends,
   type SecurityLog,
 } from '#ports';
-import {
-  ackLinkKey,
-  isShortAckToken,
-  shortAckToken,
-  verifyAck,
-  verifyShortAck,
-  type AckVerification,
-  type LinkAckResult,
-} from './ack.ts';
+import { ackLinkKey, shortAckToken, verifyAckLink, type AckVerification, type LinkAckResult } from './ack.ts';
 
 export interface PagerDeps {
   pages: PageStore;
   sender: PageSender;
   audit: AuditLog;
   config: PagingConfig;
+  /** The key that signs acknowledge links (and verifies them first). */
   ackSecret: Buffer;
+  /** The key before the last rotation: links it signed are still taken until they expire (ack.ts, verifyAckLink). */
+  previousAckSecret?: Buffer | undefined;
   /** Acknowledge links are this plus the token, e.g. "https://crs.example.org/ack/". */
   ackBaseUrl: string;
   /** Where forged and malformed acknowledge links are recorded (never a patient's trail); unrecorded without one. */
@@ -423,8 +418,8 @@ export class Pager {
    * sent, one signed before short links (v1) by itself.
    */
   async verifyLink(token: string, now: number): Promise<AckVerification> {
-    if (!isShortAckToken(token)) return verifyAck(this.deps.ackSecret, token, now);
-    return verifyShortAck(this.deps.ackSecret, token, await this.deps.pages.ackLink(ackLinkKey(token)), now);
+    const keys = { current: this.deps.ackSecret, previous: this.deps.previousAckSecret };
+    return verifyAckLink(keys, token, now, (key) => this.deps.pages.ackLink(key));
   }
 
   private async ack(id: string, ack: Acknowledgement): Promise<AckResult> {

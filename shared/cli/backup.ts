@@ -1,16 +1,16 @@
 // `crs backup --to DIR [--data DIR]`: a copy of the data directory of `crs serve` that a server can run on, taken
 // while it runs too. The database is copied as of one moment (SQLite's VACUUM INTO, in one read transaction: what
-// the WAL holds is in it, and no half-written commit); the keys go with it (without ack.key the acknowledge links
-// already sent would stop working), and the security log with its rotated file (evidence of what was refused at the
-// door). Copying the files by hand while the server runs can miss the WAL's commits or
-// catch a commit half-written.
+// the WAL holds is in it, and no half-written commit); the keys go with it (without ack.key and ack.key.previous the
+// acknowledge links already sent would stop working), and the security log with its rotated file (evidence of what
+// was refused at the door). Copying the files by hand while the server runs can miss the WAL's commits or catch a
+// commit half-written.
 import Database from 'better-sqlite3';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DB_FILE } from '#adapters/sqlite/db.ts';
 import { createPrivate, secureDataDir } from '#adapters/sqlite/files.ts';
-import { ACK_KEY_FILE } from '#hosts/embedded/ack-key.ts';
+import { ACK_KEY_FILE, ACK_PREVIOUS_KEY_FILE } from '#hosts/embedded/ack-key.ts';
 import { BOARD_KEY_FILE } from '#hosts/embedded/board-key.ts';
 import { SECURITY_LOG_FILE } from '#hosts/embedded/security-log.ts';
 import { inline } from './flags.ts';
@@ -18,8 +18,8 @@ import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 
 export const BACKUP_USAGE = `  crs backup --to DIR [--data DIR]
       a copy of the data directory of crs serve (default ${DEFAULT_DATA_DIR}), taken while it runs too: the database as of
-      one moment, its keys (ack.key: acknowledge links already sent keep working) and security log, into DIR (new or empty),
-      owner-only. To restore: stop crs serve, then start it with --data DIR (or put DIR in place of the data directory)
+      one moment, its keys (ack.key, ack.key.previous: links already sent keep working) and security log, into
+      DIR (new or empty), owner-only. To restore: stop crs serve, then start it with --data DIR (or put DIR in place of the data directory)
 `;
 
 class BackupUsageError extends Error {}
@@ -63,7 +63,13 @@ export function backupCommand(args: string[]): number {
       copy.close();
     }
     if (check !== 'ok') throw new Error(`the copy ${target} fails SQLite's check (${check}): keep the data directory`);
-    for (const file of [ACK_KEY_FILE, BOARD_KEY_FILE, SECURITY_LOG_FILE, `${SECURITY_LOG_FILE}.1`]) {
+    for (const file of [
+      ACK_KEY_FILE,
+      ACK_PREVIOUS_KEY_FILE,
+      BOARD_KEY_FILE,
+      SECURITY_LOG_FILE,
+      `${SECURITY_LOG_FILE}.1`,
+    ]) {
       if (!existsSync(join(from, file))) continue;
       // Written owner-only: copyFileSync gives the copy the original's mode (a key left readable by others stayed so).
       writeFileSync(join(to, file), readFileSync(join(from, file)), { mode: 0o600, flag: 'wx' });

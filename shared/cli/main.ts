@@ -27,6 +27,7 @@ const USAGE = `usage:
   crs token issue --device ID --kind K | scope | revoke TOKEN_ID | list [--data DIR | --backend aws]   device tokens (crs token --help)
   crs audit export --patient P [--format ndjson|csv] [--data DIR]   one patient's audit trail (pages, acks, silences...)
   crs backup --to DIR [--data DIR]                                 a copy of crs serve's data directory, taken while it runs
+  crs ack-key rotate [--drop-previous] | drop-previous [--data DIR] a new acknowledge-link key (crs ack-key --help)
   crs silence create|end|list ... [--data DIR | --backend aws]      silences of a patient or a team (crs silence --help)
   crs doctor --backend aws [--outputs F] [--test-page TEAM]        whether pages reach people: subscriptions, alarms, last runs
   crs outbox list | retry (--all | ID...) [--data DIR | --backend aws]  records a lane parked: a receiver refused them (crs outbox --help)
@@ -201,6 +202,9 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
       case 'backup':
         process.umask(0o077);
         return (await import('./backup.ts')).backupCommand(rest);
+      case 'ack-key':
+        process.umask(0o077);
+        return (await import('./ack-key.ts')).ackKeyCommand(rest);
       case 'audit':
         return await (await import('./audit.ts')).auditCommand(rest);
       case 'silence':

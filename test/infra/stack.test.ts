@@ -1015,6 +1015,10 @@ describe('least privilege', () => {
     expect(actions('ack')).not.toContain('sns:Publish');
     expect(actions('ack')).not.toContain('sqs:SendMessage');
     expect(resourcesFor('ack', 'secretsmanager:GetSecretValue')).toEqual([{ Ref: idOf(synth.stack.ackSecret) }]);
+    // Of any version stage (2026-12-06): ack reads AWSPREVIOUS too, the key before a rotation; a condition on
+    // secretsmanager:VersionStage would refuse it and void every link sent before the rotation.
+    const reads = statements('ack').filter((st) => [st.Action].flat().includes('secretsmanager:GetSecretValue'));
+    expect(reads.map((st) => (st as { Condition?: unknown }).Condition)).toEqual([undefined]);
   });
 
   it('keeps the audit trail append-only: every role may only PutItem and Query it, never update or delete', () => {

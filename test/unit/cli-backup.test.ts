@@ -121,6 +121,7 @@ describe('crs backup', () => {
     openDataDir(data).close();
     for (const [f, text] of [
       ['ack.key', 'a'.repeat(64)],
+      ['ack.key.previous', 'b'.repeat(64)], // the key before a rotation (crs ack-key rotate): links it signed
       ['security.log', '{"refused":"now"}\n'],
       ['security.log.1', '{"refused":"before"}\n'],
     ] as const) {
@@ -138,7 +139,7 @@ describe('crs backup', () => {
     expect(r.code, r.err).toBe(0);
     expect(statSync(copy).mode & 0o777).toBe(0o700);
     expect(statSync(join(copy, 'crs.db')).mode & 0o777).toBe(0o600);
-    for (const f of ['ack.key', 'security.log', 'security.log.1']) {
+    for (const f of ['ack.key', 'ack.key.previous', 'security.log', 'security.log.1']) {
       expect(readFileSync(join(copy, f), 'utf8'), f).toBe(readFileSync(join(data, f), 'utf8'));
       expect(statSync(join(copy, f)).mode & 0o777, f).toBe(0o600);
     }

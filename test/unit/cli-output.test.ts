@@ -25,6 +25,7 @@ describe('crs --help', () => {
     ['dead-letters'],
     ['audit'],
     ['doctor'],
+    ['ack-key'],
   ])('crs %s --help prints its usage and exits 0', async (command) => {
     const r = await crs(command, '--help');
     expect(r.stderr).toBe('');
@@ -39,6 +40,8 @@ describe('crs --help', () => {
     ['silence', 'create'],
     ['silence', 'end'],
     ['silence', 'list'],
+    ['ack-key', 'rotate'],
+    ['ack-key', 'drop-previous'],
   ])('crs %s %s --help prints its usage and exits 0', async (command, sub) => {
     const r = await crs(command, sub, '--help');
     expect(r.stderr).toBe('');

@@ -4,11 +4,20 @@
 // forged or altered one recorded as a security event with the client's address (never in the trail); the log has
 // ids only.
 import { randomBytes } from 'node:crypto';
-import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  GetSecretValueCommand,
+  ResourceNotFoundException,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { signAck } from '#app/ack.ts';
 import { MemoryAuditLog, MemoryPageStore } from '#app/memory.ts';
 import { Pager } from '#app/pager.ts';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
 import { DEFAULT_PAGING } from '#domain/paging.ts';
+import { dynamoPager } from '#adapters/aws/dynamo-pager.ts';
+import { FakeDynamo, PAGING_TABLES } from '#test/support/fake-dynamo.ts';
 import type { PageMessage, SecurityEvent } from '#ports';
 import { pagingMetrics, telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
 import { ACK_PAGE_HEADERS } from '#app/ack-page.ts';
@@ -467,5 +476,101 @@ describe('pinned by a mutation run: the ack function', () => {
     expect(acked.out).toContain('"message":"acknowledged"');
     expect(acked.out).not.toContain('H4-1');
     expect(acked.out).not.toContain('PROVISIONAL');
+  });
+});
+
+describe("the ack function's keys after a rotation (2026-12-06): AWSCURRENT, then AWSPREVIOUS (liveDeps)", () => {
+  const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:AckSigningSecret';
+  const STACK_ENV: Record<string, string> = {
+    CRS_PAGES_TABLE: 'pages',
+    CRS_AUDIT_TABLE: 'audit',
+    CRS_ACK_SECRET_ARN: SECRET_ARN,
+    CRS_ACK_BASE_URL: 'https://api.example/ack/',
+  };
+  const k1 = 'a'.repeat(64); // the secret before put-secret-value: AWSPREVIOUS after it
+  const k2 = 'b'.repeat(64);
+  let ddb: FakeDynamo;
+  let secrets: ReturnType<typeof mockClient>;
+  /** What Secrets Manager holds: AWSCURRENT, and AWSPREVIOUS (none: a secret never rotated, or its label removed). */
+  const holding = (current: string, previous?: string) =>
+    secrets.on(GetSecretValueCommand).callsFake((input: { VersionStage?: string }) => {
+      if (input.VersionStage === undefined || input.VersionStage === 'AWSCURRENT') return { SecretString: current };
+      if (input.VersionStage === 'AWSPREVIOUS' && previous !== undefined) return { SecretString: previous };
+      throw new ResourceNotFoundException({ message: "can't find the staging label", $metadata: {} });
+    });
+
+  beforeEach(() => {
+    ddb = new FakeDynamo(PAGING_TABLES);
+    secrets = mockClient(SecretsManagerClient);
+    for (const [name, value] of Object.entries(STACK_ENV)) vi.stubEnv(name, value);
+  });
+  afterEach(() => {
+    vi.unstubAllEnvs();
+    ddb.mock.restore();
+    secrets.restore();
+  });
+
+  /** A page sent by the notify function's pager under `key`: its link's token. */
+  async function sentUnder(key: string, patientId: string): Promise<string> {
+    const out: PageMessage[] = [];
+    const { pager } = dynamoPager(
+      {
+        config: DEFAULT_CONFIG,
+        ackSecret: Buffer.from(key),
+        ackBaseUrl: STACK_ENV.CRS_ACK_BASE_URL!,
+        pagesTable: 'pages',
+        auditTable: 'audit',
+      },
+      ddb.client(),
+      { sender: { send: async (m) => void out.push(m) } },
+    );
+    await pager.onNotification(
+      {
+        notificationId: `crs|${patientId}|m3`,
+        patientId,
+        condition: 'crs',
+        kind: 'escalation',
+        toGrade: 3,
+        teams: ['icu'],
+        summary: 'PROVISIONAL CRS grade 3',
+      },
+      T,
+    );
+    return out[0]!.ackUrl!.split('/').at(-1)!;
+  }
+  const show = async (token: string, at = T) =>
+    (await quiet(mod.createAckHandler(mod.liveDeps(() => at)))(httpEvent({ method: 'GET', path: `/ack/${token}` })))
+      .statusCode;
+
+  it('takes a link sent under the key before put-secret-value until it expires; the new key signs and verifies', async () => {
+    const old = await sentUnder(k1, 'P-old');
+    const fresh = await sentUnder(k2, 'P-new');
+    holding(k2, k1);
+    expect(await show(old)).toBe(200);
+    // One cold start: AWSCURRENT and AWSPREVIOUS, read once each.
+    const calls = secrets.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input);
+    expect(calls).toEqual([{ SecretId: SECRET_ARN }, { SecretId: SECRET_ARN, VersionStage: 'AWSPREVIOUS' }]);
+    expect(await show(fresh)).toBe(200);
+    // The expiry holds under the previous key; a forged link is refused.
+    expect(await show(old, T + DEFAULT_PAGING.ackLinkMinutes * 60_000)).toBe(403);
+    expect(await show(`${old.slice(0, -2)}${old.endsWith('AA') ? 'AQ' : 'AA'}`)).toBe(403);
+  });
+
+  it('refuses it after a second rotation or with AWSPREVIOUS removed (the old key leaked); a secret never rotated is normal', async () => {
+    const old = await sentUnder(k1, 'P-old');
+    const fresh = await sentUnder(k2, 'P-new');
+    holding(k2);
+    expect([await show(old), await show(fresh)]).toEqual([403, 200]);
+    holding('c'.repeat(64), k2);
+    expect([await show(old), await show(fresh)]).toEqual([403, 200]);
+  });
+
+  it('ignores an AWSPREVIOUS shorter than 32 bytes (the functions refused it: it never signed a link), fails on other errors', async () => {
+    const fresh = await sentUnder(k2, 'P-new');
+    const underShort = await sentUnder('short', 'P-short');
+    holding(k2, 'short');
+    expect([await show(fresh), await show(underShort)]).toEqual([200, 403]);
+    secrets.on(GetSecretValueCommand).rejects(Object.assign(new Error('denied'), { name: 'AccessDeniedException' }));
+    expect(await show(fresh)).toBe(500);
   });
 });

@@ -1,7 +1,7 @@
 // The pager service over in-memory ports: crash safety, idempotency, acknowledge links, silences, audit.
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ackLinkKey, signAck } from '#app/ack.ts';
+import { ackLinkKey, shortAckToken, signAck } from '#app/ack.ts';
 import { MemoryAuditLog, MemoryPageStore, MemoryParkedSends } from '#app/memory.ts';
 import { Pager, SendDeferred } from '#app/pager.ts';
 import { REFUSED_TRIES } from '#ports';
@@ -1092,6 +1092,55 @@ describe('a deployment that changes the paging configuration while pages are ope
     await fewer.onTick(min(60));
     expect(await pages.get('crs|P-1|#2|hematology')).toMatchObject({ status: 'exhausted' });
     expect(phone.sent).toHaveLength(4);
+  });
+});
+
+describe('a rotated acknowledge-link key (2026-12-06): links are signed with the current key, verified under it, then the previous', () => {
+  const tokenOf = (m: PageMessage) => m.ackUrl!.slice('https://crs.example/ack/'.length);
+  const expires = T + DEFAULT_PAGING.ackLinkMinutes * 60_000;
+
+  it('a link sent before a rotation works until it expires; a second rotation, or dropping the previous key, voids it', async () => {
+    const s = setup();
+    await s.pager.onNotification(grade3, T);
+    const old = tokenOf(s.phone.sent[0]!);
+    const oldV1 = signAck(secret, { pageId: 'crs|P-1|m3|icu', role: 'ICU registrar', expiresAt: expires });
+    const k2 = randomBytes(32);
+    const rotated = new Pager({ ...pagerDeps(s), ackSecret: k2, previousAckSecret: secret });
+    expect(await rotated.verifyLink(old, expires - 1)).toMatchObject({
+      ok: true,
+      claims: { role: 'hematology fellow' },
+    });
+    expect(await rotated.verifyLink(oldV1, expires - 1)).toMatchObject({ ok: true, claims: { role: 'ICU registrar' } });
+    // The expiry still holds under the previous key: refused as expired, with its (genuine) claims.
+    expect(await rotated.verifyLink(old, expires)).toMatchObject({ ok: false, reason: 'expired', claims: {} });
+    // A forged link is refused under both keys: another key's, or claims stored that it is not the MAC of.
+    const stranger = shortAckToken(randomBytes(32), { pageId: 'crs|P-1|m3|icu', role: 'x', expiresAt: expires });
+    await s.pages.saveAckLink(ackLinkKey(stranger), { pageId: 'crs|P-1|m3|icu', role: 'x', expiresAt: expires });
+    expect(await rotated.verifyLink(stranger, T)).toEqual({ ok: false, reason: 'forged' });
+    expect(
+      await rotated.verifyLink(signAck(randomBytes(32), { pageId: 'p', role: 'r', expiresAt: expires }), T),
+    ).toEqual({
+      ok: false,
+      reason: 'forged',
+    });
+    // The rotated pager signs with the new key only: its link verifies under k2 and not under the old key.
+    await rotated.onNotification({ ...grade3, notificationId: 'crs|P-2|m1', patientId: 'P-2', teams: ['icu'] }, min(1));
+    const fresh = tokenOf(s.phone.sent.at(-1)!);
+    const stored = await s.pages.ackLink(ackLinkKey(fresh));
+    expect(fresh).toBe(shortAckToken(k2, stored!));
+    expect(await rotated.verifyLink(fresh, min(2))).toMatchObject({ ok: true });
+    expect(await s.pager.verifyLink(fresh, min(2))).toEqual({ ok: false, reason: 'forged' });
+    // Expired under the current key stays expired (not tried again under the previous one, which would say forged).
+    expect(await rotated.verifyLink(fresh, stored!.expiresAt)).toMatchObject({ ok: false, reason: 'expired' });
+    // A second rotation (k2 is the previous now), or the previous key dropped (it leaked): the old links are forged.
+    const twice = new Pager({ ...pagerDeps(s), ackSecret: randomBytes(32), previousAckSecret: k2 });
+    const dropped = new Pager({ ...pagerDeps(s), ackSecret: k2 });
+    for (const p of [twice, dropped]) {
+      expect(await p.verifyLink(old, T)).toEqual({ ok: false, reason: 'forged' });
+      expect(await p.verifyLink(oldV1, T)).toEqual({ ok: false, reason: 'forged' });
+    }
+    expect(await twice.verifyLink(fresh, min(2))).toMatchObject({ ok: true });
+    expect(await rotated.acknowledgeLink(old, 'Dr A', min(3))).toMatchObject({ ok: true, changed: true });
   });
 });
 

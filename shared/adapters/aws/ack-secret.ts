@@ -1,21 +1,47 @@
 // The key that signs acknowledge links on AWS: a Secrets Manager secret the stack generates (AckSigningSecret),
 // read once per container by the functions that sign or verify links. Its own module, so that the ack function
-// loads no SNS or SQS client with it.
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+// loads no SNS or SQS client with it. After a rotation (put-secret-value), Secrets Manager keeps the value before it
+// under the staging label AWSPREVIOUS: the ack function verifies links under it too, so that links already sent
+// work until they expire (docs/runbook.md: removing the label voids them, for a key that leaked).
+import {
+  GetSecretValueCommand,
+  type GetSecretValueCommandOutput,
+  type SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import type { AckKeys } from '#app/ack.ts';
 
 /** HMAC keys shorter than this are refused: a short key makes acknowledge links guessable. */
 const MIN_ACK_SECRET_BYTES = 32;
 
-/** Reads the acknowledge-link signing key (once per cold start: the caller keeps it). */
+const keyOf = (out: GetSecretValueCommandOutput): Buffer | undefined =>
+  out.SecretString !== undefined
+    ? Buffer.from(out.SecretString, 'utf8')
+    : out.SecretBinary
+      ? Buffer.from(out.SecretBinary)
+      : undefined;
+
+/** Reads the acknowledge-link signing key, AWSCURRENT (once per cold start: the caller keeps it). */
 export async function readAckSecret(client: SecretsManagerClient, secretId: string): Promise<Buffer> {
-  const out = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
-  const key =
-    out.SecretString !== undefined
-      ? Buffer.from(out.SecretString, 'utf8')
-      : out.SecretBinary
-        ? Buffer.from(out.SecretBinary)
-        : undefined;
+  const key = keyOf(await client.send(new GetSecretValueCommand({ SecretId: secretId })));
   if (!key || key.length < MIN_ACK_SECRET_BYTES)
     throw new Error(`the acknowledge-link secret must be at least ${MIN_ACK_SECRET_BYTES} bytes`);
   return key;
+}
+
+/**
+ * The keys a function that verifies links needs: AWSCURRENT and AWSPREVIOUS, read at once. No AWSPREVIOUS (a secret
+ * never rotated, or its label removed) is normal. One shorter than 32 bytes is left out: the functions refused it
+ * while it was current, so no link was signed under it (and refusing it here would stop every acknowledgement).
+ */
+export async function readAckKeys(client: SecretsManagerClient, secretId: string): Promise<AckKeys> {
+  const previousOf = async () => {
+    try {
+      return keyOf(await client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSPREVIOUS' })));
+    } catch (err) {
+      if ((err as Error).name === 'ResourceNotFoundException') return undefined;
+      throw err;
+    }
+  };
+  const [current, previous] = await Promise.all([readAckSecret(client, secretId), previousOf()]);
+  return { current, previous: previous && previous.length >= MIN_ACK_SECRET_BYTES ? previous : undefined };
 }

@@ -12,6 +12,8 @@ import { DynamoPageStore, DynamoParkedSends } from './dynamo-page-store.ts';
 export interface DynamoPagerSettings {
   config: GradingConfig;
   ackSecret: Buffer;
+  /** The key before the last rotation (the ack function's AWSPREVIOUS): links it signed verify until they expire. */
+  previousAckSecret?: Buffer | undefined;
   ackBaseUrl: string;
   pagesTable: string;
   auditTable: string;
@@ -61,6 +63,7 @@ export function dynamoPager(
     audit,
     config: s.config.paging,
     ackSecret: s.ackSecret,
+    previousAckSecret: s.previousAckSecret,
     ackBaseUrl: s.ackBaseUrl,
     parked,
     ...(s.refusedDelayMs !== undefined ? { refusedDelayMs: s.refusedDelayMs } : {}),

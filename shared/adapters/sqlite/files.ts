@@ -8,7 +8,8 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, sta
 import { join } from 'node:path';
 
 /** The files crs serve keeps in a data directory (and the database's companions). */
-const OURS = /^(crs\.db(-wal|-shm|-journal)?|serve\.lock|serve\.json|board\.key|ack\.key|security\.log(\.1)?)$/;
+const OURS =
+  /^(crs\.db(-wal|-shm|-journal)?|serve\.lock|serve\.json|board\.key|ack\.key(\.previous)?|security\.log(\.1)?)$/;
 
 /**
  * Creates the directory owner-only, or makes an existing one (and our files in it: `ours`) owner-only. Returns what it

@@ -18,13 +18,14 @@ import { DEFAULT_MAX_PATIENTS, SqlitePatientDirectory } from '#adapters/sqlite/p
 import { SqliteTokenStore } from '#adapters/sqlite/tokens.ts';
 import { localTokenHostProblem, localTokenProblem, testClockHostProblem } from '#app/auth.ts';
 import { loadInterfaceRoutes } from '#app/interfaces/http.ts';
+import type { AckKeys } from '#app/ack.ts';
 import type { Principal } from '#app/scope.ts';
 import { tokenExpired, tokenPrincipal } from '#app/auth.ts';
 import { GradingWorker } from './worker.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import { MAX_OBSERVATION_AGE_VARIABLE, maxObservationAgeSetting } from '#domain/device-clock.ts';
 import type { SiteZone } from '#app/interfaces/zone.ts';
-import { loadOrCreateAckSecret } from './ack-key.ts';
+import { loadAckKeys } from './ack-key.ts';
 import { BoardApi } from './board-api.ts';
 import { loadOrCreateBoardKey } from './board-key.ts';
 import { DeliveryWatch } from './delivery-watch.ts';
@@ -162,9 +163,9 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   const sse = new SseHub();
   const store = new SqliteStateStore(db);
   const tokens = new SqliteTokenStore(db);
-  let ackSecret: Buffer;
+  let ackKeys: AckKeys;
   try {
-    ackSecret = loadOrCreateAckSecret(dataDir);
+    ackKeys = loadAckKeys(dataDir);
   } catch (err) {
     db.close();
     lock.release();
@@ -182,7 +183,8 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   const paging = new EmbeddedPaging({
     db,
     config: o.config,
-    ackSecret,
+    ackSecret: ackKeys.current,
+    previousAckSecret: ackKeys.previous,
     ackBaseUrl: () => links.base,
     now,
     log,

@@ -35,6 +35,8 @@ export interface EmbeddedPagingOptions {
   db: Db;
   config: GradingConfig;
   ackSecret: Buffer;
+  /** The key before the last rotation (ack.key.previous): links it signed verify until they expire. */
+  previousAckSecret?: Buffer | undefined;
   /** Acknowledge links are this plus the token, e.g. "https://crs.example.org/ack/" (read at each send). */
   ackBaseUrl: () => string;
   now: () => number;
@@ -141,6 +143,7 @@ export class EmbeddedPaging {
       sender,
       config: o.config.paging,
       ackSecret: o.ackSecret,
+      previousAckSecret: o.previousAckSecret,
       get ackBaseUrl() {
         return o.ackBaseUrl();
       },

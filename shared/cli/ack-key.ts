@@ -1,0 +1,74 @@
+// `crs ack-key rotate [--data DIR] [--drop-previous]` and `crs ack-key drop-previous [--data DIR]` (2026-12-06): a
+// new acknowledge-link key for crs serve, keeping the one it replaces so that the links already sent work until
+// they expire; or none (a key that leaked). crs serve reads the keys at start: it is told to restart. On AWS the
+// same is done with the aws CLI (docs/runbook.md, "Rotating the acknowledge-link key").
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DB_FILE, dataDirLocked } from '#adapters/sqlite/db.ts';
+import { ACK_KEY_FILE, dropPreviousAckKey, rotateAckKey } from '#hosts/embedded/ack-key.ts';
+import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
+import { inline, shown } from './flags.ts';
+
+export const ACK_KEY_USAGE = `  crs ack-key rotate [--data DIR] [--drop-previous]
+      a new key for crs serve's acknowledge links (ack.key); the one it replaces is kept (ack.key.previous), so the
+      links already sent work until they expire (paging.ackLinkMinutes). --drop-previous keeps none: for a key that
+      leaked (every link sent before stops working). Restart crs serve to use it
+  crs ack-key drop-previous [--data DIR]
+      forget the previous key (it leaked): the links it signed stop working once crs serve restarts
+`;
+
+class AckKeyUsageError extends Error {}
+
+export function ackKeyCommand(args: string[]): number {
+  try {
+    const { values: v, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        data: { type: 'string' },
+        'drop-previous': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    if (v.help) {
+      process.stdout.write(`usage:\n${ACK_KEY_USAGE}`);
+      return 0;
+    }
+    const [action, ...extra] = positionals;
+    if (action !== 'rotate' && action !== 'drop-previous')
+      throw new AckKeyUsageError(`ack-key needs rotate or drop-previous (got ${shown(action ?? '')})`);
+    if (extra.length > 0) throw new AckKeyUsageError(`ack-key ${action} takes no more arguments`);
+    if (action === 'drop-previous' && v['drop-previous'])
+      throw new AckKeyUsageError('--drop-previous is for rotate; drop-previous alone forgets the previous key');
+    const dir = resolve(v.data ?? DEFAULT_DATA_DIR);
+    // A directory crs serve never ran on gets no key: the wrong --data would otherwise be taken quietly.
+    if (!existsSync(join(dir, ACK_KEY_FILE)) && !existsSync(join(dir, DB_FILE)))
+      throw new AckKeyUsageError(`no crs data in ${dir} (give the data directory of crs serve with --data DIR)`);
+    let said: string;
+    if (action === 'rotate') {
+      const { keptPrevious } = rotateAckKey(dir, { dropPrevious: v['drop-previous'] === true });
+      said = keptPrevious
+        ? `new acknowledge-link key in ${dir}; the one it replaces is kept: links already sent work until they expire`
+        : `new acknowledge-link key in ${dir}; no previous key kept: links sent before stop working`;
+    } else {
+      said = dropPreviousAckKey(dir)
+        ? `previous acknowledge-link key removed from ${dir}: the links it signed stop working`
+        : `no previous acknowledge-link key in ${dir}: nothing to drop`;
+    }
+    // crs serve reads the keys at start: until it restarts it signs and verifies as before (a leaked key too).
+    const restart = dataDirLocked(dir)
+      ? 'crs serve is running on it: restart it now (until then it signs and verifies with the keys it started with)'
+      : 'crs serve uses it from its next start';
+    process.stdout.write(`${said}\n${restart}\n`);
+    return 0;
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    if (e instanceof AckKeyUsageError || e.code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`crs ack-key: ${inline(e.message)}\nusage:\n${ACK_KEY_USAGE}`);
+      return 2;
+    }
+    process.stderr.write(`crs ack-key: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
+    return 1;
+  }
+}

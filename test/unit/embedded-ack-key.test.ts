@@ -1,0 +1,128 @@
+// crs serve's acknowledge-link key rotated (crs ack-key rotate, 2026-12-06): the links sent before work until they
+// expire once crs serve restarts with the new key; a second rotation, or the previous key dropped, voids them.
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
+import { resolveConfig } from '#domain/config.ts';
+import type { EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { startPagingServer } from '#test/support/in-process-serve.ts';
+import { enrol, msg } from '#test/support/messages.ts';
+import { until } from '#test/support/until.ts';
+import { crsMain } from '#test/support/cli.ts';
+
+const TOKEN = 'local-test-token-of-at-least-32-chars';
+const resolved = resolveConfig({ paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES } });
+if (!resolved.ok) throw new Error(resolved.errors.join('; '));
+const CONFIG = resolved.config;
+const T = Date.parse('2026-12-06T10:00:00Z');
+const EXPIRES = T + CONFIG.paging.ackLinkMinutes * 60_000;
+let clock = T;
+let dir: string;
+let server: EmbeddedServer | undefined;
+let lines: string[];
+
+const start = async () => {
+  server = await startPagingServer({
+    dataDir: dir,
+    paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES },
+    lines,
+    now: () => clock,
+    localToken: TOKEN,
+  });
+  return server;
+};
+const stop = async () => {
+  await server?.close();
+  server = undefined;
+};
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'crs-ack-key-'));
+  lines = [];
+  clock = T;
+});
+afterEach(async () => {
+  await stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A grade 1 page for the patient (a fever): its link's token. */
+async function pageToken(patientId: string): Promise<string> {
+  const s = server!;
+  for (const m of [enrol(patientId, 0), msg(patientId, 10, { vitals: { temperatureC: 39.1 } })]) {
+    const r = await fetch(`${s.url}/v1/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(m),
+    });
+    expect(r.status).toBe(202);
+  }
+  const page = await until(() => {
+    const events = lines.map((l) => JSON.parse(l) as { type: string; patientId: string; ackUrl?: string });
+    return events.find((e) => e.type === 'page' && e.patientId === patientId && e.ackUrl);
+  }, `a page for ${patientId}`);
+  return page.ackUrl!.split('/').at(-1)!;
+}
+const shown = async (token: string) => (await fetch(`${server!.url}/ack/${token}`)).status;
+const rotate = async (...args: string[]) => {
+  const r = await crsMain(['ack-key', ...args, '--data', dir]);
+  expect(r.status, r.stderr).toBe(0);
+  return r.stdout;
+};
+const mode = (file: string) => statSync(join(dir, file)).mode & 0o777;
+
+describe('crs ack-key rotate', () => {
+  it('keeps the links sent before working until they expire; a second rotation voids them', async () => {
+    await start();
+    const old = await pageToken('P1');
+    const k1 = readFileSync(join(dir, 'ack.key'));
+    // While crs serve runs: it is told to restart (it read the keys at start).
+    expect(await rotate('rotate')).toMatch(
+      /links already sent work until they expire\ncrs serve is running on it: restart it now/,
+    );
+    expect(readFileSync(join(dir, 'ack.key.previous'))).toEqual(k1);
+    expect(readFileSync(join(dir, 'ack.key')).equals(k1)).toBe(false);
+    expect([mode('ack.key'), mode('ack.key.previous')]).toEqual([0o600, 0o600]);
+    await stop();
+    await start();
+    expect(await shown(old)).toBe(200);
+    // A forged link is still refused; the new key signs the new links.
+    expect(await shown(`${old.slice(0, -2)}${old.endsWith('AA') ? 'AQ' : 'AA'}`)).toBe(403);
+    const fresh = await pageToken('P2');
+    expect(await shown(fresh)).toBe(200);
+    // The expiry holds under the previous key.
+    clock = EXPIRES;
+    expect(await shown(old)).toBe(403);
+    clock = T;
+    await stop();
+    expect(await rotate('rotate')).toMatch(/crs serve uses it from its next start/);
+    await start();
+    expect([await shown(old), await shown(fresh)]).toEqual([403, 200]);
+  });
+
+  it('--drop-previous (a key that leaked) keeps no previous key; drop-previous alone forgets it', async () => {
+    await start();
+    const old = await pageToken('P1');
+    await stop();
+    expect(await rotate('rotate', '--drop-previous')).toMatch(/no previous key kept: links sent before stop working/);
+    await start();
+    expect(await shown(old)).toBe(403);
+    const fresh = await pageToken('P2');
+    await stop();
+    await rotate('rotate');
+    expect(await rotate('drop-previous')).toMatch(/previous acknowledge-link key removed/);
+    await start();
+    expect(await shown(fresh)).toBe(403);
+    await stop();
+    expect(await rotate('drop-previous')).toMatch(/nothing to drop/);
+  });
+
+  it('refuses a directory crs serve never ran on, and other arguments', async () => {
+    const r = await crsMain(['ack-key', 'rotate', '--data', join(dir, 'nowhere')]);
+    expect([r.status, r.stderr]).toEqual([2, expect.stringContaining('no crs data in')]);
+    expect((await crsMain(['ack-key', 'turn', '--data', dir])).status).toBe(2);
+    expect((await crsMain(['ack-key', 'drop-previous', '--drop-previous', '--data', dir])).status).toBe(2);
+  });
+});
