@@ -22,7 +22,7 @@ import {
 } from '#app/ack-flow.ts';
 import type { Pager } from '#app/pager.ts';
 import type { Page, PagingConfig } from '#domain/paging.ts';
-import { readAckKeys } from '#adapters/aws/ack-secret.ts';
+import { ackKeysReloader, readAckKeys } from '#adapters/aws/ack-secret.ts';
 import { dynamoPager } from '#adapters/aws/dynamo-pager.ts';
 import { ENV, gradingConfigFromEnv, requireEnv } from '#adapters/aws/env.ts';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
@@ -140,7 +140,8 @@ async function ackPaging(
 ): Promise<AckPaging> {
   const config = gradingConfigFromEnv();
   // The key before the last rotation too: links sent under it are taken until they expire.
-  const keys = await readAckKeys(secrets, requireEnv(ENV.ackSecretArn));
+  const secretId = requireEnv(ENV.ackSecretArn);
+  const keys = await readAckKeys(secrets, secretId);
   const { onAudit, onSecurity } = pagingMetrics(t);
   // The pager every function runs, without SNS or SQS: acknowledging sends nothing and sets no timer.
   const { pager, pages } = dynamoPager(
@@ -148,6 +149,8 @@ async function ackPaging(
       config,
       ackSecret: keys.current,
       previousAckSecret: keys.previous,
+      // A link under a key put since this container read its keys: read again (at most every 30 s).
+      reloadAckKeys: ackKeysReloader(secrets, secretId, now, now()),
       ackBaseUrl: requireEnv(ENV.ackBaseUrl),
       pagesTable: requireEnv(ENV.pagesTable),
       auditTable: requireEnv(ENV.auditTable),

@@ -45,7 +45,14 @@ import {
   type ParkedSends,
   type SecurityLog,
 } from '#ports';
-import { ackLinkKey, shortAckToken, verifyAckLink, type AckVerification, type LinkAckResult } from './ack.ts';
+import {
+  ackLinkKey,
+  shortAckToken,
+  verifyAckLink,
+  type AckKeys,
+  type AckVerification,
+  type LinkAckResult,
+} from './ack.ts';
 
 export interface PagerDeps {
   pages: PageStore;
@@ -56,6 +63,12 @@ export interface PagerDeps {
   ackSecret: Buffer;
   /** The key before the last rotation: links it signed are still taken until they expire (ack.ts, verifyAckLink). */
   previousAckSecret?: Buffer | undefined;
+  /**
+   * The keys read again, when a link looks forged: a rotation made after they were read (on AWS a notify container
+   * started after put-secret-value signs with a key an older ack container has not seen). Undefined: not read again
+   * (too soon after the last read, or the read failed); the link is then judged by the keys held.
+   */
+  reloadAckKeys?: () => Promise<AckKeys | undefined>;
   /** Acknowledge links are this plus the token, e.g. "https://crs.example.org/ack/". */
   ackBaseUrl: string;
   /** Where forged and malformed acknowledge links are recorded (never a patient's trail); unrecorded without one. */
@@ -161,7 +174,12 @@ const byTrigger = (pages: Page[]) =>
   );
 
 export class Pager {
-  constructor(private readonly deps: PagerDeps) {}
+  /** The link keys: the deps' until reloadAckKeys gives newer ones. */
+  private ackKeys: AckKeys;
+
+  constructor(private readonly deps: PagerDeps) {
+    this.ackKeys = { current: deps.ackSecret, previous: deps.previousAckSecret };
+  }
 
   /** A grade change from the outbox: open (or reuse) its pages, replace the ones it answers, send. */
   async onNotification(n: PageableNotification, now: number): Promise<void> {
@@ -418,8 +436,13 @@ export class Pager {
    * sent, one signed before short links (v1) by itself.
    */
   async verifyLink(token: string, now: number): Promise<AckVerification> {
-    const keys = { current: this.deps.ackSecret, previous: this.deps.previousAckSecret };
-    return verifyAckLink(keys, token, now, (key) => this.deps.pages.ackLink(key));
+    const stored = (key: string) => this.deps.pages.ackLink(key);
+    const v = await verifyAckLink(this.ackKeys, token, now, stored);
+    if (v.ok || v.reason !== 'forged' || !this.deps.reloadAckKeys) return v;
+    const keys = await this.deps.reloadAckKeys();
+    if (!keys) return v;
+    this.ackKeys = keys;
+    return verifyAckLink(keys, token, now, stored);
   }
 
   private async ack(id: string, ack: Acknowledgement): Promise<AckResult> {
@@ -726,7 +749,7 @@ export class Pager {
   /** A short link for this send, stored before the page carrying it goes out (a retry stores the same again). */
   private async ackUrl(page: Page, role: string, now: number): Promise<string> {
     const link = { pageId: page.pageId, role, expiresAt: now + this.deps.config.ackLinkMinutes * MINUTE };
-    const token = shortAckToken(this.deps.ackSecret, link);
+    const token = shortAckToken(this.ackKeys.current, link);
     await this.deps.pages.saveAckLink(ackLinkKey(token), link);
     return `${this.deps.ackBaseUrl}${token}`;
   }

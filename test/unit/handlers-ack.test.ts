@@ -20,6 +20,7 @@ import { dynamoPager } from '#adapters/aws/dynamo-pager.ts';
 import { FakeDynamo, PAGING_TABLES } from '#test/support/fake-dynamo.ts';
 import type { PageMessage, SecurityEvent } from '#ports';
 import { pagingMetrics, telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
+import { ACK_KEYS_RELOAD_MS } from '#adapters/aws/ack-secret.ts';
 import { ACK_PAGE_HEADERS } from '#app/ack-page.ts';
 import { captureOutput, httpEvent, metricSum, quiet } from '#test/support/lambda-events.ts';
 
@@ -563,6 +564,34 @@ describe("the ack function's keys after a rotation (2026-12-06): AWSCURRENT, the
     expect([await show(old), await show(fresh)]).toEqual([403, 200]);
     holding('c'.repeat(64), k2);
     expect([await show(old), await show(fresh)]).toEqual([403, 200]);
+  });
+
+  it('reads the keys again, at most every 30 s, for a link under a key put after its cold start (a warm container)', async () => {
+    holding(k1);
+    let clock = T;
+    const warm = quiet(mod.createAckHandler(mod.liveDeps(() => clock)));
+    const open = async (token: string) => (await warm(httpEvent({ method: 'GET', path: `/ack/${token}` }))).statusCode;
+    expect(await open(await sentUnder(k1, 'P-old'))).toBe(200);
+    const reads = () => secrets.commandCalls(GetSecretValueCommand).length;
+    expect(reads()).toBe(2);
+    // put-secret-value: a notify container started since signs with k2; this container read k1 only.
+    holding(k2, k1);
+    const fresh = await sentUnder(k2, 'P-new');
+    clock = T + 10_000;
+    expect(await open(fresh)).toBe(403); // within 30 s of its read: not read again
+    expect(reads()).toBe(2);
+    clock = T + ACK_KEYS_RELOAD_MS;
+    expect(await open(fresh)).toBe(200);
+    expect(reads()).toBe(4);
+    // A forged link right after: refused, and no read (forged links cost at most a read each 30 s).
+    expect(await open(`${fresh.slice(0, -2)}${fresh.endsWith('AA') ? 'AQ' : 'AA'}`)).toBe(403);
+    expect(reads()).toBe(4);
+    // A read that fails keeps the keys held.
+    secrets.on(GetSecretValueCommand).rejects(Object.assign(new Error('throttled'), { name: 'ThrottlingException' }));
+    clock = T + 2 * ACK_KEYS_RELOAD_MS;
+    expect(await open(`${fresh.slice(0, -2)}${fresh.endsWith('AA') ? 'AQ' : 'AA'}`)).toBe(403);
+    expect(reads()).toBe(6);
+    expect(await open(await sentUnder(k1, 'P-old2'))).toBe(200);
   });
 
   it('ignores an AWSPREVIOUS shorter than 32 bytes (the functions refused it: it never signed a link), fails on other errors', async () => {

@@ -45,3 +45,30 @@ export async function readAckKeys(client: SecretsManagerClient, secretId: string
   const [current, previous] = await Promise.all([readAckSecret(client, secretId), previousOf()]);
   return { current, previous: previous && previous.length >= MIN_ACK_SECRET_BYTES ? previous : undefined };
 }
+
+/** How soon after a read the keys may be read again for a link that looks forged (forged links cost no more reads). */
+export const ACK_KEYS_RELOAD_MS = 30_000;
+
+/**
+ * The ack function's keys read again for a link that looks forged, at most once per ACK_KEYS_RELOAD_MS after the
+ * last read (`readAt`, the cold start's): a key put after this container read its keys signs the links of notify and
+ * escalate containers started since, and the ack container would otherwise refuse them until replaced. A failed read
+ * keeps the keys held (the link is judged by them).
+ */
+export function ackKeysReloader(
+  client: SecretsManagerClient,
+  secretId: string,
+  now: () => number,
+  readAt: number,
+): () => Promise<AckKeys | undefined> {
+  let last = readAt;
+  return async () => {
+    if (now() - last < ACK_KEYS_RELOAD_MS) return undefined;
+    last = now();
+    try {
+      return await readAckKeys(client, secretId);
+    } catch {
+      return undefined;
+    }
+  };
+}
