@@ -608,3 +608,16 @@ describe('DynamoTokenStore kinds edited by hand, pinned by a mutation run', () =
     });
   });
 });
+
+describe('DynamoTokenStore expiry, pinned by a mutation run', () => {
+  it('sets the expiry of an active token only: false for a revoked or unknown one, whose item is left as it is', async () => {
+    const store = new DynamoTokenStore(client(), 'tokens');
+    await store.put({ tokenId: 't-1', deviceId: 'gw-1', hash: 'h1', createdAt: '2026-01-10T08:00:00Z' });
+    expect(await store.expire('t-1', '2026-01-11T08:00:00Z')).toBe(true);
+    expect((await store.findByHash('h1'))!.expiresAt).toBe('2026-01-11T08:00:00Z');
+    await store.revoke('t-1', '2026-01-10T09:00:00Z');
+    expect(await store.expire('t-1', '2026-01-12T08:00:00Z')).toBe(false);
+    expect(await store.expire('t-unknown', '2026-01-12T08:00:00Z')).toBe(false);
+    expect((await store.findByHash('h1'))!.expiresAt).toBe('2026-01-11T08:00:00Z');
+  });
+});

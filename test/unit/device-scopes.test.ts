@@ -400,6 +400,21 @@ describe('MLLP', () => {
     expect(await mllp(server.mllpPort!, text('P3', 'H4'))).toContain(escapeHl7(UNKNOWN_KIND('camera')));
   });
 
+  it('decides MLLP by an older token when the newest expired, and by the newest expiry when all did (pinned by a mutation run)', async () => {
+    const text = (p: string) =>
+      toPcd01({ ...msg(p, 5, { vitals: { heartRate: 101 } }), enrolment: { ward: 'H4', bed: '1' } } as DeviceMessage)!;
+    const olderEnd = new Date(clock + 20 * MIN).toISOString();
+    const newestEnd = new Date(clock + 10 * MIN).toISOString();
+    await server.tokens.put(issueToken('gw-z', new Date(clock - MIN), { kind: 'monitor' }, olderEnd).record);
+    await server.tokens.put(issueToken('gw-z', new Date(clock), { kind: 'monitor' }, newestEnd).record);
+    await server.close();
+    server = await start({ mllpPort: 0, mllpDevice: 'gw-z' });
+    clock += 10 * MIN; // the newest expired: the older one, still taken, decides
+    expect(await mllp(server.mllpPort!, text('P1'))).toMatch(/MSA\|AA/);
+    clock += 10 * MIN; // both expired: the newest's expiry is said
+    expect(await mllp(server.mllpPort!, text('P2'))).toContain(escapeHl7(TOKEN_EXPIRED(newestEnd)));
+  });
+
   // Until 2026-12-06 an empty --mllp-device was no device: the listener sent as a monitor for every patient, while
   // crs serve took it for a device and said nothing of a listener open to the network (openMllpWarning).
   it('refuses an empty --mllp-device rather than sending as a monitor for every patient', async () => {

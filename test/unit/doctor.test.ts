@@ -285,6 +285,14 @@ describe("crs doctor: device tokens' expiry", () => {
     );
   });
 
+  it('counts a revoked token as not active, even one that never expires (pinned by a mutation run)', async () => {
+    dynamodb.on(ScanCommand, { TableName: 'tokens' }).resolves({
+      Items: [TOKENS[3]!, tokenItem({ id: 'tok-gone', device: 'gw-gone', created: -10, revoked: true })],
+    });
+    const r = await examine(clients(), vars, { now: NOW });
+    expect(r.tokens).toMatchObject({ active: 1, findings: [] });
+  });
+
   it.each([
     ['AccessDeniedException', 'User: arn:aws:iam::123456789012:user/ops is not authorized to perform: dynamodb:Scan'],
     ['ResourceNotFoundException', 'Requested resource not found'],

@@ -18,6 +18,7 @@ import {
   authenticate,
   hashToken,
   issueToken,
+  TOKEN_EXPIRED,
   TOKEN_REVOKED,
   UNKNOWN_KIND,
   UNREADABLE_SCOPE,
@@ -1530,5 +1531,51 @@ describe('token scopes and revocations edited by hand, pinned by a mutation run'
       status: 403,
       error: TOKEN_REVOKED,
     });
+  });
+});
+
+describe('token expiry in the embedded store, pinned by a mutation run', () => {
+  it('sets the expiry of an active token only: false for a revoked or unknown one, whose row is left as it is', async () => {
+    const tokens = new SqliteTokenStore(db);
+    const { record } = issueToken('mon-5', new Date('2026-01-10T09:00:00Z'), { kind: 'monitor' });
+    await tokens.put(record);
+    expect(await tokens.expire(record.tokenId, '2026-01-11T09:00:00.000Z')).toBe(true);
+    await tokens.revoke(record.tokenId, '2026-01-10T10:00:00Z');
+    expect(await tokens.expire(record.tokenId, '2026-01-12T09:00:00.000Z')).toBe(false);
+    expect(await tokens.expire('t-unknown', '2026-01-12T09:00:00.000Z')).toBe(false);
+    expect((await tokens.list())[0]!.expiresAt).toBe('2026-01-11T09:00:00.000Z');
+  });
+
+  it("lists a device's tokens not revoked, newest first, for the MLLP listener", async () => {
+    const tokens = new SqliteTokenStore(db);
+    const older = issueToken('gw-m', new Date('2026-01-10T09:00:00Z'), { kind: 'monitor' });
+    const newer = issueToken('gw-m', new Date('2026-01-10T10:00:00Z'), { kind: 'monitor' });
+    const other = issueToken('gw-other', new Date('2026-01-10T11:00:00Z'), { kind: 'monitor' });
+    for (const t of [older, newer, other]) await tokens.put(t.record);
+    expect((await tokens.unrevokedOfDevice('gw-m')).map((t) => t.tokenId)).toEqual([
+      newer.record.tokenId,
+      older.record.tokenId,
+    ]);
+    await tokens.revoke(newer.record.tokenId, '2026-01-10T12:00:00Z');
+    expect((await tokens.unrevokedOfDevice('gw-m')).map((t) => t.tokenId)).toEqual([older.record.tokenId]);
+  });
+
+  // The column has TEXT affinity: a number written by hand is read back as text ('0.0').
+  it('refuses as expired an expiry stored as an empty text or a number (a hand edit), never read as none', async () => {
+    const tokens = new SqliteTokenStore(db);
+    for (const [expiresAt, shown] of [
+      ['', ''],
+      [0, '0.0'],
+    ] as const) {
+      const { token, record } = issueToken('mon-4', new Date('2026-01-10T09:00:00Z'), { kind: 'monitor' });
+      await tokens.put(record);
+      db.prepare('UPDATE device_tokens SET expires_at = ? WHERE token_id = ?').run(expiresAt, record.tokenId);
+      expect((await tokens.findByHash(hashToken(token)))!.expiresAt, shown).toBe(shown);
+      expect(await authenticate(`Bearer ${token}`, tokens, new Date('2026-01-10T09:30:00Z')), shown).toEqual({
+        ok: false,
+        status: 403,
+        error: TOKEN_EXPIRED(shown),
+      });
+    }
   });
 });
