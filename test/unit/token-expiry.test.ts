@@ -319,6 +319,115 @@ describe('crs token issue --expires, rotate, list', () => {
       `warning: token ${old.tokenId} of device gw-1 expired at ${at(D).toISOString()}: the device is refused`,
     );
   });
+
+  describe('the expiry rule and crs token rotate, pinned by a mutation run', () => {
+    it('reads a duration of minutes and of five digits, anchored at both ends', () => {
+      expect(expiryOf('30m', NOW)).toEqual({ ok: true, at: at(30 * 60_000).toISOString() });
+      expect(expiryOf('99999m', NOW)).toEqual({ ok: true, at: at(99_999 * 60_000).toISOString() });
+      for (const bad of ['x90d', '100000m', '90d '])
+        expect(expiryOf(bad, NOW), bad).toMatchObject({ ok: false, error: expect.stringMatching(/^--expires takes/) });
+    });
+
+    it('says an expiry stored in another form (a date, another zone: a hand edit) as the UTC instant it read', () => {
+      expect(TOKEN_EXPIRED('2026-12-01T08:00:00+01:00')).toMatch(/^device token expired at 2026-12-01T07:00:00.000Z: /);
+      expect(tokenPrincipal({ ...issueToken('gw-1', NOW).record, expiresAt: '2026-12-01' }, NOW)).toMatchObject({
+        error: expect.stringMatching(/^device token expired at 2026-12-01T00:00:00.000Z: /),
+      });
+    });
+
+    it('warns to rotate a token whose newer one of its device ends at the same time (it does not outlive it)', async () => {
+      const first = issueToken('gw-1', NOW, { kind: 'monitor' }, at(5 * D).toISOString());
+      const second = issueToken('gw-1', at(H), { kind: 'monitor' }, at(5 * D).toISOString());
+      await store.put(first.record);
+      await store.put(second.record);
+      expect(await run('list')).toBe(0);
+      expect(out).toContain(`warning: token ${first.record.tokenId} of device gw-1 expires at`);
+      expect(out).toContain(`rotate it (crs token rotate ${first.record.tokenId})`);
+      expect(out).not.toContain('replaced by');
+    });
+
+    it('prints a new token never expiring as "expires:  never"', async () => {
+      expect(await run('issue', '--device', 'gw-1', '--kind', 'monitor')).toBe(0);
+      expect(out).toMatch(/^expires: {2}never$/m);
+    });
+
+    it('refuses --overlap for any command but rotate (exit 2, nothing stored)', async () => {
+      expect(await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--overlap', '1h')).toBe(2);
+      expect(err).toContain('--overlap is for rotate');
+      expect(store.tokens).toEqual([]);
+    });
+
+    it('rotating an expired token with --overlap 0 revokes it now (text and JSON)', async () => {
+      await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--expires', '1h', '--json');
+      const old = JSON.parse(out) as { tokenId: string };
+      clock = at(2 * H);
+      expect(await run('rotate', old.tokenId, '--overlap', '0', '--expires', '30d', '--json')).toBe(0);
+      expect(JSON.parse(out).replaces).toEqual({ tokenId: old.tokenId, revokedAt: at(2 * H).toISOString() });
+      expect(store.tokens.find((t) => t.tokenId === old.tokenId)?.revokedAt).toBe(at(2 * H).toISOString());
+    });
+
+    it('says in JSON that a rotated token had expired already, with the UTC instant of a hand-edited expiry', async () => {
+      await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--expires', '1h', '--json');
+      const old = JSON.parse(out) as { tokenId: string };
+      clock = at(2 * H);
+      expect(await run('rotate', old.tokenId, '--json')).toBe(0);
+      expect(JSON.parse(out).replaces).toEqual({ tokenId: old.tokenId, expiresAt: at(H).toISOString(), expired: true });
+      const edited = issueToken('gw-2', NOW, { kind: 'monitor' }, '2026-12-06T11:00:00+01:00');
+      await store.put(edited.record);
+      expect(await run('rotate', edited.record.tokenId, '--expires', '30d')).toBe(0);
+      expect(out).toContain(`replaces: ${edited.record.tokenId} (expired at 2026-12-06T10:00:00.000Z)\n`);
+    });
+
+    it('says until when an old token that could not be ended is still taken (text and JSON)', async () => {
+      await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--expires', '30d', '--json');
+      const old = JSON.parse(out) as { tokenId: string };
+      store.expire = async () => {
+        throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+      };
+      expect(await run('rotate', old.tokenId)).toBe(1);
+      expect(out).toContain(
+        `replaces: ${old.tokenId} (not ended: still taken as before, until ${at(30 * D).toISOString()})\n`,
+      );
+      expect(await run('rotate', old.tokenId, '--json')).toBe(1);
+      expect(JSON.parse(out).replaces).toMatchObject({ expiresAt: at(30 * D).toISOString() });
+    });
+
+    it('never ends the old token when the new one could not be stored (exit 1, the old one as it was)', async () => {
+      await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--json');
+      const old = JSON.parse(out) as { tokenId: string; token: string };
+      let ended = 0;
+      store.put = async () => {
+        throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+      };
+      store.expire = async () => {
+        ended++;
+        return true;
+      };
+      expect(await run('rotate', old.tokenId)).toBe(1);
+      expect(err).toBe('crs token: ThrottlingException: Rate exceeded\n');
+      expect(out).toBe('');
+      expect(ended).toBe(0);
+      expect(store.tokens).toHaveLength(1);
+    });
+
+    it('tells on stderr that the old token was revoked meanwhile', async () => {
+      await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--json');
+      const old = JSON.parse(out) as { tokenId: string };
+      store.expire = async () => false;
+      expect(await run('rotate', old.tokenId)).toBe(0);
+      const fresh = store.tokens[1]!.tokenId;
+      expect(err).toBe(`crs token: ${old.tokenId} was revoked meanwhile; the new token ${fresh} is issued\n`);
+    });
+
+    it('lists a revoked token whose expiry has passed as revoked, not expired (JSON)', async () => {
+      await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--expires', '1h', '--json');
+      const old = JSON.parse(out) as { tokenId: string };
+      await run('revoke', old.tokenId);
+      clock = at(2 * H);
+      expect(await run('list', '--json')).toBe(0);
+      expect(JSON.parse(out)).toMatchObject([{ tokenId: old.tokenId, revokedAt: NOW.toISOString(), expired: false }]);
+    });
+  });
 });
 
 describe('an embedded data directory of version 9 (no expiry column)', () => {
@@ -376,138 +485,5 @@ describe('an embedded data directory of version 9 (no expiry column)', () => {
     } finally {
       upgraded.close();
     }
-  });
-});
-
-describe('the expiry rule and crs token rotate, pinned by a mutation run', () => {
-  let store: MemoryTokenStore;
-  let out: string;
-  let err: string;
-  let clock: Date;
-  const run = async (...argv: string[]) => {
-    out = '';
-    err = '';
-    return tokenCommand([...argv, '--backend', 'aws'], {
-      out: (t) => {
-        out += t;
-      },
-      err: (t) => {
-        err += t;
-      },
-      now: () => clock,
-      aws: async () => ({ tokens: store, close: () => undefined }),
-      env: { CRS_TOKENS_TABLE: 'tokens' },
-    });
-  };
-  beforeEach(() => {
-    store = new MemoryTokenStore();
-    clock = NOW;
-  });
-
-  it('reads a duration of minutes and of five digits, anchored at both ends', () => {
-    expect(expiryOf('30m', NOW)).toEqual({ ok: true, at: at(30 * 60_000).toISOString() });
-    expect(expiryOf('99999m', NOW)).toEqual({ ok: true, at: at(99_999 * 60_000).toISOString() });
-    for (const bad of ['x90d', '100000m', '90d '])
-      expect(expiryOf(bad, NOW), bad).toMatchObject({ ok: false, error: expect.stringMatching(/^--expires takes/) });
-  });
-
-  it('says an expiry stored in another form (a date, another zone: a hand edit) as the UTC instant it read', () => {
-    expect(TOKEN_EXPIRED('2026-12-01T08:00:00+01:00')).toMatch(/^device token expired at 2026-12-01T07:00:00.000Z: /);
-    expect(tokenPrincipal({ ...issueToken('gw-1', NOW).record, expiresAt: '2026-12-01' }, NOW)).toMatchObject({
-      error: expect.stringMatching(/^device token expired at 2026-12-01T00:00:00.000Z: /),
-    });
-  });
-
-  it('warns to rotate a token whose newer one of its device ends at the same time (it does not outlive it)', async () => {
-    const first = issueToken('gw-1', NOW, { kind: 'monitor' }, at(5 * D).toISOString());
-    const second = issueToken('gw-1', at(H), { kind: 'monitor' }, at(5 * D).toISOString());
-    await store.put(first.record);
-    await store.put(second.record);
-    expect(await run('list')).toBe(0);
-    expect(out).toContain(`warning: token ${first.record.tokenId} of device gw-1 expires at`);
-    expect(out).toContain(`rotate it (crs token rotate ${first.record.tokenId})`);
-    expect(out).not.toContain('replaced by');
-  });
-
-  it('prints a new token never expiring as "expires:  never"', async () => {
-    expect(await run('issue', '--device', 'gw-1', '--kind', 'monitor')).toBe(0);
-    expect(out).toMatch(/^expires: {2}never$/m);
-  });
-
-  it('refuses --overlap for any command but rotate (exit 2, nothing stored)', async () => {
-    expect(await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--overlap', '1h')).toBe(2);
-    expect(err).toContain('--overlap is for rotate');
-    expect(store.tokens).toEqual([]);
-  });
-
-  it('rotating an expired token with --overlap 0 revokes it now (text and JSON)', async () => {
-    await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--expires', '1h', '--json');
-    const old = JSON.parse(out) as { tokenId: string };
-    clock = at(2 * H);
-    expect(await run('rotate', old.tokenId, '--overlap', '0', '--expires', '30d', '--json')).toBe(0);
-    expect(JSON.parse(out).replaces).toEqual({ tokenId: old.tokenId, revokedAt: at(2 * H).toISOString() });
-    expect(store.tokens.find((t) => t.tokenId === old.tokenId)?.revokedAt).toBe(at(2 * H).toISOString());
-  });
-
-  it('says in JSON that a rotated token had expired already, with the UTC instant of a hand-edited expiry', async () => {
-    await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--expires', '1h', '--json');
-    const old = JSON.parse(out) as { tokenId: string };
-    clock = at(2 * H);
-    expect(await run('rotate', old.tokenId, '--json')).toBe(0);
-    expect(JSON.parse(out).replaces).toEqual({ tokenId: old.tokenId, expiresAt: at(H).toISOString(), expired: true });
-    const edited = issueToken('gw-2', NOW, { kind: 'monitor' }, '2026-12-06T11:00:00+01:00');
-    await store.put(edited.record);
-    expect(await run('rotate', edited.record.tokenId, '--expires', '30d')).toBe(0);
-    expect(out).toContain(`replaces: ${edited.record.tokenId} (expired at 2026-12-06T10:00:00.000Z)\n`);
-  });
-
-  it('says until when an old token that could not be ended is still taken (text and JSON)', async () => {
-    await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--expires', '30d', '--json');
-    const old = JSON.parse(out) as { tokenId: string };
-    store.expire = async () => {
-      throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
-    };
-    expect(await run('rotate', old.tokenId)).toBe(1);
-    expect(out).toContain(
-      `replaces: ${old.tokenId} (not ended: still taken as before, until ${at(30 * D).toISOString()})\n`,
-    );
-    expect(await run('rotate', old.tokenId, '--json')).toBe(1);
-    expect(JSON.parse(out).replaces).toMatchObject({ expiresAt: at(30 * D).toISOString() });
-  });
-
-  it('never ends the old token when the new one could not be stored (exit 1, the old one as it was)', async () => {
-    await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--json');
-    const old = JSON.parse(out) as { tokenId: string; token: string };
-    let ended = 0;
-    store.put = async () => {
-      throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
-    };
-    store.expire = async () => {
-      ended++;
-      return true;
-    };
-    expect(await run('rotate', old.tokenId)).toBe(1);
-    expect(err).toBe('crs token: ThrottlingException: Rate exceeded\n');
-    expect(out).toBe('');
-    expect(ended).toBe(0);
-    expect(store.tokens).toHaveLength(1);
-  });
-
-  it('tells on stderr that the old token was revoked meanwhile', async () => {
-    await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--json');
-    const old = JSON.parse(out) as { tokenId: string };
-    store.expire = async () => false;
-    expect(await run('rotate', old.tokenId)).toBe(0);
-    const fresh = store.tokens[1]!.tokenId;
-    expect(err).toBe(`crs token: ${old.tokenId} was revoked meanwhile; the new token ${fresh} is issued\n`);
-  });
-
-  it('lists a revoked token whose expiry has passed as revoked, not expired (JSON)', async () => {
-    await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--expires', '1h', '--json');
-    const old = JSON.parse(out) as { tokenId: string };
-    await run('revoke', old.tokenId);
-    clock = at(2 * H);
-    expect(await run('list', '--json')).toBe(0);
-    expect(JSON.parse(out)).toMatchObject([{ tokenId: old.tokenId, revokedAt: NOW.toISOString(), expired: false }]);
   });
 });
