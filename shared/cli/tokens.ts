@@ -437,7 +437,7 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
             out(
               `${legacy} active token(s) have no kind (issued before scopes): they may not set therapy, infusion, weight or thresholds; give each one with crs token scope TOKEN_ID --kind KIND\n`,
             );
-          for (const f of expiryFindings(list, at)) out(`warning: ${expiryFindingText(f)}\n`);
+          for (const f of expiryFindings(list, at)) out(`warning: ${expiryFindingText(f, revokeWhere(values))}\n`);
         }
         return 0;
       }

@@ -289,7 +289,7 @@ describe('crs token issue --expires, rotate, list', () => {
     expect(out).toMatch(/^TOKEN ID +DEVICE +CREATED +EXPIRES +STATUS +SCOPE$/m);
     expect(out).toMatch(new RegExp(`^${past.tokenId} +gw-past +\\S+ +${at(H).toISOString()} +expired +monitor`, 'm'));
     expect(out).toContain(
-      `warning: token ${soon.tokenId} of device gw-soon expires at ${at(13 * D).toISOString()}: rotate it (crs token rotate ${soon.tokenId})`,
+      `warning: token ${soon.tokenId} of device gw-soon expires at ${at(13 * D).toISOString()}: rotate it (crs token rotate ${soon.tokenId} --backend aws)`,
     );
     expect(out).toContain(
       `warning: token ${past.tokenId} of device gw-past expired at ${at(H).toISOString()}: the device is refused`,
@@ -342,7 +342,7 @@ describe('crs token issue --expires, rotate, list', () => {
       await store.put(second.record);
       expect(await run('list')).toBe(0);
       expect(out).toContain(`warning: token ${first.record.tokenId} of device gw-1 expires at`);
-      expect(out).toContain(`rotate it (crs token rotate ${first.record.tokenId})`);
+      expect(out).toContain(`rotate it (crs token rotate ${first.record.tokenId} --backend aws)`);
       expect(out).not.toContain('replaced by');
     });
 
