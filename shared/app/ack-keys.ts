@@ -22,7 +22,8 @@ export interface AckKeysSource {
 /** Whether `at` is less than `ms` before `now` (a time after `now`: the clock stepped back, so not). */
 const within = (now: number, at: number, ms: number) => now >= at && now - at < ms;
 
-const same = (a: AckKeys, b: AckKeys) =>
+/** Whether two sets of keys are the same keys. */
+export const sameAckKeys = (a: AckKeys, b: AckKeys) =>
   a.current.equals(b.current) &&
   (a.previous === undefined ? b.previous === undefined : b.previous !== undefined && a.previous.equals(b.previous));
 
@@ -72,7 +73,7 @@ export class AckKeyring {
       this.triedAt = now;
       try {
         const keys = await source.read();
-        const changed = !same(keys, this.held);
+        const changed = !sameAckKeys(keys, this.held);
         this.held = keys;
         this.readAt = now;
         tell(() => source.onRead?.(keys, changed));
