@@ -13,6 +13,8 @@ export interface AckKeysSource {
   maxAgeMs: number;
   /** The least time between two reads, a failed one too: a link that looks forged asks for a read, at most this often. */
   minGapMs: number;
+  /** A read taking longer is given up (the keys held sign and verify): a hung read must not hold a page back. */
+  readTimeoutMs?: number;
   /** A read failed: the keys held sign and verify until a read succeeds (a page is never lost to it). */
   onReadFailed?: (err: unknown) => void;
   /** A read succeeded: `changed`, it gave other keys than those held. */
@@ -35,6 +37,20 @@ const tell = (fn: () => void) => {
     // nothing: see above
   }
 };
+
+/** `promise`, or a rejection once `ms` have passed without it settling (no bound without `ms`). */
+async function withTimeout<T>(promise: Promise<T>, ms: number | undefined): Promise<T> {
+  if (ms === undefined) return promise;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the keys were not read within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export class AckKeyring {
   private readAt: number;
@@ -72,7 +88,7 @@ export class AckKeyring {
     const reading = (async () => {
       this.triedAt = now;
       try {
-        const keys = await source.read();
+        const keys = await withTimeout(source.read(), source.readTimeoutMs);
         const changed = !sameAckKeys(keys, this.held);
         this.held = keys;
         this.readAt = now;

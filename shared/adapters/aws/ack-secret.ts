@@ -60,6 +60,12 @@ export const ACK_KEYS_MAX_AGE_MS = 5 * 60_000;
 export const ACK_KEYS_RELOAD_MS = 30_000;
 
 /**
+ * How long a warm container's re-read may take before it is given up and the keys held sign (a Secrets Manager call
+ * that hangs would otherwise hold the page back until the function's timeout). Not at a cold start: no key is held.
+ */
+export const ACK_KEYS_READ_TIMEOUT_MS = 2_000;
+
+/**
  * Where a function's keys are read again (#app/ack-keys.ts): `read`, readAckKeys for the ack function (it verifies
  * under both labels), AWSCURRENT alone for notify and escalate (they only sign). `readAt`: the cold start's read. A
  * failed read keeps the keys held and is told to `onReadFailed` (a metric and a log line, the error's name only).
@@ -74,6 +80,7 @@ export function ackKeysSource(
     readAt,
     maxAgeMs: ACK_KEYS_MAX_AGE_MS,
     minGapMs: ACK_KEYS_RELOAD_MS,
+    readTimeoutMs: ACK_KEYS_READ_TIMEOUT_MS,
     ...(onReadFailed ? { onReadFailed } : {}),
   };
 }
