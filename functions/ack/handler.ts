@@ -22,7 +22,7 @@ import {
 } from '#app/ack-flow.ts';
 import type { Pager } from '#app/pager.ts';
 import type { Page, PagingConfig } from '#domain/paging.ts';
-import { ackKeysReloader, readAckKeys } from '#adapters/aws/ack-secret.ts';
+import { ackKeysSource, readAckKeys } from '#adapters/aws/ack-secret.ts';
 import { dynamoPager } from '#adapters/aws/dynamo-pager.ts';
 import { ENV, gradingConfigFromEnv, requireEnv } from '#adapters/aws/env.ts';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
@@ -142,15 +142,16 @@ async function ackPaging(
   // The key before the last rotation too: links sent under it are taken until they expire.
   const secretId = requireEnv(ENV.ackSecretArn);
   const keys = await readAckKeys(secrets, secretId);
-  const { onAudit, onSecurity } = pagingMetrics(t);
+  const { onAudit, onSecurity, onAckKeysReadFailed } = pagingMetrics(t);
   // The pager every function runs, without SNS or SQS: acknowledging sends nothing and sets no timer.
   const { pager, pages } = dynamoPager(
     {
       config,
       ackSecret: keys.current,
       previousAckSecret: keys.previous,
-      // A link under a key put since this container read its keys: read again (at most every 30 s).
-      reloadAckKeys: ackKeysReloader(secrets, secretId, now, now()),
+      // Read again once 5 minutes old (a rotation, AWSPREVIOUS removed), and for a link under a key put since this
+      // container read its keys (at most every 30 s).
+      ackKeysSource: ackKeysSource(() => readAckKeys(secrets, secretId), now(), onAckKeysReadFailed),
       ackBaseUrl: requireEnv(ENV.ackBaseUrl),
       pagesTable: requireEnv(ENV.pagesTable),
       auditTable: requireEnv(ENV.auditTable),

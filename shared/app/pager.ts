@@ -45,14 +45,8 @@ import {
   type ParkedSends,
   type SecurityLog,
 } from '#ports';
-import {
-  ackLinkKey,
-  shortAckToken,
-  verifyAckLink,
-  type AckKeys,
-  type AckVerification,
-  type LinkAckResult,
-} from './ack.ts';
+import { AckKeyring, type AckKeysSource } from './ack-keys.ts';
+import { ackLinkKey, shortAckToken, verifyAckLink, type AckVerification, type LinkAckResult } from './ack.ts';
 
 export interface PagerDeps {
   pages: PageStore;
@@ -64,11 +58,11 @@ export interface PagerDeps {
   /** The key before the last rotation: links it signed are still taken until they expire (ack.ts, verifyAckLink). */
   previousAckSecret?: Buffer | undefined;
   /**
-   * The keys read again, when a link looks forged: a rotation made after they were read (on AWS a notify container
-   * started after put-secret-value signs with a key an older ack container has not seen). Undefined: not read again
-   * (too soon after the last read, or the read failed); the link is then judged by the keys held.
+   * Where the keys are read again (ack-keys.ts): when older than a bound, before a link is signed or verified (a
+   * rotation signs new links with the new key, a dropped previous key stops verifying), and when a link looks forged
+   * (on AWS a notify container may have read a key put since). Without it, ackSecret and previousAckSecret are fixed.
    */
-  reloadAckKeys?: () => Promise<AckKeys | undefined>;
+  ackKeysSource?: AckKeysSource;
   /** Acknowledge links are this plus the token, e.g. "https://crs.example.org/ack/". */
   ackBaseUrl: string;
   /** Where forged and malformed acknowledge links are recorded (never a patient's trail); unrecorded without one. */
@@ -174,11 +168,11 @@ const byTrigger = (pages: Page[]) =>
   );
 
 export class Pager {
-  /** The link keys: the deps' until reloadAckKeys gives newer ones. */
-  private ackKeys: AckKeys;
+  /** The link keys: the deps', read again as they age when the deps say where from. */
+  private readonly ackKeys: AckKeyring;
 
   constructor(private readonly deps: PagerDeps) {
-    this.ackKeys = { current: deps.ackSecret, previous: deps.previousAckSecret };
+    this.ackKeys = new AckKeyring({ current: deps.ackSecret, previous: deps.previousAckSecret }, deps.ackKeysSource);
   }
 
   /** A grade change from the outbox: open (or reuse) its pages, replace the ones it answers, send. */
@@ -437,12 +431,10 @@ export class Pager {
    */
   async verifyLink(token: string, now: number): Promise<AckVerification> {
     const stored = (key: string) => this.deps.pages.ackLink(key);
-    const v = await verifyAckLink(this.ackKeys, token, now, stored);
-    if (v.ok || v.reason !== 'forged' || !this.deps.reloadAckKeys) return v;
-    const keys = await this.deps.reloadAckKeys();
-    if (!keys) return v;
-    this.ackKeys = keys;
-    return verifyAckLink(keys, token, now, stored);
+    const v = await verifyAckLink(await this.ackKeys.keys(now), token, now, stored);
+    if (v.ok || v.reason !== 'forged') return v;
+    const keys = await this.ackKeys.reread(now);
+    return keys ? verifyAckLink(keys, token, now, stored) : v;
   }
 
   private async ack(id: string, ack: Acknowledgement): Promise<AckResult> {
@@ -749,7 +741,7 @@ export class Pager {
   /** A short link for this send, stored before the page carrying it goes out (a retry stores the same again). */
   private async ackUrl(page: Page, role: string, now: number): Promise<string> {
     const link = { pageId: page.pageId, role, expiresAt: now + this.deps.config.ackLinkMinutes * MINUTE };
-    const token = shortAckToken(this.ackKeys.current, link);
+    const token = shortAckToken((await this.ackKeys.keys(now)).current, link);
     await this.deps.pages.saveAckLink(ackLinkKey(token), link);
     return `${this.deps.ackBaseUrl}${token}`;
   }

@@ -1,21 +1,21 @@
 // `crs ack-key rotate [--data DIR] [--drop-previous]` and `crs ack-key drop-previous [--data DIR]` (2026-12-06): a
 // new acknowledge-link key for crs serve, keeping the one it replaces so that the links already sent work until
-// they expire; or none (a key that leaked). crs serve reads the keys at start: it is told to restart. On AWS the
-// same is done with the aws CLI (docs/runbook.md, "Rotating the acknowledge-link key").
+// they expire; or none (a key that leaked). A running crs serve reads the files again within ACK_KEY_FILES_CHECK_MS
+// (2026-12-06; it was told to restart before). On AWS the same is done with the aws CLI (docs/runbook.md, "Rotating the acknowledge-link key").
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DB_FILE, dataDirLocked } from '#adapters/sqlite/db.ts';
-import { ACK_KEY_FILE, dropPreviousAckKey, rotateAckKey } from '#hosts/embedded/ack-key.ts';
+import { ACK_KEY_FILE, ACK_KEY_FILES_CHECK_MS, dropPreviousAckKey, rotateAckKey } from '#hosts/embedded/ack-key.ts';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 import { inline, shown } from './flags.ts';
 
 export const ACK_KEY_USAGE = `  crs ack-key rotate [--data DIR] [--drop-previous]
       a new key for crs serve's acknowledge links (ack.key); the one it replaces is kept (ack.key.previous), so the
       links already sent work until they expire (paging.ackLinkMinutes). --drop-previous keeps none: for a key that
-      leaked (every link sent before stops working). Restart crs serve to use it
+      leaked (every link sent before stops working). A running crs serve uses it within 2 s, no restart
   crs ack-key drop-previous [--data DIR]
-      forget the previous key (it leaked): the links it signed stop working once crs serve restarts
+      forget the previous key (it leaked): the links it signed stop working (in crs serve within 2 s)
 `;
 
 class AckKeyUsageError extends Error {}
@@ -56,9 +56,9 @@ export function ackKeyCommand(args: string[]): number {
         ? `previous acknowledge-link key removed from ${dir}: the links it signed stop working`
         : `no previous acknowledge-link key in ${dir}: nothing to drop`;
     }
-    // crs serve reads the keys at start: until it restarts it signs and verifies as before (a leaked key too).
+    // A running crs serve reads the files again when it signs or verifies a link, at most every few seconds.
     const restart = dataDirLocked(dir)
-      ? 'crs serve is running on it: restart it now (until then it signs and verifies with the keys it started with)'
+      ? `crs serve is running on it: in use within ${ACK_KEY_FILES_CHECK_MS / 1000} s, no restart`
       : 'crs serve uses it from its next start';
     process.stdout.write(`${said}\n${restart}\n`);
     return 0;

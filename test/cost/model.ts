@@ -364,11 +364,17 @@ export function price(s: Scenario, m: Measurement, stack: StackFacts, setup: Set
     `${stack.kmsKeys} keys`,
     stack.kmsKeys * PRICES.kms.perKeyMonth + ASSUMPTIONS.kmsRequestsPerMonth * PRICES.kms.perRequest,
   );
+  // Its reads as the handlers made them: at a cold start, and again once 5 minutes old when a link is signed or
+  // verified (2026-12-06). Scaled with their phases: an upper bound, since a warm container reads by time, not load.
+  const secretReads = phases.reduce(
+    (n, { phase, scale }) => n + (phase.usage.requests['secretsmanager:GetSecretValue'] ?? 0) * scale,
+    0,
+  );
   add(
     'Secrets Manager',
-    `the acknowledge-link key (${stack.secrets} secret)`,
-    `${stack.secrets}`,
-    stack.secrets * PRICES.secretsManager.perSecretMonth,
+    `the acknowledge-link key (${stack.secrets} secret) and its reads`,
+    `${stack.secrets}, ${fmt(secretReads)} reads`,
+    stack.secrets * PRICES.secretsManager.perSecretMonth + secretReads * PRICES.secretsManager.perRequest,
   );
   // The pages are published by the notifier, and by the escalate function when a level or round is due.
   const paging = [m.notify, m.timers, m.tick];

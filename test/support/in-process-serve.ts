@@ -1,5 +1,6 @@
 // `crs serve` in the test's own process, as the paging tests drive it: the server's clock is the test's (so that
-// 5- and 15-minute ladders take no time), its pages go as JSON lines into an array, and it logs nothing. With the
+// 5- and 15-minute ladders take no time), its pages go as JSON lines into an array, and it logs nothing unless
+// told where. With the
 // board API (the board key) and the device API (the local token) as a test calls them.
 import { expect } from 'vitest';
 import { resolveConfig } from '#domain/config.ts';
@@ -22,6 +23,8 @@ export function startPagingServer(o: {
   site?: Record<string, unknown>;
   /** crs serve --max-observation-age-days, as ms (a history seeded through the ingest is up to a year old). */
   maxObservationAgeMs?: number;
+  /** Where the server's log lines go (none by default). */
+  log?: (line: string) => void;
 }): Promise<EmbeddedServer> {
   const r = resolveConfig({ paging: o.paging, ...(o.site ? { site: o.site } : {}) });
   if (!r.ok) throw new Error(r.errors.join('; '));
@@ -33,7 +36,7 @@ export function startPagingServer(o: {
     pageStream: lineStream(o.lines),
     pageLines: true,
     now: o.now,
-    log: () => undefined,
+    log: o.log ?? (() => undefined),
     ...(o.maxPatients !== undefined ? { maxPatients: o.maxPatients } : {}),
     ...(o.boardEndedHours !== undefined ? { boardEndedHours: o.boardEndedHours } : {}),
     ...(o.maxObservationAgeMs !== undefined ? { maxObservationAgeMs: o.maxObservationAgeMs } : {}),

@@ -1,10 +1,13 @@
 // crs serve's acknowledge-link key rotated (crs ack-key rotate, 2026-12-06): the links sent before work until they
-// expire once crs serve restarts with the new key; a second rotation, or the previous key dropped, voids them.
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+// expire; a second rotation, or the previous key dropped, voids them. A running crs serve reads the files again
+// within ACK_KEY_FILES_CHECK_MS (on its own clock), or after a restart.
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { shortAckToken } from '#app/ack.ts';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
+import { ACK_KEY_FILES_CHECK_MS } from '#hosts/embedded/ack-key.ts';
 import { resolveConfig } from '#domain/config.ts';
 import type { EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { startPagingServer } from '#test/support/in-process-serve.ts';
@@ -22,6 +25,8 @@ let clock = T;
 let dir: string;
 let server: EmbeddedServer | undefined;
 let lines: string[];
+/** The server's log. */
+let logged: string[];
 
 const start = async () => {
   server = await startPagingServer({
@@ -30,6 +35,7 @@ const start = async () => {
     lines,
     now: () => clock,
     localToken: TOKEN,
+    log: (line) => logged.push(line),
   });
   return server;
 };
@@ -41,6 +47,7 @@ const stop = async () => {
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'crs-ack-key-'));
   lines = [];
+  logged = [];
   clock = T;
 });
 afterEach(async () => {
@@ -65,6 +72,15 @@ async function pageToken(patientId: string): Promise<string> {
   }, `a page for ${patientId}`);
   return page.ackUrl!.split('/').at(-1)!;
 }
+/** The key file (ack.key or ack.key.previous) whose key signed the link of a page sent now. */
+function signedWith(token: string): Buffer | undefined {
+  const events = lines.map((l) => JSON.parse(l) as { type: string; pageId: string; role: string; ackUrl?: string });
+  const page = events.find((e) => e.type === 'page' && e.ackUrl?.endsWith(`/${token}`))!;
+  const claims = { pageId: page.pageId, role: page.role, expiresAt: clock + CONFIG.paging.ackLinkMinutes * 60_000 };
+  return ['ack.key', 'ack.key.previous']
+    .map((f) => readFileSync(join(dir, f)))
+    .find((key) => shortAckToken(key, claims) === token);
+}
 const shown = async (token: string) => (await fetch(`${server!.url}/ack/${token}`)).status;
 const rotate = async (...args: string[]) => {
   const r = await crsMain(['ack-key', ...args, '--data', dir]);
@@ -78,9 +94,9 @@ describe('crs ack-key rotate', () => {
     await start();
     const old = await pageToken('P1');
     const k1 = readFileSync(join(dir, 'ack.key'));
-    // While crs serve runs: it is told to restart (it read the keys at start).
+    // While crs serve runs: it is told it reads the files again (2026-12-06; it was told to restart).
     expect(await rotate('rotate')).toMatch(
-      /links already sent work until they expire\ncrs serve is running on it: restart it now/,
+      /links already sent work until they expire\ncrs serve is running on it: in use within 2 s, no restart/,
     );
     expect(readFileSync(join(dir, 'ack.key.previous'))).toEqual(k1);
     expect(readFileSync(join(dir, 'ack.key')).equals(k1)).toBe(false);
@@ -117,6 +133,50 @@ describe('crs ack-key rotate', () => {
     expect(await shown(fresh)).toBe(403);
     await stop();
     expect(await rotate('drop-previous')).toMatch(/nothing to drop/);
+  });
+
+  it('takes effect in a running crs serve within ACK_KEY_FILES_CHECK_MS, without a restart (2026-12-06)', async () => {
+    await start();
+    const old = await pageToken('P1');
+    const k1 = readFileSync(join(dir, 'ack.key'));
+    expect(await rotate('rotate')).toMatch(/crs serve is running on it: in use within 2 s, no restart/);
+    const k2 = readFileSync(join(dir, 'ack.key'));
+    // Within the bound the server signs with the key it read at start; then with the new one.
+    clock = T + ACK_KEY_FILES_CHECK_MS - 1;
+    expect(signedWith(await pageToken('P2'))?.equals(k1)).toBe(true);
+    clock = T + ACK_KEY_FILES_CHECK_MS;
+    const fresh = await pageToken('P3');
+    expect(signedWith(fresh)?.equals(k2)).toBe(true);
+    expect(logged.filter((l) => l.includes('acknowledge-link keys read again'))).toEqual([
+      `crs serve: acknowledge-link keys read again from ${dir}: a new ack.key signs new links; ack.key.previous verifies links sent before`,
+    ]);
+    expect([await shown(old), await shown(fresh)]).toEqual([200, 200]);
+    // The previous key leaked: dropped, its links are refused within the bound.
+    await rotate('drop-previous');
+    expect(await shown(old)).toBe(200);
+    clock += ACK_KEY_FILES_CHECK_MS;
+    expect([await shown(old), await shown(fresh)]).toEqual([403, 200]);
+  });
+
+  it('keeps the keys in hand when a key file is missing or not a key, and says so once in its log', async () => {
+    await start();
+    const old = await pageToken('P1');
+    await rotate('rotate');
+    writeFileSync(join(dir, 'ack.key'), 'half a key');
+    clock += ACK_KEY_FILES_CHECK_MS;
+    const sent = await pageToken('P2'); // a page is never lost to it: signed with the key in hand
+    expect([await shown(old), await shown(sent)]).toEqual([200, 200]);
+    clock += ACK_KEY_FILES_CHECK_MS;
+    expect(await shown(sent)).toBe(200);
+    rmSync(join(dir, 'ack.key'));
+    clock += ACK_KEY_FILES_CHECK_MS;
+    expect(await shown(sent)).toBe(200);
+    expect(logged.filter((l) => l.includes('not read again'))).toEqual([
+      expect.stringMatching(
+        /keys not read again \(.*ack\.key is not a 32-byte key;.*\); links are signed and verified with the keys in hand/,
+      ),
+      expect.stringMatching(/keys not read again \(.*ack\.key is missing\)/),
+    ]);
   });
 
   it('refuses a directory crs serve never ran on, and other arguments', async () => {

@@ -20,7 +20,7 @@ import { dynamoPager } from '#adapters/aws/dynamo-pager.ts';
 import { FakeDynamo, PAGING_TABLES } from '#test/support/fake-dynamo.ts';
 import type { PageMessage, SecurityEvent } from '#ports';
 import { pagingMetrics, telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
-import { ACK_KEYS_RELOAD_MS } from '#adapters/aws/ack-secret.ts';
+import { ACK_KEYS_MAX_AGE_MS, ACK_KEYS_RELOAD_MS } from '#adapters/aws/ack-secret.ts';
 import { ACK_PAGE_HEADERS } from '#app/ack-page.ts';
 import { captureOutput, httpEvent, metricSum, quiet } from '#test/support/lambda-events.ts';
 
@@ -592,6 +592,38 @@ describe("the ack function's keys after a rotation (2026-12-06): AWSCURRENT, the
     expect(await open(`${fresh.slice(0, -2)}${fresh.endsWith('AA') ? 'AQ' : 'AA'}`)).toBe(403);
     expect(reads()).toBe(6);
     expect(await open(await sentUnder(k1, 'P-old2'))).toBe(200);
+  });
+
+  it('stops taking links under a dropped AWSPREVIOUS once its keys are 5 minutes old (a warm container, 2026-12-06); a failed read keeps them', async () => {
+    holding(k2, k1);
+    let clock = T;
+    const warm = quiet(mod.createAckHandler(mod.liveDeps(() => clock)));
+    const open = async (token: string) => (await warm(httpEvent({ method: 'GET', path: `/ack/${token}` }))).statusCode;
+    const old = await sentUnder(k1, 'P-old');
+    const fresh = await sentUnder(k2, 'P-new');
+    expect([await open(old), await open(fresh)]).toEqual([200, 200]);
+    const reads = () => secrets.commandCalls(GetSecretValueCommand).length;
+    expect(reads()).toBe(2);
+    // k1 leaked: the operator removes its AWSPREVIOUS label.
+    holding(k2);
+    clock = T + ACK_KEYS_MAX_AGE_MS - 1;
+    expect(await open(old)).toBe(200); // the keys held are not yet 5 minutes old
+    expect(reads()).toBe(2);
+    clock = T + ACK_KEYS_MAX_AGE_MS;
+    expect([await open(old), await open(fresh)]).toEqual([403, 200]);
+    expect(reads()).toBe(4);
+    // A read that fails keeps the keys held (k2 alone): counted and logged by the error's name only.
+    secrets
+      .on(GetSecretValueCommand)
+      .rejects(Object.assign(new Error('secret arn:x throttled'), { name: 'ThrottlingException' }));
+    clock = T + 2 * ACK_KEYS_MAX_AGE_MS;
+    const failed = await captureOutput(() => open(fresh));
+    expect(failed.result).toBe(200);
+    expect(reads()).toBeGreaterThan(4);
+    expect(metricSum(failed.out, 'AckKeyReadFailures')).toBe(1);
+    expect(failed.out).toContain('"error":"ThrottlingException"');
+    expect(failed.out).not.toContain('arn:x');
+    expect(await open(old)).toBe(403);
   });
 
   it('ignores an AWSPREVIOUS shorter than 32 bytes (the functions refused it: it never signed a link), fails on other errors', async () => {

@@ -36,6 +36,8 @@ import { OutboxDelivery, type OutboxImage } from '#adapters/aws/outbox-delivery.
 import { isOutage } from '#adapters/aws/outage.ts';
 import { PAGES_TABLE, STATE_TABLE } from '#adapters/aws/table-layout.ts';
 import { awsPagingFromEnv } from '#adapters/aws/paging.ts';
+import { ACK_KEYS_MAX_AGE_MS } from '#adapters/aws/ack-secret.ts';
+import { shortAckToken } from '#app/ack.ts';
 import { gradePatient } from '#app/grade.ts';
 import { shippedConfig } from '#test/support/config-file.ts';
 import { FakeDynamo, PAGING_TABLES, stateStoreOn } from '#test/support/fake-dynamo.ts';
@@ -770,7 +772,7 @@ describe("the notify function's pager from the stack's variables (liveDeps, awsP
     // Stamped by the function's clock (the host's test clock on an emulator).
     for (const p of published) expect(JSON.parse(JSON.parse(p.Message!).default).page.sentAt).toBe(iso(T0));
 
-    // The next invocation of the same container reads the secret no more: once per container (docs/paging.md). An
+    // The next invocation of the same container reads the secret no more while it is fresh (docs/paging.md). An
     // alert carries no ward of its own: its pages carry the patient's, read from the state table.
     const before = published.length;
     const spo2: AlertChange = {
@@ -786,6 +788,50 @@ describe("the notify function's pager from the stack's variables (liveDeps, awsP
     expect(published.length).toBeGreaterThan(before);
     for (const p of published.slice(before)) expect(p.MessageAttributes?.ward?.StringValue).toBe('W7');
     expect(secrets.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input.SecretId)).toEqual([SECRET_ARN]);
+  });
+
+  it('signs with a key put since its cold start once its key is 5 minutes old; a failed read keeps the key it holds (2026-12-06)', async () => {
+    const k1 = 'first-ack-secret-of-at-least-32-bytes-long';
+    const k2 = 'second-ack-secret-of-at-least-32-bytes-long';
+    secrets.on(GetSecretValueCommand).resolves({ SecretString: k1 });
+    let clock = T0;
+    const notify = quiet(mod.createNotifyHandler(mod.liveDeps(() => clock)));
+    /** The key the last page published was signed with (its link's token is the MAC of its claims). */
+    const signedWith = async (patientId: string) => {
+      const at = published.length;
+      expect((await notify(streamEvent([await gradeChange(patientId, clock)]))).batchItemFailures).toEqual([]);
+      const [p] = published
+        .slice(at)
+        .map((m) => JSON.parse(JSON.parse(m.Message!).default).page as Record<string, string>);
+      const claims = {
+        pageId: p!.pageId!,
+        role: p!.role!,
+        expiresAt: clock + DEFAULT_CONFIG.paging.ackLinkMinutes * 60_000,
+      };
+      const token = p!.ackUrl!.split('/').at(-1);
+      return [k1, k2].find((k) => shortAckToken(Buffer.from(k), claims) === token);
+    };
+    const reads = () => secrets.commandCalls(GetSecretValueCommand).length;
+    expect(await signedWith('P-1')).toBe(k1);
+    // put-secret-value: this warm container reads it once the key it holds is ACK_KEYS_MAX_AGE_MS old.
+    secrets.on(GetSecretValueCommand).resolves({ SecretString: k2 });
+    clock = T0 + ACK_KEYS_MAX_AGE_MS - 1;
+    expect(await signedWith('P-2')).toBe(k1);
+    expect(reads()).toBe(1);
+    clock = T0 + ACK_KEYS_MAX_AGE_MS;
+    expect(await signedWith('P-3')).toBe(k2);
+    expect(reads()).toBe(2);
+    // Secrets Manager failing: the page goes out, signed with the key held; counted and logged by the error's name.
+    secrets
+      .on(GetSecretValueCommand)
+      .rejects(Object.assign(new Error('secret arn:x denied'), { name: 'AccessDeniedException' }));
+    clock = T0 + 2 * ACK_KEYS_MAX_AGE_MS;
+    const failed = await captureOutput(() => signedWith('P-4'));
+    expect(failed.result).toBe(k2);
+    expect(reads()).toBe(3);
+    expect(metricSum(failed.out, 'AckKeyReadFailures')).toBe(1);
+    expect(failed.out).toContain('"error":"AccessDeniedException"');
+    expect(failed.out).not.toContain('arn:x');
   });
 
   it('counts as sent only the pages SNS took (PagesSent), not those it refused', async () => {

@@ -1,6 +1,6 @@
 // The key that signs acknowledge links on AWS: a Secrets Manager secret the stack generates (AckSigningSecret),
-// read once per container by the functions that sign or verify links. Its own module, so that the ack function
-// loads no SNS or SQS client with it. After a rotation (put-secret-value), Secrets Manager keeps the value before it
+// read at a container's cold start by the functions that sign or verify links, and again once ACK_KEYS_MAX_AGE_MS
+// old. Its own module, so that the ack function loads no SNS or SQS client with it. After a rotation (put-secret-value), Secrets Manager keeps the value before it
 // under the staging label AWSPREVIOUS: the ack function verifies links under it too, so that links already sent
 // work until they expire (docs/runbook.md: removing the label voids them, for a key that leaked).
 import {
@@ -9,6 +9,7 @@ import {
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import type { AckKeys } from '#app/ack.ts';
+import type { AckKeysSource } from '#app/ack-keys.ts';
 
 /** HMAC keys shorter than this are refused: a short key makes acknowledge links guessable. */
 const MIN_ACK_SECRET_BYTES = 32;
@@ -20,7 +21,7 @@ const keyOf = (out: GetSecretValueCommandOutput): Buffer | undefined =>
       ? Buffer.from(out.SecretBinary)
       : undefined;
 
-/** Reads the acknowledge-link signing key, AWSCURRENT (once per cold start: the caller keeps it). */
+/** Reads the acknowledge-link signing key, AWSCURRENT (the caller keeps it: ackKeysSource says for how long). */
 export async function readAckSecret(client: SecretsManagerClient, secretId: string): Promise<Buffer> {
   const key = keyOf(await client.send(new GetSecretValueCommand({ SecretId: secretId })));
   if (!key || key.length < MIN_ACK_SECRET_BYTES)
@@ -46,29 +47,40 @@ export async function readAckKeys(client: SecretsManagerClient, secretId: string
   return { current, previous: previous && previous.length >= MIN_ACK_SECRET_BYTES ? previous : undefined };
 }
 
-/** How soon after a read the keys may be read again for a link that looks forged (forged links cost no more reads). */
+/**
+ * How old the keys a warm container holds may get before it reads them again to sign or verify a link (2026-12-06):
+ * within this of a put-secret-value (or AWSPREVIOUS removed) every new link is signed with the new key (and a dropped
+ * key stops verifying) without replacing containers. Only when a link is signed or verified: a container busy all
+ * month reads at most 12 times an hour (notify and escalate AWSCURRENT, ack both labels: 2 requests), at $0.05 per
+ * 10,000 requests under $0.09 a month a container.
+ */
+export const ACK_KEYS_MAX_AGE_MS = 5 * 60_000;
+
+/** How soon after a read (or a failed one) the keys may be read again for a link that looks forged. */
 export const ACK_KEYS_RELOAD_MS = 30_000;
 
 /**
- * The ack function's keys read again for a link that looks forged, at most once per ACK_KEYS_RELOAD_MS after the
- * last read (`readAt`, the cold start's): a key put after this container read its keys signs the links of notify and
- * escalate containers started since, and the ack container would otherwise refuse them until replaced. A failed read
- * keeps the keys held (the link is judged by them).
+ * How long a warm container's re-read may take before it is given up and the keys held sign (a Secrets Manager call
+ * that hangs would otherwise hold the page back until the function's timeout). Not at a cold start: no key is held.
  */
-export function ackKeysReloader(
-  client: SecretsManagerClient,
-  secretId: string,
-  now: () => number,
+export const ACK_KEYS_READ_TIMEOUT_MS = 2_000;
+
+/**
+ * Where a function's keys are read again (#app/ack-keys.ts): `read`, readAckKeys for the ack function (it verifies
+ * under both labels), AWSCURRENT alone for notify and escalate (they only sign). `readAt`: the cold start's read. A
+ * failed read keeps the keys held and is told to `onReadFailed` (a metric and a log line, the error's name only).
+ */
+export function ackKeysSource(
+  read: () => Promise<AckKeys>,
   readAt: number,
-): () => Promise<AckKeys | undefined> {
-  let last = readAt;
-  return async () => {
-    if (now() - last < ACK_KEYS_RELOAD_MS) return undefined;
-    last = now();
-    try {
-      return await readAckKeys(client, secretId);
-    } catch {
-      return undefined;
-    }
+  onReadFailed?: (err: unknown) => void,
+): AckKeysSource {
+  return {
+    read,
+    readAt,
+    maxAgeMs: ACK_KEYS_MAX_AGE_MS,
+    minGapMs: ACK_KEYS_RELOAD_MS,
+    readTimeoutMs: ACK_KEYS_READ_TIMEOUT_MS,
+    ...(onReadFailed ? { onReadFailed } : {}),
   };
 }

@@ -3,7 +3,7 @@
 // and how timers are set (SQS) are the caller's to give (paging.ts), so that a function that sends nothing (ack)
 // loads neither client.
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { AckKeys } from '#app/ack.ts';
+import type { AckKeysSource } from '#app/ack-keys.ts';
 import { Pager } from '#app/pager.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import type { AuditEvent, AuditLog, PageSender, PageStore, ParkedSend, SecurityEvent } from '#ports';
@@ -15,8 +15,8 @@ export interface DynamoPagerSettings {
   ackSecret: Buffer;
   /** The key before the last rotation (the ack function's AWSPREVIOUS): links it signed verify until they expire. */
   previousAckSecret?: Buffer | undefined;
-  /** The ack function's keys read again when a link looks forged (ack-secret.ts, ackKeysReloader). */
-  reloadAckKeys?: () => Promise<AckKeys | undefined>;
+  /** Where a function's keys are read again as they age, and for a link that looks forged (ack-secret.ts). */
+  ackKeysSource?: AckKeysSource;
   ackBaseUrl: string;
   pagesTable: string;
   auditTable: string;
@@ -67,7 +67,7 @@ export function dynamoPager(
     config: s.config.paging,
     ackSecret: s.ackSecret,
     previousAckSecret: s.previousAckSecret,
-    ...(s.reloadAckKeys ? { reloadAckKeys: s.reloadAckKeys } : {}),
+    ...(s.ackKeysSource ? { ackKeysSource: s.ackKeysSource } : {}),
     ackBaseUrl: s.ackBaseUrl,
     parked,
     ...(s.refusedDelayMs !== undefined ? { refusedDelayMs: s.refusedDelayMs } : {}),

@@ -8,7 +8,7 @@ import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { GradingConfig } from '#domain/config.ts';
 import type { PageMessage, PageStore } from '#ports';
-import { readAckSecret } from './ack-secret.ts';
+import { ackKeysSource, readAckSecret } from './ack-secret.ts';
 import { dynamoPager, type DynamoPager, type DynamoPagerHooks, type DynamoPagerSettings } from './dynamo-pager.ts';
 import { ENV, gradingConfigFromEnv, requireEnv } from './env.ts';
 import { DynamoParkedRecords } from './dynamo-page-store.ts';
@@ -38,6 +38,8 @@ export interface AwsPagingHooks extends DynamoPagerHooks {
   onSent?: (m: PageMessage) => void;
   /** A timer that could not be set (the minute tick covers it). */
   onTimerError?: (err: unknown) => void;
+  /** The link key could not be read again (the key held signs): a metric, a log line. */
+  onAckKeysReadFailed?: (err: unknown) => void;
 }
 
 export interface AwsPaging extends DynamoPager {
@@ -95,8 +97,9 @@ export function awsPaging(
 }
 
 /**
- * The pager of a function that sends (notify, escalate), from the environment the stack gives it: read on the first invocation (the secret
- * needs a network call, which a module import must not make) and kept for the life of the container.
+ * The pager of a function that sends (notify, escalate), from the environment the stack gives it: read on the first
+ * invocation (the secret needs a network call, which a module import must not make) and kept for the life of the
+ * container; the link key in it is read again once ACK_KEYS_MAX_AGE_MS old (ack-secret.ts), before a link is signed.
  */
 export async function awsPagingFromEnv(
   env: NodeJS.ProcessEnv,
@@ -105,11 +108,18 @@ export async function awsPagingFromEnv(
   now: () => number = Date.now,
 ): Promise<AwsPaging & { config: GradingConfig; ackSecret: Buffer }> {
   const config = gradingConfigFromEnv(env);
-  const ackSecret = await readAckSecret(clients.secrets, requireEnv(ENV.ackSecretArn, env));
+  const secretId = requireEnv(ENV.ackSecretArn, env);
+  const ackSecret = await readAckSecret(clients.secrets, secretId);
   const paging = awsPaging(
     {
       config,
       ackSecret,
+      // These functions only sign: AWSCURRENT alone.
+      ackKeysSource: ackKeysSource(
+        async () => ({ current: await readAckSecret(clients.secrets, secretId) }),
+        now(),
+        hooks.onAckKeysReadFailed,
+      ),
       ackBaseUrl: requireEnv(ENV.ackBaseUrl, env),
       pagesTable: requireEnv(ENV.pagesTable, env),
       auditTable: requireEnv(ENV.auditTable, env),

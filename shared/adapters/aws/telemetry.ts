@@ -29,6 +29,11 @@ export const METRIC = {
   acknowledgements: 'Acknowledgements',
   /** Acknowledge links the ack function could not serve (its store failing): answered with a page, alarmed (AckErrors). */
   ackLinkFailures: 'AckLinkFailures',
+  /**
+   * Reads of the acknowledge-link keys that failed in a warm container (it signs and verifies with the keys it
+   * holds): while they go on, a rotation does not reach it (docs/runbook.md).
+   */
+  ackKeyReadFailures: 'AckKeyReadFailures',
   /** Acknowledge links refused (forged, altered, expired). */
   acknowledgementsRefused: 'AcknowledgementsRefused',
   staleFeedAlerts: 'StaleFeedAlerts',
@@ -104,6 +109,10 @@ export function pagingMetrics({ logger, metrics }: Telemetry) {
       logger.warn('security', { ...e });
       if (e.event === 'acknowledge-link-refused')
         metrics.addMetric(METRIC.acknowledgementsRefused, MetricUnit.Count, 1);
+    },
+    onAckKeysReadFailed: (err: unknown) => {
+      metrics.addMetric(METRIC.ackKeyReadFailures, MetricUnit.Count, 1);
+      logger.warn('acknowledge-link keys not read again; the keys held sign and verify', { error: errorName(err) });
     },
     onTimerError: (err: unknown) => {
       metrics.addMetric(METRIC.timerErrors, MetricUnit.Count, 1);

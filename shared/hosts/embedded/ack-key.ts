@@ -4,8 +4,10 @@
 //
 // `crs ack-key rotate` (2026-12-06) writes a new key and keeps the one it replaces as ack.key.previous: links are
 // signed with the new key and verified under it, then under the previous one, so the links already sent work until
-// they expire. `--drop-previous` (a key that leaked) keeps none. crs serve reads both files at start only.
+// they expire. `--drop-previous` (a key that leaked) keeps none. crs serve reads both files at start, and again when
+// it signs or verifies a link and read them more than ACK_KEY_FILES_CHECK_MS ago (2026-12-06): no restart.
 import type { AckKeys } from '#app/ack.ts';
+import { sameAckKeys, type AckKeysSource } from '#app/ack-keys.ts';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -53,6 +55,61 @@ export function loadAckKeys(dataDir: string): AckKeys {
   return { current, previous: readKey(join(dataDir, ACK_PREVIOUS_KEY_FILE)) };
 }
 
+/**
+ * How old crs serve's keys may get before it reads the files again, to sign or verify a link: a rotation or a dropped
+ * previous key is in use within this. Two small files read at most this often, only while links are used.
+ */
+export const ACK_KEY_FILES_CHECK_MS = 2_000;
+
+/** ack.key and ack.key.previous as crs serve reads them while it runs: ack.key is never made here. */
+function readAckKeyFiles(dataDir: string): AckKeys {
+  const current = readKey(join(dataDir, ACK_KEY_FILE));
+  if (!current) throw new Error(`${join(dataDir, ACK_KEY_FILE)} is missing`);
+  return { current, previous: readKey(join(dataDir, ACK_PREVIOUS_KEY_FILE)) };
+}
+
+/**
+ * Where crs serve reads its keys again (#app/ack-keys.ts), `readAt` its start's read of `held`. A file missing or
+ * not a key keeps the keys in hand; the log says so, and says when other keys are in use, once each (every pager
+ * of the server reads them).
+ */
+export function ackKeyFilesSource(
+  dataDir: string,
+  held: AckKeys,
+  readAt: number,
+  log: (line: string) => void,
+): AckKeysSource {
+  let said = held;
+  let failure: string | undefined;
+  return {
+    read: async () => readAckKeyFiles(dataDir),
+    readAt,
+    maxAgeMs: ACK_KEY_FILES_CHECK_MS,
+    minGapMs: ACK_KEY_FILES_CHECK_MS,
+    onRead: (keys) => {
+      failure = undefined;
+      if (sameAckKeys(keys, said)) return;
+      const current = keys.current.equals(said.current) ? 'the same ack.key' : 'a new ack.key';
+      said = keys;
+      log(
+        `crs serve: acknowledge-link keys read again from ${dataDir}: ${current} signs new links; ${
+          keys.previous
+            ? 'ack.key.previous verifies links sent before'
+            : 'no previous key (links sent before under another key are refused)'
+        }`,
+      );
+    },
+    onReadFailed: (err) => {
+      const why = err instanceof Error ? err.message : String(err);
+      if (why === failure) return;
+      failure = why;
+      log(
+        `crs serve: acknowledge-link keys not read again (${why}); links are signed and verified with the keys in hand until the files are mended`,
+      );
+    },
+  };
+}
+
 /** Writes `key` to `file` whole or not at all (a crash leaves the old file), owner-only. */
 function replaceKey(file: string, key: Buffer): void {
   const temp = `${file}.new`;
@@ -75,7 +132,7 @@ export function rotateAckKey(dataDir: string, o: { dropPrevious?: boolean } = {}
   return { keptPrevious: !o.dropPrevious && current !== undefined };
 }
 
-/** Removes ack.key.previous (it leaked): the links it signed stop working once crs serve restarts. */
+/** Removes ack.key.previous (it leaked): the links it signed stop working (crs serve: within ACK_KEY_FILES_CHECK_MS). */
 export function dropPreviousAckKey(dataDir: string): boolean {
   const file = join(dataDir, ACK_PREVIOUS_KEY_FILE);
   if (!existsSync(file)) return false;

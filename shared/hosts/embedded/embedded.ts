@@ -25,7 +25,7 @@ import { GradingWorker } from './worker.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import { MAX_OBSERVATION_AGE_VARIABLE, maxObservationAgeSetting } from '#domain/device-clock.ts';
 import type { SiteZone } from '#app/interfaces/zone.ts';
-import { loadAckKeys } from './ack-key.ts';
+import { ackKeyFilesSource, loadAckKeys } from './ack-key.ts';
 import { BoardApi } from './board-api.ts';
 import { loadOrCreateBoardKey } from './board-key.ts';
 import { DeliveryWatch } from './delivery-watch.ts';
@@ -185,6 +185,8 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     config: o.config,
     ackSecret: ackKeys.current,
     previousAckSecret: ackKeys.previous,
+    // `crs ack-key rotate` and `drop-previous` take effect within seconds, without a restart.
+    ackKeysSource: ackKeyFilesSource(dataDir, ackKeys, now(), log),
     ackBaseUrl: () => links.base,
     now,
     log,

@@ -8,6 +8,7 @@
 //   data resumes; alert ids come from the patient and the time the feed went quiet, so nothing is raised twice.
 // Every pager call goes through one queue: they are short, and one at a time no two of them race on a page.
 import type { AckVerification } from '#app/ack.ts';
+import type { AckKeysSource } from '#app/ack-keys.ts';
 import { Pager, setAsideText, tickAside, type PagerDeps, type SetAside } from '#app/pager.ts';
 import { pageStaleFeeds, planStaleFeeds, type FeedCheck, type InForce } from '#app/stale-feed.ts';
 import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
@@ -37,6 +38,8 @@ export interface EmbeddedPagingOptions {
   ackSecret: Buffer;
   /** The key before the last rotation (ack.key.previous): links it signed verify until they expire. */
   previousAckSecret?: Buffer | undefined;
+  /** Where the keys are read again while the server runs (ack-key.ts, ackKeyFilesSource); absent: fixed. */
+  ackKeysSource?: AckKeysSource;
   /** Acknowledge links are this plus the token, e.g. "https://crs.example.org/ack/" (read at each send). */
   ackBaseUrl: () => string;
   now: () => number;
@@ -144,6 +147,7 @@ export class EmbeddedPaging {
       config: o.config.paging,
       ackSecret: o.ackSecret,
       previousAckSecret: o.previousAckSecret,
+      ...(o.ackKeysSource ? { ackKeysSource: o.ackKeysSource } : {}),
       get ackBaseUrl() {
         return o.ackBaseUrl();
       },
