@@ -29,7 +29,7 @@ import {
   type PageSender,
   type PageStore,
 } from '#ports';
-import { ACK_KEY_FILE, loadOrCreateAckSecret } from '#hosts/embedded/ack-key.ts';
+import { ACK_KEY_FILE, loadAckKeys, loadOrCreateAckSecret } from '#hosts/embedded/ack-key.ts';
 import { startEmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { DeliveryWatch } from '#hosts/embedded/delivery-watch.ts';
 import { EmbeddedPaging, type EmbeddedPagingOptions } from '#hosts/embedded/paging.ts';
@@ -414,7 +414,15 @@ describe('the acknowledge-link key', () => {
 
   it('refuses a damaged key file rather than quietly voiding every link sent', () => {
     writeFileSync(join(dir, ACK_KEY_FILE), 'short', { mode: 0o600 });
-    expect(() => loadOrCreateAckSecret(dir)).toThrow(/not a 32-byte key/);
+    expect(() => loadOrCreateAckSecret(dir)).toThrow(/not a 32-byte key; delete it to make a new one/);
+  });
+
+  it('a damaged previous key file at start says what deleting it does', () => {
+    loadOrCreateAckSecret(dir);
+    writeFileSync(join(dir, 'ack.key.previous'), 'short', { mode: 0o600 });
+    expect(() => loadAckKeys(dir)).toThrow(
+      /ack\.key\.previous is not a 32-byte key; delete it to start without a previous key/,
+    );
   });
 });
 

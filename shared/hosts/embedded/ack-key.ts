@@ -27,18 +27,29 @@ function readKey(file: string): Buffer | undefined {
     throw err;
   }
   if (key.length !== KEY_BYTES) {
-    throw new Error(
-      `${file} is not a ${KEY_BYTES}-byte key; delete it to make a new one (acknowledge links already sent stop working)`,
-    );
+    throw new Error(`${file} is not a ${KEY_BYTES}-byte key`);
   }
   if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
   return key;
 }
 
+/** A start's read of a key file, its error saying what to do (a running server's reads keep the keys in hand). */
+function withAdvice<T>(read: () => T, advice: string): T {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof Error && err.message.endsWith('-byte key')) throw new Error(`${err.message}; ${advice}`);
+    throw err;
+  }
+}
+
 export function loadOrCreateAckSecret(dataDir: string): Buffer {
   const file = join(dataDir, ACK_KEY_FILE);
   for (;;) {
-    const key = readKey(file);
+    const key = withAdvice(
+      () => readKey(file),
+      'delete it to make a new one (acknowledge links already sent stop working)',
+    );
     if (key) return key;
     try {
       // 'wx': created only if absent, so two starts racing never end up with different keys.
@@ -52,7 +63,11 @@ export function loadOrCreateAckSecret(dataDir: string): Buffer {
 /** The keys crs serve signs and verifies links with: ack.key (made at the first start), then ack.key.previous. */
 export function loadAckKeys(dataDir: string): AckKeys {
   const current = loadOrCreateAckSecret(dataDir);
-  return { current, previous: readKey(join(dataDir, ACK_PREVIOUS_KEY_FILE)) };
+  const previous = withAdvice(
+    () => readKey(join(dataDir, ACK_PREVIOUS_KEY_FILE)),
+    'delete it to start without a previous key (links signed under it stop working)',
+  );
+  return { current, previous };
 }
 
 /**
