@@ -256,6 +256,17 @@ describe('crs token --backend aws', () => {
     expect((await authenticate(`Bearer ${fresh.token}`, store, at('2026-02-09T07:59:59Z'))).ok).toBe(true);
   });
 
+  // Until 2026-12-06 the Scan that finds the old token was eventually consistent: a token issued or revoked a moment
+  // before could be missed ("no active token") or found active after its revocation.
+  it('finds the token to rotate, and lists, with a strongly consistent scan', async () => {
+    const issued = JSON.parse((await run(['issue', '--device', 'gw-1', '--kind', 'monitor', '--json'])).out);
+    expect((await run(['rotate', issued.tokenId])).code).toBe(0);
+    expect((await run(['list'])).code).toBe(0);
+    const scans = ddb.commandCalls(ScanCommand).map((c) => c.args[0].input);
+    expect(scans.length).toBeGreaterThanOrEqual(4); // two pages each
+    for (const scan of scans) expect(scan).toMatchObject({ TableName: 'tokens', ConsistentRead: true });
+  });
+
   it('issues a token shown once and stored only as its hash; the ingest then authenticates it until it is revoked', async () => {
     const issued = await run(['issue', '--device', 'gw-icu4', '--kind', 'monitor', '--ward', 'ICU4', '--json']);
     expect(issued.code).toBe(0);
