@@ -20,6 +20,7 @@ import {
   hashToken,
   issueToken,
   TOKEN_EXPIRED,
+  TOKEN_EXPIRY_UNREADABLE,
   TOKEN_REVOKED,
   UNKNOWN_KIND,
   UNREADABLE_SCOPE,
@@ -168,19 +169,21 @@ describe('DynamoTokenStore, items edited by hand', () => {
     }
   });
 
-  // An expiresAt stored as no text (an epoch number, a NULL, an empty text: a hand edit, another tool) is refused as
-  // expired, naming it, never read as none (a token that never expires).
+  // An expiresAt stored as no text (an epoch number, a NULL, an empty text: a hand edit, another tool), or as a text
+  // that is no ISO 8601 instant with its zone (a date alone: read loosely as midnight UTC until 2026-12-06), is
+  // refused as unreadable, naming it, never read as none (a token that never expires).
   it('refuses a token whose expiry is stored in another form, naming it', async () => {
     const store = new DynamoTokenStore(client(), 'tokens');
-    for (const expiresAt of [{ N: '1798761600' }, { NULL: true }, { S: '' }, { S: 'soon' }] as AttributeValue[]) {
+    const forms = [{ N: '1798761600' }, { NULL: true }, { S: '' }, { S: 'soon' }, { S: '2099-01-02' }];
+    for (const expiresAt of forms as AttributeValue[]) {
       const t = storedAs({ expiresAt });
       const shownAs = expiresAt.S ?? JSON.stringify(expiresAt);
       expect(await authenticate(`Bearer ${t.token}`, store, new Date()), JSON.stringify(expiresAt)).toEqual({
         ok: false,
         status: 403,
-        error: TOKEN_EXPIRED(shownAs),
+        error: TOKEN_EXPIRY_UNREADABLE(shownAs),
       });
-      expect(TOKEN_EXPIRED(shownAs)).toContain(`expired at ${JSON.stringify(shownAs)}`);
+      expect(TOKEN_EXPIRY_UNREADABLE(shownAs)).toContain(`cannot be read (${JSON.stringify(shownAs)}:`);
     }
   });
 
@@ -295,6 +298,7 @@ describe('crs token --backend aws', () => {
         revokedAt: null,
         expiresAt: null,
         expired: false,
+        expiryUnreadable: false,
         refused: null,
       },
     ]);
@@ -494,6 +498,7 @@ describe('crs token, pinned by a mutation run', () => {
       revokedAt: null,
       expiresAt: null,
       expired: false,
+      expiryUnreadable: false,
       refused: null,
     });
     const table = (await run(['list'])).out;
