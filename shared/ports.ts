@@ -295,7 +295,10 @@ export interface SecurityEvent {
   reason: string;
   /** The client's address, as the host knows it (behind a trusted proxy, the forwarded one). */
   client?: string;
-  /** What the request claimed: the link's page, role and expiry; the name typed; the route. */
+  /**
+   * What the request claimed: the link's page, role and expiry; the name typed; the route; the MLLP listener's device
+   * and token ids (`--mllp-device`).
+   */
   claimed: Record<string, string | number | null>;
   /** A `suppressed` event's count: of which refusals, how many, the first and last not written (RFC 3339). */
   suppressed?: { kind: SecurityRefusal; count: number; firstAt: string; lastAt: string };

@@ -32,19 +32,58 @@ export function issueToken(
 export const TOKEN_REVOKED = 'device token revoked';
 
 /**
- * What a device whose token has expired is told, as a revoked one is (2026-12-06): the time as the server read it (one
- * it cannot read, a hand edit, quoted).
+ * An ISO 8601 instant with its zone, read strictly (2027-03-01T08:00:00Z, 2027-03-01T09:00+01:00, a fraction of a
+ * second of up to 9 digits, kept to the ms): its time in ms, or undefined. A date alone, a time without a zone, a
+ * day or an hour out of range (30 February, 24:00) or any other text is no instant: until 2026-12-06 a stored expiry
+ * was read with Date.parse, which takes "2027-01-02" as midnight UTC, a time without a zone as the server's own,
+ * and "Jan 2 2027" as the engine guesses.
  */
+export function instantMs(text: string): number | undefined {
+  const m = INSTANT.exec(text);
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, s = 0, zh = 0, zm = 0] = [1, 2, 3, 4, 5, 6, 9, 10].map((i) =>
+    m[i] === undefined ? undefined : Number(m[i]),
+  ) as number[];
+  if (h! > 23 || mi! > 59 || s > 59 || zh > 23 || zm > 59) return undefined;
+  const t = new Date(0);
+  t.setUTCFullYear(y!, mo! - 1, d!); // not Date.UTC, which reads years 0-99 as 1900-1999
+  if (t.getUTCFullYear() !== y || t.getUTCMonth() !== mo! - 1 || t.getUTCDate() !== d) return undefined;
+  const ms = Number((m[7] ?? '').padEnd(3, '0').slice(0, 3));
+  const offset = (m[8] === '-' ? -1 : 1) * (zh * 60 + zm) * 60_000;
+  return t.getTime() + ((h! * 60 + mi!) * 60 + s) * 1000 + ms - offset;
+}
+
+const INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(?:Z|([+-])(\d{2}):(\d{2}))$/;
+
+/**
+ * A token's end as the server reads it: Infinity without expiresAt (it never expires), NaN for one that is no
+ * instant (a hand edit in the DynamoDB console or the embedded column; instantMs), else its time in ms.
+ */
+export function expiryMs(record: Pick<DeviceToken, 'expiresAt'>): number {
+  if (record.expiresAt === undefined) return Infinity;
+  return instantMs(record.expiresAt) ?? Number.NaN;
+}
+
+/** Whether a token has an expiresAt that cannot be read (it is refused, saying so: TOKEN_EXPIRY_UNREADABLE). */
+export const expiryUnreadable = (record: Pick<DeviceToken, 'expiresAt'>): boolean => Number.isNaN(expiryMs(record));
+
+/** What a device whose token has expired is told, as a revoked one is (2026-12-06): the time as the server read it. */
 export const TOKEN_EXPIRED = (at: string) =>
-  `device token expired at ${Number.isNaN(Date.parse(at)) ? quoted(at) : new Date(at).toISOString()}: issue the device a new one (crs token rotate TOKEN_ID, or crs token issue) and configure it with that`;
+  `device token expired at ${new Date(instantMs(at) ?? Number.NaN).toJSON() ?? quoted(at)}: issue the device a new one (crs token rotate TOKEN_ID, or crs token issue) and configure it with that`;
+
+/**
+ * What a device whose token's expiry cannot be read is told (2026-12-06): refused, never taken as never expiring,
+ * the value quoted (a hand edit can leave anything there). Its rotation needs --expires (the old life is unknown).
+ */
+export const TOKEN_EXPIRY_UNREADABLE = (at: string) =>
+  `device token with an expiry that cannot be read (${quoted(at)}: an ISO 8601 instant with its zone is needed, such as 2027-03-01T08:00:00Z): issue the device a new one (crs token rotate TOKEN_ID --expires WHEN, or crs token issue) and configure it with that`;
 
 /**
  * Whether a token has expired at `now` (the server's clock): a token without expiresAt never does; one whose expiresAt
- * cannot be read as a time (a hand edit) has, so that it is refused rather than taken forever.
+ * cannot be read has (fails closed: wherever expiry is asked it is not taken), and tokenPrincipal says which.
  */
 export function tokenExpired(record: Pick<DeviceToken, 'expiresAt'>, now: Date): boolean {
-  if (record.expiresAt === undefined) return false;
-  return !(Date.parse(record.expiresAt) > now.getTime());
+  return !(expiryMs(record) > now.getTime());
 }
 
 const DURATION = /^(\d{1,5})([dhm])$/;
@@ -57,26 +96,16 @@ export function parseDuration(text: string): number | undefined {
   return m ? Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS] : undefined;
 }
 
-/** An ISO instant with its zone (2027-03-01T00:00:00Z, ...+01:00) or a date (2027-03-01, read as 00:00 UTC). */
-const ISO_WHEN = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/;
-
-/** A YYYY-MM-DD that names a day (Date.parse reads 2027-02-30 as 2 March). */
-function isCalendarDate(ymd: string): boolean {
-  const ms = Date.parse(`${ymd}T00:00:00Z`);
-  return !Number.isNaN(ms) && new Date(ms).toISOString().startsWith(ymd);
-}
-
 /**
  * `--expires WHEN` read at `now`: a duration from now (`90d`, `12h`, `30m`) or an ISO date or instant with its zone,
  * which must be later than now. The instant as stored (ISO, UTC), or why WHEN cannot be taken.
  */
 export function expiryOf(when: string, now: Date): { ok: true; at: string } | { ok: false; error: string } {
   const ms = parseDuration(when);
-  let at: number;
-  if (ms !== undefined) at = now.getTime() + ms;
-  else if (ISO_WHEN.test(when) && isCalendarDate(when.slice(0, 10)) && !Number.isNaN(Date.parse(when)))
-    at = Date.parse(when);
-  else
+  // A date alone is 00:00 UTC; an instant is read as a stored expiry is (instantMs), so that what is written is read.
+  const at =
+    ms !== undefined ? now.getTime() + ms : instantMs(/^\d{4}-\d{2}-\d{2}$/.test(when) ? `${when}T00:00Z` : when);
+  if (at === undefined)
     return {
       ok: false,
       error: `--expires takes a duration (90d, 12h, 30m) or an ISO date or instant with its zone (2027-03-01, 2027-03-01T08:00:00Z); got ${quoted(when)}`,
@@ -222,6 +251,7 @@ export async function authenticate(
  */
 export function tokenPrincipal(record: DeviceToken, now: Date): AuthResult {
   if (record.revokedAt) return { ok: false, status: 403, error: TOKEN_REVOKED };
+  if (expiryUnreadable(record)) return { ok: false, status: 403, error: TOKEN_EXPIRY_UNREADABLE(record.expiresAt!) };
   if (tokenExpired(record, now)) return { ok: false, status: 403, error: TOKEN_EXPIRED(record.expiresAt!) };
   // A scope that cannot be read at all: refused, never read as a token issued before scopes (every section, patient).
   if (record.scopeUnreadable) return { ok: false, status: 403, error: UNREADABLE_SCOPE_ALL };

@@ -1,8 +1,8 @@
 // Which device tokens are about to refuse their device, or already do: one rule for `crs token list` (either backend)
 // and `crs doctor --backend aws` (2026-12-06), so that both name the same tokens.
-import { inline } from '#domain/printable.ts';
+import { inline, quoted } from '#domain/printable.ts';
 import type { DeviceToken } from '#ports';
-import { tokenExpired, tokenPrincipal } from './auth.ts';
+import { expiryMs, expiryUnreadable, tokenExpired, tokenPrincipal } from './auth.ts';
 
 /** An active token expiring within this many days is warned of. */
 export const EXPIRY_WARNING_DAYS = 14;
@@ -14,6 +14,8 @@ export interface ExpiryFinding {
   expiresAt: string;
   /** Expired: its device is refused (unless a newer token of it is taken, in which case there is no finding). */
   expired: boolean;
+  /** Its expiresAt cannot be read (a hand edit; 2026-12-06): refused as expired, and said so (expired is true). */
+  unreadable: boolean;
   /** A newer token of its device, taken now, that outlives it (a rotation's): the one to configure the device with. */
   replacedBy: string | null;
 }
@@ -26,7 +28,6 @@ export interface ExpiryFinding {
  */
 export function expiryFindings(tokens: readonly DeviceToken[], now: Date): ExpiryFinding[] {
   const soon = new Date(now.getTime() + EXPIRY_WARNING_DAYS * 86_400_000);
-  const endMs = (t: DeviceToken) => (t.expiresAt === undefined ? Infinity : Date.parse(t.expiresAt));
   // Taken now: not revoked, not expired, nothing stored with it that the server refuses.
   const taken = (t: DeviceToken) => !t.revokedAt && tokenPrincipal(t, now).ok;
   const replacement = (r: DeviceToken) =>
@@ -36,7 +37,7 @@ export function expiryFindings(tokens: readonly DeviceToken[], now: Date): Expir
         n.deviceId === r.deviceId &&
         n.createdAt >= r.createdAt &&
         taken(n) &&
-        !(endMs(n) <= endMs(r)),
+        !(expiryMs(n) <= expiryMs(r)),
     );
   return tokens
     .filter((r) => !r.revokedAt && tokenExpired(r, soon))
@@ -45,7 +46,14 @@ export function expiryFindings(tokens: readonly DeviceToken[], now: Date): Expir
       const by = replacement(r);
       if (by && expired) return [];
       return [
-        { tokenId: r.tokenId, deviceId: r.deviceId, expiresAt: r.expiresAt!, expired, replacedBy: by?.tokenId ?? null },
+        {
+          tokenId: r.tokenId,
+          deviceId: r.deviceId,
+          expiresAt: r.expiresAt!,
+          expired,
+          unreadable: expiryUnreadable(r),
+          replacedBy: by?.tokenId ?? null,
+        },
       ];
     });
 }
@@ -56,8 +64,13 @@ export function expiryFindings(tokens: readonly DeviceToken[], now: Date): Expir
  * What the store holds is escaped: a hand-edited item can hold anything.
  */
 export function expiryFindingText(f: ExpiryFinding, where = ''): string {
+  // An unreadable expiry gives its successor no life to copy: the rotation needs --expires.
+  const rotate = `crs token rotate ${inline(f.tokenId)}${f.unreadable ? ' --expires WHEN' : ''}${where}`;
   const what = f.replacedBy
     ? `replaced by ${inline(f.replacedBy)}; configure the device with that before then`
-    : `${f.expired ? 'the device is refused; ' : ''}rotate it (crs token rotate ${inline(f.tokenId)}${where}) and configure the device with the new token`;
-  return `token ${inline(f.tokenId)} of device ${inline(f.deviceId)} ${f.expired ? 'expired' : 'expires'} at ${inline(f.expiresAt)}: ${what}`;
+    : `${f.expired ? 'the device is refused; ' : ''}rotate it (${rotate}) and configure the device with the new token`;
+  const when = f.unreadable
+    ? `has an expiry that cannot be read (${quoted(f.expiresAt)}; an ISO 8601 instant with its zone is needed)`
+    : `${f.expired ? 'expired' : 'expires'} at ${inline(f.expiresAt)}`;
+  return `token ${inline(f.tokenId)} of device ${inline(f.deviceId)} ${when}: ${what}`;
 }

@@ -316,7 +316,7 @@ async function patients(
 
 /**
  * The device tokens that expired or expire soon, as `crs token list` warns of them (one rule: expiryFindings): an
- * expired one is a problem (its device is refused), one expiring a warning (the device is still taken; a scheduled
+ * expired one, or one whose expiry cannot be read, is a problem (its device is refused), one expiring a warning (the device is still taken; a scheduled
  * doctor that pages on exit 1 pages once it has expired). A table it cannot read is a problem: a scheduled doctor would
  * otherwise pass while tokens run out unseen.
  */
@@ -772,14 +772,20 @@ export function formatReport(r: DoctorReport): string {
       `Patients: ${r.patients.enrolled} enrolled${r.patients.newestReadingSecondsAgo === null ? '' : `; newest monitor reading ${ago(r.patients.newestReadingSecondsAgo)} (to within ${FEED_INDEX_STEP_MS / 60_000} minutes)`}`,
     );
   if (r.tokens) {
-    const expired = r.tokens.findings.filter((f) => f.expired).length;
-    const expiring = r.tokens.findings.length - expired;
+    const { findings } = r.tokens;
+    const unreadable = findings.filter((f) => f.unreadable).length;
+    const expired = findings.filter((f) => f.expired).length - unreadable;
+    const expiring = findings.length - expired - unreadable;
+    // An expiry that cannot be read is said as such (2026-12-06), only when there is one.
+    const cannotRead = unreadable > 0 ? `, ${unreadable} with an expiry that cannot be read (devices refused)` : '';
     lines.push(
-      `Device tokens (table ${inline(r.tokens.table)}): ${r.tokens.active} active; ${r.tokens.findings.length === 0 ? `none expired or expiring within ${EXPIRY_WARNING_DAYS} days` : `${expired} expired (devices refused), ${expiring} expiring within ${EXPIRY_WARNING_DAYS} days`}`,
+      `Device tokens (table ${inline(r.tokens.table)}): ${r.tokens.active} active; ${findings.length === 0 ? `none expired or expiring within ${EXPIRY_WARNING_DAYS} days` : `${expired} expired (devices refused)${cannotRead}, ${expiring} expiring within ${EXPIRY_WARNING_DAYS} days`}`,
     );
-    for (const f of r.tokens.findings)
+    for (const f of findings)
       lines.push(
-        `  ${f.expired ? 'EXPIRED ' : 'expiring'} ${inline(f.tokenId)}  device ${inline(f.deviceId)}  at ${inline(f.expiresAt)}${f.replacedBy ? ` (replaced by ${inline(f.replacedBy)})` : ''}`,
+        f.unreadable
+          ? `  UNREADABLE ${inline(f.tokenId)}  device ${inline(f.deviceId)}  expiry ${shown(f.expiresAt)}`
+          : `  ${f.expired ? 'EXPIRED ' : 'expiring'} ${inline(f.tokenId)}  device ${inline(f.deviceId)}  at ${inline(f.expiresAt)}${f.replacedBy ? ` (replaced by ${inline(f.replacedBy)})` : ''}`,
       );
   }
   const sms = r.sms;

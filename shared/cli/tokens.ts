@@ -9,7 +9,10 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   BOARD_DEVICE_ID,
+  expiryMs,
   expiryOf,
+  expiryUnreadable,
+  instantMs,
   issueToken,
   parseDuration,
   rotatedExpiry,
@@ -31,7 +34,8 @@ import { idArgumentError, inline, shown } from './flags.ts';
  */
 function sameLifetime(old: DeviceToken, at: Date): string | undefined {
   if (old.expiresAt === undefined) return undefined;
-  const life = Date.parse(old.expiresAt) - Date.parse(old.createdAt);
+  // Read as the server reads an expiry (strictly; until 2026-12-06 with Date.parse, which guesses at a hand edit).
+  const life = expiryMs(old) - (instantMs(old.createdAt) ?? Number.NaN);
   if (!(life > 0))
     throw new UsageError(
       `the expiry of ${old.tokenId} cannot be read to give its successor as long a life: give --expires WHEN (or never)`,
@@ -232,6 +236,7 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
     type Replaced = { tokenId: string } & (
       | { ended: 'expires'; at: string }
       | { ended: 'expired'; at: string }
+      | { ended: 'unreadable'; at: string }
       | { ended: 'revoked'; at: string }
       | { ended: 'revoked meanwhile' }
       | { ended: 'not ended'; error: string; at: string | undefined }
@@ -245,6 +250,7 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
           tokenId: replaced.tokenId,
           ...(replaced.ended === 'expires' ? { expiresAt: replaced.at } : {}),
           ...(replaced.ended === 'expired' ? { expiresAt: replaced.at, expired: true } : {}),
+          ...(replaced.ended === 'unreadable' ? { expiresAt: replaced.at, expiryUnreadable: true } : {}),
           ...(replaced.ended === 'revoked' ? { revokedAt: replaced.at } : {}),
           ...(replaced.ended === 'revoked meanwhile' ? { revokedMeanwhile: true } : {}),
           ...(replaced.ended === 'not ended' ? { notEnded: replaced.error, expiresAt: replaced.at ?? null } : {}),
@@ -260,12 +266,14 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
             replaced.ended === 'expires'
               ? `taken until ${replaced.at}: configure the device before then`
               : replaced.ended === 'expired'
-                ? `expired at ${Number.isNaN(Date.parse(replaced.at)) ? shown(replaced.at) : new Date(replaced.at).toISOString()}`
-                : replaced.ended === 'revoked'
-                  ? 'revoked now'
-                  : replaced.ended === 'revoked meanwhile'
-                    ? 'revoked meanwhile'
-                    : `not ended: still taken as before${replaced.at ? `, until ${inline(replaced.at)}` : ''}`
+                ? `expired at ${new Date(expiryMs({ expiresAt: replaced.at })).toISOString()}`
+                : replaced.ended === 'unreadable'
+                  ? `its expiry ${shown(replaced.at)} cannot be read: refused already`
+                  : replaced.ended === 'revoked'
+                    ? 'revoked now'
+                    : replaced.ended === 'revoked meanwhile'
+                      ? 'revoked meanwhile'
+                      : `not ended: still taken as before${replaced.at ? `, until ${inline(replaced.at)}` : ''}`
           })\n`;
       out(
         `token:    ${token}\ntokenId:  ${record.tokenId}\ndevice:   ${record.deviceId}\nscope:    ${describeScope(record)}\nexpires:  ${expiresAt ?? 'never'}\n${oldLine}hash in:  ${where}\n` +
@@ -331,7 +339,8 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
         // An expired one is left as it is (with --overlap 0 revoked): it is refused already, and no end is printed as
         // a time the device still has.
         if (overlapMs > 0 && tokenExpired(old, at)) {
-          printIssued(token, record, { tokenId, ended: 'expired', at: old.expiresAt! });
+          const ended = expiryUnreadable(old) ? 'unreadable' : 'expired';
+          printIssued(token, record, { tokenId, ended, at: old.expiresAt! });
           return 0;
         }
         const until = overlapMs === 0 ? at.toISOString() : rotatedExpiry(old, at, overlapMs);
@@ -401,7 +410,9 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
             createdAt,
             revokedAt: revokedAt ?? null,
             expiresAt: expiresAt ?? null,
-            expired: !revokedAt && tokenExpired(record, at),
+            // An expiry that cannot be read (a hand edit) is refused, and said so: never listed as expired at a time.
+            expired: !revokedAt && !expiryUnreadable(record) && tokenExpired(record, at),
+            expiryUnreadable: !revokedAt && expiryUnreadable(record),
             refused: auth && !auth.ok ? auth.error : null,
           };
         });
@@ -421,9 +432,11 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
               ? `revoked ${r.revokedAt}`
               : r.expired
                 ? 'expired'
-                : r.refused
-                  ? 'refused'
-                  : 'active';
+                : r.expiryUnreadable
+                  ? 'unreadable'
+                  : r.refused
+                    ? 'refused'
+                    : 'active';
             // An expired token is listed with its scope (its expiry says why it is refused).
             const scope =
               (r.expired ? null : r.refused) ??

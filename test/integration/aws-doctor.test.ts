@@ -235,7 +235,14 @@ describe('crs doctor on the deployed shape', () => {
       table,
       active: base.active + 1,
       findings: [
-        { tokenId: soon.tokenId, deviceId: 'gw-doc', expiresAt: soon.expiresAt, expired: false, replacedBy: null },
+        {
+          tokenId: soon.tokenId,
+          deviceId: 'gw-doc',
+          expiresAt: soon.expiresAt,
+          expired: false,
+          unreadable: false,
+          replacedBy: null,
+        },
       ],
     });
     expect(warned.report.warnings).toContain(

@@ -10,6 +10,8 @@ import {
   type DeviceToken,
   type MessageQueue,
   type QueuedMessage,
+  type SecurityEvent,
+  type SecurityRefusal,
   type StateStore,
   type StoredState,
   type TokenStore,
@@ -153,4 +155,18 @@ export function queueDirectory(queue: MemoryQueue): PatientDirectory {
       return new Map(ids.filter((id) => held.has(id)).map((id) => [id, { known: true }]));
     },
   };
+}
+
+/** A security log that keeps what it is given: the lines written, and the refusals the budget kept out. */
+export class MemorySecurityLog {
+  readonly events: SecurityEvent[] = [];
+  readonly notWrittenOf: { kind: SecurityRefusal; client: string }[] = [];
+
+  async record(event: SecurityEvent): Promise<void> {
+    this.events.push(event);
+  }
+
+  async notWritten(kind: SecurityRefusal, client: string): Promise<void> {
+    this.notWrittenOf.push({ kind, client });
+  }
 }

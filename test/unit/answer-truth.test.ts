@@ -38,7 +38,7 @@ import { startMllpListener, type MllpListener } from '#hosts/embedded/mllp.ts';
 import { connect, type Socket } from 'node:net';
 import { measurementProblem, type DeviceMessage } from '#domain/contract.ts';
 import type { MessageQueue } from '#ports';
-import { MemoryTokenStore } from '#test/support/port-fakes.ts';
+import { MemorySecurityLog, MemoryTokenStore } from '#test/support/port-fakes.ts';
 
 const NOW = Date.parse('2026-01-10T09:00:00Z');
 const PATIENTS = ['P-1', 'P-2', 'P-3', 'P-4', 'P-5', 'P-6'] as const;
@@ -592,6 +592,7 @@ async function mllpSend(text: string, principal: Principal, deps: Hl7IngestDeps)
     port: 0,
     host: '127.0.0.1',
     log: () => undefined,
+    security: new MemorySecurityLog(),
     deps: {
       queue: { enqueue: (m) => route!.deps.queue.enqueue(m) },
       now: () => NOW,

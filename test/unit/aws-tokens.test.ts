@@ -20,6 +20,7 @@ import {
   hashToken,
   issueToken,
   TOKEN_EXPIRED,
+  TOKEN_EXPIRY_UNREADABLE,
   TOKEN_REVOKED,
   UNKNOWN_KIND,
   UNREADABLE_SCOPE,
@@ -168,19 +169,21 @@ describe('DynamoTokenStore, items edited by hand', () => {
     }
   });
 
-  // An expiresAt stored as no text (an epoch number, a NULL, an empty text: a hand edit, another tool) is refused as
-  // expired, naming it, never read as none (a token that never expires).
+  // An expiresAt stored as no text (an epoch number, a NULL, an empty text: a hand edit, another tool), or as a text
+  // that is no ISO 8601 instant with its zone (a date alone: read loosely as midnight UTC until 2026-12-06), is
+  // refused as unreadable, naming it, never read as none (a token that never expires).
   it('refuses a token whose expiry is stored in another form, naming it', async () => {
     const store = new DynamoTokenStore(client(), 'tokens');
-    for (const expiresAt of [{ N: '1798761600' }, { NULL: true }, { S: '' }, { S: 'soon' }] as AttributeValue[]) {
+    const forms = [{ N: '1798761600' }, { NULL: true }, { S: '' }, { S: 'soon' }, { S: '2099-01-02' }];
+    for (const expiresAt of forms as AttributeValue[]) {
       const t = storedAs({ expiresAt });
       const shownAs = expiresAt.S ?? JSON.stringify(expiresAt);
       expect(await authenticate(`Bearer ${t.token}`, store, new Date()), JSON.stringify(expiresAt)).toEqual({
         ok: false,
         status: 403,
-        error: TOKEN_EXPIRED(shownAs),
+        error: TOKEN_EXPIRY_UNREADABLE(shownAs),
       });
-      expect(TOKEN_EXPIRED(shownAs)).toContain(`expired at ${JSON.stringify(shownAs)}`);
+      expect(TOKEN_EXPIRY_UNREADABLE(shownAs)).toContain(`cannot be read (${JSON.stringify(shownAs)}:`);
     }
   });
 
@@ -256,6 +259,17 @@ describe('crs token --backend aws', () => {
     expect((await authenticate(`Bearer ${fresh.token}`, store, at('2026-02-09T07:59:59Z'))).ok).toBe(true);
   });
 
+  // Until 2026-12-06 the Scan that finds the old token was eventually consistent: a token issued or revoked a moment
+  // before could be missed ("no active token") or found active after its revocation.
+  it('finds the token to rotate, and lists, with a strongly consistent scan', async () => {
+    const issued = JSON.parse((await run(['issue', '--device', 'gw-1', '--kind', 'monitor', '--json'])).out);
+    expect((await run(['rotate', issued.tokenId])).code).toBe(0);
+    expect((await run(['list'])).code).toBe(0);
+    const scans = ddb.commandCalls(ScanCommand).map((c) => c.args[0].input);
+    expect(scans.length).toBeGreaterThanOrEqual(4); // two pages each
+    for (const scan of scans) expect(scan).toMatchObject({ TableName: 'tokens', ConsistentRead: true });
+  });
+
   it('issues a token shown once and stored only as its hash; the ingest then authenticates it until it is revoked', async () => {
     const issued = await run(['issue', '--device', 'gw-icu4', '--kind', 'monitor', '--ward', 'ICU4', '--json']);
     expect(issued.code).toBe(0);
@@ -284,6 +298,7 @@ describe('crs token --backend aws', () => {
         revokedAt: null,
         expiresAt: null,
         expired: false,
+        expiryUnreadable: false,
         refused: null,
       },
     ]);
@@ -483,6 +498,7 @@ describe('crs token, pinned by a mutation run', () => {
       revokedAt: null,
       expiresAt: null,
       expired: false,
+      expiryUnreadable: false,
       refused: null,
     });
     const table = (await run(['list'])).out;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { issueToken, TOKEN_EXPIRED, UNKNOWN_KIND, UNREADABLE_SCOPE } from '../../shared/app/auth.ts';
+import { issueToken, TOKEN_EXPIRED, TOKEN_REVOKED, UNKNOWN_KIND, UNREADABLE_SCOPE } from '../../shared/app/auth.ts';
 import { SECURITY_LOG_FILE } from '#hosts/embedded/security-log.ts';
 import { escapeHl7 } from '#app/hl7v2/er7.ts';
 import type { TokenScope } from '../../shared/app/scope.ts';
@@ -380,6 +380,46 @@ describe('MLLP', () => {
     // A newer token of the device (a rotation) is taken over MLLP while the old one is refused.
     await server.tokens.put(issueToken('gw-x', new Date(clock), { kind: 'monitor' }).record);
     expect(await mllp(server.mllpPort!, text('P4'))).toMatch(/MSA\|AA/);
+  });
+
+  // Until 2026-12-06 the listener's refusals went to the server's log (stdout), not to the security log where the HTTP
+  // routes' go: each is a device-token-refused line there, by the device's and the token's ids, never the token.
+  it("records the listener's token refusals in the security log, as HTTP's (ids only), not in the server's log", async () => {
+    const text = (p: string) =>
+      toPcd01({ ...msg(p, 5, { vitals: { heartRate: 101 } }), enrolment: { ward: 'H4', bed: '1' } } as DeviceMessage)!;
+    const expiresAt = new Date(clock + 10 * MIN).toISOString();
+    const t = issueToken('gw-s', new Date(clock), { kind: 'monitor' }, expiresAt);
+    await server.tokens.put(t.record);
+    await server.close();
+    const logs: string[] = [];
+    server = await start({ mllpPort: 0, mllpDevice: 'gw-s', log: (l) => logs.push(l) });
+    expect(await mllp(server.mllpPort!, text('P1'))).toMatch(/MSA\|AA/);
+    const scoped = server.db.prepare('UPDATE device_tokens SET scope = ? WHERE token_id = ?');
+    scoped.run('{"kind":"camera"}', t.record.tokenId);
+    expect(await mllp(server.mllpPort!, text('P2'))).toMatch(/MSA\|AR/);
+    scoped.run('{"kind":"monitor"}', t.record.tokenId);
+    clock += 10 * MIN;
+    expect(await mllp(server.mllpPort!, text('P3'))).toMatch(/MSA\|AR/);
+    await server.tokens.revoke(t.record.tokenId, new Date(clock).toISOString());
+    expect(await mllp(server.mllpPort!, text('P4'))).toMatch(/MSA\|AR/);
+    const file = readFileSync(join(dir, SECURITY_LOG_FILE), 'utf8');
+    const lines = file
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const claimed = { listener: 'mllp', device: 'gw-s', tokenId: t.record.tokenId };
+    expect(lines.map(({ at: _, ...rest }) => rest)).toEqual([
+      { event: 'device-token-refused', reason: UNKNOWN_KIND('camera'), client: '127.0.0.1', claimed },
+      { event: 'device-token-refused', reason: TOKEN_EXPIRED(expiresAt), client: '127.0.0.1', claimed },
+      {
+        event: 'device-token-refused',
+        reason: TOKEN_REVOKED,
+        client: '127.0.0.1',
+        claimed: { ...claimed, tokenId: null },
+      },
+    ]);
+    for (const secret of [t.token, t.record.hash, 'P2', 'P3', 'P4']) expect(file).not.toContain(secret);
+    expect(logs.filter((l) => l.startsWith('mllp:'))).toEqual([]);
   });
 
   // The newest token not expired decides, alone: a newest the server cannot read is refused, never passed over for an

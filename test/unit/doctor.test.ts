@@ -243,9 +243,30 @@ describe("crs doctor: device tokens' expiry", () => {
       table: 'tokens',
       active: 6,
       findings: [
-        { tokenId: 'tok-past', deviceId: 'gw-past', expiresAt: iso(-1), expired: true, replacedBy: null },
-        { tokenId: 'tok-rot-old', deviceId: 'gw-rot', expiresAt: iso(1), expired: false, replacedBy: 'tok-rot-new' },
-        { tokenId: 'tok-soon', deviceId: 'gw-soon', expiresAt: iso(10), expired: false, replacedBy: null },
+        {
+          tokenId: 'tok-past',
+          deviceId: 'gw-past',
+          expiresAt: iso(-1),
+          expired: true,
+          unreadable: false,
+          replacedBy: null,
+        },
+        {
+          tokenId: 'tok-rot-old',
+          deviceId: 'gw-rot',
+          expiresAt: iso(1),
+          expired: false,
+          unreadable: false,
+          replacedBy: 'tok-rot-new',
+        },
+        {
+          tokenId: 'tok-soon',
+          deviceId: 'gw-soon',
+          expiresAt: iso(10),
+          expired: false,
+          unreadable: false,
+          replacedBy: null,
+        },
       ],
     });
     expect(r.problems.filter((p) => p.includes('token'))).toEqual([
@@ -265,6 +286,39 @@ describe("crs doctor: device tokens' expiry", () => {
     // Never a token's hash.
     expect(JSON.stringify(r)).not.toContain('hash-of-');
     expect(text).not.toContain('hash-of-');
+  });
+
+  // Until 2026-12-06 an expiry edited in the console ("2027-01-02") was read loosely, as midnight UTC, and the token
+  // counted as active; one that is no ISO 8601 instant with its zone is a problem now: its device is refused.
+  it('reports a token whose expiry it cannot read as a problem, never as active', async () => {
+    const edited = {
+      ...tokenItem({ id: 'tok-edit', device: 'gw-edit', created: -10 }),
+      expiresAt: { S: '2027-01-02' },
+    };
+    dynamodb.on(ScanCommand, { TableName: 'tokens' }).resolves({ Items: [TOKENS[3]!, edited] });
+    const r = await examine(clients(), vars, { now: NOW });
+    expect(r.tokens).toEqual({
+      table: 'tokens',
+      active: 1,
+      findings: [
+        {
+          tokenId: 'tok-edit',
+          deviceId: 'gw-edit',
+          expiresAt: '2027-01-02',
+          expired: true,
+          unreadable: true,
+          replacedBy: null,
+        },
+      ],
+    });
+    expect(r.problems.filter((p) => p.includes('token'))).toEqual([
+      'token tok-edit of device gw-edit has an expiry that cannot be read ("2027-01-02"; an ISO 8601 instant with its zone is needed): the device is refused; rotate it (crs token rotate tok-edit --expires WHEN --backend aws --table tokens) and configure the device with the new token',
+    ]);
+    const text = formatReport(r);
+    expect(text).toContain(
+      'Device tokens (table tokens): 1 active; 0 expired (devices refused), 1 with an expiry that cannot be read (devices refused), 0 expiring within 14 days\n',
+    );
+    expect(text).toContain('  UNREADABLE tok-edit  device gw-edit  expiry "2027-01-02"\n');
   });
 
   it('reads every page of the table, and says nothing of tokens when none is ending', async () => {
@@ -847,7 +901,16 @@ describe('crs doctor, pinned by a mutation run', () => {
       expect(report.tokens).toEqual({
         table: 'tokens',
         active: 1,
-        findings: [{ tokenId: 'tok-soon', deviceId: 'gw-soon', expiresAt: iso(10), expired: false, replacedBy: null }],
+        findings: [
+          {
+            tokenId: 'tok-soon',
+            deviceId: 'gw-soon',
+            expiresAt: iso(10),
+            expired: false,
+            unreadable: false,
+            replacedBy: null,
+          },
+        ],
       });
       // The 6 problems of the fixture, none of them the token.
       expect(report.problems).toHaveLength(6);

@@ -22,7 +22,7 @@ import { until } from '#test/support/until.ts';
 import { issueToken } from '#app/auth.ts';
 import type { HttpFront } from '#hosts/aws-emulator/http-front.ts';
 import { DEVICE_ROUTES, frontFor, ingestFunction } from '#test/support/front.ts';
-import { MemoryQueue, MemoryTokenStore } from '#test/support/port-fakes.ts';
+import { MemoryQueue, MemorySecurityLog, MemoryTokenStore } from '#test/support/port-fakes.ts';
 
 const dirs: string[] = [];
 const servers: EmbeddedServer[] = [];
@@ -331,6 +331,7 @@ describe('the MLLP listener, pinned by a mutation run', () => {
   async function listen(o: Partial<MllpListenerOptions> = {}) {
     const queued: QueuedMessage[] = [];
     const logs: string[] = [];
+    const security = new MemorySecurityLog();
     let entered = 0;
     let open = () => {};
     let gate: Promise<void> = Promise.resolve();
@@ -338,6 +339,7 @@ describe('the MLLP listener, pinned by a mutation run', () => {
       port: 0,
       host: '127.0.0.1',
       log: (l) => logs.push(l),
+      security,
       deps: {
         queue: {
           enqueue: async (m) => {
@@ -354,7 +356,7 @@ describe('the MLLP listener, pinned by a mutation run', () => {
     const hold = () => {
       gate = new Promise((r) => (open = r));
     };
-    return { listener, queued, logs, hold, release: () => open(), entered: () => entered };
+    return { listener, queued, logs, security, hold, release: () => open(), entered: () => entered };
   }
 
   /** A device's connection: the ACKs it read, in order, and its end. */
@@ -454,6 +456,34 @@ describe('the MLLP listener, pinned by a mutation run', () => {
       expect(a).toContain(TOKEN_REVOKED);
     }
     expect(l.queued).toEqual([]);
+    // Each in the security log (as HTTP's refusals), none in the server's.
+    expect(l.security.events.map((e) => [e.event, e.reason, e.client, e.claimed])).toEqual(
+      Array(3).fill([
+        'device-token-refused',
+        TOKEN_REVOKED,
+        '127.0.0.1',
+        { listener: 'mllp', device: null, tokenId: null },
+      ]),
+    );
+    expect(l.logs).toEqual([]);
+  });
+
+  it('records its refusals within the address budget, as HTTP does: the rest counted, and a log it cannot write changes no answer', async () => {
+    const l = await listen({
+      principal: async () => ({ refused: 'device token revoked', tokenId: 't-1' }),
+      device: 'gw-1',
+    });
+    const d = device(l.listener.port);
+    d.socket.write(Buffer.concat(Array.from({ length: 12 }, (_, i) => frame(reading(i + 1)))));
+    await d.ack(12);
+    expect(l.security.events).toHaveLength(10);
+    expect(l.security.events[0]!.claimed).toEqual({ listener: 'mllp', device: 'gw-1', tokenId: 't-1' });
+    expect(l.security.notWrittenOf).toEqual(Array(2).fill({ kind: 'device-token-refused', client: '127.0.0.1' }));
+    vi.spyOn(l.security, 'notWritten').mockRejectedValue(Object.assign(new Error('no space'), { name: 'ENOSPC' }));
+    d.socket.write(frame(reading(13)));
+    expect(code(await d.ack(13))).toBe('AR');
+    expect(l.logs).toEqual(['mllp: mllp:127.0.0.1: a refusal not written to the security log (ENOSPC)']);
+    d.socket.end();
   });
 
   it('records what a connection sends as sent by mllp:<its address>, and logs each refusal and unreadable frame, not an AA', async () => {

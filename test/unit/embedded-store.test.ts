@@ -18,7 +18,7 @@ import {
   authenticate,
   hashToken,
   issueToken,
-  TOKEN_EXPIRED,
+  TOKEN_EXPIRY_UNREADABLE,
   TOKEN_REVOKED,
   UNKNOWN_KIND,
   UNREADABLE_SCOPE,
@@ -1560,12 +1560,14 @@ describe('token expiry in the embedded store, pinned by a mutation run', () => {
     expect((await tokens.unrevokedOfDevice('gw-m')).map((t) => t.tokenId)).toEqual([older.record.tokenId]);
   });
 
-  // The column has TEXT affinity: a number written by hand is read back as text ('0.0').
-  it('refuses as expired an expiry stored as an empty text or a number (a hand edit), never read as none', async () => {
+  // The column has TEXT affinity: a number written by hand is read back as text ('0.0'). A date alone (read loosely
+  // as midnight UTC until 2026-12-06) is no instant either.
+  it('refuses as unreadable an expiry stored as an empty text, a number or a date alone (a hand edit), never read as none', async () => {
     const tokens = new SqliteTokenStore(db);
     for (const [expiresAt, shown] of [
       ['', ''],
       [0, '0.0'],
+      ['2099-01-02', '2099-01-02'],
     ] as const) {
       const { token, record } = issueToken('mon-4', new Date('2026-01-10T09:00:00Z'), { kind: 'monitor' });
       await tokens.put(record);
@@ -1574,7 +1576,7 @@ describe('token expiry in the embedded store, pinned by a mutation run', () => {
       expect(await authenticate(`Bearer ${token}`, tokens, new Date('2026-01-10T09:30:00Z')), shown).toEqual({
         ok: false,
         status: 403,
-        error: TOKEN_EXPIRED(shown),
+        error: TOKEN_EXPIRY_UNREADABLE(shown),
       });
     }
   });

@@ -64,6 +64,7 @@ describe('crs token (embedded)', () => {
         revokedAt: null,
         expiresAt: null,
         expired: false,
+        expiryUnreadable: false,
         refused: null,
       },
     ]);

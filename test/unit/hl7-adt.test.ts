@@ -16,7 +16,7 @@ import { DEFAULT_PAGING, feedStatus, monitoringEnded } from '#domain/paging.ts';
 import { startMllpListener, type MllpListener } from '#hosts/embedded/mllp.ts';
 import type { QueuedMessage } from '#ports';
 import { enrol, msg } from '#test/support/messages.ts';
-import { MemoryQueue, ingestFakes } from '#test/support/port-fakes.ts';
+import { MemoryQueue, MemorySecurityLog, ingestFakes } from '#test/support/port-fakes.ts';
 import { run } from '#test/support/run.ts';
 import { until } from '#test/support/until.ts';
 
@@ -247,6 +247,7 @@ describe('ADT^A03: the end of monitoring from the EHR', () => {
         port: 0,
         host: '127.0.0.1',
         log: () => undefined,
+        security: new MemorySecurityLog(),
         deps: { queue: { enqueue: async (m) => void queued.push(...m) }, now: () => NOW, patients: knowing('P-0042') },
         ...(principal ? { principal: async () => principal } : {}),
       });
@@ -522,6 +523,7 @@ describe('ADT events that place an inpatient (A01 admit, A02 transfer, A06, A08 
         port: 0,
         host: '127.0.0.1',
         log: () => undefined,
+        security: new MemorySecurityLog(),
         deps: { queue: { enqueue: async (m) => void queued.push(...m) }, now: () => NOW, patients },
         principal: async () => ehr,
       });

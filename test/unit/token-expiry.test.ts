@@ -10,7 +10,10 @@ import {
   expiryOf,
   issueToken,
   rotatedExpiry,
+  expiryUnreadable,
+  instantMs,
   TOKEN_EXPIRED,
+  TOKEN_EXPIRY_UNREADABLE,
   TOKEN_REVOKED,
   tokenExpired,
   tokenPrincipal,
@@ -45,6 +48,54 @@ describe('the expiry rule', () => {
     });
     expect(tokenPrincipal({ ...record, revokedAt: NOW.toISOString() }, at(H))).toMatchObject({ error: TOKEN_REVOKED });
     expect(TOKEN_EXPIRED('x\n')).toContain('"x\\n"');
+  });
+
+  // Until 2026-12-06 a hand-edited expiry was read with JavaScript's loose date parsing: a date alone as midnight UTC,
+  // a time without a zone as the server's local time, "Jan 2 2027" as whatever the engine guessed. Only an ISO 8601
+  // instant with its zone is read now; anything else is refused as unreadable, never taken as never expiring.
+  it('reads a stored expiry strictly (an ISO 8601 instant with its zone) and refuses one it cannot read, saying so', () => {
+    const { record } = issueToken('gw-1', NOW, { kind: 'monitor' });
+    for (const expiresAt of [
+      '2027-01-02',
+      'Jan 2 2027',
+      '2027-01-02T00:00:00',
+      '2027-01-02 00:00:00Z',
+      '2027-01-02T00:00:00+0100',
+      '2027-01-02t00:00:00z',
+      '+002027-01-02T00:00:00Z',
+      '2027-02-30T00:00:00Z',
+      '2027-01-02T24:00:00Z',
+      '2027-01-02T00:60:00Z',
+      '2027-01-02T00:00:60Z',
+      '2027-01-02T00:00:00+24:00',
+      '1798761600',
+      '',
+      'soon',
+    ]) {
+      const refused = tokenPrincipal({ ...record, expiresAt }, NOW);
+      expect(refused, expiresAt).toEqual({ ok: false, status: 403, error: TOKEN_EXPIRY_UNREADABLE(expiresAt) });
+      expect(expiryUnreadable({ expiresAt }), expiresAt).toBe(true);
+      expect(tokenExpired({ expiresAt }, NOW), expiresAt).toBe(true); // fails closed wherever expiry is asked
+    }
+    expect(TOKEN_EXPIRY_UNREADABLE('Jan 2 2027')).toBe(
+      'device token with an expiry that cannot be read ("Jan 2 2027": an ISO 8601 instant with its zone is needed, such as 2027-03-01T08:00:00Z): issue the device a new one (crs token rotate TOKEN_ID --expires WHEN, or crs token issue) and configure it with that',
+    );
+    for (const [expiresAt, instant] of [
+      ['2027-01-02T00:00:00.000Z', '2027-01-02T00:00:00.000Z'],
+      ['2027-01-02T00:00Z', '2027-01-02T00:00:00.000Z'],
+      ['2027-01-02T01:30:00+01:30', '2027-01-02T00:00:00.000Z'],
+      ['2027-01-01T23:00:00.5-01:00', '2027-01-02T00:00:00.500Z'],
+      ['2027-01-02T00:00:00.123456Z', '2027-01-02T00:00:00.123Z'],
+      ['2028-02-29T00:00:00Z', '2028-02-29T00:00:00.000Z'],
+    ] as const) {
+      expect(tokenPrincipal({ ...record, expiresAt }, NOW).ok, expiresAt).toBe(true);
+      expect(tokenPrincipal({ ...record, expiresAt }, new Date(instant))).toEqual({
+        ok: false,
+        status: 403,
+        error: TOKEN_EXPIRED(expiresAt),
+      });
+      expect(TOKEN_EXPIRED(expiresAt)).toContain(`expired at ${instant}:`);
+    }
   });
 
   it('authenticates at the clock it is given', async () => {
@@ -258,7 +309,7 @@ describe('crs token issue --expires, rotate, list', () => {
     expect(out).not.toContain('taken until');
   });
 
-  it('rotates an expired token saying it expired, never that the device has until then; a hand-edited expiry escaped', async () => {
+  it('rotates an expired token saying it expired, never that the device has until then; an unreadable expiry escaped', async () => {
     await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--expires', '1h', '--json');
     const old = JSON.parse(out) as { tokenId: string };
     clock = at(2 * H);
@@ -267,8 +318,69 @@ describe('crs token issue --expires, rotate, list', () => {
     expect(out).not.toContain('configure the device before then');
     store.tokens[0]!.expiresAt = 'soon\nreplaces: x';
     expect(await run('rotate', old.tokenId, '--expires', '30d')).toBe(0);
-    expect(out).toContain(`replaces: ${old.tokenId} (expired at "soon\\nreplaces: x")\n`);
+    expect(out).toContain(
+      `replaces: ${old.tokenId} (its expiry "soon\\nreplaces: x" cannot be read: refused already)\n`,
+    );
     expect(store.tokens[0]!.expiresAt).toBe('soon\nreplaces: x');
+  });
+
+  // 2026-12-06: an expiry crs cannot read (a hand edit) was read loosely ("Jan 2 2027" as the engine guessed) and the
+  // token listed as active; it is listed as unreadable, warned of, and rotated only with --expires (no life to copy).
+  it('lists a token whose expiry it cannot read as unreadable, warns of it, and rotates it only with --expires', async () => {
+    await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--expires', '30d', '--json');
+    const old = JSON.parse(out) as { tokenId: string };
+    store.tokens[0]!.expiresAt = 'Jan 2 2027';
+    expect(await run('list', '--json')).toBe(0);
+    expect(JSON.parse(out)).toMatchObject([
+      {
+        tokenId: old.tokenId,
+        expiresAt: 'Jan 2 2027',
+        expired: false,
+        expiryUnreadable: true,
+        refused: TOKEN_EXPIRY_UNREADABLE('Jan 2 2027'),
+      },
+    ]);
+    expect(await run('list')).toBe(0);
+    expect(out).toMatch(
+      new RegExp(
+        `^${old.tokenId} +gw-1 +\\S+ +Jan 2 2027 +unreadable +device token with an expiry that cannot be read`,
+        'm',
+      ),
+    );
+    expect(out).toContain(
+      `warning: token ${old.tokenId} of device gw-1 has an expiry that cannot be read ("Jan 2 2027"; an ISO 8601 instant with its zone is needed): the device is refused; rotate it (crs token rotate ${old.tokenId} --expires WHEN --backend aws) and configure the device with the new token`,
+    );
+    expect(await run('rotate', old.tokenId)).toBe(2);
+    expect(err).toContain(`the expiry of ${old.tokenId} cannot be read to give its successor as long a life`);
+    expect(store.tokens).toHaveLength(1);
+    expect(await run('rotate', old.tokenId, '--expires', '30d')).toBe(0);
+    expect(out).toContain(`replaces: ${old.tokenId} (its expiry "Jan 2 2027" cannot be read: refused already)\n`);
+    expect(store.tokens[0]!.expiresAt).toBe('Jan 2 2027'); // left as it is: refused already
+    expect(await run('rotate', old.tokenId, '--expires', '30d', '--json')).toBe(0);
+    expect(JSON.parse(out).replaces).toEqual({ tokenId: old.tokenId, expiresAt: 'Jan 2 2027', expiryUnreadable: true });
+  });
+
+  // What crs writes is read back by the strict rule (2026-12-06): a UTC instant as toISOString writes it, whatever form
+  // --expires was given in, and whatever issue, rotate (a copied life, an overlap) wrote.
+  it('writes every expiry as an instant the strict rule reads back, to the ms', async () => {
+    for (const when of [
+      '90d',
+      '12h',
+      '30m',
+      '2027-03-01',
+      '2027-03-01T08:00Z',
+      '2027-03-01T09:00:00.5+01:00',
+      '2027-03-01T08:00:00.123456Z',
+    ])
+      expect(await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--expires', when), when).toBe(0);
+    const first = store.tokens[0]!.tokenId;
+    expect(await run('rotate', first)).toBe(0); // the old one's life, copied; the old one ends after the overlap
+    expect(await run('rotate', store.tokens[1]!.tokenId, '--overlap', '2h', '--expires', '2027-06-01')).toBe(0);
+    expect(store.tokens).toHaveLength(9);
+    for (const t of store.tokens) {
+      expect(expiryUnreadable(t), t.expiresAt).toBe(false);
+      expect(new Date(instantMs(t.expiresAt!)!).toISOString()).toBe(t.expiresAt);
+    }
   });
 
   it('lists expiry and expired, and warns of tokens expiring within 14 days by id and device, never the token', async () => {
@@ -328,10 +440,10 @@ describe('crs token issue --expires, rotate, list', () => {
         expect(expiryOf(bad, NOW), bad).toMatchObject({ ok: false, error: expect.stringMatching(/^--expires takes/) });
     });
 
-    it('says an expiry stored in another form (a date, another zone: a hand edit) as the UTC instant it read', () => {
+    it('says an expiry stored in another zone (a hand edit) as the UTC instant it read; a date alone it cannot read', () => {
       expect(TOKEN_EXPIRED('2026-12-01T08:00:00+01:00')).toMatch(/^device token expired at 2026-12-01T07:00:00.000Z: /);
       expect(tokenPrincipal({ ...issueToken('gw-1', NOW).record, expiresAt: '2026-12-01' }, NOW)).toMatchObject({
-        error: expect.stringMatching(/^device token expired at 2026-12-01T00:00:00.000Z: /),
+        error: TOKEN_EXPIRY_UNREADABLE('2026-12-01'),
       });
     });
 

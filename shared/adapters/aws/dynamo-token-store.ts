@@ -166,9 +166,14 @@ export class DynamoTokenStore implements TokenStore {
     return changed;
   }
 
+  /**
+   * Every token, strongly consistent (`crs token rotate` finds its token here: an eventually consistent Scan could
+   * miss one issued a moment before, or find one active after its revocation; until 2026-12-06).
+   */
   async list(): Promise<DeviceToken[]> {
     const tokens: DeviceToken[] = [];
-    for await (const page of paginateScan({ client: this.client }, { TableName: this.tableName })) {
+    const scan = { TableName: this.tableName, ConsistentRead: true };
+    for await (const page of paginateScan({ client: this.client }, scan)) {
       for (const item of page.Items ?? []) tokens.push(fromItem(item));
     }
     return tokens.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.tokenId.localeCompare(b.tokenId));

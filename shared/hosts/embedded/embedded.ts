@@ -327,13 +327,17 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     if (o.mllpPort !== undefined) {
       // Any --mllp-device given, empty too, is a device (as openMllpWarning reads it): an empty one was no device until
       // 2026-12-06, the listener a monitor for every patient while crs serve warned of nothing.
-      const principal = o.mllpDevice !== undefined ? { principal: await mllpPrincipal(tokens, o.mllpDevice, now) } : {};
+      const principal =
+        o.mllpDevice !== undefined
+          ? { principal: await mllpPrincipal(tokens, o.mllpDevice, now), device: o.mllpDevice }
+          : {};
       // Marked as the MLLP listener's: `crs serve` names --mllp-port, not --port, when its port is in use.
       mllp = await startMllpListener({
         port: o.mllpPort,
         host,
         deps: { queue, now, patients, maxPatients, ...zone },
         log,
+        security,
         ...principal,
       }).catch((err: Error) => {
         throw Object.assign(err, { listener: 'mllp' });
@@ -466,7 +470,7 @@ async function mllpPrincipal(
   tokens: SqliteTokenStore,
   deviceId: string,
   now: () => number,
-): Promise<(peer: string) => Promise<Principal | { refused: string } | undefined>> {
+): Promise<(peer: string) => Promise<Principal | { refused: string; tokenId: string } | undefined>> {
   if ((await tokens.unrevokedOfDevice(deviceId)).length === 0) {
     throw new Error(
       `--mllp-device ${deviceId}: no active token for this device; issue one first (crs token issue --device ${deviceId} --kind monitor [--ward W])`,
@@ -481,7 +485,7 @@ async function mllpPrincipal(
     const token = unrevoked.find((t) => !tokenExpired(t, at)) ?? unrevoked[0];
     if (!token) return undefined;
     const auth = tokenPrincipal(token, at);
-    return auth.ok ? auth.principal : { refused: auth.error };
+    return auth.ok ? auth.principal : { refused: auth.error, tokenId: token.tokenId };
   };
 }
 

@@ -42,7 +42,7 @@ import {
 import { boardCookieName, keyMatches } from './board-key.ts';
 import { LIST_PAGE_DEFAULT, LIST_PAGE_MAX, silenceView, type BoardApi } from './board-api.ts';
 import type { EmbeddedPaging } from './paging.ts';
-import type { CountingSecurityLog } from './security-log.ts';
+import { recordTokenRefusal, type CountingSecurityLog } from './security-log.ts';
 import type { SseHub } from './sse.ts';
 
 export interface HostDeps {
@@ -531,15 +531,13 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
       const auth = method === 'POST' ? await authenticateRequest({ headers }, deps.ingest) : undefined;
       if (auth && !auth.ok) {
         refuseRest.add(req);
-        if (auth.status === 403 && tokenRefusals.take(client(req))) {
-          await deps.security.record({
+        if (auth.status === 403)
+          await recordTokenRefusal(deps.security, tokenRefusals, {
             at: iso(deps.now()),
-            event: 'device-token-refused',
             reason: auth.error,
             client: client(req),
             claimed: { route: path },
           });
-        } else if (auth.status === 403) await deps.security.notWritten('device-token-refused', client(req));
       }
       // The body is read only up to the route's limit (one message's 64 KiB, else a batch's): the handlers answer
       // 413 for anything larger, at once when content-length says so.

@@ -4,7 +4,7 @@
 // `crs mllp-bridge` / a TLS tunnel. What it may send is a device's (shared/app/scope.ts): by default a monitor's
 // (PCD-01 is monitor data) for every patient, recorded as sent by `mllp:<peer address>`; with `--mllp-device ID`,
 // the scope of that device's active token (its kind, wards, patients), recorded as sent by ID, and refused (AR) once
-// the token is revoked or has expired.
+// the token is revoked or has expired (each refusal recorded in the security log, as the HTTP routes record theirs).
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { TOKEN_REVOKED } from '#app/auth.ts';
@@ -13,8 +13,10 @@ import { ingestHl7, type Hl7IngestDeps } from '#app/hl7v2/ingest.ts';
 import { MLLP_FRAME_MS, MLLP_IDLE_MS, type FrameEvent } from '#app/hl7v2/mllp.ts';
 import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
 import type { Principal } from '#app/scope.ts';
+import { iso } from '#domain/time.ts';
 import { capMllpConnections, serveMllpConnection, type MllpConnection } from '../mllp-connection.ts';
 import { DEFAULT_HTTP_LIMITS, RateLimiter, normalise } from './limits.ts';
+import { recordTokenRefusal, type CountingSecurityLog } from './security-log.ts';
 
 /** Log lines one sender address may write (a burst), then one more every 6 s; the rest are counted (as HTTP's refusals). */
 const LOG_BURST = 10;
@@ -37,9 +39,16 @@ export interface MllpListenerOptions {
   frameMs?: number;
   /**
    * Who the listener's messages come from (asked for each message, so a revocation applies at once); undefined: no
-   * active token (refused as revoked); `refused`: its token refused, with what HTTP tells that token.
+   * active token (refused as revoked); `refused`: its token (by id) refused, with what HTTP tells that token.
    */
-  principal?: (peer: string) => Promise<Principal | { refused: string } | undefined>;
+  principal?: (peer: string) => Promise<Principal | { refused: string; tokenId: string } | undefined>;
+  /** The device `principal` is (--mllp-device), named in the security log's lines. */
+  device?: string;
+  /**
+   * Where its token's refusals are recorded (crs serve's security log, where the HTTP routes record theirs; until
+   * 2026-12-06 they went to the server's log): by the device's and the token's ids, never the token.
+   */
+  security: Pick<CountingSecurityLog, 'record' | 'notWritten'>;
 }
 
 /** The listener's scope without --mllp-device: a monitor's, for every patient. */
@@ -52,6 +61,8 @@ export async function startMllpListener(o: MllpListenerOptions): Promise<MllpLis
   // answers, not a log line for every 2 bytes it sends. What the budget kept out is counted and said on the
   // address's next line, and when the connection closes.
   const budget = new RateLimiter(LOG_BURST, LOG_REFILL_MS, o.deps.now);
+  // The security log's budget per address, as the HTTP routes' (what it keeps out is counted there).
+  const refusals = new RateLimiter(LOG_BURST, LOG_REFILL_MS, o.deps.now);
   const server: Server = createServer((socket) => {
     const address = normalise(socket.remoteAddress ?? 'unknown');
     const peer = `mllp:${socket.remoteAddress ?? 'unknown'}`;
@@ -76,9 +87,16 @@ export async function startMllpListener(o: MllpListenerOptions): Promise<MllpLis
       try {
         const principal = o.principal ? await o.principal(peer) : mllpMonitor(peer);
         if (!principal || 'refused' in principal) {
-          log(`mllp: ${peer}: refused (the listener's device token: ${principal ? principal.refused : TOKEN_REVOKED})`);
-          // The AR the device's token gets over HTTP, addressed to the message (HTTP refuses before reading it).
           const text = principal?.refused ?? TOKEN_REVOKED;
+          const claimed = { listener: 'mllp', device: o.device ?? null, tokenId: principal?.tokenId ?? null };
+          // A security log that cannot be written changes no answer: said in the server's log, by the error's name.
+          await recordTokenRefusal(o.security, refusals, {
+            at: iso(o.deps.now()),
+            reason: text,
+            client: address,
+            claimed,
+          }).catch((err: Error) => log(`mllp: ${peer}: a refusal not written to the security log (${err.name})`));
+          // The AR the device's token gets over HTTP, addressed to the message (HTTP refuses before reading it).
           const problem = { at: { segment: 'MSH', sequence: 1 }, code: 207, text } as const;
           return refusalAck(problem, o.deps.now(), translatePcd01(event.text).header);
         }

@@ -7,6 +7,7 @@ import { appendFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { iso } from '#domain/time.ts';
 import type { SecurityEvent, SecurityLog, SecurityRefusal } from '#ports';
+import type { RateLimiter } from './limits.ts';
 
 export const SECURITY_LOG_FILE = 'security.log';
 
@@ -110,3 +111,16 @@ export class CountingSecurityLog implements SecurityLog {
 }
 
 const keyOf = (kind: SecurityRefusal, client: string) => `${kind} ${client}`;
+
+/**
+ * A refused device token, as `crs serve` records it (its HTTP routes and its MLLP listener alike): a line within the
+ * client's budget, else counted. The reason and ids only, never the token or what the request carried.
+ */
+export async function recordTokenRefusal(
+  security: Pick<CountingSecurityLog, 'record' | 'notWritten'>,
+  budget: RateLimiter,
+  refusal: Omit<SecurityEvent, 'event' | 'client' | 'suppressed'> & { client: string },
+): Promise<void> {
+  if (!budget.take(refusal.client)) return security.notWritten('device-token-refused', refusal.client);
+  await security.record({ ...refusal, event: 'device-token-refused' });
+}
