@@ -99,6 +99,24 @@ describe('DynamoTokenStore', () => {
     await expect(store.put({ ...record, tokenId: 't-2' })).rejects.toBeInstanceOf(ConditionalCheckFailedException);
   });
 
+  it('revokes, expires and re-scopes a token the index does not show yet (issued a moment before), by a consistent scan', async () => {
+    const store = new DynamoTokenStore(client(), 'tokens');
+    await store.put({ tokenId: 't-1', deviceId: 'gw-1', hash: 'h1', createdAt: '2026-01-10T08:00:00Z' });
+    await store.put({ tokenId: 't-2', deviceId: 'gw-2', hash: 'h2', createdAt: '2026-01-10T08:00:00Z' });
+    ddb.on(QueryCommand).resolves({ Items: [] }); // the index lags the puts
+    expect(await store.expire('t-1', '2026-01-11T09:00:00Z')).toBe(true);
+    expect(await store.setScope('t-1', { kind: 'monitor' })).toBe(true);
+    expect(await store.revoke('t-1', '2026-01-10T09:00:00Z')).toBe(true);
+    expect(await store.revoke('t-unknown', '2026-01-10T09:30:00Z')).toBe(false);
+    expect(await store.findByHash('h1')).toMatchObject({
+      revokedAt: '2026-01-10T09:00:00Z',
+      expiresAt: '2026-01-11T09:00:00Z',
+      kind: 'monitor',
+    });
+    expect((await store.findByHash('h2'))!.revokedAt).toBeUndefined();
+    for (const call of ddb.commandCalls(ScanCommand)) expect(call.args[0].input.ConsistentRead).toBe(true);
+  });
+
   it('revokes by token id once, keeping the first revocation time', async () => {
     const store = new DynamoTokenStore(client(), 'tokens');
     await store.put({ tokenId: 't-1', deviceId: 'gw-1', hash: 'h1', createdAt: '2026-01-10T08:00:00Z' });
