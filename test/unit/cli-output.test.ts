@@ -49,6 +49,26 @@ describe('crs --help', () => {
     expect(r.stdout).toContain(`crs ${command} ${sub}`);
   });
 
+  // The README's command table is what a new user reads first; `crs --help` left out `crs token rotate`.
+  it("crs --help names every action of each command the README's command table lists", async () => {
+    const usage = (await crs('--help')).stdout;
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const rows = [...readme.matchAll(/^\| `crs ([a-z-]+)([^`]*)`/gm)];
+    expect(rows.length).toBeGreaterThan(10);
+    for (const [, command, rest] of rows) {
+      // The actions: words outside [options], neither a --flag nor its value (`--backend aws`).
+      const words = rest!.replace(/\[[^\]]*\]/g, ' ').split(/\s+|\\\|/);
+      const actions = words.filter((w, i) => /^[a-z][a-z-]*$/.test(w) && !words[i - 1]?.startsWith('--'));
+      const lines = usage.split('\n').filter((l) => l.trimStart().startsWith(`crs ${command}`));
+      expect(lines, `crs ${command}`).not.toEqual([]);
+      for (const action of actions)
+        expect(
+          lines.some((l) => new RegExp(`(^|[ |])${action}([ |]|$)`).test(l.trim().slice(`crs ${command}`.length))),
+          `crs --help names crs ${command} ${action}`,
+        ).toBe(true);
+    }
+  });
+
   it('crs serve --help names the token kind (required) and where the AWS backend options are', async () => {
     const out = (await crs('serve', '--help')).stdout;
     expect(out).toContain('crs token issue --device DEVICE_ID --kind KIND');
