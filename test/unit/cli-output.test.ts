@@ -692,7 +692,17 @@ describe('crs outbox on the embedded backend, pinned by a mutation run', () => {
                 parkedAt: '2026-12-02T09:00:00Z',
               },
             ],
-            lanes: [],
+            lanes: [
+              { sink: 'pager', backlog: 0, oldestAt: null, parked: 0, retrying: false, lastError: null },
+              {
+                sink: 'webhook',
+                backlog: 2,
+                oldestAt: '2026-12-02T09:05:00.000Z',
+                parked: 1,
+                retrying: true,
+                lastError: 'webhook answered HTTP 503',
+              },
+            ],
             alerts: [{ text: 'lane webhook parked 1 record' }],
           }),
         );
@@ -703,8 +713,11 @@ describe('crs outbox on the embedded backend, pinned by a mutation run', () => {
     try {
       const listed = await outbox('list', '--data', dir);
       expect(listed.code).toBe(0);
+      // Each lane's backlog, as its usage and docs/conservation.md say (until 2026-12-06 only --json had them).
       expect(listed.out).toBe(
         '2026-12-02T09:00:00Z  webhook  notification crs|P-1|n1  patient P-1  (3 refusals: webhook answered HTTP 422)\n' +
+          'lane pager    backlog 0, parked 0\n' +
+          'lane webhook  backlog 2 (oldest 2026-12-02T09:05:00.000Z), parked 1, retrying (webhook answered HTTP 503)\n' +
           'ALERT lane webhook parked 1 record\n',
       );
       calls.length = 0;
