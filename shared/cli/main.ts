@@ -24,7 +24,8 @@ const USAGE = `usage:
   crs start [--port N] [--seed N] [--speed X]                      serve plus the simulator demo (npm start)
   crs simulate [--url URL] [--seed N] [--speed X] [--courses LIST] play simulated patients to a running crs serve
   crs mllp-bridge --listen PORT --to URL --token-file F          HL7 v2 over MLLP to HTTPS, with a durable spool
-  crs token issue --device ID --kind K | scope | revoke TOKEN_ID | list [--data DIR | --backend aws]   device tokens (crs token --help)
+  crs token issue --device ID --kind K [--expires WHEN] | rotate TOKEN_ID | scope TOKEN_ID ... | revoke TOKEN_ID | list
+      [--data DIR | --backend aws]                                 device tokens, their expiry and rotation (crs token --help)
   crs audit export --patient P [--format ndjson|csv] [--data DIR]   one patient's audit trail (pages, acks, silences...)
   crs backup --to DIR [--data DIR]                                 a copy of crs serve's data directory, taken while it runs
   crs ack-key rotate [--drop-previous] | drop-previous [--data DIR] a new acknowledge-link key (crs ack-key --help)

@@ -18,7 +18,8 @@ import { withStoppedDataDir } from './stopped-data-dir.ts';
 import { answeringServer, eachIdOrAll } from './serve-client.ts';
 
 export const OUTBOX_USAGE = `usage:
-  crs outbox list [--json] [--data DIR]                      records the lanes parked (a receiver refused them), each lane's backlog
+  crs outbox list [--json] [--data DIR]                      records the lanes parked (a receiver refused them); a running
+                                                             crs serve also gives each lane's backlog and the delivery alerts
   crs outbox retry (--all | ID...) [--sink stdout|pager|board|webhook] [--data DIR]  put parked records back in their lanes (in outbox order)
   crs outbox list|retry ... --backend aws [--outputs FILE] [--config FILE] [--sink sns|notify]
       sns: the page sends SNS refused (pages table, partition #parked); retry sends them again
@@ -57,6 +58,22 @@ function print(rows: Row[], json: boolean, extra: Record<string, unknown> = {}):
       `${r.parkedAt}  ${r.lane.padEnd(8)} ${r.kind.padEnd(12)} ${r.id}  patient ${r.patientId}  (${r.attempts} refusals: ${r.reason})`,
     );
 }
+
+/** A lane as GET /api/outbox gives it (LaneHealth, its time in RFC 3339). */
+interface LaneRow {
+  sink: string;
+  backlog: number;
+  oldestAt: string | null;
+  parked: number;
+  retrying: boolean;
+  lastError: string | null;
+}
+
+/** One lane's backlog, as the usage promises it (only --json printed the lanes until 2026-12-06). */
+const laneLine = (l: LaneRow) =>
+  `lane ${l.sink.padEnd(8)} backlog ${l.backlog}${l.oldestAt ? ` (oldest ${l.oldestAt})` : ''}, parked ${l.parked}${
+    l.retrying ? `, retrying (${l.lastError ?? 'the receiver is down'})` : ''
+  }`;
 
 export async function outboxCommand(args: string[], loadConfig: LoadConfig): Promise<number> {
   let v;
@@ -133,7 +150,7 @@ async function embeddedOutbox(action: 'list' | 'retry', ids: string[], v: Values
           attempts: number;
           parkedAt: string;
         }[];
-        lanes: unknown[];
+        lanes: LaneRow[];
         alerts: { text: string }[];
       };
       const rows = body.parked.map((p) => ({
@@ -146,6 +163,7 @@ async function embeddedOutbox(action: 'list' | 'retry', ids: string[], v: Values
         parkedAt: p.parkedAt,
       }));
       print(rows, v.json ?? false, { lanes: body.lanes, alerts: body.alerts });
+      if (!v.json) for (const l of body.lanes) out(laneLine(l));
       if (!v.json) for (const a of body.alerts) out(`ALERT ${a.text}`);
       return 0;
     }

@@ -3,7 +3,8 @@
 // and expiry (shared/app/scope.ts, docs/security.md), for either backend, as
 // `crs silence` and `crs audit export` are: the embedded server's data directory (the default; `--data DIR`, the
 // same database `crs serve` reads, even while it runs) or an AWS deployment's DynamoDB token table
-// (`--backend aws`, `--table` or CRS_TOKENS_TABLE; the SDK honours AWS_ENDPOINT_URL, so an emulator works too).
+// (`--backend aws`, `--table`, CRS_TOKENS_TABLE or the stack's outputs, `--outputs FILE`; the SDK honours
+// AWS_ENDPOINT_URL, so an emulator works too).
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -65,8 +66,10 @@ export const TOKEN_USAGE = `usage:
   crs token list [--json]                       list tokens (ids, devices, scopes, dates, expiry; never the tokens);
                                                 warns of active tokens expiring within ${EXPIRY_WARNING_DAYS} days
   where: [--data DIR]                           the data directory of crs serve (default ${DEFAULT_DATA_DIR}; the default backend)
-         --backend aws [--table NAME]           an AWS deployment's token table (NAME defaults to $${ENV.tokensTable};
-                                                AWS_REGION, AWS credentials and AWS_ENDPOINT_URL apply as for the AWS CLI)
+         --backend aws [--table NAME | --outputs FILE]
+                                                an AWS deployment's token table: NAME, else $${ENV.tokensTable}, else
+                                                TokensTableName in the stack's outputs FILE (cdk deploy --outputs-file);
+                                                AWS_REGION, AWS credentials and AWS_ENDPOINT_URL apply as for the AWS CLI
 `;
 
 /** An open token store, and how to let go of it. */
@@ -119,12 +122,18 @@ class UsageError extends Error {}
 const DEVICE_ID = /^[\x21-\x7e]{1,128}$/;
 
 /**
- * Where the token went, as the printed revoke command says it: a table given with --table is named (the command
- * without it revoked in $CRS_TOKENS_TABLE's table, or was refused for want of one).
+ * Where the token went, as the printed revoke command says it: a table given with --table, or the outputs file given,
+ * is named (the command without it revoked in $CRS_TOKENS_TABLE's table, or was refused for want of one).
  */
-const revokeWhere = (v: { backend?: string; table?: string; data?: string }) =>
+const revokeWhere = (v: { backend?: string; table?: string; outputs?: string; data?: string }) =>
   v.backend === 'aws'
-    ? ` --backend aws${v.table !== undefined ? ` --table ${shellWord(v.table)}` : ''}`
+    ? ` --backend aws${
+        v.table !== undefined
+          ? ` --table ${shellWord(v.table)}`
+          : v.outputs !== undefined
+            ? ` --outputs ${shellWord(v.outputs)}`
+            : ''
+      }`
     : v.data !== undefined
       ? ` --data ${shellWord(v.data)}`
       : '';
@@ -139,6 +148,16 @@ const shellWord = (text: string) => (/^[\w@%+=:,./-]+$/.test(text) ? text : `'${
 function tokenIdCheck(tokenId: string): void {
   const bad = idArgumentError('TOKEN_ID', tokenId, 128);
   if (bad) throw new UsageError(bad);
+}
+
+/** TokensTableName of a stack's outputs file; a file that cannot be read is a usage error, as for the others. */
+async function tokensTableOf(file: string): Promise<string | undefined> {
+  const { readOutputs, OperatorUsageError } = await import('./aws-operator.ts');
+  try {
+    return readOutputs(file)[ENV.tokensTable];
+  } catch (e) {
+    throw e instanceof OperatorUsageError ? new UsageError(e.message) : e;
+  }
 }
 
 export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> = {}): Promise<number> {
@@ -157,6 +176,7 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
         backend: { type: 'string', default: 'embedded' },
         data: { type: 'string' },
         table: { type: 'string' },
+        outputs: { type: 'string' },
         expires: { type: 'string' },
         overlap: { type: 'string' },
         json: { type: 'boolean' },
@@ -171,15 +191,24 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
     const tokens = async (): Promise<TokenStore> => {
       if (values.backend === 'aws') {
         if (values.data !== undefined)
-          throw new UsageError('--data is the embedded data directory; with --backend aws give --table NAME');
-        const table = values.table ?? env[ENV.tokensTable];
-        if (!table) throw new UsageError(`no token table: pass --table NAME or set ${ENV.tokensTable}`);
+          throw new UsageError(
+            '--data is the embedded data directory; with --backend aws give --table NAME or --outputs FILE',
+          );
+        // As every operator command: the flag, then the variable, then the stack's outputs.
+        const table =
+          values.table ??
+          env[ENV.tokensTable] ??
+          (values.outputs === undefined ? undefined : await tokensTableOf(values.outputs));
+        if (!table)
+          throw new UsageError(
+            `no token table: pass --table NAME, set ${ENV.tokensTable}, or give the stack's outputs with --outputs FILE`,
+          );
         opened = await open.aws(table);
         where = `DynamoDB table ${table}`;
       } else if (values.backend === 'embedded') {
-        if (values.table !== undefined)
+        if (values.table !== undefined || values.outputs !== undefined)
           throw new UsageError(
-            '--table is for --backend aws (the embedded tokens live in the data directory, --data DIR)',
+            `--${values.table !== undefined ? 'table' : 'outputs'} is for --backend aws (the embedded tokens live in the data directory, --data DIR)`,
           );
         const dir = resolve(values.data ?? DEFAULT_DATA_DIR);
         // Never create a database here: a token issued into a directory no server reads would only confuse.

@@ -138,7 +138,7 @@ function buildGradingConfigSchema() {
     dedupeWindow: z.number().check(z.int(), z.gte(16), z.lte(5000)),
     /**
      * How many blood-pressure readings, and vasopressor sections, each patient keeps in observedAt order for the
-     * hypotension rule; older ones are folded into the rule's state (docs/grading-rules.md, "the history bound").
+     * hypotension rule; older ones are folded into the rule's state (docs/grading-rules.md, section 9).
      */
     bpHistory: z.number().check(z.int(), z.gte(2), z.lte(1000)),
     vasopressorHistory: z.number().check(z.int(), z.gte(2), z.lte(1000)),

@@ -2182,6 +2182,28 @@ describe('deploy-time inputs: a mistake is refused at synth, naming the option',
     expect(() => templateApp({ context: { paging: PAGING, '@aws-cdk/core:checkSecretUsage': true } })).not.toThrow();
   });
 
+  it('says a refused input in its own words through `npm run synth` (the app cdk.json runs), with no stack trace', () => {
+    const synthWith = (env: Record<string, string>) =>
+      spawnSync(process.execPath, ['--import', 'tsx', 'infra/app.ts'], {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          CDK_CONTEXT_JSON: JSON.stringify({ capacty: 'provisioned' }),
+          CDK_OUTDIR: mkdtempSync(join(tmpdir(), 'crs-synth-refused-')),
+          ...env,
+        },
+      });
+    const run = synthWith({});
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(
+      /^crs: the stack was not synthesized: context "capacty" is not an option of this stack \(did you mean capacity\?\)/,
+    );
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+    // CDK_DEBUG, the CDK's own switch for traces, keeps it.
+    expect(synthWith({ CDK_DEBUG: 'true' }).stderr).toMatch(/\n\s+at checkContextKeys/);
+  }, 60_000);
+
   it('reads maxObservationAgeDays in decimal digits only, a fraction too as crs serve does: "0x10" and "1e3" are refused by their key (0x10 took 16 days)', () => {
     const maxAge = (context: Record<string, unknown>) => {
       const { stack } = templateApp({ context: { paging: PAGING, ...context } });

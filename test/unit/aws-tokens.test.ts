@@ -376,7 +376,7 @@ describe('crs token --backend aws', () => {
     expect(withData.err).toMatch(/--data is the embedded data directory/);
     const noTable = await run(['list'], {});
     expect(noTable.code).toBe(2);
-    expect(noTable.err).toMatch(/--table NAME or set CRS_TOKENS_TABLE/);
+    expect(noTable.err).toMatch(/--table NAME, set CRS_TOKENS_TABLE, or give the stack.s outputs with --outputs FILE/);
   });
 
   it('names a refused ward, device, kind or option precisely, never printing a control or format character raw', async () => {
@@ -586,6 +586,31 @@ describe('crs token, pinned by a mutation run', () => {
     expect(revoked.code, revoked.err).toBe(0);
     expect(tableOf('other').size).toBe(1);
     expect(tableOf('tokens').size).toBe(0);
+  });
+
+  // The deploy writes outputs.json and every other operator command reads it (--outputs FILE); crs token refused the
+  // flag ("Unknown option '--outputs'"), so the README had the operator copy TokensTableName into CRS_TOKENS_TABLE.
+  it('takes the token table from the stack outputs (--outputs FILE), as the other operator commands do', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-token-outputs-'));
+    const outputs = join(dir, 'outputs.json');
+    writeFileSync(outputs, JSON.stringify({ CrsAlerting: { TokensTableName: 'from-outputs', StateTableName: 's' } }));
+    const r = await run(['issue', '--device', 'gw-1', '--kind', 'pump', '--outputs', outputs], {});
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain('hash in:  DynamoDB table from-outputs');
+    // The revoke command printed runs as printed.
+    const revoke = r.out.match(/^Revoke it with: crs token (.+)$/m)![1]!.split(' ');
+    expect(revoke.slice(2)).toEqual(['--backend', 'aws', '--outputs', outputs]);
+    expect((await run(revoke.slice(0, 2), {}, revoke.slice(2))).code).toBe(0);
+    expect(tableOf('from-outputs').size).toBe(1);
+    // An outputs file without the table, or none at all, is a usage error naming what to give.
+    writeFileSync(outputs, JSON.stringify({ CrsAlerting: { StateTableName: 's' } }));
+    const without = await run(['list', '--outputs', outputs], {});
+    expect(without.code).toBe(2);
+    expect(without.err).toMatch(/no token table: pass --table NAME, set CRS_TOKENS_TABLE, or give the stack's outputs/);
+    const missing = await run(['list', '--outputs', join(dir, 'none.json')], {});
+    expect(missing.code).toBe(2);
+    expect(missing.err).toMatch(/cannot read the outputs file/);
+    rmSync(dir, { recursive: true });
   });
 
   it('prints its usage on standard output for --help, exit 0', async () => {

@@ -49,6 +49,26 @@ describe('crs --help', () => {
     expect(r.stdout).toContain(`crs ${command} ${sub}`);
   });
 
+  // The README's command table is what a new user reads first; `crs --help` left out `crs token rotate`.
+  it("crs --help names every action of each command the README's command table lists", async () => {
+    const usage = (await crs('--help')).stdout;
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const rows = [...readme.matchAll(/^\| `crs ([a-z-]+)([^`]*)`/gm)];
+    expect(rows.length).toBeGreaterThan(10);
+    for (const [, command, rest] of rows) {
+      // The actions: words outside [options], neither a --flag nor its value (`--backend aws`).
+      const words = rest!.replace(/\[[^\]]*\]/g, ' ').split(/\s+|\\\|/);
+      const actions = words.filter((w, i) => /^[a-z][a-z-]*$/.test(w) && !words[i - 1]?.startsWith('--'));
+      const lines = usage.split('\n').filter((l) => l.trimStart().startsWith(`crs ${command}`));
+      expect(lines, `crs ${command}`).not.toEqual([]);
+      for (const action of actions)
+        expect(
+          lines.some((l) => new RegExp(`(^|[ |])${action}([ |]|$)`).test(l.trim().slice(`crs ${command}`.length))),
+          `crs --help names crs ${command} ${action}`,
+        ).toBe(true);
+    }
+  });
+
   it('crs serve --help names the token kind (required) and where the AWS backend options are', async () => {
     const out = (await crs('serve', '--help')).stdout;
     expect(out).toContain('crs token issue --device DEVICE_ID --kind KIND');
@@ -672,7 +692,17 @@ describe('crs outbox on the embedded backend, pinned by a mutation run', () => {
                 parkedAt: '2026-12-02T09:00:00Z',
               },
             ],
-            lanes: [],
+            lanes: [
+              { sink: 'pager', backlog: 0, oldestAt: null, parked: 0, retrying: false, lastError: null },
+              {
+                sink: 'webhook',
+                backlog: 2,
+                oldestAt: '2026-12-02T09:05:00.000Z',
+                parked: 1,
+                retrying: true,
+                lastError: 'webhook answered HTTP 503',
+              },
+            ],
             alerts: [{ text: 'lane webhook parked 1 record' }],
           }),
         );
@@ -683,8 +713,11 @@ describe('crs outbox on the embedded backend, pinned by a mutation run', () => {
     try {
       const listed = await outbox('list', '--data', dir);
       expect(listed.code).toBe(0);
+      // Each lane's backlog, as its usage and docs/conservation.md say (until 2026-12-06 only --json had them).
       expect(listed.out).toBe(
         '2026-12-02T09:00:00Z  webhook  notification crs|P-1|n1  patient P-1  (3 refusals: webhook answered HTTP 422)\n' +
+          'lane pager    backlog 0, parked 0\n' +
+          'lane webhook  backlog 2 (oldest 2026-12-02T09:05:00.000Z), parked 1, retrying (webhook answered HTTP 503)\n' +
           'ALERT lane webhook parked 1 record\n',
       );
       calls.length = 0;

@@ -14,7 +14,7 @@
 // - Acknowledgements go through the ack function with the link a page was sent with (SNS): `POST /ack/{token}`
 //   (the form) or `POST /v1/acks`. Silences through the pager as `crs silence --backend aws` runs it.
 //
-// What differs by design (docs/paging.md, "crs replay --escalations and the AWS functions"), and how it is compared:
+// What differs by design (docs/paging.md: "The same holds against the AWS functions"), and how it is compared:
 // - Stale-feed sweeps: the schedule sweeps every minute, replay at the moment a feed becomes stale. The script's
 //   times are whole minutes, so a minute's schedule sees what replay saw; at one instant the schedule runs after
 //   the step (a message arriving in the second before it), and also before it when a feed becomes stale at that

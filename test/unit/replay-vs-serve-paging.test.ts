@@ -5,7 +5,7 @@
 // messages, acknowledgements and silences). Both must write the same audit trail of pages: opened, sent (to whom,
 // at which level and round, when), escalated, held and released, acknowledged, superseded, resolved, alerts.
 //
-// What differs by design (docs/paging.md, "crs replay --escalations and crs serve"), and how it is compared:
+// What differs by design (docs/paging.md, its opening: "except where they differ by design"), and how it is compared:
 // - Time: replay's clock is the latest time in the file; the server's is its own, here the script's time (never
 //   moved back by a late message), so the two agree.
 // - Stale-feed sweeps: the server sweeps every quarter of staleFeedMinutes, so an alert is up to that late; replay
