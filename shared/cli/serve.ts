@@ -5,7 +5,6 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isIP } from 'node:net';
-import { parseArgs } from 'node:util';
 import { DEFAULT_MAX_PATIENTS } from '#adapters/sqlite/patients.ts';
 import { lockDataDir, openDataDir } from '#adapters/sqlite/db.ts';
 import { DEFAULT_RETENTION_DAYS } from '#adapters/sqlite/retention.ts';
@@ -19,7 +18,7 @@ import { DAY } from '#domain/time.ts';
 import { COURSE_NAMES } from '#sim/courses.ts';
 import { DEFAULT_ENDED_HOURS } from '#hosts/embedded/board-api.ts';
 import { DEFAULT_DATA_DIR, startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
-import { LISTEN_PORT, inline, numberFlag, shown } from './flags.ts';
+import { LISTEN_PORT, inline, numberFlag, shown, parseFlags } from './flags.ts';
 import { SEED_RANGE, SPEED_RANGE, describeScenario, runSimulation, scenarioFor } from './simulate.ts';
 
 /** --max-patients: the most patients with data in the last 14 days. */
@@ -188,7 +187,7 @@ function announce(
 
 export async function serveCommand(args: string[], loadConfig: LoadConfig): Promise<number> {
   try {
-    const { values: v } = parseArgs({
+    const { values: v } = parseFlags({
       args,
       options: {
         port: { type: 'string' },
@@ -363,7 +362,7 @@ function resetDemoDir(dir: string): void {
 
 export async function startCommand(args: string[], loadConfig: LoadConfig): Promise<number> {
   try {
-    const { values: v } = parseArgs({
+    const { values: v } = parseFlags({
       args,
       options: {
         port: { type: 'string' },

@@ -4,14 +4,13 @@
 // `--backend aws` works on a deployment's tables (or a `crs serve --backend aws` run) with the operator's
 // credentials; `--backend embedded` (the default) asks the `crs serve` running on --data DIR, through the same
 // API as its board (POST /api/silences), so that its pager, board and audit trail see the silence at once.
-import { parseArgs } from 'node:util';
 import type { GradingConfig } from '#domain/config.ts';
 import type { Silence } from '#domain/paging.ts';
 import type { EndedSilence } from '#app/pager.ts';
 import { iso } from '#domain/time.ts';
 import { checkAckName } from '#app/ack.ts';
 import { NO_SUCH_PATIENT, checkSilence, silenceIdError, startSilence } from '#app/silence.ts';
-import { inline, shown } from './flags.ts';
+import { inline, shown, parseFlags } from './flags.ts';
 
 export const SILENCE_USAGE = `  crs silence create|end|list ... [--data DIR]
       the same on the crs serve running on DIR (default ./.crs), as its board does
@@ -146,7 +145,7 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
   let values: Options;
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({
+    ({ values, positionals } = parseFlags({
       args: rest,
       allowPositionals: true,
       options: {
