@@ -179,7 +179,7 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
         expires: { type: 'string' },
         overlap: { type: 'string' },
         json: { type: 'boolean' },
-        help: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
       },
     });
     const [action, ...args] = positionals;
