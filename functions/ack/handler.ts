@@ -33,6 +33,7 @@ import {
   telemetry,
   thrownToRuntime,
   type Telemetry,
+  flushMetrics,
 } from '#adapters/aws/telemetry.ts';
 import { coldStart } from '#adapters/aws/cold-start.ts';
 
@@ -123,7 +124,7 @@ export function createAckHandler(deps: AckHandlerDeps) {
       logger.error('acknowledgement failed', { error: errorName(err) });
       throw thrownToRuntime(err);
     } finally {
-      deps.metrics.publishStoredMetrics();
+      flushMetrics(deps.metrics);
     }
   };
 }

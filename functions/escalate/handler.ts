@@ -29,6 +29,7 @@ import {
   telemetry,
   thrownToRuntime,
   type Telemetry,
+  flushMetrics,
 } from '#adapters/aws/telemetry.ts';
 import { coldStart } from '#adapters/aws/cold-start.ts';
 
@@ -237,7 +238,7 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
       logger.error('escalation tick failed', { error: errorName(err) });
       throw thrownToRuntime(err);
     } finally {
-      metrics.publishStoredMetrics();
+      flushMetrics(metrics);
     }
   };
 }

@@ -16,7 +16,14 @@ import type { DeviceMessage } from '#domain/contract.ts';
 import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
 import { ENV, gradingConfigFromEnv, requireEnv } from '#adapters/aws/env.ts';
 import { isOutage } from '#adapters/aws/outage.ts';
-import { METRIC, errorName, telemetry, thrownToRuntime, type Telemetry } from '#adapters/aws/telemetry.ts';
+import {
+  METRIC,
+  errorName,
+  telemetry,
+  thrownToRuntime,
+  type Telemetry,
+  flushMetrics,
+} from '#adapters/aws/telemetry.ts';
 import type { StateStore } from '#ports';
 
 export interface GradeHandlerDeps extends Telemetry {
@@ -175,7 +182,7 @@ export function createGradeHandler(deps: GradeHandlerDeps) {
       throw thrownToRuntime(err);
     } finally {
       clearTimeout(timer);
-      metrics.publishStoredMetrics();
+      flushMetrics(metrics);
     }
   };
 }

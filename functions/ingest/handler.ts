@@ -16,7 +16,7 @@ import { DynamoTokenStore } from '#adapters/aws/dynamo-token-store.ts';
 import type { PatientDirectory } from '#app/scope.ts';
 import { ENV, requireEnv } from '#adapters/aws/env.ts';
 import { SqsFifoQueue } from '#adapters/aws/sqs-fifo-queue.ts';
-import { METRIC, errorName, telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
+import { METRIC, errorName, telemetry, type Telemetry, flushMetrics } from '#adapters/aws/telemetry.ts';
 import type { MessageQueue, TokenStore } from '#ports';
 
 export interface IngestHandlerDeps extends Telemetry {
@@ -79,7 +79,7 @@ export function createIngestHandler(deps: IngestHandlerDeps) {
       }
       return { statusCode: res.status, headers: res.headers, body: res.body };
     } finally {
-      metrics.publishStoredMetrics();
+      flushMetrics(metrics);
     }
   };
 }

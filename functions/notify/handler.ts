@@ -20,7 +20,14 @@ import {
   type OutboxImage,
 } from '#adapters/aws/outbox-delivery.ts';
 import { awsPagingFromEnv } from '#adapters/aws/paging.ts';
-import { METRIC, pagingMetrics, telemetry, thrownToRuntime, type Telemetry } from '#adapters/aws/telemetry.ts';
+import {
+  METRIC,
+  pagingMetrics,
+  telemetry,
+  thrownToRuntime,
+  type Telemetry,
+  flushMetrics,
+} from '#adapters/aws/telemetry.ts';
 import { coldStart } from '#adapters/aws/cold-start.ts';
 
 export type { NotifyPaging } from '#adapters/aws/outbox-delivery.ts';
@@ -64,7 +71,7 @@ export function createNotifyHandler(deps: NotifyHandlerDeps) {
     } catch (err) {
       throw thrownToRuntime(err);
     } finally {
-      metrics.publishStoredMetrics();
+      flushMetrics(metrics);
     }
   };
 }

@@ -4,11 +4,10 @@
 // (2026-12-06; it was told to restart before). On AWS the same is done with the aws CLI (docs/runbook.md, "Rotating the acknowledge-link key").
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { DB_FILE, dataDirLocked } from '#adapters/sqlite/db.ts';
 import { ACK_KEY_FILE, ACK_KEY_FILES_CHECK_MS, dropPreviousAckKey, rotateAckKey } from '#hosts/embedded/ack-key.ts';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
-import { inline, shown } from './flags.ts';
+import { inline, shown, parseFlags } from './flags.ts';
 
 export const ACK_KEY_USAGE = `  crs ack-key rotate [--data DIR] [--drop-previous]
       a new key for crs serve's acknowledge links (ack.key); the one it replaces is kept (ack.key.previous), so the
@@ -22,7 +21,7 @@ class AckKeyUsageError extends Error {}
 
 export function ackKeyCommand(args: string[]): number {
   try {
-    const { values: v, positionals } = parseArgs({
+    const { values: v, positionals } = parseFlags({
       args,
       allowPositionals: true,
       options: {

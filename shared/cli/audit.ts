@@ -5,12 +5,11 @@
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
 import { DB_FILE } from '#adapters/sqlite/db.ts';
 import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '#app/audit-export.ts';
 import { CONTRACT_ID } from '#app/interfaces/ids.ts';
-import { inline, shown } from './flags.ts';
+import { inline, shown, parseFlags } from './flags.ts';
 import type { AuditLog } from '#ports';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 
@@ -77,7 +76,7 @@ export async function auditCommand(args: string[]): Promise<number> {
     return usage(sub === undefined ? 'say what to do: export' : `unknown sub-command ${shown(sub)}`);
   let values: Options;
   try {
-    values = parseArgs({
+    values = parseFlags({
       args: rest,
       options: {
         patient: { type: 'string' },

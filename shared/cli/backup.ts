@@ -7,13 +7,12 @@
 import Database from 'better-sqlite3';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { DB_FILE } from '#adapters/sqlite/db.ts';
 import { createPrivate, secureDataDir } from '#adapters/sqlite/files.ts';
 import { ACK_KEY_FILE, ACK_PREVIOUS_KEY_FILE } from '#hosts/embedded/ack-key.ts';
 import { BOARD_KEY_FILE } from '#hosts/embedded/board-key.ts';
 import { SECURITY_LOG_FILE } from '#hosts/embedded/security-log.ts';
-import { inline } from './flags.ts';
+import { inline, parseFlags } from './flags.ts';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 
 export const BACKUP_USAGE = `  crs backup --to DIR [--data DIR]
@@ -26,7 +25,7 @@ class BackupUsageError extends Error {}
 
 export function backupCommand(args: string[]): number {
   try {
-    const { values: v, positionals } = parseArgs({
+    const { values: v, positionals } = parseFlags({
       args,
       allowPositionals: true,
       options: { to: { type: 'string' }, data: { type: 'string' }, help: { type: 'boolean', short: 'h' } },

@@ -5,11 +5,10 @@
 // graded when the server starts). On AWS the dead letters are the MessagesDlq queue's, redriven by SQS itself.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { DeadLetter } from '#adapters/sqlite/dead-letters.ts';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 import { oneLine } from '#hosts/embedded/log-line.ts';
-import { inline, shown } from './flags.ts';
+import { inline, shown, parseFlags } from './flags.ts';
 import { withStoppedDataDir } from './stopped-data-dir.ts';
 import { answeringServer, eachIdOrAll } from './serve-client.ts';
 
@@ -46,7 +45,7 @@ export async function deadLettersCommand(args: string[]): Promise<number> {
   let v;
   let positionals: string[];
   try {
-    ({ values: v, positionals } = parseArgs({
+    ({ values: v, positionals } = parseFlags({
       args,
       allowPositionals: true,
       options: {

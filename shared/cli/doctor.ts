@@ -37,7 +37,6 @@ import {
 } from '@aws-sdk/client-sns';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { FEED_INDEX_STEP_MS } from '#adapters/aws/dynamo-state-store.ts';
 import { DynamoTokenStore } from '#adapters/aws/dynamo-token-store.ts';
 import { ENV } from '#adapters/aws/env.ts';
@@ -55,7 +54,7 @@ import {
   type PagingConfig,
 } from '#domain/paging-endpoints.ts';
 import { OPERATOR_ENV, OperatorUsageError, need, operatorAws, operatorVariables } from './aws-operator.ts';
-import { inline, shown } from './flags.ts';
+import { inline, shown, parseFlags } from './flags.ts';
 
 export const DOCTOR_USAGE = `  crs doctor --backend aws [--outputs FILE] [--paging FILE] [--config FILE] [--test-page TEAM] [--json]
       whether pages reach people: each team's subscriptions (confirmed, pending confirmation, SMS opted out, their
@@ -808,7 +807,7 @@ type LoadConfig = (file: string | undefined, scheme: string | undefined) => Grad
 export async function doctorCommand(args: string[], loadConfig: LoadConfig): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({
+    ({ values } = parseFlags({
       args,
       options: {
         backend: { type: 'string' },

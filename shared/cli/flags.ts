@@ -1,6 +1,7 @@
 // Numbers given on the command line, read one way by every command: plain decimal digits (a fraction only where the
 // flag takes one), within the flag's range, or refused naming the flag, its range and what was given. Number()
 // alone read "" as 0 (a random port), "0x10" as 16, "1e3" as 1000 and took 1e308.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { inline, quoted } from '#domain/printable.ts';
 
 /** A flag's number: its range, and whether it takes a fraction (--speed 1.5). */
@@ -64,4 +65,23 @@ export function numberFlag<T extends number | undefined>(
 export function idArgumentError(what: string, text: string, max: number): string | undefined {
   if (text.length >= 1 && text.length <= max && /^[^\p{C}\s]+$/u.test(text)) return undefined;
   return `${what} must be an id as it was printed: 1-${max} characters, no space or control character (got ${shown(text)})`;
+}
+
+// Node's hint after an unknown option where a command takes positionals (replay FILE, token rotate TOKEN_ID): three
+// lines on a terminal, its quote left open. Cut at its first sentence: only an option holding that text is cut short.
+const POSITIONAL_HINT = /^(Unknown option '[\s\S]*?')\. To specify a positional argument starting with [\s\S]*$/;
+
+/**
+ * util.parseArgs, its errors said as every command says them: "Unknown option '--x'" without Node's hint (the
+ * commands taking positionals added it, the others did not), escaped (Node quotes what was given raw). Thrown with
+ * Node's code (ERR_PARSE_ARGS_...): each command answers it as its own usage error, exit 2.
+ */
+export function parseFlags<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    if (!e.code?.startsWith('ERR_PARSE_ARGS')) throw err;
+    throw Object.assign(new Error(inline(e.message.replace(POSITIONAL_HINT, '$1'))), { code: e.code });
+  }
 }

@@ -1,10 +1,9 @@
 // The `crs` command line: one entry, one sub-command per job.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { SCHEMES, resolveConfig, type GradingConfig, type Scheme } from '#domain/config.ts';
 import { deviceMessageJsonSchema } from '#domain/contract.ts';
 import { parseTimeWithOffset } from '#domain/time.ts';
-import { inline, shown } from './flags.ts';
+import { inline, shown, parseFlags } from './flags.ts';
 import { EXIT, replayCommand } from './replay.ts';
 import type { Synthesize } from '#hosts/aws-emulator/template.ts';
 
@@ -36,7 +35,32 @@ const USAGE = `usage:
   (crs serve --help and crs simulate --help list every option)
 `;
 
+const REPLAY_USAGE = `  crs replay FILE [--scheme astct2019|lee2014] [--config FILE] [--escalations [--until TIME]]
+  crs replay FILE --format json|hl7v2|fhir|mixed [--hl7-zone ZONE] [--hl7-patient-authority AUTH]
+                  [--fhir-patient-system URI] [--scheme S] [--config FILE]
+      grade FILE ("-": standard input) through the pipeline's validation, state and grading, lines in file order;
+      NDJSON on stdout, one event a line (assessment, notification, duplicate, rejected): docs/replay.md
+      --format: JSON device messages (default), HL7 v2 (MLLP frames or blank-line blocks), FHIR R4, or both mixed;
+      --hl7-zone: the zone (Europe/Paris, +01:00) of HL7 v2 times sent without an offset (hl7v2, mixed);
+      --hl7-patient-authority: the assigning authority (PID-3.4) of the patient ids (hl7v2, mixed);
+      --fhir-patient-system: the identifier system (a URI) of the patient ids (fhir, mixed);
+      --escalations: JSON only: also run pages, ladders, acks and silences in simulated time, up to --until TIME
+        (RFC 3339 with its offset) after the last line
+      Exit 0: every line accepted; 1: a line was rejected (the others still graded); 2: usage or I/O error.
+`;
+
+const SCHEMA_USAGE = `  crs schema [--openapi] [--write]
+      print the device message JSON Schema (generated from the zod schema), or with --openapi the HTTP API's
+      OpenAPI document; --write writes both to shared/contract/ (the document embeds the schema)
+`;
+
 class UsageError extends Error {}
+
+/** A command's usage on stdout, for --help (exit 0). */
+function help(usage: string): number {
+  process.stdout.write(`usage:\n${usage}`);
+  return EXIT.ok;
+}
 
 /** Loads the grading configuration: defaults, then a JSON file of overrides, then the command line's scheme. */
 export function loadConfig(configFile: string | undefined, scheme: string | undefined): GradingConfig {
@@ -94,20 +118,16 @@ export interface EntryHooks {
 
 export async function main(argv: string[], hooks: EntryHooks = {}): Promise<number> {
   const [command, ...rest] = argv;
-  // The commands without usage of their own answer --help with the summary, as the others do with theirs.
-  if ((command === 'replay' || command === 'schema') && (rest.includes('--help') || rest.includes('-h'))) {
-    process.stdout.write(USAGE);
-    return EXIT.ok;
-  }
   try {
     switch (command) {
       case 'replay': {
-        const { values, positionals } = parseArgs({
+        const { values, positionals } = parseFlags({
           args: rest,
           allowPositionals: true,
           options: {
             scheme: { type: 'string' },
             config: { type: 'string' },
+            help: { type: 'boolean', short: 'h' },
             escalations: { type: 'boolean' },
             until: { type: 'string' },
             format: { type: 'string' },
@@ -116,6 +136,7 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
             'fhir-patient-system': { type: 'string' },
           },
         });
+        if (values.help) return help(REPLAY_USAGE);
         if (positionals.length !== 1) throw new UsageError('replay takes exactly one FILE (or - for standard input)');
         // Checked whatever the format, then refused where it cannot apply: it was ignored with JSON (and FHIR),
         // garbage included, so a replay meant to read HL7 times in a zone read none and said nothing.
@@ -220,10 +241,11 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
       case 'doctor':
         return await (await import('./doctor.ts')).doctorCommand(rest, loadConfig);
       case 'schema': {
-        const { values } = parseArgs({
+        const { values } = parseFlags({
           args: rest,
-          options: { write: { type: 'boolean' }, openapi: { type: 'boolean' } },
+          options: { write: { type: 'boolean' }, openapi: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
         });
+        if (values.help) return help(SCHEMA_USAGE);
         const schema = `${JSON.stringify(deviceMessageJsonSchema(), null, 2)}\n`;
         // Loaded on demand: the document's examples load the HL7 v2 and FHIR encoders.
         const openapi = async () => `${JSON.stringify((await import('#app/openapi.ts')).openApiDocument(), null, 2)}\n`;
@@ -245,7 +267,13 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
     }
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`crs: ${inline((err as Error).message)}\n${USAGE}`);
+      // replay and schema with their own usage, as every other command says its mistakes.
+      const own = command === 'replay' ? REPLAY_USAGE : command === 'schema' ? SCHEMA_USAGE : undefined;
+      process.stderr.write(
+        own
+          ? `crs ${command}: ${inline((err as Error).message)}\nusage:\n${own}`
+          : `crs: ${inline((err as Error).message)}\n${USAGE}`,
+      );
       return EXIT.usage;
     }
     throw err;

@@ -1,11 +1,10 @@
 // `crs mllp-bridge --listen PORT --to URL --token-file F [--host H] [--spool DIR] [--ack-wait MS]`: MLLP from the
 // monitors in, HTTPS to POST /v1/hl7v2 out, with a durable local spool (shared/hosts/mllp-bridge/mllp-bridge.ts).
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { isBearerToken } from '#app/auth.ts';
 import { startBridge } from '#hosts/mllp-bridge/mllp-bridge.ts';
 import { SpoolInUse } from '#hosts/mllp-bridge/spool.ts';
-import { LISTEN_PORT, parseNumberFlag } from './flags.ts';
+import { LISTEN_PORT, parseNumberFlag, parseFlags } from './flags.ts';
 
 export const BRIDGE_USAGE = `  crs mllp-bridge --listen PORT --to URL --token-file F [--host H] [--spool DIR] [--ack-wait MS]
       MLLP in (monitor gateways), HTTPS out to URL (the API's base or its /v1/hl7v2) with the device token in F;
@@ -18,7 +17,7 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 export async function mllpBridgeCommand(args: string[]): Promise<number> {
   let v;
   try {
-    v = parseArgs({
+    v = parseFlags({
       args,
       options: {
         listen: { type: 'string' },

@@ -8,12 +8,11 @@
 // the stream again (within the 24 hours the stream keeps them).
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { GradingConfig } from '#domain/config.ts';
 import { iso } from '#domain/time.ts';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 import { EMBEDDED_LANES, isLaneName } from '#hosts/embedded/lanes.ts';
-import { idArgumentError, inline, shown } from './flags.ts';
+import { idArgumentError, inline, shown, parseFlags } from './flags.ts';
 import { withStoppedDataDir } from './stopped-data-dir.ts';
 import { answeringServer, eachIdOrAll } from './serve-client.ts';
 
@@ -79,7 +78,7 @@ export async function outboxCommand(args: string[], loadConfig: LoadConfig): Pro
   let v;
   let positionals: string[];
   try {
-    ({ values: v, positionals } = parseArgs({
+    ({ values: v, positionals } = parseFlags({
       args,
       allowPositionals: true,
       options: {

@@ -4,7 +4,6 @@
 // (NDJSON: every page a team receives, and each grade change as `crs replay` prints it); the handlers' logs and
 // everything else go to standard error.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { localTokenHostProblem, localTokenProblem, testClockHostProblem } from '#app/auth.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import { PREFIX_PATTERN } from '#hosts/aws-emulator/run-prefix.ts';
@@ -13,7 +12,7 @@ import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/p
 import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient-system.ts';
 import { parseZone } from '#app/interfaces/zone.ts';
 import { MAX_OBSERVATION_AGE_RULE, maxObservationAgeMs } from '#domain/device-clock.ts';
-import { numberFlag, shown } from './flags.ts';
+import { numberFlag, shown, parseFlags } from './flags.ts';
 
 export const SERVE_AWS_USAGE = `  crs serve --backend aws [--endpoint URL] [--port N] [--host H] [--prefix NAME] [--region R]
                           [--scheme S] [--config FILE] [--paging FILE] [--visibility-timeout SECONDS]
@@ -75,7 +74,7 @@ const SERVE_AWS_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const parseServeAws = (args: string[]) => parseArgs({ args, options: SERVE_AWS_OPTIONS });
+const parseServeAws = (args: string[]) => parseFlags({ args, options: SERVE_AWS_OPTIONS });
 
 type Values = ReturnType<typeof parseServeAws>['values'];
 

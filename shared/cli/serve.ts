@@ -5,7 +5,6 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isIP } from 'node:net';
-import { parseArgs } from 'node:util';
 import { DEFAULT_MAX_PATIENTS } from '#adapters/sqlite/patients.ts';
 import { lockDataDir, openDataDir } from '#adapters/sqlite/db.ts';
 import { DEFAULT_RETENTION_DAYS } from '#adapters/sqlite/retention.ts';
@@ -19,7 +18,7 @@ import { DAY } from '#domain/time.ts';
 import { COURSE_NAMES } from '#sim/courses.ts';
 import { DEFAULT_ENDED_HOURS } from '#hosts/embedded/board-api.ts';
 import { DEFAULT_DATA_DIR, startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
-import { LISTEN_PORT, inline, numberFlag, shown } from './flags.ts';
+import { LISTEN_PORT, inline, numberFlag, shown, parseFlags } from './flags.ts';
 import { SEED_RANGE, SPEED_RANGE, describeScenario, runSimulation, scenarioFor } from './simulate.ts';
 
 /** --max-patients: the most patients with data in the last 14 days. */
@@ -57,9 +56,13 @@ export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--we
         (the listening URL by default); a path is a reverse proxy's prefix (https://host/wards/): the board works there;
       --page-lines: also print each page to a role ({"type":"page",...}, with its acknowledge link) on stdout
       device tokens: crs token issue --device DEVICE_ID --kind KIND [--data DIR] (crs token --help)
-      the deployed shape on an emulator or AWS: crs serve --backend aws --help
-  crs start [--port N] [--data DIR] [--seed N] [--speed X] [--scheme S] [--config FILE]
-      serve plus the simulator demo (npm start); the demo's data directory is reset on each start
+      the deployed shape on an emulator or AWS: crs serve --backend aws --help; the demo: crs start --help
+`;
+
+// Its own: crs start --help printed crs serve's (some thirty options, of which it takes six).
+const START_USAGE = `  crs start [--port N] [--data DIR] [--seed N] [--speed X] [--scheme S] [--config FILE]
+      crs serve plus the simulator demo (npm start), on DIR (default .crs/demo): reset on each start;
+      --port: default 8080 (a free one if it is taken); --seed, --speed: as crs simulate's (default 1 and 120)
 `;
 
 type LoadConfig = (file: string | undefined, scheme: string | undefined) => GradingConfig;
@@ -188,7 +191,7 @@ function announce(
 
 export async function serveCommand(args: string[], loadConfig: LoadConfig): Promise<number> {
   try {
-    const { values: v } = parseArgs({
+    const { values: v } = parseFlags({
       args,
       options: {
         port: { type: 'string' },
@@ -300,10 +303,10 @@ function testRetry(): { retry?: { initialMs: number; maxMs: number } } {
   return m ? { retry: { initialMs: Number(m[1]), maxMs: Number(m[2]) } } : {};
 }
 
-function failed(command: string, err: unknown): number {
+function failed(command: 'serve' | 'start', err: unknown): number {
   const e = err as Error & { code?: string };
   if (e instanceof ServeUsageError || e.code?.startsWith('ERR_PARSE_ARGS')) {
-    log(`crs ${command}: ${inline(e.message)}\nusage:\n${SERVE_USAGE}`);
+    log(`crs ${command}: ${inline(e.message)}\nusage:\n${command === 'start' ? START_USAGE : SERVE_USAGE}`);
     return 2;
   }
   if (e.code === 'EADDRINUSE') {
@@ -363,7 +366,7 @@ function resetDemoDir(dir: string): void {
 
 export async function startCommand(args: string[], loadConfig: LoadConfig): Promise<number> {
   try {
-    const { values: v } = parseArgs({
+    const { values: v } = parseFlags({
       args,
       options: {
         port: { type: 'string' },
@@ -376,7 +379,7 @@ export async function startCommand(args: string[], loadConfig: LoadConfig): Prom
       },
     });
     if (v.help) {
-      process.stdout.write(`usage:\n${SERVE_USAGE}`);
+      process.stdout.write(`usage:\n${START_USAGE}`);
       return 0;
     }
     // As crs simulate reads them, before the demo directory is reset.

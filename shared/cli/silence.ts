@@ -4,25 +4,30 @@
 // `--backend aws` works on a deployment's tables (or a `crs serve --backend aws` run) with the operator's
 // credentials; `--backend embedded` (the default) asks the `crs serve` running on --data DIR, through the same
 // API as its board (POST /api/silences), so that its pager, board and audit trail see the silence at once.
-import { parseArgs } from 'node:util';
 import type { GradingConfig } from '#domain/config.ts';
 import type { Silence } from '#domain/paging.ts';
 import type { EndedSilence } from '#app/pager.ts';
 import { iso } from '#domain/time.ts';
 import { checkAckName } from '#app/ack.ts';
 import { NO_SUCH_PATIENT, checkSilence, silenceIdError, startSilence } from '#app/silence.ts';
-import { inline, shown } from './flags.ts';
+import { inline, shown, parseFlags } from './flags.ts';
 
-export const SILENCE_USAGE = `  crs silence create|end|list ... [--data DIR]
-      the same on the crs serve running on DIR (default ./.crs), as its board does
-  crs silence create (--patient P | --team T) --minutes N --by NAME --reason TEXT --backend aws [--outputs FILE] [--config FILE]
+// Each action with its flags, then where it runs: the flags were detailed only with --backend aws, the embedded
+// server (the default) had one line.
+export const SILENCE_USAGE = `  crs silence create (--patient P | --team T) --minutes N --by NAME --reason TEXT [--json] [WHERE]
       hold pages below grade 4 for P (or team T) for N minutes (1-1440); prints the silence id
-  crs silence end SILENCE_ID --by NAME --backend aws [--outputs FILE] [--config FILE]
+  crs silence end SILENCE_ID --by NAME [--json] [WHERE]
       end it early: what it held is paged now, if still open
-  crs silence list [--all] [--json] --backend aws [--outputs FILE]
-      the silences in force (--all: also those ended or over, kept 30 days)
-  The tables, topic, timers queue and link secret come from --outputs FILE (the stack's outputs, or the file
-  crs serve --backend aws --outputs FILE writes) or the CRS_* variables; AWS settings as for the AWS CLI.
+  crs silence list [--all] [--json] [WHERE]
+      the silences in force (--all, AWS only: also those ended or over, kept 30 days; crs serve's are in its audit
+      trail)
+  WHERE: [--data DIR]
+      the crs serve running on DIR (default .crs; the default backend), through its board's API: its pager, board
+      and audit trail see the silence at once
+    or --backend aws [--outputs FILE] [--config FILE]
+      a deployment's tables (or a crs serve --backend aws run): the tables, topic, timers queue and link secret from
+      --outputs FILE (the stack's outputs, or the file crs serve --backend aws --outputs FILE writes) or the CRS_*
+      variables; --config: the deploy's grading configuration; AWS settings as for the AWS CLI
 `;
 
 export class SilenceUsageError extends Error {}
@@ -146,7 +151,7 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
   let values: Options;
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({
+    ({ values, positionals } = parseFlags({
       args: rest,
       allowPositionals: true,
       options: {

@@ -1,7 +1,6 @@
 // `crs simulate`: plays realistic courses to a running `crs serve` over HTTP, at accelerated speed, deterministic
 // for a seed (and a --start). With --ndjson it prints the messages instead, e.g. to pipe into `crs replay -`.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { ackReason, readAck } from '#app/hl7v2/ack.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
 import { MllpClient } from '#hosts/mllp-bridge/mllp-client.ts';
@@ -18,7 +17,7 @@ import {
   type Answer,
   type PlayStats,
 } from '#sim/player.ts';
-import { CONNECT_PORT, inline, numberFlag, shown, type NumberRange } from './flags.ts';
+import { CONNECT_PORT, inline, numberFlag, shown, type NumberRange, parseFlags } from './flags.ts';
 import { NdjsonWriter } from './io.ts';
 
 export const SIMULATE_USAGE = `  crs simulate [--url URL] [--token T] [--seed N] [--speed X] [--courses LIST] [--copies N]
@@ -46,7 +45,7 @@ export interface SimulateSettings {
 }
 
 export function parseSimulateArgs(args: string[]) {
-  const { values } = parseArgs({
+  const { values } = parseFlags({
     args,
     options: {
       url: { type: 'string' },

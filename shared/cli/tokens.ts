@@ -7,7 +7,6 @@
 // AWS_ENDPOINT_URL, so an emulator works too).
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   BOARD_DEVICE_ID,
   expiryMs,
@@ -26,7 +25,7 @@ import { ENV } from '#adapters/aws/env.ts';
 import { DB_FILE } from '#adapters/sqlite/db.ts';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 import type { DeviceToken, TokenStore } from '#ports';
-import { idArgumentError, inline, shown } from './flags.ts';
+import { idArgumentError, inline, shown, parseFlags } from './flags.ts';
 
 /**
  * The expiry of a rotated token's successor when --expires is not given: as long a life from now as the old one was
@@ -165,7 +164,7 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
   let opened: OpenTokens | undefined;
   let where = '';
   try {
-    const { values, positionals } = parseArgs({
+    const { values, positionals } = parseFlags({
       args: argv,
       allowPositionals: true,
       options: {
@@ -180,7 +179,7 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
         expires: { type: 'string' },
         overlap: { type: 'string' },
         json: { type: 'boolean' },
-        help: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
       },
     });
     const [action, ...args] = positionals;

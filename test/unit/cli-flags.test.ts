@@ -74,7 +74,7 @@ describe('crs replay --hl7-zone', () => {
     expect(r.status).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr.split('\n')[0]).toBe(
-      'crs: --hl7-zone must be an IANA zone (Europe/Paris) or an offset (+01:00) (got "Mars/Olympus\\u001b[2J")',
+      'crs replay: --hl7-zone must be an IANA zone (Europe/Paris) or an offset (+01:00) (got "Mars/Olympus\\u001b[2J")',
     );
   });
 
@@ -85,7 +85,7 @@ describe('crs replay --hl7-zone', () => {
       expect(r.status).toBe(2);
       expect(r.stdout).toBe('');
       expect(r.stderr).toMatch(
-        /^crs: --hl7-zone is the zone of HL7 v2 times without an offset: it takes --format hl7v2 or mixed, not (json|fhir)\n/,
+        /^crs replay: --hl7-zone is the zone of HL7 v2 times without an offset: it takes --format hl7v2 or mixed, not (json|fhir)\n/,
       );
     },
   );
@@ -106,7 +106,7 @@ describe('--hl7-patient-authority', () => {
       const r = await refusal([...args, '--hl7-patient-authority', bad]);
       expect([r.status, r.stdout], bad).toEqual([2, '']);
       expect(r.stderr.split('\n')[0], bad).toMatch(
-        /^crs(?: serve)?: --hl7-patient-authority must be an assigning authority's namespace id \(PID-3\.4\): 1-64 printable ASCII characters, none of \| \^ ~ \\ &, no space at either end \(got "/,
+        /^crs(?: serve| replay)?: --hl7-patient-authority must be an assigning authority's namespace id \(PID-3\.4\): 1-64 printable ASCII characters, none of \| \^ ~ \\ &, no space at either end \(got "/,
       );
       expect(r.stderr, bad).not.toMatch(RAW_CONTROL);
     }
@@ -117,7 +117,7 @@ describe('--hl7-patient-authority', () => {
       const r = await refusal(['replay', '-', ...format, '--hl7-patient-authority', 'HOSP']);
       expect([r.status, r.stdout]).toEqual([2, '']);
       expect(r.stderr).toMatch(
-        /^crs: --hl7-patient-authority is the assigning authority of HL7 v2 patient ids: it takes --format hl7v2 or mixed, not (json|fhir)\n/,
+        /^crs replay: --hl7-patient-authority is the assigning authority of HL7 v2 patient ids: it takes --format hl7v2 or mixed, not (json|fhir)\n/,
       );
     }
     for (const format of ['hl7v2', 'mixed'])
@@ -144,7 +144,7 @@ describe('--fhir-patient-system', () => {
       const r = await refusal([...args, '--fhir-patient-system', bad]);
       expect([r.status, r.stdout], bad).toEqual([2, '']);
       expect(r.stderr.split('\n')[0], bad).toMatch(
-        /^crs(?: serve)?: --fhir-patient-system must be an absolute URI \(an Identifier\.system: http:\/\/hospital\.example\/mrn, urn:oid:1\.2\.3\.4\): a scheme and a colon, then the rest; 1-1024 printable ASCII characters, no space \(got "/,
+        /^crs(?: serve| replay)?: --fhir-patient-system must be an absolute URI \(an Identifier\.system: http:\/\/hospital\.example\/mrn, urn:oid:1\.2\.3\.4\): a scheme and a colon, then the rest; 1-1024 printable ASCII characters, no space \(got "/,
       );
       expect(r.stderr, bad).not.toMatch(RAW_CONTROL);
     }
@@ -155,7 +155,7 @@ describe('--fhir-patient-system', () => {
       const r = await refusal(['replay', '-', ...format, '--fhir-patient-system', 'urn:oid:1.2.3']);
       expect([r.status, r.stdout]).toEqual([2, '']);
       expect(r.stderr).toMatch(
-        /^crs: --fhir-patient-system is the identifier system of FHIR patient ids: it takes --format fhir or mixed, not (json|hl7v2)\n/,
+        /^crs replay: --fhir-patient-system is the identifier system of FHIR patient ids: it takes --format fhir or mixed, not (json|hl7v2)\n/,
       );
     }
     for (const format of ['fhir', 'mixed'])
@@ -186,6 +186,37 @@ describe('an unknown option, as every command names it', () => {
       expect(r.stderr).not.toMatch(RAW_CONTROL);
     },
   );
+  // One short line, "crs COMMAND: Unknown option '--x'", then the command's own usage: the commands that take
+  // positionals (replay FILE, token rotate ID...) gave Node's three-line hint instead (its quote left open), and
+  // crs replay and crs schema the summary of every command.
+  it.each([
+    [['serve'], 'serve'],
+    [['serve', '--backend', 'aws'], 'serve'],
+    [['start'], 'start'],
+    [['doctor'], 'doctor'],
+    [['simulate'], 'simulate'],
+    [['audit', 'export'], 'audit'],
+    [['replay', '-'], 'replay'],
+    [['schema'], 'schema'],
+    [['silence', 'create'], 'silence'],
+    [['silence', 'end'], 'silence'],
+    [['backup'], 'backup'],
+    [['token'], 'token'],
+    [['token', 'rotate', 'tok_x'], 'token'],
+    [['outbox', 'retry'], 'outbox'],
+    [['dead-letters', 'redrive'], 'dead-letters'],
+    [['ack-key', 'rotate'], 'ack-key'],
+    [['mllp-bridge'], 'mllp-bridge'],
+  ])('crs %o --x\\u001b: one short line, escaped, and its own usage (exit 2)', async (args, command) => {
+    const r = await refusal([...args, '--x\u001b']);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    const [first, second, ...usage] = r.stderr.split('\n');
+    expect(first).toBe(`crs ${command}: Unknown option '--x\\u001b'`);
+    expect(second).toBe('usage:');
+    expect(usage.join('\n')).toMatch(new RegExp(`^ +crs ${command} `, 'm'));
+    expect(r.stderr).not.toMatch(RAW_CONTROL);
+  });
 });
 
 describe('number flags, read one way by every command', () => {

@@ -69,6 +69,95 @@ describe('crs --help', () => {
     }
   });
 
+  // Each command's --help (and -h) is its own usage, naming every flag it takes on each of its backends: crs replay
+  // and crs schema printed the summary of all commands, crs start crs serve's, crs token refused -h (exit 2), and crs silence detailed
+  // create, end and list only with --backend aws (the embedded server's, the default, was one line).
+  const AWS = ['--backend aws', '--outputs FILE'];
+  it.each([
+    [
+      ['replay'],
+      [
+        '--scheme',
+        '--config',
+        '--format',
+        '--hl7-zone',
+        '--hl7-patient-authority',
+        '--fhir-patient-system',
+        '--escalations',
+        '--until',
+      ],
+    ],
+    [['schema'], ['--openapi', '--write']],
+    [
+      ['serve'],
+      [
+        '--port',
+        '--host',
+        '--data',
+        '--webhook',
+        '--public-url',
+        '--mllp-port',
+        '--max-patients',
+        'crs serve --backend aws --help',
+      ],
+    ],
+    [
+      ['serve', '--backend', 'aws'],
+      ['--endpoint', '--prefix', '--region', '--paging', '--visibility-timeout', '--teardown', '--outputs'],
+    ],
+    [['start'], ['--port', '--data', '--seed', '--speed']],
+    [
+      ['simulate'],
+      ['--url', '--token', '--seed', '--speed', '--courses', '--copies', '--start', '--follow', '--ndjson', '--mllp'],
+    ],
+    [['mllp-bridge'], ['--listen', '--to', '--token-file', '--host', '--spool', '--ack-wait']],
+    [
+      ['token'],
+      [
+        '--device',
+        '--kind',
+        '--ward',
+        '--patient',
+        '--expires',
+        '--overlap',
+        '--json',
+        '--data DIR',
+        '--table',
+        ...AWS,
+      ],
+    ],
+    [['audit'], ['--patient', '--format', '--data DIR', '--seen-table', '--state-table', ...AWS]],
+    [['backup'], ['--to', '--data']],
+    [['ack-key'], ['--data', '--drop-previous']],
+    [
+      ['silence'],
+      ['--patient', '--team', '--minutes', '--by', '--reason', '--all', '--json', '--data DIR', '--config', ...AWS],
+    ],
+    [['outbox'], ['--json', '--all', '--sink', '--data DIR', '--config', ...AWS]],
+    [['dead-letters'], ['--json', '--all', '--data DIR', 'MessagesDlq']],
+    [['doctor'], ['--paging', '--config', '--test-page', '--json', ...AWS]],
+  ])('crs %o --help and -h: its own usage, naming its flags %o (exit 0)', async (args, flags) => {
+    for (const h of ['--help', '-h']) {
+      const r = await crs(...args, h);
+      expect([r.status, r.stderr], h).toEqual([0, '']);
+      expect(r.stdout, h).toMatch(new RegExp(`^usage:\\n  crs ${args[0]} `));
+      for (const flag of flags) expect(r.stdout, `${h}: ${flag}`).toContain(flag);
+      // Its own: no other command's line (the summary names them all).
+      const others = [...r.stdout.matchAll(/^ {2}crs ([a-z-]+)/gm)].map((m) => m[1]);
+      expect(
+        others.filter((c) => c !== args[0]),
+        h,
+      ).toEqual([]);
+    }
+  });
+
+  it('crs silence --help details create, end and list on the embedded server too, not only with --backend aws', async () => {
+    const out = (await crs('silence', '--help')).stdout;
+    expect(out).toMatch(/^ {2}crs silence create \(--patient P \| --team T\) --minutes N --by NAME --reason TEXT/m);
+    expect(out).toMatch(/^ {2}crs silence end SILENCE_ID --by NAME/m);
+    expect(out).not.toMatch(/^ {2}crs silence (create|end|list) [^\n]*--backend aws/m);
+  });
+
   it('crs serve --help names the token kind (required) and where the AWS backend options are', async () => {
     const out = (await crs('serve', '--help')).stdout;
     expect(out).toContain('crs token issue --device DEVICE_ID --kind KIND');
@@ -507,7 +596,8 @@ describe('crs usage errors and exit codes, pinned by a mutation run', () => {
   ])('crs %o exits 2 (usage), naming the mistake', async (args, message) => {
     const r = await crsIn(...args);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/^crs: /);
+    // crs replay says its mistakes with its own usage; crs (the command's name itself, --backend) with the summary
+    expect(r.stderr).toMatch(args[0] === 'replay' ? /^crs replay: / : /^crs: /);
     expect(r.stderr).toContain(message);
     expect(r.stderr).toContain('usage:');
   });
@@ -533,11 +623,12 @@ describe('crs usage errors and exit codes, pinned by a mutation run', () => {
     expect(r.stdout).toContain('crs serve [--port N]');
   });
 
-  it('crs replay -h and crs schema -h print the summary and exit 0', async () => {
+  it('crs replay -h and crs schema -h print their own usage and exit 0', async () => {
     for (const command of ['replay', 'schema']) {
       const r = await crsIn(command, '-h');
       expect(r.status, command).toBe(0);
-      expect(r.stdout).toMatch(/^usage:/);
+      expect(r.stdout).toMatch(new RegExp(`^usage:\\n  crs ${command} `));
+      expect(r.stdout, command).not.toContain('crs serve');
     }
   });
 });

@@ -185,6 +185,18 @@ const SPO2_ALERT: AlertChange = {
   at: '2026-01-10T09:00:00Z',
 };
 describe('notify handler', () => {
+  // Powertools' warning on an empty flush ("No application metrics to publish...") was a log line per quiet
+  // invocation: on stderr under crs serve --backend aws, in CloudWatch Logs (billed) on AWS.
+  it('an invocation with nothing to count writes no metrics and no warning about it', async () => {
+    const { result, out } = await captureOutput(() => notify()(streamEvent([])));
+    expect(result.batchItemFailures).toEqual([]);
+    expect(out).not.toContain('No application metrics');
+    expect(out).not.toContain('"_aws"');
+    // With something to count, it is flushed as before.
+    const counted = await captureOutput(() => notify()(streamEvent(gradeChanges('E').map(outboxInsert))));
+    expect(metricSum(counted.out, 'PagesOpened')).toBeGreaterThan(0);
+  });
+
   it('pages every team of every grade change, in stream order, each with an acknowledge link', async () => {
     const changes = [...gradeChanges('A'), ...gradeChanges('B')];
     expect(changes.length).toBeGreaterThanOrEqual(4);

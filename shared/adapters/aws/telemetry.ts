@@ -65,6 +65,16 @@ export function telemetry(serviceName: string): Telemetry {
   };
 }
 
+/**
+ * Flushes what an invocation counted (EMF on stdout), when it counted anything: on an empty buffer Powertools writes
+ * no metric, only a warning ("No application metrics to publish...", 169 bytes), a log line per quiet invocation
+ * (a stream batch with nothing to page), on stderr under crs serve --backend aws and billed in CloudWatch Logs. No
+ * function adds dimensions or metadata per invocation, nor the cold-start metric: an empty buffer leaves nothing.
+ */
+export function flushMetrics(metrics: Metrics): void {
+  if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+}
+
 /** The name of an error, never its message (a validation message echoes the values it refused). */
 export function errorName(err: unknown): string {
   return err instanceof Error ? err.name : typeof err;
