@@ -123,9 +123,17 @@ const CLOSED_TEXT: Record<string, string> = {
 };
 export const closedText = (status: string) => CLOSED_TEXT[status] ?? `The page is ${status}.`;
 
-export const LINK_REFUSALS: Record<string, string> = {
-  malformed:
-    'This acknowledge link is incomplete or damaged. Open the link from the page message exactly as it was sent.',
-  forged: 'This acknowledge link is not valid (it was altered or not issued by this server). Nothing was recorded.',
-  expired: 'This acknowledge link has expired. Acknowledge on the on-call board, or from a newer page.',
-};
+/**
+ * What a refused link's page says (reason: forged, expired, malformed): that nothing was recorded and what to do. The
+ * on-call board is named only where there is one (crs serve; not on AWS). Until 2026-12-06 a damaged or expired link
+ * did not say that nothing was recorded, and an expired one sent the clinician to a board AWS does not have.
+ */
+export function linkRefusal(reason: string, board: boolean): string {
+  const phone = 'phone the team so they know you are on it: the escalation goes on until someone acknowledges.';
+  const text: Record<string, string> = {
+    malformed: `This acknowledge link is incomplete or damaged. Nothing was recorded. Open the link from the page message exactly as it was sent; if that fails, ${phone}`,
+    forged: `This acknowledge link is not valid (it was altered or not issued by this server). Nothing was recorded. Open the link from the page message exactly as it was sent; if that fails, ${phone}`,
+    expired: `This acknowledge link has expired. Nothing was recorded. Acknowledge ${board ? 'on the on-call board or ' : ''}from a newer page about this patient, or ${phone}`,
+  };
+  return text[reason] ?? `This acknowledge link was refused (${reason}). Nothing was recorded; ${phone}`;
+}
