@@ -69,6 +69,7 @@ export function createAckHandler(deps: AckHandlerDeps) {
       page: (id) => paging.page(id),
       config: paging.config,
       timeZone: paging.timeZone,
+      board: false, // there is no board on AWS
     };
   }
 

@@ -9,12 +9,12 @@ import { isJsonType } from './media-type.ts';
 import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName, type AckVerification, type LinkAckResult } from './ack.ts';
 import {
   ACK_PAGE_HEADERS,
-  LINK_REFUSALS,
   ackErrorPage,
   ackFailedPage,
   ackFormPage,
   ackStatusPage,
   closedText,
+  linkRefusal,
 } from './ack-page.ts';
 
 /** The acknowledgement routes, the same on both hosts (crs serve, the HTTP API's ack function); `{token}` is a path segment. */
@@ -63,6 +63,8 @@ export interface AckFlowDeps {
   config: PagingConfig;
   /** The site's time zone: times people read are written in it (formatSiteTime). */
   timeZone: string;
+  /** Whether the host has an on-call board to acknowledge on (crs serve), named to a clinician whose link expired. */
+  board: boolean;
   /** A host's per-address budget of refused links (the Lambda leaves it to API Gateway's throttles). */
   refusals?: {
     /** Seconds this client must wait before its next try, or undefined to go on. */
@@ -220,10 +222,11 @@ export function showLink(token: string, deps: AckFlowDeps): Promise<AckAnswer> {
 }
 
 async function showLinkOnce(token: string, deps: AckFlowDeps): Promise<AckAnswer> {
-  if (!ACK_TOKEN.test(token)) return html(403, 'link-refused', ackErrorPage('Link refused', LINK_REFUSALS.malformed!));
+  if (!ACK_TOKEN.test(token))
+    return html(403, 'link-refused', ackErrorPage('Link refused', linkRefusal('malformed', deps.board)));
   const time = (ms: number) => formatSiteTime(ms, deps.timeZone);
   const v = await deps.verify(token);
-  if (!v.ok) return html(403, 'link-refused', ackErrorPage('Link refused', LINK_REFUSALS[v.reason] ?? v.reason));
+  if (!v.ok) return html(403, 'link-refused', ackErrorPage('Link refused', linkRefusal(v.reason, deps.board)));
   const page = await deps.page(v.claims.pageId);
   if (!page) return html(404, 'no-such-page', ackErrorPage('No such page', 'There is no record of this page.'));
   if (awaitsAcknowledgement(page))
@@ -253,7 +256,8 @@ async function submitLinkOnce(
   req: { body: string; client: string },
   deps: AckFlowDeps,
 ): Promise<AckAnswer> {
-  if (!ACK_TOKEN.test(token)) return html(403, 'link-refused', ackErrorPage('Link refused', LINK_REFUSALS.malformed!));
+  if (!ACK_TOKEN.test(token))
+    return html(403, 'link-refused', ackErrorPage('Link refused', linkRefusal('malformed', deps.board)));
   if (Buffer.byteLength(req.body) > ACK_BODY_LIMIT) {
     return html(
       413,
@@ -291,7 +295,7 @@ async function submitLinkOnce(
       return html(
         403,
         'link-refused',
-        ackErrorPage('Link refused', LINK_REFUSALS[r.code.replace('link-', '')] ?? r.reason),
+        ackErrorPage('Link refused', linkRefusal(r.code.replace('link-', ''), deps.board)),
       );
     const page = r.claims ? await deps.page(r.claims.pageId) : undefined;
     return page

@@ -14,7 +14,7 @@ main{max-width:34rem;margin:0 auto;padding:1rem}
 h1{font-size:1.2rem;margin:.2rem 0 .6rem}
 .card{background:#fff;border:1px solid #c9c9c9;border-left:8px solid #d21f1f;border-radius:6px;padding:.8rem}
 .card.ok{border-left-color:#4c9a52}.card.bad{border-left-color:#555}
-.summary{font-weight:600}.meta{color:#555;font-size:.95rem}
+.status{font-weight:700;margin-top:0}.summary{font-weight:600}.meta{color:#555;font-size:.95rem}
 label{display:block;font-weight:600;margin:.8rem 0 .3rem}
 input{font:inherit;width:100%;box-sizing:border-box;padding:.6rem;border:1px solid #666;border-radius:4px;min-height:48px}
 button{font:inherit;font-weight:700;margin-top:.8rem;width:100%;min-height:52px;border-radius:6px;border:1px solid #0b57d0;background:#0b57d0;color:#fff}
@@ -72,7 +72,11 @@ export function ackFormPage(page: Page, role: string, nameMax: number, timeZone:
   );
 }
 
-/** After an acknowledgement, or when the page has nothing left to acknowledge. */
+/**
+ * After an acknowledgement, or when the page has nothing left to acknowledge. What became of the page comes first,
+ * above the summary: a phone showed the old grade's summary and next steps, then below them "a newer page replaced
+ * it" (until 2026-12-06).
+ */
 export function ackStatusPage(
   page: Page,
   role: string,
@@ -83,7 +87,7 @@ export function ackStatusPage(
 ): string {
   return document(
     heading,
-    `<h1>${escapeHtml(heading)}</h1><div class="card ${ok ? 'ok' : 'bad'}">${about(page, role, timeZone)}<p>${escapeHtml(detail)}</p></div>`,
+    `<h1>${escapeHtml(heading)}</h1><div class="card ${ok ? 'ok' : 'bad'}"><p class="status">${escapeHtml(detail)}</p>${about(page, role, timeZone)}</div>`,
   );
 }
 
@@ -119,9 +123,17 @@ const CLOSED_TEXT: Record<string, string> = {
 };
 export const closedText = (status: string) => CLOSED_TEXT[status] ?? `The page is ${status}.`;
 
-export const LINK_REFUSALS: Record<string, string> = {
-  malformed:
-    'This acknowledge link is incomplete or damaged. Open the link from the page message exactly as it was sent.',
-  forged: 'This acknowledge link is not valid (it was altered or not issued by this server). Nothing was recorded.',
-  expired: 'This acknowledge link has expired. Acknowledge on the on-call board, or from a newer page.',
-};
+/**
+ * What a refused link's page says (reason: forged, expired, malformed): that nothing was recorded and what to do. The
+ * on-call board is named only where there is one (crs serve; not on AWS). Until 2026-12-06 a damaged or expired link
+ * did not say that nothing was recorded, and an expired one sent the clinician to a board AWS does not have.
+ */
+export function linkRefusal(reason: string, board: boolean): string {
+  const phone = 'phone the team so they know you are on it: the escalation goes on until someone acknowledges.';
+  const text: Record<string, string> = {
+    malformed: `This acknowledge link is incomplete or damaged. Nothing was recorded. Open the link from the page message exactly as it was sent; if that fails, ${phone}`,
+    forged: `This acknowledge link is not valid (it was altered or not issued by this server). Nothing was recorded. Open the link from the page message exactly as it was sent; if that fails, ${phone}`,
+    expired: `This acknowledge link has expired. Nothing was recorded. Acknowledge ${board ? 'on the on-call board or ' : ''}from a newer page about this patient, or ${phone}`,
+  };
+  return text[reason] ?? `This acknowledge link was refused (${reason}). Nothing was recorded; ${phone}`;
+}

@@ -138,4 +138,54 @@ describe('the acknowledge page', () => {
     expect(refused).toEqual([]);
     await page.close();
   }, 60_000);
+
+  it('says first, above the summary, what became of the page: a page a higher grade replaced, one acknowledged', async () => {
+    // A grade 1 page opened after the grade 3 replaced it. Until 2026-12-06 the phone read "Nothing to acknowledge",
+    // then the grade 1 summary and its next steps in bold, and only below them that a newer page replaced it.
+    const observedAt = new Date(Date.now() - 60_000).toISOString();
+    const base = { patientId: 'UP-1', observedAt, source: { deviceId: 'mon-1', kind: 'monitor' as const } };
+    const enrolment = { therapy: 'car-t' as const, infusedAt: '2026-01-08T08:00:00Z', bed: 'H4-7', weightKg: 70 };
+    const first: DeviceMessage[] = [
+      { ...base, messageId: 'up-enrol', enrolment },
+      { ...base, messageId: 'up-fever', vitals: { temperatureC: 39.2 } },
+    ];
+    for (const m of first) expect((await post(server.url, m)).status).toBe(202);
+    const linkOf = (grade: number) =>
+      until(
+        () =>
+          server.lines
+            .map((l) => JSON.parse(l) as { type: string; patientId?: string; grade?: number; ackUrl?: string })
+            .find((e) => e.type === 'page' && e.patientId === 'UP-1' && e.grade === grade && e.ackUrl)?.ackUrl,
+        `UP-1's grade ${grade} page`,
+      );
+    const grade1 = await linkOf(1);
+    const pressors: DeviceMessage = {
+      ...base,
+      messageId: 'up-pressors',
+      vitals: { temperatureC: 39.2, systolicBP: 82 },
+      vasopressors: [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }],
+    };
+    expect((await post(server.url, pressors)).status).toBe(202);
+    const grade3 = await linkOf(3);
+
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    const above = async (text: string) => {
+      const status = (await page.locator('p', { hasText: text }).boundingBox())!;
+      const summary = (await page.locator('p.summary').boundingBox())!;
+      return status.y + status.height <= summary.y;
+    };
+    await page.goto(grade1);
+    await page.locator('h1', { hasText: 'Nothing to acknowledge' }).waitFor();
+    expect(await above('A newer page about this patient replaced it')).toBe(true);
+
+    await page.goto(grade3);
+    await page.getByLabel('Your name (recorded with the time)').fill('Dr Phone');
+    await page.getByRole('button', { name: 'Acknowledge: I am on it' }).click();
+    await page.locator('h1', { hasText: 'Acknowledged' }).waitFor();
+    expect(await above('Recorded: Dr Phone')).toBe(true);
+    await page.goto(grade3);
+    await page.locator('h1', { hasText: 'Already acknowledged' }).waitFor();
+    expect(await above('Acknowledged by Dr Phone')).toBe(true);
+    await page.close();
+  }, 60_000);
 });

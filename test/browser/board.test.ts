@@ -311,6 +311,13 @@ describe('the on-call board', () => {
       true,
     );
     expect(await page.locator('article.card').count()).toBeGreaterThan(0);
+    // A thumb's target: every button 44 px tall at least. Until 2026-12-06 "Silence a team…", "Silence…" and
+    // "End monitoring…" were 36 px on a phone, next to each other.
+    await card.locator('button[data-key="end-monitoring:PH1"]').waitFor();
+    const short = await page.evaluate(
+      `[...document.querySelectorAll('button')].filter((b) => b.offsetParent !== null && b.getBoundingClientRect().height < 44).map((b) => b.textContent + ' ' + b.getBoundingClientRect().height)`,
+    );
+    expect(short).toEqual([]);
     await card.locator('a').first().click();
     await page.locator('#chart svg').waitFor();
     expect(await page.evaluate('document.documentElement.scrollWidth <= document.documentElement.clientWidth')).toBe(

@@ -31,6 +31,7 @@ function flow(result: AckResult, calls: string[] = []): AckFlowDeps {
     page: async (id) => (id === page.pageId ? page : undefined),
     config: DEFAULT_PAGING,
     timeZone: 'UTC',
+    board: true,
   };
 }
 
@@ -47,6 +48,23 @@ const api = (body: unknown, deps: AckFlowDeps, contentType = 'application/json')
   );
 
 describe('the acknowledgement flow of both hosts', () => {
+  it.each([
+    ['forged', true],
+    ['expired', true],
+    ['malformed', true],
+    ['expired', false],
+  ] as const)('tells the phone a %s link recorded nothing, and what to do (a board: %s)', async (reason, board) => {
+    // Until 2026-12-06 a damaged or expired link did not say that nothing was recorded, and an expired one sent the
+    // clinician to the on-call board on AWS too, which has none.
+    const deps = { ...flow(refused(`link-${reason}`)), board, verify: async () => ({ ok: false as const, reason }) };
+    for (const a of [await showLink('good', deps), await submitLink('good', { body: 'by=Dr+A', client: 'x' }, deps)]) {
+      expect(a.status).toBe(403);
+      expect(a.body).toContain('Nothing was recorded');
+      expect(a.body).toContain('phone the team');
+      expect(a.body.includes('board')).toBe(board && reason === 'expired');
+    }
+  });
+
   it.each([
     ['link-forged', 403],
     ['link-expired', 403],

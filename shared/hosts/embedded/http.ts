@@ -340,6 +340,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     page: (id) => deps.queries.page(id),
     config: deps.pagingConfig,
     timeZone: deps.timeZone,
+    board: true,
     // An address past its budget of refused acknowledgements gets 429, counted, not written; a link that verifies
     // still goes through (a phone behind the same hospital NAT is never locked out).
     refusals: {
