@@ -52,6 +52,14 @@ const SCHEME_NAMES: Record<Scheme, string> = { astct2019: 'ASTCT 2019', lee2014:
 const CONDITION_NAMES: Record<Condition, string> = { crs: 'CRS', icans: 'ICANS' };
 
 /**
+ * A page's grade as people read it first: "CRS grade 3", or "CRS grade down to 1" for a fall (2026-12-06: "CRS grade 1
+ * (was 3)" read at a glance as a rise). The summary, the e-mail subject and the SMS all start with it.
+ */
+export function gradeHeadline(n: Pick<Notification, 'condition' | 'kind' | 'toGrade'>): string {
+  return `${CONDITION_NAMES[n.condition]} grade ${n.kind === 'de-escalation' ? 'down to ' : ''}${n.toGrade}`;
+}
+
+/**
  * The day since the infusion, as the ward counts it: day 0 is the calendar day of the infusion in the site's zone,
  * day +1 the next from midnight, day -1 the day before. Until 2026-12-05 it counted whole 24 hours: a patient infused
  * at 16:00 was on "day +0" the next morning, and a fever an hour before the infusion was on "day -1".
@@ -168,7 +176,7 @@ export function buildPage(p: PageInput): Notification {
   // What people read: every time in the site's zone (the reasons' text field keeps the stable UTC form).
   const why = p.reasons.map((r) => reasonText(r, config.site.timeZone)).join('; ');
   const summary =
-    `PROVISIONAL ${CONDITION_NAMES[condition]} grade ${toGrade} (was ${fromGrade}; ${grading}), ${where}` +
+    `PROVISIONAL ${gradeHeadline({ condition, kind, toGrade })} (was ${fromGrade}; ${grading}), ${where}` +
     `${why ? `: ${why}` : ''}. Provisional: confirm at bedside.`;
   return {
     notificationId: changeId(condition, state),

@@ -197,7 +197,8 @@ function requiredText(n: Notification, cfg: GradingConfig): string[] {
   return [
     `patient ${n.patientId}`,
     ...(n.bed ? [`bed ${n.bed}`] : []),
-    `${n.condition.toUpperCase()} grade ${n.toGrade}`,
+    // A fall says so in words: "grade 1 (was 3)" alone read at a glance as a rise (2026-12-06).
+    `${n.condition.toUpperCase()} grade ${n.kind === 'de-escalation' ? 'down to ' : ''}${n.toGrade}`,
     `was ${n.fromGrade}`,
     n.condition === 'icans' ? 'ASTCT 2019 ICANS' : SCHEME_NAMES[n.scheme],
     ...n.reasons.map((r) => reasonText(r, tz)),
@@ -272,15 +273,16 @@ function checkGradeChange(n: Notification, cfg: GradingConfig, escalatedRole?: s
       for (const t of required) expect(structure.email, `email: ${t}`).toContain(t);
       if (m.ackUrl) expect(structure.email).toContain(m.ackUrl);
       expect(input.Subject).toMatch(/^[\x20-\x7e]{1,100}$/);
-      expect(input.Subject).toContain(
-        `PROVISIONAL ${n.condition.toUpperCase()} grade ${n.toGrade} (was ${n.fromGrade})`,
-      );
+      const headline = `${n.condition.toUpperCase()} grade ${n.kind === 'de-escalation' ? 'down to ' : ''}${n.toGrade}`;
+      expect(n.toGrade < n.fromGrade).toBe(n.kind === 'de-escalation');
+      expect(n.summary).toContain(`PROVISIONAL ${headline} (was ${n.fromGrade}; `);
+      expect(input.Subject).toContain(`PROVISIONAL ${headline} (was ${n.fromGrade})`);
       // SMS: the short form, and the link to the rest.
       const sms = structure.sms;
       expect(sms).toBe(pageSms(m, n));
       for (const c of sms) expect(GSM.has(c), `SMS character ${JSON.stringify(c)}`).toBe(true);
       expect(sms).toContain('provisional');
-      expect(sms).toContain(`${n.condition.toUpperCase()} grade ${n.toGrade}`);
+      expect(sms).toContain(headline);
       if (m.ackUrl) expect(sms).toContain(`Ack: ${m.ackUrl}`);
       else expect(sms, 'an SMS without a link sends nobody to one').not.toMatch(/link|Ack:/);
       if (n.patientId.length <= 20) expect(smsSegments(sms)).toBeLessThanOrEqual(2);
@@ -443,7 +445,7 @@ describe('found by the property above (fixed examples)', () => {
     const [page] = pagesForNotification(n, [], [], NOW, DEFAULT_PAGING).pages;
     expect(page!.status).toBe('info');
     expect(pageSms({ page: page!, role: 'hematology fellow', reason: 'triggered' }, n)).toBe(
-      `CRS grade ${n.toGrade} (was 2) bed H4-12 P-001 - provisional.`,
+      `CRS grade down to ${n.toGrade} (was 2) bed H4-12 P-001 - provisional.`,
     );
   });
 

@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-sns';
 import { notificationEvent } from '#domain/events.ts';
 import { wireId } from '#domain/ids.ts';
-import type { Notification } from '#domain/page.ts';
+import { gradeHeadline, type Notification } from '#domain/page.ts';
 import type { Page, PageTeam } from '#domain/paging.ts';
 import { RecordRefused, type PageMessage, type PageSender } from '#ports';
 import { pageEvent, type PageEvent } from '#domain/page-event.ts';
@@ -121,7 +121,7 @@ function pageSubject(m: PageMessage, n: Notification | undefined): string {
   const escalated =
     m.reason === 'released' ? `${AFTER_SILENCE}: ` : p.level > 0 || p.round > 0 ? `ESCALATED to ${role}: ` : '';
   const what = n
-    ? `PROVISIONAL ${n.condition.toUpperCase()} grade ${n.toGrade} (was ${n.fromGrade}) ${[n.patientId, n.bed ? `bed ${n.bed}` : null].filter(Boolean).join(' ')}`
+    ? `PROVISIONAL ${gradeHeadline(n)} (was ${n.fromGrade}) ${[n.patientId, n.bed ? `bed ${n.bed}` : null].filter(Boolean).join(' ')}`
     : p.summary;
   return `${escalated}${what}`.replace(/[^\x20-\x7e]/g, '?').slice(0, SUBJECT_MAX);
 }
@@ -184,7 +184,7 @@ export function pageSms(m: PageMessage, n?: Notification): string {
     return smsSegments(text) <= segments ? text : undefined;
   };
   if (n) {
-    const grade = `${escalated}${n.condition.toUpperCase()} grade ${n.toGrade}`;
+    const grade = `${escalated}${gradeHeadline(n)}`;
     const was = `(was ${n.fromGrade})`;
     const bed = n.bed ? `bed ${gsmText(n.bed)}` : null;
     const patient = gsmText(n.patientId);
