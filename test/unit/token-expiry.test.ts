@@ -460,6 +460,13 @@ describe('crs token issue --expires, rotate, list', () => {
       expect(out).not.toContain('warning:');
     });
 
+    it('lists a revoked token as revoked only, whatever its expiry holds', async () => {
+      const { record } = issueToken('gw-1', NOW, { kind: 'monitor' }, 'Jan 2 2027');
+      await store.put({ ...record, revokedAt: NOW.toISOString() });
+      expect(await run('list', '--json')).toBe(0);
+      expect(JSON.parse(out)).toMatchObject([{ tokenId: record.tokenId, expired: false, expiryUnreadable: false }]);
+    });
+
     it('copies no life from a token whose creation time is no instant (a hand edit): --expires is needed', async () => {
       await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--expires', '30d', '--json');
       const old = JSON.parse(out) as { tokenId: string };
