@@ -83,8 +83,10 @@ export class AckKeyring {
   /** Reads the keys unless a read was tried less than minGapMs ago; whether it read them. */
   private read(now: number): Promise<boolean> {
     const source = this.source;
-    if (!source || within(now, this.triedAt, source.minGapMs)) return Promise.resolve(false);
+    // Before the gap: a caller while a read is under way waits for it (it was given the keys held, which a dropped
+    // previous key still verified under, until 2026-12-06).
     if (this.reading) return this.reading;
+    if (!source || within(now, this.triedAt, source.minGapMs)) return Promise.resolve(false);
     const reading = (async () => {
       this.triedAt = now;
       try {

@@ -120,7 +120,9 @@ describe('DynamoTokenStore', () => {
   it('revokes by token id once, keeping the first revocation time', async () => {
     const store = new DynamoTokenStore(client(), 'tokens');
     await store.put({ tokenId: 't-1', deviceId: 'gw-1', hash: 'h1', createdAt: '2026-01-10T08:00:00Z' });
+    const scans = ddb.commandCalls(ScanCommand).length;
     expect(await store.revoke('t-1', '2026-01-10T09:00:00Z')).toBe(true);
+    expect(ddb.commandCalls(ScanCommand)).toHaveLength(scans); // the index shows it: no table scan (pinned by a mutation run)
     expect(await store.revoke('t-1', '2026-01-10T09:30:00Z')).toBe(false);
     expect(await store.revoke('t-unknown', '2026-01-10T09:30:00Z')).toBe(false);
     expect((await store.findByHash('h1'))!.revokedAt).toBe('2026-01-10T09:00:00Z');

@@ -17,6 +17,7 @@ import { ACK_BODY_LIMIT } from '#app/ack.ts';
 import { issueToken } from '#app/auth.ts';
 import { DEFAULT_CONFIG, resolveConfig } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
+import type { SecurityEvent } from '#ports';
 import { reduce } from '#domain/reducer.ts';
 import { arrivalOf } from '#app/digest.ts';
 import type { PatientState } from '#domain/state.ts';
@@ -1134,6 +1135,37 @@ describe('the audit export to a reader that does not keep up', () => {
       await until(() => finished && bytes > TOTAL * 450, 'the whole trail');
     } finally {
       socket.destroy();
+      await host.close();
+    }
+  });
+});
+
+describe('device-token refusals in the security log: pinned by a mutation run', () => {
+  it('records a refused token with its route, never a token store that fails (503 is no refusal)', async () => {
+    const events: SecurityEvent[] = [];
+    let failing = false;
+    const findByHash = async () => {
+      if (failing) throw new Error('SQLITE_BUSY');
+      return undefined;
+    };
+    const host = await bareHost({
+      ingest: { tokens: { findByHash }, now: Date.now } as never,
+      security: { record: async (e) => void events.push(e), notWritten: async () => undefined },
+    });
+    try {
+      const post = async () =>
+        (
+          await fetch(`${host.base}/v1/messages`, {
+            method: 'POST',
+            headers: { authorization: 'Bearer not-a-token', 'content-type': 'application/json' },
+            body: '{}',
+          })
+        ).status;
+      expect(await post()).toBe(403);
+      failing = true;
+      expect(await post()).toBe(503);
+      expect(events.map((e) => [e.event, e.claimed])).toEqual([['device-token-refused', { route: '/v1/messages' }]]);
+    } finally {
       await host.close();
     }
   });

@@ -19,6 +19,7 @@ import { startMllpListener, type MllpListener, type MllpListenerOptions } from '
 import type { QueuedMessage } from '#ports';
 import { floodUnread } from '#test/support/mllp-flood.ts';
 import { until } from '#test/support/until.ts';
+import { iso } from '#domain/time.ts';
 import { issueToken } from '#app/auth.ts';
 import type { HttpFront } from '#hosts/aws-emulator/http-front.ts';
 import { DEVICE_ROUTES, frontFor, ingestFunction } from '#test/support/front.ts';
@@ -482,6 +483,24 @@ describe('the MLLP listener, pinned by a mutation run', () => {
     vi.spyOn(l.security, 'notWritten').mockRejectedValue(Object.assign(new Error('no space'), { name: 'ENOSPC' }));
     d.socket.write(frame(reading(13)));
     expect(code(await d.ack(13))).toBe('AR');
+    expect(l.logs).toEqual(['mllp: mllp:127.0.0.1: a refusal not written to the security log (ENOSPC)']);
+    d.socket.end();
+  });
+
+  it("records a refusal at the listener's clock; a line the security log cannot write changes no answer", async () => {
+    const l = await listen({
+      principal: async () => ({ refused: 'device token revoked', tokenId: 't-1' }),
+      device: 'gw-1',
+    });
+    const d = device(l.listener.port);
+    d.socket.write(frame(reading(1)));
+    await d.ack(1);
+    expect(l.security.events.map((e) => [e.event, e.at, e.client])).toEqual([
+      ['device-token-refused', iso(T0 + 60 * 60_000), '127.0.0.1'],
+    ]);
+    vi.spyOn(l.security, 'record').mockRejectedValue(Object.assign(new Error('no space'), { name: 'ENOSPC' }));
+    d.socket.write(frame(reading(2)));
+    expect(code(await d.ack(2))).toBe('AR');
     expect(l.logs).toEqual(['mllp: mllp:127.0.0.1: a refusal not written to the security log (ENOSPC)']);
     d.socket.end();
   });

@@ -433,6 +433,49 @@ describe('crs token issue --expires, rotate, list', () => {
   });
 
   describe('the expiry rule and crs token rotate, pinned by a mutation run', () => {
+    it('reads the strict rule to its edges: offsets to :59, seconds, years before 100; says revoked before unreadable', () => {
+      for (const bad of [
+        '2027-01-02T00:00:00+00:60',
+        '2027-01-02T00:00:00z',
+        '2027-1-02T00:00:00Z',
+        '2027-01-02T00:00:00Zjunk',
+        '2027-01-02T00:00:00+01:00 ',
+      ])
+        expect(expiryUnreadable({ expiresAt: bad }), bad).toBe(true);
+      expect(instantMs('2027-01-02T00:00:59Z')).toBe(Date.parse('2027-01-02T00:00:59Z'));
+      expect(instantMs('2027-01-02T00:00:00+00:59')).toBe(Date.parse('2027-01-01T23:01:00Z'));
+      expect(new Date(instantMs('0099-12-31T00:00:00Z')!).toISOString()).toBe('0099-12-31T00:00:00.000Z');
+      const { record } = issueToken('gw-1', NOW, { kind: 'monitor' });
+      const revoked = { ...record, expiresAt: 'soon', revokedAt: NOW.toISOString() };
+      expect(tokenPrincipal(revoked, NOW)).toMatchObject({ error: TOKEN_REVOKED });
+    });
+
+    it('warns of no token whose expiry it cannot read once a newer token of its device is taken', async () => {
+      const first = issueToken('gw-1', NOW, { kind: 'monitor' }, at(5 * D).toISOString());
+      const second = issueToken('gw-1', at(H), { kind: 'monitor' }, at(30 * D).toISOString());
+      await store.put({ ...first.record, expiresAt: 'Jan 2 2027' });
+      await store.put(second.record);
+      expect(await run('list')).toBe(0);
+      expect(out).toMatch(new RegExp(`^${first.record.tokenId} +gw-1 +\\S+ +Jan 2 2027 +unreadable`, 'm'));
+      expect(out).not.toContain('warning:');
+    });
+
+    it('lists a revoked token as revoked only, whatever its expiry holds', async () => {
+      const { record } = issueToken('gw-1', NOW, { kind: 'monitor' }, 'Jan 2 2027');
+      await store.put({ ...record, revokedAt: NOW.toISOString() });
+      expect(await run('list', '--json')).toBe(0);
+      expect(JSON.parse(out)).toMatchObject([{ tokenId: record.tokenId, expired: false, expiryUnreadable: false }]);
+    });
+
+    it('copies no life from a token whose creation time is no instant (a hand edit): --expires is needed', async () => {
+      await run('issue', '--device', 'gw-1', '--kind', 'monitor', '--expires', '30d', '--json');
+      const old = JSON.parse(out) as { tokenId: string };
+      store.tokens[0]!.createdAt = '2026-12-06';
+      expect(await run('rotate', old.tokenId)).toBe(2);
+      expect(err).toContain(`the expiry of ${old.tokenId} cannot be read to give its successor as long a life`);
+      expect(store.tokens).toHaveLength(1);
+    });
+
     it('reads a duration of minutes and of five digits, anchored at both ends', () => {
       expect(expiryOf('30m', NOW)).toEqual({ ok: true, at: at(30 * 60_000).toISOString() });
       expect(expiryOf('99999m', NOW)).toEqual({ ok: true, at: at(99_999 * 60_000).toISOString() });
