@@ -15,6 +15,7 @@ import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
 import { dynamoPager } from '#adapters/aws/dynamo-pager.ts';
 import { telemetry } from '#adapters/aws/telemetry.ts';
 import { signAck } from '#app/ack.ts';
+import { linkRefusal } from '#app/ack-page.ts';
 import { Pager } from '#app/pager.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import { roleOf, type Page } from '#domain/paging.ts';
@@ -461,7 +462,12 @@ describe('the embedded server and the ack function answer acknowledgements alike
     for (const r of requests) {
       const a = await sendReq(embedded.url, r, ids, pages);
       const b = await sendReq(front.url, r, ids, pages);
-      expect(b, JSON.stringify(r)).toEqual(a);
+      // The one intended difference: an expired link's page names the on-call board only on crs serve (AWS has none).
+      const asWithoutBoard = {
+        ...a,
+        body: a.body.replace(linkRefusal('expired', true), linkRefusal('expired', false)),
+      };
+      expect(b, JSON.stringify(r)).toEqual(asWithoutBoard);
       statuses.add(a.status);
       if (r.route === 'api' && r.token?.kind === 'genuine') {
         const seen = apiByGenuineSlot.get(r.token.slot) ?? new Set<number>();
