@@ -66,7 +66,7 @@ export function ackFormPage(page: Page, role: string, nameMax: number, timeZone:
     `<h1>Acknowledge this page</h1>
 <div class="card">${about(page, role, timeZone)}${error ? `<p role="alert">${escapeHtml(error)}</p>` : ''}
 <form method="post"><label for="by">Your name (recorded with the time)</label>
-<input id="by" name="by" autocomplete="name" required maxlength="${nameMax}" autofocus>
+<input id="by" name="by" autocomplete="name" required maxlength="${nameMax}">
 <button type="submit">Acknowledge: I am on it</button></form>
 <p class="note">Acknowledging stops the escalation to the next person on call. Grades are provisional: confirm at the bedside.</p></div>`,
   );

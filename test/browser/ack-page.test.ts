@@ -29,7 +29,7 @@ afterAll(async () => {
 });
 
 describe('the acknowledge page', () => {
-  it('fits a phone with the longest id and bed, styled under its CSP, and acknowledges from its form', async () => {
+  it('fits a phone with the longest id and bed, styled under its CSP, opens unfocused, acknowledges by keyboard', async () => {
     // An OID-style id of a hospital's MPI (64 characters, the contract's limit) and a 32-character bed. Until
     // 2026-12-05 the summary ran out of its card and the page scrolled sideways (790 px on a 390 px phone).
     const id = 'MPI:2.16.840.1.113883.3.72.5.9.1:'.padEnd(64, '0');
@@ -70,8 +70,20 @@ describe('the acknowledge page', () => {
     expect((await button.boundingBox())!.height).toBeGreaterThanOrEqual(52);
     expect(refused).toEqual([]);
 
-    await page.getByLabel('Your name (recorded with the time)').fill('Dr Phone');
-    await button.click();
+    // Nothing takes the focus on opening: a focused name box opens a phone's keyboard over the summary (grade,
+    // patient, bed, next steps) before it is read (it had `autofocus` until 2026-12-06). Autofocus runs at a
+    // rendering step after the load: two frames later it would have.
+    await page.evaluate('new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))');
+    expect(await page.evaluate('document.activeElement === document.body')).toBe(true);
+    // The keyboard alone acknowledges: Tab reaches the name box first (its label names it), then the button.
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate("document.activeElement.id + ' ' + document.activeElement.labels[0].textContent")).toBe(
+      'by Your name (recorded with the time)',
+    );
+    await page.keyboard.type('Dr Phone');
+    await page.keyboard.press('Tab');
+    expect(await button.evaluate((b) => b === b.ownerDocument.activeElement)).toBe(true);
+    await page.keyboard.press('Enter');
     await page.locator('h1', { hasText: 'Acknowledged' }).waitFor();
     expect(await page.locator('.card').textContent()).toContain('Recorded: Dr Phone (hematology fellow) at');
     expect(await page.evaluate('document.documentElement.scrollWidth <= document.documentElement.clientWidth')).toBe(

@@ -311,19 +311,25 @@ describe('the on-call board', () => {
       true,
     );
     expect(await page.locator('article.card').count()).toBeGreaterThan(0);
-    // A thumb's target: every button 44 px tall at least. Until 2026-12-06 "Silence a team…", "Silence…" and
-    // "End monitoring…" were 36 px on a phone, next to each other.
+    // A thumb's target: every link and button 44 px tall at least. Until 2026-12-06 "Silence a team…", "Silence…"
+    // and "End monitoring…" were 36 px on a phone, next to each other, and the patient's link in the card's
+    // heading (the way into the patient) about 20 px.
     await card.locator('button[data-key="end-monitoring:PH1"]').waitFor();
-    const short = await page.evaluate(
-      `[...document.querySelectorAll('button')].filter((b) => b.offsetParent !== null && b.getBoundingClientRect().height < 44).map((b) => b.textContent + ' ' + b.getBoundingClientRect().height)`,
-    );
-    expect(short).toEqual([]);
+    const shortTargets = `[...document.querySelectorAll('a, button')].filter((b) => b.offsetParent !== null && b.getBoundingClientRect().height < 44).map((b) => b.textContent + ' ' + b.getBoundingClientRect().height)`;
+    expect(await page.evaluate(shortTargets)).toEqual([]);
     await card.locator('a').first().click();
     await page.locator('#chart svg').waitFor();
     expect(await page.evaluate('document.documentElement.scrollWidth <= document.documentElement.clientWidth')).toBe(
       true,
     );
+    expect(await page.evaluate(shortTargets)).toEqual([]);
     await page.close();
+    // A mouse on a wide screen keeps the denser layout: the heading's link is its line of text.
+    const desk = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await desk.goto(server.boardUrl);
+    const link = desk.locator('article.card', { hasText: 'patient PH1' }).locator('h3 a');
+    expect((await link.boundingBox())!.height).toBeLessThan(30);
+    await desk.close();
   }, 60_000);
 
   it('stays one column on a phone with the longest id and labels a device may send', async () => {

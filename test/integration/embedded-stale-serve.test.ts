@@ -4,11 +4,11 @@
 // serve.json while it still runs: the data directory's lock must be held and the process that wrote it alive.
 // Real processes: the real `crs serve` killed, another listener on its port, the commands run as an operator would.
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { lockDataDir } from '#adapters/sqlite/db.ts';
+import { dataDirLocked, lockDataDir } from '#adapters/sqlite/db.ts';
 import { crsAsync } from '#test/support/cli.ts';
 import { spawnServe, stop } from './embedded-support.ts';
 
@@ -99,5 +99,21 @@ describe('a serve.json left by a crs serve killed with SIGKILL', () => {
     } finally {
       await stop(serve);
     }
+  });
+});
+
+describe('a crs serve stopped with SIGTERM, as a supervisor or a script stops it', () => {
+  it('exits 0 by itself, leaves no serve.json and frees the data directory: the next crs serve starts on it', async () => {
+    // The signal must reach this process: `npx crs serve` killed leaves it running, holding the directory (npx
+    // does not pass the signal on), so docs/embedded.md has a supervisor run `node bin/crs.js serve`.
+    const serve = await spawnServe(dir);
+    expect(dataDirLocked(dir)).toBe(true);
+    expect(existsSync(join(dir, 'serve.json'))).toBe(true);
+    expect(await stop(serve, 'SIGTERM')).toBe(0); // null had the signal ended it, its work in flight cut off
+    expect(serve.stderr()).toContain('crs serve: SIGTERM: finishing the work in flight and stopping');
+    expect(existsSync(join(dir, 'serve.json'))).toBe(false);
+    expect(dataDirLocked(dir)).toBe(false);
+    const next = await spawnServe(dir);
+    expect(await stop(next)).toBe(0);
   });
 });
