@@ -15,6 +15,7 @@ import {
   ackStatusPage,
   closedText,
   linkRefusal,
+  replacedText,
 } from './ack-page.ts';
 
 /** The acknowledgement routes, the same on both hosts (crs serve, the HTTP API's ack function); `{token}` is a path segment. */
@@ -216,6 +217,42 @@ async function acknowledgeByApiOnce(
  */
 export const linkFailed = (method: string): AckAnswer => html(500, 'failed', ackFailedPage(method === 'POST'));
 
+/**
+ * How many newer pages a replaced page's answer follows to the newest: each replaced the one before by a higher grade
+ * (a fall resolves, it does not replace), so grades 1 to 4 make at most 3; the bound only stops a hand-made loop.
+ */
+const NEWER_HOPS = 3;
+
+/**
+ * The newest page that replaced this one, following `supersededBy`; only a page of the same patient and team (an item
+ * edited by hand might name another: never another patient's page). A newer page missing or unreadable ends the walk:
+ * the answer names the last one read, or none (today's sentence).
+ */
+async function newestReplacing(page: Page, deps: AckFlowDeps): Promise<Page | undefined> {
+  let newest: Page | undefined;
+  for (let at = page, hop = 0; at.supersededBy !== undefined && hop < NEWER_HOPS; hop++) {
+    const id = at.supersededBy;
+    const next = await Promise.resolve(deps.page(id)).catch((err: unknown) => {
+      if (err instanceof PageUnreadable) return undefined;
+      throw err;
+    });
+    if (!next || next.pageId !== id || next.patientId !== page.patientId || next.team !== page.team) break;
+    newest = at = next;
+  }
+  return newest;
+}
+
+/** Why a page that has nothing left to acknowledge has not: for a replaced one, which page replaced it. */
+async function closedDetail(page: Page, deps: AckFlowDeps): Promise<string> {
+  const newer = page.status === 'superseded' ? await newestReplacing(page, deps) : undefined;
+  if (!newer) return closedText(page.status);
+  return replacedText(
+    newer,
+    hasPolicy(newer.team, deps.config) ? roleOf(newer, deps.config) : newer.team,
+    deps.timeZone,
+  );
+}
+
 /** GET /ack/{token}: the page's summary and a form asking for a name. Never acknowledges. */
 export function showLink(token: string, deps: AckFlowDeps): Promise<AckAnswer> {
   return unlessUnreadable(() => showLinkOnce(token, deps), unreadablePage);
@@ -238,7 +275,7 @@ async function showLinkOnce(token: string, deps: AckFlowDeps): Promise<AckAnswer
   return html(
     200,
     'shown',
-    ackStatusPage(page, v.claims.role, 'Nothing to acknowledge', closedText(page.status), false, deps.timeZone),
+    ackStatusPage(page, v.claims.role, 'Nothing to acknowledge', await closedDetail(page, deps), false, deps.timeZone),
   );
 }
 
@@ -302,7 +339,14 @@ async function submitLinkOnce(
       ? html(
           409,
           'not-open',
-          ackStatusPage(page, role(page), 'Nothing to acknowledge', closedText(page.status), false, deps.timeZone),
+          ackStatusPage(
+            page,
+            role(page),
+            'Nothing to acknowledge',
+            await closedDetail(page, deps),
+            false,
+            deps.timeZone,
+          ),
         )
       : html(409, 'not-open', ackErrorPage('Nothing to acknowledge', r.reason));
   }

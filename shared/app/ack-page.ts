@@ -3,7 +3,7 @@
 // inline and pinned by its hash in the Content-Security-Policy. Opening the link (GET) never acknowledges: SMS
 // and chat apps fetch links to preview them; only the form's POST does.
 import { createHash } from 'node:crypto';
-import type { Page } from '#domain/paging.ts';
+import { awaitsAcknowledgement, type Page } from '#domain/paging.ts';
 import { formatSiteTime } from '#domain/time.ts';
 
 // overflow-wrap: an id or bed with nothing to break a line at (a 64-character OID-style id) wraps inside the card
@@ -46,11 +46,14 @@ function document(title: string, body: string): string {
 `;
 }
 
+/** What a page is about: its condition and grade ("CRS grade 3"), or a technical alert. */
+const pageWhat = (page: Pick<Page, 'subject' | 'grade'>) =>
+  page.subject === 'stale-feed' || page.subject === 'spo2'
+    ? 'Technical alert (not a grade)'
+    : `${page.subject.toUpperCase()} grade ${page.grade}`;
+
 function about(page: Page, role: string, timeZone: string): string {
-  const what =
-    page.subject === 'stale-feed' || page.subject === 'spo2'
-      ? 'Technical alert (not a grade)'
-      : `${page.subject.toUpperCase()} grade ${page.grade}`;
+  const what = pageWhat(page);
   // The SMS says "details at the link": the next steps are here (decision support, like the email's).
   const steps = page.actions?.length
     ? `<p>Next steps (decision support; confirm against the local protocol):</p><ul>${page.actions.map((a) => `<li>${escapeHtml(a)}</li>`).join('')}</ul>`
@@ -122,6 +125,22 @@ const CLOSED_TEXT: Record<string, string> = {
   info: 'An informational page: nothing to acknowledge.',
 };
 export const closedText = (status: string) => CLOSED_TEXT[status] ?? `The page is ${status}.`;
+
+/**
+ * What a replaced page's answer says first (2026-12-06): which page replaced it (the newest of its patient and team:
+ * condition, grade, when, to which role), and whether that one still waits for an answer; so that at night the
+ * clinician knows whether it is a higher grade and which message to look for. Never a name, not who acknowledged.
+ * Until then only "a newer page about this patient replaced it" (still said of pages replaced before, which name none).
+ */
+export function replacedText(newer: Page, role: string, timeZone: string): string {
+  const time = (ms: number) => formatSiteTime(ms, timeZone);
+  const sent = newer.heldBy !== undefined ? 'held by a silence, not sent yet' : `paged to ${role}`;
+  const head = `A newer page replaced it: ${pageWhat(newer)} at ${time(newer.triggeredAt)} (${sent})`;
+  if (awaitsAcknowledgement(newer)) return `${head}: answer that one.`;
+  if (newer.status === 'acknowledged' && newer.ack) return `${head}, acknowledged at ${time(newer.ack.at)}.`;
+  if (newer.status === 'resolved') return `${head}; the grade fell since: nothing is left to answer.`;
+  return `${head}; a newer page replaced that one too: answer the newest.`;
+}
 
 /**
  * What a refused link's page says (reason: forged, expired, malformed): that nothing was recorded and what to do. The

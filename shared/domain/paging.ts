@@ -223,6 +223,12 @@ export interface Page {
   releasedAt?: number;
   ack?: Acknowledgement;
   closedAt?: number;
+  /**
+   * The page of the newer grade that replaced this one, of the same patient and team (a grade change that pages
+   * another team leaves none): its acknowledge link says which page to answer. Absent on pages replaced before
+   * 2026-12-06. Written with the supersession (the replaced page is saved then anyway: no write of its own).
+   */
+  supersededBy?: string;
 }
 
 /**
@@ -278,6 +284,7 @@ const PAGE_FIELDS: [keyof Page, (v: unknown) => boolean, 'required' | 'optional'
   ['heldBy', isText, 'optional'],
   ['releasedAt', isTime, 'optional'],
   ['closedAt', isTime, 'optional'],
+  ['supersededBy', isText, 'optional'],
   [
     'ack',
     (v) => {
@@ -522,9 +529,10 @@ function close(p: Page, status: PageStatus, now: number): Page {
  * change paged to nobody is lost (crs-rules section 5, conservation). It becomes informational instead: sent once,
  * in its turn before the page that replaced it, with nothing to acknowledge. A page a silence held is not owed.
  */
-function replace(p: Page, status: 'superseded' | 'resolved', now: number): Page {
+function replace(p: Page, status: 'superseded' | 'resolved', now: number, by?: string): Page {
   const neverSent = !p.delivered && p.heldBy === undefined && p.level === 0 && p.round === 0;
-  return close(p, neverSent ? 'info' : status, now);
+  const closed = close(p, neverSent ? 'info' : status, now);
+  return by === undefined ? closed : { ...closed, supersededBy: by };
 }
 
 /** What the pager needs of a grade-change notification (a Notification, or its NDJSON event). */
@@ -579,7 +587,12 @@ export function pagesForNotification(
   // still sent once: replace).
   const { older, outdated } = standing(n.notificationId, n.patientId, n.condition, pages);
   const status = n.kind === 'escalation' ? 'superseded' : 'resolved';
-  const replaced = older.map((p) => replace(p, status, now));
+  // A superseded page names its team's page of the newer grade (its link's answer says which page to answer).
+  const by = (p: Page) =>
+    status === 'superseded' && (n.teams as readonly PageTeam[]).includes(p.team)
+      ? pageId(n.notificationId, p.team)
+      : undefined;
+  const replaced = older.map((p) => replace(p, status, now, by(p)));
   const opened = n.teams.map((team) =>
     newPage(
       {

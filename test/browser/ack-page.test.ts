@@ -188,7 +188,9 @@ describe('the acknowledge page', () => {
     };
     await page.goto(grade1);
     await page.locator('h1', { hasText: 'Nothing to acknowledge' }).waitFor();
-    expect(await above('A newer page about this patient replaced it')).toBe(true);
+    // Which page replaced it, and that it still waits (until 2026-12-06 only "a newer page about this patient").
+    expect(await above('A newer page replaced it: CRS grade 3 at ')).toBe(true);
+    expect(await page.locator('p.status').textContent()).toMatch(/\(paged to hematology fellow\): answer that one\.$/);
 
     await page.goto(grade3);
     await page.getByLabel('Your name (recorded with the time)').fill('Dr Phone');

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { acknowledgeByApi, showLink, submitLink, type AckFlowDeps } from '#app/ack-flow.ts';
 import { ACK_BODY_LIMIT } from '#app/ack.ts';
-import { DEFAULT_PAGING, type AckRefusal, type AckResult, type Page } from '#domain/paging.ts';
+import { DEFAULT_PAGING, PageUnreadable, type AckRefusal, type AckResult, type Page } from '#domain/paging.ts';
 
 const page = {
   pageId: 'crs|P-1|#3|icu',
@@ -229,5 +229,96 @@ describe('pinned by a mutation run', () => {
     // 2048 is still a token to check.
     await showLink('a'.repeat(2048), deps);
     expect(verified).toHaveLength(1);
+  });
+});
+
+describe("a page a higher grade replaced names the page that replaced it (2026-12-06; before, only 'a newer page')", () => {
+  const MIN = 60_000;
+  // The link's page: CRS grade 1 to the ICU, replaced by grade 2 at 10:03, replaced in turn by grade 3 at 10:05.
+  const at = (m: number) => Date.parse('2026-11-26T10:00:00Z') + m * MIN;
+  const replaced = { ...page, grade: 1, status: 'superseded', supersededBy: 'crs|P-1|#4|icu' } as Page;
+  const grade2 = { ...page, pageId: 'crs|P-1|#4|icu', grade: 2, summary: 'CRS 2', triggeredAt: at(3) } as Page;
+  const grade3 = { ...page, pageId: 'crs|P-1|#5|icu', summary: 'CRS 3 newer', triggeredAt: at(5) } as Page;
+  /** The flow over these stored pages (the link's page among them), the link refused as not open when sent. */
+  const over = (...stored: Page[]): AckFlowDeps => ({
+    ...flow(refused('not-open')),
+    page: async (id) => [replaced, ...stored].find((p) => p.pageId === id),
+  });
+  /** What the link answers on GET and on its form's POST: the status line of each (the same). */
+  async function said(deps: AckFlowDeps): Promise<string> {
+    const shown = await showLink('good', deps);
+    const sent = await submitLink('good', { body: 'by=Dr+A', client: 'x' }, deps);
+    expect([shown.status, sent.status]).toEqual([200, 409]);
+    const status = (body: string) => body.match(/<p class="status">([^<]*)<\/p>/)![1]!;
+    expect(status(sent.body)).toBe(status(shown.body));
+    return status(shown.body);
+  }
+  const OLD = 'A newer page about this patient replaced it: answer that one.';
+
+  it('names the condition, grade, time and role of the newer page, and says to answer it', async () => {
+    expect(await said(over(grade2))).toBe(
+      'A newer page replaced it: CRS grade 2 at 2026-11-26 10:03 UTC (paged to ICU registrar): answer that one.',
+    );
+  });
+
+  it('follows each newer page to the newest, and says whether it is still to answer, never by whom', async () => {
+    const chain = { ...grade2, status: 'superseded', supersededBy: grade3.pageId } as Page;
+    expect(await said(over(chain, { ...grade3, level: 1 }))).toBe(
+      'A newer page replaced it: CRS grade 3 at 2026-11-26 10:05 UTC (paged to ICU consultant): answer that one.',
+    );
+    const acked = { ...grade3, status: 'acknowledged', ack: { by: 'Dr Seen', at: at(7), via: 'link' } } as Page;
+    const text = await said(over(chain, acked));
+    expect(text).toBe(
+      'A newer page replaced it: CRS grade 3 at 2026-11-26 10:05 UTC (paged to ICU registrar), acknowledged at 2026-11-26 10:07 UTC.',
+    );
+    expect((await showLink('good', over(chain, acked))).body).not.toContain('Dr Seen');
+    expect(await said(over(chain, { ...grade3, status: 'resolved' } as Page))).toMatch(
+      /grade 3 at .*; the grade fell since: nothing is left to answer\.$/,
+    );
+    expect(await said(over(chain, { ...grade3, heldBy: 's1' } as Page))).toMatch(
+      /grade 3 at .* \(held by a silence, not sent yet\): answer that one\.$/,
+    );
+  });
+
+  it("never names another patient's page nor another team's: today's sentence instead", async () => {
+    for (const other of [
+      { ...grade2, patientId: 'P-2', summary: 'CRS 2 of P-2' },
+      { ...grade2, team: 'hematology' },
+      { ...grade2, pageId: 'crs|P-2|#4|icu' }, // a store answering with a page of another id
+    ] as Page[]) {
+      expect(await said({ ...over(), page: async (id) => (id === replaced.pageId ? replaced : other) })).toBe(OLD);
+      expect(
+        (await showLink('good', { ...over(), page: async (id) => (id === page.pageId ? replaced : other) })).body,
+      ).not.toContain('P-2');
+    }
+  });
+
+  it("says today's sentence for a page replaced before (none named), or whose newer page is gone or unreadable", async () => {
+    const { supersededBy: _, ...before } = replaced;
+    expect(await said({ ...over(), page: async () => before })).toBe(OLD);
+    expect(await said(over())).toBe(OLD);
+    const unreadable: AckFlowDeps = {
+      ...over(),
+      page: async (id) => {
+        if (id === replaced.pageId) return replaced;
+        throw new PageUnreadable(id, 'not JSON');
+      },
+    };
+    expect(await said(unreadable)).toBe(OLD);
+  });
+
+  it('ends a loop of pages naming each other after 3 newer pages, read once each', async () => {
+    const reads: string[] = [];
+    const a = { ...grade2, status: 'superseded', supersededBy: grade3.pageId } as Page;
+    const b = { ...grade3, status: 'superseded', supersededBy: grade2.pageId } as Page;
+    const deps: AckFlowDeps = {
+      ...over(),
+      page: async (id) => {
+        reads.push(id);
+        return [replaced, a, b].find((p) => p.pageId === id);
+      },
+    };
+    expect((await showLink('good', deps)).body).toContain('a newer page replaced that one too: answer the newest.');
+    expect(reads).toEqual([replaced.pageId, grade2.pageId, grade3.pageId, grade2.pageId]);
   });
 });

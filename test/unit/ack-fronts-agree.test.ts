@@ -557,4 +557,24 @@ describe('the embedded server and the ack function answer acknowledgements alike
     // An exhausted page can still be acknowledged (docs/paging.md): both fronts refusing it with 409 agreed here.
     expect([...(apiByGenuineSlot.get('exhausted') ?? [])]).toContain(200);
   }, 30_000);
+
+  it('both name the page that replaced a superseded one, and whether it is still to answer (2026-12-06)', async () => {
+    // The agreement alone is blind to a rule both share: what the superseded link says is pinned here.
+    const patientId = `P-${++run}`;
+    const ids = await seed(onEmbedded, patientId, NOW);
+    await seed(onDynamo, patientId, NOW);
+    const stored = (await left(onEmbedded, Object.values(ids), patientId)).pages;
+    const pages = new Map(stored.flatMap((p) => (p ? [[p.pageId, p] as const] : [])));
+    const show = { route: 'show', token: { kind: 'genuine', slot: 'superseded' } } as const;
+    const newer = 'A newer page replaced it: CRS grade 3 at 2026-11-26 10:00 UTC (paged to hematology fellow)';
+    const both = async (r: Req) => {
+      const [a, b] = [await sendReq(embedded.url, r, ids, pages), await sendReq(front.url, r, ids, pages)];
+      expect(b).toEqual(a);
+      return a.body;
+    };
+    expect(await both(show)).toContain(`${newer}: answer that one.`);
+    const form = 'application/x-www-form-urlencoded';
+    await both({ route: 'form', token: { kind: 'genuine', slot: 'open' }, body: 'by=Dr+Ada', contentType: form });
+    expect(await both(show)).toContain(`${newer}, acknowledged at 2026-11-26 10:00 UTC.`);
+  });
 });

@@ -184,6 +184,9 @@ describe('DynamoPageStore', () => {
       expect.stringMatching(/^crs\|P-1\|m2\|/),
       expect.stringMatching(/^crs\|P-1\|m1\|.* superseded$/),
     ]);
+    // Each superseded page names its team's page of the newer grade, read back as stored (2026-12-06).
+    for (const team of ['hematology', 'icu'])
+      expect((await s.get(`crs|P-1|m1|${team}`))!.supersededBy).toBe(`crs|P-1|m2|${team}`);
     for (const call of ddb.mock.commandCalls(QueryCommand)) expect(call.args[0].input.ConsistentRead).toBe(true);
   });
 

@@ -150,8 +150,10 @@ describe('ack handler', () => {
     const reads = vi.spyOn(pages, 'ackLink');
     const res = await link('POST', token(), 'by=Dr+B');
     expect(res.statusCode).toBe(409);
-    expect(res.body).toContain('A newer page about this patient replaced it');
-    expect(res.body).toContain('ICU registrar');
+    // Which page replaced it, in the site's zone (until 2026-12-06 only "a newer page about this patient").
+    expect(res.body).toContain(
+      'A newer page replaced it: CRS grade 4 at 2026-11-26 11:00 CET (paged to ICU registrar): answer that one.',
+    );
     expect(reads).toHaveBeenCalledTimes(1);
   });
 
@@ -255,7 +257,9 @@ describe('ack handler', () => {
     );
     const res = await api({ token: token(), by: 'Dr B' });
     expect(res.statusCode).toBe(409);
-    expect((await link('GET', token())).body).toContain('A newer page about this patient replaced it');
+    expect((await link('GET', token())).body).toContain(
+      'A newer page replaced it: CRS grade 4 at 2026-11-26 11:00 CET',
+    );
   });
 
   it('offers the form on an exhausted page and records a late acknowledgement (someone owns it from then on)', async () => {

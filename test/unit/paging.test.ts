@@ -163,6 +163,29 @@ describe('escalation ladders', () => {
     expect(s.status('hematology')).toEqual(['n1:acknowledged', 'n2:open']);
   });
 
+  it("a superseded page names its team's page of the newer grade; no other team's, and nothing when resolved", () => {
+    // Its acknowledge link then says which page to answer (until 2026-12-06 only "a newer page replaced it").
+    const s = new Store();
+    s.apply(pagesForNotification(notification('n1', 1, 'escalation', ['hematology']), [], [], T, cfg));
+    s.apply(pagesForNotification(notification('n2', 2, 'escalation', ['icu']), s.all, [], min(1), cfg));
+    // n2 does not page hematology: n1's hematology page is superseded, with no page of its team to name.
+    expect(s.pages.get('n1|hematology')).toMatchObject({ status: 'superseded' });
+    expect(s.pages.get('n1|hematology')!.supersededBy).toBeUndefined();
+    s.apply(pagesForNotification(notification('n3', 3), s.all, [], min(2), cfg));
+    expect(s.pages.get('n2|icu')).toMatchObject({ status: 'superseded', supersededBy: 'n3|icu' });
+    s.apply(pagesForNotification(notification('n4', 1, 'de-escalation'), s.all, [], min(3), cfg));
+    expect(s.pages.get('n3|icu')).toMatchObject({ status: 'resolved' });
+    expect(s.pages.get('n3|icu')!.supersededBy).toBeUndefined();
+  });
+
+  it('a page replaced before its first send went out (informational now) names the newer page too', () => {
+    const s = new Store();
+    const first = pagesForNotification(notification('n1', 1, 'escalation', ['hematology']), [], [], T, cfg);
+    s.pages.set('n1|hematology', first.pages[0]!); // stored, never sent (its transport was down)
+    s.apply(pagesForNotification(notification('n2', 3), s.all, [], min(1), cfg));
+    expect(s.pages.get('n1|hematology')).toMatchObject({ status: 'info', supersededBy: 'n2|hematology' });
+  });
+
   it('a newer escalation supersedes the open page; a de-escalation resolves it and cancels its ladder', () => {
     const s = new Store();
     s.apply(pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], [], T, cfg));

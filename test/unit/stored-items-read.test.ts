@@ -80,6 +80,11 @@ describe('a page row of another shape: pinned by a mutation run', () => {
       (b) => ({ ...b, ack: { by: 'Dr A', via: 'link' } }),
       'ack is not what a page holds there',
     ],
+    [
+      'the page that replaced it as a number',
+      (b) => ({ ...b, supersededBy: 7 }),
+      'supersededBy is not what a page holds there',
+    ],
   ];
   for (const [what, edit, reason] of edits)
     it(`a page row with ${what} is set aside, named with why, and never sent; the other ladders go on`, async () => {
@@ -92,6 +97,16 @@ describe('a page row of another shape: pinned by a mutation run', () => {
       });
       expect(sends()).toEqual(['P9 ICU registrar', 'P2 ICU registrar', 'P2 ICU consultant']);
     });
+
+  it("a page a higher grade replaced keeps the id of its team's newer page, read back as stored", async () => {
+    // The acknowledge link of the replaced page names the newer one (2026-12-06): no write of its own.
+    const pager = sqlitePager();
+    await pager.onNotification({ ...grade3('P9'), toGrade: 2 }, min(0));
+    await pager.onNotification({ ...grade3('P9'), notificationId: 'crs|P9|#2', toGrade: 4 }, min(1));
+    const store = new SqlitePageStore(db);
+    expect(await store.get('crs|P9|#1|icu')).toMatchObject({ status: 'superseded', supersededBy: 'crs|P9|#2|icu' });
+    expect((await store.get('crs|P9|#2|icu'))!.supersededBy).toBeUndefined();
+  });
 
   it('a page row whose revision is not a whole number is set aside, not stepped', async () => {
     const pager = sqlitePager();
