@@ -247,6 +247,11 @@ export async function serveAwsCommand(
         `crs serve: the run's names are in ${values.outputs} (for crs silence, crs audit export and crs doctor --outputs ${values.outputs})`,
       );
     }
+    // Listening for the signals before the lines scripts wait for (a SIGTERM as soon as they are out killed it).
+    const signalled = new Promise<string>((resolve) => {
+      process.once('SIGINT', () => resolve('SIGINT'));
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+    });
     log(
       `crs serve: scheme ${config.scheme}; teams subscribed: ${p.teamQueues.map((t) => t.team).join(', ') || 'none'}`,
     );
@@ -272,10 +277,7 @@ export async function serveAwsCommand(
       `crs serve: grade changes go to standard output as NDJSON, once each, as the team queues receive them${values['page-lines'] ? ', and every page each team receives' : ''}`,
     );
 
-    const signal = await new Promise<string>((resolve) => {
-      process.once('SIGINT', () => resolve('SIGINT'));
-      process.once('SIGTERM', () => resolve('SIGTERM'));
-    });
+    const signal = await signalled;
     log(`crs serve: ${signal}: finishing the work in flight and stopping`);
     await host.close();
     const pages = host.pages();

@@ -290,8 +290,11 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       const open = openMllpWarning(v.host ?? '127.0.0.1', v['mllp-device']);
       if (open) log(`crs serve: WARNING ${open}`);
     }
+    // Listening for the signals before the lines scripts and supervisors wait for: a SIGTERM sent as soon as they are
+    // out met the default action and killed the server, its work in flight cut off (until 2026-12-06; seen in CI).
+    const stopped = untilSignal(server);
     announce(server, config, localToken, webhook, v.host);
-    return await untilSignal(server);
+    return await stopped;
   } catch (err) {
     return failed('serve', err);
   }
@@ -402,6 +405,8 @@ export async function startCommand(args: string[], loadConfig: LoadConfig): Prom
       server = await startEmbeddedServer({ ...options, port: 0 });
     }
 
+    const abort = new AbortController();
+    const stopped = untilSignal(server, () => abort.abort()); // before the lines waited for, as crs serve
     log('');
     log(`  On-call board: ${server.boardUrl}`);
     log('');
@@ -412,7 +417,6 @@ export async function startCommand(args: string[], loadConfig: LoadConfig): Prom
       `crs start: devices may also POST ${server.url}/v1/messages with "Authorization: Bearer ${process.env.CRS_INGEST_TOKEN ? '$CRS_INGEST_TOKEN' : token}"`,
     );
 
-    const abort = new AbortController();
     const sim = runSimulation(scenario, {
       url: server.url,
       token,
@@ -423,7 +427,7 @@ export async function startCommand(args: string[], loadConfig: LoadConfig): Prom
     }).catch((err: Error) => {
       log(`crs start: the simulator stopped: ${err.message}`);
     });
-    const code = await untilSignal(server, () => abort.abort());
+    const code = await stopped;
     await sim;
     return code;
   } catch (err) {

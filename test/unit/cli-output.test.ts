@@ -303,14 +303,18 @@ describe('pinned by a mutation run', () => {
  */
 function inProcess() {
   const written: string[] = [];
-  const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-    written.push(String(chunk));
-    return true;
-  });
+  /** The lines written while the command had no SIGTERM handler of its own (a signal then killed it). */
+  const unguarded: string[] = [];
   const before = { int: process.listeners('SIGINT'), term: process.listeners('SIGTERM') };
   const termHandler = () => process.listeners('SIGTERM').find((l) => !before.term.includes(l));
+  const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+    written.push(String(chunk));
+    if (!termHandler()) unguarded.push(String(chunk));
+    return true;
+  });
   return {
     stderr: () => written.join(''),
+    unguarded: () => unguarded.join(''),
     termHandler,
     stop() {
       const term = termHandler()!;
@@ -946,9 +950,9 @@ describe('crs serve and crs start options, pinned by a mutation run', () => {
         },
         { timeout: 10_000, interval: 5 },
       );
-      if (code !== undefined) return { code, started, stderr: cmd.stderr() };
+      if (code !== undefined) return { code, started, stderr: cmd.stderr(), unguarded: cmd.unguarded() };
       cmd.stop();
-      return { code: await run, started, stderr: cmd.stderr() };
+      return { code: await run, started, stderr: cmd.stderr(), unguarded: cmd.unguarded() };
     } finally {
       cmd.restore();
       vi.unstubAllEnvs();
@@ -969,6 +973,17 @@ describe('crs serve and crs start options, pinned by a mutation run', () => {
       'crs serve: listening on every address (--host 0.0.0.0), port 1; here http://127.0.0.1:1',
     );
     expect(r.stderr).not.toContain('crs serve: listening on http://127.0.0.1:1');
+  });
+
+  it('listens for SIGTERM before it prints the lines scripts and supervisors wait for (a signal then stops it cleanly)', async () => {
+    // Until 2026-12-06 the handlers came after the board's line: a SIGTERM sent as soon as it was read met the default
+    // action and killed the server, its work in flight cut off (a fresh-clone CI run caught it, exit null).
+    for (const command of ['serve', 'start'] as const) {
+      const r = await serveWith(command, ['--data', '/tmp/crs-nowhere', '--port', '0']);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(/on-call board: http/i);
+      expect(r.unguarded, command).not.toMatch(/on-call board|listening on/i);
+    }
   });
 
   it('starts the server with the options as given', async () => {
