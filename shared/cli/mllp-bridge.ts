@@ -101,12 +101,9 @@ export async function mllpBridgeCommand(args: string[]): Promise<number> {
     if ((err as { code?: string }).code !== 'EADDRINUSE') throw err;
     return usage(`port ${port} is already in use; choose another with --listen PORT`);
   }
-  for (const change of bridge.spool.madePrivate)
-    log(`crs mllp-bridge: made private (others could read patient data): ${change}`);
-  log(
-    `crs mllp-bridge: MLLP on ${v.host ?? '127.0.0.1'}:${bridge.port}, forwarding to ${url.origin}${url.pathname}; spool ${v.spool ?? '.crs/bridge'} (${bridge.spool.counts().waiting} waiting)`,
-  );
-  return new Promise((resolve) => {
+  // Listening for the signals before the line scripts wait for: a SIGTERM sent as soon as it was out met the default
+  // action and killed the bridge mid-forward (until 2026-12-06; the spool kept the messages, resent at the next start).
+  const stopped = new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       log(`crs mllp-bridge: ${signal}: stopping (the spool keeps what is not delivered)`);
       bridge.close().then(
@@ -117,4 +114,10 @@ export async function mllpBridgeCommand(args: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
+  for (const change of bridge.spool.madePrivate)
+    log(`crs mllp-bridge: made private (others could read patient data): ${change}`);
+  log(
+    `crs mllp-bridge: MLLP on ${v.host ?? '127.0.0.1'}:${bridge.port}, forwarding to ${url.origin}${url.pathname}; spool ${v.spool ?? '.crs/bridge'} (${bridge.spool.counts().waiting} waiting)`,
+  );
+  return stopped;
 }

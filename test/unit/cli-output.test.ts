@@ -384,10 +384,10 @@ describe('crs mllp-bridge options, pinned by a mutation run', () => {
       const { mllpBridgeCommand } = await import('#cli/mllp-bridge.ts');
       const run = mllpBridgeCommand(args.map((a) => (a === 'TOKEN' ? tokenFile : a)));
       const code = await Promise.race([run, new Promise<'running'>((r) => setTimeout(() => r('running'), 0))]);
-      if (code !== 'running') return { code, started, stderr: cmd.stderr() };
+      if (code !== 'running') return { code, started, stderr: cmd.stderr(), unguarded: cmd.unguarded() };
       await vi.waitFor(() => expect(started).toHaveLength(1), { timeout: 10_000 });
       cmd.stop();
-      return { code: await run, started, stderr: cmd.stderr() };
+      return { code: await run, started, stderr: cmd.stderr(), unguarded: cmd.unguarded() };
     } finally {
       cmd.restore();
       vi.doUnmock('#hosts/mllp-bridge/mllp-bridge.ts');
@@ -395,6 +395,14 @@ describe('crs mllp-bridge options, pinned by a mutation run', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }
+
+  it('listens for SIGTERM before it prints the line scripts wait for (a signal then stops it cleanly)', async () => {
+    // Until 2026-12-06 the handlers came after it: a SIGTERM sent as soon as it was read killed the bridge.
+    const r = await bridgeWith(['--listen', '0', '--to', 'https://crs.example', '--token-file', 'TOKEN']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('crs mllp-bridge: MLLP on 127.0.0.1:4321');
+    expect(r.unguarded).not.toContain('MLLP on');
+  });
 
   it('starts on 127.0.0.1 by default, posting to URL/v1/hl7v2 with the token as written less its line end', async () => {
     const r = await bridgeWith(['--listen', '0', '--to', 'https://crs.example', '--token-file', 'TOKEN']);
