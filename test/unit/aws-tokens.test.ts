@@ -615,6 +615,37 @@ describe('crs token, pinned by a mutation run', () => {
     rmSync(dir, { recursive: true });
   });
 
+  // As every operator command reads them (operatorVariables): the flag, then the variable, then the outputs, an empty
+  // one passed over. CRS_TOKENS_TABLE set empty (`export CRS_TOKENS_TABLE=`) refused --outputs FILE: "no token table".
+  it('takes --table over CRS_TOKENS_TABLE over --outputs FILE, an empty one passed over (2026-12-06)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-token-outputs-'));
+    const outputs = join(dir, 'outputs.json');
+    writeFileSync(outputs, JSON.stringify({ CrsAlerting: { TokensTableName: 'from-outputs' } }));
+    const tableUsed = async (argv: string[], env: NodeJS.ProcessEnv) => {
+      const r = await run(['issue', '--device', 'gw-1', '--kind', 'pump', ...argv], env);
+      expect(r.code, r.err).toBe(0);
+      return {
+        table: r.out.match(/^hash in: {2}DynamoDB table (.+)$/m)![1],
+        revoke: r.out.match(/^Revoke it with: crs token revoke \S+ (.+)$/m)![1],
+      };
+    };
+    const env = { CRS_TOKENS_TABLE: 'from-env' };
+    expect(await tableUsed(['--table', 'from-flag', '--outputs', outputs], env)).toEqual({
+      table: 'from-flag',
+      revoke: '--backend aws --table from-flag',
+    });
+    expect(await tableUsed(['--outputs', outputs], env)).toEqual({
+      table: 'from-env',
+      revoke: `--backend aws --outputs ${outputs}`,
+    });
+    expect((await tableUsed(['--outputs', outputs], { CRS_TOKENS_TABLE: '' })).table).toBe('from-outputs');
+    expect(await tableUsed(['--table', '', '--outputs', outputs], {})).toEqual({
+      table: 'from-outputs',
+      revoke: `--backend aws --outputs ${outputs}`,
+    });
+    rmSync(dir, { recursive: true });
+  });
+
   it('prints its usage on standard output for --help, exit 0', async () => {
     const r = await run(['--help']);
     expect(r.code).toBe(0);
