@@ -189,6 +189,9 @@ describe('the acknowledge page', () => {
     await page.goto(grade1);
     await page.locator('h1', { hasText: 'Nothing to acknowledge' }).waitFor();
     expect(await above('A newer page about this patient replaced it')).toBe(true);
+    // And bolder than the summary, which it comes before (pinned by a mutation run, 2026-12-06, later).
+    const weight = (css: string) => page.evaluate(`getComputedStyle(document.querySelector('${css}')).fontWeight`);
+    expect([await weight('p.status'), await weight('p.summary')]).toEqual(['700', '600']);
 
     await page.goto(grade3);
     await page.getByLabel('Your name (recorded with the time)').fill('Dr Phone');
