@@ -122,16 +122,13 @@ const DEVICE_ID = /^[\x21-\x7e]{1,128}$/;
 
 /**
  * Where the token went, as the printed revoke command says it: a table given with --table, or the outputs file given,
- * is named (the command without it revoked in $CRS_TOKENS_TABLE's table, or was refused for want of one).
+ * is named, an empty one passed over as the command passes it over (the command without it revoked in
+ * $CRS_TOKENS_TABLE's table, or was refused for want of one).
  */
 const revokeWhere = (v: { backend?: string; table?: string; outputs?: string; data?: string }) =>
   v.backend === 'aws'
     ? ` --backend aws${
-        v.table !== undefined
-          ? ` --table ${shellWord(v.table)}`
-          : v.outputs !== undefined
-            ? ` --outputs ${shellWord(v.outputs)}`
-            : ''
+        v.table ? ` --table ${shellWord(v.table)}` : v.outputs ? ` --outputs ${shellWord(v.outputs)}` : ''
       }`
     : v.data !== undefined
       ? ` --data ${shellWord(v.data)}`
@@ -193,11 +190,10 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
           throw new UsageError(
             '--data is the embedded data directory; with --backend aws give --table NAME or --outputs FILE',
           );
-        // As every operator command: the flag, then the variable, then the stack's outputs.
+        // As every operator command (operatorVariables): the flag, then the variable, then the stack's outputs, an
+        // empty one passed over (until 2026-12-06 CRS_TOKENS_TABLE set empty refused --outputs FILE: "no token table").
         const table =
-          values.table ??
-          env[ENV.tokensTable] ??
-          (values.outputs === undefined ? undefined : await tokensTableOf(values.outputs));
+          values.table || env[ENV.tokensTable] || (values.outputs ? await tokensTableOf(values.outputs) : undefined);
         if (!table)
           throw new UsageError(
             `no token table: pass --table NAME, set ${ENV.tokensTable}, or give the stack's outputs with --outputs FILE`,

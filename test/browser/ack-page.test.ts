@@ -191,6 +191,9 @@ describe('the acknowledge page', () => {
     // Which page replaced it, and that it still waits (until 2026-12-06 only "a newer page about this patient").
     expect(await above('A newer page replaced it: CRS grade 3 at ')).toBe(true);
     expect(await page.locator('p.status').textContent()).toMatch(/\(paged to hematology fellow\): answer that one\.$/);
+    // And bolder than the summary, which it comes before (pinned by a mutation run, 2026-12-06, later).
+    const weight = (css: string) => page.evaluate(`getComputedStyle(document.querySelector('${css}')).fontWeight`);
+    expect([await weight('p.status'), await weight('p.summary')]).toEqual(['700', '600']);
 
     await page.goto(grade3);
     await page.getByLabel('Your name (recorded with the time)').fill('Dr Phone');

@@ -2204,6 +2204,22 @@ describe('deploy-time inputs: a mistake is refused at synth, naming the option',
     expect(synthWith({ CDK_DEBUG: 'true' }).stderr).toMatch(/\n\s+at checkContextKeys/);
   }, 60_000);
 
+  // Pinned by a mutation run (2026-12-06, later): only a plain Error (a deploy-time input refused) is said in one line;
+  // a TypeError is a defect, and keeps its trace. The app is run with constructs' context read made to throw one.
+  it('keeps the stack trace of any other error (a TypeError), exit 1', () => {
+    const throwing = `data:text/javascript,import { createRequire } from 'node:module'; createRequire(${JSON.stringify(
+      join(REPO_ROOT, 'package.json'),
+    )})('constructs').Node.prototype.tryGetContext = () => { throw new TypeError('boom'); };`;
+    const run = spawnSync(process.execPath, ['--import', throwing, '--import', 'tsx', 'infra/app.ts'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, CDK_OUTDIR: mkdtempSync(join(tmpdir(), 'crs-synth-typeerror-')) },
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/^TypeError: boom\n\s+at /m);
+    expect(run.stderr).not.toContain('the stack was not synthesized');
+  }, 60_000);
+
   it('reads maxObservationAgeDays in decimal digits only, a fraction too as crs serve does: "0x10" and "1e3" are refused by their key (0x10 took 16 days)', () => {
     const maxAge = (context: Record<string, unknown>) => {
       const { stack } = templateApp({ context: { paging: PAGING, ...context } });

@@ -117,6 +117,24 @@ describe('DynamoTokenStore', () => {
     for (const call of ddb.commandCalls(ScanCommand)) expect(call.args[0].input.ConsistentRead).toBe(true);
   });
 
+  // Pinned by a mutation run (2026-12-06, later): an id ever reused has an item per hash, each revoked, found by the
+  // index and by the scan alike.
+  it('revokes every item of a reused token id, shown by the index or found by the scan', async () => {
+    const store = new DynamoTokenStore(client(), 'tokens');
+    for (const [id, hash] of [
+      ['t-1', 'h1'],
+      ['t-1', 'h1b'],
+      ['t-2', 'h2'],
+      ['t-2', 'h2b'],
+    ])
+      await store.put({ tokenId: id!, deviceId: 'gw-1', hash: hash!, createdAt: '2026-01-10T08:00:00Z' });
+    expect(await store.revoke('t-1', '2026-01-10T09:00:00Z')).toBe(true);
+    ddb.on(QueryCommand).resolves({ Items: [] }); // the index lags the puts
+    expect(await store.revoke('t-2', '2026-01-10T09:00:00Z')).toBe(true);
+    for (const hash of ['h1', 'h1b', 'h2', 'h2b'])
+      expect((await store.findByHash(hash))!.revokedAt, hash).toBe('2026-01-10T09:00:00Z');
+  });
+
   it('revokes by token id once, keeping the first revocation time', async () => {
     const store = new DynamoTokenStore(client(), 'tokens');
     await store.put({ tokenId: 't-1', deviceId: 'gw-1', hash: 'h1', createdAt: '2026-01-10T08:00:00Z' });
@@ -612,6 +630,46 @@ describe('crs token, pinned by a mutation run', () => {
     const missing = await run(['list', '--outputs', join(dir, 'none.json')], {});
     expect(missing.code).toBe(2);
     expect(missing.err).toMatch(/cannot read the outputs file/);
+    rmSync(dir, { recursive: true });
+  });
+
+  // As every operator command reads them (operatorVariables): the flag, then the variable, then the outputs, an empty
+  // one passed over. CRS_TOKENS_TABLE set empty (`export CRS_TOKENS_TABLE=`) refused --outputs FILE: "no token table".
+  it('takes --table over CRS_TOKENS_TABLE over --outputs FILE, an empty one passed over (2026-12-06)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-token-outputs-'));
+    const outputs = join(dir, 'outputs.json');
+    writeFileSync(outputs, JSON.stringify({ CrsAlerting: { TokensTableName: 'from-outputs' } }));
+    const tableUsed = async (argv: string[], env: NodeJS.ProcessEnv) => {
+      const r = await run(['issue', '--device', 'gw-1', '--kind', 'pump', ...argv], env);
+      expect(r.code, r.err).toBe(0);
+      return {
+        table: r.out.match(/^hash in: {2}DynamoDB table (.+)$/m)![1],
+        revoke: r.out.match(/^Revoke it with: crs token revoke \S+ (.+)$/m)![1],
+      };
+    };
+    const env = { CRS_TOKENS_TABLE: 'from-env' };
+    expect(await tableUsed(['--table', 'from-flag', '--outputs', outputs], env)).toEqual({
+      table: 'from-flag',
+      revoke: '--backend aws --table from-flag',
+    });
+    expect(await tableUsed(['--outputs', outputs], env)).toEqual({
+      table: 'from-env',
+      revoke: `--backend aws --outputs ${outputs}`,
+    });
+    expect((await tableUsed(['--outputs', outputs], { CRS_TOKENS_TABLE: '' })).table).toBe('from-outputs');
+    // A path the shell would split is quoted in the printed revoke command.
+    const spaced = join(dir, 'my outputs.json');
+    writeFileSync(spaced, JSON.stringify({ CrsAlerting: { TokensTableName: 'from-outputs' } }));
+    expect((await tableUsed(['--outputs', spaced], {})).revoke).toBe(`--backend aws --outputs '${spaced}'`);
+    // --outputs is refused on the embedded backend, as --table is; --data with AWS names both ways to the table.
+    const embedded = await run(['list', '--outputs', outputs], {}, []);
+    expect([embedded.code, embedded.err]).toEqual([2, expect.stringContaining('--outputs is for --backend aws')]);
+    const withData = await run(['list', '--data', dir], {});
+    expect(withData.err).toContain('with --backend aws give --table NAME or --outputs FILE');
+    expect(await tableUsed(['--table', '', '--outputs', outputs], {})).toEqual({
+      table: 'from-outputs',
+      revoke: `--backend aws --outputs ${outputs}`,
+    });
     rmSync(dir, { recursive: true });
   });
 

@@ -219,6 +219,20 @@ describe('an unknown option, as every command names it', () => {
   });
 });
 
+// Pinned by a mutation run (2026-12-06, later): parseFlags escapes every refusal of util.parseArgs, not only an
+// unknown option. crs mllp-bridge and crs doctor print its message as it comes, and Node quotes a stray word raw.
+describe('a stray argument, refused escaped', () => {
+  it.each([['mllp-bridge'], ['doctor'], ['serve'], ['schema']])(
+    'crs %s x\\u001b[2J: exit 2, escaped',
+    async (command) => {
+      const r = await refusal([command, 'x\u001b[2J']);
+      expect(r.status).toBe(2);
+      expect(r.stderr.split('\n')[0]).toMatch(/Unexpected argument 'x\\u001b\[2J'/);
+      expect(r.stderr).not.toMatch(RAW_CONTROL);
+    },
+  );
+});
+
 describe('number flags, read one way by every command', () => {
   it.each([
     // crs start took these (1e308 as a speed, any integer as a seed) where crs simulate refused them

@@ -151,6 +151,21 @@ describe('crs --help', () => {
     }
   });
 
+  // Pinned by a mutation run (2026-12-06, later): -h after a sub-command, and `crs token help`, as --help.
+  it.each(
+    [
+      ['silence', 'create', '-h'],
+      ['silence', 'end', '-h'],
+      ['silence', 'list', '-h'],
+      ['token', 'help'],
+      ['token', 'list', '-h'],
+    ].map((args) => [args.join(' '), args]),
+  )('crs %s prints its usage, exit 0', async (_, args) => {
+    const r = await crs(...args);
+    expect([r.status, r.stderr]).toEqual([0, '']);
+    expect(r.stdout).toMatch(new RegExp(`^usage:\\n {2}crs ${args[0]} `));
+  });
+
   it('crs silence --help details create, end and list on the embedded server too, not only with --backend aws', async () => {
     const out = (await crs('silence', '--help')).stdout;
     expect(out).toMatch(/^ {2}crs silence create \(--patient P \| --team T\) --minutes N --by NAME --reason TEXT/m);
@@ -823,6 +838,9 @@ describe('crs outbox on the embedded backend, pinned by a mutation run', () => {
           'lane webhook  backlog 2 (oldest 2026-12-02T09:05:00.000Z), parked 1, retrying (webhook answered HTTP 503)\n' +
           'ALERT lane webhook parked 1 record\n',
       );
+      // --json is one document, the lanes in it and never a line of their own: pinned by a mutation run.
+      const json = await outbox('list', '--json', '--data', dir);
+      expect(JSON.parse(json.out).lanes.map((l: { sink: string }) => l.sink)).toEqual(['pager', 'webhook']);
       calls.length = 0;
       expect((await outbox('retry', 'crs|P-1|n1', '--sink', 'webhook', '--data', dir)).code).toBe(0);
       expect(calls.filter((c) => c.method === 'POST').map((c) => JSON.parse(c.body))).toEqual([

@@ -395,7 +395,10 @@ describe('acknowledge links and the acknowledgement API', () => {
     const expired = await ack({ token, by: 'Dr Late' });
     expect(expired.status).toBe(403);
     expect(await expired.json()).toEqual({ errors: ['acknowledge link expired'] });
-    expect((await fetch(p.ackUrl!)).status).toBe(403);
+    const expiredPage = await fetch(p.ackUrl!);
+    expect(expiredPage.status).toBe(403);
+    // crs serve has an on-call board, and its expired link's page names it (AWS's does not): pinned by a mutation run.
+    expect(await expiredPage.text()).toContain('Acknowledge on the on-call board or from a newer page');
     const audit = await auditOf('P1');
     expect(audit.filter((e) => e.type === 'acknowledgement').map((e) => e.details.by)).toEqual([
       'Dr Ada (hematology fellow)',
