@@ -1142,15 +1142,14 @@ export class CrsAlertingStack extends Stack {
       threshold: 1,
       whenMissing: 'ok',
     });
-    // The ack function verifies links with keys it holds and reads again every 5 minutes: while those reads fail, a
-    // key dropped since (a leaked one: AWSPREVIOUS removed) still verifies in a warm container. One failed read is a
-    // blip (the keys held still work); 2 in each of 10 minutes is reads that do not recover.
+    // The ack function verifies links with keys it holds and reads again every 5 minutes, only when a link is opened:
+    // while those reads fail, a key dropped since (a leaked one: AWSPREVIOUS removed) still verifies in that warm
+    // container. Links are opened seldom, so a read that does not recover may fail only once in 5 minutes: the first.
     alarm('AckKeysNotRead', {
       description:
-        'The ack function could not read the acknowledge-link secret again for 10 minutes: warm containers verify links with the keys they hold, so a key dropped since (a leaked one) is still taken there. Check Secrets Manager and the ack role (secretsmanager:GetSecretValue); if it goes on, update the function\'s configuration to replace its containers. See docs/runbook.md, "Rotating the acknowledge-link key".',
+        'The ack function could not read the acknowledge-link secret again: a warm container verifies links with the keys it holds, so a key dropped since (a leaked one) is still taken there. Check Secrets Manager and the ack role (secretsmanager:GetSecretValue); if it goes on, update the function\'s configuration to replace its containers. See docs/runbook.md, "Rotating the acknowledge-link key".',
       metric: ours(METRIC.ackKeyReadFailures, 'ack', Duration.minutes(5)),
-      threshold: 2,
-      periods: 2,
+      threshold: 1,
       whenMissing: 'ok',
     });
     alarm('NoEscalateRun', {

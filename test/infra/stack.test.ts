@@ -1645,7 +1645,6 @@ describe('the stack as docs/runbook.md, docs/aws.md and docs/cost.md state it: p
       MessagesOldestAge: [120, 'GreaterThanOrEqualToThreshold', 2, 60], // over 2 minutes
       NotifyIteratorAge: [60_000, 'GreaterThanOrEqualToThreshold', 2, 60], // more than a minute behind
       AckLinksRefused: [5, 'GreaterThanOrEqualToThreshold', 1, 300], // 5 or more in 5 minutes
-      AckKeysNotRead: [2, 'GreaterThanOrEqualToThreshold', 2, 300], // at least twice in each of 10 minutes
       NoEscalateRun: [1, 'LessThanThreshold', 3, 60], // no run for 3 minutes
       NoIngestWhileEnrolled: [1, 'GreaterThanOrEqualToThreshold', 2, 300], // nothing graded for 10 minutes
     };
