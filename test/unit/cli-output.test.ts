@@ -932,6 +932,7 @@ describe('crs serve and crs start options, pinned by a mutation run', () => {
           url: 'http://127.0.0.1:1',
           boardUrl: 'http://127.0.0.1:1/',
           port: 1,
+          ...(o.mllpPort !== undefined ? { mllpPort: 2 } : {}),
           dataDir: o.dataDir,
           close: async () => {},
         };
@@ -992,6 +993,12 @@ describe('crs serve and crs start options, pinned by a mutation run', () => {
       expect(r.stderr).toMatch(/on-call board: http/i);
       expect(r.unguarded, command).not.toMatch(/on-call board|listening on/i);
     }
+    // The MLLP listener's line, before the board's, gives the port a script feeds HL7 to (and stops it after): until
+    // 2026-12-06 (later) it was printed before the handlers were in place.
+    const r = await serveWith('serve', ['--data', '/tmp/crs-nowhere', '--port', '0', '--mllp-port', '0']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('crs serve: HL7 v2 over MLLP on 127.0.0.1:2');
+    expect(r.unguarded).not.toContain('MLLP on');
   });
 
   it('starts the server with the options as given', async () => {
