@@ -213,6 +213,12 @@ export async function serveAwsCommand(
       out: (line) => void writePage(`${line}\n`),
       log,
     });
+    // Listening for the signals before the lines scripts wait for (a SIGTERM as soon as they are out killed it): its
+    // resources and its outputs file's too (until later on 2026-12-06), not only where it listens.
+    const signalled = new Promise<string>((resolve) => {
+      process.once('SIGINT', () => resolve('SIGINT'));
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+    });
     const p = host.provisioned;
     log(
       `crs serve: resources ${JSON.stringify({
@@ -247,11 +253,6 @@ export async function serveAwsCommand(
         `crs serve: the run's names are in ${values.outputs} (for crs silence, crs audit export and crs doctor --outputs ${values.outputs})`,
       );
     }
-    // Listening for the signals before the lines scripts wait for (a SIGTERM as soon as they are out killed it).
-    const signalled = new Promise<string>((resolve) => {
-      process.once('SIGINT', () => resolve('SIGINT'));
-      process.once('SIGTERM', () => resolve('SIGTERM'));
-    });
     log(
       `crs serve: scheme ${config.scheme}; teams subscribed: ${p.teamQueues.map((t) => t.team).join(', ') || 'none'}`,
     );

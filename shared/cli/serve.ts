@@ -282,6 +282,10 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       ...(process.env.CRS_TEST_CLOCK === '1' ? { testClock: true } : {}),
       log,
     });
+    // Listening for the signals before the lines scripts and supervisors wait for: a SIGTERM sent as soon as they are
+    // out met the default action and killed the server, its work in flight cut off (until 2026-12-06; seen in CI; the
+    // MLLP line, which a script feeding HL7 waits for, until later that day).
+    const stopped = untilSignal(server);
     // Before the board's line, which scripts wait for: once that is out, the MLLP port is known too.
     if (server.mllpPort !== undefined) {
       log(
@@ -290,9 +294,6 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       const open = openMllpWarning(v.host ?? '127.0.0.1', v['mllp-device']);
       if (open) log(`crs serve: WARNING ${open}`);
     }
-    // Listening for the signals before the lines scripts and supervisors wait for: a SIGTERM sent as soon as they are
-    // out met the default action and killed the server, its work in flight cut off (until 2026-12-06; seen in CI).
-    const stopped = untilSignal(server);
     announce(server, config, localToken, webhook, v.host);
     return await stopped;
   } catch (err) {

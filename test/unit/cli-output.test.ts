@@ -236,7 +236,8 @@ describe('a reader that stops early (crs replay FILE | head)', () => {
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     child.stdout.once('data', () => child.stdout.destroy());
-    const status = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    // 'close', not 'exit': its standard error is all read by then (an EPIPE written last could come after the exit).
+    const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
     rmSync(dir, { recursive: true, force: true });
     expect(stderr).not.toContain('EPIPE');
     expect(status).toBe(0);
@@ -931,6 +932,70 @@ describe('crs serve --backend aws, the stack it synthesizes', () => {
   });
 });
 
+describe('crs serve --backend aws, once up', () => {
+  it('listens for SIGTERM before it prints the lines scripts wait for: its resources, its outputs file, where it listens', async () => {
+    // Until 2026-12-06 (later) the resources line and the outputs file's were printed before the handlers: a script
+    // that read one and stopped the host met the default action (the host killed, its work in flight cut off).
+    const dir = mkdtempSync(join(tmpdir(), 'crs-serve-aws-up-'));
+    const fn = { environment: {} };
+    vi.resetModules();
+    vi.doMock('#hosts/aws-emulator/host.ts', () => ({
+      // A host that is up, with nothing provisioned: the command prints its lines and waits for a signal.
+      startAwsHost: async () => ({
+        url: 'http://127.0.0.1:1',
+        dummyCredentials: {},
+        provisioned: {
+          gradeSource: { queue: { url: 'http://q' } },
+          notifySource: {},
+          queues: [],
+          tables: [],
+          teamQueues: [],
+          routes: ['/v1/messages'],
+          functions: { ingest: fn, notify: fn, ack: fn },
+        },
+        close: async () => {},
+        pages: () => ({ printed: 0, deliveries: {} }),
+      }),
+    }));
+    vi.stubEnv('CRS_INGEST_TOKEN', '');
+    const stdout = process.stdout.write;
+    const cmd = inProcess();
+    try {
+      const { serveAwsCommand } = await import('#cli/serve-aws.ts');
+      const { configOf } = await import('#cli/main.ts');
+      const args = ['--backend', 'aws', '--endpoint', 'http://127.0.0.1:1', '--port', '0'];
+      const run = serveAwsCommand([...args, '--outputs', join(dir, 'outputs.json')], configOf, async () => {
+        throw new Error('the stand-in host synthesizes nothing');
+      });
+      let code: number | undefined;
+      void run.then((c) => {
+        code = c;
+      });
+      // Its last line printed: it waits for the signal.
+      await vi.waitFor(
+        () => {
+          if (code === undefined && !cmd.stderr().includes('grade changes go to standard output'))
+            throw new Error('neither ended nor running yet');
+        },
+        { timeout: 10_000, interval: 5 },
+      );
+      expect(code, cmd.stderr()).toBeUndefined();
+      cmd.stop();
+      expect(await run).toBe(0);
+      expect(cmd.stderr()).toContain('crs serve: resources {');
+      expect(cmd.stderr()).toContain("crs serve: the run's names are in");
+      expect(cmd.unguarded()).not.toMatch(/resources|names are in|listening on/);
+    } finally {
+      process.stdout.write = stdout;
+      cmd.restore();
+      vi.unstubAllEnvs();
+      vi.doUnmock('#hosts/aws-emulator/host.ts');
+      vi.resetModules(); // the commands imported meanwhile hold the stand-in: crs (main) imports them afresh
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('crs serve and crs start options, pinned by a mutation run', () => {
   type Started = import('#hosts/embedded/embedded.ts').EmbeddedOptions;
 
@@ -950,6 +1015,7 @@ describe('crs serve and crs start options, pinned by a mutation run', () => {
           url: 'http://127.0.0.1:1',
           boardUrl: 'http://127.0.0.1:1/',
           port: 1,
+          ...(o.mllpPort !== undefined ? { mllpPort: 2 } : {}),
           dataDir: o.dataDir,
           close: async () => {},
         };
@@ -1010,6 +1076,12 @@ describe('crs serve and crs start options, pinned by a mutation run', () => {
       expect(r.stderr).toMatch(/on-call board: http/i);
       expect(r.unguarded, command).not.toMatch(/on-call board|listening on/i);
     }
+    // The MLLP listener's line, before the board's, gives the port a script feeds HL7 to (and stops it after): until
+    // 2026-12-06 (later) it was printed before the handlers were in place.
+    const r = await serveWith('serve', ['--data', '/tmp/crs-nowhere', '--port', '0', '--mllp-port', '0']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('crs serve: HL7 v2 over MLLP on 127.0.0.1:2');
+    expect(r.unguarded).not.toContain('MLLP on');
   });
 
   it('starts the server with the options as given', async () => {
