@@ -36,10 +36,13 @@ function readKey(file: string, advice?: string): Buffer | undefined {
   return key;
 }
 
+/** What to do with an ack.key that is not a key, at a start or a rotation. */
+const DAMAGED_KEY_ADVICE = 'delete it to make a new one (acknowledge links already sent stop working)';
+
 export function loadOrCreateAckSecret(dataDir: string): Buffer {
   const file = join(dataDir, ACK_KEY_FILE);
   for (;;) {
-    const key = readKey(file, 'delete it to make a new one (acknowledge links already sent stop working)');
+    const key = readKey(file, DAMAGED_KEY_ADVICE);
     if (key) return key;
     try {
       // 'wx': created only if absent, so two starts racing never end up with different keys.
@@ -130,7 +133,7 @@ function replaceKey(file: string, key: Buffer): void {
  */
 export function rotateAckKey(dataDir: string, o: { dropPrevious?: boolean } = {}): { keptPrevious: boolean } {
   const previous = join(dataDir, ACK_PREVIOUS_KEY_FILE);
-  const current = readKey(join(dataDir, ACK_KEY_FILE));
+  const current = readKey(join(dataDir, ACK_KEY_FILE), DAMAGED_KEY_ADVICE);
   if (o.dropPrevious || !current) rmSync(previous, { force: true });
   else replaceKey(previous, current);
   replaceKey(join(dataDir, ACK_KEY_FILE), randomBytes(KEY_BYTES));
