@@ -242,15 +242,15 @@ async function newestReplacing(page: Page, deps: AckFlowDeps): Promise<Page | un
   return newest;
 }
 
+/** The role a page is at now (its level's), or its team for one without a ladder. */
+const currentRole = (page: Page, config: PagingConfig) =>
+  hasPolicy(page.team, config) ? roleOf(page, config) : page.team;
+
 /** Why a page that has nothing left to acknowledge has not: for a replaced one, which page replaced it. */
 async function closedDetail(page: Page, deps: AckFlowDeps): Promise<string> {
   const newer = page.status === 'superseded' ? await newestReplacing(page, deps) : undefined;
   if (!newer) return closedText(page.status);
-  return replacedText(
-    newer,
-    hasPolicy(newer.team, deps.config) ? roleOf(newer, deps.config) : newer.team,
-    deps.timeZone,
-  );
+  return replacedText(newer, currentRole(newer, deps.config), deps.timeZone);
 }
 
 /** GET /ack/{token}: the page's summary and a form asking for a name. Never acknowledges. */
@@ -323,8 +323,7 @@ async function submitLinkOnce(
     return { ...html(429, 'rate-limited', page), headers: { ...ACK_PAGE_HEADERS, 'retry-after': String(r.wait) } };
   }
   // The role the link was sent to; without one (never, from the pager), the page's level's now, or its team.
-  const role = (page: Page) =>
-    r.claims?.role ?? (hasPolicy(page.team, deps.config) ? roleOf(page, deps.config) : page.team);
+  const role = (page: Page) => r.claims?.role ?? currentRole(page, deps.config);
   if (!r.ok) {
     if (r.code === 'no-such-page')
       return html(404, 'no-such-page', ackErrorPage('No such page', 'There is no record of this page.'));

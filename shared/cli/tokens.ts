@@ -12,7 +12,6 @@ import {
   expiryMs,
   expiryOf,
   expiryUnreadable,
-  instantMs,
   issueToken,
   parseDuration,
   rotatedExpiry,
@@ -23,6 +22,7 @@ import { DEVICE_KINDS, checkScope, describeScope, type TokenScope } from '#app/s
 import { EXPIRY_WARNING_DAYS, expiryFindingText, expiryFindings } from '#app/token-expiry.ts';
 import { ENV } from '#adapters/aws/env.ts';
 import { DB_FILE } from '#adapters/sqlite/db.ts';
+import { instantMs } from '#domain/time.ts';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 import type { DeviceToken, TokenStore } from '#ports';
 import { idArgumentError, inline, shown, parseFlags } from './flags.ts';

@@ -147,6 +147,30 @@ export function parseTimeWithOffset(value: string): number {
   return withOffset.safeParse(value).success ? Date.parse(value) : Number.NaN;
 }
 
+/**
+ * An ISO 8601 instant with its zone, read strictly (2027-03-01T08:00:00Z, 2027-03-01T09:00+01:00, a fraction of a
+ * second of up to 9 digits, kept to the ms): its time in ms, or undefined. A date alone, a time without a zone, a
+ * day or an hour out of range (30 February, 24:00) or any other text is no instant: until 2026-12-06 a stored expiry
+ * was read with Date.parse, which takes "2027-01-02" as midnight UTC, a time without a zone as the server's own,
+ * and "Jan 2 2027" as the engine guesses.
+ */
+export function instantMs(text: string): number | undefined {
+  const m = INSTANT.exec(text);
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, s = 0, zh = 0, zm = 0] = [1, 2, 3, 4, 5, 6, 9, 10].map((i) =>
+    m[i] === undefined ? undefined : Number(m[i]),
+  ) as number[];
+  if (h! > 23 || mi! > 59 || s > 59 || zh > 23 || zm > 59) return undefined;
+  const t = new Date(0);
+  t.setUTCFullYear(y!, mo! - 1, d!); // not Date.UTC, which reads years 0-99 as 1900-1999
+  if (t.getUTCFullYear() !== y || t.getUTCMonth() !== mo! - 1 || t.getUTCDate() !== d) return undefined;
+  const ms = Number((m[7] ?? '').padEnd(3, '0').slice(0, 3));
+  const offset = (m[8] === '-' ? -1 : 1) * (zh * 60 + zm) * 60_000;
+  return t.getTime() + ((h! * 60 + mi!) * 60 + s) * 1000 + ms - offset;
+}
+
+const INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(?:Z|([+-])(\d{2}):(\d{2}))$/;
+
 // ---------------------------------------------------------------------------------------- times people read
 
 /** The zone times are shown in when the site configures none (`site.timeZone`). */

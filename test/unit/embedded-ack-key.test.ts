@@ -118,6 +118,14 @@ describe('crs ack-key rotate', () => {
     expect([await shown(old), await shown(fresh)]).toEqual([403, 200]);
   });
 
+  it('a damaged ack.key is refused saying what to do, as at a start (its advice was lost on 2026-12-06)', async () => {
+    writeFileSync(join(dir, 'ack.key'), Buffer.alloc(5));
+    const r = await crsMain(['ack-key', 'rotate', '--data', dir]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/ack\.key is not a 32-byte key; delete it to make a new one/);
+    expect(readFileSync(join(dir, 'ack.key'))).toHaveLength(5);
+  });
+
   it('--drop-previous (a key that leaked) keeps no previous key; drop-previous alone forgets it', async () => {
     await start();
     const old = await pageToken('P1');

@@ -11,7 +11,6 @@ import {
   issueToken,
   rotatedExpiry,
   expiryUnreadable,
-  instantMs,
   TOKEN_EXPIRED,
   TOKEN_EXPIRY_UNREADABLE,
   TOKEN_REVOKED,
@@ -19,6 +18,7 @@ import {
   tokenPrincipal,
 } from '#app/auth.ts';
 import { DB_FILE, openDataDir } from '#adapters/sqlite/db.ts';
+import { instantMs } from '#domain/time.ts';
 import { SqliteTokenStore } from '#adapters/sqlite/tokens.ts';
 import { tokenCommand } from '#cli/tokens.ts';
 import { MemoryTokenStore } from '#test/support/port-fakes.ts';

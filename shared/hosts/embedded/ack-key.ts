@@ -17,8 +17,11 @@ export const ACK_KEY_FILE = 'ack.key';
 export const ACK_PREVIOUS_KEY_FILE = 'ack.key.previous';
 const KEY_BYTES = 32;
 
-/** A key file's 32 bytes, made owner-only if others could read it; undefined when there is no such file. */
-function readKey(file: string): Buffer | undefined {
+/**
+ * A key file's 32 bytes, made owner-only if others could read it; undefined when there is no such file. `advice`: what
+ * a start's error says to do (a running server's reads keep the keys in hand and give none).
+ */
+function readKey(file: string, advice?: string): Buffer | undefined {
   let key: Buffer;
   try {
     key = readFileSync(file);
@@ -27,29 +30,19 @@ function readKey(file: string): Buffer | undefined {
     throw err;
   }
   if (key.length !== KEY_BYTES) {
-    throw new Error(`${file} is not a ${KEY_BYTES}-byte key`);
+    throw new Error(`${file} is not a ${KEY_BYTES}-byte key${advice ? `; ${advice}` : ''}`);
   }
   if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
   return key;
 }
 
-/** A start's read of a key file, its error saying what to do (a running server's reads keep the keys in hand). */
-function withAdvice<T>(read: () => T, advice: string): T {
-  try {
-    return read();
-  } catch (err) {
-    if (err instanceof Error && err.message.endsWith('-byte key')) throw new Error(`${err.message}; ${advice}`);
-    throw err;
-  }
-}
+/** What to do with an ack.key that is not a key, at a start or a rotation. */
+const DAMAGED_KEY_ADVICE = 'delete it to make a new one (acknowledge links already sent stop working)';
 
 export function loadOrCreateAckSecret(dataDir: string): Buffer {
   const file = join(dataDir, ACK_KEY_FILE);
   for (;;) {
-    const key = withAdvice(
-      () => readKey(file),
-      'delete it to make a new one (acknowledge links already sent stop working)',
-    );
+    const key = readKey(file, DAMAGED_KEY_ADVICE);
     if (key) return key;
     try {
       // 'wx': created only if absent, so two starts racing never end up with different keys.
@@ -63,8 +56,8 @@ export function loadOrCreateAckSecret(dataDir: string): Buffer {
 /** The keys crs serve signs and verifies links with: ack.key (made at the first start), then ack.key.previous. */
 export function loadAckKeys(dataDir: string): AckKeys {
   const current = loadOrCreateAckSecret(dataDir);
-  const previous = withAdvice(
-    () => readKey(join(dataDir, ACK_PREVIOUS_KEY_FILE)),
+  const previous = readKey(
+    join(dataDir, ACK_PREVIOUS_KEY_FILE),
     'delete it to start without a previous key (links signed under it stop working)',
   );
   return { current, previous };
@@ -140,7 +133,7 @@ function replaceKey(file: string, key: Buffer): void {
  */
 export function rotateAckKey(dataDir: string, o: { dropPrevious?: boolean } = {}): { keptPrevious: boolean } {
   const previous = join(dataDir, ACK_PREVIOUS_KEY_FILE);
-  const current = readKey(join(dataDir, ACK_KEY_FILE));
+  const current = readKey(join(dataDir, ACK_KEY_FILE), DAMAGED_KEY_ADVICE);
   if (o.dropPrevious || !current) rmSync(previous, { force: true });
   else replaceKey(previous, current);
   replaceKey(join(dataDir, ACK_KEY_FILE), randomBytes(KEY_BYTES));
