@@ -63,6 +63,12 @@ export interface PagerDeps {
    * (on AWS a notify container may have read a key put since). Without it, ackSecret and previousAckSecret are fixed.
    */
   ackKeysSource?: AckKeysSource;
+  /**
+   * The keys as another pager of the same host holds them (crs serve's sending and answering pagers): one ring, so
+   * that a link the one signs with a key just read is verified by the other under the same keys. Given, it is used
+   * instead of ackSecret, previousAckSecret and ackKeysSource.
+   */
+  ackKeyring?: AckKeyring;
   /** Acknowledge links are this plus the token, e.g. "https://crs.example.org/ack/". */
   ackBaseUrl: string;
   /** Where forged and malformed acknowledge links are recorded (never a patient's trail); unrecorded without one. */
@@ -172,7 +178,9 @@ export class Pager {
   private readonly ackKeys: AckKeyring;
 
   constructor(private readonly deps: PagerDeps) {
-    this.ackKeys = new AckKeyring({ current: deps.ackSecret, previous: deps.previousAckSecret }, deps.ackKeysSource);
+    this.ackKeys =
+      deps.ackKeyring ??
+      new AckKeyring({ current: deps.ackSecret, previous: deps.previousAckSecret }, deps.ackKeysSource);
   }
 
   /** A grade change from the outbox: open (or reuse) its pages, replace the ones it answers, send. */

@@ -90,6 +90,24 @@ const rotate = async (...args: string[]) => {
 const mode = (file: string) => statSync(join(dir, file)).mode & 0o777;
 
 describe('crs ack-key rotate', () => {
+  it('takes at once a link sent a moment after a rotation (one key ring for sending and answering)', async () => {
+    await start();
+    const first = await pageToken('P1');
+    clock += ACK_KEY_FILES_CHECK_MS;
+    expect(await shown(first)).toBe(200); // the answering side reads the files again now: the old key
+    await rotate('rotate');
+    // The link is signed with the keys the answering side holds too (here the old key, now the previous one). Until
+    // 2026-12-06 each side held its own: the sending side, read long before, read the files again and signed with the
+    // new key, and the answering side, read a moment before, refused the link as forged (403) for up to 2 s.
+    const fresh = await pageToken('P2');
+    expect(signedWith(fresh)).toBeDefined();
+    expect(await shown(fresh)).toBe(200);
+    clock += ACK_KEY_FILES_CHECK_MS; // and from the next read on, the new key signs
+    const later = await pageToken('P3');
+    expect(signedWith(later)).toEqual(readFileSync(join(dir, 'ack.key')));
+    expect([await shown(fresh), await shown(later)]).toEqual([200, 200]);
+  });
+
   it('keeps the links sent before working until they expire; a second rotation voids them', async () => {
     await start();
     const old = await pageToken('P1');

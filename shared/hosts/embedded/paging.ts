@@ -8,7 +8,7 @@
 //   data resumes; alert ids come from the patient and the time the feed went quiet, so nothing is raised twice.
 // Every pager call goes through one queue: they are short, and one at a time no two of them race on a page.
 import type { AckVerification } from '#app/ack.ts';
-import type { AckKeysSource } from '#app/ack-keys.ts';
+import { AckKeyring, type AckKeysSource } from '#app/ack-keys.ts';
 import { Pager, setAsideText, tickAside, type PagerDeps, type SetAside } from '#app/pager.ts';
 import { pageStaleFeeds, planStaleFeeds, type FeedCheck, type InForce } from '#app/stale-feed.ts';
 import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
@@ -140,14 +140,16 @@ export class EmbeddedPaging {
     this.store = new SqlitePageStore(this.derived, { onSaved });
     this.audit = new SqliteAuditLog(this.derived);
     this.sender = new SqlitePageSender(this.derived, { now: o.now, onSent: o.onSent });
+    // One key ring for the sending and the answering pager: with one each, a link signed with a key the one had just
+    // read was refused as forged by the other, read a moment before, for up to 2 s after a rotation (until 2026-12-06).
+    const ackKeyring = new AckKeyring({ current: o.ackSecret, previous: o.previousAckSecret }, o.ackKeysSource);
     const deps = (pages: PageStore, audit: AuditLog, sender: PageSender): PagerDeps => ({
       pages,
       audit,
       sender,
       config: o.config.paging,
       ackSecret: o.ackSecret,
-      previousAckSecret: o.previousAckSecret,
-      ...(o.ackKeysSource ? { ackKeysSource: o.ackKeysSource } : {}),
+      ackKeyring,
       get ackBaseUrl() {
         return o.ackBaseUrl();
       },
