@@ -239,7 +239,7 @@ describe('the acknowledge-link keys read again: pinned by a mutation run', () =>
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it("AWS: 5 minutes' age, 30 s between reads, a read given up after 2 s, from the cold start's read", () => {
+  it("AWS: 5 minutes' age, 30 s between reads (1 s for a link issued here), a read given up after 2 s, from the cold start's read", () => {
     const read = async () => ({ current: k1 });
     const onReadFailed = () => undefined;
     expect(ackKeysSource(read, 123, onReadFailed)).toEqual({
@@ -247,6 +247,7 @@ describe('the acknowledge-link keys read again: pinned by a mutation run', () =>
       readAt: 123,
       maxAgeMs: 300_000,
       minGapMs: 30_000,
+      issuedLinkGapMs: 1_000,
       readTimeoutMs: 2_000,
       onReadFailed,
     });
