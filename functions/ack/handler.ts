@@ -22,7 +22,7 @@ import {
 } from '#app/ack-flow.ts';
 import type { Pager } from '#app/pager.ts';
 import type { Page, PagingConfig } from '#domain/paging.ts';
-import { ackKeysSource, readAckKeys } from '#adapters/aws/ack-secret.ts';
+import { ackKeysFromEnv } from '#adapters/aws/ack-secret.ts';
 import { dynamoPager } from '#adapters/aws/dynamo-pager.ts';
 import { ENV, gradingConfigFromEnv, requireEnv } from '#adapters/aws/env.ts';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
@@ -141,19 +141,15 @@ async function ackPaging(
   now: () => number,
 ): Promise<AckPaging> {
   const config = gradingConfigFromEnv();
-  // The key before the last rotation too: links sent under it are taken until they expire.
-  const secretId = requireEnv(ENV.ackSecretArn);
-  const keys = await readAckKeys(secrets, secretId);
   const { onAudit, onSecurity, onAckKeysReadFailed } = pagingMetrics(t);
   // The pager every function runs, without SNS or SQS: acknowledging sends nothing and sets no timer.
   const { pager, pages } = dynamoPager(
     {
       config,
-      ackSecret: keys.current,
-      previousAckSecret: keys.previous,
-      // Read again once 5 minutes old (a rotation, AWSPREVIOUS removed), and for a link under a key put since this
-      // container read its keys (at most every 30 s).
-      ackKeysSource: ackKeysSource(() => readAckKeys(secrets, secretId), now(), onAckKeysReadFailed),
+      // The key before the last rotation too: links sent under it are taken until they expire. Read again once 5
+      // minutes old (a rotation, AWSPREVIOUS removed), and for a link under a key put since this container read its
+      // keys: within a second for a link issued here, at most every 30 s for one that is not (2026-12-06).
+      ...(await ackKeysFromEnv(secrets, { verifies: true, now: now(), onReadFailed: onAckKeysReadFailed })),
       ackBaseUrl: requireEnv(ENV.ackBaseUrl),
       pagesTable: requireEnv(ENV.pagesTable),
       auditTable: requireEnv(ENV.auditTable),

@@ -13,6 +13,12 @@ export interface AckKeysSource {
   maxAgeMs: number;
   /** The least time between two reads, a failed one too: a link that looks forged asks for a read, at most this often. */
   minGapMs: number;
+  /**
+   * The same for a link issued here (a short one whose claims are stored) that the keys held call forged (2026-12-06):
+   * not a forgery but a key put since they were read (on AWS another container signed with it), so read again sooner
+   * than minGapMs; not at every request, for one genuine link under a dropped key. Absent: minGapMs.
+   */
+  issuedLinkGapMs?: number;
   /** A read taking longer is given up (the keys held sign and verify): a hung read must not hold a page back. */
   readTimeoutMs?: number;
   /** A read failed: the keys held sign and verify until a read succeeds (a page is never lost to it). */
@@ -74,19 +80,22 @@ export class AckKeyring {
 
   /**
    * For a link the keys held call forged (a key put since they were read): the keys read again; undefined when not
-   * (no source, too soon after the last read, or the read failed): the link is judged by the keys held.
+   * (no source, too soon after the last read, or the read failed): the link is judged by the keys held. `issued`:
+   * the link was issued here (its claims are stored): the least gap is the source's issuedLinkGapMs, not minGapMs, so a
+   * genuine link signed with a key put since the read is taken at once (2026-12-06: refused as forged for up to
+   * minGapMs) while a random forgery still buys a read at most every minGapMs.
    */
-  async reread(now: number): Promise<AckKeys | undefined> {
-    return (await this.read(now)) ? this.held : undefined;
+  async reread(now: number, issued = false): Promise<AckKeys | undefined> {
+    return (await this.read(now, issued ? this.source?.issuedLinkGapMs : undefined)) ? this.held : undefined;
   }
 
-  /** Reads the keys unless a read was tried less than minGapMs ago; whether it read them. */
-  private read(now: number): Promise<boolean> {
+  /** Reads the keys unless a read was tried less than `gapMs` (else minGapMs) ago; whether it read them. */
+  private read(now: number, gapMs?: number): Promise<boolean> {
     const source = this.source;
     // Before the gap: a caller while a read is under way waits for it (it was given the keys held, which a dropped
     // previous key still verified under, until 2026-12-06).
     if (this.reading) return this.reading;
-    if (!source || within(now, this.triedAt, source.minGapMs)) return Promise.resolve(false);
+    if (!source || within(now, this.triedAt, gapMs ?? source.minGapMs)) return Promise.resolve(false);
     const reading = (async () => {
       this.triedAt = now;
       try {

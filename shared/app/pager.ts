@@ -46,7 +46,14 @@ import {
   type SecurityLog,
 } from '#ports';
 import { AckKeyring, type AckKeysSource } from './ack-keys.ts';
-import { ackLinkKey, shortAckToken, verifyAckLink, type AckVerification, type LinkAckResult } from './ack.ts';
+import {
+  ackLinkKey,
+  shortAckToken,
+  verifyAckLink,
+  type AckClaims,
+  type AckVerification,
+  type LinkAckResult,
+} from './ack.ts';
 
 export interface PagerDeps {
   pages: PageStore;
@@ -438,10 +445,17 @@ export class Pager {
    * sent, one signed before short links (v1) by itself.
    */
   async verifyLink(token: string, now: number): Promise<AckVerification> {
-    const stored = (key: string) => this.deps.pages.ackLink(key);
+    // The stored claims, read once for both tries (one token, one key). Claims stored and a MAC that fails: a link
+    // issued here under a key put since the keys held were read, so read again without minGapMs (2026-12-06); none
+    // stored: a forgery, which buys a read at most every minGapMs.
+    let claims: Promise<AckClaims | undefined> | undefined;
+    const stored = (key: string) => {
+      claims ??= this.deps.pages.ackLink(key);
+      return claims;
+    };
     const v = await verifyAckLink(await this.ackKeys.keys(now), token, now, stored);
     if (v.ok || v.reason !== 'forged') return v;
-    const keys = await this.ackKeys.reread(now);
+    const keys = await this.ackKeys.reread(now, (await claims) !== undefined);
     return keys ? verifyAckLink(keys, token, now, stored) : v;
   }
 

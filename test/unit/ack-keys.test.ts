@@ -109,6 +109,57 @@ describe('the acknowledge-link keys read again: pinned by a mutation run', () =>
     expect((await ring.reread(360_000))?.current).toEqual(k2);
   });
 
+  it('a link issued here that the keys held call forged reads again after issuedLinkGapMs, a forgery after minGapMs', async () => {
+    // Read k1 at 0; a key put at 5 s signs a page; its link is answered at 6 s (2026-12-06: refused for 30 s).
+    const c = counted(() => ({ current: k2, previous: k1 }), { issuedLinkGapMs: 1_000 });
+    const ring = new AckKeyring({ current: k1 }, c.source);
+    expect(await ring.reread(6_000)).toBeUndefined(); // a random forgery: within minGapMs, no read
+    expect(c.reads).toBe(0);
+    expect((await ring.reread(6_000, true))?.current).toEqual(k2);
+    expect(c.reads).toBe(1);
+    // One genuine link under a dropped key, answered again and again: a read at most every issuedLinkGapMs.
+    expect(await ring.reread(6_999, true)).toBeUndefined();
+    expect(await ring.reread(7_000, false)).toBeUndefined();
+    expect(c.reads).toBe(1);
+    expect((await ring.reread(7_000, true))?.current).toEqual(k2);
+    expect(c.reads).toBe(2);
+    expect(await ring.reread(36_999)).toBeUndefined(); // a forgery: minGapMs from the last read
+    expect(c.reads).toBe(2);
+    expect((await ring.reread(37_000))?.current).toEqual(k2);
+    expect(c.reads).toBe(3);
+  });
+
+  it('without issuedLinkGapMs, a link issued here waits minGapMs like a forgery', async () => {
+    const c = counted(() => ({ current: k2 }));
+    const ring = new AckKeyring({ current: k1 }, c.source);
+    expect(await ring.reread(29_999, true)).toBeUndefined();
+    expect(c.reads).toBe(0);
+    expect((await ring.reread(30_000, true))?.current).toEqual(k2);
+    expect(c.reads).toBe(1);
+  });
+
+  it('a link issued here shares a read under way', async () => {
+    let reads = 0;
+    let give: (keys: AckKeys) => void = () => undefined;
+    const ring = new AckKeyring(
+      { current: k1 },
+      source(
+        () => {
+          reads++;
+          return new Promise((resolve) => {
+            give = resolve;
+          });
+        },
+        { issuedLinkGapMs: 1_000 },
+      ),
+    );
+    const first = ring.reread(6_000, true);
+    const second = ring.reread(6_000, true);
+    give({ current: k2 });
+    expect([(await first)?.current, (await second)?.current]).toEqual([k2, k2]);
+    expect(reads).toBe(1);
+  });
+
   it('callers at the same time share one read, and each gets the keys it gives', async () => {
     let reads = 0;
     let give: (keys: AckKeys) => void = () => undefined;
@@ -188,7 +239,7 @@ describe('the acknowledge-link keys read again: pinned by a mutation run', () =>
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it("AWS: 5 minutes' age, 30 s between reads, a read given up after 2 s, from the cold start's read", () => {
+  it("AWS: 5 minutes' age, 30 s between reads (1 s for a link issued here), a read given up after 2 s, from the cold start's read", () => {
     const read = async () => ({ current: k1 });
     const onReadFailed = () => undefined;
     expect(ackKeysSource(read, 123, onReadFailed)).toEqual({
@@ -196,6 +247,7 @@ describe('the acknowledge-link keys read again: pinned by a mutation run', () =>
       readAt: 123,
       maxAgeMs: 300_000,
       minGapMs: 30_000,
+      issuedLinkGapMs: 1_000,
       readTimeoutMs: 2_000,
       onReadFailed,
     });

@@ -20,7 +20,7 @@ import { dynamoPager } from '#adapters/aws/dynamo-pager.ts';
 import { FakeDynamo, PAGING_TABLES } from '#test/support/fake-dynamo.ts';
 import type { PageMessage, SecurityEvent } from '#ports';
 import { pagingMetrics, telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
-import { ACK_KEYS_MAX_AGE_MS, ACK_KEYS_RELOAD_MS } from '#adapters/aws/ack-secret.ts';
+import { ACK_KEYS_ISSUED_RELOAD_MS, ACK_KEYS_MAX_AGE_MS, ACK_KEYS_RELOAD_MS } from '#adapters/aws/ack-secret.ts';
 import { ACK_PAGE_HEADERS } from '#app/ack-page.ts';
 import { captureOutput, httpEvent, metricSum, quiet } from '#test/support/lambda-events.ts';
 
@@ -571,7 +571,7 @@ describe("the ack function's keys after a rotation (2026-12-06): AWSCURRENT, the
     expect([await show(old), await show(fresh)]).toEqual([403, 200]);
   });
 
-  it('reads the keys again, at most every 30 s, for a link under a key put after its cold start (a warm container)', async () => {
+  it('reads the keys again for a link under a key put after its cold start (a warm container): at once for one issued here, at most every 30 s for a forgery', async () => {
     holding(k1);
     let clock = T;
     const warm = quiet(mod.createAckHandler(mod.liveDeps(() => clock)));
@@ -579,24 +579,50 @@ describe("the ack function's keys after a rotation (2026-12-06): AWSCURRENT, the
     expect(await open(await sentUnder(k1, 'P-old'))).toBe(200);
     const reads = () => secrets.commandCalls(GetSecretValueCommand).length;
     expect(reads()).toBe(2);
-    // put-secret-value: a notify container started since signs with k2; this container read k1 only.
+    // put-secret-value at T + 5 s: a notify container that read it signs with k2; this container read k1 only.
     holding(k2, k1);
     const fresh = await sentUnder(k2, 'P-new');
-    clock = T + 10_000;
-    expect(await open(fresh)).toBe(403); // within 30 s of its read: not read again
+    const forged = (t: string) => `${t.slice(0, -2)}${t.endsWith('AA') ? 'AQ' : 'AA'}`;
+    clock = T + 6_000;
+    // A forged link (nothing stored under it): refused, and no read (forgeries cost at most a read each 30 s).
+    expect(await open(forged(fresh))).toBe(403);
     expect(reads()).toBe(2);
-    clock = T + ACK_KEYS_RELOAD_MS;
+    // The clinician's link, issued here: read again at once, taken (until 2026-12-06: 403 for up to 30 s).
     expect(await open(fresh)).toBe(200);
     expect(reads()).toBe(4);
-    // A forged link right after: refused, and no read (forged links cost at most a read each 30 s).
-    expect(await open(`${fresh.slice(0, -2)}${fresh.endsWith('AA') ? 'AQ' : 'AA'}`)).toBe(403);
+    expect(await open(forged(fresh))).toBe(403);
     expect(reads()).toBe(4);
+    clock = T + 6_000 + ACK_KEYS_RELOAD_MS;
+    expect(await open(forged(fresh))).toBe(403);
+    expect(reads()).toBe(6);
     // A read that fails keeps the keys held.
     secrets.on(GetSecretValueCommand).rejects(Object.assign(new Error('throttled'), { name: 'ThrottlingException' }));
-    clock = T + 2 * ACK_KEYS_RELOAD_MS;
-    expect(await open(`${fresh.slice(0, -2)}${fresh.endsWith('AA') ? 'AQ' : 'AA'}`)).toBe(403);
-    expect(reads()).toBe(6);
+    clock = T + 6_000 + 2 * ACK_KEYS_RELOAD_MS;
+    expect(await open(forged(fresh))).toBe(403);
+    expect(reads()).toBe(8);
+    expect(await open(fresh)).toBe(200);
     expect(await open(await sentUnder(k1, 'P-old2'))).toBe(200);
+  });
+
+  it('one genuine link under a dropped key reads the keys at most once a second (2026-12-06)', async () => {
+    holding(k2);
+    let clock = T;
+    const warm = quiet(mod.createAckHandler(mod.liveDeps(() => clock)));
+    const open = async (token: string) => (await warm(httpEvent({ method: 'GET', path: `/ack/${token}` }))).statusCode;
+    const dropped = await sentUnder(k1, 'P-old');
+    const reads = () => secrets.commandCalls(GetSecretValueCommand).length;
+    expect(await open(dropped)).toBe(403); // the cold start's read, and no other within a second of it
+    expect(reads()).toBe(2);
+    for (const [at, total] of [
+      [ACK_KEYS_ISSUED_RELOAD_MS - 1, 2],
+      [ACK_KEYS_ISSUED_RELOAD_MS, 4],
+      [2 * ACK_KEYS_ISSUED_RELOAD_MS - 1, 4],
+      [2 * ACK_KEYS_ISSUED_RELOAD_MS, 6],
+    ]) {
+      clock = T + at!;
+      for (let i = 0; i < 3; i++) expect(await open(dropped)).toBe(403);
+      expect(reads()).toBe(total);
+    }
   });
 
   it('stops taking links under a dropped AWSPREVIOUS once its keys are 5 minutes old (a warm container, 2026-12-06); a failed read keeps them', async () => {

@@ -1144,6 +1144,68 @@ describe('a rotated acknowledge-link key (2026-12-06): links are signed with the
   });
 });
 
+describe('a key put while another host holds the one before (2026-12-06): its links are taken at once', () => {
+  const s5 = T + 5_000;
+  const s6 = T + 6_000;
+
+  /** The ack host: read `secret` at T; its source gives k2 (current) and `secret` (previous) since, reads counted. */
+  function ackHost(s: ReturnType<typeof setup>, k2: Buffer) {
+    const c = { reads: 0 };
+    const pager = new Pager({
+      ...pagerDeps(s),
+      ackKeysSource: {
+        read: async () => {
+          c.reads++;
+          return { current: k2, previous: secret };
+        },
+        readAt: T,
+        maxAgeMs: 300_000,
+        minGapMs: 30_000,
+        issuedLinkGapMs: 1_000,
+      },
+    });
+    return { pager, c };
+  }
+
+  it('a link signed with the new key by the sending host is taken a second later; a forgery buys no read', async () => {
+    const s = setup();
+    const k2 = randomBytes(32);
+    const ack = ackHost(s, k2);
+    // The sending host read k2 (put at T + 5 s) and sends a page with it.
+    const notify = new Pager({ ...pagerDeps(s), ackSecret: k2 });
+    await notify.onNotification({ ...grade3, teams: ['icu'] }, s5);
+    const token = s.phone.sent[0]!.ackUrl!.slice('https://crs.example/ack/'.length);
+    // A random short token (nothing stored under it) at T + 6 s: forged, and the keys are not read for it.
+    const random = randomBytes(16).toString('base64url');
+    expect(await ack.pager.verifyLink(random, s6)).toEqual({ ok: false, reason: 'forged' });
+    expect(ack.c.reads).toBe(0);
+    // The clinician's link at T + 6 s: stored claims, a MAC the held key (the old one) fails: read again, taken.
+    expect(await ack.pager.acknowledgeLink(token, 'Dr A', s6)).toMatchObject({ ok: true, changed: true });
+    expect(ack.c.reads).toBe(1);
+    expect(await ack.pager.verifyLink(random, s6 + 1_000)).toEqual({ ok: false, reason: 'forged' });
+    expect(ack.c.reads).toBe(1);
+  });
+
+  it('one genuine link under a dropped key reads the keys at most once a second; a v1 link waits minGapMs', async () => {
+    const s = setup();
+    const k2 = randomBytes(32);
+    const ack = ackHost(s, k2);
+    const dropped = randomBytes(32);
+    await new Pager({ ...pagerDeps(s), ackSecret: dropped }).onNotification({ ...grade3, teams: ['icu'] }, s5);
+    const token = s.phone.sent[0]!.ackUrl!.slice('https://crs.example/ack/'.length);
+    for (const at of [s6, s6 + 500, s6 + 999]) {
+      expect(await ack.pager.verifyLink(token, at)).toEqual({ ok: false, reason: 'forged' });
+    }
+    expect(ack.c.reads).toBe(1);
+    expect(await ack.pager.verifyLink(token, s6 + 1_000)).toEqual({ ok: false, reason: 'forged' });
+    expect(ack.c.reads).toBe(2);
+    // v1 tokens carry their claims (nothing stored): as before, a read at most every minGapMs.
+    const v1 = signAck(dropped, { pageId: 'crs|P-1|m3|icu', role: 'ICU registrar', expiresAt: min(60) });
+    expect(await ack.pager.verifyLink(v1, s6 + 2_000)).toEqual({ ok: false, reason: 'forged' });
+    expect(ack.c.reads).toBe(2);
+  });
+});
+
 describe('the pager, pinned by a mutation run', () => {
   const icuOnly = { ...grade3, teams: ['icu' as const] };
 

@@ -10,6 +10,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import type { AckKeys } from '#app/ack.ts';
 import type { AckKeysSource } from '#app/ack-keys.ts';
+import { ENV, requireEnv } from './env.ts';
 
 /** HMAC keys shorter than this are refused: a short key makes acknowledge links guessable. */
 const MIN_ACK_SECRET_BYTES = 32;
@@ -60,6 +61,14 @@ export const ACK_KEYS_MAX_AGE_MS = 5 * 60_000;
 export const ACK_KEYS_RELOAD_MS = 30_000;
 
 /**
+ * The same for a link issued here (its claims are in the pages table) that the keys held call forged (2026-12-06): a
+ * notify container signed it with a key put since this container read its keys, so the ack function reads them again
+ * at once rather than answer the clinician 403 for up to ACK_KEYS_RELOAD_MS. The bound is for one genuine link under
+ * a dropped key, opened again and again: at most a read (2 requests) a second per container.
+ */
+export const ACK_KEYS_ISSUED_RELOAD_MS = 1_000;
+
+/**
  * How long a warm container's re-read may take before it is given up and the keys held sign (a Secrets Manager call
  * that hangs would otherwise hold the page back until the function's timeout). Not at a cold start: no key is held.
  */
@@ -80,7 +89,35 @@ export function ackKeysSource(
     readAt,
     maxAgeMs: ACK_KEYS_MAX_AGE_MS,
     minGapMs: ACK_KEYS_RELOAD_MS,
+    issuedLinkGapMs: ACK_KEYS_ISSUED_RELOAD_MS,
     readTimeoutMs: ACK_KEYS_READ_TIMEOUT_MS,
     ...(onReadFailed ? { onReadFailed } : {}),
+  };
+}
+
+/** The link keys a function starts with, spread into its pager's settings, and where it reads them again. */
+export interface AckKeySettings {
+  ackSecret: Buffer;
+  previousAckSecret?: Buffer | undefined;
+  ackKeysSource: AckKeysSource;
+}
+
+/**
+ * The keys of the secret the stack names (ENV.ackSecretArn), read at a cold start, and the source that reads them
+ * again: `verifies`, both labels (the ack function); else AWSCURRENT alone (notify and escalate only sign).
+ */
+export async function ackKeysFromEnv(
+  secrets: SecretsManagerClient,
+  o: { verifies: boolean; now: number; onReadFailed?: ((err: unknown) => void) | undefined; env?: NodeJS.ProcessEnv },
+): Promise<AckKeySettings> {
+  const secretId = requireEnv(ENV.ackSecretArn, o.env);
+  const read = o.verifies
+    ? () => readAckKeys(secrets, secretId)
+    : async (): Promise<AckKeys> => ({ current: await readAckSecret(secrets, secretId) });
+  const keys = await read();
+  return {
+    ackSecret: keys.current,
+    ...(keys.previous ? { previousAckSecret: keys.previous } : {}),
+    ackKeysSource: ackKeysSource(read, o.now, o.onReadFailed),
   };
 }

@@ -8,7 +8,7 @@ import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { GradingConfig } from '#domain/config.ts';
 import type { PageMessage, PageStore } from '#ports';
-import { ackKeysSource, readAckSecret } from './ack-secret.ts';
+import { ackKeysFromEnv } from './ack-secret.ts';
 import { dynamoPager, type DynamoPager, type DynamoPagerHooks, type DynamoPagerSettings } from './dynamo-pager.ts';
 import { ENV, gradingConfigFromEnv, requireEnv } from './env.ts';
 import { DynamoParkedRecords } from './dynamo-page-store.ts';
@@ -108,18 +108,17 @@ export async function awsPagingFromEnv(
   now: () => number = Date.now,
 ): Promise<AwsPaging & { config: GradingConfig; ackSecret: Buffer }> {
   const config = gradingConfigFromEnv(env);
-  const secretId = requireEnv(ENV.ackSecretArn, env);
-  const ackSecret = await readAckSecret(clients.secrets, secretId);
+  // These functions only sign: AWSCURRENT alone.
+  const keys = await ackKeysFromEnv(clients.secrets, {
+    verifies: false,
+    now: now(),
+    onReadFailed: hooks.onAckKeysReadFailed,
+    env,
+  });
   const paging = awsPaging(
     {
       config,
-      ackSecret,
-      // These functions only sign: AWSCURRENT alone.
-      ackKeysSource: ackKeysSource(
-        async () => ({ current: await readAckSecret(clients.secrets, secretId) }),
-        now(),
-        hooks.onAckKeysReadFailed,
-      ),
+      ...keys,
       ackBaseUrl: requireEnv(ENV.ackBaseUrl, env),
       pagesTable: requireEnv(ENV.pagesTable, env),
       auditTable: requireEnv(ENV.auditTable, env),
@@ -131,5 +130,5 @@ export async function awsPagingFromEnv(
     hooks,
     now,
   );
-  return { ...paging, config, ackSecret };
+  return { ...paging, config, ackSecret: keys.ackSecret };
 }
