@@ -249,7 +249,7 @@ const currentRole = (page: Page, config: PagingConfig) =>
 /** Why a page that has nothing left to acknowledge has not: for a replaced one, which page replaced it. */
 async function closedDetail(page: Page, deps: AckFlowDeps): Promise<string> {
   const newer = page.status === 'superseded' ? await newestReplacing(page, deps) : undefined;
-  if (!newer) return closedText(page.status);
+  if (!newer) return closedText(page.status, deps.board);
   return replacedText(newer, currentRole(newer, deps.config), deps.timeZone);
 }
 
