@@ -125,6 +125,14 @@ const CLOSED_TEXT: Record<string, string> = {
 };
 
 /**
+ * What a replaced page's answer says when the newer grade paged other teams, none of them its own (a routing of its
+ * own; 2026-12-06: it said "answer that one", of a page the clinician never had). The same on every host.
+ */
+export function replacedElsewhereText(team: string, teams: readonly string[]): string {
+  return `A newer page about this patient replaced it: the higher grade was paged to ${teams.join(' and ')}, not to ${team} (its routing). Nothing was recorded.`;
+}
+
+/**
  * Why a page has nothing left to acknowledge; for a replaced one whose newer page cannot be named (replaced before
  * 2026-12-06, or the higher grade routed to another team, which leaves no `supersededBy`), where to look: the on-call
  * board only where there is one (crs serve; not on AWS). Until 2026-12-06 it said "answer that one", of a page the

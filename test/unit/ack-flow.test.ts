@@ -313,6 +313,15 @@ describe("a page a higher grade replaced names the page that replaced it (2026-1
     expect(await said(unreadable)).toBe(OLD);
   });
 
+  // 2026-12-06: a routing of its own paged the higher grade to other teams: said, the same on every host.
+  it("says which teams the newer grade went to when it paged none of this page's team", async () => {
+    const { supersededBy: _, ...elsewhere } = { ...replaced, supersededTeams: ['neurology', 'hematology'] };
+    for (const board of [true, false])
+      expect(await said({ ...over(), page: async () => elsewhere, board })).toBe(
+        'A newer page about this patient replaced it: the higher grade was paged to neurology and hematology, not to icu (its routing). Nothing was recorded.',
+      );
+  });
+
   it('ends a loop of pages naming each other after 3 newer pages, read once each', async () => {
     const reads: string[] = [];
     const a = { ...grade2, status: 'superseded', supersededBy: grade3.pageId } as Page;
