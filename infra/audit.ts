@@ -26,6 +26,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { ManagedPolicyRole } from './function-defaults.ts';
 import { letLogGroupsUse } from './keys.ts';
+import { DeployInputError } from './deploy-input.ts';
 
 export interface AuditOptions {
   /** Days each daily backup is kept (AWS Backup's own default plan keeps 35). */
@@ -72,17 +73,21 @@ function checkAuditOptions(o: AuditOptions): AuditOptions {
   const days = (name: keyof AuditOptions, min: number) => {
     const v = o[name] as number;
     if (!Number.isInteger(v) || v < min || v > MAX_RETENTION_DAYS)
-      throw new Error(`${name} must be a whole number of days ${min}-${MAX_RETENTION_DAYS} (got ${JSON.stringify(v)})`);
+      throw new DeployInputError(
+        `${name} must be a whole number of days ${min}-${MAX_RETENTION_DAYS} (got ${JSON.stringify(v)})`,
+      );
   };
   days('backupRetentionDays', 1);
   days('monthlyRetentionDays', 0);
   days('trailRetentionDays', 1);
   if (!(HISTORY_BACKUPS as readonly string[]).includes(o.historyBackups))
-    throw new Error(`auditBackups must be ${HISTORY_BACKUPS.join(', ')} (got ${JSON.stringify(o.historyBackups)})`);
+    throw new DeployInputError(
+      `auditBackups must be ${HISTORY_BACKUPS.join(', ')} (got ${JSON.stringify(o.historyBackups)})`,
+    );
   if (o.coldStorageAfterDays !== undefined) {
     days('coldStorageAfterDays', 1);
     if (o.monthlyRetentionDays < o.coldStorageAfterDays + 90) {
-      throw new Error(
+      throw new DeployInputError(
         `backupColdStorageAfterDays ${o.coldStorageAfterDays} needs monthly backups kept at least ${o.coldStorageAfterDays + 90} days (AWS Backup keeps cold backups 90 days at least); backupMonthlyRetentionDays is ${o.monthlyRetentionDays}`,
       );
     }
@@ -91,7 +96,7 @@ function checkAuditOptions(o: AuditOptions): AuditOptions {
     o.copyVaultArn !== undefined &&
     !/^arn:aws[a-z-]*:backup:[a-z0-9-]+:\d{12}:backup-vault:[A-Za-z0-9_.-]+$/.test(o.copyVaultArn)
   ) {
-    throw new Error(`backupCopyVaultArn is not a backup vault ARN (got ${JSON.stringify(o.copyVaultArn)})`);
+    throw new DeployInputError(`backupCopyVaultArn is not a backup vault ARN (got ${JSON.stringify(o.copyVaultArn)})`);
   }
   return o;
 }

@@ -9,6 +9,7 @@ import type { LogLevel } from './function-defaults.ts';
 import { acknowledgeFindings } from './nag-acknowledgements.ts';
 import { pagingConfigFromContext } from './paging-config.ts';
 import { CrsAlertingStack, DEFAULT_CONCURRENCY, type Concurrency, type CrsAlertingStackProps } from './stack.ts';
+import { DeployInputError } from './deploy-input.ts';
 
 export const STACK_NAME = 'CrsAlerting';
 
@@ -18,7 +19,7 @@ function jsonContext(app: App, key: string): unknown {
   try {
     return JSON.parse(value);
   } catch (err) {
-    throw new Error(`context ${key} is not valid JSON: ${(err as Error).message}`);
+    throw new DeployInputError(`context ${key} is not valid JSON: ${(err as Error).message}`);
   }
 }
 
@@ -28,7 +29,7 @@ function flagContext(app: App, key: string): boolean | undefined {
   if (v === undefined) return undefined;
   if (v === true || v === 'true') return true;
   if (v === false || v === 'false') return false;
-  throw new Error(`context ${key} must be true or false (got ${JSON.stringify(v)})`);
+  throw new DeployInputError(`context ${key} must be true or false (got ${JSON.stringify(v)})`);
 }
 
 /** `-c concurrency='{"ingest":55,...}'`: the defaults with the functions given; a function it does not set is refused. */
@@ -36,13 +37,13 @@ function concurrencyContext(app: App): Concurrency {
   const given = jsonContext(app, 'concurrency');
   if (given === undefined) return DEFAULT_CONCURRENCY;
   if (typeof given !== 'object' || given === null || Array.isArray(given))
-    throw new Error(
+    throw new DeployInputError(
       `concurrency must be a JSON object such as ${JSON.stringify(DEFAULT_CONCURRENCY)} (got ${JSON.stringify(given)})`,
     );
   const known = Object.keys(DEFAULT_CONCURRENCY);
   for (const k of Object.keys(given))
     if (!known.includes(k))
-      throw new Error(`concurrency: no function "${k}" (${known.join(', ')}; escalate always has 5)`);
+      throw new DeployInputError(`concurrency: no function "${k}" (${known.join(', ')}; escalate always has 5)`);
   return { ...DEFAULT_CONCURRENCY, ...(given as Partial<Concurrency>) };
 }
 
@@ -53,7 +54,7 @@ function concurrencyContext(app: App): Concurrency {
 function givenContext(app: App, key: string): unknown {
   const v = app.node.tryGetContext(key);
   if (typeof v === 'string' && v.trim() === '')
-    throw new Error(
+    throw new DeployInputError(
       `context ${key} is empty (got ${JSON.stringify(v)}): give a value, or leave the key out for the default`,
     );
   return v;
@@ -68,7 +69,7 @@ function daysContext(app: App, key: string, o: { fraction?: boolean } = {}): num
   const digits = o.fraction ? /^\s*\d+(\.\d+)?\s*$/ : /^\s*\d+\s*$/;
   const n = typeof v === 'number' ? v : typeof v === 'string' && digits.test(v) ? Number(v) : Number.NaN;
   if (Number.isNaN(n))
-    throw new Error(
+    throw new DeployInputError(
       `${key} must be ${o.fraction ? 'a number of days in decimal digits' : 'a whole number of days'} (got ${JSON.stringify(v)})`,
     );
   return n;
@@ -81,7 +82,7 @@ function historyTableClassFromContext(value: string): TableClass {
     'infrequent-access': TableClass.STANDARD_INFREQUENT_ACCESS,
   };
   const c = classes[value];
-  if (!c) throw new Error(`historyTableClass: "${value}" is not one of ${Object.keys(classes).join(', ')}`);
+  if (!c) throw new DeployInputError(`historyTableClass: "${value}" is not one of ${Object.keys(classes).join(', ')}`);
   return c;
 }
 
@@ -144,7 +145,7 @@ function checkContextKeys(app: App): void {
     const like = known.find(
       (k) => k.toLowerCase() === key.toLowerCase() || editDistance(k.toLowerCase(), key.toLowerCase()) <= 2,
     );
-    throw new Error(
+    throw new DeployInputError(
       `context ${JSON.stringify(key)} is not an option of this stack${like ? ` (did you mean ${like}?)` : ''}: the options are ${known.join(', ')} (docs/aws.md)`,
     );
   }
@@ -174,11 +175,15 @@ function environmentFromContext(app: App): { account?: string; region?: string }
   const account = given('account') ?? process.env.CDK_DEFAULT_ACCOUNT;
   const region = given('region') ?? process.env.CDK_DEFAULT_REGION;
   if (given('account') !== undefined && !/^\d{12}$/.test(account!))
-    throw new Error(`context account must be an AWS account id of 12 digits (got ${JSON.stringify(given('account'))})`);
+    throw new DeployInputError(
+      `context account must be an AWS account id of 12 digits (got ${JSON.stringify(given('account'))})`,
+    );
   if (given('region') !== undefined && !/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region!))
-    throw new Error(`context region must be an AWS region such as eu-west-1 (got ${JSON.stringify(given('region'))})`);
+    throw new DeployInputError(
+      `context region must be an AWS region such as eu-west-1 (got ${JSON.stringify(given('region'))})`,
+    );
   if ((given('account') !== undefined || given('region') !== undefined) && (!account || !region))
-    throw new Error(
+    throw new DeployInputError(
       `context ${given('account') !== undefined ? 'account' : 'region'} is given without ${account ? 'region' : 'account'} (context or the CLI's credentials): the stack would deploy wherever the CLI points; give both`,
     );
   return { ...(account ? { account } : {}), ...(region ? { region } : {}) };

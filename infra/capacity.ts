@@ -9,6 +9,7 @@
 // then the grade function fails the batch and SQS redelivers it (the `StateTableThrottled` and
 // `AuditTableThrottled` alarms say so). Set `max` above the largest load expected, with room.
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import { DeployInputError } from './deploy-input.ts';
 
 const CAPACITY_MODES = ['on-demand', 'provisioned'] as const;
 export type CapacityMode = (typeof CAPACITY_MODES)[number];
@@ -28,22 +29,26 @@ export function capacityLimitsOf(given: unknown): CapacityLimits {
   if (given === undefined) return DEFAULT_CAPACITY_LIMITS;
   const known = Object.keys(DEFAULT_CAPACITY_LIMITS);
   if (typeof given !== 'object' || given === null || Array.isArray(given))
-    throw new Error(`capacityLimits must be a JSON object of ${known.join(', ')} (got ${JSON.stringify(given)})`);
+    throw new DeployInputError(
+      `capacityLimits must be a JSON object of ${known.join(', ')} (got ${JSON.stringify(given)})`,
+    );
   for (const k of Object.keys(given))
-    if (!known.includes(k)) throw new Error(`capacityLimits: no limit "${k}" (${known.join(', ')})`);
+    if (!known.includes(k)) throw new DeployInputError(`capacityLimits: no limit "${k}" (${known.join(', ')})`);
   return { ...DEFAULT_CAPACITY_LIMITS, ...(given as Partial<CapacityLimits>) };
 }
 
 export function checkCapacity(mode: string, limits: CapacityLimits): CapacityMode {
   if (!(CAPACITY_MODES as readonly string[]).includes(mode))
-    throw new Error(`capacity must be ${CAPACITY_MODES.join(' or ')} (got ${JSON.stringify(mode)})`);
+    throw new DeployInputError(`capacity must be ${CAPACITY_MODES.join(' or ')} (got ${JSON.stringify(mode)})`);
   const { min, max, targetUtilization: t } = limits;
   if (!Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max < min)
-    throw new Error(
+    throw new DeployInputError(
       `capacityLimits: min and max must be whole numbers, 1 <= min <= max (got ${JSON.stringify(limits)})`,
     );
   if (!Number.isInteger(t) || t < 20 || t > 90)
-    throw new Error(`capacityLimits.targetUtilization must be a whole percentage 20-90 (got ${JSON.stringify(t)})`);
+    throw new DeployInputError(
+      `capacityLimits.targetUtilization must be a whole percentage 20-90 (got ${JSON.stringify(t)})`,
+    );
   return mode as CapacityMode;
 }
 

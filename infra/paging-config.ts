@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { pagedTeams, type GradingConfig } from '#domain/config.ts';
 import { PAGE_TEAMS } from '#domain/paging.ts';
 import { parsePagingConfig, type PagingConfig } from '#domain/paging-endpoints.ts';
+import { DeployInputError } from './deploy-input.ts';
 
 export type { PagingConfig } from '#domain/paging-endpoints.ts';
 
@@ -16,21 +17,23 @@ export function pagingConfigFromContext(tryGetContext: (key: string) => unknown,
   const inline = tryGetContext('paging');
   const file = tryGetContext('pagingConfig');
   if (inline !== undefined && file !== undefined)
-    throw new Error('context paging and pagingConfig are both given: give the paging config once, inline or as a file');
+    throw new DeployInputError(
+      'context paging and pagingConfig are both given: give the paging config once, inline or as a file',
+    );
   if (inline !== undefined) {
     let json: unknown = inline;
     if (typeof inline === 'string') {
       try {
         json = JSON.parse(inline);
       } catch (err) {
-        throw new Error(`context paging is not valid JSON: ${(err as Error).message}`);
+        throw new DeployInputError(`context paging is not valid JSON: ${(err as Error).message}`);
       }
     }
-    return parsePagingConfig(json, 'context paging');
+    return parsePagingConfig(json, 'context paging', DeployInputError);
   }
   if (file !== undefined) {
     if (typeof file !== 'string' || file.trim() === '')
-      throw new Error(
+      throw new DeployInputError(
         `context pagingConfig must name a JSON file of the paging endpoints (got ${JSON.stringify(file)}): without it nobody is paged`,
       );
     const path = resolve(cwd, file);
@@ -38,11 +41,11 @@ export function pagingConfigFromContext(tryGetContext: (key: string) => unknown,
     try {
       json = JSON.parse(readFileSync(path, 'utf8'));
     } catch (err) {
-      throw new Error(`cannot read paging config ${path}: ${(err as Error).message}`);
+      throw new DeployInputError(`cannot read paging config ${path}: ${(err as Error).message}`);
     }
-    return parsePagingConfig(json, path);
+    return parsePagingConfig(json, path, DeployInputError);
   }
-  return parsePagingConfig({}, 'none given');
+  return parsePagingConfig({}, 'none given', DeployInputError);
 }
 
 /**
@@ -58,7 +61,7 @@ export function checkEveryPagedTeamSubscribed(paging: PagingConfig, config: Grad
   if (!PAGE_TEAMS.some(subscribed)) return;
   const by = [...pagedTeams(config)].filter(([team]) => !subscribed(team));
   if (by.length === 0) return;
-  throw new Error(
+  throw new DeployInputError(
     `paging config: no endpoint for ${by.map(([team, where]) => `${team} (paged by ${where.join(', ')})`).join('; ')}: its pages would reach nobody. Give the team endpoints, or route its pages to another team (gradingConfig)`,
   );
 }

@@ -52,6 +52,7 @@ import { letLogGroupsUse } from './keys.ts';
 import { keptQueueProps } from './queues.ts';
 import { DEFAULT_THROTTLE, checkThrottlesFit, routeThrottles, type RouteThrottle } from './throttles.ts';
 import { checkEveryPagedTeamSubscribed, type PagingConfig } from './paging-config.ts';
+import { DeployInputError } from './deploy-input.ts';
 
 export interface Concurrency {
   ingest: number;
@@ -201,17 +202,19 @@ export class CrsAlertingStack extends Stack {
     super(scope, id, props);
     const concurrency = props.concurrency ?? DEFAULT_CONCURRENCY;
     if (props.hl7Zone !== undefined && !parseZone(props.hl7Zone))
-      throw new Error(
+      throw new DeployInputError(
         `hl7Zone ${JSON.stringify(props.hl7Zone)} is not an IANA zone (Europe/Paris) or an offset (+01:00)`,
       );
     if (props.hl7PatientAuthority !== undefined && parsePatientAuthority(props.hl7PatientAuthority) === undefined)
-      throw new Error(
+      throw new DeployInputError(
         `hl7PatientAuthority ${JSON.stringify(props.hl7PatientAuthority)} is not ${PATIENT_AUTHORITY_RULE}`,
       );
     if (props.fhirPatientSystem !== undefined && parsePatientSystem(props.fhirPatientSystem) === undefined)
-      throw new Error(`fhirPatientSystem ${JSON.stringify(props.fhirPatientSystem)} is not ${PATIENT_SYSTEM_RULE}`);
+      throw new DeployInputError(
+        `fhirPatientSystem ${JSON.stringify(props.fhirPatientSystem)} is not ${PATIENT_SYSTEM_RULE}`,
+      );
     if (props.maxObservationAgeDays !== undefined && maxObservationAgeMs(props.maxObservationAgeDays) === undefined)
-      throw new Error(
+      throw new DeployInputError(
         `maxObservationAgeDays ${JSON.stringify(props.maxObservationAgeDays)} is not ${MAX_OBSERVATION_AGE_RULE}`,
       );
     // The grade mapping runs as many batches at once as the function may (see the arithmetic above).
@@ -220,25 +223,27 @@ export class CrsAlertingStack extends Stack {
       concurrency.grade < MIN_MAPPING_CONCURRENCY ||
       concurrency.grade > 1000
     ) {
-      throw new Error(
+      throw new DeployInputError(
         `concurrency.grade must be a whole number ${MIN_MAPPING_CONCURRENCY}-1000: it is also the queue mapping's maximum concurrency (got ${concurrency.grade})`,
       );
     }
     for (const fn of ['ingest', 'notify', 'ack'] as const) {
       const v = concurrency[fn];
       if (!Number.isInteger(v) || v < 1)
-        throw new Error(`concurrency.${fn} must be a whole number of at least 1 (got ${JSON.stringify(v)})`);
+        throw new DeployInputError(`concurrency.${fn} must be a whole number of at least 1 (got ${JSON.stringify(v)})`);
     }
     if (ESCALATE_TIMER_CONCURRENCY + SCHEDULE_CONCURRENCY > ESCALATE_CONCURRENCY)
       throw new Error("the escalate function's invokers exceed its reserved concurrency");
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_YEAR;
     if (props.logLevel !== undefined && !LOG_LEVELS.includes(props.logLevel))
-      throw new Error(`logLevel must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(props.logLevel)})`);
+      throw new DeployInputError(
+        `logLevel must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(props.logLevel)})`,
+      );
     const capacityLimits = capacityLimitsOf(props.capacityLimits);
     const capacity = checkCapacity(props.capacity ?? 'on-demand', capacityLimits);
     // Limits of on-demand tables did nothing: the operator who gave them meant provisioned tables.
     if (props.capacityLimits !== undefined && capacity !== 'provisioned')
-      throw new Error(
+      throw new DeployInputError(
         `capacityLimits is given, but the tables are on demand (capacity ${capacity}): add -c capacity=provisioned, or leave capacityLimits out`,
       );
     // Account quotas an operator can raise, so warned of, not refused: a deploy past one fails in CloudFormation (the
@@ -263,7 +268,7 @@ export class CrsAlertingStack extends Stack {
     let gradingConfigJson: string | undefined;
     // Only an absent one is the defaults: `-c gradingConfig=null` is refused, as a file holding null is by --config.
     const resolved = resolveConfig(props.gradingOverrides === undefined ? {} : props.gradingOverrides);
-    if (!resolved.ok) throw new Error(`invalid grading config: ${resolved.errors.join('; ')}`);
+    if (!resolved.ok) throw new DeployInputError(`invalid grading config: ${resolved.errors.join('; ')}`);
     if (props.gradingOverrides) gradingConfigJson = JSON.stringify(props.gradingOverrides);
     checkEveryPagedTeamSubscribed(props.paging, resolved.config);
     for (const team of pagedTeams(resolved.config).keys()) {

@@ -9,6 +9,7 @@
 import { ACK_ROUTES } from '#app/ack-flow.ts';
 import { FHIR_BASE, FHIR_METADATA_ROUTE, HL7_ROUTE } from '#app/interfaces/routes.ts';
 import { ROUTES } from '#app/ingest.ts';
+import { DeployInputError } from './deploy-input.ts';
 
 export interface RouteThrottle {
   /** Names the route's 429 alarm (Throttled<name>) and says who calls it. */
@@ -65,23 +66,23 @@ export function routeThrottles(overrides: unknown = {}): Record<string, RouteThr
   const isObject = (v: unknown): v is Record<string, unknown> =>
     typeof v === 'object' && v !== null && !Array.isArray(v);
   if (!isObject(overrides))
-    throw new Error(
+    throw new DeployInputError(
       `routeThrottles must be a JSON object of routes, e.g. {"POST /v1/messages":{"rateLimit":400,"burstLimit":800}} (got ${JSON.stringify(overrides)})`,
     );
   for (const [key, o] of Object.entries(overrides)) {
     const base = out[key];
-    if (!base) throw new Error(`routeThrottles: no route "${key}" (routes: ${Object.keys(out).join(', ')})`);
+    if (!base) throw new DeployInputError(`routeThrottles: no route "${key}" (routes: ${Object.keys(out).join(', ')})`);
     if (!isObject(o) || Object.keys(o).length === 0)
-      throw new Error(
+      throw new DeployInputError(
         `routeThrottles: "${key}" must be an object of ${OVERRIDABLE.join(' and ')} (got ${JSON.stringify(o)})`,
       );
     for (const f of Object.keys(o))
       if (!(OVERRIDABLE as readonly string[]).includes(f))
-        throw new Error(`routeThrottles: "${key}" has no limit "${f}" (${OVERRIDABLE.join(', ')})`);
+        throw new DeployInputError(`routeThrottles: "${key}" has no limit "${f}" (${OVERRIDABLE.join(', ')})`);
     const merged = { ...base, ...(o as Partial<RouteLimits>) };
     for (const f of OVERRIDABLE) {
       if (!Number.isInteger(merged[f]) || merged[f] < 1)
-        throw new Error(
+        throw new DeployInputError(
           `routeThrottles: "${key}".${f} must be a whole number of at least 1 (got ${JSON.stringify(merged[f])})`,
         );
     }
@@ -104,7 +105,7 @@ export function checkThrottlesFit(
   for (const [fn, n] of Object.entries(held)) {
     const limit = reserved[fn as RouteThrottle['fn']];
     if (n > limit + 1e-9)
-      throw new Error(
+      throw new DeployInputError(
         `routeThrottles: the ${fn} function's routes can hold ${Math.round(n * 10) / 10} invocations at once (each rate x its p99 duration: ${Object.entries(
           throttles,
         )

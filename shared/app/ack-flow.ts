@@ -15,6 +15,7 @@ import {
   ackStatusPage,
   closedText,
   linkRefusal,
+  replacedElsewhereText,
   replacedText,
 } from './ack-page.ts';
 
@@ -246,11 +247,16 @@ async function newestReplacing(page: Page, deps: AckFlowDeps): Promise<Page | un
 const currentRole = (page: Page, config: PagingConfig) =>
   hasPolicy(page.team, config) ? roleOf(page, config) : page.team;
 
-/** Why a page that has nothing left to acknowledge has not: for a replaced one, which page replaced it. */
+/**
+ * Why a page that has nothing left to acknowledge has not: for a replaced one, which page replaced it, or which teams
+ * the newer grade went to, or (neither recorded) where to look.
+ */
 async function closedDetail(page: Page, deps: AckFlowDeps): Promise<string> {
   const newer = page.status === 'superseded' ? await newestReplacing(page, deps) : undefined;
-  if (!newer) return closedText(page.status);
-  return replacedText(newer, currentRole(newer, deps.config), deps.timeZone);
+  if (newer) return replacedText(newer, currentRole(newer, deps.config), deps.timeZone);
+  if (page.status === 'superseded' && page.supersededTeams?.length)
+    return replacedElsewhereText(page.team, page.supersededTeams);
+  return closedText(page.status, deps.board);
 }
 
 /** GET /ack/{token}: the page's summary and a form asking for a name. Never acknowledges. */

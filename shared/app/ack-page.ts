@@ -120,11 +120,29 @@ export function ackFailedPage(sent: boolean): string {
 
 // Why a page that can no longer be acknowledged cannot (an open or exhausted page can be).
 const CLOSED_TEXT: Record<string, string> = {
-  superseded: 'A newer page about this patient replaced it: answer that one.',
   resolved: 'The grade fell or the alert cleared: nothing is left to answer.',
   info: 'An informational page: nothing to acknowledge.',
 };
-export const closedText = (status: string) => CLOSED_TEXT[status] ?? `The page is ${status}.`;
+
+/**
+ * What a replaced page's answer says when the newer grade paged other teams, none of them its own (a routing of its
+ * own; 2026-12-06: it said "answer that one", of a page the clinician never had). The same on every host.
+ */
+export function replacedElsewhereText(team: string, teams: readonly string[]): string {
+  return `A newer page about this patient replaced it: the higher grade was paged to ${teams.join(' and ')}, not to ${team} (its routing). Nothing was recorded.`;
+}
+
+/**
+ * Why a page has nothing left to acknowledge; for a replaced one whose newer page cannot be named (replaced before
+ * 2026-12-06, or the higher grade routed to another team, which leaves no `supersededBy`), where to look: the on-call
+ * board only where there is one (crs serve; not on AWS). Until 2026-12-06 it said "answer that one", of a page the
+ * clinician may never have had.
+ */
+export function closedText(status: string, board: boolean): string {
+  if (status === 'superseded')
+    return `A newer page about this patient replaced it (a higher grade); which one was not recorded with this page, and it may have gone to another team. Nothing was recorded. Look for the newest page about this patient ${board ? 'on the on-call board or ' : ''}in your messages.`;
+  return CLOSED_TEXT[status] ?? `The page is ${status}.`;
+}
 
 /**
  * What a replaced page's answer says first (2026-12-06): which page replaced it (the newest of its patient and team:

@@ -2,7 +2,7 @@
 // and `crs doctor --backend aws` (2026-12-06), so that both name the same tokens.
 import { inline, quoted } from '#domain/printable.ts';
 import type { DeviceToken } from '#ports';
-import { expiryMs, expiryUnreadable, tokenExpired, tokenPrincipal } from './auth.ts';
+import { expiryMs, expiryUnreadable as expiryUnreadableOf, tokenExpired, tokenPrincipal } from './auth.ts';
 
 /** An active token expiring within this many days is warned of. */
 export const EXPIRY_WARNING_DAYS = 14;
@@ -14,8 +14,11 @@ export interface ExpiryFinding {
   expiresAt: string;
   /** Expired: its device is refused (unless a newer token of it is taken, in which case there is no finding). */
   expired: boolean;
-  /** Its expiresAt cannot be read (a hand edit; 2026-12-06): refused as expired, and said so (expired is true). */
-  unreadable: boolean;
+  /**
+   * Its expiresAt cannot be read (a hand edit; 2026-12-06): its device is refused too, but it is not expired at a
+   * time (expired is false), as `crs token list --json` has it (until 2026-12-06 doctor's JSON said both).
+   */
+  expiryUnreadable: boolean;
   /** A newer token of its device, taken now, that outlives it (a rotation's): the one to configure the device with. */
   replacedBy: string | null;
 }
@@ -42,21 +45,25 @@ export function expiryFindings(tokens: readonly DeviceToken[], now: Date): Expir
   return tokens
     .filter((r) => !r.revokedAt && tokenExpired(r, soon))
     .flatMap((r) => {
-      const expired = tokenExpired(r, now);
+      const expiryUnreadable = expiryUnreadableOf(r);
+      const expired = !expiryUnreadable && tokenExpired(r, now);
       const by = replacement(r);
-      if (by && expired) return [];
+      if (by && (expired || expiryUnreadable)) return [];
       return [
         {
           tokenId: r.tokenId,
           deviceId: r.deviceId,
           expiresAt: r.expiresAt!,
           expired,
-          unreadable: expiryUnreadable(r),
+          expiryUnreadable,
           replacedBy: by?.tokenId ?? null,
         },
       ];
     });
 }
+
+/** Its device is refused now: the token expired, or its expiry cannot be read (a problem to `crs doctor`). */
+export const refuses = (f: ExpiryFinding): boolean => f.expired || f.expiryUnreadable;
 
 /**
  * A finding as a sentence, with what to do before (or since) its device is refused; `where` the backend options
@@ -65,11 +72,11 @@ export function expiryFindings(tokens: readonly DeviceToken[], now: Date): Expir
  */
 export function expiryFindingText(f: ExpiryFinding, where = ''): string {
   // An unreadable expiry gives its successor no life to copy: the rotation needs --expires.
-  const rotate = `crs token rotate ${inline(f.tokenId)}${f.unreadable ? ' --expires WHEN' : ''}${where}`;
+  const rotate = `crs token rotate ${inline(f.tokenId)}${f.expiryUnreadable ? ' --expires WHEN' : ''}${where}`;
   const what = f.replacedBy
     ? `replaced by ${inline(f.replacedBy)}; configure the device with that before then`
-    : `${f.expired ? 'the device is refused; ' : ''}rotate it (${rotate}) and configure the device with the new token`;
-  const when = f.unreadable
+    : `${refuses(f) ? 'the device is refused; ' : ''}rotate it (${rotate}) and configure the device with the new token`;
+  const when = f.expiryUnreadable
     ? `has an expiry that cannot be read (${quoted(f.expiresAt)}; an ISO 8601 instant with its zone is needed)`
     : `${f.expired ? 'expired' : 'expires'} at ${inline(f.expiresAt)}`;
   return `token ${inline(f.tokenId)} of device ${inline(f.deviceId)} ${when}: ${what}`;

@@ -44,7 +44,13 @@ import { HTTPS_HEALTHY_RETRY_POLICY } from '#adapters/aws/sns-delivery.ts';
 import { testPagePublishInput } from '#adapters/aws/sns-page-sender.ts';
 import { STATE_TABLE } from '#adapters/aws/table-layout.ts';
 import { tokenExpired } from '#app/auth.ts';
-import { EXPIRY_WARNING_DAYS, expiryFindingText, expiryFindings, type ExpiryFinding } from '#app/token-expiry.ts';
+import {
+  EXPIRY_WARNING_DAYS,
+  expiryFindingText,
+  expiryFindings,
+  refuses,
+  type ExpiryFinding,
+} from '#app/token-expiry.ts';
 import { DEFAULT_CONFIG, pagedTeams, type GradingConfig } from '#domain/config.ts';
 import { endpointKey, endpointShown, PAGE_TEAMS, type PageTeam } from '#domain/paging.ts';
 import {
@@ -315,8 +321,9 @@ async function patients(
 
 /**
  * The device tokens that expired or expire soon, as `crs token list` warns of them (one rule: expiryFindings): an
- * expired one, or one whose expiry cannot be read, is a problem (its device is refused), one expiring a warning (the device is still taken; a scheduled
- * doctor that pages on exit 1 pages once it has expired). A table it cannot read is a problem: a scheduled doctor would
+ * expired one, or one whose expiry cannot be read (its own field, as in the list), is a problem (its device is
+ * refused), one expiring a warning (the device is still taken; a scheduled doctor that pages on exit 1 pages once it
+ * has expired). A table it cannot read is a problem: a scheduled doctor would
  * otherwise pass while tokens run out unseen.
  */
 async function deviceTokens(
@@ -345,7 +352,7 @@ async function deviceTokens(
   const active = tokens.filter((t) => !t.revokedAt && !tokenExpired(t, at)).length;
   report.tokens = { table, active, findings };
   const where = ` --backend aws --table ${table}`;
-  for (const f of findings) (f.expired ? report.problems : report.warnings).push(expiryFindingText(f, where));
+  for (const f of findings) (refuses(f) ? report.problems : report.warnings).push(expiryFindingText(f, where));
 }
 
 async function smsSettings(sns: SNSClient, report: DoctorReport): Promise<void> {
@@ -772,8 +779,8 @@ export function formatReport(r: DoctorReport): string {
     );
   if (r.tokens) {
     const { findings } = r.tokens;
-    const unreadable = findings.filter((f) => f.unreadable).length;
-    const expired = findings.filter((f) => f.expired).length - unreadable;
+    const unreadable = findings.filter((f) => f.expiryUnreadable).length;
+    const expired = findings.filter((f) => f.expired).length;
     const expiring = findings.length - expired - unreadable;
     // An expiry that cannot be read is said as such (2026-12-06), only when there is one.
     const cannotRead = unreadable > 0 ? `, ${unreadable} with an expiry that cannot be read (devices refused)` : '';
@@ -782,7 +789,7 @@ export function formatReport(r: DoctorReport): string {
     );
     for (const f of findings)
       lines.push(
-        f.unreadable
+        f.expiryUnreadable
           ? `  UNREADABLE ${inline(f.tokenId)}  device ${inline(f.deviceId)}  expiry ${shown(f.expiresAt)}`
           : `  ${f.expired ? 'EXPIRED ' : 'expiring'} ${inline(f.tokenId)}  device ${inline(f.deviceId)}  at ${inline(f.expiresAt)}${f.replacedBy ? ` (replaced by ${inline(f.replacedBy)})` : ''}`,
       );

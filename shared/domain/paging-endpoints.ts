@@ -69,12 +69,17 @@ export function wardLimitedTeamWarning(team: string, wards: readonly string[]): 
 /** SNS refuses a filter policy whose values combine to more than this (teams x wards x kinds). */
 const MAX_FILTER_COMBINATIONS = 150;
 
-export function parsePagingConfig(value: unknown, where: string): PagingConfig {
+/** `Refusal`: the error a caller's refusal is (the CDK app's is the operator's input mistake, said in one line). */
+export function parsePagingConfig(
+  value: unknown,
+  where: string,
+  Refusal: new (message: string) => Error = Error,
+): PagingConfig {
   const r = PagingConfigSchema.safeParse(value);
   const errors = r.success
     ? subscriptionErrors(r.data)
     : r.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`);
-  if (errors.length > 0) throw new Error(`invalid paging config (${where}): ${errors.join('; ')}`);
+  if (errors.length > 0) throw new Refusal(`invalid paging config (${where}): ${errors.join('; ')}`);
   return r.data as PagingConfig;
 }
 

@@ -229,6 +229,11 @@ export interface Page {
    * 2026-12-06. Written with the supersession (the replaced page is saved then anyway: no write of its own).
    */
   supersededBy?: string;
+  /**
+   * The teams the newer grade paged when none is this page's (a routing of its own: grade 1 to hematology, grade 2
+   * to neurology), so that its link says where that grade went, not "answer that one" (2026-12-06; absent before).
+   */
+  supersededTeams?: string[];
 }
 
 /**
@@ -285,6 +290,7 @@ const PAGE_FIELDS: [keyof Page, (v: unknown) => boolean, 'required' | 'optional'
   ['releasedAt', isTime, 'optional'],
   ['closedAt', isTime, 'optional'],
   ['supersededBy', isText, 'optional'],
+  ['supersededTeams', (v) => Array.isArray(v) && v.every(isText), 'optional'],
   [
     'ack',
     (v) => {
@@ -529,10 +535,16 @@ function close(p: Page, status: PageStatus, now: number): Page {
  * change paged to nobody is lost (crs-rules section 5, conservation). It becomes informational instead: sent once,
  * in its turn before the page that replaced it, with nothing to acknowledge. A page a silence held is not owed.
  */
-function replace(p: Page, status: 'superseded' | 'resolved', now: number, by?: string): Page {
+function replace(
+  p: Page,
+  status: 'superseded' | 'resolved',
+  now: number,
+  by?: { page: string } | { teams: string[] },
+): Page {
   const neverSent = !p.delivered && p.heldBy === undefined && p.level === 0 && p.round === 0;
   const closed = close(p, neverSent ? 'info' : status, now);
-  return by === undefined ? closed : { ...closed, supersededBy: by };
+  if (by === undefined) return closed;
+  return 'page' in by ? { ...closed, supersededBy: by.page } : { ...closed, supersededTeams: by.teams };
 }
 
 /** What the pager needs of a grade-change notification (a Notification, or its NDJSON event). */
@@ -587,11 +599,13 @@ export function pagesForNotification(
   // still sent once: replace).
   const { older, outdated } = standing(n.notificationId, n.patientId, n.condition, pages);
   const status = n.kind === 'escalation' ? 'superseded' : 'resolved';
-  // A superseded page names its team's page of the newer grade (its link's answer says which page to answer).
-  const by = (p: Page) =>
-    status === 'superseded' && (n.teams as readonly PageTeam[]).includes(p.team)
-      ? pageId(n.notificationId, p.team)
-      : undefined;
+  // A superseded page names its team's page of the newer grade (its link's answer says which page to answer), or
+  // the teams that grade paged when none is its own (its link says where the grade went).
+  const by = (p: Page) => {
+    if (status !== 'superseded') return undefined;
+    if ((n.teams as readonly PageTeam[]).includes(p.team)) return { page: pageId(n.notificationId, p.team) };
+    return n.teams.length > 0 ? { teams: [...n.teams] } : undefined;
+  };
   const replaced = older.map((p) => replace(p, status, now, by(p)));
   const opened = n.teams.map((team) =>
     newPage(

@@ -240,7 +240,7 @@ describe('crs doctor on the deployed shape', () => {
           deviceId: 'gw-doc',
           expiresAt: soon.expiresAt,
           expired: false,
-          unreadable: false,
+          expiryUnreadable: false,
           replacedBy: null,
         },
       ],

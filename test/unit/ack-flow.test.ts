@@ -253,7 +253,11 @@ describe("a page a higher grade replaced names the page that replaced it (2026-1
     expect(status(sent.body)).toBe(status(shown.body));
     return status(shown.body);
   }
-  const OLD = 'A newer page about this patient replaced it: answer that one.';
+  // None named (2026-12-06): "answer that one" pointed at nothing the clinician has; where to look instead, the
+  // on-call board only where there is one.
+  const NONE = (board: boolean) =>
+    `A newer page about this patient replaced it (a higher grade); which one was not recorded with this page, and it may have gone to another team. Nothing was recorded. Look for the newest page about this patient ${board ? 'on the on-call board or ' : ''}in your messages.`;
+  const OLD = NONE(true);
 
   it('names the condition, grade, time and role of the newer page, and says to answer it', async () => {
     expect(await said(over(grade2))).toBe(
@@ -296,6 +300,8 @@ describe("a page a higher grade replaced names the page that replaced it (2026-1
   it("says today's sentence for a page replaced before (none named), or whose newer page is gone or unreadable", async () => {
     const { supersededBy: _, ...before } = replaced;
     expect(await said({ ...over(), page: async () => before })).toBe(OLD);
+    expect(await said({ ...over(), page: async () => before, board: false })).toBe(NONE(false));
+    expect(await said({ ...over(), page: async () => before })).not.toContain('answer that one');
     expect(await said(over())).toBe(OLD);
     const unreadable: AckFlowDeps = {
       ...over(),
@@ -305,6 +311,15 @@ describe("a page a higher grade replaced names the page that replaced it (2026-1
       },
     };
     expect(await said(unreadable)).toBe(OLD);
+  });
+
+  // 2026-12-06: a routing of its own paged the higher grade to other teams: said, the same on every host.
+  it("says which teams the newer grade went to when it paged none of this page's team", async () => {
+    const { supersededBy: _, ...elsewhere } = { ...replaced, supersededTeams: ['neurology', 'hematology'] };
+    for (const board of [true, false])
+      expect(await said({ ...over(), page: async () => elsewhere, board })).toBe(
+        'A newer page about this patient replaced it: the higher grade was paged to neurology and hematology, not to icu (its routing). Nothing was recorded.',
+      );
   });
 
   it('ends a loop of pages naming each other after 3 newer pages, read once each', async () => {

@@ -15,7 +15,7 @@ import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
 import { dynamoPager } from '#adapters/aws/dynamo-pager.ts';
 import { telemetry } from '#adapters/aws/telemetry.ts';
 import { signAck } from '#app/ack.ts';
-import { linkRefusal } from '#app/ack-page.ts';
+import { closedText, linkRefusal } from '#app/ack-page.ts';
 import { Pager } from '#app/pager.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import { roleOf, type Page } from '#domain/paging.ts';
@@ -36,6 +36,7 @@ const { paging: PAGING } = DEFAULT_CONFIG;
 /** The pages each run sets up (per patient), by what they are left as. */
 const SLOTS = [
   'superseded',
+  'superseded-elsewhere',
   'open',
   'acknowledged',
   'resolved',
@@ -90,7 +91,9 @@ async function seed(b: Backend, patientId: string, now: number): Promise<Record<
   await n('c2', 'crs', 'escalation', 2, ['hematology']);
   await n('c3', 'crs', 'escalation', 3, ['hematology', 'icu']); // c2 superseded
   await b.seeder.acknowledge(`crs|${patientId}|c3|icu`, 'Dr Seed', 'board', now);
-  await n('i1', 'icans', 'escalation', 1, ['neurology']);
+  // A routing of its own: ICANS grade 1 to hematology, grade 2 to neurology (the grade 1 page replaced, none named).
+  await n('i0h', 'icans', 'escalation', 1, ['hematology']);
+  await n('i1', 'icans', 'escalation', 2, ['neurology']);
   await n('i0', 'icans', 'de-escalation', 0, ['neurology']); // i1 resolved, i0 informational
   await b.seeder.onAlert(
     {
@@ -107,6 +110,7 @@ async function seed(b: Backend, patientId: string, now: number): Promise<Record<
   await b.pages.save([{ ...bedside, status: 'exhausted', dueAt: null, closedAt: now, heldBy: undefined }]);
   return {
     superseded: `crs|${patientId}|c2|hematology`,
+    'superseded-elsewhere': `icans|${patientId}|i0h|hematology`,
     open: `crs|${patientId}|c3|hematology`,
     acknowledged: `crs|${patientId}|c3|icu`,
     resolved: `icans|${patientId}|i1|neurology`,
@@ -462,10 +466,13 @@ describe('the embedded server and the ack function answer acknowledgements alike
     for (const r of requests) {
       const a = await sendReq(embedded.url, r, ids, pages);
       const b = await sendReq(front.url, r, ids, pages);
-      // The one intended difference: an expired link's page names the on-call board only on crs serve (AWS has none).
+      // The one intended difference: an expired link's page, and a replaced one's that names no newer page, name the
+      // on-call board only on crs serve (AWS has none).
       const asWithoutBoard = {
         ...a,
-        body: a.body.replace(linkRefusal('expired', true), linkRefusal('expired', false)),
+        body: a.body
+          .replace(linkRefusal('expired', true), linkRefusal('expired', false))
+          .replace(closedText('superseded', true), closedText('superseded', false)),
       };
       expect(b, JSON.stringify(r)).toEqual(asWithoutBoard);
       statuses.add(a.status);
@@ -558,13 +565,18 @@ describe('the embedded server and the ack function answer acknowledgements alike
     expect([...(apiByGenuineSlot.get('exhausted') ?? [])]).toContain(200);
   }, 30_000);
 
-  it('both name the page that replaced a superseded one, and whether it is still to answer (2026-12-06)', async () => {
-    // The agreement alone is blind to a rule both share: what the superseded link says is pinned here.
+  /** A fresh patient's pages on both backends, and the pages as stored (by id), for the pinned answers below. */
+  async function seedBoth() {
     const patientId = `P-${++run}`;
     const ids = await seed(onEmbedded, patientId, NOW);
     await seed(onDynamo, patientId, NOW);
     const stored = (await left(onEmbedded, Object.values(ids), patientId)).pages;
-    const pages = new Map(stored.flatMap((p) => (p ? [[p.pageId, p] as const] : [])));
+    return { ids, pages: new Map(stored.flatMap((p) => (p ? [[p.pageId, p] as const] : []))) };
+  }
+
+  it('both name the page that replaced a superseded one, and whether it is still to answer (2026-12-06)', async () => {
+    // The agreement alone is blind to a rule both share: what the superseded link says is pinned here.
+    const { ids, pages } = await seedBoth();
     const show = { route: 'show', token: { kind: 'genuine', slot: 'superseded' } } as const;
     const newer = 'A newer page replaced it: CRS grade 3 at 2026-11-26 10:00 UTC (paged to hematology fellow)';
     const both = async (r: Req) => {
@@ -576,5 +588,31 @@ describe('the embedded server and the ack function answer acknowledgements alike
     const form = 'application/x-www-form-urlencoded';
     await both({ route: 'form', token: { kind: 'genuine', slot: 'open' }, body: 'by=Dr+Ada', contentType: form });
     expect(await both(show)).toContain(`${newer}, acknowledged at 2026-11-26 10:00 UTC.`);
+  });
+
+  it('both say which team the newer grade went to when it paged another team (none named; 2026-12-06)', async () => {
+    // "Answer that one" pointed at nothing the clinician has: the routing paged another team with the higher grade.
+    const { ids, pages } = await seedBoth();
+    const elsewhere = pages.get(ids['superseded-elsewhere']);
+    expect([elsewhere?.status, elsewhere?.supersededBy, elsewhere?.supersededTeams]).toEqual([
+      'superseded',
+      undefined,
+      ['neurology'],
+    ]);
+    for (const r of [
+      { route: 'show', token: { kind: 'genuine', slot: 'superseded-elsewhere' } },
+      {
+        route: 'form',
+        token: { kind: 'genuine', slot: 'superseded-elsewhere' },
+        body: 'by=Dr+Ada',
+        contentType: 'application/x-www-form-urlencoded',
+      },
+    ] as const) {
+      const [a, b] = [await sendReq(embedded.url, r, ids, pages), await sendReq(front.url, r, ids, pages)];
+      expect(b).toEqual(a);
+      expect(a.body).toContain(
+        'A newer page about this patient replaced it: the higher grade was paged to neurology, not to hematology (its routing). Nothing was recorded.',
+      );
+    }
   });
 });

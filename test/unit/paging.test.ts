@@ -171,11 +171,15 @@ describe('escalation ladders', () => {
     // n2 does not page hematology: n1's hematology page is superseded, with no page of its team to name.
     expect(s.pages.get('n1|hematology')).toMatchObject({ status: 'superseded' });
     expect(s.pages.get('n1|hematology')!.supersededBy).toBeUndefined();
+    // It records where the newer grade went instead (2026-12-06): its link says so, not "answer that one".
+    expect(s.pages.get('n1|hematology')!.supersededTeams).toEqual(['icu']);
     s.apply(pagesForNotification(notification('n3', 3), s.all, [], min(2), cfg));
     expect(s.pages.get('n2|icu')).toMatchObject({ status: 'superseded', supersededBy: 'n3|icu' });
+    expect(s.pages.get('n2|icu')!.supersededTeams).toBeUndefined();
     s.apply(pagesForNotification(notification('n4', 1, 'de-escalation'), s.all, [], min(3), cfg));
     expect(s.pages.get('n3|icu')).toMatchObject({ status: 'resolved' });
     expect(s.pages.get('n3|icu')!.supersededBy).toBeUndefined();
+    expect(s.pages.get('n3|icu')!.supersededTeams).toBeUndefined();
   });
 
   it('a page replaced before its first send went out (informational now) names the newer page too', () => {

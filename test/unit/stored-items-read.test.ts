@@ -85,6 +85,11 @@ describe('a page row of another shape: pinned by a mutation run', () => {
       (b) => ({ ...b, supersededBy: 7 }),
       'supersededBy is not what a page holds there',
     ],
+    [
+      'the teams the newer grade went to as text',
+      (b) => ({ ...b, supersededTeams: 'icu' }),
+      'supersededTeams is not what a page holds there',
+    ],
   ];
   for (const [what, edit, reason] of edits)
     it(`a page row with ${what} is set aside, named with why, and never sent; the other ladders go on`, async () => {

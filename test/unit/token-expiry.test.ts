@@ -21,6 +21,7 @@ import { DB_FILE, openDataDir } from '#adapters/sqlite/db.ts';
 import { instantMs } from '#domain/time.ts';
 import { SqliteTokenStore } from '#adapters/sqlite/tokens.ts';
 import { tokenCommand } from '#cli/tokens.ts';
+import { expiryFindings } from '#app/token-expiry.ts';
 import { MemoryTokenStore } from '#test/support/port-fakes.ts';
 
 const NOW = new Date('2026-12-06T10:00:00.000Z');
@@ -340,6 +341,8 @@ describe('crs token issue --expires, rotate, list', () => {
         refused: TOKEN_EXPIRY_UNREADABLE('Jan 2 2027'),
       },
     ]);
+    // `crs doctor --json`'s finding for it says the same: unreadable, not expired (2026-12-06: it said both).
+    expect(expiryFindings(store.tokens, NOW)).toMatchObject([{ expired: false, expiryUnreadable: true }]);
     expect(await run('list')).toBe(0);
     expect(out).toMatch(
       new RegExp(
