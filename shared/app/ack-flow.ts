@@ -2,7 +2,7 @@
 // shows, never acknowledges: SMS and chat apps fetch links to preview them), its form (POST acknowledges) and the
 // JSON API for apps and integration engines (POST /v1/acks). Each host only turns its request into these calls and
 // the answer into its response; the statuses, bodies and limits are decided here once.
-import type { AckResult, Page, PagingConfig } from '#domain/paging.ts';
+import type { AckResult, Page, PageTeam, PagingConfig } from '#domain/paging.ts';
 import { awaitsAcknowledgement, hasPolicy, PageUnreadable, roleOf } from '#domain/paging.ts';
 import { formatSiteTime, iso } from '#domain/time.ts';
 import { isJsonType } from './media-type.ts';
@@ -254,8 +254,12 @@ const currentRole = (page: Page, config: PagingConfig) =>
 async function closedDetail(page: Page, deps: AckFlowDeps): Promise<string> {
   const newer = page.status === 'superseded' ? await newestReplacing(page, deps) : undefined;
   if (newer) return replacedText(newer, currentRole(newer, deps.config), deps.timeZone);
-  if (page.status === 'superseded' && page.supersededTeams?.length)
-    return replacedElsewhereText(page.team, page.supersededTeams);
+  if (page.status === 'superseded' && page.supersededTeams?.length) {
+    // Each team by the role its page goes to first, as the clinician knows it ("ICU registrar", not "icu").
+    const firstRole = (team: string) =>
+      hasPolicy(team, deps.config) ? roleOf({ team: team as PageTeam, level: 0 }, deps.config) : team;
+    return replacedElsewhereText(page.supersededTeams.map(firstRole));
+  }
   return closedText(page.status, deps.board);
 }
 

@@ -128,8 +128,9 @@ const CLOSED_TEXT: Record<string, string> = {
  * What a replaced page's answer says when the newer grade paged other teams, none of them its own (a routing of its
  * own; 2026-12-06: it said "answer that one", of a page the clinician never had). The same on every host.
  */
-export function replacedElsewhereText(team: string, teams: readonly string[]): string {
-  return `A newer page about this patient replaced it: the higher grade was paged to ${teams.join(' and ')}, not to ${team} (its routing). Nothing was recorded.`;
+export function replacedElsewhereText(roles: readonly string[]): string {
+  const to = roles.map((role) => `the ${role}`).join(' and ');
+  return `A newer page about this patient replaced it: the higher grade was paged to ${to}, not to this team. Nothing was recorded.`;
 }
 
 /**

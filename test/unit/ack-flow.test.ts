@@ -318,7 +318,7 @@ describe("a page a higher grade replaced names the page that replaced it (2026-1
     const { supersededBy: _, ...elsewhere } = { ...replaced, supersededTeams: ['neurology', 'hematology'] };
     for (const board of [true, false])
       expect(await said({ ...over(), page: async () => elsewhere, board })).toBe(
-        'A newer page about this patient replaced it: the higher grade was paged to neurology and hematology, not to icu (its routing). Nothing was recorded.',
+        'A newer page about this patient replaced it: the higher grade was paged to the neurology resident and the hematology fellow, not to this team. Nothing was recorded.',
       );
   });
 
