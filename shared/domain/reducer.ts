@@ -225,6 +225,17 @@ function spo2Warning(s: PatientState, config: GradingConfig): Warning | undefine
   return { warning: 'spo2-low-without-oxygen', at, parts: [words, { at }], text: `${words}${at}` };
 }
 
+/**
+ * Whether a low-SpO2 warning in force clears: oxygen support documented, or the last two readings at or above the
+ * threshold (two to raise, two to clear, as hypotension). Until 2026-12-06 one reading cleared it: SpO2 hovering at
+ * 90 % paged both teams a warning and an all-clear at every dip (docs/safety.md, alarm fatigue).
+ */
+function spo2Recovered(s: PatientState, config: GradingConfig): boolean {
+  if (s.oxygen && s.oxygen.v.device !== 'room_air') return true;
+  const below = config.paging.spo2WarningBelow;
+  return s.spo2.length === 2 && s.spo2.every(([, v]) => v >= below);
+}
+
 function addTime(times: number[], t: number, keep: number): number[] {
   if (times.includes(t)) return times;
   const out = [...times, t].sort((a, b) => a - b);
@@ -497,7 +508,7 @@ export function reduce(
   const warning = spo2Warning(s, config);
   if (warning) assessment.warnings.push(warning);
   const alerts: AlertChange[] = [];
-  if ((warning !== undefined) !== s.spo2Alert) {
+  if (warning ? !s.spo2Alert : s.spo2Alert && spo2Recovered(s, config)) {
     s.spo2Alert = warning !== undefined;
     const where = s.enrolment.bed ? `patient ${s.patientId}, bed ${s.enrolment.bed.v}` : `patient ${s.patientId}`;
     alerts.push({

@@ -831,6 +831,11 @@
       lastVitals.setAttribute('data-stale', '');
       showAge(lastVitals); // stale at once, not from the next tick (up to 15 s later, and again after each redraw)
     }
+    // ICANS 0 rests on the neuro fields charted, normal before any (grading-rules section 8): said with their age, so
+    // that an ICE score of yesterday, or none at all (monitors send none), is not read as an assessment of now.
+    var lastNeuro = p.neuro
+      ? ageEl(p.neuro.at, ' · Last neuro assessment ')
+      : h('span', { class: 'age', text: ' · No neuro assessment yet' });
     var article = h(
       'article',
       {
@@ -853,6 +858,7 @@
         vitalsList(p),
         h('p', {}, [
           lastVitals,
+          lastNeuro,
           h('span', { class: 'age', text: ' · grades as of ' + when(p.clock) + ' (' + p.scheme + ')' }),
         ]),
         pagingSection(p, detail),

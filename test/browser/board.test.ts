@@ -757,6 +757,19 @@ describe('the board display, pinned by a mutation run', () => {
     await page.close();
   }, 30_000);
 
+  // Found by the hazard log (docs/safety.md, H9): ICANS 0 with no neuro field ever charted (a monitor sends none)
+  // looked like ICANS 0 assessed, and an ICE score of yesterday like one of now.
+  it('says when the neuro assessment was last charted, and that there is none yet', async () => {
+    const assessed = patientFixture('NEURO', { neuro: { value: 'alert', at: at(9 * 60), iceScore: 10 } });
+    const page = await boardWith(fake({ list: (off) => listOf([assessed, patientFixture('NONE')], off) }));
+    const card = (id: string) => page.locator('article.card', { hasText: `patient ${id}` }).locator('.age');
+    const last = card('NEURO').filter({ hasText: 'neuro' });
+    await last.waitFor();
+    expect(await last.textContent()).toBe(` · Last neuro assessment ${site(at(9 * 60))} (9 h 0 min ago)`);
+    expect(await card('NONE').filter({ hasText: 'neuro' }).textContent()).toBe(' · No neuro assessment yet');
+    await page.close();
+  }, 30_000);
+
   it('marks a patient whose monitoring ended, with the reason and the time, and no other', async () => {
     const gone = patientFixture('GONE', { monitoringEnded: { reason: 'transferred', at: at(40) } });
     const here = patientFixture('HERE');

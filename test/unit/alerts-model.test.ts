@@ -173,14 +173,18 @@ class Model {
     this.monitor(p, at); // an enrolment a monitor sends is monitor data too
   }
 
-  /** "below spo2WarningBelow on two consecutive readings with no oxygen support documented". */
+  /**
+   * "below spo2WarningBelow on two consecutive readings with no oxygen support documented"; cleared by two
+   * consecutive readings at or above it.
+   */
   spo2Reading(p: string, value: number, now: number) {
     const last = [...(this.spo2.get(p) ?? []), value].slice(-2);
     this.spo2.set(p, last);
     const low = last.length === 2 && last.every((v) => v < BELOW);
+    const recovered = last.length === 2 && last.every((v) => v >= BELOW);
     const open = this.alerts.find((a) => a.subject === 'spo2' && a.who === p && a.clearedAt === undefined);
     if (low && !open) this.raise({ subject: 'spo2', who: p, since: now }, now);
-    if (!low && open) this.clearAlert(open, now);
+    if (recovered && open) this.clearAlert(open, now);
   }
 
   /** One sweep at `now`. */
@@ -510,14 +514,14 @@ const COVERS: Script[] = [
       { op: 'wait', minutes: 1 },
     ],
   },
-  // Low SpO2 twice: the bedside paged at once, hematology once its silence ends; a normal reading clears it.
+  // Low SpO2 twice: the bedside paged at once, hematology once its silence ends; two normal readings clear it.
   {
     wards: ['H4', 'H4', 'H5', 'H5', 'H5'],
     ops: [
       { op: 'silence', target: { team: 'hematology' }, minutes: 3 },
       { op: 'spo2', patient: 1, values: [85, 88] },
       { op: 'wait', minutes: 4 },
-      { op: 'spo2', patient: 1, values: [96] },
+      { op: 'spo2', patient: 1, values: [96, 97] },
     ],
   },
 ];

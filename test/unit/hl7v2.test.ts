@@ -215,6 +215,21 @@ describe('PCD-01 translation', () => {
     expect(lower.translated).toHaveLength(1);
   });
 
+  // Found by the hazard log (docs/safety.md, H9): no test sent these, and graded, a placeholder sent with "no result"
+  // (a pressure of 120 from a cuff that could not measure) would count as a normal reading.
+  it('skips a value sent with OBX-11 X (no result), N (not asked), I (pending) or O (order detail), told as nothing', () => {
+    for (const status of ['X', 'x', 'N', 'I', 'O']) {
+      const r = ok(
+        withLine(
+          16,
+          `OBX|12|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|95|262688^MDC_DIM_PERCENT^MDC|||||${status}|||20260110080100+0000`,
+        ).replace(/\rOBX\|13\|.*$/, ''), // its deleted row, which the AA tells of
+      );
+      expect(r.translated, status).toHaveLength(1);
+      expect([r.problems, r.warnings ?? []], status).toEqual([[], []]);
+    }
+  });
+
   it('tells the sender that a retraction (OBX-11 W or D) of a graded value is not applied: AA with an ERR of severity W', async () => {
     // The contract has no retraction: a value graded before stays graded (a grade is never lowered by data the
     // engine cannot verify). The sender believed it withdrawn when the AA said nothing.

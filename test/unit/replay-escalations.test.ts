@@ -25,6 +25,12 @@ async function run(lines: string[], until?: string): Promise<EscalationEvent[]> 
   return out;
 }
 
+/** "hh:mm what" lines for the alert pages opened and resolved. */
+const alertLines = (events: EscalationEvent[]) =>
+  events.flatMap((e) =>
+    e.type === 'audit' && e.event === 'alert' ? [`${e.at.slice(11, 16)} ${e.text.split(':')[0]}`] : [],
+  );
+
 /** "hh:mm event team role" lines for deliveries, escalations, acknowledgements and page changes. */
 const story = (events: EscalationEvent[], team?: string) =>
   events.flatMap((e) => {
@@ -131,10 +137,7 @@ describe('replay --escalations', () => {
       m('10:01', { vitals: { heartRate: 80 } }),
       m('10:30', { vitals: { heartRate: 82 } }),
     ]);
-    const alerts = events.flatMap((e) =>
-      e.type === 'audit' && e.event === 'alert' ? [`${e.at.slice(11, 16)} ${e.text.split(':')[0]}`] : [],
-    );
-    expect(alerts).toEqual([
+    expect(alertLines(events)).toEqual([
       '10:16 alert page opened for bedside',
       '10:30 bedside page resolved',
       '10:30 alert-cleared page opened for bedside',
@@ -148,6 +151,26 @@ describe('replay --escalations', () => {
       .filter((e) => e.type === 'audit' && e.event === 'alert')
       .map((e) => (e as unknown as { details: { team: string } }).details.team);
     expect(opened).toEqual(['bedside', 'hematology']);
+  });
+
+  // Found by the hazard log (docs/safety.md, alarm fatigue): one reading at 90 % cleared the warning, so SpO2
+  // hovering at the threshold paged both teams a warning and an all-clear at every dip.
+  it('warns once for SpO2 hovering at the threshold; two readings at or above it clear the warning', async () => {
+    const spo2 = (hhmm: string, v: number) => m(hhmm, { vitals: { spo2: v } });
+    const events = await run([
+      enrol(),
+      ...[88, 86, 91, 88, 87, 92, 89, 88].map((v, i) => spo2(`10:0${i + 1}`, v)),
+      spo2('10:10', 95),
+      spo2('10:11', 96),
+    ]);
+    expect(alertLines(events)).toEqual([
+      '10:02 alert page opened for bedside',
+      '10:02 alert page opened for hematology',
+      '10:11 bedside page resolved',
+      '10:11 hematology page resolved',
+      '10:11 alert-cleared page opened for bedside',
+      '10:11 alert-cleared page opened for hematology',
+    ]);
   });
 
   it('refuses a bad control line and says why; the CLI exits 1', async () => {
