@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { resolveConfig } from '#domain/config.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { spawnServe, stop } from '#test/integration/embedded-support.ts';
 import { enrol } from '#test/support/messages.ts';
 import { until } from '#test/support/until.ts';
 
@@ -150,5 +151,20 @@ describe('crs serve --heartbeat-url', () => {
     const t = await start();
     await until(() => t.heartbeat!.stats.failed >= 5, 'five beats answered 500');
     expect(said(/^heartbeat: /)).toEqual([expect.stringContaining('answered HTTP 500; it will page')]);
+  });
+
+  it('crs serve --heartbeat-url URL --heartbeat-seconds N: beats at start, and says so naming the origin only', async () => {
+    const s = await spawnServe(join(dir, 'cli'), ['--heartbeat-url', monitorUrl(), '--heartbeat-seconds', '10']);
+    try {
+      await until(() => beats.length >= 1, 'the first beat');
+      expect(beats[0]).toEqual({ method: 'GET', path: '/ping/secret-uuid', body: '' });
+      const port = (monitor.address() as AddressInfo).port;
+      await until(() =>
+        s.stderr().includes(`crs serve: heartbeat: GET http://127.0.0.1:${port} every 10 s while healthy`),
+      );
+      expect(s.stderr()).not.toContain('secret-uuid');
+    } finally {
+      await stop(s);
+    }
   });
 });
