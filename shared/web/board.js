@@ -400,6 +400,8 @@
   function api(path, options) {
     return fetch(path, Object.assign({ credentials: 'same-origin', cache: 'no-store' }, options || {})).then(
       function (res) {
+        // An answer from the server, a refusal too (a proxy's 502, 503 or 504 says it did not answer).
+        if (res.status < 502 || res.status > 504) heard();
         if (res.status === 401) {
           state.authFailed = true;
           setStatus();
@@ -407,8 +409,6 @@
           throw new Error('unauthorised');
         }
         state.authFailed = false;
-        // An answer from the server (a proxy's 502, 503 or 504 says it did not answer).
-        if (res.status < 502 || res.status > 504) heard();
         // A proxy's error page is not JSON: its status still says what happened.
         return res
           .json()
