@@ -78,7 +78,8 @@ describe('crs serve --heartbeat-url', () => {
   it('beats (GET, nothing sent) while healthy, stops while the pager tick is stalled, and beats again after', async () => {
     // A clock the test moves: the stalled tick is older than deliveryAlertMinutes at once, without waiting a minute.
     let skew = 0;
-    const s = await start(monitorUrl(), () => Date.now() + skew);
+    // A beat may take its time here (a loaded machine: half of 50 ms timed one out), never failing one.
+    const s = await start(monitorUrl(), () => Date.now() + skew, 10_000);
     await until(() => beats.length >= 3, 'three beats');
     expect(beats[0]).toEqual({ method: 'GET', path: '/ping/secret-uuid', body: '' });
     expect(s.heartbeat!.stats).toMatchObject({ held: 0, failed: 0 });
@@ -139,7 +140,7 @@ describe('crs serve --heartbeat-url', () => {
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const port = (closed.address() as AddressInfo).port;
     await new Promise((r) => closed.close(r));
-    const s = await start(`http://127.0.0.1:${port}/ping`);
+    const s = await start(`http://127.0.0.1:${port}/ping`, undefined, 10_000);
     await until(() => s.heartbeat!.stats.failed >= 5, 'five beats refused');
     expect(said(/^heartbeat: /)).toEqual([
       `heartbeat: the monitor at http://127.0.0.1:${port} could not be reached (ECONNREFUSED); it will page when it misses beats (said once, until one gets through)`,
@@ -148,7 +149,7 @@ describe('crs serve --heartbeat-url', () => {
 
     answer = (res) => res.writeHead(500).end();
     logs = [];
-    const t = await start();
+    const t = await start(monitorUrl(), undefined, 10_000);
     await until(() => t.heartbeat!.stats.failed >= 5, 'five beats answered 500');
     expect(said(/^heartbeat: /)).toEqual([expect.stringContaining('answered HTTP 500; it will page')]);
   });
