@@ -835,7 +835,7 @@ export async function doctorCommand(args: string[], loadConfig: LoadConfig): Pro
   }
   if (values.backend !== 'aws')
     return usage(
-      'crs doctor checks an AWS deployment: give --backend aws (the embedded server shows its health on its board)',
+      'crs doctor checks an AWS deployment: give --backend aws (the embedded server shows its health on its board and at /api/health; crs serve --heartbeat-url tells an external monitor while it is healthy)',
     );
   const team = values['test-page'];
   if (team !== undefined && !PAGE_TEAMS.includes(team as PageTeam))

@@ -28,11 +28,15 @@ const RETENTION_DAYS = { min: 1, max: 36_500 };
 /** --board-ended-hours: how long a patient whose monitoring ended stays on the board's list (0: not at all). */
 const BOARD_ENDED_HOURS = { min: 0, max: 87_600 };
 const DEFAULT_MAX_AGE_DAYS = DEVICE_CLOCK.behindMs / DAY;
+/** --heartbeat-seconds: how often the heartbeat URL is asked while the server is healthy. */
+const HEARTBEAT_SECONDS = { min: 10, max: 3600 };
+const DEFAULT_HEARTBEAT_SECONDS = 60;
 
 export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--webhook URL] [--scheme S] [--config FILE]
             [--public-url URL] [--page-lines] [--mllp-port N [--mllp-device ID]] [--hl7-zone ZONE]
             [--hl7-patient-authority AUTH] [--fhir-patient-system URI] [--max-patients N] [--trust-proxy ADDR]...
             [--ingest-token-any-host] [--retention-days N] [--board-ended-hours N] [--max-observation-age-days D]
+            [--heartbeat-url URL [--heartbeat-seconds N]]
       the pipeline on this machine: POST /v1/messages, /v1/hl7v2 (HL7 v2) and /fhir/r4/... (FHIR R4),
       on-call board at /, pages on stdout (NDJSON);
       --mllp-port: also take HL7 v2 (IHE PCD-01) over MLLP on this port (same host; MLLP has no credentials:
@@ -54,6 +58,9 @@ export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--we
         identifier of that system is the patient, whatever else is there (else the one typed MR, or untyped);
       --public-url: the address phones and browsers reach this server at, for acknowledge links and the board's link
         (the listening URL by default); a path is a reverse proxy's prefix (https://host/wards/): the board works there;
+      --heartbeat-url: a dead man's switch: GET this URL (an external push monitor's: healthchecks.io, Uptime Kuma,
+        Cronitor) every --heartbeat-seconds (default ${DEFAULT_HEARTBEAT_SECONDS}) while the server is healthy (no delivery alert, as
+        /api/health); the monitor pages when the beats stop: the server dead, hung or unhealthy;
       --page-lines: also print each page to a role ({"type":"page",...}, with its acknowledge link) on stdout
       device tokens: crs token issue --device DEVICE_ID --kind KIND [--data DIR] (crs token --help)
       the deployed shape on an emulator or AWS: crs serve --backend aws --help; the demo: crs start --help
@@ -138,6 +145,28 @@ function webhookUrl(text: string | undefined): string | undefined {
   return url.toString();
 }
 
+function heartbeatOption(
+  text: string | undefined,
+  seconds: string | undefined,
+): { url: string; everyMs: number } | undefined {
+  if (text === undefined) {
+    if (seconds !== undefined)
+      throw new ServeUsageError("--heartbeat-seconds is the heartbeat's: give --heartbeat-url too");
+    return undefined;
+  }
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    // Not shown: a push monitor's URL holds its secret.
+    throw new ServeUsageError('--heartbeat-url must be an http or https URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new ServeUsageError(`--heartbeat-url must be an http or https URL (got ${shown(url.protocol)})`);
+  const every = numberFlag('heartbeat-seconds', seconds, HEARTBEAT_SECONDS, DEFAULT_HEARTBEAT_SECONDS, usageError);
+  return { url: url.toString(), everyMs: every * 1000 };
+}
+
 /** Waits for SIGINT or SIGTERM, then closes the server cleanly. */
 function untilSignal(server: EmbeddedServer, also?: () => void): Promise<number> {
   return new Promise((resolveExit) => {
@@ -213,6 +242,8 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
         'max-observation-age-days': { type: 'string' },
         'trust-proxy': { type: 'string', multiple: true },
         'ingest-token-any-host': { type: 'boolean' },
+        'heartbeat-url': { type: 'string' },
+        'heartbeat-seconds': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -243,6 +274,7 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
         `--hl7-zone must be an IANA zone (Europe/Paris) or an offset (+01:00) (got ${shown(v['hl7-zone'])})`,
       );
     const hl7PatientAuthority = patientAuthority(v['hl7-patient-authority']);
+    const heartbeat = heartbeatOption(v['heartbeat-url'], v['heartbeat-seconds']);
     const fhirPatientSystem = patientSystem(v['fhir-patient-system']);
     const listenPort = port('port', v.port, 8080);
     const mllpPort = v['mllp-port'] === undefined ? undefined : port('mllp-port', v['mllp-port'], 0);
@@ -280,6 +312,8 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
           }
         : {}),
       ...(process.env.CRS_TEST_CLOCK === '1' ? { testClock: true } : {}),
+      ...testPing(),
+      ...(heartbeat ? { heartbeat } : {}),
       log,
     });
     // Listening for the signals before the lines scripts and supervisors wait for: a SIGTERM sent as soon as they are
@@ -295,6 +329,10 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       if (open) log(`crs serve: WARNING ${open}`);
     }
     announce(server, config, localToken, webhook, v.host);
+    if (heartbeat)
+      log(
+        `crs serve: heartbeat: GET ${new URL(heartbeat.url).origin} every ${heartbeat.everyMs / 1000} s while healthy`,
+      );
     return await stopped;
   } catch (err) {
     return failed('serve', err);
@@ -305,6 +343,12 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
 function testRetry(): { retry?: { initialMs: number; maxMs: number } } {
   const m = process.env.CRS_TEST_WEBHOOK_RETRY_MS?.match(/^(\d+),(\d+)$/);
   return m ? { retry: { initialMs: Number(m[1]), maxMs: Number(m[2]) } } : {};
+}
+
+/** Test hook: CRS_TEST_SSE_PING_MS=N pings the board every N ms (15 s): its lost-server banner then comes sooner. */
+function testPing(): { ssePingMs?: number } {
+  const ms = Number(process.env.CRS_TEST_SSE_PING_MS);
+  return Number.isInteger(ms) && ms >= 50 ? { ssePingMs: ms } : {};
 }
 
 function failed(command: 'serve' | 'start', err: unknown): number {

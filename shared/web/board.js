@@ -18,6 +18,7 @@
   var statusAsOf = document.getElementById('status-as-of');
   var announcer = document.getElementById('announcer');
   var deliveryEl = document.getElementById('delivery-alerts');
+  var lostEl = document.getElementById('server-lost');
   var dialog = /** @type {HTMLDialogElement} */ (document.getElementById('ack-dialog'));
   var ackForm = /** @type {HTMLFormElement} */ (document.getElementById('ack-form'));
   var ackName = /** @type {HTMLInputElement} */ (document.getElementById('ack-name'));
@@ -399,6 +400,8 @@
   function api(path, options) {
     return fetch(path, Object.assign({ credentials: 'same-origin', cache: 'no-store' }, options || {})).then(
       function (res) {
+        // An answer from the server, a refusal too (a proxy's 502, 503 or 504 says it did not answer).
+        if (res.status < 502 || res.status > 504) heard();
         if (res.status === 401) {
           state.authFailed = true;
           setStatus();
@@ -1773,18 +1776,61 @@
     main.focus({ preventScroll: false });
   });
 
+  // A server dead or hung tells nobody (docs/safety.md H15): the board says so, loudly. The server pings the live
+  // stream (every 15 s, its period in each ping); a stream silent for 3 pings is a hung server, let go and opened
+  // again (the status line then says Reconnecting…); nothing heard (no ping, event or answer) for 4 pings raises the
+  // banner: since when, that pages may not be going out, and the downtime procedure. It goes when the server answers.
+  var contact = { at: performance.now(), wall: Date.now(), pingMs: 15000 };
+  function heard() {
+    contact.at = performance.now();
+    contact.wall = Date.now();
+    if (!lostEl.hidden) {
+      lostEl.hidden = true;
+      lostEl.textContent = '';
+    }
+  }
+  function checkContact() {
+    var quiet = performance.now() - contact.at;
+    if (state.live && source && quiet > 3 * contact.pingMs) {
+      source.close();
+      source = null;
+      state.live = false;
+      setStatus();
+      connect();
+    }
+    if (quiet > 4 * contact.pingMs && lostEl.hidden) {
+      lostEl.textContent = '';
+      lostEl.appendChild(
+        h('strong', {
+          text: 'The server has not answered since ' + siteTime(contact.wall + state.serverOffset) + '.',
+        }),
+      );
+      lostEl.appendChild(
+        document.createTextNode(
+          ' Pages may not be going out and this board is not current. Follow the downtime procedure: phone the ' +
+            'teams about every patient at risk, and call the operator.',
+        ),
+      );
+      lostEl.hidden = false;
+    }
+    setTimeout(checkContact, Math.min(1000, contact.pingMs / 4));
+  }
+
   var source = null;
   function connect() {
-    source = new EventSource('api/events');
-    source.onopen = function () {
+    var es = (source = new EventSource('api/events'));
+    es.onopen = function () {
+      if (es !== source) return;
+      heard();
       state.live = true;
       setStatus();
       scheduleRefresh(0);
     };
-    source.onerror = function () {
+    es.onerror = function () {
+      if (es !== source) return;
       state.live = false;
       setStatus();
-      if (source.readyState === EventSource.CLOSED) {
+      if (es.readyState === EventSource.CLOSED) {
         // refused (no key, or full): try again later
         source = null;
         setTimeout(function () {
@@ -1793,22 +1839,34 @@
         }, 5000);
       }
     };
-    source.addEventListener('patients', function () {
+    // Every event is word from the server; one from a stream let go is not.
+    function on(name, f) {
+      es.addEventListener(name, function (e) {
+        if (es !== source) return;
+        heard();
+        f(e);
+      });
+    }
+    on('ping', function (e) {
+      var every = JSON.parse(e.data).everyMs;
+      if (typeof every === 'number' && every > 0) contact.pingMs = every;
+    });
+    on('patients', function () {
       scheduleRefresh();
     });
-    source.addEventListener('pages', function () {
+    on('pages', function () {
       scheduleRefresh();
     });
-    source.addEventListener('silences', function () {
+    on('silences', function () {
       scheduleRefresh();
     });
-    source.addEventListener('ack', function () {
+    on('ack', function () {
       scheduleRefresh();
     });
-    source.addEventListener('lanes', function () {
+    on('lanes', function () {
       refreshDelivery();
     });
-    source.addEventListener('page', function (e) {
+    on('page', function (e) {
       var d = JSON.parse(e.data);
       state.flash[d.patientId] = true;
       setTimeout(function () {
@@ -1836,4 +1894,5 @@
   }, 30000); // in case the event stream is down
   refresh();
   connect();
+  checkContact();
 })();

@@ -271,6 +271,24 @@ describe('number flags, read one way by every command', () => {
       ['serve', '--data', 'DIR', '--port', '0', '--board-ended-hours', '1e3'],
       '--board-ended-hours must be a whole number from 0 to 87600 (got "1e3")',
     ],
+    // The dead man's switch (docs/safety.md H15): a push monitor's URL, http or https, never shown (its path is its
+    // secret); its interval long enough for a monitor, short enough for a page within the hour.
+    [
+      ['serve', '--data', 'DIR', '--port', '0', '--heartbeat-url', 'ftp://hc.example/secret-uuid'],
+      '--heartbeat-url must be an http or https URL (got "ftp:")',
+    ],
+    [
+      ['serve', '--data', 'DIR', '--port', '0', '--heartbeat-url', 'hc-ping'],
+      '--heartbeat-url must be an http or https URL',
+    ],
+    [
+      ['serve', '--data', 'DIR', '--port', '0', '--heartbeat-url', 'https://hc.example/u', '--heartbeat-seconds', '5'],
+      '--heartbeat-seconds must be a whole number from 10 to 3600 (got "5")',
+    ],
+    [
+      ['serve', '--data', 'DIR', '--port', '0', '--heartbeat-seconds', '60'],
+      "--heartbeat-seconds is the heartbeat's: give --heartbeat-url too",
+    ],
     [['simulate', '--ndjson', '--seed', '0x10'], '--seed must be a whole number from 0 to 4294967295 (got "0x10")'],
     [['simulate', '--ndjson', '--copies', ' 2'], '--copies must be a whole number from 1 to 200 (got " 2")'],
     [

@@ -569,7 +569,13 @@ describe('pinned by a mutation run', () => {
     hub.broadcast('patients', {});
     // A blank line ends an event: without it a browser would hold the first event until the next one came.
     const events = written.join('').split('\n\n');
-    expect(events).toEqual(['retry: 2000', 'event: page\ndata: {"patientId":"P1"}', 'event: patients\ndata: {}', '']);
+    expect(events).toEqual([
+      'retry: 2000',
+      'event: ping\ndata: {"everyMs":15000}',
+      'event: page\ndata: {"patientId":"P1"}',
+      'event: patients\ndata: {}',
+      '',
+    ]);
     hub.close();
     expect(ended).toBe(1);
     expect(hub.size).toBe(0);

@@ -29,6 +29,7 @@ import { ackKeyFilesSource, loadAckKeys } from './ack-key.ts';
 import { BoardApi } from './board-api.ts';
 import { loadOrCreateBoardKey } from './board-key.ts';
 import { DeliveryWatch } from './delivery-watch.ts';
+import { Heartbeat } from './heartbeat.ts';
 import { createRequestHandler } from './http.ts';
 import { DEFAULT_HTTP_LIMITS, guardConnections, normalise, type HttpLimits } from './limits.ts';
 import { oneLine } from './log-line.ts';
@@ -90,6 +91,10 @@ export interface EmbeddedOptions {
   maxObservationAgeMs?: number;
   /** Hours a patient whose monitoring ended stays on the board's list with nothing open (DEFAULT_ENDED_HOURS). */
   boardEndedHours?: number;
+  /** A dead man's switch: GET `url` every `everyMs` while the server is healthy (heartbeat.ts). */
+  heartbeat?: { url: string; everyMs: number; timeoutMs?: number };
+  /** How often the board's live stream is pinged (15 s): the board says the server is lost after 4 pings missed. */
+  ssePingMs?: number;
 }
 
 export interface EmbeddedServer {
@@ -106,6 +111,8 @@ export interface EmbeddedServer {
   dispatcher: OutboxDispatcher;
   paging: EmbeddedPaging;
   watch: DeliveryWatch;
+  /** With `heartbeat`: its beats sent, held back and failed. */
+  heartbeat?: Heartbeat;
   tokens: SqliteTokenStore;
   /** Drops now what is past the retention (the server does so at start and every hour). */
   sweepRetention(): Promise<Dropped>;
@@ -160,7 +167,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     throw databaseUnusable(dataDir, err);
   }
 
-  const sse = new SseHub();
+  const sse = new SseHub(o.ssePingMs);
   const store = new SqliteStateStore(db);
   const tokens = new SqliteTokenStore(db);
   let ackKeys: AckKeys;
@@ -364,6 +371,18 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   dispatcher.kick();
   paging.start();
   watch.start();
+  // Healthy as /api/health tells it: no delivery alert, looked at afresh for each beat.
+  const heartbeat =
+    o.heartbeat &&
+    new Heartbeat({
+      ...o.heartbeat,
+      unhealthy: () => {
+        watch.check();
+        return watch.current().map((a) => a.key);
+      },
+      log,
+    });
+  heartbeat?.start();
   const securityTimer = setInterval(flushSecurity, limits.refusalCountFlushMs);
   securityTimer.unref();
   // Delivered records, ended silences and expired links past the retention: at start, then every hour.
@@ -397,6 +416,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      await heartbeat?.stop(); // first: a server stopping is not a healthy one
       await mllp?.close(); // the messages in flight are committed and answered first
       const closed = new Promise<void>((res) => server.close(() => res()));
       sse.close();
@@ -431,6 +451,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     dispatcher,
     paging,
     watch,
+    ...(heartbeat ? { heartbeat } : {}),
     tokens,
     sweepRetention,
     close,

@@ -2,6 +2,8 @@
 // fetches the authoritative data from the JSON API, so a missed event costs nothing but a refetch on reconnect.
 // A client that stops reading (a frozen tab, a laptop whose lid closed on the board: its connection stays open) is
 // let go once its unsent events pass a bound: until 2026-12-05 every event for it was held in memory, without end.
+// The ping is an event (`ping`, with its period), not a comment: a comment never reaches the page's script, and the
+// board must tell a connection that stays open while the server hangs from a live one (docs/safety.md H15).
 import type { ServerResponse } from 'node:http';
 
 /** `unsentBytes`: what one client may leave unread (beyond the socket's own buffers) before it is let go. */
@@ -10,9 +12,12 @@ const SSE_LIMITS = { clients: 100, heartbeatMs: 15_000, retryMs: 2000, unsentByt
 export class SseHub {
   private readonly clients = new Set<ServerResponse>();
   private readonly heartbeat: NodeJS.Timeout;
+  private readonly ping: string;
 
-  constructor() {
-    this.heartbeat = setInterval(() => this.write(': ping\n\n'), SSE_LIMITS.heartbeatMs);
+  /** `pingMs`: how often every client is sent a ping (15 s; shorter in tests). */
+  constructor(pingMs: number = SSE_LIMITS.heartbeatMs) {
+    this.ping = `event: ping\ndata: ${JSON.stringify({ everyMs: pingMs })}\n\n`;
+    this.heartbeat = setInterval(() => this.write(this.ping), pingMs);
     this.heartbeat.unref();
   }
 
@@ -25,7 +30,8 @@ export class SseHub {
       connection: 'keep-alive',
       'x-content-type-options': 'nosniff',
     });
-    res.write(`retry: ${SSE_LIMITS.retryMs}\n\n`);
+    // The first ping at once: the board learns the period it may expect them at.
+    res.write(`retry: ${SSE_LIMITS.retryMs}\n\n${this.ping}`);
     this.clients.add(res);
     res.on('close', () => this.clients.delete(res));
     return true;
