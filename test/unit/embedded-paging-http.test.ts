@@ -1135,6 +1135,20 @@ describe('a ladder nobody answered (exhausted), told to the operator as AWS tell
     expect(h.exhaustedLadders).toEqual({ count: 1, pageIds: [id('hematology')] });
   });
 
+  it('says at start an exhausted page whose row cannot be read, which the watch cannot name', async () => {
+    server = await startLogged();
+    await post(enrol('P1', 0), fever('P1', 10));
+    const p = await until(() => pages()[0], 'a page');
+    await server.close();
+    const raw = new Database(join(dir, DB_FILE));
+    raw.prepare("UPDATE pages SET status = 'exhausted', body = ? WHERE page_id = ?").run('{"pageId":', p.pageId);
+    raw.close();
+    server = await startLogged();
+    expect(logged.filter((l) => l.includes('exhausted page(s)'))).toEqual([
+      `paging: 1 exhausted page(s) cannot be read, the delivery watch cannot name them: ${p.pageId} (not JSON)`,
+    ]);
+  });
+
   it('clears when a newer grade of the condition replaces the unanswered page', async () => {
     server = await startLogged();
     await post(enrol('P1', 0), fever('P1', 10)); // CRS 1: hematology, 15 minutes a level, 3 levels x 2 loops

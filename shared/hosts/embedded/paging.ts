@@ -149,7 +149,13 @@ export class EmbeddedPaging {
     this.derived = openConnection(o.db);
     this.derived.pragma('synchronous = NORMAL');
     this.store = new SqlitePageStore(this.derived, { onSaved });
-    for (const p of this.store.exhaustedNow().pages) this.exhausted.set(p.pageId, p);
+    const exhausted = this.store.exhaustedNow();
+    for (const p of exhausted.pages) this.exhausted.set(p.pageId, p);
+    // Not named by the delivery watch (it reads ids and grades from the page): said here, once, to be mended.
+    if (exhausted.unreadable.length > 0)
+      o.log(
+        `paging: ${exhausted.unreadable.length} exhausted page(s) cannot be read, the delivery watch cannot name them: ${listed(exhausted.unreadable.map((u) => `${u.pageId} (${u.reason})`))}`,
+      );
     this.audit = new SqliteAuditLog(this.derived);
     this.sender = new SqlitePageSender(this.derived, { now: o.now, onSent: o.onSent });
     // One key ring for the sending and the answering pager: with one each, a link signed with a key the one had just
