@@ -1628,6 +1628,41 @@
     }
   }
 
+  // The delivery watch's exhausted ladders (alerts with a page), grouped by the grade change or alert they are
+  // about: "patient P-0042 CRS 3, hematology and ICU: phone the team (since 14:05)".
+  function unanswered(alerts) {
+    var groups = [],
+      byId = {};
+    alerts.forEach(function (a) {
+      if (!a.page) return;
+      var g = byId[a.page.notificationId];
+      if (!g) {
+        g = byId[a.page.notificationId] = { page: a.page, teams: [], since: a.since };
+        groups.push(g);
+      }
+      g.teams.push(a.page.team);
+      if (a.since < g.since) g.since = a.since;
+    });
+    return groups.map(function (g) {
+      var p = g.page;
+      var what =
+        p.subject === 'crs' || p.subject === 'icans'
+          ? condName(p.subject) + ' ' + p.grade
+          : p.subject === 'spo2'
+            ? 'SpO2 warning'
+            : 'no-data alert';
+      var order = Object.keys(TEAM);
+      var names = g.teams
+        .sort(function (a, b) {
+          return order.indexOf(a) - order.indexOf(b);
+        })
+        .map(teamName);
+      var teams = names.length > 1 ? names.slice(0, -1).join(', ') + ' and ' + names[names.length - 1] : names[0];
+      var who = p.patientId.indexOf('ward ') === 0 ? p.patientId : 'patient ' + p.patientId;
+      return who + ' ' + what + ', ' + teams + ': phone the team (since ' + when(g.since) + ')';
+    });
+  }
+
   // The paging path's own health (a lane stuck, records parked, the pager late): a banner above everything.
   function refreshDelivery() {
     api('api/outbox')
@@ -1646,12 +1681,22 @@
         deliveryEl.textContent = '';
         deliveryEl.hidden = alerts.length === 0;
         if (alerts.length === 0) return;
+        // Ladders nobody answered first (a patient, not the server): one line per grade change, with its teams.
+        unanswered(alerts).forEach(function (line) {
+          deliveryEl.appendChild(
+            h('p', { class: 'unanswered' }, [h('strong', { text: 'Nobody acknowledged: ' }), line]),
+          );
+        });
+        var technical = alerts.filter(function (a) {
+          return !a.page;
+        });
+        if (technical.length === 0) return;
         deliveryEl.appendChild(h('strong', { text: 'Paging path alert (technical, not a grade): ' }));
         deliveryEl.appendChild(
           h(
             'ul',
             {},
-            alerts.map(function (a) {
+            technical.map(function (a) {
               return h('li', { text: a.text + ' (since ' + when(a.since) + ')' });
             }),
           ),

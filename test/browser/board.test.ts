@@ -1107,6 +1107,40 @@ describe('the board display, pinned by a mutation run', () => {
     await page.close();
   }, 30_000);
 
+  it('names a ladder nobody answered at the top, by patient, grade and teams, apart from the technical alerts', async () => {
+    const exhausted = (team: string, since: string) => ({
+      key: `exhausted:crs|P-0042|#3|${team}`,
+      since,
+      text: `ladder exhausted, page crs|P-0042|#3|${team} (patient P-0042, CRS grade 3, team ${team}): ...`,
+      page: {
+        pageId: `crs|P-0042|#3|${team}`,
+        notificationId: 'crs|P-0042|#3',
+        patientId: 'P-0042',
+        team,
+        subject: 'crs',
+        grade: 3,
+        exhaustedAt: Date.parse(since),
+      },
+    });
+    let alerts: Json[] = [
+      exhausted('icu', at(10)),
+      exhausted('hematology', at(5)),
+      { key: 'lane:webhook', text: 'lane webhook is stuck', since: at(3) },
+    ];
+    const page = await boardWith(fake({ list: (off) => listOf([], off), outbox: () => ({ alerts }) }));
+    const banner = page.locator('#delivery-alerts');
+    await banner.locator('p.unanswered').waitFor(QUICK);
+    expect(await banner.locator('p.unanswered').allTextContents()).toEqual([
+      expect.stringMatching(/^Nobody acknowledged: patient P-0042 CRS 3, hematology and ICU: phone the team \(since /),
+    ]);
+    // The technical alert keeps its heading and list; the ladder is not listed there as well.
+    expect(await banner.locator('li').allTextContents()).toEqual([expect.stringContaining('lane webhook is stuck')]);
+    alerts = [];
+    await emit(page, 'lanes');
+    await banner.waitFor({ state: 'hidden', ...QUICK });
+    await page.close();
+  }, 30_000);
+
   // Until 2026-12-05 a page, a silence or a patient whose stored row could not be read vanished from the board (a
   // send or a grade change's row failed the whole list): nobody could see what to mend.
   it('names each stored record it cannot read, with why, where the others are listed', async () => {

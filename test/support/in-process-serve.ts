@@ -25,6 +25,8 @@ export function startPagingServer(o: {
   maxObservationAgeMs?: number;
   /** Where the server's log lines go (none by default). */
   log?: (line: string) => void;
+  /** crs serve --heartbeat-url, with its interval. */
+  heartbeat?: { url: string; everyMs: number };
 }): Promise<EmbeddedServer> {
   const r = resolveConfig({ paging: o.paging, ...(o.site ? { site: o.site } : {}) });
   if (!r.ok) throw new Error(r.errors.join('; '));
@@ -40,6 +42,7 @@ export function startPagingServer(o: {
     ...(o.maxPatients !== undefined ? { maxPatients: o.maxPatients } : {}),
     ...(o.boardEndedHours !== undefined ? { boardEndedHours: o.boardEndedHours } : {}),
     ...(o.maxObservationAgeMs !== undefined ? { maxObservationAgeMs: o.maxObservationAgeMs } : {}),
+    ...(o.heartbeat ? { heartbeat: o.heartbeat } : {}),
   });
 }
 

@@ -3,6 +3,8 @@
 // acknowledgement, links (GET never acknowledges; forged tokens refused into the security log, expired ones audited), the API, a higher
 // grade that re-pages, a de-escalation that cancels, stale-feed and low-SpO2 alerts, silences, the audit export.
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,8 +31,10 @@ let server: EmbeddedServer;
 let clock: number;
 let lines: string[];
 
-const start = (paging: Record<string, unknown> = { staleFeedMinutes: LONGEST_SETTING_MINUTES }) =>
-  startPagingServer({ dataDir: dir, paging, lines, now: () => clock, localToken: TOKEN });
+const start = (
+  paging: Record<string, unknown> = { staleFeedMinutes: LONGEST_SETTING_MINUTES },
+  more: Pick<Parameters<typeof startPagingServer>[0], 'log' | 'heartbeat'> = {},
+) => startPagingServer({ dataDir: dir, paging, lines, now: () => clock, localToken: TOKEN, ...more });
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'crs-paging-http-'));
@@ -1048,5 +1052,113 @@ describe('the stale-feed sweep period, pinned by a mutation run', () => {
       await server.close();
     }
     server = await start();
+  });
+});
+
+describe('a ladder nobody answered (exhausted), told to the operator as AWS tells LaddersExhausted', () => {
+  let logged: string[];
+  const startLogged = (heartbeat?: { url: string; everyMs: number }) =>
+    start(undefined, { log: (l) => logged.push(l), ...(heartbeat ? { heartbeat } : {}) });
+  const said = () => logged.filter((l) => l.includes('ladder exhausted'));
+  interface Health {
+    exhaustedLadders: { count: number; pageIds: string[] };
+    deliveryAlerts: { key: string; text: string; page?: { patientId: string; team: string; grade: number } }[];
+  }
+  const health = async () => (await (await api('/api/health')).json()) as Health;
+
+  beforeEach(() => {
+    logged = [];
+  });
+
+  it('says each page once on standard error, lists it in /api/health until acknowledged, once again after a restart', async () => {
+    server = await startLogged();
+    await post(enrol('P1', 0), fever('P1', 10), pressor('P1', 20)); // CRS 3: hematology (3 levels) and ICU (2), 2 loops
+    await until(() => sent('icu').length === 1 || undefined, 'the ICU paged');
+    const id = (team: string) => `${pages().find((p) => p.team === team && p.grade === 3)!.notificationId}|${team}`;
+    await advance(5);
+    await advance(5);
+    await advance(5);
+    expect(said()).toEqual([]); // the ICU's last level still has time
+    expect((await health()).exhaustedLadders).toEqual({ count: 0, pageIds: [] });
+    await advance(5); // the ICU's ladder: 2 levels x 2 loops x 5 minutes
+    expect(said()).toHaveLength(1);
+    expect(said()[0]).toBe(
+      `delivery watch: ALERT ladder exhausted, page ${id('icu')} (patient P1, CRS grade 3, team icu): every level and loop was paged and nobody acknowledged: phone the team`,
+    );
+    await advance(5);
+    await advance(5); // hematology's: 3 x 2 x 5
+    server.watch.check();
+    server.watch.check(); // the watch looks again and again: said once per page
+    expect(said()).toHaveLength(2);
+    expect(said()[1]).toContain(`page ${id('hematology')} (patient P1, CRS grade 3, team hematology)`);
+    let h = await health();
+    expect(h.exhaustedLadders).toEqual({ count: 2, pageIds: [id('hematology'), id('icu')].sort() });
+    expect(h.deliveryAlerts.filter((a) => a.key.startsWith('exhausted:')).map((a) => a.page)).toEqual([
+      expect.objectContaining({ patientId: 'P1', team: 'icu', grade: 3 }),
+      expect.objectContaining({ patientId: 'P1', team: 'hematology', grade: 3 }),
+    ]);
+    // The board's banner reads the same alerts (GET /api/outbox).
+    const outbox = (await (await api('/api/outbox')).json()) as { alerts: { key: string }[] };
+    expect(outbox.alerts.map((a) => a.key)).toContain(`exhausted:${id('icu')}`);
+
+    // A restart says each page still unanswered once more, at start (the watch keeps nothing across it). The
+    // heartbeat goes on: a ladder nobody answered is not a server down (the clock stands still: nothing else alerts).
+    await server.close();
+    logged = [];
+    let beats = 0;
+    const monitor = createServer((_req, res) => {
+      beats++;
+      res.end('OK');
+    });
+    await new Promise<void>((r) => monitor.listen(0, '127.0.0.1', r));
+    try {
+      const port = (monitor.address() as AddressInfo).port;
+      server = await startLogged({ url: `http://127.0.0.1:${port}/ping`, everyMs: 20 });
+      expect(said()).toHaveLength(2);
+      server.watch.check();
+      expect(said()).toHaveLength(2);
+      await until(() => beats >= 3 || undefined, 'three beats with the ladders exhausted', 10_000);
+      expect(server.heartbeat!.stats.held).toBe(0);
+      await server.heartbeat!.stop();
+    } finally {
+      monitor.closeAllConnections();
+      await new Promise((r) => monitor.close(r));
+    }
+
+    // Answered late: an exhausted page can still be acknowledged, and the alert clears.
+    expect((await apiPost(`/api/pages/${encodeURIComponent(id('icu'))}/ack`, { by: 'Dr Osei' })).status).toBe(200);
+    await until(() => logged.some((l) => l.startsWith('delivery watch: cleared: ladder exhausted')) || undefined);
+    expect(logged.filter((l) => l.startsWith('delivery watch: cleared:'))).toEqual([
+      `delivery watch: cleared: ladder exhausted, page ${id('icu')} (patient P1, CRS grade 3, team icu)`,
+    ]);
+    h = await health();
+    expect(h.exhaustedLadders).toEqual({ count: 1, pageIds: [id('hematology')] });
+  });
+
+  it('says at start an exhausted page whose row cannot be read, which the watch cannot name', async () => {
+    server = await startLogged();
+    await post(enrol('P1', 0), fever('P1', 10));
+    const p = await until(() => pages()[0], 'a page');
+    await server.close();
+    const raw = new Database(join(dir, DB_FILE));
+    raw.prepare("UPDATE pages SET status = 'exhausted', body = ? WHERE page_id = ?").run('{"pageId":', p.pageId);
+    raw.close();
+    server = await startLogged();
+    expect(logged.filter((l) => l.includes('exhausted page(s)'))).toEqual([
+      `paging: 1 exhausted page(s) cannot be read, the delivery watch cannot name them: ${p.pageId} (not JSON)`,
+    ]);
+  });
+
+  it('clears when a newer grade of the condition replaces the unanswered page', async () => {
+    server = await startLogged();
+    await post(enrol('P1', 0), fever('P1', 10)); // CRS 1: hematology, 15 minutes a level, 3 levels x 2 loops
+    await until(() => sent().length === 1 || undefined, 'grade 1 paged');
+    for (let i = 0; i < 6; i++) await advance(15);
+    expect(said()).toHaveLength(1);
+    expect((await health()).exhaustedLadders.count).toBe(1);
+    await post(msg('P1', 15, { oxygen: { device: 'nasal_cannula', flowLpm: 3 } })); // CRS 2: a new page
+    await until(() => sent().some((s) => s.endsWith('g2')) || undefined, 'grade 2 paged');
+    await until(() => logged.some((l) => l.startsWith('delivery watch: cleared: ladder exhausted')) || undefined);
+    expect((await health()).exhaustedLadders).toEqual({ count: 0, pageIds: [] });
   });
 });

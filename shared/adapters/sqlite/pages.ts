@@ -73,6 +73,13 @@ export class SqlitePageStore implements PageStore {
       unsent: db.prepare(
         "SELECT page_id, rev, body FROM pages INDEXED BY pages_unsent WHERE delivered = 0 AND status IN ('open', 'info') AND held_by IS NULL AND patient_id = ? ORDER BY triggered_at, rowid",
       ),
+      // Unanswered ladders still current (no newer change of their subject: the board's rule, board.ts LEFT_OUT). A
+      // scan of every page: read once, as the server starts (EmbeddedPaging keeps the set from its saves after).
+      exhausted: db.prepare(
+        `SELECT page_id, rev, body FROM pages p WHERE status = 'exhausted' AND NOT EXISTS (SELECT 1 FROM pages n
+           WHERE n.patient_id = p.patient_id AND n.subject = p.subject AND n.notification_id <> p.notification_id
+           AND n.triggered_at > p.triggered_at) ORDER BY triggered_at, page_id`,
+      ),
       ofPatient: db.prepare(
         'SELECT page_id, rev, body FROM pages WHERE patient_id = ? ORDER BY triggered_at DESC, rowid DESC LIMIT ?',
       ),
@@ -155,6 +162,11 @@ export class SqlitePageStore implements PageStore {
 
   async patientPages(patientId: string, limit: number): Promise<PagesRead> {
     return this.patientPagesNow(patientId, limit);
+  }
+
+  /** The exhausted pages no newer change of their subject has passed (the board still shows them as unanswered). */
+  exhaustedNow(): PagesRead {
+    return toPages(this.s.exhausted.all() as PageRow[]);
   }
 
   /** patientPages without the promise, for the board's synchronous queries. */

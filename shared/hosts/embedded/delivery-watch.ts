@@ -5,6 +5,8 @@
 // message is dead-lettered (AWS's MessagesDlqDepth: grading failed it 3 times; crs dead-letters). It tells by paths that do not
 // depend on what is stuck: standard error (one line when an alert starts, one when it clears, ids only), the
 // board's banner (GET /api/outbox, pushed by a `lanes` live event) and /api/health.
+// It also names each ladder that ran out with nobody acknowledging (AWS's LaddersExhausted alarm), by the same paths:
+// a clinical non-response, not a fault of the server, so these alerts never hold the heartbeat (serverAlerts).
 import type { LaneHealth } from '#adapters/sqlite/outbox.ts';
 import { setAsideText, type SetAside } from '#app/pager.ts';
 import { MINUTE, iso } from '#domain/time.ts';
@@ -14,7 +16,32 @@ export interface DeliveryAlert {
   key: string;
   since: string;
   text: string;
+  /** An exhausted ladder's page (key `exhausted:<pageId>`), ids only: what the board's banner names. */
+  page?: ExhaustedPage;
 }
+
+/** A page whose ladder ran out unanswered, as the alert names it: ids and grade only, never a name. */
+interface ExhaustedPage {
+  pageId: string;
+  notificationId: string;
+  patientId: string;
+  team: string;
+  subject: string;
+  grade: number;
+  /** When the ladder ran out (epoch ms): the alert's `since`, across a restart too. */
+  exhaustedAt: number;
+}
+
+const SUBJECT: Record<string, (grade: number) => string> = {
+  crs: (g) => `CRS grade ${g}`,
+  icans: (g) => `ICANS grade ${g}`,
+  'stale-feed': () => 'no-data alert',
+  spo2: () => 'SpO2 warning',
+};
+
+/** What an exhausted ladder's alert is called, raised and cleared (its ids may hold a colon: not cut at one). */
+const exhaustedTitle = (p: ExhaustedPage) =>
+  `ladder exhausted, page ${p.pageId} (patient ${p.patientId}, ${(SUBJECT[p.subject] ?? (() => p.subject))(p.grade)}, team ${p.team})`;
 
 export interface DeliveryWatchOptions {
   lanes: () => LaneHealth[];
@@ -29,6 +56,8 @@ export interface DeliveryWatchOptions {
   inbox?: () => { waiting: number; oldestAt: number | null };
   /** How many accepted messages grading set aside (dead letters): each one is a patient's data never graded. */
   deadLetters?: () => number;
+  /** The pages whose ladder ran out with nobody acknowledging, still standing (EmbeddedPaging.exhaustedPages). */
+  exhausted?: () => ExhaustedPage[];
   /** What to say after a step of the host's clock (for an hour); undefined when there was none. */
   clock?: () => string | undefined;
   deliveryAlertMinutes: number;
@@ -61,6 +90,22 @@ export class DeliveryWatch {
 
   current(): DeliveryAlert[] {
     return [...this.alerts.values()];
+  }
+
+  /** The exhausted ladders alerted now: how many, and their page ids (sorted), for /api/health. */
+  exhaustedLadders(): { count: number; pageIds: string[] } {
+    const pageIds = this.current()
+      .flatMap((a) => (a.page ? [a.page.pageId] : []))
+      .sort();
+    return { count: pageIds.length, pageIds };
+  }
+
+  /**
+   * The alerts about the server's own health (what the heartbeat beats by): all but the exhausted ladders, which are
+   * patients nobody answered, not a server down; a held heartbeat would tell the operator's monitor it is.
+   */
+  serverAlerts(): DeliveryAlert[] {
+    return this.current().filter((a) => !a.page);
   }
 
   /** Looks once: raises what is new, clears what is over. */
@@ -142,6 +187,20 @@ export class DeliveryWatch {
         `${dead} accepted message(s) failed grading 3 times and were dead-lettered: they are not graded, and any grade change they carry is not paged: crs dead-letters list shows them; fix the cause, then crs dead-letters redrive grades them`,
       );
 
+    const pages = new Map<string, ExhaustedPage>();
+    for (const p of read(
+      'pages',
+      (k) => k.startsWith('exhausted:'),
+      () => this.o.exhausted?.() ?? [],
+      [],
+    )) {
+      pages.set(`exhausted:${p.pageId}`, p);
+      found.set(
+        `exhausted:${p.pageId}`,
+        `${exhaustedTitle(p)}: every level and loop was paged and nobody acknowledged: phone the team`,
+      );
+    }
+
     const clock = this.o.clock?.();
     if (clock) found.set('clock', clock);
 
@@ -159,12 +218,15 @@ export class DeliveryWatch {
         continue;
       }
       if (!had) this.o.log(`delivery watch: ALERT ${text}`);
-      this.alerts.set(key, { key, since: had?.since ?? iso(now), text });
+      const page = pages.get(key) ?? had?.page;
+      const since = had?.since ?? iso(page?.exhaustedAt ?? now);
+      this.alerts.set(key, { key, since, text, ...(page ? { page } : {}) });
       changed = true;
     }
     for (const key of [...this.alerts.keys()]) {
       if (found.has(key)) continue;
-      this.o.log(`delivery watch: cleared: ${this.alerts.get(key)!.text.split(':')[0]}`);
+      const gone = this.alerts.get(key)!;
+      this.o.log(`delivery watch: cleared: ${gone.page ? exhaustedTitle(gone.page) : gone.text.split(':')[0]}`);
       this.alerts.delete(key);
       changed = true;
     }

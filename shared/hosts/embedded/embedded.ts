@@ -203,6 +203,8 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     security,
     watchClock: o.now === undefined || o.testClock === true,
     onClockStep: () => watch.check(),
+    // Said as the ladder runs out (and cleared as it is answered), not at the watch's next look.
+    onExhausted: () => watch.check(),
   });
   const queries = new BoardQueries(db, paging.store);
   const sinks: Sink[] = [
@@ -222,6 +224,16 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     inbox: () => queue.backlog(),
     deadLetters: () => deadLetterCount(db).count,
     clock: () => paging.clockAlert(),
+    exhausted: () =>
+      paging.exhaustedPages().map((p) => ({
+        pageId: p.pageId,
+        notificationId: p.notificationId,
+        patientId: p.patientId,
+        team: p.team,
+        subject: p.subject,
+        grade: p.grade,
+        exhaustedAt: p.closedAt ?? now(),
+      })),
     deliveryAlertMinutes: o.config.paging.deliveryAlertMinutes,
     now,
     log,
@@ -309,6 +321,8 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       undelivered: Object.fromEntries(sinks.map((s) => [s.name, dispatcher.backlog(s.name)])),
       lanes: dispatcher.health(),
       deliveryAlerts: watch.current(),
+      // Pages nobody acknowledged, every level and loop paged (AWS: the LaddersExhausted alarm); alerts above too.
+      exhaustedLadders: watch.exhaustedLadders(),
       boardClients: sse.size,
     }),
   });
@@ -371,14 +385,15 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   dispatcher.kick();
   paging.start();
   watch.start();
-  // Healthy as /api/health tells it: no delivery alert, looked at afresh for each beat.
+  // Healthy as /api/health tells it: no delivery alert, looked at afresh for each beat. A ladder nobody answered is
+  // not the server's fault and does not hold it (the monitor would say the server is down when it is up).
   const heartbeat =
     o.heartbeat &&
     new Heartbeat({
       ...o.heartbeat,
       unhealthy: () => {
         watch.check();
-        return watch.current().map((a) => a.key);
+        return watch.serverAlerts().map((a) => a.key);
       },
       log,
     });

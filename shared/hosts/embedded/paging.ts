@@ -61,6 +61,8 @@ export interface EmbeddedPagingOptions {
   monotonic?: () => number;
   /** The host's clock stepped (the delivery watch looks again: clockAlert). */
   onClockStep?: () => void;
+  /** A ladder ran out unanswered, or such a page was answered or passed (the delivery watch looks again). */
+  onExhausted?: () => void;
 }
 
 /** The sweep stopped because the server is stopping. */
@@ -112,6 +114,12 @@ export class EmbeddedPaging {
    * /api/health); every other page goes on.
    */
   setAside: SetAside[] = [];
+  /**
+   * The pages whose ladder ran out with nobody acknowledging, by id, while no newer change of their subject has passed
+   * them (the board shows them as unanswered): read once at start, then kept from every save of a page. The delivery
+   * watch names each to the operator (AWS: the LaddersExhausted alarm) until it is acknowledged or passed.
+   */
+  private readonly exhausted = new Map<string, Page>();
   /** What is in force (patientId or ward alert -> alertId); the database says so (pages, members), this mirrors it. */
   private staleAlerts = new Map<string, InForce>();
   /** One sweep at a time (a full one and the checks after commits): each plans from what the last one left. */
@@ -134,10 +142,20 @@ export class EmbeddedPaging {
   private readonly movedBy = new Map<string, number>();
 
   constructor(private readonly o: EmbeddedPagingOptions) {
-    const onSaved = (pages: Page[]) => o.onChanged([...new Set(pages.map((p) => p.patientId))]);
+    const onSaved = (pages: Page[]) => {
+      this.noteExhausted(pages);
+      o.onChanged([...new Set(pages.map((p) => p.patientId))]);
+    };
     this.derived = openConnection(o.db);
     this.derived.pragma('synchronous = NORMAL');
     this.store = new SqlitePageStore(this.derived, { onSaved });
+    const exhausted = this.store.exhaustedNow();
+    for (const p of exhausted.pages) this.exhausted.set(p.pageId, p);
+    // Not named by the delivery watch (it reads ids and grades from the page): said here, once, to be mended.
+    if (exhausted.unreadable.length > 0)
+      o.log(
+        `paging: ${exhausted.unreadable.length} exhausted page(s) cannot be read, the delivery watch cannot name them: ${listed(exhausted.unreadable.map((u) => `${u.pageId} (${u.reason})`))}`,
+      );
     this.audit = new SqliteAuditLog(this.derived);
     this.sender = new SqlitePageSender(this.derived, { now: o.now, onSent: o.onSent });
     // One key ring for the sending and the answering pager: with one each, a link signed with a key the one had just
@@ -171,6 +189,31 @@ export class EmbeddedPaging {
     this.feeds = o.db.prepare('SELECT patient_id, feed_since FROM patients WHERE feed_since IS NOT NULL');
     this.lastTickAt = o.now();
     this.clock = o.watchClock ? new ClockStepWatch(o.now, o.monotonic) : undefined;
+  }
+
+  /** The ladders that ran out unanswered and still stand, oldest first. */
+  exhaustedPages(): Page[] {
+    return [...this.exhausted.values()];
+  }
+
+  /** Keeps `exhausted` as the database has it after a save (the same rule as exhaustedNow). */
+  private noteExhausted(saved: Page[]): void {
+    let changed = false;
+    for (const p of saved) {
+      if (p.status === 'exhausted') {
+        changed ||= !this.exhausted.has(p.pageId);
+        this.exhausted.set(p.pageId, p);
+      } else changed = this.exhausted.delete(p.pageId) || changed;
+      for (const [id, e] of this.exhausted)
+        if (
+          e.patientId === p.patientId &&
+          e.subject === p.subject &&
+          e.notificationId !== p.notificationId &&
+          p.triggeredAt > e.triggeredAt
+        )
+          changed = this.exhausted.delete(id) || changed;
+    }
+    if (changed) this.o.onExhausted?.();
   }
 
   /**
