@@ -253,13 +253,14 @@ const currentRole = (page: Page, config: PagingConfig) =>
  */
 async function closedDetail(page: Page, deps: AckFlowDeps): Promise<string> {
   const newer = page.status === 'superseded' ? await newestReplacing(page, deps) : undefined;
-  if (newer) return replacedText(newer, currentRole(newer, deps.config), deps.timeZone);
-  if (page.status === 'superseded' && page.supersededTeams?.length) {
-    // Each team by the role its page goes to first, as the clinician knows it ("ICU registrar", not "icu").
-    const firstRole = (team: string) =>
-      hasPolicy(team, deps.config) ? roleOf({ team: team as PageTeam, level: 0 }, deps.config) : team;
-    return replacedElsewhereText(page.supersededTeams.map(firstRole));
-  }
+  // Each team by the role its page goes to first, as the clinician knows it ("ICU registrar", not "icu").
+  const firstRoles = (p: Page) =>
+    (p.status === 'superseded' ? (p.supersededTeams ?? []) : []).map((team) =>
+      hasPolicy(team, deps.config) ? roleOf({ team: team as PageTeam, level: 0 }, deps.config) : team,
+    );
+  if (newer) return replacedText(newer, currentRole(newer, deps.config), deps.timeZone, firstRoles(newer));
+  const elsewhere = firstRoles(page);
+  if (elsewhere.length > 0) return replacedElsewhereText(elsewhere);
   return closedText(page.status, deps.board);
 }
 

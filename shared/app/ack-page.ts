@@ -129,9 +129,10 @@ const CLOSED_TEXT: Record<string, string> = {
  * own; 2026-12-06: it said "answer that one", of a page the clinician never had). The same on every host.
  */
 export function replacedElsewhereText(roles: readonly string[]): string {
-  const to = roles.map((role) => `the ${role}`).join(' and ');
-  return `A newer page about this patient replaced it: the higher grade was paged to ${to}, not to this team. Nothing was recorded.`;
+  return `A newer page about this patient replaced it: the higher grade was paged to ${pagedTo(roles)}, not to this team. Nothing was recorded.`;
 }
+
+const pagedTo = (roles: readonly string[]) => roles.map((role) => `the ${role}`).join(' and ');
 
 /**
  * Why a page has nothing left to acknowledge; for a replaced one whose newer page cannot be named (replaced before
@@ -151,13 +152,16 @@ export function closedText(status: string, board: boolean): string {
  * clinician knows whether it is a higher grade and which message to look for. Never a name, not who acknowledged.
  * Until then only "a newer page about this patient replaced it" (still said of pages replaced before, which name none).
  */
-export function replacedText(newer: Page, role: string, timeZone: string): string {
+export function replacedText(newer: Page, role: string, timeZone: string, elsewhere: readonly string[] = []): string {
   const time = (ms: number) => formatSiteTime(ms, timeZone);
   const sent = newer.heldBy !== undefined ? 'held by a silence, not sent yet' : `paged to ${role}`;
   const head = `A newer page replaced it: ${pageWhat(newer)} at ${time(newer.triggeredAt)} (${sent})`;
   if (awaitsAcknowledgement(newer)) return `${head}: answer that one.`;
   if (newer.status === 'acknowledged' && newer.ack) return `${head}, acknowledged at ${time(newer.ack.at)}.`;
   if (newer.status === 'resolved') return `${head}; the grade fell since: nothing is left to answer.`;
+  // Replaced in turn by a grade paged to other teams only: "answer the newest" would name a page this team never had.
+  if (elsewhere.length > 0)
+    return `${head}; the higher grade since was paged to ${pagedTo(elsewhere)}, not to this team.`;
   return `${head}; a newer page replaced that one too: answer the newest.`;
 }
 

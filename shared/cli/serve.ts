@@ -163,6 +163,11 @@ function heartbeatOption(
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     throw new ServeUsageError(`--heartbeat-url must be an http or https URL (got ${shown(url.protocol)})`);
+  // fetch refuses a URL with credentials: no beat would ever go out (a push monitor's secret is in its path).
+  if (url.username !== '' || url.password !== '')
+    throw new ServeUsageError(
+      '--heartbeat-url must not hold a user or password (user:password@): no beat could be sent',
+    );
   const every = numberFlag('heartbeat-seconds', seconds, HEARTBEAT_SECONDS, DEFAULT_HEARTBEAT_SECONDS, usageError);
   return { url: url.toString(), everyMs: every * 1000 };
 }

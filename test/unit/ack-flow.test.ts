@@ -322,6 +322,17 @@ describe("a page a higher grade replaced names the page that replaced it (2026-1
       );
   });
 
+  // A newer page of this team, itself replaced by a grade paged to other teams only: not "answer the newest", a page
+  // this team never had (2026-12-06: the routing's case above, one page further on).
+  it('says where a grade went when the newer page it follows to was replaced by one paged to other teams', async () => {
+    const chain = { ...grade2, status: 'superseded', supersededTeams: ['hematology'] } as Page;
+    const text = await said(over(chain));
+    expect(text).toBe(
+      'A newer page replaced it: CRS grade 2 at 2026-11-26 10:03 UTC (paged to ICU registrar); the higher grade since was paged to the hematology fellow, not to this team.',
+    );
+    expect(text).not.toContain('answer the newest');
+  });
+
   it('ends a loop of pages naming each other after 3 newer pages, read once each', async () => {
     const reads: string[] = [];
     const a = { ...grade2, status: 'superseded', supersededBy: grade3.pageId } as Page;

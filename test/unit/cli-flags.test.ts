@@ -289,6 +289,12 @@ describe('number flags, read one way by every command', () => {
       ['serve', '--data', 'DIR', '--port', '0', '--heartbeat-seconds', '60'],
       "--heartbeat-seconds is the heartbeat's: give --heartbeat-url too",
     ],
+    // A user or password in it: fetch refuses to send one, so no beat would ever go out (the monitor paging for a
+    // server that is up, the log saying only "TypeError"); refused at start instead, the URL still not shown.
+    [
+      ['serve', '--data', 'DIR', '--port', '0', '--heartbeat-url', 'https://user:secret-pw@hc.example/ping'],
+      '--heartbeat-url must not hold a user or password',
+    ],
     [['simulate', '--ndjson', '--seed', '0x10'], '--seed must be a whole number from 0 to 4294967295 (got "0x10")'],
     [['simulate', '--ndjson', '--copies', ' 2'], '--copies must be a whole number from 1 to 200 (got " 2")'],
     [
