@@ -65,15 +65,17 @@ describe('crs serve --alert-webhook, on a ladder nobody answered', () => {
   it('POSTs the raise when the ladder runs out and the clear when it is acknowledged, signed, ids only', async () => {
     let clock = T0 + 30 * MIN;
     const lines: string[] = [];
-    const s = await startPagingServer({
-      dataDir: dir,
-      paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES, deliveryAlertMinutes: 60 },
-      lines,
-      now: () => clock,
-      localToken: TOKEN,
-      log: (l) => logs.push(l),
-      alertWebhook: { url: receiverUrl(), secret: SECRET, server: 'https://crs.ward.example' },
-    });
+    const startServer = () =>
+      startPagingServer({
+        dataDir: dir,
+        paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES, deliveryAlertMinutes: 60 },
+        lines,
+        now: () => clock,
+        localToken: TOKEN,
+        log: (l) => logs.push(l),
+        alertWebhook: { url: receiverUrl(), secret: SECRET, server: 'https://crs.ward.example' },
+      });
+    let s = await startServer();
     server = s;
     await postMessages(s, TOKEN, [enrol('P1', 0), msg('P1', 10, { vitals: { temperatureC: 39.1, systolicBP: 118 } })]);
     const page = await until(
@@ -97,9 +99,20 @@ describe('crs serve --alert-webhook, on a ladder nobody answered', () => {
     });
     expect(got[0]!.headers['content-type']).toBe('application/json');
     expect(got[0]!.headers['x-crs-event']).toBe('alert');
+    expect(got[0]!.headers['x-crs-event-id']).toBe(`raised|${key}|${got[0]!.body.since as string}`);
     expect(got[0]!.headers['x-crs-signature']).toBe(
       `sha256=${createHmac('sha256', SECRET).update(got[0]!.raw).digest('hex')}`,
     );
+
+    // Kept in memory only: a restart raises again what still stands, with its since and event id (the receiver
+    // may drop the repeat).
+    await s.close();
+    s = await startServer();
+    server = s;
+    await until(() => got.length >= 2, 'the raise posted again after the restart');
+    expect(got[1]!.body).toMatchObject({ event: 'raised', key, since: got[0]!.body.since });
+    expect(got[1]!.headers['x-crs-event-id']).toBe(got[0]!.headers['x-crs-event-id']);
+    got.splice(1);
 
     const ack = await boardApi(s)(`/api/pages/${encodeURIComponent(page.pageId)}/ack`, {
       method: 'POST',

@@ -8,6 +8,7 @@
 // Kept in memory only: at a restart the watch raises again what still stands, and the receiver hears it again.
 import type { DeliveryAlert } from './delivery-watch.ts';
 import { postSigned } from './sinks.ts';
+import { wireId } from '#domain/ids.ts';
 import { iso } from '#domain/time.ts';
 
 export interface AlertEvent {
@@ -105,7 +106,13 @@ export class AlertWebhook {
       const r = await postSigned(
         this.o.url,
         body,
-        { 'content-type': 'application/json', 'x-crs-event': 'alert' },
+        {
+          'content-type': 'application/json',
+          'x-crs-event': 'alert',
+          // The same event sent twice (a POST whose answer was lost) has the same id, across a restart too (an
+          // alert still standing is raised again with its `since`): the receiver may drop the repeat.
+          'x-crs-event-id': wireId(`${event.event}|${event.key}|${event.since}`),
+        },
         this.o.secret,
         this.o.timeoutMs,
         this.stopping.signal,
