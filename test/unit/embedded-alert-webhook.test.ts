@@ -181,6 +181,31 @@ describe('the alert webhook itself', () => {
     }
   });
 
+  it('an event the receiver refuses (422) is said and dropped, the next sent; a redirect is retried, not followed', async () => {
+    let methods: string[] = [];
+    answer = (res) => res.writeHead(422).end();
+    const hook = start();
+    try {
+      hook.tell('raised', alert('pager'));
+      await until(() => logs.some((l) => l.includes('refused')), 'the refusal said');
+      expect(logs).toEqual([
+        `alert webhook: the receiver at http://127.0.0.1:${(receiver.address() as AddressInfo).port} refused alert event raised pager (answered HTTP 422); dropped`,
+      ]);
+      answer = (res) => res.writeHead(302, { location: '/elsewhere' }).end();
+      receiver.prependListener('request', (req) => void methods.push(`${req.method!} ${req.url!}`));
+      methods = [];
+      hook.tell('cleared', alert('pager'));
+      await until(() => tries >= 4, 'the redirect retried');
+      expect(new Set(methods)).toEqual(new Set(['POST /hooks/T000/secret-path']));
+      expect(logs.at(-1)).toContain('answered HTTP 302; its alerts wait');
+      answer = (res) => res.writeHead(200).end();
+      await until(() => got.length >= 1, 'the clear sent');
+      expect(events()).toEqual(['cleared pager']);
+    } finally {
+      await hook.stop();
+    }
+  });
+
   it('a receiver that never answers is timed out and holds up neither the one telling nor the stop', async () => {
     const hanging: ServerResponse[] = [];
     answer = (res) => void hanging.push(res);

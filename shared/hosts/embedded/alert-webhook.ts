@@ -46,6 +46,11 @@ export class AlertWebhook {
   private readonly maxMs: number;
   private readonly stopping = new AbortController();
   private sending: Promise<void> | undefined;
+  /**
+   * Set and cleared in drain's own turns: a promise's finally() cleared it a turn after the queue was seen empty,
+   * and an event told in between would have waited for the next one.
+   */
+  private running = false;
   private wake: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** Since the receiver last took an event: failing (said once), and how many events were dropped meanwhile. */
@@ -76,9 +81,7 @@ export class AlertWebhook {
       this.stats.dropped++;
       this.droppedWhileDown++;
     }
-    this.sending ??= this.drain().finally(() => {
-      this.sending = undefined;
-    });
+    if (!this.running) this.sending = this.drain();
   }
 
   /** The events not yet taken by the receiver. */
@@ -98,61 +101,70 @@ export class AlertWebhook {
       );
   }
 
+  /**
+   * Sends the queued events in order. `running` is cleared in the very turn the queue is seen empty (the finally
+   * here): cleared a turn later, by a promise's finally(), an event told in between would wait for the next one.
+   */
   private async drain(): Promise<void> {
-    let delay = this.initialMs;
-    while (this.queue.length > 0 && !this.stopping.signal.aborted) {
-      const event = this.queue[0]!;
-      const body = JSON.stringify(event);
-      const r = await postSigned(
-        this.o.url,
-        body,
-        {
-          'content-type': 'application/json',
-          'x-crs-event': 'alert',
-          // The same event sent twice (a POST whose answer was lost) has the same id, across a restart too (an
-          // alert still standing is raised again with its `since`): the receiver may drop the repeat.
-          'x-crs-event-id': wireId(`${event.event}|${event.key}|${event.since}`),
-        },
-        this.o.secret,
-        this.o.timeoutMs,
-        this.stopping.signal,
-      );
-      if (this.stopping.signal.aborted) return;
-      if (r.ok || r.refused) {
-        // The event at the head may have been dropped meanwhile (the queue full): only it is taken off.
-        if (this.queue[0] === event) this.queue.shift();
-        if (r.ok) this.stats.sent++;
-        else {
-          // This body is refused (a 4xx that is not "not ready"): sent again, it would be refused again.
-          this.stats.refused++;
-          this.o.log(
-            `alert webhook: the receiver at ${this.origin} refused alert event ${event.event} ${event.key} (${r.problem}); dropped`,
-          );
-        }
-        const dropped = `${this.droppedWhileDown} older alert event(s) were dropped`;
-        if (this.failing)
-          this.o.log(
-            `alert webhook: the receiver at ${this.origin} answers again${this.droppedWhileDown ? `; ${dropped} while it was down (the last ${this.max} are kept)` : ''}`,
-          );
-        else if (this.droppedWhileDown) this.o.log(`alert webhook: ${dropped} (more than ${this.max} waiting)`);
-        this.failing = false;
-        this.droppedWhileDown = 0;
-        delay = this.initialMs;
-        continue;
-      }
-      this.stats.failed++;
-      if (!this.failing)
-        this.o.log(
-          `alert webhook: the receiver at ${this.origin} ${r.problem}; its alerts wait, in order, and are sent again (said once, until one gets through)`,
+    this.running = true;
+    try {
+      let delay = this.initialMs;
+      while (this.queue.length > 0 && !this.stopping.signal.aborted) {
+        const event = this.queue[0]!;
+        const body = JSON.stringify(event);
+        const r = await postSigned(
+          this.o.url,
+          body,
+          {
+            'content-type': 'application/json',
+            'x-crs-event': 'alert',
+            // The same event sent twice (a POST whose answer was lost) has the same id, across a restart too (an
+            // alert still standing is raised again with its `since`): the receiver may drop the repeat.
+            'x-crs-event-id': wireId(`${event.event}|${event.key}|${event.since}`),
+          },
+          this.o.secret,
+          this.o.timeoutMs,
+          this.stopping.signal,
         );
-      this.failing = true;
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-        this.timer = setTimeout(resolve, delay);
-        this.timer.unref();
-      });
-      this.wake = undefined;
-      delay = Math.min(this.maxMs, delay * 2);
+        if (this.stopping.signal.aborted) return;
+        if (r.ok || r.refused) {
+          // The event at the head may have been dropped meanwhile (the queue full): only it is taken off.
+          if (this.queue[0] === event) this.queue.shift();
+          if (r.ok) this.stats.sent++;
+          else {
+            // This body is refused (a 4xx that is not "not ready"): sent again, it would be refused again.
+            this.stats.refused++;
+            this.o.log(
+              `alert webhook: the receiver at ${this.origin} refused alert event ${event.event} ${event.key} (${r.problem}); dropped`,
+            );
+          }
+          const dropped = `${this.droppedWhileDown} older alert event(s) were dropped`;
+          if (this.failing)
+            this.o.log(
+              `alert webhook: the receiver at ${this.origin} answers again${this.droppedWhileDown ? `; ${dropped} while it was down (the last ${this.max} are kept)` : ''}`,
+            );
+          else if (this.droppedWhileDown) this.o.log(`alert webhook: ${dropped} (more than ${this.max} waiting)`);
+          this.failing = false;
+          this.droppedWhileDown = 0;
+          delay = this.initialMs;
+          continue;
+        }
+        this.stats.failed++;
+        if (!this.failing)
+          this.o.log(
+            `alert webhook: the receiver at ${this.origin} ${r.problem}; its alerts wait, in order, and are sent again (said once, until one gets through)`,
+          );
+        this.failing = true;
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+          this.timer = setTimeout(resolve, delay);
+          this.timer.unref();
+        });
+        this.wake = undefined;
+        delay = Math.min(this.maxMs, delay * 2);
+      }
+    } finally {
+      this.running = false;
     }
   }
 }
