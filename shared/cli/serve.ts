@@ -16,6 +16,7 @@ import type { GradingConfig } from '#domain/config.ts';
 import { DEVICE_CLOCK, MAX_OBSERVATION_AGE_RULE, maxObservationAgeMs } from '#domain/device-clock.ts';
 import { DAY } from '#domain/time.ts';
 import { COURSE_NAMES } from '#sim/courses.ts';
+import { ALERT_WEBHOOK_QUEUE } from '#hosts/embedded/alert-webhook.ts';
 import { DEFAULT_ENDED_HOURS } from '#hosts/embedded/board-api.ts';
 import { DEFAULT_DATA_DIR, startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { LISTEN_PORT, inline, numberFlag, shown, parseFlags } from './flags.ts';
@@ -36,7 +37,7 @@ export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--we
             [--public-url URL] [--page-lines] [--mllp-port N [--mllp-device ID]] [--hl7-zone ZONE]
             [--hl7-patient-authority AUTH] [--fhir-patient-system URI] [--max-patients N] [--trust-proxy ADDR]...
             [--ingest-token-any-host] [--retention-days N] [--board-ended-hours N] [--max-observation-age-days D]
-            [--heartbeat-url URL [--heartbeat-seconds N]]
+            [--heartbeat-url URL [--heartbeat-seconds N]] [--alert-webhook URL]
       the pipeline on this machine: POST /v1/messages, /v1/hl7v2 (HL7 v2) and /fhir/r4/... (FHIR R4),
       on-call board at /, pages on stdout (NDJSON);
       --mllp-port: also take HL7 v2 (IHE PCD-01) over MLLP on this port (same host; MLLP has no credentials:
@@ -61,6 +62,9 @@ export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--we
       --heartbeat-url: a dead man's switch: GET this URL (an external push monitor's: healthchecks.io, Uptime Kuma,
         Cronitor) every --heartbeat-seconds (default ${DEFAULT_HEARTBEAT_SECONDS}) while the server is healthy (no delivery alert, as
         /api/health); the monitor pages when the beats stop: the server dead, hung or unhealthy;
+      --alert-webhook: POST each delivery alert (a lane stuck, the pager late, grading behind, dead letters, a clock
+        step, a ladder nobody answered) as it is raised and cleared, as JSON with ids only, to the operator's chat or
+        paging tool (signed with CRS_WEBHOOK_SECRET); retried in order while the server runs, the last ${ALERT_WEBHOOK_QUEUE} kept;
       --page-lines: also print each page to a role ({"type":"page",...}, with its acknowledge link) on stdout
       device tokens: crs token issue --device DEVICE_ID --kind KIND [--data DIR] (crs token --help)
       the deployed shape on an emulator or AWS: crs serve --backend aws --help; the demo: crs start --help
@@ -129,19 +133,35 @@ function publicUrl(text: string | undefined): string | undefined {
   return url.toString().replace(/\/+$/, '');
 }
 
-function webhookUrl(text: string | undefined): string | undefined {
-  if (text === undefined) return undefined;
+/**
+ * An http or https URL given to `flag`; `secret`: its path may hold a secret (a push monitor's, an incoming
+ * webhook's), so the text given is never shown, only its scheme.
+ */
+function httpUrl(flag: string, text: string, secret: boolean): URL {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw new ServeUsageError(`--webhook must be an http or https URL (got ${shown(text)})`);
+    throw new ServeUsageError(`--${flag} must be an http or https URL${secret ? '' : ` (got ${shown(text)})`}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw new ServeUsageError('--webhook must be an http or https URL');
+    throw new ServeUsageError(`--${flag} must be an http or https URL${secret ? ` (got ${shown(url.protocol)})` : ''}`);
+  // fetch refuses a URL with credentials (2026-12-06): not one request would ever go out (the heartbeat's monitor
+  // paging "down" for a server that is up, every page or alert held), the log saying only "TypeError".
+  if (url.username !== '' || url.password !== '')
+    throw new ServeUsageError(`--${flag} must not hold a user or password (user:password@): nothing could be sent`);
+  return url;
+}
+
+/** A webhook's URL (--webhook, --alert-webhook); plain http to another host is warned of. */
+function webhookUrl(flag: 'webhook' | 'alert-webhook', text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const url = httpUrl(flag, text, flag === 'alert-webhook');
   const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
   if (url.protocol === 'http:' && !loopback)
-    log('crs serve: warning: the webhook is plain http to another host; pages would cross the network unencrypted');
+    log(
+      `crs serve: warning: --${flag} is plain http to another host; ${flag === 'webhook' ? 'pages' : 'alerts'} would cross the network unencrypted`,
+    );
   return url.toString();
 }
 
@@ -154,20 +174,7 @@ function heartbeatOption(
       throw new ServeUsageError("--heartbeat-seconds is the heartbeat's: give --heartbeat-url too");
     return undefined;
   }
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    // Not shown: a push monitor's URL holds its secret.
-    throw new ServeUsageError('--heartbeat-url must be an http or https URL');
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw new ServeUsageError(`--heartbeat-url must be an http or https URL (got ${shown(url.protocol)})`);
-  // fetch refuses a URL with credentials: no beat would ever go out (a push monitor's secret is in its path).
-  if (url.username !== '' || url.password !== '')
-    throw new ServeUsageError(
-      '--heartbeat-url must not hold a user or password (user:password@): no beat could be sent',
-    );
+  const url = httpUrl('heartbeat-url', text, true);
   const every = numberFlag('heartbeat-seconds', seconds, HEARTBEAT_SECONDS, DEFAULT_HEARTBEAT_SECONDS, usageError);
   return { url: url.toString(), everyMs: every * 1000 };
 }
@@ -249,6 +256,7 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
         'ingest-token-any-host': { type: 'boolean' },
         'heartbeat-url': { type: 'string' },
         'heartbeat-seconds': { type: 'string' },
+        'alert-webhook': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -285,7 +293,8 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
     const mllpPort = v['mllp-port'] === undefined ? undefined : port('mllp-port', v['mllp-port'], 0);
     const dataDir = v.data ?? DEFAULT_DATA_DIR;
     const config = loadConfig(v.config, v.scheme);
-    const webhook = webhookUrl(v.webhook);
+    const webhook = webhookUrl('webhook', v.webhook);
+    const alertWebhook = webhookUrl('alert-webhook', v['alert-webhook']);
     const links = publicUrl(v['public-url']);
     const localToken = process.env.CRS_INGEST_TOKEN || undefined;
     const server = await startEmbeddedServer({
@@ -319,6 +328,16 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       ...(process.env.CRS_TEST_CLOCK === '1' ? { testClock: true } : {}),
       ...testPing(),
       ...(heartbeat ? { heartbeat } : {}),
+      ...(alertWebhook
+        ? {
+            alertWebhook: {
+              url: alertWebhook,
+              ...(process.env.CRS_WEBHOOK_SECRET ? { secret: process.env.CRS_WEBHOOK_SECRET } : {}),
+              ...(links ? { server: links } : {}),
+              ...testRetry(),
+            },
+          }
+        : {}),
       log,
     });
     // Listening for the signals before the lines scripts and supervisors wait for: a SIGTERM sent as soon as they are
@@ -338,13 +357,17 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       log(
         `crs serve: heartbeat: GET ${new URL(heartbeat.url).origin} every ${heartbeat.everyMs / 1000} s while healthy`,
       );
+    if (alertWebhook)
+      log(
+        `crs serve: alert webhook: POST ${new URL(alertWebhook).origin} each delivery alert raised and cleared (ids only)`,
+      );
     return await stopped;
   } catch (err) {
     return failed('serve', err);
   }
 }
 
-/** Test hook: CRS_TEST_WEBHOOK_RETRY_MS="initial,max" shortens the webhook's backoff (1 s doubling to 60 s). */
+/** Test hook: CRS_TEST_WEBHOOK_RETRY_MS="initial,max" shortens the webhooks' backoff (1 s doubling to 60 s). */
 function testRetry(): { retry?: { initialMs: number; maxMs: number } } {
   const m = process.env.CRS_TEST_WEBHOOK_RETRY_MS?.match(/^(\d+),(\d+)$/);
   return m ? { retry: { initialMs: Number(m[1]), maxMs: Number(m[2]) } } : {};

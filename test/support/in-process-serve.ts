@@ -27,6 +27,8 @@ export function startPagingServer(o: {
   log?: (line: string) => void;
   /** crs serve --heartbeat-url, with its interval. */
   heartbeat?: { url: string; everyMs: number };
+  /** crs serve --alert-webhook. */
+  alertWebhook?: { url: string; secret?: string; server?: string };
 }): Promise<EmbeddedServer> {
   const r = resolveConfig({ paging: o.paging, ...(o.site ? { site: o.site } : {}) });
   if (!r.ok) throw new Error(r.errors.join('; '));
@@ -43,6 +45,7 @@ export function startPagingServer(o: {
     ...(o.boardEndedHours !== undefined ? { boardEndedHours: o.boardEndedHours } : {}),
     ...(o.maxObservationAgeMs !== undefined ? { maxObservationAgeMs: o.maxObservationAgeMs } : {}),
     ...(o.heartbeat ? { heartbeat: o.heartbeat } : {}),
+    ...(o.alertWebhook ? { alertWebhook: o.alertWebhook } : {}),
   });
 }
 

@@ -295,6 +295,20 @@ describe('number flags, read one way by every command', () => {
       ['serve', '--data', 'DIR', '--port', '0', '--heartbeat-url', 'https://user:secret-pw@hc.example/ping'],
       '--heartbeat-url must not hold a user or password',
     ],
+    [
+      ['serve', '--data', 'DIR', '--port', '0', '--webhook', 'https://user:secret-pw@paging.example/hook'],
+      '--webhook must not hold a user or password',
+    ],
+    // The alert webhook (docs/safety.md H2, H15): http or https only, never shown (an incoming webhook's path is
+    // its secret).
+    [
+      ['serve', '--data', 'DIR', '--port', '0', '--alert-webhook', 'ftp://hooks.example/T000/secret-path'],
+      '--alert-webhook must be an http or https URL (got "ftp:")',
+    ],
+    [
+      ['serve', '--data', 'DIR', '--port', '0', '--alert-webhook', 'hooks.example/T000/secret-path'],
+      '--alert-webhook must be an http or https URL',
+    ],
     [['simulate', '--ndjson', '--seed', '0x10'], '--seed must be a whole number from 0 to 4294967295 (got "0x10")'],
     [['simulate', '--ndjson', '--copies', ' 2'], '--copies must be a whole number from 1 to 200 (got " 2")'],
     [
@@ -318,6 +332,13 @@ describe('number flags, read one way by every command', () => {
       status: 2,
       said: expect.stringContaining(said),
     });
+  });
+
+  it('crs serve --alert-webhook refused never shows the URL given (its path is the secret)', async () => {
+    for (const url of ['ftp://hooks.example/T000/secret-path', 'hooks.example/T000/secret-path']) {
+      const r = await refusal(['serve', '--data', 'DIR', '--port', '0', '--alert-webhook', url]);
+      expect([r.status, r.stderr.includes('secret-path')]).toEqual([2, false]);
+    }
   });
 
   it('crs serve --backend aws takes CRS_TEST_CLOCK on a loopback --host only (POST /local/clock takes no key)', async () => {

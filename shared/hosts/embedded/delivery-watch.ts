@@ -65,6 +65,8 @@ export interface DeliveryWatchOptions {
   log: (line: string) => void;
   /** The set of alerts changed (the board refreshes its banner). */
   onChange: () => void;
+  /** An alert was raised or cleared, as standard error says it (crs serve --alert-webhook: alert-webhook.ts). */
+  onAlert?: (event: 'raised' | 'cleared', alert: DeliveryAlert) => void;
 }
 
 export class DeliveryWatch {
@@ -220,7 +222,9 @@ export class DeliveryWatch {
       if (!had) this.o.log(`delivery watch: ALERT ${text}`);
       const page = pages.get(key) ?? had?.page;
       const since = had?.since ?? iso(page?.exhaustedAt ?? now);
-      this.alerts.set(key, { key, since, text, ...(page ? { page } : {}) });
+      const alert = { key, since, text, ...(page ? { page } : {}) };
+      this.alerts.set(key, alert);
+      if (!had) this.o.onAlert?.('raised', alert);
       changed = true;
     }
     for (const key of [...this.alerts.keys()]) {
@@ -228,6 +232,7 @@ export class DeliveryWatch {
       const gone = this.alerts.get(key)!;
       this.o.log(`delivery watch: cleared: ${gone.page ? exhaustedTitle(gone.page) : gone.text.split(':')[0]}`);
       this.alerts.delete(key);
+      this.o.onAlert?.('cleared', gone);
       changed = true;
     }
     if (changed) this.o.onChange();

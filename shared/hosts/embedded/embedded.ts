@@ -30,6 +30,7 @@ import { BoardApi } from './board-api.ts';
 import { loadOrCreateBoardKey } from './board-key.ts';
 import { DeliveryWatch } from './delivery-watch.ts';
 import { Heartbeat } from './heartbeat.ts';
+import { AlertWebhook, type AlertWebhookOptions } from './alert-webhook.ts';
 import { createRequestHandler } from './http.ts';
 import { DEFAULT_HTTP_LIMITS, guardConnections, normalise, type HttpLimits } from './limits.ts';
 import { oneLine } from './log-line.ts';
@@ -93,6 +94,11 @@ export interface EmbeddedOptions {
   boardEndedHours?: number;
   /** A dead man's switch: GET `url` every `everyMs` while the server is healthy (heartbeat.ts). */
   heartbeat?: { url: string; everyMs: number; timeoutMs?: number };
+  /**
+   * Each delivery-watch alert raised and cleared POSTed to `url` (alert-webhook.ts), signed with `secret`; `server`
+   * names this server in them (crs serve --public-url).
+   */
+  alertWebhook?: Omit<AlertWebhookOptions, 'now' | 'log'>;
   /** How often the board's live stream is pinged (15 s): the board says the server is lost after 4 pings missed. */
   ssePingMs?: number;
 }
@@ -113,6 +119,8 @@ export interface EmbeddedServer {
   watch: DeliveryWatch;
   /** With `heartbeat`: its beats sent, held back and failed. */
   heartbeat?: Heartbeat;
+  /** With `alertWebhook`: its events sent, failed, refused and dropped. */
+  alertWebhook?: AlertWebhook;
   tokens: SqliteTokenStore;
   /** Drops now what is past the retention (the server does so at start and every hour). */
   sweepRetention(): Promise<Dropped>;
@@ -217,6 +225,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       new WebhookSink(o.webhook.url, o.webhook.secret, (id) => paging.sender.notificationOf(id), o.webhook.retry),
     );
   dispatcher = new OutboxDispatcher(db, sinks, { now, log, onParked: () => watch.check() });
+  const alertWebhook = o.alertWebhook && new AlertWebhook({ ...o.alertWebhook, now, log });
   const watch: DeliveryWatch = new DeliveryWatch({
     lanes: () => dispatcher!.health(),
     lastTickAt: () => paging.lastTickAt,
@@ -238,6 +247,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     now,
     log,
     onChange: () => sse.broadcast('lanes', {}),
+    ...(alertWebhook ? { onAlert: (event, alert) => alertWebhook.tell(event, alert) } : {}),
   });
   const worker = new GradingWorker({
     db,
@@ -444,6 +454,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       await sweeping?.catch(() => undefined);
       await flushSecurity(); // no request is left to add to a count
       watch.stop();
+      await alertWebhook?.stop();
       await worker.stop();
       await paging.stop();
       await dispatcher.stop();
@@ -467,6 +478,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     paging,
     watch,
     ...(heartbeat ? { heartbeat } : {}),
+    ...(alertWebhook ? { alertWebhook } : {}),
     tokens,
     sweepRetention,
     close,

@@ -151,31 +151,10 @@ export class WebhookSink implements Sink {
 
   async deliver(item: OutboxItem): Promise<void> {
     const { body, headers } = prepared(() => this.request(item));
-    let res: Response;
-    try {
-      // A redirect is never followed: fetch would send a 301, 302 or 303 on as a GET without the body, and count
-      // the page delivered when that GET answered 2xx. Like a 404, it says the URL is wrong: the lane holds.
-      res = await fetch(this.url, {
-        method: 'POST',
-        headers,
-        body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
-      });
-    } catch (err) {
-      const e = err as Error & { cause?: { code?: string } };
-      const cause = e.cause?.code;
-      // fetch refuses a request it cannot build (a header value it will not carry) before connecting: a TypeError
-      // with no network cause. That record would be refused every time.
-      if (e.name === 'TypeError' && !cause && !e.cause)
-        throw new RecordRefused(`the request cannot be sent (${e.message.slice(0, 80)})`);
-      throw new Error(`webhook unreachable${cause ? ` (${cause})` : ` (${e.name})`}`);
-    }
-    await readLittle(res); // free the connection
-    if (res.status >= 200 && res.status <= 299) return;
-    if (res.status >= 400 && res.status <= 499 && !RECEIVER_NOT_READY.has(res.status))
-      throw new RecordRefused(`webhook answered HTTP ${res.status}`);
-    throw new Error(`webhook answered HTTP ${res.status}`);
+    const r = await postSigned(this.url, body, headers, this.secret);
+    if (r.ok) return;
+    if (r.refused) throw new RecordRefused(r.status ? `webhook answered HTTP ${r.status}` : r.problem);
+    throw new Error(r.status ? `webhook answered HTTP ${r.status}` : `webhook unreachable (${r.cause})`);
   }
 
   private request(item: OutboxItem): { body: string; headers: Record<string, string> } {
@@ -194,8 +173,59 @@ export class WebhookSink implements Sink {
       const n = page.technical ? undefined : this.notificationOf(page.notificationId);
       body = JSON.stringify(n ? { ...page, notification: notificationEvent(n) } : page);
     }
-    if (this.secret)
-      headers['x-crs-signature'] = `sha256=${createHmac('sha256', this.secret).update(body).digest('hex')}`;
     return { body, headers };
   }
+}
+
+/**
+ * What a POST to a receiver came to: delivered (2xx); refused (a 4xx that says this body is wrong, or a request fetch
+ * cannot build: sent again, it would fail again); or not delivered now (unreachable, timed out, 5xx, a redirect, or
+ * a 4xx that says the receiver is not ready: RECEIVER_NOT_READY), to be tried again. `problem` says it for a log.
+ */
+export type PostResult =
+  | { ok: true }
+  | { ok: false; refused: boolean; problem: string; status?: number; cause?: string };
+
+/**
+ * POSTs a JSON body, signed (x-crs-signature: sha256=<HMAC-SHA256 of the body>) when there is a secret, timed out,
+ * never following a redirect. The webhook lane's transport, and the alert webhook's (alert-webhook.ts).
+ */
+export async function postSigned(
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+  secret: string | undefined,
+  timeoutMs = WEBHOOK_TIMEOUT_MS,
+  stop?: AbortSignal,
+): Promise<PostResult> {
+  const signed = secret
+    ? { ...headers, 'x-crs-signature': `sha256=${createHmac('sha256', secret).update(body).digest('hex')}` }
+    : headers;
+  let res: Response;
+  try {
+    // A redirect is never followed: fetch would send a 301, 302 or 303 on as a GET without the body, and count
+    // the page delivered when that GET answered 2xx. Like a 404, it says the URL is wrong: the lane holds.
+    const timeout = AbortSignal.timeout(timeoutMs);
+    res = await fetch(url, {
+      method: 'POST',
+      headers: signed,
+      body,
+      redirect: 'manual',
+      signal: stop ? AbortSignal.any([timeout, stop]) : timeout,
+    });
+  } catch (err) {
+    const e = err as Error & { cause?: { code?: string } };
+    const cause = e.cause?.code;
+    // fetch refuses a request it cannot build (a header value it will not carry) before connecting: a TypeError
+    // with no network cause. That record would be refused every time.
+    if (e.name === 'TypeError' && !cause && !e.cause)
+      return { ok: false, refused: true, problem: `the request cannot be sent (${e.message.slice(0, 80)})` };
+    if (e.name === 'TimeoutError')
+      return { ok: false, refused: false, problem: `did not answer within ${timeoutMs} ms`, cause: e.name };
+    return { ok: false, refused: false, problem: `could not be reached (${cause ?? e.name})`, cause: cause ?? e.name };
+  }
+  await readLittle(res); // free the connection
+  if (res.status >= 200 && res.status <= 299) return { ok: true };
+  const refused = res.status >= 400 && res.status <= 499 && !RECEIVER_NOT_READY.has(res.status);
+  return { ok: false, refused, problem: `answered HTTP ${res.status}`, status: res.status };
 }

@@ -1,0 +1,170 @@
+// `crs serve --alert-webhook URL` (docs/safety.md H2, H15): each delivery-watch alert raised and cleared (a lane
+// stuck, the pager late, grading behind, dead letters, a clock step, a ladder nobody answered) is POSTed to the
+// operator's chat or paging tool (a Slack or Teams incoming webhook's adapter, Opsgenie's or PagerDuty's generic
+// webhook, an on-call phone gateway), as AWS's alarms go to the alarm topic. JSON, ids only:
+// {"event":"raised"|"cleared","key","text","since","at","server"?}, signed as the page webhook's (sinks.ts).
+// At least once while the server runs, in order (a raise before its clear), retried with backoff; a receiver down
+// is said once, never holds up the watch (tell() only queues), and costs at most `maxQueued` events of memory.
+// Kept in memory only: at a restart the watch raises again what still stands, and the receiver hears it again.
+import type { DeliveryAlert } from './delivery-watch.ts';
+import { postSigned } from './sinks.ts';
+import { wireId } from '#domain/ids.ts';
+import { iso } from '#domain/time.ts';
+
+export interface AlertEvent {
+  event: 'raised' | 'cleared';
+  key: string;
+  text: string;
+  since: string;
+  at: string;
+  /** Which server says it (crs serve --public-url), for an operator with several. */
+  server?: string;
+}
+
+export interface AlertWebhookOptions {
+  url: string;
+  secret?: string;
+  now: () => number;
+  log: (line: string) => void;
+  server?: string;
+  /** The backoff while the receiver is down: 1 s doubling to 60 s. */
+  retry?: { initialMs: number; maxMs: number };
+  /** The most events kept while the receiver is down (the oldest go first): 1,000. */
+  maxQueued?: number;
+  /** How long a POST may take: 10 s, as the page webhook's. */
+  timeoutMs?: number;
+}
+
+export const ALERT_WEBHOOK_QUEUE = 1000;
+
+export class AlertWebhook {
+  readonly stats = { sent: 0, failed: 0, dropped: 0, refused: 0 };
+  private readonly queue: AlertEvent[] = [];
+  private readonly origin: string;
+  private readonly max: number;
+  private readonly initialMs: number;
+  private readonly maxMs: number;
+  private readonly stopping = new AbortController();
+  private sending: Promise<void> | undefined;
+  /**
+   * Set and cleared in drain's own turns: a promise's finally() cleared it a turn after the queue was seen empty,
+   * and an event told in between would have waited for the next one.
+   */
+  private running = false;
+  private wake: (() => void) | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** Since the receiver last took an event: failing (said once), and how many events were dropped meanwhile. */
+  private failing = false;
+  private droppedWhileDown = 0;
+
+  constructor(private readonly o: AlertWebhookOptions) {
+    // The URL's path may be its secret (incoming-webhook URLs are): only its origin is said.
+    this.origin = new URL(o.url).origin;
+    this.max = o.maxQueued ?? ALERT_WEBHOOK_QUEUE;
+    this.initialMs = o.retry?.initialMs ?? 1000;
+    this.maxMs = o.retry?.maxMs ?? 60_000;
+  }
+
+  /** Queues the event and returns at once: the watch's look, and what called it, never wait on the receiver. */
+  tell(event: AlertEvent['event'], alert: Pick<DeliveryAlert, 'key' | 'text' | 'since'>): void {
+    if (this.stopping.signal.aborted) return;
+    this.queue.push({
+      event,
+      key: alert.key,
+      text: alert.text,
+      since: alert.since,
+      at: iso(this.o.now()),
+      ...(this.o.server ? { server: this.o.server } : {}),
+    });
+    if (this.queue.length > this.max) {
+      this.queue.shift();
+      this.stats.dropped++;
+      this.droppedWhileDown++;
+    }
+    if (!this.running) this.sending = this.drain();
+  }
+
+  /** The events not yet taken by the receiver. */
+  waiting(): number {
+    return this.queue.length;
+  }
+
+  /** Stops sending: the POST in flight is let go, and what is queued is lost (kept in memory only), and said. */
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    clearTimeout(this.timer);
+    this.wake?.();
+    await this.sending;
+    if (this.queue.length > 0)
+      this.o.log(
+        `alert webhook: ${this.queue.length} alert event(s) not sent to ${this.origin} before the stop (the alerts still standing are raised again at the next start)`,
+      );
+  }
+
+  /**
+   * Sends the queued events in order. `running` is cleared in the very turn the queue is seen empty (the finally
+   * here): cleared a turn later, by a promise's finally(), an event told in between would wait for the next one.
+   */
+  private async drain(): Promise<void> {
+    this.running = true;
+    try {
+      let delay = this.initialMs;
+      while (this.queue.length > 0 && !this.stopping.signal.aborted) {
+        const event = this.queue[0]!;
+        const body = JSON.stringify(event);
+        const r = await postSigned(
+          this.o.url,
+          body,
+          {
+            'content-type': 'application/json',
+            'x-crs-event': 'alert',
+            // The same event sent twice (a POST whose answer was lost) has the same id, across a restart too (an
+            // alert still standing is raised again with its `since`): the receiver may drop the repeat.
+            'x-crs-event-id': wireId(`${event.event}|${event.key}|${event.since}`),
+          },
+          this.o.secret,
+          this.o.timeoutMs,
+          this.stopping.signal,
+        );
+        if (this.stopping.signal.aborted) return;
+        if (r.ok || r.refused) {
+          // The event at the head may have been dropped meanwhile (the queue full): only it is taken off.
+          if (this.queue[0] === event) this.queue.shift();
+          if (r.ok) this.stats.sent++;
+          else {
+            // This body is refused (a 4xx that is not "not ready"): sent again, it would be refused again.
+            this.stats.refused++;
+            this.o.log(
+              `alert webhook: the receiver at ${this.origin} refused alert event ${event.event} ${event.key} (${r.problem}); dropped`,
+            );
+          }
+          const dropped = `${this.droppedWhileDown} older alert event(s) were dropped`;
+          if (this.failing)
+            this.o.log(
+              `alert webhook: the receiver at ${this.origin} answers again${this.droppedWhileDown ? `; ${dropped} while it was down (the last ${this.max} are kept)` : ''}`,
+            );
+          else if (this.droppedWhileDown) this.o.log(`alert webhook: ${dropped} (more than ${this.max} waiting)`);
+          this.failing = false;
+          this.droppedWhileDown = 0;
+          delay = this.initialMs;
+          continue;
+        }
+        this.stats.failed++;
+        if (!this.failing)
+          this.o.log(
+            `alert webhook: the receiver at ${this.origin} ${r.problem}; its alerts wait, in order, and are sent again (said once, until one gets through)`,
+          );
+        this.failing = true;
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+          this.timer = setTimeout(resolve, delay);
+          this.timer.unref();
+        });
+        this.wake = undefined;
+        delay = Math.min(this.maxMs, delay * 2);
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+}
