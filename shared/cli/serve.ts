@@ -65,6 +65,8 @@ export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--we
       --alert-webhook: POST each delivery alert (a lane stuck, the pager late, grading behind, dead letters, a clock
         step, a ladder nobody answered) as it is raised and cleared, as JSON with ids only, to the operator's chat or
         paging tool (signed with CRS_WEBHOOK_SECRET); retried in order while the server runs, the last ${ALERT_WEBHOOK_QUEUE} kept;
+      --webhook, --alert-webhook, --heartbeat-url: or CRS_WEBHOOK_URL, CRS_ALERT_WEBHOOK_URL, CRS_HEARTBEAT_URL (their
+        paths are often secrets, and a command line is seen by every user: ps); the flag wins over the variable;
       --page-lines: also print each page to a role ({"type":"page",...}, with its acknowledge link) on stdout
       device tokens: crs token issue --device DEVICE_ID --kind KIND [--data DIR] (crs token --help)
       the deployed shape on an emulator or AWS: crs serve --backend aws --help; the demo: crs start --help
@@ -133,48 +135,71 @@ function publicUrl(text: string | undefined): string | undefined {
   return url.toString().replace(/\/+$/, '');
 }
 
+/** The three URL options whose path is often a secret, and the environment variable each may come from instead. */
+const URL_ENV = {
+  webhook: 'CRS_WEBHOOK_URL',
+  'alert-webhook': 'CRS_ALERT_WEBHOOK_URL',
+  'heartbeat-url': 'CRS_HEARTBEAT_URL',
+} as const;
+type UrlFlag = keyof typeof URL_ENV;
+
 /**
- * An http or https URL given to `flag`; `secret`: its path may hold a secret (a push monitor's, an incoming
- * webhook's), so the text given is never shown, only its scheme.
+ * The URL given to `flag`, or else to its environment variable (2026-12-06): a command line is readable by every user
+ * of the machine (ps, /proc/PID/cmdline) and sits in unit files, an owner-only EnvironmentFile does not. An empty
+ * variable is not set; the flag wins, said once, neither URL shown. `from` names where it came from, for refusals.
  */
-function httpUrl(flag: string, text: string, secret: boolean): URL {
+function urlGiven(flag: UrlFlag, text: string | undefined): { text: string; from: string } | undefined {
+  const env = URL_ENV[flag];
+  const fromEnv = process.env[env] || undefined;
+  if (text === undefined) return fromEnv === undefined ? undefined : { text: fromEnv, from: env };
+  if (fromEnv !== undefined) log(`crs serve: --${flag} and ${env} both given: --${flag} is used`);
+  return { text, from: `--${flag}` };
+}
+
+/**
+ * An http or https URL given to `flag` (or its environment variable). A push monitor's or an incoming webhook's path
+ * may hold a secret, so the text given is never shown, only its scheme; the page webhook's only from the flag (a URL
+ * in the environment was put there to keep it out of sight).
+ */
+function httpUrl(flag: UrlFlag, given: string | undefined): URL | undefined {
+  const g = urlGiven(flag, given);
+  if (g === undefined) return undefined;
+  const hidden = g.from !== '--webhook';
   let url: URL;
   try {
-    url = new URL(text);
+    url = new URL(g.text);
   } catch {
-    throw new ServeUsageError(`--${flag} must be an http or https URL${secret ? '' : ` (got ${shown(text)})`}`);
+    throw new ServeUsageError(`${g.from} must be an http or https URL${hidden ? '' : ` (got ${shown(g.text)})`}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw new ServeUsageError(`--${flag} must be an http or https URL${secret ? ` (got ${shown(url.protocol)})` : ''}`);
+    throw new ServeUsageError(`${g.from} must be an http or https URL${hidden ? ` (got ${shown(url.protocol)})` : ''}`);
   // fetch refuses a URL with credentials (2026-12-06): not one request would ever go out (the heartbeat's monitor
   // paging "down" for a server that is up, every page or alert held), the log saying only "TypeError".
   if (url.username !== '' || url.password !== '')
-    throw new ServeUsageError(`--${flag} must not hold a user or password (user:password@): nothing could be sent`);
-  return url;
-}
-
-/** A webhook's URL (--webhook, --alert-webhook); plain http to another host is warned of. */
-function webhookUrl(flag: 'webhook' | 'alert-webhook', text: string | undefined): string | undefined {
-  if (text === undefined) return undefined;
-  const url = httpUrl(flag, text, flag === 'alert-webhook');
-  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
-  if (url.protocol === 'http:' && !loopback)
+    throw new ServeUsageError(`${g.from} must not hold a user or password (user:password@): nothing could be sent`);
+  if (
+    url.protocol === 'http:' &&
+    flag !== 'heartbeat-url' &&
+    !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)
+  )
     log(
-      `crs serve: warning: --${flag} is plain http to another host; ${flag === 'webhook' ? 'pages' : 'alerts'} would cross the network unencrypted`,
+      `crs serve: warning: ${g.from} is plain http to another host; ${flag === 'webhook' ? 'pages' : 'alerts'} would cross the network unencrypted`,
     );
-  return url.toString();
+  return url;
 }
 
 function heartbeatOption(
   text: string | undefined,
   seconds: string | undefined,
 ): { url: string; everyMs: number } | undefined {
-  if (text === undefined) {
+  const url = httpUrl('heartbeat-url', text);
+  if (url === undefined) {
     if (seconds !== undefined)
-      throw new ServeUsageError("--heartbeat-seconds is the heartbeat's: give --heartbeat-url too");
+      throw new ServeUsageError(
+        `--heartbeat-seconds is the heartbeat's: give --heartbeat-url (or ${URL_ENV['heartbeat-url']}) too`,
+      );
     return undefined;
   }
-  const url = httpUrl('heartbeat-url', text, true);
   const every = numberFlag('heartbeat-seconds', seconds, HEARTBEAT_SECONDS, DEFAULT_HEARTBEAT_SECONDS, usageError);
   return { url: url.toString(), everyMs: every * 1000 };
 }
@@ -293,8 +318,8 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
     const mllpPort = v['mllp-port'] === undefined ? undefined : port('mllp-port', v['mllp-port'], 0);
     const dataDir = v.data ?? DEFAULT_DATA_DIR;
     const config = loadConfig(v.config, v.scheme);
-    const webhook = webhookUrl('webhook', v.webhook);
-    const alertWebhook = webhookUrl('alert-webhook', v['alert-webhook']);
+    const webhook = httpUrl('webhook', v.webhook)?.toString();
+    const alertWebhook = httpUrl('alert-webhook', v['alert-webhook'])?.toString();
     const links = publicUrl(v['public-url']);
     const localToken = process.env.CRS_INGEST_TOKEN || undefined;
     const server = await startEmbeddedServer({

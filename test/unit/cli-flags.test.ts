@@ -287,7 +287,7 @@ describe('number flags, read one way by every command', () => {
     ],
     [
       ['serve', '--data', 'DIR', '--port', '0', '--heartbeat-seconds', '60'],
-      "--heartbeat-seconds is the heartbeat's: give --heartbeat-url too",
+      "--heartbeat-seconds is the heartbeat's: give --heartbeat-url (or CRS_HEARTBEAT_URL) too",
     ],
     // A user or password in it: fetch refuses to send one, so no beat would ever go out (the monitor paging for a
     // server that is up, the log saying only "TypeError"); refused at start instead, the URL still not shown.
@@ -340,6 +340,54 @@ describe('number flags, read one way by every command', () => {
       expect([r.status, r.stderr.includes('secret-path')]).toEqual([2, false]);
     }
   });
+
+  // The three secret-holding URLs may come from the environment (an owner-only EnvironmentFile, not the command line
+  // every user sees: 2026-12-06): the same checks, the refusal naming the variable, the URL never shown; an empty one
+  // is not set; the flag wins, said once, neither URL shown.
+  it.each([
+    [
+      { CRS_HEARTBEAT_URL: 'ftp://hc.example/secret-uuid' },
+      [],
+      'CRS_HEARTBEAT_URL must be an http or https URL (got "ftp:")',
+    ],
+    [
+      { CRS_ALERT_WEBHOOK_URL: 'hooks.example/T000/secret-path' },
+      [],
+      'CRS_ALERT_WEBHOOK_URL must be an http or https URL',
+    ],
+    [{ CRS_WEBHOOK_URL: 'paging.example/secret-path' }, [], 'CRS_WEBHOOK_URL must be an http or https URL'],
+    [
+      { CRS_WEBHOOK_URL: 'https://user:secret-pw@paging.example/hook' },
+      [],
+      'CRS_WEBHOOK_URL must not hold a user or password',
+    ],
+    [{ CRS_HEARTBEAT_URL: '' }, ['--heartbeat-seconds', '60'], 'give --heartbeat-url (or CRS_HEARTBEAT_URL) too'],
+    [
+      { CRS_HEARTBEAT_URL: 'https://hc.example/secret-uuid' },
+      ['--heartbeat-url', 'ftp://hc.example/u'],
+      '--heartbeat-url must be an http or https URL (got "ftp:")',
+    ],
+  ])(
+    'crs serve with %o and %o: refused, exit 2, naming where the URL came from, never showing it',
+    async (env, args, said) => {
+      for (const [k, v] of Object.entries(env)) vi.stubEnv(k, v);
+      const r = await refusal(['serve', '--data', 'DIR', '--port', '0', ...args]);
+      expect({
+        status: r.status,
+        said: r.stderr.split('\n').find((l) => l.includes(' must ') || l.includes("heartbeat's")),
+      }).toEqual({
+        status: 2,
+        said: expect.stringContaining(said),
+      });
+      expect(r.stderr).not.toMatch(/secret-(uuid|path|pw)/);
+      // Both given: said once that the flag is used.
+      expect(r.stderr.split('\n').filter((l) => l.includes('both given'))).toEqual(
+        args[0] === '--heartbeat-url'
+          ? ['crs serve: --heartbeat-url and CRS_HEARTBEAT_URL both given: --heartbeat-url is used']
+          : [],
+      );
+    },
+  );
 
   it('crs serve --backend aws takes CRS_TEST_CLOCK on a loopback --host only (POST /local/clock takes no key)', async () => {
     vi.stubEnv('CRS_TEST_CLOCK', '1');

@@ -244,4 +244,21 @@ describe('crs serve --alert-webhook URL', () => {
       await stop(s);
     }
   });
+
+  it('CRS_ALERT_WEBHOOK_URL alone (off the command line: 2026-12-06) posts the clock step as the flag would', async () => {
+    const s = await spawnServe(join(dir, 'cli'), [], {
+      CRS_TEST_CLOCK: '1',
+      CRS_ALERT_WEBHOOK_URL: receiverUrl(),
+    });
+    try {
+      const port = (receiver.address() as AddressInfo).port;
+      await until(() => s.stderr().includes(`crs serve: alert webhook: POST http://127.0.0.1:${port}`));
+      expect((await fetch(`${s.url}/local/clock?stepMs=${-3 * 3600_000}`, { method: 'POST' })).status).toBe(200);
+      const clock = await until(() => got.find((g) => g.body.key === 'clock'), 'the clock alert posted');
+      expect(clock.body).toMatchObject({ event: 'raised', key: 'clock' });
+      expect(s.stderr()).not.toContain('secret-path');
+    } finally {
+      await stop(s);
+    }
+  });
 });

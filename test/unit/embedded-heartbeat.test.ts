@@ -154,8 +154,18 @@ describe('crs serve --heartbeat-url', () => {
     expect(said(/^heartbeat: /)).toEqual([expect.stringContaining('answered HTTP 500; it will page')]);
   });
 
-  it('crs serve --heartbeat-url URL --heartbeat-seconds N: beats at start, and says so naming the origin only', async () => {
-    const s = await spawnServe(join(dir, 'cli'), ['--heartbeat-url', monitorUrl(), '--heartbeat-seconds', '10']);
+  // From CRS_HEARTBEAT_URL (2026-12-06), the push URL (its path is its token) is off the command line every user of
+  // the machine sees (ps, /proc/PID/cmdline): an owner-only EnvironmentFile holds it.
+  it.each([
+    ['--heartbeat-url URL', true],
+    ['CRS_HEARTBEAT_URL alone', false],
+  ])('crs serve, the URL by %s: beats at start, and says so naming the origin only', async (_, byFlag) => {
+    const url = monitorUrl();
+    const s = await spawnServe(
+      join(dir, 'cli'),
+      [...(byFlag ? ['--heartbeat-url', url] : []), '--heartbeat-seconds', '10'],
+      byFlag ? {} : { CRS_HEARTBEAT_URL: url },
+    );
     try {
       await until(() => beats.length >= 1, 'the first beat');
       expect(beats[0]).toEqual({ method: 'GET', path: '/ping/secret-uuid', body: '' });
@@ -164,6 +174,26 @@ describe('crs serve --heartbeat-url', () => {
         s.stderr().includes(`crs serve: heartbeat: GET http://127.0.0.1:${port} every 10 s while healthy`),
       );
       expect(s.stderr()).not.toContain('secret-uuid');
+    } finally {
+      await stop(s);
+    }
+  });
+
+  it('--heartbeat-url wins over CRS_HEARTBEAT_URL, said once, neither URL shown', async () => {
+    const flag = monitorUrl().replace('secret-uuid', 'flag-uuid');
+    const s = await spawnServe(join(dir, 'cli'), ['--heartbeat-url', flag, '--heartbeat-seconds', '10'], {
+      CRS_HEARTBEAT_URL: monitorUrl(),
+    });
+    try {
+      await until(() => beats.length >= 1, 'the first beat');
+      expect(beats.map((b) => b.path)).toEqual(['/ping/flag-uuid']);
+      expect(
+        s
+          .stderr()
+          .split('\n')
+          .filter((l) => l.includes('both given')),
+      ).toEqual(['crs serve: --heartbeat-url and CRS_HEARTBEAT_URL both given: --heartbeat-url is used']);
+      expect(s.stderr()).not.toMatch(/secret-uuid|flag-uuid/);
     } finally {
       await stop(s);
     }
