@@ -158,21 +158,20 @@ function urlGiven(flag: UrlFlag, text: string | undefined): { text: string; from
 
 /**
  * An http or https URL given to `flag` (or its environment variable). A push monitor's or an incoming webhook's path
- * may hold a secret, so the text given is never shown, only its scheme; the page webhook's only from the flag (a URL
- * in the environment was put there to keep it out of sight).
+ * may hold a secret, so the text given is never shown, only its scheme (a page webhook's given on the command line that
+ * was no URL was shown until 2026-12-06: its path is often a secret too).
  */
 function httpUrl(flag: UrlFlag, given: string | undefined): URL | undefined {
   const g = urlGiven(flag, given);
   if (g === undefined) return undefined;
-  const hidden = g.from !== '--webhook';
   let url: URL;
   try {
     url = new URL(g.text);
   } catch {
-    throw new ServeUsageError(`${g.from} must be an http or https URL${hidden ? '' : ` (got ${shown(g.text)})`}`);
+    throw new ServeUsageError(`${g.from} must be an http or https URL`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw new ServeUsageError(`${g.from} must be an http or https URL${hidden ? ` (got ${shown(url.protocol)})` : ''}`);
+    throw new ServeUsageError(`${g.from} must be an http or https URL (got ${shown(url.protocol)})`);
   // fetch refuses a URL with credentials (2026-12-06): not one request would ever go out (the heartbeat's monitor
   // paging "down" for a server that is up, every page or alert held), the log saying only "TypeError".
   if (url.username !== '' || url.password !== '')

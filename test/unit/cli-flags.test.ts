@@ -334,12 +334,16 @@ describe('number flags, read one way by every command', () => {
     });
   });
 
-  it('crs serve --alert-webhook refused never shows the URL given (its path is the secret)', async () => {
-    for (const url of ['ftp://hooks.example/T000/secret-path', 'hooks.example/T000/secret-path']) {
-      const r = await refusal(['serve', '--data', 'DIR', '--port', '0', '--alert-webhook', url]);
-      expect([r.status, r.stderr.includes('secret-path')]).toEqual([2, false]);
-    }
-  });
+  // The page webhook's too since 2026-12-06 (a text that was no URL was shown; its path is often a secret as well).
+  it.each(['--alert-webhook', '--webhook', '--heartbeat-url'])(
+    'crs serve %s refused never shows the URL given (its path is the secret)',
+    async (flag) => {
+      for (const url of ['ftp://hooks.example/T000/secret-path', 'hooks.example/T000/secret-path']) {
+        const r = await refusal(['serve', '--data', 'DIR', '--port', '0', flag, url]);
+        expect([r.status, r.stderr.includes('secret-path')]).toEqual([2, false]);
+      }
+    },
+  );
 
   // The three secret-holding URLs may come from the environment (an owner-only EnvironmentFile, not the command line
   // every user sees: 2026-12-06): the same checks, the refusal naming the variable, the URL never shown; an empty one
