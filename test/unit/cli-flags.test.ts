@@ -314,6 +314,14 @@ describe('number flags, read one way by every command', () => {
     });
   });
 
+  // Pinned by a mutation run: a --heartbeat-url that is no URL is not shown either (a mistyped push URL keeps its secret).
+  it('crs serve --heartbeat-url refused as no URL does not show what was given', async () => {
+    const r = await refusal(['serve', '--data', 'DIR', '--port', '0', '--heartbeat-url', 'hc-ping/secret-uuid']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--heartbeat-url must be an http or https URL');
+    expect(r.stderr).not.toContain('secret-uuid');
+  });
+
   it('crs serve --backend aws takes CRS_TEST_CLOCK on a loopback --host only (POST /local/clock takes no key)', async () => {
     vi.stubEnv('CRS_TEST_CLOCK', '1');
     const r = await refusal(['serve', '--backend', 'aws', '--host', '0.0.0.0', '--ingest-token-any-host']);

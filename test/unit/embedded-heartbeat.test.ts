@@ -169,6 +169,18 @@ describe('crs serve --heartbeat-url', () => {
       await stop(s);
     }
   });
+
+  it('crs serve --heartbeat-url URL alone beats every 60 s (pinned by a mutation run)', async () => {
+    const s = await spawnServe(join(dir, 'cli'), ['--heartbeat-url', monitorUrl()]);
+    try {
+      const port = (monitor.address() as AddressInfo).port;
+      await until(() =>
+        s.stderr().includes(`crs serve: heartbeat: GET http://127.0.0.1:${port} every 60 s while healthy`),
+      );
+    } finally {
+      await stop(s);
+    }
+  });
 });
 
 describe('the heartbeat itself: pinned by a mutation run', () => {
