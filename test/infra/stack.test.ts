@@ -2203,6 +2203,7 @@ describe('deploy-time inputs: a mistake is refused at synth, naming the option',
       { paging: '{teams' }, // paging config
       { paging: { teams: { icu: { email: ['not an address'] } } } }, // the domain's reader
       { paging: { teams: { bedside: PAGING.teams.bedside } } }, // a paged team without an endpoint
+      { backupCopyVaultArn: 'my-vault' }, // audit: the copy vault (pinned by a mutation run)
     ]) {
       let thrown: unknown;
       try {
@@ -2212,6 +2213,11 @@ describe('deploy-time inputs: a mistake is refused at synth, naming the option',
       }
       expect(thrown, JSON.stringify(context)).toBeInstanceOf(DeployInputError);
     }
+    // A paging config file that reads as JSON but is not a paging config (pinned by a mutation run).
+    const dir = mkdtempSync(join(tmpdir(), 'crs-paging-file-'));
+    writeFileSync(join(dir, 'paging.json'), JSON.stringify({ teams: { icu: { email: ['not an address'] } } }));
+    const fromFile = (k: string) => (k === 'pagingConfig' ? 'paging.json' : undefined);
+    expect(() => pagingConfigFromContext(fromFile, dir)).toThrow(DeployInputError);
   });
 
   it('says a refused input in its own words through `npm run synth` (the app cdk.json runs), with no stack trace', () => {

@@ -333,6 +333,15 @@ describe("a page a higher grade replaced names the page that replaced it (2026-1
     expect(text).not.toContain('answer the newest');
   });
 
+  // Pinned by a mutation run: the teams are said only of a replaced page, and only when there are some.
+  it('says the teams of a replaced page only: an informational one says so, an empty list says where to look', async () => {
+    const { supersededBy: _, ...elsewhere } = { ...replaced, supersededTeams: ['neurology'] };
+    // A page replaced before it was ever sent becomes informational, and keeps the teams it was replaced for.
+    const info = { ...elsewhere, status: 'info' } as Page;
+    expect(await said({ ...over(), page: async () => info })).toBe('An informational page: nothing to acknowledge.');
+    expect(await said({ ...over(), page: async () => ({ ...elsewhere, supersededTeams: [] }) })).toBe(OLD);
+  });
+
   it('ends a loop of pages naming each other after 3 newer pages, read once each', async () => {
     const reads: string[] = [];
     const a = { ...grade2, status: 'superseded', supersededBy: grade3.pageId } as Page;

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import { feedStatus } from '#domain/paging.ts';
 import { T0, enrol, msg } from '#test/support/messages.ts';
-import { run } from '#test/support/run.ts';
+import { config, run } from '#test/support/run.ts';
 
 const P = 'W1';
 const spo2 = (m: number, value: number) => msg(P, m, { vitals: { spo2: value } });
@@ -41,6 +41,32 @@ describe('the low-SpO2 warning', () => {
     expect(
       run([enrol(P), msg(P, 0, { oxygen: { device: 'room_air' } }), spo2(1, 88), spo2(5, 87)]).last.warnings,
     ).toHaveLength(1);
+  });
+});
+
+describe('the low-SpO2 warning in force: what clears it (pinned by a mutation run)', () => {
+  const inForce = (...more: Parameters<typeof run>[0]) => run([enrol(P), ...more]).state!.spo2Alert;
+
+  it('oxygen support documented clears it at once, the readings still low', () => {
+    expect(inForce(spo2(0, 88), spo2(5, 87))).toBe(true);
+    expect(inForce(spo2(0, 88), spo2(5, 87), msg(P, 6, { oxygen: { device: 'nasal_cannula', flowLpm: 2 } }))).toBe(
+      false,
+    );
+  });
+
+  it('room air documented is no oxygen support: one reading back above the threshold clears nothing', () => {
+    const roomAir = msg(P, 0, { oxygen: { device: 'room_air' } });
+    expect(inForce(roomAir, spo2(1, 88), spo2(5, 87), spo2(10, 95))).toBe(true);
+    expect(inForce(roomAir, spo2(1, 88), spo2(5, 87), spo2(10, 95), spo2(15, 96))).toBe(false);
+  });
+
+  it("two readings at or above the site's own threshold clear it, not the default's", () => {
+    const site = config({ paging: { spo2WarningBelow: 94 } });
+    const low = [enrol(P), spo2(0, 92), spo2(5, 91)];
+    expect(run(low, site).state!.spo2Alert).toBe(true);
+    // 93 then 95: no longer two low readings (no warning), but 93 is below this site's 94: not recovered.
+    expect(run([...low, spo2(10, 93), spo2(15, 95)], site).state!.spo2Alert).toBe(true);
+    expect(run([...low, spo2(10, 94), spo2(15, 95)], site).state!.spo2Alert).toBe(false);
   });
 });
 

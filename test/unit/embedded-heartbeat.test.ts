@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { resolveConfig } from '#domain/config.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { Heartbeat, type HeartbeatOptions } from '#hosts/embedded/heartbeat.ts';
 import { spawnServe, stop } from '#test/integration/embedded-support.ts';
 import { enrol } from '#test/support/messages.ts';
 import { until } from '#test/support/until.ts';
@@ -197,5 +198,100 @@ describe('crs serve --heartbeat-url', () => {
     } finally {
       await stop(s);
     }
+  });
+
+  it('crs serve --heartbeat-url URL alone beats every 60 s (pinned by a mutation run)', async () => {
+    const s = await spawnServe(join(dir, 'cli'), ['--heartbeat-url', monitorUrl()]);
+    try {
+      const port = (monitor.address() as AddressInfo).port;
+      await until(() =>
+        s.stderr().includes(`crs serve: heartbeat: GET http://127.0.0.1:${port} every 60 s while healthy`),
+      );
+    } finally {
+      await stop(s);
+    }
+  });
+});
+
+describe('the heartbeat itself: pinned by a mutation run', () => {
+  let beating: Heartbeat | undefined;
+  afterEach(async () => {
+    await beating?.stop();
+    beating = undefined;
+  });
+  const heartbeat = (o: Partial<HeartbeatOptions> & { everyMs: number }): Heartbeat => {
+    beating = new Heartbeat({ url: monitorUrl(), unhealthy: () => [], log: (l) => logs.push(l), ...o });
+    beating.start();
+    return beating;
+  };
+
+  it('beats at once at start, not an interval later (the monitor hears of a restart)', async () => {
+    heartbeat({ everyMs: 3_600_000 });
+    await until(() => beats.length === 1, 'the first beat', 5_000);
+  });
+
+  it('a beat may take half the interval by default', async () => {
+    answer = (res) => void hanging.push(res);
+    heartbeat({ everyMs: 100 });
+    await until(() => said(/did not answer/).length > 0, 'a beat timed out', 5_000);
+    expect(said(/did not answer/)[0]).toContain('did not answer within 50 ms;');
+  });
+
+  it('a health that cannot be read is not healthy: held back and said, nothing sent', async () => {
+    const hb = heartbeat({
+      everyMs: 3_600_000,
+      unhealthy: () => {
+        throw new TypeError('no watch');
+      },
+    });
+    expect(hb.stats).toEqual({ sent: 0, held: 1, failed: 0 });
+    expect(logs).toEqual([
+      expect.stringContaining('held back while the server is unhealthy (its health cannot be read (TypeError))'),
+    ]);
+  });
+
+  it('never overlaps: no beat is sent while the last one is in flight', async () => {
+    answer = (res) => void hanging.push(res);
+    // Taken when the first beat times out: a next beat may go out as soon as it has.
+    let atTimeout: { sent: number; received: number } | undefined;
+    const hb: Heartbeat = heartbeat({
+      everyMs: 10,
+      timeoutMs: 200,
+      log: (l) => {
+        logs.push(l);
+        atTimeout ??= { sent: hb.stats.sent, received: beats.length };
+      },
+    });
+    await until(() => atTimeout, 'the first beat timed out', 5_000);
+    expect(atTimeout).toEqual({ sent: 1, received: 1 });
+  });
+
+  it('stop lets a beat in flight go at once, and says nothing of it', async () => {
+    answer = (res) => void hanging.push(res);
+    const hb = heartbeat({ everyMs: 3_600_000, timeoutMs: 60_000 });
+    await until(() => hanging.length === 1, 'a beat hanging', 5_000);
+    const t0 = Date.now();
+    await hb.stop();
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(hb.stats.failed).toBe(0);
+    expect(logs).toEqual([]);
+  });
+
+  it('a second outage is said again, and a monitor answering again is said once per recovery', async () => {
+    let ok = true;
+    answer = (res) => res.writeHead(ok ? 200 : 500).end();
+    const hb = heartbeat({ everyMs: 10, timeoutMs: 1_000 });
+    const outage = async () => {
+      ok = false;
+      const failed = hb.stats.failed;
+      await until(() => hb.stats.failed >= failed + 2, 'two beats failed', 5_000);
+      ok = true;
+      const sent = beats.length;
+      await until(() => beats.length >= sent + 3, 'three beats after', 5_000);
+    };
+    await outage();
+    await outage();
+    expect(said(/answered HTTP 500/)).toHaveLength(2);
+    expect(said(/answers again/)).toHaveLength(2);
   });
 });

@@ -581,6 +581,20 @@ describe('pinned by a mutation run', () => {
     expect(hub.size).toBe(0);
   });
 
+  // Pinned by a mutation run: pings come at the period they announce (the board drops a stream silent for 3 of them).
+  it('pings every client at the period its pings announce', async () => {
+    const hub = new SseHub(20);
+    const written: string[] = [];
+    const res = new EventEmitter() as EventEmitter & { writeHead(): void; write(c: string): boolean; end(): void };
+    res.writeHead = () => undefined;
+    res.write = (c: string) => written.push(c) > 0;
+    res.end = () => undefined;
+    hub.attach(res as unknown as ServerResponse);
+    const pings = () => written.join('').split('event: ping\ndata: {"everyMs":20}\n\n').length - 1;
+    await until(() => pings() >= 4, 'the first ping and three more', 2_000);
+    hub.close();
+  });
+
   it('refuses a wrong board key in the Authorization header, whatever cookie comes with it', async () => {
     const link = await fetch(server.boardUrl, { redirect: 'manual' });
     const cookie = link.headers.get('set-cookie')!.split(';')[0]!;

@@ -1206,6 +1206,53 @@ describe('a key put while another host holds the one before (2026-12-06): its li
   });
 });
 
+describe('verifyLink: what asks for a re-read, pinned by a mutation run', () => {
+  /** A pager reading its keys only when a link asks (never for age); reads and stored-claims reads counted. */
+  function counted(s: ReturnType<typeof setup>) {
+    const c = { reads: 0, claims: 0 };
+    const ackLink = s.pages.ackLink.bind(s.pages);
+    const pages = Object.assign(Object.create(s.pages), {
+      ackLink: (key: string) => {
+        c.claims++;
+        return ackLink(key);
+      },
+    }) as typeof s.pages;
+    const pager = new Pager({
+      ...pagerDeps(s),
+      pages,
+      ackKeysSource: {
+        read: async () => {
+          c.reads++;
+          return { current: secret };
+        },
+        readAt: T,
+        maxAgeMs: 3_650 * 86_400_000,
+        minGapMs: 30_000,
+        issuedLinkGapMs: 1_000,
+      },
+    });
+    return { pager, c };
+  }
+
+  it('an expired link, genuine, buys no read of the keys', async () => {
+    const s = setup();
+    await s.pager.onNotification({ ...grade3, teams: ['icu'] }, T);
+    const token = s.phone.sent[0]!.ackUrl!.slice('https://crs.example/ack/'.length);
+    const { pager, c } = counted(s);
+    expect(await pager.verifyLink(token, T + 30 * 86_400_000)).toMatchObject({ ok: false, reason: 'expired' });
+    expect(c.reads).toBe(0);
+  });
+
+  it('a link under a key the pager does not hold: its stored claims read once for both tries', async () => {
+    const s = setup();
+    await new Pager({ ...pagerDeps(s), ackSecret: randomBytes(32) }).onNotification({ ...grade3, teams: ['icu'] }, T);
+    const token = s.phone.sent[0]!.ackUrl!.slice('https://crs.example/ack/'.length);
+    const { pager, c } = counted(s);
+    expect(await pager.verifyLink(token, T + 5_000)).toEqual({ ok: false, reason: 'forged' });
+    expect(c).toEqual({ reads: 1, claims: 1 });
+  });
+});
+
 describe('the pager, pinned by a mutation run', () => {
   const icuOnly = { ...grade3, teams: ['icu' as const] };
 

@@ -90,6 +90,11 @@ describe('a page row of another shape: pinned by a mutation run', () => {
       (b) => ({ ...b, supersededTeams: 'icu' }),
       'supersededTeams is not what a page holds there',
     ],
+    [
+      'the teams the newer grade went to not as text (pinned by a mutation run)',
+      (b) => ({ ...b, supersededTeams: ['icu', 7] }),
+      'supersededTeams is not what a page holds there',
+    ],
   ];
   for (const [what, edit, reason] of edits)
     it(`a page row with ${what} is set aside, named with why, and never sent; the other ladders go on`, async () => {
