@@ -365,6 +365,12 @@ describe('number flags, read one way by every command', () => {
       [],
       'CRS_WEBHOOK_URL must not hold a user or password',
     ],
+    // A password with no user is refused too (pinned by a mutation run).
+    [
+      { CRS_ALERT_WEBHOOK_URL: 'https://:secret-pw@hooks.example/T000' },
+      [],
+      'CRS_ALERT_WEBHOOK_URL must not hold a user or password',
+    ],
     [{ CRS_HEARTBEAT_URL: '' }, ['--heartbeat-seconds', '60'], 'give --heartbeat-url (or CRS_HEARTBEAT_URL) too'],
     [
       { CRS_HEARTBEAT_URL: 'https://hc.example/secret-uuid' },

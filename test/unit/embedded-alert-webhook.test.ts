@@ -8,11 +8,11 @@ import { createServer, type IncomingHttpHeaders, type Server, type ServerRespons
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import type { PageEvent } from '#domain/page-event.ts';
 import { iso } from '#domain/time.ts';
-import { AlertWebhook } from '#hosts/embedded/alert-webhook.ts';
+import { AlertWebhook, type AlertWebhookOptions } from '#hosts/embedded/alert-webhook.ts';
 import type { EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { spawnServe, stop } from '#test/integration/embedded-support.ts';
 import { T0, enrol, msg } from '#test/support/messages.ts';
@@ -89,6 +89,11 @@ describe('crs serve --alert-webhook, on a ladder nobody answered', () => {
     }
     const key = `exhausted:${page.pageId}`;
     await until(() => got.length >= 1, 'the raise posted');
+    // A standing alert is raised once, not at each look of the watch.
+    await until(() => s.alertWebhook!.waiting() === 0, 'the raise taken');
+    s.watch.check();
+    s.watch.check();
+    expect(s.alertWebhook!.waiting()).toBe(0);
     expect(got[0]!.body).toEqual({
       event: 'raised',
       key,
@@ -107,6 +112,7 @@ describe('crs serve --alert-webhook, on a ladder nobody answered', () => {
     // Kept in memory only: a restart raises again what still stands, with its since and event id (the receiver
     // may drop the repeat).
     await s.close();
+    clock += 5 * MIN; // the since is when the ladder ran out, not when the server started again
     s = await startServer();
     server = s;
     await until(() => got.length >= 2, 'the raise posted again after the restart');
@@ -221,6 +227,120 @@ describe('the alert webhook itself', () => {
     await until(() => hanging.length >= 2, 'tried again');
     await hook.stop();
     for (const res of hanging) res.destroy();
+  });
+});
+
+describe('the alert webhook itself (pinned by a mutation run)', () => {
+  const alert = (key: string) => ({ key, since: '2026-12-06T10:00:00.000Z', text: `${key} is stuck: its numbers` });
+  /** The waits the webhook asked of setTimeout between tries (its own calls only: fetch's are not counted). */
+  const waitsAsked = () => {
+    const waits: number[] = [];
+    const real = globalThis.setTimeout;
+    vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => {
+      if (new Error().stack?.includes('hosts/embedded/alert-webhook.ts')) waits.push(ms ?? 0);
+      return real(fn, ms);
+    }) as typeof setTimeout);
+    return waits;
+  };
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+  const hookWith = (o: Partial<AlertWebhookOptions> = {}) =>
+    new AlertWebhook({ url: receiverUrl(), log: (l) => logs.push(l), now: () => Date.now(), ...o });
+
+  it('waits between tries doubling from the first to the most, and from the first again once one got through', async () => {
+    const waits = waitsAsked();
+    answer = (res) => res.writeHead(503).end();
+    const hook = hookWith({ retry: { initialMs: 3, maxMs: 20 } });
+    try {
+      hook.tell('raised', alert('pager'));
+      hook.tell('cleared', alert('pager'));
+      await until(() => tries >= 6, 'six tries refused');
+      expect(waits.slice(0, 5)).toEqual([3, 6, 12, 20, 20]);
+      // The waits asked before the raise got through (counted as it is answered: polling, the next would be in).
+      let before: number | undefined;
+      answer = (res) => {
+        const first = before === undefined;
+        before ??= waits.length;
+        res.writeHead(first ? 204 : 503).end();
+      };
+      await until(() => got.length === 1 && before !== undefined, 'the raise sent');
+      await until(() => waits.length >= before! + 2, 'the clear refused twice');
+      expect(waits.slice(before, before! + 2)).toEqual([3, 6]);
+    } finally {
+      await hook.stop();
+    }
+  });
+
+  it('an event in flight when the full queue drops it is not taken off again: the next one is still sent', async () => {
+    const held: ServerResponse[] = [];
+    answer = (res) => void held.push(res);
+    const hook = hookWith({ maxQueued: 2 });
+    try {
+      hook.tell('raised', alert('lane:l1'));
+      await until(() => held.length === 1, 'the first event in flight');
+      hook.tell('raised', alert('lane:l2'));
+      hook.tell('raised', alert('lane:l3')); // three waiting with the one in flight: the oldest (in flight) is dropped
+      answer = (res) => res.writeHead(200).end();
+      held[0]!.writeHead(200).end();
+      await until(() => got.length >= 2, 'the two kept');
+      expect(events()).toEqual(['raised lane:l2', 'raised lane:l3']);
+      expect(hook.waiting()).toBe(0);
+    } finally {
+      await hook.stop();
+    }
+  });
+
+  it('a stop while waiting to try again returns at once, not at the end of the wait (up to 60 s)', async () => {
+    answer = (res) => res.writeHead(503).end();
+    const hook = hookWith({ retry: { initialMs: 60_000, maxMs: 60_000 } });
+    hook.tell('raised', alert('pager'));
+    await until(() => logs.some((l) => l.includes('answered HTTP 503')), 'the first try refused');
+    const stopped = hook.stop();
+    let done = false;
+    void stopped.then(() => (done = true));
+    await until(() => done, 'stopped', 2000);
+    expect(logs.at(-1)).toContain('1 alert event(s) not sent');
+  });
+  it('counts the events dropped afresh for each outage: a second one without drops says none', async () => {
+    answer = (res) => res.writeHead(500).end();
+    const hook = hookWith({ retry: { initialMs: 3, maxMs: 3 }, maxQueued: 1 });
+    try {
+      hook.tell('raised', alert('lane:l1'));
+      hook.tell('raised', alert('lane:l2'));
+      await until(() => tries >= 1, 'a try refused');
+      answer = (res) => res.writeHead(200).end();
+      await until(() => got.length === 1 && hook.waiting() === 0, 'the one kept, taken');
+      answer = (res) => res.writeHead(500).end();
+      const before = tries;
+      hook.tell('cleared', alert('lane:l2'));
+      await until(() => tries >= before + 1, 'refused again');
+      answer = (res) => res.writeHead(200).end();
+      await until(() => got.length === 2, 'the clear sent');
+      await until(() => logs.filter((l) => l.includes('answers again')).length === 2, 'both recoveries said');
+      const again = logs.filter((l) => l.includes('answers again'));
+      expect(again[0]).toContain('1 older alert event(s) were dropped');
+      expect(again[1]).not.toContain('dropped');
+    } finally {
+      await hook.stop();
+    }
+  });
+  it('a stop while a POST is in flight lets it go at once, says no failure, and does not wait to try again', async () => {
+    const held: ServerResponse[] = [];
+    answer = (res) => void held.push(res);
+    const hook = hookWith({ retry: { initialMs: 60_000, maxMs: 60_000 } });
+    try {
+      hook.tell('raised', alert('pager'));
+      await until(() => held.length === 1, 'the POST in flight');
+      let done = false;
+      void hook.stop().then(() => (done = true));
+      await until(() => done, 'stopped', 2000);
+      expect(logs).toEqual([
+        `alert webhook: 1 alert event(s) not sent to http://127.0.0.1:${(receiver.address() as AddressInfo).port} before the stop (the alerts still standing are raised again at the next start)`,
+      ]);
+    } finally {
+      for (const res of held) res.destroy();
+    }
   });
 });
 

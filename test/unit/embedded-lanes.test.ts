@@ -698,6 +698,17 @@ describe("the webhook's failures to send, pinned by a mutation run", () => {
     expect(unbuildable.message).toBe('the request cannot be sent (Headers.append: "a\nb" is an invalid header value.)');
   });
 
+  it('gives a receiver 10 s to answer a page (since the POST was shared with the alert webhook: 2026-12-06)', async () => {
+    vi.stubGlobal('fetch', async () => new Response(null, { status: 204 }));
+    const timeout = vi.spyOn(AbortSignal, 'timeout');
+    try {
+      await new WebhookSink('http://127.0.0.1:9/hook', undefined, () => undefined).deliver(item);
+      expect(timeout.mock.calls).toEqual([[10_000]]);
+    } finally {
+      timeout.mockRestore();
+    }
+  });
+
   it('takes a 2xx as delivered without reading more than a little of its body (a receiver that streams on and on)', async () => {
     // The answer's body was read whole into memory: a receiver that answered 200 and kept sending (a URL that
     // streams, a download) made crs serve hold what came in 10 s (gigabytes on a fast link), then take the 200 for

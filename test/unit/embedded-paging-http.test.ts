@@ -1161,4 +1161,26 @@ describe('a ladder nobody answered (exhausted), told to the operator as AWS tell
     await until(() => logged.some((l) => l.startsWith('delivery watch: cleared: ladder exhausted')) || undefined);
     expect((await health()).exhaustedLadders).toEqual({ count: 0, pageIds: [] });
   });
+
+  // Pinned by a mutation run: the rule that a newer page passes an unanswered one was tried on one patient and one
+  // subject only; any later page (another patient's, another subject's) could have cleared the alert unseen.
+  it('stands while another patient and another subject of the patient are paged, and after a restart', async () => {
+    server = await startLogged();
+    await post(enrol('P1', 0), fever('P1', 10)); // CRS 1: hematology, 15 minutes a level, 3 levels x 2 loops
+    await until(() => sent().length === 1 || undefined, 'grade 1 paged');
+    for (let i = 0; i < 6; i++) await advance(15);
+    const unanswered = (await health()).exhaustedLadders;
+    expect(unanswered.count).toBe(1);
+    await post(enrol('P2', 12), fever('P2', 14)); // another patient's CRS 1, paged later
+    await post(msg('P1', 15, { vitals: { spo2: 88 } }), msg('P1', 16, { vitals: { spo2: 87 } })); // P1's SpO2 warning
+    await until(
+      () => (pages().some((p) => p.patientId === 'P2') && pages().some((p) => p.subject === 'spo2')) || undefined,
+      'P2 and the SpO2 warning paged',
+    );
+    server.watch.check();
+    expect((await health()).exhaustedLadders).toEqual(unanswered);
+    await server.close();
+    server = await startLogged();
+    expect((await health()).exhaustedLadders).toEqual(unanswered);
+  });
 });
