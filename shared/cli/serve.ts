@@ -340,28 +340,11 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       ...(fhirPatientSystem !== undefined ? { fhirPatientSystem } : {}),
       ...(v.host ? { host: v.host } : {}),
       ...(localToken ? { localToken } : {}),
-      ...(webhook
-        ? {
-            webhook: {
-              url: webhook,
-              ...(process.env.CRS_WEBHOOK_SECRET ? { secret: process.env.CRS_WEBHOOK_SECRET } : {}),
-              ...testRetry(),
-            },
-          }
-        : {}),
+      ...(webhook ? { webhook: signedTarget(webhook) } : {}),
       ...(process.env.CRS_TEST_CLOCK === '1' ? { testClock: true } : {}),
       ...testPing(),
       ...(heartbeat ? { heartbeat } : {}),
-      ...(alertWebhook
-        ? {
-            alertWebhook: {
-              url: alertWebhook,
-              ...(process.env.CRS_WEBHOOK_SECRET ? { secret: process.env.CRS_WEBHOOK_SECRET } : {}),
-              ...(links ? { server: links } : {}),
-              ...testRetry(),
-            },
-          }
-        : {}),
+      ...(alertWebhook ? { alertWebhook: { ...signedTarget(alertWebhook), ...(links ? { server: links } : {}) } } : {}),
       log,
     });
     // Listening for the signals before the lines scripts and supervisors wait for: a SIGTERM sent as soon as they are
@@ -392,6 +375,15 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
 }
 
 /** Test hook: CRS_TEST_WEBHOOK_RETRY_MS="initial,max" shortens the webhooks' backoff (1 s doubling to 60 s). */
+/** A webhook's target (pages or operator alerts): its URL, signed with CRS_WEBHOOK_SECRET when set. */
+function signedTarget(url: string): { url: string; secret?: string; retry?: { initialMs: number; maxMs: number } } {
+  return {
+    url,
+    ...(process.env.CRS_WEBHOOK_SECRET ? { secret: process.env.CRS_WEBHOOK_SECRET } : {}),
+    ...testRetry(),
+  };
+}
+
 function testRetry(): { retry?: { initialMs: number; maxMs: number } } {
   const m = process.env.CRS_TEST_WEBHOOK_RETRY_MS?.match(/^(\d+),(\d+)$/);
   return m ? { retry: { initialMs: Number(m[1]), maxMs: Number(m[2]) } } : {};
