@@ -571,6 +571,25 @@ function standing(id: string, patientId: string, subject: Page['subject'], pages
   return { older: mine.filter((p) => isOpen(p) && !newer(p)), outdated: mine.some(newer) };
 }
 
+/** A change of a patient's subject as its pages tell it: the change's id, and when its pages were created. */
+type ChangeOf = Pick<Page, 'notificationId' | 'triggeredAt'>;
+
+/**
+ * Whether `a` is a newer change of a patient's subject than `b` (another change: never its own pages): the one rule of
+ * the board's current group, the exhausted ladders still standing (the delivery watch, the board's banner) and the
+ * board's list (in SQL: adapters/sqlite/pages.ts PASSED calls this). By the sequence numbers the ids end with
+ * (changeSeq), the pager's order (standing), where both carry one; where either carries none (a stale-feed alert's
+ * id, a grade change stored by a version before changeId) by when their pages were created, which is the order they
+ * reached the pager, that is of the changes, except one paged late. Until 2026-12-06 it was always by creation: an
+ * older change paged late (`crs outbox retry`) passed the newer change's exhausted ladders, which left the alert.
+ */
+export function newerChange(a: ChangeOf, b: ChangeOf): boolean {
+  if (a.notificationId === b.notificationId) return false;
+  const seqA = changeSeq(a.notificationId);
+  const seqB = changeSeq(b.notificationId);
+  return seqA !== undefined && seqB !== undefined ? seqA > seqB : a.triggeredAt > b.triggeredAt;
+}
+
 /** The pages of a change that newer ones have passed: owed once, as information (replace), never a ladder. */
 function passed(created: { page: Page; delivery?: Delivery }[], status: 'superseded' | 'resolved', now: number) {
   return created.map(({ page, delivery }) => {

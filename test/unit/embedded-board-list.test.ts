@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { asVersion6 } from '#test/support/old-schema.ts';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Pager } from '#app/pager.ts';
 import { DB_FILE } from '#adapters/sqlite/db.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { PageEvent } from '#domain/page-event.ts';
@@ -169,6 +170,47 @@ describe("the board's list after months of use", () => {
     clock = T0 + 51 * HOUR + 1;
     expect(await listedIds()).toEqual([]);
     expect((await list()).leftOut.count).toBe(1);
+  });
+
+  // "Newer" is the pager's order, the sequence number the ids end with: until 2026-12-06 the list went by when the
+  // pages were created, and an older SpO2 all-clear paged late (`crs outbox retry`) passed the warning in force.
+  it('never leaves out an alert in force when an older all-clear of it is paged late (crs outbox retry)', async () => {
+    let refuse = true;
+    const onAlert = Pager.prototype.onAlert;
+    vi.spyOn(Pager.prototype, 'onAlert').mockImplementation(function (this: Pager, a, now) {
+      if (refuse && a.cleared) throw new TypeError('not pageable'); // parked by the pager's lane until retried
+      return onAlert.call(this, a, now);
+    });
+    try {
+      server = await start();
+      // A warning (#3), its all-clear (#5: parked), a warning again (#7), in force at the discharge.
+      await post(enrol('SPO2', 0), lowSpo2('SPO2', 1), lowSpo2('SPO2', 2), normal('SPO2', 3), normal('SPO2', 4));
+      await post(lowSpo2('SPO2', 5), lowSpo2('SPO2', 6), discharge('SPO2', 8));
+      await settled();
+      await acknowledgeAll('SPO2', 4); // bedside and hematology, twice
+      type Outbox = { parked: { itemId: string; sink: string }[] };
+      const parked = await until(async () => {
+        const o = (await (await api('/api/outbox')).json()) as Outbox;
+        return o.parked.find((r) => r.sink === 'pager');
+      }, 'the all-clear parked by the pager lane');
+      expect(parked.itemId).toBe('spo2|SPO2|#5');
+
+      clock = T0 + 30 * HOUR;
+      refuse = false;
+      expect(await (await apiPost('/api/outbox/retry', {})).json()).toEqual({ retried: 1 });
+      await until(() => pageLines().some((p) => p.kind === 'alert-cleared') || undefined, 'the all-clear paged late');
+      await settled();
+      expect(await listedIds()).toEqual(['SPO2']);
+      type Board = { pages: { notificationId: string; current: boolean; attention: boolean }[] };
+      const view = (await (await api('/api/patients/SPO2')).json()) as Board;
+      expect(view.pages.map((g) => `${g.notificationId} ${g.current} ${g.attention}`).sort()).toEqual([
+        'spo2|SPO2|#3 false false',
+        'spo2|SPO2|#5 false false',
+        'spo2|SPO2|#7 true true',
+      ]);
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 
   it('takes another time with --board-ended-hours, and a data directory of the version before (the columns filled)', async () => {

@@ -9,7 +9,8 @@ import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Pager } from '#app/pager.ts';
 import { signAck } from '#app/ack.ts';
 import { ACK_PAGE_HEADERS } from '#app/ack-page.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
@@ -1182,5 +1183,72 @@ describe('a ladder nobody answered (exhausted), told to the operator as AWS tell
     await server.close();
     server = await startLogged();
     expect((await health()).exhaustedLadders).toEqual(unanswered);
+  });
+
+  // "Newer" is the pager's order: the sequence number a change's id ends with. Until 2026-12-06 the alert and the board
+  // went by when the pages were created: an older change paged late (its record parked by the pager's lane, put back by
+  // `crs outbox retry`) passed the newer change's unanswered ladders, and a CRS 3 nobody answered left the alert.
+  it('stands when an older change of the condition is paged late (crs outbox retry), and the board shows it', async () => {
+    let refuse = true;
+    const onNotification = Pager.prototype.onNotification;
+    vi.spyOn(Pager.prototype, 'onNotification').mockImplementation(function (this: Pager, n, now) {
+      // The CRS 1 change fails the pager (as a record of a shape it cannot page would) until the operator retries it.
+      if (refuse && n.toGrade === 1) throw new TypeError('not pageable');
+      return onNotification.call(this, n, now);
+    });
+    try {
+      server = await startLogged();
+      await post(enrol('P1', 0), fever('P1', 10), pressor('P1', 20)); // CRS 1 (parked), then CRS 3 paged
+      await until(() => sent('icu').length === 1 || undefined, 'the ICU paged');
+      type Outbox = { parked: { itemId: string; sink: string }[] };
+      const parked = await until(async () => {
+        const o = (await (await api('/api/outbox')).json()) as Outbox;
+        return o.parked.find((r) => r.sink === 'pager');
+      }, 'the CRS 1 change parked by the pager lane');
+      const crs3 = pages().find((p) => p.grade === 3)!.notificationId;
+      expect(Number(parked.itemId.split('#')[1])).toBeLessThan(Number(crs3.split('#')[1])); // the older change
+      for (let i = 0; i < 6; i++) await advance(5); // both CRS 3 ladders run out (ICU at 20, hematology at 30 min)
+      const unanswered = { count: 2, pageIds: [`${crs3}|hematology`, `${crs3}|icu`] };
+      expect((await health()).exhaustedLadders).toEqual(unanswered);
+
+      refuse = false;
+      clock += MIN; // its pages are created after the CRS 3 ones
+      expect(await (await apiPost('/api/outbox/retry', {})).json()).toEqual({ retried: 1 });
+      await until(() => pages().some((p) => p.grade === 1) || undefined, 'the CRS 1 change paged late');
+      await advance(0);
+      expect(
+        pages()
+          .filter((p) => p.grade === 1)
+          .map((p) => `${p.notificationId} ${p.status}`),
+      ).toEqual([
+        `${parked.itemId} info`, // the pager: outdated, sent once as information
+      ]);
+      server.watch.check();
+      const h = await health();
+      expect(h.exhaustedLadders).toEqual(unanswered);
+      expect(
+        h.deliveryAlerts
+          .filter((a) => a.key.startsWith('exhausted:'))
+          .map((a) => a.key)
+          .sort(),
+      ).toEqual(unanswered.pageIds.map((id) => `exhausted:${id}`));
+      expect(logged.filter((l) => l.startsWith('delivery watch: cleared: ladder exhausted'))).toEqual([]);
+      // The board: the CRS 3 group is the current one, and needs attention; the late CRS 1 is history.
+      type Board = { pages: { notificationId: string; current: boolean; attention: boolean }[] };
+      const groups = async () =>
+        ((await (await api('/api/patients/P1')).json()) as Board).pages
+          .map((g) => `${g.notificationId} current=${g.current} attention=${g.attention}`)
+          .sort();
+      const shown = [`${crs3} current=true attention=true`, `${parked.itemId} current=false attention=false`].sort();
+      expect(await groups()).toEqual(shown);
+
+      // After a restart the alert is read from the database: the same.
+      await server.close();
+      server = await startLogged();
+      expect((await health()).exhaustedLadders).toEqual(unanswered);
+      expect(await groups()).toEqual(shown);
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 });

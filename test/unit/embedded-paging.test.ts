@@ -16,7 +16,7 @@ import { MemoryAuditLog, MemoryPageStore } from '#app/memory.ts';
 import { Pager } from '#app/pager.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
-import { DEFAULT_PAGING, type Page, type PageableNotification, type Silence } from '#domain/paging.ts';
+import { DEFAULT_PAGING, newerChange, type Page, type PageableNotification, type Silence } from '#domain/paging.ts';
 import { reduce } from '#domain/reducer.ts';
 import { arrivalOf } from '#app/digest.ts';
 import type { PatientState } from '#domain/state.ts';
@@ -239,6 +239,48 @@ describe('SqlitePageStore', () => {
     // As the domain's nextDue: a silence ended after it ran out held until its end.
     await store.saveSilence({ ...silence({ until: min(12) }), endedAt: min(20) });
     expect(store.nextDueAt()).toBe(min(12));
+  });
+});
+
+describe("the exhausted ladders still standing (exhaustedNow): a newer change by the pager's order", () => {
+  // (2026-12-06) By the sequence numbers where both ids carry one, whenever the pages were created; where either
+  // carries none (a stale-feed alert's id, a grade change of a version before changeId), by when they were created.
+  const change = (patientId: string, id: string, at: number, status: Page['status'] = 'acknowledged') =>
+    page({
+      pageId: `${id}|icu`,
+      notificationId: id,
+      patientId,
+      subject: id.startsWith('stale-feed') ? 'stale-feed' : 'crs',
+      status,
+      triggeredAt: min(at),
+    });
+  const pages = [
+    change('A', 'crs|A|#5', 0, 'exhausted'),
+    change('A', 'crs|A|#4', 10), // older, paged late: the ladder stands
+    change('B', 'crs|B|#5', 10, 'exhausted'),
+    change('B', 'crs|B|#6', 0), // newer, whenever created: passed
+    change('C', 'crs|C|m3', 0, 'exhausted'),
+    change('C', 'crs|C|#2', 5), // no sequence number on one side: created later, passed
+    change('D', 'crs|D|m3', 5, 'exhausted'),
+    change('D', 'crs|D|#9', 0), // created earlier: stands
+    change('E', 'stale-feed|E|1000', 0, 'exhausted'),
+    change('E', 'stale-feed|E|2000', 10), // stale-feed ids: by creation
+    change('F', 'crs|F|#7', 0, 'exhausted'),
+    change('F', 'crs|F|#7', 20, 'acknowledged'), // its own change (another team's page): never passes it
+  ].map((p, i, all) =>
+    i === all.length - 1 ? { ...p, pageId: 'crs|F|#7|hematology', team: 'hematology' as const } : p,
+  );
+  it('keeps those no newer change passed, in SQL as newerChange decides in memory', async () => {
+    const store = new SqlitePageStore(db);
+    await store.save(pages);
+    const standing = store.exhaustedNow().pages.map((p) => p.pageId);
+    expect(standing.sort()).toEqual(['crs|A|#5|icu', 'crs|D|m3|icu', 'crs|F|#7|icu']);
+    const inMemory = pages.filter(
+      (e) =>
+        e.status === 'exhausted' &&
+        !pages.some((p) => p.patientId === e.patientId && p.subject === e.subject && newerChange(p, e)),
+    );
+    expect(ids(inMemory)).toEqual(standing.sort());
   });
 });
 

@@ -6,7 +6,7 @@ import type { Assessment } from '#domain/reducer.ts';
 import { deserializeState, type PatientState } from '#domain/state.ts';
 import type { Db } from './db.ts';
 import type { PageEvent } from '#domain/page-event.ts';
-import type { SqlitePageStore } from './pages.ts';
+import { PASSED, withNewerChange, type SqlitePageStore } from './pages.ts';
 import type { TimelinePoint } from './store.ts';
 
 /**
@@ -23,14 +23,14 @@ export function listColumns(state: PatientState): { endedAt: number | null; noti
 
 /**
  * A patient the board's list leaves out: monitoring ended before @endedBefore, graded 0 and de-escalated, no page
- * of theirs open, exhausted or not sent yet where it is current (the newest of its subject), no alert in force, and no
- * silence of theirs in force. Decided from columns and indexes: no state is read. (The board shows a group's pages when
- * it is current and one awaits an answer, or it is an alert: board-api.ts needsAttention.)
+ * of theirs open, exhausted or not sent yet where it is current (no newer change of its subject passed it: PASSED, the
+ * pager's order), no alert in force, and no silence of theirs in force. Decided from columns and indexes: no state is
+ * read. (The board shows a group's pages when it is current and one awaits an answer, or it is an alert: board-api.ts
+ * needsAttention.)
  */
 const LEFT_OUT = `monitoring_ended_at < @endedBefore AND grade = 0
   AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.patient_id = patients.patient_id AND (p.status = 'open' OR p.delivered = 0
-    OR ((p.status = 'exhausted' OR p.kind = 'alert') AND NOT EXISTS (SELECT 1 FROM pages n WHERE n.patient_id = p.patient_id
-      AND n.subject = p.subject AND n.notification_id <> p.notification_id AND n.triggered_at > p.triggered_at))))
+    OR ((p.status = 'exhausted' OR p.kind = 'alert') AND NOT ${PASSED})))
   AND NOT EXISTS (SELECT 1 FROM silences s WHERE s.patient_id = patients.patient_id AND s.until > @now
     AND (s.ended_at IS NULL OR s.ended_at > @now))`;
 
@@ -140,6 +140,7 @@ export class BoardQueries {
     db: Db,
     private readonly pageStore: SqlitePageStore,
   ) {
+    withNewerChange(db);
     this.s = {
       // Through the index of ended ones: the rest are listed, found by id (their states only are read).
       listed: db.prepare(

@@ -4,6 +4,7 @@
 import { isWardAlert, isWardMember, withMembers, type InForce } from '#app/stale-feed.ts';
 import {
   firstSendPending,
+  newerChange,
   readOnePage,
   readOneSilence,
   readPage,
@@ -49,6 +50,26 @@ export interface SqlitePageStoreOptions {
   onSaved?: (pages: Page[]) => void;
 }
 
+/**
+ * SQL: a newer change of the subject of page `p` (the table's alias) has pages, by newerChange itself
+ * (#domain/paging.ts, the pager's order), called through `newer_change` (withNewerChange), not a copy of it in SQL.
+ */
+export const PASSED = `EXISTS (SELECT 1 FROM pages n WHERE n.patient_id = p.patient_id AND n.subject = p.subject
+  AND newer_change(n.notification_id, n.triggered_at, p.notification_id, p.triggered_at))`;
+
+/** Gives the connection `newer_change`, which PASSED calls (before any statement using it is prepared). */
+export function withNewerChange(db: Db): Db {
+  db.function('newer_change', { deterministic: true }, (aId, aAt, bId, bAt) =>
+    newerChange(
+      { notificationId: String(aId), triggeredAt: Number(aAt) },
+      { notificationId: String(bId), triggeredAt: Number(bAt) },
+    )
+      ? 1
+      : 0,
+  );
+  return db;
+}
+
 export class SqlitePageStore implements PageStore {
   private readonly s;
 
@@ -56,6 +77,7 @@ export class SqlitePageStore implements PageStore {
     private readonly db: Db,
     private readonly o: SqlitePageStoreOptions = {},
   ) {
+    withNewerChange(db);
     this.s = {
       get: db.prepare('SELECT page_id, rev, body FROM pages WHERE page_id = ?'),
       open: db.prepare(
@@ -73,12 +95,10 @@ export class SqlitePageStore implements PageStore {
       unsent: db.prepare(
         "SELECT page_id, rev, body FROM pages INDEXED BY pages_unsent WHERE delivered = 0 AND status IN ('open', 'info') AND held_by IS NULL AND patient_id = ? ORDER BY triggered_at, rowid",
       ),
-      // Unanswered ladders still current (no newer change of their subject: the board's rule, board.ts LEFT_OUT). A
-      // scan of every page: read once, as the server starts (EmbeddedPaging keeps the set from its saves after).
+      // Unanswered ladders still current (no newer change of their subject passed them: PASSED, as board.ts LEFT_OUT).
+      // A scan of every page: read once, as the server starts (EmbeddedPaging keeps the set from its saves after).
       exhausted: db.prepare(
-        `SELECT page_id, rev, body FROM pages p WHERE status = 'exhausted' AND NOT EXISTS (SELECT 1 FROM pages n
-           WHERE n.patient_id = p.patient_id AND n.subject = p.subject AND n.notification_id <> p.notification_id
-           AND n.triggered_at > p.triggered_at) ORDER BY triggered_at, page_id`,
+        `SELECT page_id, rev, body FROM pages p WHERE status = 'exhausted' AND NOT ${PASSED} ORDER BY triggered_at, page_id`,
       ),
       ofPatient: db.prepare(
         'SELECT page_id, rev, body FROM pages WHERE patient_id = ? ORDER BY triggered_at DESC, rowid DESC LIMIT ?',

@@ -19,6 +19,7 @@ import {
   type Silence,
   ladderStep,
   monitoringEnded,
+  newerChange,
   SilenceUnreadable,
   type UnreadableSilence,
 } from '#domain/paging.ts';
@@ -191,8 +192,9 @@ const TEAM_ORDER = new Map<string, number>(PAGE_TEAMS.map((t, i) => [t, i]));
 
 /**
  * Groups a patient's pages (newest first) by the grade change or alert they are about, newest first. A group is
- * current when it is the newest of its subject. `keep` chooses the groups to build (each team's history is read
- * only for those).
+ * current when no newer change of its subject has pages (newerChange, the pager's order: until 2026-12-06 the group
+ * paged last, and an older change paged late took the place of the newer one), the first of those in this order
+ * should two tie. `keep` chooses the groups to build (each team's history is read only for those).
  */
 function pageGroups(
   pages: Page[],
@@ -208,12 +210,14 @@ function pageGroups(
     list.push(p);
     groups.set(p.notificationId, list);
   }
-  const seenSubject = new Set<string>();
+  const heads = [...groups.values()].map((list) => list[0]!);
+  const currentOf = new Set<string>();
   const out: PageGroupView[] = [];
   for (const [notificationId, list] of groups) {
     const first = list[0]!;
-    const current = !seenSubject.has(first.subject);
-    seenSubject.add(first.subject);
+    const current =
+      !currentOf.has(first.subject) && !heads.some((h) => h.subject === first.subject && newerChange(h, first));
+    if (current) currentOf.add(first.subject);
     const head: GroupHead = {
       current,
       kind: first.kind,

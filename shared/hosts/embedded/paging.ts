@@ -17,7 +17,7 @@ import type { OutboxItem, Sink } from '#adapters/sqlite/outbox.ts';
 import { SqlitePageSender, SqlitePageStore } from '#adapters/sqlite/pages.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import type { Notification } from '#domain/page.ts';
-import { feedStatus, type Page, type Silence } from '#domain/paging.ts';
+import { feedStatus, newerChange, type Page, type Silence } from '#domain/paging.ts';
 import type { AlertChange } from '#domain/reducer.ts';
 import { MINUTE, iso } from '#domain/time.ts';
 import { ClockStepWatch, stepSpan, stepText, type ClockStep } from './clock-step.ts';
@@ -115,9 +115,10 @@ export class EmbeddedPaging {
    */
   setAside: SetAside[] = [];
   /**
-   * The pages whose ladder ran out with nobody acknowledging, by id, while no newer change of their subject has passed
-   * them (the board shows them as unanswered): read once at start, then kept from every save of a page. The delivery
-   * watch names each to the operator (AWS: the LaddersExhausted alarm) until it is acknowledged or passed.
+   * The pages whose ladder ran out with nobody acknowledging, by id, while no newer change of their subject
+   * (newerChange: the pager's order) has passed them (the board shows them as unanswered): read once at start, then
+   * kept from every save of a page. The delivery watch names each to the operator (AWS: the LaddersExhausted alarm)
+   * until it is acknowledged or passed.
    */
   private readonly exhausted = new Map<string, Page>();
   /** What is in force (patientId or ward alert -> alertId); the database says so (pages, members), this mirrors it. */
@@ -196,7 +197,7 @@ export class EmbeddedPaging {
     return [...this.exhausted.values()];
   }
 
-  /** Keeps `exhausted` as the database has it after a save (the same rule as exhaustedNow). */
+  /** Keeps `exhausted` as the database has it after a save (exhaustedNow's rule, newerChange, not a copy). */
   private noteExhausted(saved: Page[]): void {
     let changed = false;
     for (const p of saved) {
@@ -205,12 +206,7 @@ export class EmbeddedPaging {
         this.exhausted.set(p.pageId, p);
       } else changed = this.exhausted.delete(p.pageId) || changed;
       for (const [id, e] of this.exhausted)
-        if (
-          e.patientId === p.patientId &&
-          e.subject === p.subject &&
-          e.notificationId !== p.notificationId &&
-          p.triggeredAt > e.triggeredAt
-        )
+        if (e.patientId === p.patientId && e.subject === p.subject && newerChange(p, e))
           changed = this.exhausted.delete(id) || changed;
     }
     if (changed) this.o.onExhausted?.();
