@@ -12,7 +12,11 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import type { PageEvent } from '#domain/page-event.ts';
 import { iso } from '#domain/time.ts';
+import { SqliteAlertsTold } from '#adapters/sqlite/alerts-told.ts';
+import { openDataDir, type Db } from '#adapters/sqlite/db.ts';
+import { redriveDeadLetters } from '#adapters/sqlite/dead-letters.ts';
 import { AlertWebhook, type AlertWebhookOptions } from '#hosts/embedded/alert-webhook.ts';
+import { DeliveryWatch } from '#hosts/embedded/delivery-watch.ts';
 import type { EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { spawnServe, stop } from '#test/integration/embedded-support.ts';
 import { T0, enrol, msg } from '#test/support/messages.ts';
@@ -61,32 +65,39 @@ afterEach(async () => {
 const receiverUrl = () => `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/T000/secret-path`;
 const events = () => got.map((g) => `${g.body.event as string} ${g.body.key as string}`);
 
+/** crs serve in this process on the test's clock, its alert webhook the receiver's, its page lines into `lines`. */
+const startServer = (clock: { now: number }, lines: string[] = []) =>
+  startPagingServer({
+    dataDir: dir,
+    paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES, deliveryAlertMinutes: 60 },
+    lines,
+    now: () => clock.now,
+    localToken: TOKEN,
+    log: (l) => logs.push(l),
+    alertWebhook: { url: receiverUrl(), secret: SECRET, server: 'https://crs.ward.example' },
+  });
+
+/** A fever paged (CRS 1: hematology, 15 minutes a level, 3 levels x 2 loops) and nobody answering: the page. */
+async function ladderNobodyAnswers(s: EmbeddedServer, lines: string[], clock: { now: number }): Promise<PageEvent> {
+  await postMessages(s, TOKEN, [enrol('P1', 0), msg('P1', 10, { vitals: { temperatureC: 39.1, systolicBP: 118 } })]);
+  const page = await until(
+    () => lines.map((l) => JSON.parse(l) as PageEvent).find((e) => e.type === 'page'),
+    'grade 1 paged',
+  );
+  for (let i = 0; i < 6; i++) {
+    clock.now += 15 * MIN;
+    await s.paging.tick();
+  }
+  return page;
+}
+
 describe('crs serve --alert-webhook, on a ladder nobody answered', () => {
   it('POSTs the raise when the ladder runs out and the clear when it is acknowledged, signed, ids only', async () => {
-    let clock = T0 + 30 * MIN;
+    const clock = { now: T0 + 30 * MIN };
     const lines: string[] = [];
-    const startServer = () =>
-      startPagingServer({
-        dataDir: dir,
-        paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES, deliveryAlertMinutes: 60 },
-        lines,
-        now: () => clock,
-        localToken: TOKEN,
-        log: (l) => logs.push(l),
-        alertWebhook: { url: receiverUrl(), secret: SECRET, server: 'https://crs.ward.example' },
-      });
-    let s = await startServer();
+    let s = await startServer(clock, lines);
     server = s;
-    await postMessages(s, TOKEN, [enrol('P1', 0), msg('P1', 10, { vitals: { temperatureC: 39.1, systolicBP: 118 } })]);
-    const page = await until(
-      () => lines.map((l) => JSON.parse(l) as PageEvent).find((e) => e.type === 'page'),
-      'grade 1 paged',
-    );
-    // CRS 1: hematology, 15 minutes a level, 3 levels x 2 loops.
-    for (let i = 0; i < 6; i++) {
-      clock += 15 * MIN;
-      await s.paging.tick();
-    }
+    const page = await ladderNobodyAnswers(s, lines, clock);
     const key = `exhausted:${page.pageId}`;
     await until(() => got.length >= 1, 'the raise posted');
     // A standing alert is raised once, not at each look of the watch.
@@ -99,7 +110,7 @@ describe('crs serve --alert-webhook, on a ladder nobody answered', () => {
       key,
       text: expect.stringContaining(`ladder exhausted, page ${page.pageId} (patient P1, CRS grade 1, team hematology)`),
       since: iso(T0 + 30 * MIN + 90 * MIN),
-      at: iso(clock),
+      at: iso(clock.now),
       server: 'https://crs.ward.example',
     });
     expect(got[0]!.headers['content-type']).toBe('application/json');
@@ -112,8 +123,8 @@ describe('crs serve --alert-webhook, on a ladder nobody answered', () => {
     // Kept in memory only: a restart raises again what still stands, with its since and event id (the receiver
     // may drop the repeat).
     await s.close();
-    clock += 5 * MIN; // the since is when the ladder ran out, not when the server started again
-    s = await startServer();
+    clock.now += 5 * MIN; // the since is when the ladder ran out, not when the server started again
+    s = await startServer(clock, lines);
     server = s;
     await until(() => got.length >= 2, 'the raise posted again after the restart');
     expect(got[1]!.body).toMatchObject({ event: 'raised', key, since: got[0]!.body.since });
@@ -132,6 +143,100 @@ describe('crs serve --alert-webhook, on a ladder nobody answered', () => {
     // The acknowledger's name is no id: it is never sent, and the URL's path (a secret) is never logged.
     expect(got.map((g) => g.raw).join('\n')).not.toContain('Osei');
     expect(logs.join('\n')).not.toContain('secret-path');
+  });
+});
+
+describe('crs serve --alert-webhook, across a restart (2026-12-06)', () => {
+  /** A message grading failed 3 times, as the worker sets it aside (an enrolment: graded once redriven). */
+  const deadLetter = (s: EmbeddedServer, at: number) => {
+    const message = enrol('P9', 0);
+    const receivedAt = iso(at); // recent: redriven, it is no grading behind
+    s.db
+      .prepare(
+        `INSERT INTO dead_letter (seq, patient_id, message_id, body, received_at, attempts, error, failed_at)
+         VALUES (900, 'P9', ?, ?, ?, 3, 'Error: x', ?)`,
+      )
+      .run(message.messageId, JSON.stringify({ message, receivedAt, sender: 'gw' }), receivedAt, receivedAt);
+    s.watch.check();
+  };
+  /** The server has sent all it had: nothing waiting, nothing more to say after two more looks of the watch. */
+  const settled = async (s: EmbeddedServer) => {
+    await until(() => s.queue.backlog().waiting === 0, 'the inbox graded');
+    s.watch.check();
+    s.watch.check();
+    await until(() => s.alertWebhook!.waiting() === 0, 'every event taken');
+  };
+
+  it('an alert that cleared while the server was stopped is cleared at the restart, by its key and since; one still standing is raised again, not cleared', async () => {
+    const clock = { now: T0 + 30 * MIN };
+    const lines: string[] = [];
+    let s = await startServer(clock, lines);
+    server = s;
+    const page = await ladderNobodyAnswers(s, lines, clock);
+    const ladder = `exhausted:${page.pageId}`;
+    deadLetter(s, clock.now);
+    await until(() => got.length >= 2 && s.alertWebhook!.waiting() === 0, 'both raises taken');
+    expect(events()).toEqual([`raised ${ladder}`, 'raised dead-letters']);
+    const raise = got[1]!;
+
+    // Stopped; meanwhile the operator redrives the dead letter (crs dead-letters redrive, no server running).
+    await s.close();
+    const db = openDataDir(dir);
+    expect(redriveDeadLetters(db)).toBe(1);
+    db.close();
+    clock.now += 5 * MIN;
+    got = [];
+    s = await startServer(clock);
+    server = s;
+    await until(() => got.length >= 2, 'the events of the restart', 10_000);
+    await settled(s);
+    // The ladder still stands: raised again (once, as before); the dead letters are gone: their clear, as it would
+    // have been sent live (same key, since and event id kind), so the receiver closes the incident it opened.
+    expect(events()).toEqual([`raised ${ladder}`, 'cleared dead-letters']);
+    expect(got[1]!.body).toMatchObject({
+      event: 'cleared',
+      key: 'dead-letters',
+      since: raise.body.since,
+      server: 'https://crs.ward.example',
+    });
+    expect(got[1]!.headers['x-crs-event-id']).toBe(`cleared|dead-letters|${raise.body.since as string}`);
+    expect(got[1]!.headers['x-crs-signature']).toBe(
+      `sha256=${createHmac('sha256', SECRET).update(got[1]!.raw).digest('hex')}`,
+    );
+
+    // Once cleared and taken, forgotten: a second restart sends no clear again (the ladder is raised again).
+    await s.close();
+    got = [];
+    s = await startServer(clock);
+    server = s;
+    await until(() => got.length >= 1, 'the ladder raised again');
+    await settled(s);
+    expect(events()).toEqual([`raised ${ladder}`]);
+  });
+
+  it('a clear still queued at the stop (the receiver down) is sent at the restart', async () => {
+    const clock = { now: T0 + 30 * MIN };
+    let s = await startServer(clock);
+    server = s;
+    deadLetter(s, clock.now);
+    await until(() => got.length >= 1 && s.alertWebhook!.waiting() === 0, 'the raise taken');
+    const raise = got[0]!;
+    answer = (res) => res.writeHead(503).end();
+    expect(redriveDeadLetters(s.db)).toBe(1);
+    s.watch.check();
+    const before = tries;
+    await until(() => tries > before, 'the clear refused');
+    await s.close();
+    expect(logs.join('\n')).toContain('1 alert event(s) not sent');
+
+    answer = (res) => res.writeHead(200).end('ok');
+    got = [];
+    s = await startServer(clock);
+    server = s;
+    await until(() => got.length >= 1, 'the clear sent after the restart', 10_000);
+    await settled(s);
+    expect(events()).toEqual(['cleared dead-letters']);
+    expect(got[0]!.body).toMatchObject({ event: 'cleared', key: 'dead-letters', since: raise.body.since });
   });
 });
 
@@ -340,6 +445,100 @@ describe('the alert webhook itself (pinned by a mutation run)', () => {
       ]);
     } finally {
       for (const res of held) res.destroy();
+    }
+  });
+});
+
+describe('the alerts told raised, remembered across a restart (2026-12-06)', () => {
+  const SINCE = '2026-12-06T10:00:00.000Z';
+  const alert = (key: string, since = SINCE) => ({ key, since, text: `${key} is stuck: its numbers` });
+  let db: Db;
+  beforeEach(() => {
+    db = openDataDir(join(dir, 'data'));
+  });
+  afterEach(() => db.close());
+  const hookWith = (told: SqliteAlertsTold) =>
+    new AlertWebhook({ url: receiverUrl(), log: (l) => logs.push(l), now: () => Date.now(), told });
+
+  it('a data directory of version 10 opens as 11 with none remembered (what an earlier server told was not kept)', () => {
+    db.exec('DROP TABLE alerts_told');
+    db.pragma('user_version = 10');
+    db.close();
+    db = openDataDir(join(dir, 'data'));
+    expect(db.pragma('user_version', { simple: true })).toBe(11);
+    const told = new SqliteAlertsTold(db);
+    expect(told.open()).toEqual([]);
+    told.raised('pager', SINCE);
+    expect(told.open()).toEqual([{ key: 'pager', since: SINCE }]);
+  });
+
+  it('from the moment a raise is queued until its clear is taken; a raise told again meanwhile stays', async () => {
+    const told = new SqliteAlertsTold(db);
+    const hook = hookWith(told);
+    try {
+      hook.tell('raised', alert('pager'));
+      expect(told.open()).toEqual([{ key: 'pager', since: SINCE }]); // queued, not yet taken
+      const later = '2026-12-06T10:07:00.000Z';
+      hook.tell('cleared', alert('pager'));
+      hook.tell('raised', alert('pager', later));
+      await until(() => got.length === 3 && hook.waiting() === 0, 'the three taken');
+      expect(told.open()).toEqual([{ key: 'pager', since: later }]);
+      hook.tell('cleared', alert('pager', later));
+      await until(() => got.length === 4 && hook.waiting() === 0, 'the clear taken');
+      expect(told.open()).toEqual([]);
+    } finally {
+      await hook.stop();
+    }
+  });
+
+  it('keeps the newest 1,000 (here 2), the oldest forgotten and said; one told again is the newest', async () => {
+    const told = new SqliteAlertsTold(db, 2);
+    expect(told.raised('lane:a', SINCE)).toBe(0);
+    expect(told.raised('lane:b', SINCE)).toBe(0);
+    expect(told.raised('lane:a', SINCE)).toBe(0);
+    expect(told.raised('lane:c', SINCE)).toBe(1);
+    expect(told.open().map((a) => a.key)).toEqual(['lane:a', 'lane:c']);
+    const hook = hookWith(told);
+    try {
+      hook.tell('raised', alert('lane:d'));
+      expect(logs.join('\n')).toContain('1 older alert(s) told raised forgotten');
+    } finally {
+      await hook.stop();
+    }
+  });
+
+  it('are cleared at start only once the watch has read everything: a failed read clears nothing it could not see', async () => {
+    const told = new SqliteAlertsTold(db);
+    told.raised('dead-letters', SINCE);
+    const hook = hookWith(told);
+    let dead: () => number = () => {
+      throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
+    };
+    const watch = new DeliveryWatch({
+      lanes: () => [],
+      lastTickAt: () => Date.now(),
+      deadLetters: () => dead(),
+      deliveryAlertMinutes: 60,
+      now: () => Date.now(),
+      log: () => undefined,
+      onChange: () => undefined,
+      onAlert: (event, a) => hook.tell(event, a),
+      onLooked: (standing) => hook.clearGone(standing),
+    });
+    try {
+      watch.check(); // cannot read the dead letters: they may still stand
+      dead = () => 1;
+      watch.check(); // they do: raised again, never cleared
+      await until(
+        () => got.length === 3 && hook.waiting() === 0,
+        () => `the events taken: ${events().join(', ')}; ${hook.waiting()} waiting`,
+        3000,
+      );
+      // The watch alert's clear is sent once, live (not again as one remembered).
+      expect(events()).toEqual(['raised watch', 'raised dead-letters', 'cleared watch']);
+      expect(told.open().map((a) => a.key)).toEqual(['dead-letters']);
+    } finally {
+      await hook.stop();
     }
   });
 });

@@ -379,7 +379,7 @@ describe('SqlitePageStore, pinned by a mutation run', () => {
     db.pragma('user_version = 8');
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(10);
+    expect(db.pragma('user_version', { simple: true })).toBe(11);
     expect(db.prepare('SELECT count(*) FROM stale_feed_members').pluck().get()).toBe(0);
     const store = new SqlitePageStore(db);
     store.recordStaleFeeds(new Map([['P1', { alertId: 'stale-feed|ward H4|5000', since: 5000 }]]), []);
@@ -1310,7 +1310,7 @@ describe('a data directory of issue 5 (schema version 1)', () => {
     const { notificationId, inboxMessage } = legacyDatabase(file);
 
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(10);
+    expect(db.pragma('user_version', { simple: true })).toBe(11);
     expect(db.prepare('SELECT message_id FROM inbox').pluck().all()).toEqual([inboxMessage.messageId]);
     expect(db.prepare('SELECT kind, item_id FROM outbox').all()).toEqual([
       { kind: 'notification', item_id: notificationId },
@@ -1364,7 +1364,7 @@ describe('a data directory of issue 5 (schema version 1)', () => {
     db.close();
     expect(() => openDataDir(dir)).toThrow(/schema version 99 is newer than this crs/);
     const fix = new Database(join(dir, DB_FILE));
-    fix.pragma('user_version = 10');
+    fix.pragma('user_version = 11');
     fix.close();
     db = openDataDir(dir);
   });

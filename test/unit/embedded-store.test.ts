@@ -209,7 +209,7 @@ describe('GradingWorker', () => {
     const before = db.prepare('SELECT * FROM timeline ORDER BY id').all();
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(10);
+    expect(db.pragma('user_version', { simple: true })).toBe(11);
     expect(db.prepare('SELECT * FROM timeline ORDER BY id').all()).toEqual(before);
     const pages = new SqlitePageStore(db);
     const link = { pageId: 'crs|P1|#1|icu', role: 'ICU registrar', expiresAt: Date.parse('2026-01-10T10:00:00Z') };
@@ -240,7 +240,7 @@ describe('GradingWorker', () => {
     const before = db.prepare('SELECT * FROM timeline ORDER BY id').all();
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(10);
+    expect(db.pragma('user_version', { simple: true })).toBe(11);
     expect(db.prepare('SELECT * FROM timeline ORDER BY id').all()).toEqual(before);
     const reused = { ...msg('P1', 30, { vitals: { temperatureC: 39.2 } }), messageId: escalating('P1')[0]!.messageId };
     await new SqliteQueue(db).enqueue([queued(reused)]);
@@ -282,7 +282,7 @@ describe('GradingWorker', () => {
     db.pragma('user_version = 5');
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(10);
+    expect(db.pragma('user_version', { simple: true })).toBe(11);
     expect(count("SELECT count(*) AS n FROM seen_messages WHERE patient_id = 'P1'")).toBe(3);
     await new SqliteQueue(db).enqueue(sent.map(queued));
     const again = worker();

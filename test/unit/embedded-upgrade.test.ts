@@ -67,7 +67,7 @@ describe('a data directory of an earlier version', () => {
       const r = await crs('token', 'issue', '--device', 'gw-2', '--kind', 'monitor', '--data', dir);
       expect(r.code, r.stderr).toBe(1);
       expect(r.stderr).toContain(
-        `the database ${join(dir, DB_FILE)} is of an earlier crs (schema version 6; this crs has 10) and a crs serve runs on it: restart crs serve with this crs (it upgrades the database as it starts), then try again`,
+        `the database ${join(dir, DB_FILE)} is of an earlier crs (schema version 6; this crs has 11) and a crs serve runs on it: restart crs serve with this crs (it upgrades the database as it starts), then try again`,
       );
       expect(r.stdout).toBe('');
       expect(version()).toBe(6); // the running server's tables untouched
@@ -78,7 +78,7 @@ describe('a data directory of an earlier version', () => {
     const issued = await crs('token', 'issue', '--device', 'gw-2', '--kind', 'monitor', '--data', dir);
     expect(issued.code, issued.stderr).toBe(0);
     expect(issued.stdout).toMatch(/^token: {4}crs_/);
-    expect(version()).toBe(10);
+    expect(version()).toBe(11);
   });
 
   it('with no server running: crs dead-letters redrives and crs outbox lists on it (upgraded first, as crs serve would)', async () => {
@@ -92,7 +92,7 @@ describe('a data directory of an earlier version', () => {
     const parked = await crs('outbox', 'list', '--json', '--data', dir);
     expect(parked.code, parked.stderr).toBe(0);
     expect(JSON.parse(parked.stdout)).toEqual({ parked: [] });
-    expect(version()).toBe(10);
+    expect(version()).toBe(11);
     const db = openDataDir(dir);
     expect(db.prepare('SELECT seq, message_id FROM inbox').all()).toEqual([{ seq: 7, message_id: 'old-fever' }]);
     db.close();
@@ -101,10 +101,10 @@ describe('a data directory of an earlier version', () => {
   it('of a newer crs (a rollback) is refused by every command that opens it, naming both versions, and left as it is', async () => {
     openDataDir(dir).close();
     const raw = new Database(join(dir, DB_FILE));
-    raw.pragma('user_version = 11');
+    raw.pragma('user_version = 12');
     raw.close();
     const refusal =
-      'database schema version 11 is newer than this crs (10): upgrade crs, or use another --data directory';
+      'database schema version 12 is newer than this crs (11): upgrade crs, or use another --data directory';
     for (const args of [
       ['token', 'list'],
       ['dead-letters', 'list'],
@@ -116,7 +116,7 @@ describe('a data directory of an earlier version', () => {
       expect([args, r.code]).toEqual([args, 1]);
       expect(r.stderr).toContain(refusal);
     }
-    expect(version()).toBe(11);
+    expect(version()).toBe(12);
   });
 });
 

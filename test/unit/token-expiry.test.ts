@@ -595,7 +595,7 @@ describe('an embedded data directory of version 9 (no expiry column)', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('opens as version 10 with its tokens kept, never expiring; a new one can expire', async () => {
+  it('opens as version 11 with its tokens kept, never expiring; a new one can expire', async () => {
     const db = openDataDir(dir);
     const { token, record } = issueToken('gw-old', NOW, { kind: 'monitor' });
     await new SqliteTokenStore(db).put(record);
@@ -607,7 +607,7 @@ describe('an embedded data directory of version 9 (no expiry column)', () => {
 
     const upgraded = openDataDir(dir);
     try {
-      expect(upgraded.pragma('user_version', { simple: true })).toBe(10);
+      expect(upgraded.pragma('user_version', { simple: true })).toBe(11);
       const tokens = new SqliteTokenStore(upgraded);
       expect(await authenticate(`Bearer ${token}`, tokens, at(3650 * D))).toMatchObject({
         ok: true,
@@ -624,7 +624,7 @@ describe('an embedded data directory of version 9 (no expiry column)', () => {
     }
   });
 
-  it('goes from version 1 (no scope, no expiry) straight to 10: its token kept, never expiring, and can be rotated', async () => {
+  it('goes from version 1 (no scope, no expiry) straight to 11: its token kept, never expiring, and can be rotated', async () => {
     const old = new Database(join(dir, DB_FILE));
     old.exec(readFileSync(new URL('../fixtures/embedded-schema-v1.sql', import.meta.url), 'utf8'));
     old.pragma('user_version = 1');
@@ -635,7 +635,7 @@ describe('an embedded data directory of version 9 (no expiry column)', () => {
     old.close();
     const upgraded = openDataDir(dir);
     try {
-      expect(upgraded.pragma('user_version', { simple: true })).toBe(10);
+      expect(upgraded.pragma('user_version', { simple: true })).toBe(11);
       const tokens = new SqliteTokenStore(upgraded);
       expect(await authenticate(`Bearer ${token}`, tokens, at(3650 * D))).toMatchObject({ ok: true });
       expect(await tokens.expire(record.tokenId, at(H).toISOString())).toBe(true);

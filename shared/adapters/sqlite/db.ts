@@ -24,7 +24,7 @@ import { listColumns } from './board.ts';
 
 export type Db = Database.Database;
 
-const SCHEMA_VERSION = 10;
+const SCHEMA_VERSION = 11;
 
 /** Tables every version has, unchanged since version 1 (the timeline, changed in version 4, is SCHEMA_TIMELINE). */
 const SCHEMA_COMMON = `
@@ -249,6 +249,18 @@ CREATE TABLE stale_feed_members (
 `;
 
 /**
+ * Version 11 (2026-12-06): the alerts `crs serve --alert-webhook` told the operator's tool were raised and has not
+ * told cleared (alerts-told.ts), so that a restart sends the clear of one that ended while the server was stopped.
+ */
+const SCHEMA_ALERTS_TOLD = `
+CREATE TABLE IF NOT EXISTS alerts_told (
+  seq INTEGER PRIMARY KEY,                    -- the order they were told (the oldest go first past the bound)
+  key TEXT NOT NULL UNIQUE,                   -- the alert's key (lane:<sink>, dead-letters, exhausted:<pageId> ...)
+  since TEXT NOT NULL                         -- its since as the raise said it: the clear's since and event id
+);
+`;
+
+/**
  * Version 10 (2026-12-06): a device token may expire (crs token issue --expires, crs token rotate). The tokens of an
  * earlier version get NULL: they never expire, as before. A version, not an added column beside them (the scope's):
  * crs token refuses to write an expiry beside a running server of an earlier version, which would not enforce it.
@@ -403,10 +415,10 @@ function migrate(db: Db): void {
   db.transaction(() => {
     if (version === 0) {
       db.exec(
-        `${SCHEMA_V3}${SCHEMA_TIMELINE}${SCHEMA_ACK_LINKS}${SCHEMA_LIST}${SCHEMA_LANE_STARTS}${SCHEMA_STALE_MEMBERS}`,
+        `${SCHEMA_V3}${SCHEMA_TIMELINE}${SCHEMA_ACK_LINKS}${SCHEMA_LIST}${SCHEMA_LANE_STARTS}${SCHEMA_STALE_MEMBERS}${SCHEMA_ALERTS_TOLD}`,
       );
       addTokenExpiry(db);
-    } else if (version >= 1 && version <= 9) {
+    } else if (version >= 1 && version <= 10) {
       if (version === 1) migrateV1(db);
       if (version <= 2) db.exec(SCHEMA_V3_CONSERVATION);
       if (version <= 3) db.exec(MIGRATE_TIMELINE);
@@ -423,6 +435,9 @@ function migrate(db: Db): void {
       // The members of a ward alert in force were not kept: the next full sweep finds them by ward, as before.
       if (version <= 8) db.exec(SCHEMA_STALE_MEMBERS);
       addTokenExpiry(db);
+      // What an earlier server told the operator's tool was not kept: its alerts still open there stay open (as before).
+      // If not there: a database whose version was set back by hand (as the upgrade tests make old ones) has it.
+      db.exec(SCHEMA_ALERTS_TOLD);
     } else throw new Error(`database schema version ${version} is not supported (expected ${SCHEMA_VERSION})`);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   })();

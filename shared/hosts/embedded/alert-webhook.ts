@@ -5,7 +5,10 @@
 // {"event":"raised"|"cleared","key","text","since","at","server"?}, signed as the page webhook's (sinks.ts).
 // At least once while the server runs, in order (a raise before its clear), retried with backoff; a receiver down
 // is said once, never holds up the watch (tell() only queues), and costs at most `maxQueued` events of memory.
-// Kept in memory only: at a restart the watch raises again what still stands, and the receiver hears it again.
+// The queue is in memory: at a restart the watch raises again what still stands, and the receiver hears it again.
+// What was told raised is remembered in the database (`told`, alerts-told.ts) from the moment it is queued until the
+// receiver takes its clear: a clear that happened while the server was stopped, or was still queued at the stop, is
+// sent at the next start (clearGone), so a tool that dedups by key does not keep that incident open for ever.
 import type { DeliveryAlert } from './delivery-watch.ts';
 import { postSigned } from './sinks.ts';
 import { wireId } from '#domain/ids.ts';
@@ -21,6 +24,14 @@ export interface AlertEvent {
   server?: string;
 }
 
+/** The alerts told raised and not yet told cleared, kept across a restart (SqliteAlertsTold). */
+interface AlertsTold {
+  /** Returns how many of the oldest were forgotten to keep the bound. */
+  raised(key: string, since: string): number;
+  cleared(key: string): void;
+  open(): { key: string; since: string }[];
+}
+
 export interface AlertWebhookOptions {
   url: string;
   secret?: string;
@@ -33,6 +44,8 @@ export interface AlertWebhookOptions {
   maxQueued?: number;
   /** How long a POST may take: 10 s, as the page webhook's. */
   timeoutMs?: number;
+  /** Where the alerts told raised are remembered across a restart (none: a clear missed at a stop is never sent). */
+  told?: AlertsTold;
 }
 
 export const ALERT_WEBHOOK_QUEUE = 1000;
@@ -56,6 +69,8 @@ export class AlertWebhook {
   /** Since the receiver last took an event: failing (said once), and how many events were dropped meanwhile. */
   private failing = false;
   private droppedWhileDown = 0;
+  /** The remembered alerts are cleared once, at the watch's first look that read everything (clearGone). */
+  private settled = false;
 
   constructor(private readonly o: AlertWebhookOptions) {
     // The URL's path may be its secret (incoming-webhook URLs are): only its origin is said.
@@ -68,6 +83,17 @@ export class AlertWebhook {
   /** Queues the event and returns at once: the watch's look, and what called it, never wait on the receiver. */
   tell(event: AlertEvent['event'], alert: Pick<DeliveryAlert, 'key' | 'text' | 'since'>): void {
     if (this.stopping.signal.aborted) return;
+    // Remembered as it is queued, not once it is taken: a raise the receiver took whose answer was lost at a stop
+    // would otherwise be forgotten, and its clear never sent. A raise remembered and never taken costs at most a clear
+    // the receiver never opened (a tool that dedups by key ignores it).
+    if (event === 'raised')
+      this.remember(alert.key, () => {
+        const forgotten = this.o.told!.raised(alert.key, alert.since);
+        if (forgotten > 0)
+          this.o.log(
+            `alert webhook: ${forgotten} older alert(s) told raised forgotten (the newest 1000 are remembered): a clear of theirs missed at a stop will not be sent`,
+          );
+      });
     this.queue.push({
       event,
       key: alert.key,
@@ -84,12 +110,59 @@ export class AlertWebhook {
     if (!this.running) this.sending = this.drain();
   }
 
+  /**
+   * At start, once the watch has looked and read everything: a clear for each alert remembered told raised and no
+   * longer standing (it cleared while the server was stopped, or its clear was still queued at the stop), with the
+   * key and since the raise had, as a clear sent live has them. Once: after it, clears are told as the watch sees
+   * them.
+   */
+  clearGone(standing: readonly Pick<DeliveryAlert, 'key'>[]): void {
+    if (this.settled || !this.o.told) return;
+    this.settled = true;
+    const keys = new Set(standing.map((a) => a.key));
+    let gone: { key: string; since: string }[] = [];
+    this.remember('', () => {
+      // Not one whose clear is queued already (told raised and cleared while the watch could not read everything).
+      const queued = new Set(this.queue.filter((e) => e.event === 'cleared').map((e) => e.key));
+      gone = this.o.told!.open().filter((a) => !keys.has(a.key) && !queued.has(a.key));
+    });
+    for (const a of gone)
+      this.tell('cleared', {
+        key: a.key,
+        since: a.since,
+        text: `${a.key}: no longer standing at the start of crs serve (it cleared while the server was stopped, or its clear was not sent before the stop)`,
+      });
+    if (gone.length > 0)
+      this.o.log(
+        `alert webhook: ${gone.length} alert(s) told raised before the restart and no longer standing: cleared`,
+      );
+  }
+
   /** The events not yet taken by the receiver. */
   waiting(): number {
     return this.queue.length;
   }
 
-  /** Stops sending: the POST in flight is let go, and what is queued is lost (kept in memory only), and said. */
+  /**
+   * A write or read of the alerts remembered, when there is a store: one that fails (the disk full, an I/O error) is
+   * said, and never stops the watch that told the alert.
+   */
+  private remember(key: string, f: () => void): void {
+    if (!this.o.told) return;
+    try {
+      f();
+    } catch (err) {
+      const e = err as { code?: unknown; name?: unknown };
+      this.o.log(
+        `alert webhook: the alerts told could not be ${key ? `updated for ${key}` : 'read'} (${String(e.code ?? e.name ?? 'error')}): a clear missed at a stop may not be sent at the next start`,
+      );
+    }
+  }
+
+  /**
+   * Stops sending: the POST in flight is let go, and what is queued is lost from memory, and said; the alerts told
+   * raised and not cleared stay remembered, and their clears are sent at the next start if they no longer stand.
+   */
   async stop(): Promise<void> {
     this.stopping.abort();
     clearTimeout(this.timer);
@@ -97,7 +170,7 @@ export class AlertWebhook {
     await this.sending;
     if (this.queue.length > 0)
       this.o.log(
-        `alert webhook: ${this.queue.length} alert event(s) not sent to ${this.origin} before the stop (the alerts still standing are raised again at the next start)`,
+        `alert webhook: ${this.queue.length} alert event(s) not sent to ${this.origin} before the stop (the alerts still standing are raised again at the next start${this.o.told ? ', the others cleared' : ''})`,
       );
   }
 
@@ -130,6 +203,9 @@ export class AlertWebhook {
         if (r.ok || r.refused) {
           // The event at the head may have been dropped meanwhile (the queue full): only it is taken off.
           if (this.queue[0] === event) this.queue.shift();
+          // Its clear taken (or refused: it would be again), the alert is forgotten, unless raised again since.
+          if (event.event === 'cleared' && !this.queue.some((e) => e.event === 'raised' && e.key === event.key))
+            this.remember(event.key, () => this.o.told!.cleared(event.key));
           if (r.ok) this.stats.sent++;
           else {
             // This body is refused (a 4xx that is not "not ready"): sent again, it would be refused again.

@@ -67,6 +67,11 @@ export interface DeliveryWatchOptions {
   onChange: () => void;
   /** An alert was raised or cleared, as standard error says it (crs serve --alert-webhook: alert-webhook.ts). */
   onAlert?: (event: 'raised' | 'cleared', alert: DeliveryAlert) => void;
+  /**
+   * It looked and read everything (no `watch` alert): what stands now is known, not kept from an earlier look
+   * (the alert webhook clears at start what was told raised before a stop and no longer stands).
+   */
+  onLooked?: (standing: DeliveryAlert[]) => void;
 }
 
 export class DeliveryWatch {
@@ -236,5 +241,6 @@ export class DeliveryWatch {
       changed = true;
     }
     if (changed) this.o.onChange();
+    if (unread.length === 0) this.o.onLooked?.(this.current());
   }
 }

@@ -13,6 +13,7 @@ import { OutboxDispatcher, type LaneRetry, type Sink } from '#adapters/sqlite/ou
 import { DEFAULT_RETENTION_DAYS, RetentionSweep, type Dropped } from '#adapters/sqlite/retention.ts';
 import { SqliteQueue } from '#adapters/sqlite/queue.ts';
 import { SqliteStateStore } from '#adapters/sqlite/store.ts';
+import { SqliteAlertsTold } from '#adapters/sqlite/alerts-told.ts';
 import { deadLetterCount, listDeadLetters, redriveDeadLetters } from '#adapters/sqlite/dead-letters.ts';
 import { DEFAULT_MAX_PATIENTS, SqlitePatientDirectory } from '#adapters/sqlite/patients.ts';
 import { SqliteTokenStore } from '#adapters/sqlite/tokens.ts';
@@ -98,7 +99,7 @@ export interface EmbeddedOptions {
    * Each delivery-watch alert raised and cleared POSTed to `url` (alert-webhook.ts), signed with `secret`; `server`
    * names this server in them (crs serve --public-url).
    */
-  alertWebhook?: Omit<AlertWebhookOptions, 'now' | 'log'>;
+  alertWebhook?: Omit<AlertWebhookOptions, 'now' | 'log' | 'told'>;
   /** How often the board's live stream is pinged (15 s): the board says the server is lost after 4 pings missed. */
   ssePingMs?: number;
 }
@@ -225,7 +226,9 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       new WebhookSink(o.webhook.url, o.webhook.secret, (id) => paging.sender.notificationOf(id), o.webhook.retry),
     );
   dispatcher = new OutboxDispatcher(db, sinks, { now, log, onParked: () => watch.check() });
-  const alertWebhook = o.alertWebhook && new AlertWebhook({ ...o.alertWebhook, now, log });
+  // What it told raised is remembered in the database: a clear missed at a stop is sent at the next start.
+  const alertWebhook =
+    o.alertWebhook && new AlertWebhook({ ...o.alertWebhook, now, log, told: new SqliteAlertsTold(db) });
   const watch: DeliveryWatch = new DeliveryWatch({
     lanes: () => dispatcher!.health(),
     lastTickAt: () => paging.lastTickAt,
@@ -247,7 +250,12 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     now,
     log,
     onChange: () => sse.broadcast('lanes', {}),
-    ...(alertWebhook ? { onAlert: (event, alert) => alertWebhook.tell(event, alert) } : {}),
+    ...(alertWebhook
+      ? {
+          onAlert: (event, alert) => alertWebhook.tell(event, alert),
+          onLooked: (standing) => alertWebhook.clearGone(standing),
+        }
+      : {}),
   });
   const worker = new GradingWorker({
     db,
