@@ -129,7 +129,7 @@ const CLOSED_TEXT: Record<string, string> = {
  * own; 2026-12-06: it said "answer that one", of a page the clinician never had). The same on every host.
  */
 export function replacedElsewhereText(roles: readonly string[]): string {
-  return `A newer page about this patient replaced it: the higher grade was paged to ${pagedTo(roles)}, not to this team. Nothing was recorded.`;
+  return `A newer page about this patient replaced it: the higher grade was routed to ${pagedTo(roles)}, not to this team. Nothing was recorded.`;
 }
 
 const pagedTo = (roles: readonly string[]) => roles.map((role) => `the ${role}`).join(' and ');
@@ -161,7 +161,7 @@ export function replacedText(newer: Page, role: string, timeZone: string, elsewh
   if (newer.status === 'resolved') return `${head}; the grade fell since: nothing is left to answer.`;
   // Replaced in turn by a grade paged to other teams only: "answer the newest" would name a page this team never had.
   if (elsewhere.length > 0)
-    return `${head}; the higher grade since was paged to ${pagedTo(elsewhere)}, not to this team.`;
+    return `${head}; the higher grade since was routed to ${pagedTo(elsewhere)}, not to this team.`;
   return `${head}; a newer page replaced that one too: answer the newest.`;
 }
 

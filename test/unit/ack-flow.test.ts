@@ -318,7 +318,7 @@ describe("a page a higher grade replaced names the page that replaced it (2026-1
     const { supersededBy: _, ...elsewhere } = { ...replaced, supersededTeams: ['neurology', 'hematology'] };
     for (const board of [true, false])
       expect(await said({ ...over(), page: async () => elsewhere, board })).toBe(
-        'A newer page about this patient replaced it: the higher grade was paged to the neurology resident and the hematology fellow, not to this team. Nothing was recorded.',
+        'A newer page about this patient replaced it: the higher grade was routed to the neurology resident and the hematology fellow, not to this team. Nothing was recorded.',
       );
   });
 
@@ -328,7 +328,7 @@ describe("a page a higher grade replaced names the page that replaced it (2026-1
     const chain = { ...grade2, status: 'superseded', supersededTeams: ['hematology'] } as Page;
     const text = await said(over(chain));
     expect(text).toBe(
-      'A newer page replaced it: CRS grade 2 at 2026-11-26 10:03 UTC (paged to ICU registrar); the higher grade since was paged to the hematology fellow, not to this team.',
+      'A newer page replaced it: CRS grade 2 at 2026-11-26 10:03 UTC (paged to ICU registrar); the higher grade since was routed to the hematology fellow, not to this team.',
     );
     expect(text).not.toContain('answer the newest');
   });

@@ -611,7 +611,7 @@ describe('the embedded server and the ack function answer acknowledgements alike
       const [a, b] = [await sendReq(embedded.url, r, ids, pages), await sendReq(front.url, r, ids, pages)];
       expect(b).toEqual(a);
       expect(a.body).toContain(
-        'A newer page about this patient replaced it: the higher grade was paged to the neurology resident, not to this team. Nothing was recorded.',
+        'A newer page about this patient replaced it: the higher grade was routed to the neurology resident, not to this team. Nothing was recorded.',
       );
     }
   });
