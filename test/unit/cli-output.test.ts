@@ -954,7 +954,8 @@ describe('crs serve --backend aws, once up', () => {
           functions: { ingest: fn, notify: fn, ack: fn },
         },
         close: async () => {},
-        pages: () => ({ printed: 0, deliveries: {} }),
+        // Two grade changes printed, four pages the teams received (printed too with --page-lines).
+        pages: () => ({ printed: 2, pages: 4, deliveries: { hematology: 2, icu: 1, neurology: 1 } }),
       }),
     }));
     vi.stubEnv('CRS_INGEST_TOKEN', '');
@@ -985,6 +986,10 @@ describe('crs serve --backend aws, once up', () => {
       expect(cmd.stderr()).toContain('crs serve: resources {');
       expect(cmd.stderr()).toContain("crs serve: the run's names are in");
       expect(cmd.unguarded()).not.toMatch(/resources|names are in|listening on/);
+      // Its last line counts grade changes and pages apart (until 2026-12-06 "2 pages printed" for the grade changes).
+      expect(cmd.stderr()).toContain(
+        'crs serve: stopped; 2 grade changes printed, 4 pages received; deliveries per team {"hematology":2,"icu":1,"neurology":1}',
+      );
     } finally {
       process.stdout.write = stdout;
       cmd.restore();
