@@ -152,7 +152,8 @@ export async function serveAwsCommand(
   const endpoint = values.endpoint ?? (process.env.AWS_ENDPOINT_URL || undefined);
   const region = values.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
   const prefix = values.prefix ?? 'crs-local';
-  const where = endpoint ? `endpoint ${endpoint}` : `AWS itself (region ${region})`;
+  // The region on an emulator too: a run made with --region is found (and torn down) only in that region.
+  const where = endpoint ? `endpoint ${endpoint} (region ${region})` : `AWS itself (region ${region})`;
 
   try {
     if (values.teardown) {

@@ -1001,6 +1001,31 @@ describe('crs serve --backend aws, once up', () => {
   });
 });
 
+describe('crs serve --backend aws --teardown', () => {
+  it('names the region it deleted in, on an emulator too: a run made with --region is not found without it', async () => {
+    // Until 2026-12-06 it said "deleted run P on endpoint URL": a teardown without the run's --region (us-east-1 by
+    // default) deleted nothing of a run in eu-west-1, and said the same.
+    vi.resetModules();
+    vi.doMock('#hosts/aws-emulator/host.ts', () => ({
+      teardownAwsHost: async () => ({ queues: [], teamQueues: [], tables: [], topics: [], secrets: [], alarms: [] }),
+    }));
+    const cmd = inProcess();
+    try {
+      const { serveAwsCommand } = await import('#cli/serve-aws.ts');
+      const { configOf } = await import('#cli/main.ts');
+      const args = ['--backend', 'aws', '--teardown', '--endpoint', 'http://127.0.0.1:1', '--region', 'eu-west-1'];
+      expect(await serveAwsCommand(args, configOf, async () => ({}) as never)).toBe(0);
+      expect(cmd.stderr()).toContain(
+        'crs serve: deleted run crs-local on endpoint http://127.0.0.1:1 (region eu-west-1):',
+      );
+    } finally {
+      cmd.restore();
+      vi.doUnmock('#hosts/aws-emulator/host.ts');
+      vi.resetModules();
+    }
+  });
+});
+
 describe('crs serve and crs start options, pinned by a mutation run', () => {
   type Started = import('#hosts/embedded/embedded.ts').EmbeddedOptions;
 
