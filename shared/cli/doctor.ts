@@ -72,7 +72,8 @@ export const DOCTOR_USAGE = `  crs doctor --backend aws [--outputs FILE] [--pagi
       warning), the account's SMS settings; --test-page TEAM publishes a test page
       to TEAM's endpoints through the pages topic (marked as a test, never graded). Names from the stack's outputs
       (cdk deploy --outputs-file FILE, or crs serve --backend aws --outputs FILE) or CRS_* variables; AWS_REGION,
-      credentials and AWS_ENDPOINT_URL as for the AWS CLI. Exit 0: nothing wrong; 1: something is (listed).
+      credentials and AWS_ENDPOINT_URL as for the AWS CLI. --json: the report as one JSON object (problems and
+      warnings among its keys), for a script. Exit 0: nothing wrong; 1: something is (listed); 2: a usage error.
 `;
 
 export type SubscriptionState = 'confirmed' | 'pending-confirmation' | 'opted-out';

@@ -26,7 +26,8 @@ export const SERVE_AWS_USAGE = `  crs serve --backend aws [--endpoint URL] [--po
       link). CRS_INGEST_TOKEN is accepted as a device token, on a loopback --host only unless
       --ingest-token-any-host (as crs serve's). --visibility-timeout shortens the queue's retry delay (the stack's is 90 s);
       --schedule-interval how often the escalate function's schedule fires (the stack's is 60 s); --outputs
-      writes the run's names as the stack's outputs file, for crs silence, crs audit export and crs doctor --outputs FILE;
+      writes the run's names as the stack's outputs file, for crs silence, crs audit export, crs outbox, crs token
+      and crs doctor --outputs FILE;
       --hl7-zone, --hl7-patient-authority, --fhir-patient-system, --max-observation-age-days: as crs serve's (the
       stack's -c hl7Zone, -c hl7PatientAuthority, -c fhirPatientSystem, -c maxObservationAgeDays).
   crs serve --backend aws --teardown [--endpoint URL] [--prefix NAME] [--region R]
@@ -151,7 +152,8 @@ export async function serveAwsCommand(
   const endpoint = values.endpoint ?? (process.env.AWS_ENDPOINT_URL || undefined);
   const region = values.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
   const prefix = values.prefix ?? 'crs-local';
-  const where = endpoint ? `endpoint ${endpoint}` : `AWS itself (region ${region})`;
+  // The region on an emulator too: a run made with --region is found (and torn down) only in that region.
+  const where = endpoint ? `endpoint ${endpoint} (region ${region})` : `AWS itself (region ${region})`;
 
   try {
     if (values.teardown) {
@@ -250,7 +252,7 @@ export async function serveAwsCommand(
       );
       writeFileSync(values.outputs, `${JSON.stringify({ [`${prefix}`]: outputs }, null, 2)}\n`);
       log(
-        `crs serve: the run's names are in ${values.outputs} (for crs silence, crs audit export and crs doctor --outputs ${values.outputs})`,
+        `crs serve: the run's names are in ${values.outputs} (for crs silence, crs audit export, crs outbox, crs token and crs doctor --outputs ${values.outputs})`,
       );
     }
     log(
@@ -282,7 +284,10 @@ export async function serveAwsCommand(
     log(`crs serve: ${signal}: finishing the work in flight and stopping`);
     await host.close();
     const pages = host.pages();
-    log(`crs serve: stopped; ${pages.printed} pages printed; deliveries per team ${JSON.stringify(pages.deliveries)}`);
+    // Grade changes and pages apart: it said "N pages printed" of the grade changes (2026-12-06).
+    log(
+      `crs serve: stopped; ${pages.printed} grade changes printed, ${pages.pages} pages received; deliveries per team ${JSON.stringify(pages.deliveries)}`,
+    );
     return 0;
   } catch (err) {
     if (err instanceof UsageError || /^(--scheme|cannot read config|invalid config)/.test((err as Error).message))

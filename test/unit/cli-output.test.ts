@@ -954,7 +954,8 @@ describe('crs serve --backend aws, once up', () => {
           functions: { ingest: fn, notify: fn, ack: fn },
         },
         close: async () => {},
-        pages: () => ({ printed: 0, deliveries: {} }),
+        // Two grade changes printed, four pages the teams received (printed too with --page-lines).
+        pages: () => ({ printed: 2, pages: 4, deliveries: { hematology: 2, icu: 1, neurology: 1 } }),
       }),
     }));
     vi.stubEnv('CRS_INGEST_TOKEN', '');
@@ -985,6 +986,10 @@ describe('crs serve --backend aws, once up', () => {
       expect(cmd.stderr()).toContain('crs serve: resources {');
       expect(cmd.stderr()).toContain("crs serve: the run's names are in");
       expect(cmd.unguarded()).not.toMatch(/resources|names are in|listening on/);
+      // Its last line counts grade changes and pages apart (until 2026-12-06 "2 pages printed" for the grade changes).
+      expect(cmd.stderr()).toContain(
+        'crs serve: stopped; 2 grade changes printed, 4 pages received; deliveries per team {"hematology":2,"icu":1,"neurology":1}',
+      );
     } finally {
       process.stdout.write = stdout;
       cmd.restore();
@@ -992,6 +997,31 @@ describe('crs serve --backend aws, once up', () => {
       vi.doUnmock('#hosts/aws-emulator/host.ts');
       vi.resetModules(); // the commands imported meanwhile hold the stand-in: crs (main) imports them afresh
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('crs serve --backend aws --teardown', () => {
+  it('names the region it deleted in, on an emulator too: a run made with --region is not found without it', async () => {
+    // Until 2026-12-06 it said "deleted run P on endpoint URL": a teardown without the run's --region (us-east-1 by
+    // default) deleted nothing of a run in eu-west-1, and said the same.
+    vi.resetModules();
+    vi.doMock('#hosts/aws-emulator/host.ts', () => ({
+      teardownAwsHost: async () => ({ queues: [], teamQueues: [], tables: [], topics: [], secrets: [], alarms: [] }),
+    }));
+    const cmd = inProcess();
+    try {
+      const { serveAwsCommand } = await import('#cli/serve-aws.ts');
+      const { configOf } = await import('#cli/main.ts');
+      const args = ['--backend', 'aws', '--teardown', '--endpoint', 'http://127.0.0.1:1', '--region', 'eu-west-1'];
+      expect(await serveAwsCommand(args, configOf, async () => ({}) as never)).toBe(0);
+      expect(cmd.stderr()).toContain(
+        'crs serve: deleted run crs-local on endpoint http://127.0.0.1:1 (region eu-west-1):',
+      );
+    } finally {
+      cmd.restore();
+      vi.doUnmock('#hosts/aws-emulator/host.ts');
+      vi.resetModules();
     }
   });
 });
