@@ -165,6 +165,12 @@ export async function serveAwsCommand(
         prefix,
         ...(values.paging !== undefined ? { paging: readJson('paging config', values.paging) } : {}),
       });
+      if (!p) {
+        log(
+          `crs serve: nothing of run ${prefix} on ${where}: no queue or table named ${prefix}-...; nothing deleted (was the run made with another --prefix or --region?)`,
+        );
+        return 1;
+      }
       log(
         `crs serve: deleted run ${prefix} on ${where}: ${p.queues.length + p.teamQueues.length} queues, ${p.tables.length} tables, ${p.topics.length} topics, ${p.secrets.length} secret, ${p.alarms.length} alarms`,
       );

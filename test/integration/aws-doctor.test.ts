@@ -694,6 +694,27 @@ describe('crs doctor on the deployed shape', () => {
       expect(before.queues.length).toBeGreaterThan(0);
       expect(before.topics.length).toBeGreaterThan(0);
       expect(await stop(server)).toBe(0);
+      // In another region nothing of the run is there: it says so and exits 1, creating nothing there (until
+      // 2026-12-06 it provisioned the run in that region, deleted it, and said "deleted run").
+      const elsewhere = region === 'eu-west-1' ? 'eu-central-1' : 'eu-west-1';
+      const wrong = await crsAsync(
+        ['serve', '--backend', 'aws', '--teardown', '--endpoint', emulator.endpoint, '--prefix', prefix],
+        { ...awsEnv(), AWS_REGION: elsewhere },
+      );
+      expect(wrong.status).toBe(1);
+      expect(wrong.stderr).toContain(`nothing of run ${prefix} on endpoint ${emulator.endpoint} (region ${elsewhere})`);
+      const there = new SQSClient({ ...config, region: elsewhere });
+      const thereTables = new DynamoDBClient({ ...config, region: elsewhere });
+      try {
+        expect((await there.send(new ListQueuesCommand({ QueueNamePrefix: prefix }))).QueueUrls ?? []).toEqual([]);
+        expect((await thereTables.send(new ListTablesCommand({}))).TableNames ?? []).toEqual(
+          expect.not.arrayContaining([expect.stringMatching(new RegExp(`^${prefix}-`))]),
+        );
+      } finally {
+        there.destroy();
+        thereTables.destroy();
+      }
+      expect(await ofRun()).toEqual(before);
       const said = await teardown(emulator.endpoint, prefix, { always: true });
       expect(await ofRun()).toEqual({ tables: [], queues: [], topics: [] });
       // It says what it deleted, the alarms too (they watched the run's metrics).

@@ -1024,6 +1024,25 @@ describe('crs serve --backend aws --teardown', () => {
       vi.resetModules();
     }
   });
+
+  it('says that nothing of the run was found there, and exits 1, when there is none to delete', async () => {
+    vi.resetModules();
+    vi.doMock('#hosts/aws-emulator/host.ts', () => ({ teardownAwsHost: async () => undefined }));
+    const cmd = inProcess();
+    try {
+      const { serveAwsCommand } = await import('#cli/serve-aws.ts');
+      const { configOf } = await import('#cli/main.ts');
+      const args = ['--backend', 'aws', '--teardown', '--endpoint', 'http://127.0.0.1:1', '--prefix', 'walk'];
+      expect(await serveAwsCommand(args, configOf, async () => ({}) as never)).toBe(1);
+      expect(cmd.stderr()).toContain('crs serve: nothing of run walk on endpoint http://127.0.0.1:1 (region ');
+      expect(cmd.stderr()).toContain('nothing deleted (was the run made with another --prefix or --region?)');
+      expect(cmd.stderr()).not.toContain('deleted run');
+    } finally {
+      cmd.restore();
+      vi.doUnmock('#hosts/aws-emulator/host.ts');
+      vi.resetModules();
+    }
+  });
 });
 
 describe('crs serve and crs start options, pinned by a mutation run', () => {

@@ -4,11 +4,11 @@
 // timers' SQS event source and the schedule to escalate; then prints the pages that reach the team queues. One
 // host per process: the handler modules read this process's environment.
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
-import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -480,13 +480,32 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
   };
 }
 
-/** Deletes a run's resources (the same synthesis names them). */
+/**
+ * Whether anything of a run is there: a queue or a table named `<prefix>-...` in this region. (A run whose prefix
+ * starts another's, `crs-local` and `crs-local-2`, counts as found: the teardown then does what it did before.)
+ */
+async function runFound(prefix: string, clients: AwsClients): Promise<boolean> {
+  const queues = await clients.sqs.send(new ListQueuesCommand({ QueueNamePrefix: `${prefix}-`, MaxResults: 1 }));
+  if ((queues.QueueUrls ?? []).length > 0) return true;
+  // Tables are listed in name order: the first after "<prefix>-" is one of the run's if there is any.
+  const tables = await clients.dynamodb.send(
+    new ListTablesCommand({ ExclusiveStartTableName: `${prefix}-`, Limit: 1 }),
+  );
+  return (tables.TableNames ?? []).some((name) => name.startsWith(`${prefix}-`));
+}
+
+/**
+ * Deletes a run's resources (the same synthesis names them); undefined, touching nothing, when no queue or table of
+ * the run is there (another --prefix or --region). Until 2026-12-06 it provisioned the run there first, then deleted
+ * it, and said it had deleted the run.
+ */
 export async function teardownAwsHost(
   o: Pick<AwsHostOptions, 'endpoint' | 'region' | 'prefix' | 'paging' | 'gradingOverrides' | 'synthesize'>,
-): Promise<Provisioned> {
+): Promise<Provisioned | undefined> {
   configureAwsEnvironment(o.endpoint, o.region);
   const clients = clientsFor(o.endpoint, o.region);
   try {
+    if (!(await runFound(o.prefix, clients))) return undefined;
     const synth = await o.synthesize({ paging: o.paging ?? LOCAL_PAGING });
     // Provisioning again finds what exists (and creates what a partial run left out), so all of it is named.
     const p = await provision(synth, clients, {
