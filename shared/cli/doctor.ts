@@ -368,7 +368,7 @@ async function smsSettings(sns: SNSClient, report: DoctorReport): Promise<void> 
   try {
     report.sms.inSandbox = (await sns.send(new GetSMSSandboxAccountStatusCommand({}))).IsInSandbox ?? null;
   } catch (err) {
-    report.warnings.push(`could not tell whether the account is in the SMS sandbox (${(err as Error).name})`);
+    report.warnings.push(`could not tell whether the account is in the SMS sandbox (${errorText(err)})`);
   }
 }
 
