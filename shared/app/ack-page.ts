@@ -20,6 +20,7 @@ input{font:inherit;width:100%;box-sizing:border-box;padding:.6rem;border:1px sol
 button{font:inherit;font-weight:700;margin-top:.8rem;width:100%;min-height:52px;border-radius:6px;border:1px solid #0b57d0;background:#0b57d0;color:#fff}
 :focus-visible{outline:3px solid #0b57d0;outline-offset:2px}
 .note{font-size:.9rem;color:#555}
+.nw{white-space:nowrap}
 `;
 
 const STYLE_HASH = createHash('sha256').update(STYLE).digest('base64');
@@ -36,6 +37,16 @@ export const ACK_PAGE_HEADERS = {
 
 const escapeHtml = (s: string) =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+/** A time with its zone (`2026-12-06 03:12 CET`, `GMT+5:30`), or a value with its unit (`39.1 °C`, `8 mg/kg`). */
+const UNBROKEN =
+  /\d{4}-\d\d-\d\d \d\d:\d\d(?: [A-Z][A-Za-z0-9+:-]*)?|\d+(?:\.\d+)? (?:°C|mmHg|mcg\/kg\/min|mcg\/min|mg\/kg|mg|kg|L\/min|%)(?![\w/])/g;
+
+/**
+ * Escaped text whose times and values with their units are each kept on one line: on a 360 px phone the lines broke
+ * inside them ("fever 39.1" / "°C", "at 2026-12-" / "06 17:45 CET"), read at night as two values (until 2026-12-06).
+ */
+const readable = (s: string) => escapeHtml(s).replace(UNBROKEN, (m) => `<span class="nw">${m}</span>`);
 
 function document(title: string, body: string): string {
   return `<!doctype html>
@@ -56,10 +67,10 @@ function about(page: Page, role: string, timeZone: string): string {
   const what = pageWhat(page);
   // The SMS says "details at the link": the next steps are here (decision support, like the email's).
   const steps = page.actions?.length
-    ? `<p>Next steps (decision support; confirm against the local protocol):</p><ul>${page.actions.map((a) => `<li>${escapeHtml(a)}</li>`).join('')}</ul>`
+    ? `<p>Next steps (decision support; confirm against the local protocol):</p><ul>${page.actions.map((a) => `<li>${readable(a)}</li>`).join('')}</ul>`
     : '';
-  return `<p class="summary">${escapeHtml(page.summary)}</p>${steps}
-<p class="meta">${escapeHtml(what)} · paged to ${escapeHtml(role)} (${escapeHtml(page.team)}) · since ${escapeHtml(formatSiteTime(page.triggeredAt, timeZone))}</p>`;
+  return `<p class="summary">${readable(page.summary)}</p>${steps}
+<p class="meta">${escapeHtml(what)} · paged to ${escapeHtml(role)} (${escapeHtml(page.team)}) · since ${readable(formatSiteTime(page.triggeredAt, timeZone))}</p>`;
 }
 
 /** The form: the page is open and the link is valid. Times are written in `timeZone` (the site's). */
@@ -90,7 +101,7 @@ export function ackStatusPage(
 ): string {
   return document(
     heading,
-    `<h1>${escapeHtml(heading)}</h1><div class="card ${ok ? 'ok' : 'bad'}"><p class="status">${escapeHtml(detail)}</p>${about(page, role, timeZone)}</div>`,
+    `<h1>${escapeHtml(heading)}</h1><div class="card ${ok ? 'ok' : 'bad'}"><p class="status">${readable(detail)}</p>${about(page, role, timeZone)}</div>`,
   );
 }
 

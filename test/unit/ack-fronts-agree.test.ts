@@ -26,6 +26,7 @@ import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedd
 import type { AuditEvent, AuditLog, PageStore } from '#ports';
 import { FakeDynamo, PAGING_TABLES } from '#test/support/fake-dynamo.ts';
 import { quiet } from '#test/support/lambda-events.ts';
+import { inlineText } from '#test/support/html.ts';
 
 const SECRET = Buffer.alloc(32, 11);
 const OTHER_SECRET = Buffer.alloc(32, 12);
@@ -582,7 +583,7 @@ describe('the embedded server and the ack function answer acknowledgements alike
     const both = async (r: Req) => {
       const [a, b] = [await sendReq(embedded.url, r, ids, pages), await sendReq(front.url, r, ids, pages)];
       expect(b).toEqual(a);
-      return a.body;
+      return inlineText(a.body);
     };
     expect(await both(show)).toContain(`${newer}: answer that one.`);
     const form = 'application/x-www-form-urlencoded';

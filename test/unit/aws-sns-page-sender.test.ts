@@ -321,6 +321,38 @@ describe('SMS pages', () => {
     expect(smsSegments(two)).toBe(2);
   });
 
+  it("shortens an alert's summary at a word, never inside a bed, an id or a time (2026-12-06)", () => {
+    // A ward's no-data alert names its quiet patients: shortened mid-word, an escalated one ended "their grades
+    // cannot be trus..", and a longer list could end "bed H4-1.." (bed H4-17) or "since 2026-12-06 02:4..".
+    const link = 'https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/ack/U8hxA2w8fIT0AW94a1clCg';
+    const beds = (n: number) => Array.from({ length: n }, (_, i) => `P-00${41 + i}, bed H4-${11 + i}`).join('; ');
+    for (const n of [5, 6, 7, 8, 9, 12]) {
+      const summary = `NO DATA, ward H4: ${n} patients' monitors quiet since 2026-12-06 02:40 CET (${beds(n)}); their grades cannot be trusted`;
+      const t = pagesForAlert(
+        { alertId: 'stale-feed|ward:H4|1', patientId: 'ward:H4', subject: 'stale-feed', cleared: false, summary },
+        [],
+        [],
+        NOW,
+        DEFAULT_PAGING,
+      );
+      const d = t.deliveries[0]!;
+      for (const level of [0, 1]) {
+        const sms = pageSms({ page: { ...d.page, level }, role: d.role, reason: 'triggered', ackUrl: link });
+        expect(smsSegments(sms)).toBeLessThanOrEqual(SMS_MAX_SEGMENTS);
+        expect(sms.endsWith(` Ack: ${link}`)).toBe(true);
+        const text = sms.slice(0, -` Ack: ${link}`.length).replace(/^ESCALATED /, '');
+        if (text === summary) continue;
+        // What is left is the summary's start, ended at a whole word, and says it was shortened.
+        expect(text).toMatch(/[^ ,;:(]\.\.$/);
+        const kept = text.slice(0, -2);
+        expect(summary.startsWith(kept)).toBe(true);
+        expect(summary[kept.length]).toMatch(/[ ,;:)]/);
+        // A time is never left without its hour: "since 2026-12-06 .." says nothing of when.
+        expect(kept).not.toMatch(/\d{4}-\d\d-\d\d$/);
+      }
+    }
+  });
+
   it("shortens an alert's summary to fit, and never sends text outside the GSM alphabet", () => {
     const long = `NO DATA from the monitor of patient P-9 for 15 minutes: check the monitor, its cable and the gateway ${'and more '.repeat(30)}`;
     const t = pagesForAlert(

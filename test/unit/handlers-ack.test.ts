@@ -23,6 +23,7 @@ import { pagingMetrics, telemetry, type Telemetry } from '#adapters/aws/telemetr
 import { ACK_KEYS_ISSUED_RELOAD_MS, ACK_KEYS_MAX_AGE_MS, ACK_KEYS_RELOAD_MS } from '#adapters/aws/ack-secret.ts';
 import { ACK_PAGE_HEADERS } from '#app/ack-page.ts';
 import { captureOutput, httpEvent, metricSum, quiet } from '#test/support/lambda-events.ts';
+import { inlineText } from '#test/support/html.ts';
 
 type HandlerModule = typeof import('#functions/ack/handler.ts');
 let mod: HandlerModule;
@@ -113,9 +114,9 @@ describe('ack handler', () => {
     expect(res.statusCode).toBe(200);
     expect(res.headers!['content-type']).toMatch(/^text\/html/);
     expect(res.headers!['content-security-policy']).toContain("default-src 'none'");
-    expect(res.body).toContain('PROVISIONAL CRS grade 3, patient P-1, bed H4-1');
+    expect(inlineText(res.body!)).toContain('PROVISIONAL CRS grade 3, patient P-1, bed H4-1');
     expect(res.body).toContain('<form method="post">');
-    expect(res.body).toContain('since 2026-11-26 11:00 CET'); // the site's zone (Europe/Paris here), not UTC
+    expect(inlineText(res.body!)).toContain('since 2026-11-26 11:00 CET'); // the site's zone (Europe/Paris here), not UTC
     expect(await status()).toBe('open');
     expect(audit.events.map((e) => e.type)).not.toContain('acknowledgement');
   });
@@ -125,7 +126,7 @@ describe('ack handler', () => {
     const res = await link('POST', token(), 'by=Dr+Ada+Lovelace');
     expect(res.statusCode).toBe(200);
     expect(res.body).toContain('Acknowledged');
-    expect(res.body).toContain('Dr Ada Lovelace (ICU registrar) at 2026-11-26 11:02 CET');
+    expect(inlineText(res.body!)).toContain('Dr Ada Lovelace (ICU registrar) at 2026-11-26 11:02 CET');
     expect(await pages.get('crs|P-1|m3|icu')).toMatchObject({
       status: 'acknowledged',
       ack: { by: 'Dr Ada Lovelace (ICU registrar)', at: now, via: 'link' },
@@ -151,7 +152,7 @@ describe('ack handler', () => {
     const res = await link('POST', token(), 'by=Dr+B');
     expect(res.statusCode).toBe(409);
     // Which page replaced it, in the site's zone (until 2026-12-06 only "a newer page about this patient").
-    expect(res.body).toContain(
+    expect(inlineText(res.body!)).toContain(
       'A newer page replaced it: CRS grade 4 at 2026-11-26 11:00 CET (paged to ICU registrar): answer that one.',
     );
     expect(reads).toHaveBeenCalledTimes(1);
@@ -257,7 +258,7 @@ describe('ack handler', () => {
     );
     const res = await api({ token: token(), by: 'Dr B' });
     expect(res.statusCode).toBe(409);
-    expect((await link('GET', token())).body).toContain(
+    expect(inlineText((await link('GET', token())).body!)).toContain(
       'A newer page replaced it: CRS grade 4 at 2026-11-26 11:00 CET',
     );
   });

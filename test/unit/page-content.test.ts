@@ -42,6 +42,7 @@ import { reduce } from '#domain/reducer.ts';
 import type { PatientState } from '#domain/state.ts';
 import { CRS_MESSAGE, enrol, msg, T0 } from '#test/support/messages.ts';
 import { config, run } from '#test/support/run.ts';
+import { inlineText } from '#test/support/html.ts';
 
 const NAME = 'Jane Doe';
 const NOW = T0 + 3 * 24 * 3600_000;
@@ -228,7 +229,7 @@ const GSM = new Set(
 
 /** The text a browser shows of an HTML document made of the ack page's tags (and fails on unescaped content). */
 function htmlText(html: string): string {
-  const body = html.slice(html.indexOf('<main>'), html.indexOf('</main>'));
+  const body = inlineText(html.slice(html.indexOf('<main>'), html.indexOf('</main>')));
   const text = body.replace(/<\/?(main|h1|div|p|ul|li|form|label|input|button)\b[^>]*>/g, '\n');
   expect(text, 'raw < or > in text').not.toMatch(/[<>]/);
   expect(text, 'a bare &').not.toMatch(/&(?!(amp|lt|gt|quot|#39);)/);

@@ -28,6 +28,7 @@ import type { PageMessage } from '../../shared/ports.ts';
 import { ackFormPage } from '#app/ack-page.ts';
 import { WebhookSink } from '#hosts/embedded/sinks.ts';
 import { T0, enrol, msg } from '../support/messages.ts';
+import { inlineText } from '#test/support/html.ts';
 
 const PARIS = configFor('astct2019', { site: { timeZone: 'Europe/Paris' } });
 const ISO_INSTANT = /\d{4}-\d\d-\d\dT\d\d:\d\d/;
@@ -199,7 +200,7 @@ describe('a page rendered for a site in Europe/Paris', () => {
     expect(alerts[0]!.summary).toContain('with no oxygen support documented at 2026-01-10 09:01 CET');
 
     const { notification: n } = gradeOne(PARIS);
-    const html = ackFormPage(pageMessage(n).page, 'hematology fellow', 100, PARIS.site.timeZone);
+    const html = inlineText(ackFormPage(pageMessage(n).page, 'hematology fellow', 100, PARIS.site.timeZone));
     expect(html).toContain('since 2026-01-10 09:10 CET');
     expect(html).toContain('at 2026-01-10 09:00 CET');
   });

@@ -213,13 +213,30 @@ export function pageSms(m: PageMessage, n?: Notification): string {
     }
     return [grade, bed ?? patient, provisional, link].filter(Boolean).join(' ');
   }
-  // A technical alert (a stale feed, a low SpO2): its summary, shortened to fit.
+  // A technical alert (a stale feed, a low SpO2): its summary, shortened to fit at a word.
   const summary = `${escalated}${gsmText(p.summary)}`;
-  for (let keep = summary.length; keep > 20; keep--) {
-    const text = fits([keep < summary.length ? `${summary.slice(0, keep - 2)}..` : summary]);
+  const whole = fits([summary]);
+  if (whole !== undefined) return whole;
+  for (const cut of wordEnds(summary).reverse()) {
+    if (cut < 20) break;
+    const text = fits([`${summary.slice(0, cut)}..`]);
     if (text !== undefined) return text;
   }
   return [summary.slice(0, 20), link].filter(Boolean).join(' ');
+}
+
+/**
+ * Where a shortened summary may end: after a word (its trailing punctuation left out), a time whole with its hour
+ * and zone. Until 2026-12-06 it was cut at any character: a ward's no-data SMS ended "cannot be trus..", and a longer
+ * list of quiet patients could end "bed H4-1.." (bed H4-17) or "since 2026-12-06 02:4..".
+ */
+function wordEnds(text: string): number[] {
+  const ends: number[] = [];
+  for (const m of text.matchAll(/\d{4}-\d\d-\d\d \d\d:\d\d \S+|\S+/g)) {
+    const word = m[0].replace(/[ ,;:()]+$/, '');
+    if (word) ends.push(m.index + word.length);
+  }
+  return ends;
 }
 
 /** The Publish of one page (n: its grade change, for a grade page; ward: the patient's, if known). */
