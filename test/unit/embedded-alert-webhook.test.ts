@@ -214,6 +214,35 @@ describe('crs serve --alert-webhook, across a restart (2026-12-06)', () => {
     expect(events()).toEqual([`raised ${ladder}`]);
   });
 
+  // The pages the pager set aside are known from its first tick, which comes after the watch's first look: until
+  // 2026-12-06 that look cleared the set-aside alert still standing (the receiver closed the incident), raised again
+  // at a later look.
+  it('a set-aside alert still standing is not cleared at the restart before the pager has ticked', async () => {
+    const clock = { now: T0 + 30 * MIN };
+    const lines: string[] = [];
+    let s = await startServer(clock, lines);
+    server = s;
+    await postMessages(s, TOKEN, [enrol('P1', 0), msg('P1', 10, { vitals: { temperatureC: 39.1, systolicBP: 118 } })]);
+    const page = await until(
+      () => lines.map((l) => JSON.parse(l) as PageEvent).find((e) => e.type === 'page'),
+      'grade 1 paged',
+    );
+    s.db.prepare('UPDATE pages SET body = ? WHERE page_id = ?').run('{"pageId": "not json', page.pageId);
+    clock.now += 15 * MIN; // its next level due: the tick cannot read it
+    await s.paging.tick();
+    s.watch.check();
+    await settled(s);
+    expect(events()).toEqual(['raised set-aside']);
+
+    await s.close();
+    got = [];
+    s = await startServer(clock);
+    server = s;
+    await until(() => s.paging.setAside.length === 1 || undefined, 'the first tick set it aside again');
+    await settled(s);
+    expect(events()).toEqual(['raised set-aside']);
+  });
+
   it('a clear still queued at the stop (the receiver down) is sent at the restart', async () => {
     const clock = { now: T0 + 30 * MIN };
     let s = await startServer(clock);
@@ -502,6 +531,34 @@ describe('the alerts told raised, remembered across a restart (2026-12-06)', () 
     try {
       hook.tell('raised', alert('lane:d'));
       expect(logs.join('\n')).toContain('1 older alert(s) told raised forgotten');
+    } finally {
+      await hook.stop();
+    }
+  });
+
+  // Until 2026-12-06 a failed read of the alerts told was said and the start's clears given up for the whole run.
+  it('that cannot be read at the first full look are cleared at the next one', async () => {
+    const told = new SqliteAlertsTold(db);
+    told.raised('dead-letters', SINCE);
+    let fail = true;
+    const open = told.open.bind(told);
+    told.open = () => {
+      if (fail) throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
+      return open();
+    };
+    const hook = hookWith(told);
+    try {
+      hook.clearGone([]);
+      expect(logs.join('\n')).toContain('the alerts told could not be read (SQLITE_IOERR)');
+      fail = false;
+      hook.clearGone([]);
+      await until(() => got.length === 1 && hook.waiting() === 0, 'the clear taken', 3000);
+      expect(events()).toEqual(['cleared dead-letters']);
+      expect(told.open()).toEqual([]);
+      hook.clearGone([]); // once read, never again
+      told.raised('pager', SINCE);
+      hook.clearGone([]);
+      expect(hook.waiting()).toBe(0);
     } finally {
       await hook.stop();
     }
