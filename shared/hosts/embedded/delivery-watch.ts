@@ -164,7 +164,6 @@ export class DeliveryWatch {
 
     const aside = this.o.setAside?.();
     const setAside = aside ?? [];
-    if (aside === undefined && this.alerts.has('set-aside')) found.set('set-aside', this.alerts.get('set-aside')!.text);
     if (setAside.length > 0)
       found.set(
         'set-aside',
