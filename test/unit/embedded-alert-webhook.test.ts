@@ -515,6 +515,7 @@ describe('the alerts told raised, remembered across a restart (2026-12-06)', () 
       hook.tell('cleared', alert('pager', later));
       await until(() => got.length === 4 && hook.waiting() === 0, 'the clear taken');
       expect(told.open()).toEqual([]);
+      expect(logs.filter((l) => l.includes('forgotten'))).toEqual([]); // under the bound: nothing said
     } finally {
       await hook.stop();
     }
@@ -537,6 +538,42 @@ describe('the alerts told raised, remembered across a restart (2026-12-06)', () 
   });
 
   // Until 2026-12-06 a failed read of the alerts told was said and the start's clears given up for the whole run.
+  // Pinned by a mutation run (2026-12-06).
+  it('a clear told is not remembered; one refused (4xx) forgets the alert as one taken does', async () => {
+    const told = new SqliteAlertsTold(db);
+    const hook = hookWith(told);
+    try {
+      answer = (res) => res.writeHead(503).end();
+      hook.tell('cleared', alert('lane:a')); // never told raised (or forgotten past the bound)
+      await until(() => tries > 0, 'the clear tried');
+      expect(told.open()).toEqual([]);
+      answer = (res) => res.writeHead(422).end();
+      hook.tell('raised', alert('pager'));
+      hook.tell('cleared', alert('pager'));
+      await until(() => hook.waiting() === 0, 'the three refused', 3000);
+      expect(told.open()).toEqual([]);
+    } finally {
+      await hook.stop();
+    }
+  });
+
+  it('at start, no second clear for one whose clear is queued already (its raise taken before)', async () => {
+    const told = new SqliteAlertsTold(db);
+    const hook = hookWith(told);
+    try {
+      hook.tell('raised', alert('pager'));
+      await until(() => got.length === 1 && hook.waiting() === 0, 'the raise taken', 3000);
+      answer = (res) => res.writeHead(503).end();
+      hook.tell('cleared', alert('pager'));
+      const before = tries;
+      await until(() => tries > before, 'the clear tried');
+      hook.clearGone([]);
+      expect(hook.waiting()).toBe(1);
+    } finally {
+      await hook.stop();
+    }
+  });
+
   it('that cannot be read at the first full look are cleared at the next one', async () => {
     const told = new SqliteAlertsTold(db);
     told.raised('dead-letters', SINCE);
@@ -594,6 +631,7 @@ describe('the alerts told raised, remembered across a restart (2026-12-06)', () 
       // The watch alert's clear is sent once, live (not again as one remembered).
       expect(events()).toEqual(['raised watch', 'raised dead-letters', 'cleared watch']);
       expect(told.open().map((a) => a.key)).toEqual(['dead-letters']);
+      expect(logs.filter((l) => l.includes('no longer standing'))).toEqual([]); // none cleared: nothing said
     } finally {
       await hook.stop();
     }
