@@ -213,6 +213,20 @@ describe("the board's list after months of use", () => {
     }
   });
 
+  // Pinned by a mutation run (2026-12-06): an alert passed by a newer change of its subject keeps nobody listed.
+  it('leaves out a patient whose SpO2 warning its all-clear passed, once discharged a day ago', async () => {
+    server = await start();
+    await post(enrol('CLEAR', 0), lowSpo2('CLEAR', 1), lowSpo2('CLEAR', 2));
+    await settled();
+    await acknowledgeAll('CLEAR', 2); // bedside and hematology
+    await post(normal('CLEAR', 3), normal('CLEAR', 4), discharge('CLEAR', 5));
+    await settled();
+    await until(() => pageLines().some((p) => p.kind === 'alert-cleared') || undefined, 'the all-clear paged');
+    clock = T0 + 5 * MIN + 24 * HOUR + 1;
+    expect(await listedIds()).toEqual([]);
+    expect((await list()).leftOut.count).toBe(1);
+  });
+
   it('takes another time with --board-ended-hours, and a data directory of the version before (the columns filled)', async () => {
     server = await start();
     await post(enrol('QUIET', 0), normal('QUIET', 1), discharge('QUIET', 2));

@@ -1172,14 +1172,25 @@ describe('a ladder nobody answered (exhausted), told to the operator as AWS tell
     for (let i = 0; i < 6; i++) await advance(15);
     const unanswered = (await health()).exhaustedLadders;
     expect(unanswered.count).toBe(1);
-    await post(enrol('P2', 12), fever('P2', 14)); // another patient's CRS 1, paged later
+    // Another patient's CRS 1, paged later, its sequence number higher (a change of another patient passes nothing).
+    await post(enrol('P2', 12), msg('P2', 13, { vitals: { heartRate: 80 } }), fever('P2', 14));
     await post(msg('P1', 15, { vitals: { spo2: 88 } }), msg('P1', 16, { vitals: { spo2: 87 } })); // P1's SpO2 warning
     await until(
       () => (pages().some((p) => p.patientId === 'P2') && pages().some((p) => p.subject === 'spo2')) || undefined,
       'P2 and the SpO2 warning paged',
     );
+    const ofP2 = pages().find((p) => p.patientId === 'P2')!.notificationId;
+    const ofP1 = pages().find((p) => p.patientId === 'P1' && p.subject === 'crs')!.notificationId;
+    expect(Number(ofP2.split('#')[1])).toBeGreaterThan(Number(ofP1.split('#')[1]));
     server.watch.check();
     expect((await health()).exhaustedLadders).toEqual(unanswered);
+    // On the board each subject has its current group: the SpO2 warning, newer, does not pass the CRS 1.
+    type Board = { pages: { notificationId: string; current: boolean }[] };
+    const view = (await (await api('/api/patients/P1')).json()) as Board;
+    expect(view.pages.map((g) => `${g.notificationId.split('|')[0]} ${g.current}`).sort()).toEqual([
+      'crs true',
+      'spo2 true',
+    ]);
     await server.close();
     server = await startLogged();
     expect((await health()).exhaustedLadders).toEqual(unanswered);

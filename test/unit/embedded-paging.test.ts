@@ -282,6 +282,14 @@ describe("the exhausted ladders still standing (exhaustedNow): a newer change by
     );
     expect(ids(inMemory)).toEqual(standing.sort());
   });
+
+  // Pinned by a mutation run (2026-12-06).
+  it('a change never passes itself (an id without a sequence number, its pages created apart), nor one created the same ms', () => {
+    const at = (notificationId: string, triggeredAt: number) => ({ notificationId, triggeredAt });
+    expect(newerChange(at('stale-feed|P|1000', 20), at('stale-feed|P|1000', 0))).toBe(false);
+    expect(newerChange(at('crs|P|#7', 5), at('crs|P|m3', 5))).toBe(false);
+    expect(newerChange(at('crs|P|m3', 5), at('crs|P|#7', 5))).toBe(false);
+  });
 });
 
 // Behaviour a mutation run of the SQLite page store (shared/adapters/sqlite/pages.ts) found no test pinning down.

@@ -118,13 +118,14 @@ export class AlertWebhook {
    */
   clearGone(standing: readonly Pick<DeliveryAlert, 'key'>[]): void {
     if (this.settled || !this.o.told) return;
-    this.settled = true;
     const keys = new Set(standing.map((a) => a.key));
     let gone: { key: string; since: string }[] = [];
     this.remember('', () => {
       // Not one whose clear is queued already (told raised and cleared while the watch could not read everything).
       const queued = new Set(this.queue.filter((e) => e.event === 'cleared').map((e) => e.key));
       gone = this.o.told!.open().filter((a) => !keys.has(a.key) && !queued.has(a.key));
+      // Only once read: a read that failed is tried again at the next full look, not given up for the run.
+      this.settled = true;
     });
     for (const a of gone)
       this.tell('cleared', {

@@ -49,9 +49,10 @@ export interface DeliveryWatchOptions {
   lastTickAt: () => number;
   /**
    * The pages the pager's last tick set aside: their team has no ladder in the paging config (a rollback), or their
-   * stored item cannot be read.
+   * stored item cannot be read. Undefined: not known yet (no tick since the start), so a look does not know all that
+   * stands (onLooked waits: a set-aside alert told raised before a restart would have been cleared, then raised again).
    */
-  setAside?: () => SetAside[];
+  setAside?: () => SetAside[] | undefined;
   /** The accepted messages not graded yet: how many, and when the oldest arrived (epoch ms; null: none). */
   inbox?: () => { waiting: number; oldestAt: number | null };
   /** How many accepted messages grading set aside (dead letters): each one is a patient's data never graded. */
@@ -161,7 +162,8 @@ export class DeliveryWatch {
         `the pager has not run for ${Math.round(tickAge / 1000)} s: escalations and silences are not being processed`,
       );
 
-    const setAside = this.o.setAside?.() ?? [];
+    const aside = this.o.setAside?.();
+    const setAside = aside ?? [];
     if (setAside.length > 0)
       found.set(
         'set-aside',
@@ -241,6 +243,6 @@ export class DeliveryWatch {
       changed = true;
     }
     if (changed) this.o.onChange();
-    if (unread.length === 0) this.o.onLooked?.(this.current());
+    if (unread.length === 0 && (aside !== undefined || !this.o.setAside)) this.o.onLooked?.(this.current());
   }
 }

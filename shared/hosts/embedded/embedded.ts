@@ -214,6 +214,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     onClockStep: () => watch.check(),
     // Said as the ladder runs out (and cleared as it is answered), not at the watch's next look.
     onExhausted: () => watch.check(),
+    onFirstTick: () => watch.check(),
   });
   const queries = new BoardQueries(db, paging.store);
   const sinks: Sink[] = [
@@ -232,7 +233,8 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   const watch: DeliveryWatch = new DeliveryWatch({
     lanes: () => dispatcher!.health(),
     lastTickAt: () => paging.lastTickAt,
-    setAside: () => paging.setAside,
+    // Known from the pager's first tick, which comes after the watch's first look.
+    setAside: () => (paging.ticked ? paging.setAside : undefined),
     inbox: () => queue.backlog(),
     deadLetters: () => deadLetterCount(db).count,
     clock: () => paging.clockAlert(),

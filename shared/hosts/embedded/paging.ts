@@ -63,6 +63,8 @@ export interface EmbeddedPagingOptions {
   onClockStep?: () => void;
   /** A ladder ran out unanswered, or such a page was answered or passed (the delivery watch looks again). */
   onExhausted?: () => void;
+  /** The first tick since the start completed: what it set aside is known (the delivery watch looks again). */
+  onFirstTick?: () => void;
 }
 
 /** The sweep stopped because the server is stopping. */
@@ -114,6 +116,8 @@ export class EmbeddedPaging {
    * /api/health); every other page goes on.
    */
   setAside: SetAside[] = [];
+  /** A tick completed since the start: until then `setAside` is not known (the delivery watch waits for it). */
+  ticked = false;
   /**
    * The pages whose ladder ran out with nobody acknowledging, by id, while no newer change of their subject
    * (newerChange: the pager's order) has passed them (the board shows them as unanswered): read once at start, then
@@ -372,6 +376,9 @@ export class EmbeddedPaging {
           : 'paging: no page set aside any more',
       );
     this.setAside = setAside;
+    if (this.ticked) return;
+    this.ticked = true;
+    this.o.onFirstTick?.();
   }
 
   /** Runs the timer loop again now if something may be due before it would wake. */
