@@ -815,6 +815,10 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
       [oxygen!, (r) => void (r.component = 'x'), 'Observation.component'],
       [heartRate!, (r) => void (r.valueQuantity.code = hostileUnit), 'Observation.valueQuantity.code'],
       [pump!, (r) => void (r.dosage.rateQuantity.code = hostileUnit), 'MedicationAdministration.dosage.rateQuantity'],
+      // A status that is no R4 code (taken as read until 2026-12-06: a "retracted" value graded, a bed moved).
+      [heartRate!, (r) => void (r.status = 'retracted'), 'Observation.status'],
+      [heartRate!, (r) => void (r.status = hostileUnit), 'Observation.status'],
+      [encounter!, (r) => void (r.status = 'active'), 'Encounter.status'],
     ];
     for (const [resource, edit, expression] of cases) {
       const sent = structuredClone(resource);
