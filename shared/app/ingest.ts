@@ -5,7 +5,7 @@ import { DEVICE_CLOCK, deviceClockErrors } from '#domain/device-clock.ts';
 import { iso } from '#domain/time.ts';
 import type { MessageQueue, QueuedMessage, TokenStore } from '#ports';
 import { messageDigest } from './digest.ts';
-import { isJsonType } from './media-type.ts';
+import { codingRefused, isJsonType } from './media-type.ts';
 import { authenticate, refusalHeaders, RETRY_LATER, type AuthResult } from './auth.ts';
 import { admitPatients, sectionRefusals, type Admission, type PatientDirectory, type Principal } from './scope.ts';
 
@@ -172,6 +172,8 @@ export async function handleIngest(
 
   const type = header(req, 'content-type');
   if (type && !isJsonType(type)) return json(415, { error: `content-type ${type} is not JSON` });
+  const coded = codingRefused(header(req, 'content-encoding'));
+  if (coded) return json(415, { error: coded });
   const limit = route === 'single' ? INGEST_LIMITS.messageBytes : INGEST_LIMITS.batchBytes;
   let size = Buffer.byteLength(req.body, 'utf8');
   if (size > limit) {

@@ -26,3 +26,17 @@ function parse(type: string | undefined): { essence: string; params: [string, st
     }),
   };
 }
+
+/**
+ * Why a body sent with a content coding (`Content-Encoding: gzip`, `deflate`, `br`) is refused (415), or undefined
+ * when it has none or `identity`. No route inflates a body: read as it came, a gzipped message was answered "not
+ * valid JSON" (an AR "does not start with an MSH segment"), which told the sender to fix a message that was right.
+ */
+export function codingRefused(encoding: string | undefined): string | undefined {
+  const codings = (encoding ?? '')
+    .split(',')
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c !== '' && c !== 'identity');
+  if (codings.length === 0) return undefined;
+  return `content-encoding ${codings.join(', ').slice(0, 40)} is not taken: send the body uncompressed`;
+}

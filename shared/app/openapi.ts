@@ -104,7 +104,10 @@ function deviceRefusals(content: (example?: unknown) => Json, examples: Record<n
     }),
     405: response(OTHER_METHOD('POST'), content(examples[405]), { Allow: headerRef('Allow') }),
     413: response("The body is over the route's limit; nothing was accepted.", content(examples[413])),
-    415: response('A content-type this route does not take.', content(examples[415])),
+    415: response(
+      'A content-type this route does not take, or a compressed body (`Content-Encoding` other than `identity`: send it uncompressed).',
+      content(examples[415]),
+    ),
     429: THROTTLED,
     503: response(
       'The queue, the token store or another store ingest reads is unavailable: nothing was accepted; send again after `Retry-After` seconds.',

@@ -3371,3 +3371,66 @@ describe('an infusion Procedure coded as two therapies (2026-12-05)', () => {
     expect(queue.messages).toEqual([]);
   });
 });
+
+describe('a status that is no R4 code is refused, naming it (2026-12-06)', () => {
+  // R4 binds Observation.status and Encounter.status to their value sets (required). Until 2026-12-06 any other
+  // text was taken: an engine that mapped OBX-11 "D" to "retracted" had the value graded under a 202, and a typo
+  // or another version's code on an Encounter moved the patient's bed, where a MedicationAdministration's was
+  // refused.
+  const encounter = (status: unknown) => ({
+    resourceType: 'Encounter',
+    id: 'enc-status',
+    status,
+    class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'IMP' },
+    subject,
+    period: { start: T },
+    location: [
+      {
+        location: { display: 'H4-3' },
+        physicalType: {
+          coding: [{ system: 'http://terminology.hl7.org/CodeSystem/location-physical-type', code: 'bd' }],
+        },
+      },
+    ],
+  });
+  it.each([
+    ['Observation', 'retracted', /^"retracted" is not an R4 Observation status \(registered, preliminary, final,/],
+    ['Observation', 'Final', /^"Final" is not an R4 Observation status/],
+    ['Observation', 5, /^5 is not an R4 Observation status/],
+    ['Encounter', 'active', /^"active" is not an R4 Encounter status \(planned, arrived, triaged, in-progress,/],
+  ])('%s %j: 422 code-invalid at its status, nothing taken', async (type, status, text) => {
+    const resource =
+      type === 'Observation'
+        ? obs({ system: LOINC_SYSTEM, code: '8310-5' }, { status, valueQuantity: qty(39.2, 'Cel') })
+        : encounter(status);
+    const res = await post(`/fhir/r4/${type}`, resource);
+    expect(res.status).toBe(422);
+    expect((JSON.parse(res.body) as OperationOutcome).issue).toEqual([
+      {
+        severity: 'error',
+        code: 'code-invalid',
+        diagnostics: expect.stringMatching(text),
+        expression: [`${type}.status`],
+      },
+    ]);
+    expect(queue.messages).toEqual([]);
+  });
+  it('an Encounter without a status is refused as required; every R4 Observation status is still read', async () => {
+    const { status: _s, ...none } = encounter('in-progress');
+    const res = await post('/fhir/r4/Encounter', none);
+    expect([res.status, (JSON.parse(res.body) as OperationOutcome).issue.map((i) => [i.code, i.expression])]).toEqual([
+      422,
+      [['required', ['Encounter.status']]],
+    ]);
+    for (const status of ['preliminary', 'final', 'amended', 'corrected', 'unknown'])
+      expect(
+        (
+          await post(
+            '/fhir/r4/Observation',
+            obs({ system: LOINC_SYSTEM, code: '8310-5' }, { status, valueQuantity: qty(39.2, 'Cel') }),
+          )
+        ).status,
+      ).toBe(202);
+    expect(queue.messages).toHaveLength(5);
+  });
+});

@@ -550,6 +550,44 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
     }
   });
 
+  it('a compressed body (Content-Encoding gzip): the same 415 naming the coding from both, on every device route', async () => {
+    // Until 2026-12-06 the compressed bytes were read as the body: a 400 "not valid JSON" quoting binary (an AR "does
+    // not start with an MSH segment"), which told an engine with compression switched on to fix a message that was
+    // right. Nothing here inflates a body: one decoder fewer, and no compression bomb to bound.
+    const { gzipSync } = await import('node:zlib');
+    const message = msg('P-gz', 0, { vitals: { heartRate: 90 } }, 'gz-1');
+    const cases: [string, string, string, RegExp][] = [
+      ['/v1/messages', 'application/json', JSON.stringify(message), /"error":"content-encoding gzip is not taken/],
+      ['/fhir/r4/Observation', 'application/fhir+json', '{}', /"code":"not-supported".*content-encoding gzip/],
+      ['/v1/hl7v2', HL7_CONTENT_TYPE, toPcd01(message) ?? '', /MSA\|AR\|\|content-encoding gzip is not taken/],
+    ];
+    for (const [path, type, body, said] of cases) {
+      const answers = [];
+      for (const base of [embedded.url, front.url]) {
+        const r = await fetch(`${base}${path}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${DEVICES.ehr}`, 'content-type': type, 'content-encoding': 'gzip' },
+          body: gzipSync(body),
+        });
+        answers.push({ status: r.status, body: await r.text() });
+      }
+      expect(answers[1], path).toEqual(answers[0]);
+      expect(answers[0]!.status, path).toBe(415);
+      expect(answers[0]!.body, path).toMatch(said);
+    }
+    // identity is no coding: taken as before.
+    const plain = await fetch(`${embedded.url}/v1/messages`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${DEVICES.ehr}`,
+        'content-type': 'application/json',
+        'content-encoding': 'identity',
+      },
+      body: JSON.stringify(message),
+    });
+    expect(plain.status).toBe(202);
+  });
+
   it('the same status and answer from both, for any body and for messages with fields gone wrong', async () => {
     const answer = async (base: string, path: string, body: string) => {
       const r = await fetch(`${base}${path}`, {
@@ -815,6 +853,10 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
       [oxygen!, (r) => void (r.component = 'x'), 'Observation.component'],
       [heartRate!, (r) => void (r.valueQuantity.code = hostileUnit), 'Observation.valueQuantity.code'],
       [pump!, (r) => void (r.dosage.rateQuantity.code = hostileUnit), 'MedicationAdministration.dosage.rateQuantity'],
+      // A status that is no R4 code (taken as read until 2026-12-06: a "retracted" value graded, a bed moved).
+      [heartRate!, (r) => void (r.status = 'retracted'), 'Observation.status'],
+      [heartRate!, (r) => void (r.status = hostileUnit), 'Observation.status'],
+      [encounter!, (r) => void (r.status = 'active'), 'Encounter.status'],
     ];
     for (const [resource, edit, expression] of cases) {
       const sent = structuredClone(resource);

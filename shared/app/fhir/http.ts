@@ -27,7 +27,7 @@ import { capabilityStatement } from './capability.ts';
 import { FHIR_RESOURCES, entriesOf, translateResources, type FhirIssue } from './translate.ts';
 
 import { FHIR_BASE } from '#app/interfaces/routes.ts';
-import { fhirVersionOf, isJsonType } from '#app/media-type.ts';
+import { codingRefused, fhirVersionOf, isJsonType } from '#app/media-type.ts';
 
 export { FHIR_BASE };
 export const FHIR_CONTENT_TYPE = 'application/fhir+json';
@@ -120,6 +120,8 @@ export async function handleFhirHttp(
       'not-supported',
       `content-type says fhirVersion=${version}; this server takes FHIR R4 (4.0) only`,
     );
+  const coded = codingRefused(header(req, 'content-encoding'));
+  if (coded) return problem(415, 'not-supported', coded);
   const size = Buffer.byteLength(req.body, 'utf8');
   if (size > INGEST_LIMITS.batchBytes)
     return problem(413, 'too-costly', `body is ${size} bytes; the limit is ${INGEST_LIMITS.batchBytes}`);

@@ -743,8 +743,51 @@ function notRead(r: Reader, i: number, read: string): void {
   );
 }
 
+/** R4's Observation.status value set (required binding). */
+const OBSERVATION_STATUSES = [
+  'registered',
+  'preliminary',
+  'final',
+  'amended',
+  'corrected',
+  'cancelled',
+  'entered-in-error',
+  'unknown',
+];
+/** R4's Encounter.status value set (required binding). */
+const ENCOUNTER_STATUSES = [
+  'planned',
+  'arrived',
+  'triaged',
+  'in-progress',
+  'onleave',
+  'finished',
+  'cancelled',
+  'entered-in-error',
+  'unknown',
+];
+
+/**
+ * Whether a resource's status is one of R4's codes for its type, else said (an error at `status`). Any other text
+ * was taken as a status read (an Observation "retracted", an engine's mapping of OBX-11 D, was graded; an Encounter
+ * "active" moved the bed), while a MedicationAdministration's was refused.
+ */
+function knownStatus(r: Reader, status: unknown, type: string, codes: string[]): status is string {
+  if (status === undefined) return r.issue('status', 'required', 'status is required') ?? false;
+  if (typeof status === 'string' && codes.includes(status)) return true;
+  const shown =
+    typeof status === 'string'
+      ? JSON.stringify(status.slice(0, 40))
+      : typeof status === 'number' || typeof status === 'boolean' || status === null
+        ? String(status)
+        : Array.isArray(status)
+          ? 'a list'
+          : 'an object';
+  return r.issue('status', 'code-invalid', `${shown} is not an R4 ${type} status (${codes.join(', ')})`) ?? false;
+}
+
 function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): Fragment[] {
-  if (typeof obs.status !== 'string') return r.issue('status', 'required', 'status is required') ?? [];
+  if (!knownStatus(r, obs.status, 'Observation', OBSERVATION_STATUSES)) return [];
   if (obs.status === 'entered-in-error') return notRetracted(r);
   if (Object.hasOwn(OBSERVATION_SKIP, obs.status))
     return r.issue('status', 'not-supported', OBSERVATION_SKIP[obs.status]!, 'warning') ?? [];
@@ -1169,6 +1212,7 @@ const ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
 const INPATIENT = new Set(['IMP', 'ACUTE', 'NONAC']);
 
 function encounter(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragment[] {
+  if (!knownStatus(r, enc.status, 'Encounter', ENCOUNTER_STATUSES)) return [];
   if (enc.status === 'entered-in-error') return notRetracted(r);
   if (enc.status === 'cancelled') return [];
   // A planned stay's location is where the patient will be, not where the patient is: read as the current bed, a

@@ -7,6 +7,7 @@ import { authenticateRequest, header, type HttpRequest, type HttpResponse, type 
 import { refusalHeaders, RETRY_LATER, type AuthResult } from '#app/auth.ts';
 import { HL7_CONTENT_TYPE, HL7_MAX_BYTES, refusalAck, tooLong } from './ack.ts';
 import { ingestHl7, type Hl7IngestDeps } from './ingest.ts';
+import { codingRefused } from '#app/media-type.ts';
 
 export { HL7_ROUTE } from '#app/interfaces/routes.ts';
 
@@ -36,6 +37,8 @@ export async function handleHl7Http(
   if (!auth.ok) return refuse(auth.status, auth.error, refusalHeaders(auth));
   const type = header(req, 'content-type') ?? '';
   if (!/hl7-v2|er7/i.test(type)) return refuse(415, `content-type ${type || '(none)'} is not ${HL7_CONTENT_TYPE}`);
+  const coded = codingRefused(header(req, 'content-encoding'));
+  if (coded) return refuse(415, coded);
   // The body as read stops just past the limit (the embedded server reads no further): its size is not told.
   if (Buffer.byteLength(req.body, 'utf8') > HL7_MAX_BYTES) return answer(413, refusalAck(tooLong(), deps.now()));
   const a = await ingestHl7(req.body, auth.principal, deps);
