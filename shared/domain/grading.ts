@@ -375,11 +375,14 @@ function leeOxygen(state: PatientState, config: GradingConfig): Graded | undefin
   if (f.fio2 === undefined) {
     return { grade: 2, reasons: [reason('oxygen', text, o.t, `oxygen requirement: ${text} (${f.note})`)] };
   }
-  const how = f.estimated ? `FiO2 estimated ${f.fio2} from the device` : `FiO2 ${f.fio2}`;
   const grade = f.fio2 >= threshold ? 3 : 2;
   const cmp = grade === 3 ? `>= ${threshold}` : `< ${threshold}`;
   const note = f.note ? `; ${f.note}` : '';
-  return { grade, reasons: [reason('fio2', f.fio2, o.t, `${text}: ${how} (${cmp}${note})`)] };
+  // A given FiO2 is in the device's text already: said once (until 2026-12-06 "FiO2 0.45: FiO2 0.45 (>= 0.4)").
+  const words = f.estimated
+    ? `${text}: FiO2 estimated ${f.fio2} from the device (${cmp}${note})`
+    : `${text} (${cmp}${note})`;
+  return { grade, reasons: [reason('fio2', f.fio2, o.t, words)] };
 }
 
 /** A vasopressor dose in the unit of the high-dose threshold, or undefined when it cannot be converted. */
