@@ -209,8 +209,12 @@ function waiver(state: PatientState, config: GradingConfig): Reason | undefined 
   const masked = state.lastMaskingAt;
   if (fever === undefined || masked === undefined || fever < episodeStart(state)) return undefined;
   if (config.waiverNeedsInfusionTime && state.enrolment.infusedAt === undefined) return undefined;
+  // Which drug, for the reader (the waiver rests on the time alone): those of the list charted at that time
+  // (lastGiven keeps each drug's latest; none on the list is later). Unnamed when the list changed since (none is).
+  const drugs = config.feverMaskingDrugs.filter((d) => state.lastGiven[d] === masked);
+  const named = drugs.length > 0 ? ` (${drugs.join(', ')})` : '';
   return reason('fever-waiver', true, masked, [
-    'fever not required: fever-masking medication given on or after a fever of the episode (',
+    `fever not required: fever-masking medication${named} given on or after a fever of the episode (`,
     { at: iso(fever) },
     ')',
   ]);
