@@ -11,7 +11,7 @@ const UNIT = String.raw`(?:°C|mmHg|mcg\/kg\/min|mcg\/min|mg\/kg|mg|kg|L\/min|%|
  * (`MAP < 65`, `systolic < 90`, `>= 0.4`, `< 30 kg`); an FiO2 (`FiO2 0.45`); a value or a range with its unit (`39.1 °C`, `8 mg/kg`,
  * `1-2 doses`, `24 h`). Global: each match is one piece to keep whole. Its source is what the board is sent.
  */
-const UNBROKEN = new RegExp(
+export const UNBROKEN = new RegExp(
   [
     String.raw`\d{4}-\d\d-\d\d \d\d:\d\d(?: [A-Z][A-Za-z0-9+:-]*)?`,
     `(?:[A-Za-z][A-Za-z0-9]* )?[<>]=? ${NUMBER}(?: ${UNIT})?`,

@@ -11,7 +11,7 @@ import { launchChromium } from '#test/support/chromium.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { until } from '#test/support/until.ts';
-import { pieces, scrollsSideways } from '#test/support/unbroken.ts';
+import { narrowCourse, pieces, scrollsSideways } from '#test/support/unbroken.ts';
 import { post, spawnServe, stop, type ServeProcess } from '#test/integration/embedded-support.ts';
 
 let dir: string;
@@ -210,26 +210,7 @@ describe('the acknowledge page', () => {
     // Until 2026-12-06 the lines broke where they could: "fever 39.1" / "°C", "at 2026-12-" / "06 17:45 CET", on
     // the summary's reasons, the next steps and the acknowledgement's own line, read at night as two values; and
     // (later that day) "MAP" / "< 65", "1-" / "2 doses", "24" / "h".
-    const t = (minutesAgo: number) => new Date(Date.now() - minutesAgo * 60_000).toISOString();
-    const base = { patientId: 'WRAP-1', source: { deviceId: 'mon-1', kind: 'monitor' as const } };
-    const messages: DeviceMessage[] = [
-      {
-        ...base,
-        messageId: 'wrap-enrol',
-        observedAt: t(30),
-        source: { deviceId: 'ehr-1', kind: 'ehr' },
-        enrolment: { therapy: 'car-t', infusedAt: '2026-01-08T08:00:00Z', bed: 'H4-12', weightKg: 70 },
-      },
-      { ...base, messageId: 'wrap-1', observedAt: t(20), vitals: { temperatureC: 38.8, systolicBP: 84 } },
-      { ...base, messageId: 'wrap-2', observedAt: t(15), vitals: { systolicBP: 82, meanArterialPressure: 60 } },
-      {
-        ...base,
-        messageId: 'wrap-3',
-        observedAt: t(10),
-        vasopressors: [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }],
-        oxygen: { device: 'nasal_cannula', flowLpm: 4 },
-      },
-    ];
+    const messages = narrowCourse('WRAP-1');
     for (const m of messages) expect((await post(server.url, m)).status).toBe(202);
     const link = (grade: number, team: string) =>
       until(

@@ -2,6 +2,7 @@
 // again from what clinicians read split (not from that rule): a time with its zone, a comparison with its word
 // ("MAP < 65", ">= 0.4"), an FiO2, a value or a range with its unit ("39.1 °C", "1-2 doses", "24 h").
 import type { Page } from 'playwright-core';
+import type { DeviceMessage } from '#domain/contract.ts';
 
 const PIECES = String.raw`\d{4}-\d\d-\d\d \d\d:\d\d [A-Z][A-Za-z0-9+:-]*|(?:[A-Za-z]\w* )?[<>]=? \d+(?:\.\d+)?|FiO2 \d+(?:\.\d+)?|\d+(?:\.\d+)?(?:-\d+)? (?:°C|mmHg|mcg\/kg\/min|mg\/kg|mg|kg|L\/min|%|doses|dose|min|h)(?![\w\/])`;
 
@@ -35,3 +36,30 @@ export function pieces(page: Page, selector: string): Promise<{ text: string; li
 /** Whether the page scrolls sideways (wider than the screen). */
 export const scrollsSideways = (page: Page) =>
   page.evaluate('document.documentElement.scrollWidth > document.documentElement.clientWidth') as Promise<boolean>;
+
+/**
+ * A course that pages CRS 2, then 3, in the last half hour: its reasons and steps hold a time of each kind, "38.8 °C",
+ * "MAP < 65", "0.1 mcg/kg/min", "4 L/min", "1-2 doses" (the CRS 2 steps) and "24 h" (the tocilizumab advice).
+ */
+export function narrowCourse(patientId: string, enrolment: DeviceMessage['enrolment'] = {}): DeviceMessage[] {
+  const t = (minutesAgo: number) => new Date(Date.now() - minutesAgo * 60_000).toISOString();
+  const base = { patientId, source: { deviceId: 'mon-1', kind: 'monitor' as const } };
+  return [
+    {
+      ...base,
+      messageId: `${patientId}-enrol`,
+      observedAt: t(30),
+      source: { deviceId: 'ehr-1', kind: 'ehr' },
+      enrolment: { therapy: 'car-t', infusedAt: '2026-01-08T08:00:00Z', bed: 'H4-12', weightKg: 70, ...enrolment },
+    },
+    { ...base, messageId: `${patientId}-1`, observedAt: t(20), vitals: { temperatureC: 38.8, systolicBP: 84 } },
+    { ...base, messageId: `${patientId}-2`, observedAt: t(15), vitals: { systolicBP: 82, meanArterialPressure: 60 } },
+    {
+      ...base,
+      messageId: `${patientId}-3`,
+      observedAt: t(10),
+      vasopressors: [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }],
+      oxygen: { device: 'nasal_cannula', flowLpm: 4 },
+    },
+  ];
+}
