@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { awaitsAcknowledgement, type Page } from '#domain/paging.ts';
 import { formatSiteTime } from '#domain/time.ts';
+import { unbrokenPieces } from '#domain/unbroken.ts';
 
 // overflow-wrap: an id or bed with nothing to break a line at (a 64-character OID-style id) wraps inside the card
 // instead of widening the page past a phone's screen.
@@ -38,15 +39,15 @@ export const ACK_PAGE_HEADERS = {
 const escapeHtml = (s: string) =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
-/** A time with its zone (`2026-12-06 03:12 CET`, `GMT+5:30`), or a value with its unit (`39.1 °C`, `8 mg/kg`). */
-const UNBROKEN =
-  /\d{4}-\d\d-\d\d \d\d:\d\d(?: [A-Z][A-Za-z0-9+:-]*)?|\d+(?:\.\d+)? (?:°C|mmHg|mcg\/kg\/min|mcg\/min|mg\/kg|mg|kg|L\/min|%)(?![\w/])/g;
-
 /**
- * Escaped text whose times and values with their units are each kept on one line: on a 360 px phone the lines broke
- * inside them ("fever 39.1" / "°C", "at 2026-12-" / "06 17:45 CET"), read at night as two values (until 2026-12-06).
+ * Escaped text whose times and values with their units are each kept on one line (the rule: #domain/unbroken.ts,
+ * which the board keeps too): on a 360 px phone the lines broke inside them ("fever 39.1" / "°C", "at 2026-12-" /
+ * "06 17:45 CET"), read at night as two values (until 2026-12-06).
  */
-const readable = (s: string) => escapeHtml(s).replace(UNBROKEN, (m) => `<span class="nw">${m}</span>`);
+const readable = (s: string) =>
+  unbrokenPieces(s)
+    .map((p) => (p.keep ? `<span class="nw">${escapeHtml(p.text)}</span>` : escapeHtml(p.text)))
+    .join('');
 
 function document(title: string, body: string): string {
   return `<!doctype html>

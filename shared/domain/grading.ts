@@ -209,8 +209,12 @@ function waiver(state: PatientState, config: GradingConfig): Reason | undefined 
   const masked = state.lastMaskingAt;
   if (fever === undefined || masked === undefined || fever < episodeStart(state)) return undefined;
   if (config.waiverNeedsInfusionTime && state.enrolment.infusedAt === undefined) return undefined;
+  // Which drug, for the reader (the waiver rests on the time alone): those of the list charted at that time
+  // (lastGiven keeps each drug's latest; none on the list is later). Unnamed when the list changed since (none is).
+  const drugs = config.feverMaskingDrugs.filter((d) => state.lastGiven[d] === masked);
+  const named = drugs.length > 0 ? ` (${drugs.join(', ')})` : '';
   return reason('fever-waiver', true, masked, [
-    'fever not required: fever-masking medication given on or after a fever of the episode (',
+    `fever not required: fever-masking medication${named} given on or after a fever of the episode (`,
     { at: iso(fever) },
     ')',
   ]);
@@ -375,11 +379,14 @@ function leeOxygen(state: PatientState, config: GradingConfig): Graded | undefin
   if (f.fio2 === undefined) {
     return { grade: 2, reasons: [reason('oxygen', text, o.t, `oxygen requirement: ${text} (${f.note})`)] };
   }
-  const how = f.estimated ? `FiO2 estimated ${f.fio2} from the device` : `FiO2 ${f.fio2}`;
   const grade = f.fio2 >= threshold ? 3 : 2;
   const cmp = grade === 3 ? `>= ${threshold}` : `< ${threshold}`;
   const note = f.note ? `; ${f.note}` : '';
-  return { grade, reasons: [reason('fio2', f.fio2, o.t, `${text}: ${how} (${cmp}${note})`)] };
+  // A given FiO2 is in the device's text already: said once (until 2026-12-06 "FiO2 0.45: FiO2 0.45 (>= 0.4)").
+  const words = f.estimated
+    ? `${text}: FiO2 estimated ${f.fio2} from the device (${cmp}${note})`
+    : `${text} (${cmp}${note})`;
+  return { grade, reasons: [reason('fio2', f.fio2, o.t, words)] };
 }
 
 /** A vasopressor dose in the unit of the high-dose threshold, or undefined when it cannot be converted. */

@@ -89,12 +89,18 @@ function tocilizumabAdvice(state: PatientState, config: GradingConfig): Tocilizu
     doseMg === null
       ? `Tocilizumab ${c.mgPerKg} mg/kg IV (${c.mgPerKgLowWeight} mg/kg if < ${c.lowWeightBelowKg} kg, max ${c.maxDoseMg} mg): dose not computed, no enrolment weight`
       : `Tocilizumab ${doseMg} mg IV (${mgPerKg} mg/kg x ${weightKg} kg${capped ? `, capped at ${c.maxDoseMg} mg` : ''})`;
-  const given = `${givenTotal} dose${givenTotal === 1 ? '' : 's'} given (${given24h} in 24 h)`;
+  // None given yet reads as such (until 2026-12-06: "0 doses given (0 in 24 h); another dose is allowed now").
+  const given =
+    givenTotal === 0
+      ? 'no dose given yet'
+      : `${givenTotal} dose${givenTotal === 1 ? '' : 's'} given (${given24h} in 24 h)`;
   const verdict = !anotherAllowed
     ? `no further dose allowed: ${givenTotal >= c.maxTotal ? `${c.maxTotal} in total reached` : `${c.max24h} in 24 h reached`}`
     : notBefore
       ? `another allowed from ${formatSiteTime(notBefore, config.site.timeZone)} (repeat every ${c.repeatAfterHours} h)`
-      : 'another dose is allowed now';
+      : givenTotal === 0
+        ? 'a dose is allowed now'
+        : 'another dose is allowed now';
   return {
     doseMg,
     weightKg,

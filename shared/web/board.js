@@ -188,13 +188,43 @@
     var on = handlers.get(ev.currentTarget);
     if (on?.[ev.type]) on[ev.type](ev);
   }
+  // What a phone keeps on one line (a time with its zone, a value with its unit, "MAP < 65", "1-2 doses"): the
+  // acknowledge page's rule (shared/domain/unbroken.ts), sent by the server with every answer, not a copy. Until
+  // 2026-12-06 a 360 px phone read "2026-" / "12-06 17:55 CET". Every text h writes goes through it.
+  var unbroken = null;
+  function setUnbroken(source) {
+    if (typeof source === 'string' && (!unbroken || unbroken.source !== source)) unbroken = new RegExp(source, 'g');
+  }
+  /** Text as nodes: each piece to keep whole in a span that does not wrap; still text, never HTML. */
+  function readable(text) {
+    text = String(text);
+    if (!unbroken) return [document.createTextNode(text)];
+    var out = [];
+    var from = 0;
+    for (var m of text.matchAll(unbroken)) {
+      if (m.index > from) out.push(document.createTextNode(text.slice(from, m.index)));
+      var span = document.createElement('span');
+      span.className = 'nw';
+      span.textContent = m[0];
+      out.push(span);
+      from = m.index + m[0].length;
+    }
+    if (from < text.length || out.length === 0) out.push(document.createTextNode(text.slice(from)));
+    return out;
+  }
+  function putText(e, text) {
+    e.textContent = '';
+    readable(text).forEach(function (n) {
+      e.appendChild(n);
+    });
+  }
   function h(tag, attrs, children) {
     var e = document.createElement(tag);
     if (attrs) {
       for (var k in attrs) {
         var v = attrs[k];
         if (v === undefined || v === null || v === false) continue;
-        if (k === 'text') e.textContent = v;
+        if (k === 'text') putText(e, v);
         else if (k === 'class') e.className = v;
         else if (k.slice(0, 2) === 'on') {
           if (!handlers.has(e)) handlers.set(e, {});
@@ -205,7 +235,10 @@
     }
     (children || []).forEach(function (c) {
       if (c === null || c === undefined || c === false) return;
-      e.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
+      if (typeof c !== 'string') return e.appendChild(c);
+      readable(c).forEach(function (n) {
+        e.appendChild(n);
+      });
     });
     return e;
   }
@@ -334,7 +367,7 @@
   }
   function tickAges() {
     var soon = document.querySelectorAll('[data-in]');
-    for (var j = 0; j < soon.length; j++) soon[j].textContent = '(' + inMinutes(soon[j].getAttribute('data-in')) + ')';
+    for (var j = 0; j < soon.length; j++) putText(soon[j], '(' + inMinutes(soon[j].getAttribute('data-in')) + ')');
     var list = document.querySelectorAll('[data-age]');
     for (var i = 0; i < list.length; i++) showAge(list[i]);
   }
@@ -342,13 +375,15 @@
   function showAge(e) {
     var iso = e.getAttribute('data-age');
     var stale = now() - Date.parse(iso) > STALE_MS;
-    e.textContent =
+    putText(
+      e,
       e.getAttribute('data-prefix') +
-      when(iso) +
-      ' (' +
-      ago(iso) +
-      (stale && e.hasAttribute('data-stale') ? ', stale' : '') +
-      ')';
+        when(iso) +
+        ' (' +
+        ago(iso) +
+        (stale && e.hasAttribute('data-stale') ? ', stale' : '') +
+        ')',
+    );
     e.classList.toggle('stale', stale && e.hasAttribute('data-stale'));
   }
 
@@ -393,7 +428,7 @@
     statusEl.className = cls;
   }
   function setText(e, text) {
-    if (e.textContent !== text) e.textContent = text;
+    if (e.textContent !== text) putText(e, text);
   }
 
   // ------------------------------------------------------------------------------------------------------- API
@@ -1045,12 +1080,14 @@
     var n = leftOut ? leftOut.count : 0;
     box.hidden = n === 0;
     if (n === 0) return;
-    document.getElementById('left-out-text').textContent =
+    putText(
+      document.getElementById('left-out-text'),
       n.toLocaleString('en-US') +
-      (n === 1 ? ' patient is' : ' patients are') +
-      ' not listed: monitoring ended (a discharge) over ' +
-      leftOut.endedHours +
-      ' h ago, with no page, alert, grade or silence open.';
+        (n === 1 ? ' patient is' : ' patients are') +
+        ' not listed: monitoring ended (a discharge) over ' +
+        leftOut.endedHours +
+        ' h ago, with no page, alert, grade or silence open.',
+    );
   }
 
   var LIST_PAGE = 50;
@@ -1213,8 +1250,10 @@
       var buttons = main.querySelectorAll('.range button');
       for (var i = 0; i < buttons.length; i++)
         buttons[i].setAttribute('aria-pressed', String(buttons[i].getAttribute('data-key') === 'range:' + state.hours));
-      document.getElementById('tl-title').textContent =
-        'Timeline: last ' + (state.hours >= 168 ? '7 days' : state.hours + ' h') + ' of patient time';
+      putText(
+        document.getElementById('tl-title'),
+        'Timeline: last ' + (state.hours >= 168 ? '7 days' : state.hours + ' h') + ' of patient time',
+      );
       window.CrsChart.render(document.getElementById('chart'), data.timeline, chartFmt);
       renderTable(data.timeline);
       renderAllPages(data.pages, p);
@@ -1320,7 +1359,7 @@
     state.nameAction = o;
     openedBy(button, o.focusAfter);
     ackTitle.textContent = o.title;
-    ackSummary.textContent = o.summary;
+    putText(ackSummary, o.summary);
     ackLabel.textContent = o.label;
     ackConfirm.textContent = o.confirm;
     ackError.textContent = '';
@@ -1541,15 +1580,18 @@
     openedBy(button, route().kind === 'patient' ? 'heading' : 'open:' + p.patientId);
     var end = action === 'end';
     monitoringTitle.textContent = end ? 'End monitoring' : 'Resume monitoring';
-    monitoringSummary.textContent = end
-      ? 'End the monitoring of ' + about(p) + ': a discharge, or a transfer out of the program\u2019s care.'
-      : 'Re-admit ' +
-        about(p) +
-        ' (monitoring ended (' +
-        p.monitoringEnded.reason +
-        ') ' +
-        when(p.monitoringEnded.at) +
-        ').';
+    putText(
+      monitoringSummary,
+      end
+        ? 'End the monitoring of ' + about(p) + ': a discharge, or a transfer out of the program\u2019s care.'
+        : 'Re-admit ' +
+            about(p) +
+            ' (monitoring ended (' +
+            p.monitoringEnded.reason +
+            ') ' +
+            when(p.monitoringEnded.at) +
+            ').',
+    );
     monitoringRule.textContent = end
       ? 'The no-data watch of this patient stops and a no-data alert in force is closed; grading and pages of grade ' +
         'changes go on. Resume monitoring at a re-admission.'
@@ -1734,6 +1776,7 @@
           state.lastData = r.body;
           setZone(r.body.timeZone);
           window.CrsChart.setDeviceNames(r.body.oxygenDeviceNames);
+          setUnbroken(r.body.unbroken);
           if (r.body.paging) state.paging = r.body.paging;
         }
         // A notice in place of a view (no such patient, a state that cannot be read) is drawn once: drawn again at

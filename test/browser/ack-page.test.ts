@@ -11,6 +11,7 @@ import { launchChromium } from '#test/support/chromium.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { until } from '#test/support/until.ts';
+import { narrowCourse, pieces, scrollsSideways } from '#test/support/unbroken.ts';
 import { post, spawnServe, stop, type ServeProcess } from '#test/integration/embedded-support.ts';
 
 let dir: string;
@@ -205,73 +206,41 @@ describe('the acknowledge page', () => {
     expect(await above('Acknowledged by Dr Phone')).toBe(true);
     await page.close();
   }, 60_000);
-  it('keeps each time and each value with its unit on one line on a 360 px phone (2026-12-06)', async () => {
+  it('keeps each time, comparison and value with its unit on one line on a 360 px phone (2026-12-06)', async () => {
     // Until 2026-12-06 the lines broke where they could: "fever 39.1" / "°C", "at 2026-12-" / "06 17:45 CET", on
-    // the summary's reasons, the next steps and the acknowledgement's own line, read at night as two values.
-    const t = (minutesAgo: number) => new Date(Date.now() - minutesAgo * 60_000).toISOString();
-    const base = { patientId: 'WRAP-1', source: { deviceId: 'mon-1', kind: 'monitor' as const } };
-    const messages: DeviceMessage[] = [
-      {
-        ...base,
-        messageId: 'wrap-enrol',
-        observedAt: t(30),
-        source: { deviceId: 'ehr-1', kind: 'ehr' },
-        enrolment: { therapy: 'car-t', infusedAt: '2026-01-08T08:00:00Z', bed: 'H4-12', weightKg: 70 },
-      },
-      { ...base, messageId: 'wrap-1', observedAt: t(20), vitals: { temperatureC: 38.8, systolicBP: 84 } },
-      { ...base, messageId: 'wrap-2', observedAt: t(15), vitals: { systolicBP: 82, meanArterialPressure: 60 } },
-      {
-        ...base,
-        messageId: 'wrap-3',
-        observedAt: t(10),
-        vasopressors: [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }],
-        oxygen: { device: 'nasal_cannula', flowLpm: 4 },
-      },
-    ];
+    // the summary's reasons, the next steps and the acknowledgement's own line, read at night as two values; and
+    // (later that day) "MAP" / "< 65", "1-" / "2 doses", "24" / "h".
+    const messages = narrowCourse('WRAP-1');
     for (const m of messages) expect((await post(server.url, m)).status).toBe(202);
-    const ackUrl = await until(
-      () =>
-        server.lines
-          .map(
-            (l) =>
-              JSON.parse(l) as { type: string; patientId?: string; grade?: number; team?: string; ackUrl?: string },
-          )
-          .find((e) => e.type === 'page' && e.patientId === 'WRAP-1' && e.grade === 3 && e.team === 'icu' && e.ackUrl)
-          ?.ackUrl,
-      "WRAP-1's CRS 3 page to the ICU with its acknowledge link",
-    );
+    const link = (grade: number, team: string) =>
+      until(
+        () =>
+          server.lines
+            .map(
+              (l) =>
+                JSON.parse(l) as { type: string; patientId?: string; grade?: number; team?: string; ackUrl?: string },
+            )
+            .find((e) => e.type === 'page' && e.patientId === 'WRAP-1' && e.grade === grade && e.team === team)?.ackUrl,
+        `WRAP-1's CRS ${grade} page to ${team} with its acknowledge link`,
+      );
     const page = await browser.newPage({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
-    // Every time and every value with its unit in the card, with the number of lines each is drawn on.
-    const split = () =>
-      page.evaluate(`(() => {
-        const card = document.querySelector('.card');
-        const re = /\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d [A-Z][A-Za-z0-9+:-]*|\\d+(?:\\.\\d+)? (?:°C|mmHg|mcg\\/kg\\/min|mg\\/kg|mg|kg|L\\/min)(?![\\w\\/])/g;
-        const walker = document.createTreeWalker(card, NodeFilter.SHOW_TEXT);
-        const found = [];
-        for (let n = walker.nextNode(); n; n = walker.nextNode()) {
-          for (const m of n.data.matchAll(re)) {
-            const r = document.createRange();
-            r.setStart(n, m.index);
-            r.setEnd(n, m.index + m[0].length);
-            const tops = new Set([...r.getClientRects()].map((x) => Math.round(x.top)));
-            found.push([m[0], tops.size]);
-          }
-        }
-        return found;
-      })()`) as Promise<[string, number][]>;
-    await page.goto(ackUrl);
-    const opened = await split();
+    const broken = async () => (await pieces(page, '.card')).filter((p) => p.lines > 1 || !p.nowrap);
+    // The CRS 2 page (replaced since by the 3): its steps say "after 1-2 doses of tocilizumab".
+    await page.goto(await link(2, 'hematology'));
+    const two = await pieces(page, '.card');
+    expect(two.map((p) => p.text)).toEqual(expect.arrayContaining(['MAP < 65', '1-2 doses', '24 h', '38.8 °C']));
+    expect(await broken()).toEqual([]);
+    expect(await scrollsSideways(page)).toBe(false);
+    await page.goto(await link(3, 'icu'));
+    const opened = await pieces(page, '.card');
     expect(opened.length).toBeGreaterThan(8);
-    expect(opened.map(([text]) => text)).toContain('38.8 °C');
-    expect(opened.filter(([, lines]) => lines > 1)).toEqual([]);
-    expect(await page.evaluate('document.documentElement.scrollWidth <= document.documentElement.clientWidth')).toBe(
-      true,
-    );
+    expect(opened.map((p) => p.text)).toContain('38.8 °C');
+    expect(await broken()).toEqual([]);
+    expect(await scrollsSideways(page)).toBe(false);
     await page.getByLabel('Your name (recorded with the time)').fill('Dr Narrow Phone');
     await page.getByRole('button', { name: 'Acknowledge: I am on it' }).click();
     await page.locator('h1', { hasText: 'Acknowledged' }).waitFor();
-    const answered = await split();
-    expect(answered.filter(([, lines]) => lines > 1)).toEqual([]);
+    expect(await broken()).toEqual([]);
     await page.close();
   }, 60_000);
 });

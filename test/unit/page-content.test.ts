@@ -216,8 +216,12 @@ function requiredText(n: Notification, cfg: GradingConfig): string[] {
     ...(n.condition === 'crs' && n.toGrade >= 1
       ? [
           n.tocilizumab.doseMg === null ? 'dose not computed' : `Tocilizumab ${n.tocilizumab.doseMg} mg IV`,
-          `${n.tocilizumab.givenTotal} dose`,
-          n.tocilizumab.anotherAllowed ? 'another' : 'no further dose allowed',
+          n.tocilizumab.givenTotal === 0 ? 'no dose given yet' : `${n.tocilizumab.givenTotal} dose`,
+          !n.tocilizumab.anotherAllowed
+            ? 'no further dose allowed'
+            : n.tocilizumab.givenTotal === 0
+              ? 'a dose is allowed now'
+              : 'another',
         ]
       : []),
   ];
@@ -667,7 +671,9 @@ describe('pinned by a mutation run: what a grade change page carries', () => {
     const r = run([enrol('D-4', -60, { weightKg: 120 }), msg('D-4', 0, fever)]);
     const t = r.notifications[0]!.tocilizumab;
     expect(t).toMatchObject({ doseMg: 800, capped: true });
-    expect(t.text).toMatch(/^Tocilizumab 800 mg IV \(8 mg\/kg x 120 kg, capped at 800 mg\); 0 doses given/);
+    expect(t.text).toMatch(
+      /^Tocilizumab 800 mg IV \(8 mg\/kg x 120 kg, capped at 800 mg\); no dose given yet; a dose is allowed now \(/,
+    );
     expect(r.notifications[0]!.actions).toContain(t.text);
   });
 
@@ -718,7 +724,9 @@ describe('pinned by a mutation run: what a grade change page carries', () => {
 
   it('shows the mg/kg the dose was worked out with: 12 mg/kg under 30 kg', () => {
     const r = run([enrol('D-7', -60, { weightKg: 25 }), msg('D-7', 0, fever)]);
-    expect(r.notifications[0]!.tocilizumab.text).toMatch(/^Tocilizumab 300 mg IV \(12 mg\/kg x 25 kg\); 0 doses given/);
+    expect(r.notifications[0]!.tocilizumab.text).toMatch(
+      /^Tocilizumab 300 mg IV \(12 mg\/kg x 25 kg\); no dose given yet; a dose is allowed now \(/,
+    );
   });
 });
 

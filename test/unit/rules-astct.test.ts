@@ -119,6 +119,30 @@ describe('section 1: the fever waiver', () => {
     const r = run([enrol(P), febrile(0), msg(P, 30, { medications: [{ drug }] }), ...hypotensiveDayLater(26 * 60)]);
     expect(r.last.crsGrade).toBe(2);
     expect(r.last.reasons.map((x) => x.criterion)).toContain('fever-waiver');
+    // The reason names the drug (until 2026-12-06 "fever-masking medication given ..." named none).
+    expect(r.last.reasons.find((x) => x.criterion === 'fever-waiver')!.text).toBe(
+      `fever not required: fever-masking medication (${drug}) given on or after a fever of the episode (2026-01-10T08:00:00Z) at 2026-01-10T08:30:00Z`,
+    );
+  });
+
+  it("the waiver's reason names every masking drug charted at its time, and none of another time or not masking", () => {
+    const waiverText = (...meds: Parameters<typeof msg>[2][]) =>
+      run(
+        [enrol(P), febrile(0), ...meds.map((m, i) => msg(P, 30 + i * 10, m)), ...hypotensiveDayLater(26 * 60)],
+        config({ feverMaskingDrugs: ['acetaminophen', 'dexamethasone', 'tocilizumab'] }),
+      ).last.reasons.find((x) => x.criterion === 'fever-waiver')!.text;
+    // Two at once; an ibuprofen (off this list) with them is not named.
+    expect(
+      waiverText({ medications: [{ drug: 'dexamethasone' }, { drug: 'ibuprofen' }, { drug: 'acetaminophen' }] }),
+    ).toContain('fever-masking medication (acetaminophen, dexamethasone) given');
+    // An earlier masking dose is not the one the time names; a later non-masking one is not named either.
+    expect(
+      waiverText(
+        { medications: [{ drug: 'acetaminophen' }] },
+        { medications: [{ drug: 'tocilizumab' }] },
+        { medications: [{ drug: 'ibuprofen' }] },
+      ),
+    ).toMatch(/fever-masking medication \(tocilizumab\) given .* at 2026-01-10T08:40:00Z$/);
   });
 
   it('premedication before the first CRS grade does not waive fever', () => {

@@ -302,6 +302,20 @@ describe('clauses pinned by the rules audit', () => {
     expect(a.reasons.find((r) => r.criterion === 'fio2')!.text).not.toContain('estimated');
   });
 
+  it('a given FiO2 is said once, with its threshold and time (vignette P-09)', () => {
+    // Until 2026-12-06: "high-flow nasal cannula 30 L/min FiO2 0.45: FiO2 0.45 (>= 0.4) at ...".
+    const a = grade({ oxygen: { device: 'high_flow_nasal_cannula', flowLpm: 30, fio2: 0.45 } });
+    expect(a.reasons.find((r) => r.criterion === 'fio2')).toMatchObject({
+      value: 0.45,
+      text: 'high-flow nasal cannula 30 L/min FiO2 0.45 (>= 0.4) at 2026-01-10T08:20:00Z',
+    });
+    // Estimated, the device's text and the estimate are two things, both said.
+    const e = grade({ oxygen: { device: 'nasal_cannula', flowLpm: 2 } });
+    expect(e.reasons.find((r) => r.criterion === 'fio2')!.text).toBe(
+      'nasal cannula 2 L/min: FiO2 estimated 0.29 from the device (< 0.4) at 2026-01-10T08:20:00Z',
+    );
+  });
+
   it.each(['bipap', 'non_rebreather'] as const)(
     'oxygen for comfort is no oxygen requirement in Lee 2014 (%s)',
     (device) => {

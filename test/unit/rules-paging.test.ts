@@ -172,6 +172,10 @@ describe('section 6: what a page carries', () => {
     const n = page([enrol(P, -60, { weightKg }), temp(0, 39)]);
     expect(n.tocilizumab).toMatchObject({ doseMg, weightKg, capped, anotherAllowed: true, givenTotal: 0 });
     expect(n.actions.join(' ')).toContain(`Tocilizumab ${doseMg} mg IV`);
+    // None given yet reads so (until 2026-12-06: "0 doses given (0 in 24 h); another dose is allowed now").
+    expect(n.tocilizumab.text).toMatch(
+      /; no dose given yet; a dose is allowed now \(at most 3 in 24 h, 4 in total\)\.$/,
+    );
   });
 
   it('counts the doses already given and applies the 24 h and total caps', () => {

@@ -7,6 +7,7 @@ import type { BoardQueries, PatientRecord } from '#adapters/sqlite/board.ts';
 import type { TimelinePoint } from '#adapters/sqlite/store.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import { OXYGEN_DEVICE_NAMES, gradeCrs, gradeIcans, hypotensionThresholds, reasonText } from '#domain/grading.ts';
+import { UNBROKEN } from '#domain/unbroken.ts';
 import { dayPostInfusion } from '#domain/page.ts';
 import {
   PAGE_TEAMS,
@@ -401,6 +402,8 @@ export class BoardApi {
       paging: this.pagingInfo(),
       // The board says an oxygen device as the reasons and pages do (the domain's names, not a copy in the page).
       oxygenDeviceNames: OXYGEN_DEVICE_NAMES,
+      // What a phone keeps on one line, the acknowledge page's rule (its source: the board makes it a RegExp).
+      unbroken: UNBROKEN.source,
     };
   }
 
