@@ -187,6 +187,11 @@ export type AuthResult =
 export const UNAVAILABLE = 'a store this request needs is unavailable; nothing was accepted, send again later';
 /** How long a sender told 503 waits before sending again. */
 export const RETRY_LATER: Record<string, string> = { 'retry-after': '5' };
+/**
+ * How long a sender told 503 for a new patient past crs serve --max-patients waits: room comes when the operator
+ * raises the ceiling or ends discharged patients' monitoring, minutes rather than seconds.
+ */
+export const ROOM_LATER: Record<string, string> = { 'retry-after': '60' };
 
 /** The headers of a refused authentication: how to authenticate (401), when to send again (503). */
 export function refusalHeaders(auth: { status: number }): Record<string, string> {

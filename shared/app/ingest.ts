@@ -6,7 +6,7 @@ import { iso } from '#domain/time.ts';
 import type { MessageQueue, QueuedMessage, TokenStore } from '#ports';
 import { messageDigest } from './digest.ts';
 import { codingRefused, isJsonType } from './media-type.ts';
-import { authenticate, refusalHeaders, RETRY_LATER, type AuthResult } from './auth.ts';
+import { authenticate, refusalHeaders, RETRY_LATER, ROOM_LATER, type AuthResult } from './auth.ts';
 import { admitPatients, sectionRefusals, type Admission, type PatientDirectory, type Principal } from './scope.ts';
 
 export interface HttpRequest {
@@ -154,6 +154,7 @@ export function admit(
 }
 
 const FORBIDDEN = 'not allowed for this device token';
+const NO_ROOM = 'no room for a new patient, nothing was accepted';
 
 /** 503: nothing was accepted, send again after a while. */
 export const unavailable = (error: string): HttpResponse => json(503, { error }, RETRY_LATER);
@@ -226,9 +227,16 @@ export async function handleIngest(
   if (refused.length > 0 || !admission) {
     admission?.release();
     const first = refused[0]!.errors[0]!;
+    // Refused for the ceiling alone: valid, the server lacks room; 503 so that the sender keeps it and sends again.
+    const full = admission?.refusals.every((r) => r.full) === true;
+    const [status, lead, headers] = full ? [503, NO_ROOM, ROOM_LATER] : [403, FORBIDDEN, {}];
     return route === 'single'
-      ? json(403, { error: `${FORBIDDEN}: ${first}`, errors: refused.flatMap((r) => r.errors) })
-      : json(403, { error: `${FORBIDDEN}: message [${refused[0]!.index}] ${first}`, errors: refused, accepted: 0 });
+      ? json(status, { error: `${lead}: ${first}`, errors: refused.flatMap((r) => r.errors) }, headers)
+      : json(
+          status,
+          { error: `${lead}: message [${refused[0]!.index}] ${first}`, errors: refused, accepted: 0 },
+          headers,
+        );
   }
 
   try {

@@ -144,7 +144,11 @@ export interface AdmitOptions {
  * new patients of the others, to call once they are queued or given up.
  */
 export interface Admission {
-  refusals: { index: number; error: string }[];
+  /**
+   * `full`: refused for the ceiling alone (the message is valid, the server lacks room): a retry-later answer (503),
+   * never a 403, which tells an interface engine to drop it (docs/security.md, "New patients").
+   */
+  refusals: { index: number; error: string; full?: true }[];
   release(): void;
 }
 
@@ -166,7 +170,7 @@ export async function admitPatients(
   if (!scoped && !needLookup) return { refusals: [], release: nothing };
   const ids = [...new Set(messages.map((m) => m.patientId))];
   const facts = needLookup ? await o.directory!.lookup(ids) : new Map<string, PatientFacts>();
-  const refusals: { index: number; error: string }[] = [];
+  const refusals: Admission['refusals'] = [];
   // The request places a patient in the last ward it gives them, for its messages that give none, whatever their
   // order: a FHIR transaction's infusion Procedure (dated earlier) comes before the Encounter that names the ward.
   const placed = new Map<string, string>();
@@ -188,7 +192,8 @@ export async function admitPatients(
     if (!refused.has(index) && fresh.includes(m.patientId)) {
       refusals.push({
         index,
-        error: `patientId: patient ${m.patientId} would be new, and this server already holds ${room.active} patients with recent data (the ceiling: crs serve --max-patients ${o.maxPatients}); ask the operator`,
+        error: `patientId: patient ${m.patientId} would be new, and this server already holds ${room.active} patients with recent data (the ceiling: crs serve --max-patients ${o.maxPatients}); send it again later: the operator is alerted`,
+        full: true,
       });
     }
   });

@@ -5,7 +5,8 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { until } from '#test/support/until.ts';
-import { connect } from 'node:net';
+import { createServer } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -291,11 +292,15 @@ describe('the ceiling on new patients', () => {
       Array.from({ length: 10 }, (_, i) => from(msg(`P-${n}-${i}`, 1, { vitals: { heartRate: 80 } }), 'e', 'ehr'));
     const answers = await Promise.all([1, 2, 3, 4, 5].map((n) => send(ehr, batch(n))));
     const statuses = answers.map((r) => r.status).sort();
-    expect(statuses).toEqual([202, 202, 403, 403, 403]);
-    const refusal = (await answers.find((r) => r.status === 403)!.json()) as { error: string };
+    // 503, never 403 (an engine drops a 403): valid messages, the server lacks room; send again (2026-12-06).
+    expect(statuses).toEqual([202, 202, 503, 503, 503]);
+    const full = answers.find((r) => r.status === 503)!;
+    expect(full.headers.get('retry-after')).toBe('60');
+    const refusal = (await full.json()) as { error: string; accepted: number };
     expect(refusal.error).toMatch(
-      /patient P-\d-0 would be new, and this server already holds (20|2\d) patients with recent data \(the ceiling: crs serve --max-patients 25\); ask the operator/,
+      /^no room for a new patient, nothing was accepted: message \[0\] patientId: patient P-\d-0 would be new, and this server already holds (20|2\d) patients with recent data \(the ceiling: crs serve --max-patients 25\); send it again later: the operator is alerted$/,
     );
+    expect(refusal.accepted).toBe(0);
     await graded();
     expect((await board<{ patients: number }>('/api/health')).patients).toBe(20);
     // Known patients are still taken; five more new ones fit.
@@ -303,25 +308,139 @@ describe('the ceiling on new patients', () => {
       .patientId;
     expect((await send(ehr, from(msg(known, 2, { vitals: { heartRate: 81 } }), 'e', 'ehr'))).status).toBe(202);
     expect((await send(ehr, batch(9).slice(0, 5))).status).toBe(202);
-    expect((await send(ehr, from(msg('one-too-many', 2, { vitals: { heartRate: 81 } }), 'e', 'ehr'))).status).toBe(403);
+    expect((await send(ehr, from(msg('one-too-many', 2, { vitals: { heartRate: 81 } }), 'e', 'ehr'))).status).toBe(503);
+  });
+
+  it('tells every interface to send again (503, Retry-After, AR) and the operator (an alert) while it refuses new patients; a scope refusal stays 403', async () => {
+    const lines: string[] = [];
+    const told: string[] = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        told.push(body);
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    try {
+      await server.close();
+      server = await start({
+        maxPatients: 1,
+        mllpPort: 0,
+        log: (line) => lines.push(line),
+        alertWebhook: {
+          url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`,
+          secret: 's',
+          server: 'https://crs.ward.example',
+        },
+      });
+      const ehr = await token('ehr-1', { kind: 'ehr' });
+      const h4 = await token('gw-h4', { kind: 'monitor', wards: ['H4'] });
+      expect((await send(ehr, from(enrol('P1', 0), 'e', 'ehr'))).status).toBe(202);
+      await graded();
+
+      // JSON: one message.
+      const json = await send(ehr, from(msg('P2', 1, { vitals: { heartRate: 80 } }), 'e', 'ehr'));
+      expect([json.status, json.headers.get('retry-after')]).toEqual([503, '60']);
+      expect(((await json.json()) as { error: string }).error).toMatch(
+        /^no room for a new patient.*patient P2 would be new/,
+      );
+      // HL7 v2 over HTTP: an AR, 503, naming the patient at its PID.
+      const pcd = (p: string, ward: string) =>
+        toPcd01({ ...msg(p, 2, { vitals: { heartRate: 101 } }), enrolment: { ward, bed: '1' } } as DeviceMessage)!;
+      const hl7 = await fetch(`${server.url}/v1/hl7v2`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ehr}`, 'content-type': 'x-application/hl7-v2+er7' },
+        body: pcd('P3', 'H4'),
+      });
+      expect([hl7.status, hl7.headers.get('retry-after')]).toEqual([503, '60']);
+      expect(await hl7.text()).toMatch(
+        /MSA\|AR\|[^|]*\|not all: no room for a new patient, send again later[\s\S]*ERR\|\|PID\^1[^|]*\|207[^\r]*patient P3 would be new/,
+      );
+      // MLLP: the same AR.
+      expect(await mllp(server.mllpPort!, pcd('P4', 'H4'))).toMatch(
+        /MSA\|AR\|[^|]*\|not all: no room for a new patient/,
+      );
+      // FHIR: 503, an OperationOutcome `transient`.
+      const bundle = new FhirEncoder().bundle(from(msg('P5', 3, { vitals: { heartRate: 90 } }), 'e', 'ehr'))!;
+      const fhir = await fetch(`${server.url}/fhir/r4`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ehr}`, 'content-type': 'application/fhir+json' },
+        body: JSON.stringify(bundle),
+      });
+      expect([fhir.status, fhir.headers.get('retry-after')]).toEqual([503, '60']);
+      const oo = (await fhir.json()) as { issue: { code: string; diagnostics: string }[] };
+      expect(oo.issue.map((i) => i.code)).toContain('transient');
+      // A token for another ward stays 403, room or not.
+      const other = await send(
+        h4,
+        from({ ...msg('P6', 3, { vitals: { heartRate: 80 } }), enrolment: { ward: 'ICU' } }, 'g', 'monitor'),
+      );
+      expect(other.status).toBe(403);
+
+      // The operator: standard error once, /api/health, the banner's alerts, the alert webhook.
+      const alerts = lines.filter((l) => l.includes('new patient(s) refused'));
+      expect(alerts).toHaveLength(1);
+      expect(alerts[0]).toMatch(
+        /^delivery watch: ALERT \d+ new patient\(s\) refused since \S+, .*raise --max-patients or end monitoring of discharged patients/,
+      );
+      const health = await board<{
+        newPatientsRefused: { count: number; patientIds: string[]; maxPatients: number } | null;
+        deliveryAlerts: { key: string }[];
+      }>('/api/health');
+      expect(health.newPatientsRefused).toMatchObject({
+        count: 4,
+        patientIds: ['P2', 'P3', 'P4', 'P5'],
+        maxPatients: 1,
+      });
+      expect(health.deliveryAlerts.map((a) => a.key)).toContain('ceiling');
+      await until(() => told.some((b) => b.includes('new patient(s) refused')), 'the alert webhook told');
+
+      // Room again (the operator raised the ceiling): P2 is taken, the alert clears.
+      await server.close();
+      lines.length = 0;
+      server = await start({ maxPatients: 10, log: (line) => lines.push(line) });
+      expect((await send(ehr, from(msg('P2', 1, { vitals: { heartRate: 80 } }), 'e', 'ehr'))).status).toBe(202);
+      expect((await board<{ newPatientsRefused: unknown }>('/api/health')).newPatientsRefused).toBeNull();
+    } finally {
+      await new Promise<void>((r) => receiver.close(() => r()));
+    }
+  });
+
+  it('clears the alert when a new patient is admitted, or after an hour with no refusal', async () => {
+    const lines: string[] = [];
+    await server.close();
+    server = await start({ maxPatients: 1, log: (line) => lines.push(line) });
+    const ehr = await token('ehr-1', { kind: 'ehr' });
+    expect((await send(ehr, from(enrol('P1', 0), 'e', 'ehr'))).status).toBe(202);
+    expect((await send(ehr, from(msg('P2', 1, { vitals: { heartRate: 80 } }), 'e', 'ehr'))).status).toBe(503);
+    expect(server.watch.current().map((a) => a.key)).toContain('ceiling');
+    clock += 59 * MIN;
+    server.watch.check();
+    expect(server.watch.current().map((a) => a.key)).toContain('ceiling');
+    clock += 2 * MIN;
+    server.watch.check();
+    expect(server.watch.current().map((a) => a.key)).not.toContain('ceiling');
+    expect(lines).toContainEqual(expect.stringMatching(/^delivery watch: cleared: \d+ new patient\(s\) refused since/));
   });
 });
 
-describe('MLLP', () => {
-  async function mllp(port: number, text: string): Promise<string> {
-    const socket = connect(port, '127.0.0.1');
-    const decoder = new MllpDecoder();
-    const ack = new Promise<string>((resolve) =>
-      socket.on('data', (chunk) => {
-        for (const e of decoder.push(chunk)) if (e.type === 'frame') resolve(e.text);
-      }),
-    );
-    socket.write(frame(text));
-    const a = await ack;
-    socket.end();
-    return a;
-  }
+async function mllp(port: number, text: string): Promise<string> {
+  const socket = connect(port, '127.0.0.1');
+  const decoder = new MllpDecoder();
+  const ack = new Promise<string>((resolve) =>
+    socket.on('data', (chunk) => {
+      for (const e of decoder.push(chunk)) if (e.type === 'frame') resolve(e.text);
+    }),
+  );
+  socket.write(frame(text));
+  const a = await ack;
+  socket.end();
+  return a;
+}
 
+describe('MLLP', () => {
   it('acts as a monitor for every patient by default, and as the configured device (its scope, until revoked) with --mllp-device', async () => {
     await server.close();
     server = await start({ mllpPort: 0 });

@@ -445,9 +445,9 @@ describe('the player, pinned by a mutation run', () => {
   }
 
   it("says what the server refused, in the server's words, when a 403 is not about the token", async () => {
-    // crs serve --max-patients 2 with two patients held: the token is good, the third patient is over the ceiling.
+    // The token is good, the patient is in another ward than the token's.
     const error =
-      'not allowed for this device token: patientId: patient P-1024 would be new, and this server already holds 2 patients with recent data (the ceiling: crs serve --max-patients 2); ask the operator';
+      'not allowed for this device token: enrolment.ward: "ICU" is outside this token\'s wards (H4); P-1024';
     const s = await standIn(() => [403, {}, JSON.stringify({ error, errors: [error.slice(36)] })]);
     try {
       await expect(postMessage(s.url, 'tok', quiet().messages[0]!)).rejects.toThrow(

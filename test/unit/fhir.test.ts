@@ -3091,7 +3091,7 @@ describe('FHIR batches after the changes of 2026-12-05, pinned by a mutation run
     expect(queue.messages.map((q) => q.message.vitals)).toEqual([{ spo2: 95 }]);
   });
 
-  it('answers 422 for each entry of a message refused for want of room for a new patient, not only the first', async () => {
+  it('answers 503 (send again, never a 422 an engine drops) for each entry of a message refused for want of room for a new patient, not only the first', async () => {
     const newPatient = { subject: { reference: 'Patient/P-NEW' } };
     // P-0042 is known (taken); P-NEW would be new, and the server has no room for one.
     const full: PatientDirectory = { ...directory(), admitNew: reservingDirectory().patients.admitNew! };
@@ -3104,10 +3104,11 @@ describe('FHIR batches after the changes of 2026-12-05, pinned by a mutation run
       { patients: full, maxPatients: 0 },
     );
     expect(out.entry!.map((e) => e.response!.status)).toEqual([
-      '422 Unprocessable Entity',
-      '422 Unprocessable Entity',
+      '503 Service Unavailable',
+      '503 Service Unavailable',
       '202 Accepted',
     ]);
+    expect(out.entry![0]!.response!.outcome!.issue[0]!.code).toBe('transient');
     expect(out.entry![1]!.response!.outcome!.issue[0]!.diagnostics).toMatch(
       /^refused with Bundle\.entry\[0\]\.resource \(one message: one patient, source and time\): patientId: patient P-NEW would be new/,
     );

@@ -191,7 +191,8 @@ describe('whose patients a token reaches', () => {
       {
         index: 0,
         error:
-          'patientId: patient d would be new, and this server already holds 3 patients with recent data (the ceiling: crs serve --max-patients 3); ask the operator',
+          'patientId: patient d would be new, and this server already holds 3 patients with recent data (the ceiling: crs serve --max-patients 3); send it again later: the operator is alerted',
+        full: true,
       },
     ]);
     first.release();

@@ -17,7 +17,7 @@ import {
   type HttpRequest,
   type IngestDeps,
 } from '#app/ingest.ts';
-import { refusalHeaders, RETRY_LATER, type AuthResult } from '#app/auth.ts';
+import { refusalHeaders, RETRY_LATER, ROOM_LATER, type AuthResult } from '#app/auth.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { DeviceAnswer } from '#app/hl7v2/http.ts';
 import { CONTRACT_ID } from '#app/interfaces/ids.ts';
@@ -206,7 +206,9 @@ export async function handleFhirHttp(
   );
   const out = new Set(admission.refusals.map((x) => x.index));
   for (const x of admission.refusals) {
-    const issue: OutcomeIssue = { expression: taken[x.index]!.whole, code: 'forbidden', text: x.error };
+    // No room for a new patient: `transient` (send again), as a queue down is, never `forbidden`.
+    const code = x.full ? 'transient' : 'forbidden';
+    const issue: OutcomeIssue = { expression: taken[x.index]!.whole, code, text: x.error };
     issues.push(issue);
     refusedWith.push({ issue, resources: taken[x.index]!.resources });
   }
@@ -214,9 +216,13 @@ export async function handleFhirHttp(
   const messages = taken.flatMap((s, i) => (out.has(i) ? [] : [s.message]));
   const errors = issues.filter((i) => i.severity === undefined);
   const forbidden = errors.length > 0 && errors.every((i) => i.code === 'forbidden');
+  // Refused for the ceiling (and nothing else the sender must mend): 503, send again once there is room.
+  const full = errors.length > 0 && errors.every((i) => i.code === 'transient');
   const refusal = issues.filter((i) => !notMonitored.has(i));
   try {
+    if (!batch && full) return fhir(503, outcome(refusal), [], ROOM_LATER);
     if (!batch && errors.length > 0) return fhir(forbidden ? 403 : 422, outcome(forbidden ? refusal : issues));
+    if (batch && messages.length === 0 && full) return fhir(503, outcome(refusal), [], ROOM_LATER);
     if (batch && messages.length === 0 && forbidden) return fhir(403, outcome(refusal));
     if (messages.length > 0 && !(await enqueueAll(messages, auth.deviceId, now, deps))) {
       return fhirUnavailable('the queue is unavailable; nothing was accepted, send again later');
@@ -316,7 +322,7 @@ function alsoRefused(refusedWith: { issue: OutcomeIssue; resources: string[] }[]
 
 /**
  * A batch-response or transaction-response: each request entry's status, `202 Accepted` (queued, to be graded) or
- * `422 Unprocessable Entity` (a batch's entry refused), with its own issues (warnings, information, errors) as its
+ * `422 Unprocessable Entity` (a batch's entry refused; `503 Service Unavailable` for want of room alone), with its own issues (warnings, information, errors) as its
  * outcome. A transaction is answered so only when nothing of it was refused: each of its entries is `202 Accepted`.
  */
 function entryResponses(
@@ -329,10 +335,17 @@ function entryResponses(
     type,
     entry: items.map((item): BundleEntry => {
       const own = issues.filter((i) => inside(i.expression, item.at));
-      const failed = own.some((i) => i.severity === undefined);
+      const errors = own.filter((i) => i.severity === undefined);
+      // An entry refused only for want of room (the ceiling): 503, which an engine sends again; 422 it drops.
+      const status =
+        errors.length === 0
+          ? '202 Accepted'
+          : errors.every((i) => i.code === 'transient')
+            ? '503 Service Unavailable'
+            : '422 Unprocessable Entity';
       return {
         response: {
-          status: failed ? '422 Unprocessable Entity' : '202 Accepted',
+          status,
           ...(own.length > 0 ? { outcome: outcome(own) } : {}),
         },
       };

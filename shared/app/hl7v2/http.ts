@@ -4,7 +4,7 @@
 // its patients: shared/app/scope.ts; 413 also: over the bounds of segments or delimiters, pcd01.ts), 503 AR (queue
 // down: send again).
 import { authenticateRequest, header, type HttpRequest, type HttpResponse, type IngestDeps } from '#app/ingest.ts';
-import { refusalHeaders, RETRY_LATER, type AuthResult } from '#app/auth.ts';
+import { refusalHeaders, RETRY_LATER, ROOM_LATER, type AuthResult } from '#app/auth.ts';
 import { HL7_CONTENT_TYPE, HL7_MAX_BYTES, refusalAck, tooLong } from './ack.ts';
 import { ingestHl7, type Hl7IngestDeps } from './ingest.ts';
 import { codingRefused } from '#app/media-type.ts';
@@ -42,7 +42,7 @@ export async function handleHl7Http(
   // The body as read stops just past the limit (the embedded server reads no further): its size is not told.
   if (Buffer.byteLength(req.body, 'utf8') > HL7_MAX_BYTES) return answer(413, refusalAck(tooLong(), deps.now()));
   const a = await ingestHl7(req.body, auth.principal, deps);
-  return answer(a.status, a.ack, a.status === 503 ? RETRY_LATER : {}, a.messageIds);
+  return answer(a.status, a.ack, a.full ? ROOM_LATER : a.status === 503 ? RETRY_LATER : {}, a.messageIds);
 }
 
 /** 503 AR: nothing was accepted, send again after a while. */

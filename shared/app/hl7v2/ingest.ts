@@ -26,9 +26,11 @@ export interface Hl7Answer {
   /**
    * 202 (accepted, in whole or part), 400 (AR: unreadable), 413 (AR: over the bounds of a message's segments or
    * delimiters, as one over 1 MiB), 422 (AE: nothing acceptable), 403 (AR: nothing this device may send,
-   * shared/app/scope.ts), 503 (AR: queue down).
+   * shared/app/scope.ts), 503 (AR: queue down, or no room for a new patient: send again).
    */
   status: 202 | 400 | 403 | 413 | 422 | 503;
+  /** 503 for a new patient past the ceiling (send again once there is room: a longer Retry-After). */
+  full?: true;
   ack: string;
   messageIds: string[];
   problems: Hl7Problem[];
@@ -92,13 +94,27 @@ export async function ingestHl7(text: string, principal: Principal, deps: Hl7Ing
   const out = new Set(admission.refusals.map((x) => x.index));
   for (const x of admission.refusals)
     for (const at of wholeOf(taken[x.index]!)) problems.push({ at, code: 207, text: x.error });
-  forbidden ||= out.size > 0;
+  forbidden ||= admission.refusals.some((x) => !x.full);
   const messages = taken.flatMap((s, i) => (out.has(i) ? [] : [s.message]));
   try {
     if (messages.length > 0 && !(await enqueueAll(messages, principal.deviceId, now, deps)))
       return queueDown(r.header, now);
   } finally {
     admission.release();
+  }
+  // A patient refused for the ceiling alone: the message is valid, the server lacks room. An AR and 503, never an
+  // AE (kept by no engine) nor a 403: the sender sends the whole message again later; what was taken of it now is
+  // the same messages again then (one messageId each), taken once.
+  if (admission.refusals.some((x) => x.full)) {
+    const text = `${messages.length > 0 ? `${messages.length} message(s) accepted, ` : ''}not all: ${NO_ROOM_ACK}`;
+    return {
+      code: 'AR',
+      status: 503,
+      full: true,
+      ack: buildAck({ code: 'AR', header: r.header, problems, text, now }),
+      messageIds: messages.map((m) => m.messageId),
+      problems,
+    };
   }
   if (messages.length === 0 && forbidden) {
     return {
@@ -123,6 +139,9 @@ export async function ingestHl7(text: string, principal: Principal, deps: Hl7Ing
     problems,
   };
 }
+
+/** MSA-3 of an AR for a new patient past the ceiling (the MLLP bridge tells it from a queue down by it). */
+export const NO_ROOM_ACK = 'no room for a new patient, send again later';
 
 /** The AR of a queue that failed: nothing was accepted, send again (503). */
 function queueDown(header: Hl7Header, now: number): Hl7Answer {

@@ -10,9 +10,10 @@
 import type { LaneHealth } from '#adapters/sqlite/outbox.ts';
 import { setAsideText, type SetAside } from '#app/pager.ts';
 import { MINUTE, iso } from '#domain/time.ts';
+import type { CeilingRefusals } from './ceiling.ts';
 
 export interface DeliveryAlert {
-  /** Stable per condition: `lane:<sink>`, `parked:<sink>`, `pager`, `set-aside`, `grading`, `dead-letters`, `clock`, `watch`. */
+  /** Stable per condition: `lane:<sink>`, `parked:<sink>`, `pager`, `set-aside`, `grading`, `dead-letters`, `ceiling`, `clock`, `watch`. */
   key: string;
   since: string;
   text: string;
@@ -59,6 +60,8 @@ export interface DeliveryWatchOptions {
   deadLetters?: () => number;
   /** The pages whose ladder ran out with nobody acknowledging, still standing (EmbeddedPaging.exhaustedPages). */
   exhausted?: () => ExhaustedPage[];
+  /** New patients refused for crs serve --max-patients (ceiling.ts), while that stands. */
+  ceiling?: () => CeilingRefusals | undefined;
   /** What to say after a step of the host's clock (for an hour); undefined when there was none. */
   clock?: () => string | undefined;
   deliveryAlertMinutes: number;
@@ -209,6 +212,14 @@ export class DeliveryWatch {
         `${exhaustedTitle(p)}: every level and loop was paged and nobody acknowledged: phone the team`,
       );
     }
+
+    // Valid messages of new patients turned away (their senders told 503, send again): patients not monitored.
+    const full = this.o.ceiling?.();
+    if (full)
+      found.set(
+        'ceiling',
+        `${full.count} new patient(s) refused since ${full.since}, the server holding its most (crs serve --max-patients ${full.maxPatients} patients with data in the last 14 days; the latest: ${full.patientIds.join(', ')}): they are not monitored: raise --max-patients or end monitoring of discharged patients; their senders are told to send again`,
+      );
 
     const clock = this.o.clock?.();
     if (clock) found.set('clock', clock);

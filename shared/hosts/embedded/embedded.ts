@@ -29,6 +29,7 @@ import type { SiteZone } from '#app/interfaces/zone.ts';
 import { ackKeyFilesSource, loadAckKeys } from './ack-key.ts';
 import { BoardApi } from './board-api.ts';
 import { loadOrCreateBoardKey } from './board-key.ts';
+import { CeilingWatchedDirectory } from './ceiling.ts';
 import { DeliveryWatch } from './delivery-watch.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { AlertWebhook, type AlertWebhookOptions } from './alert-webhook.ts';
@@ -238,6 +239,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     inbox: () => queue.backlog(),
     deadLetters: () => deadLetterCount(db).count,
     clock: () => paging.clockAlert(),
+    ceiling: () => patients.current(),
     exhausted: () =>
       paging.exhaustedPages().map((p) => ({
         pageId: p.pageId,
@@ -275,7 +277,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   });
   const queue = new SqliteQueue(db, () => worker.kick());
   const boardKey = loadOrCreateBoardKey(dataDir);
-  const patients = new SqlitePatientDirectory(db, now);
+  const patients = new CeilingWatchedDirectory(new SqlitePatientDirectory(db, now), now, () => watch.check());
   const maxPatients = o.maxPatients ?? DEFAULT_MAX_PATIENTS;
   // How HL7 v2 is read, the same on the HTTP route and the MLLP listener.
   const zone = {
@@ -343,6 +345,8 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       deliveryAlerts: watch.current(),
       // Pages nobody acknowledged, every level and loop paged (AWS: the LaddersExhausted alarm); alerts above too.
       exhaustedLadders: watch.exhaustedLadders(),
+      // New patients turned away for --max-patients (their senders told 503), null when none: the alert above too.
+      newPatientsRefused: patients.current() ?? null,
       boardClients: sse.size,
     }),
   });

@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HL7_CONTENT_TYPE, buildAck, readAck, refusalAck, unreadableAck } from '#app/hl7v2/ack.ts';
+import { NO_ROOM_ACK } from '#app/hl7v2/ingest.ts';
 import { MLLP_FRAME_MS, MLLP_IDLE_MS } from '#app/hl7v2/mllp.ts';
 import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
 import { capMllpConnections, serveMllpConnection } from '../mllp-connection.ts';
@@ -53,6 +54,9 @@ function lastWord(status: number, ack: string): Outcome | undefined {
   const read = readAck(ack);
   if (!read) return undefined;
   if (DEFINITIVE.has(status) || (status === 403 && read.controlId !== '')) return { status, ack };
+  // No room for a new patient (crs serve --max-patients; a 403 until 2026-12-06): retried, it would hold every later
+  // message, other patients' too, behind it until the operator made room; set aside as a 403 was (the server alerts).
+  if (status === 503 && read.controlId !== '' && read.text.endsWith(NO_ROOM_ACK)) return { status, ack };
   return undefined;
 }
 
