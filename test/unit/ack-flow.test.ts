@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { acknowledgeByApi, showLink, submitLink, type AckFlowDeps } from '#app/ack-flow.ts';
 import { ACK_BODY_LIMIT } from '#app/ack.ts';
 import { DEFAULT_PAGING, PageUnreadable, type AckRefusal, type AckResult, type Page } from '#domain/paging.ts';
+import { inlineText } from '#test/support/html.ts';
 
 const page = {
   pageId: 'crs|P-1|#3|icu',
@@ -249,7 +250,7 @@ describe("a page a higher grade replaced names the page that replaced it (2026-1
     const shown = await showLink('good', deps);
     const sent = await submitLink('good', { body: 'by=Dr+A', client: 'x' }, deps);
     expect([shown.status, sent.status]).toEqual([200, 409]);
-    const status = (body: string) => body.match(/<p class="status">([^<]*)<\/p>/)![1]!;
+    const status = (body: string) => inlineText(body).match(/<p class="status">([^<]*)<\/p>/)![1]!;
     expect(status(sent.body)).toBe(status(shown.body));
     return status(shown.body);
   }
