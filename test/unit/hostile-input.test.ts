@@ -188,6 +188,12 @@ const hl7Edit = fc.oneof(
   fc.record({ op: fc.constant('junk-field' as const), at: fc.nat(), field: fc.nat(), junk: JUNK }),
   fc.record({ op: fc.constant('unit' as const), at: fc.nat(), to: fc.constantFrom(...HL7_UNITS) }),
   fc.record({ op: fc.constant('code' as const), at: fc.nat(), to: fc.constantFrom(...HL7_CODES) }),
+  // OBX-11: a status of HL7 table 0085, none, or one outside it (refused at OBX-11 since 2026-12-06).
+  fc.record({
+    op: fc.constant('status' as const),
+    at: fc.nat(),
+    to: fc.constantFrom('F', 'C', 'X', 'W', '', 'Z', 'z'),
+  }),
   fc.record({
     op: fc.constant('msh-9' as const),
     to: fc.constantFrom(
@@ -245,9 +251,10 @@ function editHl7(text: string, edits: Hl7Edit[]): string {
         break;
       }
       case 'unit':
-      case 'code': {
+      case 'code':
+      case 'status': {
         const i = obx(e.at);
-        if (i !== undefined) setField(i, e.op === 'unit' ? 6 : 3, e.to);
+        if (i !== undefined) setField(i, { unit: 6, code: 3, status: 11 }[e.op], e.to);
         break;
       }
       case 'msh-9': {
@@ -689,6 +696,13 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
           ],
           // Sent with no token: refused (401) for sure, so the coverage check below does not depend on the random draw.
           [msg('P3', 0, { vitals: { heartRate: 81 } }, 'hl7-same-3'), [], HL7_CONTENT_TYPE, 'none'],
+          // An OBX-11 outside HL7 table 0085: the same AE naming OBX-11 from both.
+          [
+            msg('P4', 0, { vitals: { heartRate: 82 } }, 'hl7-same-4'),
+            [{ op: 'status', at: 0, to: 'Z' }],
+            HL7_CONTENT_TYPE,
+            'ehr',
+          ],
         ],
       },
     );
