@@ -98,7 +98,12 @@ export function createAckHandler(deps: AckHandlerDeps) {
         return answer(
           'api',
           await acknowledgeByApi(
-            { contentType: event.headers?.['content-type'], body: bodyOf(event), client },
+            {
+              contentType: event.headers?.['content-type'],
+              contentEncoding: event.headers?.['content-encoding'],
+              body: bodyOf(event),
+              client,
+            },
             await flow(),
           ),
         );

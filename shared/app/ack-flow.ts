@@ -5,7 +5,7 @@
 import type { AckResult, Page, PageTeam, PagingConfig } from '#domain/paging.ts';
 import { awaitsAcknowledgement, hasPolicy, PageUnreadable, roleOf } from '#domain/paging.ts';
 import { formatSiteTime, iso } from '#domain/time.ts';
-import { isJsonType } from './media-type.ts';
+import { codingRefused, isJsonType } from './media-type.ts';
 import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName, type AckVerification, type LinkAckResult } from './ack.ts';
 import {
   ACK_PAGE_HEADERS,
@@ -159,9 +159,12 @@ const unreadablePage = (err: PageUnreadable) =>
     ),
   );
 
-/** POST /v1/acks {"token", "by"}: 200 (also when acknowledged before), 400, 403, 404, 409, 413, 415; 500 for a page that cannot be read. */
+/**
+ * POST /v1/acks {"token", "by"}: 200 (also when acknowledged before), 400, 403, 404, 409, 413, 415 (also a body sent
+ * with a content coding: nothing inflates it); 500 for a page that cannot be read.
+ */
 export function acknowledgeByApi(
-  req: { contentType: string | undefined; body: string; client: string },
+  req: { contentType: string | undefined; contentEncoding: string | undefined; body: string; client: string },
   deps: AckFlowDeps,
 ): Promise<AckAnswer> {
   return unlessUnreadable(
@@ -171,7 +174,7 @@ export function acknowledgeByApi(
 }
 
 async function acknowledgeByApiOnce(
-  req: { contentType: string | undefined; body: string; client: string },
+  req: Parameters<typeof acknowledgeByApi>[0],
   deps: AckFlowDeps,
 ): Promise<AckAnswer> {
   const example = '{"token": "<from the acknowledge link>", "by": "your name"}';
@@ -179,6 +182,8 @@ async function acknowledgeByApiOnce(
     return json(413, 'too-large', { errors: [`body: more than ${ACK_BODY_LIMIT} bytes`] });
   if (!isJsonType(req.contentType))
     return json(415, 'unsupported-media-type', { errors: [`content-type: send application/json, e.g. ${example}`] });
+  const coded = codingRefused(req.contentEncoding);
+  if (coded) return json(415, 'unsupported-media-type', { errors: [coded] });
   let body: Record<string, unknown>;
   try {
     const parsed = JSON.parse(req.body) as unknown;

@@ -75,6 +75,75 @@ export function jsonDepth(text: string, limit: number): number {
   return max;
 }
 
+/**
+ * The path of the first key that appears twice in one object of a JSON text, or undefined: JSON.parse keeps the
+ * last silently (`{"heartRate":99,"heartRate":300}` was graded 300), and which one the sender meant would be a
+ * guess. For a text JSON.parse took (it says nothing of one that is no JSON). One pass, strings skipped; a key with
+ * an escape is compared decoded (`"\u0061"` is `"a"`); an object's keys are kept in a list, in a Set past 16.
+ */
+export function duplicateKey(text: string): (string | number)[] | undefined {
+  const path: (string | number)[] = [];
+  // Per open object its keys so far; per open array null.
+  const keys: (string[] | Set<string> | null)[] = [];
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      let escaped = false;
+      let j = i + 1;
+      for (let d = text.charCodeAt(j); d !== 0x22; d = text.charCodeAt(++j))
+        if (d === 0x5c) {
+          escaped = true;
+          j++; // the escaped character
+        }
+      if (expectKey) {
+        const top = keys.length - 1;
+        const key = escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : text.slice(i + 1, j);
+        const seen = keys[top]!;
+        if (seen instanceof Set ? seen.has(key) : seen.includes(key)) return [...path.slice(0, top), key];
+        if (seen instanceof Set) seen.add(key);
+        // A few keys are searched in a list, more in a Set: most objects have a few.
+        else if (seen.push(key) > 16) keys[top] = new Set(seen);
+        path[top] = key;
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === 0x7b) {
+      path.push('');
+      keys.push([]);
+      expectKey = true;
+    } else if (c === 0x5b) {
+      path.push(0);
+      keys.push(null);
+    } else if (c === 0x7d || c === 0x5d) {
+      path.pop();
+      keys.pop();
+      expectKey = false;
+    } else if (c === 0x2c) {
+      const top = keys.length - 1;
+      if (keys[top] === null) (path[top] as number)++;
+      else expectKey = true;
+    }
+  }
+  return undefined;
+}
+
+/** A path as the answers name it: `vitals.heartRate`, `[2].vitals`, a key that is no plain name quoted, `["a b"]`. */
+export function pathText(path: readonly (string | number)[]): string {
+  return path
+    .map((p, i) =>
+      typeof p === 'number'
+        ? `[${p}]`
+        : /^[A-Za-z_$][\w$]*$/.test(p)
+          ? `${i === 0 ? '' : '.'}${p}`
+          : `[${JSON.stringify(p.length > 40 ? `${p.slice(0, 40)}...` : p)}]`,
+    )
+    .join('');
+}
+
+/** What a duplicated key is answered. */
+export const TWICE = 'the key appears twice: which value is meant would be a guess; send it once';
+
 export const ROUTES = { single: '/v1/messages', batch: '/v1/messages/batch' } as const;
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}): HttpResponse => ({
@@ -197,6 +266,14 @@ export async function handleIngest(
     parsed = JSON.parse(req.body);
   } catch (err) {
     return json(400, { errors: [`body is not valid JSON: ${(err as Error).message}`] });
+  }
+  const twice = duplicateKey(req.body);
+  if (twice) {
+    const [index, ...rest] = twice;
+    // In a batch, named as its other refusals are: by the message's index, nothing accepted.
+    return route === 'batch' && typeof index === 'number'
+      ? json(400, { errors: [{ index, errors: [`${pathText(rest)}: ${TWICE}`] }], accepted: 0 })
+      : json(400, { errors: [`${pathText(twice)}: ${TWICE}`] });
   }
 
   const now = deps.now();

@@ -8,6 +8,7 @@ const benches = [
   './http.bench.ts',
   './mllp.bench.ts',
   './hl7-bounds.bench.ts',
+  './json-keys.bench.ts',
   './paging.bench.ts',
   './storage.bench.ts',
   './board.bench.ts',

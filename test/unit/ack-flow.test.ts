@@ -44,7 +44,12 @@ const acknowledged: AckResult = {
 const refused = (code: AckRefusal): AckResult => ({ ok: false, code, reason: `refused: ${code}` });
 const api = (body: unknown, deps: AckFlowDeps, contentType = 'application/json') =>
   acknowledgeByApi(
-    { contentType, body: typeof body === 'string' ? body : JSON.stringify(body), client: '10.0.0.9' },
+    {
+      contentType,
+      contentEncoding: undefined,
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+      client: '10.0.0.9',
+    },
     deps,
   );
 

@@ -575,6 +575,28 @@ describe('the embedded server and the ack function answer acknowledgements alike
     return { ids, pages: new Map(stored.flatMap((p) => (p ? [[p.pageId, p] as const] : []))) };
   }
 
+  it('both answer a compressed /v1/acks body 415 "send the body uncompressed", and acknowledge nothing (2026-12-06)', async () => {
+    // Read as it came, a gzipped body was a 400 "not a JSON object": the app was told to mend JSON that was right.
+    const { gzipSync } = await import('node:zlib');
+    const { ids, pages } = await seedBoth();
+    const body = JSON.stringify({ token: tokenOf({ kind: 'genuine', slot: 'open' }, ids, pages), by: 'Dr Z' });
+    const answers = [];
+    for (const base of [embedded.url, front.url]) {
+      const r = await fetch(`${base}/v1/acks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+        body: gzipSync(body),
+      });
+      answers.push({ status: r.status, body: await r.text() });
+    }
+    expect(answers[1]).toEqual(answers[0]);
+    expect(answers[0]!.status).toBe(415);
+    expect(JSON.parse(answers[0]!.body).errors).toEqual([
+      'content-encoding gzip is not taken: send the body uncompressed',
+    ]);
+    for (const b of [onEmbedded, onDynamo]) expect(await b.pages.get(ids.open)).toMatchObject({ status: 'open' });
+  });
+
   it('both name the page that replaced a superseded one, and whether it is still to answer (2026-12-06)', async () => {
     // The agreement alone is blind to a rule both share: what the superseded link says is pinned here.
     const { ids, pages } = await seedBoth();

@@ -142,6 +142,42 @@ describe("the board's CSRF guard", () => {
   });
 });
 
+describe("the board's write routes and a compressed body", () => {
+  it('answer a Content-Encoding other than identity 415 "send the body uncompressed", as the device routes do', async () => {
+    // Until 2026-12-06 the compressed bytes were read as the body: a 400 "body is not valid JSON" told the sender to
+    // mend JSON that was right. Nothing here inflates a body (one decoder fewer, no compression bomb to bound).
+    const { gzipSync } = await import('node:zlib');
+    server = await start();
+    const s = server;
+    const pageId = await stalePage(s);
+    const origin = new URL(s.url).origin;
+    const cookie = `${boardCookieName(keyOf(s))}=${keyOf(s)}`;
+    const write = (path: string, body: unknown, encoding: string) =>
+      fetch(`${s.url}${path}`, {
+        method: 'POST',
+        headers: { cookie, origin, 'content-type': 'application/json', 'content-encoding': encoding },
+        body: gzipSync(JSON.stringify(body)),
+      });
+    const said = { error: 'content-encoding gzip is not taken: send the body uncompressed' };
+    for (const [path, body] of [
+      [`/api/pages/${encodeURIComponent(pageId)}/ack`, { by: 'Dr A' }],
+      ['/api/silences', { team: 'icu', minutes: 5, reason: 'drill', by: 'Ops' }],
+      ['/api/outbox/retry', {}],
+    ] as const) {
+      const r = await write(path, body, 'gzip');
+      expect([r.status, await r.json()], path).toEqual([415, said]);
+    }
+    expect(await s.paging.store.get(pageId)).toMatchObject({ status: 'open' });
+    // identity is no coding: taken as it comes.
+    const plain = await fetch(`${s.url}/api/pages/${encodeURIComponent(pageId)}/ack`, {
+      method: 'POST',
+      headers: { cookie, origin, 'content-type': 'application/json', 'content-encoding': 'identity' },
+      body: JSON.stringify({ by: 'Dr A' }),
+    });
+    expect(plain.status).toBe(200);
+  });
+});
+
 describe('CRS_INGEST_TOKEN', () => {
   it('must be at least 32 characters and is accepted on a loopback listener only', async () => {
     await expect(start({ localToken: 'short-token' })).rejects.toThrow(

@@ -230,6 +230,47 @@ describe('PCD-01 translation', () => {
     }
   });
 
+  // Until 2026-12-06 a status outside HL7 table 0085 (a "Z", a typo, a vendor's own) was taken as a final result and
+  // graded: what the sender meant by it is unknown. Refused at OBX-11 as a bad OBX-5 is; the other OBX still taken.
+  it('refuses an OBX-11 that is no HL7 result status (table 0085), naming OBX-11 and the codes; the rest is taken', async () => {
+    for (const status of ['Z', 'z', 'FINAL', 'A']) {
+      const text = withLine(
+        16,
+        `OBX|12|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|95|262688^MDC_DIM_PERCENT^MDC|||||${status}|||20260110080100+0000`,
+      );
+      const r = ok(text);
+      const why = `OBX-11 ${JSON.stringify(status.toUpperCase())} is no HL7 result status (table 0085: C D F I N O P R S U W X): whether the value is final, a correction or none would be a guess; the OBX is refused`;
+      expect(r.problems, status).toEqual([{ at: { segment: 'OBX', sequence: 12, field: 11 }, code: 103, text: why }]);
+      expect(
+        r.translated.map((t) => t.message.vitals),
+        status,
+      ).toEqual([ok(PCD01).translated[0]!.message.vitals]);
+      const queue = new MemoryQueue();
+      const a = await ingestHl7(text, { deviceId: 'gw', role: 'monitor' }, { queue, now: () => NOW });
+      expect([a.code, readAck(a.ack)?.code], status).toEqual(['AE', 'AE']);
+      expect(a.ack.split('\r').filter((l) => l.startsWith('ERR|'))[0], status).toMatch(/^ERR\|\|OBX\^12\^11\^1\|103\^/);
+      expect(queue.messages, status).toHaveLength(1);
+    }
+    // Every code of the table is known; an empty OBX-11 is read as before (taken), as is a code this system does not
+    // grade with any status (skipped, as every field of it is).
+    for (const status of ['C', 'F', 'P', 'R', 'S', 'U', '']) {
+      const r = ok(
+        withLine(
+          16,
+          `OBX|12|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|95|262688^MDC_DIM_PERCENT^MDC|||||${status}|||20260110080100+0000`,
+        ),
+      );
+      expect([r.problems, r.translated[1]?.message.vitals], status).toEqual([[], { spo2: 95 }]);
+    }
+    const ungraded = ok(
+      withLine(
+        16,
+        'OBX|12|NM|131841^MDC_ECG_AMPL_ST_II^MDC|1.2.1.5|0.1|266418^MDC_DIM_MILLI_VOLT^MDC|||||Z|||20260110080100+0000',
+      ),
+    );
+    expect(ungraded.problems).toEqual([]);
+  });
+
   it('tells the sender that a retraction (OBX-11 W or D) of a graded value is not applied: AA with an ERR of severity W', async () => {
     // The contract has no retraction: a value graded before stays graded (a grade is never lowered by data the
     // engine cannot verify). The sender believed it withdrawn when the AA said nothing.

@@ -15,7 +15,7 @@ import { hashToken, issueToken } from '#app/auth.ts';
 import { FhirEncoder } from '#app/fhir/encode.ts';
 import { HL7_CONTENT_TYPE } from '#app/hl7v2/ack.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
-import { INGEST_LIMITS, jsonDepth } from '#app/ingest.ts';
+import { INGEST_LIMITS, duplicateKey, jsonDepth, pathText } from '#app/ingest.ts';
 import { startHttpFront, type HttpFront, type RouteTarget } from '#hosts/aws-emulator/http-front.ts';
 import { DEVICE_ROUTES, frontFor, ingestFunction } from '#test/support/front.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
@@ -188,6 +188,12 @@ const hl7Edit = fc.oneof(
   fc.record({ op: fc.constant('junk-field' as const), at: fc.nat(), field: fc.nat(), junk: JUNK }),
   fc.record({ op: fc.constant('unit' as const), at: fc.nat(), to: fc.constantFrom(...HL7_UNITS) }),
   fc.record({ op: fc.constant('code' as const), at: fc.nat(), to: fc.constantFrom(...HL7_CODES) }),
+  // OBX-11: a status of HL7 table 0085, none, or one outside it (refused at OBX-11 since 2026-12-06).
+  fc.record({
+    op: fc.constant('status' as const),
+    at: fc.nat(),
+    to: fc.constantFrom('F', 'C', 'X', 'W', '', 'Z', 'z'),
+  }),
   fc.record({
     op: fc.constant('msh-9' as const),
     to: fc.constantFrom(
@@ -245,9 +251,10 @@ function editHl7(text: string, edits: Hl7Edit[]): string {
         break;
       }
       case 'unit':
-      case 'code': {
+      case 'code':
+      case 'status': {
         const i = obx(e.at);
-        if (i !== undefined) setField(i, e.op === 'unit' ? 6 : 3, e.to);
+        if (i !== undefined) setField(i, { unit: 6, code: 3, status: 11 }[e.op], e.to);
         break;
       }
       case 'msh-9': {
@@ -491,6 +498,51 @@ describe('the validator', () => {
   });
 });
 
+describe('a key that appears twice in one object (JSON.parse keeps the last, silently)', () => {
+  it('is found by its path, keys compared decoded, strings and escapes skipped', () => {
+    expect(duplicateKey('{"vitals":{"heartRate":99,"heartRate":300}}')).toEqual(['vitals', 'heartRate']);
+    expect(duplicateKey('{"a\\"b":1,"a\\"b":2}')).toEqual(['a"b']);
+    expect(duplicateKey('{"\\u0061":1,"a":2}')).toEqual(['a']);
+    expect(duplicateKey('{"a":1,"\\u0041":2,"b\\\\":3,"b\\\\\\\\":4}')).toBeUndefined();
+    expect(duplicateKey('{"x":"{\\"a\\":1,\\"a\\":2}","y":["a","a"],"a":{"a":{"a":1}}}')).toBeUndefined();
+    expect(duplicateKey('[{"a":1},{"a":1,"b":[1,{},{"c":1,"d":[],"c":2}]}]')).toEqual([1, 'b', 2, 'c']);
+    expect(duplicateKey('{"a":{"b":1,"c":2},"d":{"b":1},"e":[{"b":1},{"b":2}]}')).toBeUndefined();
+    expect(duplicateKey('{"a":[],"a":{}}')).toEqual(['a']);
+    expect(duplicateKey('{ "" : 1 , "" : 2 }')).toEqual(['']);
+    expect(pathText([3, 'vitals', 'heart rate', 0, 'x'])).toBe('[3].vitals["heart rate"][0].x');
+    // Past 16 keys an object's are kept in a Set: a key sent again is found there too, before and after the change.
+    const many = Array.from({ length: 20 }, (_, i) => `"k${i}":0`);
+    expect(duplicateKey(`{${many.join(',')}}`)).toBeUndefined();
+    for (const at of [1, 15, 16, 17, 19])
+      expect(duplicateKey(`{${[...many.slice(0, at), '"k0":1', ...many.slice(at)].join(',')}}`), `${at}`).toEqual([
+        'k0',
+      ]);
+    // Any JSON.stringify output has none; the same text with one key sent again, written any way, has one.
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        expect(duplicateKey(JSON.stringify(v))).toBeUndefined();
+      }),
+    );
+    const escapedKey = (k: string) =>
+      `"${Array.from({ length: k.length }, (_, i) => `\\u${k.charCodeAt(i).toString(16).padStart(4, '0')}`).join('')}"`;
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.string({ unit: 'binary' }), fc.jsonValue(), { minKeys: 1 }),
+        fc.nat(),
+        fc.boolean(),
+        (o, n, escaped) => {
+          const entries = Object.entries(o).map(([k, x]) => `${JSON.stringify(k)}:${JSON.stringify(x)}`);
+          const key = Object.keys(o)[n % entries.length]!;
+          const again = `${escaped ? escapedKey(key) : JSON.stringify(key)}:0`;
+          const text = `{"m":[{${[...entries, again].join(',')}}]}`;
+          expect(Object.keys(JSON.parse(text).m[0])).toHaveLength(entries.length);
+          expect(duplicateKey(text)).toEqual(['m', 0, key]);
+        },
+      ),
+    );
+  });
+});
+
 describe('both HTTP fronts answer any body with a 4xx', () => {
   let dir: string;
   let embedded: EmbeddedServer;
@@ -586,6 +638,60 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
       body: JSON.stringify(message),
     });
     expect(plain.status).toBe(202);
+  });
+
+  it('a key sent twice in one object: the same 400 naming its path from both, single, batch and FHIR', async () => {
+    // Until 2026-12-06 the last value was taken and graded: a heart rate of 99 then 300 was a tachycardia of 300.
+    const twice = (m: unknown) => JSON.stringify(m).replace('"heartRate":99', '"heartRate":99,"heartRate":300');
+    const message = twice(msg('P-twice', 0, { vitals: { heartRate: 99 } }, 'twice-1'));
+    const other = JSON.stringify(msg('P-twice', 0, { vitals: { heartRate: 98 } }, 'twice-0'));
+    const said = 'the key appears twice: which value is meant would be a guess; send it once';
+    const observation = {
+      resourceType: 'Observation',
+      status: 'final',
+      code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] },
+      subject: { identifier: { value: 'P-twice' } },
+      effectiveDateTime: '2026-01-10T08:59:00Z',
+      valueQuantity: { value: 99, unit: '/min', system: 'http://unitsofmeasure.org', code: '/min' },
+    };
+    const cases: [string, string, string, unknown][] = [
+      ['/v1/messages', 'application/json', message, { errors: [`vitals.heartRate: ${said}`] }],
+      [
+        '/v1/messages/batch',
+        'application/json',
+        `[${other},${message}]`,
+        { errors: [{ index: 1, errors: [`vitals.heartRate: ${said}`] }], accepted: 0 },
+      ],
+      [
+        '/fhir/r4/Observation',
+        'application/fhir+json',
+        JSON.stringify(observation).replace('"value":99', '"value":99,"value":300'),
+        {
+          resourceType: 'OperationOutcome',
+          issue: [
+            {
+              severity: 'error',
+              code: 'structure',
+              diagnostics: `Observation.valueQuantity.value: ${said}`,
+              expression: ['Observation.valueQuantity.value'],
+            },
+          ],
+        },
+      ],
+    ];
+    for (const [path, type, body, answer] of cases) {
+      const answers = [];
+      for (const base of [embedded.url, front.url]) {
+        const r = await fetch(`${base}${path}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${DEVICES.ehr}`, 'content-type': type },
+          body,
+        });
+        answers.push({ status: r.status, body: await r.text() });
+      }
+      expect(answers[1], path).toEqual(answers[0]);
+      expect([answers[0]!.status, JSON.parse(answers[0]!.body)], path).toEqual([400, answer]);
+    }
   });
 
   it('the same status and answer from both, for any body and for messages with fields gone wrong', async () => {
@@ -689,6 +795,13 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
           ],
           // Sent with no token: refused (401) for sure, so the coverage check below does not depend on the random draw.
           [msg('P3', 0, { vitals: { heartRate: 81 } }, 'hl7-same-3'), [], HL7_CONTENT_TYPE, 'none'],
+          // An OBX-11 outside HL7 table 0085: the same AE naming OBX-11 from both.
+          [
+            msg('P4', 0, { vitals: { heartRate: 82 } }, 'hl7-same-4'),
+            [{ op: 'status', at: 0, to: 'Z' }],
+            HL7_CONTENT_TYPE,
+            'ehr',
+          ],
         ],
       },
     );

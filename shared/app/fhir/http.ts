@@ -12,7 +12,10 @@ import {
   authenticateRequest,
   enqueueAll,
   header,
+  duplicateKey,
   jsonDepth,
+  pathText,
+  TWICE,
   scopedCheck,
   type HttpRequest,
   type IngestDeps,
@@ -135,6 +138,16 @@ export async function handleFhirHttp(
     body = JSON.parse(req.body);
   } catch (err) {
     return problem(400, 'structure', `the body is not JSON: ${(err as Error).message}`);
+  }
+  const twice = duplicateKey(req.body);
+  if (twice) {
+    // Named from the resource's type, a FHIRPath when every key is an element's name (else no expression).
+    const type = (body as { resourceType?: unknown }).resourceType;
+    const at = pathText(twice);
+    const path =
+      typeof type === 'string' && /^[A-Z][A-Za-z]*$/.test(type) ? `${type}${at.startsWith('[') ? '' : '.'}${at}` : at;
+    const fhirPath = twice.every((p) => typeof p === 'number' || /^[A-Za-z_][A-Za-z0-9_]*$/.test(p));
+    return problem(400, 'structure', `${path}: ${TWICE}`, fhirPath && path !== at ? path : '');
   }
   const entries = entriesOf(body);
   if (!entries.ok) return fhir(400, outcome([entries.issue]));

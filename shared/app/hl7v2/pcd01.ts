@@ -1,6 +1,7 @@
 // IHE PCD-01 (HL7 v2 ORU^R01) to contract messages. @medplum/core's Hl7Message splits the message; this module
 // reads it: the patient from PID-3 (PID-5, the name, is never read), bed and ward from PV1-3, each OBX by its MDC
-// or LOINC code with its unit (OBX-6) and time (OBX-14, else OBR-7), skipping OBX-11 X/D/W and unknown codes.
+// or LOINC code with its unit (OBX-6) and time (OBX-14, else OBR-7), skipping OBX-11 X/D/W and unknown codes
+// (refusing an OBX-11 outside HL7 table 0085).
 // One HL7 message becomes one contract message per patient, device and observation time. An ADT^A03 (a discharge)
 // becomes the patient's end of monitoring (`discharge`, below). Pure: no clock, no I/O.
 import { Hl7Message, type Hl7Segment } from '@medplum/core';
@@ -194,6 +195,11 @@ const SKIPPED_STATUS = new Set(['X', 'D', 'W', 'N', 'I', 'O']);
  * is told, in the AA, that it was not applied.
  */
 const RETRACTION: Record<string, string> = { W: 'retracted', D: 'deleted' };
+/**
+ * HL7 table 0085, every OBX-11 result status. Another (a "Z", a vendor's own) was taken as a final result and graded
+ * until 2026-12-06: whether the sender meant a final value, a correction or none is unknown, so the OBX is refused.
+ */
+const RESULT_STATUS = new Set(['C', 'D', 'F', 'I', 'N', 'O', 'P', 'R', 'S', 'U', 'W', 'X']);
 
 export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01Result {
   const text = input
@@ -691,6 +697,15 @@ function observation(
     return undefined;
   }
   if (!coded) return undefined; // a code this system does not grade (ECG leads, alarms, device rows...)
+  // Empty is read as before: many gateways leave it so for a final value.
+  if (status && !RESULT_STATUS.has(status)) {
+    problems.push({
+      at: at(11),
+      code: 103,
+      text: `OBX-11 ${JSON.stringify(status.slice(0, 20))} is no HL7 result status (table 0085: ${[...RESULT_STATUS].join(' ')}): whether the value is final, a correction or none would be a guess; the OBX is refused`,
+    });
+    return undefined;
+  }
   const flags = seg.getField(8)?.components.length ?? 0;
   for (let r = 0; r < flags; r++) {
     const flag = get(seg, 8, 1, r).toUpperCase();

@@ -18,7 +18,7 @@ import type { DeliveryAlert } from './delivery-watch.ts';
 import { ACK_BODY_LIMIT, checkAckName } from '#app/ack.ts';
 import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '#app/audit-export.ts';
 import { INGEST_LIMITS, ROUTES, authenticateRequest } from '#app/ingest.ts';
-import { isJsonType } from '#app/media-type.ts';
+import { codingRefused, isJsonType } from '#app/media-type.ts';
 import { OPENAPI_ROUTE, openApiDocument } from '#app/openapi.ts';
 import { wireId } from '#domain/ids.ts';
 import { RateLimiter, clientAddress, forwardedHttps, type HttpLimits } from './limits.ts';
@@ -278,6 +278,12 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
       sendJson(res, 415, { error: `send JSON (content-type: application/json): ${example}` });
       return undefined;
     }
+    // As on the device routes: nothing inflates a body; read as it came, a compressed one was "not valid JSON".
+    const coded = codingRefused(req.headers['content-encoding']);
+    if (coded) {
+      sendJson(res, 415, { error: coded });
+      return undefined;
+    }
     const body = await readBody(req, limit);
     if (Buffer.byteLength(body) > limit) {
       sendJson(res, 413, { error: `body is over ${limit} bytes` });
@@ -371,7 +377,15 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     const body = await readBody(req, ACK_BODY_LIMIT);
     sendAck(
       res,
-      await acknowledgeByApi({ contentType: req.headers['content-type'], body, client: client(req) }, ackFlow),
+      await acknowledgeByApi(
+        {
+          contentType: req.headers['content-type'],
+          contentEncoding: req.headers['content-encoding'],
+          body,
+          client: client(req),
+        },
+        ackFlow,
+      ),
       'api',
     );
   }
