@@ -1,6 +1,7 @@
 // crs mllp-bridge against a server that answers with a redirect: never followed. fetch would send the POST on to
 // the new address as a GET without its body (301, 302, 303), and an ACK answered there would take the message out
 // of the spool as delivered, though no server ever received it.
+import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
@@ -9,6 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { HL7_CONTENT_TYPE, readAck } from '#app/hl7v2/ack.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
+import { NO_ROOM_ACK } from '#app/hl7v2/ingest.ts';
 import { MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
 import { MllpClient } from '#hosts/mllp-bridge/mllp-client.ts';
 import { type Bridge, startBridge } from '#hosts/mllp-bridge/mllp-bridge.ts';
@@ -16,13 +18,25 @@ import { floodUnread } from '#test/support/mllp-flood.ts';
 import { msg } from '#test/support/messages.ts';
 import { until } from '#test/support/until.ts';
 
-// The forwarder's backoff sleeps go through here: real, unless a test records them instead (and does not wait).
-const backoff = vi.hoisted(() => ({ record: undefined as number[] | undefined }));
+// The forwarder's backoff sleeps go through here: real, unless a test records them instead (and does not wait), or
+// parks the long ones (a wait for room at the server) until it lets them go (`go`) or the bridge wakes (abort).
+const backoff = vi.hoisted(() => ({
+  record: undefined as number[] | undefined,
+  park: undefined as { ms: number; go: () => void }[] | undefined,
+}));
 vi.mock('node:timers/promises', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:timers/promises')>();
   return {
     ...real,
-    setTimeout: (ms: number, value?: unknown, options?: object) => {
+    setTimeout: (ms: number, value?: unknown, options?: { signal?: AbortSignal }) => {
+      const park = backoff.park;
+      if (park && ms >= 1000)
+        return new Promise((resolve, reject) => {
+          const unpark = () => park.includes(parked) && park.splice(park.indexOf(parked), 1).length > 0;
+          const parked = { ms, go: () => unpark() && resolve(value) };
+          park.push(parked);
+          options?.signal?.addEventListener('abort', () => unpark() && reject(options.signal!.reason));
+        });
       if (!backoff.record) return real.setTimeout(ms, value, options);
       backoff.record.push(ms);
       return Promise.resolve(value);
@@ -135,7 +149,7 @@ describe('crs mllp-bridge, pinned by a mutation run', () => {
   const ack = (code: string, controlId: string, text = '') => `${ACK_HEAD}MSA|${code}|${controlId}|${text}\r`;
   const hl7 = (controlId: string, patient = 'P-1') =>
     toPcd01(msg(patient, 0, { vitals: { heartRate: 90 } }, controlId))!;
-  type Reply = { status: number; body: string } | 'hang';
+  type Reply = { status: number; body: string; headers?: Record<string, string> } | 'hang';
 
   /** A fake POST /v1/hl7v2: each request is answered by `reply` (by the request's number, from 0). */
   async function fakeServer(reply: (n: number, body: string) => Reply) {
@@ -154,7 +168,7 @@ describe('crs mllp-bridge, pinned by a mutation run', () => {
         });
         const r = reply(n, body);
         if (r === 'hang') return;
-        res.writeHead(r.status, { 'content-type': 'x-application/hl7-v2+er7' });
+        res.writeHead(r.status, { 'content-type': 'x-application/hl7-v2+er7', ...r.headers });
         res.end(r.body);
       });
     });
@@ -171,7 +185,7 @@ describe('crs mllp-bridge, pinned by a mutation run', () => {
 
   async function withBridge(
     url: string,
-    opts: { ackWaitMs: number; requestTimeoutMs?: number; dir?: string; token?: string },
+    opts: { ackWaitMs: number; requestTimeoutMs?: number; dir?: string; token?: string; now?: () => number },
     body: (b: Bridge, monitor: MllpClient, logged: string[]) => Promise<void>,
   ) {
     const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'crs-bridge-pinned-'));
@@ -185,6 +199,7 @@ describe('crs mllp-bridge, pinned by a mutation run', () => {
       ackWaitMs: opts.ackWaitMs,
       requestTimeoutMs: opts.requestTimeoutMs,
       log: (line) => logged.push(line),
+      ...(opts.now ? { now: opts.now } : {}),
     });
     const monitor = new MllpClient('127.0.0.1', bridge.port);
     try {
@@ -198,6 +213,9 @@ describe('crs mllp-bridge, pinned by a mutation run', () => {
 
   it.each([
     ['503 (the queue down)', 503, ack('AR', 'M-1', 'not accepted: send again later')],
+    // Not the server's "no room" for this message: another message's, or no AR.
+    ['503 "no room" answering another message', 503, ack('AR', 'M-9', `not all: ${NO_ROOM_ACK}`)],
+    ['503 "no room" that is no AR', 503, ack('AE', 'M-1', `not all: ${NO_ROOM_ACK}`)],
     ['429 (throttled)', 429, ack('AR', 'M-1', 'not accepted: send again later')],
     ['500', 500, ack('AR', 'M-1')],
     ['403 naming no message (a refused token)', 403, ack('AR', '')],
@@ -407,6 +425,148 @@ describe('crs mllp-bridge, pinned by a mutation run', () => {
     } finally {
       await server.close();
     }
+  });
+
+  describe('a new patient the server has no room for (crs serve --max-patients: 503 AR, send again later)', () => {
+    /** The server: patients it knows are taken; a new one only once there is room (503 "no room" till then). */
+    async function ceilingServer(known: string[]) {
+      const state = { room: false, known: new Set(known) };
+      const server = await fakeServer((_, body) => {
+        const id = body.split('\r')[0]!.split('|')[9]!;
+        const patient = /\rPID\|[^|]*\|[^|]*\|([^^|\r]*)/.exec(body)![1]!;
+        if (!state.room && !state.known.has(patient))
+          return {
+            status: 503,
+            headers: { 'retry-after': '120' },
+            body: `${ack('AR', id, `not all: ${NO_ROOM_ACK}`)}ERR||PID^1|207^Application internal error^HL70357|E\r`,
+          };
+        state.known.add(patient);
+        return { status: 202, body: ack('AA', id, 'accepted 1 message(s)') };
+      });
+      return { ...server, state, ids: () => server.got.map((g) => g.controlId) };
+    }
+    const clock = { t: Date.parse('2026-12-06T10:00:00Z') };
+    const opts = { ackWaitMs: 20_000, now: () => clock.t };
+    /** The wait for room the bridge is in (a parked sleep of the server's Retry-After), let go with the clock on. */
+    async function roomComes(server: { state: { room: boolean } }) {
+      const parked = await until(() => backoff.park!.find((p) => p.ms === 120_000), 'the wait for room (120 s)');
+      server.state.room = true;
+      clock.t += 120_000;
+      parked.go();
+    }
+    const held = (answer: string, id: string) => {
+      expect(readAck(answer)).toMatchObject({ code: 'AA', controlId: id });
+      expect(answer).toContain('held by the bridge: no room at the server for a new patient yet');
+    };
+
+    it('keeps it in the spool and sends it again after Retry-After, while another patient’s message goes at once; the same patient’s wait behind it, in order', async () => {
+      backoff.park = [];
+      const server = await ceilingServer(['P-KNOWN']);
+      try {
+        await withBridge(server.url, opts, async (bridge, monitor, logged) => {
+          // Until 2026-12-06 the monitor got the AR and the message was set aside in `refused`: never sent again.
+          held(await monitor.send(hl7('N-1', 'P-NEW')), 'N-1');
+          expect(readAck(await monitor.send(hl7('K-1', 'P-KNOWN')))).toEqual({
+            code: 'AA',
+            controlId: 'K-1',
+            text: 'accepted 1 message(s)',
+          });
+          // The new patient's next message is not sent before the first: it waits behind it, unsent.
+          held(await monitor.send(hl7('N-2', 'P-NEW')), 'N-2');
+          expect(server.ids()).toEqual(['N-1', 'K-1']);
+          expect(bridge.spool.counts()).toEqual({ waiting: 2, refused: 0 });
+          expect(logged.join('\n')).toMatch(
+            /no room at the server for a new patient \(503\): message 1 waits in the spool, sent again every 120 s/,
+          );
+          expect(logged.join('\n')).not.toContain('P-NEW');
+          await roomComes(server);
+          await bridge.drained();
+          expect(server.ids()).toEqual(['N-1', 'K-1', 'N-1', 'N-2']);
+          expect(bridge.spool.counts()).toEqual({ waiting: 0, refused: 0 });
+          expect(logged.join('\n')).toMatch(/the server had room: no message waits for it any more/);
+        });
+      } finally {
+        backoff.park = undefined;
+        await server.close();
+      }
+    });
+
+    it('goes on waiting after a restart (on disk), other patients’ messages going at once, and keeps the order', async () => {
+      backoff.park = [];
+      const server = await ceilingServer(['P-KNOWN']);
+      const dir = mkdtempSync(join(tmpdir(), 'crs-bridge-room-'));
+      try {
+        await withBridge(server.url, { ...opts, dir }, async (bridge, monitor) => {
+          held(await monitor.send(hl7('N-1', 'P-NEW')), 'N-1');
+          held(await monitor.send(hl7('N-2', 'P-NEW')), 'N-2');
+          expect(bridge.spool.counts()).toEqual({ waiting: 2, refused: 0 });
+        });
+        await withBridge(server.url, { ...opts, dir }, async (bridge, monitor) => {
+          // Not sent again before its time (120 s from the refusal, on disk), nor its patient's later one.
+          expect(readAck(await monitor.send(hl7('K-1', 'P-KNOWN')))?.code).toBe('AA');
+          held(await monitor.send(hl7('N-3', 'P-NEW')), 'N-3');
+          expect(server.ids()).toEqual(['N-1', 'K-1']);
+          await roomComes(server);
+          await bridge.drained();
+          expect(server.ids()).toEqual(['N-1', 'K-1', 'N-1', 'N-2', 'N-3']);
+          expect(bridge.spool.counts()).toEqual({ waiting: 0, refused: 0 });
+        });
+      } finally {
+        backoff.park = undefined;
+        await server.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('opens a spool from before (no retry_at) and delivers what it holds', async () => {
+      const server = await ceilingServer(['P-KNOWN']);
+      const dir = mkdtempSync(join(tmpdir(), 'crs-bridge-old-spool-'));
+      const old = new Database(join(dir, 'spool.db'));
+      old.exec(`
+        CREATE TABLE spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, text TEXT NOT NULL, received_at TEXT NOT NULL);
+        CREATE TABLE refused (seq INTEGER PRIMARY KEY, text TEXT NOT NULL, received_at TEXT NOT NULL, status INTEGER NOT NULL, ack TEXT NOT NULL, at TEXT NOT NULL);
+      `);
+      old
+        .prepare('INSERT INTO spool (text, received_at) VALUES (?, ?)')
+        .run(hl7('K-0', 'P-KNOWN'), '2026-12-05T10:00:00Z');
+      old.close();
+      try {
+        await withBridge(server.url, { ...opts, dir }, async (bridge) => {
+          await bridge.drained();
+          expect(server.ids()).toEqual(['K-0']);
+        });
+      } finally {
+        await server.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('a message waiting for room that the server refuses for good then (its readings too old) is kept aside', async () => {
+      backoff.park = [];
+      let refuse = false;
+      const server = await fakeServer((_, body) => {
+        const id = body.split('\r')[0]!.split('|')[9]!;
+        return refuse
+          ? { status: 422, body: ack('AE', id, 'nothing taken') }
+          : { status: 503, body: ack('AR', id, `not all: ${NO_ROOM_ACK}`) };
+      });
+      try {
+        await withBridge(server.url, opts, async (bridge, monitor, logged) => {
+          held(await monitor.send(hl7('N-1', 'P-NEW')), 'N-1');
+          // No Retry-After: 60 s.
+          const parked = await until(() => backoff.park!.find((p) => p.ms === 60_000), 'the wait for room (60 s)');
+          refuse = true;
+          clock.t += 60_000;
+          parked.go();
+          await bridge.drained();
+          expect(bridge.spool.counts()).toEqual({ waiting: 0, refused: 1 });
+          expect(logged.join('\n')).toMatch(/message 1 \(already ACKed from the spool\) was refused by the server/);
+        });
+      } finally {
+        backoff.park = undefined;
+        await server.close();
+      }
+    });
   });
 
   it('a request the server never answers is given up after the request timeout and sent again', async () => {

@@ -7,10 +7,10 @@ import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HL7_CONTENT_TYPE, buildAck, readAck, refusalAck, unreadableAck } from '#app/hl7v2/ack.ts';
-import { NO_ROOM_ACK } from '#app/hl7v2/ingest.ts';
 import { MLLP_FRAME_MS, MLLP_IDLE_MS } from '#app/hl7v2/mllp.ts';
 import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
 import { capMllpConnections, serveMllpConnection } from '../mllp-connection.ts';
+import { noRoom, patientKeys, roomRetryMs } from './room.ts';
 import { Spool, type Spooled } from './spool.ts';
 
 export interface BridgeOptions {
@@ -35,12 +35,13 @@ export interface BridgeOptions {
 export interface Bridge {
   port: number;
   spool: Spool;
-  /** Resolves when the spool is empty (for tests and a clean shutdown). */
+  /** Resolves when the spool is empty, messages waiting for room at the server too (for tests, a clean shutdown). */
   drained(): Promise<void>;
   close(): Promise<void>;
 }
 
-type Outcome = { status: number; ack: string };
+/** The server's answer; `roomMs`: no room for a new patient, send it again after that long. */
+type Outcome = { status: number; ack: string; roomMs?: number };
 /** Statuses that are the server's last word on a message; anything else is tried again. */
 const DEFINITIVE = new Set([202, 400, 413, 415, 422]);
 
@@ -54,9 +55,6 @@ function lastWord(status: number, ack: string): Outcome | undefined {
   const read = readAck(ack);
   if (!read) return undefined;
   if (DEFINITIVE.has(status) || (status === 403 && read.controlId !== '')) return { status, ack };
-  // No room for a new patient (crs serve --max-patients; a 403 until 2026-12-06): retried, it would hold every later
-  // message, other patients' too, behind it until the operator made room; set aside as a 403 was (the server alerts).
-  if (status === 503 && read.controlId !== '' && read.text.endsWith(NO_ROOM_ACK)) return { status, ack };
   return undefined;
 }
 
@@ -124,7 +122,12 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
         redirect: 'manual',
         signal: AbortSignal.timeout(o.requestTimeoutMs ?? 15_000),
       });
-      const outcome = lastWord(res.status, await answerText(res)) ?? refusedOnTheWay(res.status, m, now());
+      const ack = await answerText(res);
+      // No room for a new patient (crs serve --max-patients): sent again later, out of the line (room.ts). It was set
+      // aside in `refused` until 2026-12-06, never sent again: the patient's monitor data lost once room came.
+      if (noRoom(res.status, ack, m.text))
+        return { status: res.status, ack, roomMs: roomRetryMs(res.headers.get('retry-after'), now()) };
+      const outcome = lastWord(res.status, ack) ?? refusedOnTheWay(res.status, m, now());
       if (outcome) return outcome;
       o.log(`mllp-bridge: the server answered ${res.status}; message ${m.seq} stays in the spool`);
       return undefined;
@@ -151,41 +154,153 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
     }
   };
 
-  // One forwarder, oldest first: the server sees each monitor's messages in the order the bridge got them.
+  /**
+   * The messages waiting for room at the server (a new patient past crs serve --max-patients), oldest first: the
+   * patients each may be about (room.ts) and when it is tried again (0: once its patient's earlier one has gone).
+   * Out of the line: the other patients' messages go on; a later message of a waiting patient joins them unsent, so
+   * that the server sees each patient's messages in order. On disk (spool.retry_at): a restart goes on waiting.
+   */
+  const forRoom = new Map<number, { keys: string[]; retryAt: number }>();
+  try {
+    for (const w of spool.forRoom()) forRoom.set(w.seq, { keys: patientKeys(w.text), retryAt: w.retryAt });
+  } catch (err) {
+    spool.close();
+    throw err;
+  }
+  let roomSaidAt = Number.NEGATIVE_INFINITY;
+
+  /** The first waiting message of each patient that is due, else when the next one is. */
+  function nextForRoom(t: number): { seq?: number; at?: number } {
+    const before = new Set<string>();
+    let at: number | undefined;
+    for (const [seq, w] of forRoom) {
+      const first = !w.keys.some((k) => before.has(k));
+      for (const k of w.keys) before.add(k);
+      if (!first) continue;
+      if (w.retryAt <= t) return { seq };
+      at = Math.min(at ?? w.retryAt, w.retryAt);
+    }
+    return at === undefined ? {} : { at };
+  }
+
+  /** A message of its patient (one of its keys) waits for room before it. */
+  function behindOne(seq: number, keys: string[]): boolean {
+    for (const [s, w] of forRoom) {
+      if (s >= seq) return false;
+      if (w.keys.some((k) => keys.includes(k))) return true;
+    }
+    return false;
+  }
+
+  function waitForRoom(m: Spooled, keys: string[], retryAt: number): void {
+    forRoom.set(m.seq, { keys, retryAt });
+    try {
+      spool.waitForRoom(m.seq, retryAt);
+    } catch (err) {
+      // Kept waiting all the same; a bridge started again sends it first, and the server says again if it has room.
+      o.log(`mllp-bridge: message ${m.seq} waits for room, but the spool cannot say so (${(err as Error).message})`);
+    }
+    // The monitor is told the bridge holds it, as for a link down: the bridge sends it again, not the monitor.
+    const header = translatePcd01(m.text).header;
+    waiters.get(m.seq)?.({
+      status: 202,
+      ack: buildAck({
+        code: 'AA',
+        ...(header ? { header } : {}),
+        text: 'held by the bridge: no room at the server for a new patient yet; delivered when there is',
+        now: now(),
+      }),
+    });
+  }
+
+  /** The next message in line: not one waiting for room, nor one answered whose removal failed (settling). */
+  function nextInLine(): Spooled | undefined {
+    let after = 0;
+    for (;;) {
+      const m = spool.oldest(after);
+      if (!m || !(forRoom.has(m.seq) || settling.some((x) => x.seq === m.seq))) return m;
+      after = m.seq;
+    }
+  }
+
+  /** Until woken (a message came, the bridge closes) or `ms` has passed: the timer goes with the wait. */
+  async function rest(ms: number | undefined): Promise<void> {
+    const stop = new AbortController();
+    const woken = new Promise<void>(
+      (resolve) =>
+        (wake = () => {
+          stop.abort();
+          resolve();
+        }),
+    );
+    if (ms === undefined) return woken;
+    await Promise.race([woken, sleep(ms, undefined, { signal: stop.signal }).catch(() => undefined)]);
+    stop.abort();
+  }
+
+  // One forwarder, oldest first: the server sees each monitor's messages in the order the bridge got them (each
+  // patient's: one waiting for room goes out of the line with the later ones of its patient, in their order).
   const forwarder = (async () => {
     let backoff = 250;
+    const later = async () => {
+      await sleep(backoff);
+      backoff = Math.min(backoff * 2, 5000);
+    };
     while (!stopping) {
       try {
         settleDone();
       } catch {
         // Still cannot be written: the messages after them go on meanwhile.
       }
+      const t = now();
+      const room = nextForRoom(t);
       let m: Spooled | undefined;
       try {
-        m = spool.oldest(settling.at(-1)?.seq ?? 0);
+        m = nextInLine();
+        if (room.seq !== undefined && (!m || room.seq < m.seq)) m = spool.get(room.seq);
       } catch (err) {
         o.log(`mllp-bridge: cannot read the spool (${(err as Error).message}); trying again`);
-        await sleep(backoff);
-        backoff = Math.min(backoff * 2, 5000);
+        await later();
+        continue;
+      }
+      if (room.seq !== undefined && !m) {
+        forRoom.delete(room.seq); // no longer in the spool
         continue;
       }
       if (!m) {
         if (settling.length > 0) {
-          await sleep(backoff); // nothing left to forward: try the removals again a little later
-          backoff = Math.min(backoff * 2, 5000);
+          await later(); // nothing left to forward: try the removals again a little later
           continue;
         }
         for (const f of idle.splice(0)) f();
-        await new Promise<void>((resolve) => (wake = resolve));
+        await rest(room.at === undefined ? undefined : room.at - t);
+        continue;
+      }
+      const waiting = forRoom.get(m.seq);
+      const keys = waiting?.keys ?? patientKeys(m.text);
+      if (!waiting && behindOne(m.seq, keys)) {
+        waitForRoom(m, keys, 0);
         continue;
       }
       const outcome = await forward(m);
       if (!outcome) {
-        await sleep(backoff);
-        backoff = Math.min(backoff * 2, 5000);
+        await later();
         continue;
       }
       backoff = 250;
+      if (outcome.roomMs !== undefined) {
+        const first = !waiting || waiting.retryAt === 0;
+        waitForRoom(m, keys, now() + outcome.roomMs);
+        if (first || now() - roomSaidAt >= 3_600_000) {
+          roomSaidAt = now();
+          o.log(
+            `mllp-bridge: no room at the server for a new patient (503): message ${m.seq} waits in the spool, sent again every ${Math.round(outcome.roomMs / 1000)} s, ${forRoom.size} message(s) waiting; the other patients' messages go on`,
+          );
+        }
+        continue;
+      }
+      if (forRoom.delete(m.seq) && forRoom.size === 0)
+        o.log(`mllp-bridge: the server had room: no message waits for it any more (the last, ${m.seq}, answered)`);
       const waiter = waiters.get(m.seq);
       const message = m;
       // A 202 with an AE took part of the message and refused the rest (an observation, a patient outside the
@@ -283,7 +398,9 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
   return {
     port: (server.address() as AddressInfo).port,
     spool,
-    drained: () => (spool.oldest() ? new Promise<void>((resolve) => idle.push(resolve)) : Promise.resolve()),
+    drained: async () => {
+      while (spool.counts().waiting > 0) await new Promise<void>((resolve) => idle.push(resolve));
+    },
     close: async () => {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -17,6 +17,13 @@ export interface Spooled {
   receivedAt: string;
 }
 
+/** A message waiting for room at the server, and when it is tried again (0: after its patient's earlier one). */
+export interface WaitingForRoom {
+  seq: number;
+  text: string;
+  retryAt: number;
+}
+
 function openSpool(file: string): Database.Database {
   createPrivate(file);
   const db = new Database(file);
@@ -29,6 +36,11 @@ function openSpool(file: string): Database.Database {
       CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, text TEXT NOT NULL, received_at TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS refused (seq INTEGER PRIMARY KEY, text TEXT NOT NULL, received_at TEXT NOT NULL, status INTEGER NOT NULL, ack TEXT NOT NULL, at TEXT NOT NULL);
     `);
+    // 2026-12-06: a message waiting for room at the server (a new patient past crs serve --max-patients) has the time
+    // of its next try (ms since 1970; 0: once the message of its patient before it has gone); NULL, in line. A
+    // spool from before gets the column, every message in line.
+    const columns = db.prepare('PRAGMA table_info(spool)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'retry_at')) db.exec('ALTER TABLE spool ADD COLUMN retry_at INTEGER');
   } catch (err) {
     db.close();
     throw err;
@@ -43,6 +55,8 @@ export class Spool {
   private readonly first;
   private readonly remove;
   private readonly refuse;
+  private readonly one;
+  private readonly setRetry;
   /** What opening it made owner-only (a spool directory or file others could read), to be said. */
   readonly madePrivate: string[];
 
@@ -63,8 +77,10 @@ export class Spool {
     }
     this.insert = this.db.prepare('INSERT INTO spool (text, received_at) VALUES (?, ?)');
     this.first = this.db.prepare(
-      'SELECT seq, text, received_at AS receivedAt FROM spool WHERE seq > ? ORDER BY seq LIMIT 1',
+      'SELECT seq, text, received_at AS receivedAt FROM spool WHERE seq > ? AND retry_at IS NULL ORDER BY seq LIMIT 1',
     );
+    this.one = this.db.prepare('SELECT seq, text, received_at AS receivedAt FROM spool WHERE seq = ?');
+    this.setRetry = this.db.prepare('UPDATE spool SET retry_at = ? WHERE seq = ?');
     this.remove = this.db.prepare('DELETE FROM spool WHERE seq = ?');
     this.refuse = this.db.prepare(
       'INSERT OR REPLACE INTO refused (seq, text, received_at, status, ack, at) VALUES (?, ?, ?, ?, ?, ?)',
@@ -76,9 +92,25 @@ export class Spool {
     return Number(this.insert.run(text, receivedAt).lastInsertRowid);
   }
 
-  /** The oldest message waiting (after `after`: the ones before it are done, not yet removed). */
+  /** The oldest message in line (after `after`), not one waiting for room at the server. */
   oldest(after = 0): Spooled | undefined {
     return this.first.get(after) as Spooled | undefined;
+  }
+
+  get(seq: number): Spooled | undefined {
+    return this.one.get(seq) as Spooled | undefined;
+  }
+
+  /** It waits for room at the server until `retryAt` (see WaitingForRoom): out of the line, kept on disk. */
+  waitForRoom(seq: number, retryAt: number): void {
+    this.setRetry.run(retryAt, seq);
+  }
+
+  /** The messages waiting for room, oldest first (a bridge started again goes on waiting with them). */
+  forRoom(): WaitingForRoom[] {
+    return this.db
+      .prepare('SELECT seq, text, retry_at AS retryAt FROM spool WHERE retry_at IS NOT NULL ORDER BY seq')
+      .all() as WaitingForRoom[];
   }
 
   /** The server took it (202): gone from the spool. */
@@ -94,6 +126,7 @@ export class Spool {
     })();
   }
 
+  /** `waiting`: every message in the spool, those waiting for room at the server too. */
   counts(): { waiting: number; refused: number } {
     const n = (sql: string) => (this.db.prepare(sql).get() as { n: number }).n;
     return { waiting: n('SELECT count(*) AS n FROM spool'), refused: n('SELECT count(*) AS n FROM refused') };
