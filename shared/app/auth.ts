@@ -173,6 +173,20 @@ export function openMllpWarning(host: string, device: string | undefined): strin
   return "the MLLP listener takes HL7 v2 from anyone who reaches it on the network, as a monitor for every patient (MLLP has no credentials): keep it on the monitors' network segment, or limit it to one device's token scope with --mllp-device ID (revoking the token then stops it)";
 }
 
+/**
+ * What `crs serve` says at start when it listens in plain HTTP on an address others reach with no TLS proxy named (an
+ * https `--public-url`, a `--trust-proxy`), or undefined. Device tokens, the board key and patient data would cross the
+ * network in clear. Said, not refused: a network that is itself encrypted is the operator's to know of.
+ */
+export function plainHttpWarning(
+  host: string,
+  tls: { publicUrl?: string; trustProxy?: readonly string[] },
+): string | undefined {
+  if (isLoopbackHost(host) || tls.publicUrl?.startsWith('https:') || (tls.trustProxy?.length ?? 0) > 0)
+    return undefined;
+  return `plain HTTP on a network address (--host ${host}): device tokens, the board key and patient data would cross the network unencrypted; put it behind a TLS reverse proxy (--public-url https://..., --trust-proxy ADDR)`;
+}
+
 /** Constant-time comparison of two secrets (of their digests, so that the lengths always match). */
 export function secretMatches(expected: string, given: string): boolean {
   const d = (s: string) => createHash('sha256').update(s, 'utf8').digest();

@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import { DEFAULT_MAX_PATIENTS } from '#adapters/sqlite/patients.ts';
 import { lockDataDir, openDataDir } from '#adapters/sqlite/db.ts';
 import { DEFAULT_RETENTION_DAYS } from '#adapters/sqlite/retention.ts';
-import { openMllpWarning } from '#app/auth.ts';
+import { openMllpWarning, plainHttpWarning } from '#app/auth.ts';
 import { parseZone } from '#app/interfaces/zone.ts';
 import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/patient-authority.ts';
 import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient-system.ts';
@@ -360,6 +360,11 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       if (open) log(`crs serve: WARNING ${open}`);
     }
     announce(server, config, localToken, webhook, v.host);
+    const plain = plainHttpWarning(v.host ?? '127.0.0.1', {
+      ...(links ? { publicUrl: links } : {}),
+      ...(v['trust-proxy'] ? { trustProxy: v['trust-proxy'] } : {}),
+    });
+    if (plain) log(`crs serve: warning: ${plain}`);
     if (heartbeat)
       log(
         `crs serve: heartbeat: GET ${new URL(heartbeat.url).origin} every ${heartbeat.everyMs / 1000} s while healthy`,

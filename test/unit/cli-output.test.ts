@@ -1116,6 +1116,29 @@ describe('crs serve and crs start options, pinned by a mutation run', () => {
     expect(r.stderr).not.toContain('crs serve: listening on http://127.0.0.1:1');
   });
 
+  it('warns of plain HTTP on a network address unless a TLS proxy is named (an https --public-url, --trust-proxy)', async () => {
+    // Until 2026-12-06 a page webhook, an alert webhook, a --public-url and the bridge's --to in plain http were
+    // warned of, and the server itself on --host 0.0.0.0 was not: device tokens, the board key and every patient's
+    // data crossed the network in clear, silently (a hospital's security review, run against crs serve).
+    const warning =
+      'crs serve: warning: plain HTTP on a network address (--host HOST): device tokens, the board key and patient data would cross the network unencrypted; put it behind a TLS reverse proxy (--public-url https://..., --trust-proxy ADDR)';
+    for (const host of ['0.0.0.0', '::', '10.0.0.5']) {
+      const r = await serveWith('serve', ['--host', host, '--data', '/tmp/crs-nowhere']);
+      expect([r.code, r.stderr], host).toEqual([0, expect.stringContaining(warning.replace('HOST', host))]);
+    }
+    for (const args of [
+      ['--host', '127.0.0.1'],
+      ['--host', 'localhost'],
+      ['--host', '::1'],
+      [],
+      ['--host', '0.0.0.0', '--public-url', 'https://crs.example/'],
+      ['--host', '0.0.0.0', '--trust-proxy', '10.0.0.2'],
+    ]) {
+      const r = await serveWith('serve', [...args, '--data', '/tmp/crs-nowhere']);
+      expect([r.code, r.stderr.includes('plain HTTP on a network address')], args.join(' ')).toEqual([0, false]);
+    }
+  });
+
   it('listens for SIGTERM before it prints the lines scripts and supervisors wait for (a signal then stops it cleanly)', async () => {
     // Until 2026-12-06 the handlers came after the board's line: a SIGTERM sent as soon as it was read met the default
     // action and killed the server, its work in flight cut off (a fresh-clone CI run caught it, exit null).
