@@ -27,6 +27,7 @@ const USAGE = `usage:
       [--data DIR | --backend aws]                                 device tokens, their expiry and rotation (crs token --help)
   crs audit export --patient P [--format ndjson|csv] [--data DIR]   one patient's audit trail (pages, acks, silences...)
   crs backup --to DIR [--data DIR]                                 a copy of crs serve's data directory, taken while it runs
+  crs board-link [--data DIR]                                      the on-call board's link with its key (crs serve's)
   crs ack-key rotate [--drop-previous] | drop-previous [--data DIR] a new acknowledge-link key (crs ack-key --help)
   crs silence create|end|list ... [--data DIR | --backend aws]      silences of a patient or a team (crs silence --help)
   crs doctor --backend aws [--outputs F] [--test-page TEAM]        whether pages reach people: subscriptions, alarms, last runs
@@ -224,6 +225,8 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
       case 'backup':
         process.umask(0o077);
         return (await import('./backup.ts')).backupCommand(rest);
+      case 'board-link':
+        return await (await import('./board-link.ts')).boardLinkCommand(rest);
       case 'ack-key':
         process.umask(0o077);
         return (await import('./ack-key.ts')).ackKeyCommand(rest);

@@ -25,21 +25,29 @@ export interface ServeClient {
 }
 
 /**
- * The client of the crs serve running on `dir`, or undefined when none runs: no serve.json, or one left behind by
- * a server that is gone (the data directory's lock is free, or the process that wrote it no longer exists).
+ * What the crs serve running on `dir` left there: its address, its board's (at --public-url when given) and the board
+ * key; undefined when none runs: no serve.json, or one left behind by a server that is gone (the data directory's lock
+ * is free, or the process that wrote it no longer exists).
  */
-export async function serveClient(dir: string): Promise<ServeClient | undefined> {
-  let url: string;
-  let pid: unknown;
+export async function runningServe(dir: string): Promise<{ url: string; board: string; key: string } | undefined> {
+  let info: { url: string; board?: unknown; pid?: unknown };
   let key: string;
   try {
-    ({ url, pid } = JSON.parse(readFileSync(join(dir, SERVE_INFO_FILE), 'utf8')) as { url: string; pid?: unknown });
+    info = JSON.parse(readFileSync(join(dir, SERVE_INFO_FILE), 'utf8')) as typeof info;
     key = readFileSync(join(dir, BOARD_KEY_FILE), 'utf8').trim();
   } catch {
     return undefined;
   }
   const { dataDirLocked } = await import('#adapters/sqlite/db.ts');
-  if (!dataDirLocked(dir) || (typeof pid === 'number' && !processRuns(pid))) return undefined;
+  if (!dataDirLocked(dir) || (typeof info.pid === 'number' && !processRuns(info.pid))) return undefined;
+  return { url: info.url, board: typeof info.board === 'string' ? info.board : `${info.url}/`, key };
+}
+
+/** The client of the crs serve running on `dir` (runningServe), or undefined when none runs. */
+export async function serveClient(dir: string): Promise<ServeClient | undefined> {
+  const running = await runningServe(dir);
+  if (running === undefined) return undefined;
+  const { url, key } = running;
   return {
     url,
     call: async (method, path, body) => {

@@ -39,7 +39,7 @@ export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--we
             [--ingest-token-any-host] [--retention-days N] [--board-ended-hours N] [--max-observation-age-days D]
             [--heartbeat-url URL [--heartbeat-seconds N]] [--alert-webhook URL]
       the pipeline on this machine: POST /v1/messages, /v1/hl7v2 (HL7 v2) and /fhir/r4/... (FHIR R4),
-      on-call board at /, pages on stdout (NDJSON);
+      on-call board at / (its link with the key on a terminal; else crs board-link), pages on stdout (NDJSON);
       --mllp-port: also take HL7 v2 (IHE PCD-01) over MLLP on this port (same host; MLLP has no credentials:
         the listener sends as a monitor for every patient, or as the device --mllp-device ID with its token's scope);
       --max-patients: the most patients with data in the last 14 days (default ${DEFAULT_MAX_PATIENTS}); new ones beyond are refused (503, send again; an alert);
@@ -229,6 +229,9 @@ function untilSignal(server: EmbeddedServer, also?: () => void): Promise<number>
 /** A --host that listens on every address: the URL printed for links says 127.0.0.1, which the listener is not. */
 const wildcard = (host: string | undefined) => host === '0.0.0.0' || host === '::' || host === '[::]';
 
+/** A path as one word of a shell command line: quoted when it holds anything but the plain characters. */
+const shellWord = (path: string) => (/^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replaceAll("'", "'\\''")}'`);
+
 function announce(
   server: EmbeddedServer,
   config: GradingConfig,
@@ -238,7 +241,16 @@ function announce(
 ): void {
   const where = wildcard(host) ? `every address (--host ${host}), port ${server.port}; here ${server.url}` : server.url;
   log(`crs serve: listening on ${where} (data ${server.dataDir}, scheme ${config.scheme})`);
-  log(`crs serve: on-call board: ${server.boardUrl}`);
+  // The link holds the board key, which opens every patient's record: printed only to a person at a terminal. Under
+  // a supervisor standard error is a log (the journal), where it was written at every start until 2026-12-06.
+  if (process.stderr.isTTY) log(`crs serve: on-call board: ${server.boardUrl}`);
+  else {
+    const board = new URL(server.boardUrl);
+    board.search = '';
+    log(
+      `crs serve: on-call board: ${board} (its link with the key, as this user: crs board-link --data ${shellWord(server.dataDir)})`,
+    );
+  }
   log(
     `crs serve: devices POST ${server.url}/v1/messages with "Authorization: Bearer <token>" ` +
       (localToken

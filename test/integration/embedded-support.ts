@@ -1,6 +1,6 @@
 // Runs the real `crs serve` as a child process (node bin/crs.js serve), as an operator would, and talks to it
 // over HTTP. Used by the embedded integration tests, the browser test and the HTTP benchmark.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { PageEvent } from '#domain/page-event.ts';
@@ -20,11 +20,12 @@ export async function spawnServe(
   args: string[] = [],
   env: Record<string, string> = {},
 ): Promise<ServeProcess> {
+  // The board's address; its key from board.key, as crs board-link reads it (a log is never given the link).
   const started = (err: string) => {
     const board = err.match(/on-call board: (http:\/\/\S+)/)?.[1];
     if (!board) return undefined;
-    const u = new URL(board);
-    return { url: u.origin, boardUrl: board, boardKey: u.searchParams.get('key')! };
+    const boardKey = readFileSync(join(dataDir, 'board.key'), 'utf8').trim();
+    return { url: new URL(board).origin, boardUrl: `${board}?key=${boardKey}`, boardKey };
   };
   return spawnCrs(
     ['serve', '--port', '0', '--data', dataDir, ...args],

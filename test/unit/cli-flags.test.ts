@@ -206,6 +206,7 @@ describe('an unknown option, as every command names it', () => {
     [['outbox', 'retry'], 'outbox'],
     [['dead-letters', 'redrive'], 'dead-letters'],
     [['ack-key', 'rotate'], 'ack-key'],
+    [['board-link'], 'board-link'],
     [['mllp-bridge'], 'mllp-bridge'],
   ])('crs %o --x\\u001b: one short line, escaped, and its own usage (exit 2)', async (args, command) => {
     const r = await refusal([...args, '--x\u001b']);

@@ -26,6 +26,7 @@ describe('crs --help', () => {
     ['audit'],
     ['doctor'],
     ['ack-key'],
+    ['board-link'],
   ])('crs %s --help prints its usage and exits 0', async (command) => {
     const r = await crs(command, '--help');
     expect(r.stderr).toBe('');
@@ -129,6 +130,7 @@ describe('crs --help', () => {
     [['audit'], ['--patient', '--format', '--data DIR', '--seen-table', '--state-table', ...AWS]],
     [['backup'], ['--to', '--data']],
     [['ack-key'], ['--data', '--drop-previous']],
+    [['board-link'], ['--data']],
     [
       ['silence'],
       ['--patient', '--team', '--minutes', '--by', '--reason', '--all', '--json', '--data DIR', '--config', ...AWS],
@@ -860,6 +862,50 @@ describe('crs outbox on the embedded backend, pinned by a mutation run', () => {
   });
 });
 
+describe('crs board-link', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'crs-board-link-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("prints the running crs serve's board link with its key on stdout, at its --public-url when it has one", async () => {
+    const serving = pretendServeDir(dir, 4321);
+    try {
+      // A serve.json of a server from before 2026-12-06 names no board address: its own URL's.
+      expect(await crs('board-link', '--data', dir)).toEqual({
+        status: 0,
+        stdout: `http://127.0.0.1:4321/?key=${'k'.repeat(43)}\n`,
+        stderr: '',
+      });
+      writeFileSync(
+        join(dir, 'serve.json'),
+        JSON.stringify({ url: 'http://127.0.0.1:4321', board: 'https://crs.example.org/wards/', pid: process.pid }),
+      );
+      expect((await crs('board-link', '--data', dir)).stdout).toBe(
+        `https://crs.example.org/wards/?key=${'k'.repeat(43)}\n`,
+      );
+    } finally {
+      serving.release();
+    }
+    // The server gone (its lock free), its serve.json left behind: no link to an address nothing answers at.
+    const gone = await crs('board-link', '--data', dir);
+    expect(gone).toEqual({
+      status: 1,
+      stdout: '',
+      stderr: `crs board-link: no crs serve is running on ${dir}: the link is at its address, known once it runs\n`,
+    });
+  });
+
+  it('exits 2 on a data directory with no board key', async () => {
+    expect(await crs('board-link', '--data', dir)).toEqual({
+      status: 2,
+      stdout: '',
+      stderr: `crs board-link: no board key in ${dir} (no board.key): give the data directory of crs serve with --data DIR\n`,
+    });
+  });
+});
+
 describe('crs serve --backend aws, the stack it synthesizes', () => {
   /** `crs serve --backend aws ARGS` in this process up to the stack's synthesis: what the stack was asked with. */
   async function untilSynthesis(args: string[], configOf?: (overrides: unknown, scheme?: string) => unknown) {
@@ -1062,7 +1108,7 @@ describe('crs serve and crs start options, pinned by a mutation run', () => {
         if (started.length <= busy) throw Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE' });
         return {
           url: 'http://127.0.0.1:1',
-          boardUrl: 'http://127.0.0.1:1/',
+          boardUrl: 'http://127.0.0.1:1/?key=THE-BOARD-KEY',
           port: 1,
           ...(o.mllpPort !== undefined ? { mllpPort: 2 } : {}),
           dataDir: o.dataDir,
@@ -1136,6 +1182,37 @@ describe('crs serve and crs start options, pinned by a mutation run', () => {
     ]) {
       const r = await serveWith('serve', [...args, '--data', '/tmp/crs-nowhere']);
       expect([r.code, r.stderr.includes('plain HTTP on a network address')], args.join(' ')).toEqual([0, false]);
+    }
+  });
+
+  it("prints the board's link with its key only to a terminal: to a log, its address and how to get the link", async () => {
+    // Until 2026-12-06 the link with the key was printed at every start: under systemd, into the journal (CWE-532),
+    // where the key that opens every patient's record was kept with the logs (a security review).
+    const tty = Object.getOwnPropertyDescriptor(process.stderr, 'isTTY');
+    try {
+      for (const [isTTY, dir] of [
+        [false, '/tmp/crs-nowhere'],
+        [undefined, "/tmp/crs it's"],
+      ] as const) {
+        Object.defineProperty(process.stderr, 'isTTY', { value: isTTY, configurable: true });
+        const r = await serveWith('serve', ['--data', dir, '--port', '0']);
+        expect(r.code).toBe(0);
+        expect(r.stderr).not.toContain('THE-BOARD-KEY');
+        expect(r.stderr).toContain(
+          `crs serve: on-call board: http://127.0.0.1:1/ (its link with the key, as this user: crs board-link --data ${dir === '/tmp/crs-nowhere' ? dir : "'/tmp/crs it'\\''s'"})`,
+        );
+      }
+      Object.defineProperty(process.stderr, 'isTTY', { value: true, configurable: true });
+      const r = await serveWith('serve', ['--data', '/tmp/crs-nowhere', '--port', '0']);
+      expect(r.stderr).toContain('crs serve: on-call board: http://127.0.0.1:1/?key=THE-BOARD-KEY\n');
+      expect(r.stderr).not.toContain('crs board-link');
+      // The demo (a demo key, simulated patients) prints it whatever standard error is: docs/embedded.md.
+      Object.defineProperty(process.stderr, 'isTTY', { value: false, configurable: true });
+      const demo = await serveWith('start', ['--data', '/tmp/crs-nowhere', '--port', '0']);
+      expect(demo.stderr).toContain('On-call board: http://127.0.0.1:1/?key=THE-BOARD-KEY\n');
+    } finally {
+      if (tty) Object.defineProperty(process.stderr, 'isTTY', tty);
+      else delete (process.stderr as { isTTY?: boolean }).isTTY;
     }
   });
 

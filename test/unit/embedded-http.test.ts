@@ -29,7 +29,7 @@ import { StdoutSink } from '#hosts/embedded/sinks.ts';
 import { SseHub } from '#hosts/embedded/sse.ts';
 import { enrol, msg } from '#test/support/messages.ts';
 import { until } from '#test/support/until.ts';
-import { spawnCrs } from '#test/support/cli.ts';
+import { crsMain, spawnCrs } from '#test/support/cli.ts';
 
 const TOKEN = 'local-test-token-of-at-least-32-chars';
 // The messages are from January 2026: no stale-feed alert here (they are tested in embedded-paging-http.test.ts).
@@ -857,9 +857,10 @@ describe('acknowledge links, pinned by a mutation run', () => {
 });
 
 describe('the board link', () => {
-  it('printed by crs serve is at --public-url when one is given, and opens the board there', async () => {
+  it('is not in what crs serve prints to a log; crs board-link prints it, at --public-url, and it opens the board', async () => {
     // Until 2026-12-05 it was the listening address (http://127.0.0.1:8080/?key=...), which a phone or a
-    // workstation behind the TLS proxy cannot reach.
+    // workstation behind the TLS proxy cannot reach. Until 2026-12-06 it was printed, key and all, at every start:
+    // under systemd, into the journal (a security review); now only to a terminal, else crs board-link gives it.
     const data = join(dir, 'public');
     const serve = await spawnCrs(
       ['serve', '--port', '0', '--data', data, '--public-url', 'https://crs.example.org/'],
@@ -872,12 +873,19 @@ describe('the board link', () => {
       20_000,
     );
     try {
-      const link = new URL(serve.board);
+      const key = readFileSync(join(data, 'board.key'), 'utf8').trim();
+      expect(serve.board).toBe('https://crs.example.org/');
+      expect(serve.stderr()).not.toContain(key);
+      expect(serve.stderr()).toContain(`(its link with the key, as this user: crs board-link --data ${data})`);
+      const r = await crsMain(['board-link', '--data', data]);
+      expect([r.status, r.stderr]).toEqual([0, '']);
+      const link = new URL(r.stdout.trim());
       expect(`${link.origin}${link.pathname}`).toBe('https://crs.example.org/');
-      const key = link.searchParams.get('key')!;
-      expect(key).toBe(readFileSync(join(data, 'board.key'), 'utf8').trim());
+      expect(link.searchParams.get('key')).toBe(key);
       // What the proxy forwards to the listener: the board takes the key.
-      const res = await fetch(`${serve.local}/api/patients`, { headers: { authorization: `Bearer ${key}` } });
+      const res = await fetch(`${serve.local}/api/patients`, {
+        headers: { authorization: `Bearer ${link.searchParams.get('key')}` },
+      });
       expect(res.status).toBe(200);
     } finally {
       serve.child.kill('SIGTERM');

@@ -401,8 +401,14 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   const url = ownUrl(host, port);
 
   if (!o.publicUrl) links.base = `${url}/ack/`;
-  // Where this data directory's server answers, for the commands that go through it (crs silence).
-  writeFileSync(join(dataDir, SERVE_INFO_FILE), `${JSON.stringify({ url, pid: process.pid })}\n`, { mode: 0o600 });
+  // The board's address people open: at --public-url (behind the TLS proxy) when there is one, as the acknowledge
+  // links are. Its link adds the key.
+  const board = `${o.publicUrl ? o.publicUrl.replace(/\/+$/, '') : url}/`;
+  // Where this data directory's server answers, for the commands that go through it (crs silence), and its board's
+  // address, for crs board-link (the key is not in it: board.key is).
+  writeFileSync(join(dataDir, SERVE_INFO_FILE), `${JSON.stringify({ url, board, pid: process.pid })}\n`, {
+    mode: 0o600,
+  });
 
   // Whatever was accepted or committed before a crash is graded and delivered now, and the ladders resume.
   worker.kick();
@@ -480,8 +486,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
 
   return {
     url,
-    // The link people open: at --public-url (behind the TLS proxy) when there is one, as the acknowledge links are.
-    boardUrl: `${o.publicUrl ? o.publicUrl.replace(/\/+$/, '') : url}/?key=${boardKey}`,
+    boardUrl: `${board}?key=${boardKey}`,
     port,
     ...(mllp ? { mllpPort: mllp.port } : {}),
     dataDir,
@@ -565,5 +570,5 @@ function databaseUnusable(dataDir: string, err: unknown): unknown {
 }
 
 export const DEFAULT_DATA_DIR = '.crs';
-/** `{"url", "pid"}` of the server running on a data directory (left behind by a killed one: serveClient checks the lock and the pid). */
+/** `{"url", "board", "pid"}` of the server running on a data directory (left behind by a killed one: serveClient checks the lock and the pid). */
 export const SERVE_INFO_FILE = 'serve.json';
