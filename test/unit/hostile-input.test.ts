@@ -510,6 +510,9 @@ describe('a key that appears twice in one object (JSON.parse keeps the last, sil
     expect(duplicateKey('{"a":[],"a":{}}')).toEqual(['a']);
     expect(duplicateKey('{ "" : 1 , "" : 2 }')).toEqual(['']);
     expect(pathText([3, 'vitals', 'heart rate', 0, 'x'])).toBe('[3].vitals["heart rate"][0].x');
+    // A long key that is no plain name is quoted by its first 40 characters: what the sender sent, bounded.
+    expect(pathText(['k '.repeat(21)])).toBe(`["${'k '.repeat(20)}..."]`);
+    expect(pathText(['k '.repeat(20)])).toBe(`["${'k '.repeat(20)}"]`);
     // Past 16 keys an object's are kept in a Set: a key sent again is found there too, before and after the change.
     const many = Array.from({ length: 20 }, (_, i) => `"k${i}":0`);
     expect(duplicateKey(`{${many.join(',')}}`)).toBeUndefined();
@@ -662,6 +665,8 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
         `[${other},${message}]`,
         { errors: [{ index: 1, errors: [`vitals.heartRate: ${said}`] }], accepted: 0 },
       ],
+      // A batch that is no array: named as a single message's, not as a message's index ("a" is none).
+      ['/v1/messages/batch', 'application/json', '{"a":1,"a":2}', { errors: [`a: ${said}`] }],
       [
         '/fhir/r4/Observation',
         'application/fhir+json',
