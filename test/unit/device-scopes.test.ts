@@ -408,6 +408,23 @@ describe('the ceiling on new patients', () => {
     }
   });
 
+  it('a request refused for a token scope and for want of room alike is a 403: room would not mend it', async () => {
+    await server.close();
+    server = await start({ maxPatients: 1 });
+    const ehr = await token('ehr-1', { kind: 'ehr' });
+    const h4 = await token('gw-h4', { kind: 'monitor', wards: ['H4'] });
+    expect((await send(ehr, from(enrol('P1', 0, { ward: 'ICU' }), 'e', 'ehr'))).status).toBe(202);
+    await graded();
+    const newInH4 = from({ ...msg('P2', 1, { vitals: { heartRate: 80 } }), enrolment: { ward: 'H4' } }, 'g', 'monitor');
+    const mixed = await send(h4, [from(msg('P1', 1, { vitals: { heartRate: 80 } }), 'g', 'monitor'), newInH4]);
+    expect([mixed.status, mixed.headers.get('retry-after')]).toEqual([403, null]);
+    expect(((await mixed.json()) as { error: string }).error).toMatch(
+      /^not allowed for this device token: message \[0\] patientId: patient P1 is in another ward/,
+    );
+    // The new patient alone: no room, send again.
+    expect((await send(h4, newInH4)).status).toBe(503);
+  });
+
   it('clears the alert when a new patient is admitted, or after an hour with no refusal', async () => {
     const lines: string[] = [];
     await server.close();

@@ -915,6 +915,28 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
     expect(queue.messages.map((q) => q.message.patientId)).toEqual(['P-1']);
   });
 
+  // A known patient's group is taken, a new one past the ceiling is not: an AR 503 that says how much was taken, so
+  // that the sender knows sending it again repeats those (taken once, by messageId).
+  it('no room for one new patient of a message: the rest queued, the AR 503 says how many were accepted', async () => {
+    const group = (patient: string, value: number) => [
+      `PID|||${patient}^^^HOSP^MR`,
+      'OBR|1|GW1^GW|GW1^GW|182777000^monitoring of patient^SCT|||20260110085800+0000',
+      `OBX|1|NM|147842^MDC_ECG_HEART_RATE^MDC|1.2.1.1|${value}|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||R|||20260110085800+0000`,
+    ];
+    const text = [PCD01.split('\r')[0]!, ...group('P-1', 80), ...group('P-3', 90)].join('\r');
+    const patients = {
+      lookup: async (ids: readonly string[]) =>
+        new Map(ids.filter((id) => id === 'P-1').map((id) => [id, { known: true }])),
+      admitNew: () => ({ ok: false as const, active: 1 }),
+    };
+    const queue = new MemoryQueue();
+    const a = await ingestHl7(text, monitor, { queue, patients, maxPatients: 1, now: () => NOW });
+    expect([a.status, a.code, a.full]).toEqual([503, 'AR', true]);
+    expect(readAck(a.ack)?.text).toBe('1 message(s) accepted, not all: no room for a new patient, send again later');
+    expect(queue.messages.map((q) => q.message.patientId)).toEqual(['P-1']);
+    expect(a.messageIds).toHaveLength(1);
+  });
+
   // Until 2026-12-05 the first PV1 was taken and the other dropped, under an AA that said everything was taken.
   it('refuses two different places (PV1-3) for one patient at one time, naming both PV1, and takes the readings', async () => {
     const group = (ward: string, value: number) => [

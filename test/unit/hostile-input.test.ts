@@ -16,6 +16,7 @@ import { FhirEncoder } from '#app/fhir/encode.ts';
 import { HL7_CONTENT_TYPE } from '#app/hl7v2/ack.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
 import { INGEST_LIMITS, duplicateKey, jsonDepth, pathText } from '#app/ingest.ts';
+import { codingRefused } from '#app/media-type.ts';
 import { startHttpFront, type HttpFront, type RouteTarget } from '#hosts/aws-emulator/http-front.ts';
 import { DEVICE_ROUTES, frontFor, ingestFunction } from '#test/support/front.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
@@ -510,6 +511,9 @@ describe('a key that appears twice in one object (JSON.parse keeps the last, sil
     expect(duplicateKey('{"a":[],"a":{}}')).toEqual(['a']);
     expect(duplicateKey('{ "" : 1 , "" : 2 }')).toEqual(['']);
     expect(pathText([3, 'vitals', 'heart rate', 0, 'x'])).toBe('[3].vitals["heart rate"][0].x');
+    // A long key that is no plain name is quoted by its first 40 characters: what the sender sent, bounded.
+    expect(pathText(['k '.repeat(21)])).toBe(`["${'k '.repeat(20)}..."]`);
+    expect(pathText(['k '.repeat(20)])).toBe(`["${'k '.repeat(20)}"]`);
     // Past 16 keys an object's are kept in a Set: a key sent again is found there too, before and after the change.
     const many = Array.from({ length: 20 }, (_, i) => `"k${i}":0`);
     expect(duplicateKey(`{${many.join(',')}}`)).toBeUndefined();
@@ -627,6 +631,9 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
       expect(answers[0]!.status, path).toBe(415);
       expect(answers[0]!.body, path).toMatch(said);
     }
+    // Codings are a list (RFC 9110), case-insensitive: identity in any case is none; another is named.
+    expect(codingRefused(' Identity , IDENTITY ')).toBeUndefined();
+    expect(codingRefused('identity, gzip')).toMatch(/^content-encoding gzip is not taken/);
     // identity is no coding: taken as before.
     const plain = await fetch(`${embedded.url}/v1/messages`, {
       method: 'POST',
@@ -662,6 +669,18 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
         `[${other},${message}]`,
         { errors: [{ index: 1, errors: [`vitals.heartRate: ${said}`] }], accepted: 0 },
       ],
+      // A key that is no element's name: said from the resource's type, with no FHIRPath expression.
+      [
+        '/fhir/r4/Observation',
+        'application/fhir+json',
+        '{"resourceType":"Observation","a b":1,"a b":2}',
+        {
+          resourceType: 'OperationOutcome',
+          issue: [{ severity: 'error', code: 'structure', diagnostics: `Observation["a b"]: ${said}` }],
+        },
+      ],
+      // A batch that is no array: named as a single message's, not as a message's index ("a" is none).
+      ['/v1/messages/batch', 'application/json', '{"a":1,"a":2}', { errors: [`a: ${said}`] }],
       [
         '/fhir/r4/Observation',
         'application/fhir+json',

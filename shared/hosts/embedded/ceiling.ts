@@ -12,7 +12,7 @@ const REMEMBERED = 10_000;
 const NAMED = 5;
 
 export interface CeilingRefusals {
-  /** Distinct new patients refused since `since` (at most REMEMBERED counted). */
+  /** Distinct new patients refused since `since` (at most REMEMBERED counted, the latest). */
   count: number;
   since: string;
   lastAt: string;
@@ -56,7 +56,9 @@ export class CeilingWatchedDirectory implements PatientDirectory {
     this.max = ceiling;
     for (const id of patientIds) {
       this.refused.delete(id); // the latest last
-      if (this.refused.size < REMEMBERED) this.refused.add(id);
+      // Full, the oldest goes: the latest are the ones named (they were the first 10,000's last, until 2026-12-06).
+      if (this.refused.size >= REMEMBERED) this.refused.delete(this.refused.values().next().value!);
+      this.refused.add(id);
     }
     if (!standing) this.onChange();
     return r;
