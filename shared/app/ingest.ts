@@ -128,15 +128,21 @@ export function duplicateKey(text: string): (string | number)[] | undefined {
   return undefined;
 }
 
-/** A path as the answers name it: `vitals.heartRate`, `[2].vitals`, a key that is no plain name quoted, `["a b"]`. */
+/** The most characters of a key an answer quotes (a key may run to the body's limit). */
+export const KEY_SHOWN = 40;
+
+/**
+ * A path as the answers name it: `vitals.heartRate`, `[2].vitals`, a key that is no plain name quoted, `["a b"]`;
+ * a key longer than KEY_SHOWN quoted cut, `["kkk..."]`, plain or not (a plain one was echoed whole until 2026-12-06).
+ */
 export function pathText(path: readonly (string | number)[]): string {
   return path
     .map((p, i) =>
       typeof p === 'number'
         ? `[${p}]`
-        : /^[A-Za-z_$][\w$]*$/.test(p)
+        : p.length <= KEY_SHOWN && /^[A-Za-z_$][\w$]*$/.test(p)
           ? `${i === 0 ? '' : '.'}${p}`
-          : `[${JSON.stringify(p.length > 40 ? `${p.slice(0, 40)}...` : p)}]`,
+          : `[${JSON.stringify(p.length > KEY_SHOWN ? `${p.slice(0, KEY_SHOWN)}...` : p)}]`,
     )
     .join('');
 }

@@ -13,6 +13,7 @@ import {
   enqueueAll,
   header,
   duplicateKey,
+  KEY_SHOWN,
   jsonDepth,
   pathText,
   TWICE,
@@ -146,7 +147,9 @@ export async function handleFhirHttp(
     const at = pathText(twice);
     const path =
       typeof type === 'string' && /^[A-Z][A-Za-z]*$/.test(type) ? `${type}${at.startsWith('[') ? '' : '.'}${at}` : at;
-    const fhirPath = twice.every((p) => typeof p === 'number' || /^[A-Za-z_][A-Za-z0-9_]*$/.test(p));
+    const fhirPath = twice.every(
+      (p) => typeof p === 'number' || (p.length <= KEY_SHOWN && /^[A-Za-z_][A-Za-z0-9_]*$/.test(p)),
+    );
     return problem(400, 'structure', `${path}: ${TWICE}`, fhirPath && path !== at ? path : '');
   }
   const entries = entriesOf(body);
