@@ -308,7 +308,7 @@ export async function handleIngest(
   const admission = refused.length === 0 ? await admit(auth.principal, messages, deps) : undefined;
   for (const r of admission?.refusals ?? []) refused.push({ index: r.index, errors: [r.error] });
   if (refused.length > 0 || !admission) {
-    admission?.release();
+    admission?.release(false);
     const first = refused[0]!.errors[0]!;
     // Refused for the ceiling alone: valid, the server lacks room; 503 so that the sender keeps it and sends again.
     const full = admission?.refusals.every((r) => r.full) === true;
@@ -322,12 +322,14 @@ export async function handleIngest(
         );
   }
 
+  let queued = false;
   try {
     if (!(await enqueueAll(messages, auth.deviceId, now, deps))) {
       return unavailable('the queue is unavailable; nothing was accepted, retry later');
     }
+    queued = true;
   } finally {
-    admission.release();
+    admission.release(queued);
   }
   return json(202, { accepted: messages.length, messageIds: messages.map((m) => m.messageId) });
 }

@@ -96,11 +96,13 @@ export async function ingestHl7(text: string, principal: Principal, deps: Hl7Ing
     for (const at of wholeOf(taken[x.index]!)) problems.push({ at, code: 207, text: x.error });
   forbidden ||= admission.refusals.some((x) => !x.full);
   const messages = taken.flatMap((s, i) => (out.has(i) ? [] : [s.message]));
+  let queued = false;
   try {
     if (messages.length > 0 && !(await enqueueAll(messages, principal.deviceId, now, deps)))
       return queueDown(r.header, now);
+    queued = messages.length > 0;
   } finally {
-    admission.release();
+    admission.release(queued);
   }
   // A patient refused for the ceiling alone: the message is valid, the server lacks room. An AR and 503, never an
   // AE (kept by no engine) nor a 403: the sender sends the whole message again later; what was taken of it now is
