@@ -128,15 +128,21 @@ export function duplicateKey(text: string): (string | number)[] | undefined {
   return undefined;
 }
 
-/** A path as the answers name it: `vitals.heartRate`, `[2].vitals`, a key that is no plain name quoted, `["a b"]`. */
+/** The most characters of a key an answer quotes (a key may run to the body's limit). */
+export const KEY_SHOWN = 40;
+
+/**
+ * A path as the answers name it: `vitals.heartRate`, `[2].vitals`, a key that is no plain name quoted, `["a b"]`;
+ * a key longer than KEY_SHOWN quoted cut, `["kkk..."]`, plain or not (a plain one was echoed whole until 2026-12-06).
+ */
 export function pathText(path: readonly (string | number)[]): string {
   return path
     .map((p, i) =>
       typeof p === 'number'
         ? `[${p}]`
-        : /^[A-Za-z_$][\w$]*$/.test(p)
+        : p.length <= KEY_SHOWN && /^[A-Za-z_$][\w$]*$/.test(p)
           ? `${i === 0 ? '' : '.'}${p}`
-          : `[${JSON.stringify(p.length > 40 ? `${p.slice(0, 40)}...` : p)}]`,
+          : `[${JSON.stringify(p.length > KEY_SHOWN ? `${p.slice(0, KEY_SHOWN)}...` : p)}]`,
     )
     .join('');
 }
@@ -302,7 +308,7 @@ export async function handleIngest(
   const admission = refused.length === 0 ? await admit(auth.principal, messages, deps) : undefined;
   for (const r of admission?.refusals ?? []) refused.push({ index: r.index, errors: [r.error] });
   if (refused.length > 0 || !admission) {
-    admission?.release();
+    admission?.release(false);
     const first = refused[0]!.errors[0]!;
     // Refused for the ceiling alone: valid, the server lacks room; 503 so that the sender keeps it and sends again.
     const full = admission?.refusals.every((r) => r.full) === true;
@@ -316,12 +322,14 @@ export async function handleIngest(
         );
   }
 
+  let queued = false;
   try {
     if (!(await enqueueAll(messages, auth.deviceId, now, deps))) {
       return unavailable('the queue is unavailable; nothing was accepted, retry later');
     }
+    queued = true;
   } finally {
-    admission.release();
+    admission.release(queued);
   }
   return json(202, { accepted: messages.length, messageIds: messages.map((m) => m.messageId) });
 }

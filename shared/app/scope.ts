@@ -125,12 +125,13 @@ export interface PatientDirectory {
   lookup(patientIds: readonly string[]): Promise<Map<string, PatientFacts>>;
   /**
    * Reserves room for these new patients under the ceiling, at once (no other request can take the same room): a
-   * release to call once they are queued (or refused), or how many patients the server holds. Absent: no ceiling.
+   * release to call once they are queued (`admitted`: durably) or refused or given up (the queue failed), or how
+   * many patients the server holds. Absent: no ceiling.
    */
   admitNew?(
     patientIds: readonly string[],
     ceiling: number,
-  ): { ok: true; release(): void } | { ok: false; active: number };
+  ): { ok: true; release(admitted: boolean): void } | { ok: false; active: number };
 }
 
 export interface AdmitOptions {
@@ -149,7 +150,8 @@ export interface Admission {
    * never a 403, which tells an interface engine to drop it (docs/security.md, "New patients").
    */
   refusals: { index: number; error: string; full?: true }[];
-  release(): void;
+  /** `admitted`: the messages were durably queued (a new patient was taken); false when refused or given up. */
+  release(admitted: boolean): void;
 }
 
 const nothing = () => undefined;

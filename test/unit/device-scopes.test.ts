@@ -14,6 +14,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { issueToken, TOKEN_EXPIRED, TOKEN_REVOKED, UNKNOWN_KIND, UNREADABLE_SCOPE } from '../../shared/app/auth.ts';
 import { SECURITY_LOG_FILE } from '#hosts/embedded/security-log.ts';
 import { escapeHl7 } from '#app/hl7v2/er7.ts';
+import { NO_ROOM_ACK } from '#app/hl7v2/ingest.ts';
+import { noRoom } from '#hosts/mllp-bridge/room.ts';
 import type { TokenScope } from '../../shared/app/scope.ts';
 import { FhirEncoder } from '#app/fhir/encode.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
@@ -408,13 +410,19 @@ describe('the ceiling on new patients', () => {
     }
   });
 
-  it('a request refused for a token scope and for want of room alike is a 403: room would not mend it', async () => {
+  /** A server full with P1 (ward ICU), and a token for ward H4: P1 is outside its scope, a new patient past room. */
+  async function fullWithP1InIcu(): Promise<string> {
     await server.close();
     server = await start({ maxPatients: 1 });
     const ehr = await token('ehr-1', { kind: 'ehr' });
     const h4 = await token('gw-h4', { kind: 'monitor', wards: ['H4'] });
     expect((await send(ehr, from(enrol('P1', 0, { ward: 'ICU' }), 'e', 'ehr'))).status).toBe(202);
     await graded();
+    return h4;
+  }
+
+  it('a request refused for a token scope and for want of room alike is a 403: room would not mend it', async () => {
+    const h4 = await fullWithP1InIcu();
     const newInH4 = from({ ...msg('P2', 1, { vitals: { heartRate: 80 } }), enrolment: { ward: 'H4' } }, 'g', 'monitor');
     const mixed = await send(h4, [from(msg('P1', 1, { vitals: { heartRate: 80 } }), 'g', 'monitor'), newInH4]);
     expect([mixed.status, mixed.headers.get('retry-after')]).toEqual([403, null]);
@@ -423,6 +431,31 @@ describe('the ceiling on new patients', () => {
     );
     // The new patient alone: no room, send again.
     expect((await send(h4, newInH4)).status).toBe(503);
+  });
+
+  // Until 2026-12-06 HL7 v2 answered such a message 503 AR "no room": an engine (crs mllp-bridge too) sent it again
+  // for ever, room or not. The scope part wins, as in JSON: 403 AR over HTTP, AR over MLLP, the ERR naming it.
+  it('an HL7 v2 message refused for a token scope and for want of room alike is an AR 403, over HTTP and MLLP', async () => {
+    const h4 = await fullWithP1InIcu();
+    // The listener acts as the H4 token's device (its token issued first).
+    await server.close();
+    server = await start({ maxPatients: 1, mllpPort: 0, mllpDevice: 'gw-h4' });
+    const group = (p: string, ward?: string) =>
+      toPcd01({ ...msg(p, 2, { vitals: { heartRate: 101 } }), ...(ward ? { enrolment: { ward, bed: '1' } } : {}) })!;
+    const both = [...group('P1').split('\r'), ...group('P2', 'H4').split('\r').slice(1)].join('\r');
+    const hl7 = await fetch(`${server.url}/v1/hl7v2`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${h4}`, 'content-type': 'x-application/hl7-v2+er7' },
+      body: both,
+    });
+    const ack = await hl7.text();
+    expect([hl7.status, hl7.headers.get('retry-after')]).toEqual([403, null]);
+    expect(ack).toMatch(/MSA\|AR\|[^|]*\|not accepted: not allowed for this device\r/);
+    expect(ack).toMatch(/ERR\|\|PID\^1[^|]*\|207[^\r]*patient P1 is in another ward/);
+    expect(noRoom(hl7.status, ack, both)).toBe(false);
+    const overMllp = await mllp(server.mllpPort!, both);
+    expect(overMllp).toMatch(/MSA\|AR\|[^|]*\|not accepted: not allowed for this device\r/);
+    expect(overMllp).not.toContain(NO_ROOM_ACK);
   });
 
   it('clears the alert when a new patient is admitted, or after an hour with no refusal', async () => {

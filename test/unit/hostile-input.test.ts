@@ -514,6 +514,10 @@ describe('a key that appears twice in one object (JSON.parse keeps the last, sil
     // A long key that is no plain name is quoted by its first 40 characters: what the sender sent, bounded.
     expect(pathText(['k '.repeat(21)])).toBe(`["${'k '.repeat(20)}..."]`);
     expect(pathText(['k '.repeat(20)])).toBe(`["${'k '.repeat(20)}"]`);
+    // A plain name too (until 2026-12-06 echoed whole, up to the body limit): quoted once cut, never a dotted name.
+    expect(pathText(['vitals', 'k'.repeat(41)])).toBe(`vitals["${'k'.repeat(40)}..."]`);
+    expect(pathText(['k'.repeat(100_000)])).toBe(`["${'k'.repeat(40)}..."]`);
+    expect(pathText(['vitals', 'k'.repeat(40)])).toBe(`vitals.${'k'.repeat(40)}`);
     // Past 16 keys an object's are kept in a Set: a key sent again is found there too, before and after the change.
     const many = Array.from({ length: 20 }, (_, i) => `"k${i}":0`);
     expect(duplicateKey(`{${many.join(',')}}`)).toBeUndefined();
@@ -677,6 +681,24 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
         {
           resourceType: 'OperationOutcome',
           issue: [{ severity: 'error', code: 'structure', diagnostics: `Observation["a b"]: ${said}` }],
+        },
+      ],
+      // A long plain key, bounded as any (until 2026-12-06 echoed whole; in FHIR, as the expression too).
+      [
+        '/v1/messages',
+        'application/json',
+        `{"${'k'.repeat(30_000)}":1,"${'k'.repeat(30_000)}":2}`,
+        { errors: [`["${'k'.repeat(40)}..."]: ${said}`] },
+      ],
+      [
+        '/fhir/r4/Observation',
+        'application/fhir+json',
+        `{"resourceType":"Observation","${'k'.repeat(500)}":1,"${'k'.repeat(500)}":2}`,
+        {
+          resourceType: 'OperationOutcome',
+          issue: [
+            { severity: 'error', code: 'structure', diagnostics: `Observation["${'k'.repeat(40)}..."]: ${said}` },
+          ],
         },
       ],
       // A batch that is no array: named as a single message's, not as a message's index ("a" is none).

@@ -195,7 +195,7 @@ describe('whose patients a token reaches', () => {
         full: true,
       },
     ]);
-    first.release();
+    first.release(true);
     expect(full.reserved()).toBe(0);
     // Known patients never count against it.
     expect(

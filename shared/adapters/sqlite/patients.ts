@@ -54,7 +54,7 @@ export class SqlitePatientDirectory implements PatientDirectory {
   admitNew(
     patientIds: readonly string[],
     ceiling: number,
-  ): { ok: true; release(): void } | { ok: false; active: number } {
+  ): { ok: true; release(admitted: boolean): void } | { ok: false; active: number } {
     const active = (this.s.active.get(iso(this.now() - ACTIVE_DAYS * DAY)) as number) + this.reserved;
     if (active + patientIds.length > ceiling) return { ok: false, active };
     const n = patientIds.length;

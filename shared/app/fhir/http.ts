@@ -13,6 +13,7 @@ import {
   enqueueAll,
   header,
   duplicateKey,
+  KEY_SHOWN,
   jsonDepth,
   pathText,
   TWICE,
@@ -146,7 +147,9 @@ export async function handleFhirHttp(
     const at = pathText(twice);
     const path =
       typeof type === 'string' && /^[A-Z][A-Za-z]*$/.test(type) ? `${type}${at.startsWith('[') ? '' : '.'}${at}` : at;
-    const fhirPath = twice.every((p) => typeof p === 'number' || /^[A-Za-z_][A-Za-z0-9_]*$/.test(p));
+    const fhirPath = twice.every(
+      (p) => typeof p === 'number' || (p.length <= KEY_SHOWN && /^[A-Za-z_][A-Za-z0-9_]*$/.test(p)),
+    );
     return problem(400, 'structure', `${path}: ${TWICE}`, fhirPath && path !== at ? path : '');
   }
   const entries = entriesOf(body);
@@ -232,6 +235,7 @@ export async function handleFhirHttp(
   // Refused for the ceiling (and nothing else the sender must mend): 503, send again once there is room.
   const full = errors.length > 0 && errors.every((i) => i.code === 'transient');
   const refusal = issues.filter((i) => !notMonitored.has(i));
+  let queued = false;
   try {
     if (!batch && full) return fhir(503, outcome(refusal), [], ROOM_LATER);
     if (!batch && errors.length > 0) return fhir(forbidden ? 403 : 422, outcome(forbidden ? refusal : issues));
@@ -240,8 +244,9 @@ export async function handleFhirHttp(
     if (messages.length > 0 && !(await enqueueAll(messages, auth.deviceId, now, deps))) {
       return fhirUnavailable('the queue is unavailable; nothing was accepted, send again later');
     }
+    queued = messages.length > 0;
   } finally {
-    admission.release();
+    admission.release(queued);
   }
   const messageIds = messages.map((m) => m.messageId);
   // A batch, and a transaction that succeeded, are answered as FHIR says (R4 http.html, batch/transaction): 200

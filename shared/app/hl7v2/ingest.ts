@@ -96,16 +96,19 @@ export async function ingestHl7(text: string, principal: Principal, deps: Hl7Ing
     for (const at of wholeOf(taken[x.index]!)) problems.push({ at, code: 207, text: x.error });
   forbidden ||= admission.refusals.some((x) => !x.full);
   const messages = taken.flatMap((s, i) => (out.has(i) ? [] : [s.message]));
+  let queued = false;
   try {
     if (messages.length > 0 && !(await enqueueAll(messages, principal.deviceId, now, deps)))
       return queueDown(r.header, now);
+    queued = messages.length > 0;
   } finally {
-    admission.release();
+    admission.release(queued);
   }
   // A patient refused for the ceiling alone: the message is valid, the server lacks room. An AR and 503, never an
   // AE (kept by no engine) nor a 403: the sender sends the whole message again later; what was taken of it now is
-  // the same messages again then (one messageId each), taken once.
-  if (admission.refusals.some((x) => x.full)) {
+  // the same messages again then (one messageId each), taken once. Refused for the token's scope as well, the scope
+  // wins (403 or AE, as JSON and FHIR): room would not mend it, and a 503 had it sent again for ever (2026-12-06).
+  if (!forbidden && admission.refusals.some((x) => x.full)) {
     const text = `${messages.length > 0 ? `${messages.length} message(s) accepted, ` : ''}not all: ${NO_ROOM_ACK}`;
     return {
       code: 'AR',

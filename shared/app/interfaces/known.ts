@@ -49,7 +49,7 @@ export async function sortIfKnown<T extends { message: DeviceMessage; ifKnown?: 
     unknown.map((i) => i.message),
     directory ? { directory } : {},
   );
-  scope.release();
+  scope.release(false);
   const refusals = new Map(scope.refusals.map((r) => [r.index, r.error]));
   return {
     taken,

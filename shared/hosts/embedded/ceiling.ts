@@ -42,10 +42,15 @@ export class CeilingWatchedDirectory implements PatientDirectory {
     const r = this.inner.admitNew(patientIds, ceiling);
     const standing = this.current() !== undefined;
     if (r.ok) {
-      // A new patient taken: there is room again.
-      this.refused.clear();
-      if (standing) this.onChange();
-      return r;
+      // Room reserved is no patient taken: the alert ends once the message is queued, not when the queue failed and
+      // the patient went unmonitored after all (it ended at the reservation until 2026-12-06).
+      return {
+        ok: true as const,
+        release: (admitted: boolean) => {
+          r.release(admitted);
+          if (admitted) this.admitted();
+        },
+      };
     }
     const now = this.now();
     if (!standing) {
@@ -62,6 +67,13 @@ export class CeilingWatchedDirectory implements PatientDirectory {
     }
     if (!standing) this.onChange();
     return r;
+  }
+
+  /** A new patient taken: there is room again. */
+  private admitted(): void {
+    const standing = this.current() !== undefined;
+    this.refused.clear();
+    if (standing) this.onChange();
   }
 
   /** The refusals standing (one in the last CEILING_QUIET_MS, none admitted since), or undefined. */
