@@ -916,7 +916,11 @@ describe('pinned by a mutation run: starting and stopping', () => {
 
   it('says where it answers in serve.json while it runs, removes it when it stops, and stops once however often asked', async () => {
     server = await start();
-    expect(JSON.parse(readFileSync(join(dir, 'serve.json'), 'utf8'))).toEqual({ url: server.url, pid: process.pid });
+    expect(JSON.parse(readFileSync(join(dir, 'serve.json'), 'utf8'))).toEqual({
+      url: server.url,
+      board: `${server.url}/`,
+      pid: process.pid,
+    });
     const s = server;
     await Promise.all([s.close(), s.close()]);
     await s.close();
@@ -927,7 +931,11 @@ describe('pinned by a mutation run: starting and stopping', () => {
     expect((await post(server, enrol('P1', 0))).status).toBe(202);
     // The old server asked to stop once more (a second signal): the new one's serve.json stays.
     await s.close();
-    expect(JSON.parse(readFileSync(join(dir, 'serve.json'), 'utf8'))).toEqual({ url: server.url, pid: process.pid });
+    expect(JSON.parse(readFileSync(join(dir, 'serve.json'), 'utf8'))).toEqual({
+      url: server.url,
+      board: `${server.url}/`,
+      pid: process.pid,
+    });
   });
 });
 
