@@ -168,13 +168,18 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   for (const change of secureDataDir(dataDir))
     log(`crs serve: made private (others could read patient data): ${change}`);
   const trustProxy = (o.trustProxy ?? []).map(normalise);
-  const lock = lockDataDir(dataDir);
+  let lock: { release(): void };
+  try {
+    lock = lockDataDir(dataDir);
+  } catch (err) {
+    throw dataDirUnusable(dataDir, 'serve.lock', err);
+  }
   let db: Db;
   try {
     db = openDataDir(dataDir);
   } catch (err) {
     lock.release();
-    throw databaseUnusable(dataDir, err);
+    throw dataDirUnusable(dataDir, DB_FILE, err);
   }
 
   const sse = new SseHub(o.ssePingMs);
@@ -557,16 +562,27 @@ async function mllpPrincipal(
 }
 
 /**
- * A database SQLite cannot open or read (damaged, not a database, read-only, locked by another program), said with
- * its file and SQLite's code: "crs serve: file is not a database" named neither.
+ * A data directory SQLite cannot open, read or write (damaged, not a database, read-only, its disk full, locked by
+ * another program), said with its file, SQLite's code and what to do: "crs serve: file is not a database" and
+ * "crs serve: database or disk is full" named neither (the latter seen at a start on a full disk, 2026-12-06).
  */
-function databaseUnusable(dataDir: string, err: unknown): unknown {
+export function dataDirUnusable(dataDir: string, name: string, err: unknown): unknown {
   const code = (err as { code?: unknown }).code;
-  if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return err;
-  const damaged = /^SQLITE_(CORRUPT|NOTADB)/.test(code);
-  return new Error(
-    `the database ${join(dataDir, DB_FILE)} cannot be used (${code}: ${(err as Error).message})${damaged ? ': it is damaged or not a crs database; restore the data directory from a backup (crs backup), or start with another --data DIR' : ''}`,
-  );
+  if (typeof code !== 'string' || !/^(SQLITE_|ENOSPC$|EROFS$|EACCES$|EPERM$)/.test(code)) return err;
+  const file = join(dataDir, name);
+  const what = name === DB_FILE ? `the database ${file}` : `the file ${file}`;
+  const todo = /^(SQLITE_FULL|ENOSPC)/.test(code)
+    ? `: the disk of ${dataDir} is full; free space on it (df -h ${dataDir}), then start crs serve again`
+    : /^(SQLITE_READONLY|SQLITE_CANTOPEN|EROFS|EACCES|EPERM)/.test(code)
+      ? `: it cannot be written (a read-only file system, or files not this user's); make ${dataDir} writable for this user, then start crs serve again`
+      : !/^SQLITE_(CORRUPT|NOTADB)/.test(code)
+        ? ''
+        : name === DB_FILE
+          ? ': it is damaged or not a crs database; restore the data directory from a backup (crs backup), or start with another --data DIR'
+          : ': it is damaged; with no crs serve running on the directory, delete it and start crs serve again';
+  const said = (err as Error).message;
+  // Node's own errors begin with their code (EROFS: read-only file system, open '...'): said once.
+  return new Error(`${what} cannot be used (${said.startsWith(code) ? said : `${code}: ${said}`})${todo}`);
 }
 
 export const DEFAULT_DATA_DIR = '.crs';
