@@ -302,7 +302,7 @@ describe('the delivery watch on grading', () => {
       10_000,
     );
     expect(alert.text).toMatch(
-      /^grading is behind: the oldest accepted message has waited \d+ s to be graded \(2 waiting\): their grade changes and pages wait with them$/,
+      /^grading is behind: the oldest accepted message has waited \d+ s to be graded \(2 waiting\): their grade changes and pages wait with them; the database cannot write \(SQLITE_FULL\): the disk of .+ is full; free space on it \(df -h .+\); grading resumes by itself$/,
     );
     expect(logs).toContainEqual(expect.stringMatching(/^delivery watch: ALERT grading is behind: /));
     const health = (await (
@@ -565,6 +565,24 @@ describe('the delivery watch, pinned by a mutation run', () => {
     w.check();
     expect(w.current()).toEqual([]);
     expect(s.logs.at(-1)).toBe('delivery watch: cleared: grading is behind');
+  });
+
+  it('says why grading is behind when the database refuses its writes, and what to do (2026-12-06)', () => {
+    // A full disk: the alert (banner, /api/health, --alert-webhook) said only how late, the cause on standard error.
+    const cannotWrite = 'the database cannot write (SQLITE_FULL): the disk of /var/lib/crs is full; free space on it';
+    const w = new DeliveryWatch({
+      lanes: () => [],
+      lastTickAt: () => T + 2 * 60_000,
+      inbox: () => ({ waiting: 1, oldestAt: T, cannotWrite }),
+      deliveryAlertMinutes: 1,
+      now: () => T + 2 * 60_000,
+      log: () => undefined,
+      onChange: () => undefined,
+    });
+    w.check();
+    expect(w.current().map((a) => a.text)).toEqual([
+      `grading is behind: the oldest accepted message has waited 120 s to be graded (1 waiting): their grade changes and pages wait with them; ${cannotWrite}`,
+    ]);
   });
 
   it('goes on when the database cannot be read: it says so, keeps what it knew, and clears once it reads again', () => {

@@ -55,7 +55,7 @@ export interface DeliveryWatchOptions {
    */
   setAside?: () => SetAside[] | undefined;
   /** The accepted messages not graded yet: how many, and when the oldest arrived (epoch ms; null: none). */
-  inbox?: () => { waiting: number; oldestAt: number | null };
+  inbox?: () => { waiting: number; oldestAt: number | null; cannotWrite?: string | undefined };
   /** How many accepted messages grading set aside (dead letters): each one is a patient's data never graded. */
   deadLetters?: () => number;
   /** The pages whose ladder ran out with nobody acknowledging, still standing (EmbeddedPaging.exhaustedPages). */
@@ -183,7 +183,7 @@ export class DeliveryWatch {
     if (inbox && inbox.oldestAt !== null && now - inbox.oldestAt > limit)
       found.set(
         'grading',
-        `grading is behind: the oldest accepted message has waited ${Math.round((now - inbox.oldestAt) / 1000)} s to be graded (${inbox.waiting} waiting): their grade changes and pages wait with them`,
+        `grading is behind: the oldest accepted message has waited ${Math.round((now - inbox.oldestAt) / 1000)} s to be graded (${inbox.waiting} waiting): their grade changes and pages wait with them${inbox.cannotWrite ? `; ${inbox.cannotWrite}` : ''}`,
       );
 
     // Accepted (202), failed 3 times, set aside: never graded and never paged unless someone redrives it.

@@ -241,7 +241,16 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     lastTickAt: () => paging.lastTickAt,
     // Known from the pager's first tick, which comes after the watch's first look.
     setAside: () => (paging.ticked ? paging.setAside : undefined),
-    inbox: () => queue.backlog(),
+    // Why it waits, when the database refuses its writes (a full disk): the alert says what to do, not only how late.
+    inbox: () => {
+      const code = worker.cannotWrite();
+      const advice = code && diskAdvice(dataDir, code);
+      return {
+        ...queue.backlog(),
+        cannotWrite:
+          code && `the database cannot write (${code})${advice ? `: ${advice}; grading resumes by itself` : ''}`,
+      };
+    },
     deadLetters: () => deadLetterCount(db).count,
     clock: () => paging.clockAlert(),
     ceiling: () => patients.current(),
@@ -561,6 +570,14 @@ async function mllpPrincipal(
   };
 }
 
+/** What to do when the data directory's disk refuses a write: full, or read-only (at the start and while running). */
+function diskAdvice(dataDir: string, code: string): string | undefined {
+  if (/^(SQLITE_FULL|ENOSPC)/.test(code)) return `the disk of ${dataDir} is full; free space on it (df -h ${dataDir})`;
+  if (/^(SQLITE_READONLY|SQLITE_CANTOPEN|EROFS|EACCES|EPERM)/.test(code))
+    return `it cannot be written (a read-only file system, or files not this user's); make ${dataDir} writable for this user`;
+  return undefined;
+}
+
 /**
  * A data directory SQLite cannot open, read or write (damaged, not a database, read-only, its disk full, locked by
  * another program), said with its file, SQLite's code and what to do: "crs serve: file is not a database" and
@@ -571,15 +588,14 @@ export function dataDirUnusable(dataDir: string, name: string, err: unknown): un
   if (typeof code !== 'string' || !/^(SQLITE_|ENOSPC$|EROFS$|EACCES$|EPERM$)/.test(code)) return err;
   const file = join(dataDir, name);
   const what = name === DB_FILE ? `the database ${file}` : `the file ${file}`;
-  const todo = /^(SQLITE_FULL|ENOSPC)/.test(code)
-    ? `: the disk of ${dataDir} is full; free space on it (df -h ${dataDir}), then start crs serve again`
-    : /^(SQLITE_READONLY|SQLITE_CANTOPEN|EROFS|EACCES|EPERM)/.test(code)
-      ? `: it cannot be written (a read-only file system, or files not this user's); make ${dataDir} writable for this user, then start crs serve again`
-      : !/^SQLITE_(CORRUPT|NOTADB)/.test(code)
-        ? ''
-        : name === DB_FILE
-          ? ': it is damaged or not a crs database; restore the data directory from a backup (crs backup), or start with another --data DIR'
-          : ': it is damaged; with no crs serve running on the directory, delete it and start crs serve again';
+  const advice = diskAdvice(dataDir, code);
+  const todo = advice
+    ? `: ${advice}, then start crs serve again`
+    : !/^SQLITE_(CORRUPT|NOTADB)/.test(code)
+      ? ''
+      : name === DB_FILE
+        ? ': it is damaged or not a crs database; restore the data directory from a backup (crs backup), or start with another --data DIR'
+        : ': it is damaged; with no crs serve running on the directory, delete it and start crs serve again';
   const said = (err as Error).message;
   // Node's own errors begin with their code (EROFS: read-only file system, open '...'): said once.
   return new Error(`${what} cannot be used (${said.startsWith(code) ? said : `${code}: ${said}`})${todo}`);
