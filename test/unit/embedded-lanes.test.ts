@@ -318,6 +318,28 @@ describe('the delivery watch on grading', () => {
   });
 });
 
+describe('the delivery watch on the ingest (2026-12-06)', () => {
+  // A full disk with no room for the inbox: every device was told 503, and nothing said so anywhere (an operator
+  // drill on a full tmpfs): no line, no banner, /api/health clean, the heartbeat beating.
+  it('raises an alert at once while the database refuses device messages, with what to do, and clears at the next taken', async () => {
+    server.db.function('disk_full', () => {
+      throw new Database.SqliteError('database or disk is full', 'SQLITE_FULL');
+    });
+    server.db.exec('CREATE TRIGGER full_inbox BEFORE INSERT ON inbox BEGIN SELECT disk_full(); END');
+    const [first] = fever('P-1');
+    expect((await post(first!)).status).toBe(503);
+    const alert = ((await outbox()).alerts as { key: string; text: string }[]).find((a) => a.key === 'ingest');
+    expect(alert?.text).toMatch(
+      /^devices' messages are refused \(503, nothing accepted; they send again\): the database cannot take them \(SQLITE_FULL\): the disk of .+ is full; free space on it \(df -h .+\)$/,
+    );
+    expect(logs).toContainEqual(expect.stringMatching(/^ingest: devices' messages are refused /));
+    server.db.exec('DROP TRIGGER full_inbox'); // space freed
+    expect((await post(first!)).status).toBe(202);
+    expect(((await outbox()).alerts as { key: string }[]).map((a) => a.key)).not.toContain('ingest');
+    expect(logs).toContain('ingest: the database takes messages again');
+  });
+});
+
 describe('the webhook lane, pinned by a mutation run', () => {
   /** The receiver answers `status` to the first `times` requests about a patient, then 204. */
   const failing = (status: number, times: number) => {

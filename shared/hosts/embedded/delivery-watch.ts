@@ -60,6 +60,8 @@ export interface DeliveryWatchOptions {
   deadLetters?: () => number;
   /** The pages whose ladder ran out with nobody acknowledging, still standing (EmbeddedPaging.exhaustedPages). */
   exhausted?: () => ExhaustedPage[];
+  /** Why every device message is refused now (the database cannot take them: a full disk); undefined when taken. */
+  ingest?: () => string | undefined;
   /** New patients refused for crs serve --max-patients (ceiling.ts), while that stands. */
   ceiling?: () => CeilingRefusals | undefined;
   /** What to say after a step of the host's clock (for an hour); undefined when there was none. */
@@ -212,6 +214,9 @@ export class DeliveryWatch {
         `${exhaustedTitle(p)}: every level and loop was paged and nobody acknowledged: phone the team`,
       );
     }
+
+    const ingest = this.o.ingest?.();
+    if (ingest) found.set('ingest', ingest);
 
     // Valid messages of new patients turned away (their senders told 503, send again): patients not monitored.
     const full = this.o.ceiling?.();

@@ -21,6 +21,7 @@ import { localTokenHostProblem, localTokenProblem, testClockHostProblem } from '
 import { loadInterfaceRoutes } from '#app/interfaces/http.ts';
 import type { AckKeys } from '#app/ack.ts';
 import type { Principal } from '#app/scope.ts';
+import type { MessageQueue } from '#ports';
 import { tokenExpired, tokenPrincipal } from '#app/auth.ts';
 import { GradingWorker } from './worker.ts';
 import type { GradingConfig } from '#domain/config.ts';
@@ -253,6 +254,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     },
     deadLetters: () => deadLetterCount(db).count,
     clock: () => paging.clockAlert(),
+    ingest: () => ingestRefused,
     ceiling: () => patients.current(),
     exhausted: () =>
       paging.exhaustedPages().map((p) => ({
@@ -290,6 +292,29 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     ...(o.gradingRetryMs !== undefined ? { retryBaseMs: o.gradingRetryMs } : {}),
   });
   const queue = new SqliteQueue(db, () => worker.kick());
+  // Devices told 503 because the database cannot take their messages (a full disk): until 2026-12-06 nothing said
+  // so, not standard error, the banner, /api/health nor the alert webhook, and the heartbeat beat on. Said until a
+  // message is taken again.
+  let ingestRefused: string | undefined;
+  const intake: MessageQueue = {
+    enqueue: async (messages) => {
+      try {
+        await queue.enqueue(messages);
+      } catch (err) {
+        const code = (err as { code?: string }).code ?? (err as Error).name;
+        const advice = diskAdvice(dataDir, code);
+        const was = ingestRefused;
+        ingestRefused = `devices' messages are refused (503, nothing accepted; they send again): the database cannot take them (${code})${advice ? `: ${advice}` : ''}`;
+        if (was === undefined) log(`ingest: ${ingestRefused}`);
+        watch.check();
+        throw err;
+      }
+      if (ingestRefused === undefined) return;
+      ingestRefused = undefined;
+      log('ingest: the database takes messages again');
+      watch.check();
+    },
+  };
   const boardKey = loadOrCreateBoardKey(dataDir);
   const patients = new CeilingWatchedDirectory(new SqlitePatientDirectory(db, now), now, () => watch.check());
   const maxPatients = o.maxPatients ?? DEFAULT_MAX_PATIENTS;
@@ -302,7 +327,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
 
   const handler = createRequestHandler({
     ingest: {
-      queue,
+      queue: intake,
       tokens,
       now,
       patients,
@@ -394,7 +419,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       mllp = await startMllpListener({
         port: o.mllpPort,
         host,
-        deps: { queue, now, patients, maxPatients, ...zone },
+        deps: { queue: intake, now, patients, maxPatients, ...zone },
         log,
         security,
         ...principal,
