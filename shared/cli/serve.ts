@@ -42,7 +42,8 @@ export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--we
       on-call board at / (its link with the key on a terminal; else crs board-link), pages on stdout (NDJSON);
       --mllp-port: also take HL7 v2 (IHE PCD-01) over MLLP on this port (same host; MLLP has no credentials:
         the listener sends as a monitor for every patient, or as the device --mllp-device ID with its token's scope);
-      --max-patients: the most patients with data in the last 14 days (default ${DEFAULT_MAX_PATIENTS}); new ones beyond are refused (503, send again; an alert);
+      --max-patients: the most patients with data in the last 14 days, not discharged (default ${DEFAULT_MAX_PATIENTS}); new ones
+        beyond are refused (503, send again; an alert);
       --retention-days: days delivered outbox records, ended silences and expired acknowledge links are kept
         (default ${DEFAULT_RETENTION_DAYS}); the audit trail, the patients and the pages are kept for good;
       --board-ended-hours: hours a patient whose monitoring ended (a discharge) stays on the board's list

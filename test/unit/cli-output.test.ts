@@ -5,6 +5,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { dataDirUnusable } from '#hosts/embedded/embedded.ts';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { lockDataDir, openDataDir } from '#adapters/sqlite/db.ts';
 import { outboxCommand } from '#cli/outbox.ts';
@@ -1362,6 +1363,33 @@ describe('crs serve on a damaged database', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('crs serve on a data directory it cannot write (2026-12-06)', () => {
+  it('names the lock file, what SQLite says, and what to do, exit 1 (it said only "file is not a database")', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-bad-lock-'));
+    try {
+      writeFileSync(join(dir, 'serve.lock'), Buffer.alloc(8192, 7));
+      const r = await crs('serve', '--data', dir, '--port', '0');
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(
+        `crs serve: the file ${join(dir, 'serve.lock')} cannot be used (SQLITE_NOTADB: file is not a database): it is damaged; with no crs serve running on the directory, delete it and start crs serve again`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('says a full disk or a read-only one with the directory and what to do (it said "database or disk is full")', () => {
+    const full = Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    expect((dataDirUnusable('/var/lib/crs', 'serve.lock', full) as Error).message).toBe(
+      'the file /var/lib/crs/serve.lock cannot be used (SQLITE_FULL: database or disk is full): the disk of /var/lib/crs is full; free space on it (df -h /var/lib/crs), then start crs serve again',
+    );
+    const readOnly = Object.assign(new Error('attempt to write a readonly database'), { code: 'SQLITE_READONLY' });
+    expect((dataDirUnusable('/var/lib/crs', 'crs.db', readOnly) as Error).message).toContain(
+      "the database /var/lib/crs/crs.db cannot be used (SQLITE_READONLY: attempt to write a readonly database): it cannot be written (a read-only file system, or files not this user's); make /var/lib/crs writable",
+    );
   });
 });
 

@@ -302,7 +302,7 @@ describe('the delivery watch on grading', () => {
       10_000,
     );
     expect(alert.text).toMatch(
-      /^grading is behind: the oldest accepted message has waited \d+ s to be graded \(2 waiting\): their grade changes and pages wait with them$/,
+      /^grading is behind: the oldest accepted message has waited \d+ s to be graded \(2 waiting\): their grade changes and pages wait with them; the database cannot write \(SQLITE_FULL\): the disk of .+ is full; free space on it \(df -h .+\); grading resumes by itself$/,
     );
     expect(logs).toContainEqual(expect.stringMatching(/^delivery watch: ALERT grading is behind: /));
     const health = (await (
@@ -315,6 +315,28 @@ describe('the delivery watch on grading', () => {
     await until(() => delivered('notification').includes('P-1') || undefined, 'the grade change');
     await until(() => logs.includes('delivery watch: cleared: grading is behind') || undefined, 'the alert cleared');
     expect(((await outbox()).alerts as { key: string }[]).map((a) => a.key)).not.toContain('grading');
+  });
+});
+
+describe('the delivery watch on the ingest (2026-12-06)', () => {
+  // A full disk with no room for the inbox: every device was told 503, and nothing said so anywhere (an operator
+  // drill on a full tmpfs): no line, no banner, /api/health clean, the heartbeat beating.
+  it('raises an alert at once while the database refuses device messages, with what to do, and clears at the next taken', async () => {
+    server.db.function('disk_full', () => {
+      throw new Database.SqliteError('database or disk is full', 'SQLITE_FULL');
+    });
+    server.db.exec('CREATE TRIGGER full_inbox BEFORE INSERT ON inbox BEGIN SELECT disk_full(); END');
+    const [first] = fever('P-1');
+    expect((await post(first!)).status).toBe(503);
+    const alert = ((await outbox()).alerts as { key: string; text: string }[]).find((a) => a.key === 'ingest');
+    expect(alert?.text).toMatch(
+      /^devices' messages are refused \(503, nothing accepted; they send again\): the database cannot take them \(SQLITE_FULL\): the disk of .+ is full; free space on it \(df -h .+\)$/,
+    );
+    expect(logs).toContainEqual(expect.stringMatching(/^ingest: devices' messages are refused /));
+    server.db.exec('DROP TRIGGER full_inbox'); // space freed
+    expect((await post(first!)).status).toBe(202);
+    expect(((await outbox()).alerts as { key: string }[]).map((a) => a.key)).not.toContain('ingest');
+    expect(logs).toContain('ingest: the database takes messages again');
   });
 });
 
@@ -565,6 +587,24 @@ describe('the delivery watch, pinned by a mutation run', () => {
     w.check();
     expect(w.current()).toEqual([]);
     expect(s.logs.at(-1)).toBe('delivery watch: cleared: grading is behind');
+  });
+
+  it('says why grading is behind when the database refuses its writes, and what to do (2026-12-06)', () => {
+    // A full disk: the alert (banner, /api/health, --alert-webhook) said only how late, the cause on standard error.
+    const cannotWrite = 'the database cannot write (SQLITE_FULL): the disk of /var/lib/crs is full; free space on it';
+    const w = new DeliveryWatch({
+      lanes: () => [],
+      lastTickAt: () => T + 2 * 60_000,
+      inbox: () => ({ waiting: 1, oldestAt: T, cannotWrite }),
+      deliveryAlertMinutes: 1,
+      now: () => T + 2 * 60_000,
+      log: () => undefined,
+      onChange: () => undefined,
+    });
+    w.check();
+    expect(w.current().map((a) => a.text)).toEqual([
+      `grading is behind: the oldest accepted message has waited 120 s to be graded (1 waiting): their grade changes and pages wait with them; ${cannotWrite}`,
+    ]);
   });
 
   it('goes on when the database cannot be read: it says so, keeps what it knew, and clears once it reads again', () => {

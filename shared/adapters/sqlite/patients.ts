@@ -31,7 +31,7 @@ export class SqlitePatientDirectory implements PatientDirectory {
       ),
       active: db
         .prepare(
-          `SELECT (SELECT count(*) FROM patients WHERE updated_at >= ?)
+          `SELECT (SELECT count(*) FROM patients WHERE updated_at >= ? AND monitoring_ended_at IS NULL)
                 + (SELECT count(DISTINCT patient_id) FROM inbox WHERE patient_id NOT IN (SELECT patient_id FROM patients))`,
         )
         .pluck(),

@@ -55,11 +55,13 @@ export interface DeliveryWatchOptions {
    */
   setAside?: () => SetAside[] | undefined;
   /** The accepted messages not graded yet: how many, and when the oldest arrived (epoch ms; null: none). */
-  inbox?: () => { waiting: number; oldestAt: number | null };
+  inbox?: () => { waiting: number; oldestAt: number | null; cannotWrite?: string | undefined };
   /** How many accepted messages grading set aside (dead letters): each one is a patient's data never graded. */
   deadLetters?: () => number;
   /** The pages whose ladder ran out with nobody acknowledging, still standing (EmbeddedPaging.exhaustedPages). */
   exhausted?: () => ExhaustedPage[];
+  /** Why every device message is refused now (the database cannot take them: a full disk); undefined when taken. */
+  ingest?: () => string | undefined;
   /** New patients refused for crs serve --max-patients (ceiling.ts), while that stands. */
   ceiling?: () => CeilingRefusals | undefined;
   /** What to say after a step of the host's clock (for an hour); undefined when there was none. */
@@ -183,7 +185,7 @@ export class DeliveryWatch {
     if (inbox && inbox.oldestAt !== null && now - inbox.oldestAt > limit)
       found.set(
         'grading',
-        `grading is behind: the oldest accepted message has waited ${Math.round((now - inbox.oldestAt) / 1000)} s to be graded (${inbox.waiting} waiting): their grade changes and pages wait with them`,
+        `grading is behind: the oldest accepted message has waited ${Math.round((now - inbox.oldestAt) / 1000)} s to be graded (${inbox.waiting} waiting): their grade changes and pages wait with them${inbox.cannotWrite ? `; ${inbox.cannotWrite}` : ''}`,
       );
 
     // Accepted (202), failed 3 times, set aside: never graded and never paged unless someone redrives it.
@@ -212,6 +214,9 @@ export class DeliveryWatch {
         `${exhaustedTitle(p)}: every level and loop was paged and nobody acknowledged: phone the team`,
       );
     }
+
+    const ingest = this.o.ingest?.();
+    if (ingest) found.set('ingest', ingest);
 
     // Valid messages of new patients turned away (their senders told 503, send again): patients not monitored.
     const full = this.o.ceiling?.();

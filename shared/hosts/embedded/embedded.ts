@@ -21,6 +21,7 @@ import { localTokenHostProblem, localTokenProblem, testClockHostProblem } from '
 import { loadInterfaceRoutes } from '#app/interfaces/http.ts';
 import type { AckKeys } from '#app/ack.ts';
 import type { Principal } from '#app/scope.ts';
+import type { MessageQueue } from '#ports';
 import { tokenExpired, tokenPrincipal } from '#app/auth.ts';
 import { GradingWorker } from './worker.ts';
 import type { GradingConfig } from '#domain/config.ts';
@@ -168,13 +169,18 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   for (const change of secureDataDir(dataDir))
     log(`crs serve: made private (others could read patient data): ${change}`);
   const trustProxy = (o.trustProxy ?? []).map(normalise);
-  const lock = lockDataDir(dataDir);
+  let lock: { release(): void };
+  try {
+    lock = lockDataDir(dataDir);
+  } catch (err) {
+    throw dataDirUnusable(dataDir, 'serve.lock', err);
+  }
   let db: Db;
   try {
     db = openDataDir(dataDir);
   } catch (err) {
     lock.release();
-    throw databaseUnusable(dataDir, err);
+    throw dataDirUnusable(dataDir, DB_FILE, err);
   }
 
   const sse = new SseHub(o.ssePingMs);
@@ -236,9 +242,19 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     lastTickAt: () => paging.lastTickAt,
     // Known from the pager's first tick, which comes after the watch's first look.
     setAside: () => (paging.ticked ? paging.setAside : undefined),
-    inbox: () => queue.backlog(),
+    // Why it waits, when the database refuses its writes (a full disk): the alert says what to do, not only how late.
+    inbox: () => {
+      const code = worker.cannotWrite();
+      const advice = code && diskAdvice(dataDir, code);
+      return {
+        ...queue.backlog(),
+        cannotWrite:
+          code && `the database cannot write (${code})${advice ? `: ${advice}; grading resumes by itself` : ''}`,
+      };
+    },
     deadLetters: () => deadLetterCount(db).count,
     clock: () => paging.clockAlert(),
+    ingest: () => ingestRefused,
     ceiling: () => patients.current(),
     exhausted: () =>
       paging.exhaustedPages().map((p) => ({
@@ -276,6 +292,29 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     ...(o.gradingRetryMs !== undefined ? { retryBaseMs: o.gradingRetryMs } : {}),
   });
   const queue = new SqliteQueue(db, () => worker.kick());
+  // Devices told 503 because the database cannot take their messages (a full disk): until 2026-12-06 nothing said
+  // so, not standard error, the banner, /api/health nor the alert webhook, and the heartbeat beat on. Said until a
+  // message is taken again.
+  let ingestRefused: string | undefined;
+  const intake: MessageQueue = {
+    enqueue: async (messages) => {
+      try {
+        await queue.enqueue(messages);
+      } catch (err) {
+        const code = (err as { code?: string }).code ?? (err as Error).name;
+        const advice = diskAdvice(dataDir, code);
+        const was = ingestRefused;
+        ingestRefused = `devices' messages are refused (503, nothing accepted; they send again): the database cannot take them (${code})${advice ? `: ${advice}` : ''}`;
+        if (was === undefined) log(`ingest: ${ingestRefused}`);
+        watch.check();
+        throw err;
+      }
+      if (ingestRefused === undefined) return;
+      ingestRefused = undefined;
+      log('ingest: the database takes messages again');
+      watch.check();
+    },
+  };
   const boardKey = loadOrCreateBoardKey(dataDir);
   const patients = new CeilingWatchedDirectory(new SqlitePatientDirectory(db, now), now, () => watch.check());
   const maxPatients = o.maxPatients ?? DEFAULT_MAX_PATIENTS;
@@ -288,7 +327,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
 
   const handler = createRequestHandler({
     ingest: {
-      queue,
+      queue: intake,
       tokens,
       now,
       patients,
@@ -380,7 +419,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       mllp = await startMllpListener({
         port: o.mllpPort,
         host,
-        deps: { queue, now, patients, maxPatients, ...zone },
+        deps: { queue: intake, now, patients, maxPatients, ...zone },
         log,
         security,
         ...principal,
@@ -556,17 +595,35 @@ async function mllpPrincipal(
   };
 }
 
+/** What to do when the data directory's disk refuses a write: full, or read-only (at the start and while running). */
+function diskAdvice(dataDir: string, code: string): string | undefined {
+  if (/^(SQLITE_FULL|ENOSPC)/.test(code)) return `the disk of ${dataDir} is full; free space on it (df -h ${dataDir})`;
+  if (/^(SQLITE_READONLY|SQLITE_CANTOPEN|EROFS|EACCES|EPERM)/.test(code))
+    return `it cannot be written (a read-only file system, or files not this user's); make ${dataDir} writable for this user`;
+  return undefined;
+}
+
 /**
- * A database SQLite cannot open or read (damaged, not a database, read-only, locked by another program), said with
- * its file and SQLite's code: "crs serve: file is not a database" named neither.
+ * A data directory SQLite cannot open, read or write (damaged, not a database, read-only, its disk full, locked by
+ * another program), said with its file, SQLite's code and what to do: "crs serve: file is not a database" and
+ * "crs serve: database or disk is full" named neither (the latter seen at a start on a full disk, 2026-12-06).
  */
-function databaseUnusable(dataDir: string, err: unknown): unknown {
+export function dataDirUnusable(dataDir: string, name: string, err: unknown): unknown {
   const code = (err as { code?: unknown }).code;
-  if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return err;
-  const damaged = /^SQLITE_(CORRUPT|NOTADB)/.test(code);
-  return new Error(
-    `the database ${join(dataDir, DB_FILE)} cannot be used (${code}: ${(err as Error).message})${damaged ? ': it is damaged or not a crs database; restore the data directory from a backup (crs backup), or start with another --data DIR' : ''}`,
-  );
+  if (typeof code !== 'string' || !/^(SQLITE_|ENOSPC$|EROFS$|EACCES$|EPERM$)/.test(code)) return err;
+  const file = join(dataDir, name);
+  const what = name === DB_FILE ? `the database ${file}` : `the file ${file}`;
+  const advice = diskAdvice(dataDir, code);
+  const todo = advice
+    ? `: ${advice}, then start crs serve again`
+    : !/^SQLITE_(CORRUPT|NOTADB)/.test(code)
+      ? ''
+      : name === DB_FILE
+        ? ': it is damaged or not a crs database; restore the data directory from a backup (crs backup), or start with another --data DIR'
+        : ': it is damaged; with no crs serve running on the directory, delete it and start crs serve again';
+  const said = (err as Error).message;
+  // Node's own errors begin with their code (EROFS: read-only file system, open '...'): said once.
+  return new Error(`${what} cannot be used (${said.startsWith(code) ? said : `${code}: ${said}`})${todo}`);
 }
 
 export const DEFAULT_DATA_DIR = '.crs';

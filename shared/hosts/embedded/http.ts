@@ -600,7 +600,8 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     if (path.startsWith('/api/')) {
       if (!authorised(req)) {
         return sendJson(res, 401, {
-          error: 'board access key required: open the board with the link crs serve printed',
+          error:
+            'board access key required: open the board with its link (crs board-link --data DIR prints it), or send the key as Authorization: Bearer',
         });
       }
       // A view used with another method than GET: the path exists, so 405, not 404.

@@ -72,6 +72,8 @@ export class GradingWorker {
   private readonly blocked = new Map<string, number>();
   /** Patients whose commit the database could not write (a full disk): said once, until they are graded again. */
   private readonly storeWaiting = new Set<string>();
+  /** SQLite's code of the last write the database refused (SQLITE_FULL ...), while a patient waits for it. */
+  private storeCode: string | undefined;
   private running = false;
   private again = false;
   private stopped = false;
@@ -342,11 +344,17 @@ export class GradingWorker {
     return f.deadLetter;
   }
 
+  /** Why grading waits on the database (SQLITE_FULL ...), while a patient does: the delivery watch says it. */
+  cannotWrite(): string | undefined {
+    return this.storeWaiting.size > 0 ? this.storeCode : undefined;
+  }
+
   /** The database cannot write (a full disk): the patient waits a second, said once, nothing counted. */
   private waitForStore(patientId: string, err: Error, now: number): void {
     // Nothing is wrong with the message. Counted as an attempt, it was moved to the dead letters after 3 seconds,
     // when a small write still fitted: accepted, never graded.
     this.blocked.set(patientId, now + this.retryBaseMs);
+    this.storeCode = (err as { code?: string }).code ?? err.name;
     if (!this.storeWaiting.has(patientId)) {
       this.storeWaiting.add(patientId);
       this.log(
