@@ -3,7 +3,7 @@
 // Crash-safe: a page is stored before it is sent and marked delivered after, so a send interrupted by a crash
 // (or failed because the transport is down) is made again by the next tick; a notification handled twice opens
 // its pages once. A patient's first sends leave in the order their pages were triggered.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   acknowledge,
   alertTeamsFor,
@@ -424,7 +424,9 @@ export class Pager {
           reason: v.reason,
           ...(client !== undefined ? { client } : {}),
           claimed: {
-            token: clip(token),
+            // The token's digest, not the token: a genuine link damaged by one character (a mail client's wrap) would
+            // otherwise be in the log a few guesses from the real one (until 2026-12-06 the token itself was).
+            tokenDigest: createHash('sha256').update(token).digest('hex').slice(0, 16),
             pageId: claimed.pageId ?? null,
             role: claimed.role ?? null,
             expiresAt: claimed.expiresAt ?? null,
