@@ -433,6 +433,27 @@ describe('the ceiling on new patients', () => {
     expect((await send(h4, newInH4)).status).toBe(503);
   });
 
+  // Until 2026-12-06 a FHIR transaction mixing the two was a 422: final too, but not the scope's 403 JSON and HL7 give.
+  it('a FHIR transaction refused for a token scope and for want of room alike is a 403, as JSON and HL7 v2', async () => {
+    await fullWithP1InIcu();
+    // An EHR of ward H4: P1 (ICU) is outside it; P2, placed in H4, would be a new patient past the ceiling.
+    const h4 = await token('ehr-h4', { kind: 'ehr', wards: ['H4'] });
+    const enc = new FhirEncoder();
+    const p1 = enc.bundle(from(msg('P1', 1, { vitals: { heartRate: 80 } }), 'ehr-h4', 'ehr'))!;
+    const p2 = enc.bundle(
+      from({ ...msg('P2', 1, { vitals: { heartRate: 80 } }), enrolment: { ward: 'H4' } }, 'ehr-h4', 'ehr'),
+    )!;
+    const both = { ...p1, entry: [...(p1.entry ?? []), ...(p2.entry ?? [])] };
+    const res = await fetch(`${server.url}/fhir/r4`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${h4}`, 'content-type': 'application/fhir+json' },
+      body: JSON.stringify(both),
+    });
+    const oo = (await res.json()) as { issue: { code: string }[] };
+    expect([res.status, res.headers.get('retry-after')], JSON.stringify(oo)).toEqual([403, null]);
+    expect(oo.issue.map((i) => i.code)).toEqual(expect.arrayContaining(['forbidden', 'transient']));
+  });
+
   // Until 2026-12-06 HL7 v2 answered such a message 503 AR "no room": an engine (crs mllp-bridge too) sent it again
   // for ever, room or not. The scope part wins, as in JSON: 403 AR over HTTP, AR over MLLP, the ERR naming it.
   it('an HL7 v2 message refused for a token scope and for want of room alike is an AR 403, over HTTP and MLLP', async () => {

@@ -232,13 +232,20 @@ export async function handleFhirHttp(
   const messages = taken.flatMap((s, i) => (out.has(i) ? [] : [s.message]));
   const errors = issues.filter((i) => i.severity === undefined);
   const forbidden = errors.length > 0 && errors.every((i) => i.code === 'forbidden');
+  // One resource or a transaction refused for a token's scope, and perhaps for room too: 403, final (room would not
+  // mend it), as JSON and HL7 v2 answer; until 2026-12-06 a transaction mixing the two was a 422. (A batch answers
+  // each entry on its own.)
+  const scopeWins =
+    forbidden ||
+    (errors.some((i) => i.code === 'forbidden') &&
+      errors.every((i) => i.code === 'forbidden' || i.code === 'transient'));
   // Refused for the ceiling (and nothing else the sender must mend): 503, send again once there is room.
   const full = errors.length > 0 && errors.every((i) => i.code === 'transient');
   const refusal = issues.filter((i) => !notMonitored.has(i));
   let queued = false;
   try {
     if (!batch && full) return fhir(503, outcome(refusal), [], ROOM_LATER);
-    if (!batch && errors.length > 0) return fhir(forbidden ? 403 : 422, outcome(forbidden ? refusal : issues));
+    if (!batch && errors.length > 0) return fhir(scopeWins ? 403 : 422, outcome(scopeWins ? refusal : issues));
     if (batch && messages.length === 0 && full) return fhir(503, outcome(refusal), [], ROOM_LATER);
     if (batch && messages.length === 0 && forbidden) return fhir(403, outcome(refusal));
     if (messages.length > 0 && !(await enqueueAll(messages, auth.deviceId, now, deps))) {
