@@ -11,6 +11,7 @@ import { lockDataDir, openDataDir } from '#adapters/sqlite/db.ts';
 import { outboxCommand } from '#cli/outbox.ts';
 import { silenceTable } from '#cli/silence.ts';
 import { CLI, captured, crsMain, pretendServeDir } from '#test/support/cli.ts';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
 
 /** `crs ARGS` through the CLI's `main`, in this process; what only a process shows runs bin/crs.js (spawnSync). */
 const crs = (...args: string[]) => crsMain(args);
@@ -1183,6 +1184,46 @@ describe('crs serve and crs start options, pinned by a mutation run', () => {
     ]) {
       const r = await serveWith('serve', [...args, '--data', '/tmp/crs-nowhere']);
       expect([r.code, r.stderr.includes('plain HTTP on a network address')], args.join(' ')).toEqual([0, false]);
+    }
+  });
+
+  it('crs serve --backend aws warns of plain HTTP on a network address before it provisions anything', async () => {
+    // Until 2026-12-06 only the embedded backend warned: this one, a stand-in for API Gateway (HTTPS), took device
+    // tokens and patient data in clear on --host 0.0.0.0 without a word. The stand-in host is never started here.
+    const stdoutWrite = process.stdout.write;
+    const run = async (args: string[]) => {
+      vi.resetModules();
+      vi.doMock('#hosts/aws-emulator/host.ts', async (original) => ({
+        ...(await original<typeof import('#hosts/aws-emulator/host.ts')>()),
+        startAwsHost: async () => {
+          throw new Error('stand-in: nothing provisioned');
+        },
+      }));
+      vi.stubEnv('CRS_INGEST_TOKEN', '');
+      const cmd = inProcess();
+      try {
+        const { serveAwsCommand } = await import('#cli/serve-aws.ts');
+        const code = await serveAwsCommand(
+          args,
+          () => DEFAULT_CONFIG,
+          async () => ({}) as never,
+        );
+        return { code, stderr: cmd.stderr() };
+      } finally {
+        cmd.restore();
+        process.stdout.write = stdoutWrite;
+        vi.unstubAllEnvs();
+        vi.doUnmock('#hosts/aws-emulator/host.ts');
+        vi.resetModules();
+      }
+    };
+    const warning = 'crs serve: warning: plain HTTP on a network address (--host 10.0.0.5)';
+    const network = await run(['--host', '10.0.0.5']);
+    expect(network).toEqual({ code: 1, stderr: expect.stringContaining(warning) });
+    expect(network.stderr.indexOf(warning)).toBeLessThan(network.stderr.indexOf('provisioning run'));
+    for (const host of ['127.0.0.1', '::1', 'localhost']) {
+      const r = await run(['--host', host]);
+      expect([r.code, r.stderr.includes('plain HTTP')], host).toEqual([1, false]);
     }
   });
 

@@ -718,6 +718,46 @@ describe('the timer loop of crs serve when the host clock steps', () => {
     }
   });
 
+  it('tells the operator again when the clock steps while its alert stands (the fix of the first step), not only shows it', async () => {
+    // Until 2026-12-06 the alert webhook heard "stepped back" and nothing when the operator set the clock right: the
+    // alert's text changed on the board, and the chat said "stepped back" for the rest of the hour.
+    let mono = 0;
+    let clock = min(0);
+    const paging = pagingWith({ now: () => clock, monotonic: () => mono, watchClock: true });
+    const told: [string, string, string][] = [];
+    const watch = new DeliveryWatch({
+      lanes: () => [],
+      lastTickAt: () => clock,
+      clock: () => paging.clockAlert(),
+      deliveryAlertMinutes: 60,
+      now: () => clock,
+      log: () => undefined,
+      onChange: () => undefined,
+      onAlert: (event, a) => told.push([event, a.key, a.text.split(' against')[0]!]),
+    });
+    const at = async (m: number, stepMs: number) => {
+      mono = m * 60_000;
+      clock = min(m) + stepMs;
+      await paging.tick();
+      watch.check();
+    };
+    try {
+      await at(1, -HOUR);
+      await at(2, -HOUR); // nothing new: told once
+      await at(5, 0); // the operator sets the clock right
+      await at(6, 0);
+      expect(told).toEqual([
+        ['raised', 'clock', 'the system clock stepped back by 1 h'],
+        ['raised', 'clock', 'the system clock stepped forward by 1 h'],
+      ]);
+      expect(watch.current()).toEqual([expect.objectContaining({ key: 'clock', since: iso(min(5)) })]);
+      await at(66, 0); // an hour after the last step: cleared once
+      expect(told.slice(2)).toEqual([['cleared', 'clock', 'the system clock stepped forward by 1 h']]);
+    } finally {
+      await paging.close();
+    }
+  });
+
   it('says at start that the clock is behind the last record the data directory stored, until it is not', async () => {
     await sqlitePager().pager.onNotification(grade3, min(0)); // the last run paged at minute 0 (its outbox record)
     db.prepare("UPDATE outbox SET created_at = ? WHERE kind = 'page'").run(iso(min(10)));
@@ -729,7 +769,7 @@ describe('the timer loop of crs serve when the host clock steps', () => {
       expect(log).toEqual([
         'clock: the clock is behind the last record this data directory stored by 3 h (2026-11-26T10:10:00Z); if it is wrong (a bad RTC before NTP), escalations wait for it and monitors ahead of it by over 5 min are refused',
       ]);
-      expect(paging.clockAlert()).toContain('the clock is behind the last record this data directory stored');
+      expect(paging.clockAlert()?.text).toContain('the clock is behind the last record this data directory stored');
       clock = min(11);
       expect(paging.clockAlert()).toBeUndefined();
     } finally {

@@ -64,8 +64,11 @@ export interface DeliveryWatchOptions {
   ingest?: () => string | undefined;
   /** New patients refused for crs serve --max-patients (ceiling.ts), while that stands. */
   ceiling?: () => CeilingRefusals | undefined;
-  /** What to say after a step of the host's clock (for an hour); undefined when there was none. */
-  clock?: () => string | undefined;
+  /**
+   * What to say after a step of the host's clock (for an hour); undefined when there was none. `incident` names the
+   * step: another step while the alert stands (the operator's fix of the first) is told again, not only shown.
+   */
+  clock?: () => { text: string; incident: string } | undefined;
   deliveryAlertMinutes: number;
   now: () => number;
   log: (line: string) => void;
@@ -82,6 +85,8 @@ export interface DeliveryWatchOptions {
 
 export class DeliveryWatch {
   private readonly alerts = new Map<string, DeliveryAlert>();
+  /** The incident each standing alert that names one is about (the clock's step): a new one is told again. */
+  private readonly incidents = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
   /** How often it looks: a quarter of the alert age, between 250 ms and 15 s. */
   readonly everyMs: number;
@@ -227,7 +232,8 @@ export class DeliveryWatch {
       );
 
     const clock = this.o.clock?.();
-    if (clock) found.set('clock', clock);
+    if (clock) found.set('clock', clock.text);
+    const incidents = new Map(clock ? [['clock', clock.incident]] : []);
 
     if (unread.length > 0)
       found.set(
@@ -237,7 +243,12 @@ export class DeliveryWatch {
 
     let changed = false;
     for (const [key, text] of found) {
-      const had = this.alerts.get(key);
+      const incident = incidents.get(key);
+      // Another incident of a standing alert (a second step of the clock, the operator's fix of the first): told as
+      // raised again, since now, or the chat would still say "stepped back" after the clock was set right.
+      const had = incident === this.incidents.get(key) ? this.alerts.get(key) : undefined;
+      if (incident === undefined) this.incidents.delete(key);
+      else this.incidents.set(key, incident);
       if (had && had.text.replace(/\d+/g, '') === text.replace(/\d+/g, '')) {
         had.text = text; // the same alert, older: its numbers (age, count) kept current, nothing announced again
         continue;
@@ -255,6 +266,7 @@ export class DeliveryWatch {
       const gone = this.alerts.get(key)!;
       this.o.log(`delivery watch: cleared: ${gone.page ? exhaustedTitle(gone.page) : gone.text.split(':')[0]}`);
       this.alerts.delete(key);
+      this.incidents.delete(key);
       this.o.onAlert?.('cleared', gone);
       changed = true;
     }

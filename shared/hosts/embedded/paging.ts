@@ -282,17 +282,21 @@ export class EmbeddedPaging {
   }
 
   /** The delivery watch's alert after a clock step (for an hour), or while the clock is behind the stored records. */
-  clockAlert(): string | undefined {
+  clockAlert(): { text: string; incident: string } | undefined {
     const step = this.clock?.recent();
     if (!step) {
       if (this.storedAhead === undefined) return undefined;
-      if (this.storedAhead - this.o.now() > BEHIND_AT_START_MS) return this.behindText(this.storedAhead);
+      if (this.storedAhead - this.o.now() > BEHIND_AT_START_MS)
+        return { text: this.behindText(this.storedAhead), incident: 'behind at start' };
       this.storedAhead = undefined;
       return undefined;
     }
     // A server now behind its monitors refuses their readings as ahead of it (the device-clock rule).
     const behind = step.stepMs < 0 ? '; if the clock is wrong now, monitors ahead of it by over 5 min are refused' : '';
-    return `${stepText(step)}; pending escalations, silences and no-data alerts were moved to keep the time they had left; times sent before and after it are apart by the step${behind}; check the host's time source (NTP)`;
+    return {
+      text: `${stepText(step)}; pending escalations, silences and no-data alerts were moved to keep the time they had left; times sent before and after it are apart by the step${behind}; check the host's time source (NTP)`,
+      incident: `step at ${step.after}`,
+    };
   }
 
   /** The outbox lane that hands the pager every committed grade change and alert, once each. */
