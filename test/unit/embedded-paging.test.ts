@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
+import { BoardQueries } from '#adapters/sqlite/board.ts';
 import { DB_FILE, openDataDir, type Db } from '#adapters/sqlite/db.ts';
 import type { PageEvent } from '#domain/page-event.ts';
 import { SqlitePageSender, SqlitePageStore } from '#adapters/sqlite/pages.ts';
@@ -347,6 +348,46 @@ describe('newerChange is an order (2026-12-06)', () => {
   });
 });
 type ChangeAt = { notificationId: string; triggeredAt: number };
+
+describe("the board's read of a patient's pages: the newest by creation, and each subject's newest change", () => {
+  // (2026-12-06) The board reads a patient's newest pages by creation (200). Until then a newer change that fell out of
+  // that window (a long history of alerts after it) left the place to an older one paged late, which became current.
+  const of = (id: string, at: number, over: Partial<Page> = {}) =>
+    page({
+      pageId: `${id}|bedside`,
+      notificationId: id,
+      team: 'bedside',
+      subject: id.startsWith('stale-feed') ? 'stale-feed' : 'crs',
+      triggeredAt: min(at),
+      ...over,
+    });
+  const pages = [
+    of('crs|P1|#9', 0),
+    ...[1, 2, 3, 4, 5].map((i) => of(`stale-feed|P1|${i}`, i, { status: 'resolved' })),
+    of('crs|P1|#4', 10, { status: 'info' }), // older, paged late
+  ];
+
+  it("adds the pages of a subject's newest change that the window left out, after the window", async () => {
+    const store = new SqlitePageStore(db);
+    await store.save(pages);
+    const read = new BoardQueries(db, store).pages('P1', 3).pages.map((p) => p.notificationId);
+    expect(read).toEqual(['crs|P1|#4', 'stale-feed|P1|5', 'stale-feed|P1|4', 'crs|P1|#9']);
+  });
+
+  it('adds nothing when the window holds them or is not full; each subject has its newest', async () => {
+    const store = new SqlitePageStore(db);
+    await store.save(pages);
+    const board = new BoardQueries(db, store);
+    expect(board.pages('P1', 7).pages).toHaveLength(7);
+    expect(board.pages('P1', 8).pages.map((p) => p.notificationId)[6]).toBe('crs|P1|#9');
+    await store.save([of('crs|P1|#12', 11)]);
+    expect(board.pages('P1', 2).pages.map((p) => p.notificationId)).toEqual([
+      'crs|P1|#12',
+      'crs|P1|#4',
+      'stale-feed|P1|5',
+    ]);
+  });
+});
 
 // Behaviour a mutation run of the SQLite page store (shared/adapters/sqlite/pages.ts) found no test pinning down.
 describe('SqlitePageStore, pinned by a mutation run', () => {
