@@ -18,6 +18,7 @@ import {
   roleOf,
   sendReason,
   tick,
+  changeRank,
   type Acknowledgement,
   type AckResult,
   type AlertInput,
@@ -29,7 +30,6 @@ import {
   type Transition,
 } from '../domain/paging.ts';
 import { byId } from '#domain/ids.ts';
-import { changeSeq } from '#domain/page.ts';
 import { MINUTE, iso } from '#domain/time.ts';
 import {
   RecordRefused,
@@ -162,12 +162,10 @@ export class SendDeferred extends Error {
   }
 }
 
-/** The patient's sequence number a grade change's (or alert's) id ends with ("crs|P-1|#7"), or Infinity. */
-const seqOf = (id: string) => changeSeq(id) ?? Number.POSITIVE_INFINITY;
-
 /**
  * Oldest first; pages triggered in the same millisecond by patient, then in the order of the patient's grade
- * changes (a crs change after an icans one must not overtake it because "crs" sorts first), then by id (a grade
+ * changes (a crs change after an icans one must not overtake it because "crs" sorts first; changeRank, the order of
+ * newerChange: an id without a sequence number first, until 2026-12-06 last), then by id (a grade
  * change's teams in the order of their names): the same order on every backend, whatever order its store reads them
  * in (a DynamoDB batch read has none).
  */
@@ -176,7 +174,7 @@ const byTrigger = (pages: Page[]) =>
     (a, b) =>
       a.triggeredAt - b.triggeredAt ||
       byId(a.patientId, b.patientId) ||
-      seqOf(a.notificationId) - seqOf(b.notificationId) ||
+      changeRank(a.notificationId) - changeRank(b.notificationId) ||
       byId(a.pageId, b.pageId),
   );
 

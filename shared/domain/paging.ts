@@ -555,19 +555,34 @@ export type PageableNotification = Pick<
   Partial<Pick<Notification, 'actions'>>;
 
 /**
+ * Where a change's id stands in the order of its subject's changes: the patient's sequence number it ends with
+ * (changeSeq), and below every such number (-Infinity) an id that carries none. Those are of two kinds, and neither
+ * is newer than a numbered change of its subject: a grade change or SpO2 alert stored by a version before changeId
+ * (`crs|P-1|m3`), which predates every numbered change (those versions number none); and a stale-feed alert
+ * (`stale-feed|P-1|<since>`, shared/app/stale-feed.ts, and its `|cleared`), whose subject `stale-feed` has no numbered
+ * change at all (changeId numbers only conditions and `spo2`: page.ts, reducer.ts), so it never meets one. Two ids
+ * without a number rank alike: newerChange takes their creation, the pager their arrival. One rank for every order
+ * (newerChange, standing, the pager's sends within one millisecond): until 2026-12-06 an id without a number was
+ * compared by creation with numbered ones, and a subject mixing them could cycle (#5 at 20, #6 at 5, none at 10),
+ * leaving the board no current group and letting a grade change of an old version, paged late, replace newer pages.
+ */
+export const changeRank = (id: string): number => changeSeq(id) ?? Number.NEGATIVE_INFINITY;
+
+/**
  * How a change of a patient's subject (a condition, or an alert's subject) stands to the pages already opened for it,
- * by the patient's sequence number its id ends with (changeSeq). Records reach the pager in the order of the changes,
+ * by changeRank (the sequence number its id ends with). Records reach the pager in the order of the changes,
  * except one paged late (the notifier's stream gave up on it and `crs outbox retry` pages it afterwards): such a change
  * is older than pages opened meanwhile. It replaces only the open pages of older changes (and of ids without a
  * sequence number), never a newer one's, and when a newer change of the subject was paged (whatever became of its
- * pages since), it is outdated: its pages are still sent once, as information, with no ladder of their own. A late
- * SpO2 all-clear so closes the warning of its own episode, still open beside the newer one (a grade change finds no
- * older page open: the newer change replaced them).
+ * pages since), it is outdated: its pages are still sent once, as information, with no ladder of their own. A change
+ * without a sequence number is older than any with one (changeRank): it replaces only pages of ids without one, the
+ * last to arrive of those being the newest. A late SpO2 all-clear so closes the warning of its own episode, still
+ * open beside the newer one (a grade change finds no older page open: the newer change replaced them).
  */
 function standing(id: string, patientId: string, subject: Page['subject'], pages: Page[]) {
-  const seq = changeSeq(id);
+  const rank = changeRank(id);
   const mine = pages.filter((p) => p.patientId === patientId && p.subject === subject);
-  const newer = (p: Page) => seq !== undefined && (changeSeq(p.notificationId) ?? Number.NEGATIVE_INFINITY) > seq;
+  const newer = (p: Page) => changeRank(p.notificationId) > rank;
   return { older: mine.filter((p) => isOpen(p) && !newer(p)), outdated: mine.some(newer) };
 }
 
@@ -577,17 +592,20 @@ type ChangeOf = Pick<Page, 'notificationId' | 'triggeredAt'>;
 /**
  * Whether `a` is a newer change of a patient's subject than `b` (another change: never its own pages): the one rule of
  * the board's current group, the exhausted ladders still standing (the delivery watch, the board's banner) and the
- * board's list (in SQL: adapters/sqlite/pages.ts PASSED calls this). By the sequence numbers the ids end with
- * (changeSeq), the pager's order (standing), where both carry one; where either carries none (a stale-feed alert's
- * id, a grade change stored by a version before changeId) by when their pages were created, which is the order they
- * reached the pager, that is of the changes, except one paged late. Until 2026-12-06 it was always by creation: an
- * older change paged late (`crs outbox retry`) passed the newer change's exhausted ladders, which left the alert.
+ * board's list (in SQL: adapters/sqlite/pages.ts PASSED calls this). By changeRank, the pager's order (standing): the
+ * sequence numbers the ids end with, an id without one older than any with one; two ids without one (a stale-feed
+ * alert's, a grade change stored by a version before changeId) by when their pages were created, which is the order
+ * they reached the pager. A strict weak order: irreflexive, asymmetric, transitive, and two changes are tied (neither
+ * newer) only when both lack a number and were created in the same millisecond (the board then takes the one stored
+ * last; two numbered ids of one subject never share a number). Until 2026-12-06 an id without a number was compared by creation with numbered ones too, which could cycle
+ * (changeRank); before that it was always by creation: an older change paged late (`crs outbox retry`) passed the
+ * newer change's exhausted ladders, which left the alert.
  */
 export function newerChange(a: ChangeOf, b: ChangeOf): boolean {
   if (a.notificationId === b.notificationId) return false;
-  const seqA = changeSeq(a.notificationId);
-  const seqB = changeSeq(b.notificationId);
-  return seqA !== undefined && seqB !== undefined ? seqA > seqB : a.triggeredAt > b.triggeredAt;
+  const rankA = changeRank(a.notificationId);
+  const rankB = changeRank(b.notificationId);
+  return rankA !== rankB ? rankA > rankB : rankA === Number.NEGATIVE_INFINITY && a.triggeredAt > b.triggeredAt;
 }
 
 /** The pages of a change that newer ones have passed: owed once, as information (replace), never a ladder. */

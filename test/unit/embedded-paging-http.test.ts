@@ -1266,3 +1266,55 @@ describe('a ladder nobody answered (exhausted), told to the operator as AWS tell
     }
   });
 });
+
+// (2026-12-06) An id without a sequence number (a grade change stored by a version before changeId) is older than
+// any numbered change of its condition. Until then it was compared with them by when its pages were created: such a
+// change paged late (`crs outbox retry` after the upgrade) replaced the newer change's open pages, climbed a ladder of
+// its own and took the board's current group.
+describe('a grade change of a version before numbered ids, paged late', () => {
+  it("replaces no newer change's open page and never takes the board's current group", async () => {
+    let refuse = true;
+    const onNotification = Pager.prototype.onNotification;
+    vi.spyOn(Pager.prototype, 'onNotification').mockImplementation(function (this: Pager, n, now) {
+      if (n.toGrade !== 1) return onNotification.call(this, n, now);
+      // The CRS 1 change fails the pager until the operator retries it; then it is paged as an older version stored
+      // it: its id ends with the messageId, not a sequence number.
+      if (refuse) throw new TypeError('not pageable');
+      return onNotification.call(this, { ...n, notificationId: 'crs|P1|m-upgrade' }, now);
+    });
+    try {
+      server = await start();
+      await post(enrol('P1', 0), fever('P1', 10), pressor('P1', 20)); // CRS 1 (parked), then CRS 3 paged
+      await until(() => sent('icu').length === 1 || undefined, 'the ICU paged');
+      type Outbox = { parked: { itemId: string; sink: string }[] };
+      await until(async () => {
+        const o = (await (await api('/api/outbox')).json()) as Outbox;
+        return o.parked.find((r) => r.sink === 'pager');
+      }, 'the CRS 1 change parked by the pager lane');
+      const crs3 = pages().find((p) => p.grade === 3)!.notificationId;
+      expect(crs3).toMatch(/\|#\d+$/);
+      refuse = false;
+      clock += MIN; // the late change's pages are created after the CRS 3 ones
+      expect(await (await apiPost('/api/outbox/retry', {})).json()).toEqual({ retried: 1 });
+      await until(() => pages().some((p) => p.grade === 1) || undefined, 'the CRS 1 change paged late');
+      await advance(0);
+      // The pager: the CRS 3 pages stay open; the late change is outdated, sent once as information.
+      expect(pages().map((p) => `${p.notificationId} ${p.team} ${p.status}`)).toEqual([
+        `${crs3} hematology open`,
+        `${crs3} icu open`,
+        'crs|P1|m-upgrade hematology info',
+      ]);
+      // The CRS 3 ladder climbs on.
+      await advance(5);
+      expect(sent('icu')).toEqual(['ICU registrar g3', 'ICU consultant g3']);
+      // The board: the CRS 3 group is the current one; the late CRS 1 is history.
+      type Board = { pages: { notificationId: string; current: boolean }[] };
+      const view = (await (await api('/api/patients/P1')).json()) as Board;
+      expect(view.pages.map((g) => `${g.notificationId} ${g.current}`).sort()).toEqual(
+        [`${crs3} true`, 'crs|P1|m-upgrade false'].sort(),
+      );
+    } finally {
+      vi.restoreAllMocks();
+    }
+  });
+});

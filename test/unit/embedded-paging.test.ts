@@ -2,6 +2,7 @@
 // run against the in-memory reference), the append-only audit trail, the acknowledge-link key, the pager's ladders
 // across a restart and a send cut short, and the migration of an issue-5 database.
 import Database from 'better-sqlite3';
+import fc from 'fast-check';
 import { until } from '#test/support/until.ts';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
+import { BoardQueries } from '#adapters/sqlite/board.ts';
 import { DB_FILE, openDataDir, type Db } from '#adapters/sqlite/db.ts';
 import type { PageEvent } from '#domain/page-event.ts';
 import { SqlitePageSender, SqlitePageStore } from '#adapters/sqlite/pages.ts';
@@ -243,8 +245,9 @@ describe('SqlitePageStore', () => {
 });
 
 describe("the exhausted ladders still standing (exhaustedNow): a newer change by the pager's order", () => {
-  // (2026-12-06) By the sequence numbers where both ids carry one, whenever the pages were created; where either
-  // carries none (a stale-feed alert's id, a grade change of a version before changeId), by when they were created.
+  // (2026-12-06) By the sequence numbers where both ids carry one, whenever the pages were created; an id without one
+  // (a grade change of a version before changeId) is older than any with one; two without (stale-feed alerts' ids)
+  // by when they were created. Until the second change of 2026-12-06 an id without one went by creation (D stood).
   const change = (patientId: string, id: string, at: number, status: Page['status'] = 'acknowledged') =>
     page({
       pageId: `${id}|icu`,
@@ -260,9 +263,9 @@ describe("the exhausted ladders still standing (exhaustedNow): a newer change by
     change('B', 'crs|B|#5', 10, 'exhausted'),
     change('B', 'crs|B|#6', 0), // newer, whenever created: passed
     change('C', 'crs|C|m3', 0, 'exhausted'),
-    change('C', 'crs|C|#2', 5), // no sequence number on one side: created later, passed
+    change('C', 'crs|C|#2', 5), // numbered against none: passed
     change('D', 'crs|D|m3', 5, 'exhausted'),
-    change('D', 'crs|D|#9', 0), // created earlier: stands
+    change('D', 'crs|D|#9', 0), // created earlier, but numbered: passed
     change('E', 'stale-feed|E|1000', 0, 'exhausted'),
     change('E', 'stale-feed|E|2000', 10), // stale-feed ids: by creation
     change('F', 'crs|F|#7', 0, 'exhausted'),
@@ -274,7 +277,7 @@ describe("the exhausted ladders still standing (exhaustedNow): a newer change by
     const store = new SqlitePageStore(db);
     await store.save(pages);
     const standing = store.exhaustedNow().pages.map((p) => p.pageId);
-    expect(standing.sort()).toEqual(['crs|A|#5|icu', 'crs|D|m3|icu', 'crs|F|#7|icu']);
+    expect(standing.sort()).toEqual(['crs|A|#5|icu', 'crs|F|#7|icu']);
     const inMemory = pages.filter(
       (e) =>
         e.status === 'exhausted' &&
@@ -287,8 +290,102 @@ describe("the exhausted ladders still standing (exhaustedNow): a newer change by
   it('a change never passes itself (an id without a sequence number, its pages created apart), nor one created the same ms', () => {
     const at = (notificationId: string, triggeredAt: number) => ({ notificationId, triggeredAt });
     expect(newerChange(at('stale-feed|P|1000', 20), at('stale-feed|P|1000', 0))).toBe(false);
-    expect(newerChange(at('crs|P|#7', 5), at('crs|P|m3', 5))).toBe(false);
-    expect(newerChange(at('crs|P|m3', 5), at('crs|P|#7', 5))).toBe(false);
+    // Two ids without a number created the same ms are tied (2026-12-06: a numbered id is newer than one without).
+    expect(newerChange(at('crs|P|m4', 5), at('crs|P|m3', 5))).toBe(false);
+    expect(newerChange(at('crs|P|m3', 5), at('crs|P|m4', 5))).toBe(false);
+  });
+});
+
+describe('newerChange is an order (2026-12-06)', () => {
+  // Ids of one patient's subject: numbered ones and, mixed with them, ids without a number (a grade change stored by a
+  // version before changeId); created at any time (a change paged late). Until 2026-12-06 an id without a number was
+  // compared by creation with numbered ones, and the relation could cycle: #5 at 20, #6 at 5, m at 10.
+  const change = fc.record({
+    notificationId: fc.oneof(
+      fc.integer({ min: 1, max: 8 }).map((n) => `crs|P|#${n}`),
+      fc.integer({ min: 1, max: 8 }).map((n) => `crs|P|m${n}`),
+    ),
+    triggeredAt: fc.integer({ min: 0, max: 6 }),
+  });
+  // A change's pages share its creation: ids decide which change, their first time when it was created.
+  const oneTimeAnId = (cs: ChangeAt[]) =>
+    cs.map((c) => ({ ...c, triggeredAt: cs.find((d) => d.notificationId === c.notificationId)!.triggeredAt }));
+
+  it('is irreflexive, asymmetric and transitive, and ties are transitive too (a strict weak order)', () => {
+    fc.assert(
+      fc.property(fc.tuple(change, change, change), (drawn) => {
+        const [a, b, c] = oneTimeAnId(drawn) as [ChangeAt, ChangeAt, ChangeAt];
+        for (const x of [a, b, c]) expect(newerChange(x, x)).toBe(false);
+        for (const [x, y] of [
+          [a, b],
+          [b, c],
+          [a, c],
+        ] as const)
+          expect(newerChange(x, y) && newerChange(y, x)).toBe(false);
+        if (newerChange(a, b) && newerChange(b, c)) expect(newerChange(a, c)).toBe(true);
+        const tied = (x: ChangeAt, y: ChangeAt) => !newerChange(x, y) && !newerChange(y, x);
+        if (tied(a, b) && tied(b, c)) expect(tied(a, c)).toBe(true);
+      }),
+    );
+  });
+
+  it('so every subject has a newest change: the one no other passes', () => {
+    fc.assert(
+      fc.property(fc.array(change, { minLength: 1, maxLength: 12 }), (drawn) => {
+        const cs = oneTimeAnId(drawn);
+        expect(cs.some((x) => !cs.some((y) => newerChange(y, x)))).toBe(true);
+      }),
+    );
+  });
+
+  it('puts an id without a sequence number below every id with one, whenever either was created', () => {
+    const at = (notificationId: string, triggeredAt: number) => ({ notificationId, triggeredAt });
+    expect(newerChange(at('crs|P|#5', 20), at('crs|P|#6', 5))).toBe(false);
+    expect(newerChange(at('crs|P|#6', 5), at('crs|P|m3', 10))).toBe(true);
+    expect(newerChange(at('crs|P|m3', 10), at('crs|P|#5', 20))).toBe(false);
+    expect(newerChange(at('crs|P|m3', 10), at('crs|P|#5', 0))).toBe(false);
+    expect(newerChange(at('crs|P|m3', 10), at('crs|P|m2', 0))).toBe(true);
+  });
+});
+type ChangeAt = { notificationId: string; triggeredAt: number };
+
+describe("the board's read of a patient's pages: the newest by creation, and each subject's newest change", () => {
+  // (2026-12-06) The board reads a patient's newest pages by creation (200). Until then a newer change that fell out of
+  // that window (a long history of alerts after it) left the place to an older one paged late, which became current.
+  const of = (id: string, at: number, over: Partial<Page> = {}) =>
+    page({
+      pageId: `${id}|bedside`,
+      notificationId: id,
+      team: 'bedside',
+      subject: id.startsWith('stale-feed') ? 'stale-feed' : 'crs',
+      triggeredAt: min(at),
+      ...over,
+    });
+  const pages = [
+    of('crs|P1|#9', 0),
+    ...[1, 2, 3, 4, 5].map((i) => of(`stale-feed|P1|${i}`, i, { status: 'resolved' })),
+    of('crs|P1|#4', 10, { status: 'info' }), // older, paged late
+  ];
+
+  it("adds the pages of a subject's newest change that the window left out, after the window", async () => {
+    const store = new SqlitePageStore(db);
+    await store.save(pages);
+    const read = new BoardQueries(db, store).pages('P1', 3).pages.map((p) => p.notificationId);
+    expect(read).toEqual(['crs|P1|#4', 'stale-feed|P1|5', 'stale-feed|P1|4', 'crs|P1|#9']);
+  });
+
+  it('adds nothing when the window holds them or is not full; each subject has its newest', async () => {
+    const store = new SqlitePageStore(db);
+    await store.save(pages);
+    const board = new BoardQueries(db, store);
+    expect(board.pages('P1', 7).pages).toHaveLength(7);
+    expect(board.pages('P1', 8).pages.map((p) => p.notificationId)[6]).toBe('crs|P1|#9');
+    await store.save([of('crs|P1|#12', 11)]);
+    expect(board.pages('P1', 2).pages.map((p) => p.notificationId)).toEqual([
+      'crs|P1|#12',
+      'crs|P1|#4',
+      'stale-feed|P1|5',
+    ]);
   });
 });
 

@@ -211,6 +211,9 @@ describe('the pager', () => {
         .filter((p) => p.subject === subject)
         .map((p) => `${p.pageId} ${p.status}`)
         .sort();
+    /** The changes whose ladder climbed: sent past their first level. */
+    const climbed = (phone: Phone) =>
+      new Set(phone.sent.filter((m) => m.page.level > 0 || m.page.round > 0).map((m) => m.page.notificationId));
 
     it("never stops the newer grade's ladder; it is sent once, as information", async () => {
       const { phone, pager, pages } = setup();
@@ -304,8 +307,7 @@ describe('the pager', () => {
         'spo2|P-1|#9|hematology open',
       ]);
       await pager.onTick(min(60));
-      const escalated = phone.sent.filter((m) => m.page.level > 0 || m.page.round > 0);
-      expect(new Set(escalated.map((m) => m.page.notificationId))).toEqual(new Set(['spo2|P-1|#9']));
+      expect(climbed(phone)).toEqual(new Set(['spo2|P-1|#9']));
     });
 
     it('a grade change stored before ids carried a sequence number is replaced by a newer one, which climbs its ladder', async () => {
@@ -324,6 +326,24 @@ describe('the pager', () => {
         'crs|P-1|#2 hematology attending',
         'crs|P-1|#2 ICU consultant',
       ]);
+    });
+
+    it('a grade change stored before ids carried a sequence number, paged late, replaces no numbered change (2026-12-06)', async () => {
+      // The order must not cycle: #7 paged, then (late) the old version's m3 and #5. Until 2026-12-06 the m3 change
+      // replaced the open #7 pages (an id without a number replaced every page) and climbed a ladder of its own.
+      const { phone, pager, pages } = setup();
+      await pager.onNotification(crs3, T); // #7
+      await pager.onNotification(grade3, min(5)); // crs|P-1|m3
+      await pager.onNotification(crs2, min(10)); // #5
+      expect(await status(pages)).toEqual([
+        'crs|P-1|#5|hematology info',
+        'crs|P-1|#7|hematology open',
+        'crs|P-1|#7|icu open',
+        'crs|P-1|m3|hematology info',
+        'crs|P-1|m3|icu info',
+      ]);
+      await pager.onTick(min(11));
+      expect(climbed(phone)).toEqual(new Set(['crs|P-1|#7']));
     });
 
     it('a late change a silence would hold is closed as passed, never sent; a late stand-down in it stays held', async () => {

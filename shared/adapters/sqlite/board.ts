@@ -216,9 +216,12 @@ export class BoardQueries {
     return patients[0] ? { patient: patients[0] } : { unreadable: unreadable[0]! };
   }
 
-  /** A patient's pages, newest first, and those whose row cannot be read (by id, with why). */
+  /**
+   * A patient's newest pages, newest first, with the pages of each subject's newest change (newerChange) should they
+   * be older than the window; and those whose row cannot be read (by id, with why).
+   */
   pages(patientId: string, limit = 200): PagesRead {
-    return this.pageStore.patientPagesNow(patientId, limit);
+    return this.pageStore.patientPagesWithNewestNow(patientId, limit);
   }
 
   page(pageId: string): Page | undefined {

@@ -103,6 +103,13 @@ export class SqlitePageStore implements PageStore {
       ofPatient: db.prepare(
         'SELECT page_id, rev, body FROM pages WHERE patient_id = ? ORDER BY triggered_at DESC, rowid DESC LIMIT ?',
       ),
+      // Each change of the patient once (its pages share their creation), and where it was stored last.
+      changes: db.prepare(
+        'SELECT notification_id AS id, subject, max(triggered_at) AS at, max(rowid) AS last FROM pages WHERE patient_id = ? GROUP BY notification_id',
+      ),
+      ofChanges: db.prepare(
+        'SELECT page_id, rev, body FROM pages WHERE patient_id = ? AND notification_id IN (SELECT value FROM json_each(?)) ORDER BY triggered_at DESC, rowid DESC',
+      ),
       insert: db.prepare(
         `INSERT OR IGNORE INTO pages (page_id, notification_id, patient_id, team, subject, kind, status, delivered, held_by, due_at, triggered_at, rev, body)
          VALUES (@pageId, @notificationId, @patientId, @team, @subject, @kind, @status, @delivered, @heldBy, @dueAt, @triggeredAt, @rev, @body)`,
@@ -192,6 +199,32 @@ export class SqlitePageStore implements PageStore {
   /** patientPages without the promise, for the board's synchronous queries. */
   patientPagesNow(patientId: string, limit: number): PagesRead {
     return toPages(this.s.ofPatient.all(patientId, limit) as PageRow[]);
+  }
+
+  /**
+   * The board's read of a patient's pages: the newest `limit` by creation (patientPagesNow), and the pages of each
+   * subject's newest change (newerChange) outside them, after them (older by creation). The window is by creation,
+   * the newest change by newerChange: with a long history (a flapping feed's alerts, a stay of months) a newer change
+   * fell out of the window while an older one paged late was in it, and the board took the late one for current
+   * (until 2026-12-06). Only a full window reads more: one row per change, without the bodies.
+   */
+  patientPagesWithNewestNow(patientId: string, limit: number): PagesRead {
+    const rows = this.s.ofPatient.all(patientId, limit) as PageRow[];
+    if (rows.length < limit) return toPages(rows);
+    type Change = { id: string; subject: string; at: number; last: number };
+    const newest = new Map<string, Change>();
+    for (const c of this.s.changes.all(patientId) as Change[]) {
+      const was = newest.get(c.subject);
+      const ofC = { notificationId: c.id, triggeredAt: c.at };
+      // Ties (neither newer) go to the change stored last, as the board's list (newest first) takes the first.
+      const newer = !was || newerChange(ofC, { notificationId: was.id, triggeredAt: was.at });
+      const tied = was && !newer && !newerChange({ notificationId: was.id, triggeredAt: was.at }, ofC);
+      if (newer || (tied && c.last > was.last)) newest.set(c.subject, c);
+    }
+    const inWindow = new Set(rows.map((r) => r.page_id));
+    const ids = JSON.stringify([...newest.values()].map((c) => c.id));
+    const more = (this.s.ofChanges.all(patientId, ids) as PageRow[]).filter((r) => !inWindow.has(r.page_id));
+    return toPages([...rows, ...more]);
   }
 
   async save(pages: Page[], audit: AuditEvent[] = []): Promise<void> {
