@@ -848,11 +848,17 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
       expect(readAck(sent)).toEqual({ code: 'AA', controlId: 'MSG000123', text: 'accepted 2 message(s)' });
   });
 
-  it('gives each ACK a control id of its own (MSH-10), from its time', async () => {
+  it('gives each ACK a control id of its own (MSH-10), many in one millisecond too, at most 20 characters', async () => {
     const one = fields((await ingest(PCD01, NOW)).ack, 'MSH')[9];
     const two = fields((await ingest(PCD01, NOW + 1)).ack, 'MSH')[9];
-    expect(one).toMatch(/^ACK[0-9a-z]+$/);
     expect(two).not.toBe(one);
+    // Until 2026-12-06 MSH-10 was the time alone: two ACKs of one millisecond had one id. Past 1296 in a millisecond
+    // the next is taken; a clock stepped back (NOW - 1000 after NOW) gives no id used before either.
+    const times = [...Array.from({ length: 3000 }, () => NOW + 5), NOW - 1000, NOW + 5, NOW + 6];
+    const ids = times.map((now) => fields(buildAck({ code: 'AA', now }), 'MSH')[9]!);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(Math.max(...ids.map((id) => id.length))).toBeLessThanOrEqual(20);
+    expect(one).toMatch(/^ACK[0-9a-z]+\.[0-9a-z]+$/);
   });
 
   it('never puts a start block (VT) or end block (FS) byte in an ACK, whatever MSH-3, MSH-4 or MSH-10 held', async () => {
