@@ -2168,3 +2168,71 @@ describe('the bounds of one message and the places an ERR names (2026-12-06), pi
     );
   });
 });
+
+describe('an ORU^R01 without its patient result (2026-12-06): refused, never AA "accepted 0"', () => {
+  const send = async (body: string) => {
+    const { queue, tokens, token } = await ingestFakes(NOW);
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'x-application/hl7-v2+er7' };
+    const res = await handleHl7Http(
+      { method: 'POST', path: '/v1/hl7v2', headers, body },
+      { queue, tokens, now: () => NOW },
+    );
+    const segments = res.body.split('\r');
+    const errs = segments.filter((s) => s.startsWith('ERR|')).map((s) => s.split('|').slice(2, 4).join(' '));
+    return { status: res.status, ack: readAck(res.body), errs, taken: res.messageIds.length };
+  };
+  const lines = PCD01.split('\r');
+  const [msh, pid, pv1, obr] = lines as [string, string, string, string];
+  const obx = lines.filter((l) => l.startsWith('OBX|'));
+
+  it('only an MSH, or segments joined by something other than CR or LF (one long MSH): AR 100, HTTP 400', async () => {
+    for (const body of [
+      msh,
+      `${msh}\rNTE|1||a note\rZPD|1|vendor`,
+      lines.join('\\r'),
+      lines.join(' '),
+      lines.join('\t'),
+    ]) {
+      const a = await send(body);
+      expect([a.status, a.ack?.code, a.ack?.controlId, a.errs], body.slice(0, 140)).toEqual([
+        400,
+        'AR',
+        'MSG000123',
+        ['OBR^1 100^Segment sequence error^HL70357'],
+      ]);
+    }
+  });
+
+  it('a PID with no OBR or OBX after it: AE 100 at that PID, the other groups taken', async () => {
+    for (const body of [[msh, pid].join('\r'), [msh, pid, pv1].join('\r')]) {
+      const a = await send(body);
+      expect([a.status, a.ack?.code, a.errs, a.taken]).toEqual([
+        422,
+        'AE',
+        ['PID^1 100^Segment sequence error^HL70357'],
+        0,
+      ]);
+    }
+    const second = await send([...lines, 'PID|||P-0043^^^HOSP^MR', 'PV1||I|ICU4^^13'].join('\r'));
+    expect([second.status, second.ack?.code, second.errs, second.taken]).toEqual([
+      202,
+      'AE',
+      // PCD01's OBX 13 (a deleted result) keeps its warning.
+      ['PID^2 100^Segment sequence error^HL70357', 'OBX^13^11^1 0^Message accepted^HL70357'],
+      2,
+    ]);
+  });
+
+  it('still taken: segments ended by LF or CR LF, an OBR with no OBX yet (AA, nothing to take), OBX with no OBR', async () => {
+    for (const end of ['\n', '\r\n']) expect((await send(lines.join(end))).ack?.code).toBe('AA');
+    const order = await send([msh, pid, pv1, obr].join('\r'));
+    expect([order.status, order.ack?.code, order.ack?.text, order.errs]).toEqual([
+      202,
+      'AA',
+      'accepted 0 message(s)',
+      [],
+    ]);
+    const noObr = await send([msh, pid, pv1, ...obx].join('\r'));
+    expect([noObr.ack?.code, noObr.taken]).toEqual(['AA', 2]);
+  });
+});

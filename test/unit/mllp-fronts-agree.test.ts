@@ -74,6 +74,8 @@ const MUTATIONS = [
   'obr-time', // one OBX-14 empty: OBR-7 is its time
   'skipped-status', // one OBX-11 X (no result): skipped silently
   'unknown-code', // one OBX-3 not a code this system grades: skipped silently
+  'joined-segments', // segments joined by the text \r, not a CR: one long MSH, no result (AR since 2026-12-06)
+  'pid-only', // no OBR or OBX after the PID (AE since 2026-12-06)
 ] as const;
 type Mutation = (typeof MUTATIONS)[number];
 
@@ -197,7 +199,9 @@ function build(d: Drawn, run: string, patient?: string, ward?: string): Built {
     const target = d.mutation === 'huge' ? 300_000 : MIB + 10_000;
     for (let size = 0; size < target; size += line.length + 1) segments.push(line);
   }
-  let text = segments.join(d.mutation === 'lf' ? '\n' : d.mutation === 'crlf' ? '\r\n' : '\r');
+  if (d.mutation === 'pid-only') segments.splice(segments.findIndex((x) => x.startsWith('OBR|')));
+  const ends = { lf: '\n', crlf: '\r\n', 'joined-segments': '\\r' } as Partial<Record<Mutation, string>>;
+  let text = segments.join(ends[d.mutation] ?? '\r');
   if (d.mutation === 'custom-delimiters') text = withDelimiters(text, '#', '*', '~', '\\', '&');
 
   // The model (docs/interfaces.md "Acknowledgements"): AR when nothing can be taken, AE with an ERR per refused
@@ -236,6 +240,8 @@ function build(d: Drawn, run: string, patient?: string, ward?: string): Built {
     },
     'skipped-status': { code: 'AA', echo: controlId, errs: [], taken: others },
     'unknown-code': { code: 'AA', echo: controlId, errs: [], taken: others },
+    'joined-segments': ar(controlId, [100]),
+    'pid-only': { code: 'AE', echo: controlId, errs: [100], taken: [] },
   };
   return { text, controlId, patientId, expect: byMutation[d.mutation] };
 }
@@ -934,6 +940,7 @@ describe('crs mllp-bridge to the AWS ingest, against crs serve --mllp-port', () 
     'second-msh',
     'junk-line',
     'oversize',
+    'joined-segments',
   ];
 
   it('link down: AA from the spool for what can be taken, the AR at once for what never can; all delivered when the link is back', async () => {

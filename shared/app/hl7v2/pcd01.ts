@@ -335,6 +335,21 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
     };
   }
 
+  // An ORU^R01 needs its PATIENT_RESULT group, an ORDER_OBSERVATION (OBR) at least. One with none of PID, OBR and OBX
+  // is a broken mapping, most often segments joined by something other than CR or LF, read as one long MSH: until
+  // 2026-12-06 it was answered AA "accepted 0 message(s)", and the sender took it for delivered.
+  if (!segments.list.some(({ seg }) => seg.name === 'PID' || seg.name === 'OBR' || seg.name === 'OBX'))
+    return reject(
+      [
+        {
+          at: { segment: 'OBR', sequence: 1 },
+          code: 100,
+          text: 'an ORU^R01 needs a result: no PID, OBR or OBX follows the MSH (segments end with CR; LF is read too)',
+        },
+      ],
+      header,
+    );
+
   const problems: Hl7Problem[] = [];
   const warnings: Hl7Problem[] = [];
   const fragments: Fragment[] = [];
@@ -353,9 +368,25 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
       });
     placeObx = { read: false, refused: [] };
   };
+  // A PID group with neither OBR nor OBX (its ORDER_OBSERVATION, required, missing) gives nothing: said (AE 100)
+  // rather than passed over under an AA, as it was until 2026-12-06. An OBR with no OBX yet (an order with no result)
+  // is no error.
+  let resultless: Hl7Location | undefined;
+  const groupLeft = () => {
+    if (resultless)
+      problems.push({
+        at: resultless,
+        code: 100,
+        text: `PID ${resultless.sequence} has no OBR or OBX after it: an ORU^R01 patient result needs its OBR; nothing taken for it`,
+      });
+    resultless = undefined;
+  };
 
   for (const { seg, at } of segments.list) {
+    if (seg.name === 'OBR' || seg.name === 'OBX') resultless = undefined;
     if (seg.name === 'PID') {
+      groupLeft();
+      resultless = at();
       placeLeft();
       patient = { at: at(3), ...patientIdOf(seg, get, at, problems, options.patientAuthority) };
       place = undefined;
@@ -386,6 +417,7 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
     // Other segments (NTE, ORC, PD1, Z-segments...) carry nothing this system grades.
   }
   placeLeft();
+  groupLeft();
   const translated = assemble(fragments, facility, header.controlId, problems);
   return { ok: true, header, translated, problems, ...(warnings.length > 0 ? { warnings } : {}) };
 }
