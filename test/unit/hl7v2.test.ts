@@ -3,7 +3,7 @@
 import type { Principal } from '#app/scope.ts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { buildAck, readAck } from '#app/hl7v2/ack.ts';
+import { applicationErrors, buildAck, readAck } from '#app/hl7v2/ack.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
 import { handleHl7Http } from '#app/hl7v2/http.ts';
 import { ingestHl7 } from '#app/hl7v2/ingest.ts';
@@ -939,6 +939,12 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
     const a = await ingestHl7(text, monitor, { queue, patients, maxPatients: 1, now: () => NOW });
     expect([a.status, a.code, a.full]).toEqual([503, 'AR', true]);
     expect(readAck(a.ack)?.text).toBe('1 message(s) accepted, not all: no room for a new patient, send again later');
+    // The refusal's code, for a program (crs mllp-bridge) to tell it by, whatever the words (2026-12-06).
+    const errs = a.ack.split('\r').filter((l) => l.startsWith('ERR|'));
+    expect(errs.map((e) => e.split('|').slice(2, 6))).toEqual([
+      ['PID^2^3^1', '207^Application internal error^HL70357', 'E', 'NO_ROOM^no room for a new patient^99CRS'],
+    ]);
+    expect(applicationErrors(a.ack)).toEqual(['NO_ROOM']);
     expect(queue.messages.map((q) => q.message.patientId)).toEqual(['P-1']);
     expect(a.messageIds).toHaveLength(1);
   });

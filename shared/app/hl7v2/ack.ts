@@ -4,7 +4,14 @@
 import { randomInt } from 'node:crypto';
 import { Hl7Message, Hl7Segment } from '@medplum/core';
 import { escapeHl7, hl7Time } from './er7.ts';
-import { ERROR_CODES, unescaper, type Hl7Header, type Hl7Problem } from './pcd01.ts';
+import {
+  APPLICATION_ERRORS,
+  APPLICATION_SYSTEM,
+  ERROR_CODES,
+  unescaper,
+  type Hl7Header,
+  type Hl7Problem,
+} from './pcd01.ts';
 
 export type AckCode = 'AA' | 'AE' | 'AR';
 
@@ -89,7 +96,7 @@ export function buildAck(a: AckInput): string {
           .replace(/\^+$/, ''),
         `${p.code}^${ERROR_CODES[p.code]}^HL70357`,
         p.severity ?? 'E',
-        '',
+        p.application ? `${p.application}^${escapeHl7(APPLICATION_ERRORS[p.application])}^${APPLICATION_SYSTEM}` : '',
         '',
         '',
         escapeHl7(p.text),
@@ -139,6 +146,18 @@ export function readAck(text: string): { code: string; controlId: string; text: 
     return { code: msa.getComponent(1, 1), controlId: msa.getComponent(2, 1), text: msa.getComponent(3, 1) };
   } catch {
     return undefined;
+  }
+}
+
+/** The application error codes (ERR-5.1 of the coding system 99CRS, APPLICATION_ERRORS) of an ACK's ERR segments. */
+export function applicationErrors(text: string): string[] {
+  try {
+    return Hl7Message.parse(text.replace(/^[\s\x0b]+/, ''))
+      .getAllSegments('ERR')
+      .filter((e) => e.getComponent(5, 3) === APPLICATION_SYSTEM)
+      .map((e) => e.getComponent(5, 1));
+  } catch {
+    return [];
   }
 }
 

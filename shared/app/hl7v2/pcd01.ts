@@ -37,6 +37,14 @@ export const ERROR_CODES = {
 } as const;
 type ErrorCode = keyof typeof ERROR_CODES;
 
+/**
+ * This system's own application error codes (ERR-5, a CWE in the local coding system 99CRS, HL7 table 0396), for a
+ * refusal a program must tell from the others whatever MSA-3 and ERR-8 say: `crs mllp-bridge` waits for room.
+ */
+export const APPLICATION_ERRORS = { NO_ROOM: 'no room for a new patient' } as const;
+/** ERR-5.3 of those codes. */
+export const APPLICATION_SYSTEM = '99CRS';
+
 /** Where a problem is (ERR-2): the segment, its occurrence in the message (1-based), the field and component. */
 export interface Hl7Location {
   segment: string;
@@ -51,6 +59,8 @@ export interface Hl7Problem {
   text: string;
   /** ERR-4: `E` (an error; the default) or `W` (a warning: the message was taken, but not all as the sender meant). */
   severity?: 'W';
+  /** ERR-5: one of APPLICATION_ERRORS. */
+  application?: keyof typeof APPLICATION_ERRORS;
 }
 
 export interface Hl7Header {
