@@ -358,7 +358,7 @@ describe('the ceiling on new patients', () => {
       });
       expect([hl7.status, hl7.headers.get('retry-after')]).toEqual([503, '60']);
       expect(await hl7.text()).toMatch(
-        /MSA\|AR\|[^|]*\|not all: no room for a new patient, send again later[\s\S]*ERR\|\|PID\^1[^|]*\|207[^\r]*patient P3 would be new/,
+        /MSA\|AR\|[^|]*\|not all: no room for a new patient, send again later[\s\S]*ERR\|\|PID\^1[^|]*\|207[^|]*\|E\|NO_ROOM\^[^|]*\^99CRS\|[^\r]*patient P3 would be new/,
       );
       // MLLP: the same AR.
       expect(await mllp(server.mllpPort!, pcd('P4', 'H4'))).toMatch(

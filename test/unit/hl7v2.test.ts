@@ -3,7 +3,7 @@
 import type { Principal } from '#app/scope.ts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { buildAck, readAck } from '#app/hl7v2/ack.ts';
+import { applicationErrors, buildAck, readAck } from '#app/hl7v2/ack.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
 import { handleHl7Http } from '#app/hl7v2/http.ts';
 import { ingestHl7 } from '#app/hl7v2/ingest.ts';
@@ -848,11 +848,17 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
       expect(readAck(sent)).toEqual({ code: 'AA', controlId: 'MSG000123', text: 'accepted 2 message(s)' });
   });
 
-  it('gives each ACK a control id of its own (MSH-10), from its time', async () => {
+  it('gives each ACK a control id of its own (MSH-10), many in one millisecond too, at most 20 characters', async () => {
     const one = fields((await ingest(PCD01, NOW)).ack, 'MSH')[9];
     const two = fields((await ingest(PCD01, NOW + 1)).ack, 'MSH')[9];
-    expect(one).toMatch(/^ACK[0-9a-z]+$/);
     expect(two).not.toBe(one);
+    // Until 2026-12-06 MSH-10 was the time alone: two ACKs of one millisecond had one id. Past 1296 in a millisecond
+    // the next is taken; a clock stepped back (NOW - 1000 after NOW) gives no id used before either.
+    const times = [...Array.from({ length: 3000 }, () => NOW + 5), NOW - 1000, NOW + 5, NOW + 6];
+    const ids = times.map((now) => fields(buildAck({ code: 'AA', now }), 'MSH')[9]!);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(Math.max(...ids.map((id) => id.length))).toBeLessThanOrEqual(20);
+    expect(one).toMatch(/^ACK[0-9a-z]+\.[0-9a-z]+$/);
   });
 
   it('never puts a start block (VT) or end block (FS) byte in an ACK, whatever MSH-3, MSH-4 or MSH-10 held', async () => {
@@ -933,6 +939,12 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
     const a = await ingestHl7(text, monitor, { queue, patients, maxPatients: 1, now: () => NOW });
     expect([a.status, a.code, a.full]).toEqual([503, 'AR', true]);
     expect(readAck(a.ack)?.text).toBe('1 message(s) accepted, not all: no room for a new patient, send again later');
+    // The refusal's code, for a program (crs mllp-bridge) to tell it by, whatever the words (2026-12-06).
+    const errs = a.ack.split('\r').filter((l) => l.startsWith('ERR|'));
+    expect(errs.map((e) => e.split('|').slice(2, 6))).toEqual([
+      ['PID^2^3^1', '207^Application internal error^HL70357', 'E', 'NO_ROOM^no room for a new patient^99CRS'],
+    ]);
+    expect(applicationErrors(a.ack)).toEqual(['NO_ROOM']);
     expect(queue.messages.map((q) => q.message.patientId)).toEqual(['P-1']);
     expect(a.messageIds).toHaveLength(1);
   });
@@ -2160,5 +2172,73 @@ describe('the bounds of one message and the places an ERR names (2026-12-06), pi
         'enrolment: PV1-3 gives two different places at the same time (PV1 1, PV1 2, PV1 3, PV1 4, PV1 5 and 2 more); neither is used',
       ]),
     );
+  });
+});
+
+describe('an ORU^R01 without its patient result (2026-12-06): refused, never AA "accepted 0"', () => {
+  const send = async (body: string) => {
+    const { queue, tokens, token } = await ingestFakes(NOW);
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'x-application/hl7-v2+er7' };
+    const res = await handleHl7Http(
+      { method: 'POST', path: '/v1/hl7v2', headers, body },
+      { queue, tokens, now: () => NOW },
+    );
+    const segments = res.body.split('\r');
+    const errs = segments.filter((s) => s.startsWith('ERR|')).map((s) => s.split('|').slice(2, 4).join(' '));
+    return { status: res.status, ack: readAck(res.body), errs, taken: res.messageIds.length };
+  };
+  const lines = PCD01.split('\r');
+  const [msh, pid, pv1, obr] = lines as [string, string, string, string];
+  const obx = lines.filter((l) => l.startsWith('OBX|'));
+
+  it('only an MSH, or segments joined by something other than CR or LF (one long MSH): AR 100, HTTP 400', async () => {
+    for (const body of [
+      msh,
+      `${msh}\rNTE|1||a note\rZPD|1|vendor`,
+      lines.join('\\r'),
+      lines.join(' '),
+      lines.join('\t'),
+    ]) {
+      const a = await send(body);
+      expect([a.status, a.ack?.code, a.ack?.controlId, a.errs], body.slice(0, 140)).toEqual([
+        400,
+        'AR',
+        'MSG000123',
+        ['OBR^1 100^Segment sequence error^HL70357'],
+      ]);
+    }
+  });
+
+  it('a PID with no OBR or OBX after it: AE 100 at that PID, the other groups taken', async () => {
+    for (const body of [[msh, pid].join('\r'), [msh, pid, pv1].join('\r')]) {
+      const a = await send(body);
+      expect([a.status, a.ack?.code, a.errs, a.taken]).toEqual([
+        422,
+        'AE',
+        ['PID^1 100^Segment sequence error^HL70357'],
+        0,
+      ]);
+    }
+    const second = await send([...lines, 'PID|||P-0043^^^HOSP^MR', 'PV1||I|ICU4^^13'].join('\r'));
+    expect([second.status, second.ack?.code, second.errs, second.taken]).toEqual([
+      202,
+      'AE',
+      // PCD01's OBX 13 (a deleted result) keeps its warning.
+      ['PID^2 100^Segment sequence error^HL70357', 'OBX^13^11^1 0^Message accepted^HL70357'],
+      2,
+    ]);
+  });
+
+  it('still taken: segments ended by LF or CR LF, an OBR with no OBX yet (AA, nothing to take), OBX with no OBR', async () => {
+    for (const end of ['\n', '\r\n']) expect((await send(lines.join(end))).ack?.code).toBe('AA');
+    const order = await send([msh, pid, pv1, obr].join('\r'));
+    expect([order.status, order.ack?.code, order.ack?.text, order.errs]).toEqual([
+      202,
+      'AA',
+      'accepted 0 message(s)',
+      [],
+    ]);
+    const noObr = await send([msh, pid, pv1, ...obx].join('\r'));
+    expect([noObr.ack?.code, noObr.taken]).toEqual(['AA', 2]);
   });
 });

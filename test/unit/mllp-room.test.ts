@@ -10,7 +10,7 @@ const ack = (code: string, id: string, text: string) =>
   `MSH|^~\\&|CRS||GW|F|20261206120001||ACK^R01^ACK|A1|P|2.6\rMSA|${code}|${id}|${text}\r`;
 
 describe('the server has no room for a new patient', () => {
-  it('is a 503 AR answering this very message, MSA-3 ending in its words; nothing else is', () => {
+  it('from a server older than 2026-12-06 (no ERR-5): a 503 AR answering this very message, MSA-3 ending in its words', () => {
     const m = message('M-1', 'P1^^^A');
     expect(noRoom(503, ack('AR', 'M-1', `not all: ${NO_ROOM_ACK}`), m)).toBe(true);
     // Another status with the same words (no server sends it) is the server's last word, not a wait.
@@ -18,6 +18,24 @@ describe('the server has no room for a new patient', () => {
     expect(noRoom(403, ack('AR', 'M-1', `not all: ${NO_ROOM_ACK}`), m)).toBe(false);
     // An empty control id matches nothing: an AR naming no message is not this one's.
     expect(noRoom(503, ack('AR', '', `not all: ${NO_ROOM_ACK}`), message('', 'P1^^^A'))).toBe(false);
+  });
+
+  it('is told by its code, ERR-5 NO_ROOM (since 2026-12-06), whatever MSA-3 says; an AR with another code is not', () => {
+    const m = message('M-1', 'P1^^^A');
+    const err = (erc: string) => `ERR||PID^1^3^1|207^Application internal error^HL70357|E|${erc}||||no room\r`;
+    const coded = err('NO_ROOM^no room for a new patient^99CRS');
+    expect(noRoom(503, `${ack('AR', 'M-1', 'MSA-3 reworded')}${coded}`, m)).toBe(true);
+    // Among other ERRs (an observation refused beside it).
+    expect(noRoom(503, `${ack('AR', 'M-1', 'x')}${err('')}${coded}`, m)).toBe(true);
+    // A server that codes its errors and gives another code is not waited for, whatever MSA-3 says.
+    expect(noRoom(503, `${ack('AR', 'M-1', `not all: ${NO_ROOM_ACK}`)}${err('QUOTA^over quota^99CRS')}`, m)).toBe(
+      false,
+    );
+    expect(noRoom(503, `${ack('AR', 'M-1', 'x')}${err('NO_ROOM^no room^OTHER')}`, m)).toBe(false);
+    // The code answering another message, in an AE or with another status: no wait either.
+    expect(noRoom(503, `${ack('AR', 'M-9', 'x')}${coded}`, m)).toBe(false);
+    expect(noRoom(503, `${ack('AE', 'M-1', 'x')}${coded}`, m)).toBe(false);
+    expect(noRoom(403, `${ack('AR', 'M-1', 'x')}${coded}`, m)).toBe(false);
   });
 
   it('is sent again after the Retry-After, 1 s to 10 min, 60 s without one', () => {

@@ -1,9 +1,17 @@
 // HL7 v2 acknowledgements (original mode): AA once the messages are durably accepted, AE with one ERR segment per
 // refused observation (ERR-2 where, ERR-3 the table 0357 code, ERR-8 the problem in words), AR for what cannot be
-// taken at all. Pure: the time is a parameter.
+// taken at all. The time is a parameter; only each ACK's own control id (MSH-10) is drawn here (ackControlId).
+import { randomInt } from 'node:crypto';
 import { Hl7Message, Hl7Segment } from '@medplum/core';
 import { escapeHl7, hl7Time } from './er7.ts';
-import { ERROR_CODES, unescaper, type Hl7Header, type Hl7Problem } from './pcd01.ts';
+import {
+  APPLICATION_ERRORS,
+  APPLICATION_SYSTEM,
+  ERROR_CODES,
+  unescaper,
+  type Hl7Header,
+  type Hl7Problem,
+} from './pcd01.ts';
 
 export type AckCode = 'AA' | 'AE' | 'AR';
 
@@ -66,7 +74,7 @@ export function buildAck(a: AckInput): string {
       hl7Time(a.now),
       '',
       `ACK^${escapeHl7(h?.trigger || 'R01')}^ACK`,
-      `ACK${a.now.toString(36)}`,
+      ackControlId(a.now),
       'P',
       escapeHl7(h?.version || '2.6'),
     ]),
@@ -88,7 +96,7 @@ export function buildAck(a: AckInput): string {
           .replace(/\^+$/, ''),
         `${p.code}^${ERROR_CODES[p.code]}^HL70357`,
         p.severity ?? 'E',
-        '',
+        p.application ? `${p.application}^${escapeHl7(APPLICATION_ERRORS[p.application])}^${APPLICATION_SYSTEM}` : '',
         '',
         '',
         escapeHl7(p.text),
@@ -96,6 +104,34 @@ export function buildAck(a: AckInput): string {
     ),
   ];
   return new Hl7Message(segments).toString();
+}
+
+/** The last ACK control id's time (base 36 below) and its number in that millisecond; the process's tag. */
+const lastId = { ms: Number.NEGATIVE_INFINITY, seq: 0, tag: '' };
+/** Past this many in one millisecond the next millisecond is taken: an id stays at most 18 characters (ST: 20). */
+const SEQ_PER_MS = 36 ** 2;
+
+/**
+ * MSH-10 of an ACK, unique in this process: `ACK` + the time in ms + `.` + a tag drawn once per process (4 base-36
+ * characters, so that two processes, two Lambda instances, rarely meet) + the ACK's number in that millisecond, all
+ * base 36: `ACKmxbshhc0.x7c20`. The time never goes back here (a clock stepped back goes on from the last), so no two
+ * ACKs of one process share an id. Until 2026-12-06 it was `ACK` + the time alone, and two ACKs built in one
+ * millisecond (two connections, a burst) had the same MSH-10, which HL7 makes the message's identity.
+ */
+function ackControlId(now: number): string {
+  if (!lastId.tag)
+    lastId.tag = randomInt(36 ** 4)
+      .toString(36)
+      .padStart(4, '0');
+  const ms = Math.floor(now);
+  if (ms > lastId.ms) {
+    lastId.ms = ms;
+    lastId.seq = 0;
+  } else if (++lastId.seq >= SEQ_PER_MS) {
+    lastId.ms++;
+    lastId.seq = 0;
+  }
+  return `ACK${lastId.ms.toString(36)}.${lastId.tag}${lastId.seq.toString(36)}`;
 }
 
 function defaultText(code: AckCode): string {
@@ -110,6 +146,18 @@ export function readAck(text: string): { code: string; controlId: string; text: 
     return { code: msa.getComponent(1, 1), controlId: msa.getComponent(2, 1), text: msa.getComponent(3, 1) };
   } catch {
     return undefined;
+  }
+}
+
+/** The application error codes (ERR-5.1 of the coding system 99CRS, APPLICATION_ERRORS) of an ACK's ERR segments. */
+export function applicationErrors(text: string): string[] {
+  try {
+    return Hl7Message.parse(text.replace(/^[\s\x0b]+/, ''))
+      .getAllSegments('ERR')
+      .filter((e) => e.getComponent(5, 3) === APPLICATION_SYSTEM)
+      .map((e) => e.getComponent(5, 1));
+  } catch {
+    return [];
   }
 }
 

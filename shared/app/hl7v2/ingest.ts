@@ -92,8 +92,10 @@ export async function ingestHl7(text: string, principal: Principal, deps: Hl7Ing
     deps,
   );
   const out = new Set(admission.refusals.map((x) => x.index));
+  // A refusal for want of room carries its code (ERR-5 NO_ROOM): crs mllp-bridge waits for room by it, not by words.
   for (const x of admission.refusals)
-    for (const at of wholeOf(taken[x.index]!)) problems.push({ at, code: 207, text: x.error });
+    for (const at of wholeOf(taken[x.index]!))
+      problems.push({ at, code: 207, text: x.error, ...(x.full ? { application: 'NO_ROOM' as const } : {}) });
   forbidden ||= admission.refusals.some((x) => !x.full);
   const messages = taken.flatMap((s, i) => (out.has(i) ? [] : [s.message]));
   let queued = false;

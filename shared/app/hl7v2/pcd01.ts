@@ -37,6 +37,14 @@ export const ERROR_CODES = {
 } as const;
 type ErrorCode = keyof typeof ERROR_CODES;
 
+/**
+ * This system's own application error codes (ERR-5, a CWE in the local coding system 99CRS, HL7 table 0396), for a
+ * refusal a program must tell from the others whatever MSA-3 and ERR-8 say: `crs mllp-bridge` waits for room.
+ */
+export const APPLICATION_ERRORS = { NO_ROOM: 'no room for a new patient' } as const;
+/** ERR-5.3 of those codes. */
+export const APPLICATION_SYSTEM = '99CRS';
+
 /** Where a problem is (ERR-2): the segment, its occurrence in the message (1-based), the field and component. */
 export interface Hl7Location {
   segment: string;
@@ -51,6 +59,8 @@ export interface Hl7Problem {
   text: string;
   /** ERR-4: `E` (an error; the default) or `W` (a warning: the message was taken, but not all as the sender meant). */
   severity?: 'W';
+  /** ERR-5: one of APPLICATION_ERRORS. */
+  application?: keyof typeof APPLICATION_ERRORS;
 }
 
 export interface Hl7Header {
@@ -335,6 +345,21 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
     };
   }
 
+  // An ORU^R01 needs its PATIENT_RESULT group, an ORDER_OBSERVATION (OBR) at least. One with none of PID, OBR and OBX
+  // is a broken mapping, most often segments joined by something other than CR or LF, read as one long MSH: until
+  // 2026-12-06 it was answered AA "accepted 0 message(s)", and the sender took it for delivered.
+  if (!segments.list.some(({ seg }) => seg.name === 'PID' || seg.name === 'OBR' || seg.name === 'OBX'))
+    return reject(
+      [
+        {
+          at: { segment: 'OBR', sequence: 1 },
+          code: 100,
+          text: 'an ORU^R01 needs a result: no PID, OBR or OBX follows the MSH (segments end with CR; LF is read too)',
+        },
+      ],
+      header,
+    );
+
   const problems: Hl7Problem[] = [];
   const warnings: Hl7Problem[] = [];
   const fragments: Fragment[] = [];
@@ -353,9 +378,25 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
       });
     placeObx = { read: false, refused: [] };
   };
+  // A PID group with neither OBR nor OBX (its ORDER_OBSERVATION, required, missing) gives nothing: said (AE 100)
+  // rather than passed over under an AA, as it was until 2026-12-06. An OBR with no OBX yet (an order with no result)
+  // is no error.
+  let resultless: Hl7Location | undefined;
+  const groupLeft = () => {
+    if (resultless)
+      problems.push({
+        at: resultless,
+        code: 100,
+        text: `PID ${resultless.sequence} has no OBR or OBX after it: an ORU^R01 patient result needs its OBR; nothing taken for it`,
+      });
+    resultless = undefined;
+  };
 
   for (const { seg, at } of segments.list) {
+    if (seg.name === 'OBR' || seg.name === 'OBX') resultless = undefined;
     if (seg.name === 'PID') {
+      groupLeft();
+      resultless = at();
       placeLeft();
       patient = { at: at(3), ...patientIdOf(seg, get, at, problems, options.patientAuthority) };
       place = undefined;
@@ -386,6 +427,7 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
     // Other segments (NTE, ORC, PD1, Z-segments...) carry nothing this system grades.
   }
   placeLeft();
+  groupLeft();
   const translated = assemble(fragments, facility, header.controlId, problems);
   return { ok: true, header, translated, problems, ...(warnings.length > 0 ? { warnings } : {}) };
 }

@@ -2,7 +2,7 @@
 // The bridge keeps such a message in its spool and sends it again later, while the messages of other patients go
 // on; the messages of the same patient wait behind it, in order (docs/interfaces.md, "crs mllp-bridge").
 import { Hl7Message } from '@medplum/core';
-import { readAck } from '#app/hl7v2/ack.ts';
+import { applicationErrors, readAck } from '#app/hl7v2/ack.ts';
 import { NO_ROOM_ACK } from '#app/hl7v2/ingest.ts';
 import { unescaper } from '#app/hl7v2/pcd01.ts';
 
@@ -15,13 +15,17 @@ const trimmed = (text: string) => text.replace(/^\uFEFF/, '').replace(/^[\s\x0b]
 
 /**
  * The server's "no room for a new patient": a 503 whose body is an AR answering this very message (MSA-2 its
- * MSH-10) with MSA-3 ending in the server's NO_ROOM_ACK. The ERR codes do not tell it (207, as a queue down's), the
- * text does; a 503 AR of a queue down (MSA-3 "not accepted: send again later") is retried in place, as before.
+ * MSH-10) with an ERR coded NO_ROOM in ERR-5 (`NO_ROOM^no room for a new patient^99CRS`, since 2026-12-06; ERR-3 is
+ * 207, as a queue down's). The words of MSA-3 are for people and may change: until 2026-12-06 the bridge read them.
+ * A server older than that writes no ERR-5 at all: only then is MSA-3 ending in NO_ROOM_ACK taken instead. A 503 AR
+ * of a queue down (MSA-3 "not accepted: send again later") is retried in place, as before.
  */
 export function noRoom(status: number, ack: string, message: string): boolean {
   if (status !== 503) return false;
   const read = readAck(ack);
-  if (read?.code !== 'AR' || !read.text.endsWith(NO_ROOM_ACK)) return false;
+  if (read?.code !== 'AR') return false;
+  const codes = applicationErrors(ack);
+  if (codes.length > 0 ? !codes.includes('NO_ROOM') : !read.text.endsWith(NO_ROOM_ACK)) return false;
   try {
     return read.controlId !== '' && read.controlId === Hl7Message.parse(trimmed(message)).header.getComponent(10, 1);
   } catch {
