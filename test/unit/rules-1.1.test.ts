@@ -9,6 +9,8 @@ import type { PatientState } from '#domain/state.ts';
 import { T0, enrol, msg } from '#test/support/messages.ts';
 import { config, pages, run } from '#test/support/run.ts';
 import { episodeStartMoves } from '#test/support/waiver-cases.ts';
+import { oracleGrades } from '#test/support/rules-oracle.ts';
+import { withinGuarantees } from '#test/support/rules-guarantees.ts';
 
 const P = 'V11';
 const lee = config({ scheme: 'lee2014' });
@@ -352,6 +354,31 @@ describe('1.1 item 3: hypotension clears only off vasopressors', () => {
       'hypotension not cleared: no two consecutive normal readings since the vasopressor stopped at 2026-01-10T08:40:00Z',
     );
   });
+
+  it('a vasopressor section older than the kept blood-pressure history, the latest section, is still an infusion', () => {
+    // Pinned by a mutation run (2026-12-06). Section 1: hypotension is "any vasopressor currently infusing", and "any
+    // bound on kept history must not change a result". With bpHistory 2 the readings of 08:10 and 08:20 are folded;
+    // norepinephrine observed at 08:15 then arrives, the only section: it is not kept in the history (docs section 9)
+    // but it is what infuses. In observedAt order the later normal readings were taken on it: ASTCT 3, Lee 2 (low
+    // dose: 7 mcg/min at 70 kg), as the oracle written from the rules gives. A hypotension test on the folded
+    // readings alone graded CRS 1 in both schemes.
+    const small = { bpHistory: 2, vasopressorHistory: 2 };
+    const course = [
+      enrol(P),
+      temp(0, 39),
+      bp(10, 120),
+      bp(20, 121),
+      bp(30, 122),
+      bp(40, 123),
+      pressors(15, norepi(0.1)),
+    ];
+    for (const cfg of [config(small), config({ ...small, scheme: 'lee2014' })]) {
+      expect(withinGuarantees(course, cfg)).toBe(true);
+      const want = cfg.scheme === 'lee2014' ? 2 : 3;
+      expect(oracleGrades(course, cfg).crs).toBe(want);
+      expect(grades(course, cfg)).toEqual([want, 0]);
+    }
+  });
 });
 
 describe('1.1 item 4: waiver onset is the earliest fever of the episode', () => {
@@ -408,6 +435,59 @@ describe('1.1 item 4: waiver onset is the earliest fever of the episode', () => 
     const infusedNow = enrol(P, -2 * HOUR, { infusedAt: '2026-01-10T08:00:00Z' });
     const nextDay = [bp(26 * HOUR, 85), bp(26 * HOUR + 5, 84)];
     expect(grades([infusedNow, temp(0, 38.6), give(30, 'acetaminophen'), ...nextDay])).toEqual([2, 0]);
+  });
+
+  it('a fever at the instant of the infusion is of the episode also for a masking medication charted late', () => {
+    // Pinned by a mutation run (2026-12-06). Section 1, fever waiver: "An episode starts at an enrolment's
+    // `infusedAt`"; the onset is "the earliest `observedAt` of a febrile temperature in the episode". Infused 09:00,
+    // 38.4 °C at 09:00, 39.0 °C at 11:00 and 12:00 (with feverHistory 2 they push 09:00 out of the kept readings),
+    // then acetaminophen given at 10:00 charted: it follows the 09:00 fever, so two low systolics the next day are
+    // CRS 2. A fever one minute before the infusion is not of the episode: the medication then precedes the onset
+    // (11:00), premedication, CRS 0. The engine took a fever at the infusion's instant as of the episode only
+    // while it was kept (rules-boundaries pins the instant itself).
+    const cfg = config({ feverHistory: 2 });
+    const infused = enrol(P, -2 * HOUR, { infusedAt: '2026-01-10T09:00:00Z' });
+    const course = (first: number) => [
+      infused,
+      temp(first, 38.4),
+      temp(3 * HOUR, 39),
+      temp(4 * HOUR, 39),
+      give(2 * HOUR, 'acetaminophen'),
+      bp(30 * HOUR, 85),
+      bp(30 * HOUR + 5, 84),
+    ];
+    for (const [first, want] of [
+      [HOUR, 2],
+      [HOUR - 1, 0],
+    ] as const) {
+      expect(oracleGrades(course(first), cfg).crs).toBe(want);
+      expect(grades(course(first), cfg)).toEqual([want, 0]);
+    }
+  });
+
+  it('after a re-infusion, a masking medication charted late follows the first fever of the new episode', () => {
+    // Pinned by a mutation run (2026-12-06). Section 1, fever waiver: "a new enrolment with a later `infusedAt`
+    // starts a new one", and the waiver needs a masking medication at or after the earliest fever of the episode.
+    // Infused 06:00, 38.5 °C at 09:00; re-infused 10:00; 39.0 °C at 11:00, 12:00 and 13:00 (feverHistory 2 keeps the
+    // last two); tocilizumab given at 11:30, charted after them. It follows the 11:00 fever of the new episode: two
+    // low systolics the next day are CRS 2. The engine kept taking the 09:00 fever of the old episode as the first
+    // one after the masking medications (unmaskedFever) once the re-infusion moved the episode start: CRS 0.
+    // Outside the oracle tests' guarantees (the start moves after a fever arrived), though the medication comes
+    // after the move: docs/grading-rules.md section 4 says the waiver is then exact.
+    const cfg = config({ feverHistory: 2 });
+    const course = [
+      enrol(P, -2 * HOUR, { infusedAt: '2026-01-10T06:00:00Z' }),
+      temp(HOUR, 38.5),
+      enrol(P, 2 * HOUR, { infusedAt: '2026-01-10T10:00:00Z' }),
+      temp(3 * HOUR, 39),
+      temp(4 * HOUR, 39),
+      temp(5 * HOUR, 39),
+      give(3 * HOUR + 30, 'tocilizumab'),
+      bp(31 * HOUR, 85),
+      bp(31 * HOUR + 5, 84),
+    ];
+    expect(oracleGrades(course, cfg).crs).toBe(2);
+    expect(grades(course, cfg)).toEqual([2, 0]);
   });
 
   it('a fever corrected at its instant after the earlier fever left the window: the waiver rests on the earlier one', () => {

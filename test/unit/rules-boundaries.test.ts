@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { T0, enrol } from '#test/support/messages.ts';
 import { config, pages, run } from '#test/support/run.ts';
+import { oracleGrades } from '#test/support/rules-oracle.ts';
 
 const P = 'BND';
 const lee = config({ scheme: 'lee2014' });
@@ -90,6 +91,27 @@ describe('section 1: "observed within the fever window (default 24 h) before the
       }),
       { numRuns: 200, examples: [[-1], [0], [1]] },
     );
+  });
+
+  it('a fever exactly 24 h old still counts after later febrile readings of the window were corrected away', () => {
+    // Pinned by a mutation run (2026-12-06). The edge holds for every reading the state keeps: 39.5 °C at 08:00,
+    // 38.5 °C at 09:00-16:00 (8 more), a pulse at 08:00 the next day, then each later reading corrected to 37.0 at
+    // its instant (section 1: "the later arrival wins"). The 08:00 fever is in the window (and no later reading
+    // covers it, so it is kept: docs/grading-rules.md section 2): CRS 1; with the pulse 1 ms later, CRS 0. Pruning
+    // the readings that left the window at "before or at" its start dropped it.
+    const later = Array.from({ length: 8 }, (_, i) => (i + 1) * HOUR);
+    const course = (clock: number) => [
+      enrol(P),
+      temp(0, 39.5),
+      ...later.map((t) => temp(t, 38.5)),
+      pulse(clock),
+      ...later.map((t) => temp(t, 37)),
+    ];
+    for (const cfg of [config(), lee]) {
+      expect(oracleGrades(course(DAY), cfg).crs).toBe(1);
+      expect(crs(course(DAY), cfg)).toBe(1);
+      expect(crs(course(DAY + 1), cfg)).toBe(0);
+    }
   });
 });
 
