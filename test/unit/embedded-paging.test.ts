@@ -387,6 +387,21 @@ describe("the board's read of a patient's pages: the newest by creation, and eac
       'stale-feed|P1|5',
     ]);
   });
+
+  it('of two changes tied (no number, created the same ms) out of the window, adds the one stored last', async () => {
+    // As the board's list, newest first, puts it first (pinned by a mutation run, 2026-12-06). Both orders of the ids,
+    // so that neither the order the changes are read in nor the ids decide it.
+    const store = new SqlitePageStore(db);
+    for (const [patientId, ids] of [
+      ['P1', ['stale-feed|P1|1000', 'stale-feed|P1|2000']],
+      ['P2', ['stale-feed|P2|2000', 'stale-feed|P2|1000']],
+    ] as const) {
+      for (const id of ids) await store.save([of(id, 1, { patientId, status: 'resolved' })]);
+      await store.save([2, 3].map((m) => of(`crs|${patientId}|#${m}`, m, { patientId })));
+      const read = new BoardQueries(db, store).pages(patientId, 2).pages.map((p) => p.notificationId);
+      expect(read, patientId).toEqual([`crs|${patientId}|#3`, `crs|${patientId}|#2`, ids[1]]);
+    }
+  });
 });
 
 // Behaviour a mutation run of the SQLite page store (shared/adapters/sqlite/pages.ts) found no test pinning down.
