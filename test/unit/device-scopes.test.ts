@@ -15,6 +15,7 @@ import { issueToken, TOKEN_EXPIRED, TOKEN_REVOKED, UNKNOWN_KIND, UNREADABLE_SCOP
 import { SECURITY_LOG_FILE } from '#hosts/embedded/security-log.ts';
 import { escapeHl7 } from '#app/hl7v2/er7.ts';
 import { NO_ROOM_ACK } from '#app/hl7v2/ingest.ts';
+import { applicationErrors } from '#app/hl7v2/ack.ts';
 import { noRoom } from '#hosts/mllp-bridge/room.ts';
 import type { TokenScope } from '../../shared/app/scope.ts';
 import { FhirEncoder } from '#app/fhir/encode.ts';
@@ -473,6 +474,10 @@ describe('the ceiling on new patients', () => {
     expect([hl7.status, hl7.headers.get('retry-after')]).toEqual([403, null]);
     expect(ack).toMatch(/MSA\|AR\|[^|]*\|not accepted: not allowed for this device\r/);
     expect(ack).toMatch(/ERR\|\|PID\^1[^|]*\|207[^\r]*patient P1 is in another ward/);
+    // Only the patient refused for room carries the code NO_ROOM (ERR-5), not the one refused for the scope (pinned
+    // by a mutation run, 2026-12-06).
+    expect(ack).toMatch(/ERR\|\|PID\^1[^|]*\|207[^|]*\|E\|\|/);
+    expect(applicationErrors(ack)).toEqual(['NO_ROOM']);
     expect(noRoom(hl7.status, ack, both)).toBe(false);
     const overMllp = await mllp(server.mllpPort!, both);
     expect(overMllp).toMatch(/MSA\|AR\|[^|]*\|not accepted: not allowed for this device\r/);

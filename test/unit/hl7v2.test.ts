@@ -2,7 +2,7 @@
 // groups, arterial and cuff pressure, repeated observations, Z-segments, missing units, bad times, a name in PID-5).
 import type { Principal } from '#app/scope.ts';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { applicationErrors, buildAck, readAck } from '#app/hl7v2/ack.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
 import { handleHl7Http } from '#app/hl7v2/http.ts';
@@ -848,7 +848,7 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
       expect(readAck(sent)).toEqual({ code: 'AA', controlId: 'MSG000123', text: 'accepted 2 message(s)' });
   });
 
-  it('gives each ACK a control id of its own (MSH-10), many in one millisecond too, at most 20 characters', async () => {
+  it('gives each ACK a control id of its own (MSH-10), many in one millisecond too, at most 18 characters', async () => {
     const one = fields((await ingest(PCD01, NOW)).ack, 'MSH')[9];
     const two = fields((await ingest(PCD01, NOW + 1)).ack, 'MSH')[9];
     expect(two).not.toBe(one);
@@ -857,8 +857,26 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
     const times = [...Array.from({ length: 3000 }, () => NOW + 5), NOW - 1000, NOW + 5, NOW + 6];
     const ids = times.map((now) => fields(buildAck({ code: 'AA', now }), 'MSH')[9]!);
     expect(new Set(ids).size).toBe(ids.length);
-    expect(Math.max(...ids.map((id) => id.length))).toBeLessThanOrEqual(20);
+    // At most 18 characters, as docs/interfaces.md says (ST allows 20): a number past 1295 (two base-36 digits) in a
+    // millisecond would make 19 (pinned by a mutation run).
+    expect(Math.max(...ids.map((id) => id.length))).toBeLessThanOrEqual(18);
     expect(one).toMatch(/^ACK[0-9a-z]+\.[0-9a-z]+$/);
+  });
+
+  it("writes the process's tag in 4 characters, however small the number drawn (pinned by a mutation run)", async () => {
+    // A shorter tag would let two processes meet: tag `abc` and number `d0` read as tag `abcd` and number `0`.
+    vi.resetModules();
+    vi.doMock('node:crypto', async (original) => ({
+      ...(await original<typeof import('node:crypto')>()),
+      randomInt: () => 35,
+    }));
+    try {
+      const fresh = await import('#app/hl7v2/ack.ts');
+      expect(fields(fresh.buildAck({ code: 'AA', now: NOW }), 'MSH')[9]).toBe(`ACK${NOW.toString(36)}.000z0`);
+    } finally {
+      vi.doUnmock('node:crypto');
+      vi.resetModules();
+    }
   });
 
   it('never puts a start block (VT) or end block (FS) byte in an ACK, whatever MSH-3, MSH-4 or MSH-10 held', async () => {
@@ -2240,5 +2258,22 @@ describe('an ORU^R01 without its patient result (2026-12-06): refused, never AA 
     ]);
     const noObr = await send([msh, pid, pv1, ...obx].join('\r'));
     expect([noObr.ack?.code, noObr.taken]).toEqual(['AA', 2]);
+  });
+
+  // Pinned by a mutation run (2026-12-06): each of PID, OBR and OBX alone keeps a message from the AR, and a PID with
+  // no result named before a whole group is named too, not passed over for the group after it.
+  it('an OBR or an OBX with no PID is no AR; a PID with no result before a whole group is named, the group taken', async () => {
+    const order = await send([msh, obr].join('\r'));
+    expect([order.status, order.ack?.code, order.errs]).toEqual([202, 'AA', []]);
+    const unnamed = await send([msh, ...obx].join('\r'));
+    expect([unnamed.status, unnamed.ack?.code]).toEqual([422, 'AE']);
+    expect(unnamed.errs.some((e) => e.startsWith('OBR^1 '))).toBe(false);
+    const first = await send([msh, 'PID|||P-0043^^^HOSP^MR', ...lines.slice(1)].join('\r'));
+    expect([first.status, first.ack?.code, first.errs, first.taken]).toEqual([
+      202,
+      'AE',
+      ['PID^1 100^Segment sequence error^HL70357', 'OBX^13^11^1 0^Message accepted^HL70357'],
+      2,
+    ]);
   });
 });

@@ -245,8 +245,12 @@ export class DeliveryWatch {
     for (const [key, text] of found) {
       const incident = incidents.get(key);
       // Another incident of a standing alert (a second step of the clock, the operator's fix of the first): told as
-      // raised again, since now, or the chat would still say "stepped back" after the clock was set right.
-      const had = incident === this.incidents.get(key) ? this.alerts.get(key) : undefined;
+      // raised again, since now, or the chat would still say "stepped back" after the clock was set right. The first
+      // is told cleared before it: every raise has its clear with its own since (a tool keyed by key and since kept it
+      // open), and a tool that dedups by key opens a new incident rather than adding to the first (review, 2026-12-06).
+      const before = this.alerts.get(key);
+      const had = incident === this.incidents.get(key) ? before : undefined;
+      if (before && !had) this.cleared(before);
       if (incident === undefined) this.incidents.delete(key);
       else this.incidents.set(key, incident);
       if (had && had.text.replace(/\d+/g, '') === text.replace(/\d+/g, '')) {
@@ -263,14 +267,17 @@ export class DeliveryWatch {
     }
     for (const key of [...this.alerts.keys()]) {
       if (found.has(key)) continue;
-      const gone = this.alerts.get(key)!;
-      this.o.log(`delivery watch: cleared: ${gone.page ? exhaustedTitle(gone.page) : gone.text.split(':')[0]}`);
+      this.cleared(this.alerts.get(key)!);
       this.alerts.delete(key);
       this.incidents.delete(key);
-      this.o.onAlert?.('cleared', gone);
       changed = true;
     }
     if (changed) this.o.onChange();
     if (unread.length === 0 && (aside !== undefined || !this.o.setAside)) this.o.onLooked?.(this.current());
+  }
+
+  private cleared(gone: DeliveryAlert): void {
+    this.o.log(`delivery watch: cleared: ${gone.page ? exhaustedTitle(gone.page) : gone.text.split(':')[0]}`);
+    this.o.onAlert?.('cleared', gone);
   }
 }
