@@ -472,8 +472,8 @@ describe('1.1 item 4: waiver onset is the earliest fever of the episode', () => 
     // last two); tocilizumab given at 11:30, charted after them. It follows the 11:00 fever of the new episode: two
     // low systolics the next day are CRS 2. The engine kept taking the 09:00 fever of the old episode as the first
     // one after the masking medications (unmaskedFever) once the re-infusion moved the episode start: CRS 0.
-    // Outside the oracle tests' guarantees (the start moves after a fever arrived), though the medication comes
-    // after the move: docs/grading-rules.md section 4 says the waiver is then exact.
+    // The medication comes after the move: docs/grading-rules.md section 4 says the waiver is then exact, so the
+    // oracle tests take such courses too (waiver-cases.ts F, with feverHistory 3).
     const cfg = config({ feverHistory: 2 });
     const course = [
       enrol(P, -2 * HOUR, { infusedAt: '2026-01-10T06:00:00Z' }),
