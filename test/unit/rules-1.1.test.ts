@@ -844,6 +844,21 @@ describe('readings dated ahead of their arrival, pinned by a mutation run', () =
     expect(r.at.slice(1)).toEqual(['2026-01-10T10:00:00Z', '2026-01-10T10:00:00.016Z', '2026-01-10T10:00:00.032Z']);
   });
 
+  it('a reading observed before every one placed, arriving at or after the first place, goes 16 ms before it', () => {
+    // Pinned by a mutation run (2026-12-06): docs/grading-rules.md section 1, "16 ms ... before the one after when
+    // there is one only". 10:02 placed at its arrival, 10:00; 10:01 of the same request then goes to 09:59:59.984.
+    const r = arrive([
+      [enrol(P), T0],
+      [temp(122, 37.2), arrival],
+      [temp(121, 37.1), arrival],
+    ]);
+    expect(r.at.slice(1)).toEqual(['2026-01-10T10:00:00Z', '2026-01-10T10:00:00Z']);
+    expect(r.state.placedAhead).toEqual([
+      [T0 + 121 * 60_000, arrival - 16],
+      [T0 + 122 * 60_000, arrival],
+    ]);
+  });
+
   it('a reading observed between two placed 1 ms apart is placed with the one before', () => {
     // 10:01 placed at 10:00, 10:03 (the next request, 1 ms later) at 10:00:00.001; 10:02 then has no time between.
     const r = arrive([
