@@ -15,10 +15,13 @@ import type { PatientState } from '#domain/state.ts';
  *   reading arrived before is not kept (`feverHistory` later ones and a covering one pushed it out): the correction
  *   may have needed it;
  * - a late masking medication (one observed later than every masking medication arrived before it, arriving
- *   after a fever observed later than it, when the latest fever observed at or before it is later than those
- *   medications and no longer kept: `feverHistory` later readings and a covering one pushed it out) in a course whose episode start moves after a fever has arrived (an enrolment after fevers,
- *   a re-infusion, an infusion time corrected): the fever the medication follows is then a fever of the episode,
- *   maybe not the latest one before it, which can leave the episode when its start moves;
+ *   after a fever observed later than it) when the state has lost a fever observed after those medications
+ *   (`feverHistory` later readings and a covering one pushed it out), and the episode start then moves (an arrival
+ *   after it changes the infusion time in effect, or the episode ends at CRS 0): docs/grading-rules.md section 4,
+ *   "limits of what is kept". The fever the medication follows is a fever of the episode, maybe not the latest
+ *   one before it, and the fever after it maybe not the earliest, either of which can leave the episode when its
+ *   start moves. A start that moves before such a medication arrives is inside the guarantees (section 4: the
+ *   waiver "stays right wherever the episode start moves");
  * - the patient's own hypotension thresholds changed after blood-pressure readings were folded: the folded ones
  *   keep the class they were folded with.
  * Otherwise the episode start may move anywhere, and masking medications may come in any order.
@@ -42,8 +45,8 @@ export function withinGuarantees(arrivals: DeviceMessage[], cfg: GradingConfig):
       else fevers.delete(t);
     }
   }
-  if (!startMovesAfterFever(arrivals, cfg)) return true;
-  return !arrivals.some((_, k) => lateMaskingLosesFever(arrivals.slice(0, k + 1), cfg));
+  const late = arrivals.findIndex((_, k) => lateMaskingLosesFever(arrivals.slice(0, k + 1), cfg));
+  return late < 0 || !startMovesAfter(arrivals, late, cfg);
 }
 
 /**
@@ -55,23 +58,30 @@ function keepsEveryFever(state: PatientState, fevers: Map<number, number>): bool
   return [...fevers.keys()].every((t) => kept.has(t));
 }
 
-/** The infusion time in effect (the latest observedAt's, a tie to the later arrival) changes after a fever arrived. */
-function startMovesAfterFever(arrivals: DeviceMessage[], cfg: GradingConfig): boolean {
-  let infused: { t: number; at: string } | undefined;
-  let feverArrived = false;
-  for (const m of arrivals) {
+/**
+ * The episode start moves at an arrival after the `k`th: the infusion time in effect changes (by the rules text:
+ * the latest observedAt's, a tie to the later arrival), or the episode ends after hours at CRS 0 (the engine's).
+ */
+function startMovesAfter(arrivals: DeviceMessage[], k: number, cfg: GradingConfig): boolean {
+  let infused: { t: number; at: number } | undefined;
+  let state: PatientState | undefined;
+  for (const [i, m] of arrivals.entries()) {
     const at = m.enrolment?.infusedAt;
     const t = Date.parse(m.observedAt);
-    if (at !== undefined && (infused === undefined || t >= infused.t)) {
-      if (feverArrived && Date.parse(at) !== (infused ? Date.parse(infused.at) : undefined)) return true;
-      infused = { t, at };
-    }
-    if ((m.vitals?.temperatureC ?? 0) >= cfg.feverThresholdC) feverArrived = true;
+    const ended = state?.episodeEndedAt;
+    state = reduce(state, m, cfg, arrivalOf(m)).state;
+    if (i > k && state.episodeEndedAt !== ended) return true;
+    if (at === undefined || (infused !== undefined && t < infused.t)) continue;
+    if (i > k && Date.parse(at) !== infused?.at) return true;
+    infused = { t, at: Date.parse(at) };
   }
   return false;
 }
 
-/** The last arrival is the late masking medication that withinGuarantees names (the engine's state, replayed). */
+/**
+ * The last arrival is the late masking medication that withinGuarantees names: the engine's state before it (or
+ * after it) has lost a fever observed after the masking medications before it.
+ */
 function lateMaskingLosesFever(arrived: DeviceMessage[], cfg: GradingConfig): boolean {
   const last = arrived.at(-1)!;
   const masking = (m: DeviceMessage) => m.medications?.some((d) => cfg.feverMaskingDrugs.includes(d.drug)) ?? false;
@@ -80,15 +90,18 @@ function lateMaskingLosesFever(arrived: DeviceMessage[], cfg: GradingConfig): bo
   const before = arrived.slice(0, -1);
   const earlier = Math.max(...before.filter(masking).map((x) => Date.parse(x.observedAt)));
   if (earlier >= m) return false;
-  // Fevers arrived so far (the message's own temperature is applied before its medications).
-  const fevers = arrived
-    .filter((x) => (x.vitals?.temperatureC ?? 0) >= cfg.feverThresholdC)
-    .map((x) => ({ t: Date.parse(x.observedAt), c: x.vitals!.temperatureC! }));
-  if (!fevers.some((f) => f.t > m)) return false;
-  const atOrBefore = fevers.filter((f) => f.t <= m);
-  if (atOrBefore.length === 0) return false;
-  const f = atOrBefore.reduce((a, b) => (b.t > a.t ? b : a));
-  if (f.t <= earlier) return false; // the state has it already, from the earlier medication
-  const state = before.reduce<PatientState | undefined>((s, x) => reduce(s, x, cfg, arrivalOf(x)).state, undefined);
-  return !state?.febrile.some(([t]) => t === f.t);
+  // The fevers in effect (the later arrival at an instant) observed after those medications.
+  const fevers = new Map<number, boolean>();
+  for (const x of arrived) {
+    const c = x.vitals?.temperatureC;
+    if (c !== undefined) fevers.set(Date.parse(x.observedAt), c >= cfg.feverThresholdC);
+  }
+  const after = [...fevers].filter(([t, f]) => f && t > earlier).map(([t]) => t);
+  if (!after.some((t) => t > m)) return false;
+  const replay = (xs: DeviceMessage[]) =>
+    xs.reduce<PatientState | undefined>((s, x) => reduce(s, x, cfg, arrivalOf(x)).state, undefined);
+  const keptBefore = new Set(replay(before)?.febrile.map(([t]) => t));
+  const keptAfter = new Set(replay(arrived)!.febrile.map(([t]) => t));
+  const own = Date.parse(last.observedAt);
+  return after.some((t) => !keptAfter.has(t) || (t !== own && !keptBefore.has(t)));
 }

@@ -3,6 +3,9 @@
 // fever waiver (a fever of the episode, then a fever-masking medication) held in the episode the start settles
 // on, but its fever had left the fever window or was covered by a later, higher one. Each course ends at ASTCT
 // CRS 2 (afebrile, two low MAP readings, waiver). Times are minutes after T0 (2026-01-10T08:00:00Z, "day 1").
+// F, from a mutation run (2026-12-06), has the start move before a masking medication charted late: exact by
+// docs/grading-rules.md section 4, so inside the oracle tests' guarantees, where the small feverHistory pushes
+// the new episode's first fever out.
 import type { DeviceMessage } from '#domain/contract.ts';
 import { enrol, msg } from '#test/support/messages.ts';
 
@@ -62,6 +65,21 @@ export const episodeStartMoves: { name: string; messages: DeviceMessage[] }[] = 
       lowMap(DAY + 255),
       infused(DAY + 260, '08:00'),
       lowMap(DAY + 270),
+    ],
+  },
+  {
+    name: 'F: a re-infusion before the new fevers, then a medication charted late after them (the old fever no onset)',
+    messages: [
+      infused(-120, '06:00'),
+      temp(-60, 38.5),
+      infused(-30, '08:00'),
+      temp(60, 39.0),
+      temp(120, 39.0),
+      temp(180, 39.0),
+      temp(240, 39.0),
+      tocilizumab(90),
+      lowMap(DAY + 240),
+      lowMap(DAY + 245),
     ],
   },
 ];

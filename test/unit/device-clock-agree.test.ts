@@ -317,6 +317,17 @@ describe('the device-clock rule at its edges (pinned by a mutation run)', () => 
     ]);
   });
 
+  it('takes an observedAt exactly 5 minutes ahead of the arrival, refuses one a millisecond more', () => {
+    // Pinned by a mutation run (2026-12-06): "more than 5 minutes ahead is refused" (docs/grading-rules.md section 1).
+    const reading = (ms: number) => ({ ...withInfusion('2026-01-08T08:00:00Z'), observedAt: iso(at + ms) });
+    expect(deviceClockErrors(reading(5 * 60_000), { atMs: at })).toEqual([]);
+    expect(deviceClockErrors(reading(5 * 60_000 + 1), { atMs: at })).toHaveLength(1);
+  });
+
+  it('refuses an infusion time a millisecond before 2000-01-01', () => {
+    expect(deviceClockErrors(withInfusion('1999-12-31T23:59:59.999Z'))).toHaveLength(1);
+  });
+
   it('takes an infusion time of 2000-01-01 itself', () => {
     expect(deviceClockErrors(withInfusion('2000-01-01T00:00:00Z'))).toEqual([]);
     expect(deviceClockErrors(withInfusion('1999-12-31T23:59:59Z'))).toHaveLength(1);

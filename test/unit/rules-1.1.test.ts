@@ -472,8 +472,8 @@ describe('1.1 item 4: waiver onset is the earliest fever of the episode', () => 
     // last two); tocilizumab given at 11:30, charted after them. It follows the 11:00 fever of the new episode: two
     // low systolics the next day are CRS 2. The engine kept taking the 09:00 fever of the old episode as the first
     // one after the masking medications (unmaskedFever) once the re-infusion moved the episode start: CRS 0.
-    // Outside the oracle tests' guarantees (the start moves after a fever arrived), though the medication comes
-    // after the move: docs/grading-rules.md section 4 says the waiver is then exact.
+    // The medication comes after the move: docs/grading-rules.md section 4 says the waiver is then exact, so the
+    // oracle tests take such courses too (waiver-cases.ts F, with feverHistory 3).
     const cfg = config({ feverHistory: 2 });
     const course = [
       enrol(P, -2 * HOUR, { infusedAt: '2026-01-10T06:00:00Z' }),
@@ -842,6 +842,21 @@ describe('readings dated ahead of their arrival, pinned by a mutation run', () =
       [temp(123, 37.3), arrival],
     ]);
     expect(r.at.slice(1)).toEqual(['2026-01-10T10:00:00Z', '2026-01-10T10:00:00.016Z', '2026-01-10T10:00:00.032Z']);
+  });
+
+  it('a reading observed before every one placed, arriving at or after the first place, goes 16 ms before it', () => {
+    // Pinned by a mutation run (2026-12-06): docs/grading-rules.md section 1, "16 ms ... before the one after when
+    // there is one only". 10:02 placed at its arrival, 10:00; 10:01 of the same request then goes to 09:59:59.984.
+    const r = arrive([
+      [enrol(P), T0],
+      [temp(122, 37.2), arrival],
+      [temp(121, 37.1), arrival],
+    ]);
+    expect(r.at.slice(1)).toEqual(['2026-01-10T10:00:00Z', '2026-01-10T10:00:00Z']);
+    expect(r.state.placedAhead).toEqual([
+      [T0 + 121 * 60_000, arrival - 16],
+      [T0 + 122 * 60_000, arrival],
+    ]);
   });
 
   it('a reading observed between two placed 1 ms apart is placed with the one before', () => {
