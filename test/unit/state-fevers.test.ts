@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { arrivalOf } from '#app/digest.ts';
 import { configFor } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
-import { episodeStart, gradeCrs, gradeIcans } from '#domain/grading.ts';
+import { droppedFeverMasked, episodeStart, gradeCrs, gradeIcans } from '#domain/grading.ts';
 import { reduce } from '#domain/reducer.ts';
 import { compactState, expandState } from '#domain/state-compact.ts';
 import { deserializeState, serializeState, type PatientState } from '#domain/state.ts';
@@ -89,7 +89,8 @@ describe('a state stored with feverOnset (before latestFever and maskedFever)', 
         const onset = (JSON.parse(serializeState(state)) as { feverOnset?: number }).feverOnset;
         expect(compactOnset(state)).toBe(onset);
         const start = episodeStart(state);
-        const waived = state.maskedFever !== undefined && state.maskedFever >= start;
+        const waived =
+          (state.maskedFever !== undefined && state.maskedFever >= start) || droppedFeverMasked(state) !== undefined;
         const hadFever = state.latestFever !== undefined && state.latestFever >= start;
         // The code before: the waiver when the latest masking medication is at or after the onset; an episode
         // ends at CRS 0 only when it has an onset.
@@ -227,6 +228,15 @@ describe('feverDropped in the stored forms (the span of febrile readings dropped
     expect(expandState(compact)).toEqual(fromJson);
     // It grades as the code before did: the fever the waiver needed is not known (CRS 0, below the rules' 2).
     expect(gradeCrs(apply(fromJson, rest), cfg).grade).toBe(0);
+  });
+
+  it('a waiver resting on the span: the code before reads an onset it waives fever on (a rollback)', () => {
+    const after = apply(stored, rest);
+    expect(after.maskedFever === undefined || after.maskedFever < episodeStart(after)).toBe(true); // no kept one
+    const onset = (JSON.parse(serializeState(after)) as { feverOnset?: number }).feverOnset;
+    expect(onset).toBe(Date.parse('2026-01-10T08:30:00Z')); // the span's earliest time in the episode
+    expect(compactOnset(after)).toBe(onset);
+    expect(after.lastMaskingAt).toBeGreaterThanOrEqual(onset!); // the code before waives when at or after it
   });
 
   it('a state that dropped none writes nothing for it', () => {
