@@ -199,15 +199,26 @@ function addTemperature(
   for (let i = out.length - 1; i >= 0; i--) {
     const e = out[i]!;
     if (out.length - i <= keep || e[1] > laterPeak) kept.push(e);
-    else s.feverDropped = widened(s.feverDropped, e[0]);
+    else widenDropped(s, e[0]);
     laterPeak = Math.max(laterPeak, e[1]);
   }
   return kept.reverse();
 }
 
-/** The span of dropped febrile readings with one more (grading.ts droppedFeverMasked: the waiver may rest on it). */
-function widened(span: PatientState['feverDropped'], t: number): [number, number] {
-  return span === undefined ? [t, t] : [Math.min(span[0], t), Math.max(span[1], t)];
+/**
+ * The span of dropped febrile readings with one more (grading.ts droppedFeverMasked: the waiver may rest on it). Only
+ * readings of the episode as it stands: one of an earlier episode would bridge the gap to the next one's, and waive
+ * fever for a masking drug given in the new episode before any fever of its own (a re-infusion, a step-up dose).
+ */
+function widenDropped(s: PatientState, t: number): void {
+  if (t < episodeStart(s)) return;
+  const span = s.feverDropped;
+  s.feverDropped = span === undefined ? [t, t] : [Math.min(span[0], t), Math.max(span[1], t)];
+}
+
+/** After the episode start moved: a span wholly before it is of an earlier episode (widenDropped). */
+function clipDropped(s: PatientState): void {
+  if (s.feverDropped && s.feverDropped[1] < episodeStart(s)) s.feverDropped = undefined;
 }
 
 /** The two latest readings by observedAt; a reading at the same instant replaces the earlier one. */
@@ -272,7 +283,10 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
       s.episodeEndedAt = undefined;
       s.crsZeroSince = undefined;
     }
-    if (episodeStart(s) !== startBefore) s.unmaskedFever = knownUnmaskedFever(s, [s.unmaskedFever]);
+    if (episodeStart(s) !== startBefore) {
+      s.unmaskedFever = knownUnmaskedFever(s, [s.unmaskedFever]);
+      clipDropped(s);
+    }
   }
 
   if (msg.vitals) {
@@ -340,7 +354,7 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
   if (keepFrom > 0 && s.febrile[0]![0] < windowStart)
     s.febrile = s.febrile.filter(([ft], i) => {
       const kept = ft >= windowStart || i >= keepFrom;
-      if (!kept) s.feverDropped = widened(s.feverDropped, ft);
+      if (!kept) widenDropped(s, ft);
       return kept;
     });
   return s;
@@ -399,6 +413,7 @@ function trackEpisode(s: PatientState, crsGrade: number, config: GradingConfig):
   if (endAfter !== null && hadFever && s.clock - s.crsZeroSince >= endAfter * HOUR) {
     s.episodeEndedAt = s.clock;
     s.unmaskedFever = knownUnmaskedFever(s, [s.unmaskedFever]); // the fevers before the end are not the new episode's
+    clipDropped(s);
   }
 }
 

@@ -100,3 +100,22 @@ describe('a covered fever dropped in the window (feverHistory later ones, a prob
     expect(both(course)).toEqual({ oracle: 2, engine: 2 }); // until 2026-12-06 the engine gave 0
   });
 });
+
+describe('the span of dropped fevers does not bridge two episodes (a re-infusion: step-up doses)', () => {
+  it('fevers of the first episode dropped, a second infusion, a masking drug before its own fevers: CRS 0', () => {
+    // Infused 06:00; hourly fevers 09:00-20:00 (the first episode); infused again the next day at 08:00 (a new
+    // episode); acetaminophen at 09:00 that day, then hourly fevers 10:00-21:00, the day after two low systolics
+    // once every fever has left the window. The rules: no fever of the second episode precedes the acetaminophen,
+    // so no waiver, CRS 0. A span widened across both episodes (09:00 of day 1 to 13:00 of day 2) held one.
+    const course = [
+      infused(-2 * HOUR, '06:00'),
+      ...hourly(at('09:00'), 12),
+      enrol(P, 24 * HOUR, { infusedAt: '2026-01-11T08:00:00Z' }),
+      msg(P, 25 * HOUR, { medications: [{ drug: 'acetaminophen' }] }),
+      ...hourly(26 * HOUR, 12),
+      bp(63 * HOUR, 85),
+      bp(63 * HOUR + 5, 84),
+    ];
+    expect(both(course)).toEqual({ oracle: 0, engine: 0 });
+  });
+});
