@@ -203,21 +203,48 @@ function hypotensionReasons(state: PatientState, config: GradingConfig, agents: 
  * fever too). maskedFever is the latest fever at or before the latest masking medication: such a pair is in the
  * episode exactly when that fever is, wherever the episode start moves (for a medication charted after later
  * fevers, a fever of the episode before it: reducer.ts maskAt, and the limit in docs/grading-rules.md section 4).
+ * When no fever kept says so, the span of dropped febrile readings may (droppedFeverMasked): fail-safe, it waives.
  */
 function waiver(state: PatientState, config: GradingConfig): Reason | undefined {
   const fever = state.maskedFever;
   const masked = state.lastMaskingAt;
-  if (fever === undefined || masked === undefined || fever < episodeStart(state)) return undefined;
+  if (masked === undefined) return undefined;
   if (config.waiverNeedsInfusionTime && state.enrolment.infusedAt === undefined) return undefined;
+  const kept = fever !== undefined && fever >= episodeStart(state);
+  if (!kept && !droppedFeverMasked(state)) return undefined;
   // Which drug, for the reader (the waiver rests on the time alone): those of the list charted at that time
   // (lastGiven keeps each drug's latest; none on the list is later). Unnamed when the list changed since (none is).
   const drugs = config.feverMaskingDrugs.filter((d) => state.lastGiven[d] === masked);
-  const named = drugs.length > 0 ? ` (${drugs.join(', ')})` : '';
+  const words = `fever not required: fever-masking medication${drugs.length > 0 ? ` (${drugs.join(', ')})` : ''}`;
+  if (kept)
+    return reason('fever-waiver', true, masked, [
+      `${words} given on or after a fever of the episode (`,
+      { at: iso(fever) },
+      ')',
+    ]);
+  // No reading kept says which: name the span, not a time no reading had.
   return reason('fever-waiver', true, masked, [
-    `fever not required: fever-masking medication${named} given on or after a fever of the episode (`,
-    { at: iso(fever) },
-    ')',
+    `${words} given on or after a fever of the episode (maybe one of the febrile readings between `,
+    { at: iso(state.feverDropped![0]) },
+    ' and ',
+    { at: iso(state.feverDropped![1]) },
+    ', no longer kept: graded as if so)',
   ]);
+}
+
+/**
+ * Where a febrile reading dropped from the kept ones (feverDropped) can be a fever of the episode at or before the
+ * latest masking medication: [from, to], the span within the episode and up to that medication, or undefined. The
+ * kept history cannot tell whether one is, so the waiver takes it as one (fail-safe: the rules' grade is never
+ * higher; it may be lower, when none of those readings falls there: docs/grading-rules.md section 4).
+ */
+export function droppedFeverMasked(state: PatientState): [from: number, to: number] | undefined {
+  const span = state.feverDropped;
+  const masked = state.lastMaskingAt;
+  if (!span || masked === undefined) return undefined;
+  const from = Math.max(span[0], episodeStart(state));
+  const to = Math.min(span[1], masked);
+  return from <= to ? [from, to] : undefined;
 }
 
 // A febrile reading's reasons are the same on every message while it stays the latest or the peak: worked out once

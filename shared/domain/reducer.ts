@@ -171,15 +171,17 @@ function mergeFields<T extends object>(target: TimedFields<T>, section: Partial<
  * `keep`, and every earlier one that no later reading covers (is at least as high as): the peak and the latest
  * are always known, and a correction lowering a kept reading finds the ones it covered while fewer than `keep`
  * came after them. Without corrections the kept set does not depend on the arrival order: a reading is left out
- * only when it is covered and `keep` later ones are kept, which stays true as more arrive.
+ * only when it is covered and `keep` later ones are kept, which stays true as more arrive. Those left out widen the
+ * span of dropped ones (s.feverDropped).
  */
 function addTemperature(
-  readings: PatientState['febrile'],
+  s: PatientState,
   t: number,
   c: number,
   febrile: boolean,
   keep: number,
 ): PatientState['febrile'] {
+  const readings = s.febrile;
   let atInstant = false; // a reading at this instant is kept (they are in time order: look back to it, no further)
   for (let i = readings.length - 1; i >= 0 && !atInstant && readings[i]![0] >= t; i--)
     atInstant = readings[i]![0] === t;
@@ -197,9 +199,26 @@ function addTemperature(
   for (let i = out.length - 1; i >= 0; i--) {
     const e = out[i]!;
     if (out.length - i <= keep || e[1] > laterPeak) kept.push(e);
+    else widenDropped(s, e[0]);
     laterPeak = Math.max(laterPeak, e[1]);
   }
   return kept.reverse();
+}
+
+/**
+ * The span of dropped febrile readings with one more (grading.ts droppedFeverMasked: the waiver may rest on it). Only
+ * readings of the episode as it stands: one of an earlier episode would bridge the gap to the next one's, and waive
+ * fever for a masking drug given in the new episode before any fever of its own (a re-infusion, a step-up dose).
+ */
+function widenDropped(s: PatientState, t: number): void {
+  if (t < episodeStart(s)) return;
+  const span = s.feverDropped;
+  s.feverDropped = span === undefined ? [t, t] : [Math.min(span[0], t), Math.max(span[1], t)];
+}
+
+/** After the episode start moved: a span wholly before it is of an earlier episode (widenDropped). */
+function clipDropped(s: PatientState): void {
+  if (s.feverDropped && s.feverDropped[1] < episodeStart(s)) s.feverDropped = undefined;
 }
 
 /** The two latest readings by observedAt; a reading at the same instant replaces the earlier one. */
@@ -264,7 +283,10 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
       s.episodeEndedAt = undefined;
       s.crsZeroSince = undefined;
     }
-    if (episodeStart(s) !== startBefore) s.unmaskedFever = knownUnmaskedFever(s, [s.unmaskedFever]);
+    if (episodeStart(s) !== startBefore) {
+      s.unmaskedFever = knownUnmaskedFever(s, [s.unmaskedFever]);
+      clipDropped(s);
+    }
   }
 
   if (msg.vitals) {
@@ -272,7 +294,7 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
     s.vitals = mergeFields(s.vitals, v, t);
     if (v.temperatureC !== undefined) {
       const febrile = v.temperatureC >= config.feverThresholdC;
-      s.febrile = addTemperature(s.febrile, t, v.temperatureC, febrile, config.feverHistory);
+      s.febrile = addTemperature(s, t, v.temperatureC, febrile, config.feverHistory);
       if (febrile) {
         s.latestFever = Math.max(s.latestFever ?? t, t);
         if (s.lastMaskingAt !== undefined && t <= s.lastMaskingAt) s.maskedFever = Math.max(s.maskedFever ?? t, t);
@@ -325,11 +347,16 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
   // for the rest of the episode: a correction of a later fever, or a masking medication charted late, looks for it
   // (keptFeverBefore). So the latest FEVERS_BEYOND_WINDOW febrile readings stay whatever their age (at most
   // feverHistory); the others go once they leave the window. Not all feverHistory of them: a probe's hour of fever
-  // kept for the rest of the stay took the AWS state item past 1 KB, two write units at every message.
+  // kept for the rest of the stay took the AWS state item past 1 KB, two write units at every message. The span of
+  // those dropped is kept instead (feverDropped): a waiver that may rest on one of them holds (section 4).
   const windowStart = s.clock - config.feverWindowMinutes * MINUTE;
   const keepFrom = s.febrile.length - Math.min(config.feverHistory, FEVERS_BEYOND_WINDOW);
   if (keepFrom > 0 && s.febrile[0]![0] < windowStart)
-    s.febrile = s.febrile.filter(([ft], i) => ft >= windowStart || i >= keepFrom);
+    s.febrile = s.febrile.filter(([ft], i) => {
+      const kept = ft >= windowStart || i >= keepFrom;
+      if (!kept) widenDropped(s, ft);
+      return kept;
+    });
   return s;
 }
 
@@ -386,6 +413,7 @@ function trackEpisode(s: PatientState, crsGrade: number, config: GradingConfig):
   if (endAfter !== null && hadFever && s.clock - s.crsZeroSince >= endAfter * HOUR) {
     s.episodeEndedAt = s.clock;
     s.unmaskedFever = knownUnmaskedFever(s, [s.unmaskedFever]); // the fevers before the end are not the new episode's
+    clipDropped(s);
   }
 }
 

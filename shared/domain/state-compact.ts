@@ -6,7 +6,7 @@
 //   [3, patientId, clock, seq, enrolment, vitals, oxygen, vasopressors, neuro, organ, labs, febrile, feverOnset,
 //    bp, pressors, bpFold, tocilizumab, lastGiven, lastMaskingAt, episodeEndedAt, crsZeroSince, notified,
 //    lastMonitorAt, spo2, spo2Alert, seen, latestFever, maskedFever, unmaskedFever, monitoringEnd,
-//    lastEnrolmentAt, placedAhead]
+//    lastEnrolmentAt, placedAhead, feverDropped]
 //
 // - clock: epoch ms, or null for an empty state; every other time: seconds before the clock (fractions for ms),
 //   or null when absent;
@@ -24,7 +24,9 @@
 //   them, and keeps watching the feed of a patient whose monitoring ended, as it did);
 // - placedAhead: [observedAt, ahead, then seconds after the one before, ahead, ...] (encodePlacedAhead) or null when
 //   empty, appended after lastEnrolmentAt (code before it ignores
-//   it, and places a later message of such an instant at its own arrival, as it did).
+//   it, and places a later message of such an instant at its own arrival, as it did);
+// - feverDropped: [first, last] or null, appended after placedAhead (2026-12-06): a state stored before it loads as one
+//   that dropped no febrile reading; code before it ignores it (and may miss the waiver that rests on one, as it did).
 import type { Condition } from './config.ts';
 import type { MedicationDrug, MonitoringEndReason } from './contract.ts';
 import { MEDICATION_DRUGS } from './vocabulary.ts';
@@ -162,6 +164,7 @@ export function compactState(s: PatientState): unknown[] {
     monitoringEnd: s.monitoringEnd ? [s.monitoringEnd.v, t(s.monitoringEnd.t)] : null,
     lastEnrolmentAt: t(s.lastEnrolmentAt),
     placedAhead: s.placedAhead.length === 0 ? null : encodePlacedAhead(s.placedAhead, t),
+    feverDropped: s.feverDropped ? [t(s.feverDropped[0]), t(s.feverDropped[1])] : null,
   };
   // Trailing nulls dropped: a state that knows no fever ends at seen, as one stored before the fevers were appended.
   return trimNulls([
@@ -197,6 +200,7 @@ export function compactState(s: PatientState): unknown[] {
     out.monitoringEnd,
     out.lastEnrolmentAt,
     out.placedAhead,
+    out.feverDropped,
   ]);
 }
 
@@ -236,6 +240,7 @@ export function expandState(a: unknown[]): PatientState {
     monitoringEnd,
     lastEnrolmentAt,
     placedAhead,
+    feverDropped,
   ] = a as [
     number,
     string,
@@ -269,6 +274,7 @@ export function expandState(a: unknown[]): PatientState {
     ([MonitoringEndReason, T] | null)?,
     T?,
     (T[] | null)?,
+    ([T, T] | null)?,
   ];
   const clock = clockOrNull === null ? Number.NEGATIVE_INFINITY : clockOrNull;
   const { ms } = codec(clock);
@@ -322,6 +328,7 @@ export function expandState(a: unknown[]): PatientState {
     monitoringEnd: monitoringEnd ? { v: monitoringEnd[0], t: ms(monitoringEnd[1])! } : undefined,
     lastEnrolmentAt: ms(lastEnrolmentAt),
     placedAhead: placedAhead ? decodePlacedAhead(placedAhead, ms) : [],
+    feverDropped: feverDropped ? [ms(feverDropped[0])!, ms(feverDropped[1])!] : undefined,
   });
   return withKnownFevers(state, ms(feverOnset));
 }

@@ -3,7 +3,7 @@
 import { NOTHING_FOLDED, type BpFold, type BpMemo, type BpReading, type Last, type PressorPoint } from './bp.ts';
 import type { Condition, Team } from './config.ts';
 import type { MedicationDrug, MonitoringEndReason, NeuroSection, OxygenSection, VasopressorEntry } from './contract.ts';
-import { episodeStart } from './grading.ts';
+import { droppedFeverMasked, episodeStart } from './grading.ts';
 import type { SeenIds } from './seen.ts';
 
 /** A value with the observedAt (epoch ms) it was measured at; a later observation replaces an earlier one. */
@@ -101,6 +101,13 @@ export interface PatientState {
    * than the earliest (docs/grading-rules.md section 4).
    */
   unmaskedFever: number | undefined;
+  /**
+   * The span [first, last] of the febrile readings dropped from `febrile` (covered ones past feverHistory, and those
+   * that left the fever window past the latest FEVERS_BEYOND_WINDOW), widened at each drop: the waiver takes one of
+   * them as a fever of the episode before the latest masking medication when the span allows it (grading.ts
+   * droppedFeverMasked; docs/grading-rules.md section 4). Undefined: none dropped.
+   */
+  feverDropped: [first: number, last: number] | undefined;
   /** Blood-pressure readings by observedAt (the newest config.bpHistory), see bp.ts. */
   bp: BpReading[];
   /** Vasopressor sections by observedAt, as [t, infusing] (the newest config.vasopressorHistory). */
@@ -169,6 +176,7 @@ export function emptyState(patientId: string): PatientState {
     latestFever: undefined,
     maskedFever: undefined,
     unmaskedFever: undefined,
+    feverDropped: undefined,
     bp: [],
     pressors: [],
     bpFold: NOTHING_FOLDED,
@@ -211,6 +219,7 @@ export function copyState(s: PatientState): PatientState {
     latestFever: s.latestFever,
     maskedFever: s.maskedFever,
     unmaskedFever: s.unmaskedFever,
+    feverDropped: s.feverDropped,
     bp: s.bp,
     pressors: s.pressors,
     bpFold: s.bpFold,
@@ -410,12 +419,15 @@ export function deserializeState(json: string): PatientState {
  * What the code before latestFever and maskedFever reads as the episode's onset (`feverOnset`), written beside
  * them so that it grades a state written now as this code does (a rollback, or both versions running during a
  * deployment): that code waives fever when the latest masking medication is at or after the onset, and ends an
- * episode at CRS 0 only when it has one. A fever of the episode the waiver follows when it holds, else the latest
- * fever of the episode (after every masking medication), else none. Unused by this code when it reads the state.
+ * episode at CRS 0 only when it has one. A fever of the episode the waiver follows when it holds (when it rests on
+ * dropped readings, the earliest time one of them can have in the episode), else the latest fever of the episode
+ * (after every masking medication), else none. Unused by this code when it reads the state.
  */
 export function onsetForOlderReaders(s: PatientState): number | undefined {
   const start = episodeStart(s);
   if (s.maskedFever !== undefined && s.maskedFever >= start) return s.maskedFever;
+  const dropped = droppedFeverMasked(s);
+  if (dropped) return dropped[0]; // the waiver rests on the dropped span: its earliest time in the episode
   if (s.latestFever !== undefined && s.latestFever >= start) return s.latestFever;
   return undefined;
 }

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { arrivalOf } from '#app/digest.ts';
 import { configFor } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
-import { episodeStart, gradeCrs, gradeIcans } from '#domain/grading.ts';
+import { droppedFeverMasked, episodeStart, gradeCrs, gradeIcans } from '#domain/grading.ts';
 import { reduce } from '#domain/reducer.ts';
 import { compactState, expandState } from '#domain/state-compact.ts';
 import { deserializeState, serializeState, type PatientState } from '#domain/state.ts';
@@ -89,7 +89,8 @@ describe('a state stored with feverOnset (before latestFever and maskedFever)', 
         const onset = (JSON.parse(serializeState(state)) as { feverOnset?: number }).feverOnset;
         expect(compactOnset(state)).toBe(onset);
         const start = episodeStart(state);
-        const waived = state.maskedFever !== undefined && state.maskedFever >= start;
+        const waived =
+          (state.maskedFever !== undefined && state.maskedFever >= start) || droppedFeverMasked(state) !== undefined;
         const hadFever = state.latestFever !== undefined && state.latestFever >= start;
         // The code before: the waiver when the latest masking medication is at or after the onset; an episode
         // ends at CRS 0 only when it has an onset.
@@ -177,5 +178,71 @@ describe('unmaskedFever in the stored forms (the fever a masking medication char
     expect(compactState(masked)).toHaveLength(28);
     expect(deserializeState(serializeState(masked)).unmaskedFever).toBeUndefined();
     expect(expandState(compactState(masked)).unmaskedFever).toBeUndefined();
+  });
+});
+
+describe('feverDropped in the stored forms (the span of febrile readings dropped from the kept ones)', () => {
+  const cfg = configFor('astct2019');
+  const P = 'FDS';
+  const T0 = Date.parse('2026-01-10T08:00:00Z');
+  const m = (id: string, min: number, sections: Partial<DeviceMessage>): DeviceMessage => ({
+    messageId: `${P}-${id}`,
+    patientId: P,
+    observedAt: new Date(T0 + min * 60_000).toISOString(),
+    source: { deviceId: 'd', kind: 'monitor' },
+    ...sections,
+  });
+  const apply = (s: PatientState | undefined, msgs: DeviceMessage[]) =>
+    msgs.reduce<PatientState | undefined>((st, x) => reduce(st, x, cfg, arrivalOf(x)).state, s)!;
+  // Infused 06:00; 38.5 °C hourly 08:00-19:00; the next day afebrile: 08:00-11:00 dropped (the latest 8 kept).
+  const stored = apply(undefined, [
+    m('e', -60, { enrolment: { therapy: 'car-t', infusedAt: '2026-01-10T06:00:00Z' } }),
+    ...Array.from({ length: 12 }, (_, h) => m(`f${h}`, h * 60, { vitals: { temperatureC: 38.5 } })),
+    m('b1', 36 * 60, { vitals: { temperatureC: 37, systolicBP: 85 } }),
+  ]);
+  // Then the infusion time corrected to 08:30, tocilizumab charted late as given at 09:30, a second low systolic.
+  const rest = [
+    m('c', 36 * 60 + 1, { enrolment: { therapy: 'car-t', infusedAt: '2026-01-10T08:30:00Z' } }),
+    m('t', 90, { medications: [{ drug: 'tocilizumab' }] }),
+    m('b2', 36 * 60 + 5, { vitals: { systolicBP: 84 } }),
+  ];
+
+  it('is kept by both forms (appended last in the compact one), and the course goes on to CRS 2 from either', () => {
+    expect(stored.feverDropped).toEqual([T0, T0 + 3 * 60 * 60_000]);
+    expect(stored.placedAhead).toEqual([]); // written as null before it
+    const compact = compactState(stored);
+    expect(compact).toHaveLength(33);
+    expect(compact[32]).toEqual([36 * 3600, 33 * 3600]); // seconds before the clock
+    for (const loaded of [deserializeState(serializeState(stored)), expandState(JSON.parse(JSON.stringify(compact)))]) {
+      expect(loaded.feverDropped).toEqual(stored.feverDropped);
+      expect(gradeCrs(apply(loaded, rest), cfg).grade).toBe(2);
+    }
+  });
+
+  it('stored before it (no key, the compact form ending before it): loads as a state that dropped none', () => {
+    const json = JSON.parse(serializeState(stored)) as Record<string, unknown>;
+    delete json.feverDropped;
+    const compact = (JSON.parse(JSON.stringify(compactState(stored))) as unknown[]).slice(0, 32);
+    const fromJson = deserializeState(JSON.stringify(json));
+    expect(fromJson.feverDropped).toBeUndefined();
+    expect(expandState(compact)).toEqual(fromJson);
+    // It grades as the code before did: the fever the waiver needed is not known (CRS 0, below the rules' 2).
+    expect(gradeCrs(apply(fromJson, rest), cfg).grade).toBe(0);
+  });
+
+  it('a waiver resting on the span: the code before reads an onset it waives fever on (a rollback)', () => {
+    const after = apply(stored, rest);
+    expect(after.maskedFever === undefined || after.maskedFever < episodeStart(after)).toBe(true); // no kept one
+    const onset = (JSON.parse(serializeState(after)) as { feverOnset?: number }).feverOnset;
+    expect(onset).toBe(Date.parse('2026-01-10T08:30:00Z')); // the span's earliest time in the episode
+    expect(compactOnset(after)).toBe(onset);
+    expect(after.lastMaskingAt).toBeGreaterThanOrEqual(onset!); // the code before waives when at or after it
+  });
+
+  it('a state that dropped none writes nothing for it', () => {
+    const fresh = apply(undefined, [m('f', 0, { vitals: { temperatureC: 38.5 } })]);
+    expect(fresh.feverDropped).toBeUndefined();
+    expect(compactState(fresh).length).toBeLessThan(33);
+    expect(JSON.parse(serializeState(fresh))).not.toHaveProperty('feverDropped');
   });
 });
