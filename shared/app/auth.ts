@@ -181,10 +181,15 @@ export function openMllpWarning(host: string, device: string | undefined): strin
 export function plainHttpWarning(
   host: string,
   tls: { publicUrl?: string; trustProxy?: readonly string[] },
+  // crs serve --backend aws has no board and no proxy flags: it stands in for API Gateway in tests.
+  said = {
+    carried: 'device tokens, the board key and patient data',
+    remedy: 'put it behind a TLS reverse proxy (--public-url https://..., --trust-proxy ADDR)',
+  },
 ): string | undefined {
   if (isLoopbackHost(host) || tls.publicUrl?.startsWith('https:') || (tls.trustProxy?.length ?? 0) > 0)
     return undefined;
-  return `plain HTTP on a network address (--host ${host}): device tokens, the board key and patient data would cross the network unencrypted; put it behind a TLS reverse proxy (--public-url https://..., --trust-proxy ADDR)`;
+  return `plain HTTP on a network address (--host ${host}): ${said.carried} would cross the network unencrypted; ${said.remedy}`;
 }
 
 /** Constant-time comparison of two secrets (of their digests, so that the lengths always match). */

@@ -4,7 +4,7 @@
 // (NDJSON: every page a team receives, and each grade change as `crs replay` prints it); the handlers' logs and
 // everything else go to standard error.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { isLoopbackHost, localTokenHostProblem, localTokenProblem, testClockHostProblem } from '#app/auth.ts';
+import { localTokenHostProblem, localTokenProblem, plainHttpWarning, testClockHostProblem } from '#app/auth.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import { PREFIX_PATTERN } from '#hosts/aws-emulator/run-prefix.ts';
 import { stackOf, type SynthOptions, type Synthesize } from '#hosts/aws-emulator/template.ts';
@@ -196,10 +196,16 @@ export async function serveAwsCommand(
     if (clockProblem) throw new UsageError(clockProblem);
     // This host stands in for API Gateway, which only serves HTTPS: it has no TLS of its own (said before the long
     // synthesis, so that it is read).
-    if (!isLoopbackHost(listenHost))
-      log(
-        `crs serve: warning: plain HTTP on a network address (--host ${listenHost}): device tokens and patient data would cross the network unencrypted; this host is for tests (API Gateway serves the deployed stack over HTTPS): keep it on loopback or behind a TLS reverse proxy`,
-      );
+    const plain = plainHttpWarning(
+      listenHost,
+      {},
+      {
+        carried: 'device tokens and patient data',
+        remedy:
+          'this host is for tests (API Gateway serves the deployed stack over HTTPS): keep it on loopback or behind a TLS reverse proxy',
+      },
+    );
+    if (plain) log(`crs serve: warning: ${plain}`);
     // Loaded once every option is checked: a usage error answers without loading the host and the AWS SDK.
     const { startAwsHost } = await import('#hosts/aws-emulator/host.ts');
 
