@@ -103,7 +103,8 @@ export interface PatientState {
   unmaskedFever: number | undefined;
   /**
    * The span [first, last] of the febrile readings dropped from `febrile` (covered ones past feverHistory, and those
-   * that left the fever window past the latest FEVERS_BEYOND_WINDOW), widened at each drop: the waiver takes one of
+   * that left the fever window past the latest FEVERS_BEYOND_WINDOW) in the episode as it stood at each drop, and
+   * cleared when the episode start moves past it (reducer.ts widenDropped, clipDropped): the waiver takes one of
    * them as a fever of the episode before the latest masking medication when the span allows it (grading.ts
    * droppedFeverMasked; docs/grading-rules.md section 4). Undefined: none dropped.
    */
