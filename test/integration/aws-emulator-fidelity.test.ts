@@ -5,12 +5,16 @@
 //   then) are all there afterwards. moto loses some (it puts back copies of the tables a cancelled transaction
 //   touched);
 // - a FIFO batch whose visibility timeout passes in flight comes back whole and in order. moto delivers its last
-//   message first.
-// The tests start moto as test/support/moto-server.py, which puts both right; both tests fail on bare moto_server.
+//   message first;
+// - a visibility change of a message no longer in flight is refused. moto hides the message again without holding
+//   its FIFO group, whose next message is then delivered first.
+// The tests start moto as test/support/moto-server.py, which puts them right; these tests fail on bare moto_server.
 // moto-server.py also backs a transaction up by the items it touches instead of copying whole tables (a copy per
 // transaction made the grade function overrun its timeout): a transaction that fails on a malformed item still
 // writes nothing, item or stream record.
 import {
+  ChangeMessageVisibilityBatchCommand,
+  ChangeMessageVisibilityCommand,
   CreateQueueCommand,
   DeleteQueueCommand,
   ReceiveMessageCommand,
@@ -194,5 +198,45 @@ describe('the test emulator keeps what AWS guarantees', () => {
     const deadline = Date.now() + 20_000;
     while (again.length === 0 && Date.now() < deadline) again = await receive(30, 1); // a long poll
     expect(again).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+  });
+
+  it('a visibility change of a message no longer in flight is refused, and its FIFO group stays in order', async () => {
+    const url = (
+      await sqs.send(
+        new CreateQueueCommand({
+          QueueName: `crs-fifo-${randomUUID().slice(0, 8)}.fifo`,
+          Attributes: { FifoQueue: 'true', ContentBasedDeduplication: 'true' },
+        }),
+      )
+    ).QueueUrl!;
+    try {
+      for (const body of ['m0', 'm1'])
+        await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body, MessageGroupId: 'P-2' }));
+      const receive = async (max: number) =>
+        (await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: max, VisibilityTimeout: 30 })))
+          .Messages ?? [];
+      const [first] = await receive(1);
+      expect(first?.Body).toBe('m0');
+      // m0 is out of flight (as when its visibility timeout passes: here at once, with no wait), and a renewal with
+      // its receipt handle comes late, as the local host's can on a busy machine. AWS refuses it; moto hid m0 again
+      // without holding its group, and delivered m1 first.
+      await sqs.send(
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: url,
+          ReceiptHandle: first!.ReceiptHandle,
+          VisibilityTimeout: 0,
+        }),
+      );
+      const renewal = await sqs.send(
+        new ChangeMessageVisibilityBatchCommand({
+          QueueUrl: url,
+          Entries: [{ Id: '0', ReceiptHandle: first!.ReceiptHandle, VisibilityTimeout: 30 }],
+        }),
+      );
+      expect(renewal.Failed?.map((f) => f.Id)).toEqual(['0']);
+      expect((await receive(10)).map((m) => m.Body)).toEqual(['m0', 'm1']);
+    } finally {
+      await sqs.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => undefined);
+    }
   });
 });

@@ -1,4 +1,4 @@
-# moto_server for the tests (test/support/moto.ts, .ci/run), with two of moto 5.2.1's departures from AWS put right
+# moto_server for the tests (test/support/moto.ts, .ci/run), with three of moto 5.2.1's departures from AWS put right
 # and its transactions, sends and request handling made cheap
 # (docs/emulator.md). Same arguments as moto_server; it refuses to start on another moto version.
 #
@@ -20,7 +20,8 @@
 #    the batch's first messages are skipped and its last one delivered (m4, then m0-m3, where SQS redelivers m0-m4
 #    in order), and the grade would apply a patient's messages out of order. Here a message whose visibility timeout
 #    has passed holds nothing: such messages leave the pending set before a receive looks at the queue, and one that
-#    times out during a long poll does not hold its group meanwhile.
+#    times out during a long poll does not hold its group meanwhile. And (2b) a visibility change of a message no
+#    longer in flight is refused, as AWS refuses it: moto hid the message again without holding its group.
 import copy
 import importlib.metadata
 import io
@@ -39,6 +40,7 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.server import main
+from moto.sqs.exceptions import ReceiptHandleIsInvalid, SQSException
 from moto.sqs.models import Queue, SQSBackend
 import werkzeug.serving as werkzeug_serving
 
@@ -176,6 +178,31 @@ def receive_message(self, queue_name, *args, **kwargs):
 
 
 SQSBackend.receive_message = receive_message
+
+
+# 2b. A visibility change of a message no longer in flight. AWS refuses it (MessageNotInflight): the message's
+#     visibility timeout has passed, it may be received again, and its FIFO group is no longer held. moto hides it
+#     again all the same, without holding its group: the group's next message was then delivered while this one was
+#     hidden, and applied before it. The local host renews a batch's visibility while its invocation runs
+#     (shared/hosts/aws-emulator/sqs-source.ts); on a busy machine a renewal that lands after the timeout did this,
+#     and a page came under another sequence number (aws-conservation.test.ts, 2026-12-06).
+class MessageNotInflight(ReceiptHandleIsInvalid):
+    def __init__(self):
+        SQSException.__init__(self, "AWS.SimpleQueueService.MessageNotInflight", "The message is not in flight.")
+
+
+moto_change_visibility = SQSBackend.change_message_visibility
+
+
+def change_message_visibility(self, queue_name, receipt_handle, visibility_timeout):
+    queue = self.get_queue(queue_name)
+    for message in queue._messages:
+        if message.had_receipt_handle(receipt_handle) and message.visible:
+            raise MessageNotInflight()
+    return moto_change_visibility(self, queue_name, receipt_handle, visibility_timeout)
+
+
+SQSBackend.change_message_visibility = change_message_visibility
 
 # 3. Per-request overheads: moto_server lists its own package directory (a stat of each of its ~200 entries) to find
 #    each request's backend, under the lock every request takes, and werkzeug logs every request to stderr (a pipe

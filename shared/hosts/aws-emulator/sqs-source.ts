@@ -10,7 +10,9 @@
 // a batch is never received again while its invocation still runs. The local host cannot end a JavaScript
 // invocation, and tests shorten the visibility timeout (`--visibility-timeout 2`) for quick retries: without the
 // renewal, a batch slower than that was received again by a second invocation, and one patient was graded by two at
-// once. Once the invocation has ended (or failed at its timeout), its failed records come back after the visibility
+// once. A renewal that lands after the timeout is refused (MessageNotInflight): the batch may then be received
+// again beside its first invocation, in order, and the state's version check keeps one grading of each message.
+// Once the invocation has ended (or failed at its timeout), its failed records come back after the visibility
 // timeout, as in Lambda.
 import {
   ChangeMessageVisibilityBatchCommand,
