@@ -125,6 +125,9 @@ function buildGradingConfigSchema() {
       ),
       max24h: labelAtMost(3, 'doses in 24 h').check(z.int()),
       maxTotal: labelAtMost(4, 'doses in all').check(z.int()),
+      // crs-rules.md section 6 says "4 in total" without saying over what; the label counts a CRS event's doses, so a
+      // site treating step-up (BiTE) episodes as separate events counts each episode's doses.
+      totalPer: z.enum(['stay', 'episode']),
     }),
     actions: z.strictObject({
       crs: actionTable,
@@ -224,6 +227,7 @@ export const DEFAULT_CONFIG: GradingConfig = {
     repeatAfterHours: 8,
     max24h: 3,
     maxTotal: 4,
+    totalPer: 'stay',
   },
   actions: {
     crs: [

@@ -1,7 +1,7 @@
 // What a page carries (crs-rules.md section 6): who and where (id and bed, never a name), what changed, why,
 // and the local protocol's next steps, with the tocilizumab dose worked out. Decision support, provisional.
 import type { Condition, GradingConfig, Scheme, Team } from './config.ts';
-import { reasonText, type Reason } from './grading.ts';
+import { episodeStart, reasonText, type Reason } from './grading.ts';
 import type { PatientState } from './state.ts';
 import { DAY, HOUR, formatSiteTime, iso, parseTime, siteDay } from './time.ts';
 
@@ -11,6 +11,7 @@ interface TocilizumabAdvice {
   weightKg: number | null;
   mgPerKg: number;
   capped: boolean;
+  /** The doses counted towards the total cap: every dose kept, or this episode's (`tocilizumab.totalPer`). */
   givenTotal: number;
   given24h: number;
   lastGivenAt: string | null;
@@ -79,7 +80,11 @@ function tocilizumabAdvice(state: PatientState, config: GradingConfig): Tocilizu
   const capped = raw !== null && raw > c.maxDoseMg;
   const doses = state.tocilizumab.filter((t) => t <= state.clock);
   const given24h = doses.filter((t) => t > state.clock - DAY).length;
-  const givenTotal = doses.length;
+  // The 24 h cap and the repeat interval count every dose whatever the episode (the drug is still there).
+  const perEpisode = c.totalPer === 'episode';
+  const start = episodeStart(state);
+  const givenTotal = perEpisode ? doses.filter((t) => t >= start).length : doses.length;
+  const totalName = perEpisode ? 'this episode' : 'in total';
   const last = doses[doses.length - 1];
   const anotherAllowed = given24h < c.max24h && givenTotal < c.maxTotal;
   const repeatAt = last === undefined ? undefined : last + c.repeatAfterHours * HOUR;
@@ -91,14 +96,16 @@ function tocilizumabAdvice(state: PatientState, config: GradingConfig): Tocilizu
       : `Tocilizumab ${doseMg} mg IV (${mgPerKg} mg/kg x ${weightKg} kg${capped ? `, capped at ${c.maxDoseMg} mg` : ''})`;
   // None given yet reads as such (until 2026-12-06: "0 doses given (0 in 24 h); another dose is allowed now").
   const given =
-    givenTotal === 0
+    doses.length === 0
       ? 'no dose given yet'
-      : `${givenTotal} dose${givenTotal === 1 ? '' : 's'} given (${given24h} in 24 h)`;
+      : perEpisode
+        ? `${givenTotal} dose${givenTotal === 1 ? '' : 's'} given this episode (${given24h} in 24 h, ${doses.length} in all)`
+        : `${givenTotal} dose${givenTotal === 1 ? '' : 's'} given (${given24h} in 24 h)`;
   const verdict = !anotherAllowed
-    ? `no further dose allowed: ${givenTotal >= c.maxTotal ? `${c.maxTotal} in total reached` : `${c.max24h} in 24 h reached`}`
+    ? `no further dose allowed: ${givenTotal >= c.maxTotal ? `${c.maxTotal} ${totalName} reached` : `${c.max24h} in 24 h reached`}`
     : notBefore
       ? `another allowed from ${formatSiteTime(notBefore, config.site.timeZone)} (repeat every ${c.repeatAfterHours} h)`
-      : givenTotal === 0
+      : doses.length === 0
         ? 'a dose is allowed now'
         : 'another dose is allowed now';
   return {
@@ -111,7 +118,7 @@ function tocilizumabAdvice(state: PatientState, config: GradingConfig): Tocilizu
     lastGivenAt: last === undefined ? null : iso(last),
     anotherAllowed,
     notBefore,
-    text: `${dose}; ${given}; ${verdict} (at most ${c.max24h} in 24 h, ${c.maxTotal} in total).`,
+    text: `${dose}; ${given}; ${verdict} (at most ${c.max24h} in 24 h, ${c.maxTotal} ${totalName}).`,
   };
 }
 

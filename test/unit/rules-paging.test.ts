@@ -216,6 +216,49 @@ describe('section 6: what a page carries', () => {
     expect(four.tocilizumab.text).toContain('4 in total reached');
   });
 
+  it('"4 in total" counts the stay by default, or each episode (a BiTE step-up dose) with totalPer "episode"', () => {
+    const dose = (m: number) => msg(P, m, { medications: [{ drug: 'tocilizumab', doseMg: 560 }] });
+    const day = 24 * 60;
+    // Four doses after the first step-up dose (infused 2026-01-08T08:00Z), a second step-up three days later, and a
+    // fever in its episode.
+    const course = [
+      enrol(P),
+      temp(0, 39),
+      dose(10),
+      dose(day),
+      dose(day + 600),
+      dose(2 * day),
+      enrol(P, 3 * day, { infusedAt: '2026-01-13T08:00:00Z' }),
+      temp(3 * day + 60, 39.2),
+      oxygen(3 * day + 70, 'non_rebreather'),
+    ];
+    const stay = page(course);
+    expect(stay.tocilizumab).toMatchObject({ givenTotal: 4, given24h: 0, anotherAllowed: false });
+    expect(stay.tocilizumab.text).toContain('4 doses given (0 in 24 h); no further dose allowed: 4 in total reached');
+    const episode = page(course, config({ tocilizumab: { totalPer: 'episode' } }));
+    expect(episode.tocilizumab).toMatchObject({ givenTotal: 0, given24h: 0, anotherAllowed: true, notBefore: null });
+    expect(episode.tocilizumab.text).toMatch(
+      /; 0 doses given this episode \(0 in 24 h, 4 in all\); another dose is allowed now \(at most 3 in 24 h, 4 this episode\)\.$/,
+    );
+    // The 24 h cap and the repeat interval still count the doses of the episode before (the drug is still there):
+    // three doses at 0, 8 and 16 h, a step-up dose at 18 h, and a fever in its episode.
+    const close = page(
+      [
+        enrol(P),
+        temp(0, 39),
+        dose(0),
+        dose(480),
+        dose(960),
+        enrol(P, 1080, { infusedAt: '2026-01-11T02:00:00Z' }),
+        temp(1140, 39.2),
+        oxygen(1150, 'non_rebreather'),
+      ],
+      config({ tocilizumab: { totalPer: 'episode' } }),
+    );
+    expect(close.tocilizumab).toMatchObject({ givenTotal: 0, given24h: 3, anotherAllowed: false });
+    expect(close.tocilizumab.text).toContain('no further dose allowed: 3 in 24 h reached');
+  });
+
   it('without a weight the dose is not computed, and the page says so', () => {
     const n = page([
       msg(P, -60, { enrolment: { therapy: 'car-t', infusedAt: '2026-01-08T08:00:00Z', bed: 'B1' } }),
