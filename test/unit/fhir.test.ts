@@ -3435,3 +3435,36 @@ describe('a status that is no R4 code is refused, naming it (2026-12-06)', () =>
     expect(queue.messages).toHaveLength(5);
   });
 });
+
+describe('vasopressor rate units, pinned by a mutation run of the clinical mapping (2026-12-06)', () => {
+  const rateOf = (rxnorm: string, rateQuantity: object) => {
+    const t = translateResources(
+      [{ resource: administration('ma-1', rxnorm, 'in-progress', { dosage: { rateQuantity } }), at: 'A' }],
+      { deviceId: 'ehr-1' },
+    );
+    expect(t.issues).toEqual([]);
+    return t.translated.map((x) => x.message.vasopressors);
+  };
+
+  it('reads each rate unit of docs/interfaces.md as its own unit: per kg, per minute, or units (vasopressin)', () => {
+    for (const [rxnorm, code, unit] of [
+      ['7512', 'ug/kg/min', 'mcg/kg/min'],
+      ['7512', 'mcg/kg/min', 'mcg/kg/min'],
+      ['8163', 'ug/min', 'mcg/min'],
+      ['8163', 'mcg/min', 'mcg/min'],
+      ['11149', 'U/min', 'units/min'],
+      ['11149', '[U]/min', 'units/min'],
+      ['11149', '[iU]/min', 'units/min'],
+      ['11149', 'units/min', 'units/min'],
+    ] as const) {
+      expect(rateOf(rxnorm, qty(0.04, code)), code).toEqual([[{ drug: expect.any(String), dose: 0.04, unit }]]);
+    }
+  });
+
+  it("reads a rate by its code, not its display unit: 0.1 ug/kg/min shown as 'mcg/min' is 0.1 mcg/kg/min", () => {
+    // Read by the display text, a weight-based norepinephrine dose was a flat one, 70 times smaller for a 70 kg patient.
+    expect(rateOf('7512', { value: 0.1, unit: 'mcg/min', system: UCUM, code: 'ug/kg/min' })).toEqual([
+      [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }],
+    ]);
+  });
+});

@@ -2277,3 +2277,32 @@ describe('an ORU^R01 without its patient result (2026-12-06): refused, never AA 
     ]);
   });
 });
+
+describe('the times and value types of an OBX, pinned by a mutation run of the clinical mapping (2026-12-06)', () => {
+  const spo2At = (type: string, time: string) =>
+    withLine(5, `OBX|2|${type}|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|93|262688^MDC_DIM_PERCENT^MDC|||||R|||${time}`);
+
+  it('takes an OBX-14 offset of the widest zones, +1400 (Line Islands) and -1200, to the instant', () => {
+    // Refused as "impossible" at +1400 (a bound off by one), a Kiribati monitor's readings were all lost.
+    for (const [time, instant] of [
+      ['20260110220000+1400', '2026-01-10T08:00:00Z'],
+      ['20260109200000-1200', '2026-01-10T08:00:00Z'],
+    ] as const) {
+      const r = ok(spo2At('NM', time));
+      expect(r.problems, time).toEqual([]);
+      expect(
+        r.translated.map((t) => t.message.observedAt),
+        time,
+      ).toContain(instant);
+    }
+  });
+
+  it('reads a number with OBX-2 empty as NM (as many gateways send it), and refuses another type, naming OBX-2', () => {
+    const empty = ok(spo2At('', '20260110080000+0000'));
+    expect(empty.problems).toEqual([]);
+    expect(empty.translated[0]!.message.vitals).toMatchObject({ spo2: 93 });
+    expect(ok(spo2At('ST', '20260110080000+0000')).problems).toEqual([
+      { at: { segment: 'OBX', sequence: 2, field: 2 }, code: 102, text: expect.stringMatching(/must be NM/) },
+    ]);
+  });
+});
