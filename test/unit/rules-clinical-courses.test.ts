@@ -49,6 +49,19 @@ describe('BiTE step-up dosing: each dose starts an episode (section 1, "a new en
     expect(crs([...close, sys(37 * H, 85), sys(38 * H, 85)])).toBe(0); // 26 h old: no fever, no waiver
   });
 
+  it('an enrolment observed later with the older infusedAt (an EHR snapshot) moves the start back', () => {
+    // docs/grading-rules.md section 4: "current" is the infusedAt with the latest observedAt.
+    const lows = [sys(102 * H, 85), sys(103 * H, 85)];
+    const course = [stepUp(0), temp(6 * H, 38.6), given(7 * H, 'acetaminophen'), stepUp(72 * H)];
+    expect(crs([...course, ...lows])).toBe(0);
+    const snapshot = enrol(P, 73 * H, {
+      therapy: 'bispecific',
+      product: 'teclistamab',
+      infusedAt: '2026-01-10T08:00:00Z',
+    });
+    expect(crs([...course, snapshot, ...lows])).toBe(2);
+  });
+
   it('a fever at the very instant of the step-up infusion is of the new episode', () => {
     const course = [...firstDose, ...secondDose, temp(72 * H, 38.4), given(73 * H, 'acetaminophen')];
     expect(crs([...course, sys(100 * H, 85), sys(101 * H, 85)])).toBe(2);
