@@ -792,6 +792,34 @@ describe('functions side by side (AWS: the notifier, the escalate ticks and the 
       'P-1 m3 ICU registrar open link',
     ]);
   });
+
+  it("a first send left unsent that a tick moves on while the notifier sends the patient's pages is left to the tick", async () => {
+    // SNS was down: P-1's CRS 3 is stored unsent for both teams. The notifier then pages P-1's ICANS change and sends
+    // the patient's unsent pages first; while it sends hematology's, a tick stores the ICU page's next step (the
+    // consultant) and is about to send it. That step is the tick's send: the notifier sending it too paged the
+    // consultant twice (mutation run of 2026-12-06: without the level check the notifier sent it).
+    const { phone, tick, other, pages } = sideBySide();
+    phone.failNext = 1;
+    await expect(tick.onNotification(grade3, T)).rejects.toBeInstanceOf(SendDeferred);
+    during(
+      phone,
+      (m) => m.page.pageId === 'crs|P-1|m3|hematology',
+      async () => {
+        const icu = (await pages.get('crs|P-1|m3|icu'))!;
+        await pages.save([{ ...icu, level: 1, dueAt: min(10) }]);
+      },
+    );
+    const icans = {
+      ...grade3,
+      notificationId: 'icans|P-1|m4',
+      condition: 'icans' as const,
+      teams: ['neurology' as const],
+    };
+    await other.onNotification(icans, min(4));
+    expect(phone.sent.map(line)).toEqual(['P-1 m3 hematology fellow open link', 'P-1 m4 neurology resident open link']);
+    await tick.onTick(min(4));
+    expect(phone.sent.map(line).slice(2)).toEqual(['P-1 m3 ICU consultant open link']);
+  });
 });
 
 describe('a deployment that changes the paging configuration while pages are open', () => {
@@ -1611,6 +1639,14 @@ describe('the pager, pinned by a mutation run', () => {
     });
   });
 
+  const alert = {
+    alertId: 'stale-feed|P-1|1',
+    patientId: 'P-1',
+    subject: 'stale-feed' as const,
+    cleared: false,
+    summary: 'NO DATA',
+  };
+
   it('an alert delivered twice opens its pages once, whatever teams the site routes alerts to', async () => {
     const config: PagingConfig = { ...DEFAULT_PAGING, alertTeams: { staleFeed: ['icu'], spo2: ['bedside'] } };
     const audit = new MemoryAuditLog();
@@ -1623,16 +1659,30 @@ describe('the pager, pinned by a mutation run', () => {
       ackSecret: secret,
       ackBaseUrl: 'x',
     });
-    const alert = {
-      alertId: 'stale-feed|P-1|1',
-      patientId: 'P-1',
-      subject: 'stale-feed' as const,
-      cleared: false,
-      summary: 'NO DATA',
-    };
     await pager.onAlert(alert, T);
     await pager.onAlert(alert, min(1)); // the record delivered again
     expect(phone.log).toEqual(['icu:ICU registrar']);
+  });
+
+  it('an alert delivered again after a deployment added a team to its routing opens nothing again and does not fail', async () => {
+    // Its pages were stored together, so one of them stored means the alert was handled. Planned again, it wrote a
+    // second first page over the stored one and failed at every try (VersionConflict): on AWS the record went on
+    // failing to its dead letters, on crs serve every sweep after (mutation run of 2026-12-06).
+    const audit = new MemoryAuditLog();
+    const pages = new MemoryPageStore(audit);
+    const phone = new Phone();
+    const pagerWith = (staleFeed: PagingConfig['alertTeams']['staleFeed']) =>
+      new Pager({
+        pages,
+        sender: phone,
+        audit,
+        config: { ...DEFAULT_PAGING, alertTeams: { ...DEFAULT_PAGING.alertTeams, staleFeed } },
+        ackSecret: secret,
+        ackBaseUrl: 'x',
+      });
+    await pagerWith(['bedside']).onAlert(alert, T);
+    await pagerWith(['bedside', 'icu']).onAlert(alert, min(1)); // the record delivered again, after the deployment
+    expect(phone.log).toEqual(['bedside:bedside nurse']);
   });
 
   it("a tick after downtime decides every patient's steps in the order they fell due", async () => {

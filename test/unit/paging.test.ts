@@ -281,6 +281,13 @@ describe('a page replaced before it was ever sent (conservation)', () => {
       pagesForNotification(notification('n2', 3, 'escalation', ['hematology']), [escalating], [], min(16), cfg)
         .pages[0]!.status,
     ).toBe('superseded');
+    // Its first level again, on the ladder's next walk, unsent: sent before, so not owed (as information it went
+    // to that role again after the newer grade; mutation run of 2026-12-06).
+    const nextWalk = { ...sent, level: 0, round: 1, delivered: false };
+    expect(
+      pagesForNotification(notification('n2', 3, 'escalation', ['hematology']), [nextWalk], [], min(46), cfg).pages[0]!
+        .status,
+    ).toBe('superseded');
   });
 
   it('an alert never sent is still sent once when its all-clear comes first', () => {

@@ -1,7 +1,8 @@
 // The stale-feed rule every backend's sweep follows (planStaleFeeds, shared/app/stale-feed.ts), case by case:
 // the edges of the ward rule that a mutation run found no test pinning down.
 import { describe, expect, it } from 'vitest';
-import { planStaleFeeds, type FeedCheck, type InForce } from '#app/stale-feed.ts';
+import { pageStaleFeeds, planStaleFeeds, type FeedCheck, type InForce } from '#app/stale-feed.ts';
+import { SendDeferred } from '#app/pager.ts';
 import { DEFAULT_PAGING } from '#domain/paging.ts';
 import type { PatientState } from '#domain/state.ts';
 
@@ -132,5 +133,75 @@ describe('the stale-feed plan', () => {
     expect(summary(20)).toContain('P19');
     expect(summary(21)).toContain('; and 1 more');
     expect(summary(21)).not.toContain('P20');
+  });
+});
+
+// Handing a plan's alerts to the pager (pageStaleFeeds): what may be stored as in force when an alert did not go.
+// A mutation run of 2026-12-06 found none of this pinned down.
+describe('handing the plan to the pager', () => {
+  const quiet = (patientId: string, since: number): FeedCheck => ({
+    patientId,
+    state: undefined,
+    feed: { stale: true, since: at(since) },
+  });
+  const resumed = (patientId: string, since: number): FeedCheck => ({
+    ...quiet(patientId, since),
+    feed: { stale: false, since: at(since) },
+  });
+  // P1's alert (of minute 0) is in force and its data resumed; P2 has gone quiet: an all-clear, then an alert.
+  const inForce = new Map<string, InForce>([['P1', { alertId: `stale-feed|P1|${at(0)}`, since: at(0) }]]);
+  const thePlan = () =>
+    planStaleFeeds(inForce, [resumed('P1', 30), quiet('P2', 10)], DEFAULT_PAGING, at(31), false, 'UTC');
+  const failing = (alertId: string, error: unknown) => async (a: { alertId: string }) => {
+    if (a.alertId === alertId) throw error;
+  };
+
+  it('the plan clears P1 and raises P2, in that order', () => {
+    expect(thePlan().alerts.map((a) => a.alertId)).toEqual([
+      `stale-feed|P1|${at(0)}|cleared`,
+      `stale-feed|P2|${at(10)}`,
+    ]);
+  });
+
+  it('an alert whose pages are stored but unsent (SNS down) counts as handed over: in force, not failed', async () => {
+    // Counted failed, it was not recorded in force: data resuming before the next sweep then cleared nothing, and the
+    // "no data" page, open, went on up its ladder.
+    const deferred = new SendDeferred(new Error('SNS down'));
+    const paged = await pageStaleFeeds(thePlan(), inForce, failing(`stale-feed|P2|${at(10)}`, deferred));
+    expect(paged.failed).toEqual([]);
+    expect(paged.deferred).toBe(deferred);
+    expect([...paged.set.keys()]).toEqual(['P2']);
+    expect(paged.remove).toEqual(['P1']);
+  });
+
+  it('an outage stops the handing over: the alert it stopped at and those after change nothing in force', async () => {
+    // The alert the outage stopped at was never stored: recorded in force, it was never raised again (nobody paged).
+    const outage = new Error('store down');
+    const stoppedAtRaise = await pageStaleFeeds(
+      thePlan(),
+      inForce,
+      failing(`stale-feed|P2|${at(10)}`, outage),
+      () => true,
+    );
+    expect(stoppedAtRaise.stopped).toBe(outage);
+    expect([...stoppedAtRaise.set.keys()]).toEqual([]);
+    expect(stoppedAtRaise.remove).toEqual(['P1']);
+    const stoppedAtClear = await pageStaleFeeds(
+      thePlan(),
+      inForce,
+      failing(`stale-feed|P1|${at(0)}|cleared`, outage),
+      () => true,
+    );
+    expect([...stoppedAtClear.set.keys()]).toEqual([]);
+    expect(stoppedAtClear.remove).toEqual([]);
+  });
+
+  it('an all-clear that failed leaves its alert in force, to be cleared again at the next sweep', async () => {
+    // Let go, the open "no data" page was never resolved: no later sweep planned its all-clear again.
+    const clear = `stale-feed|P1|${at(0)}|cleared`;
+    const paged = await pageStaleFeeds(thePlan(), inForce, failing(clear, new Error('page item does not decode')));
+    expect(paged.failed.map((f) => f.alertId)).toEqual([clear]);
+    expect(paged.remove).toEqual([]);
+    expect([...paged.set.keys()]).toEqual(['P2']);
   });
 });
