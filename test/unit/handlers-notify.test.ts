@@ -458,6 +458,7 @@ describe('what a failure is about (isOutage)', () => {
       aws('AccessDeniedException', 'client'),
       aws('KMSDisabledException', 'client'),
       aws('ResourceNotFoundException', 'client'),
+      aws('TransactionCanceledException', 'client'), // a transaction still throttled after its retries
       Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:4566'), { code: 'ECONNREFUSED' }),
       Object.assign(new Error('timed out'), { name: 'TimeoutError' }),
       new VersionConflict('crs|P-1|m1|icu'),

@@ -22,7 +22,7 @@ import { startEmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { PassThrough } from 'node:stream';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { messageDigest } from '#app/digest.ts';
-import type { AuditEvent, StateStore } from '#ports';
+import { VersionConflict, type AuditEvent, type StateStore } from '#ports';
 import { DynamoAuditLog, entriesCarried } from '#adapters/aws/dynamo-audit-log.ts';
 import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
 import { decodeStateItem } from '#adapters/aws/state-item.ts';
@@ -394,6 +394,59 @@ describe('the long tail through gradePatient, DynamoDB', () => {
       const result = await gradePatient(racing, CONFIG, 'P-1', [quiet(1)]);
       expect(result.steps.map((s) => s.kind)).toEqual(['duplicate']);
       expect(pendingIds()).toEqual(['q2']);
+    });
+
+    it('fails the save, writing no state, when a pending message cannot be put in the seen-messages table', async () => {
+      await gradePatient(store(), CONFIG, 'P-1', [enrol('P-1', -60)]);
+      const quiet = (n: number) => msg('P-1', n, { vitals: { heartRate: 80 + n } }, `q${n}`);
+      await gradePatient(store(), CONFIG, 'P-1', [quiet(1)]);
+      // Throttled while putting q1 there: a state written now without q1 pending would hold it in neither place.
+      const throttled = Object.assign(new Error('Rate exceeded'), { name: 'ProvisionedThroughputExceededException' });
+      const client = ddb.client();
+      const send = client.send.bind(client) as (c: unknown) => Promise<unknown>;
+      client.send = ((command: unknown) =>
+        command instanceof PutItemCommand && command.input.TableName === 'seen'
+          ? Promise.reject(throttled)
+          : send(command)) as typeof client.send;
+      const failing = new DynamoStateStore(client, 'state', () => Date.parse('2026-01-10T09:00:00Z'), 'audit', 'seen');
+      await expect(gradePatient(failing, CONFIG, 'P-1', [quiet(2)])).rejects.toBe(throttled);
+      expect(pendingIds()).toEqual(['q1']);
+      expect((await gradePatient(store(), CONFIG, 'P-1', [quiet(1)])).steps.map((s) => s.kind)).toEqual(['duplicate']);
+    });
+
+    it('never takes back a digest added since, when a store that read an older version puts the pending messages again', async () => {
+      await gradePatient(store(), CONFIG, 'P-1', [enrol('P-1', -60)]);
+      await gradePatient(store(), CONFIG, 'P-1', [msg('P-1', 1, { neuro: { iceScore: 10 } }, 'dup')]);
+      const stale = store();
+      const read = (await stale.load('P-1'))!;
+      expect(pendingIds()).toEqual(['dup']);
+      expectReuseGraded(await gradePatient(store(), CONFIG, 'P-1', [reused()])); // `dup` put, its new digest added
+      // The stale store's save puts `dup` again before its state put fails on the version.
+      await expect(stale.save('P-1', read.state, read.version, [])).rejects.toBeInstanceOf(VersionConflict);
+      expect(ddb.items('seen').find((i) => i.messageId?.S === 'dup')!.digests!.SS).toHaveLength(2);
+      expect((await gradePatient(store(), CONFIG, 'P-1', [reused()])).steps.map((s) => s.kind)).toEqual(['duplicate']);
+    });
+
+    it('records a messageId reused within one batch in the audit table, though no grade changed', async () => {
+      await gradePatient(store(), CONFIG, 'P-1', [enrol('P-1', -60)]);
+      const result = await gradePatient(store(), CONFIG, 'P-1', [
+        msg('P-1', 1, { vitals: { heartRate: 81 } }, 'twice'),
+        msg('P-1', 2, { vitals: { heartRate: 82 } }, 'twice'),
+      ]);
+      expect(reusedIds(result)).toEqual([{ messageId: 'twice', patientId: 'P-1' }]);
+      expect(result.notifications).toEqual([]);
+      expect((await trailOf()).filter((e) => e.type === 'message-reused').map((e) => e.details.messageId)).toEqual([
+        'twice',
+      ]);
+    });
+
+    it('keeps every message of a quiet save of more than 64 (here 99) a duplicate while it is pending', async () => {
+      await gradePatient(store(), CONFIG, 'P-1', [enrol('P-1', -60)]);
+      const quiet = (n: number) => msg('P-1', n, { vitals: { heartRate: 60 + n } }, `q${n}`);
+      const all = Array.from({ length: 99 }, (_, n) => quiet(n + 1));
+      expect((await gradePatient(store(), CONFIG, 'P-1', all)).notifications).toEqual([]);
+      expect(pendingIds()).toHaveLength(99);
+      expect((await gradePatient(store(), CONFIG, 'P-1', [quiet(1)])).steps.map((s) => s.kind)).toEqual(['duplicate']);
     });
   });
 });
