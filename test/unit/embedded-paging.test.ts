@@ -24,6 +24,7 @@ import { arrivalOf } from '#app/digest.ts';
 import type { PatientState } from '#domain/state.ts';
 import { HOUR, iso } from '#domain/time.ts';
 import {
+  RecordRefused,
   VersionConflict,
   type AuditEvent,
   type AuditLog,
@@ -723,6 +724,27 @@ describe('the pager on SQLite after a deployment that shortened a ladder', () =>
       ok: true,
       page: { status: 'acknowledged', ack: { by: 'Dr A (hematology attending)' } },
     });
+  });
+});
+
+describe('the pager lane of crs serve when the database fails', () => {
+  it('holds the lane on an SQLite failure (the receiver down), never refuses the record: refused, it would be parked', async () => {
+    const paging = pagingWith({});
+    try {
+      db.exec("CREATE TRIGGER full BEFORE INSERT ON pages BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END");
+      const body = JSON.stringify(grade3);
+      const failed = await paging
+        .sink()
+        .deliver({ seq: 1, kind: 'notification', id: grade3.notificationId, patientId: 'P1', body })
+        .then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+      expect(failed).toMatchObject({ code: expect.stringMatching(/^SQLITE_/) });
+      expect(failed).not.toBeInstanceOf(RecordRefused);
+    } finally {
+      await paging.close();
+    }
   });
 });
 

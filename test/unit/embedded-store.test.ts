@@ -7,7 +7,13 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BoardQueries } from '#adapters/sqlite/board.ts';
 import { DB_FILE, lockDataDir, openDataDir, type Db } from '#adapters/sqlite/db.ts';
-import { OutboxDispatcher, SqliteOutboxLedger, type OutboxItem, type Sink } from '#adapters/sqlite/outbox.ts';
+import {
+  OutboxDispatcher,
+  SqliteOutboxLedger,
+  type OutboxItem,
+  type ParkedRecord,
+  type Sink,
+} from '#adapters/sqlite/outbox.ts';
 import { SqlitePageStore } from '#adapters/sqlite/pages.ts';
 import { SqliteQueue } from '#adapters/sqlite/queue.ts';
 import { SqliteStateStore, type TimelinePoint } from '#adapters/sqlite/store.ts';
@@ -461,6 +467,54 @@ describe('GradingWorker, pinned by a mutation run', () => {
       .prepare('INSERT INTO inbox (patient_id, message_id, body, received_at) VALUES (?, ?, ?, ?)')
       .run('BAD', 'BAD-poison', '{"message":{"messageId":"BAD-poison","patientId":"BAD"}}', '2026-01-10T09:00:00Z');
 
+  it("holds a poison message's patient even when another patient's message went to the dead letters in that pass", async () => {
+    const bad = db.prepare(
+      'INSERT INTO inbox (patient_id, message_id, body, received_at, attempts) VALUES (?, ?, ?, ?, ?)',
+    );
+    bad.run(
+      'BAD1',
+      'BAD1-poison',
+      '{"message":{"messageId":"BAD1-poison","patientId":"BAD1"}}',
+      '2026-01-10T09:00:00Z',
+      2,
+    );
+    bad.run(
+      'BAD2',
+      'BAD2-poison',
+      '{"message":{"messageId":"BAD2-poison","patientId":"BAD2"}}',
+      '2026-01-10T09:00:00Z',
+      0,
+    );
+    const clock = Date.parse('2026-01-10T10:00:00Z');
+    const w = worker(() => clock);
+    expect(await w.pass()).toBe(2); // BAD1's third failure: dead-lettered; BAD2's first: retried in 1 s
+    expect(count('SELECT count(*) AS n FROM dead_letter')).toBe(1);
+    expect(await w.pass()).toBe(0); // BAD2 waits out its backoff (it was tried again at once)
+  });
+
+  it('runs a pass that failed as a whole (a read of the inbox refused) again a second later, unkicked', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const log: string[] = [];
+      const w = worker(Date.now, log);
+      db.prepare('INSERT INTO inbox (patient_id, message_id, body, received_at) VALUES (?, ?, ?, ?)').run(
+        'P1',
+        'm1',
+        JSON.stringify({ message: enrol('P1'), receivedAt: '2026-01-10T09:00:00Z' }),
+        '2026-01-10T09:00:00Z',
+      );
+      const pass = vi.spyOn(w, 'pass').mockRejectedValueOnce(Object.assign(new Error('x'), { code: 'SQLITE_IOERR' }));
+      w.kick();
+      await until(() => log.some((l) => l.includes('pass failed')));
+      expect(pass).toHaveBeenCalledTimes(1);
+      await vi.advanceTimersByTimeAsync(1000);
+      await w.stop(); // lets the pass the retry started finish
+      expect(count('SELECT count(*) AS n FROM inbox')).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('retries a poison message exactly when its backoff ends: after 1 s, then 2 s', async () => {
     poison();
     const t0 = Date.parse('2026-01-10T10:00:00Z');
@@ -912,6 +966,28 @@ describe('OutboxDispatcher', () => {
     expect(d.parked().map((p) => [p.itemId, p.attempts])).toEqual([
       ['a', 3],
       ['b', 3],
+    ]);
+  });
+
+  it('tells onParked of each record as it is parked (the delivery watch raises its alert at once)', async () => {
+    db.prepare(
+      "INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES ('page', 'a', 'P1', '{}', 'x')",
+    ).run();
+    const told: ParkedRecord[] = [];
+    const refusing: Sink = {
+      name: 'webhook',
+      kinds: ['page'],
+      deliver: async () => {
+        throw new RecordRefused('webhook answered HTTP 422');
+      },
+      retry: { initialMs: 1, maxMs: 1, refusedMs: 1 },
+    };
+    const d = new OutboxDispatcher(db, [refusing], { onParked: (r) => told.push(r) });
+    d.kick();
+    await until(() => d.parked().length === 1);
+    await d.stop();
+    expect(told).toEqual([
+      expect.objectContaining({ itemId: 'a', sink: 'webhook', attempts: 3, reason: 'webhook answered HTTP 422' }),
     ]);
   });
 
