@@ -1118,6 +1118,26 @@ describe('acknowledge links in the log', () => {
   });
 });
 
+describe('acknowledge links in the log: pinned by a mutation run (2026-12-06)', () => {
+  it('never writes the token of a link whose form the client broke off: the log says the route', async () => {
+    const token = 'Zk3v9QeX1bT7mN2pL5rW8a';
+    const host = await bareHost({});
+    try {
+      logs = [];
+      const socket = connect(Number(new URL(host.base).port), '127.0.0.1');
+      await new Promise((r) => socket.once('connect', r));
+      socket.end(
+        `POST /ack/${token} HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: 100\r\n\r\nby=Dr`,
+      );
+      await until(() => logs.length > 0 || undefined, 'the failure logged');
+      expect(logs).toEqual(['http: POST /ack/<token> failed (Error)']);
+      socket.destroy();
+    } finally {
+      await host.close();
+    }
+  });
+});
+
 describe('the audit export to a reader that does not keep up', () => {
   it('reads the trail no faster than the reader takes it (a long trail is never held in memory whole)', async () => {
     // The trail is read from the database in pages so that a long one never sits in memory, but every row was

@@ -224,6 +224,23 @@ describe('acknowledge links and the acknowledgement API', () => {
     return until(() => pages()[0], 'a page');
   }
 
+  // Pinned by a mutation run (2026-12-06): the name stays in the database and the trail, never the server's log.
+  it('logs an acknowledgement by page id and route, never the name typed', async () => {
+    const logged: string[] = [];
+    server = await start(undefined, { log: (l) => logged.push(l) });
+    const p = await paged();
+    const res = await fetch(p.ackUrl!, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'by=Dr+Quist+Osei',
+    });
+    expect(res.status).toBe(200);
+    expect(logged.filter((l) => l.includes('acknowledged'))).toEqual([
+      expect.stringMatching(/^paging: page \S+ acknowledged via link$/),
+    ]);
+    expect(logged.join('\n')).not.toMatch(/Quist|Osei/);
+  });
+
   // Until 2026-12-05 a page row that could not be read (not JSON, a field missing) answered the link's GET and POST,
   // the board's acknowledge and the board's list with {"error":"internal error"}: the list for every patient.
   it('answers a link to a page whose row cannot be read with a page saying so; the board lists every patient', async () => {

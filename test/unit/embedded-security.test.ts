@@ -142,6 +142,35 @@ describe("the board's CSRF guard", () => {
   });
 });
 
+describe("the board's key and Origin: pinned by a mutation run (2026-12-06)", () => {
+  it('takes the key from the printed link only: the API refuses it in a query string (it would sit in logs, history)', async () => {
+    server = await start();
+    const s = server;
+    const res = await fetch(`${s.url}/api/patients?key=${encodeURIComponent(keyOf(s))}`);
+    expect(res.status).toBe(401);
+    expect(res.headers.get('set-cookie')).toBeNull();
+  });
+
+  it('refuses a cookie-carried write from another port of this host (cookies and SameSite ignore the port)', async () => {
+    server = await start();
+    const s = server;
+    const pageId = await stalePage(s);
+    const other = new URL(s.url);
+    other.port = String(Number(other.port) === 65535 ? 65534 : Number(other.port) + 1);
+    const res = await fetch(`${s.url}/api/pages/${encodeURIComponent(pageId)}/ack`, {
+      method: 'POST',
+      headers: {
+        cookie: `${boardCookieName(keyOf(s))}=${keyOf(s)}`,
+        'content-type': 'application/json',
+        origin: other.origin,
+      },
+      body: JSON.stringify({ by: 'Dr A' }),
+    });
+    expect(res.status).toBe(403);
+    expect(await s.paging.store.get(pageId)).toMatchObject({ status: 'open' });
+  });
+});
+
 describe("the board's write routes and a compressed body", () => {
   it('answer a Content-Encoding other than identity 415 "send the body uncompressed", as the device routes do', async () => {
     // Until 2026-12-06 the compressed bytes were read as the body: a 400 "body is not valid JSON" told the sender to

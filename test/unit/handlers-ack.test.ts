@@ -288,6 +288,16 @@ describe('ack handler', () => {
     expect(out).toContain('crs|P-1|m3|icu');
     expect(out).not.toContain('Unique');
   });
+
+  // Pinned by a mutation run (2026-12-06): a refused answer's body shows the page (its summary: grade, bed), which is
+  // the clinician's to read, not the log's.
+  it('logs a refused acknowledgement by its outcome only, never the page the answer shows', async () => {
+    const { result, out } = await captureOutput(() => link('POST', token(), 'by='));
+    expect(result.statusCode).toBe(400);
+    expect(result.body).toContain('H4-1');
+    expect(out).toContain('"outcome":"invalid"');
+    expect(out).not.toContain('H4-1');
+  });
 });
 
 describe("the ack function's security log", () => {
