@@ -184,8 +184,8 @@ SQSBackend.receive_message = receive_message
 #     visibility timeout has passed, it may be received again, and its FIFO group is no longer held. moto hides it
 #     again all the same, without holding its group: the group's next message was then delivered while this one was
 #     hidden, and applied before it. The local host renews a batch's visibility while its invocation runs
-#     (shared/hosts/aws-emulator/sqs-source.ts); on a busy machine a renewal that lands after the timeout did this,
-#     and a page came under another sequence number (aws-conservation.test.ts, 2026-12-06).
+#     (shared/hosts/aws-emulator/sqs-source.ts); on a busy machine a renewal can land after the timeout. The
+#     conservation test's one failure of 2026-12-06 (a page under another sequence number) fits it (docs/emulator.md).
 class MessageNotInflight(ReceiptHandleIsInvalid):
     def __init__(self):
         SQSException.__init__(self, "AWS.SimpleQueueService.MessageNotInflight", "The message is not in flight.")
