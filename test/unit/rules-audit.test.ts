@@ -70,6 +70,7 @@ describe('the defaults are the rules text itself (the rules oracle reads them fr
       repeatAfterHours: 8,
       max24h: 3,
       maxTotal: 4,
+      totalPer: 'stay', // "4 in total", read literally: every dose of the stay
     });
     expect(DEFAULT_CONFIG.actions.bispecificInterruptFromGrade).toBe(2);
   });
