@@ -363,16 +363,21 @@ describe('the webhook lane, pinned by a mutation run', () => {
     }
   });
 
-  it('clears the parked alert as soon as `crs outbox retry` puts the record back, not at the next periodic check', async () => {
-    // The watch looks every 15 s here: only the retry itself can clear the alert at once.
+  it('raises the parked alert as the record is parked and clears it as soon as `crs outbox retry` puts it back, not at the next periodic check', async () => {
+    // The watch looks every 15 s here: only the parking and the retry themselves raise and clear the alert at once.
     await server.close();
     const slow = resolveConfig({ paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES, deliveryAlertMinutes: 60 } });
     if (!slow.ok) throw new Error(slow.errors.join('; '));
     server = await startWithWebhook(slow.config);
     answer = (event) => (event === 'notification' ? 422 : 204);
     for (const m of fever('P1')) expect((await post(m)).status).toBe(202);
-    await until(() => logs.some((l) => l.startsWith('delivery watch: ALERT lane webhook parked')), 'the parked alert');
-    expect((await outbox()).alerts.map((a: { key: string }) => a.key)).toEqual(['parked:webhook']);
+    // Raised as the lane parks the record (onParked), in the same read as the record, not at the next look.
+    const listed = await until(async () => {
+      const o = await outbox();
+      return o.parked.length === 1 && o;
+    }, 'the record parked');
+    expect(listed.alerts.map((a: { key: string }) => a.key)).toEqual(['parked:webhook']);
+    expect(logs.some((l) => l.startsWith('delivery watch: ALERT lane webhook parked'))).toBe(true);
     answer = () => 204;
     const retry = await fetch(`${server.url}/api/outbox/retry`, {
       method: 'POST',

@@ -727,6 +727,20 @@ describe('the pager on SQLite after a deployment that shortened a ladder', () =>
   });
 });
 
+describe("the pager's own connection, pinned by a mutation run", () => {
+  it('writes what it derives on its own connection with synchronous=NORMAL (redone after a power cut), never OFF', async () => {
+    // Pinned with the ledger's (embedded-store.test.ts): a setting no other test can tell from NORMAL.
+    const paging = pagingWith({});
+    try {
+      const derived = (paging as unknown as { derived: Db }).derived;
+      expect(derived.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(derived.pragma('synchronous', { simple: true })).toBe(1);
+    } finally {
+      await paging.close();
+    }
+  });
+});
+
 describe('the pager lane of crs serve when the database fails', () => {
   it('holds the lane on an SQLite failure (the receiver down), never refuses the record: refused, it would be parked', async () => {
     const paging = pagingWith({});
@@ -892,6 +906,40 @@ describe('the timer loop of crs serve when the host clock steps', () => {
       expect(watch.current()).toEqual([expect.objectContaining({ key: 'clock', since: iso(min(5)) })]);
       await at(66, 0); // an hour after the last step: cleared once
       expect(told.slice(3)).toEqual([['cleared', 'clock', 'the system clock stepped forward by 1 h', iso(min(5))]]);
+    } finally {
+      await paging.close();
+    }
+  });
+
+  it('moves its last tick with a step forward: the watch, told of the step, does not say the pager has stopped', async () => {
+    // crs serve checks the delivery watch as the step is told (onClockStep), before the tick that saw it ends: a
+    // last tick left an hour behind the new clock would read as a pager that has not run for an hour.
+    let mono = 0;
+    let clock = min(0);
+    let watch: DeliveryWatch | undefined;
+    const paging = pagingWith({
+      now: () => clock,
+      monotonic: () => mono,
+      watchClock: true,
+      onClockStep: () => watch?.check(),
+    });
+    const told: [string, string][] = [];
+    watch = new DeliveryWatch({
+      lanes: () => [],
+      lastTickAt: () => paging.lastTickAt,
+      clock: () => paging.clockAlert(),
+      deliveryAlertMinutes: 60,
+      now: () => clock,
+      log: () => undefined,
+      onChange: () => undefined,
+      onAlert: (event, a) => told.push([event, a.key]),
+    });
+    try {
+      await paging.tick();
+      mono = 60_000;
+      clock = min(1) + HOUR; // NTP steps the clock forward an hour
+      await paging.tick();
+      expect(told).toEqual([['raised', 'clock']]); // not 'pager': its last tick, a minute ago, moved with the clock
     } finally {
       await paging.close();
     }

@@ -584,6 +584,24 @@ describe('GradingWorker, pinned by a mutation run', () => {
     expect(count("SELECT count(*) AS n FROM timeline WHERE patient_id = 'P1'")).toBe(WORKER_LIMITS.rowsPerPatient + 1);
   });
 
+  it('runs the next pass by itself after a short one that left a busy patient messages, with nothing new to wake it', async () => {
+    // The first pass takes 101 rows, fewer than rowsPerPass, but grades 100: a loop that stopped on a short pass
+    // would leave the last message in the inbox until another arrived.
+    await busyPatient();
+    const passes: number[] = [];
+    const w = new GradingWorker({
+      db,
+      store: new SqliteStateStore(db),
+      config: DEFAULT_CONFIG,
+      onCommitted: ({ patients }) => passes.push(patients.length),
+    });
+    w.kick();
+    await vi.waitFor(() => expect(count('SELECT count(*) AS n FROM inbox')).toBe(0), { timeout: 10_000 });
+    await w.stop();
+    expect(passes).toEqual([1, 1]);
+    expect(count("SELECT count(*) AS n FROM timeline WHERE patient_id = 'P1'")).toBe(WORKER_LIMITS.rowsPerPatient + 1);
+  });
+
   it('stops after the pass in progress: the rest waits in the inbox for the next start', async () => {
     await busyPatient();
     const w = worker();
@@ -1569,6 +1587,19 @@ describe('SqliteTokenStore and the data directory', () => {
     await drain(worker()); // the grading commit is NORMAL (redone from the inbox after a power cut)
     await new SqliteOutboxLedger(db, 'stdout').markSent('crs|P1|x', '2026-01-10T10:00:00Z');
     expect(db.pragma('synchronous', { simple: true })).toBe(2);
+  });
+
+  it("records deliveries on the ledger's own connection with synchronous=NORMAL, in WAL mode, never OFF", async () => {
+    // Pinned by a mutation run: a ledger with synchronous=OFF passed every test. With OFF a power cut can corrupt the
+    // database (its checkpoints are not synced either), where NORMAL loses at most the last records (a page resent).
+    const d = new OutboxDispatcher(db, []);
+    try {
+      const ledger = (d as unknown as { ledgerDb: Db }).ledgerDb;
+      expect(ledger.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(ledger.pragma('synchronous', { simple: true })).toBe(1);
+    } finally {
+      await d.stop();
+    }
   });
 });
 
