@@ -48,7 +48,8 @@ describe('crs replay', () => {
       errors: ['vitals.temperatureC: 101.3 is outside 25-45 (Fahrenheit?)'],
     });
     expect(events[1]).toMatchObject({ type: 'rejected', line: 2 });
-    expect((events[1]!.errors as string[])[0]).toMatch(/^line is not valid JSON/);
+    // With the parser's reason: where the line goes wrong.
+    expect((events[1]!.errors as string[])[0]).toMatch(/^line is not valid JSON: \S/);
     expect(events.slice(2).map((e) => e.type)).toEqual(['assessment', 'notification']);
   });
 
@@ -191,6 +192,27 @@ describe('crs replay output, pinned by a mutation run', () => {
   });
 });
 
+describe('crs replay input and output, pinned by a mutation run (2026-12-06)', () => {
+  it('skips a line of only spaces or tabs as a blank line: nothing refused, the numbers of the lines after it kept', async () => {
+    const input = [good('a', 0, { vitals: { temperatureC: 38.5 } }), '   ', '\t', '{oops'].join('\n');
+    const { status, events } = await replayMain(['-'], input);
+    expect(events.map((e) => (e.type === 'rejected' ? `rejected:${e.line}` : e.type))).toEqual([
+      'assessment',
+      'notification',
+      'rejected:4',
+    ]);
+    expect(status).toBe(1);
+  });
+
+  it('prints each event once when the output is longer than the writer buffers (64 KiB)', async () => {
+    const ids = Array.from({ length: 400 }, (_, i) => `h${i}`);
+    const input = ids.map((id, i) => good(id, i, { vitals: { heartRate: 80 + (i % 20) } })).join('\n');
+    const { status, events } = await replayMain(['-'], input);
+    expect(status).toBe(0);
+    expect(events.map((e) => e.messageId)).toEqual(ids);
+  });
+});
+
 describe('the configuration file, pinned by a mutation run: a bad one is refused, naming the key', () => {
   const errors = (overrides: unknown) => {
     const r = resolveConfig(overrides);
@@ -241,7 +263,11 @@ describe('the configuration file, pinned by a mutation run: a bad one is refused
 });
 
 describe('replay remembers every identity, pinned by a mutation run', () => {
-  it('a reused messageId does not make the first content new again, however late it comes back', () => {
+  // Each content a reused messageId was applied with stays known (the second since 2026-12-06's mutation run).
+  it.each([
+    ['the first content', 0, 38.5],
+    ['the other content', 1, 37.0],
+  ])('a reused messageId: %s is a duplicate however late it comes back', (_name, minutes, temperatureC) => {
     const r = resolveConfig({ dedupeWindow: 16 });
     if (!r.ok) throw new Error(r.errors.join('; '));
     const replay = new Replay(r.config);
@@ -249,7 +275,7 @@ describe('replay remembers every identity, pinned by a mutation run', () => {
       good('m', 0, { vitals: { temperatureC: 38.5 } }),
       good('m', 1, { vitals: { temperatureC: 37.0 } }), // the same id, other content: a new observation
       ...Array.from({ length: 120 }, (_, i) => good(`x${i}`, 2 + i, { vitals: { heartRate: 80 } })),
-      good('m', 0, { vitals: { temperatureC: 38.5 } }), // far past the window: still a duplicate
+      good('m', minutes, { vitals: { temperatureC } }), // far past the window: still a duplicate
     ];
     const last = lines.flatMap((l, i) => replay.line(l, i + 1)).at(-1);
     expect(last).toEqual({ type: 'duplicate', messageId: 'm', patientId: 'C-1' });

@@ -7,9 +7,9 @@ import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { reduce } from '#domain/reducer.ts';
 import { arrivalOf, messageDigest } from '#app/digest.ts';
-import { gradePatient } from '#app/grade.ts';
+import { gradePatient, provenanceOf, queuedDigest } from '#app/grade.ts';
 import { hasSeen, seenCount } from '#domain/seen.ts';
-import { SeenBefore, VersionConflict, type StateStore } from '#ports';
+import { SeenBefore, VersionConflict, type AuditEvent, type StateStore } from '#ports';
 import { telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
 import {
   captureOutput,
@@ -283,6 +283,47 @@ describe('pinned by a mutation run', () => {
     expect(result.steps.map((s) => s.kind)).toEqual(['duplicate']);
     expect(result.notifications).toEqual([]);
     expect(applied('A')).toBe(1);
+  });
+
+  // 2026-12-06 (a mutation run of grading and replay): what the trail shows of a batch, and where a message is placed.
+  it("audits each message of a batch with its own sender, its grades as they are, and each page's causing message", async () => {
+    const audits: AuditEvent[] = [];
+    const audited: StateStore = {
+      load: (patientId) => store.load(patientId),
+      save: async (patientId, state, version, outbox, extras) => {
+        audits.push(...(extras?.audit ?? []));
+        return store.save(patientId, state, version, outbox);
+      },
+    };
+    const a = [enrol('A'), fever('A', 0)];
+    await gradePatient(audited, DEFAULT_CONFIG, 'A', a, [{ sender: 'gw-1' }, { sender: 'gw-2' }]);
+    const assessments = audits.filter((e) => e.type === 'assessment');
+    expect(assessments.map((e) => [e.details?.messageId, e.details?.sender])).toEqual([
+      [a[0]!.messageId, 'gw-1'],
+      [a[1]!.messageId, 'gw-2'],
+    ]);
+    // CRS 1 from the fever, ICANS 0: the text says which grade is which.
+    expect(assessments[1]!.text).toMatch(/^CRS 1, ICANS 0 \(astct2019\): /);
+    const page = audits.find((e) => e.type === 'notification')!;
+    expect(page.details).toMatchObject({ messageId: a[1]!.messageId, notificationId: store.outbox[0]!.notificationId });
+  });
+
+  it('places a message dated ahead of its arrival at the arrival the queue body records', async () => {
+    // A device clock 10 minutes fast: the ingest queued the message with when it arrived (QueuedMessage.receivedAt).
+    const ahead = fever('A', 10);
+    const receivedAt = new Date(Date.parse(ahead.observedAt) - 10 * 60_000).toISOString();
+    const provenance = provenanceOf(JSON.stringify({ message: ahead, receivedAt, sender: 'gw-1' }));
+    expect(provenance).toEqual({ sender: 'gw-1', receivedAt: Date.parse(receivedAt) });
+    const result = await gradePatient(store, DEFAULT_CONFIG, 'A', [enrol('A', -60), ahead], [undefined, provenance]);
+    const step = result.steps[1]!;
+    expect(step.kind === 'applied' && step.assessment.at).toBe(receivedAt.replace('.000Z', 'Z'));
+  });
+
+  it("keys a dead letter by the queued message's digest, and a body that no longer validates by ''", () => {
+    const m = fever('A', 0);
+    expect(queuedDigest(JSON.stringify({ message: m }))).toBe(messageDigest(m));
+    expect(queuedDigest('{not json')).toBe('');
+    expect(queuedDigest(JSON.stringify({ message: { ...m, patientId: '' } }))).toBe('');
   });
 });
 

@@ -1,7 +1,7 @@
 // `crs replay --escalations`: ladders, acknowledgements, silences and alerts in simulated time, deterministic.
 import { describe, expect, it } from 'vitest';
 import { EscalatingReplay, type EscalationEvent } from '#app/replay-escalations.ts';
-import { DEFAULT_CONFIG } from '#domain/config.ts';
+import { DEFAULT_CONFIG, resolveConfig } from '#domain/config.ts';
 import { replayMain } from '#test/support/cli.ts';
 
 const at = (hhmm: string) => `2026-11-26T${hhmm}:00Z`;
@@ -288,6 +288,16 @@ describe('replay --escalations control lines, pinned by a mutation run', () => {
       text: 'hematology page acknowledged by Dr A via api',
       details: { by: 'Dr A', via: 'api', team: 'hematology' },
     });
+  });
+
+  it("writes a stale-feed alert's times in the site's zone, as the servers page them (2026-12-06)", async () => {
+    const paris = resolveConfig({ site: { timeZone: 'Europe/Paris' } });
+    if (!paris.ok) throw new Error(paris.errors.join('; '));
+    const r = new EscalatingReplay(paris.config);
+    const events = [...(await r.line(enrol(), 1)), ...(await r.finish(Date.parse(at('10:20'))))];
+    const alert = events.find((e) => e.type === 'audit' && e.event === 'alert');
+    expect(alert).toMatchObject({ at: '2026-11-26T10:15:00Z', patientId: 'E-1' });
+    expect(alert?.type === 'audit' && alert.text).toMatch(/nothing from the monitor since 2026-11-26 11:00 CET;/);
   });
 
   // A defect found by the run: replay silenced the patient where both servers refuse a silence of two scopes.
