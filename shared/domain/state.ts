@@ -332,18 +332,17 @@ export function decodeBp(s: StoredBp, clock: number): Pick<PatientState, 'bp' | 
   return {
     bp: decodeTimes(s.bp, 3, clock, (t, i): BpReading => [t, s.bp[i + 1]!, s.bp[i + 2]!]),
     pressors: decodeTimes(s.pressors, 2, clock, (t, i): PressorPoint => [t, s.pressors[i + 1] === 1]),
-    bpFold:
-      at === null
-        ? NOTHING_FOLDED
-        : {
-            at: clock - ms(at),
-            on: on === 1,
-            last: last as Last,
-            infusing: infusing === 1,
-            stoppedAt: stoppedAt === null ? null : clock - ms(stoppedAt),
-            pair: pair === null ? null : [decodeReading(clock, pair, 0), decodeReading(clock, pair, 3)],
-            prev: prev === null ? null : decodeReading(clock, prev, 0),
-          },
+    // A null instant is nothing folded yet, the rest read all the same: a version-1 state's rule state over the
+    // readings it dropped has no instant (fromVersion1), and was lost at its first save until 2026-12-06.
+    bpFold: {
+      at: at === null ? Number.NEGATIVE_INFINITY : clock - ms(at),
+      on: on === 1,
+      last: last as Last,
+      infusing: infusing === 1,
+      stoppedAt: stoppedAt === null ? null : clock - ms(stoppedAt),
+      pair: pair === null ? null : [decodeReading(clock, pair, 0), decodeReading(clock, pair, 3)],
+      prev: prev === null ? null : decodeReading(clock, prev, 0),
+    },
   };
 }
 
