@@ -365,9 +365,9 @@ export function enrolmentForOlderReaders(e: TimedFields<EnrolmentFields>): Store
 
 /**
  * The enrolment of a stored state. The thresholds' old field, unless it is what this code wrote beside the split
- * ones, is read as each threshold it holds at its time where that is later than the split one: a state written
+ * ones, is read as each threshold it holds at its time where that is not earlier than the split one: a state written
  * before the split has only the old field; one that the code before updated after a rollback has it later than the
- * split ones it carried along unread.
+ * split ones it carried along unread, or at the same instant (a correction: the later arrival, as the reducer keeps).
  */
 export function enrolmentFromStored(stored: StoredEnrolment): TimedFields<EnrolmentFields> {
   const { hypotension: legacy, ...e } = stored;
@@ -382,9 +382,9 @@ export function enrolmentFromStored(stored: StoredEnrolment): TimedFields<Enrolm
     return e;
   const out: TimedFields<EnrolmentFields> = { ...e };
   const { systolicBelow, mapBelow } = legacy.v;
-  if (systolicBelow !== undefined && !(e.hypotensionSystolicBelow && e.hypotensionSystolicBelow.t >= legacy.t))
+  if (systolicBelow !== undefined && !(e.hypotensionSystolicBelow && e.hypotensionSystolicBelow.t > legacy.t))
     out.hypotensionSystolicBelow = { v: systolicBelow, t: legacy.t };
-  if (mapBelow !== undefined && !(e.hypotensionMapBelow && e.hypotensionMapBelow.t >= legacy.t))
+  if (mapBelow !== undefined && !(e.hypotensionMapBelow && e.hypotensionMapBelow.t > legacy.t))
     out.hypotensionMapBelow = { v: mapBelow, t: legacy.t };
   return out;
 }

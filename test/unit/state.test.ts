@@ -157,6 +157,12 @@ describe('a version-1 state (rules 1.0, as SQLite and DynamoDB hold it today)', 
     expect(hypotensiveAfter({ on: true, lastLow: true }, 110)).toBe(true); // dropped low + normal: not yet
   });
 
+  it('reads a vasopressor section whose pumps all run at dose 0 as none infusing (pinned by a mutation run)', () => {
+    const old = JSON.parse(stored) as { vasopressors: { t: number } };
+    const paused = { v: [{ drug: 'norepinephrine', dose: 0, unit: 'mcg/kg/min' }], t: old.vasopressors.t };
+    expect(deserializeState(JSON.stringify({ ...old, vasopressors: paused })).pressors).toEqual([[paused.t, false]]);
+  });
+
   it('keeps that rule state when it is stored again before the next reading, in both forms', () => {
     // Found by a mutation run (2026-12-06): nothing is folded yet (no folded instant), so both forms wrote the
     // instant as null, and a null instant was read back as no rule state at all: the dropped low reading was lost
