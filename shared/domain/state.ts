@@ -332,18 +332,17 @@ export function decodeBp(s: StoredBp, clock: number): Pick<PatientState, 'bp' | 
   return {
     bp: decodeTimes(s.bp, 3, clock, (t, i): BpReading => [t, s.bp[i + 1]!, s.bp[i + 2]!]),
     pressors: decodeTimes(s.pressors, 2, clock, (t, i): PressorPoint => [t, s.pressors[i + 1] === 1]),
-    bpFold:
-      at === null
-        ? NOTHING_FOLDED
-        : {
-            at: clock - ms(at),
-            on: on === 1,
-            last: last as Last,
-            infusing: infusing === 1,
-            stoppedAt: stoppedAt === null ? null : clock - ms(stoppedAt),
-            pair: pair === null ? null : [decodeReading(clock, pair, 0), decodeReading(clock, pair, 3)],
-            prev: prev === null ? null : decodeReading(clock, prev, 0),
-          },
+    // A null instant is nothing folded yet, the rest read all the same: a version-1 state's rule state over the
+    // readings it dropped has no instant (fromVersion1), and was lost at its first save until 2026-12-06.
+    bpFold: {
+      at: at === null ? Number.NEGATIVE_INFINITY : clock - ms(at),
+      on: on === 1,
+      last: last as Last,
+      infusing: infusing === 1,
+      stoppedAt: stoppedAt === null ? null : clock - ms(stoppedAt),
+      pair: pair === null ? null : [decodeReading(clock, pair, 0), decodeReading(clock, pair, 3)],
+      prev: prev === null ? null : decodeReading(clock, prev, 0),
+    },
   };
 }
 
@@ -366,9 +365,9 @@ export function enrolmentForOlderReaders(e: TimedFields<EnrolmentFields>): Store
 
 /**
  * The enrolment of a stored state. The thresholds' old field, unless it is what this code wrote beside the split
- * ones, is read as each threshold it holds at its time where that is later than the split one: a state written
+ * ones, is read as each threshold it holds at its time where that is not earlier than the split one: a state written
  * before the split has only the old field; one that the code before updated after a rollback has it later than the
- * split ones it carried along unread.
+ * split ones it carried along unread, or at the same instant (a correction: the later arrival, as the reducer keeps).
  */
 export function enrolmentFromStored(stored: StoredEnrolment): TimedFields<EnrolmentFields> {
   const { hypotension: legacy, ...e } = stored;
@@ -383,9 +382,9 @@ export function enrolmentFromStored(stored: StoredEnrolment): TimedFields<Enrolm
     return e;
   const out: TimedFields<EnrolmentFields> = { ...e };
   const { systolicBelow, mapBelow } = legacy.v;
-  if (systolicBelow !== undefined && !(e.hypotensionSystolicBelow && e.hypotensionSystolicBelow.t >= legacy.t))
+  if (systolicBelow !== undefined && !(e.hypotensionSystolicBelow && e.hypotensionSystolicBelow.t > legacy.t))
     out.hypotensionSystolicBelow = { v: systolicBelow, t: legacy.t };
-  if (mapBelow !== undefined && !(e.hypotensionMapBelow && e.hypotensionMapBelow.t >= legacy.t))
+  if (mapBelow !== undefined && !(e.hypotensionMapBelow && e.hypotensionMapBelow.t > legacy.t))
     out.hypotensionMapBelow = { v: mapBelow, t: legacy.t };
   return out;
 }

@@ -290,6 +290,11 @@ describe('GradingWorker', () => {
     db = openDataDir(dir);
     expect(db.pragma('user_version', { simple: true })).toBe(11);
     expect(count("SELECT count(*) AS n FROM seen_messages WHERE patient_id = 'P1'")).toBe(3);
+    // The next save drops the state's window: from then on the copies (with their digests) are all there is.
+    await new SqliteQueue(db).enqueue([queued(msg('P1', 40, { vitals: { heartRate: 90 } }))]);
+    await drain(worker());
+    db.close();
+    db = openDataDir(dir);
     await new SqliteQueue(db).enqueue(sent.map(queued));
     const again = worker();
     await drain(again);

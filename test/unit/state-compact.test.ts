@@ -11,7 +11,8 @@ import { deserializeState, emptyState, serializeState, type PatientState } from 
 import { course, permutation } from '../support/arbitraries.ts';
 import { enrol, msg, T0 } from '../support/messages.ts';
 import { config, run } from '../support/run.ts';
-import { encodeStateItem } from '../../shared/adapters/aws/state-item.ts';
+import { decodeStateItem, encodeStateItem } from '../../shared/adapters/aws/state-item.ts';
+import { identify } from '../../shared/domain/seen.ts';
 import { week } from '../support/week.ts';
 
 const throughJson = (s: PatientState) => expandState(JSON.parse(JSON.stringify(compactState(s))) as unknown[]);
@@ -123,6 +124,23 @@ describe("a patient's own hypotension thresholds in the stored forms", () => {
     expect(deserializeState(serializeState(now)).enrolment).toEqual(now.enrolment);
     expect(expandState(compactState(now)).enrolment).toEqual(now.enrolment);
     expect(now.enrolment.hypotensionSystolicBelow).toEqual({ v: 100, t: T0 });
+  });
+
+  it('a state the code before corrected at the same instant after a rollback: its correction wins, as a later arrival', () => {
+    // The reducer keeps the later arrival of two values of one instant (a correction), and so did the code before
+    // with the old field: an old field unlike the one written beside the split ones was changed by it since.
+    // Until 2026-12-06 the split threshold of that instant was kept (MAP 70 where 65 had been charted).
+    const now = withThresholds(); // systolic 100 at T0, MAP 70 at T0 + 10 min
+    const json = JSON.parse(serializeState(now)) as { enrolment: Record<string, unknown> };
+    const corrected = { v: { systolicBelow: 100, mapBelow: 65 }, t: T0 + 10 * 60_000 };
+    json.enrolment.hypotension = corrected;
+    const compact = compactState(now);
+    compact[4] = [...(compact[4] as unknown[]).slice(0, 12), corrected.v, (now.clock - corrected.t) / 1000];
+    for (const read of [deserializeState(JSON.stringify(json)), expandState(compact)]) {
+      expect(read.enrolment.hypotensionMapBelow).toEqual({ v: 65, t: corrected.t });
+      expect(read.enrolment.hypotensionSystolicBelow).toEqual({ v: 100, t: corrected.t });
+      expect(hypotensionThresholds(read, DEFAULT_CONFIG)).toEqual({ systolicBelow: 100, mapBelow: 65 });
+    }
   });
 
   it('a state the code before updated after a rollback: its later change to the old field wins', () => {
@@ -336,8 +354,26 @@ describe('pinned by a mutation run', () => {
     send(32, 38.6, 150);
     for (let k = 31; k >= 0; k--) send(k, 37, 150 + (32 - k));
     send(31, 37.1, 190); // a correction of an instant already placed: kept once
+    // Through the compact form: each placement after the first is stored as seconds after the one before it.
+    const before = state!.placedAhead;
+    state = expandState(JSON.parse(JSON.stringify(compactState(state!))) as unknown[]);
+    expect(state.placedAhead).toEqual(before);
     const placed = state!.placedAhead.map(([o]) => o);
     expect([placed.length, new Set(placed).size]).toEqual([32, 32]);
     expect(send(32, 36.9, 191).assessment.crsGrade).toBe(0);
+  });
+});
+
+describe('the AWS state item, pinned by a mutation run of the kept state', () => {
+  it('keeps every digest of its pending messages a duplicate, reused ids with several digests among them', () => {
+    // The window is sized by digests, not messages: 100 pending ids each applied with three contents.
+    const pending = Array.from({ length: 100 }, (_, i) => ({
+      messageId: `m${i}`,
+      digests: ['a', 'b', 'c'].map((d) => `${d}${i}`),
+      entries: [],
+    }));
+    const { state } = decodeStateItem(encodeStateItem(emptyState('Q-1'), pending));
+    const answers = pending.flatMap((p) => p.digests.map((d) => identify(state.seen, p.messageId, d)));
+    expect(answers.filter((a) => a !== 'duplicate')).toEqual([]);
   });
 });

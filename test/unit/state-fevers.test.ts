@@ -172,6 +172,41 @@ describe('unmaskedFever in the stored forms (the fever a masking medication char
     expect(gradeCrs(fromJson, cfg).grade).toBe(gradeCrs(stored, cfg).grade);
   });
 
+  it.each([
+    ['07:00', '2026-01-10T07:00:00Z'],
+    ["08:00, the first fever's instant", '2026-01-10T08:00:00Z'],
+  ])(
+    'stored before latestFever too, infused at %s: its onset, no longer kept, is the fever a late medication follows',
+    (_n, infusedAt) => {
+      // The code before latestFever kept the episode's earliest febrile time (feverOnset, 08:00) and the 09:00
+      // reading that covered it: paracetamol charted late at 08:30 follows the 08:00 fever (pinned by a mutation run).
+      const s = apply(undefined, [{ ...enrolled, enrolment: { therapy: 'car-t', infusedAt } }, ...fevers]);
+      const json = JSON.parse(serializeState({ ...s, febrile: s.febrile.filter(([t]) => t !== T0) })) as Record<
+        string,
+        unknown
+      >;
+      for (const k of ['latestFever', 'maskedFever', 'unmaskedFever']) delete json[k];
+      json.feverOnset = T0;
+      const loaded = deserializeState(JSON.stringify(json));
+      expect(loaded.unmaskedFever).toBe(T0);
+      expect(gradeCrs(apply(loaded, rest), cfg).grade).toBe(2);
+    },
+  );
+
+  it('writes, for the code before, a masked fever at the very start of the episode (the infusion) as the onset', () => {
+    // 38.5 °C at the infusion's instant, tocilizumab at 08:30, 38.5 °C at 09:00: the waiver holds (section 4); the
+    // code before waives fever when the medication is at or after the onset it reads (pinned by a mutation run).
+    const s = apply(undefined, [
+      { ...enrolled, enrolment: { therapy: 'car-t', infusedAt: '2026-01-10T08:00:00Z' } },
+      fevers[0]!,
+      m('t', 30, { medications: [{ drug: 'tocilizumab' }] }),
+      fevers[1]!,
+    ]);
+    expect([s.maskedFever, s.latestFever, episodeStart(s)]).toEqual([T0, T0 + 60 * 60_000, T0]);
+    expect((JSON.parse(serializeState(s)) as { feverOnset?: number }).feverOnset).toBe(T0);
+    expect(compactOnset(s)).toBe(T0);
+  });
+
   it('none after the latest masking medication: written as nothing, and read back as none', () => {
     const masked = apply(stored, [m('t', 90, { medications: [{ drug: 'tocilizumab' }] })]);
     expect(masked.unmaskedFever).toBeUndefined();

@@ -8,6 +8,7 @@ import { DEFAULT_CONFIG } from '#domain/config.ts';
 import { gradeCrs, gradeIcans } from '#domain/grading.ts';
 import { reduce } from '#domain/reducer.ts';
 import { seenCount } from '#domain/seen.ts';
+import { compactState, expandState } from '#domain/state-compact.ts';
 import { deserializeState, emptyState, serializeState, type PatientState } from '#domain/state.ts';
 import { course, permutation } from '#test/support/arbitraries.ts';
 import { enrol, msg } from '#test/support/messages.ts';
@@ -154,6 +155,36 @@ describe('a version-1 state (rules 1.0, as SQLite and DynamoDB hold it today)', 
     expect(hypotensiveAfter({ on: false, lastLow: false }, 85)).toBe(false); // dropped normal + low: one low alone
     expect(hypotensiveAfter({ on: true, lastLow: false }, 110)).toBe(false); // dropped normal + normal: cleared
     expect(hypotensiveAfter({ on: true, lastLow: true }, 110)).toBe(true); // dropped low + normal: not yet
+  });
+
+  it('reads a vasopressor section whose pumps all run at dose 0 as none infusing (pinned by a mutation run)', () => {
+    const old = JSON.parse(stored) as { vasopressors: { t: number } };
+    const paused = { v: [{ drug: 'norepinephrine', dose: 0, unit: 'mcg/kg/min' }], t: old.vasopressors.t };
+    expect(deserializeState(JSON.stringify({ ...old, vasopressors: paused })).pressors).toEqual([[paused.t, false]]);
+  });
+
+  it('keeps that rule state when it is stored again before the next reading, in both forms', () => {
+    // Found by a mutation run (2026-12-06): nothing is folded yet (no folded instant), so both forms wrote the
+    // instant as null, and a null instant was read back as no rule state at all: the dropped low reading was lost
+    // at the first save after the upgrade, and the next low reading no longer established hypotension (CRS 1, not 2).
+    const old = JSON.parse(stored) as Record<string, unknown>;
+    for (const bpDropped of [
+      { on: false, lastLow: true },
+      { on: true, lastLow: true },
+    ]) {
+      const s = deserializeState(
+        JSON.stringify({ ...old, bp: [], oxygen: undefined, vasopressors: undefined, bpDropped }),
+      );
+      const live = run([msg('P-V1', 46, { vitals: { temperatureC: 38.2 } })], config(), s).state!;
+      const next = msg('P-V1', 50, { vitals: { systolicBP: bpDropped.on ? 110 : 85 } });
+      const graded = (state: PatientState) => {
+        const last = run([next], config(), state).last;
+        return [last.crsGrade, last.reasons.some((x) => x.criterion === 'hypotension')];
+      };
+      expect(graded(live)).toEqual([2, true]);
+      expect(graded(deserializeState(serializeState(live)))).toEqual([2, true]);
+      expect(graded(expandState(JSON.parse(JSON.stringify(compactState(live))) as unknown[]))).toEqual([2, true]);
+    }
   });
 
   it('grades as version 1 did where rules 1.0 and 1.1 agree, and by rules 1.1 from then on', () => {
