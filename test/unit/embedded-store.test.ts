@@ -68,6 +68,24 @@ function escalating(patientId: string): DeviceMessage[] {
   ];
 }
 
+/** Sets `db` back to version 3's schema (its data kept), as the upgrade tests make old data directories. */
+function asVersion3(d: Db): void {
+  dropListColumns(d); // versions 7's, 8's and 9's
+  d.exec('DROP TABLE ack_links'); // version 5's
+  // As version 3 had it: the timeline unique on (patient, messageId).
+  d.exec(`
+    CREATE TABLE timeline_v3 (
+      id INTEGER PRIMARY KEY AUTOINCREMENT, patient_id TEXT NOT NULL, message_id TEXT NOT NULL,
+      observed_at INTEGER NOT NULL, clock INTEGER NOT NULL, crs INTEGER NOT NULL, icans INTEGER NOT NULL,
+      data TEXT NOT NULL, UNIQUE (patient_id, message_id));
+    INSERT INTO timeline_v3 SELECT * FROM timeline;
+    DROP TABLE timeline;
+    ALTER TABLE timeline_v3 RENAME TO timeline;
+    CREATE INDEX timeline_by_time ON timeline (patient_id, observed_at);
+  `);
+  d.pragma('user_version = 3');
+}
+
 function replayPages(messages: DeviceMessage[]): string[] {
   const replay = new Replay(DEFAULT_CONFIG);
   return messages
@@ -205,7 +223,7 @@ describe('GradingWorker', () => {
     ]);
   });
 
-  it('opens a version-4 data directory as version 9, with a place for short acknowledge links', async () => {
+  it('opens a version-4 data directory as the current version, with a place for short acknowledge links', async () => {
     const queue = new SqliteQueue(db);
     await queue.enqueue(escalating('P1').map(queued));
     await drain(worker());
@@ -230,20 +248,7 @@ describe('GradingWorker', () => {
     const sent = escalating('P1');
     await queue.enqueue(sent.map(queued));
     await drain(worker());
-    dropListColumns(db); // versions 7's, 8's and 9's
-    db.exec('DROP TABLE ack_links'); // version 5's
-    // As version 3 had it: the timeline unique on (patient, messageId).
-    db.exec(`
-      CREATE TABLE timeline_v3 (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, patient_id TEXT NOT NULL, message_id TEXT NOT NULL,
-        observed_at INTEGER NOT NULL, clock INTEGER NOT NULL, crs INTEGER NOT NULL, icans INTEGER NOT NULL,
-        data TEXT NOT NULL, UNIQUE (patient_id, message_id));
-      INSERT INTO timeline_v3 SELECT * FROM timeline;
-      DROP TABLE timeline;
-      ALTER TABLE timeline_v3 RENAME TO timeline;
-      CREATE INDEX timeline_by_time ON timeline (patient_id, observed_at);
-    `);
-    db.pragma('user_version = 3');
+    asVersion3(db);
     const before = db.prepare('SELECT * FROM timeline ORDER BY id').all();
     db.close();
     db = openDataDir(dir);
@@ -255,6 +260,40 @@ describe('GradingWorker', () => {
     await new SqliteQueue(db).enqueue([queued(reused)]);
     await drain(worker());
     expect(count("SELECT count(*) AS n FROM timeline WHERE patient_id = 'P1'")).toBe(4);
+  });
+
+  it('opens a version-2 data directory as the current version: a message waiting in its inbox is graded', async () => {
+    const sent = escalating('P1');
+    await new SqliteQueue(db).enqueue(sent.slice(0, 2).map(queued));
+    await drain(worker());
+    await new SqliteQueue(db).enqueue([queued(sent[2]!)]); // waits in the inbox through the upgrade
+    asVersion3(db);
+    // As version 2 had them: no parked records, no seen messages, the inbox unique on (patient, messageId).
+    db.exec(`
+      DROP TABLE parked;
+      DROP TABLE seen_messages;
+      CREATE TABLE inbox_v2 (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, patient_id TEXT NOT NULL, message_id TEXT NOT NULL, body TEXT NOT NULL,
+        received_at TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, retry_at INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (patient_id, message_id));
+      INSERT INTO inbox_v2 SELECT seq, patient_id, message_id, body, received_at, attempts, retry_at FROM inbox;
+      DROP TABLE inbox;
+      ALTER TABLE inbox_v2 RENAME TO inbox;
+    `);
+    db.pragma('user_version = 2');
+    db.close();
+    db = openDataDir(dir);
+    expect(db.pragma('user_version', { simple: true })).toBe(11);
+    await drain(worker());
+    expect(count('SELECT count(*) AS n FROM inbox')).toBe(0);
+    expect(db.prepare("SELECT message_id FROM timeline WHERE patient_id = 'P1' ORDER BY id").pluck().all()).toEqual(
+      sent.map((m) => m.messageId),
+    );
+    // A messageId reused with other content while the first copy waits is another observation (version 3's inbox).
+    const queue = new SqliteQueue(db);
+    const again = { ...msg('P1', 40, { vitals: { temperatureC: 37 } }), messageId: 'P1-reused' };
+    await queue.enqueue([queued(again), queued({ ...again, vitals: { temperatureC: 39.5 } })]);
+    expect(count("SELECT count(*) AS n FROM inbox WHERE message_id = 'P1-reused'")).toBe(2);
   });
 
   it('stores states without their window of recent identities, and still knows every message after a restart', async () => {
