@@ -1087,7 +1087,22 @@ describe('FHIR ingest', () => {
         400,
         /^the body starts with a byte order mark \(U\+FEFF\): send the JSON without it$/,
       ],
-      [post('/fhir/r4/Observation', flowsheet()), 400, /takes a Observation, not a Bundle/],
+      // Until 2026-12-06 "takes a Observation, not a Bundle", with no word of where to send it.
+      [
+        post('/fhir/r4/Observation', flowsheet()),
+        400,
+        /^this route takes an Observation, not a Bundle: POST it to \/fhir\/r4\/Bundle$/,
+      ],
+      [
+        post('/fhir/r4/Bundle', { resourceType: 'Encounter' }),
+        400,
+        /^this route takes a Bundle, not an Encounter: POST it to \/fhir\/r4\/Encounter$/,
+      ],
+      [
+        post('/fhir/r4/Observation', { resourceType: 'Patient' }),
+        400,
+        /^this route takes an Observation, not a Patient: this system takes Observation, MedicationAdministration, Encounter, Procedure \(or a Bundle of them\)$/,
+      ],
       [post('/fhir/r4/Patient', {}), 404, /no route/],
       [post('/fhir/r4/Bundle', flowsheet(), { 'content-type': 'text/plain' }), 415, /not application\/fhir\+json/],
       // An STU3 body may mean other things by the same names: until 2026-12-05 it was read as R4.
@@ -1174,7 +1189,7 @@ describe('FHIR ingest', () => {
             expect(i.diagnostics).toBeTruthy();
             // Every refusal of something in a resource names where; a body that is no resource (no resourceType),
             // or not the one the route takes, has no element to name (`resourceType` is none).
-            if (!/not a FHIR resource \(no resourceType\)|^this route takes a /.test(i.diagnostics!))
+            if (!/not a FHIR resource \(no resourceType\)|^this route takes an? /.test(i.diagnostics!))
               expect(i.expression, i.diagnostics).toEqual([expect.stringMatching(/^[A-Z][A-Za-z]*(\.|$)/)]);
           }
         }
