@@ -51,14 +51,17 @@ describe('ingest edges', () => {
     expect(queue.messages).toHaveLength(0);
   });
 
+  // Until 2026-12-06 the refusal said the bound only; the sender is told what to do now.
   it('takes a batch of 100 messages and refuses 101 or none with 400, queueing nothing', async () => {
     const batch = (n: number) => Array.from({ length: n }, (_, i) => msg(`P-${i}`, 0, { vitals: { heartRate: 80 } }));
     const over = await handleIngest(post(batch(101), '/v1/messages/batch'), deps());
     expect(over.status).toBe(400);
-    expect(JSON.parse(over.body)).toEqual({ errors: ['a batch holds 1-100 messages (got 101)'] });
+    expect(JSON.parse(over.body)).toEqual({
+      errors: ['a batch holds 1-100 messages (got 101): send them in requests of 100 at most'],
+    });
     const none = await handleIngest(post([], '/v1/messages/batch'), deps());
     expect(none.status).toBe(400);
-    expect(JSON.parse(none.body)).toEqual({ errors: ['a batch holds 1-100 messages (got 0)'] });
+    expect(JSON.parse(none.body)).toEqual({ errors: ['a batch holds 1-100 messages (got 0): send at least one'] });
     expect(queue.messages).toHaveLength(0);
     const full = await handleIngest(post(batch(100), '/v1/messages/batch'), deps());
     expect(full.status).toBe(202);
