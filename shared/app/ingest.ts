@@ -247,7 +247,8 @@ export async function handleIngest(
   if (!auth.ok) return json(auth.status, { error: auth.error }, refusalHeaders(auth));
 
   const type = header(req, 'content-type');
-  if (type && !isJsonType(type)) return json(415, { error: `content-type ${type} is not JSON` });
+  if (type && !isJsonType(type))
+    return json(415, { error: `content-type ${type} is not JSON: send application/json (UTF-8)` });
   const coded = codingRefused(header(req, 'content-encoding'));
   if (coded) return json(415, { error: coded });
   const limit = route === 'single' ? INGEST_LIMITS.messageBytes : INGEST_LIMITS.batchBytes;

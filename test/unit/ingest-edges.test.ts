@@ -80,11 +80,14 @@ describe('ingest edges', () => {
     expect(queue.messages).toHaveLength(1);
   });
 
+  // Until 2026-12-06 the 415 said what was wrong only; it says what to send now.
   it('answers 415 naming a content-type that is not JSON, and takes application/json with a charset', async () => {
     const m = msg('P-1', 0, { vitals: { heartRate: 80 } });
     const form = await handleIngest(post(m, '/v1/messages', { 'content-type': 'text/plain' }), deps());
     expect(form.status).toBe(415);
-    expect(JSON.parse(form.body)).toEqual({ error: 'content-type text/plain is not JSON' });
+    expect(JSON.parse(form.body)).toEqual({
+      error: 'content-type text/plain is not JSON: send application/json (UTF-8)',
+    });
     expect(queue.messages).toHaveLength(0);
     const ok = await handleIngest(
       post(m, '/v1/messages', { 'content-type': 'application/json; charset=utf-8' }),
@@ -116,7 +119,7 @@ describe('ingest edges', () => {
       const r = await handleIngest(post(m, '/v1/messages', { 'content-type': type }), deps());
       expect({ status: r.status, body: JSON.parse(r.body) }, type).toEqual({
         status: 415,
-        body: { error: `content-type ${type} is not JSON` },
+        body: { error: `content-type ${type} is not JSON: send application/json (UTF-8)` },
       });
     }
     expect(queue.messages).toHaveLength(queued);
