@@ -449,7 +449,7 @@ function segmentsOf(msg: Hl7Message): { list: Located[] } | { problem: Hl7Proble
         problem: {
           at: { segment: 'UNK', sequence: index + 1 },
           code: 100,
-          text: `line ${index + 1} is not an HL7 segment`,
+          text: `line ${index + 1} is not an HL7 segment (a 3-character id such as OBX, then the field separator): nothing of the message was taken; correct it and send the message again`,
         },
       };
     }
