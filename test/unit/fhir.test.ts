@@ -1685,19 +1685,51 @@ describe('real public samples', () => {
     expect(read.translated.map((x) => x.message.vitals)).toEqual([{ systolicBP: 112, diastolicBP: 60 }]);
   });
 
+  /** An Observation of one LOINC code with this valueQuantity, of patient P-1. */
+  const valued = (id: string, loinc: string, valueQuantity: Record<string, unknown>) => ({
+    resourceType: 'Observation',
+    id,
+    status: 'final',
+    code: { coding: [{ system: LOINC_SYSTEM, code: loinc }] },
+    subject: { reference: 'Patient/P-1' },
+    effectiveDateTime: '2023-06-23T16:48:00Z',
+    valueQuantity,
+  });
+
   it('refuses a laboratory value with a comparator too ("<5" mg/L CRP is not 5)', () => {
-    const crp = {
-      resourceType: 'Observation',
-      id: 'crp-1',
-      status: 'final',
-      code: { coding: [{ system: LOINC_SYSTEM, code: '1988-5' }] },
-      subject: { reference: 'Patient/P-1' },
-      effectiveDateTime: '2023-06-23T16:48:00Z',
-      valueQuantity: { value: 5, comparator: '<', system: UCUM, code: 'mg/L' },
-    };
+    const crp = valued('crp-1', '1988-5', { value: 5, comparator: '<', system: UCUM, code: 'mg/L' });
     const t = translateResources([{ resource: crp, at: 'Observation' }], { deviceId: 'gw-1' });
     expect(t.issues.map((i) => i.expression)).toEqual(['Observation.valueQuantity.comparator']);
     expect(t.translated).toEqual([]);
+  });
+
+  // Found walking the integrator's path (2026-12-06): a quantity's misspelt comparator ("comparater": "<") was dropped
+  // unsaid and "< 60" mmHg graded as a systolic of 60, a hypotension. A Quantity has five elements (R4): any other key
+  // in one is refused, naming it, as a device message's unknown field is; nothing of that quantity is read.
+  it('refuses a quantity with an element R4 does not define (a misspelt comparator), never reading its value', () => {
+    const sbp = (valueQuantity: Record<string, unknown>) => valued('sbp-1', '8480-6', valueQuantity);
+    const t = translateResources([{ resource: sbp({ ...qty(60, 'mm[Hg]'), comparater: '<' }), at: 'Observation' }], {
+      deviceId: 'gw-1',
+    });
+    expect(t.issues.map((i) => [i.code, i.expression, i.text])).toEqual([
+      [
+        'structure',
+        'Observation.valueQuantity',
+        'unknown element "comparater" (did you mean "comparator"?); allowed: value, comparator, unit, system, code: a misspelt element can change what the value means, so this quantity is not read',
+      ],
+    ]);
+    expect(t.translated).toEqual([]);
+    // R4's own: an id, extensions, and a primitive's extensions beside it (`_value`).
+    const own = sbp({ ...qty(60, 'mm[Hg]'), id: 'q1', extension: [], _value: { extension: [] } });
+    const read = translateResources([{ resource: own, at: 'Observation' }], { deviceId: 'gw-1' });
+    expect(read.issues).toEqual([]);
+    expect(read.translated.map((x) => x.message.vitals)).toEqual([{ systolicBP: 60 }]);
+    // A dose's and a rate's alike (they are read through the same rule).
+    const rate = { ...qty(0.1, 'ug/kg/min'), comparitor: '<' };
+    const drip = administration('ma-1', '7512', 'in-progress', { dosage: { rateQuantity: rate } });
+    const r = translateResources([{ resource: drip, at: 'A' }], { deviceId: 'ehr-1' });
+    expect(r.issues.map((i) => [i.code, i.expression])).toEqual([['structure', 'A.dosage.rateQuantity']]);
+    expect(r.translated).toEqual([]);
   });
 
   it('refuses an infusion rate or a dose with a comparator, as a measurement is ("<0.1" ug/kg/min is not 0.1)', () => {
