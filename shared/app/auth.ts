@@ -29,8 +29,14 @@ export function issueToken(
   return { token, record: expiresAt !== undefined ? { ...record, expiresAt } : record };
 }
 
-/** What a device whose token is revoked is told (over HTTP, and over MLLP when the listener acts as the device). */
-export const TOKEN_REVOKED = 'device token revoked';
+/**
+ * What a device whose token is revoked is told (over HTTP, and over MLLP when the listener acts as the device), and one
+ * whose token the server never issued: each says what to do, as an expired one's does (2026-12-06).
+ */
+export const TOKEN_REVOKED =
+  'device token revoked: issue the device a new one (crs token issue) and configure it with that';
+export const TOKEN_UNKNOWN =
+  'unknown device token: configure the device with a token this server issued (crs token issue)';
 
 /**
  * A token's end as the server reads it: Infinity without expiresAt (it never expires), NaN for one that is no
@@ -241,7 +247,7 @@ export async function authenticate(
   } catch {
     return { ok: false, status: 503, error: UNAVAILABLE };
   }
-  if (!record) return { ok: false, status: 403, error: 'unknown device token' };
+  if (!record) return { ok: false, status: 403, error: TOKEN_UNKNOWN };
   return tokenPrincipal(record, now);
 }
 

@@ -247,7 +247,8 @@ export async function handleIngest(
   if (!auth.ok) return json(auth.status, { error: auth.error }, refusalHeaders(auth));
 
   const type = header(req, 'content-type');
-  if (type && !isJsonType(type)) return json(415, { error: `content-type ${type} is not JSON` });
+  if (type && !isJsonType(type))
+    return json(415, { error: `content-type ${type} is not JSON: send application/json (UTF-8)` });
   const coded = codingRefused(header(req, 'content-encoding'));
   if (coded) return json(415, { error: coded });
   const limit = route === 'single' ? INGEST_LIMITS.messageBytes : INGEST_LIMITS.batchBytes;
@@ -291,7 +292,9 @@ export async function handleIngest(
   } else {
     if (!Array.isArray(parsed)) return json(400, { errors: ['body must be a JSON array of messages'] });
     if (parsed.length === 0 || parsed.length > INGEST_LIMITS.batchMessages) {
-      return json(400, { errors: [`a batch holds 1-${INGEST_LIMITS.batchMessages} messages (got ${parsed.length})`] });
+      const max = INGEST_LIMITS.batchMessages;
+      const todo = parsed.length === 0 ? 'send at least one' : `send them in requests of ${max} at most`;
+      return json(400, { errors: [`a batch holds 1-${max} messages (got ${parsed.length}): ${todo}`] });
     }
     const checked = parsed.map((m) => check(m, now, deps.maxObservationAgeMs));
     const bad = checked.flatMap((c, index) => (c.ok ? [] : [{ index, errors: c.errors }]));

@@ -6,7 +6,7 @@
 import { deviceMessageJsonSchema, validateMessage, type DeviceMessage } from '#domain/contract.ts';
 import { ACK_BODY_LIMIT, ACK_NAME_MAX } from './ack.ts';
 import { ACK_ROUTES, ACK_TOKEN } from './ack-flow.ts';
-import { RETRY_LATER } from './auth.ts';
+import { RETRY_LATER, TOKEN_UNKNOWN } from './auth.ts';
 import { capabilityStatement } from './fhir/capability.ts';
 import { FhirEncoder } from './fhir/encode.ts';
 import { FHIR_CONTENT_TYPE } from './fhir/http.ts';
@@ -120,7 +120,7 @@ function deviceRefusals(content: (example?: unknown) => Json, examples: Record<n
 const DEVICE_ERRORS = {
   401: { error: 'missing bearer token: send "Authorization: Bearer <device token>"' },
   405: { error: 'use POST' },
-  415: { error: 'content-type text/plain is not JSON' },
+  415: { error: 'content-type text/plain is not JSON: send application/json (UTF-8)' },
   503: { error: 'the queue is unavailable; nothing was accepted, retry later' },
 };
 const jsonRefusals = (limit: number) =>
@@ -159,7 +159,7 @@ function jsonRoutes(): Json {
       ),
       403: response(
         `${FORBIDDEN} \`errors\` names each section or patient.`,
-        json(schemaRef('Forbidden'), { error: 'unknown device token' }),
+        json(schemaRef('Forbidden'), { error: TOKEN_UNKNOWN }),
       ),
       ...jsonRefusals(INGEST_LIMITS.messageBytes),
     },
@@ -199,7 +199,7 @@ function jsonRoutes(): Json {
       ),
       403: response(
         `${FORBIDDEN} \`errors\` names each by the message's \`index\`.`,
-        json(schemaRef('BatchForbidden'), { error: 'unknown device token' }),
+        json(schemaRef('BatchForbidden'), { error: TOKEN_UNKNOWN }),
       ),
       ...jsonRefusals(INGEST_LIMITS.batchBytes),
     },

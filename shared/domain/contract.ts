@@ -134,7 +134,7 @@ function distance(a: string, b: string): number {
  */
 const UNKNOWN_KEYS_NAMED = 5;
 
-function unknownKeys(keys: string[], known: string[], what: string): string {
+export function unknownKeys(keys: string[], known: string[], what: string): string {
   const more = keys.length - UNKNOWN_KEYS_NAMED;
   return keys
     .slice(0, UNKNOWN_KEYS_NAMED)

@@ -22,6 +22,7 @@ import {
   TOKEN_EXPIRED,
   TOKEN_EXPIRY_UNREADABLE,
   TOKEN_REVOKED,
+  TOKEN_UNKNOWN,
   UNKNOWN_KIND,
   UNREADABLE_SCOPE,
 } from '#app/auth.ts';
@@ -447,7 +448,7 @@ describe('pinned by a mutation run', () => {
     expect(await authenticate(`Bearer ${altered}`, store, new Date())).toEqual({
       ok: false,
       status: 403,
-      error: 'unknown device token',
+      error: TOKEN_UNKNOWN,
     });
   });
 

@@ -1087,7 +1087,22 @@ describe('FHIR ingest', () => {
         400,
         /^the body starts with a byte order mark \(U\+FEFF\): send the JSON without it$/,
       ],
-      [post('/fhir/r4/Observation', flowsheet()), 400, /takes a Observation, not a Bundle/],
+      // Until 2026-12-06 "takes a Observation, not a Bundle", with no word of where to send it.
+      [
+        post('/fhir/r4/Observation', flowsheet()),
+        400,
+        /^this route takes an Observation, not a Bundle: POST it to \/fhir\/r4\/Bundle$/,
+      ],
+      [
+        post('/fhir/r4/Bundle', { resourceType: 'Encounter' }),
+        400,
+        /^this route takes a Bundle, not an Encounter: POST it to \/fhir\/r4\/Encounter$/,
+      ],
+      [
+        post('/fhir/r4/Observation', { resourceType: 'Patient' }),
+        400,
+        /^this route takes an Observation, not a Patient: this system takes Observation, MedicationAdministration, Encounter, Procedure \(or a Bundle of them\)$/,
+      ],
       [post('/fhir/r4/Patient', {}), 404, /no route/],
       [post('/fhir/r4/Bundle', flowsheet(), { 'content-type': 'text/plain' }), 415, /not application\/fhir\+json/],
       // An STU3 body may mean other things by the same names: until 2026-12-05 it was read as R4.
@@ -1174,7 +1189,7 @@ describe('FHIR ingest', () => {
             expect(i.diagnostics).toBeTruthy();
             // Every refusal of something in a resource names where; a body that is no resource (no resourceType),
             // or not the one the route takes, has no element to name (`resourceType` is none).
-            if (!/not a FHIR resource \(no resourceType\)|^this route takes a /.test(i.diagnostics!))
+            if (!/not a FHIR resource \(no resourceType\)|^this route takes an? /.test(i.diagnostics!))
               expect(i.expression, i.diagnostics).toEqual([expect.stringMatching(/^[A-Z][A-Za-z]*(\.|$)/)]);
           }
         }
@@ -1670,19 +1685,51 @@ describe('real public samples', () => {
     expect(read.translated.map((x) => x.message.vitals)).toEqual([{ systolicBP: 112, diastolicBP: 60 }]);
   });
 
+  /** An Observation of one LOINC code with this valueQuantity, of patient P-1. */
+  const valued = (id: string, loinc: string, valueQuantity: Record<string, unknown>) => ({
+    resourceType: 'Observation',
+    id,
+    status: 'final',
+    code: { coding: [{ system: LOINC_SYSTEM, code: loinc }] },
+    subject: { reference: 'Patient/P-1' },
+    effectiveDateTime: '2023-06-23T16:48:00Z',
+    valueQuantity,
+  });
+
   it('refuses a laboratory value with a comparator too ("<5" mg/L CRP is not 5)', () => {
-    const crp = {
-      resourceType: 'Observation',
-      id: 'crp-1',
-      status: 'final',
-      code: { coding: [{ system: LOINC_SYSTEM, code: '1988-5' }] },
-      subject: { reference: 'Patient/P-1' },
-      effectiveDateTime: '2023-06-23T16:48:00Z',
-      valueQuantity: { value: 5, comparator: '<', system: UCUM, code: 'mg/L' },
-    };
+    const crp = valued('crp-1', '1988-5', { value: 5, comparator: '<', system: UCUM, code: 'mg/L' });
     const t = translateResources([{ resource: crp, at: 'Observation' }], { deviceId: 'gw-1' });
     expect(t.issues.map((i) => i.expression)).toEqual(['Observation.valueQuantity.comparator']);
     expect(t.translated).toEqual([]);
+  });
+
+  // Found walking the integrator's path (2026-12-06): a quantity's misspelt comparator ("comparater": "<") was dropped
+  // unsaid and "< 60" mmHg graded as a systolic of 60, a hypotension. A Quantity has five elements (R4): any other key
+  // in one is refused, naming it, as a device message's unknown field is; nothing of that quantity is read.
+  it('refuses a quantity with an element R4 does not define (a misspelt comparator), never reading its value', () => {
+    const sbp = (valueQuantity: Record<string, unknown>) => valued('sbp-1', '8480-6', valueQuantity);
+    const t = translateResources([{ resource: sbp({ ...qty(60, 'mm[Hg]'), comparater: '<' }), at: 'Observation' }], {
+      deviceId: 'gw-1',
+    });
+    expect(t.issues.map((i) => [i.code, i.expression, i.text])).toEqual([
+      [
+        'structure',
+        'Observation.valueQuantity',
+        'unknown element "comparater" (did you mean "comparator"?); allowed: value, comparator, unit, system, code: a misspelt element can change what the value means, so this quantity is not read',
+      ],
+    ]);
+    expect(t.translated).toEqual([]);
+    // R4's own: an id, extensions, and a primitive's extensions beside it (`_value`).
+    const own = sbp({ ...qty(60, 'mm[Hg]'), id: 'q1', extension: [], _value: { extension: [] } });
+    const read = translateResources([{ resource: own, at: 'Observation' }], { deviceId: 'gw-1' });
+    expect(read.issues).toEqual([]);
+    expect(read.translated.map((x) => x.message.vitals)).toEqual([{ systolicBP: 60 }]);
+    // A dose's and a rate's alike (they are read through the same rule).
+    const rate = { ...qty(0.1, 'ug/kg/min'), comparitor: '<' };
+    const drip = administration('ma-1', '7512', 'in-progress', { dosage: { rateQuantity: rate } });
+    const r = translateResources([{ resource: drip, at: 'A' }], { deviceId: 'ehr-1' });
+    expect(r.issues.map((i) => [i.code, i.expression])).toEqual([['structure', 'A.dosage.rateQuantity']]);
+    expect(r.translated).toEqual([]);
   });
 
   it('refuses an infusion rate or a dose with a comparator, as a measurement is ("<0.1" ug/kg/min is not 0.1)', () => {

@@ -101,7 +101,8 @@ describe('ADT^A03: the end of monitoring from the EHR', () => {
       {
         at: { segment: 'EVN', sequence: 1, field: 6 },
         code: 102,
-        text: 'EVN-6 "20260110095500" has no UTC offset (e.g. 20260110095500+0100), and no site zone is configured',
+        // Until 2026-12-06 it did not say that the site's zone is a setting, nor its name.
+        text: 'EVN-6 "20260110095500" has no UTC offset, and no site zone is configured: send it with its offset (e.g. 20260110095500+0100), or set the site\'s zone (crs serve --hl7-zone; on AWS -c hl7Zone)',
       },
     ]);
   });

@@ -669,6 +669,11 @@ describe('PCD-01 translation', () => {
         `${PCD01}\r${PCD01}`,
         'ERR||MSH^2|100^Segment sequence error^HL70357|E||||a second MSH: send one message per frame',
       ],
+      // Until 2026-12-06 "line 16 is not an HL7 segment" alone: not what a segment is, nor that nothing was taken.
+      [
+        PCD01.replace('ZPD|1|', 'ZPD 1|'),
+        'ERR||UNK^16|100^Segment sequence error^HL70357|E||||line 16 is not an HL7 segment (a 3-character id such as OBX, then the field separator): nothing of the message was taken; correct it and send the message again',
+      ],
     ];
     for (const [text, err] of cases) {
       const a = await ingestHl7(text, { deviceId: 'gw', role: 'monitor' }, { queue, now: () => NOW });

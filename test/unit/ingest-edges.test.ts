@@ -51,14 +51,17 @@ describe('ingest edges', () => {
     expect(queue.messages).toHaveLength(0);
   });
 
+  // Until 2026-12-06 the refusal said the bound only; the sender is told what to do now.
   it('takes a batch of 100 messages and refuses 101 or none with 400, queueing nothing', async () => {
     const batch = (n: number) => Array.from({ length: n }, (_, i) => msg(`P-${i}`, 0, { vitals: { heartRate: 80 } }));
     const over = await handleIngest(post(batch(101), '/v1/messages/batch'), deps());
     expect(over.status).toBe(400);
-    expect(JSON.parse(over.body)).toEqual({ errors: ['a batch holds 1-100 messages (got 101)'] });
+    expect(JSON.parse(over.body)).toEqual({
+      errors: ['a batch holds 1-100 messages (got 101): send them in requests of 100 at most'],
+    });
     const none = await handleIngest(post([], '/v1/messages/batch'), deps());
     expect(none.status).toBe(400);
-    expect(JSON.parse(none.body)).toEqual({ errors: ['a batch holds 1-100 messages (got 0)'] });
+    expect(JSON.parse(none.body)).toEqual({ errors: ['a batch holds 1-100 messages (got 0): send at least one'] });
     expect(queue.messages).toHaveLength(0);
     const full = await handleIngest(post(batch(100), '/v1/messages/batch'), deps());
     expect(full.status).toBe(202);
@@ -77,11 +80,14 @@ describe('ingest edges', () => {
     expect(queue.messages).toHaveLength(1);
   });
 
+  // Until 2026-12-06 the 415 said what was wrong only; it says what to send now.
   it('answers 415 naming a content-type that is not JSON, and takes application/json with a charset', async () => {
     const m = msg('P-1', 0, { vitals: { heartRate: 80 } });
     const form = await handleIngest(post(m, '/v1/messages', { 'content-type': 'text/plain' }), deps());
     expect(form.status).toBe(415);
-    expect(JSON.parse(form.body)).toEqual({ error: 'content-type text/plain is not JSON' });
+    expect(JSON.parse(form.body)).toEqual({
+      error: 'content-type text/plain is not JSON: send application/json (UTF-8)',
+    });
     expect(queue.messages).toHaveLength(0);
     const ok = await handleIngest(
       post(m, '/v1/messages', { 'content-type': 'application/json; charset=utf-8' }),
@@ -113,7 +119,7 @@ describe('ingest edges', () => {
       const r = await handleIngest(post(m, '/v1/messages', { 'content-type': type }), deps());
       expect({ status: r.status, body: JSON.parse(r.body) }, type).toEqual({
         status: 415,
-        body: { error: `content-type ${type} is not JSON` },
+        body: { error: `content-type ${type} is not JSON: send application/json (UTF-8)` },
       });
     }
     expect(queue.messages).toHaveLength(queued);

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { issueToken } from '#app/auth.ts';
+import { issueToken, TOKEN_REVOKED } from '#app/auth.ts';
 import { HL7_CONTENT_TYPE } from '#app/hl7v2/ack.ts';
 import { MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
 import { HL7_MAX_DELIMITERS, HL7_MAX_SEGMENTS } from '#app/hl7v2/pcd01.ts';
@@ -736,7 +736,7 @@ describe('HL7 v2 over MLLP and over HTTP, on crs serve', () => {
       const fromListener = await listener.send(b.text);
       const fromHttp = await postHl7(viaHttp.url, mon.token, b.text);
       expect(fromHttp.status).toBe(403);
-      const refused = { code: 'AR', errs: [{ at: 'MSH^1', code: 207, text: 'device token revoked' }] };
+      const refused = { code: 'AR', errs: [{ at: 'MSH^1', code: 207, text: TOKEN_REVOKED }] };
       expect(readAnswer(fromListener)).toEqual({ ...refused, controlId: b.controlId });
       expect(readAnswer(fromHttp.ack)).toEqual({ ...refused, controlId: '' });
     } finally {

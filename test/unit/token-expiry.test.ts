@@ -51,6 +51,24 @@ describe('the expiry rule', () => {
     expect(TOKEN_EXPIRED('x\n')).toContain('"x\\n"');
   });
 
+  // Until 2026-12-06 an unknown or a revoked token was refused in three words, "unknown device token", "device token
+  // revoked", where an expired one said what to do: an integrator reading the 403 was left to guess.
+  it('tells a device refused for an unknown or a revoked token what to do, as an expired one', async () => {
+    const store = new MemoryTokenStore();
+    const { token, record } = issueToken('gw-1', NOW, { kind: 'monitor' });
+    await store.put({ ...record, revokedAt: NOW.toISOString() });
+    expect(await authenticate(`Bearer ${token}`, store, NOW)).toEqual({
+      ok: false,
+      status: 403,
+      error: 'device token revoked: issue the device a new one (crs token issue) and configure it with that',
+    });
+    expect(await authenticate('Bearer crs_nope', store, NOW)).toEqual({
+      ok: false,
+      status: 403,
+      error: 'unknown device token: configure the device with a token this server issued (crs token issue)',
+    });
+  });
+
   // Until 2026-12-06 a hand-edited expiry was read with JavaScript's loose date parsing: a date alone as midnight UTC,
   // a time without a zone as the server's local time, "Jan 2 2027" as whatever the engine guessed. Only an ISO 8601
   // instant with its zone is read now; anything else is refused as unreadable, never taken as never expiring.

@@ -77,6 +77,9 @@ const fhir = (
 const problem = (status: number, code: string, text: string, expression = '', extra: Record<string, string> = {}) =>
   fhir(status, outcome([{ code, text, expression }]), [], extra);
 
+/** A resource type with its article: "an Observation", "a Bundle". */
+const aType = (type: string): string => `${/^[AEIOU]/.test(type) ? 'an' : 'a'} ${type}`;
+
 /** 503 'transient': nothing was accepted, send again after a while. */
 export const fhirUnavailable = (text: string): DeviceAnswer => problem(503, 'transient', text, '', RETRY_LATER);
 
@@ -157,7 +160,13 @@ export async function handleFhirHttp(
   const expected = rest === '' ? 'Bundle' : rest;
   const sent = (body as { resourceType: string }).resourceType;
   // No expression: the resource's type is no element of it (`resourceType` was named, which is no FHIRPath of R4's).
-  if (sent !== expected) return problem(400, 'invalid', `this route takes a ${expected}, not a ${sent}`);
+  if (sent !== expected) {
+    // Where to send it instead (2026-12-06: the sender was told only what the route takes).
+    const where = (['Bundle', ...FHIR_RESOURCES] as string[]).includes(sent)
+      ? `POST it to ${FHIR_BASE}/${sent}`
+      : `this system takes ${FHIR_RESOURCES.join(', ')} (or a Bundle of them)`;
+    return problem(400, 'invalid', `this route takes ${aType(expected)}, not ${aType(sent)}: ${where}`);
+  }
 
   const batch = entries.type === 'batch';
   const now = deps.now();

@@ -17,7 +17,13 @@ import type {
   Reference,
 } from '@medplum/fhirtypes';
 import { LOINC, LOINC_BP_PANEL, type CodedField } from '#domain/codes.ts';
-import { measurementProblem, type SOURCE_KINDS, type THERAPIES, type VASOPRESSOR_UNITS } from '#domain/contract.ts';
+import {
+  measurementProblem,
+  unknownKeys,
+  type SOURCE_KINDS,
+  type THERAPIES,
+  type VASOPRESSOR_UNITS,
+} from '#domain/contract.ts';
 import { withoutFloatNoise } from '#domain/numbers.ts';
 import { iso } from '#domain/time.ts';
 import { CONTRACT_ID, compactTime, idPart, messageIdOf } from '#app/interfaces/ids.ts';
@@ -38,6 +44,7 @@ import {
 import { toContractUnit, type SentUnit } from '#app/interfaces/units.ts';
 import { fieldOfLoinc, fieldOfMdc, rankOfLoinc, rankOfMdc } from '#app/interfaces/codes.ts';
 import { MAX_OFFSET_MINUTES } from '#app/interfaces/zone.ts';
+import { KEY_SHOWN } from '#app/ingest.ts';
 
 type IssueCode =
   | 'invalid'
@@ -651,6 +658,19 @@ class Reader {
    * or a device's limit) says the value is not the value, and it is never graded as one (">= 112" is not 112).
    */
   exact(path: string, q: Quantity): boolean {
+    // A key R4 does not define in a Quantity (a misspelt comparator: "< 60" read as 60) is refused, never dropped.
+    const unknown = Object.keys(q).filter(
+      (k) => k !== 'id' && k !== 'extension' && !QUANTITY_ELEMENTS.includes(k.startsWith('_') ? k.slice(1) : k),
+    );
+    if (unknown.length > 0) {
+      const shown = unknown.map((k) => (k.length > KEY_SHOWN ? `${k.slice(0, KEY_SHOWN)}...` : k));
+      this.issue(
+        path,
+        'structure',
+        `${unknownKeys(shown, QUANTITY_ELEMENTS, 'element')}: a misspelt element can change what the value means, so this quantity is not read`,
+      );
+      return false;
+    }
     if (q.comparator === undefined || q.comparator === null) return true;
     this.issue(
       `${path}.comparator`,
@@ -681,6 +701,9 @@ class Reader {
     return c.value;
   }
 }
+
+/** R4's Quantity elements (besides id and extension), and what a primitive's `_x` extends. */
+const QUANTITY_ELEMENTS = ['value', 'comparator', 'unit', 'system', 'code'];
 
 /** The codings of a concept, with system and code as strings ('' when absent or not text). */
 const codingsOf = (c: CodeableConcept | undefined): { system: string; code: string }[] =>

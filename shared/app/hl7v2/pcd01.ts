@@ -449,7 +449,7 @@ function segmentsOf(msg: Hl7Message): { list: Located[] } | { problem: Hl7Proble
         problem: {
           at: { segment: 'UNK', sequence: index + 1 },
           code: 100,
-          text: `line ${index + 1} is not an HL7 segment`,
+          text: `line ${index + 1} is not an HL7 segment (a 3-character id such as OBX, then the field separator): nothing of the message was taken; correct it and send the message again`,
         },
       };
     }
@@ -1200,7 +1200,7 @@ function parseDtm(text: string, { zone, notAfter }: Pick<Pcd01Options, 'zone' | 
   if (!zone)
     return {
       ok: false,
-      problem: `${JSON.stringify(text)} has no UTC offset (e.g. ${text}+0100), and no site zone is configured`,
+      problem: `${JSON.stringify(text)} has no UTC offset, and no site zone is configured: send it with its offset (e.g. ${text}+0100), or set the site's zone (crs serve --hl7-zone; on AWS -c hl7Zone)`,
     };
   return localTime(text, wall, zone, notAfter);
 }
