@@ -367,6 +367,21 @@ describe("crs doctor: device tokens' expiry", () => {
     expect(r.sms.type).toBe('Transactional');
     expect(formatReport(r)).not.toContain('Device tokens (table');
   });
+
+  // A state table the outputs name wrongly (a typo, another stack's file): the whole report was lost to one line,
+  // `crs doctor: ResourceNotFoundException: Requested resource not found`, naming no table.
+  it('says plainly that it could not read the state table, naming it, and goes on with the rest', async () => {
+    dynamodb
+      .on(QueryCommand, { TableName: 'state' })
+      .rejects(Object.assign(new Error('Requested resource not found'), { name: 'ResourceNotFoundException' }));
+    const r = await examine(clients(), vars, { now: NOW });
+    expect(r.patients).toBeNull();
+    expect(r.problems).toContain(
+      'could not read the enrolled patients in table state (ResourceNotFoundException: Requested resource not found): whether patients are enrolled and their monitors send is not known',
+    );
+    expect(r.sms.type).toBe('Transactional');
+    expect(r.tokens).not.toBeNull();
+  });
 });
 
 describe('crs doctor, pinned by a mutation run', () => {
