@@ -168,7 +168,7 @@ export async function operatorPaging(
  */
 export async function auditSource(
   o: Record<string, string | boolean | undefined>,
-): Promise<{ log: DynamoAuditLog; close(): void }> {
+): Promise<{ log: DynamoAuditLog; close(): void; where: string }> {
   const flag = (name: string) => (typeof o[name] === 'string' ? (o[name] as string) : undefined);
   const vars = operatorVariables(flag('outputs'), process.env, {
     [ENV.auditTable]: flag('table'),
@@ -182,5 +182,6 @@ export async function auditSource(
   return {
     log: new DynamoAuditLog(client, audit, Date.now, { seenTable, stateTable }),
     close: () => client.destroy(),
+    where: `DynamoDB tables ${audit}, ${seenTable} and ${stateTable}`,
   };
 }

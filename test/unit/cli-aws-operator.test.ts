@@ -102,6 +102,18 @@ describe('crs audit export --backend aws', () => {
     expect(state.status).toBe(2);
     expect(state.stderr).toContain('no CRS_STATE_TABLE: pass --state-table NAME, set CRS_STATE_TABLE');
   });
+
+  // A table name given wrong answered only "ResourceNotFoundException: Requested resource not found": the failure
+  // line names the tables it read (here the endpoint nobody listens on fails the first read).
+  it('names the tables it was reading when a read fails', async () => {
+    const tables = { table: 'audit-typo', 'seen-table': 'seen-1', 'state-table': 'state-1' };
+    const flags = Object.entries(tables).flatMap(([k, v]) => [`--${k}`, v]);
+    const r = await crs('audit', 'export', '--patient', 'P-1', '--backend', 'aws', ...flags);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(
+      /^crs audit: reading the trail failed after 0 entries: the export is incomplete \(.+; DynamoDB tables audit-typo, seen-1 and state-1\)\n$/,
+    );
+  });
 });
 
 // A patient id that no patient can have (a trailing CR pasted from a file, a control character, 100,000 characters)
