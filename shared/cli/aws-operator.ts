@@ -94,6 +94,12 @@ export function readOutputs(file: string): Record<string, string> {
     const v = (stack as Record<string, unknown>)[output];
     if (typeof v === 'string') vars[variable] = v;
   }
+  // Another JSON file (the paging config, swapped with it on the command line) named nothing, and each command then
+  // asked for the outputs file it had been given.
+  if (Object.keys(vars).length === 0)
+    throw new OperatorUsageError(
+      `${file} names none of the stack's outputs (PagesTopicArn, TokensTableName, ...): give the file cdk deploy --outputs-file wrote (or crs serve --backend aws --outputs)`,
+    );
   return vars;
 }
 

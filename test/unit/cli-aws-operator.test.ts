@@ -311,6 +311,20 @@ describe("the operator's names and tables: pinned by a mutation run", () => {
     expect(() => readOutputs(file)).toThrow(/is not a CDK outputs file/);
   });
 
+  // `crs doctor --outputs paging.json --paging outputs.json`, the two JSON files swapped: the paging config was read
+  // as a stack named "teams" with no outputs, and the command said `no CRS_PAGES_TOPIC_ARN: ..., or give the stack's
+  // outputs with --outputs FILE` to an operator who had given one.
+  it('refuses a file that names none of the stack outputs, saying so (a paging config given as --outputs)', async () => {
+    const r = await crs('doctor', '--backend', 'aws', '--outputs', 'infra/paging.example.json');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(
+      /^crs doctor: infra\/paging\.example\.json names none of the stack's outputs \(PagesTopicArn, TokensTableName, \.\.\.\): give the file cdk deploy --outputs-file wrote \(or crs serve --backend aws --outputs\)\n/,
+    );
+    const token = await crs('token', 'list', '--backend', 'aws', '--outputs', 'infra/paging.example.json');
+    expect(token.status).toBe(2);
+    expect(token.stderr).toContain("infra/paging.example.json names none of the stack's outputs");
+  });
+
   it('takes a flag over the variable over the file; an empty variable or an unset flag hides nothing', () => {
     const file = join(dir, 'precedence.json');
     writeFileSync(
