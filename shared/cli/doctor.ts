@@ -145,7 +145,8 @@ export const ESCALATE_STALE_SECONDS = 5 * 60;
 export const INGEST_STALE_SECONDS = 15 * 60;
 const WINDOW_SECONDS = 3 * 3600;
 
-const errorText = (err: unknown) => `${(err as Error).name}: ${(err as Error).message}`;
+// On the one line of its finding: an SDK error can run over two (moto's HTML answer to the SMS sandbox request).
+const errorText = (err: unknown) => inline(`${(err as Error).name}: ${(err as Error).message}`);
 
 /** A subscription SNS gave the attributes of: what its policies are checked from. */
 interface Listed {

@@ -210,6 +210,24 @@ describe('crs doctor', () => {
     ]);
     expect(r.tokens).toBeNull();
   });
+
+  // moto answers the sandbox request with an HTML page, and the SDK's error runs over two lines: the warning, one of
+  // "the lines" of the report (and of --json's warnings), took two.
+  it('keeps an AWS error of more than one line on the one line of its finding', async () => {
+    sns.on(ListSubscriptionsByTopicCommand, { TopicArn: TOPIC }).resolves({ Subscriptions: [] });
+    sns
+      .on(GetSMSSandboxAccountStatusCommand)
+      .rejects(new Error('@aws-sdk XML parse error: mismatched tags.\n  Deserialization error: see $response.'));
+    const r = await examine(clients(), { CRS_PAGES_TOPIC_ARN: TOPIC }, { now: NOW });
+    expect(r.warnings).toContain(
+      'could not tell whether the account is in the SMS sandbox (Error: @aws-sdk XML parse error: mismatched tags.\\u000a  Deserialization error: see $response.)',
+    );
+    expect(
+      formatReport(r)
+        .split('\n')
+        .filter((l) => l.includes('Deserialization')),
+    ).toEqual([expect.stringContaining('SMS sandbox')]);
+  });
 });
 
 /** A token as DynamoTokenStore stores it (keyed by its hash), `created` and `expires` in days from NOW. */
