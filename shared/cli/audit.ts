@@ -28,6 +28,8 @@ class AuditUsageError extends Error {}
 export interface AuditSource {
   log: AuditLog;
   close(): void;
+  /** What it reads, named in a failed read's line (DynamoDB's "Requested resource not found" names no table). */
+  where?: string;
 }
 
 type Options = Record<string, string | boolean | undefined>;
@@ -134,7 +136,7 @@ export async function auditCommand(args: string[]): Promise<number> {
   } catch (err) {
     // Said in one line, as the other operator commands do, and never taken for a whole trail (exit 1).
     process.stderr.write(
-      `crs audit: reading the trail failed after ${count} entr${count === 1 ? 'y' : 'ies'}: the export is incomplete (${(err as Error).name}: ${(err as Error).message})\n`,
+      `crs audit: reading the trail failed after ${count} entr${count === 1 ? 'y' : 'ies'}: the export is incomplete (${(err as Error).name}: ${(err as Error).message}${source.where ? `; ${source.where}` : ''})\n`,
     );
     return 1;
   } finally {

@@ -94,6 +94,12 @@ export function readOutputs(file: string): Record<string, string> {
     const v = (stack as Record<string, unknown>)[output];
     if (typeof v === 'string') vars[variable] = v;
   }
+  // Another JSON file (the paging config, swapped with it on the command line) named nothing, and each command then
+  // asked for the outputs file it had been given.
+  if (Object.keys(vars).length === 0)
+    throw new OperatorUsageError(
+      `${file} names none of the stack's outputs (PagesTopicArn, TokensTableName, ...): give the file cdk deploy --outputs-file wrote (or crs serve --backend aws --outputs)`,
+    );
   return vars;
 }
 
@@ -168,7 +174,7 @@ export async function operatorPaging(
  */
 export async function auditSource(
   o: Record<string, string | boolean | undefined>,
-): Promise<{ log: DynamoAuditLog; close(): void }> {
+): Promise<{ log: DynamoAuditLog; close(): void; where: string }> {
   const flag = (name: string) => (typeof o[name] === 'string' ? (o[name] as string) : undefined);
   const vars = operatorVariables(flag('outputs'), process.env, {
     [ENV.auditTable]: flag('table'),
@@ -182,5 +188,6 @@ export async function auditSource(
   return {
     log: new DynamoAuditLog(client, audit, Date.now, { seenTable, stateTable }),
     close: () => client.destroy(),
+    where: `DynamoDB tables ${audit}, ${seenTable} and ${stateTable}`,
   };
 }

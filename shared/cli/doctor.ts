@@ -145,7 +145,8 @@ export const ESCALATE_STALE_SECONDS = 5 * 60;
 export const INGEST_STALE_SECONDS = 15 * 60;
 const WINDOW_SECONDS = 3 * 3600;
 
-const errorText = (err: unknown) => `${(err as Error).name}: ${(err as Error).message}`;
+// On the one line of its finding: an SDK error can run over two (moto's HTML answer to the SMS sandbox request).
+const errorText = (err: unknown) => inline(`${(err as Error).name}: ${(err as Error).message}`);
 
 /** A subscription SNS gave the attributes of: what its policies are checked from. */
 interface Listed {
@@ -677,10 +678,24 @@ export async function examine(
     );
   }
 
-  if (vars[ENV.stateTable]) {
-    report.patients = await patients(clients.dynamodb, vars[ENV.stateTable]!, o.now);
+  const stateTable = vars[ENV.stateTable];
+  if (stateTable) {
+    // As for the token table: a table it cannot read (a wrong name in the outputs, no access) is one problem, named,
+    // and the rest of the report goes on.
+    try {
+      report.patients = await patients(clients.dynamodb, stateTable, o.now);
+    } catch (err) {
+      report.problems.push(
+        `could not read the enrolled patients in table ${stateTable} (${errorText(err)}): whether patients are enrolled and their monitors send is not known`,
+      );
+    }
     const g = report.lastRuns?.grade;
-    if (report.patients.enrolled > 0 && report.lastRuns && (g === null || g! > INGEST_STALE_SECONDS)) {
+    if (
+      report.patients &&
+      report.patients.enrolled > 0 &&
+      report.lastRuns &&
+      (g === null || g! > INGEST_STALE_SECONDS)
+    ) {
       report.warnings.push(
         `${report.patients.enrolled} patients are enrolled and nothing was graded for ${g === null ? 'over 3 hours' : `${Math.round(g! / 60)} minutes`}: are the device gateways sending?`,
       );

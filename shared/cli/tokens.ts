@@ -487,8 +487,10 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
       err(`crs token: ${inline((e as Error).message)}\n${TOKEN_USAGE}`);
       return 2;
     }
-    // AWS or database errors (credentials, region, missing table, a locked file) are the operator's: name them plainly.
-    err(`crs token: ${inline(`${(e as Error).name}: ${(e as Error).message}`)}\n`);
+    // AWS or database errors (credentials, region, missing table, a locked file) are the operator's: name them plainly,
+    // with the table on AWS (DynamoDB's "Requested resource not found" names none: a --table typo went unseen).
+    const about = where.startsWith('DynamoDB table') ? ` (${where})` : '';
+    err(`crs token: ${inline(`${(e as Error).name}: ${(e as Error).message}${about}`)}\n`);
     return 1;
   } finally {
     opened?.close();

@@ -1,8 +1,9 @@
 // An AWS emulator for the AWS integration tests and the end-to-end bench: the endpoint in AWS_ENDPOINT_URL when
 // set (`npm run test:localstack` points at LocalStack), otherwise a moto of this test file's own on a free
-// loopback port, stopped afterwards (CI too): moto-server.py, moto_server with two of its departures from AWS put
-// right (a cancelled transaction losing other writes, a timed-out FIFO batch coming back out of order) and
-// transactions that back up the items they touch, not whole tables (docs/emulator.md).
+// loopback port, stopped afterwards (CI too): moto-server.py, moto_server with three of its departures from AWS put
+// right (a cancelled transaction losing other writes, a timed-out FIFO batch coming back out of order, a visibility
+// change of a message no longer in flight taken) and transactions that back up the items they touch, not whole
+// tables (docs/emulator.md).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';

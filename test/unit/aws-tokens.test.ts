@@ -428,13 +428,16 @@ describe('crs token --backend aws', () => {
     expect(table.replaceAll('\n', '')).not.toMatch(/[\p{Cc}\p{Cf}]/u);
   });
 
-  it('names an AWS failure plainly with exit status 1', async () => {
+  // A table name given wrong (--table with a typo) was not named: "Requested resource not found" said nothing of which.
+  it('names an AWS failure plainly with exit status 1, and the table it was about', async () => {
     ddb
       .on(ScanCommand)
       .rejects(Object.assign(new Error('Requested resource not found'), { name: 'ResourceNotFoundException' }));
-    const r = await run(['list']);
+    const r = await run(['list', '--table', 'tokens-typo']);
     expect(r.code).toBe(1);
-    expect(r.err).toBe('crs token: ResourceNotFoundException: Requested resource not found\n');
+    expect(r.err).toBe(
+      'crs token: ResourceNotFoundException: Requested resource not found (DynamoDB table tokens-typo)\n',
+    );
   });
 });
 
@@ -685,7 +688,7 @@ describe('crs token, pinned by a mutation run', () => {
     const r = await run(['issue', '--device', 'gw-1', '--kind', 'pump']);
     expect(r.code).toBe(1);
     expect(r.out).toBe('');
-    expect(r.err).toBe('crs token: ThrottlingException: Rate exceeded\n');
+    expect(r.err).toBe('crs token: ThrottlingException: Rate exceeded (DynamoDB table tokens)\n');
   });
 
   it('lets go of the store it opened, after a success and after a failure', async () => {

@@ -102,6 +102,18 @@ describe('crs audit export --backend aws', () => {
     expect(state.status).toBe(2);
     expect(state.stderr).toContain('no CRS_STATE_TABLE: pass --state-table NAME, set CRS_STATE_TABLE');
   });
+
+  // A table name given wrong answered only "ResourceNotFoundException: Requested resource not found": the failure
+  // line names the tables it read (here the endpoint nobody listens on fails the first read).
+  it('names the tables it was reading when a read fails', async () => {
+    const tables = { table: 'audit-typo', 'seen-table': 'seen-1', 'state-table': 'state-1' };
+    const flags = Object.entries(tables).flatMap(([k, v]) => [`--${k}`, v]);
+    const r = await crs('audit', 'export', '--patient', 'P-1', '--backend', 'aws', ...flags);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(
+      /^crs audit: reading the trail failed after 0 entries: the export is incomplete \(.+; DynamoDB tables audit-typo, seen-1 and state-1\)\n$/,
+    );
+  });
 });
 
 // A patient id that no patient can have (a trailing CR pasted from a file, a control character, 100,000 characters)
@@ -297,6 +309,20 @@ describe("the operator's names and tables: pinned by a mutation run", () => {
     // A file whose first stack is not an object of outputs is refused as such (not read as naming nothing).
     writeFileSync(file, JSON.stringify({ CrsAlerting: 'pages-1' }));
     expect(() => readOutputs(file)).toThrow(/is not a CDK outputs file/);
+  });
+
+  // `crs doctor --outputs paging.json --paging outputs.json`, the two JSON files swapped: the paging config was read
+  // as a stack named "teams" with no outputs, and the command said `no CRS_PAGES_TOPIC_ARN: ..., or give the stack's
+  // outputs with --outputs FILE` to an operator who had given one.
+  it('refuses a file that names none of the stack outputs, saying so (a paging config given as --outputs)', async () => {
+    const r = await crs('doctor', '--backend', 'aws', '--outputs', 'infra/paging.example.json');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(
+      /^crs doctor: infra\/paging\.example\.json names none of the stack's outputs \(PagesTopicArn, TokensTableName, \.\.\.\): give the file cdk deploy --outputs-file wrote \(or crs serve --backend aws --outputs\)\n/,
+    );
+    const token = await crs('token', 'list', '--backend', 'aws', '--outputs', 'infra/paging.example.json');
+    expect(token.status).toBe(2);
+    expect(token.stderr).toContain("infra/paging.example.json names none of the stack's outputs");
   });
 
   it('takes a flag over the variable over the file; an empty variable or an unset flag hides nothing', () => {

@@ -210,6 +210,24 @@ describe('crs doctor', () => {
     ]);
     expect(r.tokens).toBeNull();
   });
+
+  // moto answers the sandbox request with an HTML page, and the SDK's error runs over two lines: the warning, one of
+  // "the lines" of the report (and of --json's warnings), took two.
+  it('keeps an AWS error of more than one line on the one line of its finding', async () => {
+    sns.on(ListSubscriptionsByTopicCommand, { TopicArn: TOPIC }).resolves({ Subscriptions: [] });
+    sns
+      .on(GetSMSSandboxAccountStatusCommand)
+      .rejects(new Error('@aws-sdk XML parse error: mismatched tags.\n  Deserialization error: see $response.'));
+    const r = await examine(clients(), { CRS_PAGES_TOPIC_ARN: TOPIC }, { now: NOW });
+    expect(r.warnings).toContain(
+      'could not tell whether the account is in the SMS sandbox (Error: @aws-sdk XML parse error: mismatched tags.\\u000a  Deserialization error: see $response.)',
+    );
+    expect(
+      formatReport(r)
+        .split('\n')
+        .filter((l) => l.includes('Deserialization')),
+    ).toEqual([expect.stringContaining('SMS sandbox')]);
+  });
 });
 
 /** A token as DynamoTokenStore stores it (keyed by its hash), `created` and `expires` in days from NOW. */
@@ -366,6 +384,21 @@ describe("crs doctor: device tokens' expiry", () => {
     // The rest is checked all the same.
     expect(r.sms.type).toBe('Transactional');
     expect(formatReport(r)).not.toContain('Device tokens (table');
+  });
+
+  // A state table the outputs name wrongly (a typo, another stack's file): the whole report was lost to one line,
+  // `crs doctor: ResourceNotFoundException: Requested resource not found`, naming no table.
+  it('says plainly that it could not read the state table, naming it, and goes on with the rest', async () => {
+    dynamodb
+      .on(QueryCommand, { TableName: 'state' })
+      .rejects(Object.assign(new Error('Requested resource not found'), { name: 'ResourceNotFoundException' }));
+    const r = await examine(clients(), vars, { now: NOW });
+    expect(r.patients).toBeNull();
+    expect(r.problems).toContain(
+      'could not read the enrolled patients in table state (ResourceNotFoundException: Requested resource not found): whether patients are enrolled and their monitors send is not known',
+    );
+    expect(r.sms.type).toBe('Transactional');
+    expect(r.tokens).not.toBeNull();
   });
 });
 

@@ -580,7 +580,7 @@ describe('crs token issue --expires, rotate, list', () => {
         return true;
       };
       expect(await run('rotate', old.tokenId)).toBe(1);
-      expect(err).toBe('crs token: ThrottlingException: Rate exceeded\n');
+      expect(err).toBe('crs token: ThrottlingException: Rate exceeded (DynamoDB table tokens)\n');
       expect(out).toBe('');
       expect(ended).toBe(0);
       expect(store.tokens).toHaveLength(1);
