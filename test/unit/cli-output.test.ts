@@ -1107,7 +1107,9 @@ describe('crs serve and crs start options, pinned by a mutation run', () => {
       ...(await original<typeof import('#hosts/embedded/embedded.ts')>()),
       startEmbeddedServer: async (o: Started) => {
         started.push(o);
-        if (started.length <= busy) throw Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE' });
+        // As Node's own: the error carries the port it could not take.
+        if (started.length <= busy)
+          throw Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE', port: o.port });
         return {
           url: 'http://127.0.0.1:1',
           boardUrl: 'http://127.0.0.1:1/?key=THE-BOARD-KEY',
@@ -1341,9 +1343,10 @@ describe('crs serve and crs start options, pinned by a mutation run', () => {
   });
 
   it('names a port in use, exit 2; crs start takes a free port only when none was asked for', async () => {
-    const serve = await serveWith('serve', ['--data', '/tmp/crs-nowhere', '--port', '8080'], 1);
+    const serve = await serveWith('serve', ['--data', '/tmp/crs-nowhere'], 1);
     expect(serve.code).toBe(2);
-    expect(serve.stderr).toContain('crs serve: the port is already in use; choose another with --port N');
+    // Which port: an operator who gave no --port (8080 by default) was told "the port" (2026-12-06).
+    expect(serve.stderr).toContain('crs serve: port 8080 is already in use; choose another with --port N');
     const dir = mkdtempSync(join(tmpdir(), 'crs-start-'));
     try {
       const asked = await serveWith('start', ['--data', dir, '--port', '8080'], 1);
