@@ -1450,7 +1450,10 @@ describe('crs start on a demo directory a running demo holds', () => {
     try {
       const r = await crs('start', '--data', dir, '--port', '0');
       expect(r.status).toBe(1);
-      expect(r.stderr).toContain(`crs start: another crs serve is using the data directory ${dir}`);
+      // And what to do (2026-12-06: it named the directory only, after an npx stop that left the server running).
+      expect(r.stderr).toContain(
+        `crs start: another crs serve is using the data directory ${dir}: stop it first, or give another --data DIR`,
+      );
       const reader = openDataDir(dir);
       try {
         expect(reader.prepare('SELECT device_id FROM device_tokens').pluck().all()).toEqual(['gw-1']);
