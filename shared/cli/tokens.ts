@@ -487,8 +487,10 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
       err(`crs token: ${inline((e as Error).message)}\n${TOKEN_USAGE}`);
       return 2;
     }
-    // AWS or database errors (credentials, region, missing table, a locked file) are the operator's: name them plainly.
-    err(`crs token: ${inline(`${(e as Error).name}: ${(e as Error).message}`)}\n`);
+    // AWS or database errors (credentials, region, missing table, a locked file) are the operator's: name them plainly
+    // (an AWS error by its name; a plain Error, which is crs's own sentence, by its message alone).
+    const { name, message } = e as Error;
+    err(`crs token: ${inline(name === 'Error' ? message : `${name}: ${message}`)}\n`);
     return 1;
   } finally {
     opened?.close();
