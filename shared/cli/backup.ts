@@ -13,7 +13,7 @@ import { ACK_KEY_FILE, ACK_PREVIOUS_KEY_FILE } from '#hosts/embedded/ack-key.ts'
 import { BOARD_KEY_FILE } from '#hosts/embedded/board-key.ts';
 import { SECURITY_LOG_FILE } from '#hosts/embedded/security-log.ts';
 import { inline, parseFlags } from './flags.ts';
-import { dataDirUnusable, DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
+import { damagedDatabase, DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 
 export const BACKUP_USAGE = `  crs backup --to DIR [--data DIR]
       a copy of the data directory of crs serve (default ${DEFAULT_DATA_DIR}), taken while it runs too: the database as of
@@ -53,10 +53,7 @@ export function backupCommand(args: string[]): number {
       // (2026-12-06). A damaged source is said as crs serve says it, with what to do.
       if (made) rmSync(to, { recursive: true, force: true });
       else for (const f of readdirSync(to)) rmSync(join(to, f), { recursive: true, force: true });
-      const code = (err as { code?: unknown }).code;
-      throw typeof code === 'string' && /^SQLITE_(NOTADB|CORRUPT)/.test(code)
-        ? dataDirUnusable(from, DB_FILE, err)
-        : err;
+      throw damagedDatabase(from, err);
     }
     process.stdout.write(
       `backed up ${from} to ${to}\nrestore: stop crs serve, then start it with --data ${to} (or put ${to} in place of ${from})\n`,

@@ -22,7 +22,8 @@ export async function withStoppedDataDir<T>(dir: string, use: (db: Db) => Promis
     db = openDataDir(dir);
   } catch (err) {
     lock.release();
-    throw err;
+    const { damagedDatabase } = await import('#hosts/embedded/embedded.ts');
+    throw damagedDatabase(dir, err);
   }
   try {
     return await use(db);

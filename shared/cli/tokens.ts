@@ -23,7 +23,7 @@ import { EXPIRY_WARNING_DAYS, expiryFindingText, expiryFindings } from '#app/tok
 import { ENV } from '#adapters/aws/env.ts';
 import { DB_FILE } from '#adapters/sqlite/db.ts';
 import { instantMs } from '#domain/time.ts';
-import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
+import { damagedDatabase, DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 import type { DeviceToken, TokenStore } from '#ports';
 import { idArgumentError, inline, shown, parseFlags } from './flags.ts';
 
@@ -97,7 +97,12 @@ const defaultIo: TokenCommandIo = {
     const { openDataDirBeside } = await import('#adapters/sqlite/db.ts');
     const { SqliteTokenStore } = await import('#adapters/sqlite/tokens.ts');
     // Beside a running server: never upgrading a database beneath one of an earlier version.
-    const db = openDataDirBeside(dir);
+    let db: ReturnType<typeof openDataDirBeside>;
+    try {
+      db = openDataDirBeside(dir);
+    } catch (err) {
+      throw damagedDatabase(dir, err);
+    }
     return { tokens: new SqliteTokenStore(db), close: () => db.close() };
   },
   aws: async (table) => {

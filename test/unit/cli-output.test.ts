@@ -1437,6 +1437,29 @@ describe('crs serve on a data directory it cannot write (2026-12-06)', () => {
   });
 });
 
+// Each command that opens the database itself says a damaged one as crs serve does, with what to do (2026-12-06:
+// "crs token: SqliteError: file is not a database", "crs outbox: file is not a database").
+describe('a damaged database, said alike by the commands that open it', () => {
+  it.each([
+    [['token', 'list'], 'token'],
+    [['outbox', 'list'], 'outbox'],
+    [['dead-letters', 'list'], 'dead-letters'],
+    [['audit', 'export', '--patient', 'P-1'], 'audit'],
+  ])('crs %o: exit 1, the file, SQLite code and what to do', async (args, command) => {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-damaged-'));
+    try {
+      writeFileSync(join(dir, 'crs.db'), Buffer.alloc(8192, 7), { mode: 0o600 });
+      const r = await crs(...args, '--data', dir);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(
+        `crs ${command}: the database ${join(dir, 'crs.db')} cannot be used (SQLITE_NOTADB: file is not a database): it is damaged or not a crs database; restore the data directory from a backup`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('crs start on a demo directory a running demo holds', () => {
   it('refuses, and leaves the running demo its database (a second crs start deleted it, WAL included)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'crs-start-held-'));
