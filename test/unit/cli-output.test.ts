@@ -1460,6 +1460,26 @@ describe('a damaged database, said alike by the commands that open it', () => {
   });
 });
 
+// A damaged lock file is not a process holding the directory: crs outbox and crs dead-letters said "in use by another
+// process (a crs serve that does not answer ...)", and an operator looked for a process that was not there (2026-12-06).
+describe('a damaged serve.lock, with no server running', () => {
+  it.each([[['outbox', 'list']], [['dead-letters', 'list']]])('crs %o names the file and what to do', async (args) => {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-damaged-lock-'));
+    try {
+      openDataDir(dir).close();
+      writeFileSync(join(dir, 'serve.lock'), Buffer.alloc(4096, 7), { mode: 0o600 });
+      const r = await crs(...args, '--data', dir);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(
+        `the file ${join(dir, 'serve.lock')} cannot be used (SQLITE_NOTADB: file is not a database): it is damaged; with no crs serve running on the directory, delete it`,
+      );
+      expect(r.stderr).not.toContain('in use by another process');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('crs start on a demo directory a running demo holds', () => {
   it('refuses, and leaves the running demo its database (a second crs start deleted it, WAL included)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'crs-start-held-'));
