@@ -11,7 +11,7 @@ import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '#app/audit-export.t
 import { CONTRACT_ID } from '#app/interfaces/ids.ts';
 import { inline, shown, parseFlags } from './flags.ts';
 import type { AuditLog } from '#ports';
-import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
+import { damagedDatabase, DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 
 export const AUDIT_USAGE = `  crs audit export --patient P [--format ndjson|csv] [--data DIR] [--backend embedded]
       one patient's audit trail, oldest first, on stdout ("--patient '*'": team-wide entries, e.g. team silences)
@@ -43,7 +43,13 @@ export const AUDIT_SOURCES: Record<string, (o: Options) => Promise<AuditSource>>
       throw new AuditUsageError(`no crs database in ${dir} (give the data directory of crs serve with --data DIR)`);
     // Read-only, beside a running server (WAL): the export never writes, and never migrates.
     const db = new Database(file, { readonly: true, fileMustExist: true });
-    const version = db.pragma('user_version', { simple: true }) as number;
+    let version: number;
+    try {
+      version = db.pragma('user_version', { simple: true }) as number;
+    } catch (err) {
+      db.close();
+      throw damagedDatabase(dir, err);
+    }
     if (version < 2) {
       db.close();
       throw new AuditUsageError(

@@ -5,7 +5,7 @@
 // was refused at the door). Copying the files by hand while the server runs can miss the WAL's commits or catch a
 // commit half-written.
 import Database from 'better-sqlite3';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DB_FILE } from '#adapters/sqlite/db.ts';
 import { createPrivate, secureDataDir } from '#adapters/sqlite/files.ts';
@@ -13,7 +13,7 @@ import { ACK_KEY_FILE, ACK_PREVIOUS_KEY_FILE } from '#hosts/embedded/ack-key.ts'
 import { BOARD_KEY_FILE } from '#hosts/embedded/board-key.ts';
 import { SECURITY_LOG_FILE } from '#hosts/embedded/security-log.ts';
 import { inline, parseFlags } from './flags.ts';
-import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
+import { damagedDatabase, DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 
 export const BACKUP_USAGE = `  crs backup --to DIR [--data DIR]
       a copy of the data directory of crs serve (default ${DEFAULT_DATA_DIR}), taken while it runs too: the database as of
@@ -44,34 +44,16 @@ export function backupCommand(args: string[]): number {
     if (to === from) throw new BackupUsageError('--to must be another directory than --data');
     if (existsSync(to) && readdirSync(to).length > 0)
       throw new BackupUsageError(`${to} is not empty: give a new or empty directory`);
+    const made = !existsSync(to);
     secureDataDir(to);
-    const target = join(to, DB_FILE);
-    createPrivate(target); // owner-only before SQLite writes patient data into it (an empty file VACUUM INTO takes)
-    // Read-only beside the running server; a commit in progress waits up to 5 s, as the server's own readers do.
-    const db = new Database(source, { readonly: true, fileMustExist: true, timeout: 5000 });
     try {
-      db.prepare('VACUUM INTO ?').run(target);
-    } finally {
-      db.close();
-    }
-    const copy = new Database(target, { readonly: true });
-    let check: string;
-    try {
-      check = (copy.pragma('quick_check', { simple: true }) as string) ?? 'no answer';
-    } finally {
-      copy.close();
-    }
-    if (check !== 'ok') throw new Error(`the copy ${target} fails SQLite's check (${check}): keep the data directory`);
-    for (const file of [
-      ACK_KEY_FILE,
-      ACK_PREVIOUS_KEY_FILE,
-      BOARD_KEY_FILE,
-      SECURITY_LOG_FILE,
-      `${SECURITY_LOG_FILE}.1`,
-    ]) {
-      if (!existsSync(join(from, file))) continue;
-      // Written owner-only: copyFileSync gives the copy the original's mode (a key left readable by others stayed so).
-      writeFileSync(join(to, file), readFileSync(join(from, file)), { mode: 0o600, flag: 'wx' });
+      copyInto(from, to, source);
+    } catch (err) {
+      // Nothing half-made left (TO was new or empty): an empty crs.db left there was "restored" as an empty database
+      // (2026-12-06). A damaged source is said as crs serve says it, with what to do.
+      if (made) rmSync(to, { recursive: true, force: true });
+      else for (const f of readdirSync(to)) rmSync(join(to, f), { recursive: true, force: true });
+      throw damagedDatabase(from, err);
     }
     process.stdout.write(
       `backed up ${from} to ${to}\nrestore: stop crs serve, then start it with --data ${to} (or put ${to} in place of ${from})\n`,
@@ -85,5 +67,37 @@ export function backupCommand(args: string[]): number {
     }
     process.stderr.write(`crs backup: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
     return 1;
+  }
+}
+
+/** The database as of one moment, checked, then the keys and the security log, owner-only. */
+function copyInto(from: string, to: string, source: string): void {
+  const target = join(to, DB_FILE);
+  createPrivate(target); // owner-only before SQLite writes patient data into it (an empty file VACUUM INTO takes)
+  // Read-only beside the running server; a commit in progress waits up to 5 s, as the server's own readers do.
+  const db = new Database(source, { readonly: true, fileMustExist: true, timeout: 5000 });
+  try {
+    db.prepare('VACUUM INTO ?').run(target);
+  } finally {
+    db.close();
+  }
+  const copy = new Database(target, { readonly: true });
+  let check: string;
+  try {
+    check = (copy.pragma('quick_check', { simple: true }) as string) ?? 'no answer';
+  } finally {
+    copy.close();
+  }
+  if (check !== 'ok') throw new Error(`the copy ${target} fails SQLite's check (${check}): keep the data directory`);
+  for (const file of [
+    ACK_KEY_FILE,
+    ACK_PREVIOUS_KEY_FILE,
+    BOARD_KEY_FILE,
+    SECURITY_LOG_FILE,
+    `${SECURITY_LOG_FILE}.1`,
+  ]) {
+    if (!existsSync(join(from, file))) continue;
+    // Written owner-only: copyFileSync gives the copy the original's mode (a key left readable by others stayed so).
+    writeFileSync(join(to, file), readFileSync(join(from, file)), { mode: 0o600, flag: 'wx' });
   }
 }

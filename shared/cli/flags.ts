@@ -71,6 +71,11 @@ export function idArgumentError(what: string, text: string, max: number): string
 // lines on a terminal, its quote left open. Cut at its first sentence: only an option holding that text is cut short.
 const POSITIONAL_HINT = /^(Unknown option '[\s\S]*?')\. To specify a positional argument starting with [\s\S]*$/;
 
+// Node's hint after a value that starts with a dash (--seed -1), in three lines: escaped, its line ends were printed
+// as "\u000a". Its lines joined; the option quoted is one the command defines, never text as given.
+const AMBIGUOUS =
+  /^(Option '[^'\n]*' argument is ambiguous\.)\n(Did you forget [^\n]*)\n(To specify an option [^\n]*)$/;
+
 /**
  * util.parseArgs, its errors said as every command says them: "Unknown option '--x'" without Node's hint (the
  * commands taking positionals added it, the others did not), escaped (Node quotes what was given raw). Thrown with
@@ -82,6 +87,7 @@ export function parseFlags<T extends ParseArgsConfig>(config: T): ReturnType<typ
   } catch (err) {
     const e = err as Error & { code?: string };
     if (!e.code?.startsWith('ERR_PARSE_ARGS')) throw err;
-    throw Object.assign(new Error(inline(e.message.replace(POSITIONAL_HINT, '$1'))), { code: e.code });
+    const message = e.message.replace(POSITIONAL_HINT, '$1').replace(AMBIGUOUS, '$1 $2 $3');
+    throw Object.assign(new Error(inline(message)), { code: e.code });
   }
 }

@@ -422,10 +422,12 @@ function failed(command: 'serve' | 'start', err: unknown): number {
   if (e.code === 'EADDRINUSE') {
     // The MLLP listener's port: "choose another with --port N" sent the operator to change the port that was free.
     const mllp = (e as { listener?: string }).listener === 'mllp';
+    // Which port: an operator who gave no --port (8080) was told "the port" and had to guess (2026-12-06).
+    const port = (e as { port?: number }).port;
     log(
       mllp
-        ? `crs ${command}: the MLLP port ${(e as { port?: number }).port} is already in use; choose another with --mllp-port N`
-        : `crs ${command}: the port is already in use; choose another with --port N (or --port 0 for any free port)`,
+        ? `crs ${command}: the MLLP port ${port} is already in use; choose another with --mllp-port N`
+        : `crs ${command}: ${port === undefined ? 'the port' : `port ${port}`} is already in use; choose another with --port N (or --port 0 for any free port)`,
     );
     return 2;
   }

@@ -12,7 +12,13 @@ export async function withStoppedDataDir<T>(dir: string, use: (db: Db) => Promis
   let lock: { release(): void };
   try {
     lock = lockDataDir(dir);
-  } catch {
+  } catch (err) {
+    // An error with a code (SQLITE_NOTADB, EACCES...) is the lock file's, not a process holding it: said as crs serve
+    // says it (2026-12-06: a damaged serve.lock was "in use by another process", a process that was not there).
+    if ((err as { code?: unknown }).code !== undefined) {
+      const { dataDirUnusable } = await import('#hosts/embedded/embedded.ts');
+      throw dataDirUnusable(dir, 'serve.lock', err);
+    }
     throw new Error(
       `${dir} is in use by another process (a crs serve that does not answer, or a crs command working on it); try again, or stop it first`,
     );
@@ -22,7 +28,8 @@ export async function withStoppedDataDir<T>(dir: string, use: (db: Db) => Promis
     db = openDataDir(dir);
   } catch (err) {
     lock.release();
-    throw err;
+    const { damagedDatabase } = await import('#hosts/embedded/embedded.ts');
+    throw damagedDatabase(dir, err);
   }
   try {
     return await use(db);

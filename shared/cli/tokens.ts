@@ -23,7 +23,7 @@ import { EXPIRY_WARNING_DAYS, expiryFindingText, expiryFindings } from '#app/tok
 import { ENV } from '#adapters/aws/env.ts';
 import { DB_FILE } from '#adapters/sqlite/db.ts';
 import { instantMs } from '#domain/time.ts';
-import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
+import { damagedDatabase, DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 import type { DeviceToken, TokenStore } from '#ports';
 import { idArgumentError, inline, shown, parseFlags } from './flags.ts';
 
@@ -97,7 +97,12 @@ const defaultIo: TokenCommandIo = {
     const { openDataDirBeside } = await import('#adapters/sqlite/db.ts');
     const { SqliteTokenStore } = await import('#adapters/sqlite/tokens.ts');
     // Beside a running server: never upgrading a database beneath one of an earlier version.
-    const db = openDataDirBeside(dir);
+    let db: ReturnType<typeof openDataDirBeside>;
+    try {
+      db = openDataDirBeside(dir);
+    } catch (err) {
+      throw damagedDatabase(dir, err);
+    }
     return { tokens: new SqliteTokenStore(db), close: () => db.close() };
   },
   aws: async (table) => {
@@ -487,10 +492,12 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
       err(`crs token: ${inline((e as Error).message)}\n${TOKEN_USAGE}`);
       return 2;
     }
-    // AWS or database errors (credentials, region, missing table, a locked file) are the operator's: name them plainly,
-    // with the table on AWS (DynamoDB's "Requested resource not found" names none: a --table typo went unseen).
+    // AWS or database errors (credentials, region, missing table, a locked file) are the operator's: name them plainly
+    // (an AWS error by its name; a plain Error, which is crs's own sentence, by its message alone), with the table on
+    // AWS (DynamoDB's "Requested resource not found" names none: a --table typo went unseen).
+    const { name, message } = e as Error;
     const about = where.startsWith('DynamoDB table') ? ` (${where})` : '';
-    err(`crs token: ${inline(`${(e as Error).name}: ${(e as Error).message}${about}`)}\n`);
+    err(`crs token: ${inline(`${name === 'Error' ? message : `${name}: ${message}`}${about}`)}\n`);
     return 1;
   } finally {
     opened?.close();

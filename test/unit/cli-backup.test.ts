@@ -160,4 +160,18 @@ describe('crs backup', () => {
     expect(none.stderr).toContain(`crs backup: no crs database in ${join(root, 'none')}`);
     expect(existsSync(join(root, 'out'))).toBe(false);
   });
+
+  it('leaves no empty crs.db behind when the copy fails (a damaged database), and says what is wrong', async () => {
+    // Until 2026-12-06 a failed copy left TARGET/crs.db empty: a "restore" from TARGET started an empty database.
+    const data = join(root, 'data');
+    mkdirSync(data, { mode: 0o700 });
+    writeFileSync(join(data, 'crs.db'), Buffer.alloc(8192, 7), { mode: 0o600 });
+    const target = join(root, 'target');
+    const r = await crs('backup', '--data', data, '--to', target);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(
+      `crs backup: the database ${join(data, 'crs.db')} cannot be used (SQLITE_NOTADB: file is not a database): it is damaged or not a crs database`,
+    );
+    expect(existsSync(target)).toBe(false);
+  });
 });

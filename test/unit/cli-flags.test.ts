@@ -234,6 +234,24 @@ describe('a stray argument, refused escaped', () => {
   );
 });
 
+// A value starting with a dash (a negative number, a typo): Node's three-line hint came out as one line with
+// "\u000a" printed where its line ends were (2026-12-06). Its own text, joined into one sentence a line.
+describe('a flag given a value that starts with a dash', () => {
+  it.each([
+    [['simulate', '--seed', '-1'], 'simulate', '--seed'],
+    [['silence', 'create', '--minutes', '-5'], 'silence', '--minutes'],
+    [['serve', '--port', '-1'], 'serve', '--port'],
+    [['backup', '--to', '-x'], 'backup', '--to'],
+  ])('crs %o: one readable line (exit 2)', async (args, command, flag) => {
+    const r = await refusal(args);
+    expect(r.status).toBe(2);
+    expect(r.stderr.split('\n')[0]).toBe(
+      `crs ${command}: Option '${flag}' argument is ambiguous. Did you forget to specify the option argument for ` +
+        `'${flag}'? To specify an option argument starting with a dash use '${flag}=-XYZ'.`,
+    );
+  });
+});
+
 describe('number flags, read one way by every command', () => {
   it.each([
     // crs start took these (1e308 as a speed, any integer as a seed) where crs simulate refused them

@@ -1107,7 +1107,9 @@ describe('crs serve and crs start options, pinned by a mutation run', () => {
       ...(await original<typeof import('#hosts/embedded/embedded.ts')>()),
       startEmbeddedServer: async (o: Started) => {
         started.push(o);
-        if (started.length <= busy) throw Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE' });
+        // As Node's own: the error carries the port it could not take.
+        if (started.length <= busy)
+          throw Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE', port: o.port });
         return {
           url: 'http://127.0.0.1:1',
           boardUrl: 'http://127.0.0.1:1/?key=THE-BOARD-KEY',
@@ -1341,9 +1343,10 @@ describe('crs serve and crs start options, pinned by a mutation run', () => {
   });
 
   it('names a port in use, exit 2; crs start takes a free port only when none was asked for', async () => {
-    const serve = await serveWith('serve', ['--data', '/tmp/crs-nowhere', '--port', '8080'], 1);
+    const serve = await serveWith('serve', ['--data', '/tmp/crs-nowhere'], 1);
     expect(serve.code).toBe(2);
-    expect(serve.stderr).toContain('crs serve: the port is already in use; choose another with --port N');
+    // Which port: an operator who gave no --port (8080 by default) was told "the port" (2026-12-06).
+    expect(serve.stderr).toContain('crs serve: port 8080 is already in use; choose another with --port N');
     const dir = mkdtempSync(join(tmpdir(), 'crs-start-'));
     try {
       const asked = await serveWith('start', ['--data', dir, '--port', '8080'], 1);
@@ -1434,6 +1437,49 @@ describe('crs serve on a data directory it cannot write (2026-12-06)', () => {
   });
 });
 
+// Each command that opens the database itself says a damaged one as crs serve does, with what to do (2026-12-06:
+// "crs token: SqliteError: file is not a database", "crs outbox: file is not a database").
+describe('a damaged database, said alike by the commands that open it', () => {
+  it.each([
+    [['token', 'list'], 'token'],
+    [['outbox', 'list'], 'outbox'],
+    [['dead-letters', 'list'], 'dead-letters'],
+    [['audit', 'export', '--patient', 'P-1'], 'audit'],
+  ])('crs %o: exit 1, the file, SQLite code and what to do', async (args, command) => {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-damaged-'));
+    try {
+      writeFileSync(join(dir, 'crs.db'), Buffer.alloc(8192, 7), { mode: 0o600 });
+      const r = await crs(...args, '--data', dir);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(
+        `crs ${command}: the database ${join(dir, 'crs.db')} cannot be used (SQLITE_NOTADB: file is not a database): it is damaged or not a crs database; restore the data directory from a backup`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+// A damaged lock file is not a process holding the directory: crs outbox and crs dead-letters said "in use by another
+// process (a crs serve that does not answer ...)", and an operator looked for a process that was not there (2026-12-06).
+describe('a damaged serve.lock, with no server running', () => {
+  it.each([[['outbox', 'list']], [['dead-letters', 'list']]])('crs %o names the file and what to do', async (args) => {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-damaged-lock-'));
+    try {
+      openDataDir(dir).close();
+      writeFileSync(join(dir, 'serve.lock'), Buffer.alloc(4096, 7), { mode: 0o600 });
+      const r = await crs(...args, '--data', dir);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(
+        `the file ${join(dir, 'serve.lock')} cannot be used (SQLITE_NOTADB: file is not a database): it is damaged; with no crs serve running on the directory, delete it`,
+      );
+      expect(r.stderr).not.toContain('in use by another process');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('crs start on a demo directory a running demo holds', () => {
   it('refuses, and leaves the running demo its database (a second crs start deleted it, WAL included)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'crs-start-held-'));
@@ -1447,7 +1493,10 @@ describe('crs start on a demo directory a running demo holds', () => {
     try {
       const r = await crs('start', '--data', dir, '--port', '0');
       expect(r.status).toBe(1);
-      expect(r.stderr).toContain(`crs start: another crs serve is using the data directory ${dir}`);
+      // And what to do (2026-12-06: it named the directory only, after an npx stop that left the server running).
+      expect(r.stderr).toContain(
+        `crs start: another crs serve is using the data directory ${dir}: stop it first, or give another --data DIR`,
+      );
       const reader = openDataDir(dir);
       try {
         expect(reader.prepare('SELECT device_id FROM device_tokens').pluck().all()).toEqual(['gw-1']);

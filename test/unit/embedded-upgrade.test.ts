@@ -114,7 +114,8 @@ describe('a data directory of an earlier version', () => {
     ]) {
       const r = await crs(...args, '--data', dir);
       expect([args, r.code]).toEqual([args, 1]);
-      expect(r.stderr).toContain(refusal);
+      // Said as the command's own line: crs token said "crs token: Error: database ..." (2026-12-06).
+      expect(r.stderr).toContain(`crs ${args[0]}: ${refusal}`);
     }
     expect(version()).toBe(12);
   });

@@ -553,7 +553,11 @@ export function lockDataDir(dir: string): { release(): void } {
   try {
     return holdLock(join(dir, 'serve.lock'));
   } catch (err) {
-    if (err instanceof LockHeld) throw new Error(`another crs serve is using the data directory ${dir}`);
+    // What to do too: a server left running (npx stopped, its child not) is the usual cause (docs/embedded.md).
+    if (err instanceof LockHeld)
+      throw new Error(
+        `another crs serve is using the data directory ${dir}: stop it first, or give another --data DIR`,
+      );
     throw err;
   }
 }

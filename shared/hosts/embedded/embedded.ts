@@ -626,6 +626,17 @@ export function dataDirUnusable(dataDir: string, name: string, err: unknown): un
   return new Error(`${what} cannot be used (${said.startsWith(code) ? said : `${code}: ${said}`})${todo}`);
 }
 
+/**
+ * For a command that opens the database itself (crs token, outbox, dead-letters, audit, backup): a damaged one said
+ * as crs serve says it, with what to do (they said SQLite's "file is not a database" alone); any other error as is.
+ */
+export function damagedDatabase(dataDir: string, err: unknown): unknown {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && /^SQLITE_(NOTADB|CORRUPT)/.test(code)
+    ? dataDirUnusable(dataDir, DB_FILE, err)
+    : err;
+}
+
 export const DEFAULT_DATA_DIR = '.crs';
 /** `{"url", "board", "pid"}` of the server running on a data directory (left behind by a killed one: serveClient checks the lock and the pid). */
 export const SERVE_INFO_FILE = 'serve.json';
