@@ -78,7 +78,7 @@ async function profileRegion(): Promise<string | undefined> {
   }
 }
 
-/** Reads a CDK outputs file: {"<stack>": {"PagesTableName": "...", ...}} (the first stack in it). */
+/** Reads a CDK outputs file: {"<stack>": {"PagesTableName": "...", ...}}, of one stack. */
 export function readOutputs(file: string): Record<string, string> {
   let json: unknown;
   try {
@@ -86,7 +86,21 @@ export function readOutputs(file: string): Record<string, string> {
   } catch (err) {
     throw new OperatorUsageError(`cannot read the outputs file ${file}: ${(err as Error).message}`);
   }
-  const stack = Object.values(json as Record<string, unknown>)[0];
+  // `cdk deploy --all --outputs-file` writes every stack's: the first was read without a word, whichever deployment
+  // it was (until 2026-12-06). Each command reads its own flags, so none chooses: the file holds one stack. A stack
+  // here names one of the outputs (a paging config's "teams" and "alarms" do not: refused below as naming none).
+  const entries = json && typeof json === 'object' && !Array.isArray(json) ? Object.entries(json) : [];
+  const stacks = entries.filter(
+    ([, v]) =>
+      !!v &&
+      typeof v === 'object' &&
+      Object.keys(OUTPUTS).some((o) => typeof (v as Record<string, unknown>)[o] === 'string'),
+  );
+  if (stacks.length > 1)
+    throw new OperatorUsageError(
+      `${file} holds the outputs of several stacks (${stacks.map(([k]) => k).join(', ')}): keep one stack's outputs in the file (cdk deploy STACK --outputs-file FILE)`,
+    );
+  const stack = (stacks[0] ?? entries[0])?.[1];
   if (!stack || typeof stack !== 'object')
     throw new OperatorUsageError(`${file} is not a CDK outputs file ({"<stack>": {"<output>": "<value>"}})`);
   const vars: Record<string, string> = {};

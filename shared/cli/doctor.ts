@@ -59,7 +59,7 @@ import {
   wardLimitedTeamWarning,
   type PagingConfig,
 } from '#domain/paging-endpoints.ts';
-import { OPERATOR_ENV, OperatorUsageError, need, operatorAws, operatorVariables } from './aws-operator.ts';
+import { OPERATOR_ENV, OUTPUTS, OperatorUsageError, need, operatorAws, operatorVariables } from './aws-operator.ts';
 import { inline, shown, parseFlags } from './flags.ts';
 
 export const DOCTOR_USAGE = `  crs doctor --backend aws [--outputs FILE] [--paging FILE] [--config FILE] [--test-page TEAM] [--json]
@@ -90,6 +90,8 @@ export interface SubscriptionStatus {
 
 export interface DoctorReport {
   pagesTopicArn: string;
+  /** False when the pages topic could not be read (a problem says why): its teams are not known, not unreceived. */
+  pagesTopicRead: boolean;
   teams: Record<PageTeam, SubscriptionStatus[]>;
   /** Pending subscriptions no team can be told for (SNS shows nothing of them but protocol and endpoint). */
   unassigned: SubscriptionStatus[];
@@ -147,6 +149,31 @@ const WINDOW_SECONDS = 3 * 3600;
 
 // On the one line of its finding: an SDK error can run over two (moto's HTML answer to the SMS sandbox request).
 const errorText = (err: unknown) => inline(`${(err as Error).name}: ${(err as Error).message}`);
+
+const OUTPUT_OF: Record<string, string> = Object.fromEntries(Object.entries(OUTPUTS).map(([o, v]) => [v, o]));
+/** Where a name came from, in a problem: its variable, or the stack output that gives it. */
+const source = (variable: string) => `${variable}, ${OUTPUT_OF[variable]} in the stack's outputs`;
+
+/**
+ * One read of what the outputs name (a topic, the alarms, the functions' metrics, a table): one it cannot do (a
+ * mistyped output, another stack's, no access) is a problem naming the resource, where its name came from and the
+ * error, and the rest of the report goes on. Until 2026-12-06 a wrong PagesTopicArn ended the run on
+ * `crs doctor: NotFoundException: Topic does not exist`, naming nothing, with no report. Undefined when it failed.
+ */
+async function attempt<T>(
+  report: DoctorReport,
+  what: string,
+  from: string,
+  unknown: string,
+  run: () => Promise<T>,
+): Promise<T | undefined> {
+  try {
+    return await run();
+  } catch (err) {
+    report.problems.push(`could not ${what} (${from}: ${errorText(err)}): ${unknown}`);
+    return undefined;
+  }
+}
 
 /** A subscription SNS gave the attributes of: what its policies are checked from. */
 interface Listed {
@@ -341,15 +368,14 @@ async function deviceTokens(
     return;
   }
   const at = new Date(now);
-  let tokens;
-  try {
-    tokens = await new DynamoTokenStore(dynamodb, table).list();
-  } catch (err) {
-    report.problems.push(
-      `could not read the device tokens in table ${table} (${errorText(err)}): whether a device's token expired or is about to is not known`,
-    );
-    return;
-  }
+  const tokens = await attempt(
+    report,
+    `read the device tokens in table ${table}`,
+    source(ENV.tokensTable),
+    "whether a device's token expired or is about to is not known",
+    () => new DynamoTokenStore(dynamodb, table).list(),
+  );
+  if (!tokens) return;
   const findings = expiryFindings(tokens, at);
   const active = tokens.filter((t) => !t.revokedAt && !tokenExpired(t, at)).length;
   report.tokens = { table, active, findings };
@@ -558,32 +584,16 @@ async function operatorEndpoints(
   policyProblems(listed, ALARMS_DEAD_LETTERS, vars, undefined, report);
 }
 
-/** Everything the doctor looks at, and what it finds wrong. */
-export async function examine(
-  clients: DoctorClients,
+/**
+ * What the pages topic's subscriptions say: each team's endpoints unconfirmed or opted out, a team nobody receives,
+ * with the paging config the endpoints gone and those it does not have, and each subscription's policies.
+ */
+function pagesFindings(
+  report: DoctorReport,
+  listed: PagesListed[],
   vars: Record<string, string>,
   o: DoctorOptions,
-): Promise<DoctorReport> {
-  const pagesTopicArn = need(vars, ENV.topicArn);
-  const report: DoctorReport = {
-    pagesTopicArn,
-    teams: Object.fromEntries(PAGE_TEAMS.map((t) => [t, []])) as unknown as Record<PageTeam, SubscriptionStatus[]>,
-    unassigned: [],
-    missing: [],
-    notInConfig: [],
-    alarmEndpoints: null,
-    unpaged: PAGE_TEAMS.filter((t) => !pagedTeams(o.config ?? DEFAULT_CONFIG).has(t)),
-    alarms: null,
-    lastRuns: null,
-    patients: null,
-    tokens: null,
-    sms: { type: null, monthlySpendLimitUsd: null, senderId: null, inSandbox: null },
-    problems: [],
-    warnings: [],
-  };
-  const listed: PagesListed[] = [];
-  const wards = await subscriptions(clients.sns, pagesTopicArn, report, listed);
-
+): void {
   // Endpoints of the paging config that SNS no longer has (a pending one is listed by endpoint, without its team),
   // and the subscriptions it does not have: an endpoint removed from the config but left subscribed, or subscribed
   // by hand, gets patients' pages still.
@@ -644,14 +654,64 @@ export async function examine(
       `${x.teams.length > 0 ? `${x.teams.join(', ')}: ` : ''}${x.protocol} ${x.endpoint} is subscribed but not in the paging config (removed from it, or subscribed by hand): it gets ${x.teams.length > 0 ? 'their' : "every team's"} patients' pages all the same; unsubscribe it: aws sns unsubscribe --subscription-arn ${x.subscriptionArn}`,
     );
   policyProblems(listed, PAGES_DEAD_LETTERS, vars, filters, report);
+}
+
+/** Everything the doctor looks at, and what it finds wrong. */
+export async function examine(
+  clients: DoctorClients,
+  vars: Record<string, string>,
+  o: DoctorOptions,
+): Promise<DoctorReport> {
+  const pagesTopicArn = need(vars, ENV.topicArn);
+  const report: DoctorReport = {
+    pagesTopicArn,
+    pagesTopicRead: false,
+    teams: Object.fromEntries(PAGE_TEAMS.map((t) => [t, []])) as unknown as Record<PageTeam, SubscriptionStatus[]>,
+    unassigned: [],
+    missing: [],
+    notInConfig: [],
+    alarmEndpoints: null,
+    unpaged: PAGE_TEAMS.filter((t) => !pagedTeams(o.config ?? DEFAULT_CONFIG).has(t)),
+    alarms: null,
+    lastRuns: null,
+    patients: null,
+    tokens: null,
+    sms: { type: null, monthlySpendLimitUsd: null, senderId: null, inSandbox: null },
+    problems: [],
+    warnings: [],
+  };
+  const listed: PagesListed[] = [];
+  const wards = await attempt(
+    report,
+    `read the pages topic ${pagesTopicArn}`,
+    source(ENV.topicArn),
+    "who receives each team's pages is not known",
+    () => subscriptions(clients.sns, pagesTopicArn, report, listed),
+  );
+  report.pagesTopicRead = wards !== undefined;
+  if (wards) pagesFindings(report, listed, vars, o);
 
   const alarmTopicArn = vars[OPERATOR_ENV.alarmTopicArn];
   if (alarmTopicArn) {
-    await operatorEndpoints(clients.sns, alarmTopicArn, vars, o.expectedAlarms, report);
-    report.alarms = await alarms(clients.cloudwatch, alarmTopicArn);
-    if (report.alarms.watched === 0)
+    const from = source(OPERATOR_ENV.alarmTopicArn);
+    await attempt(
+      report,
+      `read the alarm topic ${alarmTopicArn}`,
+      from,
+      'who receives the alarm notifications is not known',
+      () => operatorEndpoints(clients.sns, alarmTopicArn, vars, o.expectedAlarms, report),
+    );
+    report.alarms =
+      (await attempt(
+        report,
+        `read the alarms that notify ${alarmTopicArn}`,
+        from,
+        'whether an alarm is firing is not known',
+        () => alarms(clients.cloudwatch, alarmTopicArn),
+      )) ?? null;
+    if (report.alarms?.watched === 0)
       report.problems.push(`no alarm notifies ${alarmTopicArn}: nothing tells the operators when something fails`);
-    for (const a of report.alarms.inAlarm)
+    for (const a of report.alarms?.inAlarm ?? [])
       report.problems.push(`alarm ${a.name} is in ALARM since ${a.since}: see its row in docs/runbook.md`);
   } else {
     report.warnings.push(
@@ -665,11 +725,18 @@ export async function examine(
     escalate: vars[OPERATOR_ENV.escalateFunction],
   };
   if (names.ingest && names.grade && names.escalate) {
-    report.lastRuns = await lastRuns(clients.cloudwatch, names as Record<keyof typeof names, string>, o.now);
-    const e = report.lastRuns.escalate;
-    if (e === null || e > ESCALATE_STALE_SECONDS) {
+    report.lastRuns =
+      (await attempt(
+        report,
+        `read when the functions ${names.ingest}, ${names.grade} and ${names.escalate} last ran`,
+        "IngestFunctionName, GradeFunctionName, EscalateFunctionName in the stack's outputs",
+        'whether they run, and so whether pages escalate, is not known',
+        () => lastRuns(clients.cloudwatch, names as Record<keyof typeof names, string>, o.now),
+      )) ?? null;
+    const e = report.lastRuns?.escalate;
+    if (report.lastRuns && (e === null || e! > ESCALATE_STALE_SECONDS)) {
       report.problems.push(
-        `the escalate function has not run for ${e === null ? 'over 3 hours' : `${Math.round(e / 60)} minutes`}: its minute schedule is not firing, so unacknowledged pages do not escalate`,
+        `the escalate function has not run for ${e === null ? 'over 3 hours' : `${Math.round(e! / 60)} minutes`}: its minute schedule is not firing, so unacknowledged pages do not escalate`,
       );
     }
   } else {
@@ -680,15 +747,14 @@ export async function examine(
 
   const stateTable = vars[ENV.stateTable];
   if (stateTable) {
-    // As for the token table: a table it cannot read (a wrong name in the outputs, no access) is one problem, named,
-    // and the rest of the report goes on.
-    try {
-      report.patients = await patients(clients.dynamodb, stateTable, o.now);
-    } catch (err) {
-      report.problems.push(
-        `could not read the enrolled patients in table ${stateTable} (${errorText(err)}): whether patients are enrolled and their monitors send is not known`,
-      );
-    }
+    report.patients =
+      (await attempt(
+        report,
+        `read the enrolled patients in table ${stateTable}`,
+        source(ENV.stateTable),
+        'whether patients are enrolled and their monitors send is not known',
+        () => patients(clients.dynamodb, stateTable, o.now),
+      )) ?? null;
     const g = report.lastRuns?.grade;
     if (
       report.patients &&
@@ -729,15 +795,25 @@ export async function examine(
   if (o.testPage) {
     const team = o.testPage;
     const testId = randomUUID();
-    const out = await clients.sns.send(
-      new PublishCommand(testPagePublishInput(pagesTopicArn, team, [...(wards.get(team) ?? [])].sort(), testId, o.now)),
+    const out = await attempt(
+      report,
+      `publish the test page to the pages topic ${pagesTopicArn}`,
+      source(ENV.topicArn),
+      `nobody of ${team} was sent it`,
+      () =>
+        clients.sns.send(
+          new PublishCommand(
+            testPagePublishInput(pagesTopicArn, team, [...(wards?.get(team) ?? [])].sort(), testId, o.now),
+          ),
+        ),
     );
-    report.testPage = {
-      team,
-      testId,
-      messageId: out.MessageId ?? '?',
-      endpoints: report.teams[team].filter((s) => s.state === 'confirmed').length,
-    };
+    if (out)
+      report.testPage = {
+        team,
+        testId,
+        messageId: out.MessageId ?? '?',
+        endpoints: report.teams[team].filter((s) => s.state === 'confirmed').length,
+      };
   }
   return report;
 }
@@ -755,8 +831,8 @@ const ago = (s: number) =>
   s < 120 ? `${s} s ago` : s < 7200 ? `${Math.round(s / 60)} min ago` : `${Math.round(s / 3600)} h ago`;
 
 export function formatReport(r: DoctorReport): string {
-  const lines = [`Pages topic ${r.pagesTopicArn}`];
-  for (const team of PAGE_TEAMS) {
+  const lines = [`Pages topic ${r.pagesTopicArn}${r.pagesTopicRead ? '' : ': could not be read (see the problems)'}`];
+  for (const team of r.pagesTopicRead ? PAGE_TEAMS : []) {
     const subs = r.teams[team];
     lines.push(
       `  ${team}: ${subs.length === 0 ? 'no endpoint' : `${subs.length} endpoint${subs.length === 1 ? '' : 's'}`}${r.unpaged.includes(team) ? ` (the configuration pages nobody at ${team})` : ''}`,

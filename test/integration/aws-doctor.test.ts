@@ -306,6 +306,41 @@ describe('crs doctor on the deployed shape', () => {
     }
   }, 60_000);
 
+  // 2026-12-06: a mistyped PagesTopicArn ended the run on `crs doctor: NotFoundException: Topic does not exist`,
+  // naming nothing, with no report.
+  it('names each topic and table of the outputs that is not there, with its output, and reports the rest', async () => {
+    await healthy();
+    const o = outputs();
+    const typo = join(dir, 'typo-outputs.json');
+    const wrong = (v: string) => `${v}-typo`;
+    writeFileSync(
+      typo,
+      JSON.stringify({
+        [prefix]: {
+          ...o,
+          PagesTopicArn: wrong(o.PagesTopicArn!),
+          AlarmTopicArn: wrong(o.AlarmTopicArn!),
+          StateTableName: wrong(o.StateTableName!),
+          TokensTableName: wrong(o.TokensTableName!),
+        },
+      }),
+    );
+    const r = await crs(['doctor', '--backend', 'aws', '--outputs', typo]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(1);
+    for (const [output, variable, what] of [
+      ['PagesTopicArn', 'CRS_PAGES_TOPIC_ARN', 'the pages topic'],
+      ['AlarmTopicArn', 'CRS_ALARM_TOPIC_ARN', 'the alarm topic'],
+      ['StateTableName', 'CRS_STATE_TABLE', 'the enrolled patients in table'],
+      ['TokensTableName', 'CRS_TOKENS_TABLE', 'the device tokens in table'],
+    ] as const)
+      expect(r.stdout).toContain(
+        `could not read ${what} ${wrong(o[output]!)} (${variable}, ${output} in the stack's outputs: `,
+      );
+    expect(r.stdout).toContain(`Pages topic ${wrong(o.PagesTopicArn!)}: could not be read (see the problems)\n`);
+    expect(r.stdout).toMatch(/Last runs: .*escalate in the last/);
+  }, 60_000);
+
   it('finds a phone that answered STOP, an endpoint of the paging config that is gone, and SMS settings that would stop SMS pages', async () => {
     await healthy();
     // The emulator treats numbers ending in 99 as opted out.

@@ -265,7 +265,7 @@ describe("the stack's outputs", () => {
 });
 
 describe("the operator's names and tables: pinned by a mutation run", () => {
-  it('reads every name the stack outputs, from the first stack, under its own variable', () => {
+  it('reads every name the stack outputs, under its own variable', () => {
     const file = join(dir, 'all-outputs.json');
     const names = {
       StateTableName: 'state-1',
@@ -287,7 +287,6 @@ describe("the operator's names and tables: pinned by a mutation run", () => {
       file,
       JSON.stringify({
         CrsAlerting: { ...names, IngestUrl: 'https://x', Count: 3 },
-        Other: { PagesTableName: 'pages-2' },
       }),
     );
     expect(readOutputs(file)).toEqual({
@@ -309,6 +308,27 @@ describe("the operator's names and tables: pinned by a mutation run", () => {
     // A file whose first stack is not an object of outputs is refused as such (not read as naming nothing).
     writeFileSync(file, JSON.stringify({ CrsAlerting: 'pages-1' }));
     expect(() => readOutputs(file)).toThrow(/is not a CDK outputs file/);
+  });
+
+  // `cdk deploy --all --outputs-file` writes every stack's outputs in one file: the first was read without a word,
+  // whichever deployment that was (2026-12-06).
+  it('refuses a file of several stacks, naming them and saying how to keep one', async () => {
+    const file = join(dir, 'two-stacks.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ CrsStaging: { PagesTableName: 'pages-1' }, CrsAlerting: { PagesTableName: 'pages-2' } }),
+    );
+    const refusal = `${file} holds the outputs of several stacks (CrsStaging, CrsAlerting): keep one stack's outputs in the file (cdk deploy STACK --outputs-file FILE)`;
+    expect(() => readOutputs(file)).toThrow(refusal);
+    const r = await crs('doctor', '--backend', 'aws', '--outputs', file);
+    expect(r.status).toBe(2);
+    expect(r.stderr.split('\n')[0]).toBe(`crs doctor: ${refusal}`);
+    const token = await crs('token', 'list', '--backend', 'aws', '--outputs', file);
+    expect(token.status).toBe(2);
+    expect(token.stderr).toContain(refusal);
+    // A stack that names none of the outputs (another app's) leaves one to read, wherever it is in the file.
+    writeFileSync(file, JSON.stringify({ Pipeline: { BucketName: 'b' }, CrsAlerting: { PagesTableName: 'pages-2' } }));
+    expect(readOutputs(file)).toEqual({ CRS_PAGES_TABLE: 'pages-2' });
   });
 
   // `crs doctor --outputs paging.json --paging outputs.json`, the two JSON files swapped: the paging config was read

@@ -379,7 +379,7 @@ describe("crs doctor: device tokens' expiry", () => {
     const r = await examine(clients(), vars, { now: NOW });
     expect(r.tokens).toBeNull();
     expect(r.problems).toContain(
-      `could not read the device tokens in table tokens (${name}: ${message}): whether a device's token expired or is about to is not known`,
+      `could not read the device tokens in table tokens (CRS_TOKENS_TABLE, TokensTableName in the stack's outputs: ${name}: ${message}): whether a device's token expired or is about to is not known`,
     );
     // The rest is checked all the same.
     expect(r.sms.type).toBe('Transactional');
@@ -395,10 +395,62 @@ describe("crs doctor: device tokens' expiry", () => {
     const r = await examine(clients(), vars, { now: NOW });
     expect(r.patients).toBeNull();
     expect(r.problems).toContain(
-      'could not read the enrolled patients in table state (ResourceNotFoundException: Requested resource not found): whether patients are enrolled and their monitors send is not known',
+      "could not read the enrolled patients in table state (CRS_STATE_TABLE, StateTableName in the stack's outputs: ResourceNotFoundException: Requested resource not found): whether patients are enrolled and their monitors send is not known",
     );
     expect(r.sms.type).toBe('Transactional');
     expect(r.tokens).not.toBeNull();
+  });
+
+  // A mistyped PagesTopicArn (or AlarmTopicArn, ...) ended the run on `crs doctor: NotFoundException: Topic does not
+  // exist`, naming nothing and printing no report (2026-12-06). Each resource the doctor reads is one problem naming it
+  // and its output when it cannot be read, and the rest is checked.
+  const notFound = (message: string) => Object.assign(new Error(message), { name: 'NotFoundException' });
+  it.each([
+    [
+      'the pages topic',
+      () => sns.on(ListSubscriptionsByTopicCommand, { TopicArn: TOPIC }).rejects(notFound('Topic does not exist')),
+      `could not read the pages topic ${TOPIC} (CRS_PAGES_TOPIC_ARN, PagesTopicArn in the stack's outputs: NotFoundException: Topic does not exist): who receives each team's pages is not known`,
+    ],
+    [
+      'the alarm topic',
+      () => sns.on(ListSubscriptionsByTopicCommand, { TopicArn: ALARMS }).rejects(notFound('Topic does not exist')),
+      `could not read the alarm topic ${ALARMS} (CRS_ALARM_TOPIC_ARN, AlarmTopicArn in the stack's outputs: NotFoundException: Topic does not exist): who receives the alarm notifications is not known`,
+    ],
+    [
+      'the alarms',
+      () => cloudwatch.on(DescribeAlarmsCommand).rejects(Object.assign(new Error('denied'), { name: 'AccessDenied' })),
+      `could not read the alarms that notify ${ALARMS} (CRS_ALARM_TOPIC_ARN, AlarmTopicArn in the stack's outputs: AccessDenied: denied): whether an alarm is firing is not known`,
+    ],
+    [
+      "the functions' runs",
+      () => cloudwatch.on(GetMetricDataCommand).rejects(Object.assign(new Error('denied'), { name: 'AccessDenied' })),
+      "could not read when the functions ingest, grade and escalate last ran (IngestFunctionName, GradeFunctionName, EscalateFunctionName in the stack's outputs: AccessDenied: denied): whether they run, and so whether pages escalate, is not known",
+    ],
+  ])('names %s it cannot read, with its output, and goes on with the rest', async (_what, fail, problem) => {
+    fail();
+    const r = await examine(clients(), vars, { now: NOW });
+    expect(r.problems).toContain(problem);
+    expect(r.sms.type).toBe('Transactional');
+    expect(r.tokens).not.toBeNull();
+    expect(r.patients).not.toBeNull();
+    expect(formatReport(r)).toContain(problem);
+  });
+
+  it('reports the teams as not known, not as nobody receiving them, when the pages topic cannot be read', async () => {
+    sns.on(ListSubscriptionsByTopicCommand, { TopicArn: TOPIC }).rejects(notFound('Topic does not exist'));
+    const r = await examine(clients(), vars, { now: NOW });
+    expect(r.problems.filter((p) => p.includes('nobody receives'))).toEqual([]);
+    expect(formatReport(r)).toContain(`Pages topic ${TOPIC}: could not be read (see the problems)\n`);
+    expect(formatReport(r)).not.toContain('no endpoint');
+    // The operators' endpoints are still listed.
+    expect(r.alarmEndpoints).toHaveLength(1);
+    // A test page asked for is said not sent, and why, not left to a bare error.
+    sns.on(PublishCommand).rejects(notFound('Topic does not exist'));
+    const t = await examine(clients(), vars, { now: NOW, testPage: 'icu' });
+    expect(t.testPage).toBeUndefined();
+    expect(t.problems).toContain(
+      `could not publish the test page to the pages topic ${TOPIC} (CRS_PAGES_TOPIC_ARN, PagesTopicArn in the stack's outputs: NotFoundException: Topic does not exist): nobody of icu was sent it`,
+    );
   });
 });
 
@@ -956,12 +1008,23 @@ describe('crs doctor, pinned by a mutation run', () => {
       expect(report.warnings.filter((w) => w.startsWith('token tok-soon'))).toHaveLength(1);
     });
 
-    it('exits 1 naming an AWS failure', async () => {
+    // Until 2026-12-06 a pages topic it could not read ended the run on `crs doctor: AccessDenied: denied` alone.
+    it('exits 1 with the report, naming the resource an AWS failure was on', async () => {
       sns
         .on(ListSubscriptionsByTopicCommand, { TopicArn: TOPIC })
         .rejects(Object.assign(new Error('denied'), { name: 'AccessDenied' }));
       expect(await doctorCommand(['--backend', 'aws'], loadConfig)).toBe(1);
-      expect(stderr).toBe('crs doctor: AccessDenied: denied\n');
+      expect(stderr).toBe('');
+      expect(stdout).toContain(`could not read the pages topic ${TOPIC} (CRS_PAGES_TOPIC_ARN, PagesTopicArn`);
+      expect(stdout).toContain('Device tokens (table tokens)');
+    });
+
+    it('exits 1 naming an AWS failure it did not expect', async () => {
+      vi.spyOn(Date, 'now').mockImplementation(() => {
+        throw new Error('clock');
+      });
+      expect(await doctorCommand(['--backend', 'aws'], loadConfig)).toBe(1);
+      expect(stderr).toBe('crs doctor: Error: clock\n');
     });
 
     it.each([
