@@ -42,13 +42,14 @@ const isResource = (type: string) => R4_ELEMENTS[type]?.implicitRules !== undefi
  * with keys R4 does not define for its type. `resourceType`, a primitive's `_name` and a choice's `valueQuantity`
  * are R4's; a resource of a type the table has not (a contained Condition: not read) is not looked into. Without
  * `intoResources` an element holding a resource is not looked into either (a Bundle's entries are each checked as
- * a resource of their own). The first `named` are said in full. Iterative: the body's depth is bounded (64) before this, the stack never overflows.
+ * a resource of their own). The first `named` are said in full, the rest only counted by the caller. Iterative:
+ * the body's depth is bounded (64) before this, and the stack never overflows.
  */
 export function unknownElements(
   value: unknown,
   type: string,
   path: string,
-  intoResources = true,
+  intoResources: boolean,
   named: number,
 ): UnknownElements[] {
   const out: UnknownElements[] = [];
