@@ -45,7 +45,12 @@ async function measure(
   const byPatient = feed(tag, count);
   const lanes: string[][] = Array.from({ length: connections }, () => []);
   [...byPatient.values()].forEach((list, i) => lanes[i % connections]!.push(...list));
-  const clients = lanes.map(() => new MllpClient('127.0.0.1', port));
+  // Each bedside monitor from an address of its own (127.0.0.2, 127.0.0.3, ...: Linux answers the whole 127/8), as
+  // on a ward: the listener takes at most 64 connections from one address (docs/security.md), so 100 from 127.0.0.1
+  // were cut off (ECONNRESET) from 2026-12-01 until 2026-12-06.
+  const clients = lanes.map(
+    (_, i) => new MllpClient('127.0.0.1', port, undefined, connections > 1 ? `127.0.0.${2 + i}` : undefined),
+  );
   const before = (await health(s)).graded;
   const t0 = process.hrtime.bigint();
   await Promise.all(

@@ -15,12 +15,18 @@ export class MllpClient {
     private readonly host: string,
     private readonly port: number,
     private readonly timeoutMs = 30_000,
+    /** The address to send from (a loopback one per bedside monitor in the benchmark: each monitor has its own). */
+    private readonly localAddress?: string,
   ) {}
 
   private open(): Promise<Socket> {
     if (this.socket && !this.socket.destroyed) return Promise.resolve(this.socket);
     return new Promise((resolve, reject) => {
-      const s = connect({ host: this.host, port: this.port });
+      const s = connect({
+        host: this.host,
+        port: this.port,
+        ...(this.localAddress ? { localAddress: this.localAddress } : {}),
+      });
       s.setNoDelay(true);
       s.once('connect', () => {
         this.socket = s;
