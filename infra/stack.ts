@@ -834,7 +834,6 @@ export class CrsAlertingStack extends Stack {
     this.routeThrottleNames = Object.fromEntries(Object.entries(throttles).map(([k, t]) => [k, t.name]));
   }
 
-  /** Append-only: PutItem (the writers always put with attribute_not_exists) and nothing that updates or deletes. */
   /**
    * A send to an encrypted queue: SendMessage and the data key. CDK's grantSendMessages adds GetQueueAttributes and
    * GetQueueUrl, which no function sends (each has its queue's URL in its environment).
@@ -857,6 +856,7 @@ export class CrsAlertingStack extends Stack {
     this.key.grantDecrypt(role);
   }
 
+  /** Append-only: PutItem (the writers always put with attribute_not_exists) and nothing that updates or deletes. */
   private grantAppendAudit(role: iam.IGrantable): void {
     iam.Grant.addToPrincipal({
       grantee: role,
