@@ -533,7 +533,7 @@ export class CrsAlertingStack extends Stack {
       resourceArns: [this.stateTable.tableArn],
     });
     this.key.grantDecrypt(this.ingest.role);
-    this.queue.grantSendMessages(this.ingest.role);
+    this.grantSend(this.queue, this.ingest.role);
 
     // The table only (a plain table.grant() would add its indexes too).
     iam.Grant.addToPrincipal({
@@ -585,8 +585,8 @@ export class CrsAlertingStack extends Stack {
       });
       this.grantAppendAudit(f.role);
       this.pagesTopic.grantPublish(f.role);
-      this.escalationQueue.grantSendMessages(f.role);
-      this.ackSecret.grantRead(f.role);
+      this.grantSend(this.escalationQueue, f.role);
+      this.grantLinkKey(f.role);
       this.key.grantEncryptDecrypt(f.role);
     }
     this.notify.fn.addEventSource(
@@ -650,7 +650,7 @@ export class CrsAlertingStack extends Stack {
       resourceArns: [this.pagesTable.tableArn],
     });
     this.grantAppendAudit(this.ack.role);
-    this.ackSecret.grantRead(this.ack.role);
+    this.grantLinkKey(this.ack.role);
     this.key.grantEncryptDecrypt(this.ack.role);
 
     // ---- HTTP API: only the stack's routes reach a function; throttled; access logs without bodies.
@@ -832,6 +832,28 @@ export class CrsAlertingStack extends Stack {
       dimensions: { route: '$.route' },
     });
     this.routeThrottleNames = Object.fromEntries(Object.entries(throttles).map(([k, t]) => [k, t.name]));
+  }
+
+  /**
+   * A send to an encrypted queue: SendMessage and the data key. CDK's grantSendMessages adds GetQueueAttributes and
+   * GetQueueUrl, which no function sends (each has its queue's URL in its environment).
+   */
+  private grantSend(queue: sqs.Queue, role: iam.IGrantable): void {
+    iam.Grant.addToPrincipal({ grantee: role, actions: ['sqs:SendMessage'], resourceArns: [queue.queueArn] });
+    this.key.grantEncryptDecrypt(role);
+  }
+
+  /**
+   * The link key's value (its current and previous versions), decrypted with the data key: CDK's grantRead adds
+   * DescribeSecret, which no function sends.
+   */
+  private grantLinkKey(role: iam.IGrantable): void {
+    iam.Grant.addToPrincipal({
+      grantee: role,
+      actions: ['secretsmanager:GetSecretValue'],
+      resourceArns: [this.ackSecret.secretArn],
+    });
+    this.key.grantDecrypt(role);
   }
 
   /** Append-only: PutItem (the writers always put with attribute_not_exists) and nothing that updates or deletes. */

@@ -934,8 +934,6 @@ describe('least privilege', () => {
         'dynamodb:GetItem',
         'dynamodb:BatchGetItem',
         'sqs:SendMessage',
-        'sqs:GetQueueAttributes',
-        'sqs:GetQueueUrl',
         'kms:Decrypt',
         'kms:Encrypt',
         'kms:ReEncrypt*',
@@ -1787,8 +1785,12 @@ describe('least privilege, call by call: pinned by a mutation run', () => {
   }
   const logs = (fn: Fn) => [`logs:CreateLogStream ${fn}Logs`, `logs:PutLogEvents ${fn}Logs`];
   const dataKey = ['kms:Decrypt key', 'kms:Encrypt key', 'kms:GenerateDataKey* key', 'kms:ReEncrypt* key'];
-  const linkKey = ['secretsmanager:DescribeSecret ackSecret', 'secretsmanager:GetSecretValue ackSecret'];
-  const sendTo = (q: string) => [`sqs:GetQueueAttributes ${q}`, `sqs:GetQueueUrl ${q}`, `sqs:SendMessage ${q}`];
+  // The link key's value only, and a send only (2026-12-06, a security review: CDK's grantRead and grantSendMessages
+  // added DescribeSecret, GetQueueAttributes and GetQueueUrl, which no function sends).
+  const linkKey = ['secretsmanager:GetSecretValue ackSecret'];
+  const sendTo = (q: string) => [`sqs:SendMessage ${q}`];
+  // The on-failure destination is sent to by Lambda's stream mapping under the role (CDK's SqsDlq grant).
+  const onFailure = (q: string) => [`sqs:GetQueueAttributes ${q}`, `sqs:GetQueueUrl ${q}`, `sqs:SendMessage ${q}`];
   const consume = (q: string) => [
     `sqs:ChangeMessageVisibility ${q}`,
     `sqs:DeleteMessage ${q}`,
@@ -1849,7 +1851,7 @@ describe('least privilege, call by call: pinned by a mutation run', () => {
         'dynamodb:GetShardIterator stateTable.StreamArn',
         'dynamodb:ListStreams *', // an account-level call: DynamoDB Streams takes no resource for it
         'kms:DescribeKey key',
-        ...sendTo('notifyDlq'),
+        ...onFailure('notifyDlq'),
       ]),
     );
   });
