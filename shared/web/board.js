@@ -641,6 +641,25 @@
     return li;
   }
 
+  /**
+   * When the grade change was first paged to anyone: its earliest send, not when its pages were opened. A page a silence
+   * held was opened but sent to nobody; until 2026-12-06 the line read "paged <time>" of it all the same.
+   */
+  function pagedWhen(g) {
+    var first = null;
+    g.pages.forEach(function (tp) {
+      tp.sent.forEach(function (s) {
+        if (first === null || Date.parse(s.at) < Date.parse(first)) first = s.at;
+      });
+    });
+    if (first !== null) return 'paged ' + when(first);
+    return g.pages.some(function (tp) {
+      return tp.heldBy;
+    })
+      ? 'held by a silence, not paged yet'
+      : 'not paged yet';
+  }
+
   function groupItem(g, p) {
     var cls = 'page ' + g.kind + (g.technical ? ' technical' : '') + (g.current ? '' : ' history');
     var head = [h('span', { class: 'title', text: groupTitle(g) })];
@@ -653,7 +672,7 @@
         class: 'when',
         text: g.technical
           ? 'Raised ' + when(g.triggeredAt)
-          : 'Grade changed ' + when(g.at) + ' (patient time) · paged ' + when(g.triggeredAt),
+          : 'Grade changed ' + when(g.at) + ' (patient time) · ' + pagedWhen(g),
       }),
       g.unreadable
         ? h('p', { class: 'unreadable', text: 'Why and next steps not shown: ' + g.unreadable + '.' })
