@@ -1238,7 +1238,8 @@ describe('the board display, pinned by a mutation run', () => {
     await page.close();
   }, 30_000);
 
-  it('describes a ward alert as the ward, not a patient', async () => {
+  it("describes a ward alert as the ward's monitors, not a patient's", async () => {
+    // Until 2026-12-06 it read "No data from the monitor", of a ward whose alert named five patients' monitors.
     const ward = group({
       notificationId: 'n-w',
       subject: 'stale-feed',
@@ -1256,9 +1257,10 @@ describe('the board display, pinned by a mutation run', () => {
       }),
     );
     await page
-      .getByRole('button', { name: 'Acknowledge the bedside page: No data from the monitor, ward H4' })
+      .getByRole('button', { name: "Acknowledge the bedside page: No data from the ward's monitors, ward H4" })
       .waitFor();
     expect(await page.locator('li.ward-alert .tag').textContent()).toBe('Technical alert · not a grade');
+    expect(await page.locator('li.ward-alert .title').textContent()).toBe("No data from the ward's monitors");
     await page.close();
   }, 30_000);
 
