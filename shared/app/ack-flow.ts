@@ -266,7 +266,7 @@ async function closedDetail(page: Page, deps: AckFlowDeps): Promise<string> {
   if (newer) return replacedText(newer, currentRole(newer, deps.config), deps.timeZone, firstRoles(newer));
   const elsewhere = firstRoles(page);
   if (elsewhere.length > 0) return replacedElsewhereText(elsewhere);
-  return closedText(page.status, deps.board);
+  return closedText(page.status, deps.board, page.subject);
 }
 
 /** GET /ack/{token}: the page's summary and a form asking for a name. Never acknowledges. */

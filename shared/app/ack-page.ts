@@ -152,9 +152,11 @@ export function ackFailedPage(sent: boolean): string {
       );
 }
 
-// Why a page that can no longer be acknowledged cannot (an open or exhausted page can be).
+// Why a page that can no longer be acknowledged cannot (an open or exhausted page can be). A resolved page says which
+// of the two closed it (until 2026-12-06 "The grade fell or the alert cleared", a CRS 3 page's link too).
 const CLOSED_TEXT: Record<string, string> = {
-  resolved: 'The grade fell or the alert cleared: nothing is left to answer.',
+  resolved: 'The grade fell since: nothing is left to answer.',
+  'resolved-alert': 'The alert cleared: nothing is left to answer.',
   info: 'An informational page: nothing to acknowledge.',
 };
 
@@ -174,10 +176,11 @@ const pagedTo = (roles: readonly string[]) => roles.map((role) => `the ${role}`)
  * board only where there is one (crs serve; not on AWS). Until 2026-12-06 it said "answer that one", of a page the
  * clinician may never have had.
  */
-export function closedText(status: string, board: boolean): string {
+export function closedText(status: string, board: boolean, subject?: Page['subject']): string {
   if (status === 'superseded')
     return `A newer page about this patient replaced it (a higher grade); which one was not recorded with this page, and it may have gone to another team. Nothing was recorded. Look for the newest page about this patient ${board ? 'on the on-call board or ' : ''}in your messages.`;
-  return CLOSED_TEXT[status] ?? `The page is ${status}.`;
+  const alert = status === 'resolved' && (subject === 'stale-feed' || subject === 'spo2');
+  return CLOSED_TEXT[alert ? 'resolved-alert' : status] ?? `The page is ${status}.`;
 }
 
 /**

@@ -196,6 +196,15 @@ describe('the acknowledgement flow of both hosts', () => {
     expect(inlineText((await showLink('good', deps)).body)).not.toContain('since it was sent');
   });
 
+  it('says of a closed page that the grade fell, or that the alert cleared, whichever it was', async () => {
+    // Until 2026-12-06 both read "The grade fell or the alert cleared", a CRS 3 page's link too.
+    const at = (p: Partial<Page>) => ({ ...flow(refused('not-open')), page: async () => ({ ...page, ...p }) as Page });
+    const text = async (p: Partial<Page>) => inlineText((await showLink('good', at(p))).body);
+    expect(await text({ status: 'resolved' })).toContain('The grade fell since: nothing is left to answer.');
+    for (const subject of ['stale-feed', 'spo2'] as const)
+      expect(await text({ status: 'resolved', subject })).toContain('The alert cleared: nothing is left to answer.');
+  });
+
   it('reads a body of exactly the size limit (only a larger one is refused)', async () => {
     const body = JSON.stringify({ token: 'good', by: 'Dr A' });
     const a = await api(body + ' '.repeat(ACK_BODY_LIMIT - Buffer.byteLength(body)), flow(acknowledged));
