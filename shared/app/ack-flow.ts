@@ -266,7 +266,7 @@ async function closedDetail(page: Page, deps: AckFlowDeps): Promise<string> {
   if (newer) return replacedText(newer, currentRole(newer, deps.config), deps.timeZone, firstRoles(newer));
   const elsewhere = firstRoles(page);
   if (elsewhere.length > 0) return replacedElsewhereText(elsewhere);
-  return closedText(page.status, deps.board);
+  return closedText(page.status, deps.board, page.subject);
 }
 
 /** GET /ack/{token}: the page's summary and a form asking for a name. Never acknowledges. */
@@ -283,7 +283,11 @@ async function showLinkOnce(token: string, deps: AckFlowDeps): Promise<AckAnswer
   const page = await deps.page(v.claims.pageId);
   if (!page) return html(404, 'no-such-page', ackErrorPage('No such page', 'There is no record of this page.'));
   if (awaitsAcknowledgement(page))
-    return html(200, 'shown', ackFormPage(page, v.claims.role, ACK_NAME_MAX, deps.timeZone));
+    return html(
+      200,
+      'shown',
+      ackFormPage(page, v.claims.role, ACK_NAME_MAX, deps.timeZone, undefined, currentRole(page, deps.config)),
+    );
   if (page.status === 'acknowledged' && page.ack) {
     const detail = `Acknowledged by ${page.ack.by} at ${time(page.ack.at)} (via ${page.ack.via}).`;
     return html(200, 'shown', ackStatusPage(page, v.claims.role, 'Already acknowledged', detail, true, deps.timeZone));
@@ -328,7 +332,14 @@ async function submitLinkOnce(
       return html(
         400,
         'invalid',
-        ackFormPage(page, v.claims.role, ACK_NAME_MAX, deps.timeZone, name.error.replace(/^by: /, 'Your name: ')),
+        ackFormPage(
+          page,
+          v.claims.role,
+          ACK_NAME_MAX,
+          deps.timeZone,
+          name.error.replace(/^by: /, 'Your name: '),
+          currentRole(page, deps.config),
+        ),
       );
   }
   // A refused link is refused (and audited) whatever the name says. The pager verifies the link, once, and acknowledges

@@ -74,12 +74,34 @@ function about(page: Page, role: string, timeZone: string): string {
 <p class="meta">${escapeHtml(what)} · paged to ${escapeHtml(role)} (${escapeHtml(page.team)}) · since ${readable(formatSiteTime(page.triggeredAt, timeZone))}</p>`;
 }
 
-/** The form: the page is open and the link is valid. Times are written in `timeZone` (the site's). */
-export function ackFormPage(page: Page, role: string, nameMax: number, timeZone: string, error?: string): string {
+/**
+ * Where the page stands when it is no longer with the link's role (`now`: the role its level goes to now): the fellow
+ * opening the link late knows the attending was paged too, or that nobody answered (until 2026-12-06 the form said
+ * only "Acknowledging stops the escalation to the next person on call").
+ */
+function progress(page: Page, role: string, now: string | undefined): string {
+  if (page.status === 'exhausted')
+    return '<p class="status">Every level of the ladder was paged and nobody acknowledged: acknowledge if you are on it.</p>';
+  if (now === undefined || now === role) return '';
+  return `<p class="status">Escalated since it was sent to you: now paged to ${escapeHtml(now)}. Acknowledging here still stops it.</p>`;
+}
+
+/**
+ * The form: the page is open and the link is valid. Times are written in `timeZone` (the site's); `now`, the role the
+ * page is paged to now, when known.
+ */
+export function ackFormPage(
+  page: Page,
+  role: string,
+  nameMax: number,
+  timeZone: string,
+  error?: string,
+  now?: string,
+): string {
   return document(
     'Acknowledge page',
     `<h1>Acknowledge this page</h1>
-<div class="card">${about(page, role, timeZone)}${error ? `<p role="alert">${escapeHtml(error)}</p>` : ''}
+<div class="card">${progress(page, role, now)}${about(page, role, timeZone)}${error ? `<p role="alert">${escapeHtml(error)}</p>` : ''}
 <form method="post"><label for="by">Your name (recorded with the time)</label>
 <input id="by" name="by" autocomplete="name" required maxlength="${nameMax}">
 <button type="submit">Acknowledge: I am on it</button></form>
@@ -130,9 +152,11 @@ export function ackFailedPage(sent: boolean): string {
       );
 }
 
-// Why a page that can no longer be acknowledged cannot (an open or exhausted page can be).
+// Why a page that can no longer be acknowledged cannot (an open or exhausted page can be). A resolved page says which
+// of the two closed it (until 2026-12-06 "The grade fell or the alert cleared", a CRS 3 page's link too).
 const CLOSED_TEXT: Record<string, string> = {
-  resolved: 'The grade fell or the alert cleared: nothing is left to answer.',
+  resolved: 'The grade fell since: nothing is left to answer.',
+  'resolved-alert': 'The alert cleared: nothing is left to answer.',
   info: 'An informational page: nothing to acknowledge.',
 };
 
@@ -152,10 +176,11 @@ const pagedTo = (roles: readonly string[]) => roles.map((role) => `the ${role}`)
  * board only where there is one (crs serve; not on AWS). Until 2026-12-06 it said "answer that one", of a page the
  * clinician may never have had.
  */
-export function closedText(status: string, board: boolean): string {
+export function closedText(status: string, board: boolean, subject?: Page['subject']): string {
   if (status === 'superseded')
     return `A newer page about this patient replaced it (a higher grade); which one was not recorded with this page, and it may have gone to another team. Nothing was recorded. Look for the newest page about this patient ${board ? 'on the on-call board or ' : ''}in your messages.`;
-  return CLOSED_TEXT[status] ?? `The page is ${status}.`;
+  const alert = status === 'resolved' && (subject === 'stale-feed' || subject === 'spo2');
+  return CLOSED_TEXT[alert ? 'resolved-alert' : status] ?? `The page is ${status}.`;
 }
 
 /**

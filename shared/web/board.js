@@ -528,7 +528,10 @@
   };
   var VIA = { link: 'the page link', board: 'the board', api: 'the API' };
 
-  function groupTitle(g) {
+  // p: the patient, or the ward of a ward's alert, which stands for several monitors (until 2026-12-06 "the monitor").
+  function groupTitle(g, p) {
+    if (g.subject === 'stale-feed' && p && p.wardAlert)
+      return g.kind === 'alert' ? "No data from the ward's monitors" : "The ward's monitor data resumed";
     if (g.subject === 'stale-feed') return g.kind === 'alert' ? 'No data from the monitor' : 'Monitor data resumed';
     if (g.subject === 'spo2')
       return g.kind === 'alert' ? 'Low SpO2 without oxygen support' : 'Low SpO2 warning cleared';
@@ -621,7 +624,7 @@
       );
     }
     if (tp.state === 'waiting' || tp.state === 'held' || tp.state === 'exhausted') {
-      var label = 'Acknowledge the ' + teamName(tp.team) + ' page: ' + groupTitle(g) + ', ' + about(p);
+      var label = 'Acknowledge the ' + teamName(tp.team) + ' page: ' + groupTitle(g, p) + ', ' + about(p);
       li.appendChild(
         h(
           'button',
@@ -641,9 +644,28 @@
     return li;
   }
 
+  /**
+   * When the grade change was first paged to anyone: its earliest send, not when its pages were opened. A page a silence
+   * held was opened but sent to nobody; until 2026-12-06 the line read "paged <time>" of it all the same.
+   */
+  function pagedWhen(g) {
+    var first = null;
+    g.pages.forEach(function (tp) {
+      tp.sent.forEach(function (s) {
+        if (first === null || Date.parse(s.at) < Date.parse(first)) first = s.at;
+      });
+    });
+    if (first !== null) return 'paged ' + when(first);
+    return g.pages.some(function (tp) {
+      return tp.heldBy;
+    })
+      ? 'held by a silence, not paged yet'
+      : 'not paged yet';
+  }
+
   function groupItem(g, p) {
     var cls = 'page ' + g.kind + (g.technical ? ' technical' : '') + (g.current ? '' : ' history');
-    var head = [h('span', { class: 'title', text: groupTitle(g) })];
+    var head = [h('span', { class: 'title', text: groupTitle(g, p) })];
     if (g.technical) head.push(h('span', { class: 'tag', text: 'Technical alert · not a grade' }));
     else if (!g.current) head.push(h('span', { class: 'tag', text: 'History' }));
     var li = h('li', { class: cls, 'data-group': g.notificationId }, [
@@ -653,7 +675,7 @@
         class: 'when',
         text: g.technical
           ? 'Raised ' + when(g.triggeredAt)
-          : 'Grade changed ' + when(g.at) + ' (patient time) · paged ' + when(g.triggeredAt),
+          : 'Grade changed ' + when(g.at) + ' (patient time) · ' + pagedWhen(g),
       }),
       g.unreadable
         ? h('p', { class: 'unreadable', text: 'Why and next steps not shown: ' + g.unreadable + '.' })
@@ -1374,7 +1396,7 @@
       {
         title: 'Acknowledge page',
         summary:
-          groupTitle(g) +
+          groupTitle(g, p) +
           ' for ' +
           about(p) +
           '. ' +

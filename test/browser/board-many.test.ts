@@ -87,7 +87,7 @@ describe('the board with 2,000 patients', () => {
     );
     expect(await page.locator('article.card li.page.technical').count()).toBe(0);
     const button = ward.getByRole('button', {
-      name: 'Acknowledge the bedside page: No data from the monitor, ward H4',
+      name: "Acknowledge the bedside page: No data from the ward's monitors, ward H4",
     });
     await button.focus();
     await page.keyboard.press('Enter');

@@ -64,6 +64,13 @@ function watch(page: Page) {
   return { problems, external, loads: () => loads };
 }
 
+/** A request to the board's API with its key. */
+const api = (path: string, init: RequestInit = {}) =>
+  fetch(`${server.url}${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${server.boardKey}`, 'content-type': 'application/json' },
+  });
+
 /**
  * Enrols a patient of the test's own, infused two days ago, with a heart rate a minute ago: its card is on the board
  * whatever ran before (alone, the server has no patient).
@@ -237,14 +244,40 @@ describe('the on-call board', () => {
     await page.close();
   }, 60_000);
 
+  it('says a grade change a silence holds was not paged yet, and when it was paged once the silence ends', async () => {
+    // Until 2026-12-06 the grade change's line read "paged <time>" while its only page was held, sent to nobody.
+    await admit('SIL3');
+    const board = (path: string, body: unknown) => api(path, { method: 'POST', body: JSON.stringify(body) });
+    const made = await board('/api/silences', {
+      patientId: 'SIL3',
+      minutes: 30,
+      reason: 'transport to MRI',
+      by: 'Bea',
+    });
+    expect(made.status).toBe(201);
+    const { silence } = (await made.json()) as { silence: { silenceId: string } };
+    const observedAt = new Date(Date.now() - 30_000).toISOString();
+    expect((await post(server.url, { ...msg('SIL3', 0, { vitals: { temperatureC: 39 } }), observedAt })).status).toBe(
+      202,
+    );
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    await page.goto(server.boardUrl);
+    const group = page
+      .locator('article.card', { hasText: 'patient SIL3' })
+      .locator('li.page', { hasText: 'CRS grade 1' });
+    await group.locator('li.team-page', { hasText: 'not sent yet' }).waitFor();
+    expect(await group.locator('.when').textContent()).toMatch(/\(patient time\) · held by a silence, not paged yet$/);
+
+    expect((await board(`/api/silences/${silence.silenceId}/end`, { by: 'Bea' })).status).toBe(200);
+    await group.locator('li.team-page', { hasText: 'paged hematology fellow' }).waitFor();
+    const sentAt = (await group.locator('li.team-page').textContent())!.match(/hematology fellow (.*? CES?T)/)![1]!;
+    expect(await group.locator('.when').textContent()).toMatch(new RegExp(` · paged ${sentAt}$`));
+    await page.close();
+  }, 60_000);
+
   // Until 2026-12-05 the board listed such a silence with no way to end it (crs silence end and the API could).
   it("ends a silence whose stored item cannot be read, asking the name afresh, and audits it in its patient's trail", async () => {
     await admit('USIL1');
-    const api = (path: string, init: RequestInit = {}) =>
-      fetch(`${server.url}${path}`, {
-        ...init,
-        headers: { authorization: `Bearer ${server.boardKey}`, 'content-type': 'application/json' },
-      });
     const made = (await (
       await api('/api/silences', {
         method: 'POST',
@@ -1205,7 +1238,8 @@ describe('the board display, pinned by a mutation run', () => {
     await page.close();
   }, 30_000);
 
-  it('describes a ward alert as the ward, not a patient', async () => {
+  it("describes a ward alert as the ward's monitors, not a patient's", async () => {
+    // Until 2026-12-06 it read "No data from the monitor", of a ward whose alert named five patients' monitors.
     const ward = group({
       notificationId: 'n-w',
       subject: 'stale-feed',
@@ -1223,9 +1257,10 @@ describe('the board display, pinned by a mutation run', () => {
       }),
     );
     await page
-      .getByRole('button', { name: 'Acknowledge the bedside page: No data from the monitor, ward H4' })
+      .getByRole('button', { name: "Acknowledge the bedside page: No data from the ward's monitors, ward H4" })
       .waitFor();
     expect(await page.locator('li.ward-alert .tag').textContent()).toBe('Technical alert · not a grade');
+    expect(await page.locator('li.ward-alert .title').textContent()).toBe("No data from the ward's monitors");
     await page.close();
   }, 30_000);
 

@@ -179,6 +179,32 @@ describe('the acknowledgement flow of both hosts', () => {
     expect(a.body).not.toContain('ICU consultant');
   });
 
+  it('tells the holder of a link that the page has gone on to another role, or to nobody who answered', async () => {
+    // Until 2026-12-06 the fellow opening the link after the page had gone on read only "Acknowledging stops the
+    // escalation to the next person on call", as if nobody else had been paged yet.
+    const at = (p: Partial<Page>) => ({ ...flow(refused('not-open')), page: async () => ({ ...page, ...p }) as Page });
+    const text = async (p: Partial<Page>) => inlineText((await showLink('good', at(p))).body);
+    expect(await text({ level: 1 })).toContain(
+      'Escalated since it was sent to you: now paged to ICU consultant. Acknowledging here still stops it.',
+    );
+    expect(await text({ status: 'exhausted', level: 1, round: 1 })).toContain(
+      'Every level of the ladder was paged and nobody acknowledged: acknowledge if you are on it.',
+    );
+    // The link's own role, and a page just sent to it: nothing more.
+    const own = { ...GOOD_CLAIMS, role: 'ICU registrar' };
+    const deps = { ...at({ level: 0 }), verify: async () => ({ ok: true as const, claims: own }) };
+    expect(inlineText((await showLink('good', deps)).body)).not.toContain('since it was sent');
+  });
+
+  it('says of a closed page that the grade fell, or that the alert cleared, whichever it was', async () => {
+    // Until 2026-12-06 both read "The grade fell or the alert cleared", a CRS 3 page's link too.
+    const at = (p: Partial<Page>) => ({ ...flow(refused('not-open')), page: async () => ({ ...page, ...p }) as Page });
+    const text = async (p: Partial<Page>) => inlineText((await showLink('good', at(p))).body);
+    expect(await text({ status: 'resolved' })).toContain('The grade fell since: nothing is left to answer.');
+    for (const subject of ['stale-feed', 'spo2'] as const)
+      expect(await text({ status: 'resolved', subject })).toContain('The alert cleared: nothing is left to answer.');
+  });
+
   it('reads a body of exactly the size limit (only a larger one is refused)', async () => {
     const body = JSON.stringify({ token: 'good', by: 'Dr A' });
     const a = await api(body + ' '.repeat(ACK_BODY_LIMIT - Buffer.byteLength(body)), flow(acknowledged));
