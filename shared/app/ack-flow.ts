@@ -5,6 +5,7 @@
 import type { AckResult, Page, PageTeam, PagingConfig } from '#domain/paging.ts';
 import { awaitsAcknowledgement, hasPolicy, PageUnreadable, roleOf } from '#domain/paging.ts';
 import { formatSiteTime, iso } from '#domain/time.ts';
+import { unknownKeys } from '#domain/contract.ts';
 import { codingRefused, isJsonType } from './media-type.ts';
 import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName, type AckVerification, type LinkAckResult } from './ack.ts';
 import {
@@ -21,6 +22,9 @@ import {
 
 /** The acknowledgement routes, the same on both hosts (crs serve, the HTTP API's ack function); `{token}` is a path segment. */
 export const ACK_ROUTES = { link: '/ack/{token}', api: '/v1/acks' } as const;
+
+/** The fields POST /v1/acks takes. */
+const ACK_API_FIELDS = ['token', 'by'];
 
 /** An acknowledge link's token: what both hosts accept in a path or a body before verifying it. */
 export const ACK_TOKEN = /^[A-Za-z0-9._-]{1,2048}$/;
@@ -160,7 +164,7 @@ const unreadablePage = (err: PageUnreadable) =>
   );
 
 /**
- * POST /v1/acks {"token", "by"}: 200 (also when acknowledged before), 400, 403, 404, 409, 413, 415 (also a body sent
+ * POST /v1/acks {"token", "by"}: 200 (also when acknowledged before), 400 (also an unknown field), 403, 404, 409, 413, 415 (also a body sent
  * with a content coding: nothing inflates it); 500 for a page that cannot be read.
  */
 export function acknowledgeByApi(
@@ -192,6 +196,10 @@ async function acknowledgeByApiOnce(
   } catch {
     return json(400, 'invalid', { errors: [`body: not a JSON object, e.g. ${example}`] });
   }
+  // Refused naming it, as the device contract and the board's writes refuse one: until 2026-12-06 it was ignored, and
+  // a misspelt field can change what a request means.
+  const unknown = Object.keys(body).filter((k) => !ACK_API_FIELDS.includes(k));
+  if (unknown.length > 0) return json(400, 'invalid', { errors: [unknownKeys(unknown, ACK_API_FIELDS, 'field')] });
   const errors: string[] = [];
   if (typeof body.token !== 'string' || !ACK_TOKEN.test(body.token))
     errors.push('token: is required (the last part of the acknowledge link)');

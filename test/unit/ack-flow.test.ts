@@ -111,6 +111,24 @@ describe('the acknowledgement flow of both hosts', () => {
     expect(calls).toEqual([]);
   });
 
+  it('refuses an unknown field naming it, with the field it was likely meant for, acknowledging nothing (2026-12-06)', async () => {
+    // Until 2026-12-06 an unknown field was ignored: {"token", "by", "nmae"} acknowledged with the name in `by`, and
+    // a misspelt field can change what a request means (the device contract's rule: refused, never dropped).
+    const calls: string[] = [];
+    const deps = flow(acknowledged, calls);
+    const a = await api({ token: 'good', by: 'Dr A', tokne: 'x' }, deps);
+    expect([a.status, a.outcome, JSON.parse(a.body)]).toEqual([
+      400,
+      'invalid',
+      { errors: ['unknown field "tokne" (did you mean "token"?); allowed: token, by'] },
+    ]);
+    const two = JSON.parse((await api({ token: 'good', byy: 'Dr A', note: 1 }, deps)).body).errors;
+    expect(two).toEqual([
+      'unknown field "byy" (did you mean "by"?); allowed: token, by; unknown field "note"; allowed: token, by',
+    ]);
+    expect(calls).toEqual([]);
+  });
+
   it('shows a link without acknowledging; a malformed or forged one is a 403 page', async () => {
     const calls: string[] = [];
     const shown = await showLink('good', flow(acknowledged, calls));
