@@ -42,6 +42,7 @@ import { startMllpListener, type MllpListener } from './mllp.ts';
 import { EmbeddedPaging } from './paging.ts';
 import { BoardSink, StdoutSink, WebhookSink } from './sinks.ts';
 import { SseHub } from './sse.ts';
+import { clockParameter } from '../test-clock.ts';
 
 export interface EmbeddedOptions {
   dataDir: string;
@@ -552,13 +553,13 @@ function withTestClock(
   return (req, res) => {
     const url = new URL(req.url ?? '/', 'http://local');
     if (req.method !== 'POST' || url.pathname !== '/local/clock') return handler(req, res);
-    const ms = Number(url.searchParams.get('stepMs'));
-    if (!Number.isInteger(ms)) {
+    const step = clockParameter(url, 'stepMs', -Infinity, 'a whole number of milliseconds');
+    if ('error' in step) {
       res.writeHead(400, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: 'stepMs: a whole number of milliseconds' }));
+      res.end(JSON.stringify({ error: step.error }));
       return;
     }
-    stepped.ms += ms;
+    stepped.ms += step.ms;
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
     res.end(JSON.stringify({ now: now() }));
   };
