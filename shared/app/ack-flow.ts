@@ -10,6 +10,7 @@ import { codingRefused, isJsonType } from './media-type.ts';
 import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName, type AckVerification, type LinkAckResult } from './ack.ts';
 import {
   ACK_PAGE_HEADERS,
+  HTTPS_ONLY_HEADERS,
   ackErrorPage,
   ackFailedPage,
   ackFormPage,
@@ -71,6 +72,8 @@ export interface AckFlowDeps {
   timeZone: string;
   /** Whether the host has an on-call board to acknowledge on (crs serve), named to a clinician whose link expired. */
   board: boolean;
+  /** The host answers only over HTTPS (the ack function): each answer says so (HTTPS_ONLY_HEADERS). */
+  httpsOnly?: boolean;
   /** A host's per-address budget of refused links (the Lambda leaves it to API Gateway's throttles). */
   refusals?: {
     /** Seconds this client must wait before its next try, or undefined to go on. */
@@ -98,6 +101,10 @@ const html = (status: number, outcome: AckOutcome, body: string, page?: Page): A
   outcome,
   ...(page ? { page } : {}),
 });
+
+/** The answer with what a host served only over HTTPS adds to each (HTTPS_ONLY_HEADERS). */
+const overTransport = (a: AckAnswer, host: Pick<AckFlowDeps, 'httpsOnly'>): AckAnswer =>
+  host.httpsOnly ? { ...a, headers: { ...a.headers, ...HTTPS_ONLY_HEADERS } } : a;
 
 /** The status of a refused acknowledgement: a bad link 403, an unknown page 404, a page no longer open 409. */
 export function refusalStatus(r: Extract<AckResult, { ok: false }>): number {
@@ -174,7 +181,7 @@ export function acknowledgeByApi(
   return unlessUnreadable(
     () => acknowledgeByApiOnce(req, deps),
     (err) => json(500, 'page-unreadable', { errors: [unreadableText(err)] }),
-  );
+  ).then((a) => overTransport(a, deps));
 }
 
 async function acknowledgeByApiOnce(
@@ -229,7 +236,8 @@ async function acknowledgeByApiOnce(
  * crs serve's `{"error":"internal error"}` and API Gateway's `{"message":"Internal Server Error"}` on the phone).
  * The host logs the failure and, on AWS, counts it toward the AckErrors alarm.
  */
-export const linkFailed = (method: string): AckAnswer => html(500, 'failed', ackFailedPage(method === 'POST'));
+export const linkFailed = (method: string, host: Pick<AckFlowDeps, 'httpsOnly'> = {}): AckAnswer =>
+  overTransport(html(500, 'failed', ackFailedPage(method === 'POST')), host);
 
 /**
  * How many newer pages a replaced page's answer follows to the newest: each replaced the one before by a higher grade
@@ -279,7 +287,7 @@ async function closedDetail(page: Page, deps: AckFlowDeps): Promise<string> {
 
 /** GET /ack/{token}: the page's summary and a form asking for a name. Never acknowledges. */
 export function showLink(token: string, deps: AckFlowDeps): Promise<AckAnswer> {
-  return unlessUnreadable(() => showLinkOnce(token, deps), unreadablePage);
+  return unlessUnreadable(() => showLinkOnce(token, deps), unreadablePage).then((a) => overTransport(a, deps));
 }
 
 async function showLinkOnce(token: string, deps: AckFlowDeps): Promise<AckAnswer> {
@@ -309,7 +317,7 @@ export function submitLink(
   req: { body: string; client: string },
   deps: AckFlowDeps,
 ): Promise<AckAnswer> {
-  return unlessUnreadable(() => submitLinkOnce(token, req, deps), unreadablePage);
+  return unlessUnreadable(() => submitLinkOnce(token, req, deps), unreadablePage).then((a) => overTransport(a, deps));
 }
 
 async function submitLinkOnce(

@@ -1,6 +1,6 @@
 // The one acknowledgement flow both hosts use (shared/app/ack-flow.ts): its statuses and bodies, decided once.
 import { describe, expect, it } from 'vitest';
-import { acknowledgeByApi, showLink, submitLink, type AckFlowDeps } from '#app/ack-flow.ts';
+import { acknowledgeByApi, linkFailed, showLink, submitLink, type AckFlowDeps } from '#app/ack-flow.ts';
 import { ACK_BODY_LIMIT } from '#app/ack.ts';
 import { DEFAULT_PAGING, PageUnreadable, type AckRefusal, type AckResult, type Page } from '#domain/paging.ts';
 import { inlineText } from '#test/support/html.ts';
@@ -127,6 +127,17 @@ describe('the acknowledgement flow of both hosts', () => {
       'unknown field "byy" (did you mean "by"?); allowed: token, by; unknown field "note"; allowed: token, by',
     ]);
     expect(calls).toEqual([]);
+  });
+
+  it('adds HSTS to every answer of a host served over HTTPS only (the ack function), none to the others', async () => {
+    const hsts = (a: { headers: Record<string, string> }) => a.headers['strict-transport-security'];
+    const https = { ...flow(acknowledged), httpsOnly: true };
+    expect(hsts(await showLink('good', https))).toBe('max-age=31536000');
+    expect(hsts(await submitLink('good', { body: 'by=A', client: 'x' }, https))).toBe('max-age=31536000');
+    expect(hsts(await api({ token: 'good', by: 'A' }, https))).toBe('max-age=31536000');
+    expect(hsts(linkFailed('GET', https))).toBe('max-age=31536000');
+    expect(hsts(await showLink('good', flow(acknowledged)))).toBeUndefined();
+    expect(hsts(linkFailed('POST'))).toBeUndefined();
   });
 
   it('shows a link without acknowledging; a malformed or forged one is a 403 page', async () => {
