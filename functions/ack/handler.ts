@@ -57,6 +57,9 @@ function bodyOf(event: APIGatewayProxyEventV2): string {
   return event.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw;
 }
 
+/** API Gateway serves the function over HTTPS only: each answer says so (HSTS). */
+const TRANSPORT = { httpsOnly: true } as const;
+
 export function createAckHandler(deps: AckHandlerDeps) {
   const { logger } = deps;
 
@@ -70,6 +73,7 @@ export function createAckHandler(deps: AckHandlerDeps) {
       config: paging.config,
       timeZone: paging.timeZone,
       board: false, // there is no board on AWS
+      ...TRANSPORT,
     };
   }
 
@@ -118,7 +122,7 @@ export function createAckHandler(deps: AckHandlerDeps) {
           // the AckErrors alarm (which watches this metric with the function's errors).
           logger.error('acknowledgement failed', { via: 'link', error: errorName(err) });
           deps.metrics.addMetric(METRIC.ackLinkFailures, MetricUnit.Count, 1);
-          return answer('link', linkFailed(method));
+          return answer('link', linkFailed(method, TRANSPORT));
         }
       }
       return {

@@ -5,10 +5,12 @@
 import type { AckResult, Page, PageTeam, PagingConfig } from '#domain/paging.ts';
 import { awaitsAcknowledgement, hasPolicy, PageUnreadable, roleOf } from '#domain/paging.ts';
 import { formatSiteTime, iso } from '#domain/time.ts';
+import { unknownKeys } from '#domain/contract.ts';
 import { codingRefused, isJsonType } from './media-type.ts';
 import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName, type AckVerification, type LinkAckResult } from './ack.ts';
 import {
   ACK_PAGE_HEADERS,
+  HTTPS_ONLY_HEADERS,
   ackErrorPage,
   ackFailedPage,
   ackFormPage,
@@ -21,6 +23,9 @@ import {
 
 /** The acknowledgement routes, the same on both hosts (crs serve, the HTTP API's ack function); `{token}` is a path segment. */
 export const ACK_ROUTES = { link: '/ack/{token}', api: '/v1/acks' } as const;
+
+/** The fields POST /v1/acks takes. */
+const ACK_API_FIELDS = ['token', 'by'];
 
 /** An acknowledge link's token: what both hosts accept in a path or a body before verifying it. */
 export const ACK_TOKEN = /^[A-Za-z0-9._-]{1,2048}$/;
@@ -67,6 +72,8 @@ export interface AckFlowDeps {
   timeZone: string;
   /** Whether the host has an on-call board to acknowledge on (crs serve), named to a clinician whose link expired. */
   board: boolean;
+  /** The host answers only over HTTPS (the ack function): each answer says so (HTTPS_ONLY_HEADERS). */
+  httpsOnly?: boolean;
   /** A host's per-address budget of refused links (the Lambda leaves it to API Gateway's throttles). */
   refusals?: {
     /** Seconds this client must wait before its next try, or undefined to go on. */
@@ -94,6 +101,10 @@ const html = (status: number, outcome: AckOutcome, body: string, page?: Page): A
   outcome,
   ...(page ? { page } : {}),
 });
+
+/** The answer with what a host served only over HTTPS adds to each (HTTPS_ONLY_HEADERS). */
+const overTransport = (a: AckAnswer, host: Pick<AckFlowDeps, 'httpsOnly'>): AckAnswer =>
+  host.httpsOnly ? { ...a, headers: { ...a.headers, ...HTTPS_ONLY_HEADERS } } : a;
 
 /** The status of a refused acknowledgement: a bad link 403, an unknown page 404, a page no longer open 409. */
 export function refusalStatus(r: Extract<AckResult, { ok: false }>): number {
@@ -160,7 +171,7 @@ const unreadablePage = (err: PageUnreadable) =>
   );
 
 /**
- * POST /v1/acks {"token", "by"}: 200 (also when acknowledged before), 400, 403, 404, 409, 413, 415 (also a body sent
+ * POST /v1/acks {"token", "by"}: 200 (also when acknowledged before), 400 (also an unknown field), 403, 404, 409, 413, 415 (also a body sent
  * with a content coding: nothing inflates it); 500 for a page that cannot be read.
  */
 export function acknowledgeByApi(
@@ -170,7 +181,7 @@ export function acknowledgeByApi(
   return unlessUnreadable(
     () => acknowledgeByApiOnce(req, deps),
     (err) => json(500, 'page-unreadable', { errors: [unreadableText(err)] }),
-  );
+  ).then((a) => overTransport(a, deps));
 }
 
 async function acknowledgeByApiOnce(
@@ -192,6 +203,10 @@ async function acknowledgeByApiOnce(
   } catch {
     return json(400, 'invalid', { errors: [`body: not a JSON object, e.g. ${example}`] });
   }
+  // Refused naming it, as the device contract and the board's writes refuse one: until 2026-12-06 it was ignored, and
+  // a misspelt field can change what a request means.
+  const unknown = Object.keys(body).filter((k) => !ACK_API_FIELDS.includes(k));
+  if (unknown.length > 0) return json(400, 'invalid', { errors: [unknownKeys(unknown, ACK_API_FIELDS, 'field')] });
   const errors: string[] = [];
   if (typeof body.token !== 'string' || !ACK_TOKEN.test(body.token))
     errors.push('token: is required (the last part of the acknowledge link)');
@@ -221,7 +236,8 @@ async function acknowledgeByApiOnce(
  * crs serve's `{"error":"internal error"}` and API Gateway's `{"message":"Internal Server Error"}` on the phone).
  * The host logs the failure and, on AWS, counts it toward the AckErrors alarm.
  */
-export const linkFailed = (method: string): AckAnswer => html(500, 'failed', ackFailedPage(method === 'POST'));
+export const linkFailed = (method: string, host: Pick<AckFlowDeps, 'httpsOnly'> = {}): AckAnswer =>
+  overTransport(html(500, 'failed', ackFailedPage(method === 'POST')), host);
 
 /**
  * How many newer pages a replaced page's answer follows to the newest: each replaced the one before by a higher grade
@@ -271,7 +287,7 @@ async function closedDetail(page: Page, deps: AckFlowDeps): Promise<string> {
 
 /** GET /ack/{token}: the page's summary and a form asking for a name. Never acknowledges. */
 export function showLink(token: string, deps: AckFlowDeps): Promise<AckAnswer> {
-  return unlessUnreadable(() => showLinkOnce(token, deps), unreadablePage);
+  return unlessUnreadable(() => showLinkOnce(token, deps), unreadablePage).then((a) => overTransport(a, deps));
 }
 
 async function showLinkOnce(token: string, deps: AckFlowDeps): Promise<AckAnswer> {
@@ -305,7 +321,7 @@ export function submitLink(
   req: { body: string; client: string },
   deps: AckFlowDeps,
 ): Promise<AckAnswer> {
-  return unlessUnreadable(() => submitLinkOnce(token, req, deps), unreadablePage);
+  return unlessUnreadable(() => submitLinkOnce(token, req, deps), unreadablePage).then((a) => overTransport(a, deps));
 }
 
 async function submitLinkOnce(

@@ -36,6 +36,14 @@ export const ACK_PAGE_HEADERS = {
   'cache-control': 'no-store',
 };
 
+/**
+ * What a host that answers only over HTTPS (the ack function: API Gateway serves nothing else, on a host name of its
+ * own) adds to every acknowledgement answer, so a browser that met it once never sends a link over plain HTTP. Not
+ * crs serve: it speaks plain HTTP behind the site's TLS proxy, and the header would bind the proxy's host name, every
+ * port of it, for a year; that is the proxy's to say.
+ */
+export const HTTPS_ONLY_HEADERS = { 'strict-transport-security': 'max-age=31536000' };
+
 const escapeHtml = (s: string) =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 

@@ -368,7 +368,7 @@ function ackRoutes(): Json {
             json(schemaRef('AckDone')),
           ),
           400: response(
-            'Not a JSON object, or no token, or no name.',
+            'Not a JSON object, or no token, or no name, or a field it does not take (named).',
             errors('by: is required (your name: the audit trail records who did it)'),
           ),
           403: response(refused, errors()),
@@ -541,6 +541,7 @@ const COMPONENT_SCHEMAS: Json = {
   AckRequest: {
     type: 'object',
     required: ['token', 'by'],
+    additionalProperties: false,
     properties: {
       token: { type: 'string', pattern: ACK_TOKEN.source, description: 'The last part of the acknowledge link.' },
       by: {

@@ -48,7 +48,7 @@ export const AUDIT_SOURCES: Record<string, (o: Options) => Promise<AuditSource>>
       version = db.pragma('user_version', { simple: true }) as number;
     } catch (err) {
       db.close();
-      throw damagedDatabase(dir, err);
+      throw damagedDatabase(dir, err, 'crs audit');
     }
     if (version < 2) {
       db.close();

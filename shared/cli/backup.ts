@@ -53,7 +53,7 @@ export function backupCommand(args: string[]): number {
       // (2026-12-06). A damaged source is said as crs serve says it, with what to do.
       if (made) rmSync(to, { recursive: true, force: true });
       else for (const f of readdirSync(to)) rmSync(join(to, f), { recursive: true, force: true });
-      throw damagedDatabase(from, err);
+      throw damagedDatabase(from, err, 'crs backup');
     }
     process.stdout.write(
       `backed up ${from} to ${to}\nrestore: stop crs serve, then start it with --data ${to} (or put ${to} in place of ${from})\n`,

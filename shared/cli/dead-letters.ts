@@ -122,7 +122,7 @@ async function embedded(action: 'list' | 'redrive', ids: string[], v: Values): P
   }
   // No server: the database itself, under the data directory's lock.
   const { listDeadLetters, redriveDeadLetters } = await import('#adapters/sqlite/dead-letters.ts');
-  return withStoppedDataDir(dir, async (db) => {
+  return withStoppedDataDir(dir, 'crs dead-letters', async (db) => {
     if (action === 'list') {
       print(listDeadLetters(db), v.json ?? false);
       if (!v.json) err(`crs dead-letters: no crs serve is running on ${dir}; read from its database`);

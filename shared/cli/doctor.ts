@@ -151,6 +151,10 @@ const WINDOW_SECONDS = 3 * 3600;
 const errorText = (err: unknown) => inline(`${(err as Error).name}: ${(err as Error).message}`);
 
 const OUTPUT_OF: Record<string, string> = Object.fromEntries(Object.entries(OUTPUTS).map(([o, v]) => [v, o]));
+/** Why a function's name may be wrong when CloudWatch has no run of it. */
+const NO_DATA = 'CloudWatch has no data for one that does not exist';
+const NO_SUCH_FUNCTION = `no function has that name (${NO_DATA}): check the name`;
+
 /** Where a name came from, in a problem: its variable, or the stack output that gives it. */
 const source = (variable: string) => `${variable}, ${OUTPUT_OF[variable]} in the stack's outputs`;
 
@@ -735,8 +739,10 @@ export async function examine(
       )) ?? null;
     const e = report.lastRuns?.escalate;
     if (report.lastRuns && (e === null || e! > ESCALATE_STALE_SECONDS)) {
+      // Named, with its output: CloudWatch answers a name no function has with no data, as it does a function that
+      // never ran (until 2026-12-06 a mistyped name read as a stopped schedule; GetFunction is not among our reads).
       report.problems.push(
-        `the escalate function has not run for ${e === null ? 'over 3 hours' : `${Math.round(e! / 60)} minutes`}: its minute schedule is not firing, so unacknowledged pages do not escalate`,
+        `the escalate function ${names.escalate} (${source(OPERATOR_ENV.escalateFunction)}) has not run for ${e === null ? 'over 3 hours' : `${Math.round(e! / 60)} minutes`}: its minute schedule is not firing, so unacknowledged pages do not escalate${e === null ? `; or ${NO_SUCH_FUNCTION}` : ''}`,
       );
     }
   } else {
@@ -763,7 +769,7 @@ export async function examine(
       (g === null || g! > INGEST_STALE_SECONDS)
     ) {
       report.warnings.push(
-        `${report.patients.enrolled} patients are enrolled and nothing was graded for ${g === null ? 'over 3 hours' : `${Math.round(g! / 60)} minutes`}: are the device gateways sending?`,
+        `${report.patients.enrolled} patients are enrolled and nothing was graded for ${g === null ? 'over 3 hours' : `${Math.round(g! / 60)} minutes`}: are the device gateways sending?${g === null ? ` Or no function has the name ${names.grade} (${source(OPERATOR_ENV.gradeFunction)}; ${NO_DATA}): check the name` : ''}`,
       );
     }
   }

@@ -184,7 +184,7 @@ async function embeddedOutbox(action: 'list' | 'retry', ids: string[], v: Values
   }
   // No server: the database itself, under the data directory's lock. A retry is a deleted parked row; the lanes
   // deliver it when the server starts.
-  return withStoppedDataDir(dir, async (db) => {
+  return withStoppedDataDir(dir, 'crs outbox', async (db) => {
     if (action === 'list') {
       const rows = db
         .prepare(

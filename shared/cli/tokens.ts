@@ -101,7 +101,7 @@ const defaultIo: TokenCommandIo = {
     try {
       db = openDataDirBeside(dir);
     } catch (err) {
-      throw damagedDatabase(dir, err);
+      throw damagedDatabase(dir, err, 'crs token');
     }
     return { tokens: new SqliteTokenStore(db), close: () => db.close() };
   },

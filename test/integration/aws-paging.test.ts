@@ -173,6 +173,18 @@ describe('the local schedule and test clock, pinned by a mutation run', () => {
     expect(back.status).toBe(400);
     expect((await health(server)).now).toBeGreaterThanOrEqual(before);
   });
+
+  it("refuses crs serve's `stepMs`, or no parameter, naming it: a 200 moved nothing (2026-12-06)", async () => {
+    const before = (await health(server)).now;
+    for (const [query, error] of [
+      ['?stepMs=60000', 'unknown parameter "stepMs"; allowed: advanceMs'],
+      ['', 'advanceMs: a whole number of milliseconds, 0 or more'],
+    ]) {
+      const r = await fetch(`${server.url}/local/clock${query}`, { method: 'POST' });
+      expect([r.status, await r.json()]).toEqual([400, { error }]);
+    }
+    expect((await health(server)).now).toBeLessThan(before + 60_000); // real time only: not moved by 60 s
+  });
 });
 
 describe('pages that get answered, on the deployed shape on an emulator', () => {

@@ -1,6 +1,6 @@
 // The one acknowledgement flow both hosts use (shared/app/ack-flow.ts): its statuses and bodies, decided once.
 import { describe, expect, it } from 'vitest';
-import { acknowledgeByApi, showLink, submitLink, type AckFlowDeps } from '#app/ack-flow.ts';
+import { acknowledgeByApi, linkFailed, showLink, submitLink, type AckFlowDeps } from '#app/ack-flow.ts';
 import { ACK_BODY_LIMIT } from '#app/ack.ts';
 import { DEFAULT_PAGING, PageUnreadable, type AckRefusal, type AckResult, type Page } from '#domain/paging.ts';
 import { inlineText } from '#test/support/html.ts';
@@ -109,6 +109,35 @@ describe('the acknowledgement flow of both hosts', () => {
     expect(JSON.parse((await api({ token: 'good' }, deps)).body).errors[0]).toMatch(/^by: /);
     expect((await api('[1]', deps)).status).toBe(400);
     expect(calls).toEqual([]);
+  });
+
+  it('refuses an unknown field naming it, with the field it was likely meant for, acknowledging nothing (2026-12-06)', async () => {
+    // Until 2026-12-06 an unknown field was ignored: {"token", "by", "nmae"} acknowledged with the name in `by`, and
+    // a misspelt field can change what a request means (the device contract's rule: refused, never dropped).
+    const calls: string[] = [];
+    const deps = flow(acknowledged, calls);
+    const a = await api({ token: 'good', by: 'Dr A', tokne: 'x' }, deps);
+    expect([a.status, a.outcome, JSON.parse(a.body)]).toEqual([
+      400,
+      'invalid',
+      { errors: ['unknown field "tokne" (did you mean "token"?); allowed: token, by'] },
+    ]);
+    const two = JSON.parse((await api({ token: 'good', byy: 'Dr A', note: 1 }, deps)).body).errors;
+    expect(two).toEqual([
+      'unknown field "byy" (did you mean "by"?); allowed: token, by; unknown field "note"; allowed: token, by',
+    ]);
+    expect(calls).toEqual([]);
+  });
+
+  it('adds HSTS to every answer of a host served over HTTPS only (the ack function), none to the others', async () => {
+    const hsts = (a: { headers: Record<string, string> }) => a.headers['strict-transport-security'];
+    const https = { ...flow(acknowledged), httpsOnly: true };
+    expect(hsts(await showLink('good', https))).toBe('max-age=31536000');
+    expect(hsts(await submitLink('good', { body: 'by=A', client: 'x' }, https))).toBe('max-age=31536000');
+    expect(hsts(await api({ token: 'good', by: 'A' }, https))).toBe('max-age=31536000');
+    expect(hsts(linkFailed('GET', https))).toBe('max-age=31536000');
+    expect(hsts(await showLink('good', flow(acknowledged)))).toBeUndefined();
+    expect(hsts(linkFailed('POST'))).toBeUndefined();
   });
 
   it('shows a link without acknowledging; a malformed or forged one is a 403 page', async () => {

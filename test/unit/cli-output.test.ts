@@ -1452,8 +1452,10 @@ describe('a damaged database, said alike by the commands that open it', () => {
       const r = await crs(...args, '--data', dir);
       expect(r.status).toBe(1);
       expect(r.stderr).toContain(
-        `crs ${command}: the database ${join(dir, 'crs.db')} cannot be used (SQLITE_NOTADB: file is not a database): it is damaged or not a crs database; restore the data directory from a backup`,
+        `crs ${command}: the database ${join(dir, 'crs.db')} cannot be used (SQLITE_NOTADB: file is not a database): it is damaged or not a crs database; restore the data directory from a backup (crs backup), or give crs ${command} another --data DIR\n`,
       );
+      // The command run, not crs serve (2026-12-06: "or start with another --data DIR", of crs serve).
+      expect(r.stderr).not.toMatch(/start/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -1464,6 +1466,7 @@ describe('a damaged database, said alike by the commands that open it', () => {
 // process (a crs serve that does not answer ...)", and an operator looked for a process that was not there (2026-12-06).
 describe('a damaged serve.lock, with no server running', () => {
   it.each([[['outbox', 'list']], [['dead-letters', 'list']]])('crs %o names the file and what to do', async (args) => {
+    // What to do names the command run (2026-12-06: "delete it and start crs serve again", after crs outbox list).
     const dir = mkdtempSync(join(tmpdir(), 'crs-damaged-lock-'));
     try {
       openDataDir(dir).close();
@@ -1471,7 +1474,7 @@ describe('a damaged serve.lock, with no server running', () => {
       const r = await crs(...args, '--data', dir);
       expect(r.status).toBe(1);
       expect(r.stderr).toContain(
-        `the file ${join(dir, 'serve.lock')} cannot be used (SQLITE_NOTADB: file is not a database): it is damaged; with no crs serve running on the directory, delete it`,
+        `crs ${args[0]}: the file ${join(dir, 'serve.lock')} cannot be used (SQLITE_NOTADB: file is not a database): it is damaged; with no crs serve running on the directory, delete it and run crs ${args[0]} again\n`,
       );
       expect(r.stderr).not.toContain('in use by another process');
     } finally {

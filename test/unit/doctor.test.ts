@@ -158,11 +158,11 @@ describe('crs doctor', () => {
       "icu: nobody receives this team's pages (no confirmed endpoint)",
       "radiology: nobody receives this team's pages (no confirmed endpoint)",
       'email new-fellow@hospital.example has not confirmed its subscription: it receives no pages until it does',
-      'the escalate function has not run for 21 minutes: its minute schedule is not firing, so unacknowledged pages do not escalate',
+      "the escalate function escalate (CRS_ESCALATE_FUNCTION, EscalateFunctionName in the stack's outputs) has not run for 21 minutes: its minute schedule is not firing, so unacknowledged pages do not escalate",
       'the account is in the SMS sandbox: only verified phone numbers receive SMS pages',
     ]);
     expect(r.warnings).toEqual([
-      '1 patients are enrolled and nothing was graded for over 3 hours: are the device gateways sending?',
+      "1 patients are enrolled and nothing was graded for over 3 hours: are the device gateways sending? Or no function has the name grade (CRS_GRADE_FUNCTION, GradeFunctionName in the stack's outputs; CloudWatch has no data for one that does not exist): check the name",
     ]);
     // Only the alarms of this stack's topic are asked for.
     expect(cloudwatch.commandCalls(DescribeAlarmsCommand)[0]!.args[0].input).toMatchObject({ ActionPrefix: ALARMS });
@@ -534,13 +534,26 @@ describe('crs doctor, pinned by a mutation run', () => {
     expect(formatReport(recent)).toContain('escalate in the last 4 minutes');
     runs([6]);
     expect(escalateProblems(await examine(clients(), vars, { now: NOW }))).toEqual([
-      'the escalate function has not run for 7 minutes: its minute schedule is not firing, so unacknowledged pages do not escalate',
+      "the escalate function escalate (CRS_ESCALATE_FUNCTION, EscalateFunctionName in the stack's outputs) has not run for 7 minutes: its minute schedule is not firing, so unacknowledged pages do not escalate",
     ]);
     runs([]);
     const never = await examine(clients(), vars, { now: NOW });
     expect(never.lastRuns!.escalate).toBeNull();
     expect(escalateProblems(never)).toEqual([
-      'the escalate function has not run for over 3 hours: its minute schedule is not firing, so unacknowledged pages do not escalate',
+      "the escalate function escalate (CRS_ESCALATE_FUNCTION, EscalateFunctionName in the stack's outputs) has not run for over 3 hours: its minute schedule is not firing, so unacknowledged pages do not escalate; or no function has that name (CloudWatch has no data for one that does not exist): check the name",
+    ]);
+  });
+
+  it('names the function and its output when CloudWatch has no run of it: a mistyped name has no data either (2026-12-06)', async () => {
+    // Until 2026-12-06 "the escalate function has not run for over 3 hours", naming neither the function nor the
+    // output: a mistyped EscalateFunctionName read as a stopped schedule. (GetFunction is not among doctor's reads.)
+    runs([]);
+    const r = await examine(clients(), { ...vars, CRS_ESCALATE_FUNCTION: 'escalat' }, { now: NOW });
+    expect(escalateProblems(r)).toEqual([
+      "the escalate function escalat (CRS_ESCALATE_FUNCTION, EscalateFunctionName in the stack's outputs) has not run for over 3 hours: its minute schedule is not firing, so unacknowledged pages do not escalate; or no function has that name (CloudWatch has no data for one that does not exist): check the name",
+    ]);
+    expect(r.warnings).toEqual([
+      "1 patients are enrolled and nothing was graded for over 3 hours: are the device gateways sending? Or no function has the name grade (CRS_GRADE_FUNCTION, GradeFunctionName in the stack's outputs; CloudWatch has no data for one that does not exist): check the name",
     ]);
   });
 

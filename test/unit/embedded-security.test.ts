@@ -238,6 +238,24 @@ describe('CRS_TEST_CLOCK', () => {
     server = await start({ testClock: true });
     expect((await fetch(`${server.url}/local/clock?stepMs=1000`, { method: 'POST' })).status).toBe(200);
   });
+
+  it('refuses a parameter it does not take, and a missing step, naming them: a 200 moved nothing (2026-12-06)', async () => {
+    // Until 2026-12-06 `?advanceMs=N` (the AWS host's name) or no parameter answered 200 and moved nothing, and a test
+    // waited on a clock that had not moved.
+    const s = await start({ testClock: true });
+    server = s;
+    const clock = async (query: string) => {
+      const r = await fetch(`${s.url}/local/clock${query}`, { method: 'POST' });
+      return [r.status, await r.json()];
+    };
+    expect(await clock('?advanceMs=60000')).toEqual([400, { error: 'unknown parameter "advanceMs"; allowed: stepMs' }]);
+    expect(await clock('?stepMs=60000&stepms=1')).toEqual([
+      400,
+      { error: 'unknown parameter "stepms" (did you mean "stepMs"?); allowed: stepMs' },
+    ]);
+    expect(await clock('')).toEqual([400, { error: 'stepMs: a whole number of milliseconds' }]);
+    expect(await clock('?stepMs=')).toEqual([400, { error: 'stepMs: a whole number of milliseconds' }]);
+  });
 });
 
 describe('the MLLP listener on the network', () => {

@@ -121,6 +121,21 @@ describe('ack handler', () => {
     expect(audit.events.map((e) => e.type)).not.toContain('acknowledgement');
   });
 
+  it('tells the browser to come back over HTTPS only (HSTS), on every answer: API Gateway serves nothing else (2026-12-06)', async () => {
+    // Until 2026-12-06 no answer said so: a phone that once followed an http:// address to the link could again.
+    const hsts = 'max-age=31536000';
+    expect((await link('GET', token())).headers!['strict-transport-security']).toBe(hsts);
+    expect((await link('GET', 'forged.token')).headers!['strict-transport-security']).toBe(hsts);
+    expect((await api({ token: token(), by: 'Dr A' })).headers!['strict-transport-security']).toBe(hsts);
+    const failing = ackHandler({
+      paging: async () => {
+        throw Object.assign(new Error('down'), { name: 'AccessDeniedException' });
+      },
+    });
+    const { result } = await captureOutput(() => failing(httpEvent({ method: 'GET', path: `/ack/${token()}` })));
+    expect(result.headers!['strict-transport-security']).toBe(hsts);
+  });
+
   it('acknowledges on the form\'s POST with the name typed and the role paged; again is "already acknowledged"', async () => {
     now = T + 120_000;
     const res = await link('POST', token(), 'by=Dr+Ada+Lovelace');

@@ -24,6 +24,7 @@ import { deprovision, localFunctionName, provision, type AwsClients, type Provis
 import { SqsEventSource } from './sqs-source.ts';
 import { StreamEventSource } from './stream-source.ts';
 import { LOCAL_PAGING, stackOf, type FunctionRole, type SynthOptions, type Synthesize } from './template.ts';
+import { clockParameter } from '../test-clock.ts';
 
 export interface AwsHostOptions extends SynthOptions {
   /** Synthesizes the stack (infra/synthesize.ts, handed in by bin/crs.js). */
@@ -426,13 +427,13 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
     }
     if (!o.testClock || req.method !== 'POST') return false;
     if (url.pathname === '/local/clock') {
-      const ms = Number(url.searchParams.get('advanceMs'));
-      if (!Number.isInteger(ms) || ms < 0) {
+      const step = clockParameter(url, 'advanceMs', 0, 'a whole number of milliseconds, 0 or more');
+      if ('error' in step) {
         res.writeHead(400, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: 'advanceMs: a whole number of milliseconds, 0 or more' }));
+        res.end(JSON.stringify({ error: step.error }));
         return true;
       }
-      clock.advance(ms);
+      clock.advance(step.ms);
       answer(res, Promise.resolve({ now: clock.now() }));
       return true;
     }

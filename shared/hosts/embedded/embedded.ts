@@ -42,6 +42,7 @@ import { startMllpListener, type MllpListener } from './mllp.ts';
 import { EmbeddedPaging } from './paging.ts';
 import { BoardSink, StdoutSink, WebhookSink } from './sinks.ts';
 import { SseHub } from './sse.ts';
+import { clockParameter } from '../test-clock.ts';
 
 export interface EmbeddedOptions {
   dataDir: string;
@@ -552,13 +553,13 @@ function withTestClock(
   return (req, res) => {
     const url = new URL(req.url ?? '/', 'http://local');
     if (req.method !== 'POST' || url.pathname !== '/local/clock') return handler(req, res);
-    const ms = Number(url.searchParams.get('stepMs'));
-    if (!Number.isInteger(ms)) {
+    const step = clockParameter(url, 'stepMs', -Infinity, 'a whole number of milliseconds');
+    if ('error' in step) {
       res.writeHead(400, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: 'stepMs: a whole number of milliseconds' }));
+      res.end(JSON.stringify({ error: step.error }));
       return;
     }
-    stepped.ms += ms;
+    stepped.ms += step.ms;
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
     res.end(JSON.stringify({ now: now() }));
   };
@@ -607,20 +608,23 @@ function diskAdvice(dataDir: string, code: string): string | undefined {
  * A data directory SQLite cannot open, read or write (damaged, not a database, read-only, its disk full, locked by
  * another program), said with its file, SQLite's code and what to do: "crs serve: file is not a database" and
  * "crs serve: database or disk is full" named neither (the latter seen at a start on a full disk, 2026-12-06).
+ * What to do names `command`, the one that was run (until 2026-12-06 crs outbox was told to start crs serve again).
  */
-export function dataDirUnusable(dataDir: string, name: string, err: unknown): unknown {
+export function dataDirUnusable(dataDir: string, name: string, err: unknown, command = 'crs serve'): unknown {
   const code = (err as { code?: unknown }).code;
   if (typeof code !== 'string' || !/^(SQLITE_|ENOSPC$|EROFS$|EACCES$|EPERM$)/.test(code)) return err;
   const file = join(dataDir, name);
   const what = name === DB_FILE ? `the database ${file}` : `the file ${file}`;
   const advice = diskAdvice(dataDir, code);
+  const serve = command === 'crs serve';
+  const again = serve ? 'start crs serve again' : `run ${command} again`;
   const todo = advice
-    ? `: ${advice}, then start crs serve again`
+    ? `: ${advice}, then ${again}`
     : !/^SQLITE_(CORRUPT|NOTADB)/.test(code)
       ? ''
       : name === DB_FILE
-        ? ': it is damaged or not a crs database; restore the data directory from a backup (crs backup), or start with another --data DIR'
-        : ': it is damaged; with no crs serve running on the directory, delete it and start crs serve again';
+        ? `: it is damaged or not a crs database; restore the data directory from a backup (crs backup), or ${serve ? 'start with' : `give ${command}`} another --data DIR`
+        : `: it is damaged; with no crs serve running on the directory, delete it and ${again}`;
   const said = (err as Error).message;
   // Node's own errors begin with their code (EROFS: read-only file system, open '...'): said once.
   return new Error(`${what} cannot be used (${said.startsWith(code) ? said : `${code}: ${said}`})${todo}`);
@@ -630,10 +634,10 @@ export function dataDirUnusable(dataDir: string, name: string, err: unknown): un
  * For a command that opens the database itself (crs token, outbox, dead-letters, audit, backup): a damaged one said
  * as crs serve says it, with what to do (they said SQLite's "file is not a database" alone); any other error as is.
  */
-export function damagedDatabase(dataDir: string, err: unknown): unknown {
+export function damagedDatabase(dataDir: string, err: unknown, command: string): unknown {
   const code = (err as { code?: unknown }).code;
   return typeof code === 'string' && /^SQLITE_(NOTADB|CORRUPT)/.test(code)
-    ? dataDirUnusable(dataDir, DB_FILE, err)
+    ? dataDirUnusable(dataDir, DB_FILE, err, command)
     : err;
 }
 
