@@ -279,9 +279,23 @@ describe('crs serve escalation ladders in real time', () => {
       await until(() => stale(second).find((p) => p.patientId === 'C1'), "C1's alert", 60_000);
       await idle(second);
       expect(stale(second).map((p) => p.patientId)).toEqual(['C1']);
+      // The board names those of ward A's alert still without data (until 2026-12-06 only the alert's list, of when
+      // it was raised: patients whose data had come back were still on it).
+      const quiet = async () =>
+        (
+          (await (
+            await fetch(`${second.url}/api/patients`, { headers: { authorization: `Bearer ${second.boardKey}` } })
+          ).json()) as { wards: { ward: string; quiet: unknown }[] }
+        ).wards.find((w) => w.ward === 'A')?.quiet;
+      expect(await quiet()).toEqual([
+        { patientId: 'A1', bed: 'A-A1' },
+        { patientId: 'A2', bed: 'A-A2' },
+        { patientId: 'A3', bed: 'B-7' },
+      ]);
       // Ward A's all-clear waits for A3 too, and says it for all three.
       await accept(second, reading('A1', 'A1-2'), reading('A2', 'A2-2'));
       await idle(second);
+      expect(await quiet()).toEqual([{ patientId: 'A3', bed: 'B-7' }]);
       await accept(second, reading('A3', 'A3-2'));
       const cleared = await until(
         () => stale(second).find((p) => p.patientId === 'ward A' && p.kind === 'alert-cleared'),
