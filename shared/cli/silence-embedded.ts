@@ -3,6 +3,7 @@
 // synchronous=FULL commit, the board's live update); this is a client of it.
 import { resolve } from 'node:path';
 import type { Silence } from '#domain/paging.ts';
+import { isTimeZone } from '#domain/time.ts';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 import { NotJson, serveClient } from './serve-client.ts';
 import { SilenceUsageError, unknownPatient, type SilenceBackend, type UnreadableListed } from './silence.ts';
@@ -47,7 +48,16 @@ export async function embeddedSilences(data: string | undefined): Promise<Silenc
     new Error(
       `the server answered ${r.status}: ${(r.json.errors as string[] | undefined)?.join('; ') ?? String(r.json.error)}`,
     );
+  // The server's zone, from its answers (a server before 2026-12-06 names none: its times are then written in UTC,
+  // named so); read before anything is printed, each command asking once.
+  let timeZone = 'UTC';
+  const zoneOf = (json: Record<string, unknown>) => {
+    if (typeof json.timeZone === 'string' && isTimeZone(json.timeZone)) timeZone = json.timeZone;
+  };
   return {
+    get timeZone() {
+      return timeZone;
+    },
     async create(s) {
       const scope = 'patientId' in s.scope ? { patientId: s.scope.patientId } : { team: s.scope.team };
       const r = await call('POST', '/api/silences', {
@@ -58,6 +68,7 @@ export async function embeddedSilences(data: string | undefined): Promise<Silenc
       });
       if (r.status === 404) throw unknownPatient(s);
       if (r.status !== 201) throw refused(r);
+      zoneOf(r.json);
       return fromJson(r.json.silence as SilenceJson);
     },
     async end(silenceId, by) {
@@ -75,6 +86,7 @@ export async function embeddedSilences(data: string | undefined): Promise<Silenc
         );
       const r = await call('GET', '/api/silences');
       if (r.status !== 200) throw refused(r);
+      zoneOf(r.json);
       return {
         silences: (r.json.silences as SilenceJson[]).map(fromJson),
         // A server before 2026-12-05 names none.

@@ -7,7 +7,7 @@
 import type { GradingConfig } from '#domain/config.ts';
 import type { Silence } from '#domain/paging.ts';
 import type { EndedSilence } from '#app/pager.ts';
-import { iso } from '#domain/time.ts';
+import { formatSiteTime, iso } from '#domain/time.ts';
 import { checkAckName } from '#app/ack.ts';
 import { NO_SUCH_PATIENT, checkSilence, silenceIdError, startSilence } from '#app/silence.ts';
 import { inline, shown, parseFlags } from './flags.ts';
@@ -50,6 +50,11 @@ export interface SilenceList {
 export type UnreadableListed = { silenceId: string; reason: string; patientId?: string };
 
 export interface SilenceBackend {
+  /**
+   * The site's zone (site.timeZone), in which the times people read are written, as on the board: the running
+   * server's (its answers name it), or the deploy's --config.
+   */
+  readonly timeZone: string;
   create(s: Silence): Promise<Silence>;
   /**
    * changed: false when it had ended already (ended by someone, or its time ran out); one whose stored item cannot
@@ -75,6 +80,7 @@ export const SILENCE_BACKENDS: Record<string, (o: Options, config: GradingConfig
         config,
       );
       return {
+        timeZone: config.site.timeZone,
         create: async (s) => {
           const r = await startSilence(
             s,
@@ -107,16 +113,24 @@ function usage(message: string): number {
 
 const scopeText = (s: Silence) => ('patientId' in s.scope ? `patient ${s.scope.patientId}` : `team ${s.scope.team}`);
 
-/** `crs silence list` for people: one silence a line, each column wide enough for its longest value (a full
- * RFC 3339 time is 24 characters), so that no two columns run together. */
-export function silenceTable(list: readonly Silence[], unreadable: readonly UnreadableListed[] = []): string {
+/**
+ * `crs silence list` for people: one silence a line, each column wide enough for its longest value, so that no two
+ * columns run together. Its times are the board's, in the site's zone (`2026-12-02 10:31 CET`, at most 25
+ * characters with an offset for a zone: `GMT+5:30`); until 2026-12-06 they were RFC 3339 UTC, an hour off for CET.
+ */
+export function silenceTable(
+  list: readonly Silence[],
+  timeZone: string,
+  unreadable: readonly UnreadableListed[] = [],
+): string {
+  const time = (ms: number) => formatSiteTime(ms, timeZone);
   const head = `${'SILENCE ID'.padEnd(26)}${'SCOPE'.padEnd(30)}${'FROM'.padEnd(26)}${'UNTIL'.padEnd(26)}BY / REASON\n`;
   return (
     head +
     list
       .map((s) => {
-        const ended = s.endedAt !== undefined ? ` (ended ${iso(s.endedAt)} by ${s.endedBy ?? '?'})` : '';
-        return `${`${s.silenceId} `.padEnd(26)}${`${scopeText(s)} `.padEnd(30)}${iso(s.from).padEnd(26)}${iso(s.until).padEnd(26)}${s.createdBy}: ${s.reason}${ended}\n`;
+        const ended = s.endedAt !== undefined ? ` (ended ${time(s.endedAt)} by ${s.endedBy ?? '?'})` : '';
+        return `${`${s.silenceId} `.padEnd(26)}${`${scopeText(s)} `.padEnd(30)}${`${time(s.from)} `.padEnd(26)}${`${time(s.until)} `.padEnd(26)}${s.createdBy}: ${s.reason}${ended}\n`;
       })
       .join('') +
     unreadable
@@ -238,7 +252,7 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
       const s = await backend.create(created);
       process.stdout.write(values.json ? `${JSON.stringify(view(s))}\n` : `${s.silenceId}\n`);
       process.stderr.write(
-        `crs silence: ${scopeText(s)} silenced until ${iso(s.until)} by ${s.createdBy} (pages of grade 4 and above are never held)\n`,
+        `crs silence: ${scopeText(s)} silenced until ${formatSiteTime(s.until, backend.timeZone)} by ${s.createdBy} (pages of grade 4 and above are never held)\n`,
       );
       return 0;
     }
@@ -276,7 +290,7 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
       process.stdout.write(
         `${JSON.stringify([...silences.map(view), ...unreadable.map((u) => ({ silenceId: u.silenceId, patientId: u.patientId, unreadable: u.reason }))])}\n`,
       );
-    else process.stdout.write(silenceTable(silences, unreadable));
+    else process.stdout.write(silenceTable(silences, backend.timeZone, unreadable));
     // Listed where the others are, and said: it holds nothing until it is mended or deleted.
     if (unreadable.length > 0) {
       process.stderr.write(

@@ -1015,6 +1015,21 @@
               var p = { patientId: w.subject, ward: w.ward, wardAlert: true, bed: null };
               return h('li', { class: 'ward-alert', 'data-ward': w.ward }, [
                 h('h3', { text: 'Ward ' + w.ward }),
+                // The alert's list is of when it was raised; the ward's all-clear waits for the last patient. Those
+                // still quiet are named, in the pages' words, so nobody chases a monitor that works (2026-12-06).
+                w.quiet &&
+                  w.quiet.length > 0 &&
+                  h('p', {
+                    class: 'ward-quiet',
+                    text:
+                      'Still without monitor data: ' +
+                      w.quiet
+                        .map(function (q) {
+                          return q.patientId + (q.bed ? ', bed ' + q.bed : '');
+                        })
+                        .join('; ') +
+                      '. Any other patient the alert names has monitor data again.',
+                  }),
                 h(
                   'ul',
                   { class: 'list' },

@@ -1264,6 +1264,37 @@ describe('the board display, pinned by a mutation run', () => {
     await page.close();
   }, 30_000);
 
+  it("names the patients of a ward's no-data alert still without data, not those whose data came back", async () => {
+    // Until 2026-12-06 the board showed only the alert's list, of when it was raised: a charge nurse chased monitors
+    // that worked again (their cards said "Last vitals just now") until the last patient's data resumed.
+    const ward = group({
+      notificationId: 'n-w',
+      subject: 'stale-feed',
+      kind: 'alert',
+      technical: true,
+      summary: "NO DATA, ward H4: 3 patients' monitors quiet since 2026-12-06 09:20 CET (P1, bed 1; P2, bed 2; P3)",
+      pages: [teamPage('bedside', 'waiting')],
+    });
+    const quiet = [
+      { patientId: 'P1', bed: '1' },
+      { patientId: 'P3', bed: null },
+    ];
+    const page = await boardWith(
+      fake({
+        list: (off) =>
+          listOf([patientFixture('A')], off, {
+            wards: [{ subject: 'ward H4', ward: 'H4', paging: [ward], waiting: 1, quiet }],
+          }),
+      }),
+    );
+    const line = page.locator('li.ward-alert p.ward-quiet');
+    await line.waitFor();
+    expect(await line.textContent()).toBe(
+      'Still without monitor data: P1, bed 1; P3. Any other patient the alert names has monitor data again.',
+    );
+    await page.close();
+  }, 30_000);
+
   it("draws the patient's timeline: grade bands by patient clock in their colours, ICE in its grade's colour, the site's hours", async () => {
     const id = 'P/1 x';
     const point = (minutesAgo: number, o: Json = {}): Json => ({

@@ -4,7 +4,8 @@
 // quiet raises the stale-feed alert and data clears it.
 import { spawnSync } from 'node:child_process';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { formatSiteTime } from '#domain/time.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -278,9 +279,23 @@ describe('crs serve escalation ladders in real time', () => {
       await until(() => stale(second).find((p) => p.patientId === 'C1'), "C1's alert", 60_000);
       await idle(second);
       expect(stale(second).map((p) => p.patientId)).toEqual(['C1']);
+      // The board names those of ward A's alert still without data (until 2026-12-06 only the alert's list, of when
+      // it was raised: patients whose data had come back were still on it).
+      const quiet = async () =>
+        (
+          (await (
+            await fetch(`${second.url}/api/patients`, { headers: { authorization: `Bearer ${second.boardKey}` } })
+          ).json()) as { wards: { ward: string; quiet: unknown }[] }
+        ).wards.find((w) => w.ward === 'A')?.quiet;
+      expect(await quiet()).toEqual([
+        { patientId: 'A1', bed: 'A-A1' },
+        { patientId: 'A2', bed: 'A-A2' },
+        { patientId: 'A3', bed: 'B-7' },
+      ]);
       // Ward A's all-clear waits for A3 too, and says it for all three.
       await accept(second, reading('A1', 'A1-2'), reading('A2', 'A2-2'));
       await idle(second);
+      expect(await quiet()).toEqual([{ patientId: 'A3', bed: 'B-7' }]);
       await accept(second, reading('A3', 'A3-2'));
       const cleared = await until(
         () => stale(second).find((p) => p.patientId === 'ward A' && p.kind === 'alert-cleared'),
@@ -296,10 +311,13 @@ describe('crs serve escalation ladders in real time', () => {
 
   it('take silences from crs silence, through the running server', async () => {
     const dir = join(root, 'silence');
-    const server = await spawnServe(dir, [
-      '--config',
-      config('silence', { staleFeedMinutes: LONGEST_SETTING_MINUTES }),
-    ]);
+    // In CET: what crs silence prints for people is in the site's zone, as the board (until 2026-12-06, UTC).
+    const file = join(root, 'silence-cet.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES }, site: { timeZone: 'Europe/Paris' } }),
+    );
+    const server = await spawnServe(dir, ['--config', file]);
     const crs = (...args: string[]) =>
       spawnSync(process.execPath, [CRS_BIN, 'silence', ...args, '--data', dir], { cwd: REPO, encoding: 'utf8' });
     try {
@@ -317,9 +335,22 @@ describe('crs serve escalation ladders in real time', () => {
         '--json',
       );
       expect(made.status).toBe(0);
-      const silence = JSON.parse(made.stdout) as { silenceId: string; patientId: string; createdBy: string };
+      const silence = JSON.parse(made.stdout) as {
+        silenceId: string;
+        patientId: string;
+        createdBy: string;
+        until: string;
+      };
       expect(silence).toMatchObject({ patientId: 'S1', createdBy: 'Nurse Bea' });
       expect(made.stderr).toContain('pages of grade 4 and above are never held');
+      // The JSON stays RFC 3339 UTC (machine-readable); the line people read is the board's site time.
+      const untilText = formatSiteTime(silence.until, 'Europe/Paris');
+      expect(untilText).toMatch(/ CET$/);
+      expect(made.stderr).toContain(`patient S1 silenced until ${untilText} by Nurse Bea`);
+      const listed = crs('list');
+      expect(listed.status).toBe(0);
+      expect(listed.stdout).toContain(` ${untilText} `);
+      expect(listed.stdout).not.toContain(silence.until);
       expect(crs('create', '--team', 'icu', '--minutes', '0', '--reason', 'x', '--by', 'B').status).toBe(2);
       expect(JSON.parse(crs('list', '--json').stdout)).toMatchObject([
         { silenceId: silence.silenceId, reason: 'transport to MRI' },

@@ -186,39 +186,58 @@ describe('crs --help', () => {
 });
 
 describe('crs silence list, as people read it', () => {
-  it('keeps every column apart, full RFC 3339 times and long patient ids included', () => {
+  // Until 2026-12-06 its times were RFC 3339 UTC: a nurse in CET read them an hour off the board's.
+  it('writes its times in the site zone as the board does, every column kept apart, long patient ids included', () => {
     const at = Date.parse('2026-12-02T09:31:41.338Z');
-    const text = silenceTable([
-      {
-        silenceId: 'sil_hjNDzRxBbwrw',
-        scope: { patientId: 'P-0042' },
-        from: at,
-        until: at + 45 * 60_000,
-        createdBy: 'Nurse Bea',
-        reason: 'transport to MRI',
-      },
-      {
-        silenceId: 'sil_2',
-        scope: { patientId: 'a-patient-id-of-the-longest-length-allowed-64-characters-xxxxxx' },
-        from: at,
-        until: at + 60_000,
-        createdBy: 'Dr Lee',
-        reason: 'drill',
-      },
-    ]);
+    const text = silenceTable(
+      [
+        {
+          silenceId: 'sil_hjNDzRxBbwrw',
+          scope: { patientId: 'P-0042' },
+          from: at,
+          until: at + 45 * 60_000,
+          createdBy: 'Nurse Bea',
+          reason: 'transport to MRI',
+        },
+        {
+          silenceId: 'sil_2',
+          scope: { patientId: 'a-patient-id-of-the-longest-length-allowed-64-characters-xxxxxx' },
+          from: at,
+          until: at + 60_000,
+          createdBy: 'Dr Lee',
+          reason: 'drill',
+          endedAt: at + 30_000,
+          endedBy: 'Dr Lee',
+        },
+      ],
+      'Europe/Paris',
+    );
     const [head, first, second] = text.split('\n');
     expect(head).toMatch(/^SILENCE ID +SCOPE +FROM +UNTIL +BY \/ REASON$/);
     expect(first).toMatch(
-      /^sil_hjNDzRxBbwrw +patient P-0042 +2026-12-02T09:31:41\.338Z +2026-12-02T10:16:41\.338Z +Nurse Bea: transport to MRI$/,
+      /^sil_hjNDzRxBbwrw +patient P-0042 +2026-12-02 10:31 CET +2026-12-02 11:16 CET +Nurse Bea: transport to MRI$/,
     );
     // Each value starts where its header does.
-    expect(first!.indexOf('2026-12-02T09:31')).toBe(head!.indexOf('FROM'));
-    expect(first!.indexOf('2026-12-02T10:16')).toBe(head!.indexOf('UNTIL'));
+    expect(first!.indexOf('2026-12-02 10:31')).toBe(head!.indexOf('FROM'));
+    expect(first!.indexOf('2026-12-02 11:16')).toBe(head!.indexOf('UNTIL'));
     expect(first!.indexOf('Nurse Bea')).toBe(head!.indexOf('BY / REASON'));
     expect(second).toMatch(
-      /^sil_2 +patient a-patient-id\S+ +2026-12-02T09:31:41\.338Z +2026-12-02T09:32:41\.338Z +Dr Lee: drill$/,
+      /^sil_2 +patient a-patient-id\S+ +2026-12-02 10:31 CET +2026-12-02 10:32 CET +Dr Lee: drill \(ended 2026-12-02 10:32 CET by Dr Lee\)$/,
     );
+    // A zone written as an offset (GMT+5:30) still leaves a space before the next column.
+    const [h, row] = silenceTable([silenceFrom(at)], 'Asia/Kolkata').split('\n');
+    expect(row).toMatch(/^sil_3 +patient P +2026-12-02 15:01 GMT\+5:30 +2026-12-02 15:02 GMT\+5:30 +B: r$/);
+    expect(row!.indexOf('B: r')).toBe(h!.indexOf('BY / REASON'));
   });
+});
+
+const silenceFrom = (at: number) => ({
+  silenceId: 'sil_3',
+  scope: { patientId: 'P' },
+  from: at,
+  until: at + 60_000,
+  createdBy: 'B',
+  reason: 'r',
 });
 
 describe('a reader that stops early (crs replay FILE | head)', () => {
@@ -301,19 +320,22 @@ describe('crs simulate --start', () => {
 describe('pinned by a mutation run', () => {
   it('crs silence list --all says when a silence was ended, and by whom', () => {
     const at = Date.parse('2026-12-02T09:00:00Z');
-    const line = silenceTable([
-      {
-        silenceId: 'sil_1',
-        scope: { team: 'icu' },
-        from: at,
-        until: at + 60 * 60_000,
-        createdBy: 'Dr Lee',
-        reason: 'drill',
-        endedAt: at + 10 * 60_000,
-        endedBy: 'Nurse Bea',
-      },
-    ]).split('\n')[1];
-    expect(line).toMatch(/team icu .* Dr Lee: drill \(ended 2026-12-02T09:10:00Z by Nurse Bea\)$/);
+    const line = silenceTable(
+      [
+        {
+          silenceId: 'sil_1',
+          scope: { team: 'icu' },
+          from: at,
+          until: at + 60 * 60_000,
+          createdBy: 'Dr Lee',
+          reason: 'drill',
+          endedAt: at + 10 * 60_000,
+          endedBy: 'Nurse Bea',
+        },
+      ],
+      'UTC',
+    ).split('\n')[1];
+    expect(line).toMatch(/team icu .* Dr Lee: drill \(ended 2026-12-02 09:10 UTC by Nurse Bea\)$/);
   });
 });
 

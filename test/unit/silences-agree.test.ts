@@ -1191,6 +1191,7 @@ describe('pinned by a mutation run', () => {
   it('crs silence lets go of its backend when done, and when the backend fails', async () => {
     let closed = 0;
     SILENCE_BACKENDS.test = async () => ({
+      timeZone: 'UTC',
       create: async () => Promise.reject(new Error('throttled')),
       end: async () => undefined,
       list: async () => ({ silences: [], unreadable: [] }),

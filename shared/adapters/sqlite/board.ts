@@ -160,6 +160,10 @@ export class BoardQueries {
       wards: db
         .prepare("SELECT DISTINCT patient_id FROM pages WHERE patient_id >= 'ward ' AND patient_id < 'ward!'")
         .pluck(),
+      // The patients of a ward's alert in force still without data: a member is let go when its data resumes.
+      wardQuiet: db
+        .prepare('SELECT patient_id FROM stale_feed_members WHERE alert_id > ? AND alert_id < ? ORDER BY patient_id')
+        .pluck(),
       counts: db.prepare(
         `SELECT (SELECT count(*) FROM inbox) AS inbox, (SELECT count(*) FROM dead_letter) AS deadLetters,
                 (SELECT count(*) FROM patients) AS patients, (SELECT count(*) FROM pages WHERE status = 'open') AS openPages`,
@@ -201,6 +205,12 @@ export class BoardQueries {
   /** The subjects ("ward W") of every ward alert ever raised. */
   wardSubjects(): string[] {
     return this.s.wards.all() as string[];
+  }
+
+  /** The patients of the ward's no-data alert (`subject`: "ward W") still without data, in the order of their ids. */
+  wardQuiet(subject: string): string[] {
+    // Its alert ids are "stale-feed|ward W|<since>": those between "...|" and "...}" ('}' follows '|').
+    return this.s.wardQuiet.all(`stale-feed|${subject}|`, `stale-feed|${subject}}`) as string[];
   }
 
   patient(patientId: string): PatientRecord | undefined {

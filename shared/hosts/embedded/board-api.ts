@@ -459,6 +459,15 @@ export class BoardApi {
               paging,
               waiting: paging.reduce((n, g) => n + g.pages.filter((p) => p.state === 'waiting').length, 0),
               unreadablePages,
+              // Its alert names every patient quiet when it was raised, and is cleared when the last has data again:
+              // these are those still without data (until 2026-12-06 the board showed only the alert's list).
+              quiet: this.queries.wardQuiet(subject).map((patientId) => {
+                const read = this.queries.patientRead(patientId); // a row that cannot be read: no bed shown
+                return {
+                  patientId,
+                  bed: read && 'patient' in read ? (read.patient.state.enrolment.bed?.v ?? null) : null,
+                };
+              }),
             },
           ]
         : [];

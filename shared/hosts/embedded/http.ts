@@ -435,7 +435,8 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     const created = r.silence;
     deps.log(`paging: silence ${wireId(created.silenceId)} created`);
     deps.sse.broadcast('silences', { silenceId: created.silenceId });
-    sendJson(res, 201, { silence: silenceView(created) });
+    // timeZone: the site's, in which crs silence writes the times people read (as the board does).
+    sendJson(res, 201, { silence: silenceView(created), timeZone: deps.timeZone });
   }
 
   /** POST /api/silences/<id>/end {"by"}: ends it now; what it held is paged at once. */
@@ -653,6 +654,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
           const read = deps.queries.silencesRead(deps.now());
           return sendJson(res, 200, {
             serverTime: iso(deps.now()),
+            timeZone: deps.timeZone,
             silences: read.silences.map(silenceView),
             // With its patient where the database keeps it apart from the item's JSON (its patient_id column).
             unreadable: read.unreadable.map(({ unreadable: _, ...listed }) => listed),
