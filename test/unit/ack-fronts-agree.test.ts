@@ -2,8 +2,8 @@
 // function's DynamoDB tables (the fake), signed with the same secret, the same clock; the same requests (genuine,
 // expired, altered, forged and malformed links; GET and POST; forms with and without a name, odd names, wrong
 // content types; /v1/acks bodies valid and broken) to the embedded server and to the emulator's HTTP front of the
-// ack function get the same status, the same security headers and the same body to the byte, and leave the same
-// pages and the same audit entries.
+// ack function get the same status, the same security headers (but Strict-Transport-Security, the ack function's
+// alone: API Gateway serves HTTPS only) and the same body to the byte, and leave the same pages and audit entries.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';

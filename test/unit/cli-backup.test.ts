@@ -173,5 +173,9 @@ describe('crs backup', () => {
       `crs backup: the database ${join(data, 'crs.db')} cannot be used (SQLITE_NOTADB: file is not a database): it is damaged or not a crs database`,
     );
     expect(existsSync(target)).toBe(false);
+    // An empty directory given: kept, and left empty (only what the copy put there goes).
+    mkdirSync(target, { mode: 0o700 });
+    expect((await crs('backup', '--data', data, '--to', target)).status).toBe(1);
+    expect(readdirSync(target)).toEqual([]);
   });
 });

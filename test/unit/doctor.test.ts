@@ -448,7 +448,30 @@ describe("crs doctor: device tokens' expiry", () => {
     sns.on(PublishCommand).rejects(notFound('Topic does not exist'));
     const t = await examine(clients(), vars, { now: NOW, testPage: 'icu' });
     expect(t.testPage).toBeUndefined();
-    expect(t.problems).toContain(
+    expect(t.problems).toContain(TEST_PAGE_UNSENT);
+  });
+
+  const TEST_PAGE_UNSENT =
+    "the test page was not sent: who receives icu's pages, and on which wards, is not known (the pages topic could not be read)";
+
+  it('sends no test page when the pages topic cannot be read, even where a publish would go through', async () => {
+    // Listing refused (a role without ListSubscriptionsByTopic), publishing allowed: the page went out with no ward,
+    // past the team's ward-limited endpoints, and the report said "0 confirmed endpoint(s) should receive it".
+    sns
+      .on(ListSubscriptionsByTopicCommand, { TopicArn: TOPIC })
+      .rejects(Object.assign(new Error('denied'), { name: 'AuthorizationError' }));
+    sns.on(PublishCommand).resolves({ MessageId: 'msg-1' });
+    const t = await examine(clients(), vars, { now: NOW, testPage: 'icu' });
+    expect(t.testPage).toBeUndefined();
+    expect(sns.commandCalls(PublishCommand)).toHaveLength(0);
+    expect(t.problems).toContain(TEST_PAGE_UNSENT);
+    // The topic read, the publish refused: said not sent, and why.
+    sns.reset();
+    sns.on(ListSubscriptionsByTopicCommand).resolves({ Subscriptions: [] });
+    sns.on(PublishCommand).rejects(notFound('Topic does not exist'));
+    const p = await examine(clients(), vars, { now: NOW, testPage: 'icu' });
+    expect(p.testPage).toBeUndefined();
+    expect(p.problems).toContain(
       `could not publish the test page to the pages topic ${TOPIC} (CRS_PAGES_TOPIC_ARN, PagesTopicArn in the stack's outputs: NotFoundException: Topic does not exist): nobody of icu was sent it`,
     );
   });

@@ -1735,3 +1735,17 @@ describe('token expiry in the embedded store, pinned by a mutation run', () => {
     }
   });
 });
+
+describe("BoardQueries.wardQuiet: a ward's no-data alert's members still without data", () => {
+  it('lists its own ward\'s only, not those of a ward whose name starts with it and a "|" (a ward "A|1")', () => {
+    // Its alert ids are "stale-feed|ward W|<since>": the range of ward A's ids held ward "A|1"'s too (2026-12-06).
+    const add = db.prepare('INSERT INTO stale_feed_members (patient_id, alert_id, since) VALUES (?, ?, ?)');
+    add.run('P-2', 'stale-feed|ward A|1000', 1000);
+    add.run('P-1', 'stale-feed|ward A|1000', 1000);
+    add.run('P-9', 'stale-feed|ward A|1|1000', 1000);
+    add.run('P-8', 'stale-feed|ward AB|1000', 1000);
+    const board = new BoardQueries(db, new SqlitePageStore(db));
+    expect(board.wardQuiet('ward A')).toEqual(['P-1', 'P-2']);
+    expect(board.wardQuiet('ward A|1')).toEqual(['P-9']);
+  });
+});

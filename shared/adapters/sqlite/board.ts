@@ -162,7 +162,10 @@ export class BoardQueries {
         .pluck(),
       // The patients of a ward's alert in force still without data: a member is let go when its data resumes.
       wardQuiet: db
-        .prepare('SELECT patient_id FROM stale_feed_members WHERE alert_id > ? AND alert_id < ? ORDER BY patient_id')
+        .prepare(
+          `SELECT patient_id FROM stale_feed_members WHERE alert_id > :from AND alert_id < :to
+             AND instr(substr(alert_id, length(:from) + 1), '|') = 0 ORDER BY patient_id`,
+        )
         .pluck(),
       counts: db.prepare(
         `SELECT (SELECT count(*) FROM inbox) AS inbox, (SELECT count(*) FROM dead_letter) AS deadLetters,
@@ -209,8 +212,9 @@ export class BoardQueries {
 
   /** The patients of the ward's no-data alert (`subject`: "ward W") still without data, in the order of their ids. */
   wardQuiet(subject: string): string[] {
-    // Its alert ids are "stale-feed|ward W|<since>": those between "...|" and "...}" ('}' follows '|').
-    return this.s.wardQuiet.all(`stale-feed|${subject}|`, `stale-feed|${subject}}`) as string[];
+    // Its alert ids are "stale-feed|ward W|<since>": those between "...|" and "...}" ('}' follows '|'), with no
+    // further '|' (a ward's name may hold one: ward "A|1"'s ids are in ward A's range).
+    return this.s.wardQuiet.all({ from: `stale-feed|${subject}|`, to: `stale-feed|${subject}}` }) as string[];
   }
 
   patient(patientId: string): PatientRecord | undefined {

@@ -224,7 +224,7 @@ class ResourceIssues {
  * A bundled Patient's patient id (its MR number, or its identifier of the site's patient system), none
  * (undefined), or how many different ones it has.
  */
-type BundledPatient = string | { ambiguous: number } | undefined;
+type BundledPatient = string | { ambiguous: number } | { refused: string } | undefined;
 
 /** Where a resource's problems are written (each resource's own budget). */
 type IssueSink = Pick<ResourceIssues, 'push'>;
@@ -236,13 +236,15 @@ const MR_TYPE = 'http://terminology.hl7.org/CodeSystem/v2-0203';
  * their entry's fullUrl: the patient id of each (patientIdOf).
  */
 function bundledPatients(
-  items: { resource: unknown; fullUrl?: string }[],
+  items: { resource: unknown; at: string; fullUrl?: string }[],
   system: string | undefined,
 ): Map<string, BundledPatient> {
   const out = new Map<string, BundledPatient>();
-  for (const { resource, fullUrl } of items) {
+  for (const { resource, at, fullUrl } of items) {
     if (!isObject(resource) || resource.resourceType !== 'Patient' || !fullUrl) continue;
-    out.set(fullUrl, patientIdOf(resource, system));
+    // One refused for an element R4 does not define is not read, for those naming it either (a batch's entries).
+    const refused = unknownElements(resource, 'Patient', at, true, 0).length > 0;
+    out.set(fullUrl, refused ? { refused: at } : patientIdOf(resource, system));
   }
   return out;
 }
@@ -513,6 +515,12 @@ class Reader {
         system === undefined
           ? 'medical record numbers (identifiers of type MR, v2-0203)'
           : `identifiers of the system ${shownSystem} (this system's patient ids)`;
+      if (typeof bundled === 'object' && 'refused' in bundled)
+        return this.issue(
+          path,
+          'value',
+          `${named} (${bundled.refused}) is refused for an element R4 does not define: which patient it is is not read`,
+        );
       if (typeof bundled === 'object')
         return this.issue(
           path,
