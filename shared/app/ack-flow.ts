@@ -7,6 +7,7 @@ import { awaitsAcknowledgement, hasPolicy, PageUnreadable, roleOf } from '#domai
 import { formatSiteTime, iso } from '#domain/time.ts';
 import { unknownKeys } from '#domain/contract.ts';
 import { codingRefused, isJsonType } from './media-type.ts';
+import { duplicateKey, pathText, TWICE } from './ingest.ts';
 import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName, kindOf, type AckVerification, type LinkAckResult } from './ack.ts';
 import {
   ACK_PAGE_HEADERS,
@@ -217,6 +218,10 @@ async function acknowledgeByApiOnce(
   } catch {
     return json(400, 'invalid', { errors: [`body: not a JSON object, e.g. ${example}`] });
   }
+  // A field sent twice is refused as on the device routes: JSON.parse keeps the last, and `"by": "Dr A", "by": "M"`
+  // was recorded as M's acknowledgement (2026-12-06).
+  const twice = duplicateKey(req.body);
+  if (twice) return json(400, 'invalid', { errors: [`${pathText(twice)}: ${TWICE}`] });
   // Refused naming it, as the device contract and the board's writes refuse one: until 2026-12-06 it was ignored, and
   // a misspelt field can change what a request means.
   const unknown = Object.keys(body).filter((k) => !ACK_API_FIELDS.includes(k));

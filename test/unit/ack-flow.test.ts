@@ -126,6 +126,19 @@ describe('the acknowledgement flow of both hosts', () => {
     expect(calls).toEqual([]);
   });
 
+  it('refuses a field sent twice, naming it, never taking the last name as the one who acknowledged (2026-12-06)', async () => {
+    // JSON.parse keeps the last: `"by": "Dr A", "by": "Mallory"` was recorded as Mallory's acknowledgement. The device
+    // routes and FHIR refuse a key sent twice; so does this one.
+    const calls: string[] = [];
+    const deps = flow(acknowledged, calls);
+    const a = await api('{"token": "good", "by": "Dr A", "by": "Mallory"}', deps);
+    expect([a.status, JSON.parse(a.body)]).toEqual([
+      400,
+      { errors: ['by: the key appears twice: which value is meant would be a guess; send it once'] },
+    ]);
+    expect(calls).toEqual([]);
+  });
+
   it('refuses an unknown field naming it, with the field it was likely meant for, acknowledging nothing (2026-12-06)', async () => {
     // Until 2026-12-06 an unknown field was ignored: {"token", "by", "nmae"} acknowledged with the name in `by`, and
     // a misspelt field can change what a request means (the device contract's rule: refused, never dropped).
