@@ -7,7 +7,8 @@ import { awaitsAcknowledgement, hasPolicy, PageUnreadable, roleOf } from '#domai
 import { formatSiteTime, iso } from '#domain/time.ts';
 import { unknownKeys } from '#domain/contract.ts';
 import { codingRefused, isJsonType } from './media-type.ts';
-import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName, type AckVerification, type LinkAckResult } from './ack.ts';
+import { duplicateKey, pathText, TWICE } from './ingest.ts';
+import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName, kindOf, type AckVerification, type LinkAckResult } from './ack.ts';
 import {
   ACK_PAGE_HEADERS,
   HTTPS_ONLY_HEADERS,
@@ -29,6 +30,20 @@ const ACK_API_FIELDS = ['token', 'by'];
 
 /** An acknowledge link's token: what both hosts accept in a path or a body before verifying it. */
 export const ACK_TOKEN = /^[A-Za-z0-9._-]{1,2048}$/;
+
+/**
+ * What is wrong with the token of a POST /v1/acks, or undefined: one sent but not a token is said to be wrong,
+ * never missing (2026-12-06: `"token": []` was answered "is required", sending the sender looking for a field sent).
+ */
+function tokenProblem(value: unknown): string | undefined {
+  if (value === undefined || value === null) return 'token: is required (the last part of the acknowledge link)';
+  if (typeof value !== 'string')
+    return `token: must be text (the last part of the acknowledge link), not ${kindOf(value)}`;
+  if (value === '') return 'token: is empty; send the last part of the acknowledge link';
+  if (!ACK_TOKEN.test(value))
+    return "token: is not an acknowledge link's token (letters, digits, '.', '_' and '-', at most 2048): send the last part of the link";
+  return undefined;
+}
 
 /** What happened, for the host's logs, metrics and live updates (the status and body say it to the client). */
 type AckOutcome =
@@ -203,13 +218,17 @@ async function acknowledgeByApiOnce(
   } catch {
     return json(400, 'invalid', { errors: [`body: not a JSON object, e.g. ${example}`] });
   }
+  // A field sent twice is refused as on the device routes: JSON.parse keeps the last, and `"by": "Dr A", "by": "M"`
+  // was recorded as M's acknowledgement (2026-12-06).
+  const twice = duplicateKey(req.body);
+  if (twice) return json(400, 'invalid', { errors: [`${pathText(twice)}: ${TWICE}`] });
   // Refused naming it, as the device contract and the board's writes refuse one: until 2026-12-06 it was ignored, and
   // a misspelt field can change what a request means.
   const unknown = Object.keys(body).filter((k) => !ACK_API_FIELDS.includes(k));
   if (unknown.length > 0) return json(400, 'invalid', { errors: [unknownKeys(unknown, ACK_API_FIELDS, 'field')] });
   const errors: string[] = [];
-  if (typeof body.token !== 'string' || !ACK_TOKEN.test(body.token))
-    errors.push('token: is required (the last part of the acknowledge link)');
+  const token = tokenProblem(body.token);
+  if (token) errors.push(token);
   const name = checkAckName(body.by);
   if (!name.ok) errors.push(name.error);
   if (errors.length > 0 || !name.ok) return json(400, 'invalid', { errors });

@@ -144,14 +144,15 @@ export const ACK_NAME_MAX = 80;
 export const ACK_BODY_LIMIT = 4096;
 
 /** The name of the person acknowledging (or silencing), as typed: printable, trimmed, 1-80 characters. */
+/** What a JSON value sent where text belongs is, in words ("a list", "a number"). */
+export const kindOf = (value: unknown): string =>
+  Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+
 export function checkAckName(value: unknown): { ok: true; name: string } | { ok: false; error: string } {
   if (value === undefined || value === null)
     return { ok: false, error: 'by: is required (your name: the audit trail records who did it)' };
   // Sent, but not as text: say so (not "required", which sends the sender looking for a field they did send).
-  if (typeof value !== 'string') {
-    const kind = Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
-    return { ok: false, error: `by: must be text (your name), not ${kind}` };
-  }
+  if (typeof value !== 'string') return { ok: false, error: `by: must be text (your name), not ${kindOf(value)}` };
   const name = value.trim().replace(/\s+/g, ' ');
   if (name.length === 0) return { ok: false, error: 'by: is empty; type your name' };
   if (name.length > ACK_NAME_MAX) return { ok: false, error: `by: is longer than ${ACK_NAME_MAX} characters` };

@@ -1,4 +1,5 @@
 // The one acknowledgement flow both hosts use (shared/app/ack-flow.ts): its statuses and bodies, decided once.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { acknowledgeByApi, linkFailed, showLink, submitLink, type AckFlowDeps } from '#app/ack-flow.ts';
 import { ACK_BODY_LIMIT } from '#app/ack.ts';
@@ -108,6 +109,33 @@ describe('the acknowledgement flow of both hosts', () => {
     ]);
     expect(JSON.parse((await api({ token: 'good' }, deps)).body).errors[0]).toMatch(/^by: /);
     expect((await api('[1]', deps)).status).toBe(400);
+    expect(calls).toEqual([]);
+  });
+
+  it('a token sent but not a token is said to be wrong, never missing (found by the fuzzing below, 2026-12-06)', async () => {
+    const calls: string[] = [];
+    const deps = flow(acknowledged, calls);
+    const errors = async (token: unknown) => JSON.parse((await api({ token, by: 'Dr A' }, deps)).body).errors;
+    expect(await errors([])).toEqual(['token: must be text (the last part of the acknowledge link), not a list']);
+    expect(await errors(7)).toEqual(['token: must be text (the last part of the acknowledge link), not a number']);
+    expect(await errors('')).toEqual(['token: is empty; send the last part of the acknowledge link']);
+    expect(await errors('a b/c')).toEqual([
+      "token: is not an acknowledge link's token (letters, digits, '.', '_' and '-', at most 2048): send the last part of the link",
+    ]);
+    expect(await errors(null)).toEqual(['token: is required (the last part of the acknowledge link)']);
+    expect(calls).toEqual([]);
+  });
+
+  it('refuses a field sent twice, naming it, never taking the last name as the one who acknowledged (2026-12-06)', async () => {
+    // JSON.parse keeps the last: `"by": "Dr A", "by": "Mallory"` was recorded as Mallory's acknowledgement. The device
+    // routes and FHIR refuse a key sent twice; so does this one.
+    const calls: string[] = [];
+    const deps = flow(acknowledged, calls);
+    const a = await api('{"token": "good", "by": "Dr A", "by": "Mallory"}', deps);
+    expect([a.status, JSON.parse(a.body)]).toEqual([
+      400,
+      { errors: ['by: the key appears twice: which value is meant would be a guess; send it once'] },
+    ]);
     expect(calls).toEqual([]);
   });
 
@@ -416,5 +444,70 @@ describe("a page a higher grade replaced names the page that replaced it (2026-1
     };
     expect((await showLink('good', deps)).body).toContain('a newer page replaced that one too: answer the newest.');
     expect(reads).toEqual([replaced.pageId, grade2.pageId, grade3.pageId, grade2.pageId]);
+  });
+});
+
+// POST /v1/acks fuzzed (2026-12-06, seeded by FC_SEED): a body of any JSON type, objects with odd keys (near
+// misses, Object.prototype's names, unicode) and token and by of any JSON value. Never a throw or a 5xx; a 400
+// names the field and what is wrong with it; only a well-formed request reaches the pager.
+describe('POST /v1/acks, fuzzed', () => {
+  const key = fc.oneof(
+    fc.constantFrom(
+      'token',
+      'by',
+      'tokne',
+      'By',
+      '__proto__',
+      'constructor',
+      'toString',
+      '',
+      'tøken',
+      '"',
+      'x'.repeat(500),
+    ),
+    fc.string({ maxLength: 20 }),
+  );
+  const value = fc.oneof(
+    fc.jsonValue({ maxDepth: 3 }),
+    fc.constantFrom('good', 'Dr A', ' ', 'a\u0000b', 'x'.repeat(300)),
+  );
+  const body = fc.oneof(
+    fc.jsonValue().map((v) => JSON.stringify(v)),
+    fc.dictionary(key, value, { maxKeys: 4 }).map((o) => JSON.stringify(o)),
+    // As JSON.parse makes it, a key `__proto__` of the object's own.
+    fc
+      .record({ token: value, by: value })
+      .map(({ token, by }) => `{"token":${JSON.stringify(token)},"by":${JSON.stringify(by)}}`),
+    fc
+      .tuple(value, value, key, value)
+      .map(
+        ([t, b, k, v]) =>
+          `{"token":${JSON.stringify(t)},"by":${JSON.stringify(b)},${JSON.stringify(k)}:${JSON.stringify(v)}}`,
+      ),
+    fc.string({ unit: 'binary', maxLength: 50 }),
+  );
+
+  it('answers every body with 200 or a 4xx whose errors name the field and the problem', async () => {
+    await fc.assert(
+      fc.asyncProperty(body, async (text) => {
+        const calls: string[] = [];
+        const a = await api(text, flow(acknowledged, calls));
+        expect([200, 400, 413], text).toContain(a.status);
+        const out = JSON.parse(a.body) as { errors?: string[] };
+        if (a.status !== 400) return;
+        expect(calls, text).toEqual([]);
+        expect(out.errors!.length, text).toBeGreaterThan(0);
+        for (const e of out.errors!) expect(e, text).toMatch(/^(body|token|by): \S|^unknown field "/);
+        let parsed: Record<string, unknown> = {};
+        try {
+          parsed = JSON.parse(text) as Record<string, unknown>;
+        } catch {}
+        // A field sent is never called missing: what is wrong with it is said.
+        for (const f of ['token', 'by'])
+          if (parsed && typeof parsed === 'object' && Object.hasOwn(parsed, f) && parsed[f] !== null)
+            for (const e of out.errors!) expect(e, text).not.toMatch(new RegExp(`^${f}: is required`));
+      }),
+      { numRuns: 1000 },
+    );
   });
 });

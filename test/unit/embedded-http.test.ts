@@ -1,6 +1,7 @@
 // `crs serve` in process, over real HTTP: ingest statuses and auth, the page stream, the board's API (key, cookie,
 // pages per team, acknowledgements), live events, the webhook with retries, and the board's assets (no network,
 // strict CSP). Acknowledge links, silences, alerts and the audit export: embedded-paging-http.test.ts.
+import fc from 'fast-check';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { EventEmitter } from 'node:events';
@@ -1252,3 +1253,38 @@ async function bareHost(parts: Partial<HostDeps>): Promise<{ base: string; close
     },
   };
 }
+
+// test/unit/ack-flow.test.ts fuzzes POST /v1/acks at the shared function; a smaller draw goes through crs serve
+// (2026-12-06, seeded by FC_SEED): whatever the body, an answer in JSON with a status the sender can act on.
+describe('POST /v1/acks through crs serve, fuzzed', () => {
+  it('answers any body with a 4xx whose errors say what is wrong (429 past the refusal budget), never a 5xx', async () => {
+    const value = fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constantFrom('v1.abc', 'Dr A', '__proto__'));
+    const body = fc.oneof(
+      fc.jsonValue().map((v) => JSON.stringify(v)),
+      fc
+        .tuple(value, value, fc.constantFrom('token', 'by', 'tokne', '__proto__', 'constructor', ''), value)
+        .map(
+          ([t, b, k, v]) =>
+            `{"token":${JSON.stringify(t)},"by":${JSON.stringify(b)},${JSON.stringify(k)}:${JSON.stringify(v)}}`,
+        ),
+      fc.string({ unit: 'binary', maxLength: 40 }),
+    );
+    await fc.assert(
+      fc.asyncProperty(body, async (text) => {
+        const res = await fetch(`${server.url}/v1/acks`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: text,
+        });
+        expect([400, 403, 413, 429], text).toContain(res.status);
+        const out = (await res.json()) as { errors: string[] };
+        expect(out.errors.length, text).toBeGreaterThan(0);
+        // A 400 names the field; a 403 (a token that does not verify) or 429 says why in words.
+        for (const e of out.errors)
+          expect(e, text).toMatch(res.status === 400 ? /^(body|token|by): \S|^unknown field "/ : /\S/);
+        if (res.status === 429) expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+      }),
+      { numRuns: 60 },
+    );
+  });
+});

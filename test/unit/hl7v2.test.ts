@@ -729,6 +729,109 @@ describe('PCD-01 translation', () => {
   });
 });
 
+// Structural fuzzing of PCD-01 (2026-12-06, seeded by FC_SEED): segments dropped, cut, repeated or reordered; the
+// delimiters MSH-1 and MSH-2 declare changed (the body re-delimited, or not); fields swapped; unicode put in; CR, LF
+// and CRLF between segments. Never a throw; an AE or AR names each problem (ERR-2 a segment, ERR-8 what is wrong);
+// over HTTP never a 5xx.
+describe('PCD-01 mutated structurally (property)', () => {
+  const lines = PCD01.split('\r');
+  const UNICODE = ['\u00fc', '\u{1F600}', '\uFFFD', '\u202E', '\u0000', '\uD800', '\u2028', '\u0085', '\uFEFF'];
+  const edit = fc.oneof(
+    fc.record({ op: fc.constant('drop' as const), at: fc.nat() }),
+    fc.record({ op: fc.constant('cut' as const), at: fc.nat(), pos: fc.nat(120) }),
+    fc.record({ op: fc.constant('repeat' as const), at: fc.nat() }),
+    fc.record({ op: fc.constant('move' as const), at: fc.nat(), to: fc.nat() }),
+    fc.record({ op: fc.constant('swap' as const), at: fc.nat(), a: fc.nat(20), b: fc.nat(20) }),
+    fc.record({ op: fc.constant('unicode' as const), at: fc.nat(), pos: fc.nat(120), u: fc.constantFrom(...UNICODE) }),
+    fc.record({
+      op: fc.constant('delimiters' as const),
+      // A new set of field, component, repetition, escape and subcomponent characters; the body re-delimited or not.
+      set: fc.constantFrom('#^~\\&', '|!~\\&', '|^^\\&', '||~\\&', '|^~\\', '|^~', ' ^~\\&', '\r^~\\&'),
+      rewrite: fc.boolean(),
+    }),
+  );
+  type Edit = typeof edit extends fc.Arbitrary<infer E> ? E : never;
+  const apply = (edits: Edit[], eol: string) => {
+    let ls = [...lines];
+    for (const e of edits) {
+      const i = e.op === 'delimiters' ? 0 : e.at % Math.max(ls.length, 1);
+      if (ls.length === 0) break;
+      if (e.op === 'drop') ls.splice(i, 1);
+      else if (e.op === 'cut') ls[i] = ls[i]!.slice(0, e.pos);
+      else if (e.op === 'repeat') ls.splice(i, 0, ls[i]!);
+      else if (e.op === 'move') ls.splice(e.to % ls.length, 0, ...ls.splice(i, 1));
+      else if (e.op === 'swap') {
+        const f = ls[i]!.split('|');
+        [f[e.a % f.length], f[e.b % f.length]] = [f[e.b % f.length]!, f[e.a % f.length]!];
+        ls[i] = f.join('|');
+      } else if (e.op === 'unicode') ls[i] = ls[i]!.slice(0, e.pos) + e.u + ls[i]!.slice(e.pos);
+      else {
+        const [fs, ...enc] = [...e.set];
+        const map: Record<string, string> = { '|': fs!, '^': enc[0] ?? '^', '~': enc[1] ?? '~', '&': enc[3] ?? '&' };
+        ls = ls.map((l, n) => {
+          const body = e.rewrite ? l.replace(/[|^~&]/g, (c) => map[c]!) : l;
+          return n === 0 && l.startsWith('MSH|^~\\&') ? `MSH${fs}${enc.join('')}${body.slice(8)}` : body;
+        });
+      }
+    }
+    return ls.join(eol);
+  };
+  const mutated = fc
+    .tuple(
+      fc.array(edit, { minLength: 1, maxLength: 4 }),
+      fc.constantFrom('\r', '\n', '\r\n', '\n\r', '\r\r'),
+      fc.boolean(),
+    )
+    .map(([edits, eol, trailing]) => apply(edits, eol) + (trailing ? eol : ''));
+
+  /** Every ERR of an ACK: its location (ERR-2.1, a segment) and its text (ERR-8). */
+  const errs = (ack: string) =>
+    ack
+      .split('\r')
+      .filter((l) => l.startsWith('ERR|'))
+      .map((l) => ({ at: l.split('|')[2]!.split('^')[0]!, text: l.split('|')[8] ?? '' }));
+
+  it('never throws; an AE or AR names where and what for each problem', async () => {
+    const queue = new MemoryQueue();
+    const codes = new Set<string>();
+    await fc.assert(
+      fc.asyncProperty(mutated, async (text) => {
+        const a = await ingestHl7(text, { deviceId: 'gw', role: 'monitor' }, { queue, now: () => NOW });
+        codes.add(a.code);
+        expect(['AA', 'AE', 'AR'], text).toContain(a.code);
+        expect(readAck(a.ack)?.code, text).toBe(a.code);
+        if (a.code === 'AA') return;
+        const e = errs(a.ack);
+        expect(e.length, a.ack).toBeGreaterThan(0);
+        for (const x of e) {
+          expect(x.at, a.ack).toMatch(/^[A-Z][A-Z0-9]{2}$/);
+          expect(x.text.trim(), a.ack).not.toBe('');
+        }
+        expect(a.ack).not.toMatch(/Zebedee/);
+      }),
+      { numRuns: 1500 },
+    );
+    // The mutations reach all three answers (a property over refusals only would prove little).
+    expect([...codes].sort()).toEqual(['AA', 'AE', 'AR']);
+  });
+
+  it('over HTTP: an ACK with 200, 202, 400, 413 or 422, never a 5xx', async () => {
+    const { queue, tokens, token } = await ingestFakes(NOW);
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'x-application/hl7-v2+er7' };
+    await fc.assert(
+      fc.asyncProperty(mutated, async (body) => {
+        const res = await handleHl7Http(
+          { method: 'POST', path: '/v1/hl7v2', headers, body },
+          { queue, tokens, now: () => NOW },
+        );
+        expect(res.status, body).toBeLessThan(500);
+        expect(readAck(res.body)?.code, res.body).toMatch(/^A[AER]$/);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
 describe('a message that is not UTF-8', () => {
   // An engine sending ISO 8859-1 (MSH-18 8859/1, charset=iso-8859-1): each byte of "ü" that is not UTF-8 reaches the
   // translator as U+FFFD, whichever host read the body. Taken, the ward was "S\uFFFDd": another ward than the EHR's
