@@ -7,7 +7,7 @@
 import Database from 'better-sqlite3';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { DB_FILE } from '#adapters/sqlite/db.ts';
+import { DB_FILE, refuseNewerSchema } from '#adapters/sqlite/db.ts';
 import { createPrivate, secureDataDir } from '#adapters/sqlite/files.ts';
 import { ACK_KEY_FILE, ACK_PREVIOUS_KEY_FILE } from '#hosts/embedded/ack-key.ts';
 import { BOARD_KEY_FILE } from '#hosts/embedded/board-key.ts';
@@ -79,6 +79,8 @@ function copyInto(from: string, to: string, source: string): void {
   // Read-only beside the running server; a commit in progress waits up to 5 s, as the server's own readers do.
   const db = new Database(source, { readonly: true, fileMustExist: true, timeout: 5000 });
   try {
+    // A newer crs's directory may hold what this one does not know to copy (a file beside the database): refused.
+    refuseNewerSchema(db.pragma('user_version', { simple: true }) as number);
     db.prepare('VACUUM INTO ?').run(target);
   } finally {
     db.close();
