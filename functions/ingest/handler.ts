@@ -53,6 +53,8 @@ export function createIngestHandler(deps: IngestHandlerDeps) {
         queue: deps.queue,
         tokens: deps.tokens,
         now: deps.now,
+        // Its refusals of a token name the AWS operator's crs token command (crs serve --backend aws runs this too).
+        backend: 'aws',
         ...(deps.hl7Zone ? { hl7Zone: deps.hl7Zone } : {}),
         ...(deps.hl7PatientAuthority !== undefined ? { hl7PatientAuthority: deps.hl7PatientAuthority } : {}),
         ...(deps.fhirPatientSystem !== undefined ? { fhirPatientSystem: deps.fhirPatientSystem } : {}),

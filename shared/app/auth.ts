@@ -29,14 +29,24 @@ export function issueToken(
   return { token, record: expiresAt !== undefined ? { ...record, expiresAt } : record };
 }
 
+/** The backend that answers a device, whose operator runs `crs token` its own way. */
+export type TokenBackend = 'embedded' | 'aws';
+
+/**
+ * `crs token SUB` as the operator of `backend` runs it: on AWS with --backend aws and the stack's outputs
+ * (docs/runbook.md; 2026-12-06: the embedded command alone was said, which on AWS reads no deployment's tokens).
+ */
+const tokenCommand = (sub: string, backend: TokenBackend) =>
+  `crs token ${sub}${backend === 'aws' ? ' --backend aws --outputs FILE' : ''}`;
+
 /**
  * What a device whose token is revoked is told (over HTTP, and over MLLP when the listener acts as the device), and one
  * whose token the server never issued: each says what to do, as an expired one's does (2026-12-06).
  */
-export const TOKEN_REVOKED =
-  'device token revoked: issue the device a new one (crs token issue) and configure it with that';
-export const TOKEN_UNKNOWN =
-  'unknown device token: configure the device with a token this server issued (crs token issue)';
+export const TOKEN_REVOKED = (backend: TokenBackend = 'embedded') =>
+  `device token revoked: issue the device a new one (${tokenCommand('issue', backend)}) and configure it with that`;
+export const TOKEN_UNKNOWN = (backend: TokenBackend = 'embedded') =>
+  `unknown device token: configure the device with a token this server issued (${tokenCommand('issue', backend)})`;
 
 /**
  * A token's end as the server reads it: Infinity without expiresAt (it never expires), NaN for one that is no
@@ -51,15 +61,15 @@ export function expiryMs(record: Pick<DeviceToken, 'expiresAt'>): number {
 export const expiryUnreadable = (record: Pick<DeviceToken, 'expiresAt'>): boolean => Number.isNaN(expiryMs(record));
 
 /** What a device whose token has expired is told, as a revoked one is (2026-12-06): the time as the server read it. */
-export const TOKEN_EXPIRED = (at: string) =>
-  `device token expired at ${new Date(instantMs(at) ?? Number.NaN).toJSON() ?? quoted(at)}: issue the device a new one (crs token rotate TOKEN_ID, or crs token issue) and configure it with that`;
+export const TOKEN_EXPIRED = (at: string, backend: TokenBackend = 'embedded') =>
+  `device token expired at ${new Date(instantMs(at) ?? Number.NaN).toJSON() ?? quoted(at)}: issue the device a new one (${tokenCommand('rotate TOKEN_ID', backend)}, or ${tokenCommand('issue', backend)}) and configure it with that`;
 
 /**
  * What a device whose token's expiry cannot be read is told (2026-12-06): refused, never taken as never expiring,
  * the value quoted (a hand edit can leave anything there). Its rotation needs --expires (the old life is unknown).
  */
-export const TOKEN_EXPIRY_UNREADABLE = (at: string) =>
-  `device token with an expiry that cannot be read (${quoted(at)}: an ISO 8601 instant with its zone is needed, such as 2027-03-01T08:00:00Z): issue the device a new one (crs token rotate TOKEN_ID --expires WHEN, or crs token issue) and configure it with that`;
+export const TOKEN_EXPIRY_UNREADABLE = (at: string, backend: TokenBackend = 'embedded') =>
+  `device token with an expiry that cannot be read (${quoted(at)}: an ISO 8601 instant with its zone is needed, such as 2027-03-01T08:00:00Z): issue the device a new one (${tokenCommand('rotate TOKEN_ID --expires WHEN', backend)}, or ${tokenCommand('issue', backend)}) and configure it with that`;
 
 /**
  * Whether a token has expired at `now` (the server's clock): a token without expiresAt never does; one whose expiresAt
@@ -234,6 +244,7 @@ export async function authenticate(
   tokens: TokenStore,
   now: Date,
   localToken?: string,
+  backend: TokenBackend = 'embedded',
 ): Promise<AuthResult> {
   const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
   if (!match)
@@ -247,8 +258,8 @@ export async function authenticate(
   } catch {
     return { ok: false, status: 503, error: UNAVAILABLE };
   }
-  if (!record) return { ok: false, status: 403, error: TOKEN_UNKNOWN };
-  return tokenPrincipal(record, now);
+  if (!record) return { ok: false, status: 403, error: TOKEN_UNKNOWN(backend) };
+  return tokenPrincipal(record, now, backend);
 }
 
 /**
@@ -256,10 +267,11 @@ export async function authenticate(
  * request's bearer token, and for the MLLP listener acting as a device (--mllp-device), which decides as that token
  * does over HTTP.
  */
-export function tokenPrincipal(record: DeviceToken, now: Date): AuthResult {
-  if (record.revokedAt) return { ok: false, status: 403, error: TOKEN_REVOKED };
-  if (expiryUnreadable(record)) return { ok: false, status: 403, error: TOKEN_EXPIRY_UNREADABLE(record.expiresAt!) };
-  if (tokenExpired(record, now)) return { ok: false, status: 403, error: TOKEN_EXPIRED(record.expiresAt!) };
+export function tokenPrincipal(record: DeviceToken, now: Date, backend: TokenBackend = 'embedded'): AuthResult {
+  if (record.revokedAt) return { ok: false, status: 403, error: TOKEN_REVOKED(backend) };
+  if (expiryUnreadable(record))
+    return { ok: false, status: 403, error: TOKEN_EXPIRY_UNREADABLE(record.expiresAt!, backend) };
+  if (tokenExpired(record, now)) return { ok: false, status: 403, error: TOKEN_EXPIRED(record.expiresAt!, backend) };
   // A scope that cannot be read at all: refused, never read as a token issued before scopes (every section, patient).
   if (record.scopeUnreadable) return { ok: false, status: 403, error: UNREADABLE_SCOPE_ALL };
   // A kind this code does not know (a newer version's, after a rollback; a hand-edited item) has no rights here:

@@ -6,7 +6,7 @@ import { iso } from '#domain/time.ts';
 import type { MessageQueue, QueuedMessage, TokenStore } from '#ports';
 import { messageDigest } from './digest.ts';
 import { codingRefused, isJsonType } from './media-type.ts';
-import { authenticate, refusalHeaders, RETRY_LATER, ROOM_LATER, type AuthResult } from './auth.ts';
+import { authenticate, refusalHeaders, RETRY_LATER, ROOM_LATER, type AuthResult, type TokenBackend } from './auth.ts';
 import { admitPatients, sectionRefusals, type Admission, type PatientDirectory, type Principal } from './scope.ts';
 
 export interface HttpRequest {
@@ -29,6 +29,8 @@ export interface IngestDeps {
   now: () => number;
   /** A token accepted for local use (CRS_INGEST_TOKEN), never in production. */
   localToken?: string;
+  /** Which backend answers (its refusals of a token name its operator's `crs token` command); embedded if none. */
+  backend?: TokenBackend;
   /** What the backend knows of patients: for tokens scoped to wards, and the ceiling. */
   patients?: PatientDirectory;
   /** The most patients with recent data the server takes (embedded: crs serve --max-patients). */
@@ -191,9 +193,10 @@ export function checkReplayed(value: unknown): Checked {
 /** The request's device token, checked (a host that checks it before reading the body passes the result on). */
 export function authenticateRequest(
   req: Pick<HttpRequest, 'headers'>,
-  deps: Pick<IngestDeps, 'tokens' | 'localToken' | 'now'>,
+  deps: Pick<IngestDeps, 'tokens' | 'localToken' | 'now' | 'backend'>,
 ): Promise<AuthResult> {
-  return authenticate(header(req as HttpRequest, 'authorization'), deps.tokens, new Date(deps.now()), deps.localToken);
+  const at = new Date(deps.now());
+  return authenticate(header(req as HttpRequest, 'authorization'), deps.tokens, at, deps.localToken, deps.backend);
 }
 
 /** A check that also refuses what this device may not send (shared/app/scope.ts), for the HL7 and FHIR screens. */

@@ -130,7 +130,8 @@ const jsonRefusals = (limit: number) =>
   });
 
 const FORBIDDEN =
-  'An unknown or revoked device token, or a section or patient this token may not send; nothing was accepted.';
+  'An unknown, revoked or expired device token, or a section or patient this token may not send; nothing was accepted. ' +
+  'A token refused says what to do with the `crs token` command to run (on AWS with `--backend aws --outputs FILE`).';
 
 function jsonRoutes(): Json {
   const single = {
@@ -159,7 +160,7 @@ function jsonRoutes(): Json {
       ),
       403: response(
         `${FORBIDDEN} \`errors\` names each section or patient.`,
-        json(schemaRef('Forbidden'), { error: TOKEN_UNKNOWN }),
+        json(schemaRef('Forbidden'), { error: TOKEN_UNKNOWN() }),
       ),
       ...jsonRefusals(INGEST_LIMITS.messageBytes),
     },
@@ -199,7 +200,7 @@ function jsonRoutes(): Json {
       ),
       403: response(
         `${FORBIDDEN} \`errors\` names each by the message's \`index\`.`,
-        json(schemaRef('BatchForbidden'), { error: TOKEN_UNKNOWN }),
+        json(schemaRef('BatchForbidden'), { error: TOKEN_UNKNOWN() }),
       ),
       ...jsonRefusals(INGEST_LIMITS.batchBytes),
     },

@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
-import { DB_FILE } from '#adapters/sqlite/db.ts';
+import { DB_FILE, refuseNewerSchema } from '#adapters/sqlite/db.ts';
 import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '#app/audit-export.ts';
 import { CONTRACT_ID } from '#app/interfaces/ids.ts';
 import { inline, shown, parseFlags } from './flags.ts';
@@ -46,6 +46,8 @@ export const AUDIT_SOURCES: Record<string, (o: Options) => Promise<AuditSource>>
     let version: number;
     try {
       version = db.pragma('user_version', { simple: true }) as number;
+      // A newer crs's trail may have columns (or meanings) this one does not know: refused, as the other commands do.
+      refuseNewerSchema(version);
     } catch (err) {
       db.close();
       throw damagedDatabase(dir, err, 'crs audit');

@@ -6,8 +6,8 @@
 // commit half-written.
 import Database from 'better-sqlite3';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { DB_FILE } from '#adapters/sqlite/db.ts';
+import { dirname, join, resolve } from 'node:path';
+import { DB_FILE, refuseNewerSchema } from '#adapters/sqlite/db.ts';
 import { createPrivate, secureDataDir } from '#adapters/sqlite/files.ts';
 import { ACK_KEY_FILE, ACK_PREVIOUS_KEY_FILE } from '#hosts/embedded/ack-key.ts';
 import { BOARD_KEY_FILE } from '#hosts/embedded/board-key.ts';
@@ -44,14 +44,16 @@ export function backupCommand(args: string[]): number {
     if (to === from) throw new BackupUsageError('--to must be another directory than --data');
     if (existsSync(to) && readdirSync(to).length > 0)
       throw new BackupUsageError(`${to} is not empty: give a new or empty directory`);
-    const made = !existsSync(to);
+    // The outermost directory this makes (TO, or a parent of a nested TO): removed on failure, and nothing above it.
+    let made: string | undefined;
+    for (let d = to; !existsSync(d); d = dirname(d)) made = d;
     secureDataDir(to);
     try {
       copyInto(from, to, source);
     } catch (err) {
       // Nothing half-made left (TO was new or empty): an empty crs.db left there was "restored" as an empty database
-      // (2026-12-06). A damaged source is said as crs serve says it, with what to do.
-      if (made) rmSync(to, { recursive: true, force: true });
+      // (2026-12-06), nor the parents made for it (2026-12-06). A damaged source is said as crs serve says it.
+      if (made) rmSync(made, { recursive: true, force: true });
       else for (const f of readdirSync(to)) rmSync(join(to, f), { recursive: true, force: true });
       throw damagedDatabase(from, err, 'crs backup');
     }
@@ -77,6 +79,8 @@ function copyInto(from: string, to: string, source: string): void {
   // Read-only beside the running server; a commit in progress waits up to 5 s, as the server's own readers do.
   const db = new Database(source, { readonly: true, fileMustExist: true, timeout: 5000 });
   try {
+    // A newer crs's directory may hold what this one does not know to copy (a file beside the database): refused.
+    refuseNewerSchema(db.pragma('user_version', { simple: true }) as number);
     db.prepare('VACUUM INTO ?').run(target);
   } finally {
     db.close();

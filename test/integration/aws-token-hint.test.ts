@@ -7,6 +7,7 @@
 // "Could not load credentials from any providers".
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TOKEN_UNKNOWN } from '#app/auth.ts';
 import { post, runPrefix, spawnAwsServe, stop, teardown, type AwsServe } from '#test/support/aws-serve.ts';
 import { CLI, REPO } from '#test/support/cli.ts';
 import { startEmulator, type Emulator } from '#test/support/moto.ts';
@@ -58,5 +59,9 @@ describe('the device token hint of crs serve --backend aws', () => {
     expect(deviceId).toBe('gw-hint');
     const res = await post(server.url, msg('P-HINT', 0, { vitals: { heartRate: 80 } }), token);
     expect(res.status, await res.text()).toBe(202);
+    // A token it never issued is refused saying what to run, as this backend's operator runs it (2026-12-06: the
+    // embedded command alone).
+    const refused = await post(server.url, msg('P-HINT', 1, { vitals: { heartRate: 80 } }), 'crs_not-issued-here');
+    expect([refused.status, await refused.json()]).toEqual([403, { error: TOKEN_UNKNOWN('aws') }]);
   }, 180_000);
 });

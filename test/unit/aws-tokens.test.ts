@@ -203,7 +203,7 @@ describe('DynamoTokenStore, items edited by hand', () => {
       expect(await authenticate(`Bearer ${t.token}`, store, new Date()), JSON.stringify(revokedAt)).toEqual({
         ok: false,
         status: 403,
-        error: TOKEN_REVOKED,
+        error: TOKEN_REVOKED(),
       });
     }
   });
@@ -451,7 +451,7 @@ describe('pinned by a mutation run', () => {
     expect(await authenticate(`Bearer ${altered}`, store, new Date())).toEqual({
       ok: false,
       status: 403,
-      error: TOKEN_UNKNOWN,
+      error: TOKEN_UNKNOWN(),
     });
   });
 

@@ -177,5 +177,10 @@ describe('crs backup', () => {
     mkdirSync(target, { mode: 0o700 });
     expect((await crs('backup', '--data', data, '--to', target)).status).toBe(1);
     expect(readdirSync(target)).toEqual([]);
+    // A new nested TO: the parents it made go too, and only those (until 2026-12-06 ROOT/new/a stayed).
+    const nested = join(root, 'new', 'a', 'b');
+    expect((await crs('backup', '--data', data, '--to', nested)).status).toBe(1);
+    expect(existsSync(join(root, 'new'))).toBe(false);
+    expect(existsSync(root)).toBe(true);
   });
 });

@@ -139,7 +139,7 @@ describe('crs replay --format, pinned by a mutation run', () => {
   const fhir = (input: string) => replayMain(['-', '--format', 'fhir'], input);
   const types = (r: Awaited<ReturnType<typeof replayMain>>) => r.events.map((e) => e.type);
   const badUnit = [
-    'Bundle.entry[1].resource.valueQuantity.code: unit "mmHg" is not a unit for vitals.temperatureC (use Cel or [degF] (MDC_DIM_DEGC 268192, MDC_DIM_FAHR 266560))',
+    'Bundle.entry[1].resource.valueQuantity.code: unit "mmHg" is not a unit for vitals.temperatureC (use UCUM Cel or [degF]; MDC 268192 MDC_DIM_DEGC or 266560 MDC_DIM_FAHR)',
   ];
 
   it('reads a pretty-printed FHIR file as one value', async () => {

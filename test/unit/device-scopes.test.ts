@@ -608,7 +608,7 @@ describe('MLLP', () => {
       { event: 'device-token-refused', reason: TOKEN_EXPIRED(expiresAt), client: '127.0.0.1', claimed },
       {
         event: 'device-token-refused',
-        reason: TOKEN_REVOKED,
+        reason: TOKEN_REVOKED(),
         client: '127.0.0.1',
         claimed: { ...claimed, tokenId: null },
       },

@@ -454,14 +454,14 @@ describe('the MLLP listener, pinned by a mutation run', () => {
     for (const a of d.acks) {
       expect(code(a)).toBe('AR');
       expect(a).toContain(`|207^`);
-      expect(a).toContain(TOKEN_REVOKED);
+      expect(a).toContain(TOKEN_REVOKED());
     }
     expect(l.queued).toEqual([]);
     // Each in the security log (as HTTP's refusals), none in the server's.
     expect(l.security.events.map((e) => [e.event, e.reason, e.client, e.claimed])).toEqual(
       Array(3).fill([
         'device-token-refused',
-        TOKEN_REVOKED,
+        TOKEN_REVOKED(),
         '127.0.0.1',
         { listener: 'mllp', device: null, tokenId: null },
       ]),

@@ -1594,7 +1594,7 @@ describe('SqliteTokenStore and the data directory', () => {
       expect(await authenticate(`Bearer ${token}`, tokens, new Date()), String(revokedAt)).toEqual({
         ok: false,
         status: 403,
-        error: TOKEN_REVOKED,
+        error: TOKEN_REVOKED(),
       });
     }
   });
@@ -1683,7 +1683,7 @@ describe('token scopes and revocations edited by hand, pinned by a mutation run'
     expect(await authenticate(`Bearer ${token}`, tokens, new Date())).toEqual({
       ok: false,
       status: 403,
-      error: TOKEN_REVOKED,
+      error: TOKEN_REVOKED(),
     });
   });
 });

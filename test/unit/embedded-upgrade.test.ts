@@ -2,7 +2,7 @@
 // database beside (or without) crs serve. crs serve itself upgrades it as it starts (embedded-paging, -store and
 // -board-list tests); the commands must never upgrade it beneath a server of the earlier version still running, and
 // must read it as this version has it when none runs.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -111,6 +111,9 @@ describe('a data directory of an earlier version', () => {
       ['dead-letters', 'redrive', '--all'],
       ['outbox', 'list'],
       ['outbox', 'retry', '--all'],
+      // Until 2026-12-06 these two read it: a column a newer crs added (or gave a new meaning) misread or left out.
+      ['audit', 'export', '--patient', 'P1'],
+      ['backup', '--to', join(dir, 'copy')],
     ]) {
       const r = await crs(...args, '--data', dir);
       expect([args, r.code]).toEqual([args, 1]);
@@ -118,6 +121,7 @@ describe('a data directory of an earlier version', () => {
       expect(r.stderr).toContain(`crs ${args[0]}: ${refusal}`);
     }
     expect(version()).toBe(12);
+    expect(existsSync(join(dir, 'copy'))).toBe(false);
   });
 });
 

@@ -1632,7 +1632,7 @@ describe('real public samples', () => {
     expect(wrong.issues).toEqual([
       expect.objectContaining({
         expression: 'Observation.valueQuantity.code',
-        text: expect.stringContaining('"266016"'),
+        text: 'unit "266016" is not a unit for vitals.spo2 (use UCUM %; MDC 262688 MDC_DIM_PERCENT)',
       }),
     ]);
   });

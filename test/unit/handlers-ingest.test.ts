@@ -87,9 +87,22 @@ describe('ingest handler', () => {
     expect(none.headers?.['www-authenticate']).toMatch(/^Bearer/);
     const unknown = await handler()(httpEvent({ headers: { authorization: 'Bearer crs_not-a-real-token' }, body }));
     expect(unknown.statusCode).toBe(403);
+    // What to do, as the operator of this backend runs it: on AWS `crs token` needs --backend aws and the stack's
+    // outputs (until 2026-12-06 the embedded command alone, which an AWS operator ran against no data directory).
+    expect(JSON.parse(unknown.body!).error).toBe(
+      'unknown device token: configure the device with a token this server issued (crs token issue --backend aws --outputs FILE)',
+    );
     const revoked = await handler()(httpEvent({ headers: { authorization: `Bearer ${revokedToken}` }, body }));
     expect(revoked.statusCode).toBe(403);
-    expect(JSON.parse(revoked.body!).error).toMatch(/revoked/);
+    expect(JSON.parse(revoked.body!).error).toBe(
+      'device token revoked: issue the device a new one (crs token issue --backend aws --outputs FILE) and configure it with that',
+    );
+    const ended = issueToken('gw-ended', new Date(NOW - 1000), {}, new Date(NOW - 1).toISOString());
+    await tokens.put(ended.record);
+    const expired = await handler()(httpEvent({ headers: { authorization: `Bearer ${ended.token}` }, body }));
+    expect(JSON.parse(expired.body!).error).toBe(
+      'device token expired at 2026-01-10T08:59:59.999Z: issue the device a new one (crs token rotate TOKEN_ID --backend aws --outputs FILE, or crs token issue --backend aws --outputs FILE) and configure it with that',
+    );
     expect(queue.calls).toBe(0);
   });
 

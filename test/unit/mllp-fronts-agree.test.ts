@@ -736,7 +736,7 @@ describe('HL7 v2 over MLLP and over HTTP, on crs serve', () => {
       const fromListener = await listener.send(b.text);
       const fromHttp = await postHl7(viaHttp.url, mon.token, b.text);
       expect(fromHttp.status).toBe(403);
-      const refused = { code: 'AR', errs: [{ at: 'MSH^1', code: 207, text: TOKEN_REVOKED }] };
+      const refused = { code: 'AR', errs: [{ at: 'MSH^1', code: 207, text: TOKEN_REVOKED() }] };
       expect(readAnswer(fromListener)).toEqual({ ...refused, controlId: b.controlId });
       expect(readAnswer(fromHttp.ack)).toEqual({ ...refused, controlId: '' });
     } finally {

@@ -98,7 +98,7 @@ describe('units and routes of the interfaces', () => {
     for (const ucum of ['constructor', 'toString', '__proto__']) {
       expect(toContractUnit('vitals.heartRate', 80, { ucum })).toEqual({
         ok: false,
-        problem: `unit ${JSON.stringify(ucum)} is not a unit for vitals.heartRate (use /min (MDC_DIM_BEAT_PER_MIN 264864))`,
+        problem: `unit ${JSON.stringify(ucum)} is not a unit for vitals.heartRate (use UCUM /min, {beats}/min or {beat}/min; MDC 264864 MDC_DIM_BEAT_PER_MIN)`,
       });
     }
   });
@@ -150,7 +150,7 @@ describe('codes and units of the interfaces, pinned by a mutation run', () => {
   it('refuses an SpO2 sent as a fraction (unit "1"): only % is an SpO2 unit', () => {
     expect(toContractUnit('vitals.spo2', 0.93, { ucum: '1' })).toEqual({
       ok: false,
-      problem: 'unit "1" is not a unit for vitals.spo2 (use % (MDC_DIM_PERCENT 262688))',
+      problem: 'unit "1" is not a unit for vitals.spo2 (use UCUM %; MDC 262688 MDC_DIM_PERCENT)',
     });
   });
 });

@@ -47,7 +47,9 @@ describe('the expiry rule', () => {
       error:
         'device token expired at 2026-12-06T11:00:00.000Z: issue the device a new one (crs token rotate TOKEN_ID, or crs token issue) and configure it with that',
     });
-    expect(tokenPrincipal({ ...record, revokedAt: NOW.toISOString() }, at(H))).toMatchObject({ error: TOKEN_REVOKED });
+    expect(tokenPrincipal({ ...record, revokedAt: NOW.toISOString() }, at(H))).toMatchObject({
+      error: TOKEN_REVOKED(),
+    });
     expect(TOKEN_EXPIRED('x\n')).toContain('"x\\n"');
   });
 
@@ -468,7 +470,7 @@ describe('crs token issue --expires, rotate, list', () => {
       expect(new Date(instantMs('0099-12-31T00:00:00Z')!).toISOString()).toBe('0099-12-31T00:00:00.000Z');
       const { record } = issueToken('gw-1', NOW, { kind: 'monitor' });
       const revoked = { ...record, expiresAt: 'soon', revokedAt: NOW.toISOString() };
-      expect(tokenPrincipal(revoked, NOW)).toMatchObject({ error: TOKEN_REVOKED });
+      expect(tokenPrincipal(revoked, NOW)).toMatchObject({ error: TOKEN_REVOKED() });
     });
 
     it('warns of no token whose expiry it cannot read once a newer token of its device is taken', async () => {

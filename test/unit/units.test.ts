@@ -3,7 +3,7 @@
 // kPa (64.955 mmHg, hypotension) to 65.0 mmHg (normal), and 39.996 % FiO2 to 0.40 (Lee grade 3).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { toContractUnit } from '#app/interfaces/units.ts';
+import { toContractUnit, UNIT_RULES } from '#app/interfaces/units.ts';
 import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
 import { Replay } from '#app/replay.ts';
 import { resolveConfig } from '#domain/config.ts';
@@ -105,6 +105,35 @@ describe('unit conversions keep a value on its side of every threshold', () => {
     expect(converted('oxygen.fio2', 39.996, '%')).toBe(0.39996);
     expect(converted('oxygen.fio2', 35, '%')).toBe(0.35);
     expect(converted('enrolment.weightKg', 154, '[lb_av]')).toBe(69.85322498);
+  });
+});
+
+// A refused unit's text said one unit per system ("use /min (MDC_DIM_BEAT_PER_MIN 264864)") where the table takes
+// more ({beats}/min; kPa's MDC codes): a sender told to use /min when it sent {beats}/min wrongly was not told it could.
+describe('a refused unit names every unit the table takes for the field', () => {
+  it('each UCUM code, MDC number and MDC reference id, in each system', () => {
+    for (const [field, rule] of Object.entries(UNIT_RULES)) {
+      const units = [...Object.keys(rule.ucum), ...Object.keys(rule.mdc), ...Object.keys(rule.mdcRefId)];
+      for (const sent of [{ ucum: 'x' }, {}]) {
+        const r = toContractUnit(field as keyof typeof UNIT_RULES, 1, sent);
+        expect(r.ok).toBe(false);
+        const problem = r.ok ? '' : r.problem;
+        for (const unit of units) expect([field, problem]).toEqual([field, expect.stringContaining(unit)]);
+      }
+    }
+  });
+
+  it('says them by system', () => {
+    expect(toContractUnit('vitals.heartRate', 80, { ucum: 'bpm' })).toEqual({
+      ok: false,
+      problem:
+        'unit "bpm" is not a unit for vitals.heartRate (use UCUM /min, {beats}/min or {beat}/min; MDC 264864 MDC_DIM_BEAT_PER_MIN)',
+    });
+    expect(toContractUnit('vitals.systolicBP', 80, {})).toEqual({
+      ok: false,
+      problem:
+        'no unit: a vitals.systolicBP value needs one (UCUM mm[Hg] or kPa; MDC 266016 MDC_DIM_MMHG or 265987 MDC_DIM_KILO_PASCAL); it is never guessed',
+    });
   });
 });
 

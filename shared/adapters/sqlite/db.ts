@@ -404,14 +404,21 @@ function keepWindowIdentities(db: Db): void {
       for (let i = 0; i < chunk.length; i += 2) insert.run(r.patient_id, chunk[i], chunk[i + 1]);
 }
 
-function migrate(db: Db): void {
-  const version = db.pragma('user_version', { simple: true }) as number;
-  if (version === SCHEMA_VERSION) return;
-  if (version > SCHEMA_VERSION) {
+/**
+ * Refuses a database of a newer crs, naming both versions: what it added or changed later (a column, a table, a
+ * file beside it) this crs cannot read or copy whole. Every command that opens it says so in these words.
+ */
+export function refuseNewerSchema(version: number): void {
+  if (version > SCHEMA_VERSION)
     throw new Error(
       `database schema version ${version} is newer than this crs (${SCHEMA_VERSION}): upgrade crs, or use another --data directory`,
     );
-  }
+}
+
+function migrate(db: Db): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version === SCHEMA_VERSION) return;
+  refuseNewerSchema(version);
   db.transaction(() => {
     if (version === 0) {
       db.exec(

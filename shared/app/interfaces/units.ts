@@ -20,8 +20,8 @@ interface UnitRule {
   /** MDC unit codes (partition 4: 262144 + term code). */
   mdc: Record<number, Convert>;
   mdcRefId: Record<string, Convert>;
-  /** How the unit should be written, for the error text. */
-  expected: string;
+  /** What the error text adds to the units it lists (expectedUnits). */
+  note?: string;
 }
 
 const PERCENT_TO_FRACTION: Convert = (v) => withoutFloatNoise(v / 100);
@@ -35,25 +35,21 @@ export const UNIT_RULES: Record<CodedField | 'enrolment.weightKg', UnitRule> = {
     ucum: { Cel: same, '[degF]': FAHRENHEIT },
     mdc: { 268192: same, 266560: FAHRENHEIT },
     mdcRefId: { MDC_DIM_DEGC: same, MDC_DIM_FAHR: FAHRENHEIT },
-    expected: 'Cel or [degF] (MDC_DIM_DEGC 268192, MDC_DIM_FAHR 266560)',
   },
   'vitals.heartRate': {
     ucum: { '/min': same, '{beats}/min': same, '{beat}/min': same },
     mdc: { 264864: same },
     mdcRefId: { MDC_DIM_BEAT_PER_MIN: same },
-    expected: '/min (MDC_DIM_BEAT_PER_MIN 264864)',
   },
   'vitals.respiratoryRate': {
     ucum: { '/min': same, '{breaths}/min': same, '{breath}/min': same },
     mdc: { 264928: same },
     mdcRefId: { MDC_DIM_RESP_PER_MIN: same },
-    expected: '/min (MDC_DIM_RESP_PER_MIN 264928)',
   },
   'vitals.spo2': {
     ucum: { '%': same },
     mdc: { 262688: same },
     mdcRefId: { MDC_DIM_PERCENT: same },
-    expected: '% (MDC_DIM_PERCENT 262688)',
   },
   'vitals.systolicBP': pressure(),
   'vitals.diastolicBP': pressure(),
@@ -62,19 +58,17 @@ export const UNIT_RULES: Record<CodedField | 'enrolment.weightKg', UnitRule> = {
     ucum: { '%': PERCENT_TO_FRACTION, '1': same, '{ratio}': same },
     mdc: { 262688: PERCENT_TO_FRACTION },
     mdcRefId: { MDC_DIM_PERCENT: PERCENT_TO_FRACTION },
-    expected: '% or 1 (a fraction)',
+    note: '1 and {ratio} are a fraction',
   },
   'oxygen.flowLpm': {
     ucum: { 'L/min': same, 'l/min': same },
     mdc: {},
     mdcRefId: {},
-    expected: 'L/min',
   },
   'enrolment.weightKg': {
     ucum: { kg: same, g: (v) => withoutFloatNoise(v / 1000), '[lb_av]': (v) => withoutFloatNoise(v * 0.45359237) },
     mdc: {},
     mdcRefId: {},
-    expected: 'kg, g or [lb_av]',
   },
 };
 
@@ -83,8 +77,31 @@ function pressure(): UnitRule {
     ucum: { 'mm[Hg]': same, kPa: KPA_TO_MMHG },
     mdc: { 266016: same, 265987: KPA_TO_MMHG },
     mdcRefId: { MDC_DIM_MMHG: same, MDC_DIM_KILO_PASCAL: KPA_TO_MMHG },
-    expected: 'mm[Hg] or kPa (MDC_DIM_MMHG 266016)',
   };
+}
+
+const listed = (xs: string[]) => (xs.length < 2 ? xs.join('') : `${xs.slice(0, -1).join(', ')} or ${xs.at(-1)}`);
+
+/**
+ * Every unit the table takes for a field, by system (2026-12-06: one per system was said, "use /min
+ * (MDC_DIM_BEAT_PER_MIN 264864)", where {beats}/min is taken too). An MDC number is said with its reference id (the
+ * one that converts alike), as the docs' table does.
+ */
+function expectedUnits(rule: UnitRule): string {
+  const numbers = Object.entries(rule.mdc);
+  const ids = Object.entries(rule.mdcRefId);
+  // The number of an id: the one number that converts as it does, when no other id does (ids keep the table's order).
+  const numberOf = ([, c]: [string, Convert]) => {
+    const alike = numbers.filter(([, d]) => d === c);
+    return alike.length === 1 && ids.filter(([, d]) => d === c).length === 1 ? alike[0]![0] : undefined;
+  };
+  const paired = ids.map(numberOf);
+  const mdc = [
+    ...ids.map(([id], i) => (paired[i] ? `${paired[i]} ${id}` : id)),
+    ...numbers.map(([n]) => n).filter((n) => !paired.includes(n)),
+  ];
+  const systems = [`UCUM ${listed(Object.keys(rule.ucum))}`, ...(mdc.length ? [`MDC ${listed(mdc)}`] : [])];
+  return `${systems.join('; ')}${rule.note ? `: ${rule.note}` : ''}`;
 }
 
 /** A table entry by a sent key, never an inherited property ("constructor" is not a unit). */
@@ -101,13 +118,16 @@ export function toContractUnit(field: keyof typeof UNIT_RULES, value: number, un
   const rule = UNIT_RULES[field];
   const shown = describe(unit);
   if (!shown)
-    return { ok: false, problem: `no unit: a ${field} value needs one (${rule.expected}); it is never guessed` };
+    return { ok: false, problem: `no unit: a ${field} value needs one (${expectedUnits(rule)}); it is never guessed` };
   const known = [own(rule.mdc, unit.mdc), own(rule.mdcRefId, unit.mdcRefId), own(rule.ucum, unit.ucum)].filter(
     (c) => c !== undefined,
   );
   const convert = known[0];
   if (!convert)
-    return { ok: false, problem: `unit ${JSON.stringify(shown)} is not a unit for ${field} (use ${rule.expected})` };
+    return {
+      ok: false,
+      problem: `unit ${JSON.stringify(shown)} is not a unit for ${field} (use ${expectedUnits(rule)})`,
+    };
   // Two codes of one unit that mean different units (MDC_DIM_MMHG's number beside MDC_DIM_KILO_PASCAL): which one
   // the device meant is a guess, and a guess can move a value over a grading threshold.
   if (known.some((c) => c !== convert))

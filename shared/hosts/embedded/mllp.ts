@@ -87,7 +87,7 @@ export async function startMllpListener(o: MllpListenerOptions): Promise<MllpLis
       try {
         const principal = o.principal ? await o.principal(peer) : mllpMonitor(peer);
         if (!principal || 'refused' in principal) {
-          const text = principal?.refused ?? TOKEN_REVOKED;
+          const text = principal?.refused ?? TOKEN_REVOKED();
           const claimed = { listener: 'mllp', device: o.device ?? null, tokenId: principal?.tokenId ?? null };
           // A security log that cannot be written changes no answer: said in the server's log, by the error's name.
           await recordTokenRefusal(o.security, refusals, {
