@@ -26,6 +26,10 @@ export const ACK_ROUTES = { link: '/ack/{token}', api: '/v1/acks' } as const;
 /** The fields POST /v1/acks takes. */
 const ACK_API_FIELDS = ['token', 'by'];
 
+/** What the form answers a name sent twice (`by: ` reads "Your name: " on the page). */
+const FORM_TWICE =
+  'by: was sent twice in the form, so which one answered would be a guess. Nothing was recorded: type it once and send again.';
+
 const READ_OUTCOME = { 400: 'invalid', 413: 'too-large', 415: 'unsupported-media-type' } as const;
 
 /** An acknowledge link's token: what both hosts accept in a path or a body before verifying it. */
@@ -341,7 +345,11 @@ async function submitLinkOnce(
     );
   }
   const time = (ms: number) => formatSiteTime(ms, deps.timeZone);
-  const name = checkAckName(new URLSearchParams(req.body).get('by') ?? undefined);
+  const names = new URLSearchParams(req.body).getAll('by');
+  // A name sent twice is refused as a field sent twice to /v1/acks is: which one answered would be a guess (the first
+  // was recorded until 2026-12-06). The form again, saying so; only a form made by hand sends two.
+  const name: ReturnType<typeof checkAckName> =
+    names.length > 1 ? { ok: false, error: FORM_TWICE } : checkAckName(names[0]);
   if (!name.ok) {
     // The form again, for a link that verifies (checked, not acknowledged: the GET's check).
     const v = await deps.verify(token);

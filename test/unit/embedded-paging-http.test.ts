@@ -390,8 +390,9 @@ describe('acknowledge links and the acknowledgement API', () => {
     expect(statSync(join(dir, 'security.log')).mode & 0o777).toBe(0o600);
   });
 
-  it('refuses a field sent twice on the board with 400 naming it, recording nothing (2026-12-06)', async () => {
-    // JSON.parse keeps the last: `"by": "Dr A", "by": "Mallory"` was recorded as Mallory's acknowledgement.
+  it('refuses a field sent twice on the board and in the form with 400 naming it, recording nothing (2026-12-06)', async () => {
+    // JSON.parse keeps the last and URLSearchParams.get the first: `"by": "Dr A", "by": "Mallory"` was recorded as
+    // Mallory's acknowledgement on the board, and `by=Dr+A&by=Mallory` as Dr A's through the form.
     server = await start();
     const p = await paged();
     const twice = 'by: the key appears twice: which value is meant would be a guess; send it once';
@@ -407,6 +408,15 @@ describe('acknowledge links and the acknowledgement API', () => {
       400,
       { errors: ['minutes: the key appears twice: which value is meant would be a guess; send it once'] },
     ]);
+    const form = await fetch(p.ackUrl!, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'by=Dr+A&by=Mallory',
+    });
+    expect(form.status).toBe(400);
+    const text = await form.text();
+    expect(text).toContain('sent twice');
+    expect(text).toContain('Nothing was recorded');
     expect((await (await api('/api/silences')).json()) as { silences: unknown[] }).toMatchObject({ silences: [] });
     expect((await auditOf('P1')).filter((e) => e.type === 'acknowledgement')).toEqual([]);
   });
