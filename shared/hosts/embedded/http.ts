@@ -268,17 +268,21 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     });
 
   /**
-   * A JSON body of at most `limit` bytes, each key once, or the answer already sent (415, 413, 400): read as
-   * POST /v1/acks reads its body (shared/app/json-body.ts). The headers are checked before the body is read.
+   * A JSON body of at most ACK_BODY_LIMIT bytes, each key once and (given `fields`) only those, or the answer
+   * already sent (415, 413, 400): read as POST /v1/acks reads its body (shared/app/json-body.ts). The headers are
+   * checked before the body is read. Silences and monitoring name their unknown fields themselves (checkSilence,
+   * changeMonitoring).
    */
   async function jsonBody(
     req: IncomingMessage,
     res: ServerResponse,
     example: string,
-    limit = ACK_BODY_LIMIT,
+    fields?: readonly string[],
   ): Promise<Record<string, unknown> | undefined> {
     const headers = { contentType: req.headers['content-type'], contentEncoding: req.headers['content-encoding'] };
-    const read = jsonHeadersRefused(headers, example) ?? jsonObject(await readBody(req, limit), example, limit);
+    const read =
+      jsonHeadersRefused(headers, example) ??
+      jsonObject(await readBody(req, ACK_BODY_LIMIT), example, ACK_BODY_LIMIT, fields);
     if (read.ok) return read.body;
     // A 415 or 413 is {"error"} on the board's routes (embedded-security pins the 415), a 400 {"errors"}.
     sendJson(res, read.status, read.status === 400 ? { errors: read.errors } : { error: read.errors.join('; ') });
@@ -302,7 +306,8 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
   /** POST /api/pages/<pageId>/ack {"by"}: the board's button (the board key authenticates it). */
   async function boardAck(req: IncomingMessage, res: ServerResponse, pageId: string): Promise<void> {
     if (!sameOrigin(req)) return crossOrigin(res);
-    const body = await jsonBody(req, res, '{"by": "your name"}');
+    // An unknown field refused, as /v1/acks refuses one (ignored until 2026-12-06).
+    const body = await jsonBody(req, res, '{"by": "your name"}', ['by']);
     if (!body) return;
     const name = checkAckName(body.by);
     if (!name.ok) return sendJson(res, 400, { errors: [name.error] });
@@ -426,7 +431,8 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     if (!sameOrigin(req)) return crossOrigin(res);
     const badId = silenceIdError(silenceId);
     if (badId) return sendJson(res, 400, { errors: [badId] });
-    const body = await jsonBody(req, res, '{"by": "your name"}');
+    // An unknown field refused, as /v1/acks refuses one (ignored until 2026-12-06).
+    const body = await jsonBody(req, res, '{"by": "your name"}', ['by']);
     if (!body) return;
     const name = checkAckName(body.by);
     if (!name.ok) return sendJson(res, 400, { errors: [name.error] });
@@ -664,6 +670,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
           req,
           res,
           '{"sink": "webhook", "itemId": "..."} (both optional: every parked record)',
+          ['sink', 'itemId'], // ignored until 2026-12-06: a misspelt "sinks" retried every parked record
         );
         if (!body) return;
         const { sink, itemId } = body;
@@ -683,7 +690,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
       if (path === '/api/dead-letters/redrive') {
         if (method !== 'POST') return sendJson(res, 405, { error: 'use POST' }, { allow: 'POST' });
         if (!sameOrigin(req)) return sendJson(res, 403, { error: 'cross-origin request refused' });
-        const body = await jsonBody(req, res, '{"id": "..."} (optional: every dead letter)');
+        const body = await jsonBody(req, res, '{"id": "..."} (optional: every dead letter)', ['id']);
         if (!body) return;
         const { id } = body;
         if (id !== undefined && typeof id !== 'string')
