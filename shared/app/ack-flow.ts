@@ -5,9 +5,7 @@
 import type { AckResult, Page, PageTeam, PagingConfig } from '#domain/paging.ts';
 import { awaitsAcknowledgement, hasPolicy, PageUnreadable, roleOf } from '#domain/paging.ts';
 import { formatSiteTime, iso } from '#domain/time.ts';
-import { unknownKeys } from '#domain/contract.ts';
-import { codingRefused, isJsonType } from './media-type.ts';
-import { duplicateKey, pathText, TWICE } from './ingest.ts';
+import { readJsonObject } from './json-body.ts';
 import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName, kindOf, type AckVerification, type LinkAckResult } from './ack.ts';
 import {
   ACK_PAGE_HEADERS,
@@ -27,6 +25,12 @@ export const ACK_ROUTES = { link: '/ack/{token}', api: '/v1/acks' } as const;
 
 /** The fields POST /v1/acks takes. */
 const ACK_API_FIELDS = ['token', 'by'];
+
+/** What the form answers a name sent twice (`by: ` reads "Your name: " on the page). */
+const FORM_TWICE =
+  'by: was sent twice in the form, so which one answered would be a guess. Nothing was recorded: type it once and send again.';
+
+const READ_OUTCOME = { 400: 'invalid', 413: 'too-large', 415: 'unsupported-media-type' } as const;
 
 /** An acknowledge link's token: what both hosts accept in a path or a body before verifying it. */
 export const ACK_TOKEN = /^[A-Za-z0-9._-]{1,2048}$/;
@@ -204,28 +208,11 @@ async function acknowledgeByApiOnce(
   deps: AckFlowDeps,
 ): Promise<AckAnswer> {
   const example = '{"token": "<from the acknowledge link>", "by": "your name"}';
-  if (Buffer.byteLength(req.body) > ACK_BODY_LIMIT)
-    return json(413, 'too-large', { errors: [`body: more than ${ACK_BODY_LIMIT} bytes`] });
-  if (!isJsonType(req.contentType))
-    return json(415, 'unsupported-media-type', { errors: [`content-type: send application/json, e.g. ${example}`] });
-  const coded = codingRefused(req.contentEncoding);
-  if (coded) return json(415, 'unsupported-media-type', { errors: [coded] });
-  let body: Record<string, unknown>;
-  try {
-    const parsed = JSON.parse(req.body) as unknown;
-    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
-    body = parsed as Record<string, unknown>;
-  } catch {
-    return json(400, 'invalid', { errors: [`body: not a JSON object, e.g. ${example}`] });
-  }
-  // A field sent twice is refused as on the device routes: JSON.parse keeps the last, and `"by": "Dr A", "by": "M"`
-  // was recorded as M's acknowledgement (2026-12-06).
-  const twice = duplicateKey(req.body);
-  if (twice) return json(400, 'invalid', { errors: [`${pathText(twice)}: ${TWICE}`] });
-  // Refused naming it, as the device contract and the board's writes refuse one: until 2026-12-06 it was ignored, and
-  // a misspelt field can change what a request means.
-  const unknown = Object.keys(body).filter((k) => !ACK_API_FIELDS.includes(k));
-  if (unknown.length > 0) return json(400, 'invalid', { errors: [unknownKeys(unknown, ACK_API_FIELDS, 'field')] });
+  // A field sent twice is refused as on the device routes (`"by": "Dr A", "by": "M"` was recorded as M's), and an
+  // unknown one naming it (it was ignored, and a misspelt field can change what a request means): both 2026-12-06.
+  const read = readJsonObject(req, example, ACK_BODY_LIMIT, ACK_API_FIELDS);
+  if (!read.ok) return json(read.status, READ_OUTCOME[read.status], { errors: read.errors });
+  const body = read.body;
   const errors: string[] = [];
   const token = tokenProblem(body.token);
   if (token) errors.push(token);
@@ -358,7 +345,11 @@ async function submitLinkOnce(
     );
   }
   const time = (ms: number) => formatSiteTime(ms, deps.timeZone);
-  const name = checkAckName(new URLSearchParams(req.body).get('by') ?? undefined);
+  const names = new URLSearchParams(req.body).getAll('by');
+  // A name sent twice is refused as a field sent twice to /v1/acks is: which one answered would be a guess (the first
+  // was recorded until 2026-12-06). The form again, saying so; only a form made by hand sends two.
+  const name: ReturnType<typeof checkAckName> =
+    names.length > 1 ? { ok: false, error: FORM_TWICE } : checkAckName(names[0]);
   if (!name.ok) {
     // The form again, for a link that verifies (checked, not acknowledged: the GET's check).
     const v = await deps.verify(token);

@@ -209,6 +209,17 @@ describe('the acknowledgement flow of both hosts', () => {
     expect(calls).toEqual([]);
   });
 
+  it('refuses a name sent twice on the form, saying so and that nothing was recorded (2026-12-06)', async () => {
+    // URLSearchParams.get takes the first: `by=Dr+A&by=Mallory` was recorded as Dr A's, a guess at who answered.
+    const calls: string[] = [];
+    const a = await submitLink('good', { body: 'by=Dr+A&by=Mallory', client: 'x' }, flow(acknowledged, calls));
+    expect([a.status, a.outcome]).toEqual([400, 'invalid']);
+    expect(inlineText(a.body)).toContain(
+      'Your name: was sent twice in the form, so which one answered would be a guess. Nothing was recorded: type it once and send again.',
+    );
+    expect(calls).toEqual([]);
+  });
+
   // Pinned by a mutation run of shared/app/ack-flow.ts.
   it("spends an address's budget of refused links only on refused links, not on a page closed or unknown", async () => {
     const spent: string[] = [];

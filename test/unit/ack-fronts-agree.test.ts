@@ -555,6 +555,17 @@ describe('the embedded server and the ack function answer acknowledgements alike
         [[{ route: 'form', token: genuine('open'), body: `by=${'z'.repeat(5000)}`, contentType: 'text/plain' }]],
         [[{ route: 'api', token: genuine('open'), body: { by: 'Dr G' }, contentType: 'text/plain' }]],
         [[{ route: 'api', token: genuine('open'), body: {}, contentType: 'application/json' }]],
+        // A name sent twice (2026-12-06): refused alike, the form again on a phone, nothing recorded.
+        [
+          [
+            {
+              route: 'form',
+              token: genuine('open'),
+              body: 'by=Dr+A&by=Mallory',
+              contentType: 'application/x-www-form-urlencoded',
+            },
+          ],
+        ],
         [[{ route: 'show', token: { kind: 'forged', slot: 'open' } }]],
         [[{ route: 'show', token: { kind: 'malformed', text: 'x' } }]],
         [[{ route: 'show', token: genuine('unknown') }]],

@@ -390,6 +390,51 @@ describe('acknowledge links and the acknowledgement API', () => {
     expect(statSync(join(dir, 'security.log')).mode & 0o777).toBe(0o600);
   });
 
+  it('refuses a field sent twice on the board and in the form with 400 naming it, recording nothing (2026-12-06)', async () => {
+    // JSON.parse keeps the last and URLSearchParams.get the first: `"by": "Dr A", "by": "Mallory"` was recorded as
+    // Mallory's acknowledgement on the board, and `by=Dr+A&by=Mallory` as Dr A's through the form.
+    server = await start();
+    const p = await paged();
+    const twice = 'by: the key appears twice: which value is meant would be a guess; send it once';
+    const raw = (path: string, body: string) =>
+      api(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const board = await raw(`/api/pages/${encodeURIComponent(p.pageId)}/ack`, '{"by": "Dr A", "by": "Mallory"}');
+    expect([board.status, await board.json()]).toEqual([400, { errors: [twice] }]);
+    const silence = await raw(
+      '/api/silences',
+      '{"team": "icu", "minutes": 5, "reason": "drill", "by": "Ops", "minutes": 600}',
+    );
+    expect([silence.status, await silence.json()]).toEqual([
+      400,
+      { errors: ['minutes: the key appears twice: which value is meant would be a guess; send it once'] },
+    ]);
+    const form = await fetch(p.ackUrl!, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'by=Dr+A&by=Mallory',
+    });
+    expect(form.status).toBe(400);
+    const text = await form.text();
+    expect(text).toContain('sent twice');
+    expect(text).toContain('Nothing was recorded');
+    expect((await (await api('/api/silences')).json()) as { silences: unknown[] }).toMatchObject({ silences: [] });
+    expect((await auditOf('P1')).filter((e) => e.type === 'acknowledgement')).toEqual([]);
+  });
+
+  it("refuses a field the board's acknowledgement or retry does not take, naming it, as /v1/acks does (2026-12-06)", async () => {
+    // Ignored until 2026-12-06: a misspelt "sinks" retried every parked record, not the one sink's.
+    server = await start();
+    const p = await paged();
+    const board = await apiPost(`/api/pages/${encodeURIComponent(p.pageId)}/ack`, { by: 'Dr A', page: 'x' });
+    expect([board.status, await board.json()]).toEqual([400, { errors: ['unknown field "page"; allowed: by'] }]);
+    const retry = await apiPost('/api/outbox/retry', { sinks: 'webhook' });
+    expect([retry.status, await retry.json()]).toEqual([
+      400,
+      { errors: ['unknown field "sinks" (did you mean "sink"?); allowed: sink, itemId'] },
+    ]);
+    expect((await auditOf('P1')).filter((e) => e.type === 'acknowledgement')).toEqual([]);
+  });
+
   it('refuses an expired link with 403 and audits it; a valid one acknowledges through the API, once', async () => {
     server = await start({ staleFeedMinutes: LONGEST_SETTING_MINUTES, ackLinkMinutes: 30 });
     const p = await paged();

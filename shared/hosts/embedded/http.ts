@@ -18,7 +18,6 @@ import type { DeliveryAlert } from './delivery-watch.ts';
 import { ACK_BODY_LIMIT, checkAckName } from '#app/ack.ts';
 import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '#app/audit-export.ts';
 import { INGEST_LIMITS, ROUTES, authenticateRequest } from '#app/ingest.ts';
-import { codingRefused, isJsonType } from '#app/media-type.ts';
 import { OPENAPI_ROUTE, openApiDocument } from '#app/openapi.ts';
 import { wireId } from '#domain/ids.ts';
 import { RateLimiter, clientAddress, forwardedHttps, type HttpLimits } from './limits.ts';
@@ -27,6 +26,7 @@ import type { PagingConfig } from '#domain/paging.ts';
 import { PageUnreadable, type AckResult } from '#domain/paging.ts';
 import { iso } from '#domain/time.ts';
 import { ACK_PAGE_HEADERS, ackErrorPage } from '#app/ack-page.ts';
+import { jsonHeadersRefused, jsonObject } from '#app/json-body.ts';
 import { checkSilence, silenceIdError, startSilence } from '#app/silence.ts';
 import { BoardChanges, MONITORING_EXAMPLES, changeMonitoring, type MonitoringAction } from '#app/monitoring.ts';
 import {
@@ -267,40 +267,26 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
         "cross-origin request refused: the board's own page sends these (Origin required), or a script with the key as a bearer token",
     });
 
-  /** A JSON body of at most `limit` bytes, or the answer already sent (415, 413, 400). */
+  /**
+   * A JSON body of at most ACK_BODY_LIMIT bytes, each key once and (given `fields`) only those, or the answer
+   * already sent (415, 413, 400): read as POST /v1/acks reads its body (shared/app/json-body.ts). The headers are
+   * checked before the body is read. Silences and monitoring name their unknown fields themselves (checkSilence,
+   * changeMonitoring).
+   */
   async function jsonBody(
     req: IncomingMessage,
     res: ServerResponse,
     example: string,
-    limit = ACK_BODY_LIMIT,
+    fields?: readonly string[],
   ): Promise<Record<string, unknown> | undefined> {
-    if (!isJsonType(req.headers['content-type'])) {
-      sendJson(res, 415, { error: `send JSON (content-type: application/json): ${example}` });
-      return undefined;
-    }
-    // As on the device routes: nothing inflates a body; read as it came, a compressed one was "not valid JSON".
-    const coded = codingRefused(req.headers['content-encoding']);
-    if (coded) {
-      sendJson(res, 415, { error: coded });
-      return undefined;
-    }
-    const body = await readBody(req, limit);
-    if (Buffer.byteLength(body) > limit) {
-      sendJson(res, 413, { error: `body is over ${limit} bytes` });
-      return undefined;
-    }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(body);
-    } catch {
-      sendJson(res, 400, { errors: ['body is not valid JSON'] });
-      return undefined;
-    }
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-      sendJson(res, 400, { errors: [`body must be a JSON object: ${example}`] });
-      return undefined;
-    }
-    return parsed as Record<string, unknown>;
+    const headers = { contentType: req.headers['content-type'], contentEncoding: req.headers['content-encoding'] };
+    const read =
+      jsonHeadersRefused(headers, example) ??
+      jsonObject(await readBody(req, ACK_BODY_LIMIT), example, ACK_BODY_LIMIT, fields);
+    if (read.ok) return read.body;
+    // A 415 or 413 is {"error"} on the board's routes (embedded-security pins the 415), a 400 {"errors"}.
+    sendJson(res, read.status, read.status === 400 ? { errors: read.errors } : { error: read.errors.join('; ') });
+    return undefined;
   }
 
   /** The answer to an acknowledgement: 200 (also when it was acknowledged before), 403, 404 or 409 with the reason. */
@@ -320,7 +306,8 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
   /** POST /api/pages/<pageId>/ack {"by"}: the board's button (the board key authenticates it). */
   async function boardAck(req: IncomingMessage, res: ServerResponse, pageId: string): Promise<void> {
     if (!sameOrigin(req)) return crossOrigin(res);
-    const body = await jsonBody(req, res, '{"by": "your name"}');
+    // An unknown field refused, as /v1/acks refuses one (ignored until 2026-12-06).
+    const body = await jsonBody(req, res, '{"by": "your name"}', ['by']);
     if (!body) return;
     const name = checkAckName(body.by);
     if (!name.ok) return sendJson(res, 400, { errors: [name.error] });
@@ -444,7 +431,8 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     if (!sameOrigin(req)) return crossOrigin(res);
     const badId = silenceIdError(silenceId);
     if (badId) return sendJson(res, 400, { errors: [badId] });
-    const body = await jsonBody(req, res, '{"by": "your name"}');
+    // An unknown field refused, as /v1/acks refuses one (ignored until 2026-12-06).
+    const body = await jsonBody(req, res, '{"by": "your name"}', ['by']);
     if (!body) return;
     const name = checkAckName(body.by);
     if (!name.ok) return sendJson(res, 400, { errors: [name.error] });
@@ -682,6 +670,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
           req,
           res,
           '{"sink": "webhook", "itemId": "..."} (both optional: every parked record)',
+          ['sink', 'itemId'], // ignored until 2026-12-06: a misspelt "sinks" retried every parked record
         );
         if (!body) return;
         const { sink, itemId } = body;
@@ -701,7 +690,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
       if (path === '/api/dead-letters/redrive') {
         if (method !== 'POST') return sendJson(res, 405, { error: 'use POST' }, { allow: 'POST' });
         if (!sameOrigin(req)) return sendJson(res, 403, { error: 'cross-origin request refused' });
-        const body = await jsonBody(req, res, '{"id": "..."} (optional: every dead letter)');
+        const body = await jsonBody(req, res, '{"id": "..."} (optional: every dead letter)', ['id']);
         if (!body) return;
         const { id } = body;
         if (id !== undefined && typeof id !== 'string')
