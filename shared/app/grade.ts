@@ -194,10 +194,8 @@ export async function gradeQueued(
   }
 }
 
-export async function gradeOneByOne(
-  count: number,
-  grade: (index: number) => Promise<GroupResult>,
-): Promise<GroupResult> {
+/** Each message graded and written alone, in order, up to the first that fails (gradeQueued's fallback). */
+async function gradeOneByOne(count: number, grade: (index: number) => Promise<GroupResult>): Promise<GroupResult> {
   const done: GroupResult = { committed: 0, steps: [], notifications: [] };
   for (let i = 0; i < count; i++) {
     let r: GroupResult;
