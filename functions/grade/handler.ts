@@ -1,18 +1,18 @@
 // Grade Lambda on the FIFO queue. The batch is grouped by patient (MessageGroupId); each patient's messages are
 // graded together by gradePatient (one state read, one transactional write with the outbox), all patients at
 // once; a write that fails for a reason of its own (not an outage: a message the store refuses) is made again one
-// message at a time (gradeOneByOne), so that the message it fails on is the poison message. Each record then
-// succeeds or fails by its place in its group: records before a poison message succeed,
-// the poison fails, and SqsFifoPartialProcessorAsync (skipGroupOnError) fails the rest of that patient's records
-// so they are redelivered in order, while other patients go on. A patient not graded shortly before the function's
-// timeout (a request that hangs, DynamoDB throttling it) is failed then, so that the others' records are not.
+// message at a time (gradeQueued in shared/app, as on the embedded worker), so that the message it fails on is the
+// poison message. Each record then succeeds or fails by its place in its group: records before a poison message
+// succeed, the poison fails, and SqsFifoPartialProcessorAsync (skipGroupOnError) fails the rest of that patient's
+// records so they are redelivered in order, while other patients go on. A patient not graded shortly before the
+// function's timeout (a request that hangs, DynamoDB throttling it) is failed then, so that the others' records are
+// not.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SqsFifoPartialProcessorAsync, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { gradeOneByOne, gradePatient, parseQueued, provenanceOf, reusedIds, type GroupResult } from '#app/grade.ts';
+import { gradePatient, gradeQueued, readQueued, reusedIds, type GroupResult, type Queued } from '#app/grade.ts';
 import type { GradingConfig } from '#domain/config.ts';
-import type { DeviceMessage } from '#domain/contract.ts';
 import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
 import { ENV, gradingConfigFromEnv, requireEnv } from '#adapters/aws/env.ts';
 import { isOutage } from '#adapters/aws/outage.ts';
@@ -56,30 +56,13 @@ export function createGradeHandler(deps: GradeHandlerDeps) {
   const { logger, metrics } = deps;
 
   const gradeGroup = async (patientId: string, records: SQSRecord[]): Promise<Outcome> => {
-    const messages = records.map((r): DeviceMessage | Error => {
-      try {
-        return parseQueued(r.body);
-      } catch (err) {
-        return err instanceof Error ? err : new Error(String(err));
-      }
-    });
-    const provenance = records.map((r) => provenanceOf(r.body));
+    const queued = readQueued(records.map((r) => r.body));
     try {
-      let result: GroupResult;
-      try {
-        result = await gradePatient(deps.store, deps.config, patientId, messages, provenance);
-      } catch (err) {
-        if (isOutage(err)) throw err;
-        // Written one at a time: the messages before the one the store refuses are committed, not failed with it.
-        // A lone message is that message already (it was counted a state write failure until 2026-12-05, and a
-        // poison message beside another).
-        result =
-          messages.length < 2
-            ? { committed: 0, steps: [], notifications: [], error: err instanceof Error ? err : new Error(String(err)) }
-            : await gradeOneByOne(messages.length, (i) =>
-                gradePatient(deps.store, deps.config, patientId, [messages[i]!], [provenance[i]]),
-              );
-      }
+      // A write DynamoDB refuses for a reason of its own is made again one message at a time (gradeQueued), so that
+      // the messages before the one it refuses are committed, not failed with it; an outage is thrown. A lone
+      // message it refuses is the poison message too (it was counted a state write failure until 2026-12-05).
+      const grade = (q: Queued) => gradePatient(deps.store, deps.config, patientId, q.messages, q.provenance);
+      const result = await gradeQueued(queued, { together: () => grade(queued), alone: grade }, isOutage);
       const applied = result.steps.filter((s) => s.kind === 'applied').length;
       metrics.addMetric(METRIC.gradesComputed, MetricUnit.Count, applied);
       // Published only when there are some: CloudWatch bills a custom metric for each hour it receives data.

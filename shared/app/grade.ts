@@ -142,19 +142,60 @@ export async function gradePatient(
   }
 }
 
+/** A patient's queue bodies parsed: each a message or the Error that makes it a poison message, and provenance. */
+export interface Queued {
+  messages: (DeviceMessage | Error)[];
+  provenance: Provenance[];
+}
+
+/** Parses a patient's queue bodies (parseQueued); a body that does not parse is its Error: a poison message. */
+export function readQueued(bodies: readonly string[]): Queued {
+  return {
+    messages: bodies.map((body): DeviceMessage | Error => {
+      try {
+        return parseQueued(body);
+      } catch (err) {
+        return err instanceof Error ? err : new Error(String(err));
+      }
+    }),
+    provenance: bodies.map(provenanceOf),
+  };
+}
+
 /**
- * After a patient's messages could not be written together for a reason of their own (not the store being
- * unavailable: a message the store cannot write), grades them again one at a time, in order, each graded and
- * written alone by `grade(i)`, to find the message whose write fails: the ones before it are committed, it is the
- * result's error (at `committed`: tried again, then set aside) and the ones after it wait behind it, as behind a
- * message the reducer cannot apply. Until 2026-12-05 both backends failed the patient's whole group instead: `crs
- * serve` counted the failure against the group's first message, so a good message (an enrolment) was dead-lettered
- * for a later one's fault, then the next, one by one; the grade Lambda failed the good messages before it too.
+ * Grades a patient's queued messages together (`together`: one load, one write); if that fails for a reason of
+ * their own (not `isOutage`: a message the store refuses), grades them again one at a time, in order, each graded
+ * and written alone by `alone(part, i)`, to find the message whose write fails: the ones before it are committed, it
+ * is the result's error (at `committed`: tried again, then set aside) and the ones after it wait behind it, as
+ * behind a message the reducer cannot apply. A lone message is that message already: it is failed at once with the
+ * error, not written again (until 2026-12-06 the embedded worker wrote it a second time, the grade function did not;
+ * conservation needs neither: nothing of a failed write is committed). An outage is thrown: each backend retries
+ * the patient its own way. Until 2026-12-05 both backends failed the patient's whole group instead: `crs serve`
+ * counted the failure against the group's first message, so a good message (an enrolment) was dead-lettered for a
+ * later one's fault, then the next, one by one; the grade Lambda failed the good messages before it too.
  */
-export async function gradeOneByOne(
-  count: number,
-  grade: (index: number) => Promise<GroupResult>,
+export async function gradeQueued(
+  queued: Queued,
+  grade: {
+    together: () => Promise<GroupResult>;
+    alone: (part: Queued, index: number) => Promise<GroupResult>;
+  },
+  isOutage: (err: unknown) => boolean,
 ): Promise<GroupResult> {
+  try {
+    return await grade.together();
+  } catch (err) {
+    if (isOutage(err)) throw err;
+    const error = err instanceof Error ? err : new Error(String(err));
+    if (queued.messages.length < 2) return { committed: 0, steps: [], notifications: [], error };
+    return gradeOneByOne(queued.messages.length, (i) =>
+      grade.alone({ messages: [queued.messages[i]!], provenance: [queued.provenance[i]!] }, i),
+    );
+  }
+}
+
+/** Each message graded and written alone, in order, up to the first that fails (gradeQueued's fallback). */
+async function gradeOneByOne(count: number, grade: (index: number) => Promise<GroupResult>): Promise<GroupResult> {
   const done: GroupResult = { committed: 0, steps: [], notifications: [] };
   for (let i = 0; i < count; i++) {
     let r: GroupResult;

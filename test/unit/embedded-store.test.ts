@@ -16,7 +16,7 @@ import {
 } from '#adapters/sqlite/outbox.ts';
 import { SqlitePageStore } from '#adapters/sqlite/pages.ts';
 import { SqliteQueue } from '#adapters/sqlite/queue.ts';
-import { SqliteStateStore, type TimelinePoint } from '#adapters/sqlite/store.ts';
+import { GradingBatch, SqliteStateStore, type TimelinePoint } from '#adapters/sqlite/store.ts';
 import { SqliteTokenStore } from '#adapters/sqlite/tokens.ts';
 import { GradingWorker, WORKER_LIMITS } from '#hosts/embedded/worker.ts';
 import { Replay } from '#app/replay.ts';
@@ -765,6 +765,26 @@ describe('GradingWorker, a write that fails: pinned by a mutation run (2026-12-0
       { message_id: 'P-bad', attempts: WORKER_LIMITS.maxAttempts },
     ]);
     expect(count('SELECT count(*) AS n FROM inbox')).toBe(0);
+  });
+
+  it('fails a lone message whose write fails with that error at once: written alone once a pass, not twice', async () => {
+    // The grading of a patient's messages and its fallback are shared with the grade Lambda (gradeQueued): a lone
+    // message is that message already. Until 2026-12-06 the worker graded and wrote it alone a second time, to fail
+    // the same way (the Lambda did not).
+    const bad = msg('P', 15, { vitals: { heartRate: 90 } }, 'P-bad');
+    await new SqliteQueue(db).enqueue([queued(bad)]);
+    db.exec(
+      "CREATE TRIGGER a_bug BEFORE INSERT ON timeline WHEN NEW.message_id = 'P-bad' BEGIN SELECT RAISE(ABORT, 'a bug'); END",
+    );
+    const alone = vi.spyOn(GradingBatch.prototype, 'commitPatient');
+    try {
+      const { w } = workerOn({ at: Date.parse('2026-01-10T10:00:00Z') });
+      expect(await w.pass()).toBe(1);
+      expect(alone.mock.results.filter((r) => r.type === 'throw')).toHaveLength(1);
+    } finally {
+      alone.mockRestore();
+    }
+    expect(db.prepare('SELECT message_id, attempts FROM inbox').all()).toEqual([{ message_id: 'P-bad', attempts: 1 }]);
   });
 
   it('tells the delivery watch at once when a message the grading cannot apply goes to the dead letters', async () => {

@@ -2,10 +2,11 @@
 // grades each group with gradePatient (one load, one save) and commits the pass in one transaction.
 // A message that fails (poison: the reducer cannot apply it, or its write fails) is retried with backoff and, after
 // MAX_ATTEMPTS, moved to the dead letters; meanwhile only its own patient waits (a patient's later messages must not
-// overtake it), never the others. A patient whose write fails is graded again one message at a time, so that the
-// failure counts against the message whose write fails, not the patient's first. A database that cannot write (a
+// overtake it), never the others. A patient whose write fails is graded again one message at a time (gradeQueued,
+// shared with the grade Lambda), so that the failure counts against the message whose write fails, not the
+// patient's first. A database that cannot write (a
 // full disk) counts against no message: the patient waits a second.
-import { gradeOneByOne, gradePatient, parseQueued, provenanceOf, reusedIds, type GroupResult } from '#app/grade.ts';
+import { gradePatient, gradeQueued, readQueued, reusedIds, type GroupResult, type Queued } from '#app/grade.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { wireId } from '#domain/ids.ts';
@@ -169,11 +170,14 @@ export class GradingWorker {
     const counts = new Map<string, Counts>();
     /** The message of each patient the reducer could not apply, its failure written with the patient's commit. */
     const poisoned = new Map<string, { row: InboxRow; failure: Attempt }>();
-    /** Patients whose messages could not be graded or written together, for a reason that is not the disk. */
-    const alone: string[] = [];
+    /** Patients whose messages could not be graded or written together, for a reason that is not the disk: why. */
+    const alone = new Map<string, Error>();
+    const queued = new Map<string, Queued>();
     for (const [patientId, group] of groups) {
+      const q = readQueued(group.map((r) => r.body));
+      queued.set(patientId, q);
       try {
-        const { result, counts: c } = await this.stage(batch, patientId, group);
+        const { result, counts: c } = await this.stage(batch, patientId, group, q);
         counts.set(patientId, c);
         if (result.error) {
           const row = group[result.committed]!;
@@ -184,7 +188,7 @@ export class GradingWorker {
       } catch (err) {
         batch.discard(patientId);
         if (storeUnavailable(err)) this.waitForStore(patientId, err as Error, now);
-        else alone.push(patientId);
+        else alone.set(patientId, err as Error);
       }
     }
 
@@ -202,7 +206,7 @@ export class GradingWorker {
           committed.push(patientId);
         } catch (err) {
           if (storeUnavailable(err)) this.waitForStore(patientId, err as Error, now);
-          else alone.push(patientId);
+          else alone.set(patientId, err as Error);
         }
       }
     }
@@ -214,8 +218,8 @@ export class GradingWorker {
       if (p) deadLettered = this.announce(p.row, p.failure, now) || deadLettered;
     }
     // Only the message whose write fails is counted: the patient's messages one at a time, each committed alone.
-    for (const patientId of alone) {
-      const r = await this.gradeAlone(patientId, groups.get(patientId)!, now);
+    for (const [patientId, err] of alone) {
+      const r = await this.gradeAlone(patientId, groups.get(patientId)!, queued.get(patientId)!, err, now);
       if (r.committed) committed.push(patientId);
       pages += r.pages;
       deadLettered = r.deadLettered || deadLettered;
@@ -236,15 +240,8 @@ export class GradingWorker {
     batch: GradingBatch,
     patientId: string,
     group: InboxRow[],
+    { messages, provenance }: Queued,
   ): Promise<{ result: GroupResult; counts: Counts }> {
-    const messages: (DeviceMessage | Error)[] = group.map((r) => {
-      try {
-        return parseQueued(r.body);
-      } catch (err) {
-        return err as Error;
-      }
-    });
-    const provenance = group.map((r) => provenanceOf(r.body));
     const result = await gradePatient(batch, this.o.config, patientId, messages, provenance);
     const counts: Counts = { applied: 0, duplicates: 0, reused: reusedIds(result) };
     const points: TimelinePoint[] = [];
@@ -290,28 +287,39 @@ export class GradingWorker {
   }
 
   /**
-   * A patient whose messages could not be graded or written together (not for the disk): graded again one message
-   * at a time, each committed alone (gradeOneByOne), so that the failure counts against the message whose write
-   * fails, and the ones before it are graded and paged now.
+   * A patient whose messages could not be graded or written together in the pass (`err`, not the disk): graded
+   * again one message at a time, each committed alone (gradeQueued, as on AWS), so that the failure counts against
+   * the message whose write fails, and the ones before it are graded and paged now. A lone message is failed with
+   * `err` at once (until 2026-12-06 it was graded and written a second time, to fail the same way).
    */
   private async gradeAlone(
     patientId: string,
     group: InboxRow[],
+    queued: Queued,
+    err: Error,
     now: number,
   ): Promise<{ committed: boolean; pages: number; deadLettered: boolean }> {
     const nowIso = iso(now);
     let committed = false;
     let pages = 0;
-    const result = await gradeOneByOne(group.length, async (i) => {
-      const batch = this.o.store.batch();
-      const { result: r, counts } = await this.stage(batch, patientId, [group[i]!]);
-      if (r.error) return r; // the reducer cannot apply it: recorded below
-      batch.commitPatient(patientId, nowIso);
-      committed = true;
-      pages += batch.pageCount([patientId]);
-      this.count(counts);
-      return r;
-    });
+    const result = await gradeQueued(
+      queued,
+      {
+        // Graded together already: the pass staged them and its write (or the grading) failed with err.
+        together: () => Promise.reject(err),
+        alone: async (part, i) => {
+          const batch = this.o.store.batch();
+          const { result: r, counts } = await this.stage(batch, patientId, [group[i]!], part);
+          if (r.error) return r; // the reducer cannot apply it: recorded below
+          batch.commitPatient(patientId, nowIso);
+          committed = true;
+          pages += batch.pageCount([patientId]);
+          this.count(counts);
+          return r;
+        },
+      },
+      storeUnavailable,
+    );
     const deadLettered = result.error
       ? this.recordFailure(patientId, group[result.committed]!, result.error, now)
       : false;
