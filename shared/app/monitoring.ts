@@ -17,7 +17,7 @@ import { MINUTE, formatSiteTime, iso, parseTime } from '#domain/time.ts';
 import { checkAckName } from './ack.ts';
 import { BOARD_DEVICE_ID, RETRY_LATER, UNAVAILABLE, type AuthResult } from './auth.ts';
 import { ROUTES, check, handleIngest, type HttpResponse, type IngestDeps } from './ingest.ts';
-import { unknownFields } from './request-fields.ts';
+import { unknownFields } from './json-body.ts';
 import { NO_SUCH_PATIENT } from './silence.ts';
 
 /** The board as a sender: a nurse's charting (`manual`), every patient, no token of its own (the board key is it). */

@@ -6,7 +6,7 @@ import { checkAckName } from '#app/ack.ts';
 import { PAGE_TEAMS, type PageTeam, type Silence } from '#domain/paging.ts';
 import { MINUTE } from '#domain/time.ts';
 import { unprintable } from '#domain/printable.ts';
-import { unknownFields } from '#app/request-fields.ts';
+import { unknownFields } from '#app/json-body.ts';
 
 const SILENCE_LIMITS = { maxMinutes: 24 * 60, reasonMax: 200 } as const;
 

@@ -288,7 +288,17 @@ describe('the board API refuses', () => {
     const extra = await monitoring('P1', 'resume', { bed: 'H4-9' });
     expect(extra.status).toBe(400);
     expect(((await extra.json()) as { errors: string[] }).errors).toEqual([
-      'bed: unknown field (this request takes only "by")',
+      'unknown field "bed" (did you mean "by"?); allowed: by',
+    ]);
+    // Named as every route names one (until 2026-12-06 `bed: unknown field (this request takes only "by")`).
+    const misspelt = await monitoring('P1', 'end', { reasn: 'discharged', by: 'Nurse B', note: 'home' });
+    expect([misspelt.status, await misspelt.json()]).toEqual([
+      400,
+      {
+        errors: [
+          'unknown field "reasn" (did you mean "reason"?); allowed: reason, by; unknown field "note"; allowed: reason, by',
+        ],
+      },
     ]);
     // Who did it, as for a silence: required, and named.
     for (const by of [undefined, '  ', 'x'.repeat(81)]) {

@@ -728,7 +728,8 @@ describe('silences', () => {
       'by: is empty; type your name',
     ]);
     // An unknown field is refused naming it, as the monitoring end refuses one (it was ignored: a misspelt
-    // "minute" or "note" went unnoticed).
+    // "minute" or "note" went unnoticed), in the words of every route (until 2026-12-06 `note: unknown field (this
+    // request takes only ...)`, the silences' and monitoring's own).
     const extra = await apiPost('/api/silences', {
       patientId: 'P1',
       minutes: 30,
@@ -738,7 +739,17 @@ describe('silences', () => {
     });
     expect(extra.status).toBe(400);
     expect(((await extra.json()) as { errors: string[] }).errors).toEqual([
-      'note: unknown field (this request takes only "patientId", "team", "minutes", "reason", "by")',
+      'unknown field "note"; allowed: patientId, team, minutes, reason, by',
+    ]);
+    const misspelt = await apiPost('/api/silences', {
+      patientId: 'P1',
+      minute: 30,
+      reason: 'transport',
+      by: 'Nurse B',
+    });
+    expect([misspelt.status, await misspelt.json()]).toEqual([
+      400,
+      { errors: ['unknown field "minute" (did you mean "minutes"?); allowed: patientId, team, minutes, reason, by'] },
     ]);
     expect(
       (await apiPost('/api/silences', { patientId: 'nobody', minutes: 30, reason: 'transport', by: 'Nurse B' })).status,

@@ -209,11 +209,14 @@ const FIELD_OF: Record<string, string> = {
   note: 'note',
 };
 function fieldsOf(errors: string[]): string[] {
-  return errors
-    .map((e) => e.match(/^(?:--)?([\w -]+):/)?.[1])
-    .filter((f): f is string => f !== undefined)
-    .map((f) => FIELD_OF[f] ?? `?${f}`)
-    .sort();
+  return (
+    errors
+      // `field: why`, `--option: why`, or an unknown field as every route names one (`unknown field "note"; ...`).
+      .map((e) => e.match(/^unknown field "(\w+)"/)?.[1] ?? e.match(/^(?:--)?([\w -]+):/)?.[1])
+      .filter((f): f is string => f !== undefined)
+      .map((f) => FIELD_OF[f] ?? `?${f}`)
+      .sort()
+  );
 }
 
 /** The model of a create, from docs/paging.md (Silences) and docs/security.md. */

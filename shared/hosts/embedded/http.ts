@@ -270,8 +270,8 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
   /**
    * A JSON body of at most ACK_BODY_LIMIT bytes, each key once and (given `fields`) only those, or the answer
    * already sent (415, 413, 400): read as POST /v1/acks reads its body (shared/app/json-body.ts). The headers are
-   * checked before the body is read. Silences and monitoring name their unknown fields themselves (checkSilence,
-   * changeMonitoring).
+   * checked before the body is read. Silences and monitoring name their unknown fields themselves, in the same words
+   * (unknownFields, called by checkSilence and changeMonitoring).
    */
   async function jsonBody(
     req: IncomingMessage,
