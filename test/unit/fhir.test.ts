@@ -3625,6 +3625,18 @@ describe('an element R4 does not define is refused, anywhere in a resource read 
     ]);
   });
 
+  it('a choice only spelt out with its type: `value[x]` itself is no element', async () => {
+    const res = await post(
+      '/fhir/r4/Observation',
+      temperature({ valueQuantity: undefined, 'value[x]': qty(38.5, 'Cel') }),
+    );
+    expect([res.status, errorsOf(res.body)]).toEqual([
+      422,
+      [['structure', 'Observation', expect.stringMatching(/^unknown element "value\[x\]"/)]],
+    ]);
+    expect(queue.messages).toEqual([]);
+  });
+
   it('`resourceType` only at the top of a resource: in a datatype (a Quantity) it is no element', async () => {
     const res = await post(
       '/fhir/r4/Observation',
