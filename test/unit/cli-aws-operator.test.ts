@@ -261,6 +261,9 @@ describe("the stack's outputs", () => {
     });
     writeFileSync(file, '[]');
     expect(() => readOutputs(file)).toThrow(/is not a CDK outputs file/);
+    // Nor is a list holding one stack's outputs (its index was read as the stack's name by a mutant no test failed).
+    writeFileSync(file, JSON.stringify([{ PagesTableName: 'pages-1' }]));
+    expect(() => readOutputs(file)).toThrow(/is not a CDK outputs file/);
   });
 });
 

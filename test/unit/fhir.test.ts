@@ -3608,6 +3608,72 @@ describe('an element R4 does not define is refused, anywhere in a resource read 
     ]);
   });
 
+  it('names each unknown key of an object in the order sent, one over 40 characters cut (one of 40 whole)', async () => {
+    const long = 'a'.repeat(41);
+    const forty = 'b'.repeat(40);
+    const res = await post('/fhir/r4/Observation', temperature({ [long]: 1, statsu: 'final', [forty]: 1 }));
+    expect(errorsOf(res.body)).toEqual([
+      [
+        'structure',
+        'Observation',
+        expect.stringMatching(
+          new RegExp(
+            `^unknown element "${'a'.repeat(40)}\\.\\.\\."; allowed: [^;]*; unknown element "statsu" \\(did you mean "status"\\?\\); allowed: [^;]*; unknown element "${forty}"; allowed: `,
+          ),
+        ),
+      ],
+    ]);
+  });
+
+  it('a choice only spelt out with its type: `value[x]` itself is no element', async () => {
+    const res = await post(
+      '/fhir/r4/Observation',
+      temperature({ valueQuantity: undefined, 'value[x]': qty(38.5, 'Cel') }),
+    );
+    expect([res.status, errorsOf(res.body)]).toEqual([
+      422,
+      [['structure', 'Observation', expect.stringMatching(/^unknown element "value\[x\]"/)]],
+    ]);
+    expect(queue.messages).toEqual([]);
+  });
+
+  it('`resourceType` only at the top of a resource: in a datatype (a Quantity) it is no element', async () => {
+    const res = await post(
+      '/fhir/r4/Observation',
+      temperature({ valueQuantity: { ...qty(38.5, 'Cel'), resourceType: 'Quantity' } }),
+    );
+    expect([res.status, errorsOf(res.body)]).toEqual([
+      422,
+      [['structure', 'Observation.valueQuantity', expect.stringMatching(/^unknown element "resourceType"/)]],
+    ]);
+    expect(queue.messages).toEqual([]);
+  });
+
+  it('each object with an unknown element named in full, with the element meant (not only the first)', async () => {
+    const res = await post(
+      '/fhir/r4/Observation',
+      temperature({ statsu: 'final', code: { coding: [{ sytem: LOINC_SYSTEM, code: '8310-5' }] } }),
+    );
+    expect(errorsOf(res.body)).toEqual([
+      ['structure', 'Observation', expect.stringContaining('"statsu" (did you mean "status"?)')],
+      ['structure', 'Observation.code.coding[0]', expect.stringContaining('"sytem" (did you mean "system"?)')],
+    ]);
+  });
+
+  it('an unknown element beside a modifierExtension: both named', async () => {
+    const res = await post(
+      '/fhir/r4/Observation',
+      temperature({ statsu: 'final', modifierExtension: [{ url: 'http://x/y' }] }),
+    );
+    expect([res.status, errorsOf(res.body)]).toEqual([
+      422,
+      [
+        ['structure', 'Observation', expect.stringContaining('"statsu" (did you mean "status"?)')],
+        ['not-supported', 'Observation.modifierExtension', expect.stringContaining('"http://x/y"')],
+      ],
+    ]);
+  });
+
   it('a misspelt modifierExtension is refused; a modifierExtension itself is refused as not understood (R4)', async () => {
     const misspelt = await post('/fhir/r4/Observation', temperature({ modifierExtention: [{ url: 'http://x/y' }] }));
     expect(misspelt.status).toBe(422);
@@ -3692,20 +3758,25 @@ describe('an element R4 does not define is refused, anywhere in a resource read 
     ]);
   });
 
-  it('in a batch, a resource naming a bundled Patient refused for an unknown element is refused too', async () => {
-    // The Patient's answer says it "is not read"; until 2026-12-06 its identifier was read all the same, and the
-    // Observation naming it graded under P-0042 (a misspelt `link` may say the record was replaced by another).
+  /** A batch of a Patient (P-0042, the MR number) given `extra` and an Observation naming it: each entry's answer. */
+  async function namingBundledPatient(extra: Record<string, unknown>) {
     const mr = { type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR' }] } };
-    const patient = { resourceType: 'Patient', identifier: [{ ...mr, value: 'P-0042' }], lnik: [] };
+    const patient = { resourceType: 'Patient', identifier: [{ ...mr, value: 'P-0042' }], ...extra };
     const named = temperature({ subject: { reference: 'urn:uuid:p1' } });
     const res = await post('/fhir/r4', {
       resourceType: 'Bundle',
       type: 'batch',
       entry: [{ fullUrl: 'urn:uuid:p1', resource: patient }, { resource: named }],
     });
-    const out = JSON.parse(res.body) as Bundle;
-    expect(out.entry!.map((e) => e.response!.status)).toEqual(['422 Unprocessable Entity', '422 Unprocessable Entity']);
-    expect(out.entry![1]!.response!.outcome).toMatchObject({
+    return (JSON.parse(res.body) as Bundle).entry!.map((e) => e.response!);
+  }
+
+  it('in a batch, a resource naming a bundled Patient refused for an unknown element is refused too', async () => {
+    // The Patient's answer says it "is not read"; until 2026-12-06 its identifier was read all the same, and the
+    // Observation naming it graded under P-0042 (a misspelt `link` may say the record was replaced by another).
+    const out = await namingBundledPatient({ lnik: [] });
+    expect(out.map((r) => r.status)).toEqual(['422 Unprocessable Entity', '422 Unprocessable Entity']);
+    expect(out[1]!.outcome).toMatchObject({
       issue: [
         {
           code: 'value',
@@ -3713,6 +3784,19 @@ describe('an element R4 does not define is refused, anywhere in a resource read 
           diagnostics: expect.stringMatching(/^the Patient this names in the Bundle \(Bundle\.entry\[0\]\.resource\) /),
         },
       ],
+    });
+    expect(queue.messages).toEqual([]);
+  });
+
+  it('in a batch, a resource naming a bundled Patient refused for its contained resource is refused too', async () => {
+    // The unknown element is the contained Device's: the Patient is refused all the same, and so not read for others.
+    const out = await namingBundledPatient({ contained: [{ resourceType: 'Device', id: 'd1', identifer: [] }] });
+    expect(out.map((r) => r.status)).toEqual(['422 Unprocessable Entity', '422 Unprocessable Entity']);
+    expect(errorsOf(JSON.stringify(out[0]!.outcome))).toEqual([
+      ['structure', 'Bundle.entry[0].resource.contained[0]', expect.stringContaining('"identifer"')],
+    ]);
+    expect(out[1]!.outcome).toMatchObject({
+      issue: [{ code: 'value', expression: ['Bundle.entry[1].resource.subject.reference'] }],
     });
     expect(queue.messages).toEqual([]);
   });

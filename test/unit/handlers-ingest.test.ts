@@ -103,6 +103,13 @@ describe('ingest handler', () => {
     expect(JSON.parse(expired.body!).error).toBe(
       'device token expired at 2026-01-10T08:59:59.999Z: issue the device a new one (crs token rotate TOKEN_ID --backend aws --outputs FILE, or crs token issue --backend aws --outputs FILE) and configure it with that',
     );
+    const odd = issueToken('gw-odd', new Date(NOW - 1000), {});
+    await tokens.put({ ...odd.record, expiresAt: 'next week' });
+    const unreadable = await handler()(httpEvent({ headers: { authorization: `Bearer ${odd.token}` }, body }));
+    expect([unreadable.statusCode, JSON.parse(unreadable.body!).error]).toEqual([
+      403,
+      'device token with an expiry that cannot be read ("next week": an ISO 8601 instant with its zone is needed, such as 2027-03-01T08:00:00Z): issue the device a new one (crs token rotate TOKEN_ID --expires WHEN --backend aws --outputs FILE, or crs token issue --backend aws --outputs FILE) and configure it with that',
+    ]);
     expect(queue.calls).toBe(0);
   });
 
