@@ -787,6 +787,54 @@ describe('GradingWorker, a write that fails: pinned by a mutation run (2026-12-0
     expect(db.prepare('SELECT message_id, attempts FROM inbox').all()).toEqual([{ message_id: 'P-bad', attempts: 1 }]);
   });
 
+  // 2026-12-06 (a mutation run): gradeAlone's "the reducer cannot apply it" return had no test of its own.
+  it('one at a time, a message the reducer cannot apply is not committed; the ones before it are, the one after waits', async () => {
+    const [enrolment, fever] = escalating('P');
+    const later = msg('P', 30, { vitals: { heartRate: 90 } }, 'P-later');
+    await new SqliteQueue(db).enqueue([enrolment!, fever!].map(queued));
+    const poisonMessage = msg('P', 15, { vitals: { temperatureC: 120 } }, 'P-poison');
+    db.prepare('INSERT INTO inbox (patient_id, message_id, body, received_at) VALUES (?, ?, ?, ?)').run(
+      'P',
+      'P-poison',
+      JSON.stringify({ message: poisonMessage }),
+      '2026-01-10T09:00:00Z',
+    );
+    await new SqliteQueue(db).enqueue([queued(later)]);
+    // The pass's write fails (not the disk), together and for the patient alone: P is graded one message at a time.
+    const together = vi.spyOn(GradingBatch.prototype, 'commit').mockImplementationOnce(() => {
+      throw new Error('a bug');
+    });
+    const patient = vi.spyOn(GradingBatch.prototype, 'commitPatient');
+    patient.mockImplementationOnce(() => {
+      throw new Error('a bug');
+    });
+    try {
+      const { w, committed } = workerOn({ at: Date.parse('2026-01-10T10:00:00Z') });
+      expect(await w.pass()).toBe(4);
+      expect(committed).toEqual([['P']]);
+      // After the patient's failed commit: the enrolment's, the fever's, then the poison's failure record, no grading.
+      expect(patient).toHaveBeenCalledTimes(4);
+    } finally {
+      together.mockRestore();
+      patient.mockRestore();
+    }
+    const ids = [enrolment!.messageId, fever!.messageId];
+    expect(db.prepare("SELECT message_id FROM timeline WHERE patient_id = 'P' ORDER BY id").pluck().all()).toEqual(ids);
+    // Seen (every identity is in seen_messages, none in the stored state): the two, not the poison.
+    expect(
+      db.prepare("SELECT message_id FROM seen_messages WHERE patient_id = 'P' ORDER BY message_id").pluck().all(),
+    ).toEqual([...ids].sort());
+    expect(db.prepare("SELECT entry FROM audit WHERE entry LIKE '%P-poison%'").all()).toEqual([]);
+    expect(db.prepare("SELECT entry FROM audit WHERE entry LIKE '%' || ? || '%'").all(fever!.messageId)).not.toEqual(
+      [],
+    );
+    // Its failure is recorded against it (attempt 1, retried after the backoff); the message after it waits.
+    expect(db.prepare('SELECT message_id, attempts, retry_at > 0 AS held FROM inbox ORDER BY seq').all()).toEqual([
+      { message_id: 'P-poison', attempts: 1, held: 1 },
+      { message_id: 'P-later', attempts: 0, held: 0 },
+    ]);
+  });
+
   it('tells the delivery watch at once when a message the grading cannot apply goes to the dead letters', async () => {
     db.prepare('INSERT INTO inbox (patient_id, message_id, body, received_at) VALUES (?, ?, ?, ?)').run(
       'BAD',

@@ -13,10 +13,10 @@ import { describe, expect, it } from 'vitest';
 import { entriesOf, translateResources } from '#app/fhir/translate.ts';
 import { LOINC_SYSTEM, RXNORM, SNOMED, UCUM } from '#app/interfaces/terminology.ts';
 import '#test/support/fhir-conformance.ts';
-import { R4_ELEMENTS } from '#app/fhir/r4-elements.ts';
+import { R4_ELEMENTS, R4_RESOURCE_TYPES } from '#app/fhir/r4-elements.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import { startEmbeddedServer } from '#hosts/embedded/embedded.ts';
-import { r4Elements, r4ElementsSource, ROOTS } from '#test/support/fhir-elements.ts';
+import { r4Elements, r4ElementsSource, r4ResourceTypes, ROOTS } from '#test/support/fhir-elements.ts';
 
 const TOKEN = 'fhir-fuzz-local-token-of-at-least-32-chars';
 const FILE = new URL('../../shared/app/fhir/r4-elements.ts', import.meta.url);
@@ -28,6 +28,15 @@ describe("R4's element names (shared/app/fhir/r4-elements.ts)", () => {
       execFileSync('npx', ['biome', 'format', '--write', FILE.pathname]);
     }
     expect(R4_ELEMENTS).toEqual(r4Elements());
+    expect(R4_RESOURCE_TYPES).toEqual(r4ResourceTypes());
+  });
+
+  it("list R4's resource types, not a datatype, an abstract one or R4B's", () => {
+    expect(R4_RESOURCE_TYPES).toHaveLength(146);
+    for (const type of ['Observation', 'Condition', 'Bundle', 'Binary', 'Parameters'])
+      expect(R4_RESOURCE_TYPES, type).toContain(type);
+    for (const type of ['Quantity', 'Resource', 'DomainResource', 'SubscriptionStatus'])
+      expect(R4_RESOURCE_TYPES, type).not.toContain(type);
   });
 
   it("hold each resource read and what its elements' types need (a choice, a backbone element, a primitive's _x)", () => {

@@ -3821,4 +3821,28 @@ describe('an element R4 does not define is refused, anywhere in a resource read 
     expect([res.status, errorsOf(res.body)]).toEqual([202, []]);
     expect(queue.messages.map((m) => m.message.vitals)).toEqual([{ temperatureC: 38.5 }]);
   });
+
+  // 2026-12-06 (a mutation run): an item of `contained` that is no R4 resource (a datatype's name, one R4 lacks, or
+  // none) was passed over unsaid, as a Condition is; R4 says `contained` holds resources only.
+  it('refuses a contained item whose resourceType is no R4 resource type, naming it; a Condition is still taken', async () => {
+    for (const [item, named] of [
+      [{ resourceType: 'Quantity', value: 1 }, '"Quantity"'],
+      [{ resourceType: 'Foo', id: 'f1' }, '"Foo"'],
+      [{ resourceType: 'Resource', id: 'r1' }, '"Resource"'],
+      [{ id: 'x1' }, 'none'],
+    ] as const) {
+      const res = await post('/fhir/r4/Observation', temperature({ contained: [{ resourceType: 'Condition' }, item] }));
+      expect([res.status, errorsOf(res.body)], named).toEqual([
+        422,
+        [
+          [
+            'structure',
+            'Observation.contained[1]',
+            `resourceType ${named} is no R4 resource type: contained holds resources only (R4), so this resource is not read`,
+          ],
+        ],
+      ]);
+    }
+    expect(queue.messages).toEqual([]);
+  });
 });

@@ -18,4 +18,12 @@ describe('clockParameter', () => {
     for (const given of ['1.5', '0.1', 'Infinity', 'abc'])
       expect(advance(`?advanceMs=${given}`), given).toEqual({ error: `advanceMs: ${WANTED}` });
   });
+
+  // 2026-12-06: the first value was taken and the second passed over, as no field sent twice is elsewhere.
+  it('refuses the parameter given twice, naming it, even with the same value', () => {
+    for (const query of ['?advanceMs=1&advanceMs=2', '?advanceMs=5&advanceMs=5', '?advanceMs=1&advanceMs='])
+      expect(advance(query), query).toEqual({
+        error: 'advanceMs: given twice: which value is meant would be a guess; send it once',
+      });
+  });
 });

