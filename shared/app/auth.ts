@@ -119,24 +119,25 @@ export function rotatedExpiry(old: Pick<DeviceToken, 'expiresAt'>, now: Date, ov
 
 /**
  * What `crs token scope` needs to mend a token: its whole scope, as it sets it (a kind alone drops the wards and
- * patients: the token would reach every patient).
+ * patients: the token would reach every patient), as the operator of `backend` runs it (2026-12-06).
  */
-const RESCOPE = 'crs token scope TOKEN_ID --kind K with its --ward W and --patient P (the whole scope)';
+const rescope = (backend: TokenBackend) =>
+  `${tokenCommand('scope TOKEN_ID --kind K', backend)} with its --ward W and --patient P (the whole scope)`;
 
 /**
  * What a device whose token has a kind this version does not know is told (and `crs token list`): the kind as
  * stored, escaped (a hand edit can leave anything there).
  */
-export const UNKNOWN_KIND = (kind: string) =>
-  `device token of an unknown kind ${quoted(kind)}: give it a known kind with ${RESCOPE}`;
+export const UNKNOWN_KIND = (kind: string, backend: TokenBackend = 'embedded') =>
+  `device token of an unknown kind ${quoted(kind)}: give it a known kind with ${rescope(backend)}`;
+
+/** A token whose stored scope cannot be read at all (not JSON). */
+export const UNREADABLE_SCOPE_ALL = (backend: TokenBackend = 'embedded') =>
+  `device token with a scope that cannot be read: set it again with ${tokenCommand('scope TOKEN_ID --kind K', backend)}`;
 
 /** What a device whose token's wards or patients cannot be read is told. */
-/** A token whose stored scope cannot be read at all (not JSON). */
-export const UNREADABLE_SCOPE_ALL =
-  'device token with a scope that cannot be read: set it again with crs token scope TOKEN_ID --kind K';
-
-export const UNREADABLE_SCOPE = (field: string) =>
-  `device token with ${field} that cannot be read: set them again with ${RESCOPE}`;
+export const UNREADABLE_SCOPE = (field: string, backend: TokenBackend = 'embedded') =>
+  `device token with ${field} that cannot be read: set them again with ${rescope(backend)}`;
 
 /** CRS_INGEST_TOKEN: at least this long (a token issued by crs token is 47 characters). */
 const LOCAL_TOKEN_MIN_LENGTH = 32;
@@ -273,17 +274,17 @@ export function tokenPrincipal(record: DeviceToken, now: Date, backend: TokenBac
     return { ok: false, status: 403, error: TOKEN_EXPIRY_UNREADABLE(record.expiresAt!, backend) };
   if (tokenExpired(record, now)) return { ok: false, status: 403, error: TOKEN_EXPIRED(record.expiresAt!, backend) };
   // A scope that cannot be read at all: refused, never read as a token issued before scopes (every section, patient).
-  if (record.scopeUnreadable) return { ok: false, status: 403, error: UNREADABLE_SCOPE_ALL };
+  if (record.scopeUnreadable) return { ok: false, status: 403, error: UNREADABLE_SCOPE_ALL(backend) };
   // A kind this code does not know (a newer version's, after a rollback; a hand-edited item) has no rights here:
   // refused, never read as a token issued before scopes, which may send every section.
   if (record.kind !== undefined && !isDeviceKind(record.kind))
-    return { ok: false, status: 403, error: UNKNOWN_KIND(record.kind) };
+    return { ok: false, status: 403, error: UNKNOWN_KIND(record.kind, backend) };
   // Wards or patients stored in a form this code does not read (a string set, a text) are refused the same way: read
   // as absent they were a token for every patient; a ward as text matched any part of it.
   for (const field of ['wards', 'patients'] as const) {
     const list: unknown = record[field];
     if (list !== undefined && !(Array.isArray(list) && list.every((x) => typeof x === 'string')))
-      return { ok: false, status: 403, error: UNREADABLE_SCOPE(field) };
+      return { ok: false, status: 403, error: UNREADABLE_SCOPE(field, backend) };
   }
   return { ok: true, principal: principalOf(record.deviceId, record), deviceId: record.deviceId };
 }

@@ -17,6 +17,7 @@ import {
   rotatedExpiry,
   tokenExpired,
   tokenPrincipal,
+  type TokenBackend,
 } from '#app/auth.ts';
 import { DEVICE_KINDS, checkScope, describeScope, type TokenScope } from '#app/scope.ts';
 import { EXPIRY_WARNING_DAYS, expiryFindingText, expiryFindings } from '#app/token-expiry.ts';
@@ -138,6 +139,9 @@ const revokeWhere = (v: { backend?: string; table?: string; outputs?: string; da
     : v.data !== undefined
       ? ` --data ${shellWord(v.data)}`
       : '';
+
+/** The backend a command runs on, whose refusal reasons (tokenPrincipal) name its own crs token command. */
+const backendOf = (v: { backend?: string }): TokenBackend => (v.backend === 'aws' ? 'aws' : 'embedded');
 
 /** A path as a shell reads it back: quoted when it holds a space or anything else a shell would read otherwise. */
 const shellWord = (text: string) => (/^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`);
@@ -350,7 +354,7 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
           return 1;
         }
         // Its scope is copied as the server reads it: one it refuses for its scope cannot be copied (mend it first).
-        const auth = tokenPrincipal({ ...old, expiresAt: undefined }, at);
+        const auth = tokenPrincipal({ ...old, expiresAt: undefined }, at, backendOf(values));
         if (!auth.ok) {
           err(`crs token: ${tokenId} cannot be rotated: ${auth.error}\n`);
           return 1;
@@ -429,7 +433,7 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
           const { tokenId, deviceId, kind, wards, patients, createdAt, revokedAt, expiresAt } = record;
           // A token the server refuses for what is stored with it (a kind or a scope this version cannot read; an
           // expiry past) is listed as refused, with why: its scope read as the table has it was "every patient".
-          const auth = revokedAt ? undefined : tokenPrincipal(record, at);
+          const auth = revokedAt ? undefined : tokenPrincipal(record, at, backendOf(values));
           return {
             tokenId,
             deviceId,

@@ -500,11 +500,23 @@ describe('pinned by a mutation run', () => {
   it('lists a token whose scope it cannot read as refused, saying why, never as reaching every patient', async () => {
     const t = storedAs({ wards: { SS: ['ICU'] } }); // a console edit: a string set, not a list
     const [row] = JSON.parse((await runAws(['list', '--json'])).out) as Record<string, unknown>[];
-    expect(row).toMatchObject({ tokenId: t.record.tokenId, refused: UNREADABLE_SCOPE('wards') });
+    // Mended as this backend's operator runs crs token scope (until 2026-12-06 the embedded command alone).
+    const why =
+      'device token with wards that cannot be read: set them again with crs token scope TOKEN_ID --kind K --backend aws --outputs FILE with its --ward W and --patient P (the whole scope)';
+    expect(row).toMatchObject({ tokenId: t.record.tokenId, refused: why });
     const table = (await runAws(['list'])).out;
     expect(table).not.toContain('every patient');
-    expect(table).toContain(`refused     ${UNREADABLE_SCOPE('wards')}`);
+    expect(table).toContain(`refused     ${why}`);
     expect(table).not.toContain('have no kind');
+  });
+
+  it('refuses to rotate a token of a kind it does not know, saying how to mend it on AWS', async () => {
+    const t = storedAs({ kind: { S: 'camera' } });
+    const r = await runAws(['rotate', t.record.tokenId]);
+    expect([r.code, r.err]).toEqual([
+      1,
+      `crs token: ${t.record.tokenId} cannot be rotated: device token of an unknown kind "camera": give it a known kind with crs token scope TOKEN_ID --kind K --backend aws --outputs FILE with its --ward W and --patient P (the whole scope)\n`,
+    ]);
   });
 });
 

@@ -1680,7 +1680,7 @@ describe('SqliteTokenStore and the data directory', () => {
       expect(await authenticate(`Bearer ${token}`, tokens, new Date())).toEqual({
         ok: false,
         status: 403,
-        error: UNREADABLE_SCOPE_ALL,
+        error: UNREADABLE_SCOPE_ALL(),
       });
       expect((await tokens.list()).map((t) => t.tokenId)).toEqual([record.tokenId, other.record.tokenId]);
       expect((await authenticate(`Bearer ${other.token}`, tokens, new Date())).ok).toBe(true);

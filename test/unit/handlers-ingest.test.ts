@@ -110,6 +110,28 @@ describe('ingest handler', () => {
       403,
       'device token with an expiry that cannot be read ("next week": an ISO 8601 instant with its zone is needed, such as 2027-03-01T08:00:00Z): issue the device a new one (crs token rotate TOKEN_ID --expires WHEN --backend aws --outputs FILE, or crs token issue --backend aws --outputs FILE) and configure it with that',
     ]);
+    // A kind or a scope it cannot read: mended with crs token scope, as this backend's operator runs it (until
+    // 2026-12-06 the embedded command alone).
+    const said = async (stored: Record<string, unknown>) => {
+      const t = issueToken('gw-odd-scope', new Date(NOW - 1000), { kind: 'monitor' });
+      await tokens.put({ ...t.record, ...stored } as typeof t.record);
+      const res = await handler()(httpEvent({ headers: { authorization: `Bearer ${t.token}` }, body }));
+      return [res.statusCode, JSON.parse(res.body!).error];
+    };
+    const rescope =
+      'crs token scope TOKEN_ID --kind K --backend aws --outputs FILE with its --ward W and --patient P (the whole scope)';
+    expect(await said({ kind: 'camera' })).toEqual([
+      403,
+      `device token of an unknown kind "camera": give it a known kind with ${rescope}`,
+    ]);
+    expect(await said({ wards: 'ICU' })).toEqual([
+      403,
+      `device token with wards that cannot be read: set them again with ${rescope}`,
+    ]);
+    expect(await said({ scopeUnreadable: true })).toEqual([
+      403,
+      'device token with a scope that cannot be read: set it again with crs token scope TOKEN_ID --kind K --backend aws --outputs FILE',
+    ]);
     expect(queue.calls).toBe(0);
   });
 

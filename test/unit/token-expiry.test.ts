@@ -358,7 +358,8 @@ describe('crs token issue --expires, rotate, list', () => {
         expiresAt: 'Jan 2 2027',
         expired: false,
         expiryUnreadable: true,
-        refused: TOKEN_EXPIRY_UNREADABLE('Jan 2 2027'),
+        // As this backend's operator runs crs token (2026-12-06: the embedded command, on --backend aws too).
+        refused: TOKEN_EXPIRY_UNREADABLE('Jan 2 2027', 'aws'),
       },
     ]);
     // `crs doctor --json`'s finding for it says the same: unreadable, not expired (2026-12-06: it said both).
