@@ -3845,4 +3845,28 @@ describe('an element R4 does not define is refused, anywhere in a resource read 
     }
     expect(queue.messages).toEqual([]);
   });
+
+  // 2026-12-06: an item of `contained` that is no JSON object (a string, a number, a list, null) was passed over
+  // unsaid, where one of no R4 resource type is refused; R4 says `contained` holds resources only.
+  it('refuses a contained item that is no object (a string, a number, a list, null), saying what it is', async () => {
+    for (const [item, kind] of [
+      ['Condition', 'a string'],
+      [7, 'a number'],
+      [[{ resourceType: 'Condition' }], 'a list'],
+      [null, 'null'],
+    ] as const) {
+      const res = await post('/fhir/r4/Observation', temperature({ contained: [{ resourceType: 'Condition' }, item] }));
+      expect([res.status, errorsOf(res.body)], kind).toEqual([
+        422,
+        [
+          [
+            'structure',
+            'Observation.contained[1]',
+            `is ${kind}, no resource: contained holds resources only, each an object with a resourceType (R4), so this resource is not read`,
+          ],
+        ],
+      ]);
+    }
+    expect(queue.messages).toEqual([]);
+  });
 });
