@@ -3845,4 +3845,71 @@ describe('an element R4 does not define is refused, anywhere in a resource read 
     }
     expect(queue.messages).toEqual([]);
   });
+
+  // 2026-12-06: an item of `contained` that is no JSON object (a string, a number, a list, null) was passed over
+  // unsaid, where one of no R4 resource type is refused; R4 says `contained` holds resources only.
+  it('refuses a contained item that is no object (a string, a number, a list, null), saying what it is', async () => {
+    for (const [item, kind] of [
+      ['Condition', 'a string'],
+      [7, 'a number'],
+      [[{ resourceType: 'Condition' }], 'a list'],
+      [null, 'null'],
+    ] as const) {
+      const res = await post('/fhir/r4/Observation', temperature({ contained: [{ resourceType: 'Condition' }, item] }));
+      expect([res.status, errorsOf(res.body)], kind).toEqual([
+        422,
+        [
+          [
+            'structure',
+            'Observation.contained[1]',
+            `is ${kind}, no resource: contained holds resources only, each an object with a resourceType (R4), so this resource is not read`,
+          ],
+        ],
+      ]);
+    }
+    expect(queue.messages).toEqual([]);
+  });
+
+  // 2026-12-06: a Bundle entry whose resource is of a datatype's type, or of one R4 lacks, was only warned of as
+  // "ignored", as a Condition is; R4 says an entry's resource is a resource, so the entry is refused.
+  it('refuses a Bundle entry of no R4 resource type (422 in a batch, the whole transaction); a Condition is still a warning', async () => {
+    const entries = (type: 'batch' | 'transaction', odd: Record<string, unknown>) => ({
+      resourceType: 'Bundle',
+      type,
+      entry: [temperature(), odd, { resourceType: 'Condition', id: 'c1' }].map((resource) => ({ resource })),
+    });
+    const said = (named: string) => [
+      'structure',
+      'Bundle.entry[1].resource',
+      `resourceType ${named} is no R4 resource type: an entry's resource is a resource (R4), so this entry is not read`,
+    ];
+    for (const [odd, named] of [
+      [{ resourceType: 'Quantity', value: 1 }, '"Quantity"'],
+      [{ resourceType: 'Foo', id: 'f1' }, '"Foo"'],
+      [{ resourceType: 'DomainResource', id: 'd1' }, '"DomainResource"'],
+    ] as const) {
+      const batch = await post('/fhir/r4', entries('batch', odd));
+      expect(batch.status, named).toBe(200);
+      const out = JSON.parse(batch.body) as Bundle;
+      expect(
+        out.entry!.map((e) => [
+          e.response!.status,
+          (e.response!.outcome as OperationOutcome | undefined)?.issue.map((i) => [i.severity, i.expression?.[0]]),
+        ]),
+        named,
+      ).toEqual([
+        ['202 Accepted', undefined],
+        ['422 Unprocessable Entity', [['error', 'Bundle.entry[1].resource']]],
+        ['202 Accepted', [['warning', 'Bundle.entry[2].resource']]],
+      ]);
+      expect(errorsOf(JSON.stringify(out.entry![1]!.response!.outcome)), named).toEqual([said(named)]);
+      const transaction = await post('/fhir/r4', entries('transaction', odd));
+      expect([transaction.status, errorsOf(transaction.body)], named).toEqual([422, [said(named)]]);
+    }
+    expect(queue.messages.map((m) => m.message.vitals)).toEqual([
+      { temperatureC: 38.5 },
+      { temperatureC: 38.5 },
+      { temperatureC: 38.5 },
+    ]);
+  });
 });

@@ -39,6 +39,17 @@ const isResource = (type: string) => R4_ELEMENTS[type]?.implicitRules !== undefi
 
 const RESOURCE_TYPES = new Set(R4_RESOURCE_TYPES);
 
+/** A resourceType that is no R4 resource type, as said (`"Quantity"`, `none`); undefined for one of R4's. */
+export function noResourceType(given: unknown): string | undefined {
+  if (typeof given === 'string' && RESOURCE_TYPES.has(given)) return undefined;
+  return typeof given !== 'string' ? 'none' : JSON.stringify(given.slice(0, KEY_SHOWN));
+}
+
+const notAResource = (item: unknown, key: string) => {
+  const kind = item === null ? 'null' : Array.isArray(item) ? 'a list' : `a ${typeof item}`;
+  return `is ${kind}, no resource: ${key} holds resources only, each an object with a resourceType (R4), so this resource is not read`;
+};
+
 /**
  * Every object of the resource (its datatypes, backbone elements, contained resources of a type this table has)
  * with keys R4 does not define for its type. `resourceType`, a primitive's `_name` and a choice's `valueQuantity`
@@ -79,16 +90,20 @@ export function unknownElements(
       const items = Array.isArray(child) ? child : [child];
       for (let i = items.length - 1; i >= 0; i--) {
         const item = items[i];
-        if (!isObject(item)) continue;
         const where = `${at}.${extended ? key.slice(1) : key}${Array.isArray(child) ? `[${i}]` : ''}`;
+        if (!isObject(item)) {
+          // A resource is an object (R4 json.html); until 2026-12-06 a string or null in `contained` was passed over.
+          if (inner === 'Resource' && intoResources) out.push({ path: where, text: notAResource(item, key) });
+          continue;
+        }
         if (inner !== 'Resource') stack.push([item, inner, where]);
         else if (intoResources) {
           const given = item.resourceType;
-          if (typeof given !== 'string' || !RESOURCE_TYPES.has(given)) {
-            const shown = typeof given !== 'string' ? 'none' : JSON.stringify(given.slice(0, KEY_SHOWN));
+          const shown = noResourceType(given);
+          if (shown !== undefined) {
             const text = `resourceType ${shown} is no R4 resource type: ${key} holds resources only (R4), so this resource is not read`;
             out.push({ path: where, text });
-          } else if (isResource(given)) stack.push([item, given, where]);
+          } else if (isResource(given as string)) stack.push([item, given as string, where]);
         }
       }
     }

@@ -38,7 +38,7 @@ import {
 import { toContractUnit, type SentUnit } from '#app/interfaces/units.ts';
 import { fieldOfLoinc, fieldOfMdc, rankOfLoinc, rankOfMdc } from '#app/interfaces/codes.ts';
 import { MAX_OFFSET_MINUTES } from '#app/interfaces/zone.ts';
-import { unknownElements } from './elements.ts';
+import { noResourceType, unknownElements } from './elements.ts';
 
 type IssueCode =
   | 'invalid'
@@ -359,6 +359,14 @@ function resourceFragments(
     return [];
   }
   const type = resource.resourceType;
+  // R4: an entry's resource is a resource; one of a datatype's type (a Quantity) or of none R4 has is refused, not
+  // warned of as a Condition is (until 2026-12-06 it was only "ignored").
+  const odd = noResourceType(type);
+  if (odd !== undefined) {
+    const text = `resourceType ${odd} is no R4 resource type: an entry's resource is a resource (R4), so this entry is not read`;
+    issues.push({ expression: at, code: 'structure', text });
+    return [];
+  }
   // An element R4 does not define is refused, anywhere in a resource read (a bundled Patient's identifier is):
   // misspelt, what it was meant to say would be lost (2026-12-06: it was passed over, `"statsu"` beside `status`).
   const unknown =
