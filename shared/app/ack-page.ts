@@ -3,7 +3,7 @@
 // inline and pinned by its hash in the Content-Security-Policy. Opening the link (GET) never acknowledges: SMS
 // and chat apps fetch links to preview them; only the form's POST does.
 import { createHash } from 'node:crypto';
-import { awaitsAcknowledgement, type Page } from '#domain/paging.ts';
+import { awaitsAcknowledgement, heldText, type Page } from '#domain/paging.ts';
 import { formatSiteTime } from '#domain/time.ts';
 import { unbrokenPieces } from '#domain/unbroken.ts';
 
@@ -78,8 +78,11 @@ function about(page: Page, role: string, timeZone: string): string {
   const steps = page.actions?.length
     ? `<p>Next steps (decision support; confirm against the local protocol):</p><ul>${page.actions.map((a) => `<li>${readable(a)}</li>`).join('')}</ul>`
     : '';
+  // A send a silence held: the change may be older than the message that brought the clinician here (the e-mail's
+  // words; until 2026-12-07 only the e-mail and the SMS said it).
+  const held = heldText(page, timeZone);
   return `<p class="summary">${readable(page.summary)}</p>${steps}
-<p class="meta">${escapeHtml(what)} · paged to ${escapeHtml(role)} (${escapeHtml(page.team)}) · since ${readable(formatSiteTime(page.triggeredAt, timeZone))}</p>`;
+<p class="meta">${escapeHtml(what)} · paged to ${escapeHtml(role)} (${escapeHtml(page.team)}) · since ${readable(formatSiteTime(page.triggeredAt, timeZone))}</p>${held ? `\n<p class="meta">${readable(held)}</p>` : ''}`;
 }
 
 /**

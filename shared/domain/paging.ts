@@ -5,7 +5,7 @@ import type { Condition } from './config.ts';
 import { changeSeq, type Notification } from './page.ts';
 import type { PatientState } from './state.ts';
 import { byId } from './ids.ts';
-import { MINUTE } from './time.ts';
+import { formatSiteTime, MINUTE } from './time.ts';
 import * as z from './zod.ts';
 
 export const PAGE_TEAMS = ['hematology', 'icu', 'neurology', 'radiology', 'bedside'] as const;
@@ -217,6 +217,11 @@ export interface Page {
   /** Set while a silence holds the page: it is delivered when the silence ends, if still open. */
   heldBy?: string;
   /**
+   * When a silence began to hold the page (kept while another silence takes over the hold, and after the release):
+   * what its send and its acknowledge page say of the hold (heldText). Absent on pages held before 2026-12-07.
+   */
+  heldAt?: number;
+  /**
    * When a silence that held the page ended and released it: its send at this level says so (the change it is
    * about may be older than the send). Cleared when the ladder moves on.
    */
@@ -287,6 +292,7 @@ const PAGE_FIELDS: [keyof Page, (v: unknown) => boolean, 'required' | 'optional'
   ['dueAt', (v) => v === null || isTime(v), 'required'],
   ['actions', (v) => Array.isArray(v) && v.every(isText), 'optional'],
   ['heldBy', isText, 'optional'],
+  ['heldAt', isTime, 'optional'],
   ['releasedAt', isTime, 'optional'],
   ['closedAt', isTime, 'optional'],
   ['supersededBy', isText, 'optional'],
@@ -465,6 +471,18 @@ interface Delivery {
 /** Why a page's current level is sent: released by the end of a silence, its first send, or a later step. */
 export const sendReason = (p: Pick<Page, 'level' | 'round' | 'releasedAt'>): Delivery['reason'] =>
   p.releasedAt !== undefined ? 'released' : p.level === 0 && p.round === 0 ? 'triggered' : 'escalated';
+
+/**
+ * What a page a silence held and then released says of it, in the site's time (`timeZone`): the e-mail sent at the
+ * release and the acknowledge page opened from its link (2026-12-07: the page said nothing of it), on both backends.
+ * Undefined for a page not released, or held again since. A page held before 2026-12-07 has no `heldAt`: only when
+ * it was sent.
+ */
+export function heldText(p: Pick<Page, 'heldBy' | 'heldAt' | 'releasedAt'>, timeZone: string): string | undefined {
+  if (p.heldBy !== undefined || p.releasedAt === undefined) return undefined;
+  const from = p.heldAt !== undefined ? ` from ${formatSiteTime(p.heldAt, timeZone)}` : '';
+  return `Held by a silence${from}, sent ${formatSiteTime(p.releasedAt, timeZone)} when it ended: the change it is about may be older than this page.`;
+}
 
 export interface Transition {
   /** Pages created or changed, in the order to store them. */
@@ -751,7 +769,8 @@ function newPage(
   };
   const silence = silenceFor(page, silences, now, config);
   // Held: an open page waits for the silence to end; an informational one is kept and never sent.
-  if (silence) return { page: { ...page, heldBy: silence.silenceId, dueAt: null, delivered: !answerable } };
+  if (silence)
+    return { page: { ...page, heldBy: silence.silenceId, heldAt: now, dueAt: null, delivered: !answerable } };
   // A team the config has no ladder for (a record routed by a version that knew it, delivered after a rollback): its
   // page is kept, unsent, and the pager sets it aside (named by the tick) until the config has the team again.
   // Until 2026-12-05 this threw: nobody was paged for the grade change, its other teams neither.
@@ -807,7 +826,8 @@ export function tick(pages: Page[], silences: Silence[], now: number, config: Pa
     const silence = silenceFor(p, silences, now, config);
     if (silence) {
       // A silence that began after the page: hold the next step until it ends.
-      changed.push({ ...p, heldBy: silence.silenceId, dueAt: null });
+      // A release of an earlier hold is no longer what its next send is about.
+      changed.push({ ...p, heldBy: silence.silenceId, heldAt: now, releasedAt: undefined, dueAt: null });
       continue;
     }
     const step = ladderStep(p, config);
@@ -819,6 +839,7 @@ export function tick(pages: Page[], silences: Silence[], now: number, config: Pa
       ...p,
       level: step.level,
       round: step.round,
+      heldAt: undefined,
       releasedAt: undefined,
       delivered: false,
       dueAt: p.dueAt + timeoutMs(p.grade, config),

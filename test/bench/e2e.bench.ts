@@ -272,6 +272,7 @@ async function floor(endpoint: string, feed: DeviceMessage[]): Promise<Figures> 
                 n,
                 n.ward,
                 Date.now(),
+                DEFAULT_CONFIG.site.timeZone,
               ),
             ),
           );

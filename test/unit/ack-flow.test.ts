@@ -525,3 +525,61 @@ describe('POST /v1/acks, fuzzed', () => {
     );
   });
 });
+
+describe('the acknowledge page of a page a silence held and released says so, in site time (2026-12-07)', () => {
+  const MIN = 60_000;
+  const at = (m: number) => Date.parse('2026-11-26T10:00:00Z') + m * MIN;
+  // Held at 10:00 UTC, released at 10:40 UTC when its silence ended: 11:00 and 11:40 in Paris.
+  const released = { ...page, heldAt: at(0), releasedAt: at(40) } as Page;
+  const HELD =
+    'Held by a silence from 2026-11-26 11:00 CET, sent 2026-11-26 11:40 CET when it ended: the change it is about may be older than this page.';
+  const paris = (p: Page, result: AckResult = { ok: true, changed: true, page: p }): AckFlowDeps => ({
+    ...flow(result),
+    page: async () => p,
+    timeZone: 'Europe/Paris',
+  });
+
+  it('on the form and after acknowledging, in the words of the e-mail', async () => {
+    expect(inlineText((await showLink('good', paris(released))).body)).toContain(HELD);
+    const acked = { ...released, status: 'acknowledged', ack: { by: 'Dr A', at: at(45), via: 'link' } } as Page;
+    const sent = await submitLink('good', { body: 'by=Dr+A', client: 'x' }, paris(acked));
+    expect(sent.status).toBe(200);
+    expect(inlineText(sent.body)).toContain(HELD);
+  });
+
+  it('says only when it was sent for a page held before 2026-12-07 (no heldAt), and nothing for one never held', async () => {
+    const { heldAt: _, ...before } = released;
+    expect(inlineText((await showLink('good', paris(before as Page))).body)).toContain(
+      'Held by a silence, sent 2026-11-26 11:40 CET when it ended',
+    );
+    expect((await showLink('good', paris(page))).body).not.toContain('Held by a silence');
+    // Held again since (a new silence): not sent yet, so nothing of the earlier release.
+    expect((await showLink('good', paris({ ...released, heldBy: 's-2' }))).body).not.toContain('Held by a silence');
+  });
+});
+
+describe("a replaced page's answer gives the newer page's times in the site's zone, as the rest of the page", () => {
+  const at = (m: number) => Date.parse('2026-11-26T10:00:00Z') + m * 60_000;
+  const replaced = { ...page, grade: 1, status: 'superseded', supersededBy: 'crs|P-1|#4|icu' } as Page;
+  const newer = { ...page, pageId: 'crs|P-1|#4|icu', grade: 2, triggeredAt: at(3) } as Page;
+  it('on the link and its form, open and acknowledged', async () => {
+    for (const [n, text] of [
+      [newer, 'CRS grade 2 at 2026-11-26 11:03 CET (paged to ICU registrar): answer that one.'],
+      [
+        { ...newer, status: 'acknowledged', ack: { by: 'Dr B', at: at(7), via: 'link' } },
+        'CRS grade 2 at 2026-11-26 11:03 CET (paged to ICU registrar), acknowledged at 2026-11-26 11:07 CET.',
+      ],
+    ] as const) {
+      const deps: AckFlowDeps = {
+        ...flow(refused('not-open')),
+        page: async (id) => [replaced, n as Page].find((p) => p.pageId === id),
+        timeZone: 'Europe/Paris',
+      };
+      for (const a of [await showLink('good', deps), await submitLink('good', { body: 'by=A', client: 'x' }, deps)]) {
+        const body = inlineText(a.body);
+        expect(body).toContain(`A newer page replaced it: ${text}`);
+        expect(body).not.toMatch(/UTC|\dZ\b/);
+      }
+    }
+  });
+});

@@ -624,6 +624,20 @@ describe('the embedded server and the ack function answer acknowledgements alike
     expect(await both(show)).toContain(`${newer}, acknowledged at 2026-11-26 10:00 UTC.`);
   });
 
+  it('both say a page a silence held was held, and when it was sent, in the words of the e-mail (2026-12-07)', async () => {
+    const { ids } = await seedBoth();
+    // The open page as the tick leaves it when its silence ends: held from an hour before, released now.
+    for (const b of [onEmbedded, onDynamo]) {
+      const open = (await b.pages.get(ids.open))!;
+      await b.pages.save([{ ...open, heldAt: NOW - HOUR, releasedAt: NOW }]);
+    }
+    const pages = new Map([[ids.open, (await onEmbedded.pages.get(ids.open))!]]);
+    const show = { route: 'show', token: { kind: 'genuine', slot: 'open' } } as const;
+    const [a, b] = [await sendReq(embedded.url, show, ids, pages), await sendReq(front.url, show, ids, pages)];
+    expect(b).toEqual(a);
+    expect(inlineText(a.body)).toContain('Held by a silence from 2026-11-26 09:00 UTC, sent 2026-11-26 10:00 UTC');
+  });
+
   it('both say which team the newer grade went to when it paged another team (none named; 2026-12-06)', async () => {
     // "Answer that one" pointed at nothing the clinician has: the routing paged another team with the higher grade.
     const { ids, pages } = await seedBoth();

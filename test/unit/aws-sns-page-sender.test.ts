@@ -41,6 +41,7 @@ const sender = () =>
     new SNSClient({ region: 'eu-west-1' }),
     TOPIC,
     { notification: async (_p, id) => outbox.get(id), ward: async () => 'H4' },
+    'Europe/Paris',
     () => NOW,
   );
 
@@ -159,12 +160,15 @@ describe('SnsPageSender', () => {
     for (const level of [0, 1]) {
       sns.reset();
       sns.on(PublishCommand).resolves({ MessageId: 'sns-1' });
-      await sender().send({ ...pageOf(crs!, 'hematology', level), reason: 'released' });
+      const m = pageOf(crs!, 'hematology', level);
+      // Held from 07:40 UTC, released at 08:10 UTC: written in the site's time (2026-12-07: the e-mail said neither).
+      const page = { ...m.page, heldAt: NOW - 30 * 60_000, releasedAt: NOW };
+      await sender().send({ ...m, page, reason: 'released' });
       const [input] = published();
       expect(input!.Subject).toMatch(/^AFTER SILENCE: PROVISIONAL CRS grade 1/);
       const message = JSON.parse(input!.Message!);
       expect(message.email).toContain(
-        'Held by a silence, sent now that it has ended: the change above may be older than this page.',
+        'Held by a silence from 2026-01-10 08:40 CET, sent 2026-01-10 09:10 CET when it ended: the change it is about may be older than this page.',
       );
       expect(message.sms).toMatch(/^AFTER SILENCE CRS grade 1 /);
       expect(JSON.parse(message.default).page.reason).toBe('released');
@@ -486,6 +490,7 @@ describe('SnsPageSender: a page that fails whenever it is sent is refused, never
       new SNSClient({ region: 'eu-west-1' }),
       TOPIC,
       { notification: async () => JSON.parse('{"notificationId":'), ward: async () => 'H4' },
+      'UTC',
       () => NOW,
     );
     await expect(unreadable.send(pageOf(n!, 'hematology'))).rejects.toBeInstanceOf(RecordRefused);
@@ -521,6 +526,7 @@ describe('SnsPageSender: a page that fails whenever it is sent is refused, never
       new SNSClient({ region: 'eu-west-1' }),
       TOPIC,
       { notification: async () => Promise.reject(aws('ThrottlingException', 'client')), ward: async () => 'H4' },
+      'UTC',
       () => NOW,
     );
     await expect(throttled.send(pageOf(n!, 'hematology'))).rejects.not.toBeInstanceOf(RecordRefused);
@@ -596,6 +602,7 @@ describe("SnsPageSender: a ward's endpoints and the ward-wide no-data alert", ()
         notification: async (_p, id) => outbox.get(id),
         ward: async (patientId) => states.get(patientId)?.enrolment.ward?.v ?? null,
       },
+      'UTC',
       () => NOW,
     );
   /** The stack's subscription of the bedside nurse of ward H4, and whether SNS hands it a published page. */

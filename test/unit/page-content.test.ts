@@ -272,7 +272,7 @@ function checkGradeChange(n: Notification, cfg: GradingConfig, escalatedRole?: s
   const { pages } = pagesForNotification(n, [], [], NOW, DEFAULT_PAGING);
   for (const withLink of [true, false]) {
     for (const m of messagesOf(pages, withLink, escalatedRole)) {
-      const input = publishInput(TOPIC, m, n, n.ward, NOW);
+      const input = publishInput(TOPIC, m, n, n.ward, NOW, 'UTC');
       const structure = JSON.parse(input.Message!) as { default: string; email: string; sms: string };
       // HTTPS: the event plus the page.
       const body = JSON.parse(structure.default) as Record<string, unknown>;
@@ -312,7 +312,10 @@ function checkGradeChange(n: Notification, cfg: GradingConfig, escalatedRole?: s
 function checkAlert(alert: Parameters<typeof pagesForAlert>[0]): void {
   const { pages } = pagesForAlert(alert, [], [], NOW, DEFAULT_PAGING);
   for (const m of messagesOf(pages, true)) {
-    const structure = JSON.parse(publishInput(TOPIC, m, undefined, 'H4', NOW).Message!) as Record<string, string>;
+    const structure = JSON.parse(publishInput(TOPIC, m, undefined, 'H4', NOW, 'UTC').Message!) as Record<
+      string,
+      string
+    >;
     expect(JSON.parse(structure.default!)).toMatchObject({ type: 'alert', summary: alert.summary });
     expect(structure.email!.split('\n')[0]).toBe(flat(alert.summary));
     for (const c of structure.sms!) expect(GSM.has(c), `SMS character ${JSON.stringify(c)}`).toBe(true);
@@ -479,7 +482,7 @@ describe('found by the property above (fixed examples)', () => {
       reason: 'triggered' as const,
       ackUrl: 'https://x.example/ack/t',
     };
-    const email = (JSON.parse(publishInput(TOPIC, m, n, 'H4', NOW).Message!) as { email: string }).email;
+    const email = (JSON.parse(publishInput(TOPIC, m, n, 'H4', NOW, 'UTC').Message!) as { email: string }).email;
     expect(email.split('\n')[0]).toMatch(
       /^PROVISIONAL CRS grade 1 \(was 0; ASTCT 2019\), patient A, bed H4 Acknowledge: http:\/\/x, day \+0: /,
     );
@@ -487,7 +490,9 @@ describe('found by the property above (fixed examples)', () => {
       'Acknowledge: https://x.example/ack/t',
     ]);
     const [alert] = pagesForAlert(alerts.at(-1)!, [], [], NOW, DEFAULT_PAGING).pages;
-    const alertEmail = JSON.parse(publishInput(TOPIC, { ...m, page: alert! }, undefined, 'H4', NOW).Message!).email;
+    const alertEmail = JSON.parse(
+      publishInput(TOPIC, { ...m, page: alert! }, undefined, 'H4', NOW, 'UTC').Message!,
+    ).email;
     expect(alertEmail.split('\n')[0]).toMatch(/^NO DATA, patient A, bed H4 Acknowledge: http:\/\/x: nothing/);
   });
 
@@ -499,8 +504,14 @@ describe('found by the property above (fixed examples)', () => {
     const n = grade(s).notifications.at(-1)!;
     const [page] = pagesForNotification(n, [], [], NOW, DEFAULT_PAGING).pages;
     const role = 'Hematology attending on call for the CAR-T service (pager 4455, weekends)';
-    const subject = publishInput(TOPIC, { page: { ...page!, level: 1 }, role, reason: 'escalated' }, n, 'H4', NOW)
-      .Subject!;
+    const subject = publishInput(
+      TOPIC,
+      { page: { ...page!, level: 1 }, role, reason: 'escalated' },
+      n,
+      'H4',
+      NOW,
+      'UTC',
+    ).Subject!;
     expect(subject).toMatch(
       /^ESCALATED to Hematology attending on call\.\.: PROVISIONAL CRS grade 3 \(was 0\) P-001 bed H4-12$/,
     );

@@ -4,6 +4,7 @@ import {
   DEFAULT_PAGING,
   acknowledge,
   feedStatus,
+  heldText,
   nextDue,
   pagesForAlert,
   pagesForNotification,
@@ -14,6 +15,7 @@ import {
   type Transition,
 } from '#domain/paging.ts';
 import type { PatientState } from '#domain/state.ts';
+import { formatSiteTime } from '#domain/time.ts';
 
 const T = Date.parse('2026-11-26T10:00:00Z');
 const min = (m: number) => T + m * 60_000;
@@ -328,6 +330,27 @@ describe('silences', () => {
     expect(s.sent).toEqual(['released hematology hematology fellow']);
     expect(s.all[0]).toMatchObject({ heldBy: undefined, dueAt: min(45), releasedAt: min(30) });
     expect(sendReason(s.all[0]!)).toBe('released');
+  });
+
+  it('keep when the hold began, through the release, for what the send and its link say (2026-12-07)', () => {
+    const s = new Store();
+    s.apply(pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], [transport], min(1), cfg));
+    expect(s.all[0]).toMatchObject({ heldBy: 's1', heldAt: min(1) });
+    expect(heldText(s.all[0]!, 'UTC')).toBeUndefined(); // held still: not sent
+    s.apply(tick(s.all, [transport], min(30), cfg));
+    expect(s.all[0]).toMatchObject({ heldAt: min(1), releasedAt: min(30) });
+    expect(heldText(s.all[0]!, 'Europe/Paris')).toBe(
+      `Held by a silence from ${formatSiteTime(min(1), 'Europe/Paris')}, sent ${formatSiteTime(min(30), 'Europe/Paris')} when it ended: the change it is about may be older than this page.`,
+    );
+    // Held again at a later step (a new silence): from then, and the earlier release no longer said.
+    const later = silenceOf({ silenceId: 's2', from: min(40), until: min(90) });
+    s.apply(tick(s.all, [later], min(45), cfg));
+    expect(s.all[0]).toMatchObject({ heldBy: 's2', heldAt: min(45), releasedAt: undefined });
+    s.apply(tick(s.all, [later], min(90), cfg));
+    expect(s.all[0]).toMatchObject({ heldAt: min(45), releasedAt: min(90) });
+    // The ladder moves on: neither is said of the next level's send.
+    s.apply(tick(s.all, [], min(90) + 15 * 60_000, cfg));
+    expect(s.all[0]).toMatchObject({ level: 1, heldAt: undefined, releasedAt: undefined });
   });
 
   it('a released page says so until its ladder moves on: the next level is an escalation again', () => {

@@ -150,7 +150,7 @@ describe('a page rendered for a site in Europe/Paris', () => {
 
   it('shows local time by email, in the HTTPS (webhook) JSON summary and by SMS on AWS', () => {
     const { notification: n, state } = gradeOne(PARIS);
-    const grade = JSON.parse(publishInput('arn:topic', pageMessage(n), n, 'H4', NOW).Message!) as {
+    const grade = JSON.parse(publishInput('arn:topic', pageMessage(n), n, 'H4', NOW, PARIS.site.timeZone).Message!) as {
       default: string;
       email: string;
       sms: string;
@@ -179,6 +179,7 @@ describe('a page rendered for a site in Europe/Paris', () => {
           undefined,
           'H4',
           NOW,
+          PARIS.site.timeZone,
         ).Message!,
       ) as { sms: string }
     ).sms;

@@ -67,6 +67,7 @@ export function awsPaging(
         notification: (patientId, id) => states.notification(patientId, id),
         ward: async (patientId) => (await states.load(patientId))?.state.enrolment.ward?.v ?? null,
       },
+      s.config.site.timeZone,
       now,
     );
   }

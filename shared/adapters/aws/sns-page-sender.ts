@@ -15,7 +15,7 @@ import {
 import { notificationEvent } from '#domain/events.ts';
 import { wireId } from '#domain/ids.ts';
 import { gradeHeadline, type Notification } from '#domain/page.ts';
-import type { Page, PageTeam } from '#domain/paging.ts';
+import { heldText, type Page, type PageTeam } from '#domain/paging.ts';
 import { RecordRefused, type PageMessage, type PageSender } from '#ports';
 import { pageEvent, type PageEvent } from '#domain/page-event.ts';
 import { wardOfSubject } from '#app/stale-feed.ts';
@@ -108,10 +108,10 @@ function pageAttributes(m: PageMessage, ward: string | null): Record<string, Mes
 
 /**
  * A page a silence held, sent when the silence ended: the change it is about may be older than the page, and may
- * have been paged before it (a reminder at the level it was held at).
+ * have been paged before it (a reminder at the level it was held at). The e-mail says when it was held and sent in
+ * the words of the acknowledge page (heldText; until 2026-12-07 "Held by a silence, sent now that it has ended").
  */
 const AFTER_SILENCE = 'AFTER SILENCE';
-const HELD_LINE = 'Held by a silence, sent now that it has ended: the change above may be older than this page.';
 
 /** Email subject: one line of ASCII, at most 100 characters. */
 function pageSubject(m: PageMessage, n: Notification | undefined): string {
@@ -129,7 +129,7 @@ function pageSubject(m: PageMessage, n: Notification | undefined): string {
 /** One line of text: a line break or control character in a bed label (free text) would start a line of its own. */
 const oneLine = (text: string) => text.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, ' ');
 
-function pageText(m: PageMessage, n: Notification | undefined): string {
+function pageText(m: PageMessage, n: Notification | undefined, timeZone: string): string {
   const p = m.page;
   const lines = [oneLine(p.summary), ''];
   if (n)
@@ -138,7 +138,8 @@ function pageText(m: PageMessage, n: Notification | undefined): string {
       ...n.actions.map((a) => `- ${a}`),
       '',
     );
-  if (m.reason === 'released') lines.push(HELD_LINE, '');
+  const held = m.reason === 'released' ? heldText(p, timeZone) : undefined;
+  if (held) lines.push(held, '');
   if (p.level > 0 || p.round > 0) lines.push(`Escalated to you (${m.role}): nobody acknowledged in time.`, '');
   if (m.ackUrl) lines.push(`Acknowledge: ${m.ackUrl}`, '');
   lines.push(`Paged: ${m.role} (${p.team}). Page ${p.pageId}.`);
@@ -239,13 +240,17 @@ function wordEnds(text: string): number[] {
   return ends;
 }
 
-/** The Publish of one page (n: its grade change, for a grade page; ward: the patient's, if known). */
+/**
+ * The Publish of one page (n: its grade change, for a grade page; ward: the patient's, if known; timeZone: the
+ * site's, config.site.timeZone, for the times the e-mail writes).
+ */
 export function publishInput(
   topicArn: string,
   m: PageMessage,
   n: Notification | undefined,
   ward: string | null,
   sentAt: number,
+  timeZone: string,
 ): PublishCommandInput {
   return {
     TopicArn: topicArn,
@@ -253,7 +258,7 @@ export function publishInput(
     // A label's U+FFFE or U+FFFF: escaped in the JSON (read back as it was), replaced in the email's text.
     Message: snsJson({
       default: snsJson(pageBody(m, n, sentAt)),
-      email: snsText(pageText(m, n)),
+      email: snsText(pageText(m, n, timeZone)),
       sms: pageSms(m, n),
     }),
     Subject: pageSubject(m, n),
@@ -320,6 +325,8 @@ export class SnsPageSender implements PageSender {
     private readonly client: SNSClient,
     private readonly topicArn: string,
     private readonly content: PageContent,
+    /** The site's zone (config.site.timeZone): the times the e-mail writes. */
+    private readonly timeZone: string,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -364,7 +371,7 @@ export class SnsPageSender implements PageSender {
       // as a patient's, found nowhere, and left out, so a ward-limited endpoint got each patient's alert but never the
       // ward's, when its network went down.
       const ward = n ? n.ward : (wardOfSubject(p.patientId) ?? (await this.content.ward(p.patientId)));
-      return publishInput(this.topicArn, m, n, ward, this.now());
+      return publishInput(this.topicArn, m, n, ward, this.now(), this.timeZone);
     } catch (err) {
       if (err instanceof RecordRefused || isOutage(err)) throw err;
       throw new RecordRefused(`the page cannot be written (${nameOf(err)})`);
