@@ -1125,6 +1125,65 @@ describe('FHIR ingest', () => {
     }
   });
 
+  it('quotes what a sender sent at most 64 characters long, then ..., and printable, wherever an answer echoes it', async () => {
+    // Until 2026-12-07 a route's refusal echoed a 5,000-character resourceType whole (only the body limit held it),
+    // with a line break and a bidirectional override raw; Bundle.type too.
+    const long = 'X'.repeat(5000);
+    const odd = 'Con\ndition\u0001\u202e\u0085';
+    const shown = { [long]: `"${'X'.repeat(64)}..."`, [odd]: '"Con\\ndition\\u0001\\u202e\\u0085"' };
+    /** Every diagnostics of an answer, a batch-response's entries' too. */
+    const said = (body: string): string[] => {
+      const b = JSON.parse(body) as OperationOutcome | Bundle;
+      const outcomes = b.resourceType === 'Bundle' ? b.entry!.map((e) => e.response!.outcome!) : [b];
+      return outcomes.flatMap((o) => (o as OperationOutcome).issue.map((i) => i.diagnostics!));
+    };
+    for (const given of [long, odd]) {
+      const cases: [string, unknown, number, string][] = [
+        [
+          '/fhir/r4/Observation',
+          { resourceType: given },
+          400,
+          `this route takes an Observation, not resourceType ${shown[given]}:`,
+        ],
+        ['/fhir/r4', { resourceType: given }, 400, `this route takes a Bundle, not resourceType ${shown[given]}:`],
+        [
+          '/fhir/r4/Bundle',
+          { resourceType: 'Bundle', type: 'batch', entry: [{ resource: { resourceType: given, id: 'a' } }] },
+          200,
+          `resourceType ${shown[given]} is no R4 resource type`,
+        ],
+        [
+          '/fhir/r4/Bundle',
+          { resourceType: 'Bundle', type: given, entry: [] },
+          400,
+          `Bundle.type ${shown[given]} is not taken`,
+        ],
+        [
+          '/fhir/r4/Observation',
+          { resourceType: 'Observation', id: 'o', contained: [{ resourceType: given }] },
+          422,
+          `resourceType ${shown[given]} is no R4 resource type`,
+        ],
+      ];
+      for (const [path, body, status, text] of cases) {
+        const r = await post(path, body);
+        expect(r.status, `${path} ${JSON.stringify(body).slice(0, 80)}`).toBe(status);
+        const texts = said(r.body);
+        expect(
+          texts.some((t) => t.includes(text)),
+          texts.join('\n').slice(0, 300),
+        ).toBe(true);
+        for (const t of texts) {
+          expect(t).not.toMatch(/X{65}/);
+          expect(t).not.toMatch(/[\p{Cc}\p{Cf}\u2028\u2029]/u);
+        }
+      }
+    }
+    // A name as R4 writes one is said plain, as before.
+    const r = await post('/fhir/r4/Observation', { resourceType: 'Condition' });
+    expect(said(r.body)[0]).toMatch(/^this route takes an Observation, not a Condition: /);
+  });
+
   it('never throws on any JSON, and every refusal is an OperationOutcome with expressions (property)', async () => {
     const resource = fc.record({
       resourceType: fc.constantFrom('Observation', 'MedicationAdministration', 'Encounter', 'Procedure', 'Patient', 7),
@@ -2226,7 +2285,7 @@ describe('an Encounter whose bed or ward is coded without the standard system', 
       [
         'warning',
         'Encounter.location[1].physicalType',
-        `"wa" is read only in the system ${PT} (this coding's is urn:local): no bed or ward was taken from this location`,
+        `"wa" is read only in the system ${PT} (this coding's is "urn:local"): no bed or ward was taken from this location`,
       ],
       [
         'warning',
