@@ -163,7 +163,7 @@ export async function handleFhirHttp(
     return problem(400, 'structure', `${path}: ${TWICE}`, fhirPath && path !== at ? path : '');
   }
   const entries = entriesOf(body);
-  if (!entries.ok) return fhir(400, outcome([entries.issue]));
+  if (!entries.ok) return fhir(400, outcome(entries.issues));
   const expected = rest === '' ? 'Bundle' : rest;
   const sent = (body as { resourceType: string }).resourceType;
   // No expression: the resource's type is no element of it (`resourceType` was named, which is no FHIRPath of R4's).

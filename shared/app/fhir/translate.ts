@@ -298,45 +298,64 @@ export function entriesOf(
   body: unknown,
 ):
   | { ok: true; type: string; items: { resource: unknown; at: string; fullUrl?: string }[] }
-  | { ok: false; issue: FhirIssue } {
+  | { ok: false; issues: FhirIssue[] } {
   if (!isObject(body) || typeof body.resourceType !== 'string') {
     return {
       ok: false,
       // No expression: nothing in the body is a resource to name a path from (`resourceType` is no element).
-      issue: {
-        expression: '',
-        code: 'structure',
-        text: 'the body is not a FHIR resource (no resourceType)',
-      },
+      issues: [
+        {
+          expression: '',
+          code: 'structure',
+          text: 'the body is not a FHIR resource (no resourceType)',
+        },
+      ],
     };
   }
   if (body.resourceType !== 'Bundle')
     return { ok: true, type: 'single', items: [{ resource: body, at: body.resourceType }] };
   // The Bundle's own elements and its entries' (each entry's resource is checked as a resource, in its own right):
   // a misspelt `fullUrl` or `request` would change which Patient a reference names or what an entry asks for.
-  const unknown = unknownElements(body, 'Bundle', 'Bundle', false, 1)[0];
-  if (unknown) return { ok: false, issue: { expression: unknown.path, code: 'structure', text: unknown.text } };
+  // Every one named (until 2026-12-07 the first alone: a feed was mended one resend at a time), to the bound a
+  // resource's problems have, the rest counted.
+  const unknown = unknownElements(body, 'Bundle', 'Bundle', false, ISSUES_PER_RESOURCE);
+  if (unknown.length > 0) {
+    const named = unknown.slice(0, ISSUES_PER_RESOURCE);
+    const more = unknown.length - named.length;
+    const issues: FhirIssue[] = named.map((u) => ({ expression: u.path, code: 'structure', text: u.text }));
+    if (more > 0)
+      issues.push({
+        expression: 'Bundle',
+        code: 'too-costly',
+        text: `and ${more} more problems in this Bundle, not named (the first ${ISSUES_PER_RESOURCE} are)`,
+      });
+    return { ok: false, issues };
+  }
   const bundle = body as unknown as Bundle;
   if (!['batch', 'transaction', 'collection'].includes(bundle.type as string)) {
     return {
       ok: false,
-      issue: {
-        expression: 'Bundle.type',
-        code: 'not-supported',
-        text: `Bundle.type ${quoted(bundle.type, SENDER_MOST)} is not taken: send batch, transaction or collection`,
-      },
+      issues: [
+        {
+          expression: 'Bundle.type',
+          code: 'not-supported',
+          text: `Bundle.type ${quoted(bundle.type, SENDER_MOST)} is not taken: send batch, transaction or collection`,
+        },
+      ],
     };
   }
   if (!Array.isArray(bundle.entry) || bundle.entry.length === 0)
-    return { ok: false, issue: { expression: 'Bundle.entry', code: 'required', text: 'the Bundle has no entry' } };
+    return { ok: false, issues: [{ expression: 'Bundle.entry', code: 'required', text: 'the Bundle has no entry' }] };
   if (bundle.entry.length > 1000)
     return {
       ok: false,
-      issue: {
-        expression: 'Bundle.entry',
-        code: 'value',
-        text: `the Bundle has ${bundle.entry.length} entries; at most 1000`,
-      },
+      issues: [
+        {
+          expression: 'Bundle.entry',
+          code: 'value',
+          text: `the Bundle has ${bundle.entry.length} entries; at most 1000`,
+        },
+      ],
     };
   return {
     ok: true,
