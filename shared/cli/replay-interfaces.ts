@@ -101,7 +101,7 @@ function translateItem(
   } else {
     const e = entriesOf(item);
     if (!e.ok)
-      return { messages: [], errors: [`${e.issue.expression ? `${e.issue.expression}: ` : ''}${e.issue.text}`] };
+      return { messages: [], errors: e.issues.map((i) => `${i.expression ? `${i.expression}: ` : ''}${i.text}`) };
     const t = translateResources(
       e.items,
       { deviceId: 'replay', ...(patientSystem !== undefined ? { patientSystem } : {}) },

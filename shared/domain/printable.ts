@@ -5,12 +5,28 @@
 /** A character's code point as Unicode writes it: 200D, 1F469. */
 const hex = (c: string) => c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
 /**
- * `t` as an error message quotes what was given: as JSON writes it (a control character escaped), and a format
- * character or a line or paragraph separator escaped too ("\u202e"): a bidirectional override would reorder the
- * message itself (the operator's terminal line), a zero-width character would not be seen in it.
+ * The most characters of a sender's value a device answer (FHIR, HL7 v2) quotes: a value may run to the body's
+ * limit, 1 MiB. The CLI's own messages quote what an operator typed whole (their own limits cut it).
  */
-export const quoted = (t: string): string =>
-  JSON.stringify(t).replace(/[\p{Cf}\u2028\u2029]/gu, (c) => `\\u${hex(c).toLowerCase()}`);
+export const SENDER_MOST = 64;
+
+/**
+ * `t` as an error message quotes what was given: as JSON writes it (a control character escaped), and a format
+ * character, a line or paragraph separator or a C1 control escaped too ("\u202e"): a bidirectional override would
+ * reorder the message itself (the operator's terminal line), a zero-width character would not be seen in it. At
+ * most `most` characters of it, then "..." (a device answer echoed a 5,000-character resourceType until 2026-12-07).
+ * What is no string is said by its kind: a number, true or null as JSON writes it, "a list", "an object".
+ */
+export const quoted = (t: unknown, most = Number.POSITIVE_INFINITY): string => {
+  if (typeof t !== 'string') {
+    if (Array.isArray(t)) return 'a list';
+    return typeof t === 'object' && t !== null ? 'an object' : String(t);
+  }
+  // Cut between code points, never inside a surrogate pair (half of one is shown as its escape).
+  const cut = t.length > most ? t.slice(0, /[\uD800-\uDBFF]/.test(t[most - 1]!) ? most - 1 : most) : t;
+  const shown = JSON.stringify(cut).replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, (c) => `\\u${hex(c).toLowerCase()}`);
+  return cut === t ? shown : `${shown.slice(0, -1)}..."`;
+};
 
 /**
  * A message or a table cell as the CLI prints it on one line: every control or format character (and line or

@@ -76,7 +76,7 @@ export function translateItem(
     if (r.ok) r.translated.forEach(take);
   } else {
     const e = entriesOf(item.bundle);
-    if (!e.ok) return { messages, problems: [e.issue.text] };
+    if (!e.ok) return { messages, problems: e.issues.map((i) => i.text) };
     const t = translateResources(e.items, { deviceId });
     problems.push(...t.issues.filter((i) => i.severity !== 'warning').map((i) => `${i.expression}: ${i.text}`));
     t.translated.forEach(take);

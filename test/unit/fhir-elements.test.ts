@@ -282,8 +282,10 @@ describe('the element check, fuzzed (seeded by FC_SEED)', () => {
           const text = JSON.stringify(resource) ?? '';
           const e = entriesOf(sent);
           if (!e.ok) {
-            expect(e.issue.text).not.toBe('');
-            if (e.issue.expression !== '') expect(e.issue.expression).toMatch(SIMPLE_PATH);
+            for (const issue of e.issues) {
+              expect(issue.text).not.toBe('');
+              if (issue.expression !== '') expect(issue.expression).toMatch(SIMPLE_PATH);
+            }
             return;
           }
           // A body reaches translation only on its own type's route (else 400 before): a Bundle, or a type read.

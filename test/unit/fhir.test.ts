@@ -1125,6 +1125,98 @@ describe('FHIR ingest', () => {
     }
   });
 
+  it('quotes what a sender sent at most 64 characters long, then ..., and printable, wherever an answer echoes it', async () => {
+    // Until 2026-12-07 a route's refusal echoed a 5,000-character resourceType whole (only the body limit held it),
+    // with a line break and a bidirectional override raw; Bundle.type too.
+    const long = 'X'.repeat(5000);
+    const odd = 'Con\ndition\u0001\u202e\u0085';
+    const shown = { [long]: `"${'X'.repeat(64)}..."`, [odd]: '"Con\\ndition\\u0001\\u202e\\u0085"' };
+    /** Every diagnostics of an answer, a batch-response's entries' too. */
+    const said = (body: string): string[] => {
+      const b = JSON.parse(body) as OperationOutcome | Bundle;
+      const outcomes = b.resourceType === 'Bundle' ? b.entry!.map((e) => e.response!.outcome!) : [b];
+      return outcomes.flatMap((o) => (o as OperationOutcome).issue.map((i) => i.diagnostics!));
+    };
+    for (const given of [long, odd]) {
+      const cases: [string, unknown, number, string][] = [
+        [
+          '/fhir/r4/Observation',
+          { resourceType: given },
+          400,
+          `this route takes an Observation, not resourceType ${shown[given]}:`,
+        ],
+        ['/fhir/r4', { resourceType: given }, 400, `this route takes a Bundle, not resourceType ${shown[given]}:`],
+        [
+          '/fhir/r4/Bundle',
+          { resourceType: 'Bundle', type: 'batch', entry: [{ resource: { resourceType: given, id: 'a' } }] },
+          200,
+          `resourceType ${shown[given]} is no R4 resource type`,
+        ],
+        [
+          '/fhir/r4/Bundle',
+          { resourceType: 'Bundle', type: given, entry: [] },
+          400,
+          `Bundle.type ${shown[given]} is not taken`,
+        ],
+        [
+          '/fhir/r4/Observation',
+          { resourceType: 'Observation', id: 'o', contained: [{ resourceType: given }] },
+          422,
+          `resourceType ${shown[given]} is no R4 resource type`,
+        ],
+      ];
+      for (const [path, body, status, text] of cases) {
+        const r = await post(path, body);
+        expect(r.status, `${path} ${JSON.stringify(body).slice(0, 80)}`).toBe(status);
+        const texts = said(r.body);
+        expect(
+          texts.some((t) => t.includes(text)),
+          texts.join('\n').slice(0, 300),
+        ).toBe(true);
+        for (const t of texts) {
+          expect(t).not.toMatch(/X{65}/);
+          expect(t).not.toMatch(/[\p{Cc}\p{Cf}\u2028\u2029]/u);
+        }
+      }
+    }
+    // A name as R4 writes one is said plain, as before.
+    const r = await post('/fhir/r4/Observation', { resourceType: 'Condition' });
+    expect(said(r.body)[0]).toMatch(/^this route takes an Observation, not a Condition: /);
+  });
+
+  it("names every problem of a Bundle's entries, not the first alone: at most 20, then how many more", async () => {
+    // Until 2026-12-07 a Bundle whose entries had several misspelt elements was refused naming the first only: an
+    // integrator mending a feed found the next on each resend.
+    const entry = (i: number) => ({
+      fulUrl: `urn:uuid:${i}`,
+      resource: obs({ system: LOINC_SYSTEM, code: '8867-4' }, {}),
+    });
+    for (const type of ['transaction', 'batch']) {
+      const r = await post('/fhir/r4/Bundle', { resourceType: 'Bundle', type, entry: [0, 1, 2].map(entry) });
+      expect(r.status).toBe(400);
+      const issues = (JSON.parse(r.body) as OperationOutcome).issue;
+      expect(issues.map((i) => [i.expression?.[0], i.diagnostics?.slice(0, 22)])).toEqual(
+        [0, 1, 2].map((i) => [`Bundle.entry[${i}]`, 'unknown element "fulUr']),
+      );
+    }
+    const r = await post('/fhir/r4/Bundle', {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: Array.from({ length: 25 }, (_, i) => entry(i)),
+    });
+    const issues = (JSON.parse(r.body) as OperationOutcome).issue;
+    expect(issues.slice(0, 20).map((i) => i.expression?.[0])).toEqual(
+      Array.from({ length: 20 }, (_, i) => `Bundle.entry[${i}]`),
+    );
+    expect(issues.slice(20)).toEqual([
+      expect.objectContaining({
+        expression: ['Bundle'],
+        diagnostics: 'and 5 more problems in this Bundle, not named (the first 20 are)',
+      }),
+    ]);
+    expect(queue.messages).toEqual([]);
+  });
+
   it('never throws on any JSON, and every refusal is an OperationOutcome with expressions (property)', async () => {
     const resource = fc.record({
       resourceType: fc.constantFrom('Observation', 'MedicationAdministration', 'Encounter', 'Procedure', 'Patient', 7),
@@ -1386,7 +1478,7 @@ describe('FhirEncoder (the fixtures and vignettes as an EHR charts them), pinned
   /** What the servers make of the encoder's Bundle: the contract messages, without their ids. */
   const read = (bundle: unknown) => {
     const e = entriesOf(bundle);
-    if (!e.ok) throw new Error(e.issue.text);
+    if (!e.ok) throw new Error(e.issues[0]!.text);
     const t = translateResources(e.items, { deviceId: 'ehr-1' });
     expect(t.issues.filter((i) => i.severity !== 'warning')).toEqual([]);
     return t.translated.map(({ message: { messageId: _id, ...rest } }) => rest);
@@ -2226,7 +2318,7 @@ describe('an Encounter whose bed or ward is coded without the standard system', 
       [
         'warning',
         'Encounter.location[1].physicalType',
-        `"wa" is read only in the system ${PT} (this coding's is urn:local): no bed or ward was taken from this location`,
+        `"wa" is read only in the system ${PT} (this coding's is "urn:local"): no bed or ward was taken from this location`,
       ],
       [
         'warning',
@@ -2556,7 +2648,7 @@ describe('a finished Encounter: the end of the stay is the end of monitoring', (
         const bundle = enc.bundle(m)!;
         expect(bundle.entry!.map((e) => (e.resource as { status: string }).status)).toEqual(['finished']);
         const e = entriesOf(bundle);
-        if (!e.ok) throw new Error(e.issue.text);
+        if (!e.ok) throw new Error(e.issues[0]!.text);
         const t = translateResources(e.items, { deviceId: 'ehr-1' });
         expect(t.issues).toEqual([]);
         const { messageId: _id, ...expected } = m;
@@ -3740,7 +3832,11 @@ describe('an element R4 does not define is refused, anywhere in a resource read 
     });
     expect([inEntry.status, errorsOf(inEntry.body)]).toEqual([
       400,
-      [['structure', 'Bundle.entry[1]', expect.stringContaining('"fullurl" (did you mean "fullUrl"?)')]],
+      // Each problem named (2026-12-07: the first alone).
+      [
+        ['structure', 'Bundle.entry[1]', expect.stringContaining('"fullurl" (did you mean "fullUrl"?)')],
+        ['structure', 'Bundle.entry[1].request', expect.stringContaining('"ifNonExist" (did you mean "ifNoneExist"?)')],
+      ],
     ]);
     expect(queue.messages).toEqual([]);
   });

@@ -51,6 +51,25 @@ const withLine = (n: number, line: string) =>
     .join('\r');
 
 describe('PCD-01 translation', () => {
+  it("quotes what a sender sent at most 64 characters long, then ..., and printable, in an ACK's ERR text", () => {
+    // Until 2026-12-07 a 5,000-character message type was echoed whole, a control character raw.
+    for (const [type, shown] of [
+      ['X'.repeat(5000), `"${'X'.repeat(64)}..."`],
+      ['SIU\u0001\u202e', '"SIU\\u0001\\u202e"'],
+    ]) {
+      const r = translatePcd01(PCD01.replace('ORU^R01^ORU_R01', `${type}^R01`));
+      expect(r.ok).toBe(false);
+      const text = r.ok ? '' : r.problems[0]!.text;
+      expect(text.startsWith(`message type ${shown} is not taken`), text.slice(0, 120)).toBe(true);
+    }
+    const time = `2026${'1'.repeat(4000)}`;
+    const r = translatePcd01(
+      withLine(5, `OBX|2|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|93|262688^MDC_DIM_PERCENT^MDC|||||R|||${time}`),
+    );
+    const said = JSON.stringify(r.ok ? r.problems : r.problems);
+    expect(said).not.toMatch(/1{65}/);
+  });
+
   it('makes one contract message per observation time, arterial over cuff, ECG over oximeter, skipping rows without values, unknown codes, deleted results and Z-segments', () => {
     const r = ok(PCD01);
     expect(r.problems).toEqual([]);

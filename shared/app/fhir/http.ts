@@ -25,6 +25,7 @@ import { refusalHeaders, RETRY_LATER, ROOM_LATER, type AuthResult } from '#app/a
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { DeviceAnswer } from '#app/hl7v2/http.ts';
 import { CONTRACT_ID } from '#app/interfaces/ids.ts';
+import { quoted, SENDER_MOST } from '#domain/printable.ts';
 import { NOT_MONITORED, sortIfKnown } from '#app/interfaces/known.ts';
 import { screen } from '#app/interfaces/screen.ts';
 import { capabilityStatement } from './capability.ts';
@@ -108,7 +109,7 @@ export async function handleFhirHttp(
     return problem(
       404,
       'not-supported',
-      `no route ${req.path}; POST ${FHIR_BASE}/Bundle or ${FHIR_BASE}/<${FHIR_RESOURCES.join('|')}>, GET ${FHIR_BASE}/metadata`,
+      `no route ${quoted(req.path, SENDER_MOST)}; POST ${FHIR_BASE}/Bundle or ${FHIR_BASE}/<${FHIR_RESOURCES.join('|')}>, GET ${FHIR_BASE}/metadata`,
     );
   if (req.method.toUpperCase() !== 'POST') return problem(405, 'not-supported', 'use POST', '', { allow: 'POST' });
   const auth = authenticated ?? (await authenticateRequest(req, deps));
@@ -118,7 +119,11 @@ export async function handleFhirHttp(
   }
   const type = header(req, 'content-type') ?? '';
   if (!isJsonType(type))
-    return problem(415, 'not-supported', `content-type ${type || '(none)'} is not ${FHIR_CONTENT_TYPE}`);
+    return problem(
+      415,
+      'not-supported',
+      `content-type ${type ? quoted(type, SENDER_MOST) : '(none)'} is not ${FHIR_CONTENT_TYPE}`,
+    );
   const version = fhirVersionOf(type);
   // A body declared of another FHIR version (STU3's 3.0) may mean other things by the same names: never read as R4.
   if (version !== undefined && !/^4\.0(\.\d+)?$/.test(version))
@@ -149,14 +154,16 @@ export async function handleFhirHttp(
     const type = (body as { resourceType?: unknown }).resourceType;
     const at = pathText(twice);
     const path =
-      typeof type === 'string' && /^[A-Z][A-Za-z]*$/.test(type) ? `${type}${at.startsWith('[') ? '' : '.'}${at}` : at;
+      typeof type === 'string' && /^[A-Z][A-Za-z]{0,63}$/.test(type)
+        ? `${type}${at.startsWith('[') ? '' : '.'}${at}`
+        : at;
     const fhirPath = twice.every(
       (p) => typeof p === 'number' || (p.length <= KEY_SHOWN && /^[A-Za-z_][A-Za-z0-9_]*$/.test(p)),
     );
     return problem(400, 'structure', `${path}: ${TWICE}`, fhirPath && path !== at ? path : '');
   }
   const entries = entriesOf(body);
-  if (!entries.ok) return fhir(400, outcome([entries.issue]));
+  if (!entries.ok) return fhir(400, outcome(entries.issues));
   const expected = rest === '' ? 'Bundle' : rest;
   const sent = (body as { resourceType: string }).resourceType;
   // No expression: the resource's type is no element of it (`resourceType` was named, which is no FHIRPath of R4's).
@@ -165,7 +172,9 @@ export async function handleFhirHttp(
     const where = (['Bundle', ...FHIR_RESOURCES] as string[]).includes(sent)
       ? `POST it to ${FHIR_BASE}/${sent}`
       : `this system takes ${FHIR_RESOURCES.join(', ')} (or a Bundle of them)`;
-    return problem(400, 'invalid', `this route takes ${aType(expected)}, not ${aType(sent)}: ${where}`);
+    // A name as R4 writes one is said plain; anything else quoted, bounded and printable (2026-12-07: echoed whole).
+    const named = /^[A-Z][A-Za-z]{0,63}$/.test(sent) ? aType(sent) : `resourceType ${quoted(sent, SENDER_MOST)}`;
+    return problem(400, 'invalid', `this route takes ${aType(expected)}, not ${named}: ${where}`);
   }
 
   const batch = entries.type === 'batch';

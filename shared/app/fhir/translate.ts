@@ -19,6 +19,7 @@ import type {
 import { LOINC, LOINC_BP_PANEL, type CodedField } from '#domain/codes.ts';
 import { measurementProblem, type SOURCE_KINDS, type THERAPIES, type VASOPRESSOR_UNITS } from '#domain/contract.ts';
 import { withoutFloatNoise } from '#domain/numbers.ts';
+import { quoted, SENDER_MOST } from '#domain/printable.ts';
 import { iso } from '#domain/time.ts';
 import { CONTRACT_ID, compactTime, idPart, messageIdOf } from '#app/interfaces/ids.ts';
 import type { Translated } from '#app/interfaces/screen.ts';
@@ -131,6 +132,8 @@ export interface FhirOptions {
   patientSystem?: string;
 }
 
+/** A URI (an extension's url, a coding's system) is quoted to 100 characters: 64 would cut a usual one's name. */
+const URI_MOST = 100;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 /** A typed part of a resource that is really there as an object (the JSON came from outside). */
 const present = <T>(v: T | undefined): v is T => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -295,45 +298,64 @@ export function entriesOf(
   body: unknown,
 ):
   | { ok: true; type: string; items: { resource: unknown; at: string; fullUrl?: string }[] }
-  | { ok: false; issue: FhirIssue } {
+  | { ok: false; issues: FhirIssue[] } {
   if (!isObject(body) || typeof body.resourceType !== 'string') {
     return {
       ok: false,
       // No expression: nothing in the body is a resource to name a path from (`resourceType` is no element).
-      issue: {
-        expression: '',
-        code: 'structure',
-        text: 'the body is not a FHIR resource (no resourceType)',
-      },
+      issues: [
+        {
+          expression: '',
+          code: 'structure',
+          text: 'the body is not a FHIR resource (no resourceType)',
+        },
+      ],
     };
   }
   if (body.resourceType !== 'Bundle')
     return { ok: true, type: 'single', items: [{ resource: body, at: body.resourceType }] };
   // The Bundle's own elements and its entries' (each entry's resource is checked as a resource, in its own right):
   // a misspelt `fullUrl` or `request` would change which Patient a reference names or what an entry asks for.
-  const unknown = unknownElements(body, 'Bundle', 'Bundle', false, 1)[0];
-  if (unknown) return { ok: false, issue: { expression: unknown.path, code: 'structure', text: unknown.text } };
+  // Every one named (until 2026-12-07 the first alone: a feed was mended one resend at a time), to the bound a
+  // resource's problems have, the rest counted.
+  const unknown = unknownElements(body, 'Bundle', 'Bundle', false, ISSUES_PER_RESOURCE);
+  if (unknown.length > 0) {
+    const named = unknown.slice(0, ISSUES_PER_RESOURCE);
+    const more = unknown.length - named.length;
+    const issues: FhirIssue[] = named.map((u) => ({ expression: u.path, code: 'structure', text: u.text }));
+    if (more > 0)
+      issues.push({
+        expression: 'Bundle',
+        code: 'too-costly',
+        text: `and ${more} more problems in this Bundle, not named (the first ${ISSUES_PER_RESOURCE} are)`,
+      });
+    return { ok: false, issues };
+  }
   const bundle = body as unknown as Bundle;
   if (!['batch', 'transaction', 'collection'].includes(bundle.type as string)) {
     return {
       ok: false,
-      issue: {
-        expression: 'Bundle.type',
-        code: 'not-supported',
-        text: `Bundle.type ${JSON.stringify(bundle.type)} is not taken: send batch, transaction or collection`,
-      },
+      issues: [
+        {
+          expression: 'Bundle.type',
+          code: 'not-supported',
+          text: `Bundle.type ${quoted(bundle.type, SENDER_MOST)} is not taken: send batch, transaction or collection`,
+        },
+      ],
     };
   }
   if (!Array.isArray(bundle.entry) || bundle.entry.length === 0)
-    return { ok: false, issue: { expression: 'Bundle.entry', code: 'required', text: 'the Bundle has no entry' } };
+    return { ok: false, issues: [{ expression: 'Bundle.entry', code: 'required', text: 'the Bundle has no entry' }] };
   if (bundle.entry.length > 1000)
     return {
       ok: false,
-      issue: {
-        expression: 'Bundle.entry',
-        code: 'value',
-        text: `the Bundle has ${bundle.entry.length} entries; at most 1000`,
-      },
+      issues: [
+        {
+          expression: 'Bundle.entry',
+          code: 'value',
+          text: `the Bundle has ${bundle.entry.length} entries; at most 1000`,
+        },
+      ],
     };
   return {
     ok: true,
@@ -393,7 +415,7 @@ function resourceFragments(
     r.issue(
       modifier.path,
       'not-supported',
-      `a modifier extension${modifier.url ? ` (${JSON.stringify(modifier.url.slice(0, 100))})` : ''} changes the meaning of what it is on and is not understood here: the ${type} is refused, never read as if it were absent`,
+      `a modifier extension${modifier.url ? ` (${quoted(modifier.url, URI_MOST)})` : ''} changes the meaning of what it is on and is not understood here: the ${type} is refused, never read as if it were absent`,
     );
     return [];
   }
@@ -585,7 +607,7 @@ class Reader {
       return this.issue(
         path,
         'value',
-        `${JSON.stringify(value.slice(0, 40))} is not a dateTime with a time and a zone offset (e.g. 2026-11-26T10:00:00Z)`,
+        `${quoted(value, SENDER_MOST)} is not a dateTime with a time and a zone offset (e.g. 2026-11-26T10:00:00Z)`,
       );
     }
     // Date.parse rolls an impossible date over (30 February is 2 March, 24:00 the next day): each part is checked,
@@ -605,7 +627,11 @@ class Reader {
       om! > 59 ||
       offset > MAX_OFFSET_MINUTES
     )
-      return this.issue(path, 'value', `${JSON.stringify(value)} is not a real date and time with a real zone offset`);
+      return this.issue(
+        path,
+        'value',
+        `${quoted(value, SENDER_MOST)} is not a real date and time with a real zone offset`,
+      );
     return ms;
   }
 
@@ -684,7 +710,7 @@ class Reader {
     this.issue(
       `${path}.comparator`,
       'value',
-      `a value with a comparator (${JSON.stringify(String(q.comparator).slice(0, 8))}) is a bound, not a measurement; it is never read as the value`,
+      `a value with a comparator (${quoted(q.comparator, SENDER_MOST)}) is a bound, not a measurement; it is never read as the value`,
     );
     return false;
   }
@@ -804,14 +830,7 @@ const ENCOUNTER_STATUSES = [
 function knownStatus(r: Reader, status: unknown, type: string, codes: string[]): status is string {
   if (status === undefined) return r.issue('status', 'required', 'status is required') ?? false;
   if (typeof status === 'string' && codes.includes(status)) return true;
-  const shown =
-    typeof status === 'string'
-      ? JSON.stringify(status.slice(0, 40))
-      : typeof status === 'number' || typeof status === 'boolean' || status === null
-        ? String(status)
-        : Array.isArray(status)
-          ? 'a list'
-          : 'an object';
+  const shown = quoted(status, SENDER_MOST);
   return r.issue('status', 'code-invalid', `${shown} is not an R4 ${type} status (${codes.join(', ')})`) ?? false;
 }
 
@@ -929,7 +948,7 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
         r.issue(
           'valueQuantity.code',
           'value',
-          `unit ${JSON.stringify(unit)} is not taken for labs.${lab.field} (use ${Object.keys(lab.units).join(' or ')})`,
+          `unit ${quoted(unit, SENDER_MOST)} is not taken for labs.${lab.field} (use ${Object.keys(lab.units).join(' or ')})`,
         ) ?? []
       );
     // Without floating-point noise, as every unit conversion (units.ts): 10.02 mg/dL of CRP is 100.2 mg/L.
@@ -1114,7 +1133,7 @@ const NOT_GIVEN: Record<string, string> = {
 function takenStatus(r: Reader, status: string, ignored: Record<string, string>, expected: string): boolean {
   if (status === 'completed' || status === 'in-progress') return true;
   if (Object.hasOwn(ignored, status)) r.issue('status', 'value', ignored[status]!, 'warning');
-  else r.issue('status', 'value', `${expected} (got ${JSON.stringify(status.slice(0, 40))})`);
+  else r.issue('status', 'value', `${expected} (got ${quoted(status, SENDER_MOST)})`);
   return false;
 }
 
@@ -1200,7 +1219,7 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
         r.issue(
           'dosage.rateQuantity.code',
           'value',
-          `rate unit ${JSON.stringify(rate.code ?? rate.unit ?? '')} is not one of ug/kg/min, ug/min, U/min`,
+          `rate unit ${quoted(rate.code ?? rate.unit ?? '', SENDER_MOST)} is not one of ug/kg/min, ug/min, U/min`,
         ) ?? refused()
       );
     return frag('vasopressors', { drug: pressor, dose: rate.value, unit }, 'dosage.rateQuantity', kind);
@@ -1224,7 +1243,8 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
   const factor = unit === 'mg' ? 1 : unit === 'g' ? 1000 : undefined;
   if (typeof dose.value !== 'number' || factor === undefined)
     return (
-      r.issue('dosage.dose', 'value', `the dose needs a value in mg or g (got ${JSON.stringify(unit ?? null)})`) ?? []
+      r.issue('dosage.dose', 'value', `the dose needs a value in mg or g (got ${quoted(unit ?? null, SENDER_MOST)})`) ??
+      []
     );
   return frag('medications', { drug, doseMg: withoutFloatNoise(dose.value * factor) }, 'dosage.dose', 'ehr');
 }
@@ -1273,7 +1293,7 @@ function encounter(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragm
         r.issue(
           `location[${i}].physicalType`,
           'code-invalid',
-          `${JSON.stringify(near.code)} is read only in the system ${PHYSICAL_TYPE} (${near.system === '' ? 'this coding has no system' : `this coding's is ${near.system.slice(0, 100)}`}): no bed or ward was taken from this location`,
+          `${quoted(near.code, SENDER_MOST)} is read only in the system ${PHYSICAL_TYPE} (${near.system === '' ? 'this coding has no system' : `this coding's is ${quoted(near.system, URI_MOST)}`}): no bed or ward was taken from this location`,
           'warning',
         );
       return;
@@ -1325,7 +1345,7 @@ function encounter(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragm
     r.issue(
       'class',
       'not-supported',
-      `not taken as the end of monitoring: a finished Encounter of class ${JSON.stringify(cls?.code ?? null)} is not the end of an inpatient stay (IMP, ACUTE or NONAC); the patient stays watched`,
+      `not taken as the end of monitoring: a finished Encounter of class ${quoted(cls?.code ?? null, SENDER_MOST)} is not the end of an inpatient stay (IMP, ACUTE or NONAC); the patient stays watched`,
       'warning',
     );
     return out;

@@ -7,6 +7,7 @@
 import { Hl7Message, type Hl7Segment } from '@medplum/core';
 import type { CodedField } from '#domain/codes.ts';
 import { measurementProblem, type OxygenDevice } from '#domain/contract.ts';
+import { quoted, SENDER_MOST } from '#domain/printable.ts';
 import { iso } from '#domain/time.ts';
 import { CONTRACT_ID, compactTime, idPart, messageIdOf } from '#app/interfaces/ids.ts';
 import type { Translated } from '#app/interfaces/screen.ts';
@@ -266,7 +267,7 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
         {
           at: { ...MSH, field: 9, component: 1 },
           code: 200,
-          text: `message type ${JSON.stringify(type)} is not taken; send ORU^R01 (IHE PCD-01) or ADT (A03 a discharge, A13 its cancellation, A01, A02, A06, A08, A12 an inpatient's bed)`,
+          text: `message type ${quoted(type, SENDER_MOST)} is not taken; send ORU^R01 (IHE PCD-01) or ADT (A03 a discharge, A13 its cancellation, A01, A02, A06, A08, A12 an inpatient's bed)`,
         },
       ],
       header,
@@ -283,8 +284,8 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
           code: 201,
           text:
             type === 'ADT'
-              ? `event ${JSON.stringify(event.slice(0, 20))} is no ADT trigger event (A01, A02, A03...)`
-              : `event ${JSON.stringify(header.trigger)} is not taken; send ORU^R01`,
+              ? `event ${quoted(event, SENDER_MOST)} is no ADT trigger event (A01, A02, A03...)`
+              : `event ${quoted(header.trigger, SENDER_MOST)} is not taken; send ORU^R01`,
         },
       ],
       header,
@@ -296,14 +297,14 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
         {
           at: { ...MSH, field: 11 },
           code: 202,
-          text: `processing id ${JSON.stringify(processing)}: only production (P) messages are graded`,
+          text: `processing id ${quoted(processing, SENDER_MOST)}: only production (P) messages are graded`,
         },
       ],
       header,
     );
   if (!/^2\.\d/.test(header.version))
     return reject(
-      [{ at: { ...MSH, field: 12 }, code: 203, text: `version ${JSON.stringify(header.version)} is not HL7 v2` }],
+      [{ at: { ...MSH, field: 12 }, code: 203, text: `version ${quoted(header.version, SENDER_MOST)} is not HL7 v2` }],
       header,
     );
   if (!header.controlId)
@@ -538,8 +539,7 @@ function admission(
   // outpatient CAR-T care) leaves the patient watched, and is taken as nothing to do (AA, no message); so is the
   // cancellation of one, and where an outpatient is.
   const patientClass = pv1 ? get(pv1.seg, 2) : '';
-  if (placing && patientClass !== 'I')
-    return nothing(`not an inpatient (PV1-2 ${JSON.stringify(patientClass.slice(0, 20))})`);
+  if (placing && patientClass !== 'I') return nothing(`not an inpatient (PV1-2 ${quoted(patientClass, SENDER_MOST)})`);
   if (!patientClass)
     problems.push({
       at: pv1 ? pv1.at(2) : { segment: 'PV1', sequence: 1, field: 2 },
@@ -547,8 +547,7 @@ function admission(
       text: 'PV1-2 (patient class) is required: only the discharge of an inpatient (I) ends monitoring',
     });
   // Said in the AA, as another event's nothing is (until 2026-12-05 it said only "accepted 0 message(s)").
-  else if (patientClass !== 'I')
-    return nothing(`not an inpatient (PV1-2 ${JSON.stringify(patientClass.slice(0, 20))})`);
+  else if (patientClass !== 'I') return nothing(`not an inpatient (PV1-2 ${quoted(patientClass, SENDER_MOST)})`);
   // A stay with its discharge time given is over: the bed of an update sent after it (A08) is the one left.
   if (placing && pv1 && get(pv1.seg, 45)) return nothing('the stay is discharged (PV1-45)');
   // A re-admission names the bed (an enrolment restarts the watch; PV1-3 ward^room^bed, as an ORU's).
@@ -661,14 +660,14 @@ function patientIdOf(
         ? {
             at: at(3),
             code: 102,
-            text: `PID-3 holds no identifier of the assigning authority ${JSON.stringify(authority)} (PID-3.4), whose ids are this system's patient ids: send that one`,
+            text: `PID-3 holds no identifier of the assigning authority ${quoted(authority, SENDER_MOST)} (PID-3.4), whose ids are this system's patient ids: send that one`,
           }
         : { at: at(3), code: 101, text: 'PID-3 (patient identifier) is required' },
     );
     return {};
   }
   if (candidates.size > 1) {
-    const of = authority === undefined ? '' : ` of the assigning authority ${JSON.stringify(authority)}`;
+    const of = authority === undefined ? '' : ` of the assigning authority ${quoted(authority, SENDER_MOST)}`;
     const guess = 'which one is the patient would be a guess';
     problems.push({
       at: at(3),
@@ -744,7 +743,7 @@ function observation(
     problems.push({
       at: at(11),
       code: 103,
-      text: `OBX-11 ${JSON.stringify(status.slice(0, 20))} is no HL7 result status (table 0085: ${[...RESULT_STATUS].join(' ')}): whether the value is final, a correction or none would be a guess; the OBX is refused`,
+      text: `OBX-11 ${quoted(status, SENDER_MOST)} is no HL7 result status (table 0085: ${[...RESULT_STATUS].join(' ')}): whether the value is final, a correction or none would be a guess; the OBX is refused`,
     });
     return undefined;
   }
@@ -753,7 +752,7 @@ function observation(
     const flag = get(seg, 8, 1, r).toUpperCase();
     const why = Object.hasOwn(NOT_A_MEASUREMENT, flag) ? NOT_A_MEASUREMENT[flag] : undefined;
     if (why) {
-      problems.push({ at: at(8), code: 102, text: `OBX-8 ${JSON.stringify(flag)}: ${why}` });
+      problems.push({ at: at(8), code: 102, text: `OBX-8 ${quoted(flag, SENDER_MOST)}: ${why}` });
       return undefined;
     }
   }
@@ -818,7 +817,7 @@ function observation(
       problems.push({
         at: at(5),
         code: 103,
-        text: `oxygen device ${JSON.stringify(`${code}^^${get(seg, 5, 3)}`)} is not a known device (SNOMED CT as SCT, or a contract device name as 99CRS)`,
+        text: `oxygen device ${quoted(`${code}^^${get(seg, 5, 3)}`, SENDER_MOST)} is not a known device (SNOMED CT as SCT, or a contract device name as 99CRS)`,
       });
       return undefined;
     }
@@ -830,7 +829,7 @@ function observation(
     problems.push({
       at: at(2),
       code: 102,
-      text: `OBX-2 value type ${JSON.stringify(type)}: a ${coded.field} measurement must be NM`,
+      text: `OBX-2 value type ${quoted(type, SENDER_MOST)}: a ${coded.field} measurement must be NM`,
     });
     return undefined;
   }
@@ -843,7 +842,7 @@ function observation(
       at: at(5),
       code: whole ? 102 : 101,
       text: whole
-        ? `OBX-5 ${JSON.stringify(whole.slice(0, 40))} is not a number`
+        ? `OBX-5 ${quoted(whole, SENDER_MOST)} is not a number`
         : `OBX-5 is empty: no value for ${coded.field}`,
     });
     return undefined;
@@ -879,7 +878,7 @@ function bloodPressurePanel(
     problems.push({
       at: at(5),
       code: 102,
-      text: `OBX-5 ${JSON.stringify(whole.slice(0, 40))}: a blood pressure panel (OBX-3 85354-9) as one value is systolic/diastolic (ST, e.g. 120/80); or send 8480-6 and 8462-4, each NM`,
+      text: `OBX-5 ${quoted(whole, SENDER_MOST)}: a blood pressure panel (OBX-3 85354-9) as one value is systolic/diastolic (ST, e.g. 120/80); or send 8480-6 and 8462-4, each NM`,
     });
     return undefined;
   }
@@ -1163,9 +1162,9 @@ function parseDtm(text: string, { zone, notAfter }: Pick<Pcd01Options, 'zone' | 
     return /^\d{4,10}([+-]\d{4})?$/.test(text)
       ? {
           ok: false,
-          problem: `${JSON.stringify(text)} is not precise enough: an observation time needs at least minutes (YYYYMMDDHHMM)`,
+          problem: `${quoted(text, SENDER_MOST)} is not precise enough: an observation time needs at least minutes (YYYYMMDDHHMM)`,
         }
-      : { ok: false, problem: `${JSON.stringify(text.slice(0, 40))} is not an HL7 time (YYYYMMDDHHMM[SS][+ZZZZ])` };
+      : { ok: false, problem: `${quoted(text, SENDER_MOST)} is not an HL7 time (YYYYMMDDHHMM[SS][+ZZZZ])` };
   }
   const [, y, mo, d, h, mi, s, frac, offset] = m;
   const wall = Date.UTC(
@@ -1188,19 +1187,19 @@ function parseDtm(text: string, { zone, notAfter }: Pick<Pcd01Options, 'zone' | 
     Number(mi) > 59 ||
     Number(s ?? 0) > 59
   ) {
-    return { ok: false, problem: `${JSON.stringify(text)} is not a real date and time` };
+    return { ok: false, problem: `${quoted(text, SENDER_MOST)} is not a real date and time` };
   }
   if (offset) {
     const oh = Number(offset.slice(1, 3));
     const om = Number(offset.slice(3, 5));
     if (oh * 60 + om > MAX_OFFSET_MINUTES || om > 59)
-      return { ok: false, problem: `${JSON.stringify(text)} has an impossible UTC offset` };
+      return { ok: false, problem: `${quoted(text, SENDER_MOST)} has an impossible UTC offset` };
     return { ok: true, ms: wall - (offset[0] === '-' ? -1 : 1) * (oh * 60 + om) * 60_000 };
   }
   if (!zone)
     return {
       ok: false,
-      problem: `${JSON.stringify(text)} has no UTC offset, and no site zone is configured: send it with its offset (e.g. ${text}+0100), or set the site's zone (crs serve --hl7-zone; on AWS -c hl7Zone)`,
+      problem: `${quoted(text, SENDER_MOST)} has no UTC offset, and no site zone is configured: send it with its offset (e.g. ${text}+0100), or set the site's zone (crs serve --hl7-zone; on AWS -c hl7Zone)`,
     };
   return localTime(text, wall, zone, notAfter);
 }
@@ -1224,13 +1223,13 @@ function localTime(text: string, wall: number, zone: SiteZone, notAfter: number 
   if (instants.length === 0)
     return {
       ok: false,
-      problem: `${JSON.stringify(text)} is no time in ${zone.name}: its clocks went from ${offsets[0]} to ${offsets[1]} then, skipping it; send the time with its UTC offset`,
+      problem: `${quoted(text, SENDER_MOST)} is no time in ${zone.name}: its clocks went from ${offsets[0]} to ${offsets[1]} then, skipping it; send the time with its UTC offset`,
     };
   const [first, second] = instants as [number, number];
   if (notAfter !== undefined) return { ok: true, ms: second <= notAfter ? second : first };
   return {
     ok: false,
-    problem: `${JSON.stringify(text)} is in the hour ${zone.name} repeats when its clocks go from ${offsets[0]} to ${offsets[1]}: either ${text}${offsets[0]} or ${text}${offsets[1]}; send the time with its UTC offset`,
+    problem: `${quoted(text, SENDER_MOST)} is in the hour ${zone.name} repeats when its clocks go from ${offsets[0]} to ${offsets[1]}: either ${text}${offsets[0]} or ${text}${offsets[1]}; send the time with its UTC offset`,
   };
 }
 
