@@ -40,6 +40,7 @@ import { readFileSync } from 'node:fs';
 import { FEED_INDEX_STEP_MS } from '#adapters/aws/dynamo-state-store.ts';
 import { DynamoTokenStore } from '#adapters/aws/dynamo-token-store.ts';
 import { ENV } from '#adapters/aws/env.ts';
+import { isFromAws } from '#adapters/aws/outage.ts';
 import { HTTPS_HEALTHY_RETRY_POLICY } from '#adapters/aws/sns-delivery.ts';
 import { testPagePublishInput } from '#adapters/aws/sns-page-sender.ts';
 import { STATE_TABLE } from '#adapters/aws/table-layout.ts';
@@ -149,6 +150,12 @@ const WINDOW_SECONDS = 3 * 3600;
 
 // On the one line of its finding: an SDK error can run over two (moto's HTML answer to the SMS sandbox request).
 const errorText = (err: unknown) => inline(`${(err as Error).name}: ${(err as Error).message}`);
+/** Where an error was thrown: its stack's frames (after its first line, the message errorText says). */
+const stackOf = (err: unknown) =>
+  ((err as Error)?.stack ?? '')
+    .split('\n')
+    .filter((l) => /^\s+at /.test(l))
+    .join('\n');
 
 const OUTPUT_OF: Record<string, string> = Object.fromEntries(Object.entries(OUTPUTS).map(([o, v]) => [v, o]));
 /** Why a function's name may be wrong when CloudWatch has no run of it. */
@@ -163,6 +170,7 @@ const source = (variable: string) => `${variable}, ${OUTPUT_OF[variable]} in the
  * mistyped output, another stack's, no access) is a problem naming the resource, where its name came from and the
  * error, and the rest of the report goes on. Until 2026-12-06 a wrong PagesTopicArn ended the run on
  * `crs doctor: NotFoundException: Topic does not exist`, naming nothing, with no report. Undefined when it failed.
+ * Only what AWS or the way to it answered (isFromAws) is such a problem; anything else is thrown.
  */
 async function attempt<T>(
   report: DoctorReport,
@@ -174,6 +182,8 @@ async function attempt<T>(
   try {
     return await run();
   } catch (err) {
+    // An error of crs's own (a TypeError, an assertion) is no unreadable resource: it ends the run (2026-12-07).
+    if (!isFromAws(err)) throw err;
     report.problems.push(`could not ${what} (${from}: ${errorText(err)}): ${unknown}`);
     return undefined;
   }
@@ -394,11 +404,13 @@ async function smsSettings(sns: SNSClient, report: DoctorReport): Promise<void> 
     report.sms.monthlySpendLimitUsd = a.MonthlySpendLimit ?? null;
     report.sms.senderId = a.DefaultSenderID ?? null;
   } catch (err) {
+    if (!isFromAws(err)) throw err;
     report.warnings.push(`could not read the account's SMS settings (${errorText(err)})`);
   }
   try {
     report.sms.inSandbox = (await sns.send(new GetSMSSandboxAccountStatusCommand({}))).IsInSandbox ?? null;
   } catch (err) {
+    if (!isFromAws(err)) throw err;
     report.warnings.push(`could not tell whether the account is in the SMS sandbox (${errorText(err)})`);
   }
 }
@@ -984,7 +996,9 @@ export async function doctorCommand(args: string[], loadConfig: LoadConfig): Pro
     process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
     return report.problems.length === 0 ? 0 : 1;
   } catch (err) {
-    process.stderr.write(`crs doctor: ${errorText(err)}\n`);
+    // One of crs's own (no AWS answer) is a defect to report: with where it was thrown, and said to be no finding.
+    const own = isFromAws(err) ? '' : ` (an error of crs doctor itself, not a finding: no report)\n${stackOf(err)}`;
+    process.stderr.write(`crs doctor: ${errorText(err)}${own}\n`);
     return 1;
   } finally {
     for (const c of Object.values(clients)) c.destroy();
