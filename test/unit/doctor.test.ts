@@ -13,6 +13,7 @@ import {
   PublishCommand,
   SNSClient,
 } from '@aws-sdk/client-sns';
+import { GetQueueAttributesCommand, GetQueueUrlCommand, QueueDoesNotExist, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { AssertionError } from 'node:assert';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -26,15 +27,18 @@ import { DEFAULT_CONFIG, configFor } from '#domain/config.ts';
 const sns = mockClient(SNSClient);
 const cloudwatch = mockClient(CloudWatchClient);
 const dynamodb = mockClient(DynamoDBClient);
+const sqs = mockClient(SQSClient);
 afterAll(() => {
   sns.restore();
   cloudwatch.restore();
   dynamodb.restore();
+  sqs.restore();
 });
 const clients = () => ({
   sns: new SNSClient({}),
   cloudwatch: new CloudWatchClient({}),
   dynamodb: new DynamoDBClient({}),
+  sqs: new SQSClient({}),
 });
 const TOPIC = 'arn:aws:sns:eu-west-1:123456789012:CrsAlerting-Pages';
 const ALARMS = 'arn:aws:sns:eu-west-1:123456789012:CrsAlerting-Alarms';
@@ -104,8 +108,23 @@ const alarmSubscriptions = (
     });
 };
 
+/** The account's SQS queues, as GetQueueUrl (by name and owner) and GetQueueAttributes (QueueArn) answer them. */
+const queuesAre = (arns: string[]) => {
+  sqs.reset();
+  sqs
+    .on(GetQueueUrlCommand)
+    .rejects(new QueueDoesNotExist({ message: 'The specified queue does not exist.', $metadata: {} }));
+  for (const arn of arns) {
+    const [, , , region, account, name] = arn.split(':');
+    const url = `https://sqs.${region}.amazonaws.com/${account}/${name}`;
+    sqs.on(GetQueueUrlCommand, { QueueName: name, QueueOwnerAWSAccountId: account }).resolves({ QueueUrl: url });
+    sqs.on(GetQueueAttributesCommand, { QueueUrl: url }).resolves({ Attributes: { QueueArn: arn } });
+  }
+};
+
 beforeEach(() => {
   for (const m of [sns, cloudwatch, dynamodb]) m.reset();
+  queuesAre([UNDELIVERED, UNDELIVERED_ALARMS]);
   alarmSubscriptions([{ protocol: 'email', endpoint: 'platform-oncall@hospital.example', arn: `${ALARMS}:1` }]);
   sns.on(ListSubscriptionsByTopicCommand, { TopicArn: TOPIC }).resolves({
     Subscriptions: [
@@ -528,6 +547,82 @@ describe("crs doctor: device tokens' expiry", () => {
     sns.on(GetSMSAttributesCommand).resolves({ attributes: {} });
     sns.on(PublishCommand).rejects(error);
     await expect(examine(clients(), vars, { now: NOW, testPage: 'icu' })).rejects.toBe(error);
+  });
+});
+
+describe('crs doctor: the dead-letter queues the outputs name (2026-12-07)', () => {
+  // A mistyped UndeliveredPagesArn (or a deleted queue) was read as the one queue every subscription should redrive
+  // to: each of them was said to be "redriven elsewhere", the fix given to point it at a queue that is not there.
+  const TYPO = 'arn:aws:sqs:eu-west-1:123456789012:CrsAlerting-UndeliveredPagez1EA5B415';
+  const elsewhere = (r: { problems: string[] }) => r.problems.filter((p) => p.includes('has a redrive policy to'));
+
+  it('says once that the undelivered-pages queue UndeliveredPagesArn names does not exist, blaming no subscription', async () => {
+    for (const [arn, queues] of [
+      [TYPO, [UNDELIVERED, UNDELIVERED_ALARMS]],
+      [UNDELIVERED, [UNDELIVERED_ALARMS]], // the right name, the queue deleted
+    ] as const) {
+      queuesAre([...queues]);
+      const r = await examine(clients(), { ...vars, CRS_UNDELIVERED_PAGES_ARN: arn }, { now: NOW });
+      expect(elsewhere(r)).toEqual([]);
+      expect(r.problems.filter((p) => p.includes('UndeliveredPages'))).toEqual([
+        `no queue ${arn}: the UndeliveredPages queue named by CRS_UNDELIVERED_PAGES_ARN, UndeliveredPagesArn in the stack's outputs, does not exist (a mistyped output, another stack's, or the queue deleted): each subscription's redrive policy not checked against it`,
+      ]);
+    }
+  });
+
+  it('says so once when the queue cannot be read, and of a queue the ARN names in another region or account', async () => {
+    sqs.on(GetQueueUrlCommand).rejects(awsError('AccessDenied', 'not authorized to perform: sqs:GetQueueUrl'));
+    const denied = await examine(clients(), vars, { now: NOW });
+    expect(elsewhere(denied)).toEqual([]);
+    expect(denied.problems.filter((p) => p.includes('queue'))).toEqual([
+      `could not read the UndeliveredPages queue ${UNDELIVERED} (CRS_UNDELIVERED_PAGES_ARN, UndeliveredPagesArn in the stack's outputs: AccessDenied: not authorized to perform: sqs:GetQueueUrl): each subscription's redrive policy not checked against it`,
+      `could not read the UndeliveredAlarms queue ${UNDELIVERED_ALARMS} (CRS_UNDELIVERED_ALARMS_ARN, UndeliveredAlarmsArn in the stack's outputs: AccessDenied: not authorized to perform: sqs:GetQueueUrl): each alarm subscription's redrive policy not checked against it`,
+    ]);
+    // The right name in another region: SQS answers the queue of this region, whose ARN is another.
+    queuesAre([UNDELIVERED, UNDELIVERED_ALARMS]);
+    const west2 = UNDELIVERED.replace('eu-west-1', 'eu-west-2');
+    const r = await examine(clients(), { ...vars, CRS_UNDELIVERED_PAGES_ARN: west2 }, { now: NOW });
+    expect(elsewhere(r)).toEqual([]);
+    expect(r.problems.filter((p) => p.startsWith('no queue '))).toEqual([
+      expect.stringContaining(`no queue ${west2}:`),
+    ]);
+    // No ARN at all: said what it is, once.
+    const odd = await examine(clients(), { ...vars, CRS_UNDELIVERED_PAGES_ARN: 'UndeliveredPages' }, { now: NOW });
+    expect(elsewhere(odd)).toEqual([]);
+    expect(odd.problems.filter((p) => p.includes('UndeliveredPages'))).toEqual([
+      `"UndeliveredPages" (CRS_UNDELIVERED_PAGES_ARN, UndeliveredPagesArn in the stack's outputs) is no SQS queue ARN (arn:aws:sqs:REGION:ACCOUNT:NAME): each subscription's redrive policy not checked against it`,
+    ]);
+  });
+
+  it('still blames a subscription redriven elsewhere when the queue is there, and one with no redrive policy always', async () => {
+    sns.on(GetSubscriptionAttributesCommand, { SubscriptionArn: `${TOPIC}:1` }).resolves({
+      Attributes: { PendingConfirmation: 'false', RedrivePolicy: JSON.stringify({ deadLetterTargetArn: TYPO }) },
+    });
+    sns.on(GetSubscriptionAttributesCommand, { SubscriptionArn: `${TOPIC}:4` }).resolves({
+      Attributes: { PendingConfirmation: 'false' },
+    });
+    const r = await examine(clients(), vars, { now: NOW });
+    expect(elsewhere(r)).toEqual([
+      expect.stringMatching(/^email heme@hospital\.example has a redrive policy to \S+UndeliveredPagez/),
+    ]);
+    // The queue gone: the one without a policy is still said, its fix naming the output, not a queue that is not there.
+    queuesAre([UNDELIVERED_ALARMS]);
+    const gone = await examine(clients(), vars, { now: NOW });
+    expect(elsewhere(gone)).toEqual([]);
+    expect(gone.problems.filter((p) => p.includes('has no redrive policy'))).toEqual([
+      expect.stringMatching(
+        /^email h4-nurses@hospital\.example has no redrive policy: .* --attribute-value '\{"deadLetterTargetArn":"<UndeliveredPagesArn>"\}'$/,
+      ),
+    ]);
+  });
+
+  it("checks the operators' queue, UndeliveredAlarmsArn, in the same way", async () => {
+    queuesAre([UNDELIVERED]);
+    const r = await examine(clients(), vars, { now: NOW });
+    expect(elsewhere(r)).toEqual([]);
+    expect(r.problems.filter((p) => p.includes('UndeliveredAlarms'))).toEqual([
+      `no queue ${UNDELIVERED_ALARMS}: the UndeliveredAlarms queue named by CRS_UNDELIVERED_ALARMS_ARN, UndeliveredAlarmsArn in the stack's outputs, does not exist (a mistyped output, another stack's, or the queue deleted): each alarm subscription's redrive policy not checked against it`,
+    ]);
   });
 });
 
