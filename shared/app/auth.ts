@@ -4,7 +4,17 @@ import { isIP } from 'node:net';
 import { quoted } from '#domain/printable.ts';
 import { instantMs } from '#domain/time.ts';
 import type { DeviceToken, TokenStore } from '#ports';
-import { isDeviceKind, LOCAL_PRINCIPAL, principalOf, type Principal, type TokenScope } from './scope.ts';
+import {
+  isDeviceKind,
+  LOCAL_PRINCIPAL,
+  principalOf,
+  crsTokenCommand,
+  type Principal,
+  type TokenBackend,
+  type TokenScope,
+} from './scope.ts';
+
+export type { TokenBackend };
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
@@ -29,24 +39,14 @@ export function issueToken(
   return { token, record: expiresAt !== undefined ? { ...record, expiresAt } : record };
 }
 
-/** The backend that answers a device, whose operator runs `crs token` its own way. */
-export type TokenBackend = 'embedded' | 'aws';
-
-/**
- * `crs token SUB` as the operator of `backend` runs it: on AWS with --backend aws and the stack's outputs
- * (docs/runbook.md; 2026-12-06: the embedded command alone was said, which on AWS reads no deployment's tokens).
- */
-const tokenCommand = (sub: string, backend: TokenBackend) =>
-  `crs token ${sub}${backend === 'aws' ? ' --backend aws --outputs FILE' : ''}`;
-
 /**
  * What a device whose token is revoked is told (over HTTP, and over MLLP when the listener acts as the device), and one
  * whose token the server never issued: each says what to do, as an expired one's does (2026-12-06).
  */
 export const TOKEN_REVOKED = (backend: TokenBackend = 'embedded') =>
-  `device token revoked: issue the device a new one (${tokenCommand('issue', backend)}) and configure it with that`;
+  `device token revoked: issue the device a new one (${crsTokenCommand('issue', backend)}) and configure it with that`;
 export const TOKEN_UNKNOWN = (backend: TokenBackend = 'embedded') =>
-  `unknown device token: configure the device with a token this server issued (${tokenCommand('issue', backend)})`;
+  `unknown device token: configure the device with a token this server issued (${crsTokenCommand('issue', backend)})`;
 
 /**
  * A token's end as the server reads it: Infinity without expiresAt (it never expires), NaN for one that is no
@@ -62,14 +62,14 @@ export const expiryUnreadable = (record: Pick<DeviceToken, 'expiresAt'>): boolea
 
 /** What a device whose token has expired is told, as a revoked one is (2026-12-06): the time as the server read it. */
 export const TOKEN_EXPIRED = (at: string, backend: TokenBackend = 'embedded') =>
-  `device token expired at ${new Date(instantMs(at) ?? Number.NaN).toJSON() ?? quoted(at)}: issue the device a new one (${tokenCommand('rotate TOKEN_ID', backend)}, or ${tokenCommand('issue', backend)}) and configure it with that`;
+  `device token expired at ${new Date(instantMs(at) ?? Number.NaN).toJSON() ?? quoted(at)}: issue the device a new one (${crsTokenCommand('rotate TOKEN_ID', backend)}, or ${crsTokenCommand('issue', backend)}) and configure it with that`;
 
 /**
  * What a device whose token's expiry cannot be read is told (2026-12-06): refused, never taken as never expiring,
  * the value quoted (a hand edit can leave anything there). Its rotation needs --expires (the old life is unknown).
  */
 export const TOKEN_EXPIRY_UNREADABLE = (at: string, backend: TokenBackend = 'embedded') =>
-  `device token with an expiry that cannot be read (${quoted(at)}: an ISO 8601 instant with its zone is needed, such as 2027-03-01T08:00:00Z): issue the device a new one (${tokenCommand('rotate TOKEN_ID --expires WHEN', backend)}, or ${tokenCommand('issue', backend)}) and configure it with that`;
+  `device token with an expiry that cannot be read (${quoted(at)}: an ISO 8601 instant with its zone is needed, such as 2027-03-01T08:00:00Z): issue the device a new one (${crsTokenCommand('rotate TOKEN_ID --expires WHEN', backend)}, or ${crsTokenCommand('issue', backend)}) and configure it with that`;
 
 /**
  * Whether a token has expired at `now` (the server's clock): a token without expiresAt never does; one whose expiresAt
@@ -122,7 +122,7 @@ export function rotatedExpiry(old: Pick<DeviceToken, 'expiresAt'>, now: Date, ov
  * patients: the token would reach every patient), as the operator of `backend` runs it (2026-12-06).
  */
 const rescope = (backend: TokenBackend) =>
-  `${tokenCommand('scope TOKEN_ID --kind K', backend)} with its --ward W and --patient P (the whole scope)`;
+  `${crsTokenCommand('scope TOKEN_ID --kind K', backend)} with its --ward W and --patient P (the whole scope)`;
 
 /**
  * What a device whose token has a kind this version does not know is told (and `crs token list`): the kind as
@@ -133,7 +133,7 @@ export const UNKNOWN_KIND = (kind: string, backend: TokenBackend = 'embedded') =
 
 /** A token whose stored scope cannot be read at all (not JSON). */
 export const UNREADABLE_SCOPE_ALL = (backend: TokenBackend = 'embedded') =>
-  `device token with a scope that cannot be read: set it again with ${tokenCommand('scope TOKEN_ID --kind K', backend)}`;
+  `device token with a scope that cannot be read: set it again with ${crsTokenCommand('scope TOKEN_ID --kind K', backend)}`;
 
 /** What a device whose token's wards or patients cannot be read is told. */
 export const UNREADABLE_SCOPE = (field: string, backend: TokenBackend = 'embedded') =>

@@ -204,6 +204,7 @@ export function scopedCheck(
   principal: Principal,
   nowMs: number,
   maxAgeMs?: number,
+  backend?: TokenBackend,
 ): { check: (value: unknown) => Checked; refusals: Set<string> } {
   const refusals = new Set<string>();
   return {
@@ -211,7 +212,7 @@ export function scopedCheck(
     check: (value) => {
       const c = check(value, nowMs, maxAgeMs);
       if (!c.ok) return c;
-      const refused = sectionRefusals(principal, c.message);
+      const refused = sectionRefusals(principal, c.message, backend);
       if (refused.length === 0) return c;
       for (const r of refused) refusals.add(r);
       return { ok: false, errors: refused };
@@ -308,7 +309,7 @@ export async function handleIngest(
 
   // What this device may send, for whom: 403 naming the section or the patient, nothing accepted.
   const refused = messages.flatMap((m, index) => {
-    const errors = sectionRefusals(auth.principal, m);
+    const errors = sectionRefusals(auth.principal, m, deps.backend);
     return errors.length > 0 ? [{ index, errors }] : [];
   });
   const admission = refused.length === 0 ? await admit(auth.principal, messages, deps) : undefined;

@@ -73,14 +73,29 @@ const who = (p: Principal) =>
     : p.role === 'local'
       ? 'CRS_INGEST_TOKEN'
       : `a ${p.role} token`;
-const fix = (p: Principal) =>
-  p.role === 'legacy' ? '; give it a kind with crs token scope TOKEN_ID --kind ehr (or manual)' : '';
+/** The backend that answers a device, whose operator runs `crs token` its own way. */
+export type TokenBackend = 'embedded' | 'aws';
+
+/**
+ * `crs token SUB` as the operator of `backend` runs it: on AWS with --backend aws and the stack's outputs
+ * (docs/runbook.md; 2026-12-06: the embedded command alone was said, which on AWS reads no deployment's tokens).
+ * Here, not in auth.ts, so that the scope's refusals say it too (auth.ts imports this module).
+ */
+export const crsTokenCommand = (sub: string, backend: TokenBackend) =>
+  `crs token ${sub}${backend === 'aws' ? ' --backend aws --outputs FILE' : ''}`;
+
+// 2026-12-07: the embedded command on AWS as well.
+const fix = (p: Principal, backend: TokenBackend) =>
+  p.role === 'legacy'
+    ? `; give it a kind with ${crsTokenCommand('scope TOKEN_ID --kind ehr', backend)} (or manual)`
+    : '';
 
 /**
  * What this principal may not send in this message, as "path: problem" (the contract's error form, so that the HL7
- * and FHIR screens refuse that part only and keep the rest). Empty when everything is allowed.
+ * and FHIR screens refuse that part only and keep the rest). Empty when everything is allowed. `backend`: whose
+ * `crs token` command a token without a kind is sent to.
  */
-export function sectionRefusals(p: Principal, m: DeviceMessage): string[] {
+export function sectionRefusals(p: Principal, m: DeviceMessage, backend: TokenBackend = 'embedded'): string[] {
   const rights = RIGHTS[p.role];
   const out: string[] = [];
   if (!rights.claims.includes(m.source.kind)) {
@@ -91,14 +106,16 @@ export function sectionRefusals(p: Principal, m: DeviceMessage): string[] {
   for (const section of SECTIONS) {
     if (m[section] === undefined) continue;
     if (!rights.sections.includes(section)) {
-      out.push(`${section}: ${who(p)} may not send ${section} (it sends ${rights.sections.join(', ')})${fix(p)}`);
+      out.push(
+        `${section}: ${who(p)} may not send ${section} (it sends ${rights.sections.join(', ')})${fix(p, backend)}`,
+      );
       continue;
     }
     if (section === 'enrolment') {
       for (const field of Object.keys(m.enrolment!)) {
         if ((m.enrolment as Record<string, unknown>)[field] === undefined || rights.enrolment.includes(field)) continue;
         out.push(
-          `enrolment.${field}: ${who(p)} may not set it (therapy, product, infusedAt, weightKg and hypotension thresholds come from an ehr or manual token${fix(p)})`,
+          `enrolment.${field}: ${who(p)} may not set it (therapy, product, infusedAt, weightKg and hypotension thresholds come from an ehr or manual token${fix(p, backend)})`,
         );
       }
     }

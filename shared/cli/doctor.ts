@@ -35,11 +35,13 @@ import {
   SNSClient,
   paginateListSubscriptionsByTopic,
 } from '@aws-sdk/client-sns';
+import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { FEED_INDEX_STEP_MS } from '#adapters/aws/dynamo-state-store.ts';
 import { DynamoTokenStore } from '#adapters/aws/dynamo-token-store.ts';
 import { ENV } from '#adapters/aws/env.ts';
+import { isFromAws } from '#adapters/aws/outage.ts';
 import { HTTPS_HEALTHY_RETRY_POLICY } from '#adapters/aws/sns-delivery.ts';
 import { testPagePublishInput } from '#adapters/aws/sns-page-sender.ts';
 import { STATE_TABLE } from '#adapters/aws/table-layout.ts';
@@ -52,6 +54,7 @@ import {
   type ExpiryFinding,
 } from '#app/token-expiry.ts';
 import { DEFAULT_CONFIG, pagedTeams, type GradingConfig } from '#domain/config.ts';
+import { quoted } from '#domain/printable.ts';
 import { endpointKey, endpointShown, PAGE_TEAMS, type PageTeam } from '#domain/paging.ts';
 import {
   pagesSubscriptions,
@@ -125,6 +128,8 @@ export interface DoctorClients {
   sns: SNSClient;
   cloudwatch: CloudWatchClient;
   dynamodb: DynamoDBClient;
+  /** The dead-letter queues the outputs name: whether they are there (GetQueueUrl, GetQueueAttributes). */
+  sqs: SQSClient;
 }
 
 export interface DoctorOptions {
@@ -149,6 +154,12 @@ const WINDOW_SECONDS = 3 * 3600;
 
 // On the one line of its finding: an SDK error can run over two (moto's HTML answer to the SMS sandbox request).
 const errorText = (err: unknown) => inline(`${(err as Error).name}: ${(err as Error).message}`);
+/** Where an error was thrown: its stack's frames (after its first line, the message errorText says). */
+const stackOf = (err: unknown) =>
+  ((err as Error)?.stack ?? '')
+    .split('\n')
+    .filter((l) => /^\s+at /.test(l))
+    .join('\n');
 
 const OUTPUT_OF: Record<string, string> = Object.fromEntries(Object.entries(OUTPUTS).map(([o, v]) => [v, o]));
 /** Why a function's name may be wrong when CloudWatch has no run of it. */
@@ -163,6 +174,7 @@ const source = (variable: string) => `${variable}, ${OUTPUT_OF[variable]} in the
  * mistyped output, another stack's, no access) is a problem naming the resource, where its name came from and the
  * error, and the rest of the report goes on. Until 2026-12-06 a wrong PagesTopicArn ended the run on
  * `crs doctor: NotFoundException: Topic does not exist`, naming nothing, with no report. Undefined when it failed.
+ * Only what AWS or the way to it answered (isFromAws) is such a problem; anything else is thrown.
  */
 async function attempt<T>(
   report: DoctorReport,
@@ -174,6 +186,8 @@ async function attempt<T>(
   try {
     return await run();
   } catch (err) {
+    // An error of crs's own (a TypeError, an assertion) is no unreadable resource: it ends the run (2026-12-07).
+    if (!isFromAws(err)) throw err;
     report.problems.push(`could not ${what} (${from}: ${errorText(err)}): ${unknown}`);
     return undefined;
   }
@@ -394,11 +408,13 @@ async function smsSettings(sns: SNSClient, report: DoctorReport): Promise<void> 
     report.sms.monthlySpendLimitUsd = a.MonthlySpendLimit ?? null;
     report.sms.senderId = a.DefaultSenderID ?? null;
   } catch (err) {
+    if (!isFromAws(err)) throw err;
     report.warnings.push(`could not read the account's SMS settings (${errorText(err)})`);
   }
   try {
     report.sms.inSandbox = (await sns.send(new GetSMSSandboxAccountStatusCommand({}))).IsInSandbox ?? null;
   } catch (err) {
+    if (!isFromAws(err)) throw err;
     report.warnings.push(`could not tell whether the account is in the SMS sandbox (${errorText(err)})`);
   }
 }
@@ -468,6 +484,58 @@ const ALARMS_DEAD_LETTERS: DeadLetters = {
   subscriptions: 'each alarm subscription',
 };
 
+/** The dead-letter queue the outputs name (`named`), and its ARN when SQS has a queue of that ARN (`found`). */
+interface DeadLetterQueue {
+  named: string | undefined;
+  found: string | undefined;
+}
+
+const SQS_ARN = /^arn:aws[a-z-]*:sqs:[a-z0-9-]+:(\d{12}):([\w-]{1,80}(?:\.fifo)?)$/;
+const NO_SUCH_QUEUE = /QueueDoesNotExist|NonExistentQueue/;
+
+/**
+ * Whether the topic's dead-letter queue the outputs name is there: SQS's queue of that name and account, whose ARN
+ * must be the one named (another region's is another queue). One that is not, or cannot be read, is one problem
+ * naming the ARN and its output, and no subscription is compared with it: until 2026-12-07 a mistyped
+ * UndeliveredPagesArn (or a deleted queue) had every subscription "redriven" to a queue other than it.
+ */
+async function deadLetterQueue(
+  sqs: SQSClient,
+  dead: DeadLetters,
+  vars: Record<string, string>,
+  report: DoctorReport,
+): Promise<DeadLetterQueue> {
+  const named = vars[dead.variable];
+  if (!named) return { named, found: undefined };
+  const from = source(dead.variable);
+  const unchecked = `${dead.subscriptions}'s redrive policy not checked against it`;
+  const arn = SQS_ARN.exec(named);
+  if (!arn) {
+    report.problems.push(
+      `${quoted(named)} (${from}) is no SQS queue ARN (arn:aws:sqs:REGION:ACCOUNT:NAME): ${unchecked}`,
+    );
+    return { named, found: undefined };
+  }
+  const there = await attempt(report, `read the ${dead.queue} queue ${named}`, from, unchecked, async () => {
+    try {
+      const url = await sqs.send(new GetQueueUrlCommand({ QueueName: arn[2], QueueOwnerAWSAccountId: arn[1] }));
+      const got = await sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: url.QueueUrl, AttributeNames: ['QueueArn'] }),
+      );
+      return got.Attributes?.QueueArn === named;
+    } catch (err) {
+      const e = err as Error & { Code?: unknown };
+      if (isFromAws(err) && (NO_SUCH_QUEUE.test(e.name) || NO_SUCH_QUEUE.test(String(e.Code)))) return false;
+      throw err;
+    }
+  });
+  if (there === false)
+    report.problems.push(
+      `no queue ${named}: the ${dead.queue} queue named by ${from}, does not exist (a mistyped output, another stack's, or the queue deleted): ${unchecked}`,
+    );
+  return { named, found: there ? named : undefined };
+}
+
 /**
  * Each subscription of a topic with the policies the stack gives it (infra/stack.ts for the pages topic,
  * infra/alarms.ts for the alarm topic): the redrive policy to the topic's dead-letter queue (without it what SNS
@@ -479,12 +547,13 @@ const ALARMS_DEAD_LETTERS: DeadLetters = {
 function policyProblems(
   listed: Listed[],
   dead: DeadLetters,
-  vars: Record<string, string>,
+  queue: DeadLetterQueue,
   filters: Map<string, Record<string, string[]>> | undefined,
   report: DoctorReport,
 ): void {
-  const dlqArn = vars[dead.variable];
-  if (!dlqArn && listed.length > 0)
+  // Compared with the queue only when it is there: a mistyped output blamed every subscription (2026-12-07).
+  const dlqArn = queue.found;
+  if (!queue.named && listed.length > 0)
     report.warnings.push(
       `no ${dead.variable} (${dead.output} in the stack's outputs): ${dead.subscriptions}'s redrive policy checked for a queue, not for the stack's`,
     );
@@ -554,7 +623,7 @@ function gone(
  * the alarms' states).
  */
 async function operatorEndpoints(
-  sns: SNSClient,
+  { sns, sqs }: Pick<DoctorClients, 'sns' | 'sqs'>,
   alarmTopicArn: string,
   vars: Record<string, string>,
   expected: PagingConfig['alarms'] | undefined,
@@ -585,19 +654,20 @@ async function operatorEndpoints(
       'nobody receives the alarm notifications (no confirmed endpoint of the alarm topic): set alarms in the paging config, or run crs doctor on a schedule that tells the operators',
     );
   const listed = all.flatMap((s) => (s.arn === undefined ? [] : [{ ...s, owner: 'alarms' }]));
-  policyProblems(listed, ALARMS_DEAD_LETTERS, vars, undefined, report);
+  policyProblems(
+    listed,
+    ALARMS_DEAD_LETTERS,
+    await deadLetterQueue(sqs, ALARMS_DEAD_LETTERS, vars, report),
+    undefined,
+    report,
+  );
 }
 
 /**
  * What the pages topic's subscriptions say: each team's endpoints unconfirmed or opted out, a team nobody receives,
  * with the paging config the endpoints gone and those it does not have, and each subscription's policies.
  */
-function pagesFindings(
-  report: DoctorReport,
-  listed: PagesListed[],
-  vars: Record<string, string>,
-  o: DoctorOptions,
-): void {
+function pagesFindings(report: DoctorReport, listed: PagesListed[], queue: DeadLetterQueue, o: DoctorOptions): void {
   // Endpoints of the paging config that SNS no longer has (a pending one is listed by endpoint, without its team),
   // and the subscriptions it does not have: an endpoint removed from the config but left subscribed, or subscribed
   // by hand, gets patients' pages still.
@@ -657,7 +727,7 @@ function pagesFindings(
     report.problems.push(
       `${x.teams.length > 0 ? `${x.teams.join(', ')}: ` : ''}${x.protocol} ${x.endpoint} is subscribed but not in the paging config (removed from it, or subscribed by hand): it gets ${x.teams.length > 0 ? 'their' : "every team's"} patients' pages all the same; unsubscribe it: aws sns unsubscribe --subscription-arn ${x.subscriptionArn}`,
     );
-  policyProblems(listed, PAGES_DEAD_LETTERS, vars, filters, report);
+  policyProblems(listed, PAGES_DEAD_LETTERS, queue, filters, report);
 }
 
 /** Everything the doctor looks at, and what it finds wrong. */
@@ -693,7 +763,7 @@ export async function examine(
     () => subscriptions(clients.sns, pagesTopicArn, report, listed),
   );
   report.pagesTopicRead = wards !== undefined;
-  if (wards) pagesFindings(report, listed, vars, o);
+  if (wards) pagesFindings(report, listed, await deadLetterQueue(clients.sqs, PAGES_DEAD_LETTERS, vars, report), o);
 
   const alarmTopicArn = vars[OPERATOR_ENV.alarmTopicArn];
   if (alarmTopicArn) {
@@ -703,7 +773,7 @@ export async function examine(
       `read the alarm topic ${alarmTopicArn}`,
       from,
       'who receives the alarm notifications is not known',
-      () => operatorEndpoints(clients.sns, alarmTopicArn, vars, o.expectedAlarms, report),
+      () => operatorEndpoints(clients, alarmTopicArn, vars, o.expectedAlarms, report),
     );
     report.alarms =
       (await attempt(
@@ -972,6 +1042,7 @@ export async function doctorCommand(args: string[], loadConfig: LoadConfig): Pro
     sns: new SNSClient(aws),
     cloudwatch: new CloudWatchClient(aws),
     dynamodb: new DynamoDBClient(aws),
+    sqs: new SQSClient(aws),
   };
   try {
     const report = await examine(clients, vars, {
@@ -984,7 +1055,9 @@ export async function doctorCommand(args: string[], loadConfig: LoadConfig): Pro
     process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
     return report.problems.length === 0 ? 0 : 1;
   } catch (err) {
-    process.stderr.write(`crs doctor: ${errorText(err)}\n`);
+    // One of crs's own (no AWS answer) is a defect to report: with where it was thrown, and said to be no finding.
+    const own = isFromAws(err) ? '' : ` (an error of crs doctor itself, not a finding: no report)\n${stackOf(err)}`;
+    process.stderr.write(`crs doctor: ${errorText(err)}${own}\n`);
     return 1;
   } finally {
     for (const c of Object.values(clients)) c.destroy();

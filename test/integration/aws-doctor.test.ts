@@ -341,6 +341,21 @@ describe('crs doctor on the deployed shape', () => {
     expect(r.stdout).toMatch(/Last runs: .*escalate in the last/);
   }, 60_000);
 
+  // Until 2026-12-07 each subscription was said to redrive to another queue than the one the typo named.
+  it('says once that the UndeliveredPages queue of a mistyped UndeliveredPagesArn does not exist, blaming no subscription', async () => {
+    await healthy();
+    const o = outputs();
+    const typo = join(dir, 'typo-dlq-outputs.json');
+    const named = `${o.UndeliveredPagesArn!}-typo`;
+    writeFileSync(typo, JSON.stringify({ [prefix]: { ...o, UndeliveredPagesArn: named } }));
+    const r = await crs(['doctor', '--backend', 'aws', '--outputs', typo]);
+    expect([r.status, r.stderr]).toEqual([1, '']);
+    expect(r.stdout).toContain(
+      `no queue ${named}: the UndeliveredPages queue named by CRS_UNDELIVERED_PAGES_ARN, UndeliveredPagesArn in the stack's outputs, does not exist`,
+    );
+    expect(r.stdout).not.toContain('has a redrive policy to');
+  }, 60_000);
+
   it('finds a phone that answered STOP, an endpoint of the paging config that is gone, and SMS settings that would stop SMS pages', async () => {
     await healthy();
     // The emulator treats numbers ending in 99 as opted out.

@@ -3,7 +3,7 @@
 // nobody receives, the account in the SMS sandbox, an escalate schedule that stopped, patients enrolled with
 // nothing graded.
 import { CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
-import { DynamoDBClient, QueryCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, QueryCommand, ResourceNotFoundException, ScanCommand } from '@aws-sdk/client-dynamodb';
 import {
   CheckIfPhoneNumberIsOptedOutCommand,
   GetSMSAttributesCommand,
@@ -13,7 +13,9 @@ import {
   PublishCommand,
   SNSClient,
 } from '@aws-sdk/client-sns';
+import { GetQueueAttributesCommand, GetQueueUrlCommand, QueueDoesNotExist, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
+import { AssertionError } from 'node:assert';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,15 +27,18 @@ import { DEFAULT_CONFIG, configFor } from '#domain/config.ts';
 const sns = mockClient(SNSClient);
 const cloudwatch = mockClient(CloudWatchClient);
 const dynamodb = mockClient(DynamoDBClient);
+const sqs = mockClient(SQSClient);
 afterAll(() => {
   sns.restore();
   cloudwatch.restore();
   dynamodb.restore();
+  sqs.restore();
 });
 const clients = () => ({
   sns: new SNSClient({}),
   cloudwatch: new CloudWatchClient({}),
   dynamodb: new DynamoDBClient({}),
+  sqs: new SQSClient({}),
 });
 const TOPIC = 'arn:aws:sns:eu-west-1:123456789012:CrsAlerting-Pages';
 const ALARMS = 'arn:aws:sns:eu-west-1:123456789012:CrsAlerting-Alarms';
@@ -63,6 +68,16 @@ const vars = {
   CRS_UNDELIVERED_PAGES_ARN: UNDELIVERED,
   CRS_UNDELIVERED_ALARMS_ARN: UNDELIVERED_ALARMS,
 };
+/**
+ * An error as the SDK throws what a service answered: with its `$fault` and `$metadata` (the deserializer gives a
+ * response it cannot parse its `$metadata` too). Only such errors, and the network's, are a resource it could not read.
+ */
+const awsError = (name: string, message: string, status = 400) =>
+  Object.assign(new Error(message), {
+    name,
+    $fault: status >= 500 ? 'server' : 'client',
+    $metadata: { httpStatusCode: status },
+  });
 const sub = (team: string, protocol: string, endpoint: string, arn: string) => ({ team, protocol, endpoint, arn });
 const SUBS = [
   sub('hematology', 'email', 'heme@hospital.example', `${TOPIC}:1`),
@@ -93,8 +108,23 @@ const alarmSubscriptions = (
     });
 };
 
+/** The account's SQS queues, as GetQueueUrl (by name and owner) and GetQueueAttributes (QueueArn) answer them. */
+const queuesAre = (arns: string[]) => {
+  sqs.reset();
+  sqs
+    .on(GetQueueUrlCommand)
+    .rejects(new QueueDoesNotExist({ message: 'The specified queue does not exist.', $metadata: {} }));
+  for (const arn of arns) {
+    const [, , , region, account, name] = arn.split(':');
+    const url = `https://sqs.${region}.amazonaws.com/${account}/${name}`;
+    sqs.on(GetQueueUrlCommand, { QueueName: name, QueueOwnerAWSAccountId: account }).resolves({ QueueUrl: url });
+    sqs.on(GetQueueAttributesCommand, { QueueUrl: url }).resolves({ Attributes: { QueueArn: arn } });
+  }
+};
+
 beforeEach(() => {
   for (const m of [sns, cloudwatch, dynamodb]) m.reset();
+  queuesAre([UNDELIVERED, UNDELIVERED_ALARMS]);
   alarmSubscriptions([{ protocol: 'email', endpoint: 'platform-oncall@hospital.example', arn: `${ALARMS}:1` }]);
   sns.on(ListSubscriptionsByTopicCommand, { TopicArn: TOPIC }).resolves({
     Subscriptions: [
@@ -190,13 +220,9 @@ describe('crs doctor', () => {
 
   it('leaves SMS settings alone when no team has an SMS endpoint, and says what it could not check', async () => {
     sns.on(ListSubscriptionsByTopicCommand, { TopicArn: TOPIC }).resolves({ Subscriptions: [] });
-    sns
-      .on(GetSMSAttributesCommand)
-      .rejects(Object.assign(new Error('denied'), { name: 'AuthorizationErrorException' }));
+    sns.on(GetSMSAttributesCommand).rejects(awsError('AuthorizationErrorException', 'denied'));
     // An emulator (moto) does not answer it: the warning says what it answered (until 2026-12-06 only "(Error)").
-    sns
-      .on(GetSMSSandboxAccountStatusCommand)
-      .rejects(Object.assign(new Error('not implemented'), { name: 'NotImplementedError' }));
+    sns.on(GetSMSSandboxAccountStatusCommand).rejects(awsError('NotImplementedError', 'not implemented', 501));
     const r = await examine(clients(), { CRS_PAGES_TOPIC_ARN: TOPIC }, { now: NOW });
     expect(r.problems.filter((p) => /SMS|sandbox/.test(p))).toEqual([]);
     expect(r.alarms).toBeNull();
@@ -217,7 +243,9 @@ describe('crs doctor', () => {
     sns.on(ListSubscriptionsByTopicCommand, { TopicArn: TOPIC }).resolves({ Subscriptions: [] });
     sns
       .on(GetSMSSandboxAccountStatusCommand)
-      .rejects(new Error('@aws-sdk XML parse error: mismatched tags.\n  Deserialization error: see $response.'));
+      .rejects(
+        awsError('Error', '@aws-sdk XML parse error: mismatched tags.\n  Deserialization error: see $response.', 200),
+      );
     const r = await examine(clients(), { CRS_PAGES_TOPIC_ARN: TOPIC }, { now: NOW });
     expect(r.warnings).toContain(
       'could not tell whether the account is in the SMS sandbox (Error: @aws-sdk XML parse error: mismatched tags.\\u000a  Deserialization error: see $response.)',
@@ -375,7 +403,7 @@ describe("crs doctor: device tokens' expiry", () => {
     ['AccessDeniedException', 'User: arn:aws:iam::123456789012:user/ops is not authorized to perform: dynamodb:Scan'],
     ['ResourceNotFoundException', 'Requested resource not found'],
   ])('says plainly that it could not read the token table (%s), and goes on with the rest', async (name, message) => {
-    dynamodb.on(ScanCommand, { TableName: 'tokens' }).rejects(Object.assign(new Error(message), { name }));
+    dynamodb.on(ScanCommand, { TableName: 'tokens' }).rejects(awsError(name, message));
     const r = await examine(clients(), vars, { now: NOW });
     expect(r.tokens).toBeNull();
     expect(r.problems).toContain(
@@ -391,7 +419,7 @@ describe("crs doctor: device tokens' expiry", () => {
   it('says plainly that it could not read the state table, naming it, and goes on with the rest', async () => {
     dynamodb
       .on(QueryCommand, { TableName: 'state' })
-      .rejects(Object.assign(new Error('Requested resource not found'), { name: 'ResourceNotFoundException' }));
+      .rejects(awsError('ResourceNotFoundException', 'Requested resource not found'));
     const r = await examine(clients(), vars, { now: NOW });
     expect(r.patients).toBeNull();
     expect(r.problems).toContain(
@@ -404,7 +432,7 @@ describe("crs doctor: device tokens' expiry", () => {
   // A mistyped PagesTopicArn (or AlarmTopicArn, ...) ended the run on `crs doctor: NotFoundException: Topic does not
   // exist`, naming nothing and printing no report (2026-12-06). Each resource the doctor reads is one problem naming it
   // and its output when it cannot be read, and the rest is checked.
-  const notFound = (message: string) => Object.assign(new Error(message), { name: 'NotFoundException' });
+  const notFound = (message: string) => awsError('NotFoundException', message, 404);
   it.each([
     [
       'the pages topic',
@@ -418,12 +446,12 @@ describe("crs doctor: device tokens' expiry", () => {
     ],
     [
       'the alarms',
-      () => cloudwatch.on(DescribeAlarmsCommand).rejects(Object.assign(new Error('denied'), { name: 'AccessDenied' })),
+      () => cloudwatch.on(DescribeAlarmsCommand).rejects(awsError('AccessDenied', 'denied')),
       `could not read the alarms that notify ${ALARMS} (CRS_ALARM_TOPIC_ARN, AlarmTopicArn in the stack's outputs: AccessDenied: denied): whether an alarm is firing is not known`,
     ],
     [
       "the functions' runs",
-      () => cloudwatch.on(GetMetricDataCommand).rejects(Object.assign(new Error('denied'), { name: 'AccessDenied' })),
+      () => cloudwatch.on(GetMetricDataCommand).rejects(awsError('AccessDenied', 'denied')),
       "could not read when the functions ingest, grade and escalate last ran (IngestFunctionName, GradeFunctionName, EscalateFunctionName in the stack's outputs: AccessDenied: denied): whether they run, and so whether pages escalate, is not known",
     ],
   ])('names %s it cannot read, with its output, and goes on with the rest', async (_what, fail, problem) => {
@@ -457,9 +485,7 @@ describe("crs doctor: device tokens' expiry", () => {
   it('sends no test page when the pages topic cannot be read, even where a publish would go through', async () => {
     // Listing refused (a role without ListSubscriptionsByTopic), publishing allowed: the page went out with no ward,
     // past the team's ward-limited endpoints, and the report said "0 confirmed endpoint(s) should receive it".
-    sns
-      .on(ListSubscriptionsByTopicCommand, { TopicArn: TOPIC })
-      .rejects(Object.assign(new Error('denied'), { name: 'AuthorizationError' }));
+    sns.on(ListSubscriptionsByTopicCommand, { TopicArn: TOPIC }).rejects(awsError('AuthorizationError', 'denied'));
     sns.on(PublishCommand).resolves({ MessageId: 'msg-1' });
     const t = await examine(clients(), vars, { now: NOW, testPage: 'icu' });
     expect(t.testPage).toBeUndefined();
@@ -468,12 +494,135 @@ describe("crs doctor: device tokens' expiry", () => {
     // The topic read, the publish refused: said not sent, and why.
     sns.reset();
     sns.on(ListSubscriptionsByTopicCommand).resolves({ Subscriptions: [] });
+    // Answered as SNS does (an unmocked call answers undefined: read as a TypeError, a defect, since 2026-12-07).
+    sns.on(GetSMSAttributesCommand).resolves({ attributes: {} });
+    sns.on(GetSMSSandboxAccountStatusCommand).resolves({ IsInSandbox: false });
     sns.on(PublishCommand).rejects(notFound('Topic does not exist'));
     const p = await examine(clients(), vars, { now: NOW, testPage: 'icu' });
     expect(p.testPage).toBeUndefined();
     expect(p.problems).toContain(
       `could not publish the test page to the pages topic ${TOPIC} (CRS_PAGES_TOPIC_ARN, PagesTopicArn in the stack's outputs: NotFoundException: Topic does not exist): nobody of icu was sent it`,
     );
+  });
+
+  // What AWS or the way to it answered is a resource it could not read; anything else is an error of crs's own, which
+  // until 2026-12-07 was reported the same way (a TypeError as "could not read the device tokens"), and went on.
+  const TOKENS_UNREAD =
+    "could not read the device tokens in table tokens (CRS_TOKENS_TABLE, TokensTableName in the stack's outputs";
+  it.each([
+    ['a service refusal', awsError('ResourceNotFoundException', 'Requested resource not found')],
+    ['an SDK exception', new ResourceNotFoundException({ message: 'Requested resource not found', $metadata: {} })],
+    ['a service failure', awsError('InternalServerError', 'Internal server error', 500)],
+    ['a refused connection', Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:443'), { code: 'ECONNREFUSED' })],
+    ['a timeout', Object.assign(new Error('Connection timed out after 3000 ms'), { name: 'TimeoutError' })],
+    [
+      'no credentials',
+      Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }),
+    ],
+  ])('reports %s as the table it could not read, and goes on with the rest', async (_what, error) => {
+    dynamodb.on(ScanCommand, { TableName: 'tokens' }).rejects(error);
+    const r = await examine(clients(), vars, { now: NOW });
+    expect(r.problems.filter((p) => p.startsWith(TOKENS_UNREAD))).toEqual([
+      `${TOKENS_UNREAD}: ${error.name}: ${error.message}): whether a device's token expired or is about to is not known`,
+    ]);
+    expect(r.sms.type).toBe('Transactional');
+    expect(r.patients).not.toBeNull();
+  });
+
+  it.each([
+    ['a TypeError', new TypeError("Cannot read properties of undefined (reading 'S')")],
+    ['a ReferenceError', new ReferenceError('table is not defined')],
+    ['an assertion', new AssertionError({ message: 'a token has an id', actual: undefined, expected: 'tok-1' })],
+    ['a plain Error', new Error('unexpected state')],
+  ])('lets %s in a read end the run, never a problem line', async (_what, error) => {
+    dynamodb.on(ScanCommand, { TableName: 'tokens' }).rejects(error);
+    await expect(examine(clients(), vars, { now: NOW })).rejects.toBe(error);
+    // The same in the pages topic's read, the SMS settings' and the test page's publish.
+    dynamodb.on(ScanCommand, { TableName: 'tokens' }).resolves({ Items: [] });
+    sns.on(ListSubscriptionsByTopicCommand, { TopicArn: TOPIC }).rejects(error);
+    await expect(examine(clients(), vars, { now: NOW })).rejects.toBe(error);
+    sns.on(ListSubscriptionsByTopicCommand, { TopicArn: TOPIC }).resolves({ Subscriptions: [] });
+    sns.on(GetSMSAttributesCommand).rejects(error);
+    await expect(examine(clients(), vars, { now: NOW })).rejects.toBe(error);
+    sns.on(GetSMSAttributesCommand).resolves({ attributes: {} });
+    sns.on(PublishCommand).rejects(error);
+    await expect(examine(clients(), vars, { now: NOW, testPage: 'icu' })).rejects.toBe(error);
+  });
+});
+
+describe('crs doctor: the dead-letter queues the outputs name (2026-12-07)', () => {
+  // A mistyped UndeliveredPagesArn (or a deleted queue) was read as the one queue every subscription should redrive
+  // to: each of them was said to be "redriven elsewhere", the fix given to point it at a queue that is not there.
+  const TYPO = 'arn:aws:sqs:eu-west-1:123456789012:CrsAlerting-UndeliveredPagez1EA5B415';
+  const elsewhere = (r: { problems: string[] }) => r.problems.filter((p) => p.includes('has a redrive policy to'));
+
+  it('says once that the undelivered-pages queue UndeliveredPagesArn names does not exist, blaming no subscription', async () => {
+    for (const [arn, queues] of [
+      [TYPO, [UNDELIVERED, UNDELIVERED_ALARMS]],
+      [UNDELIVERED, [UNDELIVERED_ALARMS]], // the right name, the queue deleted
+    ] as const) {
+      queuesAre([...queues]);
+      const r = await examine(clients(), { ...vars, CRS_UNDELIVERED_PAGES_ARN: arn }, { now: NOW });
+      expect(elsewhere(r)).toEqual([]);
+      expect(r.problems.filter((p) => p.includes('UndeliveredPages'))).toEqual([
+        `no queue ${arn}: the UndeliveredPages queue named by CRS_UNDELIVERED_PAGES_ARN, UndeliveredPagesArn in the stack's outputs, does not exist (a mistyped output, another stack's, or the queue deleted): each subscription's redrive policy not checked against it`,
+      ]);
+    }
+  });
+
+  it('says so once when the queue cannot be read, and of a queue the ARN names in another region or account', async () => {
+    sqs.on(GetQueueUrlCommand).rejects(awsError('AccessDenied', 'not authorized to perform: sqs:GetQueueUrl'));
+    const denied = await examine(clients(), vars, { now: NOW });
+    expect(elsewhere(denied)).toEqual([]);
+    expect(denied.problems.filter((p) => p.includes('queue'))).toEqual([
+      `could not read the UndeliveredPages queue ${UNDELIVERED} (CRS_UNDELIVERED_PAGES_ARN, UndeliveredPagesArn in the stack's outputs: AccessDenied: not authorized to perform: sqs:GetQueueUrl): each subscription's redrive policy not checked against it`,
+      `could not read the UndeliveredAlarms queue ${UNDELIVERED_ALARMS} (CRS_UNDELIVERED_ALARMS_ARN, UndeliveredAlarmsArn in the stack's outputs: AccessDenied: not authorized to perform: sqs:GetQueueUrl): each alarm subscription's redrive policy not checked against it`,
+    ]);
+    // The right name in another region: SQS answers the queue of this region, whose ARN is another.
+    queuesAre([UNDELIVERED, UNDELIVERED_ALARMS]);
+    const west2 = UNDELIVERED.replace('eu-west-1', 'eu-west-2');
+    const r = await examine(clients(), { ...vars, CRS_UNDELIVERED_PAGES_ARN: west2 }, { now: NOW });
+    expect(elsewhere(r)).toEqual([]);
+    expect(r.problems.filter((p) => p.startsWith('no queue '))).toEqual([
+      expect.stringContaining(`no queue ${west2}:`),
+    ]);
+    // No ARN at all: said what it is, once.
+    const odd = await examine(clients(), { ...vars, CRS_UNDELIVERED_PAGES_ARN: 'UndeliveredPages' }, { now: NOW });
+    expect(elsewhere(odd)).toEqual([]);
+    expect(odd.problems.filter((p) => p.includes('UndeliveredPages'))).toEqual([
+      `"UndeliveredPages" (CRS_UNDELIVERED_PAGES_ARN, UndeliveredPagesArn in the stack's outputs) is no SQS queue ARN (arn:aws:sqs:REGION:ACCOUNT:NAME): each subscription's redrive policy not checked against it`,
+    ]);
+  });
+
+  it('still blames a subscription redriven elsewhere when the queue is there, and one with no redrive policy always', async () => {
+    sns.on(GetSubscriptionAttributesCommand, { SubscriptionArn: `${TOPIC}:1` }).resolves({
+      Attributes: { PendingConfirmation: 'false', RedrivePolicy: JSON.stringify({ deadLetterTargetArn: TYPO }) },
+    });
+    sns.on(GetSubscriptionAttributesCommand, { SubscriptionArn: `${TOPIC}:4` }).resolves({
+      Attributes: { PendingConfirmation: 'false' },
+    });
+    const r = await examine(clients(), vars, { now: NOW });
+    expect(elsewhere(r)).toEqual([
+      expect.stringMatching(/^email heme@hospital\.example has a redrive policy to \S+UndeliveredPagez/),
+    ]);
+    // The queue gone: the one without a policy is still said, its fix naming the output, not a queue that is not there.
+    queuesAre([UNDELIVERED_ALARMS]);
+    const gone = await examine(clients(), vars, { now: NOW });
+    expect(elsewhere(gone)).toEqual([]);
+    expect(gone.problems.filter((p) => p.includes('has no redrive policy'))).toEqual([
+      expect.stringMatching(
+        /^email h4-nurses@hospital\.example has no redrive policy: .* --attribute-value '\{"deadLetterTargetArn":"<UndeliveredPagesArn>"\}'$/,
+      ),
+    ]);
+  });
+
+  it("checks the operators' queue, UndeliveredAlarmsArn, in the same way", async () => {
+    queuesAre([UNDELIVERED]);
+    const r = await examine(clients(), vars, { now: NOW });
+    expect(elsewhere(r)).toEqual([]);
+    expect(r.problems.filter((p) => p.includes('UndeliveredAlarms'))).toEqual([
+      `no queue ${UNDELIVERED_ALARMS}: the UndeliveredAlarms queue named by CRS_UNDELIVERED_ALARMS_ARN, UndeliveredAlarmsArn in the stack's outputs, does not exist (a mistyped output, another stack's, or the queue deleted): each alarm subscription's redrive policy not checked against it`,
+    ]);
   });
 });
 
@@ -1046,21 +1195,35 @@ describe('crs doctor, pinned by a mutation run', () => {
 
     // Until 2026-12-06 a pages topic it could not read ended the run on `crs doctor: AccessDenied: denied` alone.
     it('exits 1 with the report, naming the resource an AWS failure was on', async () => {
-      sns
-        .on(ListSubscriptionsByTopicCommand, { TopicArn: TOPIC })
-        .rejects(Object.assign(new Error('denied'), { name: 'AccessDenied' }));
+      sns.on(ListSubscriptionsByTopicCommand, { TopicArn: TOPIC }).rejects(awsError('AccessDenied', 'denied'));
       expect(await doctorCommand(['--backend', 'aws'], loadConfig)).toBe(1);
       expect(stderr).toBe('');
       expect(stdout).toContain(`could not read the pages topic ${TOPIC} (CRS_PAGES_TOPIC_ARN, PagesTopicArn`);
       expect(stdout).toContain('Device tokens (table tokens)');
     });
 
-    it('exits 1 naming an AWS failure it did not expect', async () => {
+    it('exits 1 naming an error it did not expect, with where it was thrown', async () => {
       vi.spyOn(Date, 'now').mockImplementation(() => {
         throw new Error('clock');
       });
       expect(await doctorCommand(['--backend', 'aws'], loadConfig)).toBe(1);
-      expect(stderr).toBe('crs doctor: Error: clock\n');
+      expect(stderr).toMatch(
+        /^crs doctor: Error: clock \(an error of crs doctor itself, not a finding: no report\)\n {4}at .*\n$/s,
+      );
+    });
+
+    // Until 2026-12-07 a defect in reading a resource was one more problem line ("could not read the device tokens
+    // ... (TypeError: ...)"), as if the table could not be read, and the run went on to its usual exit.
+    it('fails loudly on an error of its own in a resource read: exit 1, the error and its stack, no report', async () => {
+      dynamodb
+        .on(ScanCommand, { TableName: 'tokens' })
+        .rejects(new TypeError("Cannot read properties of undefined (reading 'S')"));
+      expect(await doctorCommand(['--backend', 'aws'], loadConfig)).toBe(1);
+      expect(stdout).toBe('');
+      expect(stderr).toMatch(
+        /^crs doctor: TypeError: Cannot read properties of undefined \(reading 'S'\) \(an error of crs doctor itself, not a finding: no report\)\n {4}at /,
+      );
+      expect(stderr).not.toContain('could not read');
     });
 
     it.each([

@@ -135,6 +135,20 @@ describe('ingest handler', () => {
     expect(queue.calls).toBe(0);
   });
 
+  it('tells a token of no kind how to get one as the AWS operator runs crs token scope (2026-12-07: the embedded command)', async () => {
+    const legacy = issueToken('gw-before-scopes', new Date(NOW - 1000));
+    await tokens.put(legacy.record);
+    const res = await handler()(
+      httpEvent({ headers: { authorization: `Bearer ${legacy.token}` }, body: JSON.stringify(enrol('P-8')) }),
+    );
+    expect(res.statusCode).toBe(403);
+    const { error } = JSON.parse(res.body!) as { error: string };
+    expect(error).toContain(
+      'enrolment.therapy: a token without a device kind (issued before scopes) may not set it (therapy, product, infusedAt, weightKg and hypotension thresholds come from an ehr or manual token; give it a kind with crs token scope TOKEN_ID --kind ehr --backend aws --outputs FILE (or manual))',
+    );
+    expect(queue.calls).toBe(0);
+  });
+
   it('answers 400 naming the field and the problem', async () => {
     const bad = { ...msg('P-7', 0, { vitals: { temperatureC: 101.3 } }) };
     const res = await handler()(httpEvent({ headers: auth(), body: JSON.stringify(bad) }));

@@ -203,6 +203,23 @@ describe('ADT^A03: the end of monitoring from the EHR', () => {
     }
   });
 
+  it('tells a token issued before scopes how to get a kind as the answering backend runs crs token (2026-12-07)', async () => {
+    const legacy: Principal = { deviceId: 'old', role: 'legacy' };
+    const fix = (where: string) =>
+      `monitoringEnd: a token without a device kind (issued before scopes) may not send monitoringEnd (it sends enrolment, vitals, oxygen, vasopressors, medications, neuro, organToxicity, labs); give it a kind with crs token scope TOKEN_ID --kind ehr${where} (or manual)`;
+    for (const [backend, where] of [
+      [undefined, ''],
+      ['aws', ' --backend aws --outputs FILE'],
+    ] as const) {
+      const a = await ingestHl7(A03, legacy, {
+        queue: new MemoryQueue(),
+        now: () => NOW,
+        ...(backend ? { backend } : {}),
+      });
+      expect([a.code, a.problems[0]!.text]).toEqual(['AR', fix(where)]);
+    }
+  });
+
   describe('over HTTP (POST /v1/hl7v2)', () => {
     const send = async (kind: 'ehr' | 'monitor') => {
       const { queue, tokens } = await ingestFakes(NOW);

@@ -182,7 +182,7 @@ export async function handleFhirHttp(
   // What names no device is sent as the token's device, when that is a contract id (crs token issue takes more),
   // else as `fhir-client`, as HL7 falls back to `hl7v2-gateway`; the token's device is the sender all the same.
   const deviceId = CONTRACT_ID.test(auth.deviceId) ? auth.deviceId : 'fhir-client';
-  const scoped = scopedCheck(auth.principal, now, deps.maxObservationAgeMs);
+  const scoped = scopedCheck(auth.principal, now, deps.maxObservationAgeMs, deps.backend);
   const options = {
     deviceId,
     ...(deps.fhirPatientSystem !== undefined ? { patientSystem: deps.fhirPatientSystem } : {}),

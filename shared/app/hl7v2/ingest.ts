@@ -12,7 +12,8 @@ import type { SiteZone } from '#app/interfaces/zone.ts';
 import { buildAck, unreadableAck, type AckCode } from './ack.ts';
 import { translatePcd01, type Hl7Header, type Hl7Problem } from './pcd01.ts';
 
-export interface Hl7IngestDeps extends Pick<IngestDeps, 'patients' | 'maxPatients' | 'maxObservationAgeMs'> {
+export interface Hl7IngestDeps
+  extends Pick<IngestDeps, 'patients' | 'maxPatients' | 'maxObservationAgeMs' | 'backend'> {
   queue: MessageQueue;
   now: () => number;
   /** The site's zone for HL7 times sent without an offset (else they are refused). */
@@ -61,7 +62,7 @@ export async function ingestHl7(text: string, principal: Principal, deps: Hl7Ing
   const notes = [...(r.notes ?? [])];
   const screened: { message: DeviceMessage; whole: Hl7Problem['at']; alsoAt?: Hl7Problem['at'][]; ifKnown?: true }[] =
     [];
-  const scoped = scopedCheck(principal, now, deps.maxObservationAgeMs);
+  const scoped = scopedCheck(principal, now, deps.maxObservationAgeMs, deps.backend);
   let forbidden = false;
   for (const t of r.translated) {
     // The token's scope first: a sender it refuses is told so, known patient or not (never an AA that says which).
