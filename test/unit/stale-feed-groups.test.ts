@@ -112,8 +112,10 @@ describe('crs serve with 2,000 patients whose feeds go quiet together', () => {
     await s.paging.sweep();
     await until(() => s.dispatcher.backlog('stdout') === 0 && pages().length === 4);
     expect(pages()[3]).toMatchObject({ patientId: 'ward H5', kind: 'alert-cleared', status: 'info' });
+    // It names who resumed, and when (2026-12-07): P1990 a sweep before the others.
+    const back = ids.slice(1990, 1999).map((p) => `${p}, bed B${p.slice(1)} at 2026-01-10 08:16 UTC`);
     expect(pages()[3]!.summary).toBe(
-      'Data resumed, ward H5: every patient of the no-data alert of 2026-01-10 08:00 UTC has monitor data again',
+      `Data resumed, ward H5: every patient of the no-data alert of 2026-01-10 08:00 UTC has monitor data again (resumed: ${back.join('; ')})`,
     );
     const h5 = s.db.prepare("SELECT status FROM pages WHERE patient_id = 'ward H5' AND kind = 'alert'").pluck().all();
     expect(h5).toEqual(['resolved']);
