@@ -158,7 +158,7 @@ export interface InForce {
 }
 
 /** A patient of a ward alert whose monitor data came back: its bed then, and its first reading back (epoch ms). */
-interface Resumed {
+export interface Resumed {
   patientId: string;
   bed?: string;
   at: number;
