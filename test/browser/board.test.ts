@@ -1295,6 +1295,42 @@ describe('the board display, pinned by a mutation run', () => {
     await page.close();
   }, 30_000);
 
+  it("names who of a ward's no-data alert had data again, with the bed and when, in the site's zone", async () => {
+    // Until 2026-12-07 a patient whose data came back just left the quiet list: nobody could say who, or when.
+    const ward = group({
+      notificationId: 'n-w',
+      subject: 'stale-feed',
+      kind: 'alert',
+      technical: true,
+      summary: "NO DATA, ward H4: 3 patients' monitors quiet since 2026-12-06 09:20 CET (P1, bed 1; P2, bed 2; P3)",
+      pages: [teamPage('bedside', 'waiting')],
+    });
+    const page = await boardWith(
+      fake({
+        list: (off) =>
+          listOf([patientFixture('A')], off, {
+            wards: [
+              {
+                subject: 'ward H4',
+                ward: 'H4',
+                paging: [ward],
+                waiting: 1,
+                quiet: [{ patientId: 'P1', bed: '1' }],
+                resumed: [
+                  { patientId: 'P2', bed: '2', at: '2026-12-06T08:41:00Z' },
+                  { patientId: 'P3', bed: null, at: '2026-12-06T08:47:00Z' },
+                ],
+              },
+            ],
+          }),
+      }),
+    );
+    const line = page.locator('li.ward-alert p.ward-resumed');
+    await line.waitFor();
+    expect(await line.textContent()).toBe('Resumed: P2, bed 2 at 2026-12-06 09:41 CET; P3 at 2026-12-06 09:47 CET.');
+    await page.close();
+  }, 30_000);
+
   it("draws the patient's timeline: grade bands by patient clock in their colours, ICE in its grade's colour, the site's hours", async () => {
     const id = 'P/1 x';
     const point = (minutesAgo: number, o: Json = {}): Json => ({
