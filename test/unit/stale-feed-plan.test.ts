@@ -206,6 +206,17 @@ describe("a ward alert's resumed patients", () => {
     );
     expect(again.set.get('P05')?.alertId).toBe(`stale-feed|P05|${at(41)}`);
     expect(again.set.get(alertA)?.resumed?.map((r) => r.patientId)).toEqual(ids.slice(2).filter((id) => id !== 'P05'));
+    // The last of the ward back: its all-clear says it names the last 20, not all who resumed.
+    const clear = plan(
+      [
+        [alertA, p.set.get(alertA)!],
+        ['Q1', { alertId: alertA, since: at(0) }],
+      ],
+      [back('Q1', 'Q', 50)],
+      51,
+    );
+    expect(clear.alerts[0]!.summary).toContain('has monitor data again (the last 20 to resume: P03, bed B3 at ');
+    expect(clear.alerts[0]!.summary).toContain('; Q1, bed Q at 2026-12-01 08:50 UTC)');
   });
 
   it('the all-clear names who resumed and when, and the list goes with the alert', () => {
