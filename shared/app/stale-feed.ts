@@ -58,21 +58,31 @@ function staleFeedCleared(
   state: PatientState | undefined,
   timeZone: string,
 ): AlertInput {
-  const end = state && monitoringEnded(state);
-  // Watched again from a re-admission (after an end of monitoring), not from a reading: no monitor data came.
-  const readmitted = state?.lastEnrolmentAt === since && (state.lastMonitorAt ?? Number.NEGATIVE_INFINITY) < since;
+  const why = whyLeft(state, since);
   const who = `patient ${patientId}${bedOf(state)}`;
   return {
     alertId: `${alertId}|cleared`,
     patientId,
     subject: 'stale-feed',
     cleared: true,
-    summary: end
-      ? `Monitoring ended, ${who}: ${end.v} at ${formatSiteTime(end.t, timeZone)}; the no-data alert is closed`
-      : readmitted
-        ? `Re-admitted, ${who}: watched again from ${formatSiteTime(since, timeZone)}, with no monitor data yet; the no-data alert is closed`
-        : `Data resumed, ${who}: monitor data since ${formatSiteTime(since, timeZone)}`,
+    summary:
+      why === 'resumed'
+        ? `Data resumed, ${who}: monitor data since ${formatSiteTime(since, timeZone)}`
+        : why === 'readmitted'
+          ? `Re-admitted, ${who}: watched again from ${formatSiteTime(since, timeZone)}, with no monitor data yet; the no-data alert is closed`
+          : `Monitoring ended, ${who}: ${why.v} at ${formatSiteTime(why.t, timeZone)}; the no-data alert is closed`,
   };
+}
+
+/**
+ * Why a quiet feed is quiet no more (watched from `since`): its monitoring ended (a discharge: nobody is to go and
+ * look at the monitor), the patient was re-admitted after an end (watched again, no monitor data came), or data resumed.
+ */
+function whyLeft(state: PatientState | undefined, since: number) {
+  const end = state && monitoringEnded(state);
+  if (end) return end;
+  const readmitted = state?.lastEnrolmentAt === since && (state.lastMonitorAt ?? Number.NEGATIVE_INFINITY) < since;
+  return readmitted ? ('readmitted' as const) : ('resumed' as const);
 }
 
 /** How many patients a ward page names (the board lists them all). */
@@ -93,18 +103,33 @@ function wardAlert(ward: string, since: number, quiet: FeedCheck[], timeZone: st
   };
 }
 
-/** `ended`: some of its patients left it because their monitoring ended (a discharge), not because data resumed. */
-function wardCleared(alertId: string, timeZone: string, ended: boolean): AlertInput {
+/**
+ * Who of a ward alert's patients had data again while it was in force, and when (the board's `resumed` says the same):
+ * "P1, bed 4 at 2026-12-01 09:20 CET; P2 at ...". Ids and beds only, never names.
+ */
+function resumedText(resumed: readonly Resumed[], timeZone: string): string {
+  const who = resumed
+    .map((r) => `${r.patientId}${r.bed ? `, bed ${r.bed}` : ''} at ${formatSiteTime(r.at, timeZone)}`)
+    .join('; ');
+  return resumed.length >= RESUMED_KEPT ? `the last ${RESUMED_KEPT} to resume: ${who}` : `resumed: ${who}`;
+}
+
+/**
+ * `ended`: some of its patients left it because their monitoring ended (a discharge), not because data resumed.
+ * `resumed`: those whose data came back (the newest RESUMED_KEPT), named with when (2026-12-07).
+ */
+function wardCleared(alertId: string, timeZone: string, ended: boolean, resumed: readonly Resumed[]): AlertInput {
   const ward = wardOfAlert(alertId);
   const of = `the no-data alert of ${formatSiteTime(sinceOfAlert(alertId), timeZone)}`;
+  const who = resumed.length > 0 ? ` (${resumedText(resumed, timeZone)})` : '';
   return {
     alertId: `${alertId}|cleared`,
     patientId: wardSubject(ward),
     subject: 'stale-feed',
     cleared: true,
     summary: ended
-      ? `No-data alert closed, ward ${ward}: every patient of ${of} has monitor data again or has left monitoring`
-      : `Data resumed, ward ${ward}: every patient of ${of} has monitor data again`,
+      ? `No-data alert closed, ward ${ward}: every patient of ${of} has monitor data again or has left monitoring${who}`
+      : `Data resumed, ward ${ward}: every patient of ${of} has monitor data again${who}`,
     resolves: alertId,
   };
 }
@@ -124,7 +149,27 @@ export interface FeedCheck {
 export interface InForce {
   alertId: string;
   since: number;
+  /**
+   * A ward alert's own entry: its patients whose data came back while it was in force, oldest first, the newest
+   * RESUMED_KEPT (2026-12-07: before, a member's record went when its data resumed, and nobody could say who had).
+   * Absent: none. Dropped with the alert; a patient quiet again (any alert) leaves it.
+   */
+  resumed?: readonly Resumed[];
 }
+
+/** A patient of a ward alert whose monitor data came back: its bed then, and its first reading back (epoch ms). */
+export interface Resumed {
+  patientId: string;
+  bed?: string;
+  at: number;
+}
+
+/** How many of a ward alert's resumed patients are kept (the newest): a page and the board name them all. */
+const RESUMED_KEPT = 20;
+
+const sameResumed = (a: readonly Resumed[] = [], b: readonly Resumed[] = []) =>
+  a.length === b.length &&
+  a.every((r, i) => r.patientId === b[i]!.patientId && r.bed === b[i]!.bed && r.at === b[i]!.at);
 
 /**
  * A patient grouped into a ward's alert: what a backend must keep beside the alerts themselves, or a restart finds
@@ -173,6 +218,7 @@ export function planStaleFeeds(
   const newlyQuiet: FeedCheck[] = [];
   const leftWard = new Set<string>();
   const endedInWard = new Set<string>();
+  const resumedNow: { alertId: string; resumed: Resumed }[] = [];
   for (const c of [...checks].sort((a, b) => byId(a.patientId, b.patientId))) {
     const e = next.get(c.patientId);
     const f = c.feed;
@@ -190,7 +236,15 @@ export function planStaleFeeds(
       next.delete(c.patientId);
       if (inWard) {
         leftWard.add(e.alertId);
-        if (c.state && monitoringEnded(c.state)) endedInWard.add(e.alertId);
+        // No feed (a state gone, or not enrolled): it left, nothing resumed.
+        const why = f ? whyLeft(c.state, f.since) : c.state && monitoringEnded(c.state);
+        const bed = c.state?.enrolment.bed?.v;
+        if (f && why === 'resumed')
+          resumedNow.push({
+            alertId: e.alertId,
+            resumed: { patientId: c.patientId, ...(bed ? { bed } : {}), at: f.since },
+          });
+        else if (typeof why === 'object') endedInWard.add(e.alertId);
       } else alerts.push(staleFeedCleared(e.alertId, c.patientId, f?.since ?? now, c.state, timeZone));
     } else if (f.since !== e.since) {
       // Data moved on but the feed is stale still: a reading that arrived late, itself older than staleFeedMinutes
@@ -237,17 +291,33 @@ export function planStaleFeeds(
     }
   }
 
+  // Who of each ward alert had data again: those of this sweep added, those quiet again (any alert) let go.
+  for (const [key, e] of [...next]) {
+    if (key !== e.alertId || !isWardAlert(key)) continue;
+    const resumed = [
+      ...(e.resumed ?? []).filter((r) => !next.has(r.patientId)),
+      ...resumedNow.filter((r) => r.alertId === key).map((r) => r.resumed),
+    ]
+      .sort((a, b) => a.at - b.at || byId(a.patientId, b.patientId))
+      .slice(-RESUMED_KEPT);
+    if (!sameResumed(resumed, e.resumed))
+      next.set(key, { alertId: e.alertId, since: e.since, ...(resumed.length > 0 ? { resumed } : {}) });
+  }
+
   // A ward alert with no quiet patient left is answered.
   const members = new Set([...next].filter(([key, e]) => key !== e.alertId).map(([, e]) => e.alertId));
   for (const [key, e] of [...next]) {
     if (key === e.alertId && isWardAlert(key) && !members.has(key) && (full || leftWard.has(key))) {
-      alerts.push(wardCleared(key, timeZone, endedInWard.has(key)));
+      alerts.push(wardCleared(key, timeZone, endedInWard.has(key), e.resumed ?? []));
       next.delete(key);
     }
   }
 
   const set = new Map(
-    [...next].filter(([key, e]) => inForce.get(key)?.alertId !== e.alertId || inForce.get(key)?.since !== e.since),
+    [...next].filter(([key, e]) => {
+      const was = inForce.get(key);
+      return was?.alertId !== e.alertId || was.since !== e.since || !sameResumed(was.resumed, e.resumed);
+    }),
   );
   const remove = [...inForce.keys()].filter((key) => !next.has(key));
   return { alerts, set, remove };

@@ -1030,6 +1030,20 @@
                         .join('; ') +
                       '. Any other patient the alert names has monitor data again.',
                   }),
+                // Who came back while it is open, and when (2026-12-07): the all-clear will name them the same.
+                w.resumed &&
+                  w.resumed.length > 0 &&
+                  h('p', {
+                    class: 'ward-resumed',
+                    text:
+                      'Resumed: ' +
+                      w.resumed
+                        .map(function (r) {
+                          return r.patientId + (r.bed ? ', bed ' + r.bed : '') + ' at ' + when(r.at);
+                        })
+                        .join('; ') +
+                      '.',
+                  }),
                 h(
                   'ul',
                   { class: 'list' },

@@ -35,6 +35,7 @@ const KEPT: Record<string, string> = {
   silences: 'the retention (30 days)',
   ack_links: 'the retention (30 days)',
   stale_feed_members: "while its ward's alert is in force",
+  stale_feed_resumed: "while its ward's alert is in force (the newest 20 of each)",
   inbox: 'until graded',
 };
 

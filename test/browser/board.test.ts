@@ -1238,24 +1238,30 @@ describe('the board display, pinned by a mutation run', () => {
     await page.close();
   }, 30_000);
 
-  it("describes a ward alert as the ward's monitors, not a patient's", async () => {
-    // Until 2026-12-06 it read "No data from the monitor", of a ward whose alert named five patients' monitors.
+  /** The board with ward H4's no-data alert (`summary`, its page waiting) above patient A; `over`: more of the ward. */
+  const boardWithWardAlert = (summary: string, over: Json = {}) => {
     const ward = group({
       notificationId: 'n-w',
       subject: 'stale-feed',
       kind: 'alert',
       technical: true,
-      summary: 'monitors quiet',
+      summary,
       pages: [teamPage('bedside', 'waiting')],
     });
-    const page = await boardWith(
+    return boardWith(
       fake({
         list: (off) =>
           listOf([patientFixture('A')], off, {
-            wards: [{ subject: 'ward H4', ward: 'H4', paging: [ward], waiting: 1 }],
+            wards: [{ subject: 'ward H4', ward: 'H4', paging: [ward], waiting: 1, ...over }],
           }),
       }),
     );
+  };
+  const H4_QUIET = "NO DATA, ward H4: 3 patients' monitors quiet since 2026-12-06 09:20 CET (P1, bed 1; P2, bed 2; P3)";
+
+  it("describes a ward alert as the ward's monitors, not a patient's", async () => {
+    // Until 2026-12-06 it read "No data from the monitor", of a ward whose alert named five patients' monitors.
+    const page = await boardWithWardAlert('monitors quiet');
     await page
       .getByRole('button', { name: "Acknowledge the bedside page: No data from the ward's monitors, ward H4" })
       .waitFor();
@@ -1267,31 +1273,31 @@ describe('the board display, pinned by a mutation run', () => {
   it("names the patients of a ward's no-data alert still without data, not those whose data came back", async () => {
     // Until 2026-12-06 the board showed only the alert's list, of when it was raised: a charge nurse chased monitors
     // that worked again (their cards said "Last vitals just now") until the last patient's data resumed.
-    const ward = group({
-      notificationId: 'n-w',
-      subject: 'stale-feed',
-      kind: 'alert',
-      technical: true,
-      summary: "NO DATA, ward H4: 3 patients' monitors quiet since 2026-12-06 09:20 CET (P1, bed 1; P2, bed 2; P3)",
-      pages: [teamPage('bedside', 'waiting')],
-    });
     const quiet = [
       { patientId: 'P1', bed: '1' },
       { patientId: 'P3', bed: null },
     ];
-    const page = await boardWith(
-      fake({
-        list: (off) =>
-          listOf([patientFixture('A')], off, {
-            wards: [{ subject: 'ward H4', ward: 'H4', paging: [ward], waiting: 1, quiet }],
-          }),
-      }),
-    );
+    const page = await boardWithWardAlert(H4_QUIET, { quiet });
     const line = page.locator('li.ward-alert p.ward-quiet');
     await line.waitFor();
     expect(await line.textContent()).toBe(
       'Still without monitor data: P1, bed 1; P3. Any other patient the alert names has monitor data again.',
     );
+    await page.close();
+  }, 30_000);
+
+  it("names who of a ward's no-data alert had data again, with the bed and when, in the site's zone", async () => {
+    // Until 2026-12-07 a patient whose data came back just left the quiet list: nobody could say who, or when.
+    const page = await boardWithWardAlert(H4_QUIET, {
+      quiet: [{ patientId: 'P1', bed: '1' }],
+      resumed: [
+        { patientId: 'P2', bed: '2', at: '2026-12-06T08:41:00Z' },
+        { patientId: 'P3', bed: null, at: '2026-12-06T08:47:00Z' },
+      ],
+    });
+    const line = page.locator('li.ward-alert p.ward-resumed');
+    await line.waitFor();
+    expect(await line.textContent()).toBe('Resumed: P2, bed 2 at 2026-12-06 09:41 CET; P3 at 2026-12-06 09:47 CET.');
     await page.close();
   }, 30_000);
 

@@ -145,8 +145,18 @@ describe('a patient who moves wards, on the deployed shape: what each ward-limit
       received('ward H4', 'bedside').find((p) => p.kind === 'alert'),
     );
     expect(alert.summary).toMatch(/^NO DATA, ward H4: 3 patients' monitors quiet since .* \(Q-1, bed H4-Q-1; Q-2/);
-    await send(...patients.map((p) => message(p, 0, { vitals: { heartRate: 80 } })));
+    // Q-1 first: who came back is kept on the ward alert's item (2026-12-07), and its all-clear, a sweep later, names
+    // all three with when (beds and ids only).
+    await send(message('Q-1', 0, { vitals: { heartRate: 80 } }));
     await at((await health(server)).now + 1000);
-    await until(server, 'the all-clear', () => received('ward H4', 'bedside').find((p) => p.kind === 'alert-cleared'));
+    expect(received('ward H4', 'bedside').filter((p) => p.kind === 'alert-cleared')).toEqual([]);
+    await send(...patients.slice(1).map((p) => message(p, 0, { vitals: { heartRate: 80 } })));
+    await at((await health(server)).now + 1000);
+    const cleared = await until(server, 'the all-clear', () =>
+      received('ward H4', 'bedside').find((p) => p.kind === 'alert-cleared'),
+    );
+    expect(cleared.summary).toMatch(
+      /\(resumed: Q-1, bed H4-Q-1 at [^;]+; Q-2, bed H4-Q-2 at [^;]+; Q-3, bed H4-Q-3 at [^;]+\)$/,
+    );
   }, 120_000);
 });

@@ -610,6 +610,38 @@ describe('DynamoPageStore: pinned by a mutation run', () => {
     expect((await s.unsentPages('P-1')).pages.map((p) => p.pageId)).toEqual([first!.pageId]);
   });
 
+  // 2026-12-07: who of a ward alert's patients had data again, an attribute of the ward alert's item.
+  it("keeps a ward alert's resumed patients on its item, stored whole; one it cannot read is named, the alert kept", async () => {
+    const s = store();
+    const h4 = 'stale-feed|ward H4|5';
+    const resumed = [
+      { patientId: 'P-2', bed: '7', at: min(20) },
+      { patientId: 'P-3', at: min(22) },
+    ];
+    await s.setStaleFeedAlert(h4, h4, 5, resumed);
+    await s.setStaleFeedAlert('P-1', h4, 5);
+    expect((await s.staleFeedAlerts()).alerts).toEqual(
+      new Map([
+        [h4, { alertId: h4, since: 5, resumed }],
+        ['P-1', { alertId: h4, since: 5 }],
+      ]),
+    );
+    await s.setStaleFeedAlert(h4, h4, 5, resumed.slice(1));
+    expect((await s.staleFeedAlerts()).alerts.get(h4)?.resumed).toEqual(resumed.slice(1));
+    await s.setStaleFeedAlert(h4, h4, 5);
+    expect((await s.staleFeedAlerts()).alerts.get(h4)).toEqual({ alertId: h4, since: 5 });
+    // Edited by hand: the alert stays in force (its all-clear still comes), without the list, and it is named.
+    await s.setStaleFeedAlert(h4, h4, 5, resumed);
+    ddb.items('pages').find((i) => i.sk?.S === h4)!.resumed = { L: [{ M: { patientId: { S: 'P-2' } } }] };
+    expect(await s.staleFeedAlerts()).toEqual({
+      alerts: new Map([
+        [h4, { alertId: h4, since: 5 }],
+        ['P-1', { alertId: h4, since: 5 }],
+      ]),
+      unreadable: [{ key: h4, reason: 'resumed holds an entry with no patientId or at (in force without it)' }],
+    });
+  });
+
   it('names a stale-feed record in force whose alert id is empty, as one without', async () => {
     const s = store();
     await s.setStaleFeedAlert('P-1', 'stale-feed|P-1|1', min(0));

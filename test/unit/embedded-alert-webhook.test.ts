@@ -489,12 +489,12 @@ describe('the alerts told raised, remembered across a restart (2026-12-06)', () 
   const hookWith = (told: SqliteAlertsTold) =>
     new AlertWebhook({ url: receiverUrl(), log: (l) => logs.push(l), now: () => Date.now(), told });
 
-  it('a data directory of version 10 opens as 11 with none remembered (what an earlier server told was not kept)', () => {
+  it('a data directory of version 10 opens as 12 with none remembered (what an earlier server told was not kept)', () => {
     db.exec('DROP TABLE alerts_told');
     db.pragma('user_version = 10');
     db.close();
     db = openDataDir(join(dir, 'data'));
-    expect(db.pragma('user_version', { simple: true })).toBe(11);
+    expect(db.pragma('user_version', { simple: true })).toBe(12);
     const told = new SqliteAlertsTold(db);
     expect(told.open()).toEqual([]);
     told.raised('pager', SINCE);

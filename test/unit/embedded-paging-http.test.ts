@@ -1100,12 +1100,23 @@ describe('stale-feed alerts across a restart, pinned by a mutation run', () => {
     await until(() => server.worker.stats.applied === 7 || undefined, 'W1 graded');
     await advance(0);
     expect(pages().map((p) => `${p.patientId} ${p.kind}`)).toEqual(before);
+    // The board says who came back, and when (2026-12-07), beside those still quiet; ids and beds only.
+    const ward = async () =>
+      (
+        (await (await api('/api/patients')).json()) as {
+          wards: { ward: string; quiet: { patientId: string }[]; resumed: unknown }[];
+        }
+      ).wards.find((w) => w.ward === 'H4');
+    const w1Back = [{ patientId: 'W1', bed: 'H4-W1', at: '2026-01-10T08:17:00Z' }];
+    expect(await ward()).toMatchObject({ quiet: [{ patientId: 'W2' }, { patientId: 'W3' }], resumed: w1Back });
 
     await server.close();
     server = await start({ staleFeedMinutes: 15 });
     await advance(1);
     expect(pages().map((p) => `${p.patientId} ${p.kind}`)).toEqual(before); // no patient alert for W2 or W3
-    // The last two come back: the ward's all-clear.
+    expect((await ward())?.resumed).toEqual(w1Back); // kept across the restart
+    // The last two come back (at minute 18 of the server's clock): the ward's all-clear, naming all three with when
+    // (W1 before the restart).
     await post(msg('W2', 19, { vitals: { heartRate: 82 } }), msg('W3', 19, { vitals: { heartRate: 82 } }));
     await until(() => pages().length > before.length || undefined, "the ward's all-clear");
     expect(
@@ -1113,6 +1124,11 @@ describe('stale-feed alerts across a restart, pinned by a mutation run', () => {
         .slice(before.length)
         .map((p) => p.kind),
     ).toEqual(before.map(() => 'alert-cleared'));
+    expect(pages().at(-1)!.summary).toMatch(
+      /\(resumed: W1, bed H4-W1 at 2026-01-10 08:17 UTC; W2, bed H4-W2 at 2026-01-10 08:18 UTC; W3, bed H4-W3 at 2026-01-10 08:18 UTC\)$/,
+    );
+    await server.paging.sweep(); // after the one that paged it (sweeps run one at a time), which stored after paging
+    expect(server.db.prepare('SELECT count(*) FROM stale_feed_resumed').pluck().get()).toBe(0); // gone with the alert
   });
 });
 

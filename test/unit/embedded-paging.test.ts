@@ -495,12 +495,75 @@ describe('SqlitePageStore, pinned by a mutation run', () => {
     ]);
   });
 
+  // Until 2026-12-07 nothing said who of a ward alert's patients had data again: a member's record went with its data.
+  it("keeps who of a ward alert's patients resumed across a restart, and drops them with the alert", async () => {
+    const h4 = 'stale-feed|ward H4|5000';
+    const store = new SqlitePageStore(db);
+    await store.save([ward(h4)]);
+    const resumed = [
+      { patientId: 'P2', bed: '7', at: 9000 },
+      { patientId: 'P3', at: 9500 },
+    ];
+    store.recordStaleFeeds(
+      new Map([
+        [h4, { alertId: h4, since: 5000, resumed }],
+        ['P1', { alertId: h4, since: 5000 }],
+      ]),
+      ['P2', 'P3'],
+    );
+    db.close();
+    db = openDataDir(dir);
+    const again = new SqlitePageStore(db);
+    expect(again.staleFeedAlerts().get(h4)).toEqual({ alertId: h4, since: 5000, resumed });
+    // Stored whole: a list that lost one (quiet again) is the list.
+    again.recordStaleFeeds(new Map([[h4, { alertId: h4, since: 5000, resumed: resumed.slice(1) }]]), []);
+    expect(again.staleFeedAlerts().get(h4)?.resumed).toEqual(resumed.slice(1));
+    again.recordStaleFeeds(new Map(), [h4, 'P1']);
+    expect(db.prepare('SELECT count(*) FROM stale_feed_resumed').pluck().get()).toBe(0);
+  });
+
+  it("the board's resumed of a ward: its own ward's alerts in force only, oldest first, with their beds", async () => {
+    const add = db.prepare('INSERT INTO stale_feed_resumed (alert_id, patient_id, bed, at) VALUES (?, ?, ?, ?)');
+    add.run('stale-feed|ward H4|1000', 'P-2', '7', 3000);
+    add.run('stale-feed|ward H4|2000', 'P-1', null, 2500);
+    add.run('stale-feed|ward H4|1|1000', 'P-9', null, 2000); // ward "H4|1": in ward H4's range of ids
+    add.run('stale-feed|ward H45|1000', 'P-8', null, 2000);
+    // An alert whose all-clear is stored (the sweep stopped before it let its list go): not shown.
+    add.run('stale-feed|ward H4|500', 'P-5', null, 2000);
+    const store = new SqlitePageStore(db);
+    await store.save([ward('stale-feed|ward H4|500|cleared', { kind: 'alert-cleared', status: 'info' })]);
+    const board = new BoardQueries(db, store);
+    expect(board.wardResumed('ward H4')).toEqual([
+      { patientId: 'P-1', bed: null, at: 2500 },
+      { patientId: 'P-2', bed: '7', at: 3000 },
+    ]);
+    expect(board.wardResumed('ward H4|1')).toEqual([{ patientId: 'P-9', bed: null, at: 2000 }]);
+  });
+
+  it('opens a version-11 data directory as version 12: its ward alerts and their members in force, none known resumed', async () => {
+    const h4 = 'stale-feed|ward H4|5000';
+    await new SqlitePageStore(db).save([ward(h4)]);
+    new SqlitePageStore(db).recordStaleFeeds(new Map([['P1', { alertId: h4, since: 5000 }]]), []);
+    db.exec('DROP TABLE stale_feed_resumed');
+    db.pragma('user_version = 11');
+    db.close();
+    db = openDataDir(dir);
+    expect(db.pragma('user_version', { simple: true })).toBe(12);
+    const store = new SqlitePageStore(db);
+    expect([...store.staleFeedAlerts()]).toEqual([
+      [h4, { alertId: h4, since: 5000 }],
+      ['P1', { alertId: h4, since: 5000 }],
+    ]);
+    store.recordStaleFeeds(new Map([[h4, { alertId: h4, since: 5000, resumed: [{ patientId: 'P2', at: 6000 }] }]]), []);
+    expect(store.staleFeedAlerts().get(h4)?.resumed).toEqual([{ patientId: 'P2', at: 6000 }]);
+  });
+
   it('opens a version-8 data directory as version 9: its ward alerts in force, their members found again by ward', () => {
     db.exec('DROP TABLE stale_feed_members');
     db.pragma('user_version = 8');
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(11);
+    expect(db.pragma('user_version', { simple: true })).toBe(12);
     expect(db.prepare('SELECT count(*) FROM stale_feed_members').pluck().get()).toBe(0);
     const store = new SqlitePageStore(db);
     store.recordStaleFeeds(new Map([['P1', { alertId: 'stale-feed|ward H4|5000', since: 5000 }]]), []);
@@ -1545,7 +1608,7 @@ describe('a data directory of issue 5 (schema version 1)', () => {
     const { notificationId, inboxMessage } = legacyDatabase(file);
 
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(11);
+    expect(db.pragma('user_version', { simple: true })).toBe(12);
     expect(db.prepare('SELECT message_id FROM inbox').pluck().all()).toEqual([inboxMessage.messageId]);
     expect(db.prepare('SELECT kind, item_id FROM outbox').all()).toEqual([
       { kind: 'notification', item_id: notificationId },
@@ -1599,7 +1662,7 @@ describe('a data directory of issue 5 (schema version 1)', () => {
     db.close();
     expect(() => openDataDir(dir)).toThrow(/schema version 99 is newer than this crs/);
     const fix = new Database(join(dir, DB_FILE));
-    fix.pragma('user_version = 11');
+    fix.pragma('user_version = 12');
     fix.close();
     db = openDataDir(dir);
   });

@@ -143,10 +143,13 @@ describe('the end of monitoring', () => {
     const summary = (checks: typeof resumed) =>
       planStaleFeeds(inForce, checks, DEFAULT_PAGING, at(40), true, 'UTC').alerts.map((a) => a.summary);
     expect(summary(resumed)).toEqual([
-      'Data resumed, ward H4: every patient of the no-data alert of 2026-01-10 08:00 UTC has monitor data again',
+      'Data resumed, ward H4: every patient of the no-data alert of 2026-01-10 08:00 UTC has monitor data again ' +
+        '(resumed: A, bed H4-A at 2026-01-10 08:39 UTC; B, bed H4-B at 2026-01-10 08:39 UTC; C, bed H4-C at 2026-01-10 08:39 UTC)',
     ]);
     expect(summary([check('A', state('A', discharge(30))), ...resumed.slice(1)])).toEqual([
-      'No-data alert closed, ward H4: every patient of the no-data alert of 2026-01-10 08:00 UTC has monitor data again or has left monitoring',
+      // The discharged patient is not named as resumed.
+      'No-data alert closed, ward H4: every patient of the no-data alert of 2026-01-10 08:00 UTC has monitor data again or has left monitoring ' +
+        '(resumed: B, bed H4-B at 2026-01-10 08:39 UTC; C, bed H4-C at 2026-01-10 08:39 UTC)',
     ]);
   });
 

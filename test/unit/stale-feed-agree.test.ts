@@ -196,11 +196,20 @@ describe('the stale-feed sweep on SQLite and on DynamoDB', () => {
 
   // The property compares the backends only, so a ward alert lost on both would pass it: pinned here.
   it('raises one alert for the ward when its patients go quiet together, and clears it when they send', async () => {
-    const all: Op[] = [1, 2, 3, 4].map((patient) => ({ op: 'data', patient }));
-    const script: Op[] = [{ op: 'sweep', minutes: 20 }, ...all, { op: 'sweep', minutes: 1 }];
+    // P-1 a sweep before the others: its all-clear names all four, with when (2026-12-07), on both.
+    const rest: Op[] = [2, 3, 4].map((patient) => ({ op: 'data', patient }));
+    const script: Op[] = [
+      { op: 'sweep', minutes: 20 },
+      { op: 'data', patient: 1 },
+      { op: 'sweep', minutes: 1 },
+      ...rest,
+      { op: 'sweep', minutes: 1 },
+    ];
     for (const summaries of await summariesOnBoth(script)) {
       expect(summaries.sort()).toEqual([
-        'Data resumed, ward H4: every patient of the no-data alert of 2026-01-10 08:00 UTC has monitor data again',
+        'Data resumed, ward H4: every patient of the no-data alert of 2026-01-10 08:00 UTC has monitor data again ' +
+          '(resumed: P-1, bed H4-P-1 at 2026-01-10 08:20 UTC; P-2, bed H4-P-2 at 2026-01-10 08:21 UTC; ' +
+          'P-3, bed H4-P-3 at 2026-01-10 08:21 UTC; P-4, bed H4-P-4 at 2026-01-10 08:21 UTC)',
         "NO DATA, ward H4: 4 patients' monitors quiet since 2026-01-10 08:00 UTC (P-1, bed H4-P-1; P-2, bed H4-P-2; P-3, bed H4-P-3; P-4, bed H4-P-4); their grades cannot be trusted",
       ]);
     }

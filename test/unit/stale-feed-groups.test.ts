@@ -18,6 +18,7 @@ import type { PatientState } from '../../shared/domain/state.ts';
 import type { EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { T0, enrol, msg } from '../support/messages.ts';
 import { sweepFakes } from '../support/sweep.ts';
+import type { InForce } from '#app/stale-feed.ts';
 import { until } from '#test/support/until.ts';
 import { startPagingServer } from '#test/support/in-process-serve.ts';
 
@@ -112,8 +113,10 @@ describe('crs serve with 2,000 patients whose feeds go quiet together', () => {
     await s.paging.sweep();
     await until(() => s.dispatcher.backlog('stdout') === 0 && pages().length === 4);
     expect(pages()[3]).toMatchObject({ patientId: 'ward H5', kind: 'alert-cleared', status: 'info' });
+    // It names who resumed, and when (2026-12-07): P1990 a sweep before the others.
+    const back = ids.slice(1990, 1999).map((p) => `${p}, bed B${p.slice(1)} at 2026-01-10 08:16 UTC`);
     expect(pages()[3]!.summary).toBe(
-      'Data resumed, ward H5: every patient of the no-data alert of 2026-01-10 08:00 UTC has monitor data again',
+      `Data resumed, ward H5: every patient of the no-data alert of 2026-01-10 08:00 UTC has monitor data again (resumed: ${back.join('; ')})`,
     );
     const h5 = s.db.prepare("SELECT status FROM pages WHERE patient_id = 'ward H5' AND kind = 'alert'").pluck().all();
     expect(h5).toEqual(['resolved']);
@@ -131,7 +134,7 @@ describe('crs serve with 2,000 patients whose feeds go quiet together', () => {
 describe('the ward rule on the AWS sweep', () => {
   let states: Map<string, PatientState>;
   let alerts: AlertInput[];
-  let inForce: Map<string, { alertId: string; since: number }>;
+  let inForce: Map<string, InForce>;
   let deps: () => SweepDeps;
   /** A patient of `ward` enrolled at T0 whose monitor last spoke at minute `lastAt` (none: never). */
   const patient = (id: string, ward: string, lastAt?: number) => {
@@ -167,10 +170,19 @@ describe('the ward rule on the AWS sweep', () => {
     for (const p of ['A1', 'A2', 'A3']) patient(p, 'A', 25);
     await sweepStaleFeeds(deps(), T0 + 26 * MIN);
     expect(said()).toHaveLength(4);
+    // Kept on the ward alert's item, who came back and when (2026-12-07), for its all-clear.
+    expect(inForce.get(alerts[0]!.alertId)!.resumed).toEqual(
+      ['A1', 'A2', 'A3'].map((patientId) => ({ patientId, bed: `H4-${patientId}`, at: T0 + 25 * MIN })),
+    );
     patient('A4', 'A', 26);
     await sweepStaleFeeds(deps(), T0 + 27 * MIN);
     expect(said()).toEqual(['ward A', 'B1', 'B2', 'A5', 'ward A cleared']);
     expect(alerts[4]).toMatchObject({ alertId: `${alerts[0]!.alertId}|cleared`, resolves: alerts[0]!.alertId });
+    expect(alerts[4]!.summary).toBe(
+      'Data resumed, ward A: every patient of the no-data alert of 2026-01-10 08:01 UTC has monitor data again (resumed: ' +
+        'A1, bed H4-A1 at 2026-01-10 08:25 UTC; A2, bed H4-A2 at 2026-01-10 08:25 UTC; ' +
+        'A3, bed H4-A3 at 2026-01-10 08:25 UTC; A4, bed H4-A4 at 2026-01-10 08:26 UTC)',
+    );
     expect([...inForce.keys()].sort()).toEqual(['A5', 'B1', 'B2']);
   });
 

@@ -138,6 +138,102 @@ describe('the stale-feed plan', () => {
 
 // Handing a plan's alerts to the pager (pageStaleFeeds): what may be stored as in force when an alert did not go.
 // A mutation run of 2026-12-06 found none of this pinned down.
+// Who of a ward alert's patients had data again while it was in force (2026-12-07): kept on the alert's own entry,
+// for the board and the all-clear; ids and beds only.
+describe("a ward alert's resumed patients", () => {
+  const inBed = (ward: string, bed: string) =>
+    ({ enrolment: { ward: { v: ward, t: 0 }, bed: { v: bed, t: 0 } } }) as unknown as PatientState;
+  const back = (patientId: string, bed: string, since: number): FeedCheck => ({
+    patientId,
+    state: inBed('A', bed),
+    feed: { stale: false, since: at(since) },
+  });
+  const alertA = wardAlertId('A', 0);
+
+  it('a member whose data resumes is named on the alert in force, with its bed and its first reading back', () => {
+    const p = plan(wardInForce('A', 0, ['P1', 'P2', 'P3']), [back('P2', '7', 22)], 23, false);
+    expect(p.alerts).toEqual([]);
+    expect(p.remove).toEqual(['P2']);
+    expect(p.set.get(alertA)).toEqual({
+      alertId: alertA,
+      since: at(0),
+      resumed: [{ patientId: 'P2', bed: '7', at: at(22) }],
+    });
+    // The next one is added after it, the list kept whole.
+    const then = plan(
+      [...wardInForce('A', 0, ['P1', 'P3']).map(([k, e]): [string, InForce] => [k, p.set.get(k) ?? e])],
+      [{ patientId: 'P3', state: inWard('A'), feed: { stale: false, since: at(25) } }],
+      26,
+      false,
+    );
+    expect(then.set.get(alertA)?.resumed).toEqual([
+      { patientId: 'P2', bed: '7', at: at(22) },
+      { patientId: 'P3', at: at(25) },
+    ]);
+  });
+
+  it('a member whose monitoring ended (a discharge) is not named as resumed', () => {
+    const gone = { ...inBed('A', '7'), monitoringEnd: { v: 'discharged', t: at(20) } } as PatientState;
+    const p = plan(
+      wardInForce('A', 0, ['P1', 'P2', 'P3']),
+      [{ patientId: 'P2', state: gone, feed: undefined }],
+      23,
+      false,
+    );
+    expect(p.remove).toEqual(['P2']);
+    expect(p.set.has(alertA)).toBe(false);
+  });
+
+  it('keeps the newest 20, and lets go of a patient quiet again', () => {
+    const ids = Array.from({ length: 22 }, (_, i) => `P${String(i).padStart(2, '0')}`);
+    const p = plan(
+      [...wardInForce('A', 0, [...ids, 'Q1'])],
+      ids.map((id, i) => back(id, `B${i}`, 10 + i)),
+      40,
+      false,
+    );
+    const resumed = p.set.get(alertA)?.resumed ?? [];
+    expect(resumed.map((r) => r.patientId)).toEqual(ids.slice(2));
+    // P05 goes quiet again (past the ward's window: an alert of its own): no longer "resumed".
+    const again = plan(
+      [
+        [alertA, p.set.get(alertA)!],
+        ['Q1', { alertId: alertA, since: at(0) }],
+      ],
+      [check('P05', 'A', true, 41)],
+      60,
+      false,
+    );
+    expect(again.set.get('P05')?.alertId).toBe(`stale-feed|P05|${at(41)}`);
+    expect(again.set.get(alertA)?.resumed?.map((r) => r.patientId)).toEqual(ids.slice(2).filter((id) => id !== 'P05'));
+    // The last of the ward back: its all-clear says it names the last 20, not all who resumed.
+    const clear = plan(
+      [
+        [alertA, p.set.get(alertA)!],
+        ['Q1', { alertId: alertA, since: at(0) }],
+      ],
+      [back('Q1', 'Q', 50)],
+      51,
+    );
+    expect(clear.alerts[0]!.summary).toContain('has monitor data again (the last 20 to resume: P03, bed B3 at ');
+    expect(clear.alerts[0]!.summary).toContain('; Q1, bed Q at 2026-12-01 08:50 UTC)');
+  });
+
+  it('the all-clear names who resumed and when, and the list goes with the alert', () => {
+    const inForce: [string, InForce][] = [
+      [alertA, { alertId: alertA, since: at(0), resumed: [{ patientId: 'P1', bed: '4', at: at(20) }] }],
+      ['P2', { alertId: alertA, since: at(0) }],
+    ];
+    const p = plan(inForce, [back('P2', '5', 22)], 23, false);
+    expect(p.alerts.map((a) => a.summary)).toEqual([
+      'Data resumed, ward A: every patient of the no-data alert of 2026-12-01 08:00 UTC has monitor data again ' +
+        '(resumed: P1, bed 4 at 2026-12-01 08:20 UTC; P2, bed 5 at 2026-12-01 08:22 UTC)',
+    ]);
+    expect(p.remove.sort()).toEqual(['P2', alertA].sort());
+    expect(p.set.size).toBe(0);
+  });
+});
+
 describe('handing the plan to the pager', () => {
   const quiet = (patientId: string, since: number): FeedCheck => ({
     patientId,

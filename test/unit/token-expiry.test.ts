@@ -616,7 +616,7 @@ describe('an embedded data directory of version 9 (no expiry column)', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('opens as version 11 with its tokens kept, never expiring; a new one can expire', async () => {
+  it('opens as version 12 with its tokens kept, never expiring; a new one can expire', async () => {
     const db = openDataDir(dir);
     const { token, record } = issueToken('gw-old', NOW, { kind: 'monitor' });
     await new SqliteTokenStore(db).put(record);
@@ -628,7 +628,7 @@ describe('an embedded data directory of version 9 (no expiry column)', () => {
 
     const upgraded = openDataDir(dir);
     try {
-      expect(upgraded.pragma('user_version', { simple: true })).toBe(11);
+      expect(upgraded.pragma('user_version', { simple: true })).toBe(12);
       const tokens = new SqliteTokenStore(upgraded);
       expect(await authenticate(`Bearer ${token}`, tokens, at(3650 * D))).toMatchObject({
         ok: true,
@@ -656,7 +656,7 @@ describe('an embedded data directory of version 9 (no expiry column)', () => {
     old.close();
     const upgraded = openDataDir(dir);
     try {
-      expect(upgraded.pragma('user_version', { simple: true })).toBe(11);
+      expect(upgraded.pragma('user_version', { simple: true })).toBe(12);
       const tokens = new SqliteTokenStore(upgraded);
       expect(await authenticate(`Bearer ${token}`, tokens, at(3650 * D))).toMatchObject({ ok: true });
       expect(await tokens.expire(record.tokenId, at(H).toISOString())).toBe(true);

@@ -40,6 +40,7 @@ import {
   type ParkedSend,
   type ParkedSends,
 } from '#ports';
+import type { InForce, Resumed } from '#app/stale-feed.ts';
 import { batchGet } from './batch-get.ts';
 import { transactWrite } from './transact.ts';
 import { APPEND_ONLY, auditItem, writtenStamp } from './dynamo-audit-log.ts';
@@ -391,12 +392,14 @@ export class DynamoPageStore implements PageStore {
 
   /**
    * The stale-feed alerts in force: patientId (or a ward alert's id) -> the alert's id and the time the feed went
-   * quiet; and the records that cannot be read (an older shape, an item edited by hand), apart, each named by its key
-   * with why. Until 2026-12-05 one such record failed every sweep (a TypeError): no patient's "no data" alert was
-   * raised or cleared while it stayed.
+   * quiet (a ward alert's: who of its patients had data again, `resumed`); and the records that cannot be read (an
+   * older shape, an item edited by hand), apart, each named by its key with why. Until 2026-12-05 one such record
+   * failed every sweep (a TypeError): no patient's "no data" alert was raised or cleared while it stayed. A ward
+   * alert whose `resumed` alone cannot be read is in force without it, and named too: losing who resumed must not
+   * keep the alert from its all-clear.
    */
   async staleFeedAlerts(): Promise<StaleFeedsRead> {
-    const alerts = new Map<string, { alertId: string; since: number }>();
+    const alerts = new Map<string, InForce>();
     const unreadable: UnreadableRecord[] = [];
     const query = paginateQuery(
       { client: this.client },
@@ -412,14 +415,25 @@ export class DynamoPageStore implements PageStore {
       for (const item of out.Items ?? []) {
         const key = item[T.sortKey]?.S ?? '';
         const e = inForceOf(item);
-        if (typeof e === 'string') unreadable.push({ key, reason: e });
-        else alerts.set(key, e);
+        if (typeof e === 'string') {
+          unreadable.push({ key, reason: e });
+          continue;
+        }
+        const resumed = resumedOf(item);
+        if (typeof resumed === 'string') unreadable.push({ key, reason: `${resumed} (in force without it)` });
+        alerts.set(key, Array.isArray(resumed) ? { ...e, resumed } : e);
       }
     }
     return { alerts, unreadable };
   }
 
-  async setStaleFeedAlert(patientId: string, alertId: string, since: number): Promise<void> {
+  /** `resumed`: a ward alert's patients whose data came back (shared/app/stale-feed.ts), stored whole on its item. */
+  async setStaleFeedAlert(
+    patientId: string,
+    alertId: string,
+    since: number,
+    resumed: readonly Resumed[] = [],
+  ): Promise<void> {
     await this.client.send(
       new PutItemCommand({
         TableName: this.tableName,
@@ -428,6 +442,19 @@ export class DynamoPageStore implements PageStore {
           [T.sortKey]: { S: patientId },
           alertId: { S: alertId },
           since: { N: String(since) },
+          ...(resumed.length > 0
+            ? {
+                resumed: {
+                  L: resumed.map((r) => ({
+                    M: {
+                      patientId: { S: r.patientId },
+                      ...(r.bed === undefined ? {} : { bed: { S: r.bed } }),
+                      at: { N: String(r.at) },
+                    },
+                  })),
+                },
+              }
+            : {}),
         },
       }),
     );
@@ -451,7 +478,7 @@ export interface UnreadableRecord {
 
 /** The stale-feed alerts in force, by key, and the records that could not be read (never dropped silently). */
 export interface StaleFeedsRead {
-  alerts: Map<string, { alertId: string; since: number }>;
+  alerts: Map<string, InForce>;
   unreadable: UnreadableRecord[];
 }
 
@@ -464,6 +491,23 @@ function inForceOf(item: Item): { alertId: string; since: number } | string {
   const since = Number(item.since.N);
   if (item.since.N === undefined || !Number.isFinite(since)) return 'since is not a number';
   return { alertId: alertId.S, since };
+}
+
+/** A ward alert's `resumed` read back (undefined: none), or why it cannot be (never its values). */
+function resumedOf(item: Item): Resumed[] | undefined | string {
+  if (item.resumed === undefined) return undefined;
+  const list = item.resumed.L;
+  if (!Array.isArray(list)) return 'resumed is not a list';
+  const out: Resumed[] = [];
+  for (const v of list) {
+    const m = v.M;
+    const at = Number(m?.at?.N);
+    if (typeof m?.patientId?.S !== 'string' || m.at?.N === undefined || !Number.isFinite(at))
+      return 'resumed holds an entry with no patientId or at';
+    if (m.bed !== undefined && typeof m.bed.S !== 'string') return 'resumed holds a bed that is not text';
+    out.push({ patientId: m.patientId.S, ...(m.bed?.S === undefined ? {} : { bed: m.bed.S }), at });
+  }
+  return out;
 }
 
 /** Every item of one of the pages table's own partitions (read consistently). */

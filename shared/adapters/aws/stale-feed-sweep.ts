@@ -5,7 +5,8 @@
 // alerts in force are kept in the pages table, so that each is raised once and cleared once; the alert ids come
 // from the patient and the time the feed went quiet, so a sweep repeated after a crash pages nobody twice. Many
 // quiet at once page once per ward (planStaleFeeds, the rule the embedded sweep follows too); the ward's alert is
-// kept there as well, under its id, with each of its patients pointing at it. What is in force is stored for every
+// kept there as well, under its id, with each of its patients pointing at it, and who of them had data again (its
+// `resumed`, named by its all-clear: 2026-12-07). What is in force is stored for every
 // alert the pager stored the pages of, also when SNS refused to send them (the tick sends them later) or another
 // alert of the sweep failed: an alert raised but not kept in force would never be cleared, and its ladder would
 // climb on after the data resumed. One alert the pager fails on (its own bad data) is set aside, named by id, and
@@ -122,7 +123,7 @@ export async function sweepStaleFeeds(d: SweepDeps, now: number): Promise<SweepR
   // the next sweep, which plans them again.
   const paged = await pageStaleFeeds(plan, active, (alert) => d.pager.onAlert(alert, now), isOutage);
   for (const key of paged.remove) await d.pages.clearStaleFeedAlert(key);
-  for (const [key, e] of paged.set) await d.pages.setStaleFeedAlert(key, e.alertId, e.since);
+  for (const [key, e] of paged.set) await d.pages.setStaleFeedAlert(key, e.alertId, e.since, e.resumed);
   if (paged.stopped !== undefined) throw paged.stopped;
   const failed = new Set(paged.failed.map((f) => f.alertId));
   const handled = plan.alerts.filter((a) => !failed.has(a.alertId));

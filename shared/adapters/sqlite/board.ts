@@ -167,6 +167,13 @@ export class BoardQueries {
              AND instr(substr(alert_id, length(:from) + 1), '|') = 0 ORDER BY patient_id`,
         )
         .pluck(),
+      // Its patients whose data came back while it is in force (an alert whose all-clear is stored has none).
+      wardResumed: db.prepare(
+        `SELECT patient_id, bed, at FROM stale_feed_resumed r WHERE alert_id > :from AND alert_id < :to
+           AND instr(substr(alert_id, length(:from) + 1), '|') = 0
+           AND NOT EXISTS (SELECT 1 FROM pages c WHERE c.page_id > r.alert_id || '|cleared|' AND c.page_id < r.alert_id || '|cleared}')
+         ORDER BY at, patient_id`,
+      ),
       counts: db.prepare(
         `SELECT (SELECT count(*) FROM inbox) AS inbox, (SELECT count(*) FROM dead_letter) AS deadLetters,
                 (SELECT count(*) FROM patients) AS patients, (SELECT count(*) FROM pages WHERE status = 'open') AS openPages`,
@@ -212,9 +219,17 @@ export class BoardQueries {
 
   /** The patients of the ward's no-data alert (`subject`: "ward W") still without data, in the order of their ids. */
   wardQuiet(subject: string): string[] {
-    // Its alert ids are "stale-feed|ward W|<since>": those between "...|" and "...}" ('}' follows '|'), with no
-    // further '|' (a ward's name may hold one: ward "A|1"'s ids are in ward A's range).
-    return this.s.wardQuiet.all({ from: `stale-feed|${subject}|`, to: `stale-feed|${subject}}` }) as string[];
+    return this.s.wardQuiet.all(wardRange(subject)) as string[];
+  }
+
+  /**
+   * The patients of the ward's no-data alert in force whose data came back meanwhile (the newest 20 of each alert):
+   * their bed then, and their first reading back (epoch ms), oldest first (2026-12-07).
+   */
+  wardResumed(subject: string): { patientId: string; bed: string | null; at: number }[] {
+    return (this.s.wardResumed.all(wardRange(subject)) as { patient_id: string; bed: string | null; at: number }[]).map(
+      (r) => ({ patientId: r.patient_id, bed: r.bed, at: r.at }),
+    );
   }
 
   patient(patientId: string): PatientRecord | undefined {
@@ -313,3 +328,9 @@ export class BoardQueries {
     return this.s.counts.get() as { inbox: number; deadLetters: number; patients: number; openPages: number };
   }
 }
+
+/**
+ * A ward's alert ids, "stale-feed|ward W|<since>": those between "...|" and "...}" ('}' follows '|'); the queries also
+ * want no further '|' (a ward's name may hold one: ward "A|1"'s ids are in ward A's range).
+ */
+const wardRange = (subject: string) => ({ from: `stale-feed|${subject}|`, to: `stale-feed|${subject}}` });

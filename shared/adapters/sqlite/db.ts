@@ -24,7 +24,7 @@ import { listColumns } from './board.ts';
 
 export type Db = Database.Database;
 
-const SCHEMA_VERSION = 11;
+const SCHEMA_VERSION = 12;
 
 /** Tables every version has, unchanged since version 1 (the timeline, changed in version 4, is SCHEMA_TIMELINE). */
 const SCHEMA_COMMON = `
@@ -249,6 +249,20 @@ CREATE TABLE stale_feed_members (
 `;
 
 /**
+ * Version 12 (2026-12-07): who of a ward "no data" alert's patients had data again while it was in force (the alert's
+ * `resumed`, shared/app/stale-feed.ts: the newest 20), for the board and the all-clear; dropped with the alert.
+ */
+const SCHEMA_STALE_RESUMED = `
+CREATE TABLE IF NOT EXISTS stale_feed_resumed (
+  alert_id TEXT NOT NULL,                     -- the ward alert in force (stale-feed|ward W|since)
+  patient_id TEXT NOT NULL,                   -- one of its patients whose monitor data came back (ids only, no names)
+  bed TEXT,                                   -- its bed then (NULL: none known)
+  at INTEGER NOT NULL,                        -- its first reading back (epoch ms)
+  PRIMARY KEY (alert_id, patient_id)
+) WITHOUT ROWID;
+`;
+
+/**
  * Version 11 (2026-12-06): the alerts `crs serve --alert-webhook` told the operator's tool were raised and has not
  * told cleared (alerts-told.ts), so that a restart sends the clear of one that ended while the server was stopped.
  */
@@ -422,10 +436,10 @@ function migrate(db: Db): void {
   db.transaction(() => {
     if (version === 0) {
       db.exec(
-        `${SCHEMA_V3}${SCHEMA_TIMELINE}${SCHEMA_ACK_LINKS}${SCHEMA_LIST}${SCHEMA_LANE_STARTS}${SCHEMA_STALE_MEMBERS}${SCHEMA_ALERTS_TOLD}`,
+        `${SCHEMA_V3}${SCHEMA_TIMELINE}${SCHEMA_ACK_LINKS}${SCHEMA_LIST}${SCHEMA_LANE_STARTS}${SCHEMA_STALE_MEMBERS}${SCHEMA_ALERTS_TOLD}${SCHEMA_STALE_RESUMED}`,
       );
       addTokenExpiry(db);
-    } else if (version >= 1 && version <= 10) {
+    } else if (version >= 1 && version <= 11) {
       if (version === 1) migrateV1(db);
       if (version <= 2) db.exec(SCHEMA_V3_CONSERVATION);
       if (version <= 3) db.exec(MIGRATE_TIMELINE);
@@ -445,6 +459,8 @@ function migrate(db: Db): void {
       // What an earlier server told the operator's tool was not kept: its alerts still open there stay open (as before).
       // If not there: a database whose version was set back by hand (as the upgrade tests make old ones) has it.
       db.exec(SCHEMA_ALERTS_TOLD);
+      // Who resumed of a ward alert in force was not kept: its board and all-clear name those from now on.
+      db.exec(SCHEMA_STALE_RESUMED);
     } else throw new Error(`database schema version ${version} is not supported (expected ${SCHEMA_VERSION})`);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   })();

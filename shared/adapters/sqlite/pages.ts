@@ -1,7 +1,7 @@
 // Pages, their escalation ladders and silences on SQLite (the PageStore port), and the page sender that hands each
 // page to the outbox. The ladders' timers are the `due_at` column: nothing lives only in memory, so a restarted
 // server finds every pending escalation where it was and pages the next level at its time.
-import { isWardAlert, isWardMember, withMembers, type InForce } from '#app/stale-feed.ts';
+import { isWardAlert, isWardMember, withMembers, type InForce, type Resumed } from '#app/stale-feed.ts';
 import {
   firstSendPending,
   newerChange,
@@ -159,6 +159,11 @@ export class SqlitePageStore implements PageStore {
          ON CONFLICT (patient_id) DO UPDATE SET alert_id = excluded.alert_id, since = excluded.since`,
       ),
       dropMember: db.prepare('DELETE FROM stale_feed_members WHERE patient_id = ?'),
+      resumed: db.prepare(
+        'SELECT alert_id, patient_id, bed, at FROM stale_feed_resumed ORDER BY alert_id, at, patient_id',
+      ),
+      putResumed: db.prepare('INSERT INTO stale_feed_resumed (alert_id, patient_id, bed, at) VALUES (?, ?, ?, ?)'),
+      dropResumed: db.prepare('DELETE FROM stale_feed_resumed WHERE alert_id = ?'),
     };
   }
 
@@ -323,7 +328,17 @@ export class SqlitePageStore implements PageStore {
       if (r.kind === 'alert' && !isWardAlert(r.notification_id))
         out.set(r.patient_id, { alertId: r.notification_id, since: sinceOf(r.notification_id) });
     }
-    for (const id of this.s.wardStale.all() as string[]) out.set(id, { alertId: id, since: sinceOf(id) });
+    // Who of each ward alert had data again (recordStaleFeeds), oldest first.
+    const resumed = new Map<string, Resumed[]>();
+    for (const r of this.s.resumed.all() as { alert_id: string; patient_id: string; bed: string | null; at: number }[])
+      resumed.set(r.alert_id, [
+        ...(resumed.get(r.alert_id) ?? []),
+        { patientId: r.patient_id, ...(r.bed === null ? {} : { bed: r.bed }), at: r.at },
+      ]);
+    for (const id of this.s.wardStale.all() as string[]) {
+      const back = resumed.get(id);
+      out.set(id, { alertId: id, since: sinceOf(id), ...(back ? { resumed: back } : {}) });
+    }
     // Who belongs to a ward's alert, as the sweeps recorded it (recordStaleFeeds).
     const members = this.s.members.all() as { patient_id: string; alert_id: string; since: number }[];
     return withMembers(
@@ -334,14 +349,22 @@ export class SqlitePageStore implements PageStore {
 
   /**
    * What a sweep changed of what is in force (pageStaleFeeds' set and remove), once its alerts are paged: the
-   * members of ward alerts are kept; the rest is found from the pages (staleFeedAlerts).
+   * members of ward alerts are kept, and who of each had data again (a ward alert's `resumed`, stored whole, dropped
+   * with the alert); the rest is found from the pages (staleFeedAlerts).
    */
   recordStaleFeeds(set: ReadonlyMap<string, InForce>, remove: readonly string[]): void {
     this.write(() => {
-      for (const key of remove) this.s.dropMember.run(key);
+      for (const key of remove) {
+        this.s.dropMember.run(key);
+        this.s.dropResumed.run(key);
+      }
       for (const [key, e] of set)
         if (isWardMember(key, e)) this.s.putMember.run(key, e.alertId, e.since);
-        else this.s.dropMember.run(key);
+        else {
+          this.s.dropMember.run(key);
+          this.s.dropResumed.run(key);
+          for (const r of e.resumed ?? []) this.s.putResumed.run(key, r.patientId, r.bed ?? null, r.at);
+        }
     });
   }
 

@@ -468,6 +468,11 @@ export class BoardApi {
                   bed: read && 'patient' in read ? (read.patient.state.enrolment.bed?.v ?? null) : null,
                 };
               }),
+              // Those whose data came back while it is in force, with their bed then and when (2026-12-07): the same
+              // as its all-clear will name. Ids and beds only.
+              resumed: this.queries
+                .wardResumed(subject)
+                .map((r) => ({ patientId: r.patientId, bed: r.bed, at: iso(r.at) })),
             },
           ]
         : [];
