@@ -19,7 +19,7 @@ import {
   tokenPrincipal,
   type TokenBackend,
 } from '#app/auth.ts';
-import { DEVICE_KINDS, checkScope, crsTokenCommand, describeScope, type TokenScope } from '#app/scope.ts';
+import { DEVICE_KINDS, checkScope, describeScope, type TokenScope } from '#app/scope.ts';
 import { EXPIRY_WARNING_DAYS, expiryFindingText, expiryFindings } from '#app/token-expiry.ts';
 import { ENV } from '#adapters/aws/env.ts';
 import { DB_FILE } from '#adapters/sqlite/db.ts';
@@ -127,7 +127,7 @@ class UsageError extends Error {}
 const DEVICE_ID = /^[\x21-\x7e]{1,128}$/;
 
 /**
- * Where the token went, as the printed revoke command says it: a table given with --table, or the outputs file given,
+ * Where the token went, as the printed revoke and scope commands say it: a table given with --table, or the outputs file given,
  * is named, an empty one passed over as the command passes it over (the command without it revoked in
  * $CRS_TOKENS_TABLE's table, or was refused for want of one).
  */
@@ -481,7 +481,7 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
           const legacy = rows.filter((r) => !r.kind && !r.revokedAt && !r.refused).length;
           if (legacy > 0)
             out(
-              `${legacy} active token(s) have no kind (issued before scopes): they may not set therapy, infusion, weight or thresholds; give each one with ${crsTokenCommand('scope TOKEN_ID --kind KIND', backendOf(values))}\n`,
+              `${legacy} active token(s) have no kind (issued before scopes): they may not set therapy, infusion, weight or thresholds; give each one with crs token scope TOKEN_ID --kind KIND${revokeWhere(values)}\n`,
             );
           for (const f of expiryFindings(list, at)) out(`warning: ${expiryFindingText(f, revokeWhere(values))}\n`);
         }

@@ -566,9 +566,13 @@ describe('crs token, pinned by a mutation run', () => {
     expect(table).toMatch(
       /^t-legacy +old-gw +2025-01-10T08:00:00Z +never +active +no kind \(legacy\); every patient$/m,
     );
-    // How to give each one a kind, as this backend's operator runs crs token scope (2026-12-07: the embedded command).
-    expect(table).toContain(
-      '\n1 active token(s) have no kind (issued before scopes): they may not set therapy, infusion, weight or thresholds; give each one with crs token scope TOKEN_ID --kind KIND --backend aws --outputs FILE\n',
+    // How to give each one a kind, as this operator runs crs token scope: the table as this list was given it (the
+    // environment's here; 2026-12-07: the embedded command, then a placeholder outputs file).
+    const legacyLine = (where: string) =>
+      `\n1 active token(s) have no kind (issued before scopes): they may not set therapy, infusion, weight or thresholds; give each one with crs token scope TOKEN_ID --kind KIND${where}\n`;
+    expect(table).toContain(legacyLine(' --backend aws'));
+    expect((await run(['list'], {}, ['--backend', 'aws', '--table', 'tokens'])).out).toContain(
+      legacyLine(' --backend aws --table tokens'),
     );
   });
 
