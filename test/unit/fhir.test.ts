@@ -2579,8 +2579,15 @@ describe('a finished Encounter: the end of the stay is the end of monitoring', (
       [disposition(DISPOSITION, 'oth'), 'other'],
       // A code of another system (a site's own, NUBC) is not guessed at: a finished stay is a discharge.
       [disposition('https://www.nubc.org/CodeSystem/PatDischargeStatus', '20'), 'discharged'],
-      [{ hospitalization: 'home' }, 'discharged'],
     ];
+    // A hospitalization that is no object is not R4's shape (2026-12-07: read as none, a discharge): refused.
+    const odd = translateResources([{ resource: finished({ hospitalization: 'home' }), at: 'Encounter' }], {
+      deviceId: 'ehr-1',
+    });
+    expect([odd.issues.map((i) => [i.expression, i.code]), odd.translated]).toEqual([
+      [['Encounter.hospitalization', 'structure']],
+      [],
+    ]);
     for (const [extra, reason] of reasons) {
       const t = translateResources([{ resource: finished(extra), at: 'Encounter' }], { deviceId: 'ehr-1' });
       expect(t.issues, JSON.stringify(extra)).toEqual([]);
@@ -3537,7 +3544,6 @@ describe('a status that is no R4 code is refused, naming it (2026-12-06)', () =>
   it.each([
     ['Observation', 'retracted', /^"retracted" is not an R4 Observation status \(registered, preliminary, final,/],
     ['Observation', 'Final', /^"Final" is not an R4 Observation status/],
-    ['Observation', 5, /^5 is not an R4 Observation status/],
     ['Encounter', 'active', /^"active" is not an R4 Encounter status \(planned, arrived, triaged, in-progress,/],
   ])('%s %j: 422 code-invalid at its status, nothing taken', async (type, status, text) => {
     const resource =
@@ -3725,6 +3731,89 @@ describe('every problem of a resource is named, each once, at its path (2026-12-
     });
     const entries = (JSON.parse(res.body) as Bundle).entry!.map((e) => e.response!.status);
     expect(entries).toEqual(['422 Unprocessable Entity', '422 Unprocessable Entity']);
+    expect(queue.messages).toEqual([]);
+  });
+});
+
+describe("a value of another JSON shape than R4's is refused, where no reader looks too (2026-12-07)", () => {
+  // The element check looked at names only: `"_value": {"id": {"": null}}` (an id is a string), a list where R4 has
+  // one value, a status that is a number passed it, and unless a reader looked, unsaid; a pump sent as one object
+  // (R4: MedicationAdministration.device is a list) was read as none, and the rate graded as the sender's.
+  const t = (resource: Record<string, unknown>) =>
+    translateResources([{ resource, at: resource.resourceType as string }], { deviceId: 'ehr-1' });
+  const temperature = (extra: Record<string, unknown>) =>
+    obs({ system: LOINC_SYSTEM, code: '8310-5' }, { valueQuantity: qty(39.2, 'Cel'), ...extra }) as unknown as Record<
+      string,
+      unknown
+    >;
+  it.each([
+    [
+      "an object in _value's id (the fuzz run's)",
+      { valueQuantity: { ...qty(39.2, 'Cel'), _value: { id: { '': null } } } },
+      [['Observation.valueQuantity.value.id', /^"id" holds an object, where R4 has one string \(a JSON string\)/]],
+    ],
+    [
+      'a list where R4 has one value',
+      { valueQuantity: { ...qty(39.2, 'Cel'), unit: ['Cel'] } },
+      [['Observation.valueQuantity.unit', /^"unit" holds a list, where R4 has one string/]],
+    ],
+    [
+      'a number for a code, and one object for a list',
+      { status: 5, category: { text: 'vital-signs' } },
+      [
+        ['Observation.status', /^"status" holds a number, where R4 has one code \(a JSON string\)/],
+        ['Observation.category', /^"category" holds an object, where R4 has a list of CodeableConcepts \(objects\)/],
+      ],
+    ],
+    [
+      'a string in a list of objects, each item',
+      { code: { coding: [{ system: LOINC_SYSTEM, code: '8310-5' }, 'x', 7] } },
+      [
+        ['Observation.code.coding[1]', /^"coding" holds a string, where R4 has a list of Codings/],
+        ['Observation.code.coding[2]', /^"coding" holds a number/],
+      ],
+    ],
+    [
+      "a _name that is no Element, a string where R4's decimal is a number",
+      { _status: 'x', valueQuantity: { ...qty(39.2, 'Cel'), value: '39.2' } },
+      [
+        ['Observation.status', /^"_status" holds a string, where R4 has an Element/],
+        ['Observation.valueQuantity.value', /^"value" holds a string, where R4 has one decimal \(a JSON number\)/],
+      ],
+    ],
+  ])('%s: refused (structure), each named', (_, extra, expected) => {
+    const out = t(temperature(extra));
+    expect(out.issues.map((i) => [i.expression, i.text])).toEqual(
+      expected.map(([at, text]) => [at, expect.stringMatching(text as RegExp)]),
+    );
+    expect(out.issues.every((i) => i.code === 'structure')).toBe(true);
+    expect(out.translated).toEqual([]);
+  });
+  it('takes what R4 allows: a list of one, nulls beside a list of _name, empty values as absent', () => {
+    const out = t(
+      temperature({
+        category: [{ text: 'vital-signs' }],
+        note: [{ text: 'axillary' }],
+        subject: { ...subject, _display: { extension: [] } },
+        valueQuantity: { ...qty(39.2, 'Cel'), extension: [] },
+        _effectiveDateTime: { id: 'e1' },
+      }),
+    );
+    expect(out.issues).toEqual([]);
+    expect(out.translated).toHaveLength(1);
+  });
+  it("a pump sent as one object, not a list: refused, never graded as the sender's", async () => {
+    const res = await post(
+      '/fhir/r4/MedicationAdministration',
+      administration('ma-one', '7512', 'in-progress', {
+        device: { reference: 'Device/pump-7' },
+        dosage: { rateQuantity: qty(0.1, 'ug/kg/min') },
+      }),
+    );
+    expect([res.status, (JSON.parse(res.body) as OperationOutcome).issue.map((i) => i.expression?.[0])]).toEqual([
+      422,
+      ['MedicationAdministration.device'],
+    ]);
     expect(queue.messages).toEqual([]);
   });
 });
