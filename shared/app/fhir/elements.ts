@@ -65,20 +65,32 @@ function shapeProblems(
   extended: boolean,
   report: (below: string, text: string) => void,
 ): boolean {
-  if (value === null || value === undefined || empty(value)) return false;
   const list = repeats(type, name);
-  const one = extended ? 'an Element (an object: its id and extensions)' : inner ? oneOf(inner) : 'one value';
-  const many = `a list of ${extended ? 'Elements (objects) and nulls' : plural(inner)}`;
+  // Called only for a value not `fine`: the check of every element of every resource makes no text, no closure.
+  const many = () => `a list of ${extended ? 'Elements (objects) and nulls' : plural(inner)}`;
   if (Array.isArray(value) !== list || (!list && !fits(value, inner, extended))) {
-    report('', `holds ${shapeOf(value)}, where R4 has ${list ? many : one}`);
+    const one = extended ? 'an Element (an object: its id and extensions)' : inner ? oneOf(inner) : 'one value';
+    report('', `holds ${shapeOf(value)}, where R4 has ${list ? many() : one}`);
     return true;
   }
-  if (list && (inner !== undefined || extended))
-    (value as unknown[]).forEach((x, i) => {
+  if (list && (inner !== undefined || extended)) {
+    const items = value as unknown[];
+    for (let i = 0; i < items.length; i++) {
+      const x = items[i];
       if (x !== null && x !== undefined && !fits(x, inner, extended))
-        report(`[${i}]`, `holds ${shapeOf(x)}, where R4 has ${many}`);
-    });
+        report(`[${i}]`, `holds ${shapeOf(x)}, where R4 has ${many()}`);
+    }
+  }
   return false;
+}
+/** Whether a value is of R4's shape (the common case, without a text or a closure made). */
+function fine(value: unknown, list: boolean, inner: string | undefined, extended: boolean): boolean {
+  if (value === null || value === undefined || empty(value)) return true;
+  if (Array.isArray(value) !== list) return false;
+  if (!list) return fits(value, inner, extended);
+  if (inner === undefined && !extended) return true;
+  for (const x of value as unknown[]) if (x !== null && x !== undefined && !fits(x, inner, extended)) return false;
+  return true;
 }
 const fits = (x: unknown, inner: string | undefined, extended: boolean) =>
   inner === undefined && !extended
@@ -88,9 +100,13 @@ const fits = (x: unknown, inner: string | undefined, extended: boolean) =>
       : typeof x === jsonTypeOf(inner!);
 /** A problem past those named (only counted): one object for all, so that 500,000 cost no text each. */
 const PAST: UnknownElements = { path: '', text: "a value of another shape than R4's" };
-const empty = (v: unknown) =>
-  v === '' ||
-  (typeof v === 'object' && v !== null && (Array.isArray(v) ? v.length === 0 : Object.keys(v).length === 0));
+function empty(v: unknown): boolean {
+  if (v === '') return true;
+  if (typeof v !== 'object' || v === null) return false;
+  if (Array.isArray(v)) return v.length === 0;
+  for (const _ in v) return false;
+  return true;
+}
 const oneOf = (type: string) =>
   primitive(type) ? `one ${type} (a JSON ${jsonTypeOf(type)})` : `one ${type} (an object)`;
 const plural = (type: string | undefined) =>
@@ -135,24 +151,27 @@ export function unknownElements(
     // no reader looked, and a device sent as one object, not the list R4 has, was read as none (the sender's). In
     // the keys' order, before the walk: a value wrong as a whole is not looked into. A resource is left to the
     // checks of resources (each a resource of its own, or not one, said so).
-    const misshapen = new Set<string>();
+    let misshapen: Set<string> | undefined;
     for (const key of keys) {
       const extended = key.startsWith('_');
       const name = extended ? key.slice(1) : key;
       const types = names.get(name);
       if (!types || (extended && !types.every(primitive)) || (key === 'resourceType' && isResource(t))) continue;
       const inner = extended ? types[0] : types.length === 1 ? types[0] : undefined;
-      if (inner === 'Resource') continue;
-      const report = (below: string, problem: string) =>
-        out.push(
-          out.length < named
-            ? {
-                path: `${at}.${name}${below}`,
-                text: `"${key}" ${problem}: a value of another shape is not R4's, so this resource is not read`,
-              }
-            : PAST,
-        );
-      if (shapeProblems(v[key], t, name, inner, extended, report)) misshapen.add(key);
+      if (inner === 'Resource' || fine(v[key], repeats(t, name), inner, extended)) continue;
+      if (
+        shapeProblems(v[key], t, name, inner, extended, (below, problem) =>
+          out.push(
+            out.length < named
+              ? {
+                  path: `${at}.${name}${below}`,
+                  text: `"${key}" ${problem}: a value of another shape is not R4's, so this resource is not read`,
+                }
+              : PAST,
+          ),
+        )
+      )
+        (misshapen ??= new Set()).add(key);
     }
     for (let k = keys.length - 1; k >= 0; k--) {
       const key = keys[k]!;
@@ -165,7 +184,7 @@ export function unknownElements(
         continue;
       }
       const inner = extended ? 'Element' : types.length === 1 ? types[0]! : undefined;
-      if (misshapen.has(key)) continue;
+      if (misshapen?.has(key)) continue;
       const child = v[key];
       if (inner === undefined || (!extended && primitive(inner))) continue;
       const items = Array.isArray(child) ? child : [child];
