@@ -81,6 +81,16 @@ const administration = (id: string, rxnorm: string, status: string, extra: Recor
     ...extra,
   }) as Resource;
 
+/** A vasopressor infusing at T at 0.1 ug/kg/min on its own pump (Device/pump-<id>), with `over` changed. */
+const drip = (id: string, rxnorm: string, over: Record<string, unknown> = {}) =>
+  ({
+    ...administration(id, rxnorm, 'in-progress', {
+      dosage: { rateQuantity: qty(0.1, 'ug/kg/min') },
+      device: [{ reference: `Device/pump-${id}` }],
+    }),
+    ...over,
+  }) as Resource;
+
 function flowsheet(): Bundle {
   return {
     resourceType: 'Bundle',
@@ -3195,14 +3205,6 @@ describe('FHIR batches after the changes of 2026-12-05, pinned by a mutation run
   ])(
     'refuses the whole vasopressor set with a member refused for %s: the other is never graded as the set',
     async (_, change) => {
-      const drip = (id: string, rxnorm: string, over: Record<string, unknown> = {}) =>
-        ({
-          ...administration(id, rxnorm, 'in-progress', {
-            dosage: { rateQuantity: qty(0.1, 'ug/kg/min') },
-            device: [{ reference: `Device/pump-${id}` }],
-          }),
-          ...over,
-        }) as Resource;
       const out = await batch([
         drip('ma-n', '7512'),
         drip('ma-e', '3992', change),
@@ -3718,12 +3720,7 @@ describe('every problem of a resource is named, each once, at its path (2026-12-
   });
 
   it('a vasopressor without a status, in a batch, refuses its set: the other pump is not graded as the set', async () => {
-    const drip = (id: string, rxnorm: string) =>
-      administration(id, rxnorm, 'in-progress', {
-        dosage: { rateQuantity: qty(0.1, 'ug/kg/min') },
-        device: [{ reference: `Device/pump-${id}` }],
-      }) as Resource & { status?: string };
-    const { status: _, ...unsaid } = drip('ma-e', '3992');
+    const { status: _, ...unsaid } = drip('ma-e', '3992') as Resource & { status?: string };
     const res = await post('/fhir/r4', {
       resourceType: 'Bundle',
       type: 'batch',
@@ -3731,6 +3728,27 @@ describe('every problem of a resource is named, each once, at its path (2026-12-
     });
     const entries = (JSON.parse(res.body) as Bundle).entry!.map((e) => e.response!.status);
     expect(entries).toEqual(['422 Unprocessable Entity', '422 Unprocessable Entity']);
+    expect(queue.messages).toEqual([]);
+  });
+});
+
+describe('a vasopressor refused before it is read refuses its set in a batch (2026-12-07)', () => {
+  // Refused for an element R4 does not define, a value of another shape or a modifier extension, a pressor was
+  // refused alone (nothing of it read) and the other pump of that patient and time graded as the complete set: two
+  // pressors as one (CRS 4 as 3). Its patient, drug and time are read all the same, to refuse the set with it.
+  it.each([
+    ['an element R4 does not define', { statsu: 'in-progress' }],
+    ['a pump as one object, not a list', { device: { reference: 'Device/pump-e' } }],
+    ['a modifier extension', { modifierExtension: [{ url: 'http://example.org/paused', valueBoolean: true }] }],
+  ])('%s: both entries 422, nothing queued', async (_, extra) => {
+    const res = await post('/fhir/r4', {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [{ resource: drip('ma-n', '7512') }, { resource: drip('ma-e', '3992', extra) }],
+    });
+    const entries = (JSON.parse(res.body) as Bundle).entry!.map((e) => e.response!);
+    expect(entries.map((e) => e.status)).toEqual(['422 Unprocessable Entity', '422 Unprocessable Entity']);
+    expect(entries[0]!.outcome!.issue[0]!.diagnostics).toMatch(/^refused with Bundle\.entry\[1\]\.resource/);
     expect(queue.messages).toEqual([]);
   });
 });

@@ -407,7 +407,7 @@ function resourceFragments(
   }
   const r = new Reader(resource, at, issues, patients, o.patientSystem);
   const modifier = modifierExtensionOf(resource);
-  if (unknown.length > 0 && !modifier) return [];
+  if (unknown.length > 0 && !modifier) return unreadMember(resource, at, o, patients);
   if (modifier) {
     // R4 (extensibility): a modifier extension changes the meaning of the element it is on (a component flagged
     // unreliable, an act that did not happen); one that is not understood must not be read as if it were absent.
@@ -417,7 +417,7 @@ function resourceFragments(
       'not-supported',
       `a modifier extension${modifier.url ? ` (${quoted(modifier.url, URI_MOST)})` : ''} changes the meaning of what it is on and is not understood here: the ${type} is refused, never read as if it were absent`,
     );
-    return [];
+    return unreadMember(resource, at, o, patients);
   }
   // Each problem of the resource is named (until 2026-12-07 the first alone: an integrator mended one field a
   // round trip): what is read on past one refused is checked, never taken (the readers take nothing without a base,
@@ -443,6 +443,54 @@ function resourceFragments(
     default:
       return procedure(resource as unknown as Procedure, r, base, o);
   }
+}
+
+/**
+ * A vasopressor administration refused before it is read (an element R4 does not define or of another shape, a
+ * modifier extension) is a member of its set all the same: when its patient, drug and time can be read, the set is
+ * refused with it (REFUSED_MEMBER). Until 2026-12-07 it was not: the other pump of the patient at that time was
+ * graded as the complete set (two pressors as one, CRS 4 as 3). What is read here is said nowhere (the resource's
+ * refusal is said).
+ */
+function unreadMember(
+  resource: Record<string, unknown>,
+  at: string,
+  o: FhirOptions,
+  patients: Map<string, BundledPatient>,
+): Fragment[] {
+  if (resource.resourceType !== 'MedicationAdministration') return [];
+  const ma = resource as unknown as MedicationAdministration;
+  const r = new Reader(resource, at, { push: () => undefined }, patients, o.patientSystem);
+  const patientId = r.patient();
+  const named = drugCodings(ma);
+  if (patientId === undefined || 'problem' in named) return [];
+  const pressor = named.codings.some((c) => vasopressorOf(c.system, c.code));
+  const status = typeof ma.status === 'string' ? (ma.status as string) : undefined;
+  const ms = pressor ? administrationTime(ma, r, true, status) : undefined;
+  if (ms === undefined) return [];
+  const base = { patientId, resource: at, id: at, ms, kind: 'ehr' as const, deviceId: o.deviceId, at };
+  return [{ ...base, key: 'vasopressors', value: REFUSED_MEMBER }];
+}
+
+/**
+ * The time of an administration (its `status` as sent): a vasopressor that ended, at its end (when it stopped
+ * infusing), else when it was given.
+ */
+function administrationTime(
+  ma: MedicationAdministration,
+  r: Reader,
+  pressor: boolean,
+  status: string | undefined,
+): number | undefined {
+  const ended = status === 'stopped' || status === 'completed';
+  const path =
+    ma.effectiveDateTime !== undefined
+      ? 'effectiveDateTime'
+      : pressor && ended && ma.effectivePeriod?.end
+        ? 'effectivePeriod.end'
+        : 'effectivePeriod.start';
+  const period = present(ma.effectivePeriod) ? ma.effectivePeriod : undefined;
+  return r.time(path, ma.effectiveDateTime ?? (pressor && ended ? (period?.end ?? period?.start) : period?.start));
 }
 
 /**
@@ -1164,17 +1212,7 @@ function medicationAdministration(
   if (status === 'entered-in-error') return notRetracted(r);
   if (status === 'not-done') return [];
   const ended = status === 'stopped' || status === 'completed';
-  // The time read: a vasopressor that ended, at its end (when it stopped infusing), else when it was given.
-  const timeOf = (pressor: boolean) => {
-    const path =
-      ma.effectiveDateTime !== undefined
-        ? 'effectiveDateTime'
-        : pressor && ended && ma.effectivePeriod?.end
-          ? 'effectivePeriod.end'
-          : 'effectivePeriod.start';
-    const period = ma.effectivePeriod;
-    return r.time(path, ma.effectiveDateTime ?? (pressor && ended ? (period?.end ?? period?.start) : period?.start));
-  };
+  const timeOf = (pressor: boolean) => administrationTime(ma, r, pressor, status);
   const named = drugCodings(ma);
   if ('problem' in named) {
     r.issue(named.path, named.code, named.problem);
