@@ -32,13 +32,19 @@ const R4_TYPES: Record<string, string> = { 'Bundle.entry.response.outcome': 'Res
 const SYSTEM = 'http://hl7.org/fhirpath/System.';
 
 /** Each type's element names (a choice as `value[x]`), each with its types joined by `|`. */
-export function r4Elements(): Record<string, Record<string, string>> {
+export const r4Elements = (): Record<string, Record<string, string>> => walk().elements;
+
+/** Each type's elements that R4 lets repeat (max `*`): in JSON a list, always; every other element one value. */
+export const r4Lists = (): Record<string, string[]> => walk().lists;
+
+function walk(): { elements: Record<string, Record<string, string>>; lists: Record<string, string[]> } {
   const base = new Map<string, StructureDefinition>();
   for (const file of ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json'])
     for (const { resource } of readJson(file).entry as { resource: StructureDefinition }[])
       if (resource.resourceType === 'StructureDefinition' && resource.derivation !== 'constraint')
         base.set(resource.type!, resource);
   const out: Record<string, Record<string, string>> = {};
+  const lists: Record<string, string[]> = {};
   const todo = [...ROOTS];
   while (todo.length > 0) {
     const type = todo.shift()!;
@@ -62,10 +68,13 @@ export function r4Elements(): Record<string, Record<string, string>> {
       const owner = parent === type ? type : parent;
       out[owner] ??= {};
       out[owner][name] = kinds.join('|');
+      if (e.max !== '0' && e.max !== '1') (lists[owner] ??= []).push(name);
       for (const k of kinds) if (k !== 'Resource' && !k.includes('.')) todo.push(k);
     }
   }
-  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const sorted = <T>(o: Record<string, T>) =>
+    Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return { elements: sorted(out), lists: sorted(lists) };
 }
 
 /**
@@ -95,4 +104,6 @@ export const r4ElementsSource = (): string =>
 export const R4_ELEMENTS: Record<string, Record<string, string>> = ${JSON.stringify(r4Elements())};
 /** R4's resource types (not the abstract Resource, DomainResource): all a contained item's resourceType may be. */
 export const R4_RESOURCE_TYPES: readonly string[] = ${JSON.stringify(r4ResourceTypes())};
+/** R4's elements that repeat (max \`*\`), of each type: a JSON list always; every other element one value. */
+export const R4_LISTS: Record<string, readonly string[]> = ${JSON.stringify(r4Lists())};
 `;

@@ -4,7 +4,7 @@
 import { unknownKeys } from '#domain/contract.ts';
 import { KEY_SHOWN } from '#app/ingest.ts';
 import { quoted, SENDER_MOST } from '#domain/printable.ts';
-import { R4_ELEMENTS, R4_RESOURCE_TYPES } from './r4-elements.ts';
+import { R4_ELEMENTS, R4_LISTS, R4_RESOURCE_TYPES } from './r4-elements.ts';
 
 /** One object with keys its type does not define: where it is (R4's simple FHIRPath) and the problem. */
 export interface UnknownElements {
@@ -39,6 +39,78 @@ function namesOf(type: string): Map<string, string[]> | undefined {
 const isResource = (type: string) => R4_ELEMENTS[type]?.implicitRules !== undefined;
 
 const RESOURCE_TYPES = new Set(R4_RESOURCE_TYPES);
+
+const LISTS = new Map(Object.entries(R4_LISTS).map(([type, names]) => [type, new Set(names)]));
+/** Whether an element repeats (max `*`): in JSON always a list, even of one (R4 json.html); else one value. */
+const repeats = (type: string, name: string) => LISTS.get(type)?.has(name) ?? false;
+
+/** A primitive's JSON type (R4 json.html): a boolean, a number (integer, decimal), else a string. */
+const NUMBERS = new Set(['integer', 'decimal', 'positiveInt', 'unsignedInt']);
+const jsonTypeOf = (type: string) => (type === 'boolean' ? 'boolean' : NUMBERS.has(type) ? 'number' : 'string');
+const shapeOf = (v: unknown) => (Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : `a ${typeof v}`);
+
+/**
+ * What is wrong with the JSON shape of an element's value (`name`, R4's element of `type`), each said to `report`
+ * (where, below the element; the problem): a list where R4 has one value, one value where it has a list, an object
+ * where it has a primitive, a string where it has a number or a complex type. A `_name` holds an Element (an object;
+ * of a primitive that repeats, a list of them and nulls). Null, `{}`, `[]` and `""` are left to the readers, as
+ * absent (R4 allows none, but none is another value, and medplum's validator passes them). True when the value
+ * as a whole is wrong: nothing in it is looked into.
+ */
+function shapeProblems(
+  value: unknown,
+  type: string,
+  name: string,
+  inner: string | undefined,
+  extended: boolean,
+  report: (below: string, text: string) => void,
+): boolean {
+  const list = repeats(type, name);
+  // Called only for a value not `fine`: the check of every element of every resource makes no text, no closure.
+  const many = () => `a list of ${extended ? 'Elements (objects) and nulls' : plural(inner)}`;
+  if (Array.isArray(value) !== list || (!list && !fits(value, inner, extended))) {
+    const one = extended ? 'an Element (an object: its id and extensions)' : inner ? oneOf(inner) : 'one value';
+    report('', `holds ${shapeOf(value)}, where R4 has ${list ? many() : one}`);
+    return true;
+  }
+  if (list && (inner !== undefined || extended)) {
+    const items = value as unknown[];
+    for (let i = 0; i < items.length; i++) {
+      const x = items[i];
+      if (x !== null && x !== undefined && !fits(x, inner, extended))
+        report(`[${i}]`, `holds ${shapeOf(x)}, where R4 has ${many()}`);
+    }
+  }
+  return false;
+}
+/** Whether a value is of R4's shape (the common case, without a text or a closure made). */
+function fine(value: unknown, list: boolean, inner: string | undefined, extended: boolean): boolean {
+  if (value === null || value === undefined || empty(value)) return true;
+  if (Array.isArray(value) !== list) return false;
+  if (!list) return fits(value, inner, extended);
+  if (inner === undefined && !extended) return true;
+  for (const x of value as unknown[]) if (x !== null && x !== undefined && !fits(x, inner, extended)) return false;
+  return true;
+}
+const fits = (x: unknown, inner: string | undefined, extended: boolean) =>
+  inner === undefined && !extended
+    ? true
+    : extended || !primitive(inner!)
+      ? isObject(x)
+      : typeof x === jsonTypeOf(inner!);
+/** A problem past those named (only counted): one object for all, so that 500,000 cost no text each. */
+const PAST: UnknownElements = { path: '', text: "a value of another shape than R4's" };
+function empty(v: unknown): boolean {
+  if (v === '') return true;
+  if (typeof v !== 'object' || v === null) return false;
+  if (Array.isArray(v)) return v.length === 0;
+  for (const _ in v) return false;
+  return true;
+}
+const oneOf = (type: string) =>
+  primitive(type) ? `one ${type} (a JSON ${jsonTypeOf(type)})` : `one ${type} (an object)`;
+const plural = (type: string | undefined) =>
+  type === undefined ? 'values' : primitive(type) ? `${type}s (JSON ${jsonTypeOf(type)}s)` : `${type}s (objects)`;
 
 /** A resourceType that is no R4 resource type, as said (`"Quantity"`, `none`); undefined for one of R4's. */
 export function noResourceType(given: unknown): string | undefined {
@@ -75,6 +147,32 @@ export function unknownElements(
     if (!names || !isObject(v)) continue;
     const unknown: string[] = [];
     const keys = Object.keys(v);
+    // Each element's JSON shape too (2026-12-07): `"id": {}`, or a list where R4 has one value, passed unsaid where
+    // no reader looked, and a device sent as one object, not the list R4 has, was read as none (the sender's). In
+    // the keys' order, before the walk: a value wrong as a whole is not looked into. A resource is left to the
+    // checks of resources (each a resource of its own, or not one, said so).
+    let misshapen: Set<string> | undefined;
+    for (const key of keys) {
+      const extended = key.startsWith('_');
+      const name = extended ? key.slice(1) : key;
+      const types = names.get(name);
+      if (!types || (extended && !types.every(primitive)) || (key === 'resourceType' && isResource(t))) continue;
+      const inner = extended ? types[0] : types.length === 1 ? types[0] : undefined;
+      if (inner === 'Resource' || fine(v[key], repeats(t, name), inner, extended)) continue;
+      if (
+        shapeProblems(v[key], t, name, inner, extended, (below, problem) =>
+          out.push(
+            out.length < named
+              ? {
+                  path: `${at}.${name}${below}`,
+                  text: `"${key}" ${problem}: a value of another shape is not R4's, so this resource is not read`,
+                }
+              : PAST,
+          ),
+        )
+      )
+        (misshapen ??= new Set()).add(key);
+    }
     for (let k = keys.length - 1; k >= 0; k--) {
       const key = keys[k]!;
       if (key === 'resourceType' && isResource(t)) continue;
@@ -86,8 +184,9 @@ export function unknownElements(
         continue;
       }
       const inner = extended ? 'Element' : types.length === 1 ? types[0]! : undefined;
-      if (inner === undefined || (!extended && primitive(inner))) continue;
+      if (misshapen?.has(key)) continue;
       const child = v[key];
+      if (inner === undefined || (!extended && primitive(inner))) continue;
       const items = Array.isArray(child) ? child : [child];
       for (let i = items.length - 1; i >= 0; i--) {
         const item = items[i];

@@ -407,7 +407,7 @@ function resourceFragments(
   }
   const r = new Reader(resource, at, issues, patients, o.patientSystem);
   const modifier = modifierExtensionOf(resource);
-  if (unknown.length > 0 && !modifier) return [];
+  if (unknown.length > 0 && !modifier) return unreadMember(resource, at, o, patients);
   if (modifier) {
     // R4 (extensibility): a modifier extension changes the meaning of the element it is on (a component flagged
     // unreliable, an act that did not happen); one that is not understood must not be read as if it were absent.
@@ -417,20 +417,20 @@ function resourceFragments(
       'not-supported',
       `a modifier extension${modifier.url ? ` (${quoted(modifier.url, URI_MOST)})` : ''} changes the meaning of what it is on and is not understood here: the ${type} is refused, never read as if it were absent`,
     );
-    return [];
+    return unreadMember(resource, at, o, patients);
   }
+  // Each problem of the resource is named (until 2026-12-07 the first alone: an integrator mended one field a
+  // round trip): what is read on past one refused is checked, never taken (the readers take nothing without a base,
+  // a time and a device, or once any of those reads said an error).
   const id = identityOf(resource, fullUrl);
-  if (!id) {
+  if (!id)
     r.issue(
       'id',
       'required',
       `${type} needs an id, an identifier or a Bundle entry fullUrl, so that a resend is recognised`,
     );
-    return [];
-  }
   const patientId = r.patient();
-  if (patientId === undefined) return [];
-  const base = { patientId, resource: at, id: `${type}/${idPart(id)}` };
+  const base = id && patientId !== undefined ? { patientId, resource: at, id: `${type}/${idPart(id)}` } : undefined;
   switch (type) {
     case 'Observation':
       return observation(resource as unknown as Observation, r, base, o);
@@ -443,6 +443,54 @@ function resourceFragments(
     default:
       return procedure(resource as unknown as Procedure, r, base, o);
   }
+}
+
+/**
+ * A vasopressor administration refused before it is read (an element R4 does not define or of another shape, a
+ * modifier extension) is a member of its set all the same: when its patient, drug and time can be read, the set is
+ * refused with it (REFUSED_MEMBER). Until 2026-12-07 it was not: the other pump of the patient at that time was
+ * graded as the complete set (two pressors as one, CRS 4 as 3). What is read here is said nowhere (the resource's
+ * refusal is said).
+ */
+function unreadMember(
+  resource: Record<string, unknown>,
+  at: string,
+  o: FhirOptions,
+  patients: Map<string, BundledPatient>,
+): Fragment[] {
+  if (resource.resourceType !== 'MedicationAdministration') return [];
+  const ma = resource as unknown as MedicationAdministration;
+  const r = new Reader(resource, at, { push: () => undefined }, patients, o.patientSystem);
+  const patientId = r.patient();
+  const named = drugCodings(ma);
+  if (patientId === undefined || 'problem' in named) return [];
+  const pressor = named.codings.some((c) => vasopressorOf(c.system, c.code));
+  const status = typeof ma.status === 'string' ? (ma.status as string) : undefined;
+  const ms = pressor ? administrationTime(ma, r, true, status) : undefined;
+  if (ms === undefined) return [];
+  const base = { patientId, resource: at, id: at, ms, kind: 'ehr' as const, deviceId: o.deviceId, at };
+  return [{ ...base, key: 'vasopressors', value: REFUSED_MEMBER }];
+}
+
+/**
+ * The time of an administration (its `status` as sent): a vasopressor that ended, at its end (when it stopped
+ * infusing), else when it was given.
+ */
+function administrationTime(
+  ma: MedicationAdministration,
+  r: Reader,
+  pressor: boolean,
+  status: string | undefined,
+): number | undefined {
+  const ended = status === 'stopped' || status === 'completed';
+  const path =
+    ma.effectiveDateTime !== undefined
+      ? 'effectiveDateTime'
+      : pressor && ended && ma.effectivePeriod?.end
+        ? 'effectivePeriod.end'
+        : 'effectivePeriod.start';
+  const period = present(ma.effectivePeriod) ? ma.effectivePeriod : undefined;
+  return r.time(path, ma.effectiveDateTime ?? (pressor && ended ? (period?.end ?? period?.start) : period?.start));
 }
 
 /**
@@ -492,6 +540,8 @@ function identityOf(resource: Record<string, unknown>, fullUrl: string | undefin
 
 /** Reads fields of one resource, recording each problem with its expression. */
 class Reader {
+  /** The errors said so far (warnings refuse nothing): what is read past one is checked, never taken. */
+  errors = 0;
   constructor(
     readonly resource: Record<string, unknown>,
     readonly at: string,
@@ -503,6 +553,7 @@ class Reader {
   ) {}
 
   issue(path: string, code: IssueCode, text: string, severity?: 'warning'): undefined {
+    if (!severity) this.errors++;
     this.issues.push({
       expression: path ? `${this.at}.${path}` : this.at,
       code,
@@ -717,9 +768,13 @@ class Reader {
 
   /** The number of a valueQuantity converted to the contract's unit for a coded field. */
   quantity(path: string, q: Quantity | undefined, field: Parameters<typeof toContractUnit>[0]): number | undefined {
-    if (!present(q) || typeof q.value !== 'number' || !Number.isFinite(q.value))
-      return this.issue(`${path}.value`, 'required', `a number is required for ${field}`);
-    if (!this.exact(path, q)) return undefined;
+    if (!present(q)) return this.issue(`${path}.value`, 'required', `a number is required for ${field}`);
+    // The number, the comparator and the unit are each said: none is a consequence of another.
+    const value =
+      typeof q.value === 'number' && Number.isFinite(q.value)
+        ? q.value
+        : this.issue(`${path}.value`, 'required', `a number is required for ${field}`);
+    const exact = this.exact(path, q);
     // Text only: an object there (with its own toString, say) is no unit, and must not be turned into one.
     const unit = str(q.system === UCUM && q.code ? q.code : (q.code ?? q.unit));
     // A unit in MDC (a device gateway's) is its number, or its MDC_DIM_ reference id, as OBX-6 is read.
@@ -731,9 +786,9 @@ class Reader {
           : unit
             ? { ucum: unit }
             : {};
-    const c = toContractUnit(field, q.value, sent);
+    const c = toContractUnit(field, value ?? 0, sent);
     if (!c.ok) return this.issue(`${path}.code`, 'value', c.problem);
-    return c.value;
+    return value !== undefined && exact ? c.value : undefined;
   }
 }
 
@@ -834,11 +889,12 @@ function knownStatus(r: Reader, status: unknown, type: string, codes: string[]):
   return r.issue('status', 'code-invalid', `${shown} is not an R4 ${type} status (${codes.join(', ')})`) ?? false;
 }
 
-function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): Fragment[] {
-  if (!knownStatus(r, obs.status, 'Observation', OBSERVATION_STATUSES)) return [];
-  if (obs.status === 'entered-in-error') return notRetracted(r);
-  if (Object.hasOwn(OBSERVATION_SKIP, obs.status))
-    return r.issue('status', 'not-supported', OBSERVATION_SKIP[obs.status]!, 'warning') ?? [];
+function observation(obs: Observation, r: Reader, base: Base | undefined, o: FhirOptions): Fragment[] {
+  if (knownStatus(r, obs.status, 'Observation', OBSERVATION_STATUSES)) {
+    if (obs.status === 'entered-in-error') return notRetracted(r);
+    if (Object.hasOwn(OBSERVATION_SKIP, obs.status))
+      return r.issue('status', 'not-supported', OBSERVATION_SKIP[obs.status]!, 'warning') ?? [];
+  }
   if (absent(obs)) return [];
   const ms = r.time(
     obs.effectiveDateTime !== undefined
@@ -848,11 +904,12 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
         : 'effectivePeriod.start',
     obs.effectiveDateTime ?? obs.effectiveInstant ?? obs.effectivePeriod?.start,
   );
-  if (ms === undefined) return [];
   const device = r.device('device', obs.device, o.deviceId, true);
-  if (!device) return [];
+  // Past a refused status, time, device, patient or identity the value is checked, its problems named, never taken.
+  const read = base !== undefined && ms !== undefined && device !== undefined && r.errors === 0;
   const out: Fragment[] = [];
   const push = (key: string, value: unknown, at: string, kind: Kind, rank?: number) =>
+    read &&
     out.push({
       ...base,
       ms,
@@ -863,7 +920,7 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
       at: `${r.at}.${at}`,
       ...(rank !== undefined ? { rank } : {}),
     });
-  const measured: Kind = device.named ? 'monitor' : 'manual';
+  const measured: Kind = device?.named ? 'monitor' : 'manual';
 
   const codings = codingsOf(obs.code);
   const loinc = codings.filter((c) => c.system === LOINC_SYSTEM).map((c) => c.code);
@@ -887,6 +944,8 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
       : Math.min(...ranks);
 
   if (loinc.some((c) => BP_PANELS.has(c))) {
+    // Components with a value to read (each refused one said at itself): the panel's own problem is having none.
+    let valued = 0;
     let unmeasured = 0;
     r.objects<ObservationComponent>('component', obs.component).forEach(([comp, i]) => {
       const code = codingsOf(comp.code).find((c) => c.system === LOINC_SYSTEM && Object.hasOwn(LOINC, c.code))?.code as
@@ -898,10 +957,11 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
         unmeasured++;
         return;
       }
+      valued++;
       const v = r.quantity(`component[${i}].valueQuantity`, comp.valueQuantity, field);
       if (v !== undefined) push(field, v, `component[${i}].valueQuantity`, measured, rankOfLoinc(code!));
     });
-    if (out.length === 0 && unmeasured === 0)
+    if (valued === 0 && unmeasured === 0)
       r.issue(
         'component',
         'required',
@@ -912,7 +972,7 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
   if (vital) {
     const v = r.quantity('valueQuantity', obs.valueQuantity, vital);
     if (v === undefined) return [];
-    if (vital.startsWith('oxygen.')) push(vital, v, 'valueQuantity', device.named ? 'ventilator' : 'manual');
+    if (vital.startsWith('oxygen.')) push(vital, v, 'valueQuantity', device?.named ? 'ventilator' : 'manual');
     else push(vital, v, 'valueQuantity', measured, rank);
     // US Core's pulse oximetry carries the inhaled oxygen as components, without the device the contract's oxygen
     // needs: not read, and said, so that the sender sends them as the oxygen device's Observations.
@@ -938,11 +998,15 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
   }
   const lab = loinc.map((c) => (Object.hasOwn(LOINC_LABS, c) ? LOINC_LABS[c] : undefined)).find(Boolean);
   if (lab) {
-    const q = obs.valueQuantity;
+    const q = present(obs.valueQuantity) ? obs.valueQuantity : undefined;
     const unit = str(q?.code ?? q?.unit);
-    if (typeof q?.value !== 'number')
-      return r.issue('valueQuantity.value', 'required', `a number is required for labs.${lab.field}`) ?? [];
-    if (!r.exact('valueQuantity', q)) return [];
+    const value =
+      typeof q?.value === 'number'
+        ? q.value
+        : r.issue('valueQuantity.value', 'required', `a number is required for labs.${lab.field}`);
+    // Of a quantity sent, the number, the comparator and the unit are each said (none is a consequence of another).
+    if (!q) return [];
+    const exact = r.exact('valueQuantity', q);
     if (!Object.hasOwn(lab.units, unit))
       return (
         r.issue(
@@ -951,41 +1015,41 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
           `unit ${quoted(unit, SENDER_MOST)} is not taken for labs.${lab.field} (use ${Object.keys(lab.units).join(' or ')})`,
         ) ?? []
       );
+    if (value === undefined || !exact) return [];
     // Without floating-point noise, as every unit conversion (units.ts): 10.02 mg/dL of CRP is 100.2 mg/L.
-    push(`labs.${lab.field}`, withoutFloatNoise(q.value * lab.units[unit]!), 'valueQuantity', 'ehr');
+    push(`labs.${lab.field}`, withoutFloatNoise(value * lab.units[unit]!), 'valueQuantity', 'ehr');
     return out;
   }
   const code = own[0];
   switch (code) {
     case CRS_OBSERVATIONS.oxygenDevice: {
-      const kind: Kind = device.named ? 'ventilator' : 'manual';
+      const kind: Kind = device?.named ? 'ventilator' : 'manual';
       const dev = soleOf(
         r,
         'valueCodeableConcept',
         codingsOf(obs.valueCodeableConcept).map((c) => oxygenDeviceOf(c.system, c.code)),
         'oxygen devices',
       );
-      if (dev === TWO) return [];
       if (!dev)
-        return (
-          r.issue(
-            'valueCodeableConcept',
-            'code-invalid',
-            'the oxygen device must be a SNOMED CT device code or a contract device name (see docs/interfaces.md)',
-          ) ?? []
+        r.issue(
+          'valueCodeableConcept',
+          'code-invalid',
+          'the oxygen device must be a SNOMED CT device code or a contract device name (see docs/interfaces.md)',
         );
-      push('oxygen.device', dev, 'valueCodeableConcept', kind);
+      else if (dev !== TWO) push('oxygen.device', dev, 'valueCodeableConcept', kind);
+      // The components' problems are said whatever the device; their values are taken with a device read alone.
+      const taken = dev !== undefined && dev !== TWO;
       r.objects('component', obs.component).forEach(([comp, i]) => {
         const field = codingsOf(comp.code)
           .map((c) => (c.system === LOINC_SYSTEM && Object.hasOwn(LOINC, c.code) ? LOINC[c.code] : undefined))
           .find(Boolean);
         if (field === 'oxygen.fio2' || field === 'oxygen.flowLpm') {
           const v = r.quantity(`component[${i}].valueQuantity`, comp.valueQuantity, field);
-          if (v !== undefined) push(field, v, `component[${i}].valueQuantity`, kind);
+          if (v !== undefined && taken) push(field, v, `component[${i}].valueQuantity`, kind);
         } else if (hasCode(comp.code, CRS_CODES, CRS_OBSERVATIONS.oxygenForComfort)) {
           if (typeof comp.valueBoolean !== 'boolean')
             r.issue(`component[${i}].valueBoolean`, 'required', 'oxygen-for-comfort needs valueBoolean');
-          else push('oxygen.forComfort', comp.valueBoolean, `component[${i}].valueBoolean`, kind);
+          else if (taken) push('oxygen.forComfort', comp.valueBoolean, `component[${i}].valueBoolean`, kind);
         } else notRead(r, i, `LOINC 3150-0 FiO2, 3151-8 flow, ${CRS_CODES} ${CRS_OBSERVATIONS.oxygenForComfort}`);
       });
       return out;
@@ -1137,13 +1201,27 @@ function takenStatus(r: Reader, status: string, ignored: Record<string, string>,
   return false;
 }
 
-function medicationAdministration(ma: MedicationAdministration, r: Reader, base: Base, o: FhirOptions): Fragment[] {
-  const status = ma.status as string | undefined;
-  if (typeof status !== 'string') return r.issue('status', 'required', 'status is required') ?? [];
+function medicationAdministration(
+  ma: MedicationAdministration,
+  r: Reader,
+  base: Base | undefined,
+  o: FhirOptions,
+): Fragment[] {
+  const status = typeof ma.status === 'string' ? (ma.status as string) : undefined;
+  if (status === undefined) r.issue('status', 'required', 'status is required');
   if (status === 'entered-in-error') return notRetracted(r);
   if (status === 'not-done') return [];
+  const ended = status === 'stopped' || status === 'completed';
+  const timeOf = (pressor: boolean) => administrationTime(ma, r, pressor, status);
   const named = drugCodings(ma);
-  if ('problem' in named) return r.issue(named.path, named.code, named.problem) ?? [];
+  if ('problem' in named) {
+    r.issue(named.path, named.code, named.problem);
+    // Past a drug not named, what does not depend on which drug it is is still checked (a vasopressor's time is
+    // its end once it ended: where a drug's time and a vasopressor's differ, neither is said).
+    if (ma.effectiveDateTime !== undefined || !ended || !ma.effectivePeriod?.end) timeOf(false);
+    r.device('device[0]', ma.device?.[0], o.deviceId);
+    return [];
+  }
   const codings = named.codings;
   const pressor = codings.map((c) => vasopressorOf(c.system, c.code)).find(Boolean);
   const drug = codings.map((c) => medicationOf(c.system, c.code)).find(Boolean);
@@ -1167,86 +1245,78 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
         'warning',
       ) ?? []
     );
-  const ended = status === 'stopped' || status === 'completed';
-  const timePath =
-    ma.effectiveDateTime !== undefined
-      ? 'effectiveDateTime'
-      : pressor && ended && ma.effectivePeriod?.end
-        ? 'effectivePeriod.end'
-        : 'effectivePeriod.start';
-  const ms = r.time(
-    timePath,
-    ma.effectiveDateTime ??
-      (pressor && ended ? (ma.effectivePeriod?.end ?? ma.effectivePeriod?.start) : ma.effectivePeriod?.start),
-  );
-  if (ms === undefined) return [];
+  const ms = timeOf(Boolean(pressor));
   const device = r.device('device[0]', ma.device?.[0], o.deviceId);
-  if (!device)
-    return pressor
-      ? [{ ...base, ms, kind: 'ehr', deviceId: o.deviceId, key: 'vasopressors', value: REFUSED_MEMBER, at: r.at }]
-      : [];
-  const frag = (key: string, value: unknown, at: string, kind: Kind): Fragment[] => [
-    { ...base, ms, kind, deviceId: device.id, key, value, at: `${r.at}.${at}` },
-  ];
   if (pressor) {
-    const kind: Kind = device.named ? 'pump' : 'ehr';
-    const refused = () => frag('vasopressors', REFUSED_MEMBER, 'status', kind);
-    if (twoDrugs) return refused();
-    if (ended) return frag('vasopressors', null, 'status', kind); // counted in the set, as not infusing
-    if (status === 'on-hold')
-      return frag('vasopressors', { drug: pressor, dose: 0, unit: rateUnitOf(ma) ?? 'mcg/min' }, 'status', kind);
-    if (status !== 'in-progress')
-      return (
-        r.issue(
-          'status',
-          'value',
-          `a vasopressor administration must be in-progress, on-hold, stopped or completed, or not-done if it was not given (got ${status})`,
-        ) ?? refused()
+    const kind: Kind = device?.named ? 'pump' : 'ehr';
+    const infusing = status === 'in-progress';
+    const statusRead = ended || infusing || status === 'on-hold';
+    if (status !== undefined && !statusRead)
+      r.issue(
+        'status',
+        'value',
+        `a vasopressor administration must be in-progress, on-hold, stopped or completed, or not-done if it was not given (got ${status})`,
       );
+    // The rate of one infusing is read; of a status not read, a rate sent is checked all the same.
     const rate = ma.dosage?.rateQuantity;
-    if (!present(rate) || typeof rate.value !== 'number')
-      return (
-        r.issue(
-          'dosage.rateQuantity',
-          'required',
-          'an infusing vasopressor needs dosage.rateQuantity (value and unit)',
-        ) ?? refused()
-      );
-    if (!r.exact('dosage.rateQuantity', rate)) return refused();
-    const unit = rateUnitOf(ma);
-    if (!unit)
-      return (
+    let dose: { drug: string; dose: number; unit: string } | undefined;
+    if (infusing || (!statusRead && rate !== undefined)) {
+      const value =
+        present(rate) && typeof rate.value === 'number'
+          ? rate.value
+          : r.issue(
+              'dosage.rateQuantity',
+              'required',
+              'an infusing vasopressor needs dosage.rateQuantity (value and unit)',
+            );
+      const exact = present(rate) && r.exact('dosage.rateQuantity', rate);
+      const unit = rateUnitOf(ma);
+      if (present(rate) && !unit)
         r.issue(
           'dosage.rateQuantity.code',
           'value',
           `rate unit ${quoted(rate.code ?? rate.unit ?? '', SENDER_MOST)} is not one of ug/kg/min, ug/min, U/min`,
-        ) ?? refused()
-      );
-    return frag('vasopressors', { drug: pressor, dose: rate.value, unit }, 'dosage.rateQuantity', kind);
+        );
+      if (value !== undefined && exact && unit) dose = { drug: pressor, dose: value, unit };
+    }
+    // Without its patient or time, the set it belongs to is not known: nothing is given, nothing refused with it.
+    if (ms === undefined || !base) return [];
+    const frag = (value: unknown, at: string): Fragment[] => [
+      { ...base, ms, kind, deviceId: device?.id ?? o.deviceId, key: 'vasopressors', value, at: `${r.at}.${at}` },
+    ];
+    // Any error said of it refuses it, and its set with it.
+    if (r.errors > 0 || !device || twoDrugs) return frag(REFUSED_MEMBER, 'status');
+    if (ended) return frag(null, 'status'); // counted in the set, as not infusing
+    if (status === 'on-hold') return frag({ drug: pressor, dose: 0, unit: rateUnitOf(ma) ?? 'mcg/min' }, 'status');
+    return dose ? frag(dose, 'dosage.rateQuantity') : frag(REFUSED_MEMBER, 'status');
   }
-  if (twoDrugs) return [];
   // A dose not known to be given is said, not passed over: it is not counted (towards the tocilizumab caps, or as
   // masking fever), and the sender is told so (until 2026-12-05 on-hold and stopped were dropped unsaid).
   if (
+    status !== undefined &&
     !takenStatus(
       r,
       status,
       NOT_GIVEN,
       'a medication administration must be completed, in-progress, on-hold, stopped, unknown, or not-done if it was not given',
-    )
+    ) &&
+    Object.hasOwn(NOT_GIVEN, status)
   )
     return [];
   const dose = ma.dosage?.dose;
-  if (!present(dose)) return frag('medications', { drug }, 'medicationCodeableConcept', 'ehr');
-  if (!r.exact('dosage.dose', dose)) return [];
-  const unit = dose.code ?? dose.unit;
-  const factor = unit === 'mg' ? 1 : unit === 'g' ? 1000 : undefined;
-  if (typeof dose.value !== 'number' || factor === undefined)
-    return (
-      r.issue('dosage.dose', 'value', `the dose needs a value in mg or g (got ${quoted(unit ?? null, SENDER_MOST)})`) ??
-      []
-    );
-  return frag('medications', { drug, doseMg: withoutFloatNoise(dose.value * factor) }, 'dosage.dose', 'ehr');
+  let doseMg: number | undefined;
+  if (present(dose)) {
+    const exact = r.exact('dosage.dose', dose);
+    const unit = dose.code ?? dose.unit;
+    const factor = unit === 'mg' ? 1 : unit === 'g' ? 1000 : undefined;
+    if (typeof dose.value !== 'number' || factor === undefined)
+      r.issue('dosage.dose', 'value', `the dose needs a value in mg or g (got ${quoted(unit ?? null, SENDER_MOST)})`);
+    else if (exact) doseMg = withoutFloatNoise(dose.value * factor);
+  }
+  if (ms === undefined || !base || !device || r.errors > 0) return [];
+  const at = `${r.at}.${doseMg !== undefined ? 'dosage.dose' : 'medicationCodeableConcept'}`;
+  const value = doseMg !== undefined ? { drug, doseMg } : { drug };
+  return [{ ...base, ms, kind: 'ehr', deviceId: device.id, key: 'medications', value, at }];
 }
 
 function rateUnitOf(ma: MedicationAdministration): (typeof VASOPRESSOR_UNITS)[number] | undefined {
@@ -1260,8 +1330,8 @@ const ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
 /** Encounter.class codes of an inpatient stay (v3 ActEncounterCode: inpatient, and its acute and non-acute kinds). */
 const INPATIENT = new Set(['IMP', 'ACUTE', 'NONAC']);
 
-function encounter(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragment[] {
-  if (!knownStatus(r, enc.status, 'Encounter', ENCOUNTER_STATUSES)) return [];
+function encounter(enc: Encounter, r: Reader, base: Base | undefined, o: FhirOptions): Fragment[] {
+  const known = knownStatus(r, enc.status, 'Encounter', ENCOUNTER_STATUSES);
   if (enc.status === 'entered-in-error') return notRetracted(r);
   if (enc.status === 'cancelled') return [];
   // A planned stay's location is where the patient will be, not where the patient is: read as the current bed, a
@@ -1276,6 +1346,8 @@ function encounter(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragm
       ) ?? []
     );
   const out: Fragment[] = [];
+  // Past a refused status, patient or identity, the locations are checked, their problems named, never taken.
+  const read = base !== undefined && r.errors === 0;
   const locations = enc.location ?? [];
   // The current bed and ward of a stay in progress (a location not left: no period.end), the latest-starting of each.
   const current = new Map<string, Fragment>();
@@ -1304,7 +1376,7 @@ function encounter(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragm
     }
     const path = loc.period?.start !== undefined ? `location[${i}].period.start` : 'period.start';
     const ms = r.time(path, loc.period?.start ?? enc.period?.start);
-    if (ms === undefined) return;
+    if (ms === undefined || !read) return;
     const f: Fragment = {
       ...base,
       ms,
@@ -1322,6 +1394,8 @@ function encounter(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragm
   // bed's start: a discharge cancelled by putting the same Encounter back in progress (the v2-to-FHIR mapping of an
   // ADT^A13) keeps the stay's old start, before the end it undoes, and dated there alone it restarted nothing (the
   // patient stayed unwatched). Dated when recorded, as an A13 is at EVN-2, it is the re-admission.
+  // A status not read says nothing of where the patient is, or whether the stay ended.
+  if (!known || !read) return out;
   const recorded = enc.status === 'in-progress' ? lastUpdatedOf(enc, r) : undefined;
   if (recorded !== undefined) for (const f of current.values()) if (f.ms < recorded) f.ms = recorded;
   // A finished inpatient stay is the end of the patient's monitoring (a discharge): taken for that, with or without
@@ -1420,19 +1494,22 @@ const PROCEDURE_NOT_TAKEN: Record<string, string> = Object.fromEntries(
   ]),
 );
 
-function procedure(proc: Procedure, r: Reader, base: Base, o: FhirOptions): Fragment[] {
-  const status = proc.status as string | undefined;
-  if (typeof status !== 'string') return r.issue('status', 'required', 'status is required') ?? [];
+function procedure(proc: Procedure, r: Reader, base: Base | undefined, o: FhirOptions): Fragment[] {
+  const status = typeof proc.status === 'string' ? (proc.status as string) : undefined;
+  if (status === undefined) r.issue('status', 'required', 'status is required');
   if (status === 'entered-in-error') return notRetracted(r);
   // An infusion not (or not known to be) given is said, not passed over: it sets no infusion time (the episode's
-  // start), and until 2026-12-05 a CAR-T infusion stopped part-way was answered 202 with nothing said.
+  // start), and until 2026-12-05 a CAR-T infusion stopped part-way was answered 202 with nothing said. A status R4
+  // lacks is an error, and the rest is checked on.
   if (
+    status !== undefined &&
     !takenStatus(
       r,
       status,
       PROCEDURE_NOT_TAKEN,
       "a Procedure's status must be one of R4's: completed, in-progress, preparation, not-done, on-hold, stopped, unknown or entered-in-error",
-    )
+    ) &&
+    Object.hasOwn(PROCEDURE_NOT_TAKEN, status)
   )
     return [];
   const therapy = soleOf(
@@ -1443,18 +1520,15 @@ function procedure(proc: Procedure, r: Reader, base: Base, o: FhirOptions): Frag
     ),
     'therapies',
   );
-  if (therapy === TWO) return [];
   if (!therapy)
-    return (
-      r.issue(
-        'code',
-        'code-invalid',
-        `the infusion Procedure needs a ${CRS_CODES} code: ${Object.keys(THERAPY_CODES).join(' or ')}`,
-      ) ?? []
+    r.issue(
+      'code',
+      'code-invalid',
+      `the infusion Procedure needs a ${CRS_CODES} code: ${Object.keys(THERAPY_CODES).join(' or ')}`,
     );
   const path = proc.performedDateTime !== undefined ? 'performedDateTime' : 'performedPeriod.start';
   const ms = r.time(path, proc.performedDateTime ?? proc.performedPeriod?.start);
-  if (ms === undefined) return [];
+  if (ms === undefined || !base || !therapy || therapy === TWO || r.errors > 0) return [];
   const frag = (key: string, value: unknown, at: string): Fragment => ({
     ...base,
     ms,
