@@ -232,6 +232,39 @@ describe("a ward alert's resumed patients", () => {
     expect(p.remove.sort()).toEqual(['P2', alertA].sort());
     expect(p.set.size).toBe(0);
   });
+
+  // A mutation run of 2026-12-07 found these not pinned down.
+  it('the last resumed patient quiet again leaves the list empty: the alert is stored without it', () => {
+    const inForce: [string, InForce][] = [
+      [alertA, { alertId: alertA, since: at(0), resumed: [{ patientId: 'P05', at: at(20) }] }],
+      ['Q1', { alertId: alertA, since: at(0) }],
+    ];
+    const p = plan(inForce, [check('P05', 'A', true, 41)], 60, false);
+    expect(p.set.get(alertA)).toEqual({ alertId: alertA, since: at(0) });
+    expect(p.set.get(alertA)).not.toHaveProperty('resumed');
+  });
+
+  it('two back at the same minute, one kept from an earlier sweep, are in the order of their ids', () => {
+    const inForce: [string, InForce][] = [
+      [alertA, { alertId: alertA, since: at(0), resumed: [{ patientId: 'P2', bed: '2', at: at(22) }] }],
+      ['P1', { alertId: alertA, since: at(0) }],
+      ['P3', { alertId: alertA, since: at(0) }],
+    ];
+    const p = plan(inForce, [back('P1', '1', 22)], 23, false);
+    expect(p.set.get(alertA)?.resumed?.map((r) => r.patientId)).toEqual(['P1', 'P2']);
+  });
+
+  it("a patient back is named on its own ward's alert only, not on another in force", () => {
+    const alertB = wardAlertId('B', 0);
+    const p = plan(
+      [...wardInForce('A', 0, ['P1', 'P2']), ...wardInForce('B', 0, ['P3', 'P4'])],
+      [back('P1', '1', 22)],
+      23,
+      false,
+    );
+    expect(p.set.get(alertA)?.resumed).toEqual([{ patientId: 'P1', bed: '1', at: at(22) }]);
+    expect(p.set.has(alertB)).toBe(false);
+  });
 });
 
 describe('handing the plan to the pager', () => {
