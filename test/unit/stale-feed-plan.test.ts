@@ -265,6 +265,27 @@ describe("a ward alert's resumed patients", () => {
     expect(p.set.get(alertA)?.resumed).toEqual([{ patientId: 'P1', bed: '1', at: at(22) }]);
     expect(p.set.has(alertB)).toBe(false);
   });
+
+  // 2026-12-07: a ward's all-clear said "every patient ... has monitor data again" when one of them had been
+  // discharged and re-admitted between two sweeps with no monitor data since (a patient's own alert says so).
+  it('a member re-admitted with no monitor data is not said to have data again in the ward all-clear', () => {
+    const readmitted = {
+      ...inBed('A', '3'),
+      lastMonitorAt: at(0),
+      monitoringEnd: { v: 'discharged', t: at(20) },
+      lastEnrolmentAt: at(21),
+    } as PatientState;
+    const p = plan(
+      wardInForce('A', 0, ['P1', 'P2']),
+      [back('P1', '1', 22), { patientId: 'P2', state: readmitted, feed: { stale: false, since: at(21) } }],
+      23,
+      false,
+    );
+    expect(p.alerts.map((a) => a.summary)).toEqual([
+      'No-data alert closed, ward A: every patient of the no-data alert of 2026-12-01 08:00 UTC has monitor data ' +
+        'again or has left monitoring (resumed: P1, bed 1 at 2026-12-01 08:22 UTC)',
+    ]);
+  });
 });
 
 describe('handing the plan to the pager', () => {
