@@ -115,7 +115,8 @@ function resumedText(resumed: readonly Resumed[], timeZone: string): string {
 }
 
 /**
- * `ended`: some of its patients left it because their monitoring ended (a discharge), not because data resumed.
+ * `ended`: some of its patients left it without data (a discharge, a re-admission with no monitor data since), not
+ * because data resumed.
  * `resumed`: those whose data came back (the newest RESUMED_KEPT), named with when (2026-12-07).
  */
 function wardCleared(alertId: string, timeZone: string, ended: boolean, resumed: readonly Resumed[]): AlertInput {
@@ -237,14 +238,15 @@ export function planStaleFeeds(
       if (inWard) {
         leftWard.add(e.alertId);
         // No feed (a state gone, or not enrolled): it left, nothing resumed.
-        const why = f ? whyLeft(c.state, f.since) : c.state && monitoringEnded(c.state);
         const bed = c.state?.enrolment.bed?.v;
-        if (f && why === 'resumed')
+        if (f && whyLeft(c.state, f.since) === 'resumed')
           resumedNow.push({
             alertId: e.alertId,
             resumed: { patientId: c.patientId, ...(bed ? { bed } : {}), at: f.since },
           });
-        else if (typeof why === 'object') endedInWard.add(e.alertId);
+        // Left without data (a discharge, a re-admission with no monitor data since, a state gone): the all-clear
+        // must not say every patient has data again (2026-12-07: it did after a re-admission between two sweeps).
+        else endedInWard.add(e.alertId);
       } else alerts.push(staleFeedCleared(e.alertId, c.patientId, f?.since ?? now, c.state, timeZone));
     } else if (f.since !== e.since) {
       // Data moved on but the feed is stale still: a reading that arrived late, itself older than staleFeedMinutes

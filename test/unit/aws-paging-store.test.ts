@@ -642,6 +642,36 @@ describe('DynamoPageStore: pinned by a mutation run', () => {
     });
   });
 
+  // A mutation run of 2026-12-07 found these shapes not pinned down: each read would have thrown (failing every
+  // sweep) or taken a value that is none.
+  it.each([
+    ['not a list', { S: 'P-2' }, 'resumed is not a list'],
+    [
+      'an entry with no patientId',
+      { L: [{ M: { at: { N: '20' } } }] },
+      'resumed holds an entry with no patientId or at',
+    ],
+    [
+      'an at that is no number',
+      { L: [{ M: { patientId: { S: 'P-2' }, at: { N: 'soon' } } }] },
+      'resumed holds an entry with no patientId or at',
+    ],
+    [
+      'a bed that is not text',
+      { L: [{ M: { patientId: { S: 'P-2' }, bed: { N: '7' }, at: { N: '20' } } }] },
+      'resumed holds a bed that is not text',
+    ],
+  ])('names a ward alert whose resumed holds %s, the alert kept in force', async (_, value, reason) => {
+    const s = store();
+    const h4 = 'stale-feed|ward H4|5';
+    await s.setStaleFeedAlert(h4, h4, 5, [{ patientId: 'P-2', at: 20 }]);
+    ddb.items('pages').find((i) => i.sk?.S === h4)!.resumed = value as never;
+    expect(await s.staleFeedAlerts()).toEqual({
+      alerts: new Map([[h4, { alertId: h4, since: 5 }]]),
+      unreadable: [{ key: h4, reason: `${reason} (in force without it)` }],
+    });
+  });
+
   it('names a stale-feed record in force whose alert id is empty, as one without', async () => {
     const s = store();
     await s.setStaleFeedAlert('P-1', 'stale-feed|P-1|1', min(0));

@@ -500,9 +500,10 @@ describe('SqlitePageStore, pinned by a mutation run', () => {
     const h4 = 'stale-feed|ward H4|5000';
     const store = new SqlitePageStore(db);
     await store.save([ward(h4)]);
+    // Oldest first, which is not the order of their ids.
     const resumed = [
-      { patientId: 'P2', bed: '7', at: 9000 },
-      { patientId: 'P3', at: 9500 },
+      { patientId: 'P3', bed: '7', at: 9000 },
+      { patientId: 'P2', at: 9500 },
     ];
     store.recordStaleFeeds(
       new Map([
@@ -524,8 +525,8 @@ describe('SqlitePageStore, pinned by a mutation run', () => {
 
   it("the board's resumed of a ward: its own ward's alerts in force only, oldest first, with their beds", async () => {
     const add = db.prepare('INSERT INTO stale_feed_resumed (alert_id, patient_id, bed, at) VALUES (?, ?, ?, ?)');
-    add.run('stale-feed|ward H4|1000', 'P-2', '7', 3000);
-    add.run('stale-feed|ward H4|2000', 'P-1', null, 2500);
+    add.run('stale-feed|ward H4|1000', 'P-1', '7', 3000);
+    add.run('stale-feed|ward H4|2000', 'P-2', null, 2500);
     add.run('stale-feed|ward H4|1|1000', 'P-9', null, 2000); // ward "H4|1": in ward H4's range of ids
     add.run('stale-feed|ward H45|1000', 'P-8', null, 2000);
     // An alert whose all-clear is stored (the sweep stopped before it let its list go): not shown.
@@ -533,9 +534,10 @@ describe('SqlitePageStore, pinned by a mutation run', () => {
     const store = new SqlitePageStore(db);
     await store.save([ward('stale-feed|ward H4|500|cleared', { kind: 'alert-cleared', status: 'info' })]);
     const board = new BoardQueries(db, store);
+    // Oldest first, which is not the order of their ids.
     expect(board.wardResumed('ward H4')).toEqual([
-      { patientId: 'P-1', bed: null, at: 2500 },
-      { patientId: 'P-2', bed: '7', at: 3000 },
+      { patientId: 'P-2', bed: null, at: 2500 },
+      { patientId: 'P-1', bed: '7', at: 3000 },
     ]);
     expect(board.wardResumed('ward H4|1')).toEqual([{ patientId: 'P-9', bed: null, at: 2000 }]);
   });

@@ -33,7 +33,7 @@ import { VersionConflict, type AuditEvent, type PageMessage } from '#ports';
 import type { Page } from '#domain/paging.ts';
 import type { ParkedRecord } from '#adapters/aws/dynamo-page-store.ts';
 import { OutboxDelivery, type OutboxImage } from '#adapters/aws/outbox-delivery.ts';
-import { isOutage } from '#adapters/aws/outage.ts';
+import { isFromAws, isOutage } from '#adapters/aws/outage.ts';
 import { PAGES_TABLE, STATE_TABLE } from '#adapters/aws/table-layout.ts';
 import { awsPagingFromEnv } from '#adapters/aws/paging.ts';
 import { ACK_KEYS_MAX_AGE_MS } from '#adapters/aws/ack-secret.ts';
@@ -491,6 +491,18 @@ describe('what a failure is about (isOutage), pinned by a mutation run', () => {
       expect(isOutage(answered(status)), `${status}`).toBe(true);
     expect(isOutage(answered(undefined, 'server')), 'a server fault without a status').toBe(true);
     for (const status of [400, 404, 409, 413, 499]) expect(isOutage(answered(status)), `${status}`).toBe(false);
+  });
+});
+
+// crs doctor reports only these as a resource it could not read; anything else ends its run (2026-12-07).
+describe('whether an error came from AWS or the way to it (isFromAws), pinned by a mutation run', () => {
+  it("an answer of a service (its $metadata, or its $fault alone), the network: AWS's; an error of the code: not", () => {
+    const named = (name: string, o: object) => Object.assign(new Error(name), { name, ...o });
+    expect(isFromAws(named('ValidationException', { $metadata: { httpStatusCode: 400 } }))).toBe(true);
+    expect(isFromAws(named('SomethingNew', { $fault: 'client' }))).toBe(true);
+    expect(isFromAws(named('Error', { code: 'ECONNRESET' }))).toBe(true);
+    for (const e of [new TypeError('x is undefined'), new Error('assertion'), { $metadata: {} }, 'a string'])
+      expect(isFromAws(e), String(e)).toBe(false);
   });
 });
 

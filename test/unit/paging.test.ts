@@ -353,6 +353,16 @@ describe('silences', () => {
     expect(s.all[0]).toMatchObject({ level: 1, heldAt: undefined, releasedAt: undefined });
   });
 
+  it('keep when the hold began when another silence takes the hold over (pinned by a mutation run, 2026-12-07)', () => {
+    const s = new Store();
+    s.apply(pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], [transport], min(1), cfg));
+    const ward = silenceOf({ silenceId: 's2', from: min(20), until: min(60) });
+    s.apply(tick(s.all, [transport, ward], min(30), cfg));
+    expect(s.all[0]).toMatchObject({ heldBy: 's2', heldAt: min(1) });
+    s.apply(tick(s.all, [ward], min(60), cfg));
+    expect(s.all[0]).toMatchObject({ heldAt: min(1), releasedAt: min(60) });
+  });
+
   it('a released page says so until its ladder moves on: the next level is an escalation again', () => {
     const s = new Store();
     s.apply(pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], [transport], min(1), cfg));

@@ -232,6 +232,60 @@ describe("a ward alert's resumed patients", () => {
     expect(p.remove.sort()).toEqual(['P2', alertA].sort());
     expect(p.set.size).toBe(0);
   });
+
+  // A mutation run of 2026-12-07 found these not pinned down.
+  it('the last resumed patient quiet again leaves the list empty: the alert is stored without it', () => {
+    const inForce: [string, InForce][] = [
+      [alertA, { alertId: alertA, since: at(0), resumed: [{ patientId: 'P05', at: at(20) }] }],
+      ['Q1', { alertId: alertA, since: at(0) }],
+    ];
+    const p = plan(inForce, [check('P05', 'A', true, 41)], 60, false);
+    expect(p.set.get(alertA)).toEqual({ alertId: alertA, since: at(0) });
+    expect(p.set.get(alertA)).not.toHaveProperty('resumed');
+  });
+
+  it('two back at the same minute, one kept from an earlier sweep, are in the order of their ids', () => {
+    const inForce: [string, InForce][] = [
+      [alertA, { alertId: alertA, since: at(0), resumed: [{ patientId: 'P2', bed: '2', at: at(22) }] }],
+      ['P1', { alertId: alertA, since: at(0) }],
+      ['P3', { alertId: alertA, since: at(0) }],
+    ];
+    const p = plan(inForce, [back('P1', '1', 22)], 23, false);
+    expect(p.set.get(alertA)?.resumed?.map((r) => r.patientId)).toEqual(['P1', 'P2']);
+  });
+
+  it("a patient back is named on its own ward's alert only, not on another in force", () => {
+    const alertB = wardAlertId('B', 0);
+    const p = plan(
+      [...wardInForce('A', 0, ['P1', 'P2']), ...wardInForce('B', 0, ['P3', 'P4'])],
+      [back('P1', '1', 22)],
+      23,
+      false,
+    );
+    expect(p.set.get(alertA)?.resumed).toEqual([{ patientId: 'P1', bed: '1', at: at(22) }]);
+    expect(p.set.has(alertB)).toBe(false);
+  });
+
+  // 2026-12-07: a ward's all-clear said "every patient ... has monitor data again" when one of them had been
+  // discharged and re-admitted between two sweeps with no monitor data since (a patient's own alert says so).
+  it('a member re-admitted with no monitor data is not said to have data again in the ward all-clear', () => {
+    const readmitted = {
+      ...inBed('A', '3'),
+      lastMonitorAt: at(0),
+      monitoringEnd: { v: 'discharged', t: at(20) },
+      lastEnrolmentAt: at(21),
+    } as PatientState;
+    const p = plan(
+      wardInForce('A', 0, ['P1', 'P2']),
+      [back('P1', '1', 22), { patientId: 'P2', state: readmitted, feed: { stale: false, since: at(21) } }],
+      23,
+      false,
+    );
+    expect(p.alerts.map((a) => a.summary)).toEqual([
+      'No-data alert closed, ward A: every patient of the no-data alert of 2026-12-01 08:00 UTC has monitor data ' +
+        'again or has left monitoring (resumed: P1, bed 1 at 2026-12-01 08:22 UTC)',
+    ]);
+  });
 });
 
 describe('handing the plan to the pager', () => {

@@ -74,6 +74,11 @@ describe('a page row of another shape: pinned by a mutation run', () => {
     ['no delivered flag', ({ delivered: _, ...b }) => b, 'delivered is missing'],
     ['its dueAt as text', (b) => ({ ...b, dueAt: String(b.dueAt) }), 'dueAt is not what a page holds there'],
     ['another page in it', (b) => ({ ...b, pageId: 'crs|P2|#1|icu' }), 'it holds another page id'],
+    [
+      'when a silence began to hold it as text',
+      (b) => ({ ...b, heldAt: 'soon' }),
+      'heldAt is not what a page holds there',
+    ],
     ['an array', () => [1], 'not a JSON object'],
     [
       'an acknowledgement without its time',
