@@ -111,6 +111,12 @@ describe('HL7 v2: a value echoed in an ACK', () => {
   const cases: [string, string, (v: string) => Partial<HttpRequest>, number][] = [
     ['C10 OBX-5', 'v'.repeat(LONG), (v) => ({ body: message(v, 'F') }), SENDER_MOST],
     ['C12 OBX-11', 'S'.repeat(LONG), (v) => ({ body: message('93', v) }), SENDER_MOST],
+    [
+      'a content type',
+      `text/${'t'.repeat(LONG)}`,
+      (v) => ({ body: message('93', 'F'), headers: { 'content-type': v } }),
+      SENDER_MOST,
+    ],
   ];
 
   it.each(cases)('%s: at most 64 characters of it, then ..., in a small ACK', async (_, value, make, most) => {
