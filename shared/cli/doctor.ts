@@ -491,7 +491,6 @@ interface DeadLetterQueue {
 }
 
 const SQS_ARN = /^arn:aws[a-z-]*:sqs:[a-z0-9-]+:(\d{12}):([\w-]{1,80}(?:\.fifo)?)$/;
-const NO_SUCH_QUEUE = /QueueDoesNotExist|NonExistentQueue/;
 
 /**
  * Whether the topic's dead-letter queue the outputs name is there: SQS's queue of that name and account, whose ARN
@@ -524,8 +523,10 @@ async function deadLetterQueue(
       );
       return got.Attributes?.QueueArn === named;
     } catch (err) {
-      const e = err as Error & { Code?: unknown };
-      if (isFromAws(err) && (NO_SUCH_QUEUE.test(e.name) || NO_SUCH_QUEUE.test(String(e.Code)))) return false;
+      // The SDK names the error QueueDoesNotExist however SQS says it: its JSON `__type`, or the query-compatible
+      // code AWS.SimpleQueueService.NonExistentQueue (header x-amzn-query-error, also set as `Code`), is mapped
+      // to that class; no answer gives the code without the name (@aws-sdk/client-sqs 3.1175, checked 2026-12-07).
+      if (err instanceof Error && err.name === 'QueueDoesNotExist') return false;
       throw err;
     }
   });

@@ -545,6 +545,9 @@ describe("crs doctor: device tokens' expiry", () => {
     sns.on(GetSMSAttributesCommand).rejects(error);
     await expect(examine(clients(), vars, { now: NOW })).rejects.toBe(error);
     sns.on(GetSMSAttributesCommand).resolves({ attributes: {} });
+    sns.on(GetSMSSandboxAccountStatusCommand).rejects(error);
+    await expect(examine(clients(), vars, { now: NOW })).rejects.toBe(error);
+    sns.on(GetSMSSandboxAccountStatusCommand).resolves({ IsInSandbox: false });
     sns.on(PublishCommand).rejects(error);
     await expect(examine(clients(), vars, { now: NOW, testPage: 'icu' })).rejects.toBe(error);
   });
@@ -1216,17 +1219,21 @@ describe('crs doctor, pinned by a mutation run', () => {
 
     // Until 2026-12-07 a defect in reading a resource was one more problem line ("could not read the device tokens
     // ... (TypeError: ...)"), as if the table could not be read, and the run went on to its usual exit.
-    it('fails loudly on an error of its own in a resource read: exit 1, the error and its stack, no report', async () => {
-      dynamodb
-        .on(ScanCommand, { TableName: 'tokens' })
-        .rejects(new TypeError("Cannot read properties of undefined (reading 'S')"));
-      expect(await doctorCommand(['--backend', 'aws'], loadConfig)).toBe(1);
-      expect(stdout).toBe('');
-      expect(stderr).toMatch(
-        /^crs doctor: TypeError: Cannot read properties of undefined \(reading 'S'\) \(an error of crs doctor itself, not a finding: no report\)\n {4}at /,
-      );
-      expect(stderr).not.toContain('could not read');
-    });
+    it.each([
+      ['the device tokens', () => dynamodb.on(ScanCommand, { TableName: 'tokens' })],
+      ['the SMS sandbox status', () => sns.on(GetSMSSandboxAccountStatusCommand)],
+    ])(
+      'fails loudly on an error of its own in a read of %s: exit 1, the error and its stack, no report',
+      async (_, read) => {
+        read().rejects(new TypeError("Cannot read properties of undefined (reading 'S')"));
+        expect(await doctorCommand(['--backend', 'aws'], loadConfig)).toBe(1);
+        expect(stdout).toBe('');
+        expect(stderr).toMatch(
+          /^crs doctor: TypeError: Cannot read properties of undefined \(reading 'S'\) \(an error of crs doctor itself, not a finding: no report\)\n {4}at /,
+        );
+        expect(stderr).not.toContain('could not read');
+      },
+    );
 
     it.each([
       [[], 'give --backend aws'],

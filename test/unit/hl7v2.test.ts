@@ -928,7 +928,7 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
     expect([get.status, readAck(get.body)]).toEqual([405, { code: 'AR', controlId: '', text: 'use POST' }]);
     const json = await send('POST', 'application/json');
     expect(json.status).toBe(415);
-    expect(readAck(json.body)?.text).toBe('content-type application/json is not x-application/hl7-v2+er7');
+    expect(readAck(json.body)?.text).toBe('content-type "application/json" is not x-application/hl7-v2+er7');
     expect(queue.messages).toEqual([]);
   });
 

@@ -8,6 +8,7 @@ import { refusalHeaders, RETRY_LATER, ROOM_LATER, type AuthResult } from '#app/a
 import { HL7_CONTENT_TYPE, HL7_MAX_BYTES, refusalAck, tooLong } from './ack.ts';
 import { ingestHl7, type Hl7IngestDeps } from './ingest.ts';
 import { codingRefused } from '#app/media-type.ts';
+import { quoted, SENDER_MOST } from '#domain/printable.ts';
 
 export { HL7_ROUTE } from '#app/interfaces/routes.ts';
 
@@ -36,7 +37,10 @@ export async function handleHl7Http(
   const auth = authenticated ?? (await authenticateRequest(req, deps));
   if (!auth.ok) return refuse(auth.status, auth.error, refusalHeaders(auth));
   const type = header(req, 'content-type') ?? '';
-  if (!/hl7-v2|er7/i.test(type)) return refuse(415, `content-type ${type || '(none)'} is not ${HL7_CONTENT_TYPE}`);
+  // Quoted and cut as FHIR's 415 is: a 5,000-character content type was echoed whole, twice (MSA-3, ERR-8), until
+  // 2026-12-07.
+  if (!/hl7-v2|er7/i.test(type))
+    return refuse(415, `content-type ${type ? quoted(type, SENDER_MOST) : '(none)'} is not ${HL7_CONTENT_TYPE}`);
   const coded = codingRefused(header(req, 'content-encoding'));
   if (coded) return refuse(415, coded);
   // The body as read stops just past the limit (the embedded server reads no further): its size is not told.
