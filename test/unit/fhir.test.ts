@@ -3836,6 +3836,107 @@ describe("a value of another JSON shape than R4's is refused, where no reader lo
   });
 });
 
+describe('a refused vasopressor and its set, pinned by a review of 2026-12-07', () => {
+  // A batch grades the vasopressors of one patient and time as the complete set: a member refused must refuse the
+  // set at the time the reader would have read it, and leave a set of another instant alone.
+  const batch = (...resources: unknown[]) =>
+    post('/fhir/r4', { resourceType: 'Bundle', type: 'batch', entry: resources.map((resource) => ({ resource })) });
+  const statusesOf = (res: Awaited<ReturnType<typeof post>>) =>
+    (JSON.parse(res.body) as Bundle).entry!.map((e) => e.response!.status);
+  const REFUSED = '422 Unprocessable Entity';
+  const TAKEN = '202 Accepted';
+  const BEFORE = '2026-01-10T07:00:00+01:00';
+  const AFTER = '2026-01-10T09:00:00+01:00';
+  const stopped = (period: { start: string; end: string }, over: Record<string, unknown> = {}) => {
+    const { effectiveDateTime: _, ...rest } = drip('ma-e', '3992', {
+      status: 'stopped',
+      effectivePeriod: period,
+      ...over,
+    }) as Resource & { effectiveDateTime?: string };
+    return rest;
+  };
+
+  it('a pressor without an id (nor identifier, nor fullUrl) refuses its set: the other pump is not the set', async () => {
+    const { id: _, ...noId } = drip('ma-e', '3992') as Resource & { id?: string };
+    const res = await batch(drip('ma-n', '7512'), noId);
+    expect(statusesOf(res)).toEqual([REFUSED, REFUSED]);
+    expect(queue.messages).toEqual([]);
+  });
+
+  it.each([
+    ['an element R4 does not define', { statsu: 'x' }],
+    ['a pump not named right (read)', { device: [{ reference: 'Device/pump 7' }] }],
+  ])('a stopped pressor refused for %s refuses the set at its end, not at its start', async (_, over) => {
+    const atEnd = await batch(drip('ma-n', '7512'), stopped({ start: BEFORE, end: T }, over));
+    expect(statusesOf(atEnd)).toEqual([REFUSED, REFUSED]);
+    expect(queue.messages).toEqual([]);
+    const atStart = await batch(drip('ma-n', '7512'), stopped({ start: T, end: AFTER }, over));
+    expect(statusesOf(atStart)).toEqual([TAKEN, REFUSED]);
+    expect(queue.messages.map((m) => m.message.vasopressors)).toEqual([
+      [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }],
+    ]);
+  });
+
+  it('a pressor refused before it is read at another instant leaves the set of this one alone', async () => {
+    const res = await batch(
+      drip('ma-n', '7512'),
+      drip('ma-e', '3992', { effectiveDateTime: '2026-01-10T08:00:01+01:00', statsu: 'x' }),
+    );
+    expect(statusesOf(res)).toEqual([TAKEN, REFUSED]);
+    expect(queue.messages.map((m) => m.message.vasopressors)).toEqual([
+      [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }],
+    ]);
+    // The same instant written in another offset is the same set.
+    const same = await batch(
+      drip('ma-n', '7512'),
+      drip('ma-e', '3992', { effectiveDateTime: '2026-01-10T07:00:00Z', statsu: 'x' }),
+    );
+    expect(statusesOf(same)).toEqual([REFUSED, REFUSED]);
+  });
+
+  it('a pressor refused before it is read without a patient or time read refuses nothing else', async () => {
+    const { subject: _, ...noPatient } = drip('ma-e', '3992', { statsu: 'x' }) as Resource & { subject?: unknown };
+    const { effectiveDateTime: _t, ...noTime } = drip('ma-e', '3992', { statsu: 'x' }) as Resource & {
+      effectiveDateTime?: string;
+    };
+    for (const refused of [noPatient, noTime])
+      expect(statusesOf(await batch(drip('ma-n', '7512'), refused))).toEqual([TAKEN, REFUSED]);
+  });
+
+  it('a dose (no vasopressor) refused before it is read refuses no set', async () => {
+    const res = await batch(drip('ma-n', '7512'), doseGiven('ma-t', '612865', qty(400, 'mg'), 'completed'), {
+      ...doseGiven('ma-d', '3264', qty(10, 'mg')),
+      statsu: 'x',
+    });
+    expect(statusesOf(res)).toEqual([TAKEN, TAKEN, REFUSED]);
+  });
+
+  it.each([
+    ['{}', {}],
+    ['[]', []],
+  ])(
+    'a medicationCodeableConcept %s is absent: the drug is required (422), never "not a drug graded"',
+    async (_, empty) => {
+      const alone = await post(
+        '/fhir/r4/MedicationAdministration',
+        drip('ma-e', '3992', { medicationCodeableConcept: empty }),
+      );
+      expect(alone.status).toBe(422);
+      // Beside a reference to a contained vasopressor, that one is read: taken, in the set.
+      const named = drip('ma-e', '3992', {
+        medicationCodeableConcept: empty,
+        medicationReference: { reference: '#m' },
+        contained: [{ resourceType: 'Medication', id: 'm', code: { coding: [{ system: RXNORM, code: '3992' }] } }],
+      });
+      const res = await batch(drip('ma-n', '7512'), named);
+      expect(statusesOf(res)).toEqual([TAKEN, TAKEN]);
+      expect(queue.messages.map((m) => m.message.vasopressors?.map((v) => v.drug).sort())).toEqual([
+        ['epinephrine', 'norepinephrine'],
+      ]);
+    },
+  );
+});
+
 describe('vasopressor rate units, pinned by a mutation run of the clinical mapping (2026-12-06)', () => {
   const rateOf = (rxnorm: string, rateQuantity: object) => {
     const t = translateResources(
