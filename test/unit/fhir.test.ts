@@ -4370,3 +4370,122 @@ describe('an element R4 does not define is refused, anywhere in a resource read 
     ]);
   });
 });
+
+describe('the changes of 2026-12-07 (hunt-fhir5), pinned by a mutation run', () => {
+  const one = (resource: unknown, independent = false) =>
+    translateResources([{ resource, at: 'X' }], { deviceId: 'ehr-1' }, independent);
+  const batch = (...resources: unknown[]) =>
+    post('/fhir/r4', { resourceType: 'Bundle', type: 'batch', entry: resources.map((resource) => ({ resource })) });
+  const statusesOf = (res: Awaited<ReturnType<typeof post>>) =>
+    (JSON.parse(res.body) as Bundle).entry!.map((e) => e.response!.status.slice(0, 3));
+  const bed = {
+    location: { display: 'H4-3' },
+    physicalType: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/location-physical-type', code: 'bd' }] },
+  };
+
+  it('past an error of a resource, what reads well is never taken (a transaction, a single resource)', () => {
+    // The caller refuses such a request whole; the readers take nothing past an error all the same.
+    const temperature = obs(
+      { system: LOINC_SYSTEM, code: '8310-5' },
+      { status: 'bogus', valueQuantity: qty(39.2, 'Cel') },
+    );
+    const therapy = {
+      resourceType: 'Procedure',
+      id: 'inf-1',
+      status: 'bogus',
+      code: { coding: [{ system: CRS_CODES, code: 'car-t-infusion' }] },
+      subject,
+      performedDateTime: T,
+    };
+    const stay = {
+      resourceType: 'Encounter',
+      id: 'enc-1',
+      status: 'bogus',
+      subject,
+      period: { start: T },
+      location: [bed],
+    };
+    for (const resource of [temperature, therapy, stay]) {
+      const t = one(resource);
+      expect(t.issues.map((i) => i.expression)).toEqual(['X.status']);
+      expect(t.translated).toEqual([]);
+    }
+  });
+
+  it('a resource with more than 20 problems: 20 named, the rest counted as errors when any is, and it is refused', () => {
+    // 21 components of a code not read (warnings), then a systolic in no unit (an error, past the 20 named) and a
+    // good diastolic: the entry is refused, nothing of it taken, and the count says an error.
+    const component = (code: string, valueQuantity: unknown) => ({
+      code: { coding: [{ system: LOINC_SYSTEM, code }] },
+      valueQuantity,
+    });
+    const panel = obs(
+      { system: LOINC_SYSTEM, code: '85354-9' },
+      {
+        component: [
+          ...Array.from({ length: 21 }, () => component('9999-9', qty(1, 'mm[Hg]'))),
+          component('8480-6', qty(120, 'furlongs')),
+          component('8462-4', qty(80, 'mm[Hg]')),
+        ],
+      },
+    );
+    const t = one(panel, true);
+    expect(t.issues).toHaveLength(21);
+    expect(t.issues.slice(0, 20).every((i) => i.severity === 'warning')).toBe(true);
+    expect(t.issues[20]).toEqual({
+      expression: 'X',
+      code: 'too-costly',
+      text: 'and 2 more problems in this resource, not named (the first 20 are)',
+    });
+    expect(t.translated).toEqual([]);
+  });
+
+  it.each(['stopped', 'completed'])(
+    'a pressor %s, refused before it is read, refuses the set at its end',
+    async (status) => {
+      const { effectiveDateTime: _, ...ended } = drip('ma-e', '3992', {
+        status,
+        effectivePeriod: { start: '2026-01-10T07:00:00+01:00', end: T },
+        statsu: 'x',
+      }) as Resource & { effectiveDateTime?: string };
+      expect(statusesOf(await batch(drip('ma-n', '7512'), ended))).toEqual(['422', '422']);
+    },
+  );
+
+  it.each([
+    ['refused before it is read', { statsu: 'x' }],
+    ['refused as it is read', { status: 'bogus' }],
+  ])('a pressor %s without a patient leaves alone the set of a patient whose id is "undefined"', async (_, over) => {
+    const { subject: _s, ...noPatient } = drip('ma-e', '3992', over) as Resource & { subject?: unknown };
+    const other = drip('ma-n', '7512', { subject: { reference: 'Patient/undefined' } });
+    expect(statusesOf(await batch(other, noPatient))).toEqual(['202', '422']);
+  });
+
+  it("a drug not named, ended: a period's start is not asked for (its time is its end, were it a vasopressor)", () => {
+    const { effectiveDateTime: _, ...ended } = administration('ma-x', '7512', 'completed', {
+      medicationCodeableConcept: undefined,
+      medicationReference: { reference: 'Medication/elsewhere' },
+      effectivePeriod: { end: T },
+    }) as Resource & { effectiveDateTime?: string };
+    expect(one(ended).issues.map((i) => i.expression)).toEqual(['X.medicationReference']);
+  });
+
+  it('a value of another shape is not looked into; a _name on a complex type is one unknown element', () => {
+    const temperature = (extra: Record<string, unknown>) =>
+      obs({ system: LOINC_SYSTEM, code: '8310-5' }, { valueQuantity: qty(39.2, 'Cel'), ...extra });
+    expect(one(temperature({ category: { text: 'x', bogus: 1 } })).issues.map((i) => i.expression)).toEqual([
+      'X.category',
+    ]);
+    const extended = one(temperature({ _code: 'x' })).issues;
+    expect(extended.map((i) => [i.expression, i.text])).toEqual([['X', expect.stringMatching(/"_code"/)]]);
+  });
+
+  it('"" is absent: a list of one sent as "" is none; a number sent as "" is required, not of another shape', () => {
+    const t = one(obs({ system: LOINC_SYSTEM, code: '8310-5' }, { category: '', valueQuantity: qty(39.2, 'Cel') }));
+    expect([t.issues, t.translated.length]).toEqual([[], 1]);
+    const value = one(
+      obs({ system: LOINC_SYSTEM, code: '8310-5' }, { valueQuantity: { ...qty(39.2, 'Cel'), value: '' } }),
+    );
+    expect(value.issues.map((i) => [i.expression, i.code])).toEqual([['X.valueQuantity.value', 'required']]);
+  });
+});
