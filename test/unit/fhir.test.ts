@@ -3836,6 +3836,107 @@ describe("a value of another JSON shape than R4's is refused, where no reader lo
   });
 });
 
+describe('a refused vasopressor and its set, pinned by a review of 2026-12-07', () => {
+  // A batch grades the vasopressors of one patient and time as the complete set: a member refused must refuse the
+  // set at the time the reader would have read it, and leave a set of another instant alone.
+  const batch = (...resources: unknown[]) =>
+    post('/fhir/r4', { resourceType: 'Bundle', type: 'batch', entry: resources.map((resource) => ({ resource })) });
+  const statusesOf = (res: Awaited<ReturnType<typeof post>>) =>
+    (JSON.parse(res.body) as Bundle).entry!.map((e) => e.response!.status);
+  const REFUSED = '422 Unprocessable Entity';
+  const TAKEN = '202 Accepted';
+  const BEFORE = '2026-01-10T07:00:00+01:00';
+  const AFTER = '2026-01-10T09:00:00+01:00';
+  const stopped = (period: { start: string; end: string }, over: Record<string, unknown> = {}) => {
+    const { effectiveDateTime: _, ...rest } = drip('ma-e', '3992', {
+      status: 'stopped',
+      effectivePeriod: period,
+      ...over,
+    }) as Resource & { effectiveDateTime?: string };
+    return rest;
+  };
+
+  it('a pressor without an id (nor identifier, nor fullUrl) refuses its set: the other pump is not the set', async () => {
+    const { id: _, ...noId } = drip('ma-e', '3992') as Resource & { id?: string };
+    const res = await batch(drip('ma-n', '7512'), noId);
+    expect(statusesOf(res)).toEqual([REFUSED, REFUSED]);
+    expect(queue.messages).toEqual([]);
+  });
+
+  it.each([
+    ['an element R4 does not define', { statsu: 'x' }],
+    ['a pump not named right (read)', { device: [{ reference: 'Device/pump 7' }] }],
+  ])('a stopped pressor refused for %s refuses the set at its end, not at its start', async (_, over) => {
+    const atEnd = await batch(drip('ma-n', '7512'), stopped({ start: BEFORE, end: T }, over));
+    expect(statusesOf(atEnd)).toEqual([REFUSED, REFUSED]);
+    expect(queue.messages).toEqual([]);
+    const atStart = await batch(drip('ma-n', '7512'), stopped({ start: T, end: AFTER }, over));
+    expect(statusesOf(atStart)).toEqual([TAKEN, REFUSED]);
+    expect(queue.messages.map((m) => m.message.vasopressors)).toEqual([
+      [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }],
+    ]);
+  });
+
+  it('a pressor refused before it is read at another instant leaves the set of this one alone', async () => {
+    const res = await batch(
+      drip('ma-n', '7512'),
+      drip('ma-e', '3992', { effectiveDateTime: '2026-01-10T08:00:01+01:00', statsu: 'x' }),
+    );
+    expect(statusesOf(res)).toEqual([TAKEN, REFUSED]);
+    expect(queue.messages.map((m) => m.message.vasopressors)).toEqual([
+      [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }],
+    ]);
+    // The same instant written in another offset is the same set.
+    const same = await batch(
+      drip('ma-n', '7512'),
+      drip('ma-e', '3992', { effectiveDateTime: '2026-01-10T07:00:00Z', statsu: 'x' }),
+    );
+    expect(statusesOf(same)).toEqual([REFUSED, REFUSED]);
+  });
+
+  it('a pressor refused before it is read without a patient or time read refuses nothing else', async () => {
+    const { subject: _, ...noPatient } = drip('ma-e', '3992', { statsu: 'x' }) as Resource & { subject?: unknown };
+    const { effectiveDateTime: _t, ...noTime } = drip('ma-e', '3992', { statsu: 'x' }) as Resource & {
+      effectiveDateTime?: string;
+    };
+    for (const refused of [noPatient, noTime])
+      expect(statusesOf(await batch(drip('ma-n', '7512'), refused))).toEqual([TAKEN, REFUSED]);
+  });
+
+  it('a dose (no vasopressor) refused before it is read refuses no set', async () => {
+    const res = await batch(drip('ma-n', '7512'), doseGiven('ma-t', '612865', qty(400, 'mg'), 'completed'), {
+      ...doseGiven('ma-d', '3264', qty(10, 'mg')),
+      statsu: 'x',
+    });
+    expect(statusesOf(res)).toEqual([TAKEN, TAKEN, REFUSED]);
+  });
+
+  it.each([
+    ['{}', {}],
+    ['[]', []],
+  ])(
+    'a medicationCodeableConcept %s is absent: the drug is required (422), never "not a drug graded"',
+    async (_, empty) => {
+      const alone = await post(
+        '/fhir/r4/MedicationAdministration',
+        drip('ma-e', '3992', { medicationCodeableConcept: empty }),
+      );
+      expect(alone.status).toBe(422);
+      // Beside a reference to a contained vasopressor, that one is read: taken, in the set.
+      const named = drip('ma-e', '3992', {
+        medicationCodeableConcept: empty,
+        medicationReference: { reference: '#m' },
+        contained: [{ resourceType: 'Medication', id: 'm', code: { coding: [{ system: RXNORM, code: '3992' }] } }],
+      });
+      const res = await batch(drip('ma-n', '7512'), named);
+      expect(statusesOf(res)).toEqual([TAKEN, TAKEN]);
+      expect(queue.messages.map((m) => m.message.vasopressors?.map((v) => v.drug).sort())).toEqual([
+        ['epinephrine', 'norepinephrine'],
+      ]);
+    },
+  );
+});
+
 describe('vasopressor rate units, pinned by a mutation run of the clinical mapping (2026-12-06)', () => {
   const rateOf = (rxnorm: string, rateQuantity: object) => {
     const t = translateResources(
@@ -4267,5 +4368,124 @@ describe('an element R4 does not define is refused, anywhere in a resource read 
       { temperatureC: 38.5 },
       { temperatureC: 38.5 },
     ]);
+  });
+});
+
+describe('the changes of 2026-12-07 (hunt-fhir5), pinned by a mutation run', () => {
+  const one = (resource: unknown, independent = false) =>
+    translateResources([{ resource, at: 'X' }], { deviceId: 'ehr-1' }, independent);
+  const batch = (...resources: unknown[]) =>
+    post('/fhir/r4', { resourceType: 'Bundle', type: 'batch', entry: resources.map((resource) => ({ resource })) });
+  const statusesOf = (res: Awaited<ReturnType<typeof post>>) =>
+    (JSON.parse(res.body) as Bundle).entry!.map((e) => e.response!.status.slice(0, 3));
+  const bed = {
+    location: { display: 'H4-3' },
+    physicalType: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/location-physical-type', code: 'bd' }] },
+  };
+
+  it('past an error of a resource, what reads well is never taken (a transaction, a single resource)', () => {
+    // The caller refuses such a request whole; the readers take nothing past an error all the same.
+    const temperature = obs(
+      { system: LOINC_SYSTEM, code: '8310-5' },
+      { status: 'bogus', valueQuantity: qty(39.2, 'Cel') },
+    );
+    const therapy = {
+      resourceType: 'Procedure',
+      id: 'inf-1',
+      status: 'bogus',
+      code: { coding: [{ system: CRS_CODES, code: 'car-t-infusion' }] },
+      subject,
+      performedDateTime: T,
+    };
+    const stay = {
+      resourceType: 'Encounter',
+      id: 'enc-1',
+      status: 'bogus',
+      subject,
+      period: { start: T },
+      location: [bed],
+    };
+    for (const resource of [temperature, therapy, stay]) {
+      const t = one(resource);
+      expect(t.issues.map((i) => i.expression)).toEqual(['X.status']);
+      expect(t.translated).toEqual([]);
+    }
+  });
+
+  it('a resource with more than 20 problems: 20 named, the rest counted as errors when any is, and it is refused', () => {
+    // 21 components of a code not read (warnings), then a systolic in no unit (an error, past the 20 named) and a
+    // good diastolic: the entry is refused, nothing of it taken, and the count says an error.
+    const component = (code: string, valueQuantity: unknown) => ({
+      code: { coding: [{ system: LOINC_SYSTEM, code }] },
+      valueQuantity,
+    });
+    const panel = obs(
+      { system: LOINC_SYSTEM, code: '85354-9' },
+      {
+        component: [
+          ...Array.from({ length: 21 }, () => component('9999-9', qty(1, 'mm[Hg]'))),
+          component('8480-6', qty(120, 'furlongs')),
+          component('8462-4', qty(80, 'mm[Hg]')),
+        ],
+      },
+    );
+    const t = one(panel, true);
+    expect(t.issues).toHaveLength(21);
+    expect(t.issues.slice(0, 20).every((i) => i.severity === 'warning')).toBe(true);
+    expect(t.issues[20]).toEqual({
+      expression: 'X',
+      code: 'too-costly',
+      text: 'and 2 more problems in this resource, not named (the first 20 are)',
+    });
+    expect(t.translated).toEqual([]);
+  });
+
+  it.each(['stopped', 'completed'])(
+    'a pressor %s, refused before it is read, refuses the set at its end',
+    async (status) => {
+      const { effectiveDateTime: _, ...ended } = drip('ma-e', '3992', {
+        status,
+        effectivePeriod: { start: '2026-01-10T07:00:00+01:00', end: T },
+        statsu: 'x',
+      }) as Resource & { effectiveDateTime?: string };
+      expect(statusesOf(await batch(drip('ma-n', '7512'), ended))).toEqual(['422', '422']);
+    },
+  );
+
+  it.each([
+    ['refused before it is read', { statsu: 'x' }],
+    ['refused as it is read', { status: 'bogus' }],
+  ])('a pressor %s without a patient leaves alone the set of a patient whose id is "undefined"', async (_, over) => {
+    const { subject: _s, ...noPatient } = drip('ma-e', '3992', over) as Resource & { subject?: unknown };
+    const other = drip('ma-n', '7512', { subject: { reference: 'Patient/undefined' } });
+    expect(statusesOf(await batch(other, noPatient))).toEqual(['202', '422']);
+  });
+
+  it("a drug not named, ended: a period's start is not asked for (its time is its end, were it a vasopressor)", () => {
+    const { effectiveDateTime: _, ...ended } = administration('ma-x', '7512', 'completed', {
+      medicationCodeableConcept: undefined,
+      medicationReference: { reference: 'Medication/elsewhere' },
+      effectivePeriod: { end: T },
+    }) as Resource & { effectiveDateTime?: string };
+    expect(one(ended).issues.map((i) => i.expression)).toEqual(['X.medicationReference']);
+  });
+
+  it('a value of another shape is not looked into; a _name on a complex type is one unknown element', () => {
+    const temperature = (extra: Record<string, unknown>) =>
+      obs({ system: LOINC_SYSTEM, code: '8310-5' }, { valueQuantity: qty(39.2, 'Cel'), ...extra });
+    expect(one(temperature({ category: { text: 'x', bogus: 1 } })).issues.map((i) => i.expression)).toEqual([
+      'X.category',
+    ]);
+    const extended = one(temperature({ _code: 'x' })).issues;
+    expect(extended.map((i) => [i.expression, i.text])).toEqual([['X', expect.stringMatching(/"_code"/)]]);
+  });
+
+  it('"" is absent: a list of one sent as "" is none; a number sent as "" is required, not of another shape', () => {
+    const t = one(obs({ system: LOINC_SYSTEM, code: '8310-5' }, { category: '', valueQuantity: qty(39.2, 'Cel') }));
+    expect([t.issues, t.translated.length]).toEqual([[], 1]);
+    const value = one(
+      obs({ system: LOINC_SYSTEM, code: '8310-5' }, { valueQuantity: { ...qty(39.2, 'Cel'), value: '' } }),
+    );
+    expect(value.issues.map((i) => [i.expression, i.code])).toEqual([['X.valueQuantity.value', 'required']]);
   });
 });

@@ -435,7 +435,7 @@ function resourceFragments(
     case 'Observation':
       return observation(resource as unknown as Observation, r, base, o);
     case 'MedicationAdministration':
-      return medicationAdministration(resource as unknown as MedicationAdministration, r, base, o);
+      return medicationAdministration(resource as unknown as MedicationAdministration, r, base, o, patientId);
     case 'Encounter':
       // Where a patient is, the end of the stay and a re-admission are taken for a patient the server knows only: an
       // EHR's feed sends every patient's Encounters (shared/app/interfaces/known.ts).
@@ -1148,7 +1148,10 @@ const graded = (c: Coded) => Boolean(vasopressorOf(c.system, c.code) ?? medicati
 function drugCodings(
   ma: MedicationAdministration,
 ): { codings: Coded[] } | { path: string; code: IssueCode; problem: string } {
-  if (ma.medicationCodeableConcept) return { codings: codingsOf(ma.medicationCodeableConcept) };
+  // An empty one (`{}`, `[]`) is absent, as the shape check takes it (elements.ts): until 2026-12-07 it was read as
+  // a drug not graded (202, a warning), and beside a medicationReference to a contained vasopressor hid that one.
+  const concept = ma.medicationCodeableConcept as unknown;
+  if (isObject(concept) && Object.keys(concept).length > 0) return { codings: codingsOf(ma.medicationCodeableConcept) };
   const ref = ma.medicationReference?.reference;
   const contained = typeof ref === 'string' ? ref.slice(1) : '';
   const medication =
@@ -1206,6 +1209,8 @@ function medicationAdministration(
   r: Reader,
   base: Base | undefined,
   o: FhirOptions,
+  /** Read even without the resource's identity: a vasopressor refused for want of one still refuses its set. */
+  patientId: string | undefined,
 ): Fragment[] {
   const status = typeof ma.status === 'string' ? (ma.status as string) : undefined;
   if (status === undefined) r.issue('status', 'required', 'status is required');
@@ -1280,12 +1285,25 @@ function medicationAdministration(
       if (value !== undefined && exact && unit) dose = { drug: pressor, dose: value, unit };
     }
     // Without its patient or time, the set it belongs to is not known: nothing is given, nothing refused with it.
-    if (ms === undefined || !base) return [];
+    // Without its identity (no id, identifier or fullUrl) it is known: until 2026-12-07 a batch's entry without one
+    // was refused alone, and the other pump graded as the complete set.
+    if (ms === undefined || patientId === undefined) return [];
+    const id = base?.id ?? r.at;
     const frag = (value: unknown, at: string): Fragment[] => [
-      { ...base, ms, kind, deviceId: device?.id ?? o.deviceId, key: 'vasopressors', value, at: `${r.at}.${at}` },
+      {
+        patientId,
+        resource: r.at,
+        id,
+        ms,
+        kind,
+        deviceId: device?.id ?? o.deviceId,
+        key: 'vasopressors',
+        value,
+        at: `${r.at}.${at}`,
+      },
     ];
     // Any error said of it refuses it, and its set with it.
-    if (r.errors > 0 || !device || twoDrugs) return frag(REFUSED_MEMBER, 'status');
+    if (r.errors > 0 || !base || !device || twoDrugs) return frag(REFUSED_MEMBER, 'status');
     if (ended) return frag(null, 'status'); // counted in the set, as not infusing
     if (status === 'on-hold') return frag({ drug: pressor, dose: 0, unit: rateUnitOf(ma) ?? 'mcg/min' }, 'status');
     return dose ? frag(dose, 'dosage.rateQuantity') : frag(REFUSED_MEMBER, 'status');
