@@ -2,6 +2,7 @@
 // A valid message is answered 202 only once it is durably queued; anything else gets a status to act on.
 import { validateMessage, type DeviceMessage } from '#domain/contract.ts';
 import { DEVICE_CLOCK, deviceClockErrors } from '#domain/device-clock.ts';
+import { inline, PROBLEMS_NAMED, quoted, SENDER_MOST } from '#domain/printable.ts';
 import { iso } from '#domain/time.ts';
 import type { MessageQueue, QueuedMessage, TokenStore } from '#ports';
 import { messageDigest } from './digest.ts';
@@ -136,6 +137,7 @@ export const KEY_SHOWN = 40;
 /**
  * A path as the answers name it: `vitals.heartRate`, `[2].vitals`, a key that is no plain name quoted, `["a b"]`;
  * a key longer than KEY_SHOWN quoted cut, `["kkk..."]`, plain or not (a plain one was echoed whole until 2026-12-06).
+ * Quoted as a sender's value is (quoted): a format character escaped, `["\u202e"]` (shown raw until 2026-12-07).
  */
 export function pathText(path: readonly (string | number)[]): string {
   return path
@@ -144,7 +146,7 @@ export function pathText(path: readonly (string | number)[]): string {
         ? `[${p}]`
         : p.length <= KEY_SHOWN && /^[A-Za-z_$][\w$]*$/.test(p)
           ? `${i === 0 ? '' : '.'}${p}`
-          : `[${JSON.stringify(p.length > KEY_SHOWN ? `${p.slice(0, KEY_SHOWN)}...` : p)}]`,
+          : `[${quoted(p, KEY_SHOWN)}]`,
     )
     .join('');
 }
@@ -235,6 +237,18 @@ export function admit(
 const FORBIDDEN = 'not allowed for this device token';
 const NO_ROOM = 'no room for a new patient, nothing was accepted';
 
+/**
+ * A message's problems as its answer names them: the first PROBLEMS_NAMED, the rest counted, as FHIR names a
+ * resource's. Each problem is bounded (its values quoted, SENDER_MOST), their number was not until 2026-12-07.
+ */
+const named = (errors: string[]): string[] =>
+  errors.length <= PROBLEMS_NAMED
+    ? errors
+    : [
+        ...errors.slice(0, PROBLEMS_NAMED),
+        `and ${errors.length - PROBLEMS_NAMED} more problems in this message, not named (the first ${PROBLEMS_NAMED} are)`,
+      ];
+
 /** 503: nothing was accepted, send again after a while. */
 export const unavailable = (error: string): HttpResponse => json(503, { error }, RETRY_LATER);
 
@@ -244,7 +258,8 @@ export async function handleIngest(
   authenticated?: AuthResult,
 ): Promise<HttpResponse> {
   const route = req.path === ROUTES.single ? 'single' : req.path === ROUTES.batch ? 'batch' : undefined;
-  if (!route) return json(404, { error: `no route ${req.path}; POST ${ROUTES.single} or ${ROUTES.batch}` });
+  if (!route)
+    return json(404, { error: `no route ${quoted(req.path, SENDER_MOST)}; POST ${ROUTES.single} or ${ROUTES.batch}` });
   if (req.method.toUpperCase() !== 'POST') return json(405, { error: 'use POST' }, { allow: 'POST' });
 
   const auth = authenticated ?? (await authenticateRequest(req, deps));
@@ -252,7 +267,7 @@ export async function handleIngest(
 
   const type = header(req, 'content-type');
   if (type && !isJsonType(type))
-    return json(415, { error: `content-type ${type} is not JSON: send application/json (UTF-8)` });
+    return json(415, { error: `content-type ${quoted(type, SENDER_MOST)} is not JSON: send application/json (UTF-8)` });
   const coded = codingRefused(header(req, 'content-encoding'));
   if (coded) return json(415, { error: coded });
   const limit = route === 'single' ? INGEST_LIMITS.messageBytes : INGEST_LIMITS.batchBytes;
@@ -276,7 +291,8 @@ export async function handleIngest(
   try {
     parsed = JSON.parse(req.body);
   } catch (err) {
-    return json(400, { errors: [`body is not valid JSON: ${(err as Error).message}`] });
+    // The parser quotes a few characters of the body as they are, a bidirectional override too: escaped (inline).
+    return json(400, { errors: [`body is not valid JSON: ${inline((err as Error).message)}`] });
   }
   const twice = duplicateKey(req.body);
   if (twice) {
@@ -291,7 +307,7 @@ export async function handleIngest(
   let messages: DeviceMessage[];
   if (route === 'single') {
     const c = check(parsed, now, deps.maxObservationAgeMs);
-    if (!c.ok) return json(400, { errors: c.errors });
+    if (!c.ok) return json(400, { errors: named(c.errors) });
     messages = [c.message];
   } else {
     if (!Array.isArray(parsed)) return json(400, { errors: ['body must be a JSON array of messages'] });
@@ -301,7 +317,7 @@ export async function handleIngest(
       return json(400, { errors: [`a batch holds 1-${max} messages (got ${parsed.length}): ${todo}`] });
     }
     const checked = parsed.map((m) => check(m, now, deps.maxObservationAgeMs));
-    const bad = checked.flatMap((c, index) => (c.ok ? [] : [{ index, errors: c.errors }]));
+    const bad = checked.flatMap((c, index) => (c.ok ? [] : [{ index, errors: named(c.errors) }]));
     // All or nothing: the sender fixes or drops the bad ones and resends; duplicates of the good ones are harmless.
     if (bad.length > 0) return json(400, { errors: bad, accepted: 0 });
     messages = checked.map((c) => (c as { message: DeviceMessage }).message);

@@ -24,19 +24,22 @@ import {
   formatProblem,
   joinerProblem,
   quoted,
+  SENDER_MOST,
   separatorProblem,
 } from './printable.ts';
 export * from './vocabulary.ts';
 
-/** A short preview of a refused value. Bounded: a value nested thousands deep must not overflow the stack. */
+/**
+ * A short preview of a refused value. Bounded: a value nested thousands deep must not overflow the stack; text is
+ * quoted as every device answer quotes a sender's value (quoted, SENDER_MOST): its control and format characters and
+ * line separators escaped (a bidirectional override would reorder the error itself, a separator break it in two), at
+ * most 64 characters, then `..."` (cut at 57 of its JSON, an escape cut in two and no closing quote, until 2026-12-07).
+ */
 const show = (v: unknown): string => {
   if (v === undefined) return 'missing';
   if (Array.isArray(v)) return `a list of ${v.length}`;
   if (v !== null && typeof v === 'object') return 'an object';
-  // Text is quoted with its format characters and line separators escaped (quoted): a bidirectional override would
-  // reorder the error itself, a zero-width one would not be seen in it, a separator would break it in two.
-  const s = typeof v === 'string' ? quoted(v) : JSON.stringify(v);
-  return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
+  return typeof v === 'string' ? quoted(v, SENDER_MOST) : String(JSON.stringify(v) ?? v);
 };
 
 const isMissing = (input: unknown) => input === undefined;
@@ -142,7 +145,9 @@ export function unknownKeys(keys: string[], known: string[], what: string, candi
     .map((key) => {
       const best = candidates.map((k) => [k, distance(key, k)] as const).sort((a, b) => a[1] - b[1])[0];
       const suggest = best && best[1] <= Math.max(2, Math.floor(key.length / 3)) ? ` (did you mean "${best[0]}"?)` : '';
-      return `unknown ${what} "${key}"${suggest}; allowed: ${known.join(', ')}`;
+      // Quoted as a value is: a key may run to the body's limit (one of 5,000 characters was echoed whole until
+      // 2026-12-07) and hold a bidirectional override.
+      return `unknown ${what} ${quoted(key, SENDER_MOST)}${suggest}; allowed: ${known.join(', ')}`;
     })
     .concat(more > 0 ? [`and ${more} more unknown (not named)`] : [])
     .join('; ');

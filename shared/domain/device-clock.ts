@@ -3,6 +3,7 @@
 // (docs/contract.md, "Times"). The domain reads no clock: the arrival time comes in as an argument.
 import type { DeviceMessage } from './contract.ts';
 import { DAY, HOUR, iso, parseTime } from './time.ts';
+import { quoted, SENDER_MOST } from './printable.ts';
 
 export const DEVICE_CLOCK = {
   /** A device clock this far ahead of the server would freeze the patient clock: refused beyond it. */
@@ -79,15 +80,18 @@ const enrolmentOnly = (m: DeviceMessage): boolean =>
 export function deviceClockErrors(m: DeviceMessage, arrival?: Arrival): string[] {
   const errors: string[] = [];
   const observed = parseTime(m.observedAt);
+  // Quoted as a sender's value is: RFC 3339 takes any number of second fractions (5,000 digits were echoed whole
+  // until 2026-12-07).
+  const observedAt = quoted(m.observedAt, SENDER_MOST);
   if (arrival && observed > arrival.atMs + DEVICE_CLOCK.aheadMs) {
-    errors.push(`observedAt: ${m.observedAt} is in the future (server time ${iso(arrival.atMs)}); ${HINT}`);
+    errors.push(`observedAt: ${observedAt} is in the future (server time ${iso(arrival.atMs)}); ${HINT}`);
   } else if (arrival?.behindMs !== undefined && observed < arrival.atMs - arrival.behindMs && !enrolmentOnly(m)) {
     errors.push(
-      `observedAt: ${m.observedAt} is ${span(arrival.atMs - observed)} before its arrival (server time ${iso(arrival.atMs)}); the limit is ${days(arrival.behindMs)}: ${HINT}`,
+      `observedAt: ${observedAt} is ${span(arrival.atMs - observed)} before its arrival (server time ${iso(arrival.atMs)}); the limit is ${days(arrival.behindMs)}: ${HINT}`,
     );
   } else if (observed < FLOOR_MS) {
     errors.push(
-      `observedAt: ${m.observedAt} is before ${DEVICE_CLOCK.floor.slice(0, 10)}, the earliest time taken: ${HINT}`,
+      `observedAt: ${observedAt} is before ${DEVICE_CLOCK.floor.slice(0, 10)}, the earliest time taken: ${HINT}`,
     );
   }
   const infusedAt = m.enrolment?.infusedAt;
@@ -95,11 +99,11 @@ export function deviceClockErrors(m: DeviceMessage, arrival?: Arrival): string[]
     const infused = parseTime(infusedAt);
     if (arrival && infused > arrival.atMs + DEVICE_CLOCK.aheadMs) {
       errors.push(
-        `enrolment.infusedAt: ${infusedAt} is ${span(infused - arrival.atMs)} after the message's arrival (server time ${iso(arrival.atMs)}): an infusion is sent once given; check the date and the sender's clock`,
+        `enrolment.infusedAt: ${quoted(infusedAt, SENDER_MOST)} is ${span(infused - arrival.atMs)} after the message's arrival (server time ${iso(arrival.atMs)}): an infusion is sent once given; check the date and the sender's clock`,
       );
     } else if (infused < FLOOR_MS) {
       errors.push(
-        `enrolment.infusedAt: ${infusedAt} is before ${DEVICE_CLOCK.floor.slice(0, 10)}, the earliest time taken: check the date`,
+        `enrolment.infusedAt: ${quoted(infusedAt, SENDER_MOST)} is before ${DEVICE_CLOCK.floor.slice(0, 10)}, the earliest time taken: check the date`,
       );
     }
   }

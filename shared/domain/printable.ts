@@ -9,12 +9,18 @@ const hex = (c: string) => c.codePointAt(0)!.toString(16).toUpperCase().padStart
  * limit, 1 MiB. The CLI's own messages quote what an operator typed whole (their own limits cut it).
  */
 export const SENDER_MOST = 64;
+/**
+ * The most problems an answer names for one resource (FHIR) or one message (JSON), the rest counted ("and 7 more"):
+ * a body's problems are as many as its parts, and each named one costs its words.
+ */
+export const PROBLEMS_NAMED = 20;
 
 /**
  * `t` as an error message quotes what was given: as JSON writes it (a control character escaped), and a format
  * character, a line or paragraph separator or a C1 control escaped too ("\u202e"): a bidirectional override would
  * reorder the message itself (the operator's terminal line), a zero-width character would not be seen in it. At
- * most `most` characters of it, then "..." (a device answer echoed a 5,000-character resourceType until 2026-12-07).
+ * most `most` characters of it, then "..." (a device answer echoed a 5,000-character resourceType until 2026-12-07,
+the JSON routes a 5,000-character unknown key).
  * What is no string is said by its kind: a number, true or null as JSON writes it, "a list", "an object".
  */
 export const quoted = (t: unknown, most = Number.POSITIVE_INFINITY): string => {

@@ -282,7 +282,8 @@ describe('refused, naming the field and the problem', () => {
 
   it('a long refused value is previewed, not echoed whole, in the error', () => {
     const e = errors({ ...base, enrolment: { product: 'p'.repeat(200) } });
-    expect(e).toEqual([`enrolment.product: "${'p'.repeat(56)}... is longer than 64 characters`]);
+    // Quoted as every device answer quotes a value: 64 characters, then `..."` (56 and `...` until 2026-12-07).
+    expect(e).toEqual([`enrolment.product: "${'p'.repeat(64)}..." is longer than 64 characters`]);
   });
 
   it('a vasopressor entry without its dose is refused naming the entry and the field', () => {

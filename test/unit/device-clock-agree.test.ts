@@ -59,20 +59,21 @@ const CASES: {
     message: reading('m-8d', iso(NOW - 8 * DAY)),
     taken: false,
     error:
-      /^observedAt: 2026-01-02T09:00:00(\.000)?Z is 8 days before its arrival \(server time 2026-01-10T09:00:00Z\); the limit is 7 days: check the device clock$/,
+      /^observedAt: "2026-01-02T09:00:00(\.000)?Z" is 8 days before its arrival \(server time 2026-01-10T09:00:00Z\); the limit is 7 days: check the device clock$/,
   },
   {
     name: 'a clock reset to 1970',
     message: reading('m-1970', '1970-01-01T00:00:00Z'),
     taken: false,
     error:
-      /^observedAt: 1970-01-01T00:00:00(\.000)?Z is over 56 years before its arrival .*the limit is 7 days: check the device clock$/,
+      /^observedAt: "1970-01-01T00:00:00(\.000)?Z" is over 56 years before its arrival .*the limit is 7 days: check the device clock$/,
   },
   {
     name: 'year 0000',
     message: reading('m-0000', '0000-01-01T00:00:00Z'),
     taken: false,
-    error: /^observedAt: 0000-01-01T00:00:00(\.000)?Z is over 2026 years before its arrival .*check the device clock$/,
+    error:
+      /^observedAt: "0000-01-01T00:00:00(\.000)?Z" is over 2026 years before its arrival .*check the device clock$/,
     // FHIR's own dateTime has no year 0000: refused by its time rule first.
     fhirError: /^"0000-01-01T00:00:00Z" is not a real date and time/,
     // The test's HL7 encoder writes 4-digit years only from 1000: the 1970 case stands for HL7 v2.
@@ -88,10 +89,10 @@ const CASES: {
     message: enrolment('e-typo', iso(NOW - HOUR), '2061-01-10T08:00:00Z'),
     taken: false,
     error:
-      /^enrolment\.infusedAt: 2061-01-10T08:00:00(\.000)?Z is over 35 years after the message's arrival \(server time 2026-01-10T09:00:00Z\): an infusion is sent once given; check the date and the sender's clock$/,
+      /^enrolment\.infusedAt: "2061-01-10T08:00:00(\.000)?Z" is over 35 years after the message's arrival \(server time 2026-01-10T09:00:00Z\): an infusion is sent once given; check the date and the sender's clock$/,
     // FHIR dates the infusion Procedure's message at the infusion: its time is refused as from the future too.
     fhirError:
-      /^(observedAt: 2061-01-10T08:00:00Z is in the future .*|enrolment\.infusedAt: 2061-01-10T08:00:00Z is over 35 years after .*)$/,
+      /^(observedAt: "2061-01-10T08:00:00Z" is in the future .*|enrolment\.infusedAt: "2061-01-10T08:00:00Z" is over 35 years after .*)$/,
   },
 ];
 
@@ -254,14 +255,14 @@ describe('crs replay, which has no arrival time', () => {
     expect(checkReplayed(reading('r-1', '1999-12-31T23:59:59Z'))).toEqual({
       ok: false,
       errors: [
-        'observedAt: 1999-12-31T23:59:59Z is before 2000-01-01, the earliest time taken: check the device clock',
+        'observedAt: "1999-12-31T23:59:59Z" is before 2000-01-01, the earliest time taken: check the device clock',
       ],
     });
     expect(checkReplayed(reading('r-2', '2000-01-01T00:00:00Z')).ok).toBe(true);
     expect(checkReplayed(enrolment('r-3', '2026-01-10T08:00:00Z', '1926-01-08T08:00:00Z'))).toEqual({
       ok: false,
       errors: [
-        'enrolment.infusedAt: 1926-01-08T08:00:00Z is before 2000-01-01, the earliest time taken: check the date',
+        'enrolment.infusedAt: "1926-01-08T08:00:00Z" is before 2000-01-01, the earliest time taken: check the date',
       ],
     });
   });
@@ -278,7 +279,7 @@ describe('crs replay, which has no arrival time', () => {
         type: 'rejected',
         line: 2,
         errors: [
-          'observedAt: 0000-01-01T00:00:00Z is before 2000-01-01, the earliest time taken: check the device clock',
+          'observedAt: "0000-01-01T00:00:00Z" is before 2000-01-01, the earliest time taken: check the device clock',
         ],
       },
     ]);
@@ -299,7 +300,7 @@ describe('the device-clock refusal names how far behind a time is', () => {
 
   it('a minute past the limit reads as over it, never as the limit itself', () => {
     expect(deviceClockErrors(message('2026-01-03T08:59:00Z'), arrival)).toEqual([
-      'observedAt: 2026-01-03T08:59:00Z is over 7 days before its arrival (server time 2026-01-10T09:00:00Z); the limit is 7 days: check the device clock',
+      'observedAt: "2026-01-03T08:59:00Z" is over 7 days before its arrival (server time 2026-01-10T09:00:00Z); the limit is 7 days: check the device clock',
     ]);
     expect(deviceClockErrors(message('2026-01-03T09:00:00Z'), arrival)).toEqual([]);
   });
@@ -313,7 +314,7 @@ describe('the device-clock rule at its edges (pinned by a mutation run)', () => 
     expect(deviceClockErrors(withInfusion(iso(at + 5 * 60_000)), { atMs: at })).toEqual([]);
     expect(deviceClockErrors(withInfusion(iso(at + 60_000)), { atMs: at })).toEqual([]);
     expect(deviceClockErrors(withInfusion(iso(at + 5 * 60_000 + 1000)), { atMs: at })).toEqual([
-      "enrolment.infusedAt: 2026-01-10T09:05:01.000Z is over 5 min after the message's arrival (server time 2026-01-10T09:00:00Z): an infusion is sent once given; check the date and the sender's clock",
+      'enrolment.infusedAt: "2026-01-10T09:05:01.000Z" is over 5 min after the message\'s arrival (server time 2026-01-10T09:00:00Z): an infusion is sent once given; check the date and the sender\'s clock',
     ]);
   });
 

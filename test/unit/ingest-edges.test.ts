@@ -86,7 +86,7 @@ describe('ingest edges', () => {
     const form = await handleIngest(post(m, '/v1/messages', { 'content-type': 'text/plain' }), deps());
     expect(form.status).toBe(415);
     expect(JSON.parse(form.body)).toEqual({
-      error: 'content-type text/plain is not JSON: send application/json (UTF-8)',
+      error: 'content-type "text/plain" is not JSON: send application/json (UTF-8)',
     });
     expect(queue.messages).toHaveLength(0);
     const ok = await handleIngest(
@@ -119,7 +119,7 @@ describe('ingest edges', () => {
       const r = await handleIngest(post(m, '/v1/messages', { 'content-type': type }), deps());
       expect({ status: r.status, body: JSON.parse(r.body) }, type).toEqual({
         status: 415,
-        body: { error: `content-type ${type} is not JSON: send application/json (UTF-8)` },
+        body: { error: `content-type ${JSON.stringify(type)} is not JSON: send application/json (UTF-8)` },
       });
     }
     expect(queue.messages).toHaveLength(queued);

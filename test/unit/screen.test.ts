@@ -286,7 +286,7 @@ describe('units, codes, the screen and the device routes, pinned by a mutation r
       deps,
     );
     expect([near.status, near.messageIds]).toEqual([404, []]);
-    expect(near.body).toMatch(/no route \/v1\/hl7v2x/);
+    expect(near.body).toMatch(/no route \\"\/v1\/hl7v2x\\"/);
     const fhirNear = await handleDeviceRequest(
       {
         method: 'POST',

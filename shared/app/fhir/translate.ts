@@ -19,7 +19,7 @@ import type {
 import { LOINC, LOINC_BP_PANEL, type CodedField } from '#domain/codes.ts';
 import { measurementProblem, type SOURCE_KINDS, type THERAPIES, type VASOPRESSOR_UNITS } from '#domain/contract.ts';
 import { withoutFloatNoise } from '#domain/numbers.ts';
-import { quoted, SENDER_MOST } from '#domain/printable.ts';
+import { PROBLEMS_NAMED, quoted, SENDER_MOST } from '#domain/printable.ts';
 import { iso } from '#domain/time.ts';
 import { CONTRACT_ID, compactTime, idPart, messageIdOf } from '#app/interfaces/ids.ts';
 import type { Translated } from '#app/interfaces/screen.ts';
@@ -187,7 +187,7 @@ export function translateResources(
  * wrong shape (200 KB) was answered with 12 MB, one issue each: past Lambda's 6 MB response, so API Gateway's 500 on
  * AWS; 500,000 overflowed the stack, and both hosts answered 503, which tells the sender to send it again, for ever.
  */
-const ISSUES_PER_RESOURCE = 20;
+const ISSUES_PER_RESOURCE = PROBLEMS_NAMED;
 
 /** One resource's problems: the first ISSUES_PER_RESOURCE kept, the rest counted (as errors when any was). */
 class ResourceIssues {

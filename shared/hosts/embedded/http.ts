@@ -24,6 +24,7 @@ import { RateLimiter, clientAddress, forwardedHttps, type HttpLimits } from './l
 import { handleDeviceRequest, isDevicePath, type DeviceDeps } from '#app/interfaces/http.ts';
 import type { PagingConfig } from '#domain/paging.ts';
 import { PageUnreadable, type AckResult } from '#domain/paging.ts';
+import { quoted, SENDER_MOST } from '#domain/printable.ts';
 import { iso } from '#domain/time.ts';
 import { ACK_PAGE_HEADERS, ackErrorPage } from '#app/ack-page.ts';
 import { jsonHeadersRefused, jsonObject } from '#app/json-body.ts';
@@ -703,7 +704,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
         return endSilence(req, res, decodeURIComponent(end[1]!));
       }
     }
-    sendJson(res, 404, { error: `no route ${method} ${path}` });
+    sendJson(res, 404, { error: `no route ${method} ${quoted(path, SENDER_MOST)}` });
   }
 
   return (req, res) => {
