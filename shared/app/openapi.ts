@@ -120,7 +120,7 @@ function deviceRefusals(content: (example?: unknown) => Json, examples: Record<n
 const DEVICE_ERRORS = {
   401: { error: 'missing bearer token: send "Authorization: Bearer <device token>"' },
   405: { error: 'use POST' },
-  415: { error: 'content-type text/plain is not JSON: send application/json (UTF-8)' },
+  415: { error: 'content-type "text/plain" is not JSON: send application/json (UTF-8)' },
   503: { error: 'the queue is unavailable; nothing was accepted, retry later' },
 };
 const jsonRefusals = (limit: number) =>
