@@ -3937,6 +3937,108 @@ describe('a refused vasopressor and its set, pinned by a review of 2026-12-07', 
   );
 });
 
+describe('two choices of one element are refused: R4 allows one (2026-12-07)', () => {
+  // R4 (formats.html, json.html): "only one of the choices may be present". Both were taken: a
+  // medicationCodeableConcept beside a medicationReference to a contained vasopressor was read as the drug it named
+  // (202, "not a drug graded") and the vasopressor hidden, the other pump graded as the complete set; a value was
+  // read as one of two. Each object the element check walks (datatypes and backbone elements too) is checked.
+  const batch = (...resources: unknown[]) =>
+    post('/fhir/r4', { resourceType: 'Bundle', type: 'batch', entry: resources.map((resource) => ({ resource })) });
+  const t = (resource: Resource) =>
+    translateResources([{ resource, at: resource.resourceType }], { deviceId: 'ehr-1' });
+  const vasopressin = [{ resourceType: 'Medication', id: 'm', code: { coding: [{ system: RXNORM, code: '11149' }] } }];
+
+  it.each([
+    [
+      'a drug named twice: saline, and a reference to a contained vasopressor',
+      {
+        medicationCodeableConcept: { text: 'saline' },
+        medicationReference: { reference: '#m' },
+        contained: vasopressin,
+      },
+      'Bundle.entry[1].resource.medication',
+      /^"medicationCodeableConcept" and "medicationReference": R4 allows one medication\[x\]/,
+    ],
+    [
+      'a time given twice, the set at either: a period at T beside a dateTime an hour later',
+      { effectiveDateTime: '2026-01-10T09:00:00+01:00', effectivePeriod: { start: T } },
+      'Bundle.entry[1].resource.effective',
+      /^"effectiveDateTime" and "effectivePeriod": R4 allows one effective\[x\]/,
+    ],
+    [
+      'a rate given twice, in the dosage (a backbone element)',
+      { dosage: { rateQuantity: qty(0.1, 'ug/kg/min'), rateRatio: { numerator: qty(1, 'ug') } } },
+      'Bundle.entry[1].resource.dosage.rate',
+      /^"rateQuantity" and "rateRatio": R4 allows one rate\[x\]/,
+    ],
+  ])('%s: refused (structure), and its set with it', async (_, over, at, text) => {
+    const res = await batch(drip('ma-n', '7512'), drip('ma-e', '3992', over));
+    const entries = (JSON.parse(res.body) as Bundle).entry!.map((e) => e.response!);
+    expect(entries.map((e) => e.status)).toEqual(['422 Unprocessable Entity', '422 Unprocessable Entity']);
+    expect(entries[0]!.outcome!.issue[0]!.diagnostics).toMatch(/^refused with Bundle\.entry\[1\]\.resource/);
+    expect(entries[1]!.outcome!.issue.map((i) => [i.code, i.expression?.[0], i.diagnostics])).toEqual([
+      ['structure', at, expect.stringMatching(text)],
+    ]);
+    expect(queue.messages).toEqual([]);
+  });
+
+  it.each([
+    [
+      'a value given twice',
+      { valueQuantity: qty(39.2, 'Cel'), valueString: '39.2' },
+      'Observation.value',
+      /^"valueQuantity" and "valueString": R4 allows one value\[x\] \(only one of the choices may be present\)/,
+    ],
+    [
+      'a value as a _name (an Element) beside another, and three times',
+      { valueQuantity: qty(39.2, 'Cel'), _valueString: { id: 'v' }, valueInteger: 39 },
+      'Observation.value',
+      /^"valueQuantity", "_valueString" and "valueInteger": R4 allows one value\[x\]/,
+    ],
+    [
+      "a time given twice, and a note's author (an Annotation, a datatype)",
+      {
+        valueQuantity: qty(39.2, 'Cel'),
+        effectivePeriod: { start: T },
+        note: [{ text: 'axillary', authorString: 'RN', authorReference: { reference: 'Practitioner/1' } }],
+      },
+      ['Observation.effective', 'Observation.note[0].author'],
+      /^"(effectiveDateTime" and "effectivePeriod|authorString" and "authorReference)": R4 allows one/,
+    ],
+    [
+      "a component's value given twice",
+      {
+        code: { coding: [{ system: LOINC_SYSTEM, code: '85354-9' }] },
+        component: [
+          { code: { coding: [{ system: LOINC_SYSTEM, code: '8480-6' }] }, valueQuantity: qty(86, 'mm[Hg]') },
+          {
+            code: { coding: [{ system: LOINC_SYSTEM, code: '8462-4' }] },
+            valueQuantity: qty(50, 'mm[Hg]'),
+            valueCodeableConcept: { text: 'low' },
+          },
+        ],
+      },
+      'Observation.component[1].value',
+      /^"valueQuantity" and "valueCodeableConcept": R4 allows one value\[x\]/,
+    ],
+  ])('an Observation with %s: refused (structure), each named at its element', (_, extra, at, text) => {
+    const out = t(obs({ system: LOINC_SYSTEM, code: '8310-5' }, extra));
+    const paths = Array.isArray(at) ? at : [at];
+    expect(out.issues.map((i) => [i.code, i.expression, i.text])).toEqual(
+      paths.map((p) => ['structure', p, expect.stringMatching(text)]),
+    );
+    expect(out.translated).toEqual([]);
+  });
+
+  it('one choice beside an empty one (absent, as everywhere) is taken', () => {
+    const out = t(
+      obs({ system: LOINC_SYSTEM, code: '8310-5' }, { valueQuantity: qty(39.2, 'Cel'), valueString: null }),
+    );
+    expect(out.issues).toEqual([]);
+    expect(out.translated).toHaveLength(1);
+  });
+});
+
 describe('vasopressor rate units, pinned by a mutation run of the clinical mapping (2026-12-06)', () => {
   const rateOf = (rxnorm: string, rateQuantity: object) => {
     const t = translateResources(

@@ -19,19 +19,28 @@ const primitive = (type: string) => /^[a-z]/.test(type);
 
 /** The names a type defines, a choice spelt out (`valueQuantity`), each with its types. */
 const namesByType = new Map<string, Map<string, string[]>>();
+/** Of each type, its choices spelt out (`valueQuantity`), each with its element (`value`): R4 allows one each. */
+const choicesByType = new Map<string, Map<string, string>>();
 function namesOf(type: string): Map<string, string[]> | undefined {
   const cached = namesByType.get(type);
   if (cached) return cached;
   const elements = R4_ELEMENTS[type];
   if (!elements) return undefined;
   const out = new Map<string, string[]>();
+  const choices = new Map<string, string>();
   for (const [name, types] of Object.entries(elements)) {
     const list = types.split('|');
     if (!name.endsWith('[x]')) out.set(name, list);
     // R4 (formats, choice): the name with the type's code, its first letter upper case.
-    else for (const t of list) out.set(`${name.slice(0, -3)}${t[0]!.toUpperCase()}${t.slice(1)}`, [t]);
+    else
+      for (const t of list) {
+        const spelt = `${name.slice(0, -3)}${t[0]!.toUpperCase()}${t.slice(1)}`;
+        out.set(spelt, [t]);
+        choices.set(spelt, name.slice(0, -3));
+      }
   }
   namesByType.set(type, out);
+  choicesByType.set(type, choices);
   return out;
 }
 
@@ -100,6 +109,42 @@ const fits = (x: unknown, inner: string | undefined, extended: boolean) =>
       : typeof x === jsonTypeOf(inner!);
 /** A problem past those named (only counted): one object for all, so that 500,000 cost no text each. */
 const PAST: UnknownElements = { path: '', text: "a value of another shape than R4's" };
+const PAST_CHOICE: UnknownElements = { path: '', text: 'two choices of one element' };
+
+/**
+ * The choice elements of an object given as more than one of their choices (`valueQuantity` and `valueString`; a
+ * `_valueString` is the choice valueString), each said to `report` (the element, the keys as sent). R4 (formats.html,
+ * json.html): "only one of the choices may be present"; both were read as one of them (a drug as saline, the
+ * vasopressor referenced beside it hidden). An empty one (null, `{}`, `[]`, `""`) is absent, as everywhere here.
+ */
+function twoChoices(
+  v: Record<string, unknown>,
+  keys: string[],
+  type: string,
+  report: (base: string, keys: string[]) => void,
+): void {
+  const choices = choicesByType.get(type)!;
+  const choiceOf = (key: string) => choices.get(key.startsWith('_') ? key.slice(1) : key);
+  // Most objects hold one choice or none: nothing is made for them.
+  let first: string | undefined;
+  let groups: Map<string, string[]> | undefined;
+  for (const key of keys) {
+    const base = choiceOf(key);
+    const value = v[key];
+    if (base === undefined || value === null || value === undefined || empty(value)) continue;
+    if (first === undefined) {
+      first = key;
+      continue;
+    }
+    groups ??= new Map([[choiceOf(first)!, [first]]]);
+    const group = groups.get(base);
+    if (group) group.push(key);
+    else groups.set(base, [key]);
+  }
+  if (groups)
+    for (const [base, group] of groups)
+      if (new Set(group.map((k) => k.replace(/^_/, ''))).size > 1) report(base, group);
+}
 function empty(v: unknown): boolean {
   if (v === '') return true;
   if (typeof v !== 'object' || v === null) return false;
@@ -152,6 +197,13 @@ export function unknownElements(
     // the keys' order, before the walk: a value wrong as a whole is not looked into. A resource is left to the
     // checks of resources (each a resource of its own, or not one, said so).
     let misshapen: Set<string> | undefined;
+    // Two choices of one element (2026-12-07): each is R4's, but not both; one of them was read, the other hidden.
+    twoChoices(v, keys, t, (base, group) => {
+      const shown = group.map((k) => `"${k}"`);
+      const listed = `${shown.slice(0, -1).join(', ')} and ${shown.at(-1)}`;
+      const text = `${listed}: R4 allows one ${base}[x] (only one of the choices may be present), so this resource is not read`;
+      out.push(out.length < named ? { path: `${at}.${base}`, text } : PAST_CHOICE);
+    });
     for (const key of keys) {
       const extended = key.startsWith('_');
       const name = extended ? key.slice(1) : key;

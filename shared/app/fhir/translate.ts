@@ -462,14 +462,35 @@ function unreadMember(
   const ma = resource as unknown as MedicationAdministration;
   const r = new Reader(resource, at, { push: () => undefined }, patients, o.patientSystem);
   const patientId = r.patient();
-  const named = drugCodings(ma);
-  if (patientId === undefined || 'problem' in named) return [];
-  const pressor = named.codings.some((c) => vasopressorOf(c.system, c.code));
+  if (patientId === undefined) return [];
+  // Refused for two choices of its drug or its time (R4 allows one), each is read: saline beside a reference to a
+  // contained vasopressor hid that one, and the other pump was graded as the complete set.
+  const { medicationCodeableConcept: _, ...byReference } = ma;
+  const pressor = [ma, byReference].some((m) => {
+    const named = drugCodings(m);
+    return !('problem' in named) && named.codings.some((c) => vasopressorOf(c.system, c.code));
+  });
+  if (!pressor) return [];
   const status = typeof ma.status === 'string' ? (ma.status as string) : undefined;
-  const ms = pressor ? administrationTime(ma, r, true, status) : undefined;
-  if (ms === undefined) return [];
-  const base = { patientId, resource: at, id: at, ms, kind: 'ehr' as const, deviceId: o.deviceId, at };
-  return [{ ...base, key: 'vasopressors', value: REFUSED_MEMBER }];
+  const { effectiveDateTime: _t, ...byPeriod } = ma;
+  const times = new Set([ma, byPeriod].map((m) => administrationTime(m, r, true, status)));
+  return [...times].flatMap((ms) =>
+    ms === undefined
+      ? []
+      : [
+          {
+            patientId,
+            resource: at,
+            id: at,
+            ms,
+            kind: 'ehr' as const,
+            deviceId: o.deviceId,
+            at,
+            key: 'vasopressors',
+            value: REFUSED_MEMBER,
+          },
+        ],
+  );
 }
 
 /**
