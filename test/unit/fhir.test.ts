@@ -3894,13 +3894,14 @@ describe('a refused vasopressor and its set, pinned by a review of 2026-12-07', 
     expect(statusesOf(same)).toEqual([REFUSED, REFUSED]);
   });
 
-  it('a pressor refused before it is read without a patient or time read refuses nothing else', async () => {
+  it('a pressor refused before it is read without a patient read refuses nothing else; without a time, every set', async () => {
     const { subject: _, ...noPatient } = drip('ma-e', '3992', { statsu: 'x' }) as Resource & { subject?: unknown };
     const { effectiveDateTime: _t, ...noTime } = drip('ma-e', '3992', { statsu: 'x' }) as Resource & {
       effectiveDateTime?: string;
     };
-    for (const refused of [noPatient, noTime])
-      expect(statusesOf(await batch(drip('ma-n', '7512'), refused))).toEqual([TAKEN, REFUSED]);
+    expect(statusesOf(await batch(drip('ma-n', '7512'), noPatient))).toEqual([TAKEN, REFUSED]);
+    // Its instant unknown, it may be a member of any set of its patient (until 2026-12-07 this one was taken).
+    expect(statusesOf(await batch(drip('ma-n', '7512'), noTime))).toEqual([REFUSED, REFUSED]);
   });
 
   it('a dose (no vasopressor) refused before it is read refuses no set', async () => {
@@ -3935,6 +3936,107 @@ describe('a refused vasopressor and its set, pinned by a review of 2026-12-07', 
       ]);
     },
   );
+});
+
+describe('a vasopressor that cannot be placed in one set refuses every set of its patient in a batch (2026-12-07)', () => {
+  // Refused for a time it cannot read, a pressor's instant is unknown: it may be a member of any set of its patient,
+  // and the other pump of that patient was graded as the complete set (two pressors as one: CRS 4 as 3). So was one
+  // whose drug cannot be read but is recognisably a vasopressor (two graded ingredients in one bag). Each set of the
+  // patient in the batch is refused with it; nothing else of the patient is.
+  const batch = (...resources: unknown[]) =>
+    post('/fhir/r4', { resourceType: 'Bundle', type: 'batch', entry: resources.map((resource) => ({ resource })) });
+  const REFUSED = '422 Unprocessable Entity';
+  const TAKEN = '202 Accepted';
+  const LATER = '2026-01-10T09:00:00+01:00';
+  const rx = (code: string) => ({ itemCodeableConcept: { coding: [{ system: RXNORM, code }] } });
+  const bag = (...codes: string[]) => ({
+    medicationCodeableConcept: undefined,
+    medicationReference: { reference: '#bag' },
+    contained: [{ resourceType: 'Medication', id: 'bag', ingredient: codes.map(rx) }],
+  });
+  const heartRate = () => obs({ system: LOINC_SYSTEM, code: '8867-4' }, { valueQuantity: qty(90, '/min') });
+
+  it.each([
+    ['an empty time', { effectiveDateTime: '' }],
+    ['a null time', { effectiveDateTime: null }],
+    ['a time that is no dateTime', { effectiveDateTime: 'yesterday 8am' }],
+    ['a date that does not exist', { effectiveDateTime: '2026-02-30T08:00:00+01:00' }],
+    ['no time at all', { effectiveDateTime: undefined }],
+    ['a period without its start', { effectiveDateTime: undefined, effectivePeriod: { end: T } }],
+    ['a drug of two vasopressors in one bag', bag('3992', '11149')],
+    ['a drug of a vasopressor and a graded dose in one bag', bag('3264', '3992')],
+    ['a drug of two vasopressors, refused before it is read', { ...bag('3992', '11149'), statsu: 'x' }],
+    ['no time, refused before it is read', { effectiveDateTime: '', statsu: 'x' }],
+  ])('%s: the other pumps of the patient, at any time, 422; its Observations taken', async (_, over) => {
+    const res = await batch(
+      drip('ma-n', '7512'),
+      drip('ma-v', '11149', { effectiveDateTime: LATER }),
+      heartRate(),
+      drip('ma-e', '3992', over),
+    );
+    const entries = (JSON.parse(res.body) as Bundle).entry!.map((e) => e.response!);
+    expect(entries.map((e) => e.status)).toEqual([REFUSED, REFUSED, TAKEN, REFUSED]);
+    for (const refused of entries.slice(0, 2))
+      expect(refused.outcome!.issue.map((i) => i.diagnostics)).toEqual([
+        expect.stringMatching(/^refused with Bundle\.entry\[3\]\.resource: a vasopressor of this patient/),
+      ]);
+    expect(queue.messages.map((m) => [m.message.vasopressors, m.message.vitals])).toEqual([
+      [undefined, { heartRate: 90 }],
+    ]);
+  });
+
+  it("another patient's sets are not refused with it", () => {
+    const other = { reference: 'Patient/P-0043' };
+    const out = translateResources(
+      [
+        drip('ma-n', '7512', { subject: other }),
+        drip('ma-e', '3992'),
+        drip('ma-v', '11149', { effectiveDateTime: '' }),
+      ].map((resource, i) => ({ resource, at: `Bundle.entry[${i}].resource` })),
+      { deviceId: 'ehr-1' },
+      true,
+    );
+    expect(out.translated.map((x) => [x.message.patientId, x.message.vasopressors])).toEqual([
+      ['P-0043', [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }]],
+    ]);
+    expect(out.issues.map((i) => i.expression)).toEqual([
+      'Bundle.entry[1].resource',
+      'Bundle.entry[2].resource.effectiveDateTime',
+    ]);
+  });
+
+  it.each([
+    ['a dose with a time it cannot read', doseGiven('ma-d', '3264', qty(10, 'mg')), { effectiveDateTime: '' }],
+    [
+      'a dose with no time, refused before it is read',
+      doseGiven('ma-d', '3264', qty(10, 'mg')),
+      { statsu: 'x', effectiveDateTime: undefined },
+    ],
+    [
+      'a dose of two graded drugs in one bag, none a vasopressor',
+      doseGiven('ma-d', '3264', qty(10, 'mg')),
+      bag('3264', '612865'),
+    ],
+  ])('%s refuses no set', async (_, resource, over) => {
+    const res = await batch(drip('ma-n', '7512'), drip('ma-e', '3992'), { ...resource, ...over });
+    const statuses = (JSON.parse(res.body) as Bundle).entry!.map((e) => e.response!.status);
+    expect(statuses).toEqual([TAKEN, TAKEN, REFUSED]);
+    expect(queue.messages.map((m) => m.message.vasopressors?.map((v) => v.drug).sort())).toEqual([
+      ['epinephrine', 'norepinephrine'],
+    ]);
+  });
+
+  it('a transaction is refused whole, as before', async () => {
+    const res = await post('/fhir/r4', {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [drip('ma-n', '7512'), heartRate(), drip('ma-e', '3992', { effectiveDateTime: '' })].map((resource) => ({
+        resource,
+      })),
+    });
+    expect(res.status).toBe(422);
+    expect(queue.messages).toEqual([]);
+  });
 });
 
 describe('two choices of one element are refused: R4 allows one (2026-12-07)', () => {

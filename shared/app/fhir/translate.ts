@@ -152,27 +152,38 @@ export function translateResources(
   let fragments: Fragment[] = [];
   const patients = bundledPatients(items, o.patientSystem);
   const byResource = new Map<string, ResourceIssues>();
-  // Vasopressor administrations refused (a batch's entry), by patient and time: the set they belong to.
+  // Vasopressor administrations refused (a batch's entry), by patient and time: the set they belong to; and by
+  // patient, those that cannot be placed in one set (UNPLACED_MEMBER).
   const refusedSets = new Map<string, string>();
+  const unplaced = new Map<string, string>();
   for (const item of items) {
     const own = new ResourceIssues(item.at);
     byResource.set(item.at, own);
     const f = resourceFragments(item.resource, item.at, item.fullUrl, o, own, patients);
     // One at a time: a resource's fragments (or problems) may be more than a call's arguments can be.
     if (!independent || !own.refused()) {
-      for (const x of f) if (x.value !== REFUSED_MEMBER) fragments.push(x);
-    } else for (const x of f) if (x.value === REFUSED_MEMBER) refusedSets.set(`${x.patientId}\n${x.ms}`, x.resource);
+      for (const x of f) if (x.value !== REFUSED_MEMBER && x.value !== UNPLACED_MEMBER) fragments.push(x);
+    } else
+      for (const x of f)
+        if (x.value === REFUSED_MEMBER) refusedSets.set(`${x.patientId}\n${x.ms}`, x.resource);
+        else if (x.value === UNPLACED_MEMBER && !unplaced.has(x.patientId)) unplaced.set(x.patientId, x.resource);
   }
   // The vasopressors of one patient at one time are the complete set infusing: one refused, the others would say it
-  // is not infusing (two pressors graded as one, CRS 4 as 3). They are refused with it.
-  if (refusedSets.size > 0)
+  // is not infusing (two pressors graded as one, CRS 4 as 3). They are refused with it; with one that cannot be
+  // placed, each set of the patient is.
+  if (refusedSets.size > 0 || unplaced.size > 0)
     fragments = fragments.filter((f) => {
-      const with_ = f.key === 'vasopressors' ? refusedSets.get(`${f.patientId}\n${f.ms}`) : undefined;
-      if (with_ === undefined) return true;
+      if (f.key !== 'vasopressors') return true;
+      const atSet = refusedSets.get(`${f.patientId}\n${f.ms}`);
+      const anySet = atSet === undefined ? unplaced.get(f.patientId) : undefined;
+      if (atSet === undefined && anySet === undefined) return true;
       byResource.get(f.resource)!.push({
         expression: f.resource,
         code: 'value',
-        text: `refused with ${with_}: the vasopressors of one patient at one time are one set, the complete set infusing; without it the others would say it is not infusing`,
+        text:
+          atSet !== undefined
+            ? `refused with ${atSet}: the vasopressors of one patient at one time are one set, the complete set infusing; without it the others would say it is not infusing`
+            : `refused with ${anySet}: a vasopressor of this patient whose time or drug cannot be read may be a member of any of its sets, each the complete set infusing; without it the others would say it is not infusing`,
       });
       return false;
     });
@@ -448,7 +459,8 @@ function resourceFragments(
 /**
  * A vasopressor administration refused before it is read (an element R4 does not define or of another shape, a
  * modifier extension) is a member of its set all the same: when its patient, drug and time can be read, the set is
- * refused with it (REFUSED_MEMBER). Until 2026-12-07 it was not: the other pump of the patient at that time was
+ * refused with it (REFUSED_MEMBER); when its time or drug cannot be read (a drug recognisably a vasopressor), each
+ * set of its patient (UNPLACED_MEMBER). Until 2026-12-07 it was not: the other pump of the patient at that time was
  * graded as the complete set (two pressors as one, CRS 4 as 3). What is read here is said nowhere (the resource's
  * refusal is said).
  */
@@ -466,31 +478,48 @@ function unreadMember(
   // Refused for two choices of its drug or its time (R4 allows one), each is read: saline beside a reference to a
   // contained vasopressor hid that one, and the other pump was graded as the complete set.
   const { medicationCodeableConcept: _, ...byReference } = ma;
-  const pressor = [ma, byReference].some((m) => {
-    const named = drugCodings(m);
-    return !('problem' in named) && named.codings.some((c) => vasopressorOf(c.system, c.code));
-  });
-  if (!pressor) return [];
+  const drugs = [ma, byReference].map(drugCodings);
+  const pressor = drugs.some((named) => !('problem' in named) && named.codings.some(isPressor));
+  const unread = !pressor && drugs.some((named) => 'problem' in named) && recognisablyPressor(ma);
+  if (!pressor && !unread) return [];
+  if (unread) return [refusal(patientId, at, o, UNPLACED_MEMBER)];
   const status = typeof ma.status === 'string' ? (ma.status as string) : undefined;
   const { effectiveDateTime: _t, ...byPeriod } = ma;
-  const times = new Set([ma, byPeriod].map((m) => administrationTime(m, r, true, status)));
-  return [...times].flatMap((ms) =>
-    ms === undefined
-      ? []
-      : [
-          {
-            patientId,
-            resource: at,
-            id: at,
-            ms,
-            kind: 'ehr' as const,
-            deviceId: o.deviceId,
-            at,
-            key: 'vasopressors',
-            value: REFUSED_MEMBER,
-          },
-        ],
-  );
+  const choices = ma.effectiveDateTime !== undefined && ma.effectivePeriod !== undefined ? [ma, byPeriod] : [ma];
+  const times = new Set(choices.map((m) => administrationTime(m, r, true, status)));
+  if (times.has(undefined)) return [refusal(patientId, at, o, UNPLACED_MEMBER)];
+  return [...times].map((ms) => refusal(patientId, at, o, REFUSED_MEMBER, ms));
+}
+
+const isPressor = (c: Coded) => Boolean(vasopressorOf(c.system, c.code));
+
+/**
+ * Whether a drug that cannot be read (drugCodings' problem: two graded ingredients in one bag, a reference that
+ * names no contained Medication) is recognisably a vasopressor: a coding of its concept, or of a contained
+ * Medication's code or ingredients, is one.
+ */
+function recognisablyPressor(ma: MedicationAdministration): boolean {
+  const contained = Array.isArray(ma.contained) ? (ma.contained as unknown[]) : [];
+  const medications = contained.filter((c): c is Medication => isObject(c) && c.resourceType === 'Medication');
+  return [
+    codingsOf(ma.medicationCodeableConcept),
+    ...medications.flatMap((m) => [
+      codingsOf(m.code),
+      ...(Array.isArray(m.ingredient) ? m.ingredient : []).map((i) =>
+        isObject(i) ? codingsOf(i.itemCodeableConcept as CodeableConcept | undefined) : [],
+      ),
+    ]),
+  ].some((codings) => codings.some(isPressor));
+}
+
+/**
+ * The fragment of a vasopressor administration refused: REFUSED_MEMBER at its set's time, or UNPLACED_MEMBER (its
+ * time or its drug not read) for any set of its patient, each refused with it by translateResources. Until
+ * 2026-12-07 an unplaced one refused none: the other pump of the patient was graded as the complete set (two
+ * pressors as one, CRS 4 as 3).
+ */
+function refusal(patientId: string, at: string, o: FhirOptions, value: symbol, ms = 0): Fragment {
+  return { patientId, resource: at, id: at, ms, kind: 'ehr', deviceId: o.deviceId, at, key: 'vasopressors', value };
 }
 
 /**
@@ -1205,6 +1234,8 @@ function drugCodings(
  * belonged to (translateResources refuses the set with it), and is never a value of any message.
  */
 const REFUSED_MEMBER = Symbol('a refused member of a vasopressor set');
+/** The value of a refused vasopressor administration of no one set known (its time or drug not read: refusal). */
+const UNPLACED_MEMBER = Symbol('a refused vasopressor of any set of its patient');
 
 /** R4 statuses of a dose not known to be given (a drug other than a vasopressor): not counted, with what to send. */
 const NOT_GIVEN: Record<string, string> = {
@@ -1246,7 +1277,7 @@ function medicationAdministration(
     // its end once it ended: where a drug's time and a vasopressor's differ, neither is said).
     if (ma.effectiveDateTime !== undefined || !ended || !ma.effectivePeriod?.end) timeOf(false);
     r.device('device[0]', ma.device?.[0], o.deviceId);
-    return [];
+    return patientId !== undefined && recognisablyPressor(ma) ? [refusal(patientId, r.at, o, UNPLACED_MEMBER)] : [];
   }
   const codings = named.codings;
   const pressor = codings.map((c) => vasopressorOf(c.system, c.code)).find(Boolean);
@@ -1305,10 +1336,12 @@ function medicationAdministration(
         );
       if (value !== undefined && exact && unit) dose = { drug: pressor, dose: value, unit };
     }
-    // Without its patient or time, the set it belongs to is not known: nothing is given, nothing refused with it.
+    // Without its patient, the set it belongs to is not known: nothing is given, nothing refused with it. Without
+    // its time, it may be a member of any set of its patient: each is refused with it (until 2026-12-07 none was).
     // Without its identity (no id, identifier or fullUrl) it is known: until 2026-12-07 a batch's entry without one
     // was refused alone, and the other pump graded as the complete set.
-    if (ms === undefined || patientId === undefined) return [];
+    if (patientId === undefined) return [];
+    if (ms === undefined) return [refusal(patientId, r.at, o, UNPLACED_MEMBER)];
     const id = base?.id ?? r.at;
     const frag = (value: unknown, at: string): Fragment[] => [
       {
