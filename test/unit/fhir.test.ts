@@ -4705,7 +4705,7 @@ describe('a vasopressor set in a batch: each way an entry of it is dropped or re
       true,
     );
   const drugs = (out: ReturnType<typeof inBatch>) =>
-    out.translated.map((x) => x.message.vasopressors?.map((v) => v.drug).sort());
+    out.translated.map((x) => (x.message as DeviceMessage).vasopressors?.map((v) => v.drug).sort());
   const refusedWith = (out: ReturnType<typeof inBatch>) =>
     out.issues.filter((i) => i.text.startsWith('refused with')).map((i) => i.expression);
 
@@ -4805,6 +4805,52 @@ describe('a vasopressor set in a batch: each way an entry of it is dropped or re
     );
     expect(drugs(out)).toEqual([['epinephrine', 'norepinephrine']]);
     expect(refusedWith(out)).toEqual([]);
+  });
+
+  // A Medication of the same Bundle is not read (a drug is read from the administration or its contained ones), so
+  // such an administration is refused; until 2026-12-07 alone, though its drug is recognisably a vasopressor, and the
+  // other pump of the patient was graded as the complete set (two pressors as one, CRS 4 as 3).
+  const bundled = (code: string) => ({
+    resourceType: 'Medication',
+    id: 'med',
+    code: { coding: [{ system: RXNORM, code }] },
+  });
+  it.each([
+    ['by its fullUrl', 'urn:uuid:5d1c9a52-8a39-4f7e-b0a4-2c6f1e9d3b70'],
+    ['as Medication/id', 'Medication/med'],
+  ])('a vasopressor naming a Medication of the Bundle %s refuses every set of its patient', (_, reference) => {
+    const out = translateResources(
+      [
+        { resource: drip('ma-e', '3992') },
+        { resource: bundled('7512'), fullUrl: 'urn:uuid:5d1c9a52-8a39-4f7e-b0a4-2c6f1e9d3b70' },
+        {
+          resource: drip('ma-n', '7512', { medicationCodeableConcept: undefined, medicationReference: { reference } }),
+        },
+      ].map((e, i) => ({ ...e, at: `Bundle.entry[${i}].resource` })),
+      { deviceId: 'ehr-1' },
+      true,
+    );
+    expect(drugs(out)).toEqual([]);
+    expect(refusedWith(out)).toEqual(['Bundle.entry[0].resource']);
+  });
+
+  it('an antibiotic naming a Medication of the Bundle (an antibiotic) refuses no set', () => {
+    const out = translateResources(
+      [
+        { resource: drip('ma-e', '3992') },
+        { resource: bundled('2193'), fullUrl: 'Medication/med' },
+        {
+          resource: {
+            ...doseGiven('ma-c', '2193', qty(1, 'g')),
+            medicationCodeableConcept: undefined,
+            medicationReference: { reference: 'Medication/med' },
+          },
+        },
+      ].map((e, i) => ({ ...e, at: `Bundle.entry[${i}].resource` })),
+      { deviceId: 'ehr-1' },
+      true,
+    );
+    expect(drugs(out)).toEqual([['epinephrine']]);
   });
 
   it('a single resource: a vasopressor without a time is refused (422), one with is taken as before', async () => {
