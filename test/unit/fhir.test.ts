@@ -4853,6 +4853,50 @@ describe('a vasopressor set in a batch: each way an entry of it is dropped or re
     expect(drugs(out)).toEqual([['epinephrine']]);
   });
 
+  // Mutants of the merges that no test killed (2026-12-07 review).
+  it('two that cannot be placed: the set is refused with the first', () => {
+    const out = inBatch(
+      drip('ma-n', '7512'),
+      drip('ma-e', '3992', { effectiveDateTime: '' }),
+      drip('ma-v', '11149', { effectiveDateTime: '' }),
+    );
+    expect(drugs(out)).toEqual([]);
+    expect(out.issues.find((i) => i.expression === 'Bundle.entry[0].resource')?.text).toMatch(
+      /^refused with Bundle\.entry\[1\]\.resource: /,
+    );
+  });
+
+  it('a drug named twice, saline and a bag of two vasopressors: every set of the patient is refused with it', () => {
+    const bag = {
+      resourceType: 'Medication',
+      id: 'bag',
+      ingredient: ['3992', '11149'].map((code) => ({ itemCodeableConcept: { coding: [{ system: RXNORM, code }] } })),
+    };
+    const out = inBatch(
+      drip('ma-n', '7512', { effectiveDateTime: '2026-01-10T09:00:00+01:00' }),
+      drip('ma-e', '3992', {
+        medicationCodeableConcept: { text: 'saline' },
+        medicationReference: { reference: '#bag' },
+        contained: [bag],
+      }),
+    );
+    expect(drugs(out)).toEqual([]);
+    expect(refusedWith(out)).toEqual(['Bundle.entry[0].resource']);
+  });
+
+  it('a drug unread beside a contained resource other than a Medication coded as a vasopressor refuses no set', () => {
+    const substance = { resourceType: 'Substance', id: 's', code: { coding: [{ system: RXNORM, code: '7512' }] } };
+    const antibiotic = {
+      ...doseGiven('ma-c', '2193', qty(1, 'g')),
+      medicationCodeableConcept: undefined,
+      medicationReference: { reference: '#abx' },
+      contained: [substance],
+    };
+    const out = inBatch(drip('ma-n', '7512'), antibiotic);
+    expect(drugs(out)).toEqual([['norepinephrine']]);
+    expect(refusedWith(out)).toEqual([]);
+  });
+
   it('a single resource: a vasopressor without a time is refused (422), one with is taken as before', async () => {
     const refused = await post('/fhir/r4/MedicationAdministration', drip('ma-e', '3992', { effectiveDateTime: '' }));
     expect(refused.status).toBe(422);
