@@ -4816,15 +4816,20 @@ describe('a vasopressor set in a batch: each way an entry of it is dropped or re
     code: { coding: [{ system: RXNORM, code }] },
   });
   it.each([
-    ['by its fullUrl', 'urn:uuid:5d1c9a52-8a39-4f7e-b0a4-2c6f1e9d3b70'],
-    ['as Medication/id', 'Medication/med'],
-  ])('a vasopressor naming a Medication of the Bundle %s refuses every set of its patient', (_, reference) => {
+    ['by its fullUrl', 'urn:uuid:5d1c9a52-8a39-4f7e-b0a4-2c6f1e9d3b70', {}],
+    ['as Medication/id', 'Medication/med', {}],
+    ['as Medication/id, refused before it is read', 'Medication/med', { statsu: 'x' }],
+  ])('a vasopressor naming a Medication of the Bundle %s refuses every set of its patient', (_, reference, over) => {
     const out = translateResources(
       [
-        { resource: drip('ma-e', '3992') },
+        { resource: drip('ma-e', '3992', { effectiveDateTime: '2026-01-10T09:00:00+01:00' }) },
         { resource: bundled('7512'), fullUrl: 'urn:uuid:5d1c9a52-8a39-4f7e-b0a4-2c6f1e9d3b70' },
         {
-          resource: drip('ma-n', '7512', { medicationCodeableConcept: undefined, medicationReference: { reference } }),
+          resource: drip('ma-n', '7512', {
+            medicationCodeableConcept: undefined,
+            medicationReference: { reference },
+            ...over,
+          }),
         },
       ].map((e, i) => ({ ...e, at: `Bundle.entry[${i}].resource` })),
       { deviceId: 'ehr-1' },
