@@ -4902,6 +4902,33 @@ describe('a vasopressor set in a batch: each way an entry of it is dropped or re
     expect(refusedWith(out)).toEqual([]);
   });
 
+  it('two Patients of one fullUrl, of different medical record numbers: what names it is refused, never the last', () => {
+    // R4 (bdl-7) has a fullUrl unique in a Bundle. Until 2026-12-07 the last Patient of it was read: the pressor
+    // was graded for B-2 (202) whichever patient it was given to.
+    const mr = (value: string) => ({
+      resourceType: 'Patient',
+      identifier: [
+        { type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR' }] }, value },
+      ],
+    });
+    const read = (...values: string[]) =>
+      translateResources(
+        [...values.map(mr), drip('ma-n', '7512', { subject: { reference: 'urn:uuid:p' } })].map((resource, i) => ({
+          resource,
+          at: `Bundle.entry[${i}].resource`,
+          fullUrl: i < values.length ? 'urn:uuid:p' : undefined,
+        })),
+        { deviceId: 'ehr-1' },
+        true,
+      );
+    const two = read('A-1', 'B-2');
+    expect(two.translated).toEqual([]);
+    expect(two.issues.find((i) => i.expression === 'Bundle.entry[2].resource.subject.reference')?.text).toMatch(
+      /has 2 different medical record numbers/,
+    );
+    expect(read('A-1', 'A-1').translated.map((x) => x.message.patientId)).toEqual(['A-1']);
+  });
+
   it('a single resource: a vasopressor without a time is refused (422), one with is taken as before', async () => {
     const refused = await post('/fhir/r4/MedicationAdministration', drip('ma-e', '3992', { effectiveDateTime: '' }));
     expect(refused.status).toBe(422);

@@ -259,7 +259,12 @@ function bundledPatients(
     if (!isObject(resource) || resource.resourceType !== 'Patient' || !fullUrl) continue;
     // One refused for an element R4 does not define is not read, for those naming it either (a batch's entries).
     const refused = unknownElements(resource, 'Patient', at, true, 0).length > 0;
-    out.set(fullUrl, refused ? { refused: at } : patientIdOf(resource, system));
+    const read: BundledPatient = refused ? { refused: at } : patientIdOf(resource, system);
+    // R4 (bdl-7): a fullUrl is unique in a Bundle. Two Patients of one that differ are a guess: until 2026-12-07 the
+    // last was read, and what names it graded for that patient whichever it was given to.
+    const prior = out.get(fullUrl);
+    const same = !out.has(fullUrl) || JSON.stringify(prior) === JSON.stringify(read);
+    out.set(fullUrl, same ? read : { ambiguous: 2 });
   }
   return out;
 }
