@@ -151,6 +151,7 @@ export function translateResources(
 ): FhirTranslation {
   let fragments: Fragment[] = [];
   const patients = bundledPatients(items, o.patientSystem);
+  const medications = bundledMedications(items);
   const byResource = new Map<string, ResourceIssues>();
   // Vasopressor administrations refused (a batch's entry), by patient and time: the set they belong to; and by
   // patient, those that cannot be placed in one set (UNPLACED_MEMBER).
@@ -159,7 +160,7 @@ export function translateResources(
   for (const item of items) {
     const own = new ResourceIssues(item.at);
     byResource.set(item.at, own);
-    const f = resourceFragments(item.resource, item.at, item.fullUrl, o, own, patients);
+    const f = resourceFragments(item.resource, item.at, item.fullUrl, o, own, patients, medications);
     // One at a time: a resource's fragments (or problems) may be more than a call's arguments can be.
     if (!independent || !own.refused()) {
       for (const x of f) if (x.value !== REFUSED_MEMBER && x.value !== UNPLACED_MEMBER) fragments.push(x);
@@ -258,7 +259,27 @@ function bundledPatients(
     if (!isObject(resource) || resource.resourceType !== 'Patient' || !fullUrl) continue;
     // One refused for an element R4 does not define is not read, for those naming it either (a batch's entries).
     const refused = unknownElements(resource, 'Patient', at, true, 0).length > 0;
-    out.set(fullUrl, refused ? { refused: at } : patientIdOf(resource, system));
+    const read: BundledPatient = refused ? { refused: at } : patientIdOf(resource, system);
+    // R4 (bdl-7): a fullUrl is unique in a Bundle. Two Patients of one that differ are a guess: until 2026-12-07 the
+    // last was read, and what names it graded for that patient whichever it was given to.
+    const prior = out.get(fullUrl);
+    const same = !out.has(fullUrl) || JSON.stringify(prior) === JSON.stringify(read);
+    out.set(fullUrl, same ? read : { ambiguous: 2 });
+  }
+  return out;
+}
+
+/**
+ * The Medications a Bundle carries, by their entry's fullUrl and as `Medication/<id>`: never read as a drug (a drug is
+ * its administration's, or a contained one's), only to recognise a vasopressor refused (recognisablyPressor).
+ */
+function bundledMedications(items: { resource: unknown; fullUrl?: string }[]): Map<string, Medication> {
+  const out = new Map<string, Medication>();
+  for (const { resource, fullUrl } of items) {
+    if (!isObject(resource) || resource.resourceType !== 'Medication') continue;
+    const medication = resource as unknown as Medication;
+    if (fullUrl) out.set(fullUrl, medication);
+    if (typeof resource.id === 'string' && resource.id) out.set(`Medication/${resource.id}`, medication);
   }
   return out;
 }
@@ -386,6 +407,7 @@ function resourceFragments(
   o: FhirOptions,
   issues: IssueSink,
   patients: Map<string, BundledPatient> = new Map(),
+  medications: Map<string, Medication> = new Map(),
 ): Fragment[] {
   if (!isObject(resource) || typeof resource.resourceType !== 'string') {
     issues.push({ expression: at, code: 'structure', text: 'is not a FHIR resource (no resourceType)' });
@@ -418,7 +440,7 @@ function resourceFragments(
   }
   const r = new Reader(resource, at, issues, patients, o.patientSystem);
   const modifier = modifierExtensionOf(resource);
-  if (unknown.length > 0 && !modifier) return unreadMember(resource, at, o, patients);
+  if (unknown.length > 0 && !modifier) return unreadMember(resource, at, o, patients, medications);
   if (modifier) {
     // R4 (extensibility): a modifier extension changes the meaning of the element it is on (a component flagged
     // unreliable, an act that did not happen); one that is not understood must not be read as if it were absent.
@@ -428,7 +450,7 @@ function resourceFragments(
       'not-supported',
       `a modifier extension${modifier.url ? ` (${quoted(modifier.url, URI_MOST)})` : ''} changes the meaning of what it is on and is not understood here: the ${type} is refused, never read as if it were absent`,
     );
-    return unreadMember(resource, at, o, patients);
+    return unreadMember(resource, at, o, patients, medications);
   }
   // Each problem of the resource is named (until 2026-12-07 the first alone: an integrator mended one field a
   // round trip): what is read on past one refused is checked, never taken (the readers take nothing without a base,
@@ -446,7 +468,14 @@ function resourceFragments(
     case 'Observation':
       return observation(resource as unknown as Observation, r, base, o);
     case 'MedicationAdministration':
-      return medicationAdministration(resource as unknown as MedicationAdministration, r, base, o, patientId);
+      return medicationAdministration(
+        resource as unknown as MedicationAdministration,
+        r,
+        base,
+        o,
+        patientId,
+        medications,
+      );
     case 'Encounter':
       // Where a patient is, the end of the stay and a re-admission are taken for a patient the server knows only: an
       // EHR's feed sends every patient's Encounters (shared/app/interfaces/known.ts).
@@ -469,6 +498,7 @@ function unreadMember(
   at: string,
   o: FhirOptions,
   patients: Map<string, BundledPatient>,
+  medications: Map<string, Medication>,
 ): Fragment[] {
   if (resource.resourceType !== 'MedicationAdministration') return [];
   const ma = resource as unknown as MedicationAdministration;
@@ -480,7 +510,7 @@ function unreadMember(
   const { medicationCodeableConcept: _, ...byReference } = ma;
   const drugs = [ma, byReference].map(drugCodings);
   const pressor = drugs.some((named) => !('problem' in named) && named.codings.some(isPressor));
-  const unread = !pressor && drugs.some((named) => 'problem' in named) && recognisablyPressor(ma);
+  const unread = !pressor && drugs.some((named) => 'problem' in named) && recognisablyPressor(ma, medications);
   if (!pressor && !unread) return [];
   if (unread) return [refusal(patientId, at, o, UNPLACED_MEMBER)];
   const status = typeof ma.status === 'string' ? (ma.status as string) : undefined;
@@ -496,11 +526,18 @@ const isPressor = (c: Coded) => Boolean(vasopressorOf(c.system, c.code));
 /**
  * Whether a drug that cannot be read (drugCodings' problem: two graded ingredients in one bag, a reference that
  * names no contained Medication) is recognisably a vasopressor: a coding of its concept, or of a contained
- * Medication's code or ingredients, is one.
+ * Medication's code or ingredients, or of the Medication of the Bundle its reference names (`bundled`, never read
+ * as its drug), is one. Until 2026-12-07 a reference to a Bundle's vasopressor was refused alone: the other pump of
+ * the patient was graded as the complete set.
  */
-function recognisablyPressor(ma: MedicationAdministration): boolean {
+function recognisablyPressor(ma: MedicationAdministration, bundled: Map<string, Medication>): boolean {
   const contained = Array.isArray(ma.contained) ? (ma.contained as unknown[]) : [];
-  const medications = contained.filter((c): c is Medication => isObject(c) && c.resourceType === 'Medication');
+  const ref = ma.medicationReference?.reference;
+  const named = typeof ref === 'string' ? bundled.get(ref) : undefined;
+  const medications = [
+    ...contained.filter((c): c is Medication => isObject(c) && c.resourceType === 'Medication'),
+    ...(named ? [named] : []),
+  ];
   return [
     codingsOf(ma.medicationCodeableConcept),
     ...medications.flatMap((m) => [
@@ -1263,6 +1300,7 @@ function medicationAdministration(
   o: FhirOptions,
   /** Read even without the resource's identity: a vasopressor refused for want of one still refuses its set. */
   patientId: string | undefined,
+  medications: Map<string, Medication>,
 ): Fragment[] {
   const status = typeof ma.status === 'string' ? (ma.status as string) : undefined;
   if (status === undefined) r.issue('status', 'required', 'status is required');
@@ -1277,7 +1315,9 @@ function medicationAdministration(
     // its end once it ended: where a drug's time and a vasopressor's differ, neither is said).
     if (ma.effectiveDateTime !== undefined || !ended || !ma.effectivePeriod?.end) timeOf(false);
     r.device('device[0]', ma.device?.[0], o.deviceId);
-    return patientId !== undefined && recognisablyPressor(ma) ? [refusal(patientId, r.at, o, UNPLACED_MEMBER)] : [];
+    return patientId !== undefined && recognisablyPressor(ma, medications)
+      ? [refusal(patientId, r.at, o, UNPLACED_MEMBER)]
+      : [];
   }
   const codings = named.codings;
   const pressor = codings.map((c) => vasopressorOf(c.system, c.code)).find(Boolean);
