@@ -94,7 +94,7 @@ function shapeProblems(
 }
 /** Whether a value is of R4's shape (the common case, without a text or a closure made). */
 function fine(value: unknown, list: boolean, inner: string | undefined, extended: boolean): boolean {
-  if (value === null || value === undefined || empty(value)) return true;
+  if (emptyValue(value)) return true;
   if (Array.isArray(value) !== list) return false;
   if (!list) return fits(value, inner, extended);
   if (inner === undefined && !extended) return true;
@@ -131,7 +131,7 @@ function twoChoices(
   for (const key of keys) {
     const base = choiceOf(key);
     const value = v[key];
-    if (base === undefined || value === null || value === undefined || empty(value)) continue;
+    if (base === undefined || emptyValue(value)) continue;
     if (first === undefined) {
       first = key;
       continue;
@@ -145,9 +145,10 @@ function twoChoices(
     for (const [base, group] of groups)
       if (new Set(group.map((k) => k.replace(/^_/, ''))).size > 1) report(base, group);
 }
-function empty(v: unknown): boolean {
-  if (v === '') return true;
-  if (typeof v !== 'object' || v === null) return false;
+/** An empty value, absent as this check (and Medplum) takes it: undefined, null, "", {} or []; the readers too. */
+export function emptyValue(v: unknown): boolean {
+  if (v === undefined || v === null || v === '') return true;
+  if (typeof v !== 'object') return false;
   if (Array.isArray(v)) return v.length === 0;
   for (const _ in v) return false;
   return true;

@@ -39,7 +39,7 @@ import {
 import { toContractUnit, type SentUnit } from '#app/interfaces/units.ts';
 import { fieldOfLoinc, fieldOfMdc, rankOfLoinc, rankOfMdc } from '#app/interfaces/codes.ts';
 import { MAX_OFFSET_MINUTES } from '#app/interfaces/zone.ts';
-import { noResourceType, unknownElements } from './elements.ts';
+import { emptyValue, noResourceType, unknownElements } from './elements.ts';
 
 type IssueCode =
   | 'invalid'
@@ -1238,7 +1238,7 @@ function drugCodings(
   // An empty one (`{}`, `[]`) is absent, as the shape check takes it (elements.ts): until 2026-12-07 it was read as
   // a drug not graded (202, a warning), and beside a medicationReference to a contained vasopressor hid that one.
   const concept = ma.medicationCodeableConcept as unknown;
-  if (isObject(concept) && Object.keys(concept).length > 0) return { codings: codingsOf(ma.medicationCodeableConcept) };
+  if (isObject(concept) && !emptyValue(concept)) return { codings: codingsOf(ma.medicationCodeableConcept) };
   const ref = ma.medicationReference?.reference;
   const contained = typeof ref === 'string' ? ref.slice(1) : '';
   const medication =
