@@ -1,5 +1,7 @@
 // Which content types are JSON, once for every JSON route (device messages, FHIR, acknowledgements, the board API).
 
+import { quoted, SENDER_MOST } from '#domain/printable.ts';
+
 /**
  * `application/json` or a structured `+json` type (`application/fhir+json`), with parameters; a charset, when named,
  * UTF-8 (JSON is UTF-8: a body declared otherwise would be read wrong). Never text/plain or a form, so a browser's
@@ -31,6 +33,8 @@ function parse(type: string | undefined): { essence: string; params: [string, st
  * Why a body sent with a content coding (`Content-Encoding: gzip`, `deflate`, `br`) is refused (415), or undefined
  * when it has none or `identity`. No route inflates a body: read as it came, a gzipped message was answered "not
  * valid JSON" (an AR "does not start with an MSH segment"), which told the sender to fix a message that was right.
+ * The codings are quoted as every sender echo is (at most 64 characters, control and format characters escaped):
+ * until 2026-12-07 they were cut at 40 but went back raw.
  */
 export function codingRefused(encoding: string | undefined): string | undefined {
   const codings = (encoding ?? '')
@@ -38,5 +42,5 @@ export function codingRefused(encoding: string | undefined): string | undefined 
     .map((c) => c.trim().toLowerCase())
     .filter((c) => c !== '' && c !== 'identity');
   if (codings.length === 0) return undefined;
-  return `content-encoding ${codings.join(', ').slice(0, 40)} is not taken: send the body uncompressed`;
+  return `content-encoding ${quoted(codings.join(', '), SENDER_MOST)} is not taken: send the body uncompressed`;
 }

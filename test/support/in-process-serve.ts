@@ -29,6 +29,8 @@ export function startPagingServer(o: {
   heartbeat?: { url: string; everyMs: number };
   /** crs serve --alert-webhook. */
   alertWebhook?: { url: string; secret?: string; server?: string };
+  /** CRS_TEST_CLOCK=1: POST /local/clock steps `now`, and the server watches its clock against the monotonic one. */
+  testClock?: boolean;
 }): Promise<EmbeddedServer> {
   const r = resolveConfig({ paging: o.paging, ...(o.site ? { site: o.site } : {}) });
   if (!r.ok) throw new Error(r.errors.join('; '));
@@ -46,6 +48,7 @@ export function startPagingServer(o: {
     ...(o.maxObservationAgeMs !== undefined ? { maxObservationAgeMs: o.maxObservationAgeMs } : {}),
     ...(o.heartbeat ? { heartbeat: o.heartbeat } : {}),
     ...(o.alertWebhook ? { alertWebhook: o.alertWebhook } : {}),
+    ...(o.testClock ? { testClock: true } : {}),
   });
 }
 

@@ -603,7 +603,7 @@ describe('the embedded server and the ack function answer acknowledgements alike
     expect(answers[1]).toEqual(answers[0]);
     expect(answers[0]!.status).toBe(415);
     expect(JSON.parse(answers[0]!.body).errors).toEqual([
-      'content-encoding gzip is not taken: send the body uncompressed',
+      'content-encoding "gzip" is not taken: send the body uncompressed',
     ]);
     for (const b of [onEmbedded, onDynamo]) expect(await b.pages.get(ids.open)).toMatchObject({ status: 'open' });
   });

@@ -35,6 +35,27 @@ describe('the clock-step watch', () => {
     expect(watch.check()).toBeUndefined();
     expect(watch.recent()).toBeUndefined();
   });
+
+  it('resumes a step seen before a restart for the rest of its hour; a whole hour when the clock is before it', () => {
+    let mono = 0;
+    const watch = new ClockStepWatch(
+      () => T,
+      () => mono,
+    );
+    const step = { stepMs: -3_600_000, before: T + 3_600_000, after: T };
+    expect(watch.resume(step, 3_600_000)).toBe(false); // its hour is over
+    expect(watch.recent()).toBeUndefined();
+    expect(watch.resume(step, 3_599_000)).toBe(true);
+    expect(watch.recent()).toEqual(step);
+    mono += 1000; // the last second of its hour gone
+    expect(watch.recent()).toBeUndefined();
+    // The wall clock set back again while stopped: how long ago the step was is not known.
+    expect(watch.resume(step, -600_000)).toBe(true);
+    mono += 3_599_999;
+    expect(watch.recent()).toEqual(step);
+    mono += 1;
+    expect(watch.recent()).toBeUndefined();
+  });
 });
 
 describe('the clock-step wording, pinned by a mutation run', () => {

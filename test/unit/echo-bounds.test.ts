@@ -64,6 +64,12 @@ describe('FHIR: a value echoed in an OperationOutcome', () => {
       SENDER_MOST,
     ],
     ['C4 a key sent twice', key, () => ({ body: `{"resourceType":"Observation","${key}":1,"${key}":2}` }), KEY_MOST],
+    [
+      'a content coding',
+      'c'.repeat(LONG),
+      (v) => ({ headers: { 'content-encoding': v }, json: observation({}) }),
+      SENDER_MOST,
+    ],
     ['C5 an Observation status', 's'.repeat(LONG), (v) => ({ json: observation({ status: v }) }), SENDER_MOST],
     [
       'C6 a dateTime',
@@ -115,6 +121,12 @@ describe('HL7 v2: a value echoed in an ACK', () => {
       'a content type',
       `text/${'t'.repeat(LONG)}`,
       (v) => ({ body: message('93', 'F'), headers: { 'content-type': v } }),
+      SENDER_MOST,
+    ],
+    [
+      'a content coding',
+      'c'.repeat(LONG),
+      (v) => ({ body: message('93', 'F'), headers: { 'content-encoding': v } }),
       SENDER_MOST,
     ],
   ];

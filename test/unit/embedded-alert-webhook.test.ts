@@ -65,9 +65,13 @@ afterEach(async () => {
 const receiverUrl = () => `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/T000/secret-path`;
 const events = () => got.map((g) => `${g.body.event as string} ${g.body.key as string}`);
 
-/** crs serve in this process on the test's clock, its alert webhook the receiver's, its page lines into `lines`. */
-const startServer = (clock: { now: number }, lines: string[] = []) =>
+/**
+ * crs serve in this process on the test's clock, its alert webhook the receiver's, its page lines into `lines`; with
+ * `testClock`, the wall clock watched against the monotonic one and stepped by POST /local/clock.
+ */
+const startServer = (clock: { now: number }, lines: string[] = [], testClock = false) =>
   startPagingServer({
+    testClock,
     dataDir: dir,
     paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES, deliveryAlertMinutes: 60 },
     lines,
@@ -266,6 +270,50 @@ describe('crs serve --alert-webhook, across a restart (2026-12-06)', () => {
     await settled(s);
     expect(events()).toEqual(['cleared dead-letters']);
     expect(got[0]!.body).toMatchObject({ event: 'cleared', key: 'dead-letters', since: raise.body.since });
+  });
+});
+
+// The clock-step alert stands an hour after the step. Until 2026-12-07 it was held in memory only: a restart of crs
+// serve within that hour forgot it (the board's banner, /api/health and the held heartbeat with it) and, with
+// --alert-webhook, told the operator's tool it had cleared, while the clock may still be the wrong one.
+describe('the clock-step alert across a restart of crs serve (2026-12-07)', () => {
+  it('stands for the rest of its hour after a restart, raised again with its since, then clears', async () => {
+    const clock = { now: T0 + 30 * MIN };
+    let s = await startServer(clock, [], true);
+    server = s;
+    expect((await fetch(`${s.url}/local/clock?stepMs=${-60 * MIN}`, { method: 'POST' })).status).toBe(200);
+    const raise = await until(() => got.find((g) => g.body.key === 'clock'), 'the clock alert posted');
+    expect(raise.body.text).toContain('stepped back by 1 h');
+    await until(() => s.alertWebhook!.waiting() === 0, 'the raise taken');
+
+    // Stopped, and started 5 minutes later on the clock as it became (an hour back): the step is not seen again
+    // (the monotonic clock starts afresh), yet its alert stands.
+    await s.close();
+    clock.now += -60 * MIN + 5 * MIN;
+    got = [];
+    s = await startServer(clock, [], true);
+    server = s;
+    const standing = s.watch.current().find((a) => a.key === 'clock');
+    expect(standing?.text).toContain('the system clock stepped back by 1 h');
+    expect(standing?.since).toBe(raise.body.since);
+    await until(() => got.length >= 1 && s.alertWebhook!.waiting() === 0, 'the raise posted again');
+    s.watch.check();
+    await until(() => s.alertWebhook!.waiting() === 0, 'every event taken');
+    // Raised again as the same incident (same since and event id: the receiver may drop the repeat), never cleared.
+    expect(events()).toEqual(['raised clock']);
+    expect(got[0]!.headers['x-crs-event-id']).toBe(raise.headers['x-crs-event-id']);
+    expect(logs.join('\n')).toMatch(/clock: the system clock stepped back by 1 h .*, seen before the restart/);
+
+    // Started again after its hour: it no longer stands, and the tool is told it cleared.
+    await s.close();
+    clock.now += 56 * MIN;
+    got = [];
+    s = await startServer(clock, [], true);
+    server = s;
+    expect(s.watch.current().map((a) => a.key)).not.toContain('clock');
+    await until(() => got.length >= 1 && s.alertWebhook!.waiting() === 0, 'the clear posted');
+    expect(events()).toEqual(['cleared clock']);
+    expect(got[0]!.body).toMatchObject({ since: raise.body.since });
   });
 });
 
@@ -489,12 +537,12 @@ describe('the alerts told raised, remembered across a restart (2026-12-06)', () 
   const hookWith = (told: SqliteAlertsTold) =>
     new AlertWebhook({ url: receiverUrl(), log: (l) => logs.push(l), now: () => Date.now(), told });
 
-  it('a data directory of version 10 opens as 12 with none remembered (what an earlier server told was not kept)', () => {
+  it('a data directory of version 10 opens as 13 with none remembered (what an earlier server told was not kept)', () => {
     db.exec('DROP TABLE alerts_told');
     db.pragma('user_version = 10');
     db.close();
     db = openDataDir(join(dir, 'data'));
-    expect(db.pragma('user_version', { simple: true })).toBe(12);
+    expect(db.pragma('user_version', { simple: true })).toBe(13);
     const told = new SqliteAlertsTold(db);
     expect(told.open()).toEqual([]);
     told.raised('pager', SINCE);

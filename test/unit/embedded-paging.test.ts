@@ -550,7 +550,7 @@ describe('SqlitePageStore, pinned by a mutation run', () => {
     db.pragma('user_version = 11');
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(12);
+    expect(db.pragma('user_version', { simple: true })).toBe(13);
     const store = new SqlitePageStore(db);
     expect([...store.staleFeedAlerts()]).toEqual([
       [h4, { alertId: h4, since: 5000 }],
@@ -560,12 +560,21 @@ describe('SqlitePageStore, pinned by a mutation run', () => {
     expect(store.staleFeedAlerts().get(h4)?.resumed).toEqual([{ patientId: 'P2', at: 6000 }]);
   });
 
+  it('opens a version-12 data directory as version 13 with no clock step kept (an earlier server kept none)', () => {
+    db.exec('DROP TABLE clock_step');
+    db.pragma('user_version = 12');
+    db.close();
+    db = openDataDir(dir);
+    expect(db.pragma('user_version', { simple: true })).toBe(13);
+    expect(db.prepare('SELECT count(*) FROM clock_step').pluck().get()).toBe(0);
+  });
+
   it('opens a version-8 data directory as version 9: its ward alerts in force, their members found again by ward', () => {
     db.exec('DROP TABLE stale_feed_members');
     db.pragma('user_version = 8');
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(12);
+    expect(db.pragma('user_version', { simple: true })).toBe(13);
     expect(db.prepare('SELECT count(*) FROM stale_feed_members').pluck().get()).toBe(0);
     const store = new SqlitePageStore(db);
     store.recordStaleFeeds(new Map([['P1', { alertId: 'stale-feed|ward H4|5000', since: 5000 }]]), []);
@@ -1610,7 +1619,7 @@ describe('a data directory of issue 5 (schema version 1)', () => {
     const { notificationId, inboxMessage } = legacyDatabase(file);
 
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(12);
+    expect(db.pragma('user_version', { simple: true })).toBe(13);
     expect(db.prepare('SELECT message_id FROM inbox').pluck().all()).toEqual([inboxMessage.messageId]);
     expect(db.prepare('SELECT kind, item_id FROM outbox').all()).toEqual([
       { kind: 'notification', item_id: notificationId },
@@ -1664,7 +1673,7 @@ describe('a data directory of issue 5 (schema version 1)', () => {
     db.close();
     expect(() => openDataDir(dir)).toThrow(/schema version 99 is newer than this crs/);
     const fix = new Database(join(dir, DB_FILE));
-    fix.pragma('user_version = 12');
+    fix.pragma('user_version = 13');
     fix.close();
     db = openDataDir(dir);
   });

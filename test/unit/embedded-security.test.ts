@@ -187,7 +187,7 @@ describe("the board's write routes and a compressed body", () => {
         headers: { cookie, origin, 'content-type': 'application/json', 'content-encoding': encoding },
         body: gzipSync(JSON.stringify(body)),
       });
-    const said = { error: 'content-encoding gzip is not taken: send the body uncompressed' };
+    const said = { error: 'content-encoding "gzip" is not taken: send the body uncompressed' };
     for (const [path, body] of [
       [`/api/pages/${encodeURIComponent(pageId)}/ack`, { by: 'Dr A' }],
       ['/api/silences', { team: 'icu', minutes: 5, reason: 'drill', by: 'Ops' }],

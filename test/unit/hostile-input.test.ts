@@ -618,9 +618,19 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
     const { gzipSync } = await import('node:zlib');
     const message = msg('P-gz', 0, { vitals: { heartRate: 90 } }, 'gz-1');
     const cases: [string, string, string, RegExp][] = [
-      ['/v1/messages', 'application/json', JSON.stringify(message), /"error":"content-encoding gzip is not taken/],
-      ['/fhir/r4/Observation', 'application/fhir+json', '{}', /"code":"not-supported".*content-encoding gzip/],
-      ['/v1/hl7v2', HL7_CONTENT_TYPE, toPcd01(message) ?? '', /MSA\|AR\|\|content-encoding gzip is not taken/],
+      [
+        '/v1/messages',
+        'application/json',
+        JSON.stringify(message),
+        /"error":"content-encoding \\"gzip\\" is not taken/,
+      ],
+      [
+        '/fhir/r4/Observation',
+        'application/fhir+json',
+        '{}',
+        /"code":"not-supported".*content-encoding \\"gzip\\" is not taken/,
+      ],
+      ['/v1/hl7v2', HL7_CONTENT_TYPE, toPcd01(message) ?? '', /MSA\|AR\|\|content-encoding "gzip" is not taken/],
     ];
     for (const [path, type, body, said] of cases) {
       const answers = [];
@@ -638,7 +648,7 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
     }
     // Codings are a list (RFC 9110), case-insensitive: identity in any case is none; another is named.
     expect(codingRefused(' Identity , IDENTITY ')).toBeUndefined();
-    expect(codingRefused('identity, gzip')).toMatch(/^content-encoding gzip is not taken/);
+    expect(codingRefused('identity, gzip')).toMatch(/^content-encoding "gzip" is not taken/);
     // identity is no coding: taken as before.
     const plain = await fetch(`${embedded.url}/v1/messages`, {
       method: 'POST',

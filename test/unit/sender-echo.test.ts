@@ -71,6 +71,16 @@ describe('device messages (POST /v1/messages and /v1/messages/batch)', () => {
       `content-type "text/${'x'.repeat(59)}..." is not JSON`,
     ],
     ['a path', post(base, `/v1/${LONG}`), `no route "/v1/${'x'.repeat(60)}..."; POST`],
+    [
+      'a content-encoding',
+      post(base, '/v1/messages', { 'content-encoding': LONG }),
+      `content-encoding ${CUT} is not taken: send the body uncompressed`,
+    ],
+    [
+      'a content-encoding with an override',
+      post(base, '/v1/messages', { 'content-encoding': `gzip, ${BIDI}` }),
+      'content-encoding "gzip, a\\u202eb" is not taken',
+    ],
   ];
   it.each(cases)('%s: quoted, cut at 64 characters, the answer small', async (_, req, said) => {
     const out = await send(req);

@@ -628,7 +628,7 @@ describe('an embedded data directory of version 9 (no expiry column)', () => {
 
     const upgraded = openDataDir(dir);
     try {
-      expect(upgraded.pragma('user_version', { simple: true })).toBe(12);
+      expect(upgraded.pragma('user_version', { simple: true })).toBe(13);
       const tokens = new SqliteTokenStore(upgraded);
       expect(await authenticate(`Bearer ${token}`, tokens, at(3650 * D))).toMatchObject({
         ok: true,
@@ -656,7 +656,7 @@ describe('an embedded data directory of version 9 (no expiry column)', () => {
     old.close();
     const upgraded = openDataDir(dir);
     try {
-      expect(upgraded.pragma('user_version', { simple: true })).toBe(12);
+      expect(upgraded.pragma('user_version', { simple: true })).toBe(13);
       const tokens = new SqliteTokenStore(upgraded);
       expect(await authenticate(`Bearer ${token}`, tokens, at(3650 * D))).toMatchObject({ ok: true });
       expect(await tokens.expire(record.tokenId, at(H).toISOString())).toBe(true);

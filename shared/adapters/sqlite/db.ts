@@ -24,7 +24,7 @@ import { listColumns } from './board.ts';
 
 export type Db = Database.Database;
 
-const SCHEMA_VERSION = 12;
+const SCHEMA_VERSION = 13;
 
 /** Tables every version has, unchanged since version 1 (the timeline, changed in version 4, is SCHEMA_TIMELINE). */
 const SCHEMA_COMMON = `
@@ -263,6 +263,20 @@ CREATE TABLE IF NOT EXISTS stale_feed_resumed (
 `;
 
 /**
+ * Version 13 (2026-12-07): the last step of the host's clock crs serve saw (clock-step.ts), so that its hour-long alert
+ * stands across a restart: it was held in memory only, and a restart within the hour forgot it (the alert webhook told
+ * it cleared). One row at most: a later step replaces it.
+ */
+const SCHEMA_CLOCK_STEP = `
+CREATE TABLE IF NOT EXISTS clock_step (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  step_ms INTEGER NOT NULL,                   -- how far the wall clock moved against the monotonic clock (< 0: back)
+  before_at INTEGER NOT NULL,                 -- the moment of the step on the wall clock as it was (epoch ms)
+  after_at INTEGER NOT NULL                   -- the same moment on the wall clock as it became (epoch ms)
+);
+`;
+
+/**
  * Version 11 (2026-12-06): the alerts `crs serve --alert-webhook` told the operator's tool were raised and has not
  * told cleared (alerts-told.ts), so that a restart sends the clear of one that ended while the server was stopped.
  */
@@ -436,10 +450,10 @@ function migrate(db: Db): void {
   db.transaction(() => {
     if (version === 0) {
       db.exec(
-        `${SCHEMA_V3}${SCHEMA_TIMELINE}${SCHEMA_ACK_LINKS}${SCHEMA_LIST}${SCHEMA_LANE_STARTS}${SCHEMA_STALE_MEMBERS}${SCHEMA_ALERTS_TOLD}${SCHEMA_STALE_RESUMED}`,
+        `${SCHEMA_V3}${SCHEMA_TIMELINE}${SCHEMA_ACK_LINKS}${SCHEMA_LIST}${SCHEMA_LANE_STARTS}${SCHEMA_STALE_MEMBERS}${SCHEMA_ALERTS_TOLD}${SCHEMA_STALE_RESUMED}${SCHEMA_CLOCK_STEP}`,
       );
       addTokenExpiry(db);
-    } else if (version >= 1 && version <= 11) {
+    } else if (version >= 1 && version <= 12) {
       if (version === 1) migrateV1(db);
       if (version <= 2) db.exec(SCHEMA_V3_CONSERVATION);
       if (version <= 3) db.exec(MIGRATE_TIMELINE);
@@ -461,6 +475,8 @@ function migrate(db: Db): void {
       db.exec(SCHEMA_ALERTS_TOLD);
       // Who resumed of a ward alert in force was not kept: its board and all-clear name those from now on.
       db.exec(SCHEMA_STALE_RESUMED);
+      // A step seen by an earlier server was not kept: its alert, if its hour was not over, is not raised again.
+      db.exec(SCHEMA_CLOCK_STEP);
     } else throw new Error(`database schema version ${version} is not supported (expected ${SCHEMA_VERSION})`);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   })();

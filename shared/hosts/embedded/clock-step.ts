@@ -62,6 +62,17 @@ export class ClockStepWatch {
     return step;
   }
 
+  /**
+   * A step seen before a restart, `agoMs` ago by the wall clock (the monotonic clock starts afresh): its alert
+   * stands for the rest of its hour. A wall clock now before the step's moment (set back again while the server was
+   * stopped) cannot say how long ago it was: a whole hour then. Whether it still stands.
+   */
+  resume(step: ClockStep, agoMs: number): boolean {
+    if (agoMs >= ALERT_MS) return false;
+    this.last = { step, mono: this.monotonic() - Math.max(0, agoMs) };
+    return true;
+  }
+
   /** The last step, for an hour after it (the delivery watch's alert). */
   recent(): ClockStep | undefined {
     return this.last && this.monotonic() - this.last.mono < ALERT_MS ? this.last.step : undefined;

@@ -67,8 +67,9 @@ export interface DeliveryWatchOptions {
   /**
    * What to say after a step of the host's clock (for an hour); undefined when there was none. `incident` names the
    * step: another step while the alert stands (the operator's fix of the first) is told again, not only shown.
+   * `since` is the step's moment (epoch ms): the alert's since, across a restart too.
    */
-  clock?: () => { text: string; incident: string } | undefined;
+  clock?: () => { text: string; incident: string; since?: number } | undefined;
   deliveryAlertMinutes: number;
   now: () => number;
   log: (line: string) => void;
@@ -234,6 +235,7 @@ export class DeliveryWatch {
     const clock = this.o.clock?.();
     if (clock) found.set('clock', clock.text);
     const incidents = new Map(clock ? [['clock', clock.incident]] : []);
+    const sinces = new Map(clock?.since !== undefined ? [['clock', clock.since]] : []);
 
     if (unread.length > 0)
       found.set(
@@ -259,7 +261,7 @@ export class DeliveryWatch {
       }
       if (!had) this.o.log(`delivery watch: ALERT ${text}`);
       const page = pages.get(key) ?? had?.page;
-      const since = had?.since ?? iso(page?.exhaustedAt ?? now);
+      const since = had?.since ?? iso(page?.exhaustedAt ?? sinces.get(key) ?? now);
       const alert = { key, since, text, ...(page ? { page } : {}) };
       this.alerts.set(key, alert);
       if (!had) this.o.onAlert?.('raised', alert);

@@ -194,6 +194,7 @@ export class EmbeddedPaging {
     this.feeds = o.db.prepare('SELECT patient_id, feed_since FROM patients WHERE feed_since IS NOT NULL');
     this.lastTickAt = o.now();
     this.clock = o.watchClock ? new ClockStepWatch(o.now, o.monotonic) : undefined;
+    this.resumeStep();
   }
 
   /** The ladders that ran out unanswered and still stand, oldest first. */
@@ -237,6 +238,7 @@ export class EmbeddedPaging {
    */
   private async clockCheck(): Promise<void> {
     const seen = this.clock?.check();
+    if (seen) this.keepStep(seen);
     // A step not yet moved (the database could not write it: a full disk) is moved at the next look, with any since.
     const had = this.unmoved;
     const step = had && seen ? { ...had, stepMs: had.stepMs + seen.stepMs, after: seen.after } : (had ?? seen);
@@ -251,6 +253,38 @@ export class EmbeddedPaging {
       `clock: ${stepText(step)}; ${moved.pages} pending escalation(s) and ${moved.silences} silence(s) keep the time they had left; check the host's time source`,
     );
     this.o.onClockStep?.();
+  }
+
+  /**
+   * The last step seen, kept (clock_step, schema version 13) so that its alert stands across a restart: held in memory
+   * only until 2026-12-07, a restart within its hour forgot it, and the alert webhook told it cleared.
+   */
+  private keepStep(step: ClockStep): void {
+    try {
+      this.o.db
+        .prepare('INSERT OR REPLACE INTO clock_step (id, step_ms, before_at, after_at) VALUES (1, ?, ?, ?)')
+        .run(step.stepMs, step.before, step.after);
+    } catch (err) {
+      const e = err as { code?: unknown; name?: unknown };
+      this.o.log(
+        `clock: the step could not be kept (${String(e.code ?? e.name ?? 'error')}): a restart within the hour would not say it again`,
+      );
+    }
+  }
+
+  /** At start: the step the last run saw, said by the delivery watch for the rest of its hour. */
+  private resumeStep(): void {
+    if (!this.clock) return;
+    const row = this.o.db.prepare('SELECT step_ms, before_at, after_at FROM clock_step').get() as
+      | { step_ms: number; before_at: number; after_at: number }
+      | undefined;
+    if (!row) return;
+    const step = { stepMs: row.step_ms, before: row.before_at, after: row.after_at };
+    if (this.clock.resume(step, this.o.now() - step.after))
+      this.o.log(
+        `clock: ${stepText(step)}, seen before the restart: the delivery watch says it until an hour after it`,
+      );
+    else this.o.db.prepare('DELETE FROM clock_step').run();
   }
 
   private shiftFeeds(step: ClockStep): void {
@@ -282,7 +316,7 @@ export class EmbeddedPaging {
   }
 
   /** The delivery watch's alert after a clock step (for an hour), or while the clock is behind the stored records. */
-  clockAlert(): { text: string; incident: string } | undefined {
+  clockAlert(): { text: string; incident: string; since?: number } | undefined {
     const step = this.clock?.recent();
     if (!step) {
       if (this.storedAhead === undefined) return undefined;
@@ -296,6 +330,7 @@ export class EmbeddedPaging {
     return {
       text: `${stepText(step)}; pending escalations, silences and no-data alerts were moved to keep the time they had left; times sent before and after it are apart by the step${behind}; check the host's time source (NTP)`,
       incident: `step at ${step.after}`,
+      since: step.after,
     };
   }
 
