@@ -4773,23 +4773,64 @@ describe('a vasopressor set in a batch: each way an entry of it is dropped or re
     expect(drugs(one)).toEqual([]);
   });
 
-  it('a reference to a Medication contained in another administration names nothing: refused alone', () => {
-    // Contained resources are local to their container (R4 references.html): the second cannot be read as a
-    // vasopressor, and an antibiotic so sent must not refuse the pressors. Known limit, said here.
+  it('a reference to a Medication contained in another administration: its drug unknown, every set of its patient is refused', () => {
+    // Contained resources are local to their container (R4 references.html): the second names nothing it can read,
+    // and may be a vasopressor (the one contained in the first is one). Until 2026-12-07 it was refused alone and the
+    // first graded as the complete set (two pressors as one: CRS 4 as 3).
     const norepinephrine = [
       { resourceType: 'Medication', id: 'm', code: { coding: [{ system: RXNORM, code: '7512' }] } },
     ];
     const own = { medicationCodeableConcept: undefined, medicationReference: { reference: '#m' } };
     const out = inBatch(drip('ma-n', '7512', { ...own, contained: norepinephrine }), drip('ma-e', '3992', own));
-    expect(drugs(out)).toEqual([['norepinephrine']]);
-    expect(refusedWith(out)).toEqual([]);
+    expect(drugs(out)).toEqual([]);
+    expect(refusedWith(out)).toEqual(['Bundle.entry[0].resource']);
+    expect(out.issues.find((i) => i.expression === 'Bundle.entry[0].resource')?.text).toMatch(
+      /^refused with Bundle\.entry\[1\]\.resource: a vasopressor of this patient whose time or drug cannot be read/,
+    );
   });
 
   it.each([
-    [
-      'a reference to a Medication elsewhere',
-      { medicationCodeableConcept: undefined, medicationReference: { reference: 'Medication/x' } },
-    ],
+    ['a Medication on the server (Medication/x)', 'Medication/x'],
+    ['an absolute URL', 'https://ehr.example.org/fhir/Medication/x'],
+    ['a urn:uuid no entry has', 'urn:uuid:9f0c2f4e-3b7a-4c1d-8e2f-6a5b4c3d2e1f'],
+    ['a #id naming nothing contained', '#m'],
+  ])(
+    'a drug named by %s cannot be read, nor known not a vasopressor: every set of its patient is refused',
+    (_, reference) => {
+      // Until 2026-12-07 it was refused alone, and the other pump graded as the complete set (CRS 4 as 3).
+      const out = inBatch(
+        drip('ma-e', '3992', { effectiveDateTime: '2026-01-10T09:00:00+01:00' }),
+        drip('ma-n', '7512'),
+        drip('ma-x', '7512', { medicationCodeableConcept: undefined, medicationReference: { reference } }),
+      );
+      expect(drugs(out)).toEqual([]);
+      expect(refusedWith(out)).toEqual(['Bundle.entry[0].resource', 'Bundle.entry[1].resource']);
+      expect(out.issues.find((i) => i.expression === 'Bundle.entry[2].resource.medicationReference')?.text).toMatch(
+        /^the drug is required/,
+      );
+    },
+  );
+
+  it('a drug naming a Medication of the Bundle that has no coding (text alone) refuses every set of its patient', () => {
+    const out = translateResources(
+      [
+        { resource: drip('ma-e', '3992') },
+        { resource: { resourceType: 'Medication', id: 'med', code: { text: 'norepinephrine' } } },
+        {
+          resource: drip('ma-x', '7512', {
+            medicationCodeableConcept: undefined,
+            medicationReference: { reference: 'Medication/med' },
+          }),
+        },
+      ].map((e, i) => ({ ...e, at: `Bundle.entry[${i}].resource` })),
+      { deviceId: 'ehr-1' },
+      true,
+    );
+    expect(drugs(out)).toEqual([]);
+    expect(refusedWith(out)).toEqual(['Bundle.entry[0].resource']);
+  });
+
+  it.each([
     ['an element R4 does not define', { statsu: 'x' }],
     ['no time', { effectiveDateTime: '' }],
     ['a modifier extension', { modifierExtension: [{ url: 'http://example.org/x', valueBoolean: true }] }],
@@ -4890,12 +4931,18 @@ describe('a vasopressor set in a batch: each way an entry of it is dropped or re
   });
 
   it('a drug unread beside a contained resource other than a Medication coded as a vasopressor refuses no set', () => {
+    // The drug is a bag of two graded drugs, neither a vasopressor: unread, and recognisably no vasopressor.
     const substance = { resourceType: 'Substance', id: 's', code: { coding: [{ system: RXNORM, code: '7512' }] } };
+    const bag = {
+      resourceType: 'Medication',
+      id: 'abx',
+      ingredient: ['3264', '612865'].map((code) => ({ itemCodeableConcept: { coding: [{ system: RXNORM, code }] } })),
+    };
     const antibiotic = {
       ...doseGiven('ma-c', '2193', qty(1, 'g')),
       medicationCodeableConcept: undefined,
       medicationReference: { reference: '#abx' },
-      contained: [substance],
+      contained: [substance, bag],
     };
     const out = inBatch(drip('ma-n', '7512'), antibiotic);
     expect(drugs(out)).toEqual([['norepinephrine']]);

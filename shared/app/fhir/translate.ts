@@ -271,7 +271,7 @@ function bundledPatients(
 
 /**
  * The Medications a Bundle carries, by their entry's fullUrl and as `Medication/<id>`: never read as a drug (a drug is
- * its administration's, or a contained one's), only to recognise a vasopressor refused (recognisablyPressor).
+ * its administration's, or a contained one's), only to recognise a vasopressor refused (possiblyPressor).
  */
 function bundledMedications(items: { resource: unknown; fullUrl?: string }[]): Map<string, Medication> {
   const out = new Map<string, Medication>();
@@ -508,9 +508,12 @@ function unreadMember(
   // Refused for two choices of its drug or its time (R4 allows one), each is read: saline beside a reference to a
   // contained vasopressor hid that one, and the other pump was graded as the complete set.
   const { medicationCodeableConcept: _, ...byReference } = ma;
-  const drugs = [ma, byReference].map(drugCodings);
+  const both = ma.medicationCodeableConcept !== undefined && ma.medicationReference !== undefined;
+  const drugChoices = both ? [ma, byReference] : [ma];
+  const drugs = drugChoices.map(drugCodings);
   const pressor = drugs.some((named) => !('problem' in named) && named.codings.some(isPressor));
-  const unread = !pressor && drugs.some((named) => 'problem' in named) && recognisablyPressor(ma, medications);
+  // Each choice unread is weighed alone: an antibiotic's code beside a Medication on the server may hide a pressor.
+  const unread = !pressor && drugChoices.some((m, i) => 'problem' in drugs[i]! && possiblyPressor(m, medications));
   if (!pressor && !unread) return [];
   if (unread) return [refusal(patientId, at, o, UNPLACED_MEMBER)];
   const status = typeof ma.status === 'string' ? (ma.status as string) : undefined;
@@ -524,29 +527,39 @@ function unreadMember(
 const isPressor = (c: Coded) => Boolean(vasopressorOf(c.system, c.code));
 
 /**
- * Whether a drug that cannot be read (drugCodings' problem: two graded ingredients in one bag, a reference that
- * names no contained Medication) is recognisably a vasopressor: a coding of its concept, or of a contained
- * Medication's code or ingredients, or of the Medication of the Bundle its reference names (`bundled`, never read
- * as its drug), is one. Until 2026-12-07 a reference to a Bundle's vasopressor was refused alone: the other pump of
- * the patient was graded as the complete set.
+ * Whether an administration whose drug cannot be read (drugCodings' problem) may be a vasopressor: unless its drug is
+ * recognisably something else, it may. Recognisably a vasopressor: a coding of its concept, of a contained
+ * Medication's code or ingredients, or of the Medication of the Bundle its reference names (`bundled`, never read as
+ * its drug) is one. Recognisably not: the drug it names (its concept, the contained Medication its `#id` names, the
+ * Bundle's Medication its reference names) is coded, and none of those codings is a vasopressor (an antibiotic; a bag
+ * of two graded drugs). Anything else is unknown, so possibly a vasopressor: a Medication on the server or at a URL,
+ * one contained in another resource, one coded by text alone, no drug at all. Until 2026-12-07 a reference to a
+ * Bundle's vasopressor was refused alone, and until later that day one to a Medication not in the Bundle: the other
+ * pump of the patient was graded as the complete set (two pressors as one, CRS 4 as 3).
  */
-function recognisablyPressor(ma: MedicationAdministration, bundled: Map<string, Medication>): boolean {
-  const contained = Array.isArray(ma.contained) ? (ma.contained as unknown[]) : [];
-  const ref = ma.medicationReference?.reference;
-  const named = typeof ref === 'string' ? bundled.get(ref) : undefined;
-  const medications = [
-    ...contained.filter((c): c is Medication => isObject(c) && c.resourceType === 'Medication'),
-    ...(named ? [named] : []),
+function possiblyPressor(ma: MedicationAdministration, bundled: Map<string, Medication>): boolean {
+  const medicationCodings = (m: Medication) => [
+    ...codingsOf(m.code),
+    ...(Array.isArray(m.ingredient) ? m.ingredient : []).flatMap((i) =>
+      isObject(i) ? codingsOf(i.itemCodeableConcept as CodeableConcept | undefined) : [],
+    ),
   ];
-  return [
-    codingsOf(ma.medicationCodeableConcept),
-    ...medications.flatMap((m) => [
-      codingsOf(m.code),
-      ...(Array.isArray(m.ingredient) ? m.ingredient : []).map((i) =>
-        isObject(i) ? codingsOf(i.itemCodeableConcept as CodeableConcept | undefined) : [],
-      ),
-    ]),
-  ].some((codings) => codings.some(isPressor));
+  const contained = (Array.isArray(ma.contained) ? (ma.contained as unknown[]) : []).filter(
+    (c): c is Medication => isObject(c) && c.resourceType === 'Medication',
+  );
+  const ref = ma.medicationReference?.reference;
+  const inBundle = typeof ref === 'string' ? bundled.get(ref) : undefined;
+  const anywhere = [
+    ...codingsOf(ma.medicationCodeableConcept),
+    ...[...contained, ...(inBundle ? [inBundle] : [])].flatMap(medicationCodings),
+  ];
+  if (anywhere.some(isPressor)) return true;
+  const local = typeof ref === 'string' && ref.startsWith('#');
+  const named = local
+    ? (containedOf(ma as unknown as Record<string, unknown>, ref, 'Medication') as Medication | undefined)
+    : inBundle;
+  const drug = [...codingsOf(ma.medicationCodeableConcept), ...(named ? medicationCodings(named) : [])];
+  return !drug.some((c) => c.code !== '');
 }
 
 /**
@@ -1315,7 +1328,7 @@ function medicationAdministration(
     // its end once it ended: where a drug's time and a vasopressor's differ, neither is said).
     if (ma.effectiveDateTime !== undefined || !ended || !ma.effectivePeriod?.end) timeOf(false);
     r.device('device[0]', ma.device?.[0], o.deviceId);
-    return patientId !== undefined && recognisablyPressor(ma, medications)
+    return patientId !== undefined && possiblyPressor(ma, medications)
       ? [refusal(patientId, r.at, o, UNPLACED_MEMBER)]
       : [];
   }
