@@ -175,16 +175,24 @@ export function translateResources(
   if (refusedSets.size > 0 || unplaced.size > 0)
     fragments = fragments.filter((f) => {
       if (f.key !== 'vasopressors') return true;
-      const atSet = refusedSets.get(`${f.patientId}\n${f.ms}`);
-      const anySet = atSet === undefined ? unplaced.get(f.patientId) : undefined;
+      // Its own patient's first; else one whose patient cannot be read (ANY_PATIENT), a member of any patient's.
+      const own = refusedSets.get(`${f.patientId}\n${f.ms}`);
+      const atSet = own ?? refusedSets.get(`${ANY_PATIENT}\n${f.ms}`);
+      const ownAny = atSet === undefined ? unplaced.get(f.patientId) : undefined;
+      const anySet = atSet === undefined ? (ownAny ?? unplaced.get(ANY_PATIENT)) : undefined;
       if (atSet === undefined && anySet === undefined) return true;
+      const why =
+        own !== undefined
+          ? `refused with ${atSet}: the vasopressors of one patient at one time are one set`
+          : atSet !== undefined
+            ? `refused with ${atSet}: a vasopressor whose patient cannot be read may be a member of the set of any patient at its time`
+            : ownAny !== undefined
+              ? `refused with ${anySet}: a vasopressor of this patient whose time or drug cannot be read may be a member of any of its sets`
+              : `refused with ${anySet}: a vasopressor whose patient cannot be read, nor its time or drug, may be a member of any set of any patient`;
       byResource.get(f.resource)!.push({
         expression: f.resource,
         code: 'value',
-        text:
-          atSet !== undefined
-            ? `refused with ${atSet}: the vasopressors of one patient at one time are one set, the complete set infusing; without it the others would say it is not infusing`
-            : `refused with ${anySet}: a vasopressor of this patient whose time or drug cannot be read may be a member of any of its sets, each the complete set infusing; without it the others would say it is not infusing`,
+        text: `${why}, each the complete set infusing; without it the others would say it is not infusing`,
       });
       return false;
     });
@@ -503,8 +511,7 @@ function unreadMember(
   if (resource.resourceType !== 'MedicationAdministration') return [];
   const ma = resource as unknown as MedicationAdministration;
   const r = new Reader(resource, at, { push: () => undefined }, patients, o.patientSystem);
-  const patientId = r.patient();
-  if (patientId === undefined) return [];
+  const patientId = r.patient() ?? ANY_PATIENT;
   // Refused for two choices of its drug or its time (R4 allows one), each is read: saline beside a reference to a
   // contained vasopressor hid that one, and the other pump was graded as the complete set.
   const { medicationCodeableConcept: _, ...byReference } = ma;
@@ -1284,6 +1291,12 @@ function drugCodings(
  * belonged to (translateResources refuses the set with it), and is never a value of any message.
  */
 const REFUSED_MEMBER = Symbol('a refused member of a vasopressor set');
+/**
+ * The patient of a refused vasopressor whose patient cannot be read: it may be a member of any patient's set (no
+ * patient id is empty: CONTRACT_ID). Until 2026-12-07 it refused none, and the other pump of its patient was graded
+ * as the complete set.
+ */
+const ANY_PATIENT = '';
 /** The value of a refused vasopressor administration of no one set known (its time or drug not read: refusal). */
 const UNPLACED_MEMBER = Symbol('a refused vasopressor of any set of its patient');
 
@@ -1328,9 +1341,7 @@ function medicationAdministration(
     // its end once it ended: where a drug's time and a vasopressor's differ, neither is said).
     if (ma.effectiveDateTime !== undefined || !ended || !ma.effectivePeriod?.end) timeOf(false);
     r.device('device[0]', ma.device?.[0], o.deviceId);
-    return patientId !== undefined && possiblyPressor(ma, medications)
-      ? [refusal(patientId, r.at, o, UNPLACED_MEMBER)]
-      : [];
+    return possiblyPressor(ma, medications) ? [refusal(patientId ?? ANY_PATIENT, r.at, o, UNPLACED_MEMBER)] : [];
   }
   const codings = named.codings;
   const pressor = codings.map((c) => vasopressorOf(c.system, c.code)).find(Boolean);
@@ -1389,16 +1400,15 @@ function medicationAdministration(
         );
       if (value !== undefined && exact && unit) dose = { drug: pressor, dose: value, unit };
     }
-    // Without its patient, the set it belongs to is not known: nothing is given, nothing refused with it. Without
-    // its time, it may be a member of any set of its patient: each is refused with it (until 2026-12-07 none was).
-    // Without its identity (no id, identifier or fullUrl) it is known: until 2026-12-07 a batch's entry without one
-    // was refused alone, and the other pump graded as the complete set.
-    if (patientId === undefined) return [];
-    if (ms === undefined) return [refusal(patientId, r.at, o, UNPLACED_MEMBER)];
+    // Without its time, it may be a member of any set of its patient; without its patient, of any patient's set at
+    // its time (ANY_PATIENT): each is refused with it (until 2026-12-07 none was). Without its identity (no id,
+    // identifier or fullUrl) it is known: until 2026-12-07 a batch's entry without one was refused alone, and the
+    // other pump graded as the complete set.
+    if (ms === undefined) return [refusal(patientId ?? ANY_PATIENT, r.at, o, UNPLACED_MEMBER)];
     const id = base?.id ?? r.at;
     const frag = (value: unknown, at: string): Fragment[] => [
       {
-        patientId,
+        patientId: patientId ?? ANY_PATIENT,
         resource: r.at,
         id,
         ms,
@@ -1410,7 +1420,7 @@ function medicationAdministration(
       },
     ];
     // Any error said of it refuses it, and its set with it.
-    if (r.errors > 0 || !base || !device || twoDrugs) return frag(REFUSED_MEMBER, 'status');
+    if (r.errors > 0 || !base || !device || twoDrugs || patientId === undefined) return frag(REFUSED_MEMBER, 'status');
     if (ended) return frag(null, 'status'); // counted in the set, as not infusing
     if (status === 'on-hold') return frag({ drug: pressor, dose: 0, unit: rateUnitOf(ma) ?? 'mcg/min' }, 'status');
     return dose ? frag(dose, 'dosage.rateQuantity') : frag(REFUSED_MEMBER, 'status');
