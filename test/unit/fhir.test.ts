@@ -5082,3 +5082,57 @@ describe('a vasopressor whose patient cannot be read refuses every set it may be
     );
   });
 });
+
+describe('an Encounter refused for its id or patient: every other problem is named all the same (2026-12-07)', () => {
+  // Until 2026-12-07 a finished stay refused for its id or subject was not looked at past them: its period.end, a
+  // partOf or a class not taken went unsaid, and the sender mended one problem a round trip.
+  const stay = (extra: Record<string, unknown>) => ({
+    resourceType: 'Encounter',
+    status: 'finished',
+    class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'IMP' },
+    subject,
+    period: { start: '2026-01-02T10:00:00Z', end: '2026-01-09T10:00:00Z' },
+    ...extra,
+  });
+  const said = (resource: unknown) =>
+    translateResources([{ resource, at: 'Encounter' }], { deviceId: 'ehr-1' }).issues.map((i) => [
+      i.expression,
+      i.code,
+      i.severity ?? 'error',
+    ]);
+
+  it.each([
+    [
+      'no id, a period.end that is no dateTime',
+      { period: { end: 'yesterday' } },
+      [['Encounter.period.end', 'value', 'error']],
+    ],
+    [
+      'no id, no period.end',
+      { period: { start: '2026-01-02T10:00:00Z' } },
+      [['Encounter.period.end', 'required', 'error']],
+    ],
+    [
+      'no id, part of another',
+      { partOf: { reference: 'Encounter/e0' } },
+      [['Encounter.partOf', 'not-supported', 'warning']],
+    ],
+    ['no id, an outpatient visit', { class: { code: 'AMB' } }, [['Encounter.class', 'not-supported', 'warning']]],
+  ])('%s: named beside the id', (_, over, more) => {
+    expect(said(stay(over))).toEqual([['Encounter.id', 'required', 'error'], ...more]);
+  });
+
+  it('no subject and a period.end that is no dateTime: both named', () => {
+    expect(said(stay({ id: 'e1', subject: undefined, period: { end: 'yesterday' } }))).toEqual([
+      ['Encounter.subject', 'required', 'error'],
+      ['Encounter.period.end', 'value', 'error'],
+    ]);
+  });
+
+  it('in progress, no id and no location: both named', () => {
+    expect(said(stay({ status: 'in-progress', period: undefined }))).toEqual([
+      ['Encounter.id', 'required', 'error'],
+      ['Encounter.location', 'required', 'error'],
+    ]);
+  });
+});

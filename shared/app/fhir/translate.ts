@@ -1486,6 +1486,8 @@ function encounter(enc: Encounter, r: Reader, base: Base | undefined, o: FhirOpt
   const locations = enc.location ?? [];
   // The current bed and ward of a stay in progress (a location not left: no period.end), the latest-starting of each.
   const current = new Map<string, Fragment>();
+  // Locations read (a bed or ward, named, at a time read), taken or not: whether there is one to take is said.
+  let readable = 0;
   r.objects('location', locations).forEach(([loc, i]) => {
     if (loc.status && loc.status !== 'active') return;
     const name = loc.location?.display ?? loc.location?.identifier?.value;
@@ -1511,6 +1513,7 @@ function encounter(enc: Encounter, r: Reader, base: Base | undefined, o: FhirOpt
     }
     const path = loc.period?.start !== undefined ? `location[${i}].period.start` : 'period.start';
     const ms = r.time(path, loc.period?.start ?? enc.period?.start);
+    if (ms !== undefined) readable++;
     if (ms === undefined || !read) return;
     const f: Fragment = {
       ...base,
@@ -1529,10 +1532,9 @@ function encounter(enc: Encounter, r: Reader, base: Base | undefined, o: FhirOpt
   // bed's start: a discharge cancelled by putting the same Encounter back in progress (the v2-to-FHIR mapping of an
   // ADT^A13) keeps the stay's old start, before the end it undoes, and dated there alone it restarted nothing (the
   // patient stayed unwatched). Dated when recorded, as an A13 is at EVN-2, it is the re-admission.
-  // A status not read says nothing of where the patient is, or whether the stay ended.
-  if (!known || !read) return out;
-  const recorded = enc.status === 'in-progress' ? lastUpdatedOf(enc, r) : undefined;
-  if (recorded !== undefined) for (const f of current.values()) if (f.ms < recorded) f.ms = recorded;
+  // A status not read says nothing of where the patient is, or whether the stay ended. Past a refused id or patient,
+  // the rest is checked and named, never taken (until 2026-12-07 a finished stay's period.end went unsaid).
+  if (!known) return out;
   // A finished inpatient stay is the end of the patient's monitoring (a discharge): taken for that, with or without
   // a bed. Any other visit that ends (a clinic or emergency visit, a day of outpatient CAR-T care) is not: the
   // patient may be monitored all the same, and ending the watch on it would lose a no-data alert.
@@ -1550,7 +1552,7 @@ function encounter(enc: Encounter, r: Reader, base: Base | undefined, o: FhirOpt
     }
     const cls = present(enc.class) ? enc.class : undefined;
     if (cls && (cls.system === undefined || cls.system === ACT_CODE) && INPATIENT.has(String(cls.code)))
-      return [...out, ...stayEnd(enc, r, base, o)];
+      return [...out, ...stayEnd(enc, r, read ? base : undefined, o)];
     r.issue(
       'class',
       'not-supported',
@@ -1559,13 +1561,15 @@ function encounter(enc: Encounter, r: Reader, base: Base | undefined, o: FhirOpt
     );
     return out;
   }
-  if (out.length === 0 && Array.isArray(locations) && locations.length === 0)
+  const recorded = enc.status === 'in-progress' ? lastUpdatedOf(enc, r) : undefined;
+  if (recorded !== undefined) for (const f of current.values()) if (f.ms < recorded) f.ms = recorded;
+  if (readable === 0 && Array.isArray(locations) && locations.length === 0)
     r.issue(
       'location',
       'required',
       'an Encounter is taken for its bed and ward (location with physicalType bd or wa), or, finished, for the end of the stay (period.end)',
     );
-  else if (out.length === 0)
+  else if (readable === 0)
     r.issue(
       'location',
       'not-supported',
@@ -1591,8 +1595,9 @@ function lastUpdatedOf(resource: { meta?: { lastUpdated?: unknown } }, r: Reader
 /**
  * The end of monitoring a finished Encounter says, at period.end (required: when the stay ended, as every other
  * resource's time is), its reason from hospitalization.dischargeDisposition (terminology.ts), else `discharged`.
+ * Without a base (the Encounter refused for its id, patient or another problem), period.end is checked, not taken.
  */
-function stayEnd(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragment[] {
+function stayEnd(enc: Encounter, r: Reader, base: Base | undefined, o: FhirOptions): Fragment[] {
   const end = enc.period?.end;
   if (end === undefined || end === null) {
     r.issue(
@@ -1603,7 +1608,7 @@ function stayEnd(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragmen
     return [];
   }
   const ms = r.time('period.end', end);
-  if (ms === undefined) return [];
+  if (ms === undefined || !base) return [];
   const disposition = present(enc.hospitalization) ? enc.hospitalization.dischargeDisposition : undefined;
   const reason = codingsOf(disposition)
     .map((c) => endReasonOf(c.system, c.code))
