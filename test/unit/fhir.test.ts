@@ -91,6 +91,14 @@ const drip = (id: string, rxnorm: string, over: Record<string, unknown> = {}) =>
     ...over,
   }) as Resource;
 
+/** Resources translated as a batch's entries (each refused alone, a vasopressor with its set). */
+const inBatch = (...resources: unknown[]) =>
+  translateResources(
+    resources.map((resource, i) => ({ resource, at: `Bundle.entry[${i}].resource` })),
+    { deviceId: 'ehr-1' },
+    true,
+  );
+
 function flowsheet(): Bundle {
   return {
     resourceType: 'Bundle',
@@ -3894,12 +3902,13 @@ describe('a refused vasopressor and its set, pinned by a review of 2026-12-07', 
     expect(statusesOf(same)).toEqual([REFUSED, REFUSED]);
   });
 
-  it('a pressor refused before it is read without a patient read refuses nothing else; without a time, every set', async () => {
+  it('a pressor refused before it is read without a patient read refuses the set at its time; without a time, every set', async () => {
     const { subject: _, ...noPatient } = drip('ma-e', '3992', { statsu: 'x' }) as Resource & { subject?: unknown };
     const { effectiveDateTime: _t, ...noTime } = drip('ma-e', '3992', { statsu: 'x' }) as Resource & {
       effectiveDateTime?: string;
     };
-    expect(statusesOf(await batch(drip('ma-n', '7512'), noPatient))).toEqual([TAKEN, REFUSED]);
+    // Its patient unknown, it may be a member of any patient's set at its time (until 2026-12-07 it refused none).
+    expect(statusesOf(await batch(drip('ma-n', '7512'), noPatient))).toEqual([REFUSED, REFUSED]);
     // Its instant unknown, it may be a member of any set of its patient (until 2026-12-07 this one was taken).
     expect(statusesOf(await batch(drip('ma-n', '7512'), noTime))).toEqual([REFUSED, REFUSED]);
   });
@@ -4659,10 +4668,13 @@ describe('the changes of 2026-12-07 (hunt-fhir5), pinned by a mutation run', () 
   it.each([
     ['refused before it is read', { statsu: 'x' }],
     ['refused as it is read', { status: 'bogus' }],
-  ])('a pressor %s without a patient leaves alone the set of a patient whose id is "undefined"', async (_, over) => {
+  ])('a pressor %s without a patient refuses the set of every patient at its time, not at another', async (_, over) => {
+    // Until 2026-12-07 it refused none (its patient unknown): the other pump of its patient was graded as the set.
     const { subject: _s, ...noPatient } = drip('ma-e', '3992', over) as Resource & { subject?: unknown };
     const other = drip('ma-n', '7512', { subject: { reference: 'Patient/undefined' } });
-    expect(statusesOf(await batch(other, noPatient))).toEqual(['202', '422']);
+    expect(statusesOf(await batch(other, noPatient))).toEqual(['422', '422']);
+    const later = { ...noPatient, effectiveDateTime: '2026-01-10T09:00:00+01:00' };
+    expect(statusesOf(await batch(other, later))).toEqual(['202', '422']);
   });
 
   it("a drug not named, ended: a period's start is not asked for (its time is its end, were it a vasopressor)", () => {
@@ -4698,12 +4710,6 @@ describe('a vasopressor set in a batch: each way an entry of it is dropped or re
   // Safety review of the two merges above: no pump of a patient is graded as the complete set while another
   // vasopressor entry of that patient at that instant was refused; a refused drug other than a vasopressor refuses
   // no set; what is dropped unrefused (not-done, entered-in-error, a drug not graded) is no member of a set.
-  const inBatch = (...resources: unknown[]) =>
-    translateResources(
-      resources.map((resource, i) => ({ resource, at: `Bundle.entry[${i}].resource` })),
-      { deviceId: 'ehr-1' },
-      true,
-    );
   const drugs = (out: ReturnType<typeof inBatch>) =>
     out.translated.map((x) => (x.message as DeviceMessage).vasopressors?.map((v) => v.drug).sort());
   const refusedWith = (out: ReturnType<typeof inBatch>) =>
@@ -4773,23 +4779,64 @@ describe('a vasopressor set in a batch: each way an entry of it is dropped or re
     expect(drugs(one)).toEqual([]);
   });
 
-  it('a reference to a Medication contained in another administration names nothing: refused alone', () => {
-    // Contained resources are local to their container (R4 references.html): the second cannot be read as a
-    // vasopressor, and an antibiotic so sent must not refuse the pressors. Known limit, said here.
+  it('a reference to a Medication contained in another administration: its drug unknown, every set of its patient is refused', () => {
+    // Contained resources are local to their container (R4 references.html): the second names nothing it can read,
+    // and may be a vasopressor (the one contained in the first is one). Until 2026-12-07 it was refused alone and the
+    // first graded as the complete set (two pressors as one: CRS 4 as 3).
     const norepinephrine = [
       { resourceType: 'Medication', id: 'm', code: { coding: [{ system: RXNORM, code: '7512' }] } },
     ];
     const own = { medicationCodeableConcept: undefined, medicationReference: { reference: '#m' } };
     const out = inBatch(drip('ma-n', '7512', { ...own, contained: norepinephrine }), drip('ma-e', '3992', own));
-    expect(drugs(out)).toEqual([['norepinephrine']]);
-    expect(refusedWith(out)).toEqual([]);
+    expect(drugs(out)).toEqual([]);
+    expect(refusedWith(out)).toEqual(['Bundle.entry[0].resource']);
+    expect(out.issues.find((i) => i.expression === 'Bundle.entry[0].resource')?.text).toMatch(
+      /^refused with Bundle\.entry\[1\]\.resource: a vasopressor of this patient whose time or drug cannot be read/,
+    );
   });
 
   it.each([
-    [
-      'a reference to a Medication elsewhere',
-      { medicationCodeableConcept: undefined, medicationReference: { reference: 'Medication/x' } },
-    ],
+    ['a Medication on the server (Medication/x)', 'Medication/x'],
+    ['an absolute URL', 'https://ehr.example.org/fhir/Medication/x'],
+    ['a urn:uuid no entry has', 'urn:uuid:9f0c2f4e-3b7a-4c1d-8e2f-6a5b4c3d2e1f'],
+    ['a #id naming nothing contained', '#m'],
+  ])(
+    'a drug named by %s cannot be read, nor known not a vasopressor: every set of its patient is refused',
+    (_, reference) => {
+      // Until 2026-12-07 it was refused alone, and the other pump graded as the complete set (CRS 4 as 3).
+      const out = inBatch(
+        drip('ma-e', '3992', { effectiveDateTime: '2026-01-10T09:00:00+01:00' }),
+        drip('ma-n', '7512'),
+        drip('ma-x', '7512', { medicationCodeableConcept: undefined, medicationReference: { reference } }),
+      );
+      expect(drugs(out)).toEqual([]);
+      expect(refusedWith(out)).toEqual(['Bundle.entry[0].resource', 'Bundle.entry[1].resource']);
+      expect(out.issues.find((i) => i.expression === 'Bundle.entry[2].resource.medicationReference')?.text).toMatch(
+        /^the drug is required/,
+      );
+    },
+  );
+
+  it('a drug naming a Medication of the Bundle that has no coding (text alone) refuses every set of its patient', () => {
+    const out = translateResources(
+      [
+        { resource: drip('ma-e', '3992') },
+        { resource: { resourceType: 'Medication', id: 'med', code: { text: 'norepinephrine' } } },
+        {
+          resource: drip('ma-x', '7512', {
+            medicationCodeableConcept: undefined,
+            medicationReference: { reference: 'Medication/med' },
+          }),
+        },
+      ].map((e, i) => ({ ...e, at: `Bundle.entry[${i}].resource` })),
+      { deviceId: 'ehr-1' },
+      true,
+    );
+    expect(drugs(out)).toEqual([]);
+    expect(refusedWith(out)).toEqual(['Bundle.entry[0].resource']);
+  });
+
+  it.each([
     ['an element R4 does not define', { statsu: 'x' }],
     ['no time', { effectiveDateTime: '' }],
     ['a modifier extension', { modifierExtension: [{ url: 'http://example.org/x', valueBoolean: true }] }],
@@ -4890,12 +4937,18 @@ describe('a vasopressor set in a batch: each way an entry of it is dropped or re
   });
 
   it('a drug unread beside a contained resource other than a Medication coded as a vasopressor refuses no set', () => {
+    // The drug is a bag of two graded drugs, neither a vasopressor: unread, and recognisably no vasopressor.
     const substance = { resourceType: 'Substance', id: 's', code: { coding: [{ system: RXNORM, code: '7512' }] } };
+    const bag = {
+      resourceType: 'Medication',
+      id: 'abx',
+      ingredient: ['3264', '612865'].map((code) => ({ itemCodeableConcept: { coding: [{ system: RXNORM, code }] } })),
+    };
     const antibiotic = {
       ...doseGiven('ma-c', '2193', qty(1, 'g')),
       medicationCodeableConcept: undefined,
       medicationReference: { reference: '#abx' },
-      contained: [substance],
+      contained: [substance, bag],
     };
     const out = inBatch(drip('ma-n', '7512'), antibiotic);
     expect(drugs(out)).toEqual([['norepinephrine']]);
@@ -4937,6 +4990,149 @@ describe('a vasopressor set in a batch: each way an entry of it is dropped or re
     expect(taken.status).toBe(202);
     expect(queue.messages.map((m) => m.message.vasopressors)).toEqual([
       [{ drug: 'epinephrine', dose: 0.1, unit: 'mcg/kg/min' }],
+    ]);
+  });
+});
+
+describe('a vasopressor whose patient cannot be read refuses every set it may belong to, of any patient (2026-12-07)', () => {
+  // Its patient unknown, it may be a member of any patient's set: until 2026-12-07 it refused none, and the other pump
+  // of its patient was graded as the complete set (two pressors as one: CRS 4 as 3). The narrowest rule that cannot
+  // under-grade: with its time read, the set of each patient at that instant; without it (or its drug unplaced),
+  // every vasopressor set of the batch. What the unreadable subject seems to name (a refused Patient's MR number) is
+  // not trusted to narrow it.
+  const LATER = '2026-01-10T09:00:00+01:00';
+  const other = { subject: { reference: 'Patient/P-0043' } };
+  const pumps = () => [
+    drip('ma-n', '7512'),
+    drip('ma-o', '7512', other),
+    drip('ma-l', '7512', { effectiveDateTime: LATER }),
+  ];
+  const graded = (out: ReturnType<typeof inBatch>) =>
+    out.translated.map((x) => [x.message.patientId, (x.message as DeviceMessage).vasopressors?.map((v) => v.drug)]);
+  const refusedWith = (out: ReturnType<typeof inBatch>) =>
+    out.issues.filter((i) => i.text.startsWith('refused with')).map((i) => [i.expression, i.text]);
+
+  it.each([
+    ['no subject', { subject: undefined }],
+    ['a subject that is no Patient', { subject: { reference: 'Practitioner/x' } }],
+    ['a patient id outside the id set', { subject: { reference: 'Patient/P 42' } }],
+    ['a #id naming no contained Patient', { subject: { reference: '#p' } }],
+    ['no subject, refused before it is read', { subject: undefined, statsu: 'x' }],
+  ])('%s: the set of each patient at its instant is refused, another instant taken', (_, over) => {
+    const out = inBatch(...pumps(), drip('ma-e', '3992', over));
+    expect(graded(out)).toEqual([['P-0042', ['norepinephrine']]]);
+    expect(refusedWith(out)).toEqual(
+      ['Bundle.entry[0].resource', 'Bundle.entry[1].resource'].map((at) => [
+        at,
+        expect.stringMatching(
+          /^refused with Bundle\.entry\[3\]\.resource: a vasopressor whose patient cannot be read may be a member of the set of any patient at its time/,
+        ),
+      ]),
+    );
+  });
+
+  it.each([
+    ['no time', { effectiveDateTime: '' }],
+    [
+      'a drug it cannot read',
+      { medicationCodeableConcept: undefined, medicationReference: { reference: 'Medication/x' } },
+    ],
+    ['no time, refused before it is read', { effectiveDateTime: '', statsu: 'x' }],
+  ])('without a patient and with %s: every vasopressor set of the batch is refused', (_, over) => {
+    const out = inBatch(...pumps(), drip('ma-e', '3992', { subject: undefined, ...over }));
+    expect(graded(out)).toEqual([]);
+    expect(refusedWith(out).map(([at]) => at)).toEqual([0, 1, 2].map((i) => `Bundle.entry[${i}].resource`));
+    expect(refusedWith(out)[0]![1]).toMatch(
+      /whose patient cannot be read, nor its time or drug, may be a member of any set/,
+    );
+  });
+
+  it('a drug recognisably not a vasopressor without a patient refuses no set', () => {
+    const out = inBatch(...pumps(), { ...doseGiven('ma-c', '2193', qty(1, 'g')), subject: undefined });
+    expect(graded(out).length).toBe(3);
+    expect(refusedWith(out)).toEqual([]);
+  });
+
+  it('a pump naming a refused Patient of the Bundle, beside one naming that patient by identifier: both refused', () => {
+    // The Patient (MR P-0042) is refused for an element R4 does not define, so the first pump's patient is not read;
+    // until 2026-12-07 the second was graded as the complete set of P-0042.
+    const patient = {
+      resourceType: 'Patient',
+      identifier: [
+        {
+          type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR' }] },
+          value: 'P-0042',
+        },
+      ],
+      gendr: 'x',
+    };
+    const out = translateResources(
+      [
+        { resource: patient, fullUrl: 'urn:uuid:p' },
+        { resource: drip('ma-e', '3992', { subject: { reference: 'urn:uuid:p' } }) },
+        { resource: drip('ma-n', '7512', { subject: { identifier: { value: 'P-0042' } } }) },
+      ].map((e, i) => ({ ...e, at: `Bundle.entry[${i}].resource` })),
+      { deviceId: 'ehr-1' },
+      true,
+    );
+    expect(graded(out)).toEqual([]);
+    expect(refusedWith(out).map(([at]) => at)).toEqual(['Bundle.entry[2].resource']);
+    expect(out.issues.find((i) => i.expression === 'Bundle.entry[1].resource.subject.reference')?.text).toMatch(
+      /is refused for an element R4 does not define/,
+    );
+  });
+});
+
+describe('an Encounter refused for its id or patient: every other problem is named all the same (2026-12-07)', () => {
+  // Until 2026-12-07 a finished stay refused for its id or subject was not looked at past them: its period.end, a
+  // partOf or a class not taken went unsaid, and the sender mended one problem a round trip.
+  const stay = (extra: Record<string, unknown>) => ({
+    resourceType: 'Encounter',
+    status: 'finished',
+    class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'IMP' },
+    subject,
+    period: { start: '2026-01-02T10:00:00Z', end: '2026-01-09T10:00:00Z' },
+    ...extra,
+  });
+  const said = (resource: unknown) =>
+    translateResources([{ resource, at: 'Encounter' }], { deviceId: 'ehr-1' }).issues.map((i) => [
+      i.expression,
+      i.code,
+      i.severity ?? 'error',
+    ]);
+
+  it.each([
+    [
+      'no id, a period.end that is no dateTime',
+      { period: { end: 'yesterday' } },
+      [['Encounter.period.end', 'value', 'error']],
+    ],
+    [
+      'no id, no period.end',
+      { period: { start: '2026-01-02T10:00:00Z' } },
+      [['Encounter.period.end', 'required', 'error']],
+    ],
+    [
+      'no id, part of another',
+      { partOf: { reference: 'Encounter/e0' } },
+      [['Encounter.partOf', 'not-supported', 'warning']],
+    ],
+    ['no id, an outpatient visit', { class: { code: 'AMB' } }, [['Encounter.class', 'not-supported', 'warning']]],
+  ])('%s: named beside the id', (_, over, more) => {
+    expect(said(stay(over))).toEqual([['Encounter.id', 'required', 'error'], ...more]);
+  });
+
+  it('no subject and a period.end that is no dateTime: both named', () => {
+    expect(said(stay({ id: 'e1', subject: undefined, period: { end: 'yesterday' } }))).toEqual([
+      ['Encounter.subject', 'required', 'error'],
+      ['Encounter.period.end', 'value', 'error'],
+    ]);
+  });
+
+  it('in progress, no id and no location: both named', () => {
+    expect(said(stay({ status: 'in-progress', period: undefined }))).toEqual([
+      ['Encounter.id', 'required', 'error'],
+      ['Encounter.location', 'required', 'error'],
     ]);
   });
 });

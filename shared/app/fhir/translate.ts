@@ -175,16 +175,24 @@ export function translateResources(
   if (refusedSets.size > 0 || unplaced.size > 0)
     fragments = fragments.filter((f) => {
       if (f.key !== 'vasopressors') return true;
-      const atSet = refusedSets.get(`${f.patientId}\n${f.ms}`);
-      const anySet = atSet === undefined ? unplaced.get(f.patientId) : undefined;
+      // Its own patient's first; else one whose patient cannot be read (ANY_PATIENT), a member of any patient's.
+      const own = refusedSets.get(`${f.patientId}\n${f.ms}`);
+      const atSet = own ?? refusedSets.get(`${ANY_PATIENT}\n${f.ms}`);
+      const ownAny = atSet === undefined ? unplaced.get(f.patientId) : undefined;
+      const anySet = atSet === undefined ? (ownAny ?? unplaced.get(ANY_PATIENT)) : undefined;
       if (atSet === undefined && anySet === undefined) return true;
+      const why =
+        own !== undefined
+          ? `refused with ${atSet}: the vasopressors of one patient at one time are one set`
+          : atSet !== undefined
+            ? `refused with ${atSet}: a vasopressor whose patient cannot be read may be a member of the set of any patient at its time`
+            : ownAny !== undefined
+              ? `refused with ${anySet}: a vasopressor of this patient whose time or drug cannot be read may be a member of any of its sets`
+              : `refused with ${anySet}: a vasopressor whose patient cannot be read, nor its time or drug, may be a member of any set of any patient`;
       byResource.get(f.resource)!.push({
         expression: f.resource,
         code: 'value',
-        text:
-          atSet !== undefined
-            ? `refused with ${atSet}: the vasopressors of one patient at one time are one set, the complete set infusing; without it the others would say it is not infusing`
-            : `refused with ${anySet}: a vasopressor of this patient whose time or drug cannot be read may be a member of any of its sets, each the complete set infusing; without it the others would say it is not infusing`,
+        text: `${why}, each the complete set infusing; without it the others would say it is not infusing`,
       });
       return false;
     });
@@ -271,7 +279,7 @@ function bundledPatients(
 
 /**
  * The Medications a Bundle carries, by their entry's fullUrl and as `Medication/<id>`: never read as a drug (a drug is
- * its administration's, or a contained one's), only to recognise a vasopressor refused (recognisablyPressor).
+ * its administration's, or a contained one's), only to recognise a vasopressor refused (possiblyPressor).
  */
 function bundledMedications(items: { resource: unknown; fullUrl?: string }[]): Map<string, Medication> {
   const out = new Map<string, Medication>();
@@ -503,14 +511,16 @@ function unreadMember(
   if (resource.resourceType !== 'MedicationAdministration') return [];
   const ma = resource as unknown as MedicationAdministration;
   const r = new Reader(resource, at, { push: () => undefined }, patients, o.patientSystem);
-  const patientId = r.patient();
-  if (patientId === undefined) return [];
+  const patientId = r.patient() ?? ANY_PATIENT;
   // Refused for two choices of its drug or its time (R4 allows one), each is read: saline beside a reference to a
   // contained vasopressor hid that one, and the other pump was graded as the complete set.
   const { medicationCodeableConcept: _, ...byReference } = ma;
-  const drugs = [ma, byReference].map(drugCodings);
+  const both = ma.medicationCodeableConcept !== undefined && ma.medicationReference !== undefined;
+  const drugChoices = both ? [ma, byReference] : [ma];
+  const drugs = drugChoices.map(drugCodings);
   const pressor = drugs.some((named) => !('problem' in named) && named.codings.some(isPressor));
-  const unread = !pressor && drugs.some((named) => 'problem' in named) && recognisablyPressor(ma, medications);
+  // Each choice unread is weighed alone: an antibiotic's code beside a Medication on the server may hide a pressor.
+  const unread = !pressor && drugChoices.some((m, i) => 'problem' in drugs[i]! && possiblyPressor(m, medications));
   if (!pressor && !unread) return [];
   if (unread) return [refusal(patientId, at, o, UNPLACED_MEMBER)];
   const status = typeof ma.status === 'string' ? (ma.status as string) : undefined;
@@ -524,29 +534,39 @@ function unreadMember(
 const isPressor = (c: Coded) => Boolean(vasopressorOf(c.system, c.code));
 
 /**
- * Whether a drug that cannot be read (drugCodings' problem: two graded ingredients in one bag, a reference that
- * names no contained Medication) is recognisably a vasopressor: a coding of its concept, or of a contained
- * Medication's code or ingredients, or of the Medication of the Bundle its reference names (`bundled`, never read
- * as its drug), is one. Until 2026-12-07 a reference to a Bundle's vasopressor was refused alone: the other pump of
- * the patient was graded as the complete set.
+ * Whether an administration whose drug cannot be read (drugCodings' problem) may be a vasopressor: unless its drug is
+ * recognisably something else, it may. Recognisably a vasopressor: a coding of its concept, of a contained
+ * Medication's code or ingredients, or of the Medication of the Bundle its reference names (`bundled`, never read as
+ * its drug) is one. Recognisably not: the drug it names (its concept, the contained Medication its `#id` names, the
+ * Bundle's Medication its reference names) is coded, and none of those codings is a vasopressor (an antibiotic; a bag
+ * of two graded drugs). Anything else is unknown, so possibly a vasopressor: a Medication on the server or at a URL,
+ * one contained in another resource, one coded by text alone, no drug at all. Until 2026-12-07 a reference to a
+ * Bundle's vasopressor was refused alone, and until later that day one to a Medication not in the Bundle: the other
+ * pump of the patient was graded as the complete set (two pressors as one, CRS 4 as 3).
  */
-function recognisablyPressor(ma: MedicationAdministration, bundled: Map<string, Medication>): boolean {
-  const contained = Array.isArray(ma.contained) ? (ma.contained as unknown[]) : [];
-  const ref = ma.medicationReference?.reference;
-  const named = typeof ref === 'string' ? bundled.get(ref) : undefined;
-  const medications = [
-    ...contained.filter((c): c is Medication => isObject(c) && c.resourceType === 'Medication'),
-    ...(named ? [named] : []),
+function possiblyPressor(ma: MedicationAdministration, bundled: Map<string, Medication>): boolean {
+  const medicationCodings = (m: Medication) => [
+    ...codingsOf(m.code),
+    ...(Array.isArray(m.ingredient) ? m.ingredient : []).flatMap((i) =>
+      isObject(i) ? codingsOf(i.itemCodeableConcept as CodeableConcept | undefined) : [],
+    ),
   ];
-  return [
-    codingsOf(ma.medicationCodeableConcept),
-    ...medications.flatMap((m) => [
-      codingsOf(m.code),
-      ...(Array.isArray(m.ingredient) ? m.ingredient : []).map((i) =>
-        isObject(i) ? codingsOf(i.itemCodeableConcept as CodeableConcept | undefined) : [],
-      ),
-    ]),
-  ].some((codings) => codings.some(isPressor));
+  const contained = (Array.isArray(ma.contained) ? (ma.contained as unknown[]) : []).filter(
+    (c): c is Medication => isObject(c) && c.resourceType === 'Medication',
+  );
+  const ref = ma.medicationReference?.reference;
+  const inBundle = typeof ref === 'string' ? bundled.get(ref) : undefined;
+  const anywhere = [
+    ...codingsOf(ma.medicationCodeableConcept),
+    ...[...contained, ...(inBundle ? [inBundle] : [])].flatMap(medicationCodings),
+  ];
+  if (anywhere.some(isPressor)) return true;
+  const local = typeof ref === 'string' && ref.startsWith('#');
+  const named = local
+    ? (containedOf(ma as unknown as Record<string, unknown>, ref, 'Medication') as Medication | undefined)
+    : inBundle;
+  const drug = [...codingsOf(ma.medicationCodeableConcept), ...(named ? medicationCodings(named) : [])];
+  return !drug.some((c) => c.code !== '');
 }
 
 /**
@@ -1271,6 +1291,12 @@ function drugCodings(
  * belonged to (translateResources refuses the set with it), and is never a value of any message.
  */
 const REFUSED_MEMBER = Symbol('a refused member of a vasopressor set');
+/**
+ * The patient of a refused vasopressor whose patient cannot be read: it may be a member of any patient's set (no
+ * patient id is empty: CONTRACT_ID). Until 2026-12-07 it refused none, and the other pump of its patient was graded
+ * as the complete set.
+ */
+const ANY_PATIENT = '';
 /** The value of a refused vasopressor administration of no one set known (its time or drug not read: refusal). */
 const UNPLACED_MEMBER = Symbol('a refused vasopressor of any set of its patient');
 
@@ -1315,9 +1341,7 @@ function medicationAdministration(
     // its end once it ended: where a drug's time and a vasopressor's differ, neither is said).
     if (ma.effectiveDateTime !== undefined || !ended || !ma.effectivePeriod?.end) timeOf(false);
     r.device('device[0]', ma.device?.[0], o.deviceId);
-    return patientId !== undefined && recognisablyPressor(ma, medications)
-      ? [refusal(patientId, r.at, o, UNPLACED_MEMBER)]
-      : [];
+    return possiblyPressor(ma, medications) ? [refusal(patientId ?? ANY_PATIENT, r.at, o, UNPLACED_MEMBER)] : [];
   }
   const codings = named.codings;
   const pressor = codings.map((c) => vasopressorOf(c.system, c.code)).find(Boolean);
@@ -1376,16 +1400,15 @@ function medicationAdministration(
         );
       if (value !== undefined && exact && unit) dose = { drug: pressor, dose: value, unit };
     }
-    // Without its patient, the set it belongs to is not known: nothing is given, nothing refused with it. Without
-    // its time, it may be a member of any set of its patient: each is refused with it (until 2026-12-07 none was).
-    // Without its identity (no id, identifier or fullUrl) it is known: until 2026-12-07 a batch's entry without one
-    // was refused alone, and the other pump graded as the complete set.
-    if (patientId === undefined) return [];
-    if (ms === undefined) return [refusal(patientId, r.at, o, UNPLACED_MEMBER)];
+    // Without its time, it may be a member of any set of its patient; without its patient, of any patient's set at
+    // its time (ANY_PATIENT): each is refused with it (until 2026-12-07 none was). Without its identity (no id,
+    // identifier or fullUrl) it is known: until 2026-12-07 a batch's entry without one was refused alone, and the
+    // other pump graded as the complete set.
+    if (ms === undefined) return [refusal(patientId ?? ANY_PATIENT, r.at, o, UNPLACED_MEMBER)];
     const id = base?.id ?? r.at;
     const frag = (value: unknown, at: string): Fragment[] => [
       {
-        patientId,
+        patientId: patientId ?? ANY_PATIENT,
         resource: r.at,
         id,
         ms,
@@ -1397,7 +1420,7 @@ function medicationAdministration(
       },
     ];
     // Any error said of it refuses it, and its set with it.
-    if (r.errors > 0 || !base || !device || twoDrugs) return frag(REFUSED_MEMBER, 'status');
+    if (r.errors > 0 || !base || !device || twoDrugs || patientId === undefined) return frag(REFUSED_MEMBER, 'status');
     if (ended) return frag(null, 'status'); // counted in the set, as not infusing
     if (status === 'on-hold') return frag({ drug: pressor, dose: 0, unit: rateUnitOf(ma) ?? 'mcg/min' }, 'status');
     return dose ? frag(dose, 'dosage.rateQuantity') : frag(REFUSED_MEMBER, 'status');
@@ -1463,6 +1486,8 @@ function encounter(enc: Encounter, r: Reader, base: Base | undefined, o: FhirOpt
   const locations = enc.location ?? [];
   // The current bed and ward of a stay in progress (a location not left: no period.end), the latest-starting of each.
   const current = new Map<string, Fragment>();
+  // Locations read (a bed or ward, named, at a time read), taken or not: whether there is one to take is said.
+  let readable = 0;
   r.objects('location', locations).forEach(([loc, i]) => {
     if (loc.status && loc.status !== 'active') return;
     const name = loc.location?.display ?? loc.location?.identifier?.value;
@@ -1488,6 +1513,7 @@ function encounter(enc: Encounter, r: Reader, base: Base | undefined, o: FhirOpt
     }
     const path = loc.period?.start !== undefined ? `location[${i}].period.start` : 'period.start';
     const ms = r.time(path, loc.period?.start ?? enc.period?.start);
+    if (ms !== undefined) readable++;
     if (ms === undefined || !read) return;
     const f: Fragment = {
       ...base,
@@ -1506,10 +1532,9 @@ function encounter(enc: Encounter, r: Reader, base: Base | undefined, o: FhirOpt
   // bed's start: a discharge cancelled by putting the same Encounter back in progress (the v2-to-FHIR mapping of an
   // ADT^A13) keeps the stay's old start, before the end it undoes, and dated there alone it restarted nothing (the
   // patient stayed unwatched). Dated when recorded, as an A13 is at EVN-2, it is the re-admission.
-  // A status not read says nothing of where the patient is, or whether the stay ended.
-  if (!known || !read) return out;
-  const recorded = enc.status === 'in-progress' ? lastUpdatedOf(enc, r) : undefined;
-  if (recorded !== undefined) for (const f of current.values()) if (f.ms < recorded) f.ms = recorded;
+  // A status not read says nothing of where the patient is, or whether the stay ended. Past a refused id or patient,
+  // the rest is checked and named, never taken (until 2026-12-07 a finished stay's period.end went unsaid).
+  if (!known) return out;
   // A finished inpatient stay is the end of the patient's monitoring (a discharge): taken for that, with or without
   // a bed. Any other visit that ends (a clinic or emergency visit, a day of outpatient CAR-T care) is not: the
   // patient may be monitored all the same, and ending the watch on it would lose a no-data alert.
@@ -1527,7 +1552,7 @@ function encounter(enc: Encounter, r: Reader, base: Base | undefined, o: FhirOpt
     }
     const cls = present(enc.class) ? enc.class : undefined;
     if (cls && (cls.system === undefined || cls.system === ACT_CODE) && INPATIENT.has(String(cls.code)))
-      return [...out, ...stayEnd(enc, r, base, o)];
+      return [...out, ...stayEnd(enc, r, read ? base : undefined, o)];
     r.issue(
       'class',
       'not-supported',
@@ -1536,13 +1561,15 @@ function encounter(enc: Encounter, r: Reader, base: Base | undefined, o: FhirOpt
     );
     return out;
   }
-  if (out.length === 0 && Array.isArray(locations) && locations.length === 0)
+  const recorded = enc.status === 'in-progress' ? lastUpdatedOf(enc, r) : undefined;
+  if (recorded !== undefined) for (const f of current.values()) if (f.ms < recorded) f.ms = recorded;
+  if (readable === 0 && Array.isArray(locations) && locations.length === 0)
     r.issue(
       'location',
       'required',
       'an Encounter is taken for its bed and ward (location with physicalType bd or wa), or, finished, for the end of the stay (period.end)',
     );
-  else if (out.length === 0)
+  else if (readable === 0)
     r.issue(
       'location',
       'not-supported',
@@ -1568,8 +1595,9 @@ function lastUpdatedOf(resource: { meta?: { lastUpdated?: unknown } }, r: Reader
 /**
  * The end of monitoring a finished Encounter says, at period.end (required: when the stay ended, as every other
  * resource's time is), its reason from hospitalization.dischargeDisposition (terminology.ts), else `discharged`.
+ * Without a base (the Encounter refused for its id, patient or another problem), period.end is checked, not taken.
  */
-function stayEnd(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragment[] {
+function stayEnd(enc: Encounter, r: Reader, base: Base | undefined, o: FhirOptions): Fragment[] {
   const end = enc.period?.end;
   if (end === undefined || end === null) {
     r.issue(
@@ -1580,7 +1608,7 @@ function stayEnd(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragmen
     return [];
   }
   const ms = r.time('period.end', end);
-  if (ms === undefined) return [];
+  if (ms === undefined || !base) return [];
   const disposition = present(enc.hospitalization) ? enc.hospitalization.dischargeDisposition : undefined;
   const reason = codingsOf(disposition)
     .map((c) => endReasonOf(c.system, c.code))
