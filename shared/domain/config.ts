@@ -82,6 +82,14 @@ function buildGradingConfigSchema() {
      */
     episodeEndsAfterHoursAtGrade0: z.nullable(hoursSetting()),
     /**
+     * Interpretation: the episode starts at the infusedAt of the enrolment observed last ('latest-observed'), so an
+     * enrolment observed later with an older infusedAt (an EHR snapshot resending the first infusion after a
+     * step-up dose) moves it back, and the earlier episode's fevers and masking drugs count again (the higher
+     * grade). Set 'latest-infusion' to start it at the latest infusedAt of every enrolment accepted: it never moves
+     * back, and only a later infusion starts a new episode.
+     */
+    episodeStart: z.enum(['latest-observed', 'latest-infusion']),
+    /**
      * Interpretation: before any enrolment gives an infusion time, every fever is of the episode, so a masking
      * medication after one waives fever (false). Set true to allow no waiver until an infusion time is known (a
      * fever still grades CRS 1 either way).
@@ -180,6 +188,7 @@ export const DEFAULT_CONFIG: GradingConfig = {
   lowFlowMaxLpm: 6,
   nasalCannulaUnknownFlow: 'low',
   episodeEndsAfterHoursAtGrade0: null,
+  episodeStart: 'latest-observed',
   waiverNeedsInfusionTime: false,
   feverMaskingDrugs: [
     'acetaminophen',

@@ -97,10 +97,20 @@ export function hypotensionThresholds(state: PatientState, config: GradingConfig
   };
 }
 
-/** When the current episode started: the enrolment's infusedAt, or the optional end of the last one at CRS 0. */
-export function episodeStart(state: PatientState): number {
+/**
+ * The infusion the current episode is of (epoch ms): the infusedAt of the enrolment observed last, or with
+ * episodeStart "latest-infusion" the latest infusedAt of all (state.latestInfusedAt, kept by the reducer).
+ */
+export function episodeInfusion(state: PatientState): number | undefined {
   const infused = state.enrolment.infusedAt;
-  const start = infused ? parseTime(infused.v) : Number.NEGATIVE_INFINITY;
+  const current = infused ? parseTime(infused.v) : undefined;
+  const latest = state.latestInfusedAt;
+  return latest === undefined || (current !== undefined && current > latest) ? current : latest;
+}
+
+/** When the current episode started: its infusion (episodeInfusion), or the optional end of the last one at CRS 0. */
+export function episodeStart(state: PatientState): number {
+  const start = episodeInfusion(state) ?? Number.NEGATIVE_INFINITY;
   return state.episodeEndedAt !== undefined && state.episodeEndedAt > start ? state.episodeEndedAt : start;
 }
 

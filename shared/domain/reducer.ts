@@ -4,6 +4,7 @@ import type { Condition, GradingConfig, Scheme, Team } from './config.ts';
 import type { DeviceMessage } from './contract.ts';
 import { addToHistory, memoFor, type BpReading, type PressorPoint } from './bp.ts';
 import {
+  episodeInfusion,
   episodeStart,
   gradeCrs,
   gradeIcans,
@@ -265,21 +266,26 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
   const s = copyState(prev);
   s.clock = Math.max(prev.clock, t);
 
-  if (msg.enrolment) {
-    // The episode start may move either way: the waiver reads it afresh (grading.ts); only unmaskedFever, a fever
-    // of the episode, is recomputed.
+  const latestInfusion = config.episodeStart === 'latest-infusion';
+  // A state kept under "latest-infusion" read under the default: the enrolment observed last says again.
+  if (msg.enrolment || (prev.latestInfusedAt !== undefined && !latestInfusion)) {
+    // The episode start may move either way (by default): the waiver reads it afresh (grading.ts); only
+    // unmaskedFever, a fever of the episode, is recomputed.
     const startBefore = episodeStart(s);
-    const infusedBefore = s.enrolment.infusedAt?.v;
-    // Each threshold is a parameter of its own: one sent alone leaves the other as it was.
-    const { hypotension, ...fields } = msg.enrolment;
-    s.enrolment = mergeFields(
-      s.enrolment,
-      { ...fields, hypotensionSystolicBelow: hypotension?.systolicBelow, hypotensionMapBelow: hypotension?.mapBelow },
-      t,
-    );
-    const infusedAfter = s.enrolment.infusedAt?.v;
+    const infusedBefore = episodeInfusion(s);
+    if (msg.enrolment) {
+      // Each threshold is a parameter of its own: one sent alone leaves the other as it was.
+      const { hypotension, ...fields } = msg.enrolment;
+      s.enrolment = mergeFields(
+        s.enrolment,
+        { ...fields, hypotensionSystolicBelow: hypotension?.systolicBelow, hypotensionMapBelow: hypotension?.mapBelow },
+        t,
+      );
+    }
+    s.latestInfusedAt = latestInfusion ? latestInfusedAt(prev, msg.enrolment?.infusedAt) : undefined;
+    const infusedAfter = episodeInfusion(s);
     // A new infusion starts a new episode (the optional end at CRS 0 belongs to the old one).
-    if (infusedBefore && infusedAfter && parseTime(infusedAfter) > parseTime(infusedBefore)) {
+    if (infusedBefore !== undefined && infusedAfter !== undefined && infusedAfter > infusedBefore) {
       s.episodeEndedAt = undefined;
       s.crsZeroSince = undefined;
     }
@@ -358,6 +364,20 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
       return kept;
     });
   return s;
+}
+
+/**
+ * The latest infusion time of every enrolment applied (episodeStart "latest-infusion"): the one kept, the current
+ * enrolment's (a state stored before the option, or kept under the default, knows only that one) and `given`.
+ */
+function latestInfusedAt(prev: PatientState, given: string | undefined): number | undefined {
+  let out = prev.latestInfusedAt;
+  for (const at of [prev.enrolment.infusedAt?.v, given]) {
+    if (at === undefined) continue;
+    const t = parseTime(at);
+    if (out === undefined || t > out) out = t;
+  }
+  return out;
 }
 
 /**

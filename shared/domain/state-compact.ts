@@ -6,7 +6,7 @@
 //   [3, patientId, clock, seq, enrolment, vitals, oxygen, vasopressors, neuro, organ, labs, febrile, feverOnset,
 //    bp, pressors, bpFold, tocilizumab, lastGiven, lastMaskingAt, episodeEndedAt, crsZeroSince, notified,
 //    lastMonitorAt, spo2, spo2Alert, seen, latestFever, maskedFever, unmaskedFever, monitoringEnd,
-//    lastEnrolmentAt, placedAhead, feverDropped]
+//    lastEnrolmentAt, placedAhead, feverDropped, latestInfusedAt]
 //
 // - clock: epoch ms, or null for an empty state; every other time: seconds before the clock (fractions for ms),
 //   or null when absent;
@@ -26,7 +26,10 @@
 //   empty, appended after lastEnrolmentAt (code before it ignores
 //   it, and places a later message of such an instant at its own arrival, as it did);
 // - feverDropped: [first, last] or null, appended after placedAhead (2026-12-06): a state stored before it loads as one
-//   that dropped no febrile reading; code before it ignores it (and may miss the waiver that rests on one, as it did).
+//   that dropped no febrile reading; code before it ignores it (and may miss the waiver that rests on one, as it did);
+// - latestInfusedAt: a time or null, appended after feverDropped (2026-12-07, episodeStart "latest-infusion"): a
+//   state stored before it loads as one that knows only its current infusion; code before it ignores it (and starts
+//   the episode at the infusion observed last, its only reading).
 import type { Condition } from './config.ts';
 import type { MedicationDrug, MonitoringEndReason } from './contract.ts';
 import { MEDICATION_DRUGS } from './vocabulary.ts';
@@ -165,6 +168,7 @@ export function compactState(s: PatientState): unknown[] {
     lastEnrolmentAt: t(s.lastEnrolmentAt),
     placedAhead: s.placedAhead.length === 0 ? null : encodePlacedAhead(s.placedAhead, t),
     feverDropped: s.feverDropped ? [t(s.feverDropped[0]), t(s.feverDropped[1])] : null,
+    latestInfusedAt: t(s.latestInfusedAt),
   };
   // Trailing nulls dropped: a state that knows no fever ends at seen, as one stored before the fevers were appended.
   return trimNulls([
@@ -201,6 +205,7 @@ export function compactState(s: PatientState): unknown[] {
     out.lastEnrolmentAt,
     out.placedAhead,
     out.feverDropped,
+    out.latestInfusedAt,
   ]);
 }
 
@@ -241,6 +246,7 @@ export function expandState(a: unknown[]): PatientState {
     lastEnrolmentAt,
     placedAhead,
     feverDropped,
+    latestInfusedAt,
   ] = a as [
     number,
     string,
@@ -275,6 +281,7 @@ export function expandState(a: unknown[]): PatientState {
     T?,
     (T[] | null)?,
     ([T, T] | null)?,
+    T?,
   ];
   const clock = clockOrNull === null ? Number.NEGATIVE_INFINITY : clockOrNull;
   const { ms } = codec(clock);
@@ -301,6 +308,7 @@ export function expandState(a: unknown[]): PatientState {
     clock,
     seq,
     enrolment: enrolmentFromStored(timed<StoredEnrolmentFields>(enrolment, ENROLMENT)),
+    latestInfusedAt: ms(latestInfusedAt),
     vitals: timed<VitalFields>(vitals, VITALS),
     oxygen: oxygen ? { v: oxygen[0] as never, t: ms(oxygen[1])! } : undefined,
     vasopressors: vasopressors ? { v: vasopressors[0] as never, t: ms(vasopressors[1])! } : undefined,

@@ -76,6 +76,12 @@ export interface PatientState {
   /** How many messages have been applied (the last one's sequence number): notification and alert ids use it. */
   seq: number;
   enrolment: TimedFields<EnrolmentFields>;
+  /**
+   * With episodeStart "latest-infusion" (config.ts), the latest `infusedAt` of every enrolment applied (epoch ms):
+   * the infusion the episode is of, whatever the enrolment observed last says (grading.ts episodeInfusion).
+   * Undefined otherwise, and in a state stored before the option (its next enrolment takes its current infusedAt).
+   */
+  latestInfusedAt: number | undefined;
   vitals: TimedFields<VitalFields>;
   oxygen: Timed<OxygenSection> | undefined;
   vasopressors: Timed<VasopressorEntry[]> | undefined;
@@ -167,6 +173,7 @@ export function emptyState(patientId: string): PatientState {
     clock: Number.NEGATIVE_INFINITY,
     seq: 0,
     enrolment: {},
+    latestInfusedAt: undefined,
     vitals: {},
     oxygen: undefined,
     vasopressors: undefined,
@@ -210,6 +217,7 @@ export function copyState(s: PatientState): PatientState {
     clock: s.clock,
     seq: s.seq,
     enrolment: s.enrolment,
+    latestInfusedAt: s.latestInfusedAt,
     vitals: s.vitals,
     oxygen: s.oxygen,
     vasopressors: s.vasopressors,

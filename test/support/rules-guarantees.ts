@@ -60,18 +60,22 @@ function keepsEveryFever(state: PatientState, fevers: Map<number, number>): bool
 
 /**
  * The episode start moves at an arrival after the `k`th: the infusion time in effect changes (by the rules text:
- * the latest observedAt's, a tie to the later arrival), or the episode ends after hours at CRS 0 (the engine's).
+ * the latest observedAt's, a tie to the later arrival; with episodeStart "latest-infusion", the latest infusion time
+ * given), or the episode ends after hours at CRS 0 (the engine's).
  */
 function startMovesAfter(arrivals: DeviceMessage[], k: number, cfg: GradingConfig): boolean {
   let infused: { t: number; at: number } | undefined;
   let state: PatientState | undefined;
+  const latestInfusion = cfg.episodeStart === 'latest-infusion';
   for (const [i, m] of arrivals.entries()) {
     const at = m.enrolment?.infusedAt;
     const t = Date.parse(m.observedAt);
     const ended = state?.episodeEndedAt;
     state = reduce(state, m, cfg, arrivalOf(m)).state;
     if (i > k && state.episodeEndedAt !== ended) return true;
-    if (at === undefined || (infused !== undefined && t < infused.t)) continue;
+    if (at === undefined) continue;
+    if (latestInfusion ? infused !== undefined && Date.parse(at) <= infused.at : infused !== undefined && t < infused.t)
+      continue;
     if (i > k && Date.parse(at) !== infused?.at) return true;
     infused = { t, at: Date.parse(at) };
   }

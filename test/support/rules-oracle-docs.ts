@@ -305,8 +305,16 @@ export function docsOracle(arrivals: readonly Arrived[], cfg: GradingConfig): Do
     accepted.push({ t, k, m });
     const sorted = [...accepted].sort((a, b) => a.t - b.t || a.k - b.k);
     const clock = sorted.at(-1)!.t;
+    // The infusion the episode is of: the infusedAt observed last (section 4), or with episodeStart
+    // "latest-infusion" the latest infusion time of every accepted message, whenever observed.
     const infusedText = latestOf(sorted, (x) => x.enrolment?.infusedAt)?.v;
-    const infusedAt = infusedText === undefined ? undefined : Date.parse(infusedText);
+    const given = accepted.map((p) => p.m.enrolment?.infusedAt).filter((x): x is string => x !== undefined);
+    const infusedAt =
+      infusedText === undefined
+        ? undefined
+        : cfg.episodeStart === 'latest-infusion'
+          ? Math.max(...given.map((x) => Date.parse(x)))
+          : Date.parse(infusedText);
     // A new infusion (a later infusion time) starts a new episode: the end at CRS 0 belonged to the old one. The docs
     // do not say whether the hours at CRS 0 before it count toward ending the new one: this reads them as the old
     // episode's too (the count starts again), as the engine does (an ambiguity reported with this oracle).

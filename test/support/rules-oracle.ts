@@ -229,9 +229,16 @@ export function oracleGrades(arrivals: readonly DeviceMessage[], cfg: GradingCon
   const clock = sorted[sorted.length - 1]!.t;
   const all = instants(sorted);
 
-  // Enrolment: each field its latest value.
+  // Enrolment: each field its latest value. The episode starts at the infusedAt observed last, or (episodeStart
+  // "latest-infusion") at the latest infusedAt any accepted enrolment gave.
   const infusedAt = latest(sorted, (m) => m.enrolment?.infusedAt);
-  const episodeStart = infusedAt === undefined ? -Infinity : Date.parse(infusedAt);
+  const infusions = sorted.flatMap(({ m }) => (m.enrolment?.infusedAt === undefined ? [] : [m.enrolment.infusedAt]));
+  const episodeStart =
+    infusedAt === undefined
+      ? -Infinity
+      : cfg.episodeStart === 'latest-infusion'
+        ? Math.max(...infusions.map(Date.parse))
+        : Date.parse(infusedAt);
   const weightKg = latest(sorted, (m) => m.enrolment?.weightKg);
   const thresholds = {
     systolicBelow: latest(sorted, (m) => m.enrolment?.hypotension?.systolicBelow) ?? cfg.hypotension.systolicBelow,

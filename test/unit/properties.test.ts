@@ -6,6 +6,7 @@ import { DEFAULT_CONFIG, configFor } from '#domain/config.ts';
 import { validateMessage, type DeviceMessage } from '#domain/contract.ts';
 import type { OutputEvent } from '#domain/events.ts';
 import { course, permutation, timeline } from '#test/support/arbitraries.ts';
+import { T0 } from '#test/support/messages.ts';
 import { run } from '#test/support/run.ts';
 
 const schemes = [DEFAULT_CONFIG, configFor('lee2014')];
@@ -110,6 +111,42 @@ describe('properties', () => {
           const b = run(arrived, cfg).last;
           expect([b.crsGrade, b.icansGrade]).toEqual([a.crsGrade, a.icansGrade]);
         }),
+        { numRuns: 300 },
+      );
+    }
+  });
+
+  it('1.1 item 1 with episodeStart "latest-infusion": infusion times given in any order, the same grades', () => {
+    // Enrolments with other infusion times (a step-up dose, a resend of the first), some at instants of other
+    // messages: the latest infusion time of all is the episode start, whatever the order they arrive in.
+    const infusions = fc.array(fc.tuple(fc.integer({ min: -60, max: 2700 }), fc.integer({ min: -72, max: 48 })), {
+      minLength: 1,
+      maxLength: 4,
+    });
+    for (const scheme of ['astct2019', 'lee2014'] as const) {
+      const cfg = configFor(scheme, { episodeStart: 'latest-infusion' });
+      fc.assert(
+        fc.property(
+          course('O'),
+          infusions,
+          fc.array(fc.integer(), { minLength: 100, maxLength: 100 }),
+          (course, extra, keys) => {
+            const ordered: DeviceMessage[] = [
+              ...course,
+              ...extra.map(([minute, hours], i) => ({
+                messageId: `O-infusion-${i}`,
+                patientId: 'O',
+                observedAt: new Date(T0 + minute * 60_000).toISOString(),
+                source: { deviceId: 'ehr-O', kind: 'ehr' as const },
+                enrolment: { infusedAt: new Date(T0 + hours * 3_600_000).toISOString() },
+              })),
+            ].sort((x, y) => Date.parse(x.observedAt) - Date.parse(y.observedAt));
+            const arrived = permutation(ordered.length, keys).map((i) => ordered[i]!);
+            const a = run(ordered, cfg).last;
+            const b = run(arrived, cfg).last;
+            expect([b.crsGrade, b.icansGrade]).toEqual([a.crsGrade, a.icansGrade]);
+          },
+        ),
         { numRuns: 300 },
       );
     }

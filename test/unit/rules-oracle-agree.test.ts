@@ -26,6 +26,7 @@ const site = (cfg: GradingConfig) =>
     feverWindowMinutes: 90,
     feverWindowEdge: 'exclusive',
     waiverNeedsInfusionTime: true,
+    episodeStart: 'latest-infusion',
     hypotension: { systolicBelow: 92, mapBelow: 66 },
     lowFlowMaxLpm: 4,
     nasalCannulaUnknownFlow: 'high',
@@ -33,7 +34,8 @@ const site = (cfg: GradingConfig) =>
     lee: { fio2Grade3: 0.35, highDose: { norepinephrine: { dose: 0.2, unit: 'mcg/kg/min' } } },
   });
 /** Small kept-history bounds, so that long courses fold often (the bound must not change a result). */
-const small = (cfg: GradingConfig) => configFor(cfg.scheme, { bpHistory: 6, vasopressorHistory: 6, feverHistory: 3 });
+const small = (cfg: GradingConfig, more: object = {}) =>
+  configFor(cfg.scheme, { bpHistory: 6, vasopressorHistory: 6, feverHistory: 3, ...more });
 const keys = fc.array(fc.integer(), { minLength: 300, maxLength: 300 });
 
 /** The first arrival at which engine and oracle disagree, or undefined. */
@@ -76,7 +78,7 @@ describe('the courses that moved the episode start past fevers', () => {
   it.each(episodeStartMoves.map((c) => [c.name, c.messages] as const))(
     '%s: inside the guarantees (not skipped as examples), engine and oracle agree',
     (_name, messages) => {
-      for (const cfg of [...schemes, ...schemes.map(site), ...schemes.map(small)]) {
+      for (const cfg of [...schemes, ...schemes.map(site), ...schemes.map((c) => small(c))]) {
         expect(withinGuarantees(messages, cfg)).toBe(true);
         expect(disagreement(messages, cfg)).toBeUndefined();
       }
@@ -176,6 +178,17 @@ describe('the engine agrees with the naive rules oracle', () => {
       `${cfg.scheme}: clinical courses under a site configuration that moves every threshold`,
       () => {
         agreeOn(clinicalCourse('S'), anyOrder, site(cfg), RUNS);
+      },
+      TIMEOUT,
+    );
+
+    it(
+      `${cfg.scheme}: re-infusions and resends of older infusion times, the episode at the latest infusion`,
+      () => {
+        const latest = configFor(cfg.scheme, { episodeStart: 'latest-infusion' });
+        agreeOn(clinicalCourse('I', { reinfusion: true }), anyOrder, latest, RUNS);
+        const long = clinicalCourse('J', { maxMessages: 150, minMessages: 80, reinfusion: true });
+        agreeOn(long, aFewLate, small(cfg, { episodeStart: 'latest-infusion' }), Math.max(1, Math.round(RUNS / 5)));
       },
       TIMEOUT,
     );

@@ -138,6 +138,11 @@ const interpretations: [string, object][] = [
     { episodeEndsAfterHoursAtGrade0: 2, feverWindowMinutes: 60 },
   ],
   ['the episode ends after 30 min at CRS 0', { episodeEndsAfterHoursAtGrade0: 0.5, feverWindowMinutes: 30 }],
+  ['the episode starts at the latest infusion time given', { episodeStart: 'latest-infusion' }],
+  [
+    'the episode at the latest infusion, ending after 1 h at CRS 0',
+    { episodeStart: 'latest-infusion', episodeEndsAfterHoursAtGrade0: 1, feverWindowMinutes: 40 },
+  ],
 ];
 
 describe('every configurable interpretation (section 13) against the docs oracle', () => {
