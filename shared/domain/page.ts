@@ -1,9 +1,9 @@
 // What a page carries (crs-rules.md section 6): who and where (id and bed, never a name), what changed, why,
 // and the local protocol's next steps, with the tocilizumab dose worked out. Decision support, provisional.
 import type { Condition, GradingConfig, Scheme, Team } from './config.ts';
-import { episodeStart, reasonText, type Reason } from './grading.ts';
+import { episodeInfusion, episodeStart, reasonText, type Reason } from './grading.ts';
 import type { PatientState } from './state.ts';
-import { DAY, HOUR, formatSiteTime, iso, parseTime, siteDay } from './time.ts';
+import { DAY, HOUR, formatSiteTime, iso, siteDay } from './time.ts';
 
 interface TocilizumabAdvice {
   /** The dose for this patient, or null when no enrolment weight is known. */
@@ -66,9 +66,11 @@ export function gradeHeadline(n: Pick<Notification, 'condition' | 'kind' | 'toGr
  * at 16:00 was on "day +0" the next morning, and a fever an hour before the infusion was on "day -1".
  */
 export function dayPostInfusion(state: PatientState, timeZone: string): number | null {
-  const infused = state.enrolment.infusedAt?.v;
-  if (!infused || !Number.isFinite(state.clock)) return null;
-  return siteDay(state.clock, timeZone) - siteDay(parseTime(infused), timeZone);
+  // The episode's infusion (`episodeStart` decides which: under latest-infusion a resent older one is not it; until
+  // 2026-12-07 the count followed the enrolment observed last whatever the option).
+  const infused = episodeInfusion(state);
+  if (infused === undefined || !Number.isFinite(state.clock)) return null;
+  return siteDay(state.clock, timeZone) - siteDay(infused, timeZone);
 }
 
 function tocilizumabAdvice(state: PatientState, config: GradingConfig): TocilizumabAdvice {

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { arrivalOf } from '#app/digest.ts';
 import { resolveConfig, type GradingConfig } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
+import { dayPostInfusion } from '#domain/page.ts';
 import { reduce } from '#domain/reducer.ts';
 import { compactState, expandState } from '#domain/state-compact.ts';
 import { deserializeState, serializeState, type PatientState } from '#domain/state.ts';
@@ -102,6 +103,16 @@ describe('the episode start when an enrolment observed later carries an older in
     ];
     expect(grade(messages, cfg('latest-infusion')).crsGrade).toBe(0);
     expect(grade(messages, cfg('latest-observed')).crsGrade).toBe(2);
+  });
+});
+
+describe('the day since infusion on pages and the board', () => {
+  // The patient clock ends on 2026-01-11 (day +3 from the first infusion, day +1 from the step-up dose).
+  it('counts from the episode: by default the infusedAt observed last, under latest-infusion the latest infusion', () => {
+    for (const messages of orders) {
+      expect(dayPostInfusion(run(messages).state!, 'UTC')).toBe(3);
+      expect(dayPostInfusion(run(messages, latestInfusion()).state!, 'UTC')).toBe(1);
+    }
   });
 });
 
