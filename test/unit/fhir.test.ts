@@ -2025,13 +2025,17 @@ describe('real public samples', () => {
   // whose ingredients carry the RxNorm codes (its documentation's potassium acetate in dextrose, reshaped here as a
   // norepinephrine drip; the German MII's Noradrenalin-Perfusor names a Medication elsewhere, which is not read).
   it('reads the drug of a medicationReference to a contained Medication: its code, else its one graded ingredient', () => {
-    const drip = (medication: Record<string, unknown>, reference = '#med-1') =>
+    const drip = (
+      medication: Record<string, unknown>,
+      reference = '#med-1',
+      display = 'norepinephrine 4 mg in dextrose 5% 250 mL',
+    ) =>
       ({
         resourceType: 'MedicationAdministration',
         id: `ma-${++n}`,
         status: 'in-progress',
         contained: [{ resourceType: 'Medication', id: 'med-1', ...medication }],
-        medicationReference: { reference, display: 'norepinephrine 4 mg in dextrose 5% 250 mL' },
+        medicationReference: { reference, display },
         subject,
         effectiveDateTime: T,
         dosage: { rateQuantity: qty(0.12, 'ug/kg/min') },
@@ -2066,8 +2070,11 @@ describe('real public samples', () => {
     expect(elsewhere.issues.map((i) => [i.code, i.expression, i.severity])).toEqual([
       ['required', 'MedicationAdministration.medicationReference', undefined],
     ]);
-    const potassium = read(drip({ ingredient: [ingredient('237381', 'potassium acetate')] }));
-    expect(potassium.issues.map((i) => i.severity)).toEqual(['warning']);
+    const potassium = (display: string) =>
+      read(drip({ ingredient: [ingredient('237381', 'potassium acetate')] }, '#med-1', display));
+    expect(potassium('potassium acetate in dextrose 5%').issues.map((i) => i.severity)).toEqual(['warning']);
+    // One whose reference names a vasopressor is refused (2026-12-07): it may be one coded as none graded.
+    expect(potassium('norepinephrine 4 mg in dextrose 5% 250 mL').issues.map((i) => i.code)).toEqual(['code-invalid']);
   });
 
   // A Synthea R4 transaction (as public data sets carry them; the Patient reduced to its identifiers): the Patient is
@@ -4817,11 +4824,18 @@ describe('a vasopressor set in a batch: each way an entry of it is dropped or re
     },
   );
 
-  it('a drug naming a Medication of the Bundle that has no coding (text alone) refuses every set of its patient', () => {
+  it.each([
+    ['that has no coding (text alone)', { text: 'norepinephrine' }],
+    // Until 2026-12-07 this one was recognisably no vasopressor: its set was taken.
+    [
+      'coded locally, whose text names a vasopressor',
+      { coding: [{ system: 'urn:oid:1.2.3', code: '40012' }], text: 'Norepinephrine drip' },
+    ],
+  ])('a drug naming a Medication of the Bundle %s refuses every set of its patient', (_, code) => {
     const out = translateResources(
       [
         { resource: drip('ma-e', '3992') },
-        { resource: { resourceType: 'Medication', id: 'med', code: { text: 'norepinephrine' } } },
+        { resource: { resourceType: 'Medication', id: 'med', code } },
         {
           resource: drip('ma-x', '7512', {
             medicationCodeableConcept: undefined,
@@ -5133,6 +5147,133 @@ describe('an Encounter refused for its id or patient: every other problem is nam
     expect(said(stay({ status: 'in-progress', period: undefined }))).toEqual([
       ['Encounter.id', 'required', 'error'],
       ['Encounter.location', 'required', 'error'],
+    ]);
+  });
+});
+
+describe('a drug that names a vasopressor but is not coded as one is refused with its set (2026-12-07)', () => {
+  // An EHR sends a norepinephrine infusion by its product's RxNorm code (an SCD, no ingredient), its local code or its
+  // text alone. Until 2026-12-07 it was "not a drug this system grades" (202, a warning), and the patient's other
+  // pump (coded by its ingredient) was graded as the complete set: two pressors as one, CRS 4 as 3.
+  const drugs = (out: ReturnType<typeof inBatch>) =>
+    out.translated.map((x) => (x.message as DeviceMessage).vasopressors?.map((v) => v.drug).sort());
+  const refusedWith = (out: ReturnType<typeof inBatch>) =>
+    out.issues.filter((i) => i.text.startsWith('refused with')).map((i) => i.expression);
+  const said = (out: ReturnType<typeof inBatch>, at: string) =>
+    out.issues.filter((i) => i.expression.startsWith(at)).map((i) => [i.expression, i.code, i.severity ?? 'error']);
+  const LOCAL = 'urn:oid:1.2.840.114350.1.13.0.1.7.2.698288';
+  const concept = (c: Record<string, unknown>) => ({ medicationCodeableConcept: c });
+  const contained = (code: Record<string, unknown>, more: Record<string, unknown> = {}) => ({
+    medicationCodeableConcept: undefined,
+    medicationReference: { reference: '#m' },
+    contained: [{ resourceType: 'Medication', id: 'm', code, ...more }],
+  });
+
+  it.each([
+    [
+      'by text alone',
+      concept({ text: 'Norepinephrine 4 mg in 250 mL NS infusion' }),
+      'norepinephrine',
+      'CodeableConcept',
+    ],
+    [
+      'by an RxNorm code that is no ingredient (a clinical drug, SCD)',
+      concept({ coding: [{ system: RXNORM, code: '242969', display: 'norepinephrine 1 MG/ML Injectable Solution' }] }),
+      'norepinephrine',
+      'CodeableConcept',
+    ],
+    [
+      'by a local code',
+      concept({ coding: [{ system: LOCAL, code: '40012', display: 'NORADRENALINE DRIP' }] }),
+      'norepinephrine',
+      'CodeableConcept',
+    ],
+    ['by a brand name', concept({ text: 'Levophed drip' }), 'norepinephrine', 'CodeableConcept'],
+    ['spelt nor-epinephrine', concept({ text: 'nor-epinephrine' }), 'norepinephrine', 'CodeableConcept'],
+    ['as adrenaline', concept({ text: 'ADRENALINE infusion' }), 'epinephrine', 'CodeableConcept'],
+    ['as Vasostrict', concept({ text: 'Vasostrict 20 units/100 mL' }), 'vasopressin', 'CodeableConcept'],
+    ['as phenylephrine', concept({ text: 'phenylephrine' }), 'phenylephrine', 'CodeableConcept'],
+    ['as dopamine', concept({ text: 'Dopamine 400 mg/250 mL' }), 'dopamine', 'CodeableConcept'],
+    [
+      'by a contained Medication coded by text',
+      contained({ text: 'Norepinephrine premix' }),
+      'norepinephrine',
+      'Reference',
+    ],
+    [
+      'by a contained Medication coded locally',
+      contained({ coding: [{ system: LOCAL, code: '40012', display: 'norepinephrine 8 mg/250 mL' }] }),
+      'norepinephrine',
+      'Reference',
+    ],
+    [
+      "by a contained Medication's ingredient text",
+      contained({ text: 'Pressor premix' }, { ingredient: [{ itemCodeableConcept: { text: 'vasopressin' } }] }),
+      'vasopressin',
+      'Reference',
+    ],
+  ])(
+    '%s: refused (code-invalid, saying how to code it), and the other pump at that instant with it',
+    (_, over, drug, el) => {
+      const out = inBatch(drip('ma-e', '3992'), drip('ma-n', '7512', over));
+      expect(drugs(out)).toEqual([]);
+      expect(refusedWith(out)).toEqual(['Bundle.entry[0].resource']);
+      const issue = out.issues.find((i) => i.expression === `Bundle.entry[1].resource.medication${el}`)!;
+      expect([issue.code, issue.severity]).toEqual(['code-invalid', undefined]);
+      expect(issue.text).toContain(`names ${drug}`);
+      expect(issue.text).toContain(`RxNorm ingredient`);
+      expect(issue.text).toContain(`CRS code ${drug}`);
+    },
+  );
+
+  it('answers 422 over HTTP, a batch entry and a single resource alike', async () => {
+    const named = drip('ma-n', '7512', concept({ text: 'Norepinephrine 4 mg in 250 mL' }));
+    const single = await post('/fhir/r4/MedicationAdministration', named);
+    expect(single.status).toBe(422);
+    const res = await post('/fhir/r4', {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [drip('ma-e', '3992'), named].map((resource) => ({ resource })),
+    });
+    expect((JSON.parse(res.body) as Bundle).entry!.map((e) => e.response!.status)).toEqual([
+      '422 Unprocessable Entity',
+      '422 Unprocessable Entity',
+    ]);
+    expect(queue.messages).toEqual([]);
+  });
+
+  it('at another instant it leaves the set of this one alone; without a time it refuses every set of its patient', () => {
+    const later = concept({ text: 'norepinephrine' });
+    const other = inBatch(
+      drip('ma-e', '3992'),
+      drip('ma-n', '7512', { ...later, effectiveDateTime: '2026-01-10T09:00:00+01:00' }),
+    );
+    expect(drugs(other)).toEqual([['epinephrine']]);
+    const noTime = inBatch(
+      drip('ma-e', '3992', { effectiveDateTime: '2026-01-10T09:00:00+01:00' }),
+      drip('ma-n', '7512', { ...later, effectiveDateTime: '' }),
+    );
+    expect(drugs(noTime)).toEqual([]);
+    expect(refusedWith(noTime)).toEqual(['Bundle.entry[0].resource']);
+  });
+
+  it('refused before it is read (an element R4 does not define), it refuses its set as well', () => {
+    const out = inBatch(drip('ma-e', '3992'), drip('ma-n', '7512', { ...concept({ text: 'Levophed' }), statsu: 'x' }));
+    expect(drugs(out)).toEqual([]);
+    expect(refusedWith(out)).toEqual(['Bundle.entry[0].resource']);
+  });
+
+  it.each([
+    ['an antibiotic by text', concept({ text: 'Vancomycin 1 g IV' })],
+    ['an antibiotic by a local code', concept({ coding: [{ system: LOCAL, code: '7', display: 'cefepime 2 g' }] })],
+    ['a name inside another word', concept({ text: 'Xdopaminex' })],
+    // A rate in ug/kg/min says no drug: it is never guessed from.
+    ['a drip named by nothing but its rate', concept({ text: 'Drip 2' })],
+  ])('%s: a warning, not refused, and the set taken', (_, over) => {
+    const out = inBatch(drip('ma-e', '3992'), drip('ma-x', '7512', over));
+    expect(drugs(out)).toEqual([['epinephrine']]);
+    expect(said(out, 'Bundle.entry[1]')).toEqual([
+      ['Bundle.entry[1].resource.medicationCodeableConcept', 'not-supported', 'warning'],
     ]);
   });
 });

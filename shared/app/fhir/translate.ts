@@ -17,7 +17,13 @@ import type {
   Reference,
 } from '@medplum/fhirtypes';
 import { LOINC, LOINC_BP_PANEL, type CodedField } from '#domain/codes.ts';
-import { measurementProblem, type SOURCE_KINDS, type THERAPIES, type VASOPRESSOR_UNITS } from '#domain/contract.ts';
+import {
+  measurementProblem,
+  type SOURCE_KINDS,
+  type THERAPIES,
+  type VASOPRESSOR_UNITS,
+  type VasopressorDrug,
+} from '#domain/contract.ts';
 import { withoutFloatNoise } from '#domain/numbers.ts';
 import { PROBLEMS_NAMED, quoted, SENDER_MOST } from '#domain/printable.ts';
 import { iso } from '#domain/time.ts';
@@ -34,7 +40,10 @@ import {
   enumOf,
   medicationOf,
   oxygenDeviceOf,
+  RXNORM,
+  RXNORM_VASOPRESSORS,
   vasopressorOf,
+  vasopressorsNamed,
 } from '#app/interfaces/terminology.ts';
 import { toContractUnit, type SentUnit } from '#app/interfaces/units.ts';
 import { fieldOfLoinc, fieldOfMdc, rankOfLoinc, rankOfMdc } from '#app/interfaces/codes.ts';
@@ -518,7 +527,12 @@ function unreadMember(
   const both = ma.medicationCodeableConcept !== undefined && ma.medicationReference !== undefined;
   const drugChoices = both ? [ma, byReference] : [ma];
   const drugs = drugChoices.map(drugCodings);
-  const pressor = drugs.some((named) => !('problem' in named) && named.codings.some(isPressor));
+  // A drug read but graded as none that names a vasopressor (pressorsNamedBy) is placed as one.
+  const namesPressor = pressorsNamedBy(ma, medications).length > 0;
+  const pressor = drugs.some(
+    (named) =>
+      !('problem' in named) && (named.codings.some(isPressor) || (namesPressor && !named.codings.some(graded))),
+  );
   // Each choice unread is weighed alone: an antibiotic's code beside a Medication on the server may hide a pressor.
   const unread = !pressor && drugChoices.some((m, i) => 'problem' in drugs[i]! && possiblyPressor(m, medications));
   if (!pressor && !unread) return [];
@@ -560,7 +574,7 @@ function possiblyPressor(ma: MedicationAdministration, bundled: Map<string, Medi
     ...codingsOf(ma.medicationCodeableConcept),
     ...[...contained, ...(inBundle ? [inBundle] : [])].flatMap(medicationCodings),
   ];
-  if (anywhere.some(isPressor)) return true;
+  if (anywhere.some(isPressor) || pressorsNamedBy(ma, bundled).length > 0) return true;
   const local = typeof ref === 'string' && ref.startsWith('#');
   const named = local
     ? (containedOf(ma as unknown as Record<string, unknown>, ref, 'Medication') as Medication | undefined)
@@ -568,6 +582,51 @@ function possiblyPressor(ma: MedicationAdministration, bundled: Map<string, Medi
   const drug = [...codingsOf(ma.medicationCodeableConcept), ...(named ? medicationCodings(named) : [])];
   return !drug.some((c) => c.code !== '');
 }
+
+/**
+ * The vasopressors an administration's drug names in words (vasopressorsNamed): its concept's text and codings'
+ * displays, its medicationReference's display, and the code and ingredients (text, displays) of each Medication it
+ * carries (contained) or names in the Bundle (`bundled`). Never read as its drug: a drug coded as none this system
+ * grades that names one (a norepinephrine infusion by its RxNorm clinical drug code, a local code or text alone) is
+ * refused with its set (until 2026-12-07 "not a drug graded", 202, and the other pump graded as the complete set).
+ */
+function pressorsNamedBy(ma: MedicationAdministration, bundled: Map<string, Medication>): VasopressorDrug[] {
+  const words = (c: unknown): string[] =>
+    isObject(c)
+      ? [
+          str(c.text),
+          ...(Array.isArray(c.coding) ? c.coding : []).map((x: unknown) => (isObject(x) ? str(x.display) : '')),
+        ]
+      : [];
+  const ref = ma.medicationReference?.reference;
+  const inBundle = typeof ref === 'string' ? bundled.get(ref) : undefined;
+  const medications = [
+    ...(Array.isArray(ma.contained) ? (ma.contained as unknown[]) : []).filter(
+      (c): c is Medication => isObject(c) && c.resourceType === 'Medication',
+    ),
+    ...(inBundle ? [inBundle] : []),
+  ];
+  const texts = [
+    ...words(ma.medicationCodeableConcept),
+    str(isObject(ma.medicationReference) ? ma.medicationReference.display : undefined),
+    ...medications.flatMap((m) => [
+      ...words(m.code),
+      ...(Array.isArray(m.ingredient) ? m.ingredient : []).flatMap((i) =>
+        isObject(i) ? words(i.itemCodeableConcept) : [],
+      ),
+    ]),
+  ];
+  return vasopressorsNamed(texts.filter(Boolean).join('\n'));
+}
+
+/** What a drug naming vasopressors (pressorsNamedBy) but coded as none graded is told: how to code each. */
+const namedNotCoded = (named: VasopressorDrug[]): string => {
+  const how = named.map((d) => {
+    const rxcui = Object.keys(RXNORM_VASOPRESSORS).find((k) => RXNORM_VASOPRESSORS[k] === d);
+    return `${d}: the RxNorm ingredient code ${rxcui} (system ${RXNORM}) or the CRS code ${d} (system ${CRS_CODES})`;
+  });
+  return `names ${named.join(' and ')}, ${named.length > 1 ? 'vasopressors' : 'a vasopressor'}, but is coded as no drug this system grades (a clinical drug or product code, a local code, text alone): code it by its ingredient, ${how.join('; ')}. Refused, and the vasopressors of its patient at its time with it (each time, when its time cannot be read): without it they would be graded as the complete set`;
+};
 
 /**
  * The fragment of a vasopressor administration refused: REFUSED_MEMBER at its set's time, or UNPLACED_MEMBER (its
@@ -1357,6 +1416,21 @@ function medicationAdministration(
     ) === TWO;
   // A drug this system does not grade (an antibiotic on the flowsheet): ignored, named so the sender knows, as an
   // Observation's code is; an error would refuse the vasopressors of the same transaction with it.
+  const namedPressors = !pressor && !drug ? pressorsNamedBy(ma, medications) : [];
+  if (namedPressors.length > 0) {
+    // Refused at its drug, and its set with it: at its time (a vasopressor's), else every set of its patient.
+    const concept = isObject(ma.medicationCodeableConcept) && !emptyValue(ma.medicationCodeableConcept);
+    r.issue(
+      concept ? 'medicationCodeableConcept' : 'medicationReference',
+      'code-invalid',
+      namedNotCoded(namedPressors),
+    );
+    const at = timeOf(true);
+    r.device('device[0]', ma.device?.[0], o.deviceId);
+    return at === undefined
+      ? [refusal(patientId ?? ANY_PATIENT, r.at, o, UNPLACED_MEMBER)]
+      : [refusal(patientId ?? ANY_PATIENT, r.at, o, REFUSED_MEMBER, at)];
+  }
   if (!pressor && !drug)
     return (
       r.issue(

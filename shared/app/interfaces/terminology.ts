@@ -40,6 +40,32 @@ export const RXNORM_VASOPRESSORS: Record<string, VasopressorDrug> = {
   '3628': 'dopamine',
   '11149': 'vasopressin',
 };
+/**
+ * The names a drug's text may give a vasopressor (whole words, any case), with two brands (Levophed, Vasostrict):
+ * never read as the drug (a drug is read by its code), only to refuse one that names a vasopressor but is coded as
+ * none this system grades (an RxNorm clinical drug, a local code, text alone), which would leave its set short.
+ * Norepinephrine first: "nor-epinephrine" names it, not epinephrine.
+ */
+const VASOPRESSOR_NAMES: [RegExp, VasopressorDrug][] = [
+  [/\b(?:nor[-\s]?epinephrine|nor[-\s]?adrenalin(?:e)?|levophed)\b/gi, 'norepinephrine'],
+  [/\b(?:epinephrine|adrenalin(?:e)?)\b/gi, 'epinephrine'],
+  [/\bphenylephrine\b/gi, 'phenylephrine'],
+  [/\bdopamine\b/gi, 'dopamine'],
+  [/\b(?:vasopressin|vasostrict)\b/gi, 'vasopressin'],
+];
+
+/** The vasopressors a text names (VASOPRESSOR_NAMES), each once, in the contract's order. */
+export function vasopressorsNamed(text: string): VasopressorDrug[] {
+  let rest = text;
+  const named = new Set<VasopressorDrug>();
+  for (const [name, drug] of VASOPRESSOR_NAMES)
+    rest = rest.replace(name, () => {
+      named.add(drug);
+      return ' ';
+    });
+  return VASOPRESSOR_DRUGS.filter((d) => named.has(d));
+}
+
 export const RXNORM_MEDICATIONS: Record<string, MedicationDrug> = {
   '612865': 'tocilizumab',
   '1535218': 'siltuximab',
