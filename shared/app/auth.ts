@@ -180,14 +180,15 @@ export function testClockHostProblem(host: string): string | undefined {
 }
 
 /**
- * What `crs serve` says at start of an MLLP listener (MLLP carries no credentials) that anyone on the network may
- * reach and that sends as a monitor for every patient (no --mllp-device), or undefined: on loopback (a local bridge, a
- * test) or scoped to a device's token. Said, not refused: MLLP from the monitors' gateway over the network is what the
- * listener is for; the network segment is its protection.
+ * What `crs serve` says at start of an MLLP listener (plain MLLP carries no credentials) that anyone on the network may
+ * reach and that sends as a monitor for every patient (no --mllp-device, no TLS), or undefined: on loopback (a local
+ * bridge, a test), scoped to a device's token, or inside TLS with client certificates (each sender authenticated and
+ * acting as its certificate's device). Said, not refused: MLLP from the monitors' gateway over the network is what the
+ * listener is for; the network segment is then its protection.
  */
-export function openMllpWarning(host: string, device: string | undefined): string | undefined {
-  if (device !== undefined || isLoopbackHost(host)) return undefined;
-  return "the MLLP listener takes HL7 v2 from anyone who reaches it on the network, as a monitor for every patient (MLLP has no credentials): keep it on the monitors' network segment, or limit it to one device's token scope with --mllp-device ID (revoking the token then stops it)";
+export function openMllpWarning(host: string, device: string | undefined, tls = false): string | undefined {
+  if (tls || device !== undefined || isLoopbackHost(host)) return undefined;
+  return "the MLLP listener takes HL7 v2 from anyone who reaches it on the network, as a monitor for every patient (MLLP has no credentials): authenticate each device with MLLP over TLS and client certificates (--mllp-tls-cert, --mllp-tls-key, --mllp-tls-ca; the certificate names the device), or keep it on the monitors' network segment and limit it to one device's token scope with --mllp-device ID (revoking the token then stops it)";
 }
 
 /**

@@ -4,12 +4,16 @@ import { readFileSync } from 'node:fs';
 import { isBearerToken } from '#app/auth.ts';
 import { startBridge } from '#hosts/mllp-bridge/mllp-bridge.ts';
 import { SpoolInUse } from '#hosts/mllp-bridge/spool.ts';
+import { MLLP_TLS_FLAGS, MllpTlsOptionError, readMllpTls, type MllpTls } from '#hosts/mllp-tls.ts';
 import { LISTEN_PORT, parseNumberFlag, parseFlags } from './flags.ts';
 
 export const BRIDGE_USAGE = `  crs mllp-bridge --listen PORT --to URL --token-file F [--host H] [--spool DIR] [--ack-wait MS]
+                  [--mllp-tls-cert FILE --mllp-tls-key FILE --mllp-tls-ca FILE]
       MLLP in (monitor gateways), HTTPS out to URL (the API's base or its /v1/hl7v2) with the device token in F;
       every message is spooled to disk (DIR, default .crs/bridge) before it is ACKed; while the link is down the
-      monitor gets AA after --ack-wait ms (default 10000) and the bridge delivers the spool when the link is back
+      monitor gets AA after --ack-wait ms (default 10000) and the bridge delivers the spool when the link is back;
+      --mllp-tls-*: MLLP in inside TLS (1.2+), each gateway with a client certificate signed by the CA (others are
+      refused at the handshake), as crs serve --mllp-port takes them
 `;
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -26,6 +30,7 @@ export async function mllpBridgeCommand(args: string[]): Promise<number> {
         'token-file': { type: 'string' },
         spool: { type: 'string' },
         'ack-wait': { type: 'string' },
+        ...MLLP_TLS_FLAGS,
         help: { type: 'boolean', short: 'h' },
       },
     }).values;
@@ -81,6 +86,12 @@ export async function mllpBridgeCommand(args: string[]): Promise<number> {
   const ackWait = parseNumberFlag('ack-wait', v['ack-wait'] ?? '10000', { min: 0, max: 600_000 });
   if (!ackWait.ok) return usage(`${ackWait.error} (milliseconds)`);
   const ackWaitMs = ackWait.value;
+  let tls: MllpTls | undefined;
+  try {
+    tls = readMllpTls(v);
+  } catch (err) {
+    return usage((err as Error).message);
+  }
 
   let bridge: Awaited<ReturnType<typeof startBridge>>;
   try {
@@ -92,8 +103,10 @@ export async function mllpBridgeCommand(args: string[]): Promise<number> {
       spoolDir: v.spool ?? '.crs/bridge',
       ackWaitMs,
       log,
+      ...(tls ? { tls } : {}),
     });
   } catch (err) {
+    if (err instanceof MllpTlsOptionError) return usage(err.message);
     if (err instanceof SpoolInUse) {
       log(`crs mllp-bridge: ${err.message}`);
       return 1;
@@ -117,7 +130,7 @@ export async function mllpBridgeCommand(args: string[]): Promise<number> {
   for (const change of bridge.spool.madePrivate)
     log(`crs mllp-bridge: made private (others could read patient data): ${change}`);
   log(
-    `crs mllp-bridge: MLLP on ${v.host ?? '127.0.0.1'}:${bridge.port}, forwarding to ${url.origin}${url.pathname}; spool ${v.spool ?? '.crs/bridge'} (${bridge.spool.counts().waiting} waiting)`,
+    `crs mllp-bridge: MLLP on ${v.host ?? '127.0.0.1'}:${bridge.port}${tls ? ' inside TLS (client certificates of --mllp-tls-ca)' : ''}, forwarding to ${url.origin}${url.pathname}; spool ${v.spool ?? '.crs/bridge'} (${bridge.spool.counts().waiting} waiting)`,
   );
   return stopped;
 }

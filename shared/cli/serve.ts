@@ -19,6 +19,7 @@ import { COURSE_NAMES } from '#sim/courses.ts';
 import { ALERT_WEBHOOK_QUEUE } from '#hosts/embedded/alert-webhook.ts';
 import { DEFAULT_ENDED_HOURS } from '#hosts/embedded/board-api.ts';
 import { DEFAULT_DATA_DIR, startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { MLLP_TLS_FLAGS, MLLP_TLS_OPTIONS, readMllpTls } from '#hosts/mllp-tls.ts';
 import { LISTEN_PORT, inline, numberFlag, shown, parseFlags } from './flags.ts';
 import { SEED_RANGE, SPEED_RANGE, describeScenario, runSimulation, scenarioFor } from './simulate.ts';
 
@@ -35,6 +36,7 @@ const DEFAULT_HEARTBEAT_SECONDS = 60;
 
 export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--webhook URL] [--scheme S] [--config FILE]
             [--public-url URL] [--page-lines] [--mllp-port N [--mllp-device ID]] [--hl7-zone ZONE]
+            [--mllp-tls-cert FILE --mllp-tls-key FILE --mllp-tls-ca FILE]
             [--hl7-patient-authority AUTH] [--fhir-patient-system URI] [--max-patients N] [--trust-proxy ADDR]...
             [--ingest-token-any-host] [--retention-days N] [--board-ended-hours N] [--max-observation-age-days D]
             [--heartbeat-url URL [--heartbeat-seconds N]] [--alert-webhook URL]
@@ -42,6 +44,8 @@ export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--we
       on-call board at / (its link with the key on a terminal; else crs board-link), pages on stdout (NDJSON);
       --mllp-port: also take HL7 v2 (IHE PCD-01) over MLLP on this port (same host; MLLP has no credentials:
         the listener sends as a monitor for every patient, or as the device --mllp-device ID with its token's scope);
+      --mllp-tls-cert, --mllp-tls-key, --mllp-tls-ca: MLLP inside TLS (1.2+), each sender with a client certificate
+        signed by the CA (others refused at the handshake); its subject CN is the device, with its token's scope;
       --max-patients: the most patients with data in the last 14 days, not discharged (default ${DEFAULT_MAX_PATIENTS}); new ones
         beyond are refused (503, send again; an alert);
       --retention-days: days delivered outbox records, ended silences and expired acknowledge links are kept
@@ -282,6 +286,7 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
         'page-lines': { type: 'boolean' },
         'mllp-port': { type: 'string' },
         'mllp-device': { type: 'string' },
+        ...MLLP_TLS_FLAGS,
         'hl7-zone': { type: 'string' },
         'hl7-patient-authority': { type: 'string' },
         'fhir-patient-system': { type: 'string' },
@@ -303,6 +308,11 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
     }
     if (v['mllp-device'] !== undefined && v['mllp-port'] === undefined)
       throw new ServeUsageError("--mllp-device is the MLLP listener's device: give --mllp-port too");
+    if (MLLP_TLS_OPTIONS.some((f) => v[f] !== undefined) && v['mllp-port'] === undefined)
+      throw new ServeUsageError(
+        "--mllp-tls-cert, --mllp-tls-key and --mllp-tls-ca are the MLLP listener's: give --mllp-port too",
+      );
+    const mllpTls = readMllpTls(v);
     const maxPatients = numberFlag('max-patients', v['max-patients'], MAX_PATIENTS, undefined, usageError);
     const retentionDays = numberFlag('retention-days', v['retention-days'], RETENTION_DAYS, undefined, usageError);
     const boardEndedHours = numberFlag(
@@ -342,6 +352,7 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       port: listenPort,
       ...(mllpPort !== undefined ? { mllpPort } : {}),
       ...(v['mllp-device'] !== undefined ? { mllpDevice: v['mllp-device'] } : {}),
+      ...(mllpTls ? { mllpTls } : {}),
       ...(maxPatients !== undefined ? { maxPatients } : {}),
       ...(retentionDays !== undefined ? { retentionDays } : {}),
       ...(boardEndedHours !== undefined ? { boardEndedHours } : {}),
@@ -367,9 +378,9 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
     // Before the board's line, which scripts wait for: once that is out, the MLLP port is known too.
     if (server.mllpPort !== undefined) {
       log(
-        `crs serve: HL7 v2 over MLLP on ${wildcard(v.host) ? `every address (--host ${v.host}), port ` : `${new URL(server.url).hostname}:`}${server.mllpPort} (ACK after the commit)`,
+        `crs serve: HL7 v2 over MLLP on ${wildcard(v.host) ? `every address (--host ${v.host}), port ` : `${new URL(server.url).hostname}:`}${server.mllpPort}${mllpTls ? ' inside TLS (client certificates of --mllp-tls-ca, each naming its device)' : ''} (ACK after the commit)`,
       );
-      const open = openMllpWarning(v.host ?? '127.0.0.1', v['mllp-device']);
+      const open = openMllpWarning(v.host ?? '127.0.0.1', v['mllp-device'], mllpTls !== undefined);
       if (open) log(`crs serve: WARNING ${open}`);
     }
     announce(server, config, localToken, webhook, v.host);

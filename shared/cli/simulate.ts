@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ackReason, readAck } from '#app/hl7v2/ack.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
 import { MllpClient } from '#hosts/mllp-bridge/mllp-client.ts';
+import { MLLP_TLS_FLAGS, readMllpTls, type MllpTls } from '#hosts/mllp-tls.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { iso, parseTimeWithOffset } from '#domain/time.ts';
 import { COURSES, COURSE_NAMES, buildScenario, type Scenario } from '#sim/courses.ts';
@@ -22,9 +23,11 @@ import { NdjsonWriter } from './io.ts';
 
 export const SIMULATE_USAGE = `  crs simulate [--url URL] [--token T] [--seed N] [--speed X] [--courses LIST] [--copies N]
                [--start TIME] [--follow] [--ndjson] [--format hl7v2 --mllp HOST:PORT]
+               [--mllp-tls-cert FILE --mllp-tls-key FILE --mllp-tls-ca FILE]
       play simulated patient courses to a running crs serve (token: --token or CRS_INGEST_TOKEN);
       --format hl7v2 --mllp HOST:PORT: the monitors' readings as IHE PCD-01 over MLLP (crs serve --mllp-port,
-      or crs mllp-bridge), the rest (enrolment, pumps, charting) as JSON to --url as before
+      or crs mllp-bridge), the rest (enrolment, pumps, charting) as JSON to --url as before;
+      --mllp-tls-*: MLLP inside TLS with this client certificate and key, the listener's signed by the CA
       courses: ${COURSE_NAMES.join(', ')} (default: all)
 `;
 
@@ -59,6 +62,7 @@ export function parseSimulateArgs(args: string[]) {
       ndjson: { type: 'boolean' },
       format: { type: 'string' },
       mllp: { type: 'string' },
+      ...MLLP_TLS_FLAGS,
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -95,9 +99,16 @@ export function parseSimulateArgs(args: string[]) {
   if (values.mllp !== undefined && !mllp)
     throw new SimulateUsageError(`--mllp must be HOST:PORT (got ${shown(values.mllp)})`);
   const mllpPort = mllp ? numberFlag('mllp PORT', mllp[2], CONNECT_PORT, 0, fail) : 0;
+  let tls: MllpTls | undefined;
+  try {
+    tls = readMllpTls(values);
+  } catch (err) {
+    throw fail((err as Error).message);
+  }
+  if (tls && !mllp) throw fail('--mllp-tls-cert, --mllp-tls-key and --mllp-tls-ca are for --mllp HOST:PORT');
   return {
     settings,
-    ...(mllp ? { mllp: { host: mllp[1]!.replace(/^\[|\]$/g, ''), port: mllpPort } } : {}),
+    ...(mllp ? { mllp: { host: mllp[1]!.replace(/^\[|\]$/g, ''), port: mllpPort, ...(tls ? { tls } : {}) } } : {}),
     url: (values.url ?? SIMULATE_DEFAULTS.url).replace(/\/+$/, ''),
     token: values.token ?? process.env.CRS_INGEST_TOKEN,
     follow: values.follow ?? false,
@@ -217,7 +228,9 @@ export async function simulateCommand(args: string[]): Promise<number> {
     return 2;
   }
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const client = parsed.mllp ? new MllpClient(parsed.mllp.host, parsed.mllp.port) : undefined;
+  const client = parsed.mllp
+    ? new MllpClient(parsed.mllp.host, parsed.mllp.port, undefined, undefined, parsed.mllp.tls)
+    : undefined;
   const deliver = client ? mllpDelivery(client, parsed.url, parsed.token) : undefined;
   const abort = new AbortController();
   const stop = () => abort.abort();

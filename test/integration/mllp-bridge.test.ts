@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readAck } from '#app/hl7v2/ack.ts';
 import { MllpClient } from '#hosts/mllp-bridge/mllp-client.ts';
+import { makeTestPki } from '#test/support/mllp-certs.ts';
+import { until } from '#test/support/until.ts';
 import { asInterfaces, vignettes } from '#test/support/interfaces.ts';
 import { CRS_BIN, INGEST_TOKEN, REPO, idle, pageEvents, spawnServe, stop } from './embedded-support.ts';
 
@@ -32,6 +34,7 @@ async function spawnBridge(
   to: string,
   spool: string,
   ackWait = 300,
+  extra: string[] = [],
 ): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
   const child = spawn(
     process.execPath,
@@ -48,6 +51,7 @@ async function spawnBridge(
       spool,
       '--ack-wait',
       String(ackWait),
+      ...extra,
     ],
     { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -148,6 +152,32 @@ describe('crs mllp-bridge', () => {
       bridge.child.kill('SIGTERM');
       await exited(bridge.child);
       expect(await stop(server)).toBe(0);
+    }
+  }, 60_000);
+
+  // Until 2026-12-07 the bridge took MLLP from anyone who reached its port, and sent it on with its device token.
+  it('takes MLLP inside TLS from a gateway with a certificate of --mllp-tls-ca, and refuses one without at the handshake', async () => {
+    const pki = makeTestPki();
+    const server = await spawnServe(join(dir, 'serve-tls'));
+    const tls = ['--mllp-tls-cert', pki.listener.cert, '--mllp-tls-key', pki.listener.key, '--mllp-tls-ca', pki.ca];
+    const bridge = await spawnBridge(server.url, join(dir, 'spool-tls'), 10_000, tls);
+    const gateway = new MllpClient('127.0.0.1', bridge.port, 10_000, undefined, pki.read(pki.device('gw-1')));
+    const { cert: _c, key: _k, ...anonymous } = pki.read(pki.listener);
+    const nobody = new MllpClient('127.0.0.1', bridge.port, 10_000, undefined, anonymous as never);
+    try {
+      expect(bridge.stderr()).toMatch(/MLLP on 127\.0\.0\.1:\d+ inside TLS \(client certificates of --mllp-tls-ca\)/);
+      const text = asInterfaces(vignettes[0]!).find((i) => i.format === 'hl7v2')!;
+      if (text.format !== 'hl7v2') throw new Error('no HL7 item');
+      expect(readAck(await gateway.send(text.text))).toMatchObject({ code: 'AA', text: 'accepted 1 message(s)' });
+      await expect(nobody.send(text.text)).rejects.toThrow();
+      await until(() => bridge.stderr().includes('mllp-bridge: TLS handshake refused from 127.0.0.1'), bridge.stderr);
+    } finally {
+      gateway.close();
+      nobody.close();
+      bridge.child.kill('SIGTERM');
+      await exited(bridge.child);
+      expect(await stop(server)).toBe(0);
+      rmSync(pki.dir, { recursive: true, force: true });
     }
   }, 60_000);
 

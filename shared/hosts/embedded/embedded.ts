@@ -39,6 +39,7 @@ import { DEFAULT_HTTP_LIMITS, guardConnections, normalise, type HttpLimits } fro
 import { oneLine } from './log-line.ts';
 import { CountingSecurityLog, FileSecurityLog } from './security-log.ts';
 import { startMllpListener, type MllpListener } from './mllp.ts';
+import type { MllpTls } from '../mllp-tls.ts';
 import { EmbeddedPaging } from './paging.ts';
 import { BoardSink, StdoutSink, WebhookSink } from './sinks.ts';
 import { SseHub } from './sse.ts';
@@ -86,6 +87,11 @@ export interface EmbeddedOptions {
   fhirPatientSystem?: string;
   /** The MLLP listener acts as this device (the scope of its active token); without it, as a monitor for every patient. */
   mllpDevice?: string;
+  /**
+   * MLLP inside TLS with client certificates the CA signed (shared/hosts/mllp-tls.ts): each connection acts as the
+   * device its certificate's subject CN names, with that device's token scope. Not with mllpDevice.
+   */
+  mllpTls?: MllpTls;
   /** The most patients with recent data the server takes (new ones beyond are refused); DEFAULT_MAX_PATIENTS. */
   maxPatients?: number;
   /** Days delivered records, ended silences and expired links are kept (DEFAULT_RETENTION_DAYS; retention.ts). */
@@ -410,12 +416,19 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       });
     });
     if (o.mllpPort !== undefined) {
+      if (o.mllpTls && o.mllpDevice !== undefined)
+        throw new Error(
+          '--mllp-device is for a plain MLLP listener: over TLS (--mllp-tls-cert, --mllp-tls-key, --mllp-tls-ca) each client certificate names its device (its subject CN)',
+        );
       // Any --mllp-device given, empty too, is a device (as openMllpWarning reads it): an empty one was no device until
       // 2026-12-06, the listener a monitor for every patient while crs serve warned of nothing.
+      // Over TLS each certificate names its device (checked for each message, as the one of --mllp-device).
       const principal =
         o.mllpDevice !== undefined
           ? { principal: await mllpPrincipal(tokens, o.mllpDevice, now), device: o.mllpDevice }
-          : {};
+          : o.mllpTls
+            ? { principal: devicePrincipal(tokens, now), tls: o.mllpTls }
+            : {};
       // Marked as the MLLP listener's: `crs serve` names --mllp-port, not --port, when its port is in use.
       mllp = await startMllpListener({
         port: o.mllpPort,
@@ -577,13 +590,22 @@ async function mllpPrincipal(
   tokens: SqliteTokenStore,
   deviceId: string,
   now: () => number,
-): Promise<(peer: string) => Promise<Principal | { refused: string; tokenId: string } | undefined>> {
+): Promise<(device: string | undefined) => Promise<Principal | { refused: string; tokenId: string } | undefined>> {
   if ((await tokens.unrevokedOfDevice(deviceId)).length === 0) {
     throw new Error(
       `--mllp-device ${deviceId}: no active token for this device; issue one first (crs token issue --device ${deviceId} --kind monitor [--ward W])`,
     );
   }
-  return async () => {
+  return devicePrincipal(tokens, now);
+}
+
+/** A device's scope for its MLLP message: that of its newest unexpired token, at the server's clock. */
+function devicePrincipal(
+  tokens: SqliteTokenStore,
+  now: () => number,
+): (device: string | undefined) => Promise<Principal | { refused: string; tokenId: string } | undefined> {
+  return async (deviceId) => {
+    if (deviceId === undefined) return undefined;
     const at = new Date(now());
     const unrevoked = await tokens.unrevokedOfDevice(deviceId);
     // The newest not expired decides (a rotated device's old token, still in its overlap, is not chosen over its new

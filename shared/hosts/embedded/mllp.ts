@@ -5,7 +5,10 @@
 // (PCD-01 is monitor data) for every patient, recorded as sent by `mllp:<peer address>`; with `--mllp-device ID`,
 // the scope of that device's active token (its kind, wards, patients), recorded as sent by ID, and refused (AR) once
 // the token is revoked or has expired (each refusal recorded in the security log, as the HTTP routes record theirs).
-import { createServer, type Server, type Socket } from 'node:net';
+// With --mllp-tls-cert/-key/-ca (shared/hosts/mllp-tls.ts) MLLP is inside TLS and each sender shows a certificate the
+// CA signed: its subject CN names the device, and the connection acts with that device's token scope, as
+// --mllp-device does for the whole listener (since 2026-12-07).
+import type { Server, Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { TOKEN_REVOKED } from '#app/auth.ts';
 import { refusalAck } from '#app/hl7v2/ack.ts';
@@ -15,6 +18,7 @@ import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
 import type { Principal } from '#app/scope.ts';
 import { iso } from '#domain/time.ts';
 import { capMllpConnections, serveMllpConnection, type MllpConnection } from '../mllp-connection.ts';
+import { certificateDevice, createMllpServer, type MllpTls } from '../mllp-tls.ts';
 import { DEFAULT_HTTP_LIMITS, RateLimiter, normalise } from './limits.ts';
 import { recordTokenRefusal, type CountingSecurityLog } from './security-log.ts';
 
@@ -38,12 +42,15 @@ export interface MllpListenerOptions {
   /** A frame not ended this long after it began closes its connection (MLLP_FRAME_MS). */
   frameMs?: number;
   /**
-   * Who the listener's messages come from (asked for each message, so a revocation applies at once); undefined: no
-   * active token (refused as revoked); `refused`: its token (by id) refused, with what HTTP tells that token.
+   * Who the messages of `device` (--mllp-device, or the certificate's over TLS) come from, asked for each message so
+   * that a revocation applies at once; undefined: no active token (refused as revoked); `refused`: its token (by id)
+   * refused, with what HTTP tells that token. Without it, the listener is a monitor for every patient.
    */
-  principal?: (peer: string) => Promise<Principal | { refused: string; tokenId: string } | undefined>;
-  /** The device `principal` is (--mllp-device), named in the security log's lines. */
+  principal?: (device: string | undefined) => Promise<Principal | { refused: string; tokenId: string } | undefined>;
+  /** The listener's device (--mllp-device), named in the security log's lines; over TLS, each certificate's. */
   device?: string;
+  /** MLLP inside TLS with client certificates: each connection is the device its certificate names (subject CN). */
+  tls?: MllpTls;
   /**
    * Where its token's refusals are recorded (crs serve's security log, where the HTTP routes record theirs; until
    * 2026-12-06 they went to the server's log): by the device's and the token's ids, never the token.
@@ -63,9 +70,17 @@ export async function startMllpListener(o: MllpListenerOptions): Promise<MllpLis
   const budget = new RateLimiter(LOG_BURST, LOG_REFILL_MS, o.deps.now);
   // The security log's budget per address, as the HTTP routes' (what it keeps out is counted there).
   const refusals = new RateLimiter(LOG_BURST, LOG_REFILL_MS, o.deps.now);
-  const server: Server = createServer((socket) => {
+  const server: Server = createMllpServer(o.tls, onSocket, o.log, 'mllp', o.deps.now);
+  function onSocket(socket: Socket): void {
     const address = normalise(socket.remoteAddress ?? 'unknown');
-    const peer = `mllp:${socket.remoteAddress ?? 'unknown'}`;
+    const device = o.tls ? certificateDevice(socket) : o.device;
+    const peer = `mllp:${socket.remoteAddress ?? 'unknown'}${o.tls && device ? ` (${device})` : ''}`;
+    if (o.tls && device === undefined) {
+      // Signed by the CA, but naming no device: no token scope to act with, nothing read.
+      o.log(`mllp: ${peer}: its client certificate names no device (no subject CN): closed`);
+      socket.destroy();
+      return;
+    }
     let unwritten = 0;
     const log = (line: string) => {
       if (!budget.take(address)) {
@@ -85,10 +100,10 @@ export async function startMllpListener(o: MllpListenerOptions): Promise<MllpLis
         return refusalAck(event.problem, o.deps.now());
       }
       try {
-        const principal = o.principal ? await o.principal(peer) : mllpMonitor(peer);
+        const principal = o.principal ? await o.principal(device) : mllpMonitor(peer);
         if (!principal || 'refused' in principal) {
           const text = principal?.refused ?? TOKEN_REVOKED();
-          const claimed = { listener: 'mllp', device: o.device ?? null, tokenId: principal?.tokenId ?? null };
+          const claimed = { listener: 'mllp', device: device ?? null, tokenId: principal?.tokenId ?? null };
           // A security log that cannot be written changes no answer: said in the server's log, by the error's name.
           await recordTokenRefusal(o.security, refusals, {
             at: iso(o.deps.now()),
@@ -120,7 +135,7 @@ export async function startMllpListener(o: MllpListenerOptions): Promise<MllpLis
     connections.set(socket, connection);
     socket.on('close', () => connections.delete(socket));
     if (closing) void connection.settled().then(() => socket.end());
-  });
+  }
   let capped = 0;
   capMllpConnections(server, () => {
     if (capped++ % 100 === 0)

@@ -3,13 +3,13 @@
 // answers the monitor with the server's ACK. Every message is first written to a durable spool: when the link is
 // down (no answer, 5xx, 429, a refused token) the monitor still gets an AA once the message is on disk, and the
 // bridge delivers it when the link is back, after a restart too. Nothing ACKed to a monitor is lost.
-import { createServer, type Server } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HL7_CONTENT_TYPE, buildAck, readAck, refusalAck, unreadableAck } from '#app/hl7v2/ack.ts';
 import { MLLP_FRAME_MS, MLLP_IDLE_MS } from '#app/hl7v2/mllp.ts';
 import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
 import { capMllpConnections, serveMllpConnection } from '../mllp-connection.ts';
+import { createMllpServer, type MllpTls } from '../mllp-tls.ts';
 import { noRoom, patientKeys, roomRetryMs } from './room.ts';
 import { Spool, type Spooled } from './spool.ts';
 
@@ -30,6 +30,11 @@ export interface BridgeOptions {
   idleMs?: number;
   /** A frame not ended this long after it began closes its connection, as the embedded listener does. */
   frameMs?: number;
+  /**
+   * MLLP inside TLS, each monitor gateway showing a client certificate the CA signed (--mllp-tls-cert, -key, -ca, as
+   * crs serve's listener: shared/hosts/mllp-tls.ts); without it, plain MLLP from anyone who reaches the port.
+   */
+  tls?: MllpTls;
 }
 
 export interface Bridge {
@@ -371,20 +376,27 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
 
   // A frame never ended is never answered, and its connection (a gateway gone without closing it) is not kept for
   // ever: closed after 10 minutes idle, or a minute after the frame began. What a sender can make the bridge hold is bounded (shared/hosts/mllp-connection.ts).
-  const server: Server = createServer((socket) => {
-    serveMllpConnection(socket, async (e) => (e.type === 'error' ? refusalAck(e.problem, now()) : take(e.text)), {
-      idleMs: o.idleMs ?? MLLP_IDLE_MS,
-      frameMs: o.frameMs ?? MLLP_FRAME_MS,
-    });
-  });
-  capMllpConnections(server);
+  let server: Server;
   try {
+    server = createMllpServer(
+      o.tls,
+      (socket) => {
+        serveMllpConnection(socket, async (e) => (e.type === 'error' ? refusalAck(e.problem, now()) : take(e.text)), {
+          idleMs: o.idleMs ?? MLLP_IDLE_MS,
+          frameMs: o.frameMs ?? MLLP_FRAME_MS,
+        });
+      },
+      o.log,
+      'mllp-bridge',
+      now,
+    );
+    capMllpConnections(server);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(o.listenPort, o.listenHost, () => resolve());
     });
   } catch (err) {
-    // The port is taken: the spool (and its lock) is let go, for a bridge started again with another --listen.
+    // The port is taken (or the TLS files unusable): the spool (and its lock) is let go, for a bridge started again.
     stopping = true;
     wake?.();
     await forwarder;

@@ -1,6 +1,9 @@
 // An MLLP sender, as a monitor gateway is one: one connection, one message at a time, each answered by its ACK
-// before the next goes. Used by `crs simulate --format hl7v2 --mllp`, the tests and the MLLP benchmark.
+// before the next goes. Used by `crs simulate --format hl7v2 --mllp`, the tests and the MLLP benchmark. With `tls`,
+// MLLP inside TLS: the device's certificate and key, and the CA the listener's certificate must be signed by.
 import { connect, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
+import type { MllpTls } from '../mllp-tls.ts';
 import { MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
 
 export class MllpClient {
@@ -17,18 +20,22 @@ export class MllpClient {
     private readonly timeoutMs = 30_000,
     /** The address to send from (a loopback one per bedside monitor in the benchmark: each monitor has its own). */
     private readonly localAddress?: string,
+    private readonly tls?: MllpTls,
   ) {}
 
   private open(): Promise<Socket> {
     if (this.socket && !this.socket.destroyed) return Promise.resolve(this.socket);
     return new Promise((resolve, reject) => {
-      const s = connect({
+      const where = {
         host: this.host,
         port: this.port,
         ...(this.localAddress ? { localAddress: this.localAddress } : {}),
-      });
+      };
+      const s = this.tls
+        ? connectTls({ ...where, cert: this.tls.cert, key: this.tls.key, ca: this.tls.ca, minVersion: 'TLSv1.2' })
+        : connect(where);
       s.setNoDelay(true);
-      s.once('connect', () => {
+      s.once(this.tls ? 'secureConnect' : 'connect', () => {
         this.socket = s;
         resolve(s);
       });
