@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { DB_FILE, dataDirLocked } from '#adapters/sqlite/db.ts';
 import { ACK_KEY_FILE, ACK_KEY_FILES_CHECK_MS, dropPreviousAckKey, rotateAckKey } from '#hosts/embedded/ack-key.ts';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
-import { inline, shown, parseFlags } from './flags.ts';
+import { inline, isOneOf, shown, parseFlags } from './flags.ts';
 
 export const ACK_KEY_USAGE = `  crs ack-key rotate [--data DIR] [--drop-previous]
       a new key for crs serve's acknowledge links (ack.key); the one it replaces is kept (ack.key.previous), so the
@@ -19,23 +19,29 @@ export const ACK_KEY_USAGE = `  crs ack-key rotate [--data DIR] [--drop-previous
 
 class AckKeyUsageError extends Error {}
 
+/** The flags `crs ack-key` takes, as parsed (test/unit/docs-commands.test.ts checks the docs against them). */
+/** What `crs ack-key` does. */
+export const ACK_KEY_ACTIONS = ['rotate', 'drop-previous'] as const;
+
+export const ACK_KEY_OPTIONS = {
+  data: { type: 'string' },
+  'drop-previous': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export function ackKeyCommand(args: string[]): number {
   try {
     const { values: v, positionals } = parseFlags({
       args,
       allowPositionals: true,
-      options: {
-        data: { type: 'string' },
-        'drop-previous': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: ACK_KEY_OPTIONS,
     });
     if (v.help) {
       process.stdout.write(`usage:\n${ACK_KEY_USAGE}`);
       return 0;
     }
     const [action, ...extra] = positionals;
-    if (action !== 'rotate' && action !== 'drop-previous')
+    if (!isOneOf(ACK_KEY_ACTIONS, action))
       throw new AckKeyUsageError(`ack-key needs rotate or drop-previous (got ${shown(action ?? '')})`);
     if (extra.length > 0) throw new AckKeyUsageError(`ack-key ${action} takes no more arguments`);
     if (action === 'drop-previous' && v['drop-previous'])

@@ -9,7 +9,7 @@ import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
 import { DB_FILE, refuseNewerSchema } from '#adapters/sqlite/db.ts';
 import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '#app/audit-export.ts';
 import { CONTRACT_ID } from '#app/interfaces/ids.ts';
-import { inline, shown, parseFlags } from './flags.ts';
+import { inline, isOneOf, shown, parseFlags } from './flags.ts';
 import type { AuditLog } from '#ports';
 import { damagedDatabase, DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 
@@ -76,29 +76,35 @@ function usage(message: string): number {
   return 2;
 }
 
+/** The flags `crs audit export` takes, as parsed (test/unit/docs-commands.test.ts checks the docs against them). */
+/** What `crs audit` does. */
+export const AUDIT_ACTIONS = ['export'] as const;
+
+export const AUDIT_OPTIONS = {
+  patient: { type: 'string' },
+  format: { type: 'string', default: 'ndjson' },
+  data: { type: 'string' },
+  backend: { type: 'string', default: 'embedded' },
+  table: { type: 'string' },
+  'seen-table': { type: 'string' },
+  'state-table': { type: 'string' },
+  outputs: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export async function auditCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === '--help' || sub === '-h' || sub === 'help') {
     process.stdout.write(`usage:\n${AUDIT_USAGE}`);
     return 0;
   }
-  if (sub !== 'export')
+  if (!isOneOf(AUDIT_ACTIONS, sub))
     return usage(sub === undefined ? 'say what to do: export' : `unknown sub-command ${shown(sub)}`);
   let values: Options;
   try {
     values = parseFlags({
       args: rest,
-      options: {
-        patient: { type: 'string' },
-        format: { type: 'string', default: 'ndjson' },
-        data: { type: 'string' },
-        backend: { type: 'string', default: 'embedded' },
-        table: { type: 'string' },
-        'seen-table': { type: 'string' },
-        'state-table': { type: 'string' },
-        outputs: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: AUDIT_OPTIONS,
     }).values;
   } catch (err) {
     return usage(inline((err as Error).message)); // Node quotes an unknown option raw

@@ -23,12 +23,19 @@ export const BACKUP_USAGE = `  crs backup --to DIR [--data DIR]
 
 class BackupUsageError extends Error {}
 
+/** The flags `crs backup` takes, as parsed (test/unit/docs-commands.test.ts checks the docs against them). */
+export const BACKUP_OPTIONS = {
+  to: { type: 'string' },
+  data: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export function backupCommand(args: string[]): number {
   try {
     const { values: v, positionals } = parseFlags({
       args,
       allowPositionals: true,
-      options: { to: { type: 'string' }, data: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: BACKUP_OPTIONS,
     });
     if (v.help) {
       process.stdout.write(`usage:\n${BACKUP_USAGE}`);

@@ -14,11 +14,14 @@ export const BOARD_LINK_USAGE = `  crs board-link [--data DIR]
       Run it as the server's user (the key is owner-only). Exit 1: no crs serve runs on DIR; 2: DIR has no key
 `;
 
+/** The flags `crs board-link` takes, as parsed (test/unit/docs-commands.test.ts checks the docs against them). */
+export const BOARD_LINK_OPTIONS = { data: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
+
 export async function boardLinkCommand(args: string[]): Promise<number> {
   try {
     const { values: v } = parseFlags({
       args,
-      options: { data: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: BOARD_LINK_OPTIONS,
     });
     if (v.help) {
       process.stdout.write(`usage:\n${BOARD_LINK_USAGE}`);

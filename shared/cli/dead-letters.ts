@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import type { DeadLetter } from '#adapters/sqlite/dead-letters.ts';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 import { oneLine } from '#hosts/embedded/log-line.ts';
-import { inline, shown, parseFlags } from './flags.ts';
+import { inline, isOneOf, shown, parseFlags } from './flags.ts';
 import { withStoppedDataDir } from './stopped-data-dir.ts';
 import { answeringServer, eachIdOrAll } from './serve-client.ts';
 
@@ -41,6 +41,18 @@ function print(rows: DeadLetter[], json: boolean, extra: Record<string, unknown>
     );
 }
 
+/** The flags `crs dead-letters` takes, as parsed (test/unit/docs-commands.test.ts checks the docs against them). */
+/** What `crs dead-letters` does. */
+export const DEAD_LETTERS_ACTIONS = ['list', 'redrive'] as const;
+
+export const DEAD_LETTERS_OPTIONS = {
+  backend: { type: 'string' },
+  data: { type: 'string' },
+  all: { type: 'boolean' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export async function deadLettersCommand(args: string[]): Promise<number> {
   let v;
   let positionals: string[];
@@ -48,13 +60,7 @@ export async function deadLettersCommand(args: string[]): Promise<number> {
     ({ values: v, positionals } = parseFlags({
       args,
       allowPositionals: true,
-      options: {
-        backend: { type: 'string' },
-        data: { type: 'string' },
-        all: { type: 'boolean' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: DEAD_LETTERS_OPTIONS,
     }));
   } catch (e) {
     err(`crs dead-letters: ${inline((e as Error).message)}\n${DEAD_LETTERS_USAGE}`); // Node quotes an unknown option raw
@@ -66,7 +72,7 @@ export async function deadLettersCommand(args: string[]): Promise<number> {
   }
   const [action, ...ids] = positionals;
   try {
-    if (action !== 'list' && action !== 'redrive') throw new DeadLettersUsageError('give list or redrive');
+    if (!isOneOf(DEAD_LETTERS_ACTIONS, action)) throw new DeadLettersUsageError('give list or redrive');
     if (action === 'list' && (ids.length > 0 || v.all)) throw new DeadLettersUsageError('list takes no ids');
     if (action === 'redrive' && (ids.length === 0) === !v.all)
       throw new DeadLettersUsageError('redrive takes either --all or the ids to redrive');

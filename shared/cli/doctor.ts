@@ -986,20 +986,23 @@ export function formatReport(r: DoctorReport): string {
 
 type LoadConfig = (file: string | undefined, scheme: string | undefined) => GradingConfig;
 
+/** The flags `crs doctor` takes, as parsed (test/unit/docs-commands.test.ts checks the docs against them). */
+export const DOCTOR_OPTIONS = {
+  backend: { type: 'string' },
+  outputs: { type: 'string' },
+  paging: { type: 'string' },
+  config: { type: 'string' },
+  'test-page': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export async function doctorCommand(args: string[], loadConfig: LoadConfig): Promise<number> {
   let values;
   try {
     ({ values } = parseFlags({
       args,
-      options: {
-        backend: { type: 'string' },
-        outputs: { type: 'string' },
-        paging: { type: 'string' },
-        config: { type: 'string' },
-        'test-page': { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: DOCTOR_OPTIONS,
     }));
   } catch (err) {
     return usage((err as Error).message);

@@ -91,3 +91,11 @@ export function parseFlags<T extends ParseArgsConfig>(config: T): ReturnType<typ
     throw Object.assign(new Error(inline(message)), { code: e.code });
   }
 }
+
+/**
+ * Whether `word` is one of a command's sub-commands (`list`, the words each command exports: the test of the docs'
+ * commands, test/unit/docs-commands.test.ts, reads the same lists).
+ */
+export function isOneOf<T extends string>(list: readonly T[], word: string | undefined): word is T {
+  return (list as readonly (string | undefined)[]).includes(word);
+}

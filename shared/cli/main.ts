@@ -117,6 +117,26 @@ export interface EntryHooks {
   synthesize?: Synthesize;
 }
 
+/** The flags `crs replay` takes, as parsed (test/unit/docs-commands.test.ts checks the docs against them). */
+export const REPLAY_OPTIONS = {
+  scheme: { type: 'string' },
+  config: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  escalations: { type: 'boolean' },
+  until: { type: 'string' },
+  format: { type: 'string' },
+  'hl7-zone': { type: 'string' },
+  'hl7-patient-authority': { type: 'string' },
+  'fhir-patient-system': { type: 'string' },
+} as const;
+
+/** The flags `crs schema` takes, as parsed (test/unit/docs-commands.test.ts checks the docs against them). */
+export const SCHEMA_OPTIONS = {
+  write: { type: 'boolean' },
+  openapi: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export async function main(argv: string[], hooks: EntryHooks = {}): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -125,17 +145,7 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
         const { values, positionals } = parseFlags({
           args: rest,
           allowPositionals: true,
-          options: {
-            scheme: { type: 'string' },
-            config: { type: 'string' },
-            help: { type: 'boolean', short: 'h' },
-            escalations: { type: 'boolean' },
-            until: { type: 'string' },
-            format: { type: 'string' },
-            'hl7-zone': { type: 'string' },
-            'hl7-patient-authority': { type: 'string' },
-            'fhir-patient-system': { type: 'string' },
-          },
+          options: REPLAY_OPTIONS,
         });
         if (values.help) return help(REPLAY_USAGE);
         if (positionals.length !== 1) throw new UsageError('replay takes exactly one FILE (or - for standard input)');
@@ -246,7 +256,7 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
       case 'schema': {
         const { values } = parseFlags({
           args: rest,
-          options: { write: { type: 'boolean' }, openapi: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+          options: SCHEMA_OPTIONS,
         });
         if (values.help) return help(SCHEMA_USAGE);
         const schema = `${JSON.stringify(deviceMessageJsonSchema(), null, 2)}\n`;

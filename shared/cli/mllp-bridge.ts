@@ -18,21 +18,24 @@ export const BRIDGE_USAGE = `  crs mllp-bridge --listen PORT --to URL --token-fi
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
+/** The flags `crs mllp-bridge` takes, as parsed (test/unit/docs-commands.test.ts checks the docs against them). */
+export const BRIDGE_OPTIONS = {
+  listen: { type: 'string' },
+  host: { type: 'string' },
+  to: { type: 'string' },
+  'token-file': { type: 'string' },
+  spool: { type: 'string' },
+  'ack-wait': { type: 'string' },
+  ...MLLP_TLS_FLAGS,
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export async function mllpBridgeCommand(args: string[]): Promise<number> {
   let v;
   try {
     v = parseFlags({
       args,
-      options: {
-        listen: { type: 'string' },
-        host: { type: 'string' },
-        to: { type: 'string' },
-        'token-file': { type: 'string' },
-        spool: { type: 'string' },
-        'ack-wait': { type: 'string' },
-        ...MLLP_TLS_FLAGS,
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: BRIDGE_OPTIONS,
     }).values;
   } catch (err) {
     log(`crs mllp-bridge: ${(err as Error).message}\nusage:\n${BRIDGE_USAGE}`);

@@ -12,7 +12,7 @@ import type { GradingConfig } from '#domain/config.ts';
 import { iso } from '#domain/time.ts';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 import { EMBEDDED_LANES, isLaneName } from '#hosts/embedded/lanes.ts';
-import { idArgumentError, inline, shown, parseFlags } from './flags.ts';
+import { idArgumentError, inline, isOneOf, shown, parseFlags } from './flags.ts';
 import { withStoppedDataDir } from './stopped-data-dir.ts';
 import { answeringServer, eachIdOrAll } from './serve-client.ts';
 
@@ -74,6 +74,21 @@ const laneLine = (l: LaneRow) =>
     l.retrying ? `, retrying (${l.lastError ?? 'the receiver is down'})` : ''
   }`;
 
+/** The flags `crs outbox` takes, as parsed (test/unit/docs-commands.test.ts checks the docs against them). */
+/** What `crs outbox` does. */
+export const OUTBOX_ACTIONS = ['list', 'retry'] as const;
+
+export const OUTBOX_OPTIONS = {
+  backend: { type: 'string' },
+  data: { type: 'string' },
+  outputs: { type: 'string' },
+  config: { type: 'string' },
+  sink: { type: 'string' },
+  all: { type: 'boolean' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export async function outboxCommand(args: string[], loadConfig: LoadConfig): Promise<number> {
   let v;
   let positionals: string[];
@@ -81,16 +96,7 @@ export async function outboxCommand(args: string[], loadConfig: LoadConfig): Pro
     ({ values: v, positionals } = parseFlags({
       args,
       allowPositionals: true,
-      options: {
-        backend: { type: 'string' },
-        data: { type: 'string' },
-        outputs: { type: 'string' },
-        config: { type: 'string' },
-        sink: { type: 'string' },
-        all: { type: 'boolean' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: OUTBOX_OPTIONS,
     }));
   } catch (e) {
     err(`crs outbox: ${inline((e as Error).message)}\n${OUTBOX_USAGE}`); // Node quotes an unknown option raw
@@ -102,7 +108,7 @@ export async function outboxCommand(args: string[], loadConfig: LoadConfig): Pro
   }
   const [action, ...ids] = positionals;
   try {
-    if (action !== 'list' && action !== 'retry') throw new OutboxUsageError('give list or retry');
+    if (!isOneOf(OUTBOX_ACTIONS, action)) throw new OutboxUsageError('give list or retry');
     if (action === 'list' && (ids.length > 0 || v.all)) throw new OutboxUsageError('list takes no ids');
     if (action === 'retry' && (ids.length === 0) === !v.all)
       throw new OutboxUsageError('retry takes either --all or the ids to retry');

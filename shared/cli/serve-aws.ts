@@ -52,7 +52,8 @@ function readJson(what: string, file: string): unknown {
   }
 }
 
-const SERVE_AWS_OPTIONS = {
+/** The flags `crs serve --backend aws` takes, as parsed (test/unit/docs-commands.test.ts checks the docs against them). */
+export const SERVE_AWS_OPTIONS = {
   backend: { type: 'string' },
   endpoint: { type: 'string' },
   port: { type: 'string' },

@@ -271,36 +271,39 @@ function announce(
   );
 }
 
+/** The flags `crs serve` takes, as parsed (test/unit/docs-commands.test.ts checks the docs against them). */
+export const SERVE_OPTIONS = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  data: { type: 'string' },
+  webhook: { type: 'string' },
+  scheme: { type: 'string' },
+  config: { type: 'string' },
+  'public-url': { type: 'string' },
+  'page-lines': { type: 'boolean' },
+  'mllp-port': { type: 'string' },
+  'mllp-device': { type: 'string' },
+  ...MLLP_TLS_FLAGS,
+  'hl7-zone': { type: 'string' },
+  'hl7-patient-authority': { type: 'string' },
+  'fhir-patient-system': { type: 'string' },
+  'max-patients': { type: 'string' },
+  'retention-days': { type: 'string' },
+  'board-ended-hours': { type: 'string' },
+  'max-observation-age-days': { type: 'string' },
+  'trust-proxy': { type: 'string', multiple: true },
+  'ingest-token-any-host': { type: 'boolean' },
+  'heartbeat-url': { type: 'string' },
+  'heartbeat-seconds': { type: 'string' },
+  'alert-webhook': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export async function serveCommand(args: string[], loadConfig: LoadConfig): Promise<number> {
   try {
     const { values: v } = parseFlags({
       args,
-      options: {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        data: { type: 'string' },
-        webhook: { type: 'string' },
-        scheme: { type: 'string' },
-        config: { type: 'string' },
-        'public-url': { type: 'string' },
-        'page-lines': { type: 'boolean' },
-        'mllp-port': { type: 'string' },
-        'mllp-device': { type: 'string' },
-        ...MLLP_TLS_FLAGS,
-        'hl7-zone': { type: 'string' },
-        'hl7-patient-authority': { type: 'string' },
-        'fhir-patient-system': { type: 'string' },
-        'max-patients': { type: 'string' },
-        'retention-days': { type: 'string' },
-        'board-ended-hours': { type: 'string' },
-        'max-observation-age-days': { type: 'string' },
-        'trust-proxy': { type: 'string', multiple: true },
-        'ingest-token-any-host': { type: 'boolean' },
-        'heartbeat-url': { type: 'string' },
-        'heartbeat-seconds': { type: 'string' },
-        'alert-webhook': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: SERVE_OPTIONS,
     });
     if (v.help) {
       process.stdout.write(`usage:\n${SERVE_USAGE}`);
@@ -487,19 +490,22 @@ function resetDemoDir(dir: string): void {
   }
 }
 
+/** The flags `crs start` takes, as parsed (test/unit/docs-commands.test.ts checks the docs against them). */
+export const START_OPTIONS = {
+  port: { type: 'string' },
+  data: { type: 'string' },
+  seed: { type: 'string' },
+  speed: { type: 'string' },
+  scheme: { type: 'string' },
+  config: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export async function startCommand(args: string[], loadConfig: LoadConfig): Promise<number> {
   try {
     const { values: v } = parseFlags({
       args,
-      options: {
-        port: { type: 'string' },
-        data: { type: 'string' },
-        seed: { type: 'string' },
-        speed: { type: 'string' },
-        scheme: { type: 'string' },
-        config: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: START_OPTIONS,
     });
     if (v.help) {
       process.stdout.write(`usage:\n${START_USAGE}`);

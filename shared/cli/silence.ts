@@ -10,7 +10,7 @@ import type { EndedSilence } from '#app/pager.ts';
 import { formatSiteTime, iso } from '#domain/time.ts';
 import { checkAckName } from '#app/ack.ts';
 import { NO_SUCH_PATIENT, checkSilence, silenceIdError, startSilence } from '#app/silence.ts';
-import { inline, shown, parseFlags } from './flags.ts';
+import { inline, isOneOf, shown, parseFlags } from './flags.ts';
 
 // Each action with its flags, then where it runs: the flags were detailed only with --backend aws, the embedded
 // server (the default) had one line.
@@ -154,13 +154,33 @@ function view(s: Silence) {
   };
 }
 
+/** The flags `crs silence` takes, as parsed (test/unit/docs-commands.test.ts checks the docs against them). */
+/** What `crs silence` does. */
+export const SILENCE_ACTIONS = ['create', 'end', 'list'] as const;
+
+export const SILENCE_OPTIONS = {
+  patient: { type: 'string' },
+  team: { type: 'string' },
+  minutes: { type: 'string' },
+  by: { type: 'string' },
+  reason: { type: 'string' },
+  all: { type: 'boolean' },
+  json: { type: 'boolean' },
+  backend: { type: 'string', default: 'embedded' },
+  outputs: { type: 'string' },
+  config: { type: 'string' },
+  scheme: { type: 'string' },
+  data: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export async function silenceCommand(args: string[], loadConfig: LoadConfig): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === '--help' || sub === '-h' || sub === 'help') {
     process.stdout.write(`usage:\n${SILENCE_USAGE}`);
     return 0;
   }
-  if (sub !== 'create' && sub !== 'end' && sub !== 'list')
+  if (!isOneOf(SILENCE_ACTIONS, sub))
     return usage(sub === undefined ? 'say what to do: create, end or list' : `unknown sub-command ${shown(sub)}`);
   let values: Options;
   let positionals: string[];
@@ -168,21 +188,7 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
     ({ values, positionals } = parseFlags({
       args: rest,
       allowPositionals: true,
-      options: {
-        patient: { type: 'string' },
-        team: { type: 'string' },
-        minutes: { type: 'string' },
-        by: { type: 'string' },
-        reason: { type: 'string' },
-        all: { type: 'boolean' },
-        json: { type: 'boolean' },
-        backend: { type: 'string', default: 'embedded' },
-        outputs: { type: 'string' },
-        config: { type: 'string' },
-        scheme: { type: 'string' },
-        data: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: SILENCE_OPTIONS,
     }));
   } catch (err) {
     return usage(inline((err as Error).message)); // Node quotes an unknown option raw

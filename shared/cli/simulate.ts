@@ -47,24 +47,27 @@ export interface SimulateSettings {
   start?: number;
 }
 
+/** The flags `crs simulate` takes, as parsed (test/unit/docs-commands.test.ts checks the docs against them). */
+export const SIMULATE_OPTIONS = {
+  url: { type: 'string' },
+  token: { type: 'string' },
+  seed: { type: 'string' },
+  speed: { type: 'string' },
+  courses: { type: 'string' },
+  copies: { type: 'string' },
+  start: { type: 'string' },
+  follow: { type: 'boolean' },
+  ndjson: { type: 'boolean' },
+  format: { type: 'string' },
+  mllp: { type: 'string' },
+  ...MLLP_TLS_FLAGS,
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export function parseSimulateArgs(args: string[]) {
   const { values } = parseFlags({
     args,
-    options: {
-      url: { type: 'string' },
-      token: { type: 'string' },
-      seed: { type: 'string' },
-      speed: { type: 'string' },
-      courses: { type: 'string' },
-      copies: { type: 'string' },
-      start: { type: 'string' },
-      follow: { type: 'boolean' },
-      ndjson: { type: 'boolean' },
-      format: { type: 'string' },
-      mllp: { type: 'string' },
-      ...MLLP_TLS_FLAGS,
-      help: { type: 'boolean', short: 'h' },
-    },
+    options: SIMULATE_OPTIONS,
   });
   const fail = (error: string) => new SimulateUsageError(error);
   const courses = values.courses

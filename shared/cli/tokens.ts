@@ -26,7 +26,7 @@ import { DB_FILE } from '#adapters/sqlite/db.ts';
 import { instantMs } from '#domain/time.ts';
 import { damagedDatabase, DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 import type { DeviceToken, TokenStore } from '#ports';
-import { idArgumentError, inline, shown, parseFlags } from './flags.ts';
+import { idArgumentError, inline, isOneOf, shown, parseFlags } from './flags.ts';
 
 /**
  * The expiry of a rotated token's successor when --expires is not given: as long a life from now as the old one was
@@ -165,6 +165,25 @@ async function tokensTableOf(file: string): Promise<string | undefined> {
   }
 }
 
+/** The flags `crs token` takes, as parsed (test/unit/docs-commands.test.ts checks the docs against them). */
+/** What `crs token` does: each one a case of tokenCommand's switch (a word without one does not compile). */
+export const TOKEN_ACTIONS = ['issue', 'rotate', 'scope', 'revoke', 'list'] as const;
+
+export const TOKEN_OPTIONS = {
+  device: { type: 'string' },
+  kind: { type: 'string' },
+  ward: { type: 'string', multiple: true },
+  patient: { type: 'string', multiple: true },
+  backend: { type: 'string', default: 'embedded' },
+  data: { type: 'string' },
+  table: { type: 'string' },
+  outputs: { type: 'string' },
+  expires: { type: 'string' },
+  overlap: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> = {}): Promise<number> {
   const { out, err, now, env, ...open } = { ...defaultIo, ...io };
   let opened: OpenTokens | undefined;
@@ -173,20 +192,7 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
     const { values, positionals } = parseFlags({
       args: argv,
       allowPositionals: true,
-      options: {
-        device: { type: 'string' },
-        kind: { type: 'string' },
-        ward: { type: 'string', multiple: true },
-        patient: { type: 'string', multiple: true },
-        backend: { type: 'string', default: 'embedded' },
-        data: { type: 'string' },
-        table: { type: 'string' },
-        outputs: { type: 'string' },
-        expires: { type: 'string' },
-        overlap: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: TOKEN_OPTIONS,
     });
     const [action, ...args] = positionals;
     if (values.help || action === 'help') {
@@ -314,6 +320,8 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
           `Revoke it with: crs token revoke ${record.tokenId}${revokeWhere(values)}\n`,
       );
     };
+    if (!isOneOf(TOKEN_ACTIONS, action))
+      throw new UsageError(action === undefined ? 'token needs an action' : `unknown token action ${shown(action)}`);
     switch (action) {
       case 'issue': {
         if (args.length > 0) throw new UsageError('issue takes no positional arguments; use --device DEVICE_ID');
@@ -488,7 +496,7 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
         return 0;
       }
       default:
-        throw new UsageError(action === undefined ? 'token needs an action' : `unknown token action ${shown(action)}`);
+        return action satisfies never;
     }
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
