@@ -5277,3 +5277,52 @@ describe('a drug that names a vasopressor but is not coded as one is refused wit
     ]);
   });
 });
+
+describe('a drug naming a vasopressor but not coded as one, not infusing: a warning, its set taken (2026-12-07)', () => {
+  // Left out, a pump that is not infusing changes no set's grade: stopped or completed it counts as not infusing,
+  // on hold as dose 0 (a paused pump, grading-rules section 6). Only one that may be infusing is refused with its set.
+  const drugs = (out: ReturnType<typeof inBatch>) =>
+    out.translated.map((x) => (x.message as DeviceMessage).vasopressors?.map((v) => v.drug).sort());
+  const said = (out: ReturnType<typeof inBatch>, at: string) =>
+    out.issues.filter((i) => i.expression.startsWith(at)).map((i) => [i.expression, i.code, i.severity ?? 'error']);
+  const named = { medicationCodeableConcept: { text: 'Norepinephrine 4 mg in 250 mL NS infusion' } };
+
+  it.each(['completed', 'stopped', 'on-hold'])(
+    'status %s: a warning saying how to code it, the other pump taken',
+    (status) => {
+      const out = inBatch(drip('ma-e', '3992'), drip('ma-n', '7512', { ...named, status }));
+      expect(drugs(out)).toEqual([['epinephrine']]);
+      expect(said(out, 'Bundle.entry[1]')).toEqual([
+        ['Bundle.entry[1].resource.medicationCodeableConcept', 'not-supported', 'warning'],
+      ]);
+      const text = out.issues.find((i) => i.expression.startsWith('Bundle.entry[1]'))!.text;
+      expect(text).toContain('names norepinephrine');
+      expect(text).toContain(`status ${status}`);
+      expect(text).toContain('CRS code norepinephrine');
+    },
+  );
+
+  it('a completed bolus of lidocaine with epinephrine is a warning, accepted over HTTP', async () => {
+    const bolus = administration('ma-l', '0', 'completed', {
+      medicationCodeableConcept: { text: 'lidocaine 1% with epinephrine 1:100,000 injection' },
+      dosage: { dose: qty(5, 'mL') },
+    });
+    expect(said(inBatch(bolus), 'Bundle.entry[0]')).toEqual([
+      ['Bundle.entry[0].resource.medicationCodeableConcept', 'not-supported', 'warning'],
+    ]);
+    expect((await post('/fhir/r4/MedicationAdministration', bolus)).status).toBe(202);
+  });
+
+  it.each([
+    ['in-progress', {}],
+    ['unknown', {}],
+    ['no status', { status: undefined }],
+    ['a status R4 does not define', { status: 'paused' }],
+  ])('%s: still refused with its set', (status, over) => {
+    const out = inBatch(drip('ma-e', '3992'), drip('ma-n', '7512', { ...named, status, ...over }));
+    expect(drugs(out)).toEqual([]);
+    expect(out.issues.filter((i) => i.text.startsWith('refused with')).map((i) => i.expression)).toEqual([
+      'Bundle.entry[0].resource',
+    ]);
+  });
+});

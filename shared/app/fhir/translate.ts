@@ -620,13 +620,20 @@ function pressorsNamedBy(ma: MedicationAdministration, bundled: Map<string, Medi
 }
 
 /** What a drug naming vasopressors (pressorsNamedBy) but coded as none graded is told: how to code each. */
-const namedNotCoded = (named: VasopressorDrug[]): string => {
+const namedNotCoded = (named: VasopressorDrug[], refused = true): string => {
   const how = named.map((d) => {
     const rxcui = Object.keys(RXNORM_VASOPRESSORS).find((k) => RXNORM_VASOPRESSORS[k] === d);
     return `${d}: the RxNorm ingredient code ${rxcui} (system ${RXNORM}) or the CRS code ${d} (system ${CRS_CODES})`;
   });
-  return `names ${named.join(' and ')}, ${named.length > 1 ? 'vasopressors' : 'a vasopressor'}, but is coded as no drug this system grades (a clinical drug or product code, a local code, text alone): code it by its ingredient, ${how.join('; ')}. Refused, and the vasopressors of its patient at its time with it (each time, when its time cannot be read): without it they would be graded as the complete set`;
+  const what = `names ${named.join(' and ')}, ${named.length > 1 ? 'vasopressors' : 'a vasopressor'}, but is coded as no drug this system grades (a clinical drug or product code, a local code, text alone): code it by its ingredient, ${how.join('; ')}`;
+  return refused
+    ? `${what}. Refused, and the vasopressors of its patient at its time with it (each time, when its time cannot be read): without it they would be graded as the complete set`
+    : what;
 };
+
+/** What a drug naming vasopressors but coded as none graded, not infusing (its status), is told: ignored. */
+const namedNotInfusing = (named: VasopressorDrug[], status: string): string =>
+  `ignored: ${namedNotCoded(named, false)}. Its status ${status} says it is not infusing, so its set is graded without it`;
 
 /**
  * The fragment of a vasopressor administration refused: REFUSED_MEMBER at its set's time, or UNPLACED_MEMBER (its
@@ -1418,13 +1425,14 @@ function medicationAdministration(
   // Observation's code is; an error would refuse the vasopressors of the same transaction with it.
   const namedPressors = !pressor && !drug ? pressorsNamedBy(ma, medications) : [];
   if (namedPressors.length > 0) {
-    // Refused at its drug, and its set with it: at its time (a vasopressor's), else every set of its patient.
     const concept = isObject(ma.medicationCodeableConcept) && !emptyValue(ma.medicationCodeableConcept);
-    r.issue(
-      concept ? 'medicationCodeableConcept' : 'medicationReference',
-      'code-invalid',
-      namedNotCoded(namedPressors),
-    );
+    const element = concept ? 'medicationCodeableConcept' : 'medicationReference';
+    // Not infusing (stopped or completed: not infusing in its set; on hold: dose 0, a paused pump), it changes no
+    // set's grade left out: a warning (a completed bolus of lidocaine with epinephrine). Until 2026-12-07 refused.
+    if (ended || status === 'on-hold')
+      return r.issue(element, 'not-supported', namedNotInfusing(namedPressors, status), 'warning') ?? [];
+    // Refused at its drug, and its set with it: at its time (a vasopressor's), else every set of its patient.
+    r.issue(element, 'code-invalid', namedNotCoded(namedPressors));
     const at = timeOf(true);
     r.device('device[0]', ma.device?.[0], o.deviceId);
     return at === undefined
