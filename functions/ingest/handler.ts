@@ -10,6 +10,8 @@ import { handleDeviceRequest } from '#app/interfaces/http.ts';
 import { parseZone, type SiteZone } from '#app/interfaces/zone.ts';
 import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/patient-authority.ts';
 import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient-system.ts';
+import { parseDrugCodes } from '#app/interfaces/drug-codes.ts';
+import type { SiteDrugCodes } from '#app/interfaces/terminology.ts';
 import { maxObservationAgeSetting } from '#domain/device-clock.ts';
 import { DynamoPatientDirectory } from '#adapters/aws/dynamo-patient-directory.ts';
 import { DynamoTokenStore } from '#adapters/aws/dynamo-token-store.ts';
@@ -28,6 +30,8 @@ export interface IngestHandlerDeps extends Telemetry {
   hl7PatientAuthority?: string;
   /** The FHIR identifier system whose values are this system's patient ids. */
   fhirPatientSystem?: string;
+  /** The site's FHIR drug codes (CRS_FHIR_DRUG_CODES), read before the built-in table. */
+  fhirDrugCodes?: SiteDrugCodes;
   /** Where patients' wards are read, for tokens scoped to wards (shared/app/scope.ts). */
   patients?: PatientDirectory;
   /** How long before its arrival an observedAt may be (shared/domain/device-clock.ts's default otherwise). */
@@ -58,6 +62,7 @@ export function createIngestHandler(deps: IngestHandlerDeps) {
         ...(deps.hl7Zone ? { hl7Zone: deps.hl7Zone } : {}),
         ...(deps.hl7PatientAuthority !== undefined ? { hl7PatientAuthority: deps.hl7PatientAuthority } : {}),
         ...(deps.fhirPatientSystem !== undefined ? { fhirPatientSystem: deps.fhirPatientSystem } : {}),
+        ...(deps.fhirDrugCodes !== undefined ? { fhirDrugCodes: deps.fhirDrugCodes } : {}),
         ...(deps.patients ? { patients: deps.patients } : {}),
         ...(deps.maxObservationAgeMs !== undefined ? { maxObservationAgeMs: deps.maxObservationAgeMs } : {}),
         onUnavailable: (err) => logger.error('a store ingest reads failed', { error: errorName(err) }),
@@ -100,12 +105,16 @@ export function liveDeps(now: () => number = Date.now): IngestHandlerDeps {
   const fhirPatientSystem = system ? parsePatientSystem(system) : undefined;
   if (system && fhirPatientSystem === undefined)
     throw new Error(`${ENV.fhirPatientSystem} ${JSON.stringify(system)} is not ${PATIENT_SYSTEM_RULE}`);
+  // A bad map stops the function at its start, naming its entry and field, as a bad zone does.
+  const drugCodes = process.env[ENV.fhirDrugCodes];
+  const fhirDrugCodes = drugCodes ? parseDrugCodes(drugCodes, ENV.fhirDrugCodes) : undefined;
   return {
     ...(hl7Zone ? { hl7Zone } : {}),
     // 7 days unless the stack sets another (-c maxObservationAgeDays); a bad value fails the cold start.
     maxObservationAgeMs: maxObservationAgeSetting(process.env[ENV.maxObservationAgeDays]),
     ...(hl7PatientAuthority !== undefined ? { hl7PatientAuthority } : {}),
     ...(fhirPatientSystem !== undefined ? { fhirPatientSystem } : {}),
+    ...(fhirDrugCodes !== undefined ? { fhirDrugCodes } : {}),
     queue: new SqsFifoQueue(new SQSClient({}), requireEnv(ENV.queueUrl)),
     tokens: new DynamoTokenStore(dynamodb, requireEnv(ENV.tokensTable)),
     patients: new DynamoPatientDirectory(dynamodb, requireEnv(ENV.stateTable)),

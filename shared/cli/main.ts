@@ -15,6 +15,7 @@ const USAGE = `usage:
       [--format json|hl7v2|fhir|mixed] [--hl7-zone ZONE]            ...or HL7 v2 (MLLP frames or blank-line blocks), FHIR R4, or both
       [--hl7-patient-authority AUTH]                              ...HL7 v2: the assigning authority (PID-3.4) of the patient ids
       [--fhir-patient-system URI]                                 ...FHIR: the identifier system of the patient ids
+      [--fhir-drug-codes FILE]                                    ...FHIR: the site's drug codes (JSON)
       [--escalations [--until TIME]]                              ...and run pages, ladders, acks and silences in simulated time
   crs schema [--openapi] [--write]                              print the device message JSON Schema (or the HTTP API's
                                                                 OpenAPI document); --write writes both to shared/contract/
@@ -38,13 +39,15 @@ const USAGE = `usage:
 
 const REPLAY_USAGE = `  crs replay FILE [--scheme astct2019|lee2014] [--config FILE] [--escalations [--until TIME]]
   crs replay FILE --format json|hl7v2|fhir|mixed [--hl7-zone ZONE] [--hl7-patient-authority AUTH]
-                  [--fhir-patient-system URI] [--scheme S] [--config FILE]
+                  [--fhir-patient-system URI] [--fhir-drug-codes FILE] [--scheme S] [--config FILE]
       grade FILE ("-": standard input) through the pipeline's validation, state and grading, lines in file order;
       NDJSON on stdout, one event a line (assessment, notification, duplicate, rejected): docs/replay.md
       --format: JSON device messages (default), HL7 v2 (MLLP frames or blank-line blocks), FHIR R4, or both mixed;
       --hl7-zone: the zone (Europe/Paris, +01:00) of HL7 v2 times sent without an offset (hl7v2, mixed);
       --hl7-patient-authority: the assigning authority (PID-3.4) of the patient ids (hl7v2, mixed);
       --fhir-patient-system: the identifier system (a URI) of the patient ids (fhir, mixed);
+      --fhir-drug-codes: a JSON file of the site's drug codes, [{ "system", "code", "drug" }] (fhir, mixed;
+        docs/interfaces.md);
       --escalations: JSON only: also run pages, ladders, acks and silences in simulated time, up to --until TIME
         (RFC 3339 with its offset) after the last line
       Exit 0: every line accepted; 1: a line was rejected (the others still graded); 2: usage or I/O error.
@@ -128,6 +131,7 @@ export const REPLAY_OPTIONS = {
   'hl7-zone': { type: 'string' },
   'hl7-patient-authority': { type: 'string' },
   'fhir-patient-system': { type: 'string' },
+  'fhir-drug-codes': { type: 'string' },
 } as const;
 
 /** The flags `crs schema` takes, as parsed (test/unit/docs-commands.test.ts checks the docs against them). */
@@ -190,6 +194,15 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
               `--fhir-patient-system is the identifier system of FHIR patient ids: it takes --format fhir or mixed, not ${format}`,
             );
         }
+        const drugCodesText = values['fhir-drug-codes'];
+        if (drugCodesText !== undefined && (format === 'json' || format === 'hl7v2'))
+          throw new UsageError(
+            `--fhir-drug-codes is the site's FHIR drug codes: it takes --format fhir or mixed, not ${format}`,
+          );
+        const drugCodes =
+          drugCodesText === undefined
+            ? undefined
+            : (await import('./drug-codes-file.ts')).drugCodesFile(drugCodesText, (t) => new UsageError(t));
         if (values.format !== undefined && values.format !== 'json') {
           const { REPLAY_FORMATS, replayInterfacesCommand } = await import('./replay-interfaces.ts');
           if (!(REPLAY_FORMATS as readonly string[]).includes(values.format))
@@ -201,7 +214,10 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
             values.format as 'hl7v2' | 'fhir' | 'mixed',
             loadConfig(values.config, values.scheme),
             { ...(zone ? { zone } : {}), ...(patientAuthority !== undefined ? { patientAuthority } : {}) },
-            patientSystem,
+            {
+              ...(patientSystem !== undefined ? { patientSystem } : {}),
+              ...(drugCodes !== undefined ? { drugCodes } : {}),
+            },
           );
         }
         // As the control lines' times: with a zone offset, never the machine's local time (Date.parse alone would).

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { INGEST_LIMITS, checkReplayed, jsonDepth } from '#app/ingest.ts';
 import { Replay } from '#app/replay.ts';
-import { entriesOf, translateResources } from '#app/fhir/translate.ts';
+import { entriesOf, type FhirOptions, translateResources } from '#app/fhir/translate.ts';
 import { HL7_MAX_BYTES, tooLong } from '#app/hl7v2/ack.ts';
 import { MllpDecoder } from '#app/hl7v2/mllp.ts';
 import { translatePcd01, type Hl7Location, type Pcd01Options } from '#app/hl7v2/pcd01.ts';
@@ -85,7 +85,7 @@ function translateItem(
   item: string | unknown,
   known: ReadonlySet<string>,
   hl7: Pcd01Options,
-  patientSystem: string | undefined,
+  fhir: Omit<FhirOptions, 'deviceId'>,
 ): { messages: DeviceMessage[]; errors: string[] } {
   const screened: { message: DeviceMessage; ifKnown?: true }[] = [];
   const errors: string[] = [];
@@ -102,11 +102,7 @@ function translateItem(
     const e = entriesOf(item);
     if (!e.ok)
       return { messages: [], errors: e.issues.map((i) => `${i.expression ? `${i.expression}: ` : ''}${i.text}`) };
-    const t = translateResources(
-      e.items,
-      { deviceId: 'replay', ...(patientSystem !== undefined ? { patientSystem } : {}) },
-      e.type === 'batch',
-    );
+    const t = translateResources(e.items, { deviceId: 'replay', ...fhir }, e.type === 'batch');
     errors.push(...t.issues.filter((i) => i.severity !== 'warning').map((i) => `${i.expression}: ${i.text}`));
     if (e.type !== 'batch' && errors.length > 0) return { messages: [], errors };
     for (const one of t.translated) take(one, (l) => l);
@@ -122,8 +118,8 @@ export async function replayInterfacesCommand(
   format: 'hl7v2' | 'fhir' | 'mixed',
   config: GradingConfig,
   hl7: Pcd01Options = {},
-  /** The site's FHIR patient system (shared/app/interfaces/patient-system.ts). */
-  patientSystem?: string,
+  /** The site's FHIR patient system (patient-system.ts) and drug codes (drug-codes.ts). */
+  fhir: Omit<FhirOptions, 'deviceId'> = {},
 ): Promise<number> {
   let text: string;
   try {
@@ -156,7 +152,7 @@ export async function replayInterfacesCommand(
     const t =
       item.error !== undefined
         ? { messages: [], errors: [item.error] }
-        : translateItem(item.format, item.value, known, hl7, patientSystem);
+        : translateItem(item.format, item.value, known, hl7, fhir);
     if (t.errors.length > 0) {
       refused++;
       await out.write({ type: 'rejected', line: number, errors: t.errors } satisfies OutputEvent);

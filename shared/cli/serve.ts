@@ -12,6 +12,7 @@ import { openMllpWarning, plainHttpWarning } from '#app/auth.ts';
 import { parseZone } from '#app/interfaces/zone.ts';
 import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/patient-authority.ts';
 import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient-system.ts';
+import { drugCodesFile } from './drug-codes-file.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import { DEVICE_CLOCK, MAX_OBSERVATION_AGE_RULE, maxObservationAgeMs } from '#domain/device-clock.ts';
 import { DAY } from '#domain/time.ts';
@@ -37,7 +38,8 @@ const DEFAULT_HEARTBEAT_SECONDS = 60;
 export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--webhook URL] [--scheme S] [--config FILE]
             [--public-url URL] [--page-lines] [--mllp-port N [--mllp-device ID]] [--hl7-zone ZONE]
             [--mllp-tls-cert FILE --mllp-tls-key FILE --mllp-tls-ca FILE]
-            [--hl7-patient-authority AUTH] [--fhir-patient-system URI] [--max-patients N] [--trust-proxy ADDR]...
+            [--hl7-patient-authority AUTH] [--fhir-patient-system URI] [--fhir-drug-codes FILE] [--max-patients N]
+            [--trust-proxy ADDR]...
             [--ingest-token-any-host] [--retention-days N] [--board-ended-hours N] [--max-observation-age-days D]
             [--heartbeat-url URL [--heartbeat-seconds N]] [--alert-webhook URL]
       the pipeline on this machine: POST /v1/messages, /v1/hl7v2 (HL7 v2) and /fhir/r4/... (FHIR R4),
@@ -62,6 +64,8 @@ export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--we
         repetition is the patient, whatever else PID-3 holds (else the one typed MR, or the only one);
       --fhir-patient-system: the FHIR identifier system (a URI) whose values are this system's patient ids: the
         identifier of that system is the patient, whatever else is there (else the one typed MR, or untyped);
+      --fhir-drug-codes: a JSON file of the site's FHIR drug codes, [{ "system", "code", "drug" }]: a local or RxNorm
+        product code read as one of the contract's drugs, or not-graded (docs/interfaces.md), before the built-in table;
       --public-url: the address phones and browsers reach this server at, for acknowledge links and the board's link
         (the listening URL by default); a path is a reverse proxy's prefix (https://host/wards/): the board works there;
       --heartbeat-url: a dead man's switch: GET this URL (an external push monitor's: healthchecks.io, Uptime Kuma,
@@ -287,6 +291,7 @@ export const SERVE_OPTIONS = {
   'hl7-zone': { type: 'string' },
   'hl7-patient-authority': { type: 'string' },
   'fhir-patient-system': { type: 'string' },
+  'fhir-drug-codes': { type: 'string' },
   'max-patients': { type: 'string' },
   'retention-days': { type: 'string' },
   'board-ended-hours': { type: 'string' },
@@ -339,6 +344,9 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
     const hl7PatientAuthority = patientAuthority(v['hl7-patient-authority']);
     const heartbeat = heartbeatOption(v['heartbeat-url'], v['heartbeat-seconds']);
     const fhirPatientSystem = patientSystem(v['fhir-patient-system']);
+    const drugCodesPath = v['fhir-drug-codes'];
+    const fhirDrugCodes =
+      drugCodesPath === undefined ? undefined : drugCodesFile(drugCodesPath, (t) => new ServeUsageError(t));
     const listenPort = port('port', v.port, 8080);
     const mllpPort = v['mllp-port'] === undefined ? undefined : port('mllp-port', v['mllp-port'], 0);
     const dataDir = v.data ?? DEFAULT_DATA_DIR;
@@ -365,6 +373,7 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       ...(hl7Zone ? { hl7Zone } : {}),
       ...(hl7PatientAuthority !== undefined ? { hl7PatientAuthority } : {}),
       ...(fhirPatientSystem !== undefined ? { fhirPatientSystem } : {}),
+      ...(fhirDrugCodes !== undefined ? { fhirDrugCodes } : {}),
       ...(v.host ? { host: v.host } : {}),
       ...(localToken ? { localToken } : {}),
       ...(webhook ? { webhook: signedTarget(webhook) } : {}),

@@ -592,3 +592,51 @@ describe('crs token revoke|scope TOKEN_ID', () => {
     },
   );
 });
+
+describe('--fhir-drug-codes (2026-12-07)', () => {
+  const file = (content: unknown) => {
+    const path = join(dir, 'drug-codes.json');
+    writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
+    return path;
+  };
+  const LOCAL = 'urn:oid:1.2.3';
+
+  it.each([
+    ['replay', '-', '--format', 'fhir'],
+    ['serve', '--data', 'DIR'],
+  ])('%s refuses a bad map at start naming the entry and field (exit 2, nothing started)', async (...args) => {
+    const bad = file([{ system: LOCAL, code: '1', drug: 'levophed' }]);
+    const r = await refusal([...args, '--fhir-drug-codes', bad]);
+    expect([r.status, r.stdout]).toEqual([2, '']);
+    expect(r.stderr.split('\n')[0]).toMatch(
+      /^crs(?: serve| replay)?: --fhir-drug-codes .*drug-codes\.json: entry 0 drug: must be one of norepinephrine, /,
+    );
+    const builtIn = file([{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '7512', drug: 'not-graded' }]);
+    expect((await refusal([...args, '--fhir-drug-codes', builtIn])).stderr).toMatch(/entry 0 drug: RxNorm 7512/);
+    expect((await refusal([...args, '--fhir-drug-codes', join(dir, 'none.json')])).stderr).toMatch(
+      /cannot read --fhir-drug-codes/,
+    );
+  });
+
+  it('replay reads a local code mapped to norepinephrine as one', () => {
+    const drip = {
+      resourceType: 'MedicationAdministration',
+      id: 'ma-n',
+      status: 'in-progress',
+      medicationCodeableConcept: { coding: [{ system: LOCAL, code: '40012', display: 'NORADRENALINE DRIP' }] },
+      subject: { reference: 'Patient/P-1' },
+      effectiveDateTime: '2026-01-10T08:00:00Z',
+      dosage: {
+        rateQuantity: { value: 0.1, unit: 'ug/kg/min', system: 'http://unitsofmeasure.org', code: 'ug/kg/min' },
+      },
+    };
+    const input = `${JSON.stringify(drip)}\n`;
+    const without = crs(['replay', '-', '--format', 'fhir'], input);
+    expect(without.stdout).toContain('"rejected"');
+    expect(without.stdout).toContain('names norepinephrine');
+    const map = file([{ system: LOCAL, code: '40012', drug: 'norepinephrine' }]);
+    const mapped = crs(['replay', '-', '--format', 'fhir', '--fhir-drug-codes', map], input);
+    expect(mapped.stdout).not.toContain('"rejected"');
+    expect(mapped.stdout).toContain('"type":"assessment"');
+  });
+});

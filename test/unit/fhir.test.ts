@@ -7,6 +7,7 @@ import { issueToken } from '#app/auth.ts';
 import { FhirEncoder } from '#app/fhir/encode.ts';
 import { handleFhirHttp, outcome } from '#app/fhir/http.ts';
 import { entriesOf, FHIR_RESOURCES, translateResources } from '#app/fhir/translate.ts';
+import { parseDrugCodes } from '#app/interfaces/drug-codes.ts';
 import { CRS_CODES, LOINC_SYSTEM, RXNORM, SNOMED, UCUM } from '#app/interfaces/terminology.ts';
 import type { PatientDirectory } from '#app/scope.ts';
 import {
@@ -5275,5 +5276,115 @@ describe('a drug that names a vasopressor but is not coded as one is refused wit
     expect(said(out, 'Bundle.entry[1]')).toEqual([
       ['Bundle.entry[1].resource.medicationCodeableConcept', 'not-supported', 'warning'],
     ]);
+  });
+});
+
+describe('a drug naming a vasopressor but not coded as one, not infusing: a warning, its set taken (2026-12-07)', () => {
+  // Left out, a pump that is not infusing changes no set's grade: stopped or completed it counts as not infusing,
+  // on hold as dose 0 (a paused pump, grading-rules section 6). Only one that may be infusing is refused with its set.
+  const drugs = (out: ReturnType<typeof inBatch>) =>
+    out.translated.map((x) => (x.message as DeviceMessage).vasopressors?.map((v) => v.drug).sort());
+  const said = (out: ReturnType<typeof inBatch>, at: string) =>
+    out.issues.filter((i) => i.expression.startsWith(at)).map((i) => [i.expression, i.code, i.severity ?? 'error']);
+  const named = { medicationCodeableConcept: { text: 'Norepinephrine 4 mg in 250 mL NS infusion' } };
+
+  it.each(['completed', 'stopped', 'on-hold'])(
+    'status %s: a warning saying how to code it, the other pump taken',
+    (status) => {
+      const out = inBatch(drip('ma-e', '3992'), drip('ma-n', '7512', { ...named, status }));
+      expect(drugs(out)).toEqual([['epinephrine']]);
+      expect(said(out, 'Bundle.entry[1]')).toEqual([
+        ['Bundle.entry[1].resource.medicationCodeableConcept', 'not-supported', 'warning'],
+      ]);
+      const text = out.issues.find((i) => i.expression.startsWith('Bundle.entry[1]'))!.text;
+      expect(text).toContain('names norepinephrine');
+      expect(text).toContain(`status ${status}`);
+      expect(text).toContain('CRS code norepinephrine');
+    },
+  );
+
+  it('a completed bolus of lidocaine with epinephrine is a warning, accepted over HTTP', async () => {
+    const bolus = administration('ma-l', '0', 'completed', {
+      medicationCodeableConcept: { text: 'lidocaine 1% with epinephrine 1:100,000 injection' },
+      dosage: { dose: qty(5, 'mL') },
+    });
+    expect(said(inBatch(bolus), 'Bundle.entry[0]')).toEqual([
+      ['Bundle.entry[0].resource.medicationCodeableConcept', 'not-supported', 'warning'],
+    ]);
+    expect((await post('/fhir/r4/MedicationAdministration', bolus)).status).toBe(202);
+  });
+
+  it.each([
+    ['in-progress', {}],
+    ['unknown', {}],
+    ['no status', { status: undefined }],
+    ['a status R4 does not define', { status: 'paused' }],
+  ])('%s: still refused with its set', (status, over) => {
+    const out = inBatch(drip('ma-e', '3992'), drip('ma-n', '7512', { ...named, status, ...over }));
+    expect(drugs(out)).toEqual([]);
+    expect(out.issues.filter((i) => i.text.startsWith('refused with')).map((i) => i.expression)).toEqual([
+      'Bundle.entry[0].resource',
+    ]);
+  });
+});
+
+describe("the site's drug codes (drugCodes, 2026-12-07)", () => {
+  const LOCAL = 'urn:oid:1.2.840.114350.1.13.0.1.7.2.698288';
+  const drugCodes = parseDrugCodes(
+    JSON.stringify([
+      { system: LOCAL, code: '40012', drug: 'norepinephrine' },
+      { system: RXNORM, code: '242969', drug: 'norepinephrine' },
+      { system: LOCAL, code: '555', drug: 'not-graded' },
+    ]),
+    'drugCodes',
+  );
+  const read = (...resources: unknown[]) =>
+    translateResources(
+      resources.map((resource, i) => ({ resource, at: `Bundle.entry[${i}].resource` })),
+      { deviceId: 'ehr-1', drugCodes },
+      true,
+    );
+  const local = (code: string, display: string) => ({
+    medicationCodeableConcept: { coding: [{ system: LOCAL, code, display }] },
+  });
+  const pressors = (out: ReturnType<typeof read>) =>
+    out.translated.map((x) => (x.message as DeviceMessage).vasopressors?.map((v) => [v.drug, v.dose]).sort());
+
+  it.each([
+    ['a local code', local('40012', 'NORADRENALINE DRIP')],
+    [
+      'an RxNorm clinical drug (SCD)',
+      {
+        medicationCodeableConcept: { coding: [{ system: RXNORM, code: '242969', display: 'norepinephrine 1 MG/ML' }] },
+      },
+    ],
+  ])('%s mapped to norepinephrine is graded as one: the set holds both pumps', (_, over) => {
+    const out = read(drip('ma-e', '3992'), drip('ma-n', '7512', over));
+    expect(out.issues.filter((i) => i.severity !== 'warning')).toEqual([]);
+    expect(pressors(out)).toEqual([
+      [
+        ['epinephrine', 0.1],
+        ['norepinephrine', 0.1],
+      ],
+    ]);
+  });
+
+  it('not mapped, the same code is still refused with its set', () => {
+    const out = translateResources([{ resource: drip('ma-n', '7512', local('40013', 'NORADRENALINE')), at: 'x' }], {
+      deviceId: 'ehr-1',
+      drugCodes,
+    });
+    expect(out.issues.map((i) => i.code)).toEqual(['code-invalid']);
+  });
+
+  it('an entry not-graded turns the refusal of a product naming a vasopressor into a warning, its set taken', () => {
+    const lidocaine = local('555', 'lidocaine 1% with epinephrine 1:100,000');
+    const out = read(drip('ma-e', '3992'), drip('ma-l', '7512', lidocaine));
+    expect(pressors(out)).toEqual([[['epinephrine', 0.1]]]);
+    expect(out.issues.map((i) => [i.expression, i.code, i.severity])).toEqual([
+      ['Bundle.entry[1].resource.medicationCodeableConcept', 'not-supported', 'warning'],
+    ]);
+    // Without the map it is refused with the set.
+    expect(inBatch(drip('ma-e', '3992'), drip('ma-l', '7512', lidocaine)).translated).toEqual([]);
   });
 });

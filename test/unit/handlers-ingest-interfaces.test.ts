@@ -132,6 +132,19 @@ describe('ingest handler, HL7 v2 and FHIR routes', () => {
     expect(mod.liveDeps(() => NOW)).not.toHaveProperty('fhirPatientSystem');
   });
 
+  it("reads the site's drug codes from CRS_FHIR_DRUG_CODES at its start, and refuses a bad map naming its field", () => {
+    const map = [{ system: 'urn:oid:1.2.3', code: '40012', drug: 'norepinephrine' }];
+    process.env.CRS_FHIR_DRUG_CODES = JSON.stringify(map);
+    try {
+      expect([...(mod.liveDeps(() => NOW).fhirDrugCodes ?? [])]).toEqual([['urn:oid:1.2.3\n40012', 'norepinephrine']]);
+      process.env.CRS_FHIR_DRUG_CODES = JSON.stringify([{ ...map[0], drug: 'levophed' }]);
+      expect(() => mod.liveDeps(() => NOW)).toThrow(/^CRS_FHIR_DRUG_CODES: entry 0 drug: must be one of /);
+    } finally {
+      delete process.env.CRS_FHIR_DRUG_CODES;
+    }
+    expect(mod.liveDeps(() => NOW)).not.toHaveProperty('fhirDrugCodes');
+  });
+
   it('answers a FHIR transaction with a transaction-response Bundle and queues its messages', async () => {
     const bundle = new FhirEncoder().bundle(enrol('P-2', -60))!;
     const handler = mod.createIngestHandler({ queue, tokens, now: () => NOW, ...live });

@@ -27,6 +27,8 @@ export const ENV = {
   hl7PatientAuthority: 'CRS_HL7_PATIENT_AUTHORITY',
   /** Optional: the FHIR identifier system (a URI) whose values are this system's patient ids (docs/interfaces.md). */
   fhirPatientSystem: 'CRS_FHIR_PATIENT_SYSTEM',
+  /** Optional: the site's FHIR drug codes, JSON `[{ system, code, drug }]` (shared/app/interfaces/drug-codes.ts). */
+  fhirDrugCodes: 'CRS_FHIR_DRUG_CODES',
   /** Optional: how many days before its arrival an observedAt may be (shared/domain/device-clock.ts; default 7). */
   maxObservationAgeDays: MAX_OBSERVATION_AGE_VARIABLE,
   /**

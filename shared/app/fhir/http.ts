@@ -25,6 +25,7 @@ import { refusalHeaders, RETRY_LATER, ROOM_LATER, type AuthResult } from '#app/a
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { DeviceAnswer } from '#app/hl7v2/http.ts';
 import { CONTRACT_ID } from '#app/interfaces/ids.ts';
+import type { SiteDrugCodes } from '#app/interfaces/terminology.ts';
 import { quoted, SENDER_MOST } from '#domain/printable.ts';
 import { NOT_MONITORED, sortIfKnown } from '#app/interfaces/known.ts';
 import { screen } from '#app/interfaces/screen.ts';
@@ -87,6 +88,8 @@ export const fhirUnavailable = (text: string): DeviceAnswer => problem(503, 'tra
 export type FhirIngestDeps = IngestDeps & {
   /** The site's patient system: the identifier system whose values are this system's patient ids (translate.ts). */
   fhirPatientSystem?: string;
+  /** The site's drug codes (shared/app/interfaces/drug-codes.ts), read before the built-in table. */
+  fhirDrugCodes?: SiteDrugCodes;
 };
 
 const inside = (expression: string, at: string) => expression === at || expression.startsWith(`${at}.`);
@@ -186,6 +189,7 @@ export async function handleFhirHttp(
   const options = {
     deviceId,
     ...(deps.fhirPatientSystem !== undefined ? { patientSystem: deps.fhirPatientSystem } : {}),
+    ...(deps.fhirDrugCodes !== undefined ? { drugCodes: deps.fhirDrugCodes } : {}),
   };
   // A batch answers each entry on its own: one refused (422) gives nothing to what is queued. A part refused after
   // translation (a value out of the contract's range, two values at one time) refused its resource, whose other

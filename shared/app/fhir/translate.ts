@@ -42,6 +42,8 @@ import {
   oxygenDeviceOf,
   RXNORM,
   RXNORM_VASOPRESSORS,
+  type SiteDrugCodes,
+  siteNotGraded,
   vasopressorOf,
   vasopressorsNamed,
 } from '#app/interfaces/terminology.ts';
@@ -139,6 +141,8 @@ export interface FhirOptions {
    * patient, whatever else is there; without it, the identifier typed MR or untyped.
    */
   patientSystem?: string;
+  /** The site's drug codes (shared/app/interfaces/drug-codes.ts), read before the built-in table. */
+  drugCodes?: SiteDrugCodes;
 }
 
 /** A URI (an extension's url, a coding's system) is quoted to 100 characters: 64 would cut a usual one's name. */
@@ -526,15 +530,19 @@ function unreadMember(
   const { medicationCodeableConcept: _, ...byReference } = ma;
   const both = ma.medicationCodeableConcept !== undefined && ma.medicationReference !== undefined;
   const drugChoices = both ? [ma, byReference] : [ma];
-  const drugs = drugChoices.map(drugCodings);
-  // A drug read but graded as none that names a vasopressor (pressorsNamedBy) is placed as one.
+  const site = o.drugCodes;
+  const drugs = drugChoices.map((m) => drugCodings(m, site));
+  // A drug read but graded as none that names a vasopressor (pressorsNamedBy) is placed as one, unless the site maps
+  // its code `not-graded`.
   const namesPressor = pressorsNamedBy(ma, medications).length > 0;
   const pressor = drugs.some(
     (named) =>
-      !('problem' in named) && (named.codings.some(isPressor) || (namesPressor && !named.codings.some(graded))),
+      !('problem' in named) &&
+      (named.codings.some((c) => isPressor(c, site)) || (namesPressor && !named.codings.some((c) => known(c, site)))),
   );
   // Each choice unread is weighed alone: an antibiotic's code beside a Medication on the server may hide a pressor.
-  const unread = !pressor && drugChoices.some((m, i) => 'problem' in drugs[i]! && possiblyPressor(m, medications));
+  const unread =
+    !pressor && drugChoices.some((m, i) => 'problem' in drugs[i]! && possiblyPressor(m, medications, site));
   if (!pressor && !unread) return [];
   if (unread) return [refusal(patientId, at, o, UNPLACED_MEMBER)];
   const status = typeof ma.status === 'string' ? (ma.status as string) : undefined;
@@ -545,7 +553,7 @@ function unreadMember(
   return [...times].map((ms) => refusal(patientId, at, o, REFUSED_MEMBER, ms));
 }
 
-const isPressor = (c: Coded) => Boolean(vasopressorOf(c.system, c.code));
+const isPressor = (c: Coded, site: SiteDrugCodes | undefined) => Boolean(vasopressorOf(c.system, c.code, site));
 
 /**
  * Whether an administration whose drug cannot be read (drugCodings' problem) may be a vasopressor: unless its drug is
@@ -558,7 +566,11 @@ const isPressor = (c: Coded) => Boolean(vasopressorOf(c.system, c.code));
  * Bundle's vasopressor was refused alone, and until later that day one to a Medication not in the Bundle: the other
  * pump of the patient was graded as the complete set (two pressors as one, CRS 4 as 3).
  */
-function possiblyPressor(ma: MedicationAdministration, bundled: Map<string, Medication>): boolean {
+function possiblyPressor(
+  ma: MedicationAdministration,
+  bundled: Map<string, Medication>,
+  site: SiteDrugCodes | undefined,
+): boolean {
   const medicationCodings = (m: Medication) => [
     ...codingsOf(m.code),
     ...(Array.isArray(m.ingredient) ? m.ingredient : []).flatMap((i) =>
@@ -574,7 +586,7 @@ function possiblyPressor(ma: MedicationAdministration, bundled: Map<string, Medi
     ...codingsOf(ma.medicationCodeableConcept),
     ...[...contained, ...(inBundle ? [inBundle] : [])].flatMap(medicationCodings),
   ];
-  if (anywhere.some(isPressor) || pressorsNamedBy(ma, bundled).length > 0) return true;
+  if (anywhere.some((c) => isPressor(c, site)) || pressorsNamedBy(ma, bundled).length > 0) return true;
   const local = typeof ref === 'string' && ref.startsWith('#');
   const named = local
     ? (containedOf(ma as unknown as Record<string, unknown>, ref, 'Medication') as Medication | undefined)
@@ -620,13 +632,20 @@ function pressorsNamedBy(ma: MedicationAdministration, bundled: Map<string, Medi
 }
 
 /** What a drug naming vasopressors (pressorsNamedBy) but coded as none graded is told: how to code each. */
-const namedNotCoded = (named: VasopressorDrug[]): string => {
+const namedNotCoded = (named: VasopressorDrug[], refused = true): string => {
   const how = named.map((d) => {
     const rxcui = Object.keys(RXNORM_VASOPRESSORS).find((k) => RXNORM_VASOPRESSORS[k] === d);
     return `${d}: the RxNorm ingredient code ${rxcui} (system ${RXNORM}) or the CRS code ${d} (system ${CRS_CODES})`;
   });
-  return `names ${named.join(' and ')}, ${named.length > 1 ? 'vasopressors' : 'a vasopressor'}, but is coded as no drug this system grades (a clinical drug or product code, a local code, text alone): code it by its ingredient, ${how.join('; ')}. Refused, and the vasopressors of its patient at its time with it (each time, when its time cannot be read): without it they would be graded as the complete set`;
+  const what = `names ${named.join(' and ')}, ${named.length > 1 ? 'vasopressors' : 'a vasopressor'}, but is coded as no drug this system grades (a clinical drug or product code, a local code, text alone): code it by its ingredient, ${how.join('; ')}`;
+  return refused
+    ? `${what}. Refused, and the vasopressors of its patient at its time with it (each time, when its time cannot be read): without it they would be graded as the complete set`
+    : what;
 };
+
+/** What a drug naming vasopressors but coded as none graded, not infusing (its status), is told: ignored. */
+const namedNotInfusing = (named: VasopressorDrug[], status: string): string =>
+  `ignored: ${namedNotCoded(named, false)}. Its status ${status} says it is not infusing, so its set is graded without it`;
 
 /**
  * The fragment of a vasopressor administration refused: REFUSED_MEMBER at its set's time, or UNPLACED_MEMBER (its
@@ -1303,7 +1322,10 @@ function soleOf<T>(r: Reader, path: string, named: (T | undefined)[], what: stri
 }
 
 type Coded = { system: string; code: string };
-const graded = (c: Coded) => Boolean(vasopressorOf(c.system, c.code) ?? medicationOf(c.system, c.code));
+const graded = (c: Coded, site: SiteDrugCodes | undefined) =>
+  Boolean(vasopressorOf(c.system, c.code, site) ?? medicationOf(c.system, c.code, site));
+/** Graded, or mapped `not-graded` by the site (a product naming a vasopressor that is none): named, not refused. */
+const known = (c: Coded, site: SiteDrugCodes | undefined) => graded(c, site) || siteNotGraded(site, c.system, c.code);
 
 /**
  * The codings that name an administration's drug: its medicationCodeableConcept, or those of the Medication its
@@ -1313,6 +1335,7 @@ const graded = (c: Coded) => Boolean(vasopressorOf(c.system, c.code) ?? medicati
  */
 function drugCodings(
   ma: MedicationAdministration,
+  site: SiteDrugCodes | undefined,
 ): { codings: Coded[] } | { path: string; code: IssueCode; problem: string } {
   // An empty one (`{}`, `[]`) is absent, as the shape check takes it (elements.ts): until 2026-12-07 it was read as
   // a drug not graded (202, a warning), and beside a medicationReference to a contained vasopressor hid that one.
@@ -1332,10 +1355,10 @@ function drugCodings(
         'the drug is required: medicationCodeableConcept (RxNorm), or medicationReference to a contained Medication (#id); a Medication elsewhere is not read',
     };
   const own = codingsOf(medication.code);
-  if (own.some(graded)) return { codings: own };
+  if (own.some((c) => graded(c, site))) return { codings: own };
   const ingredients = (Array.isArray(medication.ingredient) ? medication.ingredient : [])
     .map((i) => (isObject(i) ? codingsOf(i.itemCodeableConcept as CodeableConcept | undefined) : []))
-    .filter((codings) => codings.some(graded));
+    .filter((codings) => codings.some((c) => graded(c, site)));
   if (ingredients.length > 1)
     return {
       path: 'contained.ingredient',
@@ -1393,38 +1416,42 @@ function medicationAdministration(
   if (status === 'not-done') return [];
   const ended = status === 'stopped' || status === 'completed';
   const timeOf = (pressor: boolean) => administrationTime(ma, r, pressor, status);
-  const named = drugCodings(ma);
+  const site = o.drugCodes;
+  const named = drugCodings(ma, site);
   if ('problem' in named) {
     r.issue(named.path, named.code, named.problem);
     // Past a drug not named, what does not depend on which drug it is is still checked (a vasopressor's time is
     // its end once it ended: where a drug's time and a vasopressor's differ, neither is said).
     if (ma.effectiveDateTime !== undefined || !ended || !ma.effectivePeriod?.end) timeOf(false);
     r.device('device[0]', ma.device?.[0], o.deviceId);
-    return possiblyPressor(ma, medications) ? [refusal(patientId ?? ANY_PATIENT, r.at, o, UNPLACED_MEMBER)] : [];
+    return possiblyPressor(ma, medications, site) ? [refusal(patientId ?? ANY_PATIENT, r.at, o, UNPLACED_MEMBER)] : [];
   }
   const codings = named.codings;
-  const pressor = codings.map((c) => vasopressorOf(c.system, c.code)).find(Boolean);
-  const drug = codings.map((c) => medicationOf(c.system, c.code)).find(Boolean);
+  const pressor = codings.map((c) => vasopressorOf(c.system, c.code, site)).find(Boolean);
+  const drug = codings.map((c) => medicationOf(c.system, c.code, site)).find(Boolean);
   // Codings that name two drugs (norepinephrine in RxNorm, epinephrine in the CRS codes): which one was given would be
   // a guess. A vasopressor so named is refused with its set, as any vasopressor refused.
   const twoDrugs =
     soleOf(
       r,
       ma.medicationCodeableConcept ? 'medicationCodeableConcept' : 'medicationReference',
-      codings.map((c) => vasopressorOf(c.system, c.code) ?? medicationOf(c.system, c.code)),
+      codings.map((c) => vasopressorOf(c.system, c.code, site) ?? medicationOf(c.system, c.code, site)),
       'drugs',
     ) === TWO;
   // A drug this system does not grade (an antibiotic on the flowsheet): ignored, named so the sender knows, as an
   // Observation's code is; an error would refuse the vasopressors of the same transaction with it.
-  const namedPressors = !pressor && !drug ? pressorsNamedBy(ma, medications) : [];
+  // A code the site maps `not-graded` (lidocaine with epinephrine) is what it says: not a drug graded.
+  const notGraded = codings.some((c) => siteNotGraded(site, c.system, c.code));
+  const namedPressors = !pressor && !drug && !notGraded ? pressorsNamedBy(ma, medications) : [];
   if (namedPressors.length > 0) {
-    // Refused at its drug, and its set with it: at its time (a vasopressor's), else every set of its patient.
     const concept = isObject(ma.medicationCodeableConcept) && !emptyValue(ma.medicationCodeableConcept);
-    r.issue(
-      concept ? 'medicationCodeableConcept' : 'medicationReference',
-      'code-invalid',
-      namedNotCoded(namedPressors),
-    );
+    const element = concept ? 'medicationCodeableConcept' : 'medicationReference';
+    // Not infusing (stopped or completed: not infusing in its set; on hold: dose 0, a paused pump), it changes no
+    // set's grade left out: a warning (a completed bolus of lidocaine with epinephrine). Until 2026-12-07 refused.
+    if (ended || status === 'on-hold')
+      return r.issue(element, 'not-supported', namedNotInfusing(namedPressors, status), 'warning') ?? [];
+    // Refused at its drug, and its set with it: at its time (a vasopressor's), else every set of its patient.
+    r.issue(element, 'code-invalid', namedNotCoded(namedPressors));
     const at = timeOf(true);
     r.device('device[0]', ma.device?.[0], o.deviceId);
     return at === undefined
@@ -1436,7 +1463,9 @@ function medicationAdministration(
       r.issue(
         'medicationCodeableConcept',
         'not-supported',
-        'ignored: not a drug this system grades (RxNorm codes in docs/interfaces.md)',
+        notGraded
+          ? 'ignored: the site maps its code not-graded (drugCodes)'
+          : 'ignored: not a drug this system grades (RxNorm codes in docs/interfaces.md)',
         'warning',
       ) ?? []
     );

@@ -12,7 +12,7 @@ import type { FhirIngestDeps } from '#app/fhir/http.ts';
 export type { DeviceAnswer };
 export type DeviceDeps = IngestDeps &
   Pick<Hl7IngestDeps, 'hl7Zone' | 'hl7PatientAuthority'> &
-  Pick<FhirIngestDeps, 'fhirPatientSystem'> & {
+  Pick<FhirIngestDeps, 'fhirPatientSystem' | 'fhirDrugCodes'> & {
     /** Told the error (for its name in the host's log) when a request is answered 503 because something threw. */
     onUnavailable?: (err: unknown) => void;
   };

@@ -173,14 +173,26 @@ export const oxygenDeviceOf = (system: string, code: string): OxygenDevice | und
     : system === CRS_CODES
       ? member(OXYGEN_DEVICES, code)
       : undefined;
-export const vasopressorOf = (system: string, code: string): VasopressorDrug | undefined =>
-  system === RXNORM
-    ? own(RXNORM_VASOPRESSORS, code)
-    : system === CRS_CODES
-      ? member(VASOPRESSOR_DRUGS, code)
-      : undefined;
-export const medicationOf = (system: string, code: string): MedicationDrug | undefined =>
-  system === RXNORM ? own(RXNORM_MEDICATIONS, code) : system === CRS_CODES ? member(MEDICATION_DRUGS, code) : undefined;
+/**
+ * A site's drug codes (drug-codes.ts, by drugCodeKey): what it maps, a drug or `not-graded`, is read before the tables
+ * above (never one of their codes as another drug: refused when the map is loaded).
+ */
+export type SiteDrugCodes = ReadonlyMap<string, string>;
+export const drugCodeKey = (system: string, code: string) => `${system}\n${code}`;
+/** Whether the site maps the code to `not-graded` (a product naming a vasopressor that is none). */
+export const siteNotGraded = (site: SiteDrugCodes | undefined, system: string, code: string): boolean =>
+  site?.get(drugCodeKey(system, code)) === 'not-graded';
+
+/** A drug of `values` by a site's code (its map first), an RxNorm ingredient code (`rxnorm`) or its CRS code. */
+const drugOf =
+  <T extends string>(rxnorm: Record<string, T>, values: readonly T[]) =>
+  (system: string, code: string, site?: SiteDrugCodes): T | undefined => {
+    const mapped = site?.get(drugCodeKey(system, code));
+    if (mapped !== undefined) return member(values, mapped);
+    return system === RXNORM ? own(rxnorm, code) : system === CRS_CODES ? member(values, code) : undefined;
+  };
+export const vasopressorOf = drugOf<VasopressorDrug>(RXNORM_VASOPRESSORS, VASOPRESSOR_DRUGS);
+export const medicationOf = drugOf<MedicationDrug>(RXNORM_MEDICATIONS, MEDICATION_DRUGS);
 
 export const endReasonOf = (system: string, code: string): MonitoringEndReason | undefined =>
   system === DISCHARGE_DISPOSITION ? own(DISPOSITION_REASONS, code) : undefined;

@@ -19,6 +19,7 @@ import { DEFAULT_MAX_PATIENTS, SqlitePatientDirectory } from '#adapters/sqlite/p
 import { SqliteTokenStore } from '#adapters/sqlite/tokens.ts';
 import { localTokenHostProblem, localTokenProblem, testClockHostProblem } from '#app/auth.ts';
 import { loadInterfaceRoutes } from '#app/interfaces/http.ts';
+import type { SiteDrugCodes } from '#app/interfaces/terminology.ts';
 import type { AckKeys } from '#app/ack.ts';
 import type { Principal } from '#app/scope.ts';
 import type { MessageQueue } from '#ports';
@@ -85,6 +86,8 @@ export interface EmbeddedOptions {
   hl7PatientAuthority?: string;
   /** The site's FHIR patient system: the identifier of that system is the patient (shared/app/fhir/translate.ts). */
   fhirPatientSystem?: string;
+  /** The site's FHIR drug codes (shared/app/interfaces/drug-codes.ts), read before the built-in table. */
+  fhirDrugCodes?: SiteDrugCodes;
   /** The MLLP listener acts as this device (the scope of its active token); without it, as a monitor for every patient. */
   mllpDevice?: string;
   /**
@@ -342,6 +345,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       ...(o.localToken ? { localToken: o.localToken } : {}),
       ...zone,
       ...(o.fhirPatientSystem !== undefined ? { fhirPatientSystem: o.fhirPatientSystem } : {}),
+      ...(o.fhirDrugCodes !== undefined ? { fhirDrugCodes: o.fhirDrugCodes } : {}),
       onUnavailable: (err) => log(`ingest: answered 503, a store failed (${(err as Error).name})`),
     },
     board: new BoardApi(queries, o.config, now, o.boardEndedHours),
