@@ -284,6 +284,8 @@ describe('the clock-step alert across a restart of crs serve (2026-12-07)', () =
     expect((await fetch(`${s.url}/local/clock?stepMs=${-60 * MIN}`, { method: 'POST' })).status).toBe(200);
     const raise = await until(() => got.find((g) => g.body.key === 'clock'), 'the clock alert posted');
     expect(raise.body.text).toContain('stepped back by 1 h');
+    // Its since is the step's moment on the clock as it became (an hour back).
+    expect(raise.body.since).toBe(iso(T0 - 30 * MIN));
     await until(() => s.alertWebhook!.waiting() === 0, 'the raise taken');
 
     // Stopped, and started 5 minutes later on the clock as it became (an hour back): the step is not seen again
@@ -539,10 +541,13 @@ describe('the alerts told raised, remembered across a restart (2026-12-06)', () 
 
   it('a data directory of version 10 opens as 13 with none remembered (what an earlier server told was not kept)', () => {
     db.exec('DROP TABLE alerts_told');
+    db.exec('DROP TABLE clock_step');
     db.pragma('user_version = 10');
     db.close();
     db = openDataDir(join(dir, 'data'));
     expect(db.pragma('user_version', { simple: true })).toBe(13);
+    // The upgrade makes the clock step's table (a server watching its clock reads it at start).
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'clock_step'").get()).toBeDefined();
     const told = new SqliteAlertsTold(db);
     expect(told.open()).toEqual([]);
     told.raised('pager', SINCE);

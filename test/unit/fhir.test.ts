@@ -4827,6 +4827,8 @@ describe('a vasopressor set in a batch: each way an entry of it is dropped or re
 
   it.each([
     ['that has no coding (text alone)', { text: 'norepinephrine' }],
+    // A coding without a code (a display alone) is text alone too (mutation run, 2026-12-07: it was untested).
+    ['that has a coding of a display and no code', { coding: [{ system: RXNORM, display: 'norepinephrine' }] }],
     // Until 2026-12-07 this one was recognisably no vasopressor: its set was taken.
     [
       'coded locally, whose text names a vasopressor',
@@ -4968,6 +4970,22 @@ describe('a vasopressor set in a batch: each way an entry of it is dropped or re
     const out = inBatch(drip('ma-n', '7512'), antibiotic);
     expect(drugs(out)).toEqual([['norepinephrine']]);
     expect(refusedWith(out)).toEqual([]);
+  });
+
+  // Mutants of possiblyPressor and unreadMember that no test killed (mutation run, 2026-12-07).
+  it('a drug named twice, an antibiotic coded and a Medication on the server: every set of the patient is refused', () => {
+    // Each choice unread is weighed alone: the antibiotic's code says nothing of the Medication on the server, which
+    // may be a vasopressor (weighed with the code, it was recognisably no vasopressor, and the other pump graded as
+    // the complete set: CRS 4 as 3).
+    const out = inBatch(
+      drip('ma-n', '7512', { effectiveDateTime: '2026-01-10T09:00:00+01:00' }),
+      drip('ma-e', '3992', {
+        medicationCodeableConcept: { coding: [{ system: RXNORM, code: '2193' }] },
+        medicationReference: { reference: 'Medication/x' },
+      }),
+    );
+    expect(drugs(out)).toEqual([]);
+    expect(refusedWith(out)).toEqual(['Bundle.entry[0].resource']);
   });
 
   it('two Patients of one fullUrl, of different medical record numbers: what names it is refused, never the last', () => {
@@ -5141,6 +5159,19 @@ describe('an Encounter refused for its id or patient: every other problem is nam
     expect(said(stay({ id: 'e1', subject: undefined, period: { end: 'yesterday' } }))).toEqual([
       ['Encounter.subject', 'required', 'error'],
       ['Encounter.period.end', 'value', 'error'],
+    ]);
+  });
+
+  it('in progress, no id, a bed read: the id named, and no word of a missing bed or ward', () => {
+    // The bed is read (not taken, the Encounter being refused): "no location with physicalType bd" would be false.
+    const bed = {
+      location: { display: 'B-12' },
+      physicalType: {
+        coding: [{ system: 'http://terminology.hl7.org/CodeSystem/location-physical-type', code: 'bd' }],
+      },
+    };
+    expect(said(stay({ status: 'in-progress', period: { start: '2026-01-02T10:00:00Z' }, location: [bed] }))).toEqual([
+      ['Encounter.id', 'required', 'error'],
     ]);
   });
 
