@@ -1,5 +1,7 @@
 // Builds the CDK app: the stack from context, checked by cdk-nag (AwsSolutions and HIPAA Security) at synth.
 // infra/app.ts runs it for `cdk synth/deploy`; the infra tests build the very same app.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { App, Validations, type AppProps } from 'aws-cdk-lib';
 import { TableClass } from 'aws-cdk-lib/aws-dynamodb';
 import { AwsSolutionsChecks, HIPAASecurityChecks } from 'cdk-nag';
@@ -75,6 +77,27 @@ function daysContext(app: App, key: string, o: { fraction?: boolean } = {}): num
   return n;
 }
 
+/**
+ * `-c fhirDrugCodes=FILE`: the site's FHIR drug codes, a JSON file as `crs serve --fhir-drug-codes FILE` reads (a path
+ * relative to where cdk runs); the map itself when the context holds it (cdk.json, the emulator host's synthesis).
+ * Its entries are checked by the stack.
+ */
+function drugCodesContext(app: App, cwd = process.cwd()): CrsAlertingStackProps['fhirDrugCodes'] {
+  const given = givenContext(app, 'fhirDrugCodes');
+  if (given === undefined) return undefined;
+  if (Array.isArray(given)) return { json: JSON.stringify(given) };
+  if (typeof given !== 'string')
+    throw new DeployInputError(
+      `fhirDrugCodes must name a JSON file of the site drug codes, [{ "system", "code", "drug" }] (got ${JSON.stringify(given)})`,
+    );
+  const file = resolve(cwd, given);
+  try {
+    return { json: readFileSync(file, 'utf8').replace(/^\uFEFF/, ''), file };
+  } catch (err) {
+    throw new DeployInputError(`cannot read fhirDrugCodes ${file}: ${(err as Error).message}`);
+  }
+}
+
 /** `-c historyTableClass=standard|infrequent-access`: anything else stops the synth, naming the choices. */
 function historyTableClassFromContext(value: string): TableClass {
   const classes: Record<string, TableClass> = {
@@ -117,6 +140,7 @@ const CONTEXT_KEYS = [
   'hl7Zone',
   'hl7PatientAuthority',
   'fhirPatientSystem',
+  'fhirDrugCodes',
   'maxObservationAgeDays',
   'production',
   'auditDataEvents',
@@ -194,6 +218,7 @@ export function buildApp(props: AppProps = {}): { app: App; stack: CrsAlertingSt
   checkContextKeys(app);
   const { account, region } = environmentFromContext(app);
   const concurrency = concurrencyContext(app);
+  const fhirDrugCodes = drugCodesContext(app); // read once
   const stack = new CrsAlertingStack(app, STACK_NAME, {
     // Without an account and region the stack is environment-agnostic, so it synthesizes offline.
     ...(account && region ? { env: { account: String(account), region: String(region) } } : {}),
@@ -208,6 +233,7 @@ export function buildApp(props: AppProps = {}): { app: App; stack: CrsAlertingSt
     ...(app.node.tryGetContext('fhirPatientSystem') !== undefined
       ? { fhirPatientSystem: String(app.node.tryGetContext('fhirPatientSystem')) }
       : {}),
+    ...(fhirDrugCodes !== undefined ? { fhirDrugCodes } : {}),
     // In decimal digits only, as the other day counts: Number() read "0x10" as 16 days and "1e3" as 1000.
     ...(daysContext(app, 'maxObservationAgeDays', { fraction: true }) !== undefined
       ? { maxObservationAgeDays: daysContext(app, 'maxObservationAgeDays', { fraction: true })! }

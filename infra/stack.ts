@@ -27,8 +27,9 @@ import { FHIR_METADATA_ROUTE, INTERFACE_ROUTES } from '#app/interfaces/routes.ts
 import { parseZone } from '#app/interfaces/zone.ts';
 import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/patient-authority.ts';
 import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient-system.ts';
+import { parseDrugCodes } from '#app/interfaces/drug-codes.ts';
 import { ACK_ROUTES } from '#app/ack-flow.ts';
-import { CONFIG_FILE, ENV } from '#adapters/aws/env.ts';
+import { CONFIG_FILE, DRUG_CODES_FILE, ENV } from '#adapters/aws/env.ts';
 import { PAGES_TOPIC_DISPLAY_NAME } from '#adapters/aws/sns-page-sender.ts';
 import { AUDIT_TABLE, PAGES_TABLE, SEEN_TABLE, STATE_TABLE, TOKENS_TABLE } from '#adapters/aws/table-layout.ts';
 import { METRIC, METRICS_NAMESPACE } from '#adapters/aws/telemetry.ts';
@@ -86,6 +87,12 @@ export interface CrsAlertingStackProps extends StackProps {
    * the patient; without it, the one typed MR or untyped (docs/interfaces.md).
    */
   fhirPatientSystem?: string;
+  /**
+   * The site's FHIR drug codes (docs/interfaces.md, "Site drug codes"): the JSON `[{ system, code, drug }]` and the file
+   * it was read from, if any (named in a refusal). Checked at synth; shipped beside the ingest handler as a file, not
+   * in a variable: a site's products soon exceed Lambda's 4 KB of variables a function.
+   */
+  fhirDrugCodes?: { json: string; file?: string };
   /**
    * How many days before its arrival an observedAt may be (1-365; 7 by default, shared/domain/device-clock.ts): older
    * readings are refused, "check the device clock" (docs/contract.md).
@@ -213,6 +220,14 @@ export class CrsAlertingStack extends Stack {
       throw new DeployInputError(
         `fhirPatientSystem ${JSON.stringify(props.fhirPatientSystem)} is not ${PATIENT_SYSTEM_RULE}`,
       );
+    if (props.fhirDrugCodes !== undefined) {
+      const { json, file } = props.fhirDrugCodes;
+      try {
+        parseDrugCodes(json, `fhirDrugCodes${file !== undefined ? ` ${file}` : ''}`);
+      } catch (err) {
+        throw new DeployInputError((err as Error).message);
+      }
+    }
     if (props.maxObservationAgeDays !== undefined && maxObservationAgeMs(props.maxObservationAgeDays) === undefined)
       throw new DeployInputError(
         `maxObservationAgeDays ${JSON.stringify(props.maxObservationAgeDays)} is not ${MAX_OBSERVATION_AGE_RULE}`,
@@ -439,6 +454,7 @@ export class CrsAlertingStack extends Stack {
     const fnDefaults = { key: this.key, logRetention, ...(props.logLevel ? { logLevel: props.logLevel } : {}) };
     this.ingest = new CrsFunction(this, 'Ingest', {
       ...fnDefaults,
+      ...(props.fhirDrugCodes !== undefined ? { files: { [DRUG_CODES_FILE]: props.fhirDrugCodes.json } } : {}),
       name: 'ingest',
       description: 'Authenticates devices, validates messages and queues them (202 only once queued)',
       timeout: Duration.seconds(10),
@@ -451,6 +467,7 @@ export class CrsAlertingStack extends Stack {
         ...(props.hl7Zone ? { [ENV.hl7Zone]: props.hl7Zone } : {}),
         ...(props.hl7PatientAuthority !== undefined ? { [ENV.hl7PatientAuthority]: props.hl7PatientAuthority } : {}),
         ...(props.fhirPatientSystem !== undefined ? { [ENV.fhirPatientSystem]: props.fhirPatientSystem } : {}),
+        ...(props.fhirDrugCodes !== undefined ? { [ENV.fhirDrugCodesFile]: DRUG_CODES_FILE } : {}),
         ...(props.maxObservationAgeDays !== undefined
           ? { [ENV.maxObservationAgeDays]: String(props.maxObservationAgeDays) }
           : {}),

@@ -11,6 +11,7 @@ export interface SynthRequest {
   hl7Zone?: string;
   hl7PatientAuthority?: string;
   fhirPatientSystem?: string;
+  fhirDrugCodes?: unknown[];
   maxObservationAgeDays?: number;
 }
 
@@ -39,6 +40,7 @@ export async function synthesizeStack(options: SynthRequest): Promise<Synthesize
     if (options.hl7Zone !== undefined) context.hl7Zone = options.hl7Zone;
     if (options.hl7PatientAuthority !== undefined) context.hl7PatientAuthority = options.hl7PatientAuthority;
     if (options.fhirPatientSystem !== undefined) context.fhirPatientSystem = options.fhirPatientSystem;
+    if (options.fhirDrugCodes !== undefined) context.fhirDrugCodes = options.fhirDrugCodes;
     if (options.maxObservationAgeDays !== undefined) context.maxObservationAgeDays = options.maxObservationAgeDays;
     // Without the CDK's own CloudFormation validation: its WebAssembly engine costs a process about 5 s of CPU to
     // start, and this template only provisions an emulator (`npm run synth`, the stack tests and cfn-lint check it).

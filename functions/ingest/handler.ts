@@ -10,13 +10,13 @@ import { handleDeviceRequest } from '#app/interfaces/http.ts';
 import { parseZone, type SiteZone } from '#app/interfaces/zone.ts';
 import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/patient-authority.ts';
 import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient-system.ts';
-import { parseDrugCodes } from '#app/interfaces/drug-codes.ts';
 import type { SiteDrugCodes } from '#app/interfaces/terminology.ts';
 import { maxObservationAgeSetting } from '#domain/device-clock.ts';
 import { DynamoPatientDirectory } from '#adapters/aws/dynamo-patient-directory.ts';
 import { DynamoTokenStore } from '#adapters/aws/dynamo-token-store.ts';
 import type { PatientDirectory } from '#app/scope.ts';
 import { ENV, requireEnv } from '#adapters/aws/env.ts';
+import { fhirDrugCodesFromEnv } from '#adapters/aws/drug-codes-env.ts';
 import { SqsFifoQueue } from '#adapters/aws/sqs-fifo-queue.ts';
 import { METRIC, errorName, telemetry, type Telemetry, flushMetrics } from '#adapters/aws/telemetry.ts';
 import type { MessageQueue, TokenStore } from '#ports';
@@ -30,7 +30,7 @@ export interface IngestHandlerDeps extends Telemetry {
   hl7PatientAuthority?: string;
   /** The FHIR identifier system whose values are this system's patient ids. */
   fhirPatientSystem?: string;
-  /** The site's FHIR drug codes (CRS_FHIR_DRUG_CODES), read before the built-in table. */
+  /** The site's FHIR drug codes (CRS_FHIR_DRUG_CODES_FILE or CRS_FHIR_DRUG_CODES), read before the built-in table. */
   fhirDrugCodes?: SiteDrugCodes;
   /** Where patients' wards are read, for tokens scoped to wards (shared/app/scope.ts). */
   patients?: PatientDirectory;
@@ -106,8 +106,7 @@ export function liveDeps(now: () => number = Date.now): IngestHandlerDeps {
   if (system && fhirPatientSystem === undefined)
     throw new Error(`${ENV.fhirPatientSystem} ${JSON.stringify(system)} is not ${PATIENT_SYSTEM_RULE}`);
   // A bad map stops the function at its start, naming its entry and field, as a bad zone does.
-  const drugCodes = process.env[ENV.fhirDrugCodes];
-  const fhirDrugCodes = drugCodes ? parseDrugCodes(drugCodes, ENV.fhirDrugCodes) : undefined;
+  const fhirDrugCodes = fhirDrugCodesFromEnv();
   return {
     ...(hl7Zone ? { hl7Zone } : {}),
     // 7 days unless the stack sets another (-c maxObservationAgeDays); a bad value fails the cold start.

@@ -12,13 +12,14 @@ import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/p
 import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient-system.ts';
 import { parseZone } from '#app/interfaces/zone.ts';
 import { MAX_OBSERVATION_AGE_RULE, maxObservationAgeMs } from '#domain/device-clock.ts';
+import { checkedDrugCodesFile } from './drug-codes-file.ts';
 import { numberFlag, shown, parseFlags } from './flags.ts';
 
 export const SERVE_AWS_USAGE = `  crs serve --backend aws [--endpoint URL] [--port N] [--host H] [--prefix NAME] [--region R]
                           [--scheme S] [--config FILE] [--paging FILE] [--visibility-timeout SECONDS]
                           [--schedule-interval SECONDS] [--outputs FILE] [--page-lines]
                           [--hl7-zone ZONE] [--hl7-patient-authority AUTH] [--fhir-patient-system URI]
-                          [--max-observation-age-days D] [--ingest-token-any-host]
+                          [--fhir-drug-codes FILE] [--max-observation-age-days D] [--ingest-token-any-host]
       provision the stack's queues, tables, stream, topic, secret and one queue per team on the endpoint (default
       $AWS_ENDPOINT_URL, else AWS itself) under NAME (default crs-local), run the real Lambda handlers against
       them, and print each grade change the team queues receive on stdout, once, as crs replay prints it
@@ -28,8 +29,9 @@ export const SERVE_AWS_USAGE = `  crs serve --backend aws [--endpoint URL] [--po
       --schedule-interval how often the escalate function's schedule fires (the stack's is 60 s); --outputs
       writes the run's names as the stack's outputs file, for crs silence, crs audit export, crs outbox, crs token
       and crs doctor --outputs FILE;
-      --hl7-zone, --hl7-patient-authority, --fhir-patient-system, --max-observation-age-days: as crs serve's (the
-      stack's -c hl7Zone, -c hl7PatientAuthority, -c fhirPatientSystem, -c maxObservationAgeDays).
+      --hl7-zone, --hl7-patient-authority, --fhir-patient-system, --fhir-drug-codes, --max-observation-age-days: as
+      crs serve's (the stack's -c hl7Zone, -c hl7PatientAuthority, -c fhirPatientSystem, -c fhirDrugCodes,
+      -c maxObservationAgeDays).
   crs serve --backend aws --teardown [--endpoint URL] [--prefix NAME] [--region R]
       delete the resources of the run NAME
 `;
@@ -70,6 +72,7 @@ export const SERVE_AWS_OPTIONS = {
   'hl7-zone': { type: 'string' },
   'hl7-patient-authority': { type: 'string' },
   'fhir-patient-system': { type: 'string' },
+  'fhir-drug-codes': { type: 'string' },
   'max-observation-age-days': { type: 'string' },
   'ingest-token-any-host': { type: 'boolean' },
   teardown: { type: 'boolean' },
@@ -84,11 +87,18 @@ type Values = ReturnType<typeof parseServeAws>['values'];
 const fileOverrides = (values: Values): unknown =>
   values.config === undefined ? undefined : readJson('config', values.config);
 
+/** The --fhir-drug-codes file's map as read and checked (undefined: none given); a bad one is a UsageError. */
+const fileDrugCodes = (values: Values): unknown[] | undefined =>
+  values['fhir-drug-codes'] === undefined
+    ? undefined
+    : checkedDrugCodesFile(values['fhir-drug-codes'], (text) => new UsageError(text)).json;
+
 /**
- * What the host synthesizes the stack from, as the arguments give it, with the --config file's overrides as read
- * once (the grading configuration checked and logged is theirs too); an unreadable paging file is a UsageError.
+ * What the host synthesizes the stack from, as the arguments give it, with the --config file's overrides and the
+ * --fhir-drug-codes file's map as read once (the grading configuration checked and logged is theirs too, the map
+ * checked is the one shipped); an unreadable paging file is a UsageError.
  */
-function stackOptions(values: Values, fromFile: unknown): SynthOptions {
+function stackOptions(values: Values, fromFile: unknown, drugCodes: unknown[] | undefined): SynthOptions {
   // The grading overrides go to the stack (as -c gradingConfig), which hands them to the grade function.
   let overrides = fromFile as Record<string, unknown> | undefined;
   if (values.scheme !== undefined) overrides = { ...overrides, scheme: values.scheme };
@@ -98,6 +108,7 @@ function stackOptions(values: Values, fromFile: unknown): SynthOptions {
     ...(values['hl7-zone'] !== undefined ? { hl7Zone: values['hl7-zone'] } : {}),
     ...(values['hl7-patient-authority'] !== undefined ? { hl7PatientAuthority: values['hl7-patient-authority'] } : {}),
     ...(values['fhir-patient-system'] !== undefined ? { fhirPatientSystem: values['fhir-patient-system'] } : {}),
+    ...(drugCodes !== undefined ? { fhirDrugCodes: drugCodes } : {}),
     ...(values['max-observation-age-days'] !== undefined
       ? { maxObservationAgeDays: Number(values['max-observation-age-days']) }
       : {}),
@@ -110,7 +121,7 @@ function stackOptions(values: Values, fromFile: unknown): SynthOptions {
  */
 export const stackOfServeArgs = (args: string[]) => {
   const { values } = parseServeAws(args);
-  return stackOf(stackOptions(values, fileOverrides(values)));
+  return stackOf(stackOptions(values, fileOverrides(values), fileDrugCodes(values)));
 };
 
 /** The stack's synthesis comes from the entry point (bin/crs.js): the CLI itself never imports infra/. */
@@ -125,6 +136,7 @@ export async function serveAwsCommand(
   synthesize: Synthesize | undefined,
 ): Promise<number> {
   let values;
+  let drugCodes: unknown[] | undefined;
   try {
     ({ values } = parseServeAws(args));
     if (values.help) {
@@ -147,6 +159,7 @@ export async function serveAwsCommand(
     const age = values['max-observation-age-days'];
     if (age !== undefined && maxObservationAgeMs(age) === undefined)
       throw new UsageError(`--max-observation-age-days must be ${MAX_OBSERVATION_AGE_RULE} (got ${shown(age)})`);
+    drugCodes = fileDrugCodes(values);
   } catch (err) {
     return usage(err);
   }
@@ -180,7 +193,7 @@ export async function serveAwsCommand(
     // Read once: the configuration checked here and the stack's overrides cannot be two versions of the file.
     const fromFile = fileOverrides(values);
     const config = configOf(fromFile ?? {}, values.scheme);
-    const stack = stackOptions(values, fromFile);
+    const stack = stackOptions(values, fromFile, drugCodes);
     const port = intOption('port', values.port, 0, 65535) ?? 8080;
     const visibility = intOption('visibility-timeout', values['visibility-timeout'], 0, 43_200);
     const scheduleSeconds = intOption('schedule-interval', values['schedule-interval'], 1, 86_400);

@@ -11,7 +11,8 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ESBUILD_LAMBDA_OPTIONS, REPO_ROOT } from '#infra/bundling.ts';
-import { CONFIG_FILE, ENV, gradingConfigFromEnv } from '#adapters/aws/env.ts';
+import { CONFIG_FILE, DRUG_CODES_FILE, ENV, gradingConfigFromEnv } from '#adapters/aws/env.ts';
+import { fhirDrugCodesFromEnv } from '#adapters/aws/drug-codes-env.ts';
 import {
   API_THROTTLED_METRIC,
   MAX_RECEIVE_COUNT,
@@ -916,6 +917,76 @@ describe('HL7 v2 and FHIR settings of the ingest function', () => {
         /^fhirPatientSystem ".*" is not an absolute URI/,
       );
   }, 120_000);
+
+  // A site's pressor products by local code: over Lambda's 4 KB of variables a function with the names the stack
+  // sets (the ingest function's are about 0.5 KB, up to 1.5 KB with a long patient system).
+  const SITE_DRUGS = Array.from({ length: 60 }, (_, i) => ({
+    system: 'urn:oid:1.2.840.114350.1.13.0.1.7.2.698288',
+    code: String(40_000 + i),
+    drug: i % 2 ? 'vasopressin' : 'norepinephrine',
+  }));
+
+  it('ships the site drug codes (-c fhirDrugCodes=FILE) in the code of the ingest function only, however many, and none when unset', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-drug-codes-'));
+    const file = join(dir, 'drug-codes.json');
+    const text = JSON.stringify(SITE_DRUGS, null, 2);
+    expect(text.length).toBeGreaterThan(4096);
+    writeFileSync(file, text);
+    const { stack } = templateApp({ context: { paging: PAGING, fhirDrugCodes: file } });
+    const t = Template.fromStack(stack).toJSON();
+    const variables = (f: { fn: { node: { defaultChild?: unknown } } }) =>
+      t.Resources[stack.getLogicalId(f.fn.node.defaultChild as never)].Properties.Environment.Variables as Record<
+        string,
+        unknown
+      >;
+    expect(variables(stack.ingest)[ENV.fhirDrugCodesFile]).toBe(DRUG_CODES_FILE);
+    expect(variables(stack.ingest)).not.toHaveProperty(ENV.fhirDrugCodes);
+    expect(JSON.stringify(variables(stack.ingest))).not.toContain('40012');
+    expect(stack.ingest.files).toEqual({ [DRUG_CODES_FILE]: text });
+    for (const f of [stack.grade, stack.notify, stack.escalate, stack.ack]) {
+      expect(variables(f), f.node.id).not.toHaveProperty(ENV.fhirDrugCodesFile);
+      expect(Object.keys(f.files), f.node.id).not.toContain(DRUG_CODES_FILE);
+    }
+    // What the ingest function reads at its cold start, where Lambda puts its code.
+    writeFileSync(join(dir, DRUG_CODES_FILE), stack.ingest.files[DRUG_CODES_FILE]!);
+    const codes = fhirDrugCodesFromEnv({ ...variables(stack.ingest), LAMBDA_TASK_ROOT: dir } as NodeJS.ProcessEnv);
+    expect(codes?.size).toBe(60);
+    expect(codes?.get('urn:oid:1.2.840.114350.1.13.0.1.7.2.698288\n40001')).toBe('vasopressin');
+    // The map itself in context (cdk.json, or the emulator host's synthesis) ships the same way.
+    const inline = templateApp({ context: { paging: PAGING, fhirDrugCodes: SITE_DRUGS } }).stack;
+    expect(JSON.parse(inline.ingest.files[DRUG_CODES_FILE]!)).toEqual(SITE_DRUGS);
+    expect(ingestEnv({})).not.toHaveProperty(ENV.fhirDrugCodesFile);
+    expect(templateApp({ context: { paging: PAGING } }).stack.ingest.files).toEqual({});
+  }, 120_000);
+
+  it('refuses at synth a bad drug code map, naming the entry and field, and a file it cannot read', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-drug-codes-'));
+    const write = (name: string, json: unknown) => {
+      const file = join(dir, name);
+      writeFileSync(file, typeof json === 'string' ? json : JSON.stringify(json));
+      return file;
+    };
+    const synthWith = (fhirDrugCodes: unknown) => () => templateApp({ context: { paging: PAGING, fhirDrugCodes } });
+    const bad = [...SITE_DRUGS.slice(0, 3), { ...SITE_DRUGS[3], drug: 'levophed' }];
+    const badFile = write('bad.json', bad);
+    expect(synthWith(badFile)).toThrow(DeployInputError);
+    expect(synthWith(badFile)).toThrow(/^fhirDrugCodes .*bad\.json: entry 3 drug: must be one of norepinephrine, /);
+    expect(synthWith(bad)).toThrow(/^fhirDrugCodes: entry 3 drug: must be one of /);
+    expect(
+      synthWith(
+        write('rxnorm.json', [
+          { system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '7512', drug: 'not-graded' },
+        ]),
+      ),
+    ).toThrow(/entry 0 drug: RxNorm 7512 is norepinephrine \(built in\)/);
+    expect(synthWith(write('system.json', [{ ...SITE_DRUGS[0], system: 'local' }]))).toThrow(
+      /entry 0 system: must be an absolute URI/,
+    );
+    expect(synthWith(write('text.json', '[{'))).toThrow(/^fhirDrugCodes .*text\.json: not JSON/);
+    expect(synthWith(join(dir, 'none.json'))).toThrow(/^cannot read fhirDrugCodes .*none\.json: ENOENT/);
+    expect(synthWith('')).toThrow(/^context fhirDrugCodes is empty/);
+    expect(synthWith({ system: 'urn:oid:1.2.3' })).toThrow(/^fhirDrugCodes must name a JSON file/);
+  });
 
   it('refuses at synth a patient authority no namespace id can be', () => {
     for (const bad of ['HOSP^MR', '', 'a&b'])

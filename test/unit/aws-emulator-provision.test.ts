@@ -222,6 +222,7 @@ describe('what the local host provisions, pinned by a mutation run', () => {
       hl7Zone: '+01:00',
       hl7PatientAuthority: 'HOSP',
       fhirPatientSystem: 'urn:oid:1.2.3',
+      fhirDrugCodes: [{ system: 'urn:oid:1.2.3', code: '40012', drug: 'norepinephrine' }],
     });
     const p = await provision(set, new FakeAws().clients, {
       prefix: 'crs-t',
@@ -231,7 +232,13 @@ describe('what the local host provisions, pinned by a mutation run', () => {
       CRS_HL7_ZONE: '+01:00',
       CRS_HL7_PATIENT_AUTHORITY: 'HOSP',
       CRS_FHIR_PATIENT_SYSTEM: 'urn:oid:1.2.3',
+      CRS_FHIR_DRUG_CODES_FILE: 'crs-fhir-drug-codes.json',
     });
+    // Beside the handler, where the host puts the files the stack ships (LAMBDA_TASK_ROOT): the ingest function's only.
+    expect(JSON.parse(p.functions.ingest.files['crs-fhir-drug-codes.json']!)).toEqual([
+      { system: 'urn:oid:1.2.3', code: '40012', drug: 'norepinephrine' },
+    ]);
+    expect(p.functions.grade.files).not.toHaveProperty('crs-fhir-drug-codes.json');
     const unset = await provision(synth, new FakeAws().clients, {
       prefix: 'crs-t',
       hostVariables: { CRS_ACK_BASE_URL: ACK_BASE },
@@ -239,6 +246,7 @@ describe('what the local host provisions, pinned by a mutation run', () => {
     expect(unset.functions.ingest.environment).not.toHaveProperty('CRS_HL7_PATIENT_AUTHORITY');
     expect(unset.functions.ingest.environment).not.toHaveProperty('CRS_HL7_ZONE');
     expect(unset.functions.ingest.environment).not.toHaveProperty('CRS_FHIR_PATIENT_SYSTEM');
+    expect(unset.functions.ingest.environment).not.toHaveProperty('CRS_FHIR_DRUG_CODES_FILE');
   }, 120_000);
 
   it('on a second start, sets the new visibility timeout on the queue an earlier run made, and keeps the secret', async () => {

@@ -604,6 +604,7 @@ describe('--fhir-drug-codes (2026-12-07)', () => {
   it.each([
     ['replay', '-', '--format', 'fhir'],
     ['serve', '--data', 'DIR'],
+    ['serve', '--backend', 'aws'],
   ])('%s refuses a bad map at start naming the entry and field (exit 2, nothing started)', async (...args) => {
     const bad = file([{ system: LOCAL, code: '1', drug: 'levophed' }]);
     const r = await refusal([...args, '--fhir-drug-codes', bad]);

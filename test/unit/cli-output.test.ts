@@ -982,6 +982,20 @@ describe('crs serve --backend aws, the stack it synthesizes', () => {
     ]);
   });
 
+  it('synthesizes the stack with the map of --fhir-drug-codes FILE as its context (a bad map is refused before: test/unit/cli-flags.test.ts)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-serve-aws-drugs-'));
+    try {
+      const map = [{ system: 'urn:oid:1.2.3', code: '40012', drug: 'norepinephrine' }];
+      const file = join(dir, 'codes.json');
+      writeFileSync(file, JSON.stringify(map));
+      expect(await untilSynthesis(['--fhir-drug-codes', file])).toEqual([
+        expect.objectContaining({ fhirDrugCodes: map }),
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   // The file was read twice until 2026-12-06 (the configuration checked, then the stack's overrides): replaced in
   // between, the stack was given a configuration never checked.
   it('reads --config once: the stack is given the overrides that were checked, the file replaced after', async () => {

@@ -1,6 +1,9 @@
 // The ingest Lambda on its HL7 v2 and FHIR routes, with in-memory ports: the body as API Gateway gives it (base64
 // for the HL7 content type), the ACK or OperationOutcome back, the metrics, and logs with no patient data.
 import type { Bundle } from '@medplum/fhirtypes';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readAck } from '#app/hl7v2/ack.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
@@ -143,6 +146,37 @@ describe('ingest handler, HL7 v2 and FHIR routes', () => {
       delete process.env.CRS_FHIR_DRUG_CODES;
     }
     expect(mod.liveDeps(() => NOW)).not.toHaveProperty('fhirDrugCodes');
+  });
+
+  it("reads the site's drug codes the stack ships beside the handler (CRS_FHIR_DRUG_CODES_FILE), and refuses a bad, missing or second map", () => {
+    const root = mkdtempSync(join(tmpdir(), 'crs-ingest-drugs-'));
+    const map = [{ system: 'urn:oid:1.2.3', code: '40012', drug: 'norepinephrine' }];
+    writeFileSync(join(root, 'codes.json'), JSON.stringify(map));
+    writeFileSync(join(root, 'bad.json'), JSON.stringify([{ ...map[0], code: '' }]));
+    process.env.LAMBDA_TASK_ROOT = root;
+    process.env.CRS_FHIR_DRUG_CODES_FILE = 'codes.json';
+    try {
+      expect([...(mod.liveDeps(() => NOW).fhirDrugCodes ?? [])]).toEqual([['urn:oid:1.2.3\n40012', 'norepinephrine']]);
+      process.env.CRS_FHIR_DRUG_CODES_FILE = 'bad.json';
+      expect(() => mod.liveDeps(() => NOW)).toThrow(
+        /^CRS_FHIR_DRUG_CODES_FILE \(.*bad\.json\): entry 0 code: must be 1-256 printable ASCII/,
+      );
+      process.env.CRS_FHIR_DRUG_CODES_FILE = 'none.json';
+      expect(() => mod.liveDeps(() => NOW)).toThrow(
+        /^CRS_FHIR_DRUG_CODES_FILE \(.*none\.json\) cannot be read: ENOENT/,
+      );
+      // Two maps: which one the site meant is not guessed.
+      process.env.CRS_FHIR_DRUG_CODES_FILE = 'codes.json';
+      process.env.CRS_FHIR_DRUG_CODES = JSON.stringify(map);
+      expect(() => mod.liveDeps(() => NOW)).toThrow(
+        /^CRS_FHIR_DRUG_CODES and CRS_FHIR_DRUG_CODES_FILE are both set: give the site drug codes once/,
+      );
+    } finally {
+      delete process.env.CRS_FHIR_DRUG_CODES_FILE;
+      delete process.env.CRS_FHIR_DRUG_CODES;
+      delete process.env.LAMBDA_TASK_ROOT;
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it('answers a FHIR transaction with a transaction-response Bundle and queues its messages', async () => {

@@ -27,8 +27,16 @@ export const ENV = {
   hl7PatientAuthority: 'CRS_HL7_PATIENT_AUTHORITY',
   /** Optional: the FHIR identifier system (a URI) whose values are this system's patient ids (docs/interfaces.md). */
   fhirPatientSystem: 'CRS_FHIR_PATIENT_SYSTEM',
-  /** Optional: the site's FHIR drug codes, JSON `[{ system, code, drug }]` (shared/app/interfaces/drug-codes.ts). */
+  /**
+   * Optional: the site's FHIR drug codes, JSON `[{ system, code, drug }]` (shared/app/interfaces/drug-codes.ts), set by
+   * hand; the stack ships its map as a file instead (CRS_FHIR_DRUG_CODES_FILE): one of the two.
+   */
   fhirDrugCodes: 'CRS_FHIR_DRUG_CODES',
+  /**
+   * Optional: the file of the site's FHIR drug codes shipped beside the ingest handler (`-c fhirDrugCodes`), as
+   * CRS_CONFIG_FILE: a map of a site's products soon exceeds Lambda's 4 KB of variables a function.
+   */
+  fhirDrugCodesFile: 'CRS_FHIR_DRUG_CODES_FILE',
   /** Optional: how many days before its arrival an observedAt may be (shared/domain/device-clock.ts; default 7). */
   maxObservationAgeDays: MAX_OBSERVATION_AGE_VARIABLE,
   /**
@@ -41,6 +49,8 @@ export const ENV = {
 
 /** The name of that file in a function's code (infra/stack.ts ships it there). */
 export const CONFIG_FILE = 'crs-config.json';
+/** The name of the site drug codes' file in the ingest function's code (CRS_FHIR_DRUG_CODES_FILE). */
+export const DRUG_CODES_FILE = 'crs-fhir-drug-codes.json';
 
 export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
   const value = env[name];
@@ -50,16 +60,9 @@ export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): 
 
 /** The grading configuration: the defaults, with the overrides of CRS_CONFIG_FILE when the stack ships one. */
 export function gradingConfigFromEnv(env: NodeJS.ProcessEnv = process.env): GradingConfig {
-  const file = env[ENV.gradingConfigFile];
-  if (!file) return structuredClone(DEFAULT_CONFIG);
-  const path = resolve(env.LAMBDA_TASK_ROOT ?? process.cwd(), file);
-  const named = `${ENV.gradingConfigFile} (${path})`;
-  let raw: string;
-  try {
-    raw = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new Error(`${named} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
+  const shipped = shippedFile(ENV.gradingConfigFile, env);
+  if (!shipped) return structuredClone(DEFAULT_CONFIG);
+  const { named, text: raw } = shipped;
   let overrides: unknown;
   try {
     overrides = JSON.parse(raw);
@@ -69,4 +72,23 @@ export function gradingConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Grad
   const r = resolveConfig(overrides);
   if (!r.ok) throw new Error(`${named} is not a valid grading configuration: ${r.errors.join('; ')}`);
   return r.config;
+}
+
+/**
+ * The text of the file the stack ships beside the handler that `variable` names (a path relative to the function's
+ * code, LAMBDA_TASK_ROOT), and how to name it in an error; undefined when the variable is not set.
+ */
+export function shippedFile(
+  variable: string,
+  env: NodeJS.ProcessEnv = process.env,
+): { named: string; text: string } | undefined {
+  const file = env[variable];
+  if (!file) return undefined;
+  const path = resolve(env.LAMBDA_TASK_ROOT ?? process.cwd(), file);
+  const named = `${variable} (${path})`;
+  try {
+    return { named, text: readFileSync(path, 'utf8') };
+  } catch (err) {
+    throw new Error(`${named} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
 }

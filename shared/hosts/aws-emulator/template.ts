@@ -21,7 +21,7 @@ export interface Synthesized {
   template: Template;
   /** The logical id of each function in the template. */
   functions: Record<FunctionRole, string>;
-  /** The files the stack ships in each function's code beside its handler (name: content; CRS_CONFIG_FILE's). */
+  /** The files the stack ships in each function's code beside its handler (name: content; CRS_CONFIG_FILE's, CRS_FHIR_DRUG_CODES_FILE's). */
   files: Record<FunctionRole, Record<string, string>>;
 }
 
@@ -43,6 +43,11 @@ export interface SynthOptions {
   hl7PatientAuthority?: string;
   /** How it reads FHIR (as `-c fhirPatientSystem=...`): the identifier system of the patient ids. */
   fhirPatientSystem?: string;
+  /**
+   * The site's FHIR drug codes (as `-c fhirDrugCodes=...`: the map itself, `[{ system, code, drug }]`), shipped to the
+   * ingest function as CRS_FHIR_DRUG_CODES_FILE.
+   */
+  fhirDrugCodes?: unknown[];
   /** How many days before its arrival an observedAt may be (as `-c maxObservationAgeDays=...`). */
   maxObservationAgeDays?: number;
 }
@@ -55,6 +60,7 @@ export function stackOf(o: SynthOptions): SynthOptions & { paging: unknown } {
     ...(o.hl7Zone !== undefined ? { hl7Zone: o.hl7Zone } : {}),
     ...(o.hl7PatientAuthority !== undefined ? { hl7PatientAuthority: o.hl7PatientAuthority } : {}),
     ...(o.fhirPatientSystem !== undefined ? { fhirPatientSystem: o.fhirPatientSystem } : {}),
+    ...(o.fhirDrugCodes !== undefined ? { fhirDrugCodes: o.fhirDrugCodes } : {}),
     ...(o.maxObservationAgeDays !== undefined ? { maxObservationAgeDays: o.maxObservationAgeDays } : {}),
   };
 }
