@@ -4,16 +4,17 @@ import { readFileSync } from 'node:fs';
 import { isBearerToken } from '#app/auth.ts';
 import { startBridge } from '#hosts/mllp-bridge/mllp-bridge.ts';
 import { SpoolInUse } from '#hosts/mllp-bridge/spool.ts';
-import { MLLP_TLS_FLAGS, MllpTlsOptionError, readMllpTls, type MllpTls } from '#hosts/mllp-tls.ts';
+import { MLLP_TLS_LISTENER_FLAGS, MllpTlsOptionError, readMllpTls, type MllpTls } from '#hosts/mllp-tls.ts';
 import { LISTEN_PORT, parseNumberFlag, parseFlags } from './flags.ts';
 
 export const BRIDGE_USAGE = `  crs mllp-bridge --listen PORT --to URL --token-file F [--host H] [--spool DIR] [--ack-wait MS]
-                  [--mllp-tls-cert FILE --mllp-tls-key FILE --mllp-tls-ca FILE]
+                  [--mllp-tls-cert FILE --mllp-tls-key FILE --mllp-tls-ca FILE [--mllp-tls-crl FILE]]
       MLLP in (monitor gateways), HTTPS out to URL (the API's base or its /v1/hl7v2) with the device token in F;
       every message is spooled to disk (DIR, default .crs/bridge) before it is ACKed; while the link is down the
       monitor gets AA after --ack-wait ms (default 10000) and the bridge delivers the spool when the link is back;
       --mllp-tls-*: MLLP in inside TLS (1.2+), each gateway with a client certificate signed by the CA (others are
-      refused at the handshake), as crs serve --mllp-port takes them
+      refused at the handshake), as crs serve --mllp-port takes them; --mllp-tls-crl: the CA's revocation list
+      (PEM), a certificate it revokes refused too (read at start: restart after replacing it)
 `;
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -26,7 +27,7 @@ export const BRIDGE_OPTIONS = {
   'token-file': { type: 'string' },
   spool: { type: 'string' },
   'ack-wait': { type: 'string' },
-  ...MLLP_TLS_FLAGS,
+  ...MLLP_TLS_LISTENER_FLAGS,
   help: { type: 'boolean', short: 'h' },
 } as const;
 

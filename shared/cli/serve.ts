@@ -20,7 +20,7 @@ import { COURSE_NAMES } from '#sim/courses.ts';
 import { ALERT_WEBHOOK_QUEUE } from '#hosts/embedded/alert-webhook.ts';
 import { DEFAULT_ENDED_HOURS } from '#hosts/embedded/board-api.ts';
 import { DEFAULT_DATA_DIR, startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
-import { MLLP_TLS_FLAGS, MLLP_TLS_OPTIONS, readMllpTls } from '#hosts/mllp-tls.ts';
+import { MLLP_TLS_LISTENER_FLAGS, MLLP_TLS_OPTIONS, readMllpTls } from '#hosts/mllp-tls.ts';
 import { LISTEN_PORT, inline, numberFlag, shown, parseFlags } from './flags.ts';
 import { SEED_RANGE, SPEED_RANGE, describeScenario, runSimulation, scenarioFor } from './simulate.ts';
 
@@ -37,7 +37,7 @@ const DEFAULT_HEARTBEAT_SECONDS = 60;
 
 export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--webhook URL] [--scheme S] [--config FILE]
             [--public-url URL] [--page-lines] [--mllp-port N [--mllp-device ID]] [--hl7-zone ZONE]
-            [--mllp-tls-cert FILE --mllp-tls-key FILE --mllp-tls-ca FILE]
+            [--mllp-tls-cert FILE --mllp-tls-key FILE --mllp-tls-ca FILE [--mllp-tls-crl FILE]]
             [--hl7-patient-authority AUTH] [--fhir-patient-system URI] [--fhir-drug-codes FILE] [--max-patients N]
             [--trust-proxy ADDR]...
             [--ingest-token-any-host] [--retention-days N] [--board-ended-hours N] [--max-observation-age-days D]
@@ -48,6 +48,8 @@ export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--we
         the listener sends as a monitor for every patient, or as the device --mllp-device ID with its token's scope);
       --mllp-tls-cert, --mllp-tls-key, --mllp-tls-ca: MLLP inside TLS (1.2+), each sender with a client certificate
         signed by the CA (others refused at the handshake); its subject CN is the device, with its token's scope;
+      --mllp-tls-crl: the CA's revocation list (PEM): a certificate it revokes is refused at the handshake (read at
+        start: restart after replacing it);
       --max-patients: the most patients with data in the last 14 days, not discharged (default ${DEFAULT_MAX_PATIENTS}); new ones
         beyond are refused (503, send again; an alert);
       --retention-days: days delivered outbox records, ended silences and expired acknowledge links are kept
@@ -287,7 +289,7 @@ export const SERVE_OPTIONS = {
   'page-lines': { type: 'boolean' },
   'mllp-port': { type: 'string' },
   'mllp-device': { type: 'string' },
-  ...MLLP_TLS_FLAGS,
+  ...MLLP_TLS_LISTENER_FLAGS,
   'hl7-zone': { type: 'string' },
   'hl7-patient-authority': { type: 'string' },
   'fhir-patient-system': { type: 'string' },
@@ -316,9 +318,9 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
     }
     if (v['mllp-device'] !== undefined && v['mllp-port'] === undefined)
       throw new ServeUsageError("--mllp-device is the MLLP listener's device: give --mllp-port too");
-    if (MLLP_TLS_OPTIONS.some((f) => v[f] !== undefined) && v['mllp-port'] === undefined)
+    if ([...MLLP_TLS_OPTIONS, 'mllp-tls-crl' as const].some((f) => v[f] !== undefined) && v['mllp-port'] === undefined)
       throw new ServeUsageError(
-        "--mllp-tls-cert, --mllp-tls-key and --mllp-tls-ca are the MLLP listener's: give --mllp-port too",
+        "--mllp-tls-cert, --mllp-tls-key, --mllp-tls-ca and --mllp-tls-crl are the MLLP listener's: give --mllp-port too",
       );
     const mllpTls = readMllpTls(v);
     const maxPatients = numberFlag('max-patients', v['max-patients'], MAX_PATIENTS, undefined, usageError);

@@ -24,6 +24,7 @@ import { EXPIRY_WARNING_DAYS, expiryFindingText, expiryFindings } from '#app/tok
 import { ENV } from '#adapters/aws/env.ts';
 import { DB_FILE } from '#adapters/sqlite/db.ts';
 import { instantMs } from '#domain/time.ts';
+import { TOKEN_DEVICE_ID } from '#domain/scope.ts';
 import { damagedDatabase, DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 import type { DeviceToken, TokenStore } from '#ports';
 import { idArgumentError, inline, isOneOf, shown, parseFlags } from './flags.ts';
@@ -124,7 +125,7 @@ const defaultIo: TokenCommandIo = {
 
 class UsageError extends Error {}
 
-const DEVICE_ID = /^[\x21-\x7e]{1,128}$/;
+const DEVICE_ID = TOKEN_DEVICE_ID.pattern;
 
 /**
  * Where the token went, as the printed revoke and scope commands say it: a table given with --table, or the outputs file given,

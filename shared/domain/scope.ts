@@ -12,3 +12,9 @@ export interface TokenScope {
   /** Only these patients (patient ids). */
   patients?: string[];
 }
+
+/**
+ * A device id as `crs token issue --device` takes it: 1-128 printable ASCII characters, no space. The id a TLS client
+ * certificate's subject CN gives for `crs serve --mllp-port` is held to it too (shared/hosts/mllp-tls.ts).
+ */
+export const TOKEN_DEVICE_ID = { pattern: /^[\x21-\x7e]{1,128}$/, text: '1-128 printable ASCII characters, no space' };

@@ -6,9 +6,9 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { issueToken, openMllpWarning, TOKEN_REVOKED } from '#app/auth.ts';
-import { readAck } from '#app/hl7v2/ack.ts';
+import { HL7_CONTENT_TYPE, readAck } from '#app/hl7v2/ack.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
 import { escapeHl7 } from '#app/hl7v2/er7.ts';
 import { frame } from '#app/hl7v2/mllp.ts';
@@ -17,7 +17,10 @@ import { DEFAULT_CONFIG } from '#domain/config.ts';
 import { startEmbeddedServer, type EmbeddedOptions, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { startBridge, type Bridge } from '#hosts/mllp-bridge/mllp-bridge.ts';
 import { MllpClient } from '#hosts/mllp-bridge/mllp-client.ts';
-import { readMllpTls } from '#hosts/mllp-tls.ts';
+import { certificateDevice, readMllpTls, type MllpTls } from '#hosts/mllp-tls.ts';
+import { mllpBridgeCommand } from '#cli/mllp-bridge.ts';
+import { serveCommand } from '#cli/serve.ts';
+import { sameAck } from '#test/support/hl7-ack.ts';
 import { makeTestPki, type CertFiles } from '#test/support/mllp-certs.ts';
 import { msg, T0 } from '#test/support/messages.ts';
 import { until } from '#test/support/until.ts';
@@ -102,7 +105,7 @@ describe('crs serve --mllp-port with --mllp-tls-cert, --mllp-tls-key, --mllp-tls
       escapeHl7(TOKEN_REVOKED()),
     );
     await expect(device(s.mllpPort!, pki.device(undefined)).send(oru('P-X', 'H4'))).rejects.toThrow();
-    expect(logs).toContain('mllp: mllp:127.0.0.1: its client certificate names no device (no subject CN): closed');
+    expect(logs).toContain('mllp: mllp:127.0.0.1: its client certificate names no device: no subject CN: closed');
     expect(inbox(s)).toBe(0);
   });
 
@@ -151,7 +154,7 @@ describe('the --mllp-tls-* options', () => {
 });
 
 describe('crs mllp-bridge with --mllp-tls-*', () => {
-  async function bridge(): Promise<{ b: Bridge; logs: string[] }> {
+  async function bridge(tls: MllpTls = pki.read(pki.listener)): Promise<{ b: Bridge; logs: string[] }> {
     const logs: string[] = [];
     const b = await startBridge({
       listenPort: 0,
@@ -161,7 +164,7 @@ describe('crs mllp-bridge with --mllp-tls-*', () => {
       spoolDir: tempDir(),
       ackWaitMs: 0,
       log: (line) => logs.push(line),
-      tls: pki.read(pki.listener),
+      tls,
     });
     servers.push(b);
     return { b, logs };
@@ -183,7 +186,205 @@ describe('crs mllp-bridge with --mllp-tls-*', () => {
     );
     expect(b.spool.counts().waiting).toBe(1);
   });
+
+  it('refuses at the handshake a gateway whose certificate --mllp-tls-crl revokes (a stolen one), and takes the others (2026-12-07)', async () => {
+    const stolen = pki.device('gw-stolen');
+    const { b, logs } = await bridge(pki.read(pki.listener, pki.revoke(stolen)));
+    await expect(device(b.port, stolen).send(oru('P-R1', 'H4'))).rejects.toThrow();
+    expect(readAck(await device(b.port, pki.device('gw-2')).send(oru('P-R2', 'H4')))?.code).toBe('AA');
+    await until(
+      () => logs.some((l) => l.startsWith('mllp-bridge: TLS handshake refused from 127.0.0.1 (')),
+      () => logs.join('\n'),
+    );
+    expect(b.spool.counts().waiting).toBe(1);
+  });
+
+  it('closes a connection that sends no ClientHello once the handshake limit is past (2026-12-07)', async () => {
+    const { b, logs } = await bridge({ ...pki.read(pki.listener), handshakeMs: 200 });
+    await silent(b.port);
+    await until(
+      () => logs.includes('mllp-bridge: TLS handshake from 127.0.0.1 not finished within 0.2 s: closed'),
+      () => logs.join('\n'),
+    );
+  }, 5_000);
 });
+
+describe('MLLP over TLS, hardened (2026-12-07)', () => {
+  it('crs serve refuses at the handshake a device whose certificate --mllp-tls-crl revokes; the CA other devices still pass', async () => {
+    const stolen = pki.device('gw-h4');
+    const { s, logs } = await serve({ mllpTls: pki.read(pki.listener, pki.revoke(stolen)) });
+    for (const id of ['gw-h4', 'gw-h5'])
+      await s.tokens.put(issueToken(id, new Date(NOW - 60_000), { kind: 'monitor' }).record);
+    // The certificate revoked, its device's token not: the certificate alone is refused.
+    await expect(device(s.mllpPort!, stolen).send(oru('P-R1', 'H4'))).rejects.toThrow();
+    expect(readAck(await device(s.mllpPort!, pki.device('gw-h5')).send(oru('P-R2', 'H4')))?.code).toBe('AA');
+    await until(
+      () => logs.some((l) => /^mllp: TLS handshake refused from 127\.0\.0\.1 \([A-Z0-9_]+\)/.test(l)),
+      () => logs.join('\n'),
+    );
+    for (const table of ['inbox', 'timeline'])
+      expect(s.db.prepare(`SELECT count(*) FROM ${table} WHERE patient_id = 'P-R1'`).pluck().get()).toBe(0);
+  });
+
+  it('--mllp-tls-crl: with the other three only, PEM of a CRL only; named at start, exit 2 (crs serve and crs mllp-bridge)', async () => {
+    const three = { 'mllp-tls-cert': pki.listener.cert, 'mllp-tls-key': pki.listener.key, 'mllp-tls-ca': pki.ca };
+    const crl = pki.revoke();
+    expect(readMllpTls({ ...three, 'mllp-tls-crl': crl })?.crl).toEqual(pki.read(pki.listener, crl).crl);
+    expect(() => readMllpTls({ 'mllp-tls-crl': crl })).toThrow(
+      '--mllp-tls-crl is for MLLP over TLS: give --mllp-tls-cert FILE, --mllp-tls-key FILE and --mllp-tls-ca FILE too',
+    );
+    expect(() => readMllpTls({ ...three, 'mllp-tls-crl': pki.ca })).toThrow(
+      `cannot read --mllp-tls-crl ${pki.ca}: not a CRL (no -----BEGIN X509 CRL----- line)`,
+    );
+    const broken = join(pki.dir, 'broken-crl.pem');
+    writeFileSync(broken, '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n');
+    expect(() => readMllpTls({ ...three, 'mllp-tls-crl': broken })).toThrow(
+      `cannot read --mllp-tls-crl ${broken}: not a CRL OpenSSL can read (Failed to parse CRL)`,
+    );
+    const missing = join(pki.dir, 'no-crl.pem');
+    expect(() => readMllpTls({ ...three, 'mllp-tls-crl': missing })).toThrow(
+      `cannot read --mllp-tls-crl ${missing}: ENOENT`,
+    );
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      const flags = ['--mllp-tls-cert', pki.listener.cert, '--mllp-tls-key', pki.listener.key, '--mllp-tls-ca', pki.ca];
+      const tokenFile = join(tempDir(), 'token');
+      writeFileSync(tokenFile, 'x'.repeat(40));
+      const bridgeArgs = ['--listen', '0', '--to', 'http://127.0.0.1:1', '--token-file', tokenFile];
+      expect(await mllpBridgeCommand([...bridgeArgs, ...flags, '--mllp-tls-crl', broken])).toBe(2);
+      expect(await serveCommand(['--mllp-port', '0', ...flags, '--mllp-tls-crl', pki.ca], undefined as never)).toBe(2);
+      const said = stderr.mock.calls.map((c) => String(c[0])).join('');
+      expect(said).toContain(`cannot read --mllp-tls-crl ${broken}: not a CRL OpenSSL can read`);
+      expect(said).toContain(`cannot read --mllp-tls-crl ${pki.ca}: not a CRL`);
+    } finally {
+      stderr.mockRestore();
+    }
+  });
+
+  it('closes a connection that sends no ClientHello once the handshake limit is past, logged by address', async () => {
+    const { s, logs } = await serve({ mllpTls: { ...pki.read(pki.listener), handshakeMs: 200 } });
+    await silent(s.mllpPort!);
+    await until(
+      () => logs.includes('mllp: TLS handshake from 127.0.0.1 not finished within 0.2 s: closed'),
+      () => logs.join('\n'),
+    );
+  }, 5_000);
+
+  it('closes a certificate whose CN is no device id (a space, a control character) or that has several CNs: logged quoted, nothing taken', async () => {
+    const { s, logs } = await serve();
+    for (const id of ['gw-h4', 'admin'])
+      await s.tokens.put(issueToken(id, new Date(NOW - 60_000), { kind: 'monitor' }).record);
+    const cases = [
+      ['/CN=gw h4', 'its client certificate names no device: its subject CN "gw h4" is not a device id'],
+      [
+        '/CN=gw-h4\x1b[2J\x07',
+        'its client certificate names no device: its subject CN "gw-h4\\u001b[2J\\u0007" is not',
+      ],
+      [
+        '/CN=gw-h4/CN=admin',
+        'its client certificate names no device: its subject has 2 CNs ("gw-h4", "admin"), not one',
+      ],
+      [
+        '/CN=gw-h4+CN=admin',
+        'its client certificate names no device: its subject has 2 CNs ("gw-h4", "admin"), not one',
+      ],
+    ] as const;
+    for (const [subject, said] of cases) {
+      await expect(device(s.mllpPort!, pki.subject(subject)).send(oru('P-CN', 'H4')), subject).rejects.toThrow();
+      await until(
+        () => logs.some((l) => l.startsWith('mllp: mllp:127.0.0.1: ') && l.includes(said) && l.endsWith(': closed')),
+        () => `${subject}\n${logs.join('\n')}`,
+      );
+    }
+    expect(logs.join('\n')).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f]/);
+    expect(inbox(s)).toBe(0);
+  });
+
+  it('takes one CN of 1-128 printable ASCII characters as the device, as crs token issue --device does; nothing else', () => {
+    const cn = (subject: Record<string, unknown> | undefined) =>
+      certificateDevice({ getPeerCertificate: () => (subject ? { subject } : {}) } as never);
+    expect(cn({ CN: 'gw-h4' })).toEqual({ device: 'gw-h4' });
+    expect(cn({ CN: 'a'.repeat(128) })).toEqual({ device: 'a'.repeat(128) });
+    expect(cn({ CN: 'a'.repeat(129) })).toEqual({
+      refused: `its subject CN "${'a'.repeat(64)}..." is not a device id (1-128 printable ASCII characters, no space)`,
+    });
+    expect(cn({ CN: '' })).toEqual({
+      refused: 'its subject CN "" is not a device id (1-128 printable ASCII characters, no space)',
+    });
+    expect(cn({ CN: 'gw\u202eh4' })).toEqual({
+      refused: 'its subject CN "gw\\u202eh4" is not a device id (1-128 printable ASCII characters, no space)',
+    });
+    expect(cn({ O: 'Hospital' })).toEqual({ refused: 'no subject CN' });
+    expect(cn(undefined)).toEqual({ refused: 'no subject CN' });
+    expect(cn({ CN: ['a', 'b', 'c'] })).toEqual({ refused: 'its subject has 3 CNs ("a", "b", "c"), not one' });
+    // A plain connection: no certificate, no device.
+    expect(certificateDevice({} as never)).toBeUndefined();
+  });
+
+  it('a device of kind ehr (an ADT feed) or monitor (ward-scoped) decides over TLS as its token does over POST /v1/hl7v2', async () => {
+    const overTls = (await serve()).s;
+    const overHttp = (await serve({ mllpTls: undefined, mllpPort: undefined })).s;
+    const devices = [
+      issueToken('adt-feed', new Date(NOW - 60_000), { kind: 'ehr' }),
+      issueToken('gw-h4', new Date(NOW - 60_000), { kind: 'monitor', wards: ['H4'] }),
+    ];
+    for (const s of [overTls, overHttp]) for (const d of devices) await s.tokens.put(d.record);
+    const codes = new Set<string>();
+    let n = 0;
+    for (const d of devices) {
+      const viaTls = device(overTls.mllpPort!, pki.device(d.record.deviceId));
+      const messages = [
+        adt('A01', 'P-K1', 'H4', ++n),
+        oru('P-K1', 'H4', ++n),
+        adt('A01', 'P-K2', 'ICU', ++n),
+        oru('P-K2', 'ICU', ++n),
+        oru('P-K3', 'H4', ++n),
+        adt('A03', 'P-K1', 'H4', ++n),
+      ].map((m) => m.replace(/\|P\|2\.6/, `-${d.record.deviceId}|P|2.6`));
+      for (const m of messages) {
+        const fromTls = await viaTls.send(m);
+        const r = await fetch(`${overHttp.url}/v1/hl7v2`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${d.token}`, 'content-type': HL7_CONTENT_TYPE },
+          body: m,
+        });
+        const fromHttp = await r.text();
+        expect(sameAck(fromHttp), `${d.record.deviceId}: ${m.split('\r')[0]}`).toBe(sameAck(fromTls));
+        codes.add(`${d.record.deviceId} ${readAck(fromTls)?.code}`);
+      }
+    }
+    const graded = (s: EmbeddedServer) =>
+      s.db.prepare('SELECT patient_id, observed_at, crs FROM timeline ORDER BY patient_id, observed_at').all();
+    await until(() => inboxEmpty(overTls) && inboxEmpty(overHttp), 'both inboxes graded');
+    expect(graded(overTls)).toEqual(graded(overHttp));
+    const places = (s: EmbeddedServer) =>
+      s.db.prepare('SELECT patient_id, state FROM patients ORDER BY patient_id').all();
+    expect(places(overTls)).toEqual(places(overHttp));
+    // Not a vacuous agreement: each device had messages taken and messages refused.
+    expect([...codes].sort()).toEqual(expect.arrayContaining(['adt-feed AA', 'gw-h4 AA', 'gw-h4 AR']));
+  });
+});
+
+const inboxEmpty = (s: EmbeddedServer) => s.db.prepare('SELECT count(*) FROM inbox').pluck().get() === 0;
+
+const dtm = (ms: number) => `${new Date(ms).toISOString().replace(/[-:T]/g, '').slice(0, 14)}+0000`;
+/** An EHR's ADT (A01 admit, A03 discharge) of `patient` in `ward`, `n` minutes after T0. */
+const adt = (event: 'A01' | 'A03', patient: string, ward: string, n: number) =>
+  [
+    `MSH|^~\\&|EPIC|HOSP|CRS|HOSP|${dtm(T0 + n * 60_000)}||ADT^${event}^ADT_${event}|ADT-${patient}-${n}|P|2.6`,
+    `EVN|${event}|${dtm(T0 + n * 60_000)}`,
+    `PID|||${patient}^^^HOSP^MR`,
+    `PV1||I|${ward}^^1${event === 'A03' ? `${'|'.repeat(42)}${dtm(T0 + n * 60_000)}` : ''}`,
+  ].join('\r');
+
+/** A TCP connection to the port that sends nothing (no ClientHello): resolves once the listener has closed it. */
+function silent(port: number): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve());
+  });
+}
 
 /** Plain MLLP to the port: what came back before the connection closed. */
 function plainSend(port: number, text: string): Promise<{ answered: string }> {

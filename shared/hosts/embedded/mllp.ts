@@ -73,14 +73,9 @@ export async function startMllpListener(o: MllpListenerOptions): Promise<MllpLis
   const server: Server = createMllpServer(o.tls, onSocket, o.log, 'mllp', o.deps.now);
   function onSocket(socket: Socket): void {
     const address = normalise(socket.remoteAddress ?? 'unknown');
-    const device = o.tls ? certificateDevice(socket) : o.device;
+    const named = o.tls ? certificateDevice(socket) : undefined;
+    const device = named ? ('device' in named ? named.device : undefined) : o.device;
     const peer = `mllp:${socket.remoteAddress ?? 'unknown'}${o.tls && device ? ` (${device})` : ''}`;
-    if (o.tls && device === undefined) {
-      // Signed by the CA, but naming no device: no token scope to act with, nothing read.
-      o.log(`mllp: ${peer}: its client certificate names no device (no subject CN): closed`);
-      socket.destroy();
-      return;
-    }
     let unwritten = 0;
     const log = (line: string) => {
       if (!budget.take(address)) {
@@ -90,6 +85,14 @@ export async function startMllpListener(o: MllpListenerOptions): Promise<MllpLis
       o.log(unwritten > 0 ? `${line} (and ${unwritten} line(s) before it not written: over the budget)` : line);
       unwritten = 0;
     };
+    if (o.tls && device === undefined) {
+      // Signed by the CA, but naming no device (no CN, several, or one no device id can be): no token scope to act
+      // with, nothing read. What the CN is, quoted: it is the sender's text.
+      const why = named && 'refused' in named ? named.refused : 'no subject CN';
+      log(`mllp: ${peer}: its client certificate names no device: ${why}: closed`);
+      socket.destroy();
+      return;
+    }
     socket.once('close', () => {
       if (unwritten > 0)
         o.log(`mllp: ${peer}: ${unwritten} line(s) of this connection not written (over the budget of its address)`);
