@@ -5221,6 +5221,9 @@ describe('a drug that names a vasopressor but is not coded as one is refused wit
       'CodeableConcept',
     ],
     ['by a brand name', concept({ text: 'Levophed drip' }), 'norepinephrine', 'CodeableConcept'],
+    // A digit or an underscore beside the name is no letter: until 2026-12-07 (a word boundary, \b) not read.
+    ['glued to its strength', concept({ text: 'NOREPINEPHRINE16MG/250ML' }), 'norepinephrine', 'CodeableConcept'],
+    ['in a local identifier', concept({ text: 'DOPAMINE_INFUSION' }), 'dopamine', 'CodeableConcept'],
     ['spelt nor-epinephrine', concept({ text: 'nor-epinephrine' }), 'norepinephrine', 'CodeableConcept'],
     ['as adrenaline', concept({ text: 'ADRENALINE infusion' }), 'epinephrine', 'CodeableConcept'],
     ['as Vasostrict', concept({ text: 'Vasostrict 20 units/100 mL' }), 'vasopressin', 'CodeableConcept'],
