@@ -1,5 +1,9 @@
 // The site's drug codes (drugCodes): one loader for every host, refusing a bad map at start with the entry and field.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { drugCodesFile } from '#cli/drug-codes-file.ts';
 import { parseDrugCodes } from '#app/interfaces/drug-codes.ts';
 import { CRS_CODES, drugCodeKey, RXNORM } from '#app/interfaces/terminology.ts';
 
@@ -59,5 +63,37 @@ describe('parseDrugCodes', () => {
     ],
   ])('refuses %s, naming the setting, the entry and its field', (_, value, error) => {
     expect(() => parse(value)).toThrow(error);
+  });
+});
+
+describe('parseDrugCodes, pinned by a mutation run (2026-12-07)', () => {
+  it('takes 500 entries and refuses 501, naming the map', () => {
+    const entries = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ system: LOCAL, code: String(i), drug: 'not-graded' }));
+    expect(parse(entries(500)).size).toBe(500);
+    expect(() => parse(entries(501))).toThrow(/^CRS_FHIR_DRUG_CODES: the map: holds at most 500 entries/);
+  });
+
+  it.each([
+    ['a leading space', ' 1'],
+    ['a double space', 'A  1'],
+    ['a control character', '1\t2'],
+    ['257 characters', '1'.repeat(257)],
+  ])('refuses a code with %s, naming the entry and field', (_, code) => {
+    expect(() => parse([{ system: LOCAL, code, drug: 'dopamine' }])).toThrow(/entry 0 code: must be 1-256 printable/);
+  });
+});
+
+describe('drugCodesFile (--fhir-drug-codes FILE)', () => {
+  it('reads a file saved with a byte order mark', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'drug-codes-'));
+    try {
+      const file = join(dir, 'map.json');
+      writeFileSync(file, `\uFEFF${JSON.stringify([{ system: LOCAL, code: '1', drug: 'dopamine' }])}`);
+      const codes = drugCodesFile(file, (t) => new Error(t));
+      expect([...codes]).toEqual([[drugCodeKey(LOCAL, '1'), 'dopamine']]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -5221,6 +5221,9 @@ describe('a drug that names a vasopressor but is not coded as one is refused wit
       'CodeableConcept',
     ],
     ['by a brand name', concept({ text: 'Levophed drip' }), 'norepinephrine', 'CodeableConcept'],
+    // A digit or an underscore beside the name is no letter: until 2026-12-07 (a word boundary, \b) not read.
+    ['glued to its strength', concept({ text: 'NOREPINEPHRINE16MG/250ML' }), 'norepinephrine', 'CodeableConcept'],
+    ['in a local identifier', concept({ text: 'DOPAMINE_INFUSION' }), 'dopamine', 'CodeableConcept'],
     ['spelt nor-epinephrine', concept({ text: 'nor-epinephrine' }), 'norepinephrine', 'CodeableConcept'],
     ['as adrenaline', concept({ text: 'ADRENALINE infusion' }), 'epinephrine', 'CodeableConcept'],
     ['as Vasostrict', concept({ text: 'Vasostrict 20 units/100 mL' }), 'vasopressin', 'CodeableConcept'],
@@ -5417,5 +5420,64 @@ describe("the site's drug codes (drugCodes, 2026-12-07)", () => {
     ]);
     // Without the map it is refused with the set.
     expect(inBatch(drip('ma-e', '3992'), drip('ma-l', '7512', lidocaine)).translated).toEqual([]);
+  });
+
+  // Pinned by a mutation run (2026-12-07): each killed a mutant no test did.
+  const lidocaine = {
+    medicationCodeableConcept: { coding: [{ system: LOCAL, code: '555', display: 'lidocaine 1% with epinephrine' }] },
+  };
+
+  it('a product the site maps not-graded, refused before it is read, leaves the set of its time alone', () => {
+    const out = read(drip('ma-e', '3992'), drip('ma-l', '7512', { ...lidocaine, statsu: 'x' }));
+    expect(pressors(out)).toEqual([[['epinephrine', 0.1]]]);
+    expect(out.issues.filter((i) => i.text.startsWith('refused with'))).toEqual([]);
+  });
+
+  it('the warning of a code the site maps not-graded says so', () => {
+    const out = read(drip('ma-l', '7512', lidocaine));
+    expect(out.issues.map((i) => [i.code, i.severity, i.text])).toEqual([
+      ['not-supported', 'warning', 'ignored: the site maps its code not-graded (drugCodes)'],
+    ]);
+  });
+
+  it("a contained Medication's ingredient coded by a code the site maps to norepinephrine is read as one", () => {
+    const premix = {
+      medicationCodeableConcept: undefined,
+      medicationReference: { reference: '#m' },
+      contained: [
+        {
+          resourceType: 'Medication',
+          id: 'm',
+          code: { text: 'Premix 1' },
+          ingredient: [
+            { itemCodeableConcept: { coding: [{ system: LOCAL, code: '40012', display: 'NE 8 mg' }] } },
+            { itemCodeableConcept: { text: 'dextrose 5% 250 mL' } },
+          ],
+        },
+      ],
+    };
+    const out = read(drip('ma-e', '3992'), drip('ma-n', '7512', premix));
+    expect(out.issues.filter((i) => i.severity !== 'warning')).toEqual([]);
+    expect(pressors(out)).toEqual([
+      [
+        ['epinephrine', 0.1],
+        ['norepinephrine', 0.1],
+      ],
+    ]);
+  });
+
+  it('a drug coded as a graded medication is read by its code, whatever its words name', () => {
+    const steroid = administration('ma-h', '5492', 'completed', {
+      medicationCodeableConcept: {
+        coding: [{ system: RXNORM, code: '5492' }],
+        text: 'Hydrocortisone 50 mg IV (shock on norepinephrine)',
+      },
+      dosage: { dose: qty(50, 'mg') },
+    });
+    const out = inBatch(steroid);
+    expect(out.issues).toEqual([]);
+    expect(out.translated.map((x) => (x.message as DeviceMessage).medications)).toEqual([
+      [{ drug: 'hydrocortisone', doseMg: 50 }],
+    ]);
   });
 });

@@ -8,6 +8,7 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readAck } from '#app/hl7v2/ack.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
 import { parseZone } from '#app/interfaces/zone.ts';
+import { parseDrugCodes } from '#app/interfaces/drug-codes.ts';
 import { telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
 import { FhirEncoder } from '#app/fhir/encode.ts';
 import { captureOutput, httpEvent, metricSum } from '#test/support/lambda-events.ts';
@@ -274,5 +275,46 @@ describe('ingest handler, HL7 v2 and FHIR routes', () => {
       expect(out).toContain('"message":"a store ingest reads failed"');
       expect(out).toContain('"error":"Error"');
     });
+  });
+});
+
+describe("the site's drug codes on the FHIR route (2026-12-07, a mutation run)", () => {
+  it('a local code the map reads as norepinephrine is queued as one; without the map it is refused', async () => {
+    const drip = {
+      resourceType: 'MedicationAdministration',
+      id: 'ma-n',
+      status: 'in-progress',
+      medicationCodeableConcept: {
+        coding: [{ system: 'urn:oid:1.2.3', code: '40012', display: 'NORADRENALINE DRIP' }],
+      },
+      subject: { reference: 'Patient/P-1' },
+      effectiveDateTime: '2026-01-10T08:00:00Z',
+      dosage: {
+        rateQuantity: { value: 0.1, unit: 'ug/kg/min', system: 'http://unitsofmeasure.org', code: 'ug/kg/min' },
+      },
+    };
+    const post = (fhirDrugCodes?: ReturnType<typeof parseDrugCodes>) =>
+      captureOutput(() =>
+        mod.createIngestHandler({
+          queue,
+          tokens,
+          now: () => NOW,
+          ...live,
+          ...(fhirDrugCodes ? { fhirDrugCodes } : {}),
+        })(
+          httpEvent({
+            path: '/fhir/r4/MedicationAdministration',
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' },
+            body: JSON.stringify(drip),
+          }),
+        ),
+      );
+    expect((await post()).result.statusCode).toBe(422);
+    expect(queue.messages).toEqual([]);
+    const map = parseDrugCodes('[{ "system": "urn:oid:1.2.3", "code": "40012", "drug": "norepinephrine" }]', 'test');
+    expect((await post(map)).result.statusCode).toBe(202);
+    expect(queue.messages.map((q) => q.message.vasopressors)).toEqual([
+      [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }],
+    ]);
   });
 });

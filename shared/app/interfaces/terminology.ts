@@ -44,14 +44,16 @@ export const RXNORM_VASOPRESSORS: Record<string, VasopressorDrug> = {
  * The names a drug's text may give a vasopressor (whole words, any case), with two brands (Levophed, Vasostrict):
  * never read as the drug (a drug is read by its code), only to refuse one that names a vasopressor but is coded as
  * none this system grades (an RxNorm clinical drug, a local code, text alone), which would leave its set short.
- * Norepinephrine first: "nor-epinephrine" names it, not epinephrine.
+ * Norepinephrine first: "nor-epinephrine" names it, not epinephrine. A word ends at anything but a letter: a digit or
+ * an underscore too ("NOREPINEPHRINE16MG", "DOPAMINE_INFUSION": until 2026-12-07 a word boundary, \b, read neither).
  */
+const word = (names: string) => new RegExp(`(?<![a-z])(?:${names})(?![a-z])`, 'gi');
 const VASOPRESSOR_NAMES: [RegExp, VasopressorDrug][] = [
-  [/\b(?:nor[-\s]?epinephrine|nor[-\s]?adrenalin(?:e)?|levophed)\b/gi, 'norepinephrine'],
-  [/\b(?:epinephrine|adrenalin(?:e)?)\b/gi, 'epinephrine'],
-  [/\bphenylephrine\b/gi, 'phenylephrine'],
-  [/\bdopamine\b/gi, 'dopamine'],
-  [/\b(?:vasopressin|vasostrict)\b/gi, 'vasopressin'],
+  [word('nor[-\\s]?epinephrine|nor[-\\s]?adrenaline?|levophed'), 'norepinephrine'],
+  [word('epinephrine|adrenaline?'), 'epinephrine'],
+  [word('phenylephrine'), 'phenylephrine'],
+  [word('dopamine'), 'dopamine'],
+  [word('vasopressin|vasostrict'), 'vasopressin'],
 ];
 
 /** The vasopressors a text names (VASOPRESSOR_NAMES), each once, in the contract's order. */
