@@ -5201,7 +5201,7 @@ describe('a drug that names a vasopressor but is not coded as one is refused wit
     contained: [{ resourceType: 'Medication', id: 'm', code, ...more }],
   });
 
-  it.each([
+  it.each<[string, Record<string, unknown>, string, string]>([
     [
       'by text alone',
       concept({ text: 'Norepinephrine 4 mg in 250 mL NS infusion' }),
@@ -5229,6 +5229,36 @@ describe('a drug that names a vasopressor but is not coded as one is refused wit
     ['as Vasostrict', concept({ text: 'Vasostrict 20 units/100 mL' }), 'vasopressin', 'CodeableConcept'],
     ['as phenylephrine', concept({ text: 'phenylephrine' }), 'phenylephrine', 'CodeableConcept'],
     ['as dopamine', concept({ text: 'Dopamine 400 mg/250 mL' }), 'dopamine', 'CodeableConcept'],
+    // Other brands and the names of other languages a site's formulary may carry (until 2026-12-07 not read).
+    ...(
+      [
+        ['Arterenol', 'norepinephrine'],
+        ['Noradrenalina 4 mg', 'norepinephrine'],
+        ['norepinefrina', 'norepinephrine'],
+        ['Noradrénaline', 'norepinephrine'],
+        ['Noradrenalin 1 mg/ml', 'norepinephrine'],
+        ['Adrenalina', 'epinephrine'],
+        ['epinefrina', 'epinephrine'],
+        ['Adrénaline', 'epinephrine'],
+        ['Neo-Synephrine', 'phenylephrine'],
+        ['Vazculep', 'phenylephrine'],
+        ['Biorphen', 'phenylephrine'],
+        ['Phenylephrin', 'phenylephrine'],
+        ['fenilefrina', 'phenylephrine'],
+        ['phényléphrine', 'phenylephrine'],
+        ['Intropin', 'dopamine'],
+        ['Dopamin 200 mg', 'dopamine'],
+        ['dopamina', 'dopamine'],
+        ['Pitressin', 'vasopressin'],
+        ['vasopresina', 'vasopressin'],
+        ['Vasopressine', 'vasopressin'],
+      ] as const
+    ).map(([text, drug]): [string, Record<string, unknown>, string, string] => [
+      `as ${text}`,
+      concept({ text }),
+      drug,
+      'CodeableConcept',
+    ]),
     [
       'by a contained Medication coded by text',
       contained({ text: 'Norepinephrine premix' }),

@@ -41,19 +41,22 @@ export const RXNORM_VASOPRESSORS: Record<string, VasopressorDrug> = {
   '11149': 'vasopressin',
 };
 /**
- * The names a drug's text may give a vasopressor (whole words, any case), with two brands (Levophed, Vasostrict):
- * never read as the drug (a drug is read by its code), only to refuse one that names a vasopressor but is coded as
- * none this system grades (an RxNorm clinical drug, a local code, text alone), which would leave its set short.
- * Norepinephrine first: "nor-epinephrine" names it, not epinephrine. A word ends at anything but a letter: a digit or
- * an underscore too ("NOREPINEPHRINE16MG", "DOPAMINE_INFUSION": until 2026-12-07 a word boundary, \b, read neither).
+ * The names a drug's text may give a vasopressor (whole words, any case), with the brands and the names of other
+ * languages a formulary may carry (2026-12-07; abbreviations such as NE, norepi or levo are not read: too many other
+ * meanings): never read as the drug (a drug is read by its code), only to refuse one that names a vasopressor but is
+ * coded as none this system grades (an RxNorm clinical drug, a local code, text alone), which would leave its set
+ * short. Norepinephrine first: "nor-epinephrine" names it, not epinephrine. A word ends at anything but a letter: a
+ * digit or an underscore too ("NOREPINEPHRINE16MG", "DOPAMINE_INFUSION": until 2026-12-07 a word boundary, \b, read
+ * neither).
  */
-const word = (names: string) => new RegExp(`(?<![a-z])(?:${names})(?![a-z])`, 'gi');
+const word = (names: string) => new RegExp(`(?<!\\p{L})(?:${names})(?!\\p{L})`, 'giu');
+const ADRENALINE = 'adr[eé]nalin[ae]?';
 const VASOPRESSOR_NAMES: [RegExp, VasopressorDrug][] = [
-  [word('nor[-\\s]?epinephrine|nor[-\\s]?adrenaline?|levophed'), 'norepinephrine'],
-  [word('epinephrine|adrenaline?'), 'epinephrine'],
-  [word('phenylephrine'), 'phenylephrine'],
-  [word('dopamine'), 'dopamine'],
-  [word('vasopressin|vasostrict'), 'vasopressin'],
+  [word(`nor[-\\s]?(?:epinephrine|epinefrina|${ADRENALINE})|levophed|arterenol`), 'norepinephrine'],
+  [word(`epinephrine|epinefrina|${ADRENALINE}`), 'epinephrine'],
+  [word('ph[eé]nyl[eé]phrine?|fenilefrina|neo[-\\s]?synephrine|vazculep|biorphen'), 'phenylephrine'],
+  [word('dopamin[ae]?|intropin'), 'dopamine'],
+  [word('vasopress?in[ae]?|vasostrict|pitressin'), 'vasopressin'],
 ];
 
 /** The vasopressors a text names (VASOPRESSOR_NAMES), each once, in the contract's order. */
