@@ -1,15 +1,17 @@
 // The vignettes as a hospital sends them (vitals as HL7 v2 PCD-01, charting as FHIR R4) to the real `crs serve`,
 // HL7 over MLLP and over HTTP: the same pages, field for field (message ids aside), as `crs replay` prints for their JSON.
+// And the site's FHIR drug codes given as `crs serve --fhir-drug-codes FILE` reach the FHIR translation.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Bundle } from '@medplum/fhirtypes';
+import type { Bundle, OperationOutcome } from '@medplum/fhirtypes';
 import { readAck } from '#app/hl7v2/ack.ts';
 import { MllpClient } from '#hosts/mllp-bridge/mllp-client.ts';
 import { asInterfaces, vignettes } from '#test/support/interfaces.ts';
 import { CRS_BIN, INGEST_TOKEN, REPO, idle, pageEvents, spawnServe, stop } from './embedded-support.ts';
+import { mappedPressors } from '#test/support/drug-codes.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'crs-interfaces-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -93,4 +95,49 @@ describe('vignettes through HL7 v2 and FHIR on crs serve', () => {
       });
     }
   }
+});
+
+describe('crs serve --fhir-drug-codes FILE (2026-12-07)', () => {
+  // A mutation run (2026-12-07) found nothing checked that crs serve passes the map on to the FHIR translation:
+  // dropped in shared/cli/serve.ts or in the embedded host, every test stayed green (the mapped pump answered 422).
+  it('grades a pump of a locally coded drug the map names as that vasopressor (two pressors: CRS 4)', async () => {
+    const { map, bundle } = mappedPressors(Date.now() - 60_000);
+    const mapFile = join(dir, 'drug-codes.json');
+    writeFileSync(mapFile, JSON.stringify(map));
+    const server = await spawnServe(join(dir, 'drug-codes'), ['--fhir-drug-codes', mapFile]);
+    try {
+      const res = await httpPost(
+        server.url,
+        '/fhir/r4/Bundle',
+        'application/fhir+json',
+        JSON.stringify(bundle('P-MAP')),
+      );
+      const answer = (await res.json()) as Bundle;
+      expect([res.status, answer.type], JSON.stringify(answer)).toEqual([200, 'transaction-response']);
+      // The same Bundle with a local code the map does not hold: the name check refuses it, the map is read by code.
+      const unmapped = await httpPost(
+        server.url,
+        '/fhir/r4/Bundle',
+        'application/fhir+json',
+        JSON.stringify(bundle('P-UNMAPPED', 'NE-DRIP-2')),
+      );
+      expect(unmapped.status).toBe(422);
+      expect(((await unmapped.json()) as OperationOutcome).issue?.[0]?.diagnostics).toMatch(/names norepinephrine/);
+      await idle(server);
+    } finally {
+      expect(await stop(server)).toBe(0);
+    }
+    const pages = pageEvents(server.lines).filter((e) => e.type === 'notification') as unknown as {
+      patientId: string;
+      toGrade: number;
+      reasons: string[];
+    }[];
+    expect(pages.map((p) => p.patientId)).not.toContain('P-UNMAPPED');
+    const last = pages.filter((p) => p.patientId === 'P-MAP').at(-1)!;
+    expect(last.toGrade).toBe(4);
+    expect(last.reasons.filter((r) => /infusing/.test(r)).map((r) => r.split(' ')[0])).toEqual([
+      'norepinephrine',
+      'epinephrine',
+    ]);
+  });
 });
