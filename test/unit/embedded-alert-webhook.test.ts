@@ -14,6 +14,7 @@ import type { PageEvent } from '#domain/page-event.ts';
 import { iso } from '#domain/time.ts';
 import { SqliteAlertsTold } from '#adapters/sqlite/alerts-told.ts';
 import { openDataDir, type Db } from '#adapters/sqlite/db.ts';
+import type { LaneHealth } from '#adapters/sqlite/outbox.ts';
 import { redriveDeadLetters } from '#adapters/sqlite/dead-letters.ts';
 import { AlertWebhook, type AlertWebhookOptions } from '#hosts/embedded/alert-webhook.ts';
 import { DeliveryWatch } from '#hosts/embedded/delivery-watch.ts';
@@ -163,6 +164,14 @@ describe('crs serve --alert-webhook, across a restart (2026-12-06)', () => {
       .run(message.messageId, JSON.stringify({ message, receivedAt, sender: 'gw' }), receivedAt, receivedAt);
     s.watch.check();
   };
+  /** A server on `clock` with a dead letter, its raise taken by the receiver: the server, and that raise. */
+  const deadLettersTold = async (clock: { now: number }) => {
+    const s = await startServer(clock);
+    server = s;
+    deadLetter(s, clock.now);
+    await until(() => got.length >= 1 && s.alertWebhook!.waiting() === 0, 'the raise taken');
+    return { s, raise: got[0]! };
+  };
   /** The server has sent all it had: nothing waiting, nothing more to say after two more looks of the watch. */
   const settled = async (s: EmbeddedServer) => {
     await until(() => s.queue.backlog().waiting === 0, 'the inbox graded');
@@ -218,6 +227,44 @@ describe('crs serve --alert-webhook, across a restart (2026-12-06)', () => {
     expect(events()).toEqual([`raised ${ladder}`]);
   });
 
+  // Until 2026-12-07 an alert still standing at a restart (dead letters, a lane stuck or parked, grading behind, the
+  // pages set aside) was raised again with a new since, the start's look: a tool that tracks incidents by key and
+  // since (or by the event id) opened a second incident and was never told the first had cleared.
+  it('an alert still standing at the restart (dead letters) is raised again with its since and event id, never cleared; the board and /api/health show that since (2026-12-07)', async () => {
+    const clock = { now: T0 + 30 * MIN };
+    let { s, raise } = await deadLettersTold(clock);
+    expect(raise.body).toMatchObject({ event: 'raised', key: 'dead-letters', since: iso(clock.now) });
+
+    await s.close();
+    clock.now += 5 * MIN;
+    got = [];
+    s = await startServer(clock);
+    server = s;
+    await until(() => got.length >= 1, 'raised again after the restart');
+    await settled(s);
+    expect(events()).toEqual(['raised dead-letters']);
+    expect(got[0]!.body).toMatchObject({ since: raise.body.since, at: iso(clock.now) });
+    expect(got[0]!.headers['x-crs-event-id']).toBe(raise.headers['x-crs-event-id']);
+    const health = (await (await boardApi(s)('/api/health')).json()) as { deliveryAlerts: { key: string }[] };
+    expect(health.deliveryAlerts).toEqual([expect.objectContaining({ key: 'dead-letters', since: raise.body.since })]);
+    const outbox = (await (await boardApi(s)('/api/outbox')).json()) as { alerts: { key: string }[] };
+    expect(outbox.alerts).toEqual([expect.objectContaining({ key: 'dead-letters', since: raise.body.since })]);
+
+    // Cleared live, with that since; raised again later in the run, it is a new incident: since now.
+    expect(redriveDeadLetters(s.db)).toBe(1);
+    s.worker.kick(); // as the server's own redrive (POST /api/dead-letters/redrive) wakes it
+    s.watch.check();
+    await settled(s);
+    clock.now += 5 * MIN;
+    deadLetter(s, clock.now);
+    await settled(s);
+    expect(got.map((g) => `${g.body.event as string} ${g.body.since as string}`)).toEqual([
+      `raised ${raise.body.since as string}`,
+      `cleared ${raise.body.since as string}`,
+      `raised ${iso(clock.now)}`,
+    ]);
+  });
+
   // The pages the pager set aside are known from its first tick, which comes after the watch's first look: until
   // 2026-12-06 that look cleared the set-aside alert still standing (the receiver closed the incident), raised again
   // at a later look.
@@ -237,23 +284,22 @@ describe('crs serve --alert-webhook, across a restart (2026-12-06)', () => {
     s.watch.check();
     await settled(s);
     expect(events()).toEqual(['raised set-aside']);
+    const since = got[0]!.body.since;
 
     await s.close();
+    clock.now += MIN;
     got = [];
     s = await startServer(clock);
     server = s;
     await until(() => s.paging.setAside.length === 1 || undefined, 'the first tick set it aside again');
     await settled(s);
     expect(events()).toEqual(['raised set-aside']);
+    expect(got[0]!.body.since).toBe(since); // the same incident (2026-12-07: it had the restart's look)
   });
 
   it('a clear still queued at the stop (the receiver down) is sent at the restart', async () => {
     const clock = { now: T0 + 30 * MIN };
-    let s = await startServer(clock);
-    server = s;
-    deadLetter(s, clock.now);
-    await until(() => got.length >= 1 && s.alertWebhook!.waiting() === 0, 'the raise taken');
-    const raise = got[0]!;
+    let { s, raise } = await deadLettersTold(clock);
     answer = (res) => res.writeHead(503).end();
     expect(redriveDeadLetters(s.db)).toBe(1);
     s.watch.check();
@@ -652,6 +698,124 @@ describe('the alerts told raised, remembered across a restart (2026-12-06)', () 
     } finally {
       await hook.stop();
     }
+  });
+
+  // Until 2026-12-07 an alert standing at a restart got the start's look as its since (a new event id): the tool
+  // opened a second incident, and the first was never told cleared.
+  it('an alert standing at the start (a stuck lane) is raised with the since it was told with, up to the first look that reads everything; raised again after a clear, or after that look, it is new (2026-12-07)', async () => {
+    const told = new SqliteAlertsTold(db);
+    const t0 = Date.parse('2026-12-07T08:00:00.000Z');
+    let t = t0;
+    const stuck = (): LaneHealth => ({
+      sink: 'webhook',
+      backlog: 3,
+      oldestAt: t - 61 * MIN,
+      parked: 0,
+      retrying: true,
+      lastError: 'webhook answered HTTP 500',
+    });
+    let lane: LaneHealth = { ...stuck(), parked: 1 };
+    let aside: [] | undefined = [];
+    let oldest: number | null = t - 61 * MIN; // grading behind
+    const run = () => {
+      const hook = hookWith(told);
+      const watch = new DeliveryWatch({
+        lanes: () => [lane],
+        lastTickAt: () => t,
+        setAside: () => aside,
+        inbox: () => ({ waiting: oldest === null ? 0 : 1, oldestAt: oldest }),
+        deliveryAlertMinutes: 60,
+        now: () => t,
+        log: () => undefined,
+        onChange: () => undefined,
+        onAlert: (event, a) => hook.tell(event, a),
+        onLooked: (standing) => hook.clearGone(standing),
+        toldBefore: () => told.open(),
+      });
+      return { hook, watch };
+    };
+    const sinces = () => got.map((g) => `${g.body.event as string} ${g.body.key as string} ${g.body.since as string}`);
+    let { hook, watch } = run();
+    try {
+      watch.check();
+      await until(() => got.length === 3 && hook.waiting() === 0, 'the three raises taken', 3000);
+      expect(sinces()).toEqual([
+        `raised lane:webhook ${iso(t0)}`,
+        `raised parked:webhook ${iso(t0)}`,
+        `raised grading ${iso(t0)}`,
+      ]);
+    } finally {
+      await hook.stop();
+    }
+
+    // Stopped; meanwhile the parked record is put back (crs outbox retry) and grading caught up; the lane is still
+    // stuck. Started 5 minutes later, before the pager's first tick (the first look does not read everything).
+    got = [];
+    t = t0 + 5 * MIN;
+    lane = stuck();
+    oldest = null;
+    aside = undefined;
+    ({ hook, watch } = run());
+    try {
+      watch.check(); // the lane: the same incident, its since and event id
+      lane = { ...lane, backlog: 0, oldestAt: null };
+      watch.check(); // delivered: cleared, with that since
+      t += MIN;
+      lane = stuck();
+      watch.check(); // stuck again: a new incident, since now
+      aside = [];
+      watch.check(); // the first look that reads everything: what no longer stands is cleared
+      oldest = t - 61 * MIN;
+      watch.check(); // grading behind again, its clear not taken yet: a new incident all the same
+      await until(
+        () => got.length === 6 && hook.waiting() === 0,
+        () => `the events taken: ${sinces().join(', ')}`,
+        3000,
+      );
+      expect(sinces()).toEqual([
+        `raised lane:webhook ${iso(t0)}`,
+        `cleared lane:webhook ${iso(t0)}`,
+        `raised lane:webhook ${iso(t)}`,
+        `cleared parked:webhook ${iso(t0)}`,
+        `cleared grading ${iso(t0)}`,
+        `raised grading ${iso(t)}`,
+      ]);
+      expect(got[0]!.headers['x-crs-event-id']).toBe(`raised|lane:webhook|${iso(t0)}`);
+      expect(watch.current().map((a) => `${a.key} ${a.since}`)).toEqual([
+        `lane:webhook ${iso(t)}`,
+        `grading ${iso(t)}`,
+      ]);
+      expect(told.open()).toEqual([
+        { key: 'lane:webhook', since: iso(t) },
+        { key: 'grading', since: iso(t) },
+      ]);
+    } finally {
+      await hook.stop();
+    }
+  });
+
+  it('that the watch cannot read at its first look are said, and an alert standing gets a new since (2026-12-07)', () => {
+    const lines: string[] = [];
+    const raised: string[] = [];
+    const watch = new DeliveryWatch({
+      lanes: () => [],
+      lastTickAt: () => Date.parse('2026-12-07T08:00:00.000Z'),
+      deadLetters: () => 1,
+      toldBefore: () => {
+        throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
+      },
+      deliveryAlertMinutes: 60,
+      now: () => Date.parse('2026-12-07T08:00:00.000Z'),
+      log: (l) => lines.push(l),
+      onChange: () => undefined,
+      onAlert: (event, a) => raised.push(`${event} ${a.key} ${a.since}`),
+    });
+    watch.check();
+    watch.check();
+    expect(raised).toEqual(['raised dead-letters 2026-12-07T08:00:00Z']);
+    expect(lines.filter((l) => l.includes('SQLITE_IOERR'))).toEqual([
+      'delivery watch: the alerts told raised before the start could not be read (SQLITE_IOERR): one still standing is raised again with a new since',
+    ]);
   });
 
   it('are cleared at start only once the watch has read everything: a failed read clears nothing it could not see', async () => {

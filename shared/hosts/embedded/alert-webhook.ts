@@ -5,7 +5,8 @@
 // {"event":"raised"|"cleared","key","text","since","at","server"?}, signed as the page webhook's (sinks.ts).
 // At least once while the server runs, in order (a raise before its clear), retried with backoff; a receiver down
 // is said once, never holds up the watch (tell() only queues), and costs at most `maxQueued` events of memory.
-// The queue is in memory: at a restart the watch raises again what still stands, and the receiver hears it again.
+// The queue is in memory: at a restart the watch raises again what still stands, and the receiver hears it again,
+// with the since it was told (and so the same event id: the same incident, 2026-12-07; delivery-watch.ts toldBefore).
 // What was told raised is remembered in the database (`told`, alerts-told.ts) from the moment it is queued until the
 // receiver takes its clear: a clear that happened while the server was stopped, or was still queued at the stop, is
 // sent at the next start (clearGone), so a tool that dedups by key does not keep that incident open for ever.

@@ -15,6 +15,10 @@ import type { CeilingRefusals } from './ceiling.ts';
 export interface DeliveryAlert {
   /** Stable per condition: `lane:<sink>`, `parked:<sink>`, `pager`, `set-aside`, `grading`, `dead-letters`, `ceiling`, `clock`, `watch`. */
   key: string;
+  /**
+   * When it began: the first look that saw it, or its own moment (a ladder's end, a clock's step); one standing at a
+   * start that the alert webhook told raised before the stop keeps the since it was told with (2026-12-07).
+   */
   since: string;
   text: string;
   /** An exhausted ladder's page (key `exhausted:<pageId>`), ids only: what the board's banner names. */
@@ -70,6 +74,11 @@ export interface DeliveryWatchOptions {
    * `since` is the step's moment (epoch ms): the alert's since, across a restart too.
    */
   clock?: () => { text: string; incident: string; since?: number } | undefined;
+  /**
+   * The alerts told raised before this start and not told cleared (the alert webhook's `alerts_told`), read at the
+   * first look: one standing until the first look that reads everything is the same incident, its since kept.
+   */
+  toldBefore?: () => readonly { key: string; since: string }[];
   deliveryAlertMinutes: number;
   now: () => number;
   log: (line: string) => void;
@@ -88,6 +97,11 @@ export class DeliveryWatch {
   private readonly alerts = new Map<string, DeliveryAlert>();
   /** The incident each standing alert that names one is about (the clock's step): a new one is told again. */
   private readonly incidents = new Map<string, string>();
+  /**
+   * The since of each alert told raised before this start (toldBefore), taken by its first raise; emptied at the
+   * first look that reads everything (what stood before and does not now is cleared then: raised later, it is new).
+   */
+  private toldBefore: Map<string, string> | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** How often it looks: a quarter of the alert age, between 250 ms and 15 s. */
   readonly everyMs: number;
@@ -130,6 +144,7 @@ export class DeliveryWatch {
   /** Looks once: raises what is new, clears what is over. */
   check(): void {
     const now = this.o.now();
+    this.toldBefore ??= this.readToldBefore();
     const limit = this.o.deliveryAlertMinutes * MINUTE;
     const found = new Map<string, string>();
     // A read that fails (an I/O error) must not end crs serve, whose timer this runs on: the watch says it cannot see,
@@ -261,7 +276,13 @@ export class DeliveryWatch {
       }
       if (!had) this.o.log(`delivery watch: ALERT ${text}`);
       const page = pages.get(key) ?? had?.page;
-      const since = had?.since ?? iso(page?.exhaustedAt ?? sinces.get(key) ?? now);
+      // Standing at the start and told raised before the stop: the same incident, raised again with its since (and
+      // event id), not a second one that leaves the first open for ever (2026-12-07). A since of the alert's own (the
+      // ladder's end, the clock's step) comes first.
+      const told = before ? undefined : this.toldBefore.get(key);
+      this.toldBefore.delete(key);
+      const own = page?.exhaustedAt ?? sinces.get(key);
+      const since = had?.since ?? (own === undefined ? (told ?? iso(now)) : iso(own));
       const alert = { key, since, text, ...(page ? { page } : {}) };
       this.alerts.set(key, alert);
       if (!had) this.o.onAlert?.('raised', alert);
@@ -275,7 +296,23 @@ export class DeliveryWatch {
       changed = true;
     }
     if (changed) this.o.onChange();
-    if (unread.length === 0 && (aside !== undefined || !this.o.setAside)) this.o.onLooked?.(this.current());
+    if (unread.length === 0 && (aside !== undefined || !this.o.setAside)) {
+      this.toldBefore.clear();
+      this.o.onLooked?.(this.current());
+    }
+  }
+
+  /** The alerts told raised before this start, once; a read that fails is said, and none are (their since is now). */
+  private readToldBefore(): Map<string, string> {
+    try {
+      return new Map((this.o.toldBefore?.() ?? []).map((a) => [a.key, a.since]));
+    } catch (err) {
+      const e = err as { code?: unknown; name?: unknown };
+      this.o.log(
+        `delivery watch: the alerts told raised before the start could not be read (${String(e.code ?? e.name ?? 'error')}): one still standing is raised again with a new since`,
+      );
+      return new Map();
+    }
   }
 
   private cleared(gone: DeliveryAlert): void {

@@ -245,8 +245,8 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     );
   dispatcher = new OutboxDispatcher(db, sinks, { now, log, onParked: () => watch.check() });
   // What it told raised is remembered in the database: a clear missed at a stop is sent at the next start.
-  const alertWebhook =
-    o.alertWebhook && new AlertWebhook({ ...o.alertWebhook, now, log, told: new SqliteAlertsTold(db) });
+  const told = new SqliteAlertsTold(db);
+  const alertWebhook = o.alertWebhook && new AlertWebhook({ ...o.alertWebhook, now, log, told });
   const watch: DeliveryWatch = new DeliveryWatch({
     lanes: () => dispatcher!.health(),
     lastTickAt: () => paging.lastTickAt,
@@ -284,6 +284,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       ? {
           onAlert: (event, alert) => alertWebhook.tell(event, alert),
           onLooked: (standing) => alertWebhook.clearGone(standing),
+          toldBefore: () => told.open(),
         }
       : {}),
   });
