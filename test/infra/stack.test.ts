@@ -940,7 +940,6 @@ describe('HL7 v2 and FHIR settings of the ingest function', () => {
         unknown
       >;
     expect(variables(stack.ingest)[ENV.fhirDrugCodesFile]).toBe(DRUG_CODES_FILE);
-    expect(variables(stack.ingest)).not.toHaveProperty(ENV.fhirDrugCodes);
     expect(JSON.stringify(variables(stack.ingest))).not.toContain('40012');
     expect(stack.ingest.files).toEqual({ [DRUG_CODES_FILE]: text });
     for (const f of [stack.grade, stack.notify, stack.escalate, stack.ack]) {

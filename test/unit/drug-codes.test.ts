@@ -8,7 +8,7 @@ import { parseDrugCodes } from '#app/interfaces/drug-codes.ts';
 import { CRS_CODES, drugCodeKey, RXNORM } from '#app/interfaces/terminology.ts';
 
 const LOCAL = 'urn:oid:1.2.3.4';
-const parse = (v: unknown) => parseDrugCodes(typeof v === 'string' ? v : JSON.stringify(v), 'CRS_FHIR_DRUG_CODES');
+const parse = (v: unknown) => parseDrugCodes(typeof v === 'string' ? v : JSON.stringify(v), 'map.json');
 
 describe('parseDrugCodes', () => {
   it('reads each entry by its system and code', () => {
@@ -28,8 +28,8 @@ describe('parseDrugCodes', () => {
   });
 
   it.each([
-    ['not JSON', '[{', /^CRS_FHIR_DRUG_CODES: not JSON/],
-    ['not a list', { system: LOCAL }, /^CRS_FHIR_DRUG_CODES: the map: /],
+    ['not JSON', '[{', /^map\.json: not JSON/],
+    ['not a list', { system: LOCAL }, /^map\.json: the map: /],
     ['a drug not the contract', [{ system: LOCAL, code: '1', drug: 'levophed' }], /entry 0 drug: must be one of /],
     ['no system', [{ code: '1', drug: 'dopamine' }], /entry 0 system: /],
     ['a system no URI', [{ system: 'local', code: '1', drug: 'dopamine' }], /entry 0 system: must be an absolute URI/],
@@ -71,7 +71,7 @@ describe('parseDrugCodes, pinned by a mutation run (2026-12-07)', () => {
     const entries = (n: number) =>
       Array.from({ length: n }, (_, i) => ({ system: LOCAL, code: String(i), drug: 'not-graded' }));
     expect(parse(entries(500)).size).toBe(500);
-    expect(() => parse(entries(501))).toThrow(/^CRS_FHIR_DRUG_CODES: the map: holds at most 500 entries/);
+    expect(() => parse(entries(501))).toThrow(/^map\.json: the map: holds at most 500 entries/);
   });
 
   it.each([

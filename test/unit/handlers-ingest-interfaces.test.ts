@@ -136,20 +136,7 @@ describe('ingest handler, HL7 v2 and FHIR routes', () => {
     expect(mod.liveDeps(() => NOW)).not.toHaveProperty('fhirPatientSystem');
   });
 
-  it("reads the site's drug codes from CRS_FHIR_DRUG_CODES at its start, and refuses a bad map naming its field", () => {
-    const map = [{ system: 'urn:oid:1.2.3', code: '40012', drug: 'norepinephrine' }];
-    process.env.CRS_FHIR_DRUG_CODES = JSON.stringify(map);
-    try {
-      expect([...(mod.liveDeps(() => NOW).fhirDrugCodes ?? [])]).toEqual([['urn:oid:1.2.3\n40012', 'norepinephrine']]);
-      process.env.CRS_FHIR_DRUG_CODES = JSON.stringify([{ ...map[0], drug: 'levophed' }]);
-      expect(() => mod.liveDeps(() => NOW)).toThrow(/^CRS_FHIR_DRUG_CODES: entry 0 drug: must be one of /);
-    } finally {
-      delete process.env.CRS_FHIR_DRUG_CODES;
-    }
-    expect(mod.liveDeps(() => NOW)).not.toHaveProperty('fhirDrugCodes');
-  });
-
-  it("reads the site's drug codes the stack ships beside the handler (CRS_FHIR_DRUG_CODES_FILE), and refuses a bad, missing or second map", () => {
+  it("reads the site's drug codes the stack ships beside the handler (CRS_FHIR_DRUG_CODES_FILE), and refuses a bad or missing map", () => {
     const root = mkdtempSync(join(tmpdir(), 'crs-ingest-drugs-'));
     const map = [{ system: 'urn:oid:1.2.3', code: '40012', drug: 'norepinephrine' }];
     writeFileSync(join(root, 'codes.json'), JSON.stringify(map));
@@ -166,15 +153,8 @@ describe('ingest handler, HL7 v2 and FHIR routes', () => {
       expect(() => mod.liveDeps(() => NOW)).toThrow(
         /^CRS_FHIR_DRUG_CODES_FILE \(.*none\.json\) cannot be read: ENOENT/,
       );
-      // Two maps: which one the site meant is not guessed.
-      process.env.CRS_FHIR_DRUG_CODES_FILE = 'codes.json';
-      process.env.CRS_FHIR_DRUG_CODES = JSON.stringify(map);
-      expect(() => mod.liveDeps(() => NOW)).toThrow(
-        /^CRS_FHIR_DRUG_CODES and CRS_FHIR_DRUG_CODES_FILE are both set: give the site drug codes once/,
-      );
     } finally {
       delete process.env.CRS_FHIR_DRUG_CODES_FILE;
-      delete process.env.CRS_FHIR_DRUG_CODES;
       delete process.env.LAMBDA_TASK_ROOT;
       rmSync(root, { recursive: true, force: true });
     }

@@ -28,11 +28,6 @@ export const ENV = {
   /** Optional: the FHIR identifier system (a URI) whose values are this system's patient ids (docs/interfaces.md). */
   fhirPatientSystem: 'CRS_FHIR_PATIENT_SYSTEM',
   /**
-   * Optional: the site's FHIR drug codes, JSON `[{ system, code, drug }]` (shared/app/interfaces/drug-codes.ts), set by
-   * hand; the stack ships its map as a file instead (CRS_FHIR_DRUG_CODES_FILE): one of the two.
-   */
-  fhirDrugCodes: 'CRS_FHIR_DRUG_CODES',
-  /**
    * Optional: the file of the site's FHIR drug codes shipped beside the ingest handler (`-c fhirDrugCodes`), as
    * CRS_CONFIG_FILE: a map of a site's products soon exceeds Lambda's 4 KB of variables a function.
    */

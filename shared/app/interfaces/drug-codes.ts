@@ -1,7 +1,7 @@
 // The site's drug codes (`drugCodes`): a local code, or an RxNorm product's (a clinical drug, SCD), mapped to one of
 // the contract's drugs, or to `not-graded` (a product that names a vasopressor but is none: lidocaine with
 // epinephrine). Read by the FHIR ingest before the built-in table (terminology.ts); one loader for every host (the
-// ingest function's CRS_FHIR_DRUG_CODES, `crs serve` and `crs replay --fhir-drug-codes FILE`, the stack's
+// ingest function's CRS_FHIR_DRUG_CODES_FILE as the stack ships it, `crs serve` and `crs replay --fhir-drug-codes FILE`, the stack's
 // `-c fhirDrugCodes`). A built-in code is never mapped to another drug: refused at start.
 import { MEDICATION_DRUGS, VASOPRESSOR_DRUGS, type MedicationDrug, type VasopressorDrug } from '#domain/contract.ts';
 import * as z from '#domain/zod.ts';
