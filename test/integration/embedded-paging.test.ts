@@ -2,7 +2,6 @@
 // killed with SIGKILL while an escalation is pending, the restarted server pages the next level once, at its time;
 // an acknowledgement through the API stops that ladder; `crs audit export` gives the story; a monitor that goes
 // quiet raises the stale-feed alert and data clears it.
-import { spawnSync } from 'node:child_process';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { formatSiteTime } from '#domain/time.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,18 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DeviceMessage } from '#domain/contract.ts';
+import { crsAsync } from '#test/support/cli.ts';
 import { enrol, msg } from '#test/support/messages.ts';
-import {
-  CRS_BIN,
-  REPO,
-  idle,
-  post,
-  spawnServe,
-  stop,
-  type ServeProcess,
-  pageLines,
-  pagingConfig,
-} from './embedded-support.ts';
+import { idle, post, spawnServe, stop, type ServeProcess, pageLines, pagingConfig } from './embedded-support.ts';
 import type { PageEvent } from '#domain/page-event.ts';
 import { until } from '#test/support/until.ts';
 
@@ -63,7 +53,9 @@ async function accept(s: ServeProcess, ...messages: DeviceMessage[]): Promise<vo
   for (const m of messages) expect((await post(s.url, m)).status).toBe(202);
 }
 
-describe('crs serve escalation ladders in real time', () => {
+// Concurrent: each test runs its own server in a data directory of its own and waits out real time (ten-second
+// levels, quiet feeds), not the CPU; the `crs` commands they run are started without blocking the others.
+describe.concurrent('crs serve escalation ladders in real time', () => {
   it('survive a SIGKILL: the next level is paged once, at its time; an acknowledgement stops the ladder; crs audit export tells it', async () => {
     // Grade 3: ten seconds a level (room for a restart on a busy machine). The course is from January: no
     // stale-feed alert in this test.
@@ -144,11 +136,7 @@ describe('crs serve escalation ladders in real time', () => {
     expect(icuPagedAnew()).toEqual(['ICU consultant']);
     expect(await stop(second)).toBe(0);
 
-    const exported = spawnSync(
-      process.execPath,
-      [CRS_BIN, 'audit', 'export', '--patient', 'K1', '--format', 'csv', '--data', dir],
-      { cwd: REPO, encoding: 'utf8' },
-    );
+    const exported = await crsAsync(['audit', 'export', '--patient', 'K1', '--format', 'csv', '--data', dir], {});
     expect(exported.status).toBe(0);
     const rows = parseCsv(exported.stdout);
     expect(rows[0]).toEqual(['at', 'patientId', 'type', 'text', 'details']);
@@ -163,20 +151,14 @@ describe('crs serve escalation ladders in real time', () => {
       'delivery escalation page to ICU consultant (icu)',
       'acknowledgement icu page acknowledged by Dr Osei (ICU consultant) via link',
     ]);
-    const ndjson = spawnSync(process.execPath, [CRS_BIN, 'audit', 'export', '--patient', 'K1', '--data', dir], {
-      cwd: REPO,
-      encoding: 'utf8',
-    });
+    const ndjson = await crsAsync(['audit', 'export', '--patient', 'K1', '--data', dir], {});
     expect(
       ndjson.stdout
         .split('\n')
         .filter(Boolean)
         .map((l) => (JSON.parse(l) as { type: string }).type),
     ).toContain('escalation');
-    const bad = spawnSync(process.execPath, [CRS_BIN, 'audit', 'export', '--data', dir], {
-      cwd: REPO,
-      encoding: 'utf8',
-    });
+    const bad = await crsAsync(['audit', 'export', '--data', dir], {});
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('--patient P is required');
   }, 90_000);
@@ -318,11 +300,10 @@ describe('crs serve escalation ladders in real time', () => {
       JSON.stringify({ paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES }, site: { timeZone: 'Europe/Paris' } }),
     );
     const server = await spawnServe(dir, ['--config', file]);
-    const crs = (...args: string[]) =>
-      spawnSync(process.execPath, [CRS_BIN, 'silence', ...args, '--data', dir], { cwd: REPO, encoding: 'utf8' });
+    const crs = (...args: string[]) => crsAsync(['silence', ...args, '--data', dir], {});
     try {
       await accept(server, enrol('S1', 0));
-      const made = crs(
+      const made = await crs(
         'create',
         '--patient',
         'S1',
@@ -347,26 +328,26 @@ describe('crs serve escalation ladders in real time', () => {
       const untilText = formatSiteTime(silence.until, 'Europe/Paris');
       expect(untilText).toMatch(/ CET$/);
       expect(made.stderr).toContain(`patient S1 silenced until ${untilText} by Nurse Bea`);
-      const listed = crs('list');
+      const listed = await crs('list');
       expect(listed.status).toBe(0);
       expect(listed.stdout).toContain(` ${untilText} `);
       expect(listed.stdout).not.toContain(silence.until);
-      expect(crs('create', '--team', 'icu', '--minutes', '0', '--reason', 'x', '--by', 'B').status).toBe(2);
-      expect(JSON.parse(crs('list', '--json').stdout)).toMatchObject([
+      expect((await crs('create', '--team', 'icu', '--minutes', '0', '--reason', 'x', '--by', 'B')).status).toBe(2);
+      expect(JSON.parse((await crs('list', '--json')).stdout)).toMatchObject([
         { silenceId: silence.silenceId, reason: 'transport to MRI' },
       ]);
       const board = (await (
         await fetch(`${server.url}/api/patients`, { headers: { authorization: `Bearer ${server.boardKey}` } })
       ).json()) as { patients: { silences: unknown[] }[] };
       expect(board.patients[0]!.silences).toHaveLength(1);
-      const ended = crs('end', silence.silenceId, '--by', 'Nurse Bea');
+      const ended = await crs('end', silence.silenceId, '--by', 'Nurse Bea');
       expect(ended.status).toBe(0);
       expect(ended.stderr).toContain('ended by Nurse Bea');
-      expect(JSON.parse(crs('list', '--json').stdout)).toEqual([]);
+      expect(JSON.parse((await crs('list', '--json')).stdout)).toEqual([]);
     } finally {
       await stop(server);
     }
-    const down = crs('list');
+    const down = await crs('list');
     expect(down.status).toBe(2);
     expect(down.stderr).toContain('no crs serve is running on');
   }, 60_000);
