@@ -818,6 +818,39 @@ describe('the alerts told raised, remembered across a restart (2026-12-06)', () 
     ]);
   });
 
+  // Until 2026-12-07 the clock's alert took the since told before the stop whatever its incident: a clock behind the
+  // stored records at the start (a bad RTC after a reboot) was raised with the since of a step told before the stop,
+  // and so the same event id: the receiver dropped it as a repeat (a lost alert), and the step was never told cleared.
+  it('a clock alert standing at the start that is another incident than the one told before the stop is a new one: the old told cleared first, its own since (2026-12-07)', () => {
+    const t = Date.parse('2026-12-07T08:00:00.000Z');
+    const step = '2026-12-07T07:40:00Z';
+    /** The events of the first look of a watch started on `clock`, the clock told raised before the stop at `step`. */
+    const firstLook = (clock: { text: string; incident: string; since?: number }) => {
+      const events: string[] = [];
+      new DeliveryWatch({
+        lanes: () => [],
+        lastTickAt: () => t,
+        clock: () => clock,
+        toldBefore: () => [{ key: 'clock', since: step }],
+        deliveryAlertMinutes: 60,
+        now: () => t,
+        log: () => undefined,
+        onChange: () => undefined,
+        onAlert: (event, a) => events.push(`${event} ${a.key} ${a.since}`),
+      }).check();
+      return events;
+    };
+    const behind = {
+      text: 'the clock is behind the last record this data directory stored',
+      incident: 'behind at start',
+    };
+    expect(firstLook(behind)).toEqual([`cleared clock ${step}`, `raised clock ${iso(t)}`]);
+    // A step of its own since: that since, never the one told before the stop; the same step: nothing cleared.
+    const stepped = { text: 'the clock stepped', incident: 'step at 2', since: t - 1000 };
+    expect(firstLook(stepped)).toEqual([`cleared clock ${step}`, `raised clock ${iso(t - 1000)}`]);
+    expect(firstLook({ ...stepped, since: Date.parse(step) })).toEqual([`raised clock ${step}`]);
+  });
+
   it('are cleared at start only once the watch has read everything: a failed read clears nothing it could not see', async () => {
     const told = new SqliteAlertsTold(db);
     told.raised('dead-letters', SINCE);

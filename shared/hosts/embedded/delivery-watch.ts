@@ -278,11 +278,16 @@ export class DeliveryWatch {
       const page = pages.get(key) ?? had?.page;
       // Standing at the start and told raised before the stop: the same incident, raised again with its since (and
       // event id), not a second one that leaves the first open for ever (2026-12-07). A since of the alert's own (the
-      // ladder's end, the clock's step) comes first.
+      // ladder's end, the clock's step) comes first. One that names an incident (the clock) may be another than the
+      // one told (not remembered): never given the told since (its raise would be the told one's event id, dropped
+      // by the receiver as a repeat), and the told one is told cleared first unless its since is the same.
       const told = before ? undefined : this.toldBefore.get(key);
       this.toldBefore.delete(key);
       const own = page?.exhaustedAt ?? sinces.get(key);
-      const since = had?.since ?? (own === undefined ? (told ?? iso(now)) : iso(own));
+      const kept = incident === undefined ? told : undefined;
+      const since = had?.since ?? (own === undefined ? (kept ?? iso(now)) : iso(own));
+      if (told !== undefined && told !== since)
+        this.cleared({ key, since: told, text: `${key}: told before the start` });
       const alert = { key, since, text, ...(page ? { page } : {}) };
       this.alerts.set(key, alert);
       if (!had) this.o.onAlert?.('raised', alert);
