@@ -180,6 +180,30 @@ describe('the board API', () => {
     expect(withCookie.status).toBe(200);
   });
 
+  it('under episodeStart latest-infusion shows the episode infusion, not a resent older one, beside the day it counts from', async () => {
+    await server.close();
+    const latest = resolveConfig({
+      paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES },
+      episodeStart: 'latest-infusion',
+    });
+    if (!latest.ok) throw new Error(latest.errors.join('; '));
+    server = await start({ config: latest.config });
+    // The first infusion on 01-08, a step-up dose on 01-10 at 07:00, then the EHR resends the first (observed last).
+    for (const m of [
+      enrol('P1', 0),
+      enrol('P1', 10, { infusedAt: '2026-01-10T07:00:00Z' }),
+      enrol('P1', 20),
+      msg('P1', 30, { vitals: { temperatureC: 37 } }),
+    ])
+      expect((await post('/v1/messages', m)).status).toBe(202);
+    const p = await until(async () => {
+      const l = (await (await api('/api/patients')).json()) as { patients: Array<Record<string, any>> };
+      return l.patients[0]?.clock === '2026-01-10T08:30:00Z' ? l.patients[0] : undefined;
+    }, 'the last message graded');
+    // Until 2026-12-07 the list said 2026-01-08 (the enrolment observed last) while the day counted from 01-10.
+    expect([p.infusedAt, p.dayPostInfusion]).toEqual(['2026-01-10T07:00:00Z', 0]);
+  });
+
   it('shows each patient with grades, last vitals and what is paged per team; the patient view has the timeline and every page', async () => {
     const posted = Date.now(); // the pages open after this, on the server's clock (the same)
     for (const m of escalation('P1')) await post('/v1/messages', m);

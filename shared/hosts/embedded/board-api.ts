@@ -6,7 +6,14 @@
 import type { BoardQueries, PatientRecord } from '#adapters/sqlite/board.ts';
 import type { TimelinePoint } from '#adapters/sqlite/store.ts';
 import type { GradingConfig } from '#domain/config.ts';
-import { OXYGEN_DEVICE_NAMES, gradeCrs, gradeIcans, hypotensionThresholds, reasonText } from '#domain/grading.ts';
+import {
+  OXYGEN_DEVICE_NAMES,
+  episodeInfusion,
+  gradeCrs,
+  gradeIcans,
+  hypotensionThresholds,
+  reasonText,
+} from '#domain/grading.ts';
 import { UNBROKEN } from '#domain/unbroken.ts';
 import { dayPostInfusion } from '#domain/page.ts';
 import {
@@ -25,7 +32,7 @@ import {
   type UnreadableSilence,
 } from '#domain/paging.ts';
 import type { PatientState, VitalFields } from '#domain/state.ts';
-import { HOUR, iso, parseTime } from '#domain/time.ts';
+import { HOUR, iso } from '#domain/time.ts';
 
 interface Measured<T> {
   value: T;
@@ -299,6 +306,7 @@ function patientView(
     last = Math.max(last, timed.t);
   }
   const e = s.enrolment;
+  const infusion = episodeInfusion(s);
   const n = s.neuro;
   const ended = monitoringEnded(s);
   return {
@@ -307,8 +315,9 @@ function patientView(
     ward: e.ward?.v ?? null,
     therapy: e.therapy?.v ?? null,
     product: e.product?.v ?? null,
-    // As its other times: RFC 3339 UTC (the enrolment keeps the offset it was sent with).
-    infusedAt: e.infusedAt ? iso(parseTime(e.infusedAt.v)) : null,
+    // The episode's infusion (episodeStart decides which; dayPostInfusion counts from it), as its other times: RFC 3339
+    // UTC. Until 2026-12-07 the enrolment's observed last, a resent older one under latest-infusion.
+    infusedAt: infusion !== undefined ? iso(infusion) : null,
     dayPostInfusion: dayPostInfusion(s, config.site.timeZone),
     clock: Number.isFinite(s.clock) ? iso(s.clock) : rec.updatedAt,
     updatedAt: rec.updatedAt,
