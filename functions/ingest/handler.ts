@@ -30,7 +30,7 @@ export interface IngestHandlerDeps extends Telemetry {
   hl7PatientAuthority?: string;
   /** The FHIR identifier system whose values are this system's patient ids. */
   fhirPatientSystem?: string;
-  /** The site's FHIR drug codes (CRS_FHIR_DRUG_CODES_FILE or CRS_FHIR_DRUG_CODES), read before the built-in table. */
+  /** The site's FHIR drug codes (CRS_FHIR_DRUG_CODES_FILE, as the stack ships them), read before the built-in table. */
   fhirDrugCodes?: SiteDrugCodes;
   /** Where patients' wards are read, for tokens scoped to wards (shared/app/scope.ts). */
   patients?: PatientDirectory;
