@@ -11,6 +11,17 @@ export interface NumberRange {
   fraction?: boolean;
 }
 
+/**
+ * How a command that reads HL7 v2 and FHIR reads the site's time zone, identifiers and drug codes: the same four flags
+ * on `crs serve`, `crs serve --backend aws` and `crs replay` (docs/interfaces.md).
+ */
+export const INTERFACE_FLAGS = {
+  'hl7-zone': { type: 'string' },
+  'hl7-patient-authority': { type: 'string' },
+  'fhir-patient-system': { type: 'string' },
+  'fhir-drug-codes': { type: 'string' },
+} as const;
+
 /** The ports a server listens on (0: any free port). */
 export const LISTEN_PORT: NumberRange = { min: 0, max: 65535 };
 /** The ports a client connects to. */

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { SCHEMES, resolveConfig, type GradingConfig, type Scheme } from '#domain/config.ts';
 import { deviceMessageJsonSchema } from '#domain/contract.ts';
 import { parseTimeWithOffset } from '#domain/time.ts';
-import { inline, shown, parseFlags } from './flags.ts';
+import { INTERFACE_FLAGS, inline, shown, parseFlags } from './flags.ts';
 import { EXIT, replayCommand } from './replay.ts';
 import type { Synthesize } from '#hosts/aws-emulator/template.ts';
 
@@ -128,10 +128,7 @@ export const REPLAY_OPTIONS = {
   escalations: { type: 'boolean' },
   until: { type: 'string' },
   format: { type: 'string' },
-  'hl7-zone': { type: 'string' },
-  'hl7-patient-authority': { type: 'string' },
-  'fhir-patient-system': { type: 'string' },
-  'fhir-drug-codes': { type: 'string' },
+  ...INTERFACE_FLAGS,
 } as const;
 
 /** The flags `crs schema` takes, as parsed (test/unit/docs-commands.test.ts checks the docs against them). */

@@ -13,7 +13,7 @@ import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient
 import { parseZone } from '#app/interfaces/zone.ts';
 import { MAX_OBSERVATION_AGE_RULE, maxObservationAgeMs } from '#domain/device-clock.ts';
 import { checkedDrugCodesFile } from './drug-codes-file.ts';
-import { numberFlag, shown, parseFlags } from './flags.ts';
+import { INTERFACE_FLAGS, numberFlag, shown, parseFlags } from './flags.ts';
 
 export const SERVE_AWS_USAGE = `  crs serve --backend aws [--endpoint URL] [--port N] [--host H] [--prefix NAME] [--region R]
                           [--scheme S] [--config FILE] [--paging FILE] [--visibility-timeout SECONDS]
@@ -69,10 +69,7 @@ export const SERVE_AWS_OPTIONS = {
   'schedule-interval': { type: 'string' },
   outputs: { type: 'string' },
   'page-lines': { type: 'boolean' },
-  'hl7-zone': { type: 'string' },
-  'hl7-patient-authority': { type: 'string' },
-  'fhir-patient-system': { type: 'string' },
-  'fhir-drug-codes': { type: 'string' },
+  ...INTERFACE_FLAGS,
   'max-observation-age-days': { type: 'string' },
   'ingest-token-any-host': { type: 'boolean' },
   teardown: { type: 'boolean' },

@@ -21,7 +21,7 @@ import { ALERT_WEBHOOK_QUEUE } from '#hosts/embedded/alert-webhook.ts';
 import { DEFAULT_ENDED_HOURS } from '#hosts/embedded/board-api.ts';
 import { DEFAULT_DATA_DIR, startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { MLLP_TLS_LISTENER_FLAGS, MLLP_TLS_OPTIONS, readMllpTls } from '#hosts/mllp-tls.ts';
-import { LISTEN_PORT, inline, numberFlag, shown, parseFlags } from './flags.ts';
+import { INTERFACE_FLAGS, LISTEN_PORT, inline, numberFlag, shown, parseFlags } from './flags.ts';
 import { SEED_RANGE, SPEED_RANGE, describeScenario, runSimulation, scenarioFor } from './simulate.ts';
 
 /** --max-patients: the most patients with data in the last 14 days. */
@@ -290,10 +290,7 @@ export const SERVE_OPTIONS = {
   'mllp-port': { type: 'string' },
   'mllp-device': { type: 'string' },
   ...MLLP_TLS_LISTENER_FLAGS,
-  'hl7-zone': { type: 'string' },
-  'hl7-patient-authority': { type: 'string' },
-  'fhir-patient-system': { type: 'string' },
-  'fhir-drug-codes': { type: 'string' },
+  ...INTERFACE_FLAGS,
   'max-patients': { type: 'string' },
   'retention-days': { type: 'string' },
   'board-ended-hours': { type: 'string' },
