@@ -27,6 +27,13 @@ describe('what a cold start reads', () => {
     expect(readAtStart('ack')).not.toContain('shared/domain/contract.ts');
   });
 
+  it.each(['notify', 'escalate', 'ack'] as const)(
+    'the %s function loads no zod: it validates only grading overrides the stack ships, when it ships them',
+    (name) => {
+      expect(zod(readAtStart(name))).toEqual([]);
+    },
+  );
+
   it.each(['ingest', 'grade'] as const)('the %s function loads zod: it validates every device message', (name) => {
     expect(zod(readAtStart(name))).toContain('node_modules/zod/v4/core/schemas.js');
   });

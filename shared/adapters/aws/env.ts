@@ -2,7 +2,8 @@
 // fails the cold start loudly instead of grading with the wrong settings.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { DEFAULT_CONFIG, resolveConfig, type GradingConfig } from '#domain/config.ts';
+import type { GradingConfig } from '#domain/config.ts';
+import { DEFAULT_CONFIG } from '#domain/config-defaults.ts';
 import { MAX_OBSERVATION_AGE_VARIABLE } from '#domain/device-clock.ts';
 
 /** The environment variables the stack sets on the functions (names shared with infra/). */
@@ -53,20 +54,14 @@ export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): 
   return value;
 }
 
-/** The grading configuration: the defaults, with the overrides of CRS_CONFIG_FILE when the stack ships one. */
-export function gradingConfigFromEnv(env: NodeJS.ProcessEnv = process.env): GradingConfig {
-  const shipped = shippedFile(ENV.gradingConfigFile, env);
-  if (!shipped) return structuredClone(DEFAULT_CONFIG);
-  const { named, text: raw } = shipped;
-  let overrides: unknown;
-  try {
-    overrides = JSON.parse(raw);
-  } catch (err) {
-    throw new Error(`${named} is not valid JSON: ${(err as Error).message}`);
-  }
-  const r = resolveConfig(overrides);
-  if (!r.ok) throw new Error(`${named} is not a valid grading configuration: ${r.errors.join('; ')}`);
-  return r.config;
+/**
+ * The grading configuration of a function that checks nothing else with zod (notify, escalate, ack): the defaults,
+ * or, when the stack ships CRS_CONFIG_FILE, its overrides checked by the configuration's schema, which is loaded
+ * then (grading-config.ts): without overrides these functions load no zod (docs/cost.md "Cold start").
+ */
+export async function loadGradingConfig(env: NodeJS.ProcessEnv = process.env): Promise<GradingConfig> {
+  if (!env[ENV.gradingConfigFile]) return structuredClone(DEFAULT_CONFIG);
+  return (await import('./grading-config.ts')).gradingConfigFromEnv(env);
 }
 
 /**
