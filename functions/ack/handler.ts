@@ -24,7 +24,8 @@ import type { Pager } from '#app/pager.ts';
 import type { Page, PagingConfig } from '#domain/paging.ts';
 import { ackKeysFromEnv } from '#adapters/aws/ack-secret.ts';
 import { dynamoPager } from '#adapters/aws/dynamo-pager.ts';
-import { ENV, loadGradingConfig, requireEnv } from '#adapters/aws/env.ts';
+import { ENV, requireEnv } from '#adapters/aws/env.ts';
+import { loadGradingConfig } from '#adapters/aws/load-grading-config.ts';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import {
   METRIC,

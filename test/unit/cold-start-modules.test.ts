@@ -34,6 +34,12 @@ describe('what a cold start reads', () => {
     },
   );
 
+  // A dynamic import is a file of every bundle that imports the module it is written in: in adapters/aws/env.ts it
+  // put the defaults and zod's parts for the configuration's schema into what the ingest function reads.
+  it('the ingest function reads no grading configuration: it grades nothing', () => {
+    expect(readAtStart('ingest')).not.toContain('shared/domain/config-defaults.ts');
+  });
+
   it.each(['ingest', 'grade'] as const)('the %s function loads zod: it validates every device message', (name) => {
     expect(zod(readAtStart(name))).toContain('node_modules/zod/v4/core/schemas.js');
   });

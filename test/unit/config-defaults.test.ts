@@ -2,7 +2,7 @@
 // zod's first parse and the first Intl formatter): so the defaults must be what the schema makes of them.
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, resolveConfig } from '#domain/config.ts';
-import { loadGradingConfig } from '#adapters/aws/env.ts';
+import { loadGradingConfig } from '#adapters/aws/load-grading-config.ts';
 import { gradingConfigFromEnv } from '#adapters/aws/grading-config.ts';
 import { shippedConfig } from '#test/support/config-file.ts';
 

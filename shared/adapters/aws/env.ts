@@ -2,8 +2,6 @@
 // fails the cold start loudly instead of grading with the wrong settings.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { GradingConfig } from '#domain/config.ts';
-import { DEFAULT_CONFIG } from '#domain/config-defaults.ts';
 import { MAX_OBSERVATION_AGE_VARIABLE } from '#domain/device-clock.ts';
 
 /** The environment variables the stack sets on the functions (names shared with infra/). */
@@ -52,16 +50,6 @@ export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): 
   const value = env[name];
   if (!value) throw new Error(`environment variable ${name} is not set`);
   return value;
-}
-
-/**
- * The grading configuration of a function that checks nothing else with zod (notify, escalate, ack): the defaults,
- * or, when the stack ships CRS_CONFIG_FILE, its overrides checked by the configuration's schema, which is loaded
- * then (grading-config.ts): without overrides these functions load no zod (docs/cost.md "Cold start").
- */
-export async function loadGradingConfig(env: NodeJS.ProcessEnv = process.env): Promise<GradingConfig> {
-  if (!env[ENV.gradingConfigFile]) return structuredClone(DEFAULT_CONFIG);
-  return (await import('./grading-config.ts')).gradingConfigFromEnv(env);
 }
 
 /**

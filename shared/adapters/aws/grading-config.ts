@@ -1,7 +1,7 @@
 // The grading configuration a function reads from its environment: the defaults, with the overrides of
 // CRS_CONFIG_FILE (the stack ships the file beside the handler) checked by the configuration's schema. The grade
 // function reads it at its start (it loads zod for the device messages anyway); the others through
-// loadGradingConfig (env.ts), which loads this module only when there are overrides to check.
+// loadGradingConfig (load-grading-config.ts), which loads this module only when there are overrides to check.
 import { DEFAULT_CONFIG, resolveConfig, type GradingConfig } from '#domain/config.ts';
 import { ENV, shippedFile } from './env.ts';
 
