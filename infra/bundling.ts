@@ -87,3 +87,17 @@ export function bundleFunction(name: FunctionName, outdir: string): Metafile {
  * that changes no grade paying for no transaction).
  */
 export const BUDGETS = { bundleBytes: 600 * 1024, coldImportMs: 100, dynamoRequestsPerPatient: 3 } as const;
+
+/**
+ * The files of a bundle a cold start reads: its entry and the files it imports statically, not those behind a
+ * dynamic import (`npm run bench` prints their bytes; test/unit/cold-start-modules.test.ts checks what is in them).
+ */
+export function coldStartFiles(meta: Metafile): { entry: string; files: string[] } {
+  const outputs = new Map(Object.entries(meta.outputs).filter(([f]) => f.endsWith('.mjs')));
+  const entry = [...outputs].find(([, o]) => o.entryPoint)![0];
+  const atStart = new Set([entry]);
+  for (const f of atStart)
+    for (const i of outputs.get(f)!.imports)
+      if (i.kind === 'import-statement' && outputs.has(i.path)) atStart.add(i.path);
+  return { entry, files: [...atStart] };
+}

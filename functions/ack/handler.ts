@@ -24,7 +24,8 @@ import type { Pager } from '#app/pager.ts';
 import type { Page, PagingConfig } from '#domain/paging.ts';
 import { ackKeysFromEnv } from '#adapters/aws/ack-secret.ts';
 import { dynamoPager } from '#adapters/aws/dynamo-pager.ts';
-import { ENV, gradingConfigFromEnv, requireEnv } from '#adapters/aws/env.ts';
+import { ENV, requireEnv } from '#adapters/aws/env.ts';
+import { loadGradingConfig } from '#adapters/aws/load-grading-config.ts';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import {
   METRIC,
@@ -149,7 +150,7 @@ async function ackPaging(
   t: Telemetry,
   now: () => number,
 ): Promise<AckPaging> {
-  const config = gradingConfigFromEnv();
+  const config = await loadGradingConfig();
   const { onAudit, onSecurity, onAckKeysReadFailed } = pagingMetrics(t);
   // The pager every function runs, without SNS or SQS: acknowledging sends nothing and sets no timer.
   const { pager, pages } = dynamoPager(

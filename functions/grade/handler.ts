@@ -14,7 +14,8 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { gradePatient, gradeQueued, readQueued, reusedIds, type GroupResult, type Queued } from '#app/grade.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
-import { ENV, gradingConfigFromEnv, requireEnv } from '#adapters/aws/env.ts';
+import { ENV, requireEnv } from '#adapters/aws/env.ts';
+import { gradingConfigFromEnv } from '#adapters/aws/grading-config.ts';
 import { isOutage } from '#adapters/aws/outage.ts';
 import {
   METRIC,

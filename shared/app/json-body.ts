@@ -3,9 +3,9 @@
 // alike: a key sent twice was refused on /v1/acks but kept the last on the board (`"by": "Dr A", "by": "Mallory"`
 // acknowledged as Mallory's) until 2026-12-06. An unknown field is named here as the contract names one, for every
 // route: silences and the monitoring end (checkSilence, changeMonitoring) call unknownFields themselves.
-import { unknownKeys } from '#domain/contract.ts';
+import { unknownKeys } from '#domain/unknown-keys.ts';
 import { codingRefused, isJsonType } from './media-type.ts';
-import { duplicateKey, pathText, TWICE } from './ingest.ts';
+import { duplicateKey, pathText, TWICE } from './json-keys.ts';
 
 export type JsonBodyRead =
   | { ok: true; body: Record<string, unknown> }

@@ -2,7 +2,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { SCHEMES, resolveConfig, type GradingConfig, type Scheme } from '#domain/config.ts';
 import { deviceMessageJsonSchema } from '#domain/contract.ts';
-import { parseTimeWithOffset } from '#domain/time.ts';
+import { parseTimeWithOffset } from '#domain/typed-time.ts';
 import { INTERFACE_FLAGS, inline, shown, parseFlags } from './flags.ts';
 import { EXIT, replayCommand } from './replay.ts';
 import type { Synthesize } from '#hosts/aws-emulator/template.ts';

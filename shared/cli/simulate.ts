@@ -6,7 +6,8 @@ import { toPcd01 } from '#app/hl7v2/encode.ts';
 import { MllpClient } from '#hosts/mllp-bridge/mllp-client.ts';
 import { MLLP_TLS_FLAGS, readMllpTls, type MllpTls } from '#hosts/mllp-tls.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
-import { iso, parseTimeWithOffset } from '#domain/time.ts';
+import { iso } from '#domain/time.ts';
+import { parseTimeWithOffset } from '#domain/typed-time.ts';
 import { COURSES, COURSE_NAMES, buildScenario, type Scenario } from '#sim/courses.ts';
 import {
   MAX_ATTEMPTS,

@@ -1,5 +1,4 @@
 // Time arithmetic on epoch milliseconds. The domain never reads a clock: every time comes in with the data.
-import * as z from './zod.ts';
 
 export const MINUTE = 60_000;
 export const HOUR = 60 * MINUTE;
@@ -133,18 +132,6 @@ function usualTime(s: string): number {
   const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
   const days = era * 146097 + doe - 719468;
   return days * DAY + hour * HOUR + minute * MINUTE + second * 1000 + milli - offset;
-}
-
-/** Built on first use: only commands read times people type, and building it would cost every cold start. */
-let withOffset: ReturnType<typeof z.iso.datetime> | undefined;
-
-/**
- * A time a person types (a command's option): RFC 3339 with a zone offset, else NaN. Date.parse alone would read
- * a time without an offset in the machine's own zone, so the same command would mean another time elsewhere.
- */
-export function parseTimeWithOffset(value: string): number {
-  withOffset ??= z.iso.datetime({ offset: true });
-  return withOffset.safeParse(value).success ? Date.parse(value) : Number.NaN;
 }
 
 /**

@@ -1,6 +1,6 @@
 // The test clock's hook (CRS_TEST_CLOCK: POST /local/clock), as both hosts read its one parameter: crs serve's
 // `stepMs` (either way) and the AWS host's `advanceMs` (forward only).
-import { unknownKeys } from '#domain/contract.ts';
+import { unknownKeys } from '#domain/unknown-keys.ts';
 
 /**
  * The milliseconds to move the clock by, or the error to answer 400 with: a parameter the hook does not take (named),

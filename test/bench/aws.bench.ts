@@ -16,6 +16,7 @@ import {
   FUNCTION_ENTRIES,
   REPO_ROOT,
   bundleFunction,
+  coldStartFiles,
   type FunctionName,
 } from '#infra/bundling.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
@@ -61,18 +62,14 @@ function bundle(name: string, entry: { function: FunctionName } | { contents: st
   }
   const outputs = Object.entries(meta.outputs).filter(([f]) => f.endsWith('.mjs'));
   const byPath = new Map(outputs);
-  const entryPath = outputs.find(([, o]) => o.entryPoint)![0];
-  const atStart = new Set([entryPath]);
-  for (const f of atStart)
-    for (const i of byPath.get(f)!.imports)
-      if (i.kind === 'import-statement' && byPath.has(i.path)) atStart.add(i.path);
+  const atStart = coldStartFiles(meta).files;
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
   return {
     file: join(outdir, 'index.mjs'),
     bytes: sum(outputs.map(([, o]) => o.bytes)),
     gzipBytes: sum(outputs.map(([f]) => gzipSync(readFileSync(resolve(f))).length)),
     files: outputs.length,
-    startBytes: sum([...atStart].map((f) => byPath.get(f)!.bytes)),
+    startBytes: sum(atStart.map((f) => byPath.get(f)!.bytes)),
     sdkClients: [...sdkClients].sort(),
   };
 }

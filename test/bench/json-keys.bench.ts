@@ -1,7 +1,7 @@
 // What the duplicate-key scan (shared/app/ingest.ts, duplicateKey) costs beside JSON.parse, on 1 MiB bodies: a batch
 // of messages as devices send them, and shapes made to cost it most (one object of 100,000 keys, every key escaped,
 // 100,000 small objects). Figures, not tests: docs/security.md quotes them. Run on an otherwise idle machine.
-import { duplicateKey } from '#app/ingest.ts';
+import { duplicateKey } from '#app/json-keys.ts';
 import { msg } from '#test/support/messages.ts';
 
 const MIB = 2 ** 20;

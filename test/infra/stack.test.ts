@@ -11,7 +11,8 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ESBUILD_LAMBDA_OPTIONS, REPO_ROOT } from '#infra/bundling.ts';
-import { CONFIG_FILE, DRUG_CODES_FILE, ENV, gradingConfigFromEnv } from '#adapters/aws/env.ts';
+import { CONFIG_FILE, DRUG_CODES_FILE, ENV } from '#adapters/aws/env.ts';
+import { gradingConfigFromEnv } from '#adapters/aws/grading-config.ts';
 import { fhirDrugCodesFromEnv } from '#adapters/aws/drug-codes-env.ts';
 import {
   API_THROTTLED_METRIC,

@@ -7,7 +7,7 @@ import type { Context } from 'aws-lambda';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { gradingConfigFromEnv } from '#adapters/aws/env.ts';
+import { gradingConfigFromEnv } from '#adapters/aws/grading-config.ts';
 import { invoke, loadHandlers } from '#hosts/aws-emulator/lambda.ts';
 import { PlatformMetrics } from '#hosts/aws-emulator/platform-metrics.ts';
 import type { FunctionSpec } from '#hosts/aws-emulator/provision.ts';

@@ -2,7 +2,8 @@
 // zod's first parse and the first Intl formatter): so the defaults must be what the schema makes of them.
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, resolveConfig } from '#domain/config.ts';
-import { gradingConfigFromEnv } from '#adapters/aws/env.ts';
+import { loadGradingConfig } from '#adapters/aws/load-grading-config.ts';
+import { gradingConfigFromEnv } from '#adapters/aws/grading-config.ts';
 import { shippedConfig } from '#test/support/config-file.ts';
 
 describe('the default configuration', () => {
@@ -19,6 +20,26 @@ describe('the default configuration', () => {
     const a = gradingConfigFromEnv({});
     a.paging.timeoutMinutes.severe = 1;
     expect(DEFAULT_CONFIG.paging.timeoutMinutes.severe).toBe(5);
+  });
+
+  // notify, escalate and ack load the schema (and zod) only when the stack ships overrides (docs/cost.md "Cold start").
+  it('is what loadGradingConfig gives without a file; with one, what gradingConfigFromEnv gives, refusals alike', async () => {
+    expect(await loadGradingConfig({})).toEqual(DEFAULT_CONFIG);
+    expect(await loadGradingConfig({ CRS_CONFIG_FILE: '' })).toEqual(DEFAULT_CONFIG);
+    const lee = shippedConfig({ scheme: 'lee2014', paging: { timeoutMinutes: { severe: 3 } } });
+    expect(await loadGradingConfig(lee)).toEqual(gradingConfigFromEnv(lee));
+    expect((await loadGradingConfig(lee)).scheme).toBe('lee2014');
+    for (const bad of [shippedConfig({ scheme: 'nope' }), shippedConfig('{"scheme":')]) {
+      const refused = (() => {
+        try {
+          gradingConfigFromEnv(bad);
+        } catch (err) {
+          return (err as Error).message;
+        }
+      })();
+      expect(refused).toMatch(/CRS_CONFIG_FILE .* is not (valid JSON|a valid grading configuration)/);
+      await expect(loadGradingConfig(bad)).rejects.toThrow(refused);
+    }
   });
 
   it('still refuses what is not an object of overrides', () => {

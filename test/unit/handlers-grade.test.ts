@@ -224,7 +224,7 @@ describe('grade handler cold start', () => {
     vi.resetModules();
     process.env.CRS_CONFIG_FILE = shippedConfig({ scheme: 'lee2014' }).CRS_CONFIG_FILE;
     try {
-      const { gradingConfigFromEnv } = await import('#adapters/aws/env.ts');
+      const { gradingConfigFromEnv } = await import('#adapters/aws/grading-config.ts');
       expect(gradingConfigFromEnv().scheme).toBe('lee2014');
       await expect(import('#functions/grade/handler.ts')).resolves.toHaveProperty('handler');
     } finally {

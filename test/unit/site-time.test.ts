@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { publishInput } from '../../shared/adapters/aws/sns-page-sender.ts';
-import { gradingConfigFromEnv } from '../../shared/adapters/aws/env.ts';
+import { gradingConfigFromEnv } from '../../shared/adapters/aws/grading-config.ts';
 import { shippedConfig } from '#test/support/config-file.ts';
 import type { OutboxItem } from '#adapters/sqlite/outbox.ts';
 import { pageEvent } from '#domain/page-event.ts';

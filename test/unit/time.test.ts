@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { formatSiteTime, iso, parseTime, parseTimeWithOffset } from '#domain/time.ts';
+import { formatSiteTime, iso, parseTime } from '#domain/time.ts';
+import { parseTimeWithOffset } from '#domain/typed-time.ts';
 
 const reference = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
 

