@@ -1,4 +1,4 @@
-// Two AWS guarantees the pipeline relies on, checked on the emulator the AWS tests use, where moto 5.2.1 on its own
+// AWS guarantees the pipeline relies on, checked on the emulator the AWS tests use, where moto 5.2.1 on its own
 // breaks them (docs/emulator.md):
 // - a cancelled transaction cancels nothing else: puts to a table acknowledged while transactions on the same table
 //   are being cancelled (a condition that fails, as the pipeline's seen-messages put and version checks fail now and
@@ -7,7 +7,9 @@
 // - a FIFO batch whose visibility timeout passes in flight comes back whole and in order. moto delivers its last
 //   message first;
 // - a visibility change of a message no longer in flight is refused. moto hides the message again without holding
-//   its FIFO group, whose next message is then delivered first.
+//   its FIFO group, whose next message is then delivered first;
+// - a renewal that races a receive (moto's request threads share the messages unlocked) never leaves a message
+//   hidden with its group open: moto then handed out the group's next message first (2026-12-07).
 // The tests start moto as test/support/moto-server.py, which puts them right; these tests fail on bare moto_server.
 // moto-server.py also backs a transaction up by the items it touches instead of copying whole tables (a copy per
 // transaction made the grade function overrun its timeout): a transaction that fails on a malformed item still
@@ -37,7 +39,9 @@ import {
   GetRecordsCommand,
   GetShardIteratorCommand,
 } from '@aws-sdk/client-dynamodb-streams';
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '#test/support/moto.ts';
 
@@ -238,5 +242,17 @@ describe('the test emulator keeps what AWS guarantees', () => {
     } finally {
       await sqs.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => undefined);
     }
+  });
+
+  it("a renewal racing a receive never hands out a FIFO group's next message while the first is in flight", () => {
+    // moto runs each request on a thread of its own. The interleaving forced step by step, in one Python process: a
+    // renewal finds m0 in flight; m0's visibility timeout passes; a receive takes the group as free; the renewal hides
+    // m0 again. AWS does each request whole: the receive gets m0 then m1, or nothing (m0 renewed in time). Unlocked,
+    // moto handed out m1 alone while m0 was in flight (and being graded): one patient's messages out of order.
+    const script = fileURLToPath(new URL('../support/moto-sqs-race.py', import.meta.url));
+    const server = fileURLToPath(new URL('../support/moto-server.py', import.meta.url));
+    const run = spawnSync('python3', [script, server], { encoding: 'utf8', timeout: 60_000 });
+    expect(run.status, run.stderr).toBe(0);
+    expect(['-', 'm0 m1']).toContain(run.stdout.trim());
   });
 });

@@ -44,7 +44,7 @@ describe('failures of the deployed shape on an emulator', () => {
         }),
       );
       await postAll(server.url, feed);
-      const h = await settle(server, expected.length);
+      const h = await settle(server, expected); // on a timeout, names the notifications not printed
       expect(h.pages.printed).toBe(expected.length);
       for (let i = 0; (await health(server)).deadLetters < 1; i++) {
         if (i > 200) throw new Error('the poison message never reached the DLQ');

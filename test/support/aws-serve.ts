@@ -103,10 +103,12 @@ const progress = (h: AwsHostHealth) =>
  */
 export async function settle(
   s: AwsServe,
-  pages: number,
+  /** How many notifications, or the ones expected (`replayPages`): a timeout then names those missing by id. */
+  want: number | PageLine[],
   timeoutMs = 120_000,
   o: { afterTick?: boolean } = {},
 ): Promise<AwsHostHealth> {
+  const pages = typeof want === 'number' ? want : want.length;
   const end = Date.now() + timeoutMs;
   // Each health read is about ten queue reads on the emulator (3 ms of its CPU each, its most frequent request): 100 ms
   // apart, not 50, halves them for at most 50 ms more a settle.
@@ -114,7 +116,7 @@ export async function settle(
   const late = (h: AwsHostHealth) => {
     if (Date.now() > end)
       throw new Error(
-        `not settled after ${timeoutMs} ms (want ${pages} pages): ${JSON.stringify(h)}\nstderr:\n${s.stderr().slice(-3000)}`,
+        `not settled after ${timeoutMs} ms (want ${pages} pages): ${JSON.stringify(h)}${missing(s, want)}\nstderr:\n${s.stderr().slice(-3000)}`,
       );
   };
   let h = await health(s);
@@ -141,6 +143,32 @@ export async function settle(
     }
     h = again;
   }
+}
+
+/**
+ * The expected notifications not printed, and those printed that were not expected, by id, with each patient concerned
+ * as expected and as printed (in the order the host printed them, which is the order it graded them in): a loss (an
+ * id missing, nothing in its place) tells from a patient's messages applied in another order (its grade changes
+ * merged or moved: other ids, other grades).
+ */
+function missing(s: AwsServe, want: number | PageLine[]): string {
+  if (typeof want === 'number') return '';
+  const printed = pageLines(s.lines);
+  const ids = (l: PageLine[]) => new Set(l.map((p) => p.notificationId));
+  const [expectedIds, printedIds] = [ids(want), ids(printed)];
+  const notPrinted = want.filter((p) => !printedIds.has(p.notificationId));
+  const unexpected = printed.filter((p) => !expectedIds.has(p.notificationId));
+  const patients = new Set([...notPrinted, ...unexpected].map((p) => p.patientId));
+  const course = (l: PageLine[], patientId: string) =>
+    l
+      .filter((p) => p.patientId === patientId)
+      .map((p) => `${p.notificationId}:${p.toGrade}`)
+      .join(' ');
+  return [
+    `\nnot printed: ${notPrinted.map((p) => `${p.notificationId} (${p.condition} ${p.toGrade} to ${p.teams.join('+')})`).join(', ') || 'none'}`,
+    `printed, not expected: ${unexpected.map((p) => p.notificationId).join(', ') || 'none'}`,
+    ...[...patients].map((id) => `${id} expected ${course(want, id)}; printed ${course(printed, id)}`),
+  ].join('\n');
 }
 
 /** Waits until the lines the host printed (as its counts say) have all reached this process. */
