@@ -1206,6 +1206,17 @@ function observation(obs: Observation, r: Reader, base: Base | undefined, o: Fhi
     return out;
   }
   const code = own[0];
+  // An ICANS domain or an organ toxicity is its Observation's value alone: a component of one (a seizure charted
+  // inside the ICE score's Observation) is said, not passed over (until 2026-12-07 it was, under a 202).
+  if (code !== undefined && Object.hasOwn(VALUE_ONLY, code))
+    r.objects('component', obs.component).forEach(([, i]) =>
+      r.issue(
+        `component[${i}].code`,
+        'not-supported',
+        `ignored: a component of ${code} is not read (each ICANS domain and organ toxicity is an Observation of its own, docs/interfaces.md): its value is not taken`,
+        'warning',
+      ),
+    );
   switch (code) {
     case CRS_OBSERVATIONS.oxygenDevice: {
       const kind: Kind = device?.named ? 'ventilator' : 'manual';
@@ -1240,10 +1251,30 @@ function observation(obs: Observation, r: Reader, base: Base | undefined, o: Fhi
       return out;
     }
     case CRS_OBSERVATIONS.iceScore: {
-      const v = obs.valueInteger ?? obs.valueQuantity?.value;
+      const q = obs.valueInteger === undefined && present(obs.valueQuantity) ? obs.valueQuantity : undefined;
+      const v = obs.valueInteger ?? q?.value;
       if (typeof v !== 'number')
         return r.issue('valueInteger', 'required', 'the ICE score needs valueInteger (0-10)') ?? [];
-      push('neuro.iceScore', v, obs.valueInteger !== undefined ? 'valueInteger' : 'valueQuantity.value', 'manual');
+      // As a quantity, a number of points: a bound ("< 7" is 6 or less, ICANS 2, not ICE 7, grade 1: until
+      // 2026-12-07 its comparator was dropped) or a unit (a percent) is no ICE score.
+      if (q) {
+        const exact = r.exact('valueQuantity', q);
+        // A UCUM unit of 1 ({score}: an annotation is 1), or with no code, a text that says points.
+        const unit = str(q.code ?? q.unit);
+        const points =
+          unit === '' ||
+          unit === '1' ||
+          /^\{[^{}]*\}$/.test(unit) ||
+          (q.code === undefined && /^(points?|pts|score)$/i.test(unit));
+        if (!points)
+          r.issue(
+            'valueQuantity.code',
+            'value',
+            `unit ${quoted(unit, SENDER_MOST)} is not taken for the ICE score: points 0-10, with no unit (1 or {score}), as valueInteger`,
+          );
+        if (!exact || !points) return [];
+      }
+      push('neuro.iceScore', v, q ? 'valueQuantity.value' : 'valueInteger', 'manual');
       return out;
     }
     case CRS_OBSERVATIONS.consciousness:
@@ -1301,6 +1332,19 @@ function observation(obs: Observation, r: Reader, base: Base | undefined, o: Fhi
   );
   return out;
 }
+
+/** The project's codes of Observations read by their value alone, not by components. */
+const VALUE_ONLY: Record<string, true> = Object.fromEntries(
+  [
+    CRS_OBSERVATIONS.iceScore,
+    CRS_OBSERVATIONS.consciousness,
+    CRS_OBSERVATIONS.seizure,
+    CRS_OBSERVATIONS.motorWeakness,
+    CRS_OBSERVATIONS.cerebralEdema,
+    CRS_OBSERVATIONS.organToxicity,
+    CRS_OBSERVATIONS.transaminitis,
+  ].map((c) => [c, true]),
+);
 
 /** What soleOf returns for codings that name two different things (said there). */
 const TWO = Symbol('two different things');

@@ -11,7 +11,7 @@ import { quoted, SENDER_MOST } from '#domain/printable.ts';
 import { iso } from '#domain/time.ts';
 import { CONTRACT_ID, compactTime, idPart, messageIdOf } from '#app/interfaces/ids.ts';
 import type { Translated } from '#app/interfaces/screen.ts';
-import { HL7_SYSTEMS, oxygenDeviceOf } from '#app/interfaces/terminology.ts';
+import { CRS_OBSERVATIONS, HL7_SYSTEMS, oxygenDeviceOf } from '#app/interfaces/terminology.ts';
 import { toContractUnit, type SentUnit } from '#app/interfaces/units.ts';
 import { MAX_OFFSET_MINUTES, wallClockInstants, type SiteZone } from '#app/interfaces/zone.ts';
 import {
@@ -726,6 +726,7 @@ function observation(
 ): Omit<Fragment, 'place'> | Omit<Fragment, 'place'>[] | undefined {
   const status = get(seg, 11).toUpperCase();
   const coded = codeOf(seg, get);
+  const unread = coded ? undefined : notReadHere(seg, get);
   if (SKIPPED_STATUS.has(status)) {
     const retraction = Object.hasOwn(RETRACTION, status) ? RETRACTION[status] : undefined;
     if (coded && retraction)
@@ -735,6 +736,16 @@ function observation(
         severity: 'W',
         text: `OBX-11 "${status}" (${retraction}) is not applied: this system has no retraction; a value sent before for this time stays graded. Send the right value with OBX-11 C and the same OBX-14, or tell the clinical team`,
       });
+    return undefined;
+  }
+  // The project's own code of a field this interface does not carry (the ICANS domains, organ toxicity): refused,
+  // named. Until 2026-12-07 it was skipped as an unknown code: an ICE score of 2 (ICANS 3) answered AA, never graded.
+  if (unread) {
+    problems.push({
+      at: at(3),
+      code: 103,
+      text: `${unread.field} is not read over HL7 v2 (OBX-3 ${unread.code}^^${LOCAL_SYSTEM}): send it over FHIR (an Observation coded ${unread.code}, docs/interfaces.md) or as contract JSON; the OBX is refused`,
+    });
     return undefined;
   }
   if (!coded) return undefined; // a code this system does not grade (ECG leads, alarms, device rows...)
@@ -926,6 +937,31 @@ function codeOf(
       const field = fieldOfMdc(mdc);
       if (field) return { field, rank: rankOfMdc(mdc) };
     }
+  }
+  return undefined;
+}
+
+/**
+ * The project's observation codes (99CRS) of fields HL7 v2 does not carry here, with the contract field each names:
+ * FHIR reads them (docs/interfaces.md); over HL7 v2 they are refused, never skipped as codes of no interest.
+ */
+const NOT_READ_OVER_HL7: Record<string, string> = {
+  [CRS_OBSERVATIONS.oxygenForComfort]: 'oxygen.forComfort',
+  [CRS_OBSERVATIONS.iceScore]: 'neuro.iceScore',
+  [CRS_OBSERVATIONS.consciousness]: 'neuro.consciousness',
+  [CRS_OBSERVATIONS.seizure]: 'neuro.seizure',
+  [CRS_OBSERVATIONS.motorWeakness]: 'neuro.motorWeakness',
+  [CRS_OBSERVATIONS.cerebralEdema]: 'neuro.cerebralEdema',
+  [CRS_OBSERVATIONS.organToxicity]: 'organToxicity.maxCtcaeGrade',
+  [CRS_OBSERVATIONS.transaminitis]: 'organToxicity.transaminitisGrade',
+};
+
+/** An OBX-3 (identifier or alternate) that is one of NOT_READ_OVER_HL7's codes, with its field. */
+function notReadHere(seg: Hl7Segment, get: Get): { field: string; code: string } | undefined {
+  for (const first of [1, 4]) {
+    const code = get(seg, 3, first);
+    if (get(seg, 3, first + 2).toUpperCase() === LOCAL_SYSTEM && Object.hasOwn(NOT_READ_OVER_HL7, code))
+      return { field: NOT_READ_OVER_HL7[code]!, code };
   }
   return undefined;
 }
