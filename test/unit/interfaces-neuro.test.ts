@@ -4,11 +4,14 @@
 import type { Bundle } from '@medplum/fhirtypes';
 import { describe, expect, it } from 'vitest';
 import { translateResources } from '#app/fhir/translate.ts';
+import { ingestHl7 } from '#app/hl7v2/ingest.ts';
+import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
 import { CRS_CODES, UCUM } from '#app/interfaces/terminology.ts';
 import { Replay } from '#app/replay.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { translateItem } from '#test/support/interfaces.ts';
+import { MemoryQueue } from '#test/support/port-fakes.ts';
 
 const NOW = Date.parse('2026-01-10T09:00:00Z');
 const T = '2026-01-10T08:00:00Z';
@@ -81,6 +84,36 @@ describe('ICANS inputs over FHIR', () => {
       NOW,
     );
     expect(text.messages.map((m) => m.neuro)).toEqual([{ iceScore: 7 }]);
+    // "points" is read as text only: as a coded unit it is no UCUM unit of 1; an annotation is one whole {...}.
+    for (const code of ['points', '{score', 'x{score}'])
+      expect(unit(code).problems, code).toEqual([expect.stringMatching(/valueQuantity\.code: .*ICE score/)]);
+  });
+
+  it.each([
+    ['ice-score', { valueInteger: 3 }],
+    ['icans-consciousness', { valueCodeableConcept: { coding: [{ system: CRS_CODES, code: 'alert' }] } }],
+    ['icans-seizure', { valueCodeableConcept: { coding: [{ system: CRS_CODES, code: 'none' }] } }],
+    ['icans-motor-weakness', { valueBoolean: false }],
+    ['icans-cerebral-edema', { valueCodeableConcept: { coding: [{ system: CRS_CODES, code: 'none' }] } }],
+    ['organ-toxicity-max-ctcae-grade', { valueInteger: 1 }],
+    ['transaminitis-ctcae-grade', { valueInteger: 1 }],
+  ])('says a component of %s is not read (its own value taken)', (code, value) => {
+    const t = translateResources(
+      [
+        {
+          resource: observation(code, {
+            ...value,
+            component: [{ code: { coding: [{ system: CRS_CODES, code: 'icans-seizure' }] }, valueInteger: 4 }],
+          }),
+          at: 'Bundle.entry[0].resource',
+        },
+      ],
+      { deviceId: 'ehr-1' },
+    );
+    expect(t.translated).toHaveLength(1);
+    expect(t.issues).toEqual([
+      expect.objectContaining({ expression: 'Bundle.entry[0].resource.component[0].code', severity: 'warning' }),
+    ]);
   });
 
   it('says when a neuro Observation carries components: a seizure charted as a component of the ICE score is not read', () => {
@@ -129,10 +162,40 @@ describe('ICANS inputs over HL7 v2', () => {
     ['neuro.seizure', 'OBX|2|CWE|icans-seizure^^99CRS||prolonged^^99CRS||||||F'],
     ['neuro.motorWeakness', 'OBX|2|CWE|^^^icans-motor-weakness^^99CRS||Y^^HL70136||||||F'],
     ['neuro.cerebralEdema', 'OBX|2|CWE|icans-cerebral-edema^^99CRS||diffuse^^99CRS||||||F'],
+    ['oxygen.forComfort', 'OBX|2|CWE|oxygen-for-comfort^^99CRS||Y^^HL70136||||||F'],
+    ['organToxicity.maxCtcaeGrade', 'OBX|2|NM|organ-toxicity-max-ctcae-grade^^99CRS||3||||||F'],
+    ['organToxicity.transaminitisGrade', 'OBX|2|NM|transaminitis-ctcae-grade^^99CRS||3||||||F'],
+    ['neuro.iceScore', 'OBX|2|NM|ice-score^ICE^99crs||2||||||F'],
   ])('refuses %s (the project code in 99CRS), naming it, never an AA that drops it', (field, obx) => {
     // The same content as JSON grades ICANS 3 or 4; over HL7 v2 it was answered AA with the heart rate alone.
     const r = translateItem({ format: 'hl7v2', text: oru(obx), from: 'x' }, NOW);
     expect(r.messages.map((m) => Object.keys(m).filter((k) => k === 'vitals' || k === 'neuro'))).toEqual([['vitals']]);
     expect(r.problems).toEqual([expect.stringContaining(`${field} is not read over HL7 v2`)]);
+  });
+
+  it('refuses it as AE 103 at OBX-3, the rest of the message taken (never an AR)', async () => {
+    const text = oru('OBX|2|NM|ice-score^ICE^99CRS||2||||||F');
+    const r = translatePcd01(text);
+    expect(r.ok && r.problems).toEqual([
+      { at: expect.objectContaining({ segment: 'OBX', field: 3 }), code: 103, text: expect.any(String) },
+    ]);
+    const queue = new MemoryQueue();
+    const a = await ingestHl7(text, { deviceId: 'gw', role: 'monitor' }, { queue, now: () => NOW });
+    expect([a.code, a.status, a.messageIds.length]).toEqual(['AE', 202, 1]);
+  });
+
+  it('skips such a code with no result (OBX-11 X) or in another coding system, as any code it does not grade', () => {
+    for (const obx of [
+      'OBX|2|NM|ice-score^ICE^99CRS||||||||X',
+      'OBX|2|NM|ice-score^ICE^L||2||||||F',
+      'OBX|2|CWE|icans-seizure^^LN||prolonged^^99CRS||||||F',
+    ]) {
+      const r = translateItem({ format: 'hl7v2', text: oru(obx), from: 'x' }, NOW);
+      expect(r.problems, obx).toEqual([]);
+      expect(
+        r.messages.map((m) => m.vitals),
+        obx,
+      ).toEqual([{ heartRate: 88 }]);
+    }
   });
 });
