@@ -10,6 +10,8 @@ import type { OutputEvent } from '#domain/events.ts';
 import { feedStatus, PAGE_TEAMS } from '#domain/paging.ts';
 import type { PatientState } from '#domain/state.ts';
 import { parseTime } from '#domain/time.ts';
+import { quoted, SENDER_MOST } from '#domain/printable.ts';
+import { zoneOffsetCheck } from '#domain/typed-time.ts';
 import * as z from '#domain/zod.ts';
 import type { AuditEvent } from '#ports';
 import { checkReplayed } from './ingest.ts';
@@ -19,7 +21,7 @@ import { ONE_SCOPE } from './silence.ts';
 import { Replay } from './replay.ts';
 import { planStaleFeeds, type FeedCheck, type InForce } from './stale-feed.ts';
 
-const time = z.iso.datetime({ offset: true });
+const time = z.iso.datetime({ offset: true, abort: true }).check(zoneOffsetCheck((v) => quoted(v, SENDER_MOST)));
 const Control = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('ack'),

@@ -886,7 +886,14 @@ export async function examine(
       () =>
         clients.sns.send(
           new PublishCommand(
-            testPagePublishInput(pagesTopicArn, team, [...(wards?.get(team) ?? [])].sort(), testId, o.now),
+            testPagePublishInput(
+              pagesTopicArn,
+              team,
+              [...(wards?.get(team) ?? [])].sort(),
+              testId,
+              o.now,
+              (o.config ?? DEFAULT_CONFIG).site.timeZone,
+            ),
           ),
         ),
     );

@@ -27,6 +27,7 @@ import {
   SENDER_MOST,
   separatorProblem,
 } from './printable.ts';
+import { zoneOffsetCheck } from './typed-time.ts';
 import { unknownKeys } from './unknown-keys.ts';
 export * from './vocabulary.ts';
 
@@ -109,13 +110,17 @@ function text(min: number, max: number) {
 export const WARD = text(1, 32);
 
 const timestamp = () =>
-  z.iso.datetime({
-    offset: true,
-    error: (iss) =>
-      isMissing(iss.input)
-        ? 'is required'
-        : `${show(iss.input)} is not an RFC 3339 timestamp with a zone offset (e.g. 2026-11-26T10:00:00Z)`,
-  });
+  z.iso
+    .datetime({
+      offset: true,
+      error: (iss) =>
+        isMissing(iss.input)
+          ? 'is required'
+          : `${show(iss.input)} is not an RFC 3339 timestamp with a zone offset (e.g. 2026-11-26T10:00:00Z)`,
+      // No later check for a text that is no such time: one error a field.
+      abort: true,
+    })
+    .check(zoneOffsetCheck(show));
 
 /** An object that refuses unknown keys, naming them, so that a misspelt field is never silently dropped. */
 function strict<S extends z.core.$ZodLooseShape>(shape: S, what = 'field') {

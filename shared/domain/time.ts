@@ -158,6 +158,23 @@ export function instantMs(text: string): number | undefined {
 
 const INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(?:Z|([+-])(\d{2}):(\d{2}))$/;
 
+/** The widest UTC offset any zone has (+14:00, Kiribati): +14:30 is a typo, never a zone or a time's offset. */
+export const MAX_OFFSET_MINUTES = 14 * 60;
+
+/** What a refusal of such an offset says after it. */
+export const IMPOSSIBLE_OFFSET = "no zone is more than 14 hours from UTC; check the sender's time zone setting";
+
+/**
+ * The offset of an RFC 3339 time (`+18:00`) when no zone has it, past 14 hours either way; undefined for Z, for an
+ * offset a zone can have, and for a text that ends in none. RFC 3339 takes any offset to 23:59: HL7 v2's DTM and
+ * FHIR's dateTime are held to the zones' (shared/app/hl7v2/pcd01.ts, shared/app/fhir/translate.ts), and so, since
+ * 2026-12-07, are the contract's times and those typed to a command.
+ */
+export function impossibleOffset(text: string): string | undefined {
+  const m = /[+-](\d{2}):(\d{2})$/.exec(text);
+  return m && Number(m[1]) * 60 + Number(m[2]) > MAX_OFFSET_MINUTES ? m[0] : undefined;
+}
+
 // ---------------------------------------------------------------------------------------- times people read
 
 /** The zone times are shown in when the site configures none (`site.timeZone`). */

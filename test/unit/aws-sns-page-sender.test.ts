@@ -462,10 +462,21 @@ describe('SnsPageSender: pinned by a mutation run', () => {
   });
 
   it("gives a test page every ward the team's ward-limited endpoints take, so that each of them gets it", () => {
-    const input = testPagePublishInput(TOPIC, 'hematology', ['H4', 'ICU-2'], 't1', NOW);
+    const input = testPagePublishInput(TOPIC, 'hematology', ['H4', 'ICU-2'], 't1', NOW, 'UTC');
     expect(input.MessageAttributes!.ward).toEqual({ DataType: 'String.Array', StringValue: '["H4","ICU-2"]' });
     expect(input.MessageAttributes!.team).toEqual({ DataType: 'String', StringValue: 'hematology' });
-    expect(testPagePublishInput(TOPIC, 'hematology', [], 't2', NOW).MessageAttributes!.ward).toBeUndefined();
+    expect(testPagePublishInput(TOPIC, 'hematology', [], 't2', NOW, 'UTC').MessageAttributes!.ward).toBeUndefined();
+  });
+
+  // docs/time-zones.md: the email text is read by people, in the site's zone (2026-12-07: the test page's was UTC,
+  // "sent 2026-01-10T08:10:00.000Z", an hour off in Paris, beside pages that said 09:10 CET).
+  it("writes a test page's time in the site's zone, its JSON's sentAt in RFC 3339 UTC", () => {
+    const input = testPagePublishInput(TOPIC, 'icu', [], 't3', NOW, 'Europe/Paris');
+    const message = JSON.parse(input.Message!) as { default: string; email: string };
+    expect(message.email).toContain('Test t3, sent 2026-01-10 09:10 CET.');
+    expect(JSON.parse(message.default)).toMatchObject({ sentAt: '2026-01-10T08:10:00.000Z' });
+    const utc = JSON.parse(testPagePublishInput(TOPIC, 'icu', [], 't4', NOW, 'UTC').Message!) as { email: string };
+    expect(utc.email).toContain('Test t4, sent 2026-01-10 08:10 UTC.');
   });
 });
 

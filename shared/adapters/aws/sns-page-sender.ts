@@ -18,6 +18,7 @@ import { gradeHeadline, type Notification } from '#domain/page.ts';
 import { heldText, type Page, type PageTeam } from '#domain/paging.ts';
 import { RecordRefused, type PageMessage, type PageSender } from '#ports';
 import { pageEvent, type PageEvent } from '#domain/page-event.ts';
+import { formatSiteTime } from '#domain/time.ts';
 import { wardOfSubject } from '#app/stale-feed.ts';
 import { isOutage } from './outage.ts';
 
@@ -286,6 +287,8 @@ export function testPagePublishInput(
   wards: string[],
   testId: string,
   sentAt: number,
+  /** The site's zone: the email's time is read by people (docs/time-zones.md), the JSON's sentAt stays UTC. */
+  timeZone: string,
 ): PublishCommandInput {
   const at = new Date(sentAt).toISOString();
   const body: TestPageBody = {
@@ -301,7 +304,7 @@ export function testPagePublishInput(
     MessageStructure: 'json',
     Message: JSON.stringify({
       default: JSON.stringify(body),
-      email: `TEST page from crs doctor for the ${team} team: no patient, nothing to do.\n\nIf you read this, pages for the ${team} team reach this address.\n\nTest ${testId}, sent ${at}.`,
+      email: `TEST page from crs doctor for the ${team} team: no patient, nothing to do.\n\nIf you read this, pages for the ${team} team reach this address.\n\nTest ${testId}, sent ${formatSiteTime(sentAt, timeZone)}.`,
       sms: `TEST page for ${team} from crs doctor: no patient, nothing to do. Pages for ${team} reach this phone.`,
     }),
     Subject: `TEST page for the ${team} team (crs doctor)`,

@@ -26,7 +26,7 @@ import {
 } from '#domain/contract.ts';
 import { withoutFloatNoise } from '#domain/numbers.ts';
 import { PROBLEMS_NAMED, quoted, SENDER_MOST } from '#domain/printable.ts';
-import { iso } from '#domain/time.ts';
+import { iso, MAX_OFFSET_MINUTES } from '#domain/time.ts';
 import { CONTRACT_ID, compactTime, idPart, messageIdOf } from '#app/interfaces/ids.ts';
 import type { Translated } from '#app/interfaces/screen.ts';
 import {
@@ -49,7 +49,6 @@ import {
 } from '#app/interfaces/terminology.ts';
 import { toContractUnit, type SentUnit } from '#app/interfaces/units.ts';
 import { fieldOfLoinc, fieldOfMdc, rankOfLoinc, rankOfMdc } from '#app/interfaces/codes.ts';
-import { MAX_OFFSET_MINUTES } from '#app/interfaces/zone.ts';
 import { emptyValue, noResourceType, unknownElements } from './elements.ts';
 
 type IssueCode =

@@ -8,12 +8,12 @@ import { Hl7Message, type Hl7Segment } from '@medplum/core';
 import type { CodedField } from '#domain/codes.ts';
 import { measurementProblem, type OxygenDevice } from '#domain/contract.ts';
 import { quoted, SENDER_MOST } from '#domain/printable.ts';
-import { iso } from '#domain/time.ts';
+import { iso, MAX_OFFSET_MINUTES } from '#domain/time.ts';
 import { CONTRACT_ID, compactTime, idPart, messageIdOf } from '#app/interfaces/ids.ts';
 import type { Translated } from '#app/interfaces/screen.ts';
 import { CRS_OBSERVATIONS, HL7_SYSTEMS, oxygenDeviceOf } from '#app/interfaces/terminology.ts';
 import { toContractUnit, type SentUnit } from '#app/interfaces/units.ts';
-import { MAX_OFFSET_MINUTES, wallClockInstants, type SiteZone } from '#app/interfaces/zone.ts';
+import { wallClockInstants, type SiteZone } from '#app/interfaces/zone.ts';
 import {
   LOCAL_SYSTEM,
   OXYGEN_DEVICE_CODE,

@@ -1,8 +1,6 @@
 // Local wall-clock times to instants, for senders whose timestamps carry no offset: only when the site configured
 // its zone (a fixed offset like +01:00, or an IANA name like Europe/Paris, daylight saving included).
-
-/** The widest UTC offset any zone has (+14:00, Kiribati): +14:30 is a typo, never a zone or a time's offset. */
-export const MAX_OFFSET_MINUTES = 14 * 60;
+import { MAX_OFFSET_MINUTES } from '#domain/time.ts';
 
 /** A configured site zone: `+01:00`, `-0500`, `Z` or an IANA zone name. Undefined when the text is neither. */
 export function parseZone(text: string): SiteZone | undefined {
