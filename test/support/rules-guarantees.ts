@@ -5,6 +5,7 @@ import type { GradingConfig } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { hypotensionThresholds } from '#domain/grading.ts';
 import { reduce } from '#domain/reducer.ts';
+import { oracleGrades } from './rules-oracle.ts';
 import type { PatientState } from '#domain/state.ts';
 
 /**
@@ -108,4 +109,26 @@ function lateMaskingLosesFever(arrived: DeviceMessage[], cfg: GradingConfig): bo
   const keptAfter = new Set(replay(arrived)!.febrile.map(([t]) => t));
   const own = Date.parse(last.observedAt);
   return after.some((t) => !keptAfter.has(t) || (t !== own && !keptBefore.has(t)));
+}
+
+/**
+ * The first arrival after which the engine (one message at a time, its bounded state, read back through `load` when
+ * given: a store's round trip) and the naive oracle disagree on the CRS or ICANS grade, or undefined.
+ */
+export function disagreement(
+  arrivals: DeviceMessage[],
+  cfg: GradingConfig,
+  load: (s: PatientState) => PatientState = (s) => s,
+) {
+  let state: PatientState | undefined;
+  let engine = { crs: 0, icans: 0 };
+  for (let k = 0; k < arrivals.length; k++) {
+    const step = reduce(state, arrivals[k]!, cfg, arrivalOf(arrivals[k]!));
+    state = load(step.state);
+    if (step.kind === 'applied') engine = { crs: step.assessment.crsGrade, icans: step.assessment.icansGrade };
+    const oracle = oracleGrades(arrivals.slice(0, k + 1), cfg);
+    if (engine.crs !== oracle.crs || engine.icans !== oracle.icans)
+      return { after: k + 1, scheme: cfg.scheme, engine, oracle };
+  }
+  return undefined;
 }

@@ -3,14 +3,10 @@
 // accepted messages. After every arrival, both must give the same CRS (ASTCT 2019 and Lee 2014) and ICANS grades.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { arrivalOf } from '#app/digest.ts';
 import { configFor, type GradingConfig } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
-import { reduce } from '#domain/reducer.ts';
-import type { PatientState } from '#domain/state.ts';
 import { clinicalCourse, course, nearlyOrdered, permutation } from '#test/support/arbitraries.ts';
-import { oracleGrades } from '#test/support/rules-oracle.ts';
-import { withinGuarantees } from '#test/support/rules-guarantees.ts';
+import { disagreement, withinGuarantees } from '#test/support/rules-guarantees.ts';
 import { run } from '#test/support/run.ts';
 import { enrol, msg } from '#test/support/messages.ts';
 import { episodeStartMoves } from '#test/support/waiver-cases.ts';
@@ -37,21 +33,6 @@ const site = (cfg: GradingConfig) =>
 const small = (cfg: GradingConfig, more: object = {}) =>
   configFor(cfg.scheme, { bpHistory: 6, vasopressorHistory: 6, feverHistory: 3, ...more });
 const keys = fc.array(fc.integer(), { minLength: 300, maxLength: 300 });
-
-/** The first arrival at which engine and oracle disagree, or undefined. */
-function disagreement(arrivals: DeviceMessage[], cfg: GradingConfig) {
-  let state: PatientState | undefined;
-  let engine = { crs: 0, icans: 0 };
-  for (let k = 0; k < arrivals.length; k++) {
-    const step = reduce(state, arrivals[k]!, cfg, arrivalOf(arrivals[k]!));
-    state = step.state;
-    if (step.kind === 'applied') engine = { crs: step.assessment.crsGrade, icans: step.assessment.icansGrade };
-    const oracle = oracleGrades(arrivals.slice(0, k + 1), cfg);
-    if (engine.crs !== oracle.crs || engine.icans !== oracle.icans)
-      return { after: k + 1, scheme: cfg.scheme, engine, oracle };
-  }
-  return undefined;
-}
 
 type Order = (n: number, keys: number[]) => number[];
 const anyOrder: Order = permutation;
