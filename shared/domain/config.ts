@@ -2,7 +2,7 @@
 // ../docs (crs-rules.md) fixes. A deployment overrides any part with a JSON file (see loadConfig / README).
 import { hoursSetting, minutesSetting, pageText, pagingConfigSchema, teamList } from './paging-schema.ts';
 import { DEFAULT_CONFIG } from './config-defaults.ts';
-import { isTimeZone } from './time.ts';
+import { isTimeZone, timeZoneProblem } from './time.ts';
 import { MEDICATION_DRUGS, RANGES } from './vocabulary.ts';
 import * as z from './zod.ts';
 
@@ -169,8 +169,7 @@ function buildGradingConfigSchema() {
        */
       timeZone: z.string().check(
         z.refine(isTimeZone, {
-          error: (iss) =>
-            `${JSON.stringify(iss.input)} is not an IANA time zone name (e.g. Europe/Paris, America/New_York, UTC)`,
+          error: (iss) => `${JSON.stringify(iss.input)} ${timeZoneProblem(String(iss.input))}`,
         }),
       ),
     }),

@@ -27,7 +27,7 @@ import {
   SENDER_MOST,
   separatorProblem,
 } from './printable.ts';
-import { zoneOffsetCheck } from './typed-time.ts';
+import { timeSpellingProblem, zoneOffsetCheck } from './typed-time.ts';
 import { unknownKeys } from './unknown-keys.ts';
 export * from './vocabulary.ts';
 
@@ -116,7 +116,10 @@ const timestamp = () =>
       error: (iss) =>
         isMissing(iss.input)
           ? 'is required'
-          : `${show(iss.input)} is not an RFC 3339 timestamp with a zone offset (e.g. 2026-11-26T10:00:00Z)`,
+          : `${show(iss.input)} ${
+              (typeof iss.input === 'string' && timeSpellingProblem(iss.input)) ||
+              'is not an RFC 3339 timestamp with a zone offset (e.g. 2026-11-26T10:00:00Z)'
+            }`,
       // No later check for a text that is no such time: one error a field.
       abort: true,
     })

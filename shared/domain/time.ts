@@ -205,16 +205,40 @@ function siteFormat(timeZone: string): Intl.DateTimeFormat {
 
 /**
  * Whether `name` is an IANA time zone name this runtime knows (Europe/Paris, America/New_York, UTC). Fixed offsets
- * (+01:00) are not: a site's clock follows its daylight saving time.
+ * (+01:00) are not: a site's clock follows its daylight saving time; nor, since 2026-12-07, the names of fixed offsets
+ * (Etc/GMT+5, EST: timeZoneProblem).
  */
 export function isTimeZone(name: string): boolean {
-  if (!/^[A-Za-z][A-Za-z0-9_+\-/]*$/.test(name)) return false;
+  return timeZoneProblem(name) === undefined;
+}
+
+/** The tz database's fixed abbreviations (no daylight saving time), with their offset from UTC in hours. */
+const FIXED_ABBREVIATIONS: Record<string, number> = { EST: -5, MST: -7, HST: -10 };
+
+/**
+ * Why `name` is no site zone, said after the quoted name (`"Europe/Pariss" is not an IANA time zone name ...`), or
+ * undefined when it is one. UTC (Etc/UTC, GMT) is taken. A fixed offset under a zone's name is refused: IANA's
+ * Etc/GMT+5 is UTC-5 (POSIX's sign, positive west), the reverse of what it reads as, and EST is UTC-5 all year;
+ * neither keeps the daylight saving time of a site's region (docs/time-zones.md).
+ */
+export function timeZoneProblem(name: string): string | undefined {
+  const unknown = 'is not an IANA time zone name (e.g. Europe/Paris, America/New_York, UTC)';
+  if (!/^[A-Za-z][A-Za-z0-9_+\-/]*$/.test(name)) return unknown;
+  let canonical: string;
   try {
-    siteFormat(name);
-    return true;
+    canonical = siteFormat(name).resolvedOptions().timeZone;
   } catch {
-    return false;
+    return unknown;
   }
+  const fixed = /^Etc\/GMT([+-])(\d+)$/.exec(canonical);
+  if (fixed) {
+    const [, sign, hours] = fixed;
+    return `is a fixed offset, UTC${sign === '+' ? '-' : '+'}${hours} (IANA reverses the sign: Etc/GMT${sign}N is N hours ${sign === '+' ? 'west' : 'east'} of UTC), without daylight saving time: set the region's zone name (e.g. America/Bogota, Asia/Karachi, Europe/Paris)`;
+  }
+  const abbreviation = FIXED_ABBREVIATIONS[name.toUpperCase()];
+  if (abbreviation !== undefined)
+    return `is a fixed offset, UTC${abbreviation} all year, without daylight saving time: set the region's zone name (e.g. America/New_York, America/Bogota)`;
+  return undefined;
 }
 
 /**

@@ -26,3 +26,32 @@ export function zoneOffsetCheck(show: (value: string) => string) {
       `${show(String(iss.input))} has an impossible UTC offset (${impossibleOffset(String(iss.input))}): ${IMPOSSIBLE_OFFSET}`,
   });
 }
+
+// A leap second: the date, T (or t, or a space), hours and minutes; then :60, a fraction, the zone.
+const LEAP_SECOND = /^(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}):60(?:\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/**
+ * What is wrong with a time RFC 3339 writes that the contract does not take, and the time to send, after the quoted
+ * value; undefined when it is no time at all. The contract's times are ISO 8601's upper-case form with seconds 00-59
+ * (docs/contract.md, "Times"), while RFC 3339 (section 5.6) also writes a leap second (23:59:60), lets `t` and `z` be
+ * lower case and notes a space for the T: refused as "not an RFC 3339 timestamp", as they were until 2026-12-07,
+ * the sender was told something false and not what to change.
+ */
+export function timeSpellingProblem(text: string): string | undefined {
+  withOffset ??= z.iso.datetime({ offset: true });
+  const leap = LEAP_SECOND.exec(text);
+  const base = leap ? `${leap[1]}:59.999${leap[2]}` : text;
+  const sep = base.charAt(10);
+  const fixed = `${base.slice(0, 10)}${sep === 't' || sep === ' ' ? 'T' : sep}${base.slice(11)}`.replace(/z$/, 'Z');
+  if (fixed === text || !withOffset.safeParse(fixed).success) return undefined;
+  const lower = sep === 't' || base.endsWith('z');
+  const problems = [
+    leap ? 'has a leap second (:60), which the contract does not take' : '',
+    lower ? 'writes t or z in lower case' : '',
+    sep === ' ' ? 'separates the date and the time with a space' : '',
+  ].filter((p) => p !== '');
+  if (problems.length > 1 || leap) return `${problems.join(', and ')}: send ${fixed}`;
+  return lower
+    ? `writes t or z in lower case: write T and Z in upper case, ${fixed}`
+    : `separates the date and the time with a space: write T between them, ${fixed}`;
+}

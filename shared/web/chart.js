@@ -86,6 +86,42 @@
   }
 
   /**
+   * The time axis's ticks from start to end (ms), every `step` of the site's wall clock: [{t, time, day}], `day` the
+   * date written under the first tick of a local day, its midnight (steps of an hour or more), else ''. Each tick is
+   * placed from the wall-clock time it shows, with the offset at that time (fmt.offsetMinutes), so the ticks stay on
+   * whole local hours on both sides of a daylight-saving change: a time the change skips has no tick, one it repeats
+   * two. Until 2026-12-07 every tick was placed with the offset at the chart's start: after a change inside the chart,
+   * 6-hourly ticks fell on 05:00, 11:00, ... and local midnight lost its date.
+   */
+  function axisTicks(start, end, step, fmt) {
+    var MIN = 60000,
+      H = 60 * MIN,
+      DAY = 24 * H;
+    function wallOf(t) {
+      return t + fmt.offsetMinutes(t) * MIN;
+    }
+    var out = [];
+    // From 3 hours of wall clock before the start: after a change back, the repeated hour shows earlier times.
+    for (var w = Math.ceil((wallOf(start) - 3 * H) / step) * step; ; w += step) {
+      // The instants that show wall time w: with the offset of a day before it or of a day after (one change at most).
+      var a = w - fmt.offsetMinutes(w - DAY) * MIN;
+      var b = w - fmt.offsetMinutes(w + DAY) * MIN;
+      if (Math.min(a, b) > end) break;
+      [Math.min(a, b), Math.max(a, b)].forEach(function (t, i) {
+        if ((i === 0 || a !== b) && t >= start && t <= end && wallOf(t) === w) out.push(t);
+      });
+    }
+    out.sort(function (x, y) {
+      return x - y;
+    });
+    return out.map(function (t, i) {
+      var time = fmt.time(t);
+      var newDay = time === '00:00' || (i > 0 && fmt.day(t) !== fmt.day(out[i - 1]));
+      return { t: t, time: time, day: step >= H && newDay ? fmt.day(t) : '' };
+    });
+  }
+
+  /**
    * Draws the timeline into `container` (replacing its content). tl: {from, to, feverThresholdC, hypotension,
    * points}; fmt: {time(ms) -> "14:05", dateTime(ms) -> text, day(ms) -> text, offsetMinutes(ms) -> the site's offset
    * from UTC}. Returns the SVG element.
@@ -269,17 +305,13 @@
 
     // Time grid and axis.
     var step = niceStep(domainEnd - start, Math.max(2, Math.floor(plotW / 80)));
-    var offset = -fmt.offsetMinutes(start) * 60000; // ticks on the site's wall clock
-    var first = Math.ceil((start - offset) / step) * step + offset;
     var axis = el('g', { class: 'axis' });
-    for (var t = first; t <= domainEnd; t += step) {
-      var x = sx(t);
+    axisTicks(start, domainEnd, step, fmt).forEach(function (k) {
+      var x = sx(k.t);
       axis.appendChild(el('line', { class: 'grid', x1: x, x2: x, y1: 0, y2: height - axisH }));
-      axis.appendChild(el('text', { x: x, y: height - axisH + 14, 'text-anchor': 'middle' }, fmt.time(t)));
-      if (step >= 3600000 && fmt.time(t) === '00:00') {
-        axis.appendChild(el('text', { x: x, y: height - axisH + 27, 'text-anchor': 'middle' }, fmt.day(t)));
-      }
-    }
+      axis.appendChild(el('text', { x: x, y: height - axisH + 14, 'text-anchor': 'middle' }, k.time));
+      if (k.day) axis.appendChild(el('text', { x: x, y: height - axisH + 27, 'text-anchor': 'middle' }, k.day));
+    });
     svg.appendChild(axis);
 
     var y = 0;
@@ -423,6 +455,7 @@
 
   window.CrsChart = {
     render: render,
+    axisTicks: axisTicks,
     o2Text: o2Text,
     setDeviceNames: setDeviceNames,
     pressorText: pressorText,

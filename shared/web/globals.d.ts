@@ -2,6 +2,7 @@
 interface Window {
   CrsChart: {
     render: (...args: unknown[]) => unknown;
+    axisTicks: (...args: unknown[]) => { t: number; time: string; day: string }[];
     o2Text: (...args: unknown[]) => string;
     setDeviceNames: (names: Record<string, string> | undefined) => void;
     pressorText: (...args: unknown[]) => string;

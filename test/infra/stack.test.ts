@@ -884,6 +884,9 @@ describe('functions', () => {
     expect(() => templateApp({ context: { gradingConfig: { site: { timeZone: 'Paris' } } } })).toThrow(
       /invalid grading config: site\.timeZone: "Paris" is not an IANA time zone/,
     );
+    expect(() => templateApp({ context: { gradingConfig: { site: { timeZone: 'Etc/GMT+5' } } } })).toThrow(
+      /invalid grading config: site\.timeZone: "Etc\/GMT\+5" is a fixed offset, UTC-5 \(IANA reverses the sign/,
+    );
     // As `crs replay --config` and `crs serve --config` refuse a file holding null: the synth took it as the defaults.
     expect(() => templateApp({ context: { gradingConfig: 'null' } })).toThrow(
       /invalid grading config: config: .*expected object, received null/,

@@ -89,3 +89,47 @@ describe('one instant in any offset', () => {
     for (const g of graded.slice(1)) expect(g).toEqual(graded[0]);
   });
 });
+
+// RFC 3339 (section 5.6) writes a leap second (23:59:60) and lets `t` and `z` be lower case; the contract's times are
+// ISO 8601's upper-case form with seconds 00-59 (docs/contract.md "Times", the JSON Schema's pattern). Such a time is
+// refused as before, and since 2026-12-07 the error names what is wrong and what to send: it said the time was "not
+// an RFC 3339 timestamp with a zone offset", which is false, and left the sender to find the difference.
+describe('an RFC 3339 time the contract does not take', () => {
+  it('is refused naming the leap second, or the lower-case t or z, with the time to send', () => {
+    for (const [when, error] of [
+      [
+        '2026-12-31T23:59:60Z',
+        'has a leap second (:60), which the contract does not take: send 2026-12-31T23:59:59.999Z',
+      ],
+      [
+        '2027-01-01T00:59:60.25+01:00',
+        'has a leap second (:60), which the contract does not take: send 2027-01-01T00:59:59.999+01:00',
+      ],
+      ['2026-12-31t23:59:59z', 'writes t or z in lower case: write T and Z in upper case, 2026-12-31T23:59:59Z'],
+      ['2026-12-31T08:00:00z', 'writes t or z in lower case: write T and Z in upper case, 2026-12-31T08:00:00Z'],
+      [
+        '2026-12-31t08:00:00+01:00',
+        'writes t or z in lower case: write T and Z in upper case, 2026-12-31T08:00:00+01:00',
+      ],
+      [
+        '2026-12-31 08:00:00Z',
+        'separates the date and the time with a space: write T between them, 2026-12-31T08:00:00Z',
+      ],
+      [
+        '2026-12-31t23:59:60z',
+        'has a leap second (:60), which the contract does not take, and writes t or z in lower case: send 2026-12-31T23:59:59.999Z',
+      ],
+    ]) {
+      expect(errorsOf({ ...reading(when!), messageId: 'm-1' })).toEqual([`observedAt: "${when}" ${error}`]);
+      const enrolment = { enrolment: { therapy: 'car-t', infusedAt: when } };
+      expect(errorsOf(reading('2026-12-31T08:00:00Z', enrolment))).toEqual([`enrolment.infusedAt: "${when}" ${error}`]);
+    }
+  });
+
+  it('that is no time at all is still "not an RFC 3339 timestamp": a leap second in a day that does not exist too', () => {
+    for (const when of ['2026-12-31T24:00:00Z', '2026-02-30T23:59:60Z', '2026-12-31t23:59:59', 'yesterday'])
+      expect(errorsOf(reading(when))).toEqual([
+        `observedAt: "${when}" is not an RFC 3339 timestamp with a zone offset (e.g. 2026-11-26T10:00:00Z)`,
+      ]);
+  });
+});

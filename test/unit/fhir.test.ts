@@ -231,16 +231,8 @@ describe('FHIR ingest', () => {
   // Date.parse rolls an impossible date over (30 February is 2 March, 24:00 the next day): the reading was graded
   // days away from when it was taken. HL7's DTM was checked for a real date already; FHIR's is now too.
   it('refuses an effective time that is no real date and time, or whose offset no zone has, never rolled over', () => {
-    for (const when of [
-      '2026-02-30T08:00:00+01:00',
-      '2026-01-10T24:00:00Z',
-      '2026-01-10T08:60:00Z',
-      '2026-01-10T08:00:60Z',
-      '2026-01-10T08:00:00+01:75',
-      '2026-01-10T08:00:00+14:30',
-      '2026-13-10T08:00:00Z',
-    ]) {
-      const t = translateResources(
+    const effectiveAt = (when: string) =>
+      translateResources(
         [
           {
             resource: obs(
@@ -252,24 +244,28 @@ describe('FHIR ingest', () => {
         ],
         { deviceId: 'gw-1' },
       );
+    for (const when of [
+      '2026-02-30T08:00:00+01:00',
+      '2026-01-10T24:00:00Z',
+      '2026-01-10T08:60:00Z',
+      '2026-01-10T08:00:60Z',
+      '2026-01-10T08:00:00+01:75',
+      '2026-01-10T08:00:00+14:30',
+      '2026-13-10T08:00:00Z',
+    ]) {
+      const t = effectiveAt(when);
       expect([when, t.translated, t.issues.map((i) => [i.code, i.expression])]).toEqual([
         when,
         [],
         [['value', 'Observation.effectiveDateTime']],
       ]);
     }
-    const ok = translateResources(
-      [
-        {
-          resource: obs(
-            { system: LOINC_SYSTEM, code: '8310-5' },
-            { valueQuantity: qty(39, 'Cel'), effectiveDateTime: '2028-02-29T23:59:59.5-14:00' },
-          ),
-          at: 'Observation',
-        },
-      ],
-      { deviceId: 'gw-1' },
-    );
+    // FHIR's dateTime writes a leap second (23:59:60), which is not taken: named, with the time to send (2026-12-07).
+    const leap = effectiveAt('2026-12-31T23:59:60.5Z');
+    expect(leap.issues.map((i) => i.text)).toEqual([
+      '"2026-12-31T23:59:60.5Z" has a leap second (:60), which is not taken: send 2026-12-31T23:59:59.999Z',
+    ]);
+    const ok = effectiveAt('2028-02-29T23:59:59.5-14:00');
     expect(ok.translated.map((x) => x.message.observedAt)).toEqual(['2028-03-01T13:59:59.500Z']);
   });
 

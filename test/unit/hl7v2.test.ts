@@ -198,13 +198,26 @@ describe('PCD-01 translation', () => {
       ['20260110080000+0160', /impossible UTC offset/], // minutes of an offset, too
       ['20260110080000+1430', /impossible UTC offset/], // past +14:00, the widest zone
       ['20260110080000-1401', /impossible UTC offset/],
-      ['20260110080060+0000', /not a real date/], // second 60 would be read as 08:01:00
+      // Second 60 (a leap second; read as the next minute, it would be 08:01:00): named, with the time to send.
+      [
+        '20260110080060+0000',
+        'OBX-14 "20260110080060+0000" has a leap second (second 60), which is not taken: send 20260110080059.999+0000',
+      ],
+      [
+        '20261231235960.5-0500',
+        'OBX-14 "20261231235960.5-0500" has a leap second (second 60), which is not taken: send 20261231235959.999-0500',
+      ],
+      ['20260230235960+0000', /not a real date/],
     ] as const) {
       const r = ok(
         withLine(5, `OBX|2|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|93|262688^MDC_DIM_PERCENT^MDC|||||R|||${bad}`),
       );
       expect(r.problems).toEqual([
-        { at: { segment: 'OBX', sequence: 2, field: 14 }, code: 102, text: expect.stringMatching(why) },
+        {
+          at: { segment: 'OBX', sequence: 2, field: 14 },
+          code: 102,
+          text: typeof why === 'string' ? why : expect.stringMatching(why),
+        },
       ]);
     }
   });

@@ -59,9 +59,10 @@ describe('formatSiteTime', () => {
   });
 
   it('knows IANA zone names and refuses anything else', () => {
-    for (const zone of ['UTC', 'Europe/Paris', 'America/Argentina/Buenos_Aires', 'Etc/GMT+1'])
+    for (const zone of ['UTC', 'Etc/UTC', 'GMT', 'Europe/Paris', 'America/Argentina/Buenos_Aires', 'EST5EDT'])
       expect(isTimeZone(zone), zone).toBe(true);
-    for (const zone of ['', 'Mars/Olympus_Mons', '+01:00', 'Europe/Paris ', 'CET+1', '../etc'])
+    // A fixed offset under a zone's name is refused as `+01:00` is (2026-12-07): Etc/GMT+1 was taken.
+    for (const zone of ['', 'Mars/Olympus_Mons', '+01:00', 'Europe/Paris ', 'CET+1', '../etc', 'Etc/GMT+1', 'EST'])
       expect(isTimeZone(zone), zone).toBe(false);
   });
 });
@@ -75,6 +76,30 @@ describe('site.timeZone', () => {
       ],
     });
     expect(resolveConfig({ site: { timeZone: '+01:00' } }).ok).toBe(false);
+    // IANA's Etc/GMT+5 is UTC-5 (POSIX's sign, west positive), without daylight saving time: set for Bogota it was
+    // right, for New York an hour off in summer, and set as "GMT+5" for Karachi ten hours off. Refused since
+    // 2026-12-07, as docs/time-zones.md says fixed offsets are, naming the reversal and the fix; so are the tz
+    // database's fixed abbreviations (EST is UTC-5 all year, never New York's time in summer).
+    expect(resolveConfig({ site: { timeZone: 'Etc/GMT+5' } })).toEqual({
+      ok: false,
+      errors: [
+        'site.timeZone: "Etc/GMT+5" is a fixed offset, UTC-5 (IANA reverses the sign: Etc/GMT+N is N hours west of UTC), without daylight saving time: set the region\'s zone name (e.g. America/Bogota, Asia/Karachi, Europe/Paris)',
+      ],
+    });
+    expect(resolveConfig({ site: { timeZone: 'etc/gmt-14' } })).toEqual({
+      ok: false,
+      errors: [
+        'site.timeZone: "etc/gmt-14" is a fixed offset, UTC+14 (IANA reverses the sign: Etc/GMT-N is N hours east of UTC), without daylight saving time: set the region\'s zone name (e.g. America/Bogota, Asia/Karachi, Europe/Paris)',
+      ],
+    });
+    expect(resolveConfig({ site: { timeZone: 'EST' } })).toEqual({
+      ok: false,
+      errors: [
+        'site.timeZone: "EST" is a fixed offset, UTC-5 all year, without daylight saving time: set the region\'s zone name (e.g. America/New_York, America/Bogota)',
+      ],
+    });
+    for (const utc of ['UTC', 'Etc/UTC', 'GMT', 'Etc/GMT'])
+      expect(resolveConfig({ site: { timeZone: utc } }).ok, utc).toBe(true);
     expect(resolveConfig({ site: { zone: 'UTC' } })).toMatchObject({
       ok: false,
       errors: [expect.stringMatching(/^site: .*zone/)],
@@ -91,6 +116,13 @@ describe('site.timeZone', () => {
     const dir = mkdtempSync(join(tmpdir(), 'crs-tz-'));
     writeFileSync(join(dir, 'bad.json'), '{"site":{"timeZone":"Europe/Pariss"}}');
     writeFileSync(join(dir, 'good.json'), '{"site":{"timeZone":"America/New_York"}}');
+    writeFileSync(join(dir, 'fixed.json'), '{"site":{"timeZone":"Etc/GMT+5"}}');
+    expect(() => loadConfig(join(dir, 'fixed.json'), undefined)).toThrow(
+      'invalid config: site.timeZone: "Etc/GMT+5" is a fixed offset, UTC-5 (IANA reverses the sign',
+    );
+    expect(() => gradingConfigFromEnv(shippedConfig({ site: { timeZone: 'Etc/GMT+5' } }))).toThrow(
+      /CRS_CONFIG_FILE .*site\.timeZone: "Etc\/GMT\+5" is a fixed offset, UTC-5/,
+    );
     expect(() => loadConfig(join(dir, 'bad.json'), undefined)).toThrow(
       'invalid config: site.timeZone: "Europe/Pariss" is not an IANA time zone name',
     );

@@ -850,7 +850,10 @@ class Reader {
     const [, y, mo, d, h, mi, sec, , , , oh, om] = m.map(Number);
     const day = new Date(Date.UTC(y!, mo! - 1, d!));
     const offset = oh === undefined || Number.isNaN(oh) ? 0 : oh * 60 + om!;
-    const ms = Date.parse(value);
+    // FHIR's dateTime writes a leap second (23:59:60), which is not taken (nor by the contract or HL7 v2): named, with
+    // the time to send, the last millisecond before it.
+    const leap = sec === 60;
+    const ms = Date.parse(leap ? value.replace(/:60(\.\d+)?(?=Z|[+-])/, ':59.999') : value);
     if (
       Number.isNaN(ms) ||
       day.getUTCFullYear() !== y ||
@@ -858,7 +861,7 @@ class Reader {
       day.getUTCDate() !== d ||
       h! > 23 ||
       mi! > 59 ||
-      sec! > 59 ||
+      (sec! > 59 && !leap) ||
       om! > 59 ||
       offset > MAX_OFFSET_MINUTES
     )
@@ -866,6 +869,12 @@ class Reader {
         path,
         'value',
         `${quoted(value, SENDER_MOST)} is not a real date and time with a real zone offset`,
+      );
+    if (leap)
+      return this.issue(
+        path,
+        'value',
+        `${quoted(value, SENDER_MOST)} has a leap second (:60), which is not taken: send ${value.replace(/:60(\.\d+)?(?=Z|[+-])/, ':59.999')}`,
       );
     return ms;
   }

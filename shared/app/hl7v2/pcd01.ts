@@ -1203,13 +1203,15 @@ function parseDtm(text: string, { zone, notAfter }: Pick<Pcd01Options, 'zone' | 
       : { ok: false, problem: `${quoted(text, SENDER_MOST)} is not an HL7 time (YYYYMMDDHHMM[SS][+ZZZZ])` };
   }
   const [, y, mo, d, h, mi, s, frac, offset] = m;
+  // Second 60, a leap second, is refused naming it (below): read as it is, it was the next minute.
+  const leap = s === '60';
   const wall = Date.UTC(
     Number(y),
     Number(mo) - 1,
     Number(d),
     Number(h),
     Number(mi),
-    Number(s ?? 0),
+    leap ? 59 : Number(s ?? 0),
     // To the millisecond, the rest dropped, as FHIR and the contract read a time: rounded, .9995 was the next
     // second (at 23:59:59, the next day, refused as no real date) and .1235 a millisecond off the same time as JSON.
     Number((frac ?? '').padEnd(3, '0').slice(0, 3)),
@@ -1221,10 +1223,15 @@ function parseDtm(text: string, { zone, notAfter }: Pick<Pcd01Options, 'zone' | 
     back.getUTCDate() !== Number(d) ||
     Number(h) > 23 ||
     Number(mi) > 59 ||
-    Number(s ?? 0) > 59
+    (!leap && Number(s ?? 0) > 59)
   ) {
     return { ok: false, problem: `${quoted(text, SENDER_MOST)} is not a real date and time` };
   }
+  if (leap)
+    return {
+      ok: false,
+      problem: `${quoted(text, SENDER_MOST)} has a leap second (second 60), which is not taken: send ${text.slice(0, 12)}59.999${offset ?? ''}`,
+    };
   if (offset) {
     const oh = Number(offset.slice(1, 3));
     const om = Number(offset.slice(3, 5));
