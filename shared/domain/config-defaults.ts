@@ -17,6 +17,7 @@ export const DEFAULT_CONFIG: GradingConfig = {
   episodeEndsAfterHoursAtGrade0: null,
   episodeStart: 'latest-observed',
   waiverNeedsInfusionTime: false,
+  aheadOfArrival: 'arrival',
   feverMaskingDrugs: [
     'acetaminophen',
     'ibuprofen',

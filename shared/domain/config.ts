@@ -97,6 +97,14 @@ function buildGradingConfigSchema() {
      */
     waiverNeedsInfusionTime: z.boolean(),
     /**
+     * Interpretation: a message dated ahead of its arrival (a device clock up to 5 minutes fast; more is refused) is
+     * placed at its arrival ('arrival'), so that it cannot outrank the correction that follows it; its fever window,
+     * episode start and waiver are then compared with its arrival. Set 'observedAt' to place it at its observedAt,
+     * as the rules read (the grades depend on the set of messages alone, as in `crs replay`): a value dated ahead
+     * then outranks, for up to 5 minutes, a correction observed before its time (docs/grading-rules.md section 1).
+     */
+    aheadOfArrival: z.enum(['arrival', 'observedAt']),
+    /**
      * Drugs the contract names (medications[].drug): one it has no word for (paracetamol, for acetaminophen) would
      * never match a medication, and the waiver would silently never apply.
      */

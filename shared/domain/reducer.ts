@@ -67,7 +67,8 @@ export interface Arrival {
   /**
    * When the server accepted the message (epoch ms; absent in replays of files). A message is never placed later than
    * it arrived: an observedAt ahead of the arrival (a fast device clock, or a forged time) counts as the arrival, so
-   * that a value dated minutes ahead cannot outrank the corrections that follow it (issue 16).
+   * that a value dated minutes ahead cannot outrank the corrections that follow it (issue 16). Not read under
+   * aheadOfArrival "observedAt" (GradingConfig).
    */
   receivedAt?: number;
 }
@@ -527,7 +528,10 @@ export function reduce(
     return { kind: 'duplicate', state: base, messageId: msg.messageId, patientId: msg.patientId };
   }
   const observed = parseTime(msg.observedAt);
-  const t = placement(base.placedAhead, observed, arrival.receivedAt);
+  // aheadOfArrival "observedAt": no arrival is taken, as in a replay (an instant placed before under the default
+  // stays where it was, so that its correction still merges with it).
+  const receivedAt = config.aheadOfArrival === 'arrival' ? arrival.receivedAt : undefined;
+  const t = placement(base.placedAhead, observed, receivedAt);
   const s = applyMessage(base, msg, t, config);
   if (t !== observed) s.placedAhead = withPlacement(base.placedAhead, observed, t);
   s.seq = base.seq + 1;

@@ -258,7 +258,8 @@ function crsGrade(sorted: Placed[], clock: number, episodeStart: number, cfg: Gr
 }
 
 /**
- * Section 1: placed at its observedAt, or at its arrival when it is dated ahead of that; a message for an observedAt
+ * Section 1: placed at its observedAt, or at its arrival when it is dated ahead of that (aheadOfArrival "arrival",
+ * the default; a caller passes no arrival under "observedAt"); a message for an observedAt
  * placed ahead before is placed where that one was (one instant), while it is among the latest 32 so placed. The
  * instants placed ahead keep their observedAt order, each at its own time: when the arrival is not after where the
  * one observed just before it was placed, or not before where the one observed just after it was, it goes midway
@@ -301,7 +302,12 @@ export function docsOracle(arrivals: readonly Arrived[], cfg: GradingConfig): Do
       return;
     }
     identities.add(id);
-    const t = placedAt(placedAhead, Date.parse(m.observedAt), receivedAt);
+    // aheadOfArrival "observedAt" (section 1): every message at its observedAt, as with no arrival time.
+    const t = placedAt(
+      placedAhead,
+      Date.parse(m.observedAt),
+      cfg.aheadOfArrival === 'arrival' ? receivedAt : undefined,
+    );
     accepted.push({ t, k, m });
     const sorted = [...accepted].sort((a, b) => a.t - b.t || a.k - b.k);
     const clock = sorted.at(-1)!.t;

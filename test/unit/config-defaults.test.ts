@@ -42,6 +42,19 @@ describe('the default configuration', () => {
     }
   });
 
+  it('refuses an aheadOfArrival other than "arrival" (the default) or "observedAt", naming the key and both', () => {
+    expect(DEFAULT_CONFIG.aheadOfArrival).toBe('arrival');
+    expect(resolveConfig({ aheadOfArrival: 'observedAt' })).toMatchObject({
+      ok: true,
+      config: { aheadOfArrival: 'observedAt' },
+    });
+    for (const bad of ['device', 'ObservedAt', true, null]) {
+      const r = resolveConfig({ aheadOfArrival: bad });
+      expect(r.ok).toBe(false);
+      expect(r.ok ? [] : r.errors).toEqual([expect.stringMatching(/^aheadOfArrival: .*"arrival".*"observedAt"/)]);
+    }
+  });
+
   it('still refuses what is not an object of overrides', () => {
     expect(resolveConfig([]).ok).toBe(false);
     expect(resolveConfig(null).ok).toBe(false);

@@ -16,7 +16,7 @@ import { lineStream } from '#test/support/lines.ts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ACK_BODY_LIMIT } from '#app/ack.ts';
 import { issueToken } from '#app/auth.ts';
-import { DEFAULT_CONFIG, resolveConfig } from '#domain/config.ts';
+import { DEFAULT_CONFIG, resolveConfig, type GradingConfig } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { SecurityEvent } from '#ports';
 import { reduce } from '#domain/reducer.ts';
@@ -202,6 +202,30 @@ describe('the board API', () => {
     }, 'the last message graded');
     // Until 2026-12-07 the list said 2026-01-08 (the enrolment observed last) while the day counted from 01-10.
     expect([p.infusedAt, p.dayPostInfusion]).toEqual(['2026-01-10T07:00:00Z', 0]);
+  });
+
+  it('under aheadOfArrival "observedAt" grades a message dated ahead of its arrival at its observedAt', async () => {
+    // The server's clock at 08:30; a monitor 3 minutes fast dates its reading 08:33.
+    const arrived = Date.parse('2026-01-10T08:30:00Z');
+    const clockAfter = async (config: GradingConfig, patientId: string) => {
+      await server.close();
+      server = await start({ config, now: () => arrived });
+      for (const m of [enrol(patientId, 0), msg(patientId, 33, { vitals: { temperatureC: 38.6 } })])
+        expect((await post('/v1/messages', m)).status).toBe(202);
+      return until(async () => {
+        const l = (await (await api('/api/patients')).json()) as { patients: Array<Record<string, any>> };
+        const p = l.patients.find((x) => x.patientId === patientId);
+        return p?.crs.grade === 1 ? [p.clock, p.vitals.temperatureC.at] : undefined;
+      }, 'the fever graded');
+    };
+    // The default: at its arrival, the fever's time with it (pages and the board say 08:30).
+    expect(await clockAfter(CONFIG, 'P1')).toEqual(['2026-01-10T08:30:00Z', '2026-01-10T08:30:00Z']);
+    const literal = resolveConfig({
+      paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES },
+      aheadOfArrival: 'observedAt',
+    });
+    if (!literal.ok) throw new Error(literal.errors.join('; '));
+    expect(await clockAfter(literal.config, 'P2')).toEqual(['2026-01-10T08:33:00Z', '2026-01-10T08:33:00Z']);
   });
 
   it('shows each patient with grades, last vitals and what is paged per team; the patient view has the timeline and every page', async () => {

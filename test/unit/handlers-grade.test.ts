@@ -3,7 +3,7 @@
 import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { shippedConfig } from '#test/support/config-file.ts';
 import type { SQSBatchResponse } from 'aws-lambda';
-import { DEFAULT_CONFIG } from '#domain/config.ts';
+import { DEFAULT_CONFIG, type GradingConfig } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { reduce } from '#domain/reducer.ts';
 import { arrivalOf, messageDigest } from '#app/digest.ts';
@@ -19,7 +19,7 @@ import {
   sqsRecord,
   withoutTimestamps,
 } from '#test/support/lambda-events.ts';
-import { enrol, msg } from '#test/support/messages.ts';
+import { enrol, msg, T0 } from '#test/support/messages.ts';
 import { MemoryStateStore } from '#test/support/port-fakes.ts';
 
 type HandlerModule = typeof import('#functions/grade/handler.ts');
@@ -317,6 +317,20 @@ describe('pinned by a mutation run', () => {
     const result = await gradePatient(store, DEFAULT_CONFIG, 'A', [enrol('A', -60), ahead], [undefined, provenance]);
     const step = result.steps[1]!;
     expect(step.kind === 'applied' && step.assessment.at).toBe(receivedAt.replace('.000Z', 'Z'));
+  });
+
+  it('places it at its observedAt under a shipped aheadOfArrival "observedAt", at the arrival by default', async () => {
+    // The queue body records arrival at 08:00 (sqsRecord); a monitor 3 minutes fast dates its fever 08:03.
+    const ahead = fever('A', 3);
+    const { gradingConfigFromEnv } = await import('#adapters/aws/grading-config.ts');
+    const shipped = gradingConfigFromEnv(shippedConfig({ aheadOfArrival: 'observedAt' }));
+    const handle = (config: GradingConfig) =>
+      quiet(mod.createGradeHandler({ store, config, now: Date.now, ...live }))(sqsEvent([sqsRecord(ahead)]));
+    await handle(DEFAULT_CONFIG);
+    expect(store.state('A')).toMatchObject({ clock: T0, placedAhead: [[T0 + 3 * 60_000, T0]] });
+    store = new MemoryStateStore();
+    await handle(shipped);
+    expect(store.state('A')).toMatchObject({ clock: T0 + 3 * 60_000, placedAhead: [] });
   });
 
   it("keys a dead letter by the queued message's digest, and a body that no longer validates by ''", () => {

@@ -9,7 +9,7 @@ import { MEDICATION_DRUGS, OXYGEN_DEVICES, VASOPRESSOR_DRUGS, type DeviceMessage
 import { reduce } from '#domain/reducer.ts';
 import { deserializeState, serializeState, type PatientState } from '#domain/state.ts';
 import { compactState, expandState } from '#domain/state-compact.ts';
-import { permutation } from '#test/support/arbitraries.ts';
+import { clinicalCourse, permutation } from '#test/support/arbitraries.ts';
 import { T0 } from '#test/support/messages.ts';
 import { expectedNotifications } from '#test/support/notify-model.ts';
 import { run } from '#test/support/run.ts';
@@ -228,20 +228,24 @@ describe('what a message dated ahead of its arrival is graded at (docs/grading-r
     ...s,
   });
   /** The CRS grade after the arrivals, each received at its observedAt but those given another time. */
-  const graded = (arrivals: DeviceMessage[], received: Map<DeviceMessage, number> = new Map()) => {
+  const graded = (
+    arrivals: DeviceMessage[],
+    received: Map<DeviceMessage, number> = new Map(),
+    config: GradingConfig = configFor('astct2019'),
+  ) => {
     let state: PatientState | undefined;
     let crs = 0;
     for (const m of arrivals) {
       const receivedAt = received.get(m) ?? Date.parse(m.observedAt);
-      const step = reduce(state, m, configFor('astct2019'), { ...arrivalOf(m), receivedAt });
+      const step = reduce(state, m, config, { ...arrivalOf(m), receivedAt });
       state = step.state;
       if (step.kind === 'applied') crs = step.assessment.crsGrade;
     }
     return crs;
   };
   const cfg = configFor('astct2019');
-
-  it('a fever observed 2 min after the infusion by a monitor 3 min fast is not of the episode: no waiver', () => {
+  /** Infused 10:00, a fever at 10:02, tocilizumab at 11:00, two low MAPs the next day: CRS 2 by the rules. */
+  const waived = () => {
     const fever = at('f', T + 2 * MINUTE, { vitals: { temperatureC: 38.5 } });
     const course = [
       at('e', T - HOUR, { enrolment: { infusedAt: new Date(T).toISOString() } }, 'ehr'),
@@ -250,6 +254,11 @@ describe('what a message dated ahead of its arrival is graded at (docs/grading-r
       at('l1', T + 30 * HOUR, { vitals: { meanArterialPressure: 60 } }),
       at('l2', T + 30 * HOUR + 5 * MINUTE, { vitals: { meanArterialPressure: 60 } }),
     ];
+    return { fever, course };
+  };
+
+  it('a fever observed 2 min after the infusion by a monitor 3 min fast is not of the episode: no waiver', () => {
+    const { fever, course } = waived();
     expect(oracleGrades(course, cfg).crs).toBe(2);
     expect(graded(course)).toBe(2);
     expect(graded(course, new Map([[fever, T - MINUTE]]))).toBe(0); // placed at 09:59, before the infusion
@@ -262,4 +271,109 @@ describe('what a message dated ahead of its arrival is graded at (docs/grading-r
     expect(graded(course)).toBe(1);
     expect(graded(course, new Map([[fever, T]]))).toBe(0);
   });
+
+  describe('with aheadOfArrival "observedAt" (2026-12-07): at its observedAt, as the rules read', () => {
+    // Built in the tests (a configuration that does not know the option throws), as the others above.
+    const observedAt = (more: object = {}) => configFor('astct2019', { aheadOfArrival: 'observedAt', ...more });
+
+    it('the fever a monitor 3 min fast dates 2 min after the infusion is of the episode: waived, CRS 2', () => {
+      const { fever, course } = waived();
+      const literal = observedAt();
+      expect(oracleGrades(course, literal).crs).toBe(2);
+      expect(graded(course, new Map([[fever, T - MINUTE]]), literal)).toBe(2);
+    });
+
+    it('a fever from a monitor 5 min fast stays in the 24 h window to the millisecond of its observedAt', () => {
+      const fever = at('f', T + 2 * MINUTE, { vitals: { temperatureC: 38.5 } });
+      const received = new Map([[fever, T - 3 * MINUTE]]);
+      const literal = observedAt();
+      const edge = T + 2 * MINUTE + 24 * HOUR; // inclusive by default: still in the window
+      expect(graded([fever, at('p', edge, { vitals: { heartRate: 80 } })], received, literal)).toBe(1);
+      expect(graded([fever, at('p', edge + 1, { vitals: { heartRate: 80 } })], received, literal)).toBe(0);
+      const exclusive = observedAt({ feverWindowEdge: 'exclusive' });
+      expect(graded([fever, at('p', edge - 1, { vitals: { heartRate: 80 } })], received, exclusive)).toBe(1);
+      expect(graded([fever, at('p', edge, { vitals: { heartRate: 80 } })], received, exclusive)).toBe(0);
+    });
+
+    it('places nothing ahead: the state and every step are those of a replay, which has no arrival times', () => {
+      const fever = at('f', T + 2 * MINUTE, { vitals: { temperatureC: 38.5 } });
+      const correction = at('c', T + 2 * MINUTE, { vitals: { temperatureC: 36.9 } });
+      const literal = observedAt();
+      const live = walk([fever, correction], (m) => Date.parse(m.observedAt) - 4 * MINUTE, literal);
+      const replayed = walk([fever, correction], () => undefined, literal);
+      expect(live.state.placedAhead).toEqual([]);
+      expect(live).toEqual(replayed);
+      // The default places both at the arrival of the first (one instant), and the correction still merges.
+      const placed = walk([fever, correction], (m) => Date.parse(m.observedAt) - 4 * MINUTE, cfg);
+      expect(placed.state.placedAhead).toEqual([[T + 2 * MINUTE, T - 2 * MINUTE]]);
+      expect(placed.steps.map((s) => s.crsGrade)).toEqual([1, 0]);
+    });
+  });
+});
+
+/** A step's result: when it is as of, its grades and its pages (a duplicate: the ones before it, no pages). */
+type Walked = { at: string; crsGrade: number; icansGrade: number; pages: unknown[] };
+
+/** Every arrival reduced with `receivedAt` as its arrival (undefined: none, as replay): the last state, the steps. */
+function walk(
+  arrivals: DeviceMessage[],
+  receivedAt: (m: DeviceMessage, i: number) => number | undefined,
+  config: GradingConfig,
+): { state: PatientState; steps: Walked[] } {
+  let state: PatientState | undefined;
+  let last: Walked = { at: '', crsGrade: 0, icansGrade: 0, pages: [] };
+  const steps = arrivals.map((m, i) => {
+    const r = receivedAt(m, i);
+    const step = reduce(state, m, config, r === undefined ? arrivalOf(m) : { ...arrivalOf(m), receivedAt: r });
+    state = step.state;
+    const { assessment: a, notifications } = step.kind === 'applied' ? step : { assessment: last, notifications: [] };
+    last = { at: a.at, crsGrade: a.crsGrade, icansGrade: a.icansGrade, pages: notifications };
+    return last;
+  });
+  return { state: state!, steps };
+}
+
+describe('aheadOfArrival "observedAt": messages dated up to 5 min ahead of their arrival grade as the rules say', () => {
+  // Random courses, in any arrival order, each message arriving up to 5 minutes before its observedAt (a device
+  // clock that fast; the contract refuses more): after every arrival the engine gives the rules oracle's grades
+  // (inside the guarantees it documents), and its states, grades and pages are those of a replay of the same
+  // arrivals, which has no arrival times.
+  const aheadMs = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 5 * MINUTE }), fc.constant(5 * MINUTE));
+  const aheads = fc.array(aheadMs, { minLength: 300, maxLength: 300 });
+  const keys = fc.array(fc.integer(), { minLength: 300, maxLength: 300 });
+  const check = (ordered: DeviceMessage[], k: number[], a: number[], config: GradingConfig) => {
+    const arrivals = permutation(ordered.length, k).map((i) => ordered[i]!);
+    const live = walk(arrivals, (m, i) => Date.parse(m.observedAt) - a[i % a.length]!, config);
+    expect(live.state.placedAhead).toEqual([]);
+    expect(live).toEqual(walk(arrivals, () => undefined, config));
+    if (!withinGuarantees(arrivals, config)) return;
+    live.steps.forEach((step, i) => {
+      const oracle = oracleGrades(arrivals.slice(0, i + 1), config);
+      expect({ after: i + 1, crs: step.crsGrade, icans: step.icansGrade }).toEqual({ after: i + 1, ...oracle });
+    });
+  };
+  // Built in the tests: a configuration that does not know the option throws.
+  const literal = (c: GradingConfig) => configFor(c.scheme, { ...c, aheadOfArrival: 'observedAt' });
+  it.each(configs)(
+    'courses at the edges, %s',
+    (_name, c) => {
+      const config = literal(c);
+      fc.assert(
+        fc.property(edgeCourse, keys, aheads, (o, k, a) => check(o, k, a, config)),
+        { numRuns: RUNS },
+      );
+    },
+    120_000,
+  );
+  it.each(['astct2019', 'lee2014'] as const)(
+    'clinical courses with re-infusions, %s',
+    (scheme) => {
+      const config = literal(configFor(scheme));
+      fc.assert(
+        fc.property(clinicalCourse(P, { reinfusion: true }), keys, aheads, (o, k, a) => check(o, k, a, config)),
+        { numRuns: RUNS },
+      );
+    },
+    120_000,
+  );
 });

@@ -46,11 +46,13 @@ function firstDisagreement(arrivals: Arrived[], cfg: GradingConfig) {
  * The arrivals as the engine places them (section 1: a message dated ahead of its arrival is placed there), for the
  * guarantees' check, which reads observedAt. A later message of an instant placed ahead is placed with it.
  */
-function placedMessages(arrivals: Arrived[]): DeviceMessage[] {
+function placedMessages(arrivals: Arrived[], cfg: GradingConfig): DeviceMessage[] {
   const placed = new Map<number, number>();
   return arrivals.map(({ message: m, receivedAt }) => ({
     ...m,
-    observedAt: new Date(placedAt(placed, Date.parse(m.observedAt), receivedAt)).toISOString(),
+    observedAt: new Date(
+      placedAt(placed, Date.parse(m.observedAt), cfg.aheadOfArrival === 'arrival' ? receivedAt : undefined),
+    ).toISOString(),
   }));
 }
 
@@ -82,7 +84,7 @@ function agreeOn(
   fc.assert(
     fc.property(courses, keys, aheads, (ordered, k, a) => {
       const arrivals = arrive(ordered, order(ordered.length, k), dated ? a : undefined);
-      fc.pre(withinGuarantees(placedMessages(arrivals), cfg));
+      fc.pre(withinGuarantees(placedMessages(arrivals, cfg), cfg));
       expect(firstDisagreement(arrivals, cfg)).toBeUndefined();
     }),
     { numRuns },
@@ -180,6 +182,24 @@ describe('messages dated ahead of their arrival are placed at it (section 1)', (
     it(
       `${scheme}: random order, some dated ahead`,
       () => agreeOn(clinicalCourse('A', { reinfusion: true }), anyOrder, cfg, { dated: true }),
+      TIMEOUT,
+    );
+  }
+});
+
+describe('aheadOfArrival "observedAt" (section 1): messages dated ahead of their arrival placed at their observedAt', () => {
+  for (const scheme of ['astct2019', 'lee2014'] as const) {
+    it(
+      `${scheme}: random order, some dated up to 5 minutes ahead`,
+      () =>
+        agreeOn(
+          clinicalCourse('A', { reinfusion: true }),
+          anyOrder,
+          configFor(scheme, { aheadOfArrival: 'observedAt' }),
+          {
+            dated: true,
+          },
+        ),
       TIMEOUT,
     );
   }
@@ -348,7 +368,7 @@ describe('the history bounds (section 9): a late reading or section placed exact
         fc.assert(
           fc.property(long, fc.nat(), (ordered, pick) => {
             const arrivals = lateAtTheBound(ordered, pick, 0);
-            fc.pre(arrivals !== undefined && withinGuarantees(placedMessages(arrivals), cfg));
+            fc.pre(arrivals !== undefined && withinGuarantees(placedMessages(arrivals, cfg), cfg));
             expect(firstDisagreement(arrivals!, cfg)).toBeUndefined();
             // The late message is kept in the history, in order.
             const late = arrivals!.findIndex(
