@@ -161,6 +161,11 @@ export function admit(
 
 const FORBIDDEN = 'not allowed for this device token';
 const NO_ROOM = 'no room for a new patient, nothing was accepted';
+/** The batch route's answer to a body that is no list: what to do with one message (walked 2026-12-07). */
+const NOT_A_LIST =
+  'body must be a JSON array of messages: one message alone goes to POST /v1/messages, or send it as [ ... ]';
+/** An object that is no list: what a device message is, before the contract reads it. */
+const isMessageLike = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * A message's problems as its answer names them: the first PROBLEMS_NAMED, the rest counted, as FHIR names a
@@ -231,11 +236,18 @@ export async function handleIngest(
   const now = deps.now();
   let messages: DeviceMessage[];
   if (route === 'single') {
+    // A list of messages sent to the one-message route: name the route that takes it (a gateway's usual slip).
+    if (Array.isArray(parsed) && parsed.length > 0 && parsed.every(isMessageLike)) {
+      const list = `a list of ${parsed.length} message${parsed.length === 1 ? '' : 's'}`;
+      return json(400, {
+        errors: [`message: ${list} is not one message (an object): send a list to POST /v1/messages/batch`],
+      });
+    }
     const c = check(parsed, now, deps.maxObservationAgeMs);
     if (!c.ok) return json(400, { errors: named(c.errors) });
     messages = [c.message];
   } else {
-    if (!Array.isArray(parsed)) return json(400, { errors: ['body must be a JSON array of messages'] });
+    if (!Array.isArray(parsed)) return json(400, { errors: [NOT_A_LIST] });
     if (parsed.length === 0 || parsed.length > INGEST_LIMITS.batchMessages) {
       const max = INGEST_LIMITS.batchMessages;
       const todo = parsed.length === 0 ? 'send at least one' : `send them in requests of ${max} at most`;

@@ -170,7 +170,23 @@ describe('ingest edges', () => {
   it('answers 400 when the batch route gets one message instead of a list', async () => {
     const res = await handleIngest(post(msg('P-1', 0, { vitals: { heartRate: 80 } }), '/v1/messages/batch'), deps());
     expect(res.status).toBe(400);
-    expect(JSON.parse(res.body)).toEqual({ errors: ['body must be a JSON array of messages'] });
+    expect(JSON.parse(res.body)).toEqual({
+      errors: [
+        'body must be a JSON array of messages: one message alone goes to POST /v1/messages, or send it as [ ... ]',
+      ],
+    });
+  });
+
+  // Walked from the docs (2026-12-07): a gateway that posts its batch to the single-message route was told
+  // "message: a list of 2 is not an object", which names neither the route it meant nor what to do.
+  it('answers 400 naming the batch route when the single-message route gets a list of messages', async () => {
+    const two = [msg('P-1', 0, { vitals: { heartRate: 80 } }), msg('P-1', 1, { vitals: { heartRate: 81 } })];
+    const res = await handleIngest(post(two), deps());
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body)).toEqual({
+      errors: ['message: a list of 2 messages is not one message (an object): send a list to POST /v1/messages/batch'],
+    });
+    expect(queue.messages).toHaveLength(0);
   });
 
   it('takes the Bearer scheme in any case (RFC 7235), and only a header that is exactly "Bearer <token>"', async () => {
