@@ -9,12 +9,21 @@ import { ACK_KEY_FILE, ACK_KEY_FILES_CHECK_MS, dropPreviousAckKey, rotateAckKey 
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 import { inline, isOneOf, shown, parseFlags } from './flags.ts';
 
+/**
+ * What to do on AWS, where the key is a Secrets Manager secret (docs/runbook.md, "Rotating the acknowledge-link key",
+ * says the same). Until 2026-12-07 `crs ack-key rotate --backend aws` answered `Unknown option '--backend'` with a
+ * usage naming crs serve's files only.
+ */
+const ON_AWS =
+  'on AWS the acknowledge-link key is the AckSigningSecret (stack output AckSecretArn): rotate it with aws secretsmanager put-secret-value --secret-id <AckSecretArn> --secret-string "$(openssl rand -base64 48 | tr -d \'\\n\')" (the old value stays AWSPREVIOUS, taken until the links it signed expire; for a key that leaked, also remove that label): docs/runbook.md, "Rotating the acknowledge-link key"';
+
 export const ACK_KEY_USAGE = `  crs ack-key rotate [--data DIR] [--drop-previous]
       a new key for crs serve's acknowledge links (ack.key); the one it replaces is kept (ack.key.previous), so the
       links already sent work until they expire (paging.ackLinkMinutes). --drop-previous keeps none: for a key that
       leaked (every link sent before stops working). A running crs serve uses it within 2 s, no restart
   crs ack-key drop-previous [--data DIR]
       forget the previous key (it leaked): the links it signed stop working (in crs serve within 2 s)
+  ${ON_AWS}
 `;
 
 class AckKeyUsageError extends Error {}
@@ -24,6 +33,8 @@ class AckKeyUsageError extends Error {}
 export const ACK_KEY_ACTIONS = ['rotate', 'drop-previous'] as const;
 
 export const ACK_KEY_OPTIONS = {
+  /** embedded (the default); aws is refused, saying how the secret is rotated there. */
+  backend: { type: 'string' },
   data: { type: 'string' },
   'drop-previous': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -31,6 +42,9 @@ export const ACK_KEY_OPTIONS = {
 
 export function ackKeyCommand(args: string[]): number {
   try {
+    // Before the flags are parsed: an operator on AWS adds --outputs too, which would be refused first, unexplained.
+    if (args.some((a, i) => a === '--backend=aws' || (a === '--backend' && args[i + 1] === 'aws')))
+      throw new AckKeyUsageError(ON_AWS);
     const { values: v, positionals } = parseFlags({
       args,
       allowPositionals: true,
@@ -44,6 +58,8 @@ export function ackKeyCommand(args: string[]): number {
     if (!isOneOf(ACK_KEY_ACTIONS, action))
       throw new AckKeyUsageError(`ack-key needs rotate or drop-previous (got ${shown(action ?? '')})`);
     if (extra.length > 0) throw new AckKeyUsageError(`ack-key ${action} takes no more arguments`);
+    if (v.backend !== undefined && v.backend !== 'embedded')
+      throw new AckKeyUsageError('--backend must be embedded (or aws, to be told how its secret is rotated)');
     if (action === 'drop-previous' && v['drop-previous'])
       throw new AckKeyUsageError('--drop-previous is for rotate; drop-previous alone forgets the previous key');
     const dir = resolve(v.data ?? DEFAULT_DATA_DIR);

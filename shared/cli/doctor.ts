@@ -152,8 +152,19 @@ export const ESCALATE_STALE_SECONDS = 5 * 60;
 export const INGEST_STALE_SECONDS = 15 * 60;
 const WINDOW_SECONDS = 3 * 3600;
 
-// On the one line of its finding: an SDK error can run over two (moto's HTML answer to the SMS sandbox request).
-const errorText = (err: unknown) => inline(`${(err as Error).name}: ${(err as Error).message}`);
+// On the one line of its finding: an SDK error can run over two (moto's HTML answer to the SMS sandbox request). An
+// answer the SDK could not read (an HTML page: moto's for a request it does not implement, a proxy's) is said with
+// its HTTP status, without the SDK's advice to "inspect the hidden field {error}.$response", which a command's user
+// cannot (until 2026-12-07).
+const DESERIALIZATION = /\s*Deserialization error: to see the raw response[\s\S]*$/;
+const errorText = (err: unknown) => {
+  const e = err as Error & { $metadata?: { httpStatusCode?: number } };
+  if (!DESERIALIZATION.test(e.message ?? '')) return inline(`${e.name}: ${e.message}`);
+  const status = e.$metadata?.httpStatusCode;
+  return inline(
+    `${status ? `HTTP ${status}, ` : ''}an answer that is not from AWS, or that the SDK could not read: ${e.message.replace(DESERIALIZATION, '')}`,
+  );
+};
 /** Where an error was thrown: its stack's frames (after its first line, the message errorText says). */
 const stackOf = (err: unknown) =>
   ((err as Error)?.stack ?? '')

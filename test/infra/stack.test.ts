@@ -1254,6 +1254,38 @@ describe('alarms', () => {
     }
   });
 
+  it("that docs/runbook.md's alarm table names, and the stack outputs the docs name, exist (an operator's walk, 2026-12-07)", () => {
+    // The other way round from the test above: a row for an alarm renamed or removed, or an output the docs tell an
+    // operator to read (`<MessagesDlqArn>`, `UndeliveredAlarmsQueueUrl`) that the stack no longer has.
+    const runbook = readFileSync(join(REPO_ROOT, 'docs', 'runbook.md'), 'utf8');
+    const table = runbook.slice(runbook.indexOf('\n## Alarms'), runbook.indexOf('\n## `crs serve`'));
+    const alarmNames = new Set(
+      ofType('AWS::CloudWatch::Alarm').map(([, a]) => (a.Properties.AlarmName as string).replace(/^CrsAlerting-/, '')),
+    );
+    alarmNames.add('AuditTableTampering'); // production only (auditDataEvents): its own test
+    const rowNames = table
+      .split('\n')
+      .filter((l) => l.startsWith('| `'))
+      .flatMap((l) => [...l.split('|')[1]!.matchAll(/`([^`]+)`/g)].map((m) => m[1]!));
+    expect(rowNames.length).toBeGreaterThan(40);
+    expect(rowNames.filter((n) => !alarmNames.has(n))).toEqual([]);
+    // Names in the stack's output style in code spans: the outputs, but for the AWS API names the docs quote.
+    const API_NAMES = new Set(['GetQueueUrl', 'TopicArn']);
+    const docs = ['README.md', ...readdirSync(join(REPO_ROOT, 'docs')).map((f) => join('docs', f))].filter((f) =>
+      f.endsWith('.md'),
+    );
+    const cited = new Set(
+      docs.flatMap((f) =>
+        [...readFileSync(join(REPO_ROOT, f), 'utf8').matchAll(/[`<]([A-Z][A-Za-z0-9]+(?:Arn|Url|Name))[`>]/g)].map(
+          (m) => m[1]!,
+        ),
+      ),
+    );
+    expect(cited.size).toBeGreaterThan(15);
+    const outputs = Object.keys(synth.template.Outputs ?? {});
+    expect([...cited].filter((n) => !API_NAMES.has(n) && !outputs.includes(n))).toEqual([]);
+  });
+
   it('prove the paging path: where silence is the failure (no escalate run, no ingest while patients are enrolled) missing data breaches; parked sends and failed SNS deliveries alarm', () => {
     const byId = (id: string) =>
       ofType('AWS::CloudWatch::Alarm').find(([logical]) => logical.startsWith(id))?.[1].Properties;

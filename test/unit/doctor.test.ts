@@ -238,22 +238,28 @@ describe('crs doctor', () => {
   });
 
   // moto answers the sandbox request with an HTML page, and the SDK's error runs over two lines: the warning, one of
-  // "the lines" of the report (and of --json's warnings), took two.
-  it('keeps an AWS error of more than one line on the one line of its finding', async () => {
+  // "the lines" of the report (and of --json's warnings), took two. Its second line told the operator to "inspect the
+  // hidden field {error}.$response", which a command's user cannot (2026-12-07): the finding says the HTTP status
+  // and that the answer was not AWS's (moto's page for a request it does not implement, a proxy's error page).
+  it('keeps an AWS error of more than one line on the one line of its finding, an answer not from AWS said so', async () => {
     sns.on(ListSubscriptionsByTopicCommand, { TopicArn: TOPIC }).resolves({ Subscriptions: [] });
     sns
       .on(GetSMSSandboxAccountStatusCommand)
       .rejects(
-        awsError('Error', '@aws-sdk XML parse error: mismatched tags.\n  Deserialization error: see $response.', 200),
+        awsError(
+          'Error',
+          '@aws-sdk XML parse error: mismatched tags <html> and </title>.\n  Deserialization error: to see the raw response, inspect the hidden field {error}.$response on this object.',
+          500,
+        ),
       );
     const r = await examine(clients(), { CRS_PAGES_TOPIC_ARN: TOPIC }, { now: NOW });
     expect(r.warnings).toContain(
-      'could not tell whether the account is in the SMS sandbox (Error: @aws-sdk XML parse error: mismatched tags.\\u000a  Deserialization error: see $response.)',
+      'could not tell whether the account is in the SMS sandbox (HTTP 500, an answer that is not from AWS, or that the SDK could not read: @aws-sdk XML parse error: mismatched tags <html> and </title>.)',
     );
     expect(
       formatReport(r)
         .split('\n')
-        .filter((l) => l.includes('Deserialization')),
+        .filter((l) => l.includes('XML parse error')),
     ).toEqual([expect.stringContaining('SMS sandbox')]);
   });
 });

@@ -211,4 +211,22 @@ describe('crs ack-key rotate', () => {
     expect((await crsMain(['ack-key', 'turn', '--data', dir])).status).toBe(2);
     expect((await crsMain(['ack-key', 'drop-previous', '--drop-previous', '--data', dir])).status).toBe(2);
   });
+
+  it('on AWS (--backend aws) is refused naming the secret and the runbook way to rotate it (2026-12-07)', async () => {
+    // An operator on AWS typed the command of the README's table and got `Unknown option '--backend'` and a usage
+    // naming crs serve's files only.
+    for (const args of [
+      ['rotate', '--backend', 'aws'],
+      ['rotate', '--backend', 'aws', '--outputs', 'outputs.json'],
+      ['drop-previous', '--backend=aws'],
+    ]) {
+      const r = await crsMain(['ack-key', ...args]);
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/^crs ack-key: on AWS the acknowledge-link key is the AckSigningSecret/);
+      expect(r.stderr).toContain('aws secretsmanager put-secret-value --secret-id <AckSecretArn>');
+      expect(r.stderr).toContain('docs/runbook.md');
+    }
+    const help = await crsMain(['ack-key', '--help']);
+    expect(help.stdout).toContain('on AWS the acknowledge-link key is the AckSigningSecret');
+  });
 });
