@@ -135,6 +135,13 @@ export interface DeviceToken extends TokenScope {
   revokedAt?: string;
   /** When the token stops being taken (ISO; shared/app/auth.ts tokenExpired); none: never (2026-12-06). */
   expiresAt?: string;
+  /**
+   * The token `crs token rotate` issued to replace this one (its id), and when (ISO): written on the old token by the
+   * rotation, so that a device still sending it once refused is told to install that one (2026-12-07); none: never
+   * rotated, or rotated before 2026-12-07.
+   */
+  replacedBy?: string;
+  replacedAt?: string;
   /** Its stored scope cannot be read at all (not JSON: an item edited by hand): refused, never read as no scope. */
   scopeUnreadable?: true;
 }
@@ -148,6 +155,11 @@ export interface TokenStore {
   setScope(tokenId: string, scope: TokenScope): Promise<boolean>;
   /** Sets an active token's expiresAt (`crs token rotate`); false for an unknown or revoked one. */
   expire(tokenId: string, at: string): Promise<boolean>;
+  /**
+   * Links a token to its replacement (`crs token rotate`; revoked or not, a later rotation's link replacing an
+   * earlier one); false for an unknown token.
+   */
+  markReplaced(tokenId: string, by: string, at: string): Promise<boolean>;
   list(): Promise<DeviceToken[]>;
 }
 

@@ -1,7 +1,7 @@
 // Device bearer tokens: issued once, stored only as a SHA-256 hash with the device's scope, checked on every request.
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
-import { quoted } from '#domain/printable.ts';
+import { inline, quoted } from '#domain/printable.ts';
 import { instantMs } from '#domain/time.ts';
 import type { DeviceToken, TokenStore } from '#ports';
 import {
@@ -48,6 +48,24 @@ export const TOKEN_REVOKED = (backend: TokenBackend = 'embedded') =>
 export const TOKEN_UNKNOWN = (backend: TokenBackend = 'embedded') =>
   `unknown device token: configure the device with a token this server issued (${crsTokenCommand('issue', backend)})`;
 
+/** An instant as the server read it (UTC), or as stored, quoted, when it cannot be read (a hand edit). */
+const instantSaid = (at: string) => new Date(instantMs(at) ?? Number.NaN).toJSON() ?? quoted(at);
+
+/**
+ * What a device whose token was replaced by `crs token rotate` (DeviceToken.replacedBy) is told once that token is
+ * refused, revoked or expired (its overlap over) alike (2026-12-07): the replacement exists, by its id as
+ * `crs token list` shows it (never a secret). Until 2026-12-07 it was told to issue a new one, which made a third
+ * token and left the replacement unused.
+ */
+export const TOKEN_REPLACED = (
+  link: Pick<DeviceToken, 'replacedBy' | 'replacedAt'>,
+  backend: TokenBackend = 'embedded',
+) => {
+  const by = inline(link.replacedBy ?? '');
+  const when = link.replacedAt !== undefined ? ` at ${instantSaid(link.replacedAt)}` : '';
+  return `device token replaced${when} by token ${by} (crs token rotate): install the replacement on the device (if it was lost, rotate that one: ${crsTokenCommand(`rotate ${by}`, backend)})`;
+};
+
 /**
  * A token's end as the server reads it: Infinity without expiresAt (it never expires), NaN for one that is no
  * instant (a hand edit in the DynamoDB console or the embedded column; instantMs), else its time in ms.
@@ -62,7 +80,7 @@ export const expiryUnreadable = (record: Pick<DeviceToken, 'expiresAt'>): boolea
 
 /** What a device whose token has expired is told, as a revoked one is (2026-12-06): the time as the server read it. */
 export const TOKEN_EXPIRED = (at: string, backend: TokenBackend = 'embedded') =>
-  `device token expired at ${new Date(instantMs(at) ?? Number.NaN).toJSON() ?? quoted(at)}: issue the device a new one (${crsTokenCommand('rotate TOKEN_ID', backend)}, or ${crsTokenCommand('issue', backend)}) and configure it with that`;
+  `device token expired at ${instantSaid(at)}: issue the device a new one (${crsTokenCommand('rotate TOKEN_ID', backend)}, or ${crsTokenCommand('issue', backend)}) and configure it with that`;
 
 /**
  * What a device whose token's expiry cannot be read is told (2026-12-06): refused, never taken as never expiring,
@@ -265,11 +283,14 @@ export async function authenticate(
 }
 
 /**
- * Who a stored token is at `now`, or why it is refused (revoked; expired; a scope this version cannot read): for a
+ * Who a stored token is at `now`, or why it is refused (replaced; revoked; expired; a scope this version cannot read): for a
  * request's bearer token, and for the MLLP listener acting as a device (--mllp-device), which decides as that token
  * does over HTTP.
  */
 export function tokenPrincipal(record: DeviceToken, now: Date, backend: TokenBackend = 'embedded'): AuthResult {
+  // Ended (revoked, expired, its expiry unreadable) after a rotation: the replacement is the one to install.
+  if (record.replacedBy !== undefined && (record.revokedAt || tokenExpired(record, now)))
+    return { ok: false, status: 403, error: TOKEN_REPLACED(record, backend) };
   if (record.revokedAt) return { ok: false, status: 403, error: TOKEN_REVOKED(backend) };
   if (expiryUnreadable(record))
     return { ok: false, status: 403, error: TOKEN_EXPIRY_UNREADABLE(record.expiresAt!, backend) };

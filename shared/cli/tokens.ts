@@ -380,14 +380,27 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
         // The new token is stored first: a rotation cut short leaves the device its old token, never none.
         // An expired one is left as it is (with --overlap 0 revoked): it is refused already, and no end is printed as
         // a time the device still has.
+        // The old one names the new one from then on (2026-12-07): a device still sending it, once refused, is told to
+        // install the replacement (TOKEN_REPLACED), never to have yet another issued. Linked before it is ended.
+        const link = () => store.markReplaced(tokenId, record.tokenId, record.createdAt);
         if (overlapMs > 0 && tokenExpired(old, at)) {
           const ended = expiryUnreadable(old) ? 'unreadable' : 'expired';
           printIssued(token, record, { tokenId, ended, at: old.expiresAt! });
-          return 0;
+          // Refused already, whether or not linked: a link not written only leaves the advice as it was.
+          return link().then(
+            () => 0,
+            (e: Error) => {
+              err(
+                `crs token: ${tokenId} could not be linked to ${record.tokenId} (${inline(`${e.name}: ${e.message}`)}): its device is told to issue a new one; configure it with the new token (printed)\n`,
+              );
+              return 1;
+            },
+          );
         }
         const until = overlapMs === 0 ? at.toISOString() : rotatedExpiry(old, at, overlapMs);
         let ended: boolean;
         try {
+          await link();
           ended = overlapMs === 0 ? await store.revoke(tokenId, until) : await store.expire(tokenId, until);
         } catch (e) {
           // The new token is stored and taken: printed all the same, or nobody would ever hold it (and a second

@@ -125,6 +125,12 @@ export class MemoryTokenStore implements TokenStore {
     return true;
   }
 
+  async markReplaced(tokenId: string, by: string, at: string): Promise<boolean> {
+    const found = this.tokens.filter((x) => x.tokenId === tokenId);
+    for (const t of found) Object.assign(t, { replacedBy: by, replacedAt: at });
+    return found.length > 0;
+  }
+
   async list(): Promise<DeviceToken[]> {
     return this.tokens.map((t) => ({ ...t }));
   }

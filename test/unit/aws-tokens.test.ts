@@ -19,8 +19,8 @@ import {
   authenticate,
   hashToken,
   issueToken,
-  TOKEN_EXPIRED,
   TOKEN_EXPIRY_UNREADABLE,
+  TOKEN_REPLACED,
   TOKEN_REVOKED,
   TOKEN_UNKNOWN,
   UNKNOWN_KIND,
@@ -290,11 +290,16 @@ describe('crs token --backend aws', () => {
     expect(fresh.replaces).toEqual({ tokenId: issued.tokenId, expiresAt: '2026-01-10T10:00:00.000Z' });
     const at = (iso: string) => new Date(iso);
     expect((await authenticate(`Bearer ${issued.token}`, store, at('2026-01-10T09:59:59Z'))).ok).toBe(true);
-    expect(await authenticate(`Bearer ${issued.token}`, store, at('2026-01-10T10:00:00Z'))).toEqual({
+    // Its overlap over, the old one names its replacement (2026-12-07; it said to issue another token): the link is
+    // stored on its item by rotate.
+    const link = { replacedBy: fresh.tokenId, replacedAt: fresh.createdAt };
+    expect(await store.findByHash(hashToken(issued.token))).toMatchObject(link);
+    expect(await authenticate(`Bearer ${issued.token}`, store, at('2026-01-10T10:00:00Z'), undefined, 'aws')).toEqual({
       ok: false,
       status: 403,
-      error: TOKEN_EXPIRED('2026-01-10T10:00:00.000Z'),
+      error: TOKEN_REPLACED(link, 'aws'),
     });
+    expect(await store.markReplaced('unknown-id', fresh.tokenId, fresh.createdAt)).toBe(false);
     expect((await authenticate(`Bearer ${fresh.token}`, store, at('2026-02-09T07:59:59Z'))).ok).toBe(true);
   });
 

@@ -81,6 +81,29 @@ describe('crs token (embedded)', () => {
     expect(again.err).toMatch(/no active token/);
   });
 
+  // 2026-12-07: the old token of a rotation, revoked, was told to issue the device a new one (a third token, the
+  // replacement left unused); it names the replacement. A token revoked with no replacement keeps that advice.
+  it('tells a device sending a rotated token, once revoked, to install its replacement, named by id', async () => {
+    const issued = await run(['issue', '--device', 'monitor-7', '--kind', 'ehr', '--data', dir, '--json']);
+    const old = JSON.parse(issued.out) as { token: string; tokenId: string };
+    const rotated = await run(['rotate', old.tokenId, '--data', dir, '--json']);
+    expect(rotated.code, rotated.err).toBe(0);
+    const fresh = JSON.parse(rotated.out) as { token: string; tokenId: string; createdAt: string };
+    expect((await post(old.token, 'P-1')).status).toBe(202); // in its overlap
+    expect((await run(['revoke', old.tokenId, '--data', dir])).code).toBe(0);
+    const refused = await post(old.token, 'P-1');
+    expect([refused.status, ((await refused.json()) as { error: string }).error]).toEqual([
+      403,
+      `device token replaced at ${fresh.createdAt} by token ${fresh.tokenId} (crs token rotate): install the replacement on the device (if it was lost, rotate that one: crs token rotate ${fresh.tokenId})`,
+    ]);
+    expect((await post(fresh.token, 'P-1')).status).toBe(202);
+    expect((await run(['revoke', fresh.tokenId, '--data', dir])).code).toBe(0);
+    const plain = await post(fresh.token, 'P-1');
+    expect(((await plain.json()) as { error: string }).error).toBe(
+      'device token revoked: issue the device a new one (crs token issue) and configure it with that',
+    );
+  });
+
   it('refuses a directory with no crs database (creating none) and options of the other backend', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'crs-tokens-empty-'));
     try {

@@ -1,6 +1,11 @@
 // The ingest Lambda with in-memory ports: what a device gateway sees (statuses, errors) and what lands on the queue.
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { OperationOutcome } from '@medplum/fhirtypes';
 import { issueToken } from '#app/auth.ts';
+import { FhirEncoder } from '#app/fhir/encode.ts';
+import { ackReason, readAck } from '#app/hl7v2/ack.ts';
+import { toPcd01 } from '#app/hl7v2/encode.ts';
+import { tokenCommand } from '#cli/tokens.ts';
 import { telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
 import { captureOutput, httpEvent, metricSum, quiet, withoutTimestamps } from '#test/support/lambda-events.ts';
 import { enrol, msg } from '#test/support/messages.ts';
@@ -78,6 +83,51 @@ describe('ingest handler', () => {
     const res = await handler()(httpEvent({ headers: auth(), body: JSON.stringify(m), base64: true }));
     expect(res.statusCode).toBe(202);
     expect(queue.messages[0]!.message).toEqual(m);
+  });
+
+  // 2026-12-07: a token replaced by `crs token rotate` and then revoked (or its overlap over) was told to issue a new
+  // one, a third token, the replacement left unused. It names the replacement, in JSON, an HL7 AR and FHIR alike.
+  it('tells a device whose token was replaced to install the replacement, on every route, never to issue another', async () => {
+    const run = async (...argv: string[]) => {
+      let out = '';
+      const code = await tokenCommand([...argv, '--backend', 'aws', '--json'], {
+        out: (t) => (out += t),
+        err: () => undefined,
+        now: () => new Date(NOW - 60_000),
+        aws: async () => ({ tokens, close: () => undefined }),
+        env: { CRS_TOKENS_TABLE: 'tokens' },
+      });
+      expect(code).toBe(0);
+      return JSON.parse(out) as { token: string; tokenId: string };
+    };
+    const old = await run('issue', '--device', 'gw-9', '--kind', 'monitor');
+    const fresh = await run('rotate', old.tokenId, '--overlap', '1m'); // over at NOW: the old one is refused
+    const said = `device token replaced at 2026-01-10T08:59:00.000Z by token ${fresh.tokenId} (crs token rotate): install the replacement on the device (if it was lost, rotate that one: crs token rotate ${fresh.tokenId} --backend aws --outputs FILE)`;
+    const as = (path: string, contentType: string, body: string, base64 = false) =>
+      handler()(
+        httpEvent({
+          path,
+          headers: { authorization: `Bearer ${old.token}`, 'content-type': contentType },
+          body,
+          base64,
+        }),
+      );
+    const m = msg('P-9', 0, { vitals: { heartRate: 90 } }, 'M-9');
+    const json = await as('/v1/messages', 'application/json', JSON.stringify(m));
+    expect([json.statusCode, JSON.parse(json.body!).error]).toEqual([403, said]);
+    const hl7 = await as('/v1/hl7v2', 'x-application/hl7-v2+er7', toPcd01(m)!, true);
+    expect([hl7.statusCode, readAck(hl7.body!)?.code, ackReason(hl7.body!)]).toEqual([403, 'AR', said]);
+    const fhir = await as('/fhir/r4/Bundle', 'application/fhir+json', JSON.stringify(new FhirEncoder().bundle(m)));
+    const outcome = JSON.parse(fhir.body!) as OperationOutcome;
+    expect([fhir.statusCode, outcome.resourceType, outcome.issue?.map((i) => i.diagnostics)]).toEqual([
+      403,
+      'OperationOutcome',
+      [said],
+    ]);
+    // Revoked once the device changed over: the same words. A token revoked with no replacement keeps its advice.
+    await tokens.revoke(old.tokenId, new Date(NOW).toISOString());
+    expect(JSON.parse((await as('/v1/messages', 'application/json', JSON.stringify(m))).body!).error).toBe(said);
+    expect(queue.messages).toEqual([]);
   });
 
   it('answers 401 without a bearer token and 403 for an unknown or revoked one, queueing nothing', async () => {

@@ -30,6 +30,9 @@ function fromItem(item: Record<string, AttributeValue>): DeviceToken {
   if (item.revokedAt) token.revokedAt = item.revokedAt.S || JSON.stringify(item.revokedAt);
   // As stored: one that is no time (a number, a hand edit) is refused as expired (tokenExpired), never read as none.
   if (item.expiresAt) token.expiresAt = item.expiresAt.S ?? JSON.stringify(item.expiresAt);
+  // The link a rotation wrote (2026-12-07); an item written before has none. Said escaped (TOKEN_REPLACED).
+  if (item.replacedBy) token.replacedBy = item.replacedBy.S ?? JSON.stringify(item.replacedBy);
+  if (item.replacedAt) token.replacedAt = item.replacedAt.S ?? JSON.stringify(item.replacedAt);
   // Kept as stored, known or not: authenticate() refuses a kind it does not know (never read as no kind). A kind
   // stored as no text (a string set, a number) or an empty one is such a kind: until 2026-12-06 it was read as none.
   if (item.kind) token.kind = (item.kind.S ?? JSON.stringify(item.kind)) as DeviceKind;
@@ -75,6 +78,8 @@ export class DynamoTokenStore implements TokenStore {
     };
     if (token.revokedAt) item.revokedAt = { S: token.revokedAt };
     if (token.expiresAt) item.expiresAt = { S: token.expiresAt };
+    if (token.replacedBy) item.replacedBy = { S: token.replacedBy };
+    if (token.replacedAt) item.replacedAt = { S: token.replacedAt };
     await this.client.send(
       new PutItemCommand({
         TableName: this.tableName,
@@ -123,6 +128,18 @@ export class DynamoTokenStore implements TokenStore {
     });
   }
 
+  /** Links a token to its replacement (crs token rotate), revoked or not; false for an unknown one. */
+  async markReplaced(tokenId: string, by: string, at: string): Promise<boolean> {
+    return this.updateActive(
+      tokenId,
+      {
+        UpdateExpression: 'SET replacedBy = :by, replacedAt = :at',
+        ExpressionAttributeValues: { ':by': { S: by }, ':at': { S: at } },
+      },
+      'attribute_exists(#hash)',
+    );
+  }
+
   /** Replaces an active token's scope; false for an unknown or revoked one. */
   async setScope(tokenId: string, scope: TokenScope): Promise<boolean> {
     const attrs = scopeAttributes(scope);
@@ -142,7 +159,7 @@ export class DynamoTokenStore implements TokenStore {
     });
   }
 
-  /** Applies `update` to each item of the token that is still active; true when any was. */
+  /** Applies `update` to each item of the token that is still active (or meets `condition`); true when any was. */
   private async updateActive(
     tokenId: string,
     update: {
@@ -150,6 +167,7 @@ export class DynamoTokenStore implements TokenStore {
       ExpressionAttributeNames?: Record<string, string>;
       ExpressionAttributeValues?: Record<string, AttributeValue>;
     },
+    condition = 'attribute_exists(#hash) AND attribute_not_exists(revokedAt)',
   ): Promise<boolean> {
     let changed = false;
     for (const hash of await this.hashesOf(tokenId)) {
@@ -158,7 +176,7 @@ export class DynamoTokenStore implements TokenStore {
           new UpdateItemCommand({
             TableName: this.tableName,
             Key: { [T.partitionKey]: { S: hash } },
-            ConditionExpression: 'attribute_exists(#hash) AND attribute_not_exists(revokedAt)',
+            ConditionExpression: condition,
             ...update,
             ExpressionAttributeNames: { '#hash': T.partitionKey, ...update.ExpressionAttributeNames },
           }),

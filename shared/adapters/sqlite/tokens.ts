@@ -14,15 +14,22 @@ interface Row {
   scope: string | null;
   /** Since schema version 10 (2026-12-06); NULL: never expires. A hand edit can leave a number. */
   expires_at: string | number | null;
+  /** Added 2026-12-07 (ensureTokenScopes): the token that replaced it (crs token rotate), and when; NULL: none. */
+  replaced_by?: string | number | null;
+  replaced_at?: string | number | null;
 }
 
 /**
  * The scope column, added in place to a database of any schema version (an added nullable column: older tokens read
- * as having no kind, which is what they are). Outside the numbered migrations so that it composes with them.
+ * as having no kind, which is what they are). Outside the numbered migrations so that it composes with them. So are
+ * the columns of a rotation's link (2026-12-07; replaced_by, replaced_at): older tokens read as never replaced, and a
+ * server of an earlier crs beside them reads none (its devices are told to issue a new token, as before).
  */
 export function ensureTokenScopes(db: Db): void {
   const columns = db.prepare("SELECT name FROM pragma_table_info('device_tokens')").pluck().all() as string[];
-  if (columns.length > 0 && !columns.includes('scope')) db.exec('ALTER TABLE device_tokens ADD COLUMN scope TEXT');
+  if (columns.length === 0) return;
+  for (const column of ['scope', 'replaced_by', 'replaced_at'])
+    if (!columns.includes(column)) db.exec(`ALTER TABLE device_tokens ADD COLUMN ${column} TEXT`);
 }
 
 const scopeJson = (t: TokenScope): string | null => {
@@ -70,6 +77,8 @@ const toToken = (r: Row): DeviceToken => ({
   ...scopeOf(r.scope),
   // Read as stored: one the server cannot read as a time is refused as expired (tokenExpired).
   ...(r.expires_at !== null ? { expiresAt: String(r.expires_at) } : {}),
+  ...(r.replaced_by != null ? { replacedBy: String(r.replaced_by) } : {}),
+  ...(r.replaced_at != null ? { replacedAt: String(r.replaced_at) } : {}),
 });
 
 export class SqliteTokenStore implements TokenStore {
@@ -90,7 +99,7 @@ export class SqliteTokenStore implements TokenStore {
   async put(token: DeviceToken): Promise<void> {
     this.db
       .prepare(
-        'INSERT INTO device_tokens (token_id, device_id, hash, created_at, revoked_at, scope, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO device_tokens (token_id, device_id, hash, created_at, revoked_at, scope, expires_at, replaced_by, replaced_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       )
       .run(
         token.tokenId,
@@ -100,6 +109,8 @@ export class SqliteTokenStore implements TokenStore {
         token.revokedAt ?? null,
         scopeJson(token),
         token.expiresAt ?? null,
+        token.replacedBy ?? null,
+        token.replacedAt ?? null,
       );
   }
 
@@ -122,6 +133,13 @@ export class SqliteTokenStore implements TokenStore {
       .prepare('UPDATE device_tokens SET expires_at = ? WHERE token_id = ? AND revoked_at IS NULL')
       .run(at, tokenId);
     return r.changes === 1;
+  }
+
+  async markReplaced(tokenId: string, by: string, at: string): Promise<boolean> {
+    const r = this.db
+      .prepare('UPDATE device_tokens SET replaced_by = ?, replaced_at = ? WHERE token_id = ?')
+      .run(by, at, tokenId);
+    return r.changes > 0;
   }
 
   async list(): Promise<DeviceToken[]> {
