@@ -12,7 +12,8 @@ const NOT_A_ZONE = 'is not an IANA zone (Europe/Paris) or an offset (+01:00)';
  */
 export function zoneProblem(text: string): string | undefined {
   if (parseZone(text)) return undefined;
-  const named = FIXED_OFFSET.test(text) ? undefined : timeZoneProblem(text);
+  // An offset-shaped text (+15:00) is no name either: timeZoneProblem calls it unknown.
+  const named = timeZoneProblem(text);
   return named === undefined || named === UNKNOWN_TIME_ZONE ? NOT_A_ZONE : named;
 }
 
