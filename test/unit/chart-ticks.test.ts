@@ -109,6 +109,22 @@ describe('the chart axis, edges', () => {
     ]);
   });
 
+  it('a chart without a valid time span has no ticks, and returns (the loop ended on nothing: a hung tab)', () => {
+    // The board draws from the timeline's from and to: a time it cannot read (NaN) made every bound NaN, and the loop
+    // over wall times, which stopped only past the end, never did. The format counts its calls to fail, not hang.
+    let calls = 0;
+    const fmt: Fmt = {
+      ...fmtIn('UTC'),
+      offsetMinutes: () => {
+        calls += 1;
+        if (calls > 10_000) throw new Error('axisTicks does not end');
+        return 0;
+      },
+    };
+    expect(axisTicks(Number.NaN, Number.NaN, 48 * HOUR, fmt)).toEqual([]);
+    expect(axisTicks(0, HOUR, HOUR, { ...fmt, offsetMinutes: () => Number.NaN })).toEqual([]);
+  });
+
   it('hourly ticks date local midnight (a step of exactly an hour)', () => {
     expect(ticks('UTC', '2026-01-09T22:30:00Z', '2026-01-10T01:00:00Z', HOUR)).toEqual([
       '01-09T23:00Z 23:00',
