@@ -142,6 +142,25 @@ describe('an RFC 3339 time the contract does not take', () => {
     }
   });
 
+  it('with an offset no zone has too names both, and sends no time the contract refuses (it said "send ...+18:00")', () => {
+    const offset = "no zone is more than 14 hours from UTC; check the sender's time zone setting";
+    for (const [when, error] of [
+      [
+        '2026-12-31T23:59:60+18:00',
+        `has a leap second (:60), which the contract does not take, and has an impossible UTC offset (+18:00): ${offset}`,
+      ],
+      [
+        '2026-12-31t08:00:00+18:00',
+        `writes t or z in lower case, and has an impossible UTC offset (+18:00): ${offset}`,
+      ],
+      [
+        '2026-12-31 08:00:00-15:00',
+        `separates the date and the time with a space, and has an impossible UTC offset (-15:00): ${offset}`,
+      ],
+    ])
+      expect(errorsOf({ ...reading(when!), messageId: 'm-1' })).toEqual([`observedAt: "${when}" ${error}`]);
+  });
+
   it('that is no time at all is still "not an RFC 3339 timestamp": a leap second in a day that does not exist too', () => {
     for (const when of ['2026-12-31T24:00:00Z', '2026-02-30T23:59:60Z', '2026-12-31t23:59:59', 'yesterday'])
       expect(errorsOf(reading(when))).toEqual([
