@@ -24,7 +24,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { ROUTES } from '#app/ingest.ts';
 import { FHIR_METADATA_ROUTE, INTERFACE_ROUTES } from '#app/interfaces/routes.ts';
-import { parseZone } from '#app/interfaces/zone.ts';
+import { zoneProblem } from '#app/interfaces/zone.ts';
 import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/patient-authority.ts';
 import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient-system.ts';
 import { parseDrugCodes } from '#app/interfaces/drug-codes.ts';
@@ -208,10 +208,8 @@ export class CrsAlertingStack extends Stack {
   constructor(scope: Construct, id: string, props: CrsAlertingStackProps) {
     super(scope, id, props);
     const concurrency = props.concurrency ?? DEFAULT_CONCURRENCY;
-    if (props.hl7Zone !== undefined && !parseZone(props.hl7Zone))
-      throw new DeployInputError(
-        `hl7Zone ${JSON.stringify(props.hl7Zone)} is not an IANA zone (Europe/Paris) or an offset (+01:00)`,
-      );
+    const badZone = props.hl7Zone === undefined ? undefined : zoneProblem(props.hl7Zone);
+    if (badZone !== undefined) throw new DeployInputError(`hl7Zone ${JSON.stringify(props.hl7Zone)} ${badZone}`);
     if (props.hl7PatientAuthority !== undefined && parsePatientAuthority(props.hl7PatientAuthority) === undefined)
       throw new DeployInputError(
         `hl7PatientAuthority ${JSON.stringify(props.hl7PatientAuthority)} is not ${PATIENT_AUTHORITY_RULE}`,

@@ -7,7 +7,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { HttpRequest } from '#app/ingest.ts';
 import { handleDeviceRequest } from '#app/interfaces/http.ts';
-import { parseZone, type SiteZone } from '#app/interfaces/zone.ts';
+import { parseZone, zoneProblem, type SiteZone } from '#app/interfaces/zone.ts';
 import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/patient-authority.ts';
 import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient-system.ts';
 import type { SiteDrugCodes } from '#app/interfaces/terminology.ts';
@@ -95,8 +95,9 @@ export function createIngestHandler(deps: IngestHandlerDeps) {
 export function liveDeps(now: () => number = Date.now): IngestHandlerDeps {
   const dynamodb = new DynamoDBClient({});
   const zone = process.env[ENV.hl7Zone];
+  const badZone = zone ? zoneProblem(zone) : undefined;
+  if (badZone !== undefined) throw new Error(`${ENV.hl7Zone} ${JSON.stringify(zone)} ${badZone}`);
   const hl7Zone = zone ? parseZone(zone) : undefined;
-  if (zone && !hl7Zone) throw new Error(`${ENV.hl7Zone} ${JSON.stringify(zone)} is not an IANA zone or an offset`);
   const authority = process.env[ENV.hl7PatientAuthority];
   const hl7PatientAuthority = authority ? parsePatientAuthority(authority) : undefined;
   if (authority && hl7PatientAuthority === undefined)

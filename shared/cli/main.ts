@@ -6,6 +6,7 @@ import { parseTimeWithOffset } from '#domain/typed-time.ts';
 import { INTERFACE_FLAGS, inline, shown, parseFlags } from './flags.ts';
 import { EXIT, replayCommand } from './replay.ts';
 import type { Synthesize } from '#hosts/aws-emulator/template.ts';
+import type { SiteZone } from '#app/interfaces/zone.ts';
 
 const SCHEMA_PATH = new URL('../contract/device-message.v1.schema.json', import.meta.url);
 const OPENAPI_PATH = new URL('../contract/openapi.v1.json', import.meta.url);
@@ -153,11 +154,13 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
         // Checked whatever the format, then refused where it cannot apply: it was ignored with JSON (and FHIR),
         // garbage included, so a replay meant to read HL7 times in a zone read none and said nothing.
         const zoneText = values['hl7-zone'];
-        const zone = zoneText === undefined ? undefined : (await import('#app/interfaces/zone.ts')).parseZone(zoneText);
-        if (zoneText !== undefined && !zone)
-          throw new UsageError(
-            `--hl7-zone must be an IANA zone (Europe/Paris) or an offset (+01:00) (got ${shown(zoneText)})`,
-          );
+        let zone: SiteZone | undefined;
+        if (zoneText !== undefined) {
+          const { parseZone, zoneProblem } = await import('#app/interfaces/zone.ts');
+          const badZone = zoneProblem(zoneText);
+          if (badZone !== undefined) throw new UsageError(`--hl7-zone ${shown(zoneText)} ${badZone}`);
+          zone = parseZone(zoneText);
+        }
         const format = values.format ?? 'json';
         if (zoneText !== undefined && (format === 'json' || format === 'fhir'))
           throw new UsageError(

@@ -10,7 +10,7 @@ import { PREFIX_PATTERN } from '#hosts/aws-emulator/run-prefix.ts';
 import { stackOf, type SynthOptions, type Synthesize } from '#hosts/aws-emulator/template.ts';
 import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/patient-authority.ts';
 import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient-system.ts';
-import { parseZone } from '#app/interfaces/zone.ts';
+import { zoneProblem } from '#app/interfaces/zone.ts';
 import { MAX_OBSERVATION_AGE_RULE, maxObservationAgeMs } from '#domain/device-clock.ts';
 import { checkedDrugCodesFile } from './drug-codes-file.ts';
 import { INTERFACE_FLAGS, numberFlag, shown, parseFlags } from './flags.ts';
@@ -145,8 +145,8 @@ export async function serveAwsCommand(
     if (values.prefix !== undefined && !PREFIX_PATTERN.test(values.prefix))
       throw new UsageError('--prefix is 1-40 characters of A-Z a-z 0-9 _ -');
     const zone = values['hl7-zone'];
-    if (zone !== undefined && !parseZone(zone))
-      throw new UsageError(`--hl7-zone must be an IANA zone (Europe/Paris) or an offset (+01:00) (got ${shown(zone)})`);
+    const badZone = zone === undefined ? undefined : zoneProblem(zone);
+    if (zone !== undefined && badZone !== undefined) throw new UsageError(`--hl7-zone ${shown(zone)} ${badZone}`);
     const authority = values['hl7-patient-authority'];
     if (authority !== undefined && parsePatientAuthority(authority) === undefined)
       throw new UsageError(`--hl7-patient-authority must be ${PATIENT_AUTHORITY_RULE} (got ${shown(authority)})`);

@@ -9,7 +9,7 @@ import { DEFAULT_MAX_PATIENTS } from '#adapters/sqlite/patients.ts';
 import { lockDataDir, openDataDir } from '#adapters/sqlite/db.ts';
 import { DEFAULT_RETENTION_DAYS } from '#adapters/sqlite/retention.ts';
 import { openMllpWarning, plainHttpWarning } from '#app/auth.ts';
-import { parseZone } from '#app/interfaces/zone.ts';
+import { parseZone, zoneProblem } from '#app/interfaces/zone.ts';
 import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/patient-authority.ts';
 import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient-system.ts';
 import { drugCodesFile } from './drug-codes-file.ts';
@@ -335,11 +335,11 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       throw new ServeUsageError(`--max-observation-age-days must be ${MAX_OBSERVATION_AGE_RULE} (got ${shown(age)})`);
     for (const a of v['trust-proxy'] ?? [])
       if (isIP(a) === 0) throw new ServeUsageError(`--trust-proxy must be an IP address (got ${shown(a)})`);
-    const hl7Zone = v['hl7-zone'] === undefined ? undefined : parseZone(v['hl7-zone']);
-    if (v['hl7-zone'] !== undefined && !hl7Zone)
-      throw new ServeUsageError(
-        `--hl7-zone must be an IANA zone (Europe/Paris) or an offset (+01:00) (got ${shown(v['hl7-zone'])})`,
-      );
+    const zoneText = v['hl7-zone'];
+    const badZone = zoneText === undefined ? undefined : zoneProblem(zoneText);
+    if (zoneText !== undefined && badZone !== undefined)
+      throw new ServeUsageError(`--hl7-zone ${shown(zoneText)} ${badZone}`);
+    const hl7Zone = zoneText === undefined ? undefined : parseZone(zoneText);
     const hl7PatientAuthority = patientAuthority(v['hl7-patient-authority']);
     const heartbeat = heartbeatOption(v['heartbeat-url'], v['heartbeat-seconds']);
     const fhirPatientSystem = patientSystem(v['fhir-patient-system']);

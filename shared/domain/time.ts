@@ -212,6 +212,9 @@ export function isTimeZone(name: string): boolean {
   return timeZoneProblem(name) === undefined;
 }
 
+/** What timeZoneProblem says of a name that is no zone at all (not of a fixed offset's name). */
+export const UNKNOWN_TIME_ZONE = 'is not an IANA time zone name (e.g. Europe/Paris, America/New_York, UTC)';
+
 /** The tz database's fixed abbreviations (no daylight saving time), with their offset from UTC in hours. */
 const FIXED_ABBREVIATIONS: Record<string, number> = { EST: -5, MST: -7, HST: -10 };
 
@@ -222,13 +225,12 @@ const FIXED_ABBREVIATIONS: Record<string, number> = { EST: -5, MST: -7, HST: -10
  * neither keeps the daylight saving time of a site's region (docs/time-zones.md).
  */
 export function timeZoneProblem(name: string): string | undefined {
-  const unknown = 'is not an IANA time zone name (e.g. Europe/Paris, America/New_York, UTC)';
-  if (!/^[A-Za-z][A-Za-z0-9_+\-/]*$/.test(name)) return unknown;
+  if (!/^[A-Za-z][A-Za-z0-9_+\-/]*$/.test(name)) return UNKNOWN_TIME_ZONE;
   let canonical: string;
   try {
     canonical = siteFormat(name).resolvedOptions().timeZone;
   } catch {
-    return unknown;
+    return UNKNOWN_TIME_ZONE;
   }
   const fixed = /^Etc\/GMT([+-])(\d+)$/.exec(canonical);
   if (fixed) {

@@ -45,11 +45,15 @@ export function timeSpellingProblem(text: string): string | undefined {
   const fixed = `${base.slice(0, 10)}${sep === 't' || sep === ' ' ? 'T' : sep}${base.slice(11)}`.replace(/z$/, 'Z');
   if (fixed === text || !withOffset.safeParse(fixed).success) return undefined;
   const lower = sep === 't' || base.endsWith('z');
+  // With an offset no zone has, no time to send: the one written right would be refused for its offset.
+  const offset = impossibleOffset(fixed);
   const problems = [
     leap ? 'has a leap second (:60), which the contract does not take' : '',
     lower ? 'writes t or z in lower case' : '',
     sep === ' ' ? 'separates the date and the time with a space' : '',
+    offset ? `has an impossible UTC offset (${offset})` : '',
   ].filter((p) => p !== '');
+  if (offset) return `${problems.join(', and ')}: ${IMPOSSIBLE_OFFSET}`;
   if (problems.length > 1 || leap) return `${problems.join(', and ')}: send ${fixed}`;
   return lower
     ? `writes t or z in lower case: write T and Z in upper case, ${fixed}`

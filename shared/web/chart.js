@@ -106,7 +106,8 @@
       // The instants that show wall time w: with the offset of a day before it or of a day after (one change at most).
       var a = w - fmt.offsetMinutes(w - DAY) * MIN;
       var b = w - fmt.offsetMinutes(w + DAY) * MIN;
-      if (Math.min(a, b) > end) break;
+      // Not "> end": a NaN (a time the board could not read) ends the loop too, with no ticks.
+      if (!(Math.min(a, b) <= end)) break;
       [Math.min(a, b), Math.max(a, b)].forEach(function (t, i) {
         if ((i === 0 || a !== b) && t >= start && t <= end && wallOf(t) === w) out.push(t);
       });

@@ -96,3 +96,48 @@ describe('the chart axis across a daylight-saving change', () => {
     ]);
   });
 });
+
+// Cases a hand mutation run of axisTicks (2026-12-07) left untested: each fails on one mutant of the function.
+describe('the chart axis, edges', () => {
+  it('a chart starting in the first pass of a repeated hour has the second pass ticks, in time order', () => {
+    // 00:30Z is 01:30 BST: the 01:00 GMT after it shows an earlier wall time than the start (the 3 hours looked back),
+    // and its tick comes between the two 01:30s (the ticks sorted by instant, not by wall time).
+    expect(ticks('Europe/London', '2026-10-25T00:30:00Z', '2026-10-25T01:30:00Z', 30 * 60_000)).toEqual([
+      '10-25T00:30Z 01:30',
+      '10-25T01:00Z 01:00',
+      '10-25T01:30Z 01:30',
+    ]);
+  });
+
+  it('a chart without a valid time span has no ticks, and returns (the loop ended on nothing: a hung tab)', () => {
+    // The board draws from the timeline's from and to: a time it cannot read (NaN) made every bound NaN, and the loop
+    // over wall times, which stopped only past the end, never did. The format counts its calls to fail, not hang.
+    let calls = 0;
+    const fmt: Fmt = {
+      ...fmtIn('UTC'),
+      offsetMinutes: () => {
+        calls += 1;
+        if (calls > 10_000) throw new Error('axisTicks does not end');
+        return 0;
+      },
+    };
+    expect(axisTicks(Number.NaN, Number.NaN, 48 * HOUR, fmt)).toEqual([]);
+    expect(axisTicks(0, HOUR, HOUR, { ...fmt, offsetMinutes: () => Number.NaN })).toEqual([]);
+  });
+
+  it('hourly ticks date local midnight (a step of exactly an hour)', () => {
+    expect(ticks('UTC', '2026-01-09T22:30:00Z', '2026-01-10T01:00:00Z', HOUR)).toEqual([
+      '01-09T23:00Z 23:00',
+      '01-10T00:00Z 00:00 2026-01-10',
+      '01-10T01:00Z 01:00',
+    ]);
+  });
+
+  it('a day whose midnight a change skips (America/Santiago, 6 September 2026) dates its first tick', () => {
+    expect(ticks('America/Santiago', '2026-09-05T12:00:00Z', '2026-09-06T12:00:00Z', 6 * HOUR)).toEqual([
+      '09-05T16:00Z 12:00',
+      '09-05T22:00Z 18:00',
+      '09-06T09:00Z 06:00 2026-09-06',
+    ]);
+  });
+});

@@ -74,7 +74,15 @@ describe('crs replay --hl7-zone', () => {
     expect(r.status).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr.split('\n')[0]).toBe(
-      'crs replay: --hl7-zone must be an IANA zone (Europe/Paris) or an offset (+01:00) (got "Mars/Olympus\\u001b[2J")',
+      'crs replay: --hl7-zone "Mars/Olympus\\u001b[2J" is not an IANA zone (Europe/Paris) or an offset (+01:00)',
+    );
+  });
+
+  it('refuses the name of a fixed offset as site.timeZone does, in its words (2026-12-07: Etc/GMT+5 was taken)', async () => {
+    const r = await refusal(['replay', '-', '--format', 'hl7v2', '--hl7-zone', 'Etc/GMT+5']);
+    expect(r.status).toBe(2);
+    expect(r.stderr.split('\n')[0]).toBe(
+      'crs replay: --hl7-zone "Etc/GMT+5" is a fixed offset, UTC-5 (IANA reverses the sign: Etc/GMT+N is N hours west of UTC), without daylight saving time: set the region\'s zone name (e.g. America/Bogota, Asia/Karachi, Europe/Paris)',
     );
   });
 

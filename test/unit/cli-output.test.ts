@@ -645,7 +645,7 @@ describe('crs usage errors and exit codes, pinned by a mutation run', () => {
     [['serve', '--data', 'DIR', '--port', '0', '--backend=local'], '--backend must be aws or embedded (got "local")'],
     [['frobnicate'], 'unknown command "frobnicate"'],
     [['replay', 'test/fixtures/sample-timeline.ndjson', '--until', '2026-11-26T18:00:00Z'], 'only with --escalations'],
-    [['replay', '-', '--format', 'hl7v2', '--hl7-zone', 'Mars/Base'], '--hl7-zone must be an IANA zone'],
+    [['replay', '-', '--format', 'hl7v2', '--hl7-zone', 'Mars/Base'], '--hl7-zone "Mars/Base" is not an IANA zone'],
     [['replay', '-', '--format', 'hl7v2', '--escalations'], '--escalations takes JSON'],
   ])('crs %o exits 2 (usage), naming the mistake', async (args, message) => {
     const r = await crsIn(...args);

@@ -59,7 +59,19 @@ describe('a contract time with an offset no zone has', () => {
       { type: 'control-refused', line: 1, error: expect.stringMatching(/^to: .*impossible UTC offset \(-18:00\)/) },
     ]);
     expect(parseTimeWithOffset('2026-01-10T08:00:00+14:30')).toBeNaN();
+    expect(parseTimeWithOffset('2026-01-10T08:00:00-14:00')).toBe(Date.parse('2026-01-10T22:00:00Z'));
     expect(parseTimeWithOffset('2026-01-10T08:00:00+14:00')).toBe(Date.parse('2026-01-09T18:00:00Z'));
+  });
+
+  it('a text that is no time at all is named once, not also for its offset (each path stops at the first error)', async () => {
+    const when = '2026-02-30T08:00:00+18:00';
+    expect(errorsOf(reading(when))).toEqual([
+      `observedAt: "${when}" is not an RFC 3339 timestamp with a zone offset (e.g. 2026-11-26T10:00:00Z)`,
+    ]);
+    const escalating = new EscalatingReplay(DEFAULT_CONFIG);
+    const [refused] = await escalating.line(JSON.stringify({ type: 'advance', to: when }), 1);
+    expect(refused).toMatchObject({ type: 'control-refused', line: 1 });
+    expect((refused as { error: string }).error).not.toMatch(/impossible UTC offset|;/);
   });
 });
 
@@ -116,6 +128,10 @@ describe('an RFC 3339 time the contract does not take', () => {
         'separates the date and the time with a space: write T between them, 2026-12-31T08:00:00Z',
       ],
       [
+        '2026-12-31 23:59:60Z',
+        'has a leap second (:60), which the contract does not take, and separates the date and the time with a space: send 2026-12-31T23:59:59.999Z',
+      ],
+      [
         '2026-12-31t23:59:60z',
         'has a leap second (:60), which the contract does not take, and writes t or z in lower case: send 2026-12-31T23:59:59.999Z',
       ],
@@ -124,6 +140,25 @@ describe('an RFC 3339 time the contract does not take', () => {
       const enrolment = { enrolment: { therapy: 'car-t', infusedAt: when } };
       expect(errorsOf(reading('2026-12-31T08:00:00Z', enrolment))).toEqual([`enrolment.infusedAt: "${when}" ${error}`]);
     }
+  });
+
+  it('with an offset no zone has too names both, and sends no time the contract refuses (it said "send ...+18:00")', () => {
+    const offset = "no zone is more than 14 hours from UTC; check the sender's time zone setting";
+    for (const [when, error] of [
+      [
+        '2026-12-31T23:59:60+18:00',
+        `has a leap second (:60), which the contract does not take, and has an impossible UTC offset (+18:00): ${offset}`,
+      ],
+      [
+        '2026-12-31t08:00:00+18:00',
+        `writes t or z in lower case, and has an impossible UTC offset (+18:00): ${offset}`,
+      ],
+      [
+        '2026-12-31 08:00:00-15:00',
+        `separates the date and the time with a space, and has an impossible UTC offset (-15:00): ${offset}`,
+      ],
+    ])
+      expect(errorsOf({ ...reading(when!), messageId: 'm-1' })).toEqual([`observedAt: "${when}" ${error}`]);
   });
 
   it('that is no time at all is still "not an RFC 3339 timestamp": a leap second in a day that does not exist too', () => {

@@ -9,7 +9,8 @@ import { handleHl7Http } from '#app/hl7v2/http.ts';
 import { ingestHl7 } from '#app/hl7v2/ingest.ts';
 import { HL7_MAX_DELIMITERS, HL7_MAX_SEGMENTS, translatePcd01 } from '#app/hl7v2/pcd01.ts';
 import { idPart, messageIdOf } from '#app/interfaces/ids.ts';
-import { parseZone, wallClockInstants } from '#app/interfaces/zone.ts';
+import { parseZone, wallClockInstants, zoneProblem } from '#app/interfaces/zone.ts';
+import { timeZoneProblem } from '#domain/time.ts';
 import { crsGradesOf } from '../support/interfaces.ts';
 import { MemoryQueue, ingestFakes, reservingDirectory } from '#test/support/port-fakes.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
@@ -1361,6 +1362,23 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
     expect(parseZone('+14:30')).toBeUndefined();
     expect(parseZone('-1401')).toBeUndefined();
     expect(parseZone('+13:45')?.offsetAt(0)).toBe(13 * 60 + 45);
+  });
+
+  // IANA's Etc/GMT+5 is UTC-5 (POSIX's sign): set as the HL7 site zone by a site that meant UTC+5, its times without
+  // an offset were read ten hours off. Refused since 2026-12-07 as site.timeZone refuses it, by the same check and
+  // with its words (timeZoneProblem); an explicit offset (-05:00) is still taken.
+  it('refuses the names of fixed offsets (Etc/GMT+5, EST) as site.timeZone does, with its words', () => {
+    for (const name of ['Etc/GMT+5', 'etc/gmt-14', 'EST', 'hst']) {
+      expect(parseZone(name), name).toBeUndefined();
+      expect(zoneProblem(name), name).toBe(timeZoneProblem(name));
+    }
+    expect(zoneProblem('Etc/GMT+5')).toMatch(/^is a fixed offset, UTC-5 \(IANA reverses the sign/);
+    expect(zoneProblem('Mars/Base')).toBe('is not an IANA zone (Europe/Paris) or an offset (+01:00)');
+    expect(zoneProblem('+15:00')).toBe('is not an IANA zone (Europe/Paris) or an offset (+01:00)');
+    for (const taken of ['Europe/Paris', 'UTC', 'Z', 'Etc/UTC', 'GMT', 'EST5EDT', '-05:00', '+0530']) {
+      expect(zoneProblem(taken), taken).toBeUndefined();
+      expect(parseZone(taken), taken).toBeDefined();
+    }
   });
 
   it('the simulator numbers its OBX segments 1, 2, 3 (OBX-1), so an ERR-2 names the right one', () => {

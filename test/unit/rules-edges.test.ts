@@ -308,6 +308,17 @@ describe('what a message dated ahead of its arrival is graded at (docs/grading-r
       expect(placed.state.placedAhead).toEqual([[T + 2 * MINUTE, T - 2 * MINUTE]]);
       expect(placed.steps.map((s) => s.crsGrade)).toEqual([1, 0]);
     });
+
+    it('keeps an instant the default placed before the switch: its correction still merges with it', () => {
+      // A deployment switched to "observedAt" with a state the default wrote: the fever placed at its arrival stays
+      // there, and the correction of its observedAt replaces it (one instant), not a second reading after it.
+      const fever = at('f', T + 2 * MINUTE, { vitals: { temperatureC: 38.5 } });
+      const correction = at('c', T + 2 * MINUTE, { vitals: { temperatureC: 36.9 } });
+      const before = reduce(undefined, fever, cfg, { ...arrivalOf(fever), receivedAt: T - 2 * MINUTE });
+      expect(before.state.placedAhead).toEqual([[T + 2 * MINUTE, T - 2 * MINUTE]]);
+      const after = reduce(before.state, correction, observedAt(), { ...arrivalOf(correction), receivedAt: T });
+      expect(after.kind === 'applied' && after.assessment.crsGrade).toBe(0);
+    });
   });
 });
 

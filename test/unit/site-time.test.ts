@@ -64,6 +64,8 @@ describe('formatSiteTime', () => {
     // A fixed offset under a zone's name is refused as `+01:00` is (2026-12-07): Etc/GMT+1 was taken.
     for (const zone of ['', 'Mars/Olympus_Mons', '+01:00', 'Europe/Paris ', 'CET+1', '../etc', 'Etc/GMT+1', 'EST'])
       expect(isTimeZone(zone), zone).toBe(false);
+    // The other fixed abbreviations, in any case (the runtime takes "est" as America/Panama).
+    for (const zone of ['MST', 'HST', 'est', 'mst']) expect(isTimeZone(zone), zone).toBe(false);
   });
 });
 
@@ -96,6 +98,12 @@ describe('site.timeZone', () => {
       ok: false,
       errors: [
         'site.timeZone: "EST" is a fixed offset, UTC-5 all year, without daylight saving time: set the region\'s zone name (e.g. America/New_York, America/Bogota)',
+      ],
+    });
+    expect(resolveConfig({ site: { timeZone: 'hst' } })).toEqual({
+      ok: false,
+      errors: [
+        'site.timeZone: "hst" is a fixed offset, UTC-10 all year, without daylight saving time: set the region\'s zone name (e.g. America/New_York, America/Bogota)',
       ],
     });
     for (const utc of ['UTC', 'Etc/UTC', 'GMT', 'Etc/GMT'])

@@ -1,10 +1,30 @@
 // Local wall-clock times to instants, for senders whose timestamps carry no offset: only when the site configured
 // its zone (a fixed offset like +01:00, or an IANA name like Europe/Paris, daylight saving included).
-import { MAX_OFFSET_MINUTES } from '#domain/time.ts';
+import { MAX_OFFSET_MINUTES, timeZoneProblem, UNKNOWN_TIME_ZONE } from '#domain/time.ts';
 
-/** A configured site zone: `+01:00`, `-0500`, `Z` or an IANA zone name. Undefined when the text is neither. */
+const NOT_A_ZONE = 'is not an IANA zone (Europe/Paris) or an offset (+01:00)';
+
+/**
+ * Why `text` is no HL7 v2 site zone (`--hl7-zone`, `-c hl7Zone`, CRS_HL7_ZONE), said after the quoted text, or
+ * undefined when parseZone takes it. The name of a fixed offset (IANA's Etc/GMT+5, which is UTC-5; EST) is refused
+ * as site.timeZone refuses it, by the same check and in its words (timeZoneProblem, since 2026-12-07: it was taken,
+ * ten hours off for a site that meant UTC+5); an offset written as one (-05:00) is taken.
+ */
+export function zoneProblem(text: string): string | undefined {
+  if (parseZone(text)) return undefined;
+  // An offset-shaped text (+15:00) is no name either: timeZoneProblem calls it unknown.
+  const named = timeZoneProblem(text);
+  return named === undefined || named === UNKNOWN_TIME_ZONE ? NOT_A_ZONE : named;
+}
+
+const FIXED_OFFSET = /^([+-])(\d{2}):?(\d{2})$/;
+
+/**
+ * A configured site zone: `+01:00`, `-0500`, `Z` or an IANA zone name (not a fixed offset's: zoneProblem). Undefined
+ * when the text is neither.
+ */
 export function parseZone(text: string): SiteZone | undefined {
-  const fixed = text.match(/^([+-])(\d{2}):?(\d{2})$/);
+  const fixed = text.match(FIXED_OFFSET);
   if (fixed) {
     const minutes = (Number(fixed[2]) * 60 + Number(fixed[3])) * (fixed[1] === '-' ? -1 : 1);
     return Math.abs(minutes) <= MAX_OFFSET_MINUTES && Number(fixed[3]) < 60
@@ -12,6 +32,7 @@ export function parseZone(text: string): SiteZone | undefined {
       : undefined;
   }
   if (text === 'Z' || text === 'UTC') return { name: text, offsetAt: () => 0 };
+  if (timeZoneProblem(text) !== undefined) return undefined;
   let format: Intl.DateTimeFormat;
   try {
     format = new Intl.DateTimeFormat('en-US', {
