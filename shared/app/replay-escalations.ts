@@ -21,7 +21,7 @@ import { ONE_SCOPE } from './silence.ts';
 import { Replay } from './replay.ts';
 import { planStaleFeeds, type FeedCheck, type InForce } from './stale-feed.ts';
 
-const time = z.iso.datetime({ offset: true, abort: true }).check(zoneOffsetCheck((v) => quoted(v, SENDER_MOST)));
+const time = z.iso.datetime({ offset: true, abort: true }).check(...zoneOffsetCheck((v) => quoted(v, SENDER_MOST)));
 const Control = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('ack'),

@@ -123,7 +123,7 @@ const timestamp = () =>
       // No later check for a text that is no such time: one error a field.
       abort: true,
     })
-    .check(zoneOffsetCheck(show));
+    .check(...zoneOffsetCheck(show));
 
 /** An object that refuses unknown keys, naming them, so that a misspelt field is never silently dropped. */
 function strict<S extends z.core.$ZodLooseShape>(shape: S, what = 'field') {

@@ -16,15 +16,22 @@ export function parseTimeWithOffset(value: string): number {
   return withOffset.safeParse(value).success && impossibleOffset(value) === undefined ? Date.parse(value) : Number.NaN;
 }
 
+/** An RFC 3339 time's ending when its offset is one a zone can have (Z, or up to 14:00 either way: MAX_OFFSET_MINUTES). */
+const OFFSET_OF_A_ZONE = /(?:Z|[+-](?:(?:0\d|1[0-3]):[0-5]\d|14:00))$/;
+
 /**
  * The check after an RFC 3339 time's (z.iso.datetime) that refuses an offset no zone has (impossibleOffset), naming
- * the value as `show` quotes it: the contract's times and `crs replay`'s control lines.
+ * the value as `show` quotes it: the contract's times and `crs replay`'s control lines. A pattern, not a refinement,
+ * so that the contract's JSON Schema carries it (with the format, which a second pattern would drop).
  */
 export function zoneOffsetCheck(show: (value: string) => string) {
-  return z.refine((t: unknown) => typeof t !== 'string' || impossibleOffset(t) === undefined, {
-    error: (iss) =>
-      `${show(String(iss.input))} has an impossible UTC offset (${impossibleOffset(String(iss.input))}): ${IMPOSSIBLE_OFFSET}`,
-  });
+  return [
+    z.regex(OFFSET_OF_A_ZONE, {
+      error: (iss) =>
+        `${show(String(iss.input))} has an impossible UTC offset (${impossibleOffset(String(iss.input))}): ${IMPOSSIBLE_OFFSET}`,
+    }),
+    z.meta({ format: 'date-time' }),
+  ] as const;
 }
 
 // A leap second: the date, T (or t, or a space), hours and minutes; then :60, a fraction, the zone.

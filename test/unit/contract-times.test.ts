@@ -2,11 +2,12 @@
 // can have, and an offset no zone has is refused naming the field, as HL7 v2's DTM and FHIR's dateTime refuse it
 // (test/unit/hl7v2.test.ts, fhir.test.ts). Until 2026-12-07 the contract took any offset up to 23:59: a reading
 // sent "+18:00" (a gateway's typo for +08:00) was graded 10 hours before it was taken, out of the windows, unsaid.
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
 import { EscalatingReplay } from '#app/replay-escalations.ts';
 import { Replay } from '#app/replay.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
-import { validateMessage } from '#domain/contract.ts';
+import { deviceMessageJsonSchema, validateMessage } from '#domain/contract.ts';
 import { parseTimeWithOffset } from '#domain/typed-time.ts';
 
 const reading = (observedAt: string, extra: Record<string, unknown> = {}) => ({
@@ -43,6 +44,24 @@ describe('a contract time with an offset no zone has', () => {
   it('takes the widest offsets zones have (+14:00, Kiribati; -12:00) and -00:00', () => {
     for (const when of ['2026-01-10T08:00:00+14:00', '2026-01-10T08:00:00-12:00', '2026-01-10T08:00:00-00:00'])
       expect(errorsOf(reading(when))).toEqual([]);
+  });
+
+  it('is refused by the published JSON Schema too, which keeps the date-time format (it took any offset to 23:59)', () => {
+    const schema = deviceMessageJsonSchema() as { properties: Record<string, { format?: string }> };
+    expect(schema.properties.observedAt?.format).toBe('date-time');
+    const validate = new Ajv2020({ strict: false, formats: { 'date-time': true } }).compile(schema);
+    for (const when of [
+      '2026-01-10T08:00:00+18:00',
+      '2026-01-10T08:00:00+14:01',
+      '2026-01-10T08:00:00-14:30',
+      '2026-01-10T08:00:00+14:00',
+      '2026-01-10T08:00:00-12:00',
+      '2026-01-10T08:00:00+05:45',
+      '2026-01-10T08:00:00.123Z',
+    ]) {
+      const m = reading(when);
+      expect(validate(m), when).toBe(errorsOf(m).length === 0);
+    }
   });
 
   it('is refused by crs replay, its control lines and the times typed to a command, never graded hours away', async () => {
