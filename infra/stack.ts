@@ -29,6 +29,7 @@ import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/p
 import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient-system.ts';
 import { parseDrugCodes } from '#app/interfaces/drug-codes.ts';
 import { ACK_ROUTES } from '#app/ack-flow.ts';
+import { ACK_SECRET_FORMAT } from '#adapters/aws/ack-secret.ts';
 import { CONFIG_FILE, DRUG_CODES_FILE, ENV } from '#adapters/aws/env.ts';
 import { PAGES_TOPIC_DISPLAY_NAME } from '#adapters/aws/sns-page-sender.ts';
 import { AUDIT_TABLE, PAGES_TABLE, SEEN_TABLE, STATE_TABLE, TOKENS_TABLE } from '#adapters/aws/table-layout.ts';
@@ -431,7 +432,7 @@ export class CrsAlertingStack extends Stack {
     this.ackSecret = new secretsmanager.Secret(this, 'AckSigningSecret', {
       description: 'CRS alerting: HMAC key of the acknowledge links (rotating it: docs/runbook.md)',
       encryptionKey: this.key,
-      generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
+      generateSecretString: { ...ACK_SECRET_FORMAT },
       removalPolicy: RemovalPolicy.RETAIN,
     });
 

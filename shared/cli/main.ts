@@ -30,7 +30,8 @@ const USAGE = `usage:
   crs audit export --patient P [--format ndjson|csv] [--data DIR]   one patient's audit trail (pages, acks, silences...)
   crs backup --to DIR [--data DIR]                                 a copy of crs serve's data directory, taken while it runs
   crs board-link [--data DIR]                                      the on-call board's link with its key (crs serve's)
-  crs ack-key rotate [--drop-previous] | drop-previous [--data DIR] a new acknowledge-link key (crs ack-key --help)
+  crs ack-key rotate [--drop-previous] | drop-previous
+      [--data DIR | --backend aws]                                 a new acknowledge-link key (crs ack-key --help)
   crs silence create|end|list ... [--data DIR | --backend aws]      silences of a patient or a team (crs silence --help)
   crs doctor --backend aws [--outputs F] [--test-page TEAM]        whether pages reach people: subscriptions, alarms, last runs
   crs outbox list | retry (--all | ID...) [--data DIR | --backend aws]  records a lane parked: a receiver refused them (crs outbox --help)
@@ -255,7 +256,7 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
         return await (await import('./board-link.ts')).boardLinkCommand(rest);
       case 'ack-key':
         process.umask(0o077);
-        return (await import('./ack-key.ts')).ackKeyCommand(rest);
+        return await (await import('./ack-key.ts')).ackKeyCommand(rest);
       case 'audit':
         return await (await import('./audit.ts')).auditCommand(rest);
       case 'silence':

@@ -6,7 +6,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  SecretsManagerClient,
+  UpdateSecretVersionStageCommand,
+} from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { auditSource, need, operatorPaging, operatorVariables, readOutputs } from '#cli/aws-operator.ts';
 import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
@@ -427,6 +433,60 @@ describe("the operator's pager (crs silence --backend aws): pinned by a mutation
       expect(secrets.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input.SecretId)).toContain('arn:secret');
     } finally {
       vi.unstubAllEnvs();
+      secrets.restore();
+    }
+  });
+});
+
+// test/integration/aws-ack-key.test.ts rotates the stack's secret on moto, which allows every call: what Secrets
+// Manager refuses there is said here, in one line naming what to check (2026-12-07).
+describe('crs ack-key --backend aws, refused by Secrets Manager', () => {
+  const denied = () =>
+    Object.assign(
+      new Error('User: arn:aws:iam::1:user/op is not authorized to perform: secretsmanager:PutSecretValue'),
+      {
+        name: 'AccessDeniedException',
+      },
+    );
+  const env = () => ({ ...cleanEnv(), CRS_ACK_SECRET_ARN: 'arn:secret' });
+  const stages = { VersionIdsToStages: { v1: ['AWSCURRENT'], v0: ['AWSPREVIOUS'] } };
+
+  it('names the permissions when access is denied (exit 1)', async () => {
+    const secrets = mockClient(SecretsManagerClient);
+    secrets.on(DescribeSecretCommand).resolves(stages).on(PutSecretValueCommand).rejects(denied());
+    try {
+      const r = await crsMain(['ack-key', 'rotate', '--backend', 'aws'], { env: env() });
+      expect([r.status, r.stdout]).toEqual([1, '']);
+      expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^crs ack-key: putting a new value in arn:secret failed: AccessDeniedException: /);
+      expect(r.stderr).toContain("check the operator's credentials and IAM permissions: secretsmanager:DescribeSecret");
+      expect(secrets.commandCalls(UpdateSecretVersionStageCommand)).toHaveLength(0);
+    } finally {
+      secrets.restore();
+    }
+  });
+
+  it('says the new key was put when the previous one could not be dropped after it (exit 1)', async () => {
+    const secrets = mockClient(SecretsManagerClient);
+    secrets
+      .on(DescribeSecretCommand)
+      .resolves(stages)
+      .on(PutSecretValueCommand)
+      .callsFake((input: { ClientRequestToken: string }) => ({ VersionId: input.ClientRequestToken }))
+      .on(UpdateSecretVersionStageCommand)
+      .rejects(denied());
+    try {
+      const r = await crsMain(['ack-key', 'rotate', '--drop-previous', '--backend', 'aws'], { env: env() });
+      expect([r.status, r.stdout]).toEqual([1, '']);
+      const [put] = secrets.commandCalls(PutSecretValueCommand);
+      const version = put!.args[0].input.ClientRequestToken;
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `^crs ack-key: new acknowledge-link key in arn:secret \\(version ${version}, AWSCURRENT\\), but removing AWSPREVIOUS failed \\(the previous key still verifies: crs ack-key drop-previous --backend aws once mended\\): AccessDeniedException`,
+        ),
+      );
+      expect(r.stderr).not.toContain(put!.args[0].input.SecretString);
+    } finally {
       secrets.restore();
     }
   });

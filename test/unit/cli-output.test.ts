@@ -131,7 +131,7 @@ describe('crs --help', () => {
     ],
     [['audit'], ['--patient', '--format', '--data DIR', '--seen-table', '--state-table', ...AWS]],
     [['backup'], ['--to', '--data']],
-    [['ack-key'], ['--data', '--drop-previous']],
+    [['ack-key'], ['--data', '--drop-previous', ...AWS]],
     [['board-link'], ['--data']],
     [
       ['silence'],

@@ -212,21 +212,25 @@ describe('crs ack-key rotate', () => {
     expect((await crsMain(['ack-key', 'drop-previous', '--drop-previous', '--data', dir])).status).toBe(2);
   });
 
-  it('on AWS (--backend aws) is refused naming the secret and the runbook way to rotate it (2026-12-07)', async () => {
-    // An operator on AWS typed the command of the README's table and got `Unknown option '--backend'` and a usage
-    // naming crs serve's files only.
-    for (const args of [
-      ['rotate', '--backend', 'aws'],
-      ['rotate', '--backend', 'aws', '--outputs', 'outputs.json'],
-      ['drop-previous', '--backend=aws'],
-    ]) {
-      const r = await crsMain(['ack-key', ...args]);
-      expect(r.status, r.stderr).toBe(2);
-      expect(r.stderr).toMatch(/^crs ack-key: on AWS the acknowledge-link key is the AckSigningSecret/);
-      expect(r.stderr).toContain('aws secretsmanager put-secret-value --secret-id <AckSecretArn>');
-      expect(r.stderr).toContain('docs/runbook.md');
-    }
+  it('on AWS (--backend aws): its mistakes named before any AWS call (2026-12-07)', async () => {
+    // Until 2026-12-07 --backend aws was refused naming the aws secretsmanager commands (test/integration/
+    // aws-ack-key.test.ts rotates the stack's secret on an emulator). Here an endpoint nobody listens on.
+    const env = {
+      ...Object.fromEntries(Object.keys(process.env).flatMap((k) => (k.startsWith('CRS_') ? [[k, undefined]] : []))),
+      AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+      AWS_REGION: 'eu-west-1',
+    };
+    const refused = async (args: string[], said: string) => {
+      const r = await crsMain(['ack-key', ...args], { env });
+      expect([r.status, r.stdout], args.join(' ')).toEqual([2, '']);
+      expect(r.stderr, args.join(' ')).toMatch(new RegExp(`^crs ack-key: ${said}`));
+    };
+    await refused(['rotate', '--backend', 'aws'], 'no CRS_ACK_SECRET_ARN: set CRS_ACK_SECRET_ARN, or give the stack');
+    await refused(['drop-previous', '--backend=aws', '--outputs', join(dir, 'none.json')], 'cannot read the outputs');
+    await refused(['rotate', '--backend', 'aws', '--data', dir], "--data is crs serve's; on AWS give --outputs FILE");
+    await refused(['rotate', '--data', dir, '--outputs', 'o.json'], '--outputs is for --backend aws');
+    await refused(['rotate', '--backend', 'gcp'], '--backend must be embedded or aws');
     const help = await crsMain(['ack-key', '--help']);
-    expect(help.stdout).toContain('on AWS the acknowledge-link key is the AckSigningSecret');
+    expect(help.stdout).toContain('crs ack-key rotate [--drop-previous] --backend aws [--outputs FILE]');
   });
 });

@@ -4,13 +4,28 @@
 // under the staging label AWSPREVIOUS: the ack function verifies links under it too, so that links already sent
 // work until they expire (docs/runbook.md: removing the label voids them, for a key that leaked).
 import {
+  DescribeSecretCommand,
   GetSecretValueCommand,
   type GetSecretValueCommandOutput,
+  PutSecretValueCommand,
   type SecretsManagerClient,
+  UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
+import { randomInt, randomUUID } from 'node:crypto';
 import type { AckKeys } from '#app/ack.ts';
 import type { AckKeysSource } from '#app/ack-keys.ts';
 import { ENV, requireEnv } from './env.ts';
+
+/**
+ * The value the stack generates for AckSigningSecret (infra/stack.ts) and `crs ack-key rotate --backend aws` puts
+ * (2026-12-07): 64 letters and digits (381 bits), whose UTF-8 bytes are the HMAC key.
+ */
+export const ACK_SECRET_FORMAT = { passwordLength: 64, excludePunctuation: true, includeSpace: false } as const;
+const ACK_SECRET_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/** A new value of the secret, in the stack's format. */
+export const newAckSecretValue = (): string =>
+  Array.from({ length: ACK_SECRET_FORMAT.passwordLength }, () => ACK_SECRET_ALPHABET[randomInt(62)]).join('');
 
 /** HMAC keys shorter than this are refused: a short key makes acknowledge links guessable. */
 const MIN_ACK_SECRET_BYTES = 32;
@@ -120,4 +135,52 @@ export async function ackKeysFromEnv(
     ...(keys.previous ? { previousAckSecret: keys.previous } : {}),
     ackKeysSource: ackKeysSource(read, o.now, o.onReadFailed),
   };
+}
+
+/** The versions of the secret that carry AWSCURRENT and AWSPREVIOUS (DescribeSecret: the values are never read). */
+async function labelledVersions(
+  client: SecretsManagerClient,
+  secretId: string,
+): Promise<{ current: string | undefined; previous: string | undefined }> {
+  const stages = (await client.send(new DescribeSecretCommand({ SecretId: secretId }))).VersionIdsToStages ?? {};
+  const carrying = (label: string) => Object.keys(stages).find((v) => stages[v]?.includes(label));
+  return { current: carrying('AWSCURRENT'), previous: carrying('AWSPREVIOUS') };
+}
+
+/**
+ * `crs ack-key rotate --backend aws` (2026-12-07): a new value, AWSCURRENT; Secrets Manager moves AWSPREVIOUS to the
+ * value it replaces (`replaced`), which the ack function verifies under until the links it signed expire. The
+ * request's token is the new version's id, so a retry of the request puts no second value (two rotations void the
+ * first key's links).
+ */
+export async function rotateAckSecret(
+  client: SecretsManagerClient,
+  secretId: string,
+): Promise<{ version: string; replaced: string | undefined }> {
+  const { current } = await labelledVersions(client, secretId);
+  const version = randomUUID();
+  const put = await client.send(
+    new PutSecretValueCommand({ SecretId: secretId, SecretString: newAckSecretValue(), ClientRequestToken: version }),
+  );
+  return { version: put.VersionId ?? version, replaced: current };
+}
+
+/**
+ * `crs ack-key drop-previous --backend aws` (2026-12-07): AWSPREVIOUS removed from its version, so that no function
+ * verifies under it (a key that leaked). The version it was on; undefined when none carried it (nothing to drop).
+ */
+export async function dropPreviousAckSecret(
+  client: SecretsManagerClient,
+  secretId: string,
+): Promise<string | undefined> {
+  const { previous } = await labelledVersions(client, secretId);
+  if (previous === undefined) return undefined;
+  await client.send(
+    new UpdateSecretVersionStageCommand({
+      SecretId: secretId,
+      VersionStage: 'AWSPREVIOUS',
+      RemoveFromVersionId: previous,
+    }),
+  );
+  return previous;
 }
