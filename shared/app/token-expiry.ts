@@ -19,22 +19,43 @@ export interface ExpiryFinding {
    * time (expired is false), as `crs token list --json` has it (until 2026-12-06 doctor's JSON said both).
    */
   expiryUnreadable: boolean;
-  /** A newer token of its device, taken now, that outlives it (a rotation's): the one to configure the device with. */
+  /**
+   * Its replacement, taken now: the one to configure the device with. The one `crs token rotate` linked to it
+   * (2026-12-07); for a token with no link, a newer token of its device that outlives it (a rotation's, guessed).
+   */
   replacedBy: string | null;
 }
 
 /**
- * Each token not revoked that has expired at `now`, or expires within EXPIRY_WARNING_DAYS. A token replaced (a token
- * of its device issued with or after it, taken now, that outlives it: a rotation's) is not to be rotated again: until
- * its end the finding names the new one; once it has expired, nothing (until 2026-12-06 every rotated token was
- * warned of as refusing its device, forever, with `crs token rotate` to run, which would make yet another token).
+ * Each token not revoked that has expired at `now`, or expires within EXPIRY_WARNING_DAYS. A token replaced (the one
+ * `crs token rotate` linked to it, taken now; with no link, a token of its device issued with or after it, taken now,
+ * that outlives it: a rotation's before 2026-12-07) is not to be rotated again: until its end the finding names the
+ * new one; once it has expired, nothing (until 2026-12-06 every rotated token was warned of as refusing its device,
+ * forever, with `crs token rotate` to run, which would make yet another token).
  */
 export function expiryFindings(tokens: readonly DeviceToken[], now: Date): ExpiryFinding[] {
   const soon = new Date(now.getTime() + EXPIRY_WARNING_DAYS * 86_400_000);
   // Taken now: not revoked, not expired, nothing stored with it that the server refuses.
   const taken = (t: DeviceToken) => !t.revokedAt && tokenPrincipal(t, now).ok;
-  const replacement = (r: DeviceToken) =>
-    tokens.find(
+  const replacement = (r: DeviceToken): DeviceToken | undefined => {
+    // The link `crs token rotate` stores on the old token (replacedBy, 2026-12-07) names the replacement: followed
+    // to the first one taken now (a replacement rotated in turn names its own), none when the chain ends in a token
+    // revoked, expired or gone (the device is then refused: warned of as one never replaced, never a guess).
+    if (r.replacedBy !== undefined) {
+      const seen = new Set([r.tokenId]);
+      for (let id: string | undefined = r.replacedBy; id !== undefined && !seen.has(id); ) {
+        seen.add(id);
+        const items = tokens.filter((t) => t.tokenId === id);
+        const live = items.find(taken);
+        if (live) return live;
+        id = items.find((t) => t.replacedBy !== undefined)?.replacedBy;
+      }
+      return undefined;
+    }
+    // No link: a token rotated before 2026-12-07 (the link did not exist), or never rotated. Guessed as it was then:
+    // a token of its device issued with or after it, taken now, that outlives it. The guess can name another token
+    // of the device issued beside it, or miss a successor given a shorter --expires; the link does neither.
+    return tokens.find(
       (n) =>
         n.tokenId !== r.tokenId &&
         n.deviceId === r.deviceId &&
@@ -42,6 +63,7 @@ export function expiryFindings(tokens: readonly DeviceToken[], now: Date): Expir
         taken(n) &&
         !(expiryMs(n) <= expiryMs(r)),
     );
+  };
   return tokens
     .filter((r) => !r.revokedAt && tokenExpired(r, soon))
     .flatMap((r) => {

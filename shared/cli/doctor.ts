@@ -288,6 +288,13 @@ async function subscriptions(
   return wardsOf;
 }
 
+/**
+ * The runbook's row of an alarm (docs/runbook.md names each by its id, `MessagesDlqDepth`): its name without the
+ * deployed stack's prefix (`CrsAlerting-`) or an emulated run's (`crs-local-`, `<prefix>-`). Until 2026-12-07 doctor
+ * said "see its row" of `crs-local-MessagesDlqDepth`, a name no row has. None for a name not ending in an id.
+ */
+export const runbookRow = (alarmName: string): string | undefined => /-([A-Z][A-Za-z0-9]*)$/.exec(alarmName)?.[1];
+
 async function alarms(
   cloudwatch: CloudWatchClient,
   alarmTopicArn: string,
@@ -797,8 +804,12 @@ export async function examine(
       )) ?? null;
     if (report.alarms?.watched === 0)
       report.problems.push(`no alarm notifies ${alarmTopicArn}: nothing tells the operators when something fails`);
-    for (const a of report.alarms?.inAlarm ?? [])
-      report.problems.push(`alarm ${a.name} is in ALARM since ${a.since}: see its row in docs/runbook.md`);
+    for (const a of report.alarms?.inAlarm ?? []) {
+      const row = runbookRow(a.name);
+      report.problems.push(
+        `alarm ${a.name} is in ALARM since ${a.since}: see ${row ? `the ${row} row` : 'its row'} in docs/runbook.md`,
+      );
+    }
   } else {
     report.warnings.push(
       `no ${OPERATOR_ENV.alarmTopicArn} (AlarmTopicArn in the stack's outputs): alarms and the operators' endpoints not checked`,

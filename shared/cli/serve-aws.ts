@@ -276,9 +276,18 @@ export async function serveAwsCommand(
         ...(p.undeliveredAlarmsArn ? { [OPERATOR_ENV.undeliveredAlarmsArn]: p.undeliveredAlarmsArn } : {}),
         ...(p.notifySource.onFailure ? { [OPERATOR_ENV.notifyFailuresQueue]: p.notifySource.onFailure.url } : {}),
       });
-      const outputs = Object.fromEntries(
-        Object.entries(OUTPUTS).flatMap(([output, variable]) => (vars[variable] ? [[output, vars[variable]]] : [])),
-      );
+      const { ROUTES } = await import('#app/ingest.ts');
+      const outputs = {
+        ...Object.fromEntries(
+          Object.entries(OUTPUTS).flatMap(([output, variable]) => (vars[variable] ? [[output, vars[variable]]] : [])),
+        ),
+        // The outputs no crs command reads but the docs' steps cite (2026-12-07; left out until then): the ingest
+        // URLs are the local HTTP front's, as the stack's are its API's; the queues' as the stack names them.
+        IngestUrl: `${host.url}${ROUTES.single}`,
+        IngestBatchUrl: `${host.url}${ROUTES.batch}`,
+        ...(p.messagesDlqArn ? { MessagesDlqArn: p.messagesDlqArn } : {}),
+        ...(p.undeliveredAlarmsQueueUrl ? { UndeliveredAlarmsQueueUrl: p.undeliveredAlarmsQueueUrl } : {}),
+      };
       writeFileSync(values.outputs, `${JSON.stringify({ [`${prefix}`]: outputs }, null, 2)}\n`);
       log(
         `crs serve: the run's names are in ${values.outputs} (for crs silence, crs audit export, crs outbox, crs token and crs doctor --outputs ${values.outputs})`,

@@ -11,6 +11,7 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ESBUILD_LAMBDA_OPTIONS, REPO_ROOT } from '#infra/bundling.ts';
+import { citedOutputNames } from '#test/support/doc-outputs.ts';
 import { CONFIG_FILE, DRUG_CODES_FILE, ENV } from '#adapters/aws/env.ts';
 import { gradingConfigFromEnv } from '#adapters/aws/grading-config.ts';
 import { fhirDrugCodesFromEnv } from '#adapters/aws/drug-codes-env.ts';
@@ -1270,20 +1271,10 @@ describe('alarms', () => {
     expect(rowNames.length).toBeGreaterThan(40);
     expect(rowNames.filter((n) => !alarmNames.has(n))).toEqual([]);
     // Names in the stack's output style in code spans: the outputs, but for the AWS API names the docs quote.
-    const API_NAMES = new Set(['GetQueueUrl', 'TopicArn']);
-    const docs = ['README.md', ...readdirSync(join(REPO_ROOT, 'docs')).map((f) => join('docs', f))].filter((f) =>
-      f.endsWith('.md'),
-    );
-    const cited = new Set(
-      docs.flatMap((f) =>
-        [...readFileSync(join(REPO_ROOT, f), 'utf8').matchAll(/[`<]([A-Z][A-Za-z0-9]+(?:Arn|Url|Name))[`>]/g)].map(
-          (m) => m[1]!,
-        ),
-      ),
-    );
-    expect(cited.size).toBeGreaterThan(15);
+    const cited = citedOutputNames();
+    expect(cited.length).toBeGreaterThan(15);
     const outputs = Object.keys(synth.template.Outputs ?? {});
-    expect([...cited].filter((n) => !API_NAMES.has(n) && !outputs.includes(n))).toEqual([]);
+    expect(cited.filter((n) => !outputs.includes(n))).toEqual([]);
   });
 
   it('prove the paging path: where silence is the failure (no escalate run, no ingest while patients are enrolled) missing data breaches; parked sends and failed SNS deliveries alarm', () => {

@@ -17,7 +17,7 @@ import {
   SubscribeCommand,
   UnsubscribeCommand,
 } from '@aws-sdk/client-sns';
-import { ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, ListQueuesCommand, type QueueAttributeName, SQSClient } from '@aws-sdk/client-sqs';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +37,7 @@ import {
   synthesizedStack,
 } from '#test/support/aws-serve.ts';
 import { crsAsync, crsMain } from '#test/support/cli.ts';
+import { citedOutputNames } from '#test/support/doc-outputs.ts';
 import { startEmulator, type Emulator } from '#test/support/moto.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'crs-aws-doctor-'));
@@ -300,11 +301,39 @@ describe('crs doctor on the deployed shape', () => {
       const { status, report } = await doctor();
       expect(status).toBe(1);
       expect(report.alarms!.inAlarm).toEqual([expect.objectContaining({ name, reason: 'a ladder ran out' })]);
-      expect(report.problems).toEqual([expect.stringContaining(`alarm ${name} is in ALARM`)]);
+      // The runbook's row as it names it, without the run's prefix (2026-12-07).
+      expect(report.problems).toEqual([
+        expect.stringMatching(
+          new RegExp(`^alarm ${name} is in ALARM .*: see the LaddersExhausted row in docs/runbook.md$`),
+        ),
+      ]);
     } finally {
       await cloudwatch.send(new SetAlarmStateCommand({ AlarmName: name, StateValue: 'OK', StateReason: 'test over' }));
     }
   }, 60_000);
+
+  // 2026-12-07: the run's outputs file had none of the outputs only the docs' steps use (MessagesDlqArn for the
+  // redrive, UndeliveredAlarmsQueueUrl, IngestUrl): each the run has is written, as the stack names it.
+  it("writes each stack output the docs cite into the run's outputs file, with the run's own resource", async () => {
+    const o = outputs();
+    expect(citedOutputNames().filter((n) => o[n] === undefined)).toEqual([]);
+    expect([o.IngestUrl, o.IngestBatchUrl]).toEqual([`${server.url}/v1/messages`, `${server.url}/v1/messages/batch`]);
+    const sqs = new SQSClient({
+      endpoint: emulator.endpoint,
+      region,
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+    try {
+      const attributes = async (QueueUrl: string, name: QueueAttributeName) =>
+        (await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: [name] }))).Attributes?.[name];
+      // The grade queue's dead-letter queue, and the queue of UndeliveredAlarmsArn.
+      const redrive = JSON.parse((await attributes(server.resources.queue, 'RedrivePolicy')) ?? '{}');
+      expect(redrive.deadLetterTargetArn).toBe(o.MessagesDlqArn);
+      expect(await attributes(o.UndeliveredAlarmsQueueUrl!, 'QueueArn')).toBe(o.UndeliveredAlarmsArn);
+    } finally {
+      sqs.destroy();
+    }
+  });
 
   // 2026-12-06: a mistyped PagesTopicArn ended the run on `crs doctor: NotFoundException: Topic does not exist`,
   // naming nothing, with no report.

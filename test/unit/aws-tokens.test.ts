@@ -29,6 +29,7 @@ import {
 import { DynamoTokenStore } from '#adapters/aws/dynamo-token-store.ts';
 import { tokenCommand } from '#cli/tokens.ts';
 import { HOSTILE_TOKEN_ARGUMENTS } from '#test/support/token-arguments.ts';
+import { rotationBesideAnotherToken, warningOf } from '#test/support/token-link.ts';
 
 const ddb = mockClient(DynamoDBClient);
 afterAll(() => ddb.restore());
@@ -434,6 +435,19 @@ describe('crs token --backend aws', () => {
   });
 
   // A table name given wrong (--table with a typo) was not named: "Requested resource not found" said nothing of which.
+  // 2026-12-07: the list named as the replacement a token of the device it guessed (a newer one that outlives it),
+  // not the one rotate stored on the old token's item (replacedBy).
+  it('lists the replacement rotate linked to a token, not another token of its device, and none once that is revoked', async () => {
+    const t = await rotationBesideAnotherToken((argv) => run(argv));
+    const listed = warningOf((await run(['list'])).out, t.rotated);
+    expect(listed).toMatch(/ expires at \S+: replaced by /);
+    expect(listed).toContain(`replaced by ${t.successor};`);
+    expect((await run(['revoke', t.successor])).code).toBe(0);
+    const after = warningOf((await run(['list'])).out, t.rotated);
+    expect(after).toContain(`rotate it (crs token rotate ${t.rotated} --backend aws)`);
+    expect(after).not.toContain('replaced by');
+  });
+
   it('names an AWS failure plainly with exit status 1, and the table it was about', async () => {
     ddb
       .on(ScanCommand)

@@ -16,7 +16,7 @@ import {
 import { GetQueueAttributesCommand, GetQueueUrlCommand, QueueDoesNotExist, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { AssertionError } from 'node:assert';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -698,9 +698,28 @@ describe('crs doctor, pinned by a mutation run', () => {
       ],
     });
     expect(r.problems.filter((p) => p.startsWith('alarm '))).toEqual([
-      'alarm CrsAlerting-NotifyErrors is in ALARM since 2026-03-01T11:50:00.000Z: see its row in docs/runbook.md',
-      'alarm CrsAlerting-PagesDown is in ALARM since ?: see its row in docs/runbook.md',
+      'alarm CrsAlerting-NotifyErrors is in ALARM since 2026-03-01T11:50:00.000Z: see the NotifyErrors row in docs/runbook.md',
+      'alarm CrsAlerting-PagesDown is in ALARM since ?: see the PagesDown row in docs/runbook.md',
     ]);
+  });
+
+  // 2026-12-07: the hint said "see its row" of crs-local-MessagesDlqDepth, a name the runbook has no row of (its rows
+  // are the alarm ids): the row is named without the deployed stack's or the emulated run's prefix.
+  it('names the runbook row of an alarm in ALARM, without the stack or run prefix, a row the runbook has', async () => {
+    const names = ['crs-local-MessagesDlqDepth', 'crs-run-7-UndeliveredAlarmsDepth', 'CrsAlerting-Api5xx'];
+    cloudwatch.on(DescribeAlarmsCommand).resolves({
+      MetricAlarms: names.map((AlarmName) => ({ AlarmName, StateValue: 'ALARM', AlarmActions: [ALARMS] })),
+    });
+    const r = await examine(clients(), vars, { now: NOW });
+    const said = r.problems.filter((p) => p.startsWith('alarm ')).map((p) => p.split(': see ')[1]);
+    expect(said).toEqual([
+      'the MessagesDlqDepth row in docs/runbook.md',
+      'the UndeliveredAlarmsDepth row in docs/runbook.md',
+      'the Api5xx row in docs/runbook.md',
+    ]);
+    const runbook = readFileSync(new URL('../../docs/runbook.md', import.meta.url), 'utf8');
+    for (const row of ['Api5xx', 'MessagesDlqDepth', 'UndeliveredAlarmsDepth'])
+      expect(runbook, row).toMatch(new RegExp(`^\\| \`${row}\` +\\|`, 'm'));
   });
 
   it('reports a stack whose alarm topic no alarm notifies', async () => {

@@ -12,6 +12,7 @@ import { tokenCommand } from '#cli/tokens.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { enrol } from '#test/support/messages.ts';
 import { HOSTILE_TOKEN_ARGUMENTS } from '#test/support/token-arguments.ts';
+import { rotationBesideAnotherToken, warningOf } from '#test/support/token-link.ts';
 
 const resolved = resolveConfig({ paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES } });
 if (!resolved.ok) throw new Error(resolved.errors.join('; '));
@@ -102,6 +103,19 @@ describe('crs token (embedded)', () => {
     expect(((await plain.json()) as { error: string }).error).toBe(
       'device token revoked: issue the device a new one (crs token issue) and configure it with that',
     );
+  });
+
+  // 2026-12-07: the list named as the replacement a token of the device it guessed (a newer one that outlives it),
+  // not the one rotate stored on the old token's row (replaced_by).
+  it('lists the replacement rotate linked to a token, not another token of its device, and none once that is revoked', async () => {
+    const t = await rotationBesideAnotherToken((argv) => run([...argv, '--data', dir]));
+    const listed = warningOf((await run(['list', '--data', dir])).out, t.rotated);
+    expect(listed).toMatch(/ expires at \S+: replaced by /);
+    expect(listed).toContain(`replaced by ${t.successor};`);
+    expect((await run(['revoke', t.successor, '--data', dir])).code).toBe(0);
+    const after = warningOf((await run(['list', '--data', dir])).out, t.rotated);
+    expect(after).toContain(`rotate it (crs token rotate ${t.rotated} --data ${dir})`);
+    expect(after).not.toContain('replaced by');
   });
 
   it('refuses a directory with no crs database (creating none) and options of the other backend', async () => {

@@ -143,6 +143,12 @@ export interface Provisioned {
   undeliveredPagesArn?: string;
   /** The alarm topic's dead-letter queue (the stack's UndeliveredAlarmsArn output), for crs doctor. */
   undeliveredAlarmsArn?: string;
+  /**
+   * The stack's outputs only the runbook's AWS CLI steps use (2026-12-07; the run's outputs file left them out):
+   * MessagesDlqArn (the redrive's source) and UndeliveredAlarmsQueueUrl (the alarm notifications not delivered).
+   */
+  messagesDlqArn?: string;
+  undeliveredAlarmsQueueUrl?: string;
   teamQueues: TeamQueue[];
   functions: Record<FunctionRole, FunctionSpec>;
   gradeSource: SqsSourceSpec;
@@ -621,6 +627,8 @@ export async function provision(
   };
   const undeliveredPagesArn = await output('UndeliveredPagesArn');
   const undeliveredAlarmsArn = await output('UndeliveredAlarmsArn');
+  const messagesDlqArn = await output('MessagesDlqArn');
+  const undeliveredAlarmsQueueUrl = await output('UndeliveredAlarmsQueueUrl');
   return {
     prefix,
     queues,
@@ -631,6 +639,8 @@ export async function provision(
     ...(alarmTopicArn ? { alarmTopicArn } : {}),
     ...(undeliveredPagesArn ? { undeliveredPagesArn } : {}),
     ...(undeliveredAlarmsArn ? { undeliveredAlarmsArn } : {}),
+    ...(messagesDlqArn ? { messagesDlqArn } : {}),
+    ...(undeliveredAlarmsQueueUrl ? { undeliveredAlarmsQueueUrl } : {}),
     teamQueues,
     functions,
     gradeSource,
