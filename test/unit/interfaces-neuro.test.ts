@@ -1,6 +1,7 @@
 // ICANS inputs (the neuro fields) through HL7 v2 and FHIR R4, against the same clinical content as contract JSON: a
 // value an interface cannot read as the contract would is refused or said, never graded as another, never dropped
 // under an AA or a 202 without a word (docs/interfaces.md).
+import { readFileSync } from 'node:fs';
 import type { Bundle } from '@medplum/fhirtypes';
 import { describe, expect, it } from 'vitest';
 import { translateResources } from '#app/fhir/translate.ts';
@@ -282,6 +283,22 @@ describe('ICANS inputs over HL7 v2', () => {
     expect([monitor.code, monitor.status, monitor.messageIds.length]).toEqual(['AE', 202, 1]);
     expect(monitor.problems.map((p) => p.code)).toContain(207);
     expect(monitor.problems.map((p) => p.text).join('\n')).toMatch(/neuro/);
+  });
+
+  it('reads the example ORU of docs/interfaces.md: ICE 2, a prolonged seizure (ICANS 4) and oxygen for comfort', () => {
+    const docs = readFileSync(new URL('../../docs/interfaces.md', import.meta.url), 'utf8');
+    const example = docs.match(/An ICE score of 2 \(ICANS 3[^`]*```text\n([^`]*)```/)?.[1];
+    expect(example).toBeDefined();
+    const r = translateItem(
+      { format: 'hl7v2', text: example!.trim().split('\n').join('\r'), from: 'docs' },
+      Date.parse('2026-12-07T08:00:00Z'),
+    );
+    expect(r.problems).toEqual([]);
+    expect(charted(r)).toEqual([
+      { neuro: { iceScore: 2, seizure: 'prolonged' } },
+      { oxygen: { device: 'nasal_cannula', flowLpm: 2, forComfort: true } },
+    ]);
+    expect(icansOf(r.messages)).toBe(4);
   });
 
   it('skips such a code with no result (OBX-11 X) or in another coding system, as any code it does not grade', () => {
