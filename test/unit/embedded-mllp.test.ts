@@ -160,6 +160,42 @@ describe('crs serve --hl7-patient-authority', () => {
   /** What an ACK says, without its own MSH (its control id and time). */
   const said = (ack: string) => ack.split('\r').slice(1).join('\r');
 
+  it('answers an ORU of charted ICANS rows (99CRS) on the MLLP listener of an EHR device as POST /v1/hl7v2 does', async () => {
+    const when = iso(Date.now() - 60_000)
+      .replace(/[-:T]/g, '')
+      .replace(/\.\d+Z$/, '+0000');
+    const text = [
+      `MSH|^~\\&|EHR|HOSP|CRS|HOSP|${when}||ORU^R01|N-1|P|2.6`,
+      'PID|||P-77^^^HOSP^MR',
+      `OBR|1|||NEURO|||${when}`,
+      'OBX|1|NM|ice-score^ICE^99CRS||2||||||F',
+      'OBX|2|CWE|icans-seizure^^99CRS||status^^99CRS||||||F',
+    ].join('\r');
+    // crs serve --mllp-device of an EHR token (without one, the listener is a monitor's: it may not send neuro).
+    const ehrServer = async () => {
+      const dataDir = mkdtempSync(join(tmpdir(), 'crs-mllp-'));
+      dirs.push(dataDir);
+      const first = await start({ dataDir });
+      const issued = issueToken('ehr-gw', new Date(), { kind: 'ehr' });
+      await first.tokens.put(issued.record);
+      await first.close();
+      return { server: await start({ dataDir, mllpDevice: 'ehr-gw' }), token: issued.token };
+    };
+    const m = await ehrServer();
+    const h = await ehrServer();
+    const overM = await overMllp(m.server, text);
+    const overH = await (
+      await fetch(`${h.server.url}/v1/hl7v2`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${h.token}`, 'content-type': 'x-application/hl7-v2+er7' },
+        body: text,
+      })
+    ).text();
+    expect(said(overM)).toBe(said(overH));
+    expect(readAck(overM)?.code).toBe('AE');
+    expect(said(overM)).toContain('neuro.seizure: "status" is not one of none, self_limited, prolonged');
+  });
+
   it('takes the repetition of that assigning authority on the MLLP listener, POST /v1/hl7v2 and the AWS ingest function alike', async () => {
     const text = (pid: string, id: string) =>
       toPcd01(msg('P-7', 1, { vitals: { temperatureC: 38.1 } }, id))!.replace('PID|||P-7^^^HOSP^MR', `PID|||${pid}`);

@@ -307,3 +307,110 @@ describe('one measurement time written as HL7 v2, FHIR and JSON is one instant',
     );
   });
 });
+
+describe('ICANS domains, organ toxicity and oxygen for comfort charted as JSON, FHIR and HL7 v2 grade alike', () => {
+  // Nursing neuro checks reach an integration engine as ORU^R01 OBX rows coded in 99CRS (docs/interfaces.md): until
+  // 2026-12-07 they were refused over HL7 v2 (AE 103) and read over FHIR alone.
+  const T = '2026-12-07T08:00:00Z';
+  const OBX_T = '20261207080000+0000';
+  const grades = (messages: DeviceMessage[]) => {
+    const replay = new Replay(DEFAULT_CONFIG);
+    const events = messages.flatMap((m, i) => replay.line(JSON.stringify(m), i + 1));
+    const last = events.filter((e) => e.type === 'assessment').at(-1) as
+      | { crsGrade: number; icansGrade: number }
+      | undefined;
+    return last && { crs: last.crsGrade, icans: last.icansGrade };
+  };
+  const FEVER = 'OBX|1|NM|150344^MDC_TEMP^MDC||39.2|268192^MDC_DIM_DEGC^MDC|||||F';
+  const CASES: [string, Partial<DeviceMessage>, string[], { crs: number; icans: number }][] = [
+    ['ICE 2', { neuro: { iceScore: 2 } }, ['OBX|2|NM|ice-score^ICE^99CRS||2||||||F'], { crs: 1, icans: 3 }],
+    ['ICE 7', { neuro: { iceScore: 7 } }, ['OBX|2|NM|ice-score^ICE^99CRS||7||||||F'], { crs: 1, icans: 1 }],
+    [
+      'a prolonged seizure',
+      { neuro: { iceScore: 9, seizure: 'prolonged' } },
+      ['OBX|2|NM|ice-score^ICE^99CRS||9||||||F', 'OBX|3|CWE|icans-seizure^^99CRS||prolonged^^99CRS||||||F'],
+      { crs: 1, icans: 4 },
+    ],
+    [
+      'unarousable',
+      { neuro: { consciousness: 'unarousable' } },
+      ['OBX|2|CWE|icans-consciousness^^99CRS||unarousable^^99CRS||||||F'],
+      { crs: 1, icans: 4 },
+    ],
+    [
+      'motor weakness',
+      { neuro: { motorWeakness: true } },
+      ['OBX|2|CWE|icans-motor-weakness^^99CRS||Y^Yes^HL70136||||||F'],
+      { crs: 1, icans: 4 },
+    ],
+    [
+      'diffuse cerebral edema',
+      { neuro: { cerebralEdema: 'diffuse' } },
+      ['OBX|2|CWE|icans-cerebral-edema^^99CRS||diffuse^^99CRS||||||F'],
+      { crs: 1, icans: 4 },
+    ],
+    [
+      'organ toxicity',
+      { organToxicity: { maxCtcaeGrade: 3, transaminitisGrade: 2 } },
+      [
+        'OBX|2|NM|organ-toxicity-max-ctcae-grade^^99CRS||3||||||F',
+        'OBX|3|NM|transaminitis-ctcae-grade^^99CRS||2||||||F',
+      ],
+      { crs: 1, icans: 0 },
+    ],
+    [
+      '2 L/min for comfort',
+      { oxygen: { device: 'nasal_cannula', flowLpm: 2, forComfort: true } },
+      [
+        'OBX|2|CWE|oxygen-device^^99CRS||nasal_cannula^^99CRS||||||F',
+        'OBX|3|NM|3151-8^^LN||2|L/min^^UCUM|||||F',
+        'OBX|4|CWE|oxygen-for-comfort^^99CRS||Y^^HL70136||||||F',
+      ],
+      { crs: 1, icans: 0 },
+    ],
+    [
+      '2 L/min not for comfort',
+      { oxygen: { device: 'nasal_cannula', flowLpm: 2, forComfort: false } },
+      [
+        'OBX|2|CWE|oxygen-device^^99CRS||nasal_cannula^^99CRS||||||F',
+        'OBX|3|NM|3151-8^^LN||2|L/min^^UCUM|||||F',
+        'OBX|4|CWE|oxygen-for-comfort^^99CRS||false||||||F',
+      ],
+      { crs: 2, icans: 0 },
+    ],
+  ];
+  it.each(CASES)('%s', (_name, content, obx, want) => {
+    const json = {
+      messageId: 'json-1',
+      patientId: 'P-0042',
+      observedAt: T,
+      source: { deviceId: 'ehr-1', kind: 'manual' },
+      vitals: { temperatureC: 39.2 },
+      ...content,
+    } as DeviceMessage;
+    const at = (row: string) => `${row}|||${OBX_T}`;
+    const hl7 = translateItem(
+      {
+        format: 'hl7v2',
+        from: 'x',
+        text: [
+          `MSH|^~\\&|EHR|H|CRS|H|${OBX_T}||ORU^R01|N1|P|2.6`,
+          'PID|||P-0042^^^H^MR',
+          `OBR|1|||x|||${OBX_T}`,
+          ...[FEVER, ...obx].map(at),
+        ].join('\r'),
+      },
+      NOW,
+    );
+    const fhirBundle = new FhirEncoder().bundle(json);
+    const fhir = translateItem({ format: 'fhir', from: 'x', bundle: fhirBundle! }, NOW);
+    expect([hl7.problems, fhir.problems]).toEqual([[], []]);
+    expect(grades([json])).toEqual(want);
+    expect(grades(fhir.messages)).toEqual(want);
+    expect(grades(hl7.messages)).toEqual(want);
+    // The same contract fields, whichever interface carried them.
+    const fields = (ms: DeviceMessage[]) =>
+      Object.assign({}, ...ms.map((m) => ({ ...m.neuro, ...m.organToxicity, ...m.oxygen })));
+    expect(fields(hl7.messages)).toEqual(fields([json]));
+  });
+});

@@ -1,6 +1,7 @@
 // ICANS inputs (the neuro fields) through HL7 v2 and FHIR R4, against the same clinical content as contract JSON: a
 // value an interface cannot read as the contract would is refused or said, never graded as another, never dropped
 // under an AA or a 202 without a word (docs/interfaces.md).
+import { readFileSync } from 'node:fs';
 import type { Bundle } from '@medplum/fhirtypes';
 import { describe, expect, it } from 'vitest';
 import { translateResources } from '#app/fhir/translate.ts';
@@ -155,38 +156,155 @@ describe('ICANS inputs over HL7 v2', () => {
       'OBX|1|NM|147842^MDC_ECG_HEART_RATE^MDC||88|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||F',
       ...obx,
     ].join('\r');
+  const hl7 = (...obx: string[]) => translateItem({ format: 'hl7v2', text: oru(...obx), from: 'x' }, NOW);
+  /** The sections other than the vitals of what was read. */
+  const charted = (r: { messages: DeviceMessage[] }) =>
+    r.messages.flatMap((m) => {
+      const { messageId: _id, patientId: _p, observedAt: _t, source: _s, vitals: _v, ...rest } = m;
+      return Object.keys(rest).length > 0 ? [rest] : [];
+    });
+  const DEVICE = 'OBX|3|CWE|oxygen-device^^99CRS||nasal_cannula^^99CRS||||||F';
 
   it.each([
-    ['neuro.iceScore', 'OBX|2|NM|ice-score^ICE^99CRS||2||||||F'],
-    ['neuro.consciousness', 'OBX|2|CWE|icans-consciousness^^99CRS||unarousable^^99CRS||||||F'],
-    ['neuro.seizure', 'OBX|2|CWE|icans-seizure^^99CRS||prolonged^^99CRS||||||F'],
-    ['neuro.motorWeakness', 'OBX|2|CWE|^^^icans-motor-weakness^^99CRS||Y^^HL70136||||||F'],
-    ['neuro.cerebralEdema', 'OBX|2|CWE|icans-cerebral-edema^^99CRS||diffuse^^99CRS||||||F'],
-    ['oxygen.forComfort', 'OBX|2|CWE|oxygen-for-comfort^^99CRS||Y^^HL70136||||||F'],
-    ['organToxicity.maxCtcaeGrade', 'OBX|2|NM|organ-toxicity-max-ctcae-grade^^99CRS||3||||||F'],
-    ['organToxicity.transaminitisGrade', 'OBX|2|NM|transaminitis-ctcae-grade^^99CRS||3||||||F'],
-    ['neuro.iceScore', 'OBX|2|NM|ice-score^ICE^99crs||2||||||F'],
-  ])('refuses %s (the project code in 99CRS), naming it, never an AA that drops it', (field, obx) => {
-    // The same content as JSON grades ICANS 3 or 4; over HL7 v2 it was answered AA with the heart rate alone.
-    const r = translateItem({ format: 'hl7v2', text: oru(obx), from: 'x' }, NOW);
-    expect(r.messages.map((m) => Object.keys(m).filter((k) => k === 'vitals' || k === 'neuro'))).toEqual([['vitals']]);
-    expect(r.problems).toEqual([expect.stringContaining(`${field} is not read over HL7 v2`)]);
+    ['OBX|2|NM|ice-score^ICE^99CRS||2||||||F', { neuro: { iceScore: 2 } }],
+    ['OBX|2|NM|ice-score^ICE^99crs||2.0|{score}^^UCUM|||||F', { neuro: { iceScore: 2 } }],
+    ['OBX|2||^^^ice-score^^99CRS||10|points|||||F', { neuro: { iceScore: 10 } }],
+    ['OBX|2|CWE|icans-consciousness^^99CRS||unarousable^^99CRS||||||F', { neuro: { consciousness: 'unarousable' } }],
+    ['OBX|2|CE|icans-consciousness^^99CRS||awakens_to_voice||||||F', { neuro: { consciousness: 'awakens_to_voice' } }],
+    ['OBX|2|CWE|icans-seizure^^99CRS||prolonged^^99CRS||||||F', { neuro: { seizure: 'prolonged' } }],
+    ['OBX|2|ST|icans-seizure^^99CRS||self_limited||||||F', { neuro: { seizure: 'self_limited' } }],
+    ['OBX|2|CWE|^^^icans-motor-weakness^^99CRS||Y^^HL70136||||||F', { neuro: { motorWeakness: true } }],
+    ['OBX|2|CWE|icans-motor-weakness^^99CRS||false^^99CRS||||||F', { neuro: { motorWeakness: false } }],
+    ['OBX|2|CWE|icans-cerebral-edema^^99CRS||diffuse^^99CRS||||||F', { neuro: { cerebralEdema: 'diffuse' } }],
+    ['OBX|2|NM|organ-toxicity-max-ctcae-grade^^99CRS||3||||||F', { organToxicity: { maxCtcaeGrade: 3 } }],
+    ['OBX|2|NM|transaminitis-ctcae-grade^^99CRS||0||||||F', { organToxicity: { transaminitisGrade: 0 } }],
+  ])('reads %s into the contract field, as FHIR reads the same code', (obx, want) => {
+    const r = hl7(obx);
+    expect(r.problems).toEqual([]);
+    expect(charted(r)).toEqual([want]);
   });
 
-  it('refuses it as AE 103 at OBX-3, the rest of the message taken (never an AR)', async () => {
-    const text = oru('OBX|2|NM|ice-score^ICE^99CRS||2||||||F');
-    const r = translatePcd01(text);
-    expect(r.ok && r.problems).toEqual([
-      { at: expect.objectContaining({ segment: 'OBX', field: 3 }), code: 103, text: expect.any(String) },
+  it('charts the ICANS domains as FHIR does (source.kind manual), organ toxicity as the EHR: apart from the vitals', () => {
+    const r = hl7(
+      'OBX|2|NM|ice-score^ICE^99CRS||2||||||F',
+      'OBX|3|CWE|icans-seizure^^99CRS||none^^99CRS||||||F',
+      'OBX|4|NM|organ-toxicity-max-ctcae-grade^^99CRS||1||||||F',
+    );
+    expect(r.problems).toEqual([]);
+    expect(r.messages.map((m) => [m.source.kind, m.vitals, m.neuro, m.organToxicity])).toEqual([
+      ['monitor', { heartRate: 88 }, undefined, undefined],
+      ['manual', undefined, { iceScore: 2, seizure: 'none' }, undefined],
+      ['ehr', undefined, undefined, { maxCtcaeGrade: 1 }],
     ]);
+    expect(new Set(r.messages.map((m) => m.messageId)).size).toBe(3);
+    // The same content charted as JSON and as FHIR grades ICANS 3 (ICE 2).
+    expect(icansOf(r.messages)).toBe(3);
+  });
+
+  it('reads oxygen for comfort with the oxygen device of the same time (Y/N of table 0136, or true/false)', () => {
+    expect(charted(hl7(DEVICE, 'OBX|4|CWE|oxygen-for-comfort^^99CRS||Y^^HL70136||||||F'))).toEqual([
+      { oxygen: { device: 'nasal_cannula', forComfort: true } },
+    ]);
+    expect(charted(hl7(DEVICE, 'OBX|4|CWE|oxygen-for-comfort^^99CRS||false||||||F'))).toEqual([
+      { oxygen: { device: 'nasal_cannula', forComfort: false } },
+    ]);
+    // Without the device, as FiO2 and flow: never guessed.
+    const alone = hl7('OBX|2|CWE|oxygen-for-comfort^^99CRS||Y^^HL70136||||||F');
+    expect(charted(alone)).toEqual([]);
+    expect(alone.problems).toEqual([expect.stringContaining('oxygen.forComfort needs the oxygen device')]);
+  });
+
+  it.each([
+    ['OBX|2|NM|ice-score^ICE^99CRS||2.5||||||F', /neuro\.iceScore: 2\.5 is not a whole number/],
+    ['OBX|2|NM|ice-score^ICE^99CRS||11||||||F', /neuro\.iceScore: 11 is outside 0-10/],
+    ['OBX|2|NM|organ-toxicity-max-ctcae-grade^^99CRS||2.5||||||F', /organToxicity\.maxCtcaeGrade: 2\.5 is not a whole/],
+    ['OBX|2|NM|transaminitis-ctcae-grade^^99CRS||5||||||F', /organToxicity\.transaminitisGrade: 5 is outside 0-4/],
+    ['OBX|2|NM|ice-score^ICE^99CRS||seven||||||F', /OBX-5 "seven" is not a number/],
+    ['OBX|2|NM|ice-score^ICE^99CRS||7|%^^UCUM|||||F', /neuro\.iceScore.*unit "%"/],
+    ['OBX|2|SN|ice-score^ICE^99CRS||<^7||||||F', /OBX-2 value type "SN".*neuro\.iceScore/],
+    [
+      'OBX|2|CWE|icans-seizure^^99CRS||status^^99CRS||||||F',
+      /neuro\.seizure: "status" is not one of none, self_limited, prolonged/,
+    ],
+    ['OBX|2|CWE|icans-seizure^^99CRS||91175000^Seizure^SCT||||||F', /neuro\.seizure: .*SCT.* 99CRS/],
+    [
+      'OBX|2|CWE|icans-cerebral-edema^^99CRS||Diffuse||||||F',
+      /neuro\.cerebralEdema: "Diffuse" is not one of none, focal, diffuse/,
+    ],
+    ['OBX|2|CWE|icans-motor-weakness^^99CRS||maybe||||||F', /neuro\.motorWeakness: "maybe" is not Y or N/],
+    ['OBX|2|NM|icans-consciousness^^99CRS||3||||||F', /OBX-2 value type "NM".*neuro\.consciousness/],
+    ['OBX|2|CWE|icans-seizure^^99CRS||||||||F', /OBX-5 is empty: no value for neuro\.seizure/],
+  ])('refuses %s naming the field, the rest of the message taken', (obx, problem) => {
+    const r = hl7(obx);
+    expect(r.messages.map((m) => m.vitals)).toEqual([{ heartRate: 88 }]);
+    expect(charted(r)).toEqual([]);
+    expect(r.problems).toEqual([expect.stringMatching(problem)]);
+  });
+
+  it('answers AE with code 103 for a value out of the vocabulary and 102 for a score not whole (never rounded)', async () => {
+    const codes = (obx: string) => {
+      const r = translatePcd01(oru(obx));
+      return r.ok ? r.problems.map((p) => [p.at.field, p.code]) : [];
+    };
+    expect(codes('OBX|2|CWE|icans-seizure^^99CRS||status^^99CRS||||||F')).toEqual([[5, 103]]);
     const queue = new MemoryQueue();
-    const a = await ingestHl7(text, { deviceId: 'gw', role: 'monitor' }, { queue, now: () => NOW });
+    const a = await ingestHl7(
+      oru('OBX|2|NM|ice-score^ICE^99CRS||2.5||||||F'),
+      { deviceId: 'gw', role: 'ehr' },
+      { queue, now: () => NOW },
+    );
     expect([a.code, a.status, a.messageIds.length]).toEqual(['AE', 202, 1]);
+    expect(a.problems).toEqual([
+      { at: expect.objectContaining({ segment: 'OBX', sequence: 2, field: 5 }), code: 102, text: expect.any(String) },
+    ]);
+  });
+
+  it('refuses two different values of one field at one time (neither used), takes the same value twice', () => {
+    const two = hl7('OBX|2|NM|ice-score^ICE^99CRS||2||||||F', 'OBX|3|NM|ice-score^ICE^99CRS||8||||||F');
+    expect(charted(two)).toEqual([]);
+    expect(two.problems).toEqual([
+      expect.stringContaining('neuro.iceScore has different values'),
+      expect.stringContaining('neuro.iceScore has different values'),
+    ]);
+    const same = hl7('OBX|2|NM|ice-score^ICE^99CRS||2||||||F', 'OBX|3|NM|ice-score^ICE^99CRS||2||||||F');
+    expect(same.problems).toEqual([]);
+    expect(charted(same)).toEqual([{ neuro: { iceScore: 2 } }]);
+  });
+
+  it('takes an ICE score on an EHR token and AA; refuses it on a monitor token (not its section), vitals kept', async () => {
+    const text = oru('OBX|2|NM|ice-score^ICE^99CRS||2||||||F');
+    const ehr = await ingestHl7(text, { deviceId: 'gw', role: 'ehr' }, { queue: new MemoryQueue(), now: () => NOW });
+    expect([ehr.code, ehr.status, ehr.messageIds.length]).toEqual(['AA', 202, 2]);
+    const monitor = await ingestHl7(
+      text,
+      { deviceId: 'gw', role: 'monitor' },
+      { queue: new MemoryQueue(), now: () => NOW },
+    );
+    expect([monitor.code, monitor.status, monitor.messageIds.length]).toEqual(['AE', 202, 1]);
+    expect(monitor.problems.map((p) => p.code)).toContain(207);
+    expect(monitor.problems.map((p) => p.text).join('\n')).toMatch(/neuro/);
+  });
+
+  it('reads the example ORU of docs/interfaces.md: ICE 2, a prolonged seizure (ICANS 4) and oxygen for comfort', () => {
+    const docs = readFileSync(new URL('../../docs/interfaces.md', import.meta.url), 'utf8');
+    const example = docs.match(/An ICE score of 2 \(ICANS 3[^`]*```text\n([^`]*)```/)?.[1];
+    expect(example).toBeDefined();
+    const r = translateItem(
+      { format: 'hl7v2', text: example!.trim().split('\n').join('\r'), from: 'docs' },
+      Date.parse('2026-12-07T08:00:00Z'),
+    );
+    expect(r.problems).toEqual([]);
+    expect(charted(r)).toEqual([
+      { neuro: { iceScore: 2, seizure: 'prolonged' } },
+      { oxygen: { device: 'nasal_cannula', flowLpm: 2, forComfort: true } },
+    ]);
+    expect(icansOf(r.messages)).toBe(4);
   });
 
   it('skips such a code with no result (OBX-11 X) or in another coding system, as any code it does not grade', () => {
     for (const obx of [
       'OBX|2|NM|ice-score^ICE^99CRS||||||||X',
+      'OBX|2|NM|ice-score^ICE^99CRS||2||||||D',
       'OBX|2|NM|ice-score^ICE^L||2||||||F',
       'OBX|2|CWE|icans-seizure^^LN||prolonged^^99CRS||||||F',
     ]) {
@@ -196,6 +314,7 @@ describe('ICANS inputs over HL7 v2', () => {
         r.messages.map((m) => m.vitals),
         obx,
       ).toEqual([{ heartRate: 88 }]);
+      expect(charted(r), obx).toEqual([]);
     }
   });
 });

@@ -23,8 +23,9 @@ export interface EncodeOptions {
 }
 
 /**
- * An ORU^R01 for the message's vitals and oxygen, or undefined when it has neither. Oxygen for comfort has no HL7 code
- * (docs/interfaces.md): it is left out, never written as oxygen the server would count toward hypoxia.
+ * An ORU^R01 for the message's vitals and oxygen, or undefined when it has neither. Oxygen for comfort is left out,
+ * never written as oxygen the server would count toward hypoxia: what a monitor measures is written here, and since
+ * 2026-12-07 pcd01.ts reads `oxygen-for-comfort^^99CRS` (with the ICANS and organ toxicity codes) from an EHR's ORU.
  */
 export function toPcd01(m: DeviceMessage, o: EncodeOptions = {}): string | undefined {
   if (m.oxygen?.forComfort) {

@@ -11,7 +11,7 @@ import { quoted, SENDER_MOST } from '#domain/printable.ts';
 import { iso, MAX_OFFSET_MINUTES } from '#domain/time.ts';
 import { CONTRACT_ID, compactTime, idPart, messageIdOf } from '#app/interfaces/ids.ts';
 import type { Translated } from '#app/interfaces/screen.ts';
-import { CRS_OBSERVATIONS, HL7_SYSTEMS, oxygenDeviceOf } from '#app/interfaces/terminology.ts';
+import { CRS_OBSERVATIONS, ENUMS, HL7_SYSTEMS, oxygenDeviceOf } from '#app/interfaces/terminology.ts';
 import { toContractUnit, type SentUnit } from '#app/interfaces/units.ts';
 import { wallClockInstants, type SiteZone } from '#app/interfaces/zone.ts';
 import {
@@ -698,9 +698,11 @@ interface Fragment {
   patientId: string;
   ms: number;
   deviceId: string;
-  field: CodedField | 'oxygen.device';
-  value: number | OxygenDevice;
+  field: CodedField | 'oxygen.device' | ChartedField;
+  value: number | OxygenDevice | string | boolean;
   rank: number;
+  /** The message's source.kind: a monitor's readings, or charted (CHARTED: as FHIR gives the same codes). */
+  kind: ChartedKind;
   at: Hl7Location;
   /** The PID the observation belongs to (where an error about the whole message is reported). */
   pid: Hl7Location;
@@ -726,7 +728,6 @@ function observation(
 ): Omit<Fragment, 'place'> | Omit<Fragment, 'place'>[] | undefined {
   const status = get(seg, 11).toUpperCase();
   const coded = codeOf(seg, get);
-  const unread = coded ? undefined : notReadHere(seg, get);
   if (SKIPPED_STATUS.has(status)) {
     const retraction = Object.hasOwn(RETRACTION, status) ? RETRACTION[status] : undefined;
     if (coded && retraction)
@@ -736,16 +737,6 @@ function observation(
         severity: 'W',
         text: `OBX-11 "${status}" (${retraction}) is not applied: this system has no retraction; a value sent before for this time stays graded. Send the right value with OBX-11 C and the same OBX-14, or tell the clinical team`,
       });
-    return undefined;
-  }
-  // The project's own code of a field this interface does not carry (the ICANS domains, organ toxicity): refused,
-  // named. Until 2026-12-07 it was skipped as an unknown code: an ICE score of 2 (ICANS 3) answered AA, never graded.
-  if (unread) {
-    problems.push({
-      at: at(3),
-      code: 103,
-      text: `${unread.field} is not read over HL7 v2 (OBX-3 ${unread.code}^^${LOCAL_SYSTEM}): send it over FHIR (an Observation coded ${unread.code}, docs/interfaces.md) or as contract JSON; the OBX is refused`,
-    });
     return undefined;
   }
   if (!coded) return undefined; // a code this system does not grade (ECG leads, alarms, device rows...)
@@ -798,7 +789,7 @@ function observation(
     return undefined;
   }
   const deviceId = deviceIdOf(get(seg, 18, 1)) ?? ctx.gateway;
-  const base = { patientId: ctx.patient.id, ms, deviceId, at: at(5), pid: ctx.patient.at };
+  const base = { patientId: ctx.patient.id, ms, deviceId, at: at(5), pid: ctx.patient.at, kind: 'monitor' as const };
 
   if (coded === 'oxygen.device') {
     const code = get(seg, 5, 1);
@@ -835,6 +826,7 @@ function observation(
     return { ...base, field: 'oxygen.device', value: device, rank: 0 };
   }
   if (coded === BP_PANEL) return bloodPressurePanel(seg, get, at, base, problems);
+  if ('charted' in coded) return chartedValue(seg, get, at, base, coded.charted, problems);
   const type = get(seg, 2);
   if (type && type !== 'NM') {
     problems.push({
@@ -844,26 +836,29 @@ function observation(
     });
     return undefined;
   }
-  const text = get(seg, 5);
-  // The field as sent, whole: a second repetition or component, or an escape inside the digits, is no NM (read by
-  // its first part, the rest was dropped unsaid, and "9\.br\3" was 93).
-  const whole = (seg.getField(5)?.toString() ?? '').trim();
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)$/.test(text) || whole !== text) {
-    problems.push({
-      at: at(5),
-      code: whole ? 102 : 101,
-      text: whole
-        ? `OBX-5 ${quoted(whole, SENDER_MOST)} is not a number`
-        : `OBX-5 is empty: no value for ${coded.field}`,
-    });
-    return undefined;
-  }
+  const text = numberOf(seg, get, at, coded.field, problems);
+  if (text === undefined) return undefined;
   const converted = toContractUnit(coded.field, Number(text), unitOf(seg, get));
   if (!converted.ok) {
     problems.push({ at: at(6), code: 103, text: `OBX-6 ${converted.problem}` });
     return undefined;
   }
   return { ...base, field: coded.field, value: converted.value, rank: coded.rank };
+}
+
+/** OBX-5 as one decimal number (NM), or undefined with its problem. */
+function numberOf(seg: Hl7Segment, get: Get, at: At, field: string, problems: Hl7Problem[]): string | undefined {
+  const text = get(seg, 5);
+  // The field as sent, whole: a second repetition or component, or an escape inside the digits, is no NM (read by
+  // its first part, the rest was dropped unsaid, and "9\.br\3" was 93).
+  const whole = (seg.getField(5)?.toString() ?? '').trim();
+  if (/^[+-]?(\d+\.?\d*|\.\d+)$/.test(text) && whole === text) return text;
+  problems.push({
+    at: at(5),
+    code: whole ? 102 : 101,
+    text: whole ? `OBX-5 ${quoted(whole, SENDER_MOST)} is not a number` : `OBX-5 is empty: no value for ${field}`,
+  });
+  return undefined;
 }
 
 /**
@@ -921,13 +916,14 @@ function bloodPressurePanel(
 function codeOf(
   seg: Hl7Segment,
   get: Get,
-): { field: CodedField; rank: number } | 'oxygen.device' | typeof BP_PANEL | undefined {
+): { field: CodedField; rank: number } | { charted: Charted } | 'oxygen.device' | typeof BP_PANEL | undefined {
   // The identifier and then the alternate identifier (OBX-3.1-3 and 3.4-6).
   for (const first of [1, 4]) {
     const code = get(seg, 3, first);
     const system = get(seg, 3, first + 2).toUpperCase();
     if (!code) continue;
     if (system === LOCAL_SYSTEM && code === OXYGEN_DEVICE_CODE) return 'oxygen.device';
+    if (system === LOCAL_SYSTEM && Object.hasOwn(CHARTED, code)) return { charted: CHARTED[code]! };
     const mdc = mdcOf(code, system);
     if (system === 'LN') {
       const field = fieldOfLoinc(code);
@@ -941,28 +937,130 @@ function codeOf(
   return undefined;
 }
 
+type ChartedField =
+  | 'oxygen.forComfort'
+  | 'neuro.iceScore'
+  | 'neuro.consciousness'
+  | 'neuro.seizure'
+  | 'neuro.motorWeakness'
+  | 'neuro.cerebralEdema'
+  | 'organToxicity.maxCtcaeGrade'
+  | 'organToxicity.transaminitisGrade';
+type ChartedKind = 'monitor' | 'manual' | 'ehr';
+interface Charted {
+  field: ChartedField;
+  /** A number (NM: the contract says whether whole and its range), a word of the vocabulary, or Y/N. */
+  read: 'number' | keyof typeof ENUMS | 'boolean';
+  /** source.kind, as FHIR gives the same code: the ICANS domains are nurses' charting, organ toxicity the EHR's. */
+  kind: ChartedKind;
+}
+
 /**
- * The project's observation codes (99CRS) of fields HL7 v2 does not carry here, with the contract field each names:
- * FHIR reads them (docs/interfaces.md); over HL7 v2 they are refused, never skipped as codes of no interest.
+ * The project's observation codes (99CRS, as FHIR reads them under its CRS code system) of what is charted, not
+ * measured: until 2026-12-07 they were refused over HL7 v2 (AE 103), read over FHIR and JSON alone. Oxygen for
+ * comfort is part of the oxygen section (its device needed at the same time, as FiO2 and flow are).
  */
-const NOT_READ_OVER_HL7: Record<string, string> = {
-  [CRS_OBSERVATIONS.oxygenForComfort]: 'oxygen.forComfort',
-  [CRS_OBSERVATIONS.iceScore]: 'neuro.iceScore',
-  [CRS_OBSERVATIONS.consciousness]: 'neuro.consciousness',
-  [CRS_OBSERVATIONS.seizure]: 'neuro.seizure',
-  [CRS_OBSERVATIONS.motorWeakness]: 'neuro.motorWeakness',
-  [CRS_OBSERVATIONS.cerebralEdema]: 'neuro.cerebralEdema',
-  [CRS_OBSERVATIONS.organToxicity]: 'organToxicity.maxCtcaeGrade',
-  [CRS_OBSERVATIONS.transaminitis]: 'organToxicity.transaminitisGrade',
+const CHARTED: Record<string, Charted> = {
+  [CRS_OBSERVATIONS.oxygenForComfort]: { field: 'oxygen.forComfort', read: 'boolean', kind: 'monitor' },
+  [CRS_OBSERVATIONS.iceScore]: { field: 'neuro.iceScore', read: 'number', kind: 'manual' },
+  [CRS_OBSERVATIONS.consciousness]: { field: 'neuro.consciousness', read: 'consciousness', kind: 'manual' },
+  [CRS_OBSERVATIONS.seizure]: { field: 'neuro.seizure', read: 'seizure', kind: 'manual' },
+  [CRS_OBSERVATIONS.motorWeakness]: { field: 'neuro.motorWeakness', read: 'boolean', kind: 'manual' },
+  [CRS_OBSERVATIONS.cerebralEdema]: { field: 'neuro.cerebralEdema', read: 'cerebralEdema', kind: 'manual' },
+  [CRS_OBSERVATIONS.organToxicity]: { field: 'organToxicity.maxCtcaeGrade', read: 'number', kind: 'ehr' },
+  [CRS_OBSERVATIONS.transaminitis]: { field: 'organToxicity.transaminitisGrade', read: 'number', kind: 'ehr' },
 };
 
-/** An OBX-3 (identifier or alternate) that is one of NOT_READ_OVER_HL7's codes, with its field. */
-function notReadHere(seg: Hl7Segment, get: Get): { field: string; code: string } | undefined {
-  for (const first of [1, 4]) {
-    const code = get(seg, 3, first);
-    if (get(seg, 3, first + 2).toUpperCase() === LOCAL_SYSTEM && Object.hasOwn(NOT_READ_OVER_HL7, code))
-      return { field: NOT_READ_OVER_HL7[code]!, code };
+/** A yes/no: HL7 table 0136 (Y, N) or the contract's own true/false. */
+const YES_NO: Record<string, boolean> = { Y: true, N: false, true: true, false: false };
+/** The coding systems a coded value may name: the project's, HL7 table 0136 for a yes/no, or none. */
+const VALUE_SYSTEMS = new Set([LOCAL_SYSTEM, 'HL70136', '']);
+
+/**
+ * A charted value (CHARTED): a number as NM, one decimal number (the contract refuses one not whole where it wants an
+ * integer, never rounded) with no unit (1 or a {annotation} in UCUM; for the ICE score, points as text); a coded
+ * value as CWE, CE or ST, the contract's word in OBX-5.1 (or 5.4) with no system or 99CRS, or for a yes/no Y or N
+ * (HL7 table 0136) or true or false. Two different values in one OBX are refused, as two oxygen devices are.
+ */
+function chartedValue(
+  seg: Hl7Segment,
+  get: Get,
+  at: At,
+  base: Omit<Fragment, 'field' | 'value' | 'rank' | 'place'>,
+  charted: Charted,
+  problems: Hl7Problem[],
+): Omit<Fragment, 'place'> | undefined {
+  const { field, read } = charted;
+  const out = (value: Fragment['value']) => ({ ...base, field, value, rank: 0, kind: charted.kind });
+  const type = get(seg, 2);
+  const types = read === 'number' ? ['NM'] : ['CWE', 'CE', 'ST'];
+  if (type && !types.includes(type)) {
+    problems.push({
+      at: at(2),
+      code: 102,
+      text: `OBX-2 value type ${quoted(type, SENDER_MOST)}: ${field} is sent as ${types.join(', ').replace(/, (\w+)$/, ' or $1')}`,
+    });
+    return undefined;
   }
+  if (read === 'number') {
+    const text = numberOf(seg, get, at, field, problems);
+    if (text === undefined) return undefined;
+    const unit = get(seg, 6, 1);
+    const unitText = get(seg, 6, 2);
+    // No unit (1 or an annotation is UCUM's for none); the ICE score's points as words (not as a UCUM code), as FHIR.
+    const none = (unit === '' && unitText === '') || unit === '1' || /^\{[^{}]*\}$/.test(unit);
+    const points =
+      field === 'neuro.iceScore' &&
+      get(seg, 6, 3).toUpperCase() !== 'UCUM' &&
+      /^(points?|pts|score)$/i.test(unit || unitText);
+    if (!none && !points) {
+      problems.push({
+        at: at(6),
+        code: 103,
+        text: `${field}: OBX-6 unit ${quoted(unit || unitText, SENDER_MOST)} is not taken: it has no unit (leave OBX-6 empty, or 1 or {score} in UCUM)`,
+      });
+      return undefined;
+    }
+    return out(Number(text));
+  }
+  const allowed: readonly string[] = read === 'boolean' ? ['Y', 'N', 'true', 'false'] : ENUMS[read];
+  const said = read === 'boolean' ? 'Y or N (HL7 table 0136), or true or false' : `one of ${allowed.join(', ')}`;
+  const values = new Set<Fragment['value']>();
+  const foreign: string[] = [];
+  const repetitions = Math.max(1, seg.getField(5)?.components.length ?? 0);
+  for (let r = 0; r < repetitions; r++)
+    for (const first of [1, 4]) {
+      const code = get(seg, 5, first, r);
+      const system = get(seg, 5, first + 2, r);
+      if (!code) continue;
+      if (!VALUE_SYSTEMS.has(system.toUpperCase())) {
+        foreign.push(`${code}^^${system}`);
+        continue;
+      }
+      if (!allowed.includes(code)) {
+        problems.push({ at: at(5), code: 103, text: `${field}: ${quoted(code, SENDER_MOST)} is not ${said}` });
+        return undefined;
+      }
+      values.add(read === 'boolean' ? YES_NO[code]! : code);
+    }
+  if (values.size > 1) {
+    problems.push({
+      at: at(5),
+      code: 102,
+      text: `${field}: OBX-5 gives two different values (${[...values].join(', ')}): which one is meant would be a guess; send one`,
+    });
+    return undefined;
+  }
+  if (values.size === 1) return out([...values][0]!);
+  problems.push(
+    foreign.length > 0
+      ? {
+          at: at(5),
+          code: 103,
+          text: `${field}: ${quoted(foreign[0]!, SENDER_MOST)} is no ${LOCAL_SYSTEM} code: send ${said} (OBX-5.1, coding system ${LOCAL_SYSTEM} or none)`,
+        }
+      : { at: at(5), code: 101, text: `OBX-5 is empty: no value for ${field}` },
+  );
   return undefined;
 }
 
@@ -1012,7 +1110,7 @@ function assemble(
 ): Translated<Hl7Location>[] {
   const groups = new Map<string, Fragment[]>();
   for (const f of fragments) {
-    const key = `${f.patientId}\n${f.deviceId}\n${f.ms}`;
+    const key = `${f.patientId}\n${f.kind}\n${f.deviceId}\n${f.ms}`;
     const list = groups.get(key);
     if (list) list.push(f);
     else groups.set(key, [f]);
@@ -1022,20 +1120,23 @@ function assemble(
   const times = new Set(fragments.map((f) => f.ms)).size;
   const out: Translated<Hl7Location>[] = [];
   for (const list of groups.values()) {
-    const { patientId, deviceId, ms } = list[0]!;
+    const { patientId, deviceId, ms, kind } = list[0]!;
     const parts = [idPart(facility), idPart(controlId)];
     if (patients > 1) parts.push(`p=${idPart(patientId)}`);
     if (devices > 1) parts.push(`d=${idPart(deviceId)}`);
     if (times > 1) parts.push(`t=${compactTime(ms)}`);
+    // What is charted is a message of its own kind (as FHIR makes it): a monitor's readings keep the id they had.
+    if (kind !== 'monitor') parts.push(`k=${kind}`);
     const message: Record<string, unknown> = {
       messageId: messageIdOf('hl7v2', parts),
       patientId,
       observedAt: iso(ms),
-      source: { deviceId, kind: 'monitor' },
+      source: { deviceId, kind },
     };
     const origins: Record<string, Hl7Location> = {};
     const vitals: Record<string, number> = {};
     const oxygen: Record<string, unknown> = {};
+    const charted: Record<string, Record<string, unknown>> = {};
     const alsoFrom: Record<string, Hl7Location[]> = {};
     const before = problems.length;
     const chosenFields = choose(list, problems);
@@ -1063,6 +1164,13 @@ function assemble(
       if (section === 'vitals') {
         vitals[name] = chosen.value as number;
         origins[field] = chosen.at;
+      } else if (section !== 'oxygen') {
+        // A neuro or organ toxicity field: refused alone (the contract's range) or with its section (a token's
+        // scope), said at each of the section's OBX.
+        (charted[section] ??= {})[name] = chosen.value;
+        origins[field] = chosen.at;
+        if (origins[section]) (alsoFrom[section] ??= []).push(chosen.at);
+        else origins[section] = chosen.at;
       } else {
         oxygen[name] = chosen.value;
         // FiO2 and flow are each refused at their own OBX (the contract's range): it was said at the device's, and
@@ -1074,6 +1182,7 @@ function assemble(
       }
     }
     if (Object.keys(vitals).length > 0) message.vitals = vitals;
+    Object.assign(message, charted);
     if (Object.keys(oxygen).length > 0) {
       const device = list.find((f) => f.field === 'oxygen.device');
       if (oxygen.device === undefined) {
@@ -1092,8 +1201,12 @@ function assemble(
     }
     // One patient's observations of one time in two PID groups whose PV1-3 differ: where the patient is would be a
     // guess. Neither is taken, each named (the first was taken, the other dropped under an AA).
+    // A monitor's place only: charted (ICANS, organ toxicity), it would be an enrolment from the EHR, which re-admits
+    // a patient whose monitoring ended (docs/contract.md).
     const places = [
-      ...new Map(list.flatMap((f) => (f.place ? [[`${f.place.bed}|${f.place.ward}`, f.place]] : []))).values(),
+      ...new Map(
+        list.flatMap((f) => (f.place && f.kind === 'monitor' ? [[`${f.place.bed}|${f.place.ward}`, f.place]] : [])),
+      ).values(),
     ];
     if (places.length > 1) {
       const where = named(places.map((p) => `PV1 ${p.at.sequence}`));
@@ -1111,7 +1224,7 @@ function assemble(
     }
     // Every reading of the group refused here (two values at one time, FiO2 without its device): its place is taken
     // on its own, as when the contract refuses them (screen.ts), and as the contract lets a bed move travel alone.
-    if (!message.vitals && !message.oxygen && !message.enrolment) continue;
+    if (!message.vitals && !message.oxygen && !message.enrolment && Object.keys(charted).length === 0) continue;
     // One per PID segment, in the order of their first observation (a Map: a findIndex per PID was quadratic).
     const pids = [...new Map(list.map((f) => [f.pid.sequence, f.pid] as const)).values()];
     if (!message.oxygen) {
@@ -1124,7 +1237,7 @@ function assemble(
       origins,
       whole: pids[0]!,
       ...(pids.length > 1 ? { alsoAt: pids.slice(1) } : {}),
-      ...(alsoFrom.oxygen ? { alsoFrom } : {}),
+      ...(Object.keys(alsoFrom).length > 0 ? { alsoFrom } : {}),
     });
   }
   return out;
