@@ -6,6 +6,7 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
+import { OXYGEN_DEVICE_NAMES } from '#domain/grading.ts';
 import { byId, wireId } from '#domain/ids.ts';
 import { notificationEvent } from '#domain/events.ts';
 import { changeId, type Notification } from '#domain/page.ts';
@@ -414,6 +415,36 @@ describe('SMS pages', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('the low-SpO2 all-clear in an SMS (2026-12-07: it says what cleared it)', () => {
+  it('fits one part, as before, with ids of 20 and beds of 12 characters, whatever the device, in any zone', () => {
+    const patientId = 'MRN-0000123456789012';
+    for (const timeZone of ['UTC', 'Europe/Paris', 'America/St_Johns', 'Asia/Kolkata', 'Pacific/Chatham'])
+      for (const device of Object.keys(OXYGEN_DEVICE_NAMES).filter((d) => d !== 'room_air')) {
+        const cfg = { ...DEFAULT_CONFIG, site: { ...DEFAULT_CONFIG.site, timeZone } };
+        let state: PatientState | undefined;
+        const cleared: string[] = [];
+        for (const m of [
+          enrol(patientId, -60, { bed: 'ICU-WEST-12B' }),
+          msg(patientId, 0, { vitals: { spo2: 88 } }),
+          msg(patientId, 6, { vitals: { spo2: 87 } }),
+          msg(patientId, 7, { oxygen: { device } } as Parameters<typeof msg>[2]),
+        ]) {
+          const step = reduce(state, m, cfg, arrivalOf(m));
+          state = step.state;
+          if (step.kind === 'applied') cleared.push(...step.alerts.filter((a) => a.cleared).map((a) => a.summary));
+        }
+        expect(cleared).toHaveLength(1);
+        const alert = { alertId: 'spo2|x|1', patientId, subject: 'spo2' as const, cleared: true, summary: cleared[0]! };
+        const t = pagesForAlert(alert, [], [], NOW, DEFAULT_PAGING);
+        for (const d of t.deliveries) {
+          const sms = pageSms({ page: d.page, role: d.role, reason: 'triggered' });
+          expect(sms).toMatch(/; last SpO2 87 %$/);
+          expect(smsSegments(sms), sms).toBe(1);
+        }
+      }
   });
 });
 
