@@ -30,6 +30,19 @@ export const isWardAlert = (alertId: string) => alertId.startsWith(WARD_ALERT);
 const wardOfAlert = (alertId: string) => alertId.slice(WARD_ALERT.length, alertId.lastIndexOf('|'));
 const sinceOfAlert = (alertId: string) => Number(alertId.slice(alertId.lastIndexOf('|') + 1));
 
+/**
+ * What a quiet feed has been quiet since (`since`, feedStatus's): the last monitor data, or, when no monitor data
+ * came in this watch, its start: the enrolment, or the re-admission after an end. Until 2026-12-07 both read "nothing
+ * from the monitor since", and a monitor that never sent seemed to have stopped at the enrolment time.
+ */
+function quietSince(state: PatientState | undefined, since: number, timeZone: string): string {
+  const at = formatSiteTime(since, timeZone);
+  if (!state || (state.lastMonitorAt ?? Number.NEGATIVE_INFINITY) >= since)
+    return `nothing from the monitor since ${at}`;
+  const readmitted = state.monitoringEnd !== undefined && since >= state.monitoringEnd.t;
+  return `no monitor data since ${readmitted ? 're-admission' : 'enrolment'} at ${at}`;
+}
+
 /** `timeZone`: the site's (config.site.timeZone), for the time in the summary people read. */
 export function staleFeedAlert(
   patientId: string,
@@ -42,7 +55,7 @@ export function staleFeedAlert(
     patientId,
     subject: 'stale-feed',
     cleared: false,
-    summary: `NO DATA, patient ${patientId}${bedOf(state)}: nothing from the monitor since ${formatSiteTime(since, timeZone)}; the grade cannot be trusted`,
+    summary: `NO DATA, patient ${patientId}${bedOf(state)}: ${quietSince(state, since, timeZone)}; the grade cannot be trusted`,
   };
 }
 

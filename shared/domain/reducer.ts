@@ -10,6 +10,7 @@ import {
   gradeIcans,
   hypotensionThresholds,
   icansNormalReasons,
+  OXYGEN_DEVICE_NAMES,
   reasonText,
   type Graded,
   type Reason,
@@ -26,7 +27,7 @@ import {
   type Timed,
   type TimedFields,
 } from './state.ts';
-import { HOUR, MINUTE, iso, parseTime } from './time.ts';
+import { HOUR, MINUTE, formatSiteTime, iso, parseTime } from './time.ts';
 
 /** A warning that is not a grade (crs-rules are silent on it; the paging layer decides whom to tell). */
 interface Warning {
@@ -255,6 +256,23 @@ function spo2Recovered(s: PatientState, config: GradingConfig): boolean {
   if (s.oxygen && s.oxygen.v.device !== 'room_air') return true;
   const below = config.paging.spo2WarningBelow;
   return s.spo2.length === 2 && s.spo2.every(([, v]) => v >= below);
+}
+
+/**
+ * What cleared a low-SpO2 warning, in the words of the warning: oxygen support documented (its device and time, and
+ * the last reading's value, which may still be low), or the two readings back at or above the threshold (their values, the
+ * time of the second). Until 2026-12-07 every all-clear read "SpO2 no longer low without oxygen support", with no
+ * value or time, also when the readings were still low and oxygen had been put on.
+ */
+function spo2ClearedText(s: PatientState, timeZone: string): string {
+  const last = s.spo2.at(-1);
+  if (s.oxygen && s.oxygen.v.device !== 'room_air') {
+    // The reading's value alone: its time (before the oxygen's) would take the SMS to a second part.
+    const o2 = `oxygen support (${OXYGEN_DEVICE_NAMES[s.oxygen.v.device]}) at ${formatSiteTime(s.oxygen.t, timeZone)}`;
+    return last ? `${o2}; last SpO2 ${last[1]} %` : o2;
+  }
+  const values = s.spo2.map(([, v]) => `${v} %`).join(' then ');
+  return last ? `SpO2 no longer low: ${values} at ${formatSiteTime(last[0], timeZone)}` : 'SpO2 no longer low';
 }
 
 function addTime(times: number[], t: number, keep: number): number[] {
@@ -570,7 +588,7 @@ export function reduce(
       cleared: !warning,
       summary: warning
         ? `WARNING (not a grade), ${where}: ${reasonText(warning, config.site.timeZone)}`
-        : `Cleared, ${where}: SpO2 no longer low without oxygen support`,
+        : `Cleared, ${where}: ${spo2ClearedText(s, config.site.timeZone)}`,
       at: assessment.at,
     });
   }

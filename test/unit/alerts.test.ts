@@ -2,6 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import { feedStatus } from '#domain/paging.ts';
+import { reduce } from '#domain/reducer.ts';
+import type { PatientState } from '#domain/state.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import { arrivalOf } from '#app/digest.ts';
 import { T0, enrol, msg } from '#test/support/messages.ts';
 import { config, run } from '#test/support/run.ts';
 
@@ -67,6 +71,35 @@ describe('the low-SpO2 warning in force: what clears it (pinned by a mutation ru
     // 93 then 95: no longer two low readings (no warning), but 93 is below this site's 94: not recovered.
     expect(run([...low, spo2(10, 93), spo2(15, 95)], site).state!.spo2Alert).toBe(true);
     expect(run([...low, spo2(10, 94), spo2(15, 95)], site).state!.spo2Alert).toBe(false);
+  });
+});
+
+describe('the low-SpO2 all-clear says what cleared it (2026-12-07)', () => {
+  // Until 2026-12-07 every all-clear read "SpO2 no longer low without oxygen support": no value, no time, and the
+  // same words when oxygen support was documented with the readings still low.
+  const summaries = (messages: DeviceMessage[], cfg = config({ site: { timeZone: 'Europe/Paris' } })) => {
+    let state: PatientState | undefined;
+    const out: string[] = [];
+    for (const m of messages) {
+      const step = reduce(state, m, cfg, arrivalOf(m));
+      state = step.state;
+      if (step.kind === 'applied') out.push(...step.alerts.map((a) => a.summary));
+    }
+    return out;
+  };
+
+  it('two readings back at or above the threshold: their values and the time of the second, in site time', () => {
+    expect(summaries([enrol(P), spo2(0, 88), spo2(5, 87), spo2(10, 95), spo2(15, 96)])).toEqual([
+      'WARNING (not a grade), patient W1, bed H4-W1: SpO2 88 % then 87 % (below 90 %) with no oxygen support documented at 2026-01-10 09:05 CET',
+      'Cleared, patient W1, bed H4-W1: SpO2 no longer low: 95 % then 96 % at 2026-01-10 09:15 CET',
+    ]);
+  });
+
+  it('oxygen support documented: the device and its time, and the last reading, which may still be low (its value)', () => {
+    const o2 = msg(P, 6, { oxygen: { device: 'nasal_cannula', flowLpm: 2 } });
+    expect(summaries([enrol(P), spo2(0, 88), spo2(5, 87), o2])[1]).toBe(
+      'Cleared, patient W1, bed H4-W1: oxygen support (nasal cannula) at 2026-01-10 09:06 CET; last SpO2 87 %',
+    );
   });
 });
 

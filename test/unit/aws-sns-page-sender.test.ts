@@ -6,6 +6,7 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
+import { OXYGEN_DEVICE_NAMES } from '#domain/grading.ts';
 import { byId, wireId } from '#domain/ids.ts';
 import { notificationEvent } from '#domain/events.ts';
 import { changeId, type Notification } from '#domain/page.ts';
@@ -71,6 +72,21 @@ function pageOf(n: Notification, team: Notification['teams'][number], level = 0)
     reason: level === 0 ? 'triggered' : 'escalated',
     ackUrl: `https://api.example/ack/v1.token-${team}`,
   };
+}
+
+/** GSM 03.38: the basic set (one septet each) and the extension table (an escape and the character: two). */
+const GSM_BASIC_SET = new Set(
+  '@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà',
+);
+const GSM_EXTENSION_SET = new Set('^{}\\[~]|€');
+/** The septets of a text in the GSM alphabet; a character outside it fails the test. */
+function gsmSeptets(text: string): number {
+  let n = 0;
+  for (const c of text) {
+    expect(GSM_BASIC_SET.has(c) || GSM_EXTENSION_SET.has(c), `not GSM: ${JSON.stringify(c)} in ${text}`).toBe(true);
+    n += GSM_EXTENSION_SET.has(c) ? 2 : 1;
+  }
+  return n;
 }
 
 const published = () => sns.commandCalls(PublishCommand).map((c) => c.args[0].input);
@@ -372,8 +388,63 @@ describe('SMS pages', () => {
     expect(sms).toMatch(/^NO DATA from the monitor of patient P-9.*\.\. Ack: https:\/\/a\/ack\/tok$/);
     const [crs] = notifications('P-U', { bed: 'Bett-Ü-12' });
     const umlaut = pageSms({ ...pageOf(crs!, 'hematology'), ackUrl: 'https://a/ack/t' }, crs);
-    expect(umlaut).toContain('bed Bett-?-12');
-    expect(umlaut).toMatch(/^[A-Za-z0-9 !"#%&'()*+,\-./:;<=>?@_$]+$/);
+    expect(umlaut).toContain('bed Bett-Ü-12');
+  });
+
+  it('keeps every letter the GSM 7-bit alphabet has, writes the others as their nearest GSM form, ? only for the rest (2026-12-07)', () => {
+    // Until 2026-12-07 the SMS kept printable ASCII only: bed "Süd 3 – Bett 2" arrived as "bed S?d 3 ? Bett 2".
+    const ackUrl = 'https://abcdef1234.execute-api.eu-west-1.amazonaws.com/ack/rI4J-D4gIRk11J_f3xwQ-w';
+    const [crs] = notifications('P-0042', { bed: 'Süd 3 – Bett 2' });
+    const sms = pageSms({ ...pageOf(crs!, 'hematology'), ackUrl }, crs);
+    expect(sms).toBe(`CRS grade 1 (was 0) bed Süd 3 - Bett 2 P-0042 - provisional. Ack: ${ackUrl}`);
+    expect(smsSegments(sms)).toBe(1);
+    const bed = (label: string) =>
+      pageSms({ ...pageOf(crs!, 'hematology'), ackUrl: 'https://a/ack/t' }, { ...crs!, bed: label }).match(
+        /bed (.*) P-0042/,
+      )![1];
+    expect(bed('Straße 4 Øst Åbo ÉÇ ñ à è é ù ì ò ¿¡ § Δ')).toBe('Straße 4 Øst Åbo ÉÇ ñ à è é ù ì ò ¿¡ § Δ');
+    expect(bed('Bett [2] {a} ~ ^ | € \\')).toBe('Bett [2] {a} ~ ^ | € \\');
+    expect(bed('Chambre “côté” d’ami — lit\u00a02 Łódź ÿ')).toBe('Chambre "coté" d\'ami - lit 2 Lodz y');
+    expect(bed('Bed 中 2')).toBe('Bed ? 2');
+    // Whatever goes in, the SMS holds only GSM characters, each counted as it is sent (the cost model's parts).
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', minLength: 1, maxLength: 30 }), (label) => {
+        const sms = pageSms({ ...pageOf(crs!, 'hematology'), ackUrl: 'https://a/ack/t' }, { ...crs!, bed: label });
+        expect(smsSegments(sms)).toBeLessThanOrEqual(SMS_MAX_SEGMENTS);
+        expect(smsSegments(sms), sms).toBe(smsSegments('x'.repeat(gsmSeptets(sms))));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('the low-SpO2 all-clear in an SMS (2026-12-07: it says what cleared it)', () => {
+  it('fits one part, as before, with ids of 20 and beds of 12 characters, whatever the device, in any zone', () => {
+    const patientId = 'MRN-0000123456789012';
+    for (const timeZone of ['UTC', 'Europe/Paris', 'America/St_Johns', 'Asia/Kolkata', 'Pacific/Chatham'])
+      for (const device of Object.keys(OXYGEN_DEVICE_NAMES).filter((d) => d !== 'room_air')) {
+        const cfg = { ...DEFAULT_CONFIG, site: { ...DEFAULT_CONFIG.site, timeZone } };
+        let state: PatientState | undefined;
+        const cleared: string[] = [];
+        for (const m of [
+          enrol(patientId, -60, { bed: 'ICU-WEST-12B' }),
+          msg(patientId, 0, { vitals: { spo2: 88 } }),
+          msg(patientId, 6, { vitals: { spo2: 87 } }),
+          msg(patientId, 7, { oxygen: { device } } as Parameters<typeof msg>[2]),
+        ]) {
+          const step = reduce(state, m, cfg, arrivalOf(m));
+          state = step.state;
+          if (step.kind === 'applied') cleared.push(...step.alerts.filter((a) => a.cleared).map((a) => a.summary));
+        }
+        expect(cleared).toHaveLength(1);
+        const alert = { alertId: 'spo2|x|1', patientId, subject: 'spo2' as const, cleared: true, summary: cleared[0]! };
+        const t = pagesForAlert(alert, [], [], NOW, DEFAULT_PAGING);
+        for (const d of t.deliveries) {
+          const sms = pageSms({ page: d.page, role: d.role, reason: 'triggered' });
+          expect(sms).toMatch(/; last SpO2 87 %$/);
+          expect(smsSegments(sms), sms).toBe(1);
+        }
+      }
   });
 });
 

@@ -169,7 +169,7 @@ describe("ending a patient's monitoring from the board", () => {
     expect(pages('P1').map((p) => [p.kind, p.summary])).toEqual([
       [
         'alert',
-        'NO DATA, patient P1, bed H4-P1: nothing from the monitor since 2026-01-10 08:35 UTC; the grade cannot be trusted',
+        'NO DATA, patient P1, bed H4-P1: no monitor data since re-admission at 2026-01-10 08:35 UTC; the grade cannot be trusted',
       ],
     ]);
   });

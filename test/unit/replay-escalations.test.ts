@@ -297,7 +297,7 @@ describe('replay --escalations control lines, pinned by a mutation run', () => {
     const events = [...(await r.line(enrol(), 1)), ...(await r.finish(Date.parse(at('10:20'))))];
     const alert = events.find((e) => e.type === 'audit' && e.event === 'alert');
     expect(alert).toMatchObject({ at: '2026-11-26T10:15:00Z', patientId: 'E-1' });
-    expect(alert?.type === 'audit' && alert.text).toMatch(/nothing from the monitor since 2026-11-26 11:00 CET;/);
+    expect(alert?.type === 'audit' && alert.text).toMatch(/no monitor data since enrolment at 2026-11-26 11:00 CET;/);
   });
 
   // A defect found by the run: replay silenced the patient where both servers refuse a silence of two scopes.

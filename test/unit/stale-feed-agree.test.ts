@@ -64,8 +64,10 @@ async function drive(
   clock: { now: number },
   backend: { grade(m: DeviceMessage): Promise<unknown>; sweep(): Promise<unknown> },
   script: Op[],
+  /** Who enrolled the patients: their monitors (a monitor message each at T0), or the EHR (no monitor data). */
+  enrolBy: 'monitor' | 'ehr' = 'monitor',
 ): Promise<void> {
-  for (let k = 1; k <= PATIENTS; k++) await backend.grade(enrolment(k));
+  for (let k = 1; k <= PATIENTS; k++) await backend.grade(enrolBy === 'ehr' ? ehr(enrolment(k)) : enrolment(k));
   let n = 0;
   for (const step of script) {
     if (step.op !== 'sweep') await backend.grade(MESSAGE[step.op](step.patient, clock.now, ++n));
@@ -76,7 +78,7 @@ async function drive(
   }
 }
 
-async function onDynamo(ddb: FakeDynamo, script: Op[]): Promise<Left> {
+async function onDynamo(ddb: FakeDynamo, script: Op[], enrolBy?: 'monitor' | 'ehr'): Promise<Left> {
   ddb.reset();
   const clock = { now: T0 };
   const states = new DynamoStateStore(ddb.client(), 'state', () => clock.now, 'audit', 'seen');
@@ -100,6 +102,7 @@ async function onDynamo(ddb: FakeDynamo, script: Op[]): Promise<Left> {
       },
     },
     script,
+    enrolBy,
   );
   const stored = ddb
     .items('pages')
@@ -109,7 +112,7 @@ async function onDynamo(ddb: FakeDynamo, script: Op[]): Promise<Left> {
   return { pages: stored.sort(), trail: trail.filter((e) => JSON.parse(e).type !== 'assessment').sort() };
 }
 
-async function onSqlite(script: Op[]): Promise<Left> {
+async function onSqlite(script: Op[], enrolBy?: 'monitor' | 'ehr'): Promise<Left> {
   const dir = mkdtempSync(join(tmpdir(), 'crs-stale-agree-'));
   const db = openDataDir(dir);
   const clock = { now: T0 };
@@ -136,6 +139,7 @@ async function onSqlite(script: Op[]): Promise<Left> {
         },
       },
       script,
+      enrolBy,
     );
     const stored = (db.prepare('SELECT rev, body FROM pages').all() as { rev: number; body: string }[]).map((r) =>
       JSON.stringify({ ...(JSON.parse(r.body) as Page), rev: r.rev }),
@@ -163,8 +167,8 @@ describe('the stale-feed sweep on SQLite and on DynamoDB', () => {
   afterAll(() => ddb.restore());
 
   /** The summaries of the pages each backend sent for `script` (those naming `patient`, when given). */
-  const summariesOnBoth = async (script: Op[], patient?: string) =>
-    [await onSqlite(script), await onDynamo(ddb, script)].map((left) =>
+  const summariesOnBoth = async (script: Op[], patient?: string, enrolBy?: 'monitor' | 'ehr') =>
+    [await onSqlite(script, enrolBy), await onDynamo(ddb, script, enrolBy)].map((left) =>
       left.pages.map((p) => (JSON.parse(p) as Page).summary).filter((x) => !patient || x.includes(patient)),
     );
   it("closes a discharged patient's alert with a page that says so, and raises none after", async () => {
@@ -191,6 +195,46 @@ describe('the stale-feed sweep on SQLite and on DynamoDB', () => {
         'NO DATA, patient P-1, bed H4-P-1: nothing from the monitor since 2026-01-10 08:00 UTC; the grade cannot be trusted',
         'Data resumed, patient P-1, bed H4-P-1: monitor data since 2026-01-10 08:20 UTC',
       ]);
+    }
+  });
+
+  // 2026-12-07: a monitor that never sent read "nothing from the monitor since 08:00", 08:00 being the enrolment.
+  it('says no monitor data came since the enrolment (or re-admission) when none did, and when it stopped when some did', async () => {
+    const others: Op[] = [2, 3, 4].map((patient) => ({ op: 'data', patient }));
+    // Enrolled by the EHR: the monitor never sent anything (enrolled by the monitor, it did, at the enrolment).
+    const neverSent = await summariesOnBoth(QUIET_P1, 'P-1', 'ehr');
+    const enrolledByMonitor = await summariesOnBoth(QUIET_P1, 'P-1');
+    const stopped = await summariesOnBoth(
+      [{ op: 'sweep', minutes: 2 }, { op: 'data', patient: 1 }, ...QUIET_P1],
+      'P-1',
+    );
+    const readmitted = await summariesOnBoth(
+      [
+        { op: 'data', patient: 1 },
+        { op: 'end', patient: 1 },
+        { op: 'sweep', minutes: 3 },
+        { op: 're-enrol', patient: 1 },
+        ...others,
+        { op: 'sweep', minutes: 10 },
+        ...others,
+        { op: 'sweep', minutes: 10 },
+      ],
+      'P-1',
+      'ehr',
+    );
+    for (const [i, backend] of ['SQLite', 'DynamoDB'].entries()) {
+      expect(neverSent[i]![0], backend).toBe(
+        'NO DATA, patient P-1, bed H4-P-1: no monitor data since enrolment at 2026-01-10 08:00 UTC; the grade cannot be trusted',
+      );
+      expect(enrolledByMonitor[i]![0], backend).toBe(
+        'NO DATA, patient P-1, bed H4-P-1: nothing from the monitor since 2026-01-10 08:00 UTC; the grade cannot be trusted',
+      );
+      expect(stopped[i]![0], backend).toBe(
+        'NO DATA, patient P-1, bed H4-P-1: nothing from the monitor since 2026-01-10 08:02 UTC; the grade cannot be trusted',
+      );
+      expect(readmitted[i]!.at(-1), backend).toBe(
+        'NO DATA, patient P-1, bed H4-P-1: no monitor data since re-admission at 2026-01-10 08:03 UTC; the grade cannot be trusted',
+      );
     }
   });
 

@@ -167,8 +167,39 @@ export function smsSegments(text: string): number {
   return units <= 70 ? 1 : Math.ceil(units / 67);
 }
 
-/** Printable ASCII of the GSM basic alphabet; anything else (a bed label's umlaut, a bracket) becomes "?". */
-const gsmText = (text: string) => text.replace(/[^A-Za-z0-9 !"#%&'()*+,\-./:;<=>?@_$]/g, '?');
+/** Characters outside the GSM alphabet written as their nearest GSM form: dashes, quotes, spaces, a few letters. */
+const GSM_NEAREST: Record<string, string> = {
+  ...Object.fromEntries([...'\u2010\u2011\u2012\u2013\u2014\u2015\u2212'].map((c) => [c, '-'])),
+  ...Object.fromEntries([...'\u2018\u2019\u201a\u201b\u2032\u00b4`'].map((c) => [c, "'"])),
+  ...Object.fromEntries([...'\u201c\u201d\u201e\u201f\u2033'].map((c) => [c, '"'])),
+  // Spaces (no-break, thin, ideographic...) and the line breaks and tabs a text on one line reads as spaces.
+  ...Object.fromEntries([...'\t\n\v\f\r\u0085\u00a0\u1680\u2028\u2029\u202f\u205f\u3000'].map((c) => [c, ' '])),
+  ...Object.fromEntries([...Array(11).keys()].map((i) => [String.fromCharCode(0x2000 + i), ' '])),
+  ł: 'l',
+  Ł: 'L',
+  đ: 'd',
+  Đ: 'D',
+  ı: 'i',
+};
+
+/** A character in the GSM alphabet as it is sent: the basic set, the extension table (two septets each). */
+const isGsm = (c: string) => (GSM_BASIC.has(c) || GSM_EXTENDED.has(c)) && !/[\n\r\f]/.test(c);
+
+/**
+ * The text in the GSM 7-bit alphabet, on one line, one character for one: every character of the basic set and
+ * the extension table kept (ü, ß, Å, a bracket; smsSegments counts an extension character as two septets, as it is
+ * sent), the others as their nearest GSM form (a dash for "–" or "—", ' and " for curly quotes, a space for a
+ * no-break space, a letter with a diacritic the alphabet lacks as its base letter: "ł" l, "ô" o), "?" for the rest.
+ * Until 2026-12-07 only printable ASCII was kept: bed "Süd 3 – Bett 2" arrived as "bed S?d 3 ? Bett 2".
+ */
+const gsmText = (text: string): string =>
+  [...text.normalize('NFC')]
+    .map((c) => {
+      if (isGsm(c)) return c;
+      const nearest = GSM_NEAREST[c] ?? c.normalize('NFD').replace(/\p{M}/gu, '');
+      return nearest.length === 1 && isGsm(nearest) ? nearest : '?';
+    })
+    .join('');
 
 /**
  * The SMS of a page: what it is, for which bed (and patient), and the acknowledge link, where everything else
