@@ -178,6 +178,9 @@ describe('ICANS inputs over HL7 v2', () => {
     ['OBX|2|CWE|icans-cerebral-edema^^99CRS||diffuse^^99CRS||||||F', { neuro: { cerebralEdema: 'diffuse' } }],
     ['OBX|2|NM|organ-toxicity-max-ctcae-grade^^99CRS||3||||||F', { organToxicity: { maxCtcaeGrade: 3 } }],
     ['OBX|2|NM|transaminitis-ctcae-grade^^99CRS||0||||||F', { organToxicity: { transaminitisGrade: 0 } }],
+    // The value's alternate identifier (OBX-5.4-6) alone, and its system in lower case, as OBX-3 is read.
+    ['OBX|2|CWE|icans-consciousness^^99CRS||^^^unarousable^^99CRS||||||F', { neuro: { consciousness: 'unarousable' } }],
+    ['OBX|2|CWE|icans-seizure^^99CRS||prolonged^^99crs||||||F', { neuro: { seizure: 'prolonged' } }],
   ])('reads %s into the contract field, as FHIR reads the same code', (obx, want) => {
     const r = hl7(obx);
     expect(r.problems).toEqual([]);
@@ -234,6 +237,11 @@ describe('ICANS inputs over HL7 v2', () => {
     ['OBX|2|CWE|icans-motor-weakness^^99CRS||maybe||||||F', /neuro\.motorWeakness: "maybe" is not Y or N/],
     ['OBX|2|NM|icans-consciousness^^99CRS||3||||||F', /OBX-2 value type "NM".*neuro\.consciousness/],
     ['OBX|2|CWE|icans-seizure^^99CRS||||||||F', /OBX-5 is empty: no value for neuro\.seizure/],
+    // Two repetitions that differ: neither (the first was not taken for the sender's meaning).
+    ['OBX|2|CWE|icans-motor-weakness^^99CRS||Y^^HL70136~N^^HL70136||||||F', /motorWeakness: .*two different values/],
+    // Points are the ICE score's, as text: not a UCUM code, not an organ toxicity grade's unit.
+    ['OBX|2|NM|ice-score^ICE^99CRS||7|points^^UCUM|||||F', /neuro\.iceScore: OBX-6 unit "points"/],
+    ['OBX|2|NM|organ-toxicity-max-ctcae-grade^^99CRS||2|points|||||F', /maxCtcaeGrade: OBX-6 unit "points"/],
   ])('refuses %s naming the field, the rest of the message taken', (obx, problem) => {
     const r = hl7(obx);
     expect(r.messages.map((m) => m.vitals)).toEqual([{ heartRate: 88 }]);
@@ -257,6 +265,19 @@ describe('ICANS inputs over HL7 v2', () => {
     expect(a.problems).toEqual([
       { at: expect.objectContaining({ segment: 'OBX', sequence: 2, field: 5 }), code: 102, text: expect.any(String) },
     ]);
+  });
+
+  it('takes no place (PV1-3) with charted rows: an enrolment from the EHR would re-admit a patient', () => {
+    const r = translatePcd01(oru('PV1||I|W1^^B2', 'OBX|2|NM|ice-score^ICE^99CRS||2||||||F'));
+    const charted = r.ok ? r.translated.filter((t) => (t.message.source as { kind: string }).kind === 'manual') : [];
+    expect(charted.map((t) => [t.message.neuro, t.message.enrolment])).toEqual([[{ iceScore: 2 }, undefined]]);
+  });
+
+  it('refuses a section on a monitor token at each of its OBX, not at the first alone', async () => {
+    const text = oru('OBX|2|NM|ice-score^ICE^99CRS||2||||||F', 'OBX|3|CWE|icans-seizure^^99CRS||none||||||F');
+    const a = await ingestHl7(text, { deviceId: 'gw', role: 'monitor' }, { queue: new MemoryQueue(), now: () => NOW });
+    const at = a.problems.filter((p) => p.code === 207 && p.at.segment === 'OBX').map((p) => p.at.sequence);
+    expect(at).toEqual([2, 3]);
   });
 
   it('refuses two different values of one field at one time (neither used), takes the same value twice', () => {
