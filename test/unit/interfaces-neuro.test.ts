@@ -249,6 +249,54 @@ describe('ICANS inputs over HL7 v2', () => {
     expect(r.problems).toEqual([expect.stringMatching(problem)]);
   });
 
+  it.each([
+    ['OBX|2|CWE|icans-consciousness^^99CRS||^unarousable||||||F', 'OBX-5.2', 'unarousable'],
+    ['OBX|2|ST|icans-seizure^^99CRS||^prolonged||||||F', 'OBX-5.2', 'prolonged'],
+    ['OBX|2|CWE|icans-cerebral-edema^^99CRS||^^^^focal||||||F', 'OBX-5.5', 'focal'],
+  ])('refuses %s (a text, no code) saying the code is missing, not that OBX-5 is empty', (obx, where, word) => {
+    // The reader takes the code (OBX-5.1 or 5.4), never the text: a text is not the contract's word.
+    const r = hl7(obx);
+    expect(charted(r)).toEqual([]);
+    expect(r.problems).toHaveLength(1);
+    expect(r.problems[0]).not.toMatch(/empty/);
+    expect(r.problems[0]).toContain(
+      `no code in OBX-5.1 (or 5.4); the text in ${where} (${JSON.stringify(word)}) is not read`,
+    );
+    expect(r.problems[0]).toContain(`${word}^^99CRS`);
+    const out = translatePcd01(oru(obx));
+    expect(out.ok && out.problems.map((p) => [p.at.field, p.code])).toEqual([[5, 101]]);
+  });
+
+  it.each([['', 'score', 'points', 'Points', '{score}', '1'].flatMap((u) => [u, `^${u}`, `${u}^${u}`])].flat())(
+    'takes an ICE score with OBX-6 %j: no unit, 1, an annotation or points, in OBX-6.1 or 6.2 alike',
+    (unit) => {
+      const r = hl7(`OBX|2|NM|ice-score^ICE^99CRS||7|${unit}|||||F`);
+      expect(r.problems).toEqual([]);
+      expect(charted(r)).toEqual([{ neuro: { iceScore: 7 } }]);
+    },
+  );
+
+  it.each([
+    ['%^^UCUM', /neuro\.iceScore: OBX-6 unit "%"/],
+    ['^%', /neuro\.iceScore: OBX-6\.2 unit text "%"/],
+    ['{score}^mmHg', /neuro\.iceScore: OBX-6\.2 unit text "mmHg"/],
+    ['1^/min', /neuro\.iceScore: OBX-6\.2 unit text "\/min"/],
+    ['points^^UCUM', /neuro\.iceScore: OBX-6 unit "points"/],
+    ['{score', /neuro\.iceScore: OBX-6 unit "\{score"/],
+  ])('refuses an ICE score with OBX-6 %s naming OBX-6', (unit, problem) => {
+    const r = hl7(`OBX|2|NM|ice-score^ICE^99CRS||7|${unit}|||||F`);
+    expect(charted(r)).toEqual([]);
+    expect(r.problems).toEqual([expect.stringMatching(problem)]);
+  });
+
+  it('takes an organ toxicity grade with no unit in OBX-6.1 or 6.2 alike, never points', () => {
+    const grade = (unit: string) => hl7(`OBX|2|NM|organ-toxicity-max-ctcae-grade^^99CRS||2|${unit}|||||F`);
+    for (const unit of ['', '1', '^1', '{grade}', '^{grade}'])
+      expect(charted(grade(unit)), unit).toEqual([{ organToxicity: { maxCtcaeGrade: 2 } }]);
+    for (const unit of ['points', '^points', '^score'])
+      expect(grade(unit).problems, unit).toEqual([expect.stringMatching(/maxCtcaeGrade: OBX-6(\.2)? unit/)]);
+  });
+
   it('answers AE with code 103 for a value out of the vocabulary and 102 for a score not whole (never rounded)', async () => {
     const codes = (obx: string) => {
       const r = translatePcd01(oru(obx));

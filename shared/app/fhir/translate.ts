@@ -47,7 +47,7 @@ import {
   vasopressorOf,
   vasopressorsNamed,
 } from '#app/interfaces/terminology.ts';
-import { toContractUnit, type SentUnit } from '#app/interfaces/units.ts';
+import { toContractUnit, unitlessOrPoints, type SentUnit } from '#app/interfaces/units.ts';
 import { fieldOfLoinc, fieldOfMdc, rankOfLoinc, rankOfMdc } from '#app/interfaces/codes.ts';
 import { emptyValue, noResourceType, unknownElements } from './elements.ts';
 
@@ -1269,11 +1269,7 @@ function observation(obs: Observation, r: Reader, base: Base | undefined, o: Fhi
         const exact = r.exact('valueQuantity', q);
         // A UCUM unit of 1 ({score}: an annotation is 1), or with no code, a text that says points.
         const unit = str(q.code ?? q.unit);
-        const points =
-          unit === '' ||
-          unit === '1' ||
-          /^\{[^{}]*\}$/.test(unit) ||
-          (q.code === undefined && /^(points?|pts|score)$/i.test(unit));
+        const points = unitlessOrPoints(unit, q.code === undefined);
         if (!points)
           r.issue(
             'valueQuantity.code',

@@ -12,7 +12,7 @@ import { iso, MAX_OFFSET_MINUTES } from '#domain/time.ts';
 import { CONTRACT_ID, compactTime, idPart, messageIdOf } from '#app/interfaces/ids.ts';
 import type { Translated } from '#app/interfaces/screen.ts';
 import { CRS_OBSERVATIONS, ENUMS, HL7_SYSTEMS, oxygenDeviceOf } from '#app/interfaces/terminology.ts';
-import { toContractUnit, type SentUnit } from '#app/interfaces/units.ts';
+import { toContractUnit, unitlessOrPoints, type SentUnit } from '#app/interfaces/units.ts';
 import { wallClockInstants, type SiteZone } from '#app/interfaces/zone.ts';
 import {
   LOCAL_SYSTEM,
@@ -1005,19 +1005,21 @@ function chartedValue(
   if (read === 'number') {
     const text = numberOf(seg, get, at, field, problems);
     if (text === undefined) return undefined;
+    // No unit (1 or an annotation is UCUM's for none); the ICE score's points as words (not as a UCUM code), as FHIR:
+    // the same whether in OBX-6.1 (the code) or OBX-6.2 (the text), and each one sent must be one of them.
+    const ice = field === 'neuro.iceScore';
     const unit = get(seg, 6, 1);
     const unitText = get(seg, 6, 2);
-    // No unit (1 or an annotation is UCUM's for none); the ICE score's points as words (not as a UCUM code), as FHIR.
-    const none = (unit === '' && unitText === '') || unit === '1' || /^\{[^{}]*\}$/.test(unit);
-    const points =
-      field === 'neuro.iceScore' &&
-      get(seg, 6, 3).toUpperCase() !== 'UCUM' &&
-      /^(points?|pts|score)$/i.test(unit || unitText);
-    if (!none && !points) {
+    const bad = !unitlessOrPoints(unit, ice && get(seg, 6, 3).toUpperCase() !== 'UCUM')
+      ? `OBX-6 unit ${quoted(unit, SENDER_MOST)}`
+      : !unitlessOrPoints(unitText, ice)
+        ? `OBX-6.2 unit text ${quoted(unitText, SENDER_MOST)}`
+        : undefined;
+    if (bad) {
       problems.push({
         at: at(6),
         code: 103,
-        text: `${field}: OBX-6 unit ${quoted(unit || unitText, SENDER_MOST)} is not taken: it has no unit (leave OBX-6 empty, or 1 or {score} in UCUM)`,
+        text: `${field}: ${bad} is not taken: it has no unit (leave OBX-6 empty, or 1 or {score} in UCUM${ice ? ', or points' : ''})`,
       });
       return undefined;
     }
@@ -1052,12 +1054,32 @@ function chartedValue(
     return undefined;
   }
   if (values.size === 1) return out([...values][0]!);
+  if (foreign.length > 0) {
+    problems.push({
+      at: at(5),
+      code: 103,
+      text: `${field}: ${quoted(foreign[0]!, SENDER_MOST)} is no ${LOCAL_SYSTEM} code: send ${said} (OBX-5.1, coding system ${LOCAL_SYSTEM} or none)`,
+    });
+    return undefined;
+  }
+  // No code, but a text (OBX-5.2 or 5.5): not empty, and still not read (a text is no word of the contract).
+  let shown: { component: number; text: string } | undefined;
+  for (let r = 0; r < repetitions && !shown; r++)
+    for (const component of [2, 5]) {
+      const text = get(seg, 5, component, r);
+      if (text) {
+        shown = { component, text };
+        break;
+      }
+    }
+  const word = shown && allowed.includes(shown.text) ? shown.text : allowed[0]!;
+  const like = `${word}^^${read === 'boolean' && /^[YN]$/.test(word) ? 'HL70136' : LOCAL_SYSTEM}`;
   problems.push(
-    foreign.length > 0
+    shown
       ? {
           at: at(5),
-          code: 103,
-          text: `${field}: ${quoted(foreign[0]!, SENDER_MOST)} is no ${LOCAL_SYSTEM} code: send ${said} (OBX-5.1, coding system ${LOCAL_SYSTEM} or none)`,
+          code: 101,
+          text: `${field}: no code in OBX-5.1 (or 5.4); the text in OBX-5.${shown.component} (${quoted(shown.text, SENDER_MOST)}) is not read: send ${said} as the code (OBX-5.1), e.g. ${like}`,
         }
       : { at: at(5), code: 101, text: `OBX-5 is empty: no value for ${field}` },
   );

@@ -134,3 +134,12 @@ export function toContractUnit(field: keyof typeof UNIT_RULES, value: number, un
     return { ok: false, problem: `unit ${JSON.stringify(shown)} names two different units for ${field}` };
   return { ok: true, value: convert(value) };
 }
+
+/**
+ * A unit a count of points (the ICE score) or a grade is taken with, the same over HL7 v2 and FHIR: none, UCUM's 1 or
+ * an annotation (`{score}`: an annotation alone is 1), or where `points` is true and the unit is no UCUM code, the
+ * word points (points, pts, score) as a sender writes it.
+ */
+export function unitlessOrPoints(unit: string, points: boolean): boolean {
+  return unit === '' || unit === '1' || /^\{[^{}]*\}$/.test(unit) || (points && /^(points?|pts|score)$/i.test(unit));
+}
