@@ -418,6 +418,73 @@ describe('SMS pages', () => {
   });
 });
 
+describe('the e-mail subject in ASCII (2026-12-07: written as the SMS is, by the same transliteration)', () => {
+  // Until 2026-12-07 the subject kept printable ASCII only, every other character a "?": bed "Süd 3 – Bett 2" read
+  // "bed S?d 3 ? Bett 2", ward Hämatologie "H?matologie", while the SMS of the same page had "Süd 3 - Bett 2".
+  const subjectOf = async (m: PageMessage, n?: Notification) => {
+    sns.reset();
+    sns.on(PublishCommand).resolves({ MessageId: 'sns-1' });
+    if (n) outbox.set(n.notificationId, n);
+    await sender().send(m);
+    return published()[0]!.Subject!;
+  };
+  const alertPage = (summary: string): PageMessage => {
+    const t = pagesForAlert(
+      { alertId: 'stale-feed|ward:H4|1', patientId: 'ward:H4', subject: 'stale-feed', cleared: false, summary },
+      [],
+      [],
+      NOW,
+      DEFAULT_PAGING,
+    );
+    const d = t.deliveries[0]!;
+    return { page: d.page, role: d.role, reason: 'triggered', ackUrl: 'https://a/ack/x' };
+  };
+
+  it('writes a letter with a diacritic as its base letter, dashes and quotes as ASCII, ? only for the rest', async () => {
+    const [crs] = notifications('P-0042', { bed: 'Süd 3 – Bett 2' });
+    expect(await subjectOf(pageOf(crs!, 'hematology'), crs)).toBe(
+      'PROVISIONAL CRS grade 1 (was 0) P-0042 bed Sud 3 - Bett 2',
+    );
+    const bed = async (label: string) =>
+      (await subjectOf(pageOf({ ...crs!, bed: label }, 'hematology'), { ...crs!, bed: label })).replace(
+        /^.* P-0042 bed /,
+        '',
+      );
+    expect(await bed('Straße Øst Åbo ÆØ œ ÉÇ ñ')).toBe('Strasse Ost Abo AEO oe EC n');
+    expect(await bed('Chambre “côté” d’ami — lit\u00a02 Łódź ÿ')).toBe('Chambre "cote" d\'ami - lit 2 Lodz y');
+    expect(await bed('Bed 中 2 😀')).toBe('Bed ? 2 ?');
+    expect(await bed('a\nb\tc\u2028d\x00e\x7f')).toBe('a b c d?e?');
+    expect(await subjectOf(alertPage('NO DATA from ward Hämatologie – 3 monitors'))).toBe(
+      'NO DATA from ward Hamatologie - 3 monitors',
+    );
+    const m = pageOf(crs!, 'hematology', 1);
+    expect(await subjectOf({ ...m, role: 'Oberärztin Hämatologie' }, crs)).toMatch(
+      /^ESCALATED to Oberarztin Hamatologie: PROVISIONAL CRS grade 1/,
+    );
+  });
+
+  it('keeps SNS limits whatever the labels: printable ASCII, one line, under 100 characters, the grade kept', async () => {
+    const [crs] = notifications('P-9');
+    const label = fc.string({ unit: 'binary', maxLength: 60 });
+    await fc.assert(
+      fc.asyncProperty(label, label, label, async (bed, role, summary) => {
+        const n = { ...crs!, bed };
+        const m = pageOf(n, 'hematology', 1);
+        for (const subject of [await subjectOf({ ...m, role }, n), await subjectOf(alertPage(summary || 'x'))]) {
+          expect(subject).toMatch(/^[\x20-\x7e]+$/);
+          expect(subject.length).toBeLessThan(100);
+        }
+        expect(await subjectOf({ ...m, role: role || 'x' }, n)).toMatch(/: PROVISIONAL CRS grade 1 \(was 0\)/);
+      }),
+      { numRuns: 200 },
+    );
+    // A role of letters that take two ASCII characters each (ß: ss) still leaves the grade in the subject.
+    expect(await subjectOf({ ...pageOf(crs!, 'hematology', 1), role: 'ß'.repeat(40) }, crs)).toMatch(
+      /^ESCALATED to s{28}\.\.: PROVISIONAL CRS grade 1 \(was 0\)/,
+    );
+  });
+});
+
 describe('the low-SpO2 all-clear in an SMS (2026-12-07: it says what cleared it)', () => {
   it('fits one part, as before, with ids of 20 and beds of 12 characters, whatever the device, in any zone', () => {
     const patientId = 'MRN-0000123456789012';
@@ -514,12 +581,12 @@ describe('SnsPageSender: pinned by a mutation run', () => {
     expect(published()[0]!.Subject).toMatch(/^ESCALATED to hematology fellow: PROVISIONAL CRS grade /);
   });
 
-  it('keeps the email subject within the 100 characters SNS takes, however long the role, the patient id and the bed', async () => {
+  it('keeps the email subject under the 100 characters SNS takes, however long the role, the patient id and the bed', async () => {
     const [crs] = notifications('P-LONG-PATIENT-ID-1', { bed: 'B'.repeat(32) });
     const m = pageOf(crs!, 'hematology', 1);
     await sender().send({ ...m, role: 'r'.repeat(40) });
     const subject = published()[0]!.Subject!;
-    expect(subject.length).toBeLessThanOrEqual(100);
+    expect(subject.length).toBeLessThan(100);
     expect(subject).toMatch(/^ESCALATED to r{28}\.\.: PROVISIONAL CRS grade /);
   });
 

@@ -22,7 +22,8 @@ import { formatSiteTime } from '#domain/time.ts';
 import { wardOfSubject } from '#app/stale-feed.ts';
 import { isOutage } from './outage.ts';
 
-const SUBJECT_MAX = 100;
+/** SNS: a Subject "must be less than 100 characters long" (the Publish API reference). Until 2026-12-07 100. */
+const SUBJECT_MAX = 99;
 /** The role's share of an escalated subject, so that "PROVISIONAL CRS grade 3 (was 1)" always fits after it. */
 const ROLE_MAX = 30;
 
@@ -114,17 +115,23 @@ function pageAttributes(m: PageMessage, ward: string | null): Record<string, Mes
  */
 const AFTER_SILENCE = 'AFTER SILENCE';
 
-/** Email subject: one line of ASCII, at most 100 characters. */
+/**
+ * Email subject: one line of printable ASCII (what SNS takes in a Subject), at most 99 characters; a label's
+ * other characters as their nearest ASCII form (asciiText). Until 2026-12-07 each of them was a "?": bed
+ * "Süd 3 – Bett 2" read "bed S?d 3 ? Bett 2", ward Hämatologie "H?matologie".
+ */
 function pageSubject(m: PageMessage, n: Notification | undefined): string {
   const p = m.page;
   // A role is any name the paging config gives: a long one must not push the grade out of the subject.
-  const role = m.role.length > ROLE_MAX ? `${m.role.slice(0, ROLE_MAX - 2)}..` : m.role;
+  // Written in ASCII before it is cut: a letter written as two (ß: ss) must not push the grade out either.
+  const name = asciiText(m.role);
+  const role = name.length > ROLE_MAX ? `${name.slice(0, ROLE_MAX - 2)}..` : name;
   const escalated =
     m.reason === 'released' ? `${AFTER_SILENCE}: ` : p.level > 0 || p.round > 0 ? `ESCALATED to ${role}: ` : '';
   const what = n
     ? `PROVISIONAL ${gradeHeadline(n)} (was ${n.fromGrade}) ${[n.patientId, n.bed ? `bed ${n.bed}` : null].filter(Boolean).join(' ')}`
     : p.summary;
-  return `${escalated}${what}`.replace(/[^\x20-\x7e]/g, '?').slice(0, SUBJECT_MAX);
+  return asciiText(`${escalated}${what}`).slice(0, SUBJECT_MAX);
 }
 
 /** One line of text: a line break or control character in a bed label (free text) would start a line of its own. */
@@ -167,8 +174,11 @@ export function smsSegments(text: string): number {
   return units <= 70 ? 1 : Math.ceil(units / 67);
 }
 
-/** Characters outside the GSM alphabet written as their nearest GSM form: dashes, quotes, spaces, a few letters. */
-const GSM_NEAREST: Record<string, string> = {
+/**
+ * The nearest form of characters a text (an SMS, an e-mail subject) cannot carry, where taking off the diacritics
+ * (NFD) gives none: dashes, quotes, spaces, a few letters. One table for both texts (transliterated).
+ */
+const NEAREST: Record<string, string> = {
   ...Object.fromEntries([...'\u2010\u2011\u2012\u2013\u2014\u2015\u2212'].map((c) => [c, '-'])),
   ...Object.fromEntries([...'\u2018\u2019\u201a\u201b\u2032\u00b4`'].map((c) => [c, "'"])),
   ...Object.fromEntries([...'\u201c\u201d\u201e\u201f\u2033'].map((c) => [c, '"'])),
@@ -180,26 +190,45 @@ const GSM_NEAREST: Record<string, string> = {
   đ: 'd',
   Đ: 'D',
   ı: 'i',
+  // Letters of the GSM alphabet (an SMS keeps them) that ASCII lacks and NFD does not take apart.
+  ß: 'ss',
+  Æ: 'AE',
+  æ: 'ae',
+  Ø: 'O',
+  ø: 'o',
+  Œ: 'OE',
+  œ: 'oe',
 };
 
 /** A character in the GSM alphabet as it is sent: the basic set, the extension table (two septets each). */
 const isGsm = (c: string) => (GSM_BASIC.has(c) || GSM_EXTENDED.has(c)) && !/[\n\r\f]/.test(c);
 
 /**
- * The text in the GSM 7-bit alphabet, on one line, one character for one: every character of the basic set and
- * the extension table kept (ü, ß, Å, a bracket; smsSegments counts an extension character as two septets, as it is
- * sent), the others as their nearest GSM form (a dash for "–" or "—", ' and " for curly quotes, a space for a
- * no-break space, a letter with a diacritic the alphabet lacks as its base letter: "ł" l, "ô" o), "?" for the rest.
- * Until 2026-12-07 only printable ASCII was kept: bed "Süd 3 – Bett 2" arrived as "bed S?d 3 ? Bett 2".
+ * The text in the characters `keep` takes: each of them kept, every other as its nearest form (NEAREST, else the
+ * character without its diacritics, NFD: "ô" o) when all of that is kept, "?" for the rest (`中`). The one
+ * transliteration of the SMS (gsmText) and the e-mail subject (asciiText).
  */
-const gsmText = (text: string): string =>
+const transliterated = (text: string, keep: (c: string) => boolean): string =>
   [...text.normalize('NFC')]
     .map((c) => {
-      if (isGsm(c)) return c;
-      const nearest = GSM_NEAREST[c] ?? c.normalize('NFD').replace(/\p{M}/gu, '');
-      return nearest.length === 1 && isGsm(nearest) ? nearest : '?';
+      if (keep(c)) return c;
+      const nearest = NEAREST[c] ?? c.normalize('NFD').replace(/\p{M}/gu, '');
+      return nearest && [...nearest].every(keep) ? nearest : '?';
     })
     .join('');
+
+/**
+ * The text in the GSM 7-bit alphabet, on one line: every character of the basic set and the extension table kept
+ * (ü, ß, Å, a bracket; smsSegments counts an extension character as two septets, as it is sent), the others as their
+ * nearest GSM form (a dash for "–" or "—", ' and " for curly quotes, a space for a no-break space, a letter with a
+ * diacritic the alphabet lacks as its base letter: "ł" l, "ô" o, "œ" oe), "?" for the rest.
+ * Until 2026-12-07 only printable ASCII was kept: bed "Süd 3 – Bett 2" arrived as "bed S?d 3 ? Bett 2".
+ */
+const gsmText = (text: string): string => transliterated(text, isGsm);
+
+/** The text in printable ASCII, on one line (an e-mail subject): "Süd 3 – Bett 2" Sud 3 - Bett 2, "ß" ss. */
+const isAscii = (c: string) => c >= ' ' && c <= '~';
+const asciiText = (text: string): string => transliterated(text, isAscii);
 
 /**
  * The SMS of a page: what it is, for which bed (and patient), and the acknowledge link, where everything else
