@@ -9,6 +9,7 @@ import type { FhirEncoder } from '#app/fhir/encode.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
 import { LOINC_BP_PANEL } from '#domain/codes.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
+import { CRS_OBSERVATIONS } from '#app/interfaces/terminology.ts';
 import type { InterfaceItem } from './interfaces.ts';
 
 /** Random choices, drawn by the property (fc.gen) so that they shrink with it. */
@@ -214,6 +215,10 @@ function varyPcd01(text: string, m: DeviceMessage, draw: Draw): string {
       continue;
     }
     const code = f[3]!.split('^')[0]!;
+    if (CHARTED_CODES.has(code)) {
+      out.push(chartedRow(f, draw, ms));
+      continue;
+    }
     if (code === 'oxygen-device' || code === '3150-0' || code === '3151-8') {
       out.push(oxygenRow(f, m, draw, ms));
       continue;
@@ -254,6 +259,26 @@ function varyPcd01(text: string, m: DeviceMessage, draw: Draw): string {
     f[4] = `1.1.1.${n}`;
   }
   return out.map((f) => f.join('|')).join('\r');
+}
+
+/** The 99CRS codes of what toPcd01 writes as charted (docs/interfaces.md, "Charted values"). */
+const CHARTED_CODES = new Set<string>(
+  Object.values(CRS_OBSERVATIONS).filter((c) => c !== 'oxygen-device' && c !== 'cell-therapy-infusion'),
+);
+
+/**
+ * A charted OBX of toPcd01 (99CRS), rewritten as the reader takes it too: OBX-2 left empty, a number with the unit 1
+ * or {score}, a word with no system or as its alternate (OBX-5.4), a yes/no as true/false, a time in OBX-14 or not.
+ */
+function chartedRow(f: string[], draw: Draw, ms: number): string[] {
+  const row = [...f];
+  if (draw.one([false, true])) row[2] = '';
+  const [value, , system] = f[5]!.split('^');
+  if (f[2] === 'NM') row[6] = draw.one(['', '1^^UCUM', '{score}^^UCUM']);
+  else if (system === 'HL70136') row[5] = draw.one([f[5]!, value!, value === 'Y' ? 'true' : 'false']);
+  else row[5] = draw.one([f[5]!, value!, `^^^${value}^^99CRS`]);
+  row[14] = draw.one([true, false]) ? hl7Time(draw, ms) : '';
+  return row;
 }
 
 /** An oxygen OBX of toPcd01 (device, FiO2, flow), rewritten: the device in SNOMED CT, FiO2 as MDC or a percent. */
@@ -419,8 +444,8 @@ function varyBundle(bundle: Bundle, m: DeviceMessage, draw: Draw): Bundle {
 
 /**
  * One message as HL7 v2 and FHIR items, each written in a drawn variation: the vitals as PCD-01 or as FHIR
- * Observations, the oxygen section as PCD-01 rows or FHIR (PCD-01 has no "for comfort": only without it), the rest
- * as FHIR. A PCD-01 message may carry the patient's `place` in PV1 (a bed and ward the course gives anyway).
+ * Observations, the oxygen section (for comfort too), the ICANS domains and organ toxicity each as ORU rows (99CRS
+ * since 2026-12-07) or FHIR, the rest as FHIR. A PCD-01 message may carry the patient's `place` in PV1 (a bed and ward the course gives anyway).
  * `fhir` is the patient's encoder, called in charting order.
  */
 export function variedItems(
@@ -431,16 +456,25 @@ export function variedItems(
 ): InterfaceItem[] {
   const out: InterfaceItem[] = [];
   const vitalsAsFhir = m.vitals !== undefined && draw.one([false, true]);
-  const oxygenAsHl7 = m.oxygen !== undefined && m.oxygen.forComfort === undefined && draw.one([false, true]);
+  const oxygenAsHl7 = m.oxygen !== undefined && draw.one([false, true]);
+  const neuroAsHl7 = m.neuro !== undefined && draw.one([false, true]);
+  const organAsHl7 = m.organToxicity !== undefined && draw.one([false, true]);
   const hl7 = {
     ...m,
     vitals: vitalsAsFhir ? undefined : m.vitals,
     oxygen: oxygenAsHl7 ? m.oxygen : undefined,
+    neuro: neuroAsHl7 ? m.neuro : undefined,
+    organToxicity: organAsHl7 ? m.organToxicity : undefined,
     enrolment: place && draw.one([false, true]) ? place : undefined,
   } as DeviceMessage;
   const text = toPcd01(hl7);
   if (text) out.push({ format: 'hl7v2', text: varyPcd01(text, hl7, draw), from: m.messageId });
-  const rest = { ...m, oxygen: oxygenAsHl7 ? undefined : m.oxygen } as DeviceMessage;
+  const rest = {
+    ...m,
+    oxygen: oxygenAsHl7 ? undefined : m.oxygen,
+    neuro: neuroAsHl7 ? undefined : m.neuro,
+    organToxicity: organAsHl7 ? undefined : m.organToxicity,
+  } as DeviceMessage;
   const bundle = fhir.bundle(rest, { skipVitals: !vitalsAsFhir });
   if (bundle) out.push({ format: 'fhir', bundle: varyBundle(bundle, rest, draw), from: m.messageId });
   return out;

@@ -46,11 +46,8 @@ export function asInterfaces(v: Vignette): InterfaceItem[] {
  */
 function interfaceItems(m: DeviceMessage, fhir: FhirEncoder): InterfaceItem[] {
   const out: InterfaceItem[] = [];
-  const text = toPcd01({
-    ...m,
-    ...(m.oxygen ? { oxygen: undefined } : {}),
-    ...(m.enrolment ? { enrolment: undefined } : {}),
-  } as DeviceMessage);
+  const { oxygen: _o, enrolment: _e, neuro: _n, organToxicity: _t, ...vitals } = m;
+  const text = toPcd01(vitals as DeviceMessage);
   if (text) out.push({ format: 'hl7v2', text, from: m.messageId });
   const bundle = fhir.bundle(m, { skipVitals: true });
   if (bundle) out.push({ format: 'fhir', bundle, from: m.messageId });

@@ -1511,12 +1511,64 @@ describe('toPcd01 (crs simulate --format hl7v2, the fixtures), pinned by a mutat
     expect(obx.map((l) => l.split('|')[18])).toEqual(Array(10).fill('MON-7^EUI-64'));
   });
 
-  it('leaves out oxygen for comfort (no HL7 code), never writing it as oxygen that counts toward hypoxia', () => {
-    const comfort = { device: 'nasal_cannula', flowLpm: 2, forComfort: true } as const;
-    const both = { ...base, messageId: 'enc-4', vitals: { spo2: 91 }, oxygen: comfort } as DeviceMessage;
-    const { oxygen: _o, ...vitalsOnly } = both;
-    expect(ok(toPcd01(both)!)).toEqual([{ ...vitalsOnly, messageId: 'hl7v2:SIM/enc-4' }]);
-    expect(toPcd01({ ...base, messageId: 'enc-5', oxygen: comfort } as DeviceMessage)).toBeUndefined();
+  it('writes oxygen for comfort as oxygen-for-comfort^^99CRS (Y/N, HL7 table 0136): read back as sent', () => {
+    // Until 2026-12-07 it was left out (never written as oxygen that counts toward hypoxia).
+    for (const forComfort of [true, false]) {
+      const oxygen = { device: 'nasal_cannula', flowLpm: 2, forComfort } as const;
+      const both = { ...base, messageId: 'enc-4', vitals: { spo2: 91 }, oxygen } as DeviceMessage;
+      const text = toPcd01(both)!;
+      expect(ok(text)).toEqual([{ ...both, messageId: 'hl7v2:SIM/enc-4' }]);
+      expect(text).toContain(
+        `|CWE|oxygen-for-comfort^Oxygen for comfort^99CRS|1.1.1.4|${forComfort ? 'Y^Yes' : 'N^No'}^HL70136|`,
+      );
+      const alone = { ...base, messageId: 'enc-5', oxygen } as DeviceMessage;
+      expect(ok(toPcd01(alone)!)).toEqual([{ ...alone, messageId: 'hl7v2:SIM/enc-5' }]);
+    }
+  });
+
+  it('writes the ICANS domains and organ toxicity as 99CRS rows (NM, CWE, Y/N), read back as charted messages', () => {
+    const neuro = {
+      iceScore: 3,
+      consciousness: 'awakens_to_voice',
+      seizure: 'self_limited',
+      motorWeakness: false,
+      cerebralEdema: 'focal',
+    } as const;
+    const organToxicity = { maxCtcaeGrade: 3, transaminitisGrade: 2 };
+    const m = { ...base, messageId: 'enc-6', vitals: { heartRate: 80 }, neuro, organToxicity } as DeviceMessage;
+    const text = toPcd01(m)!;
+    const obx = text.split('\r').filter((l) => l.startsWith('OBX|'));
+    expect(obx.map((l) => l.split('|').slice(2, 7).join('|'))).toEqual([
+      'NM|147842^MDC_ECG_HEART_RATE^MDC|1.1.1.1|80|264864^MDC_DIM_BEAT_PER_MIN^MDC',
+      'NM|ice-score^ICE score^99CRS|1.1.1.2|3|',
+      'CWE|icans-consciousness^Level of consciousness^99CRS|1.1.1.3|awakens_to_voice^^99CRS|',
+      'CWE|icans-seizure^Seizure^99CRS|1.1.1.4|self_limited^^99CRS|',
+      'CWE|icans-motor-weakness^Motor weakness^99CRS|1.1.1.5|N^No^HL70136|',
+      'CWE|icans-cerebral-edema^Cerebral edema^99CRS|1.1.1.6|focal^^99CRS|',
+      'NM|organ-toxicity-max-ctcae-grade^Organ toxicity, highest CTCAE grade^99CRS|1.1.1.7|3|',
+      'NM|transaminitis-ctcae-grade^Transaminitis, CTCAE grade^99CRS|1.1.1.8|2|',
+    ]);
+    const { neuro: _n, organToxicity: _o, ...vitals } = m;
+    const charted = (kind: string, section: object) => ({
+      ...base,
+      messageId: `hl7v2:SIM/enc-6/k=${kind}`,
+      source: { deviceId: 'MON-7', kind },
+      ...section,
+    });
+    expect(ok(text)).toEqual([
+      { ...vitals, messageId: 'hl7v2:SIM/enc-6' },
+      charted('manual', { neuro }),
+      charted('ehr', { organToxicity }),
+    ]);
+    // Charting alone is a message too; an empty section writes nothing.
+    const alone = { ...base, messageId: 'enc-7', neuro: { motorWeakness: true } } as DeviceMessage;
+    expect(ok(toPcd01(alone)!)).toEqual(
+      [charted('manual', { neuro: { motorWeakness: true } })].map((x) => ({
+        ...x,
+        messageId: 'hl7v2:SIM/enc-7/k=manual',
+      })),
+    );
+    expect(toPcd01({ ...base, messageId: 'enc-8', neuro: {} } as DeviceMessage)).toBeUndefined();
   });
 
   it('writes an oxygen reading alone, FiO2 0.21 and no flow, and a bed or a ward alone', () => {
