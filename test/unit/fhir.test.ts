@@ -2932,8 +2932,9 @@ describe('MDC codes and units, versioned references and the ranking of sources, 
     }
   });
 
-  it('reads an Observation by its LOINC code before its MDC one, and ranks it by the codes of what it reads', () => {
-    // A LOINC heart rate with an MDC temperature beside it: the LOINC one is read.
+  it('refuses an Observation whose LOINC and MDC codes name different fields, and ranks it by the codes of what it reads', () => {
+    // A LOINC heart rate with an MDC temperature beside it: refused at code.coding (until 2026-12-07 the LOINC one
+    // was read, the temperature dropped unsaid).
     const both = translate(
       reading(
         'x',
@@ -2946,7 +2947,10 @@ describe('MDC codes and units, versioned references and the ranking of sources, 
         },
       ),
     );
-    expect(both.translated.map((x) => x.message.vitals)).toEqual([{ heartRate: 60 }]);
+    expect(both.translated).toEqual([]);
+    expect(both.issues.map((i) => [i.severity ?? 'error', i.code, i.expression])).toEqual([
+      ['error', 'value', 'Bundle.entry[0].resource.code.coding'],
+    ]);
     // A systolic coded LOINC and arterial (MDC 150033) ranks as the arterial line: over the cuff, whatever the order.
     const arterial = reading(
       'art',
@@ -3484,6 +3488,75 @@ describe('a concept coded as two different things is refused, never read by its 
     );
     expect(res.status).toBe(202);
     expect(queue.messages.map((q) => q.message.oxygen)).toEqual([{ device: 'nasal_cannula' }]);
+  });
+});
+
+describe('an Observation whose code.coding names two different fields is refused, never read by its first coding (2026-12-07)', () => {
+  const MDC = 'urn:iso:std:iso:11073:10101';
+  const coded = (coding: { system: string; code: string }[], valueQuantity: Record<string, unknown>) =>
+    ({ ...obs(coding[0]!, { valueQuantity }), code: { coding } }) as Resource;
+
+  it.each([
+    [
+      'a body temperature and a heart rate (LOINC 8310-5, 8867-4)',
+      [
+        { system: LOINC_SYSTEM, code: '8310-5' },
+        { system: LOINC_SYSTEM, code: '8867-4' },
+      ],
+      qty(38.9, 'Cel'),
+      /^names two different fields: http:\/\/loinc\.org\|8310-5 \(vitals\.temperatureC\) and http:\/\/loinc\.org\|8867-4 \(vitals\.heartRate\)/,
+    ],
+    [
+      'a heart rate and the ICE score (LOINC 8867-4, the CRS ice-score)',
+      [
+        { system: LOINC_SYSTEM, code: '8867-4' },
+        { system: CRS_CODES, code: 'ice-score' },
+      ],
+      qty(4, '/min'),
+      /^names two different fields: .*8867-4 \(vitals\.heartRate\) and .*\|ice-score \(neuro\.iceScore\)/,
+    ],
+    [
+      'a heart rate and an SpO2 (LOINC 8867-4, MDC 150456)',
+      [
+        { system: LOINC_SYSTEM, code: '8867-4' },
+        { system: MDC, code: '150456' },
+      ],
+      qty(88, '/min'),
+      /\(vitals\.heartRate\) and urn:iso:std:iso:11073:10101\|150456 \(vitals\.spo2\)/,
+    ],
+  ])('%s: 422 at code.coding, nothing queued', async (_, coding, value, text) => {
+    // Until 2026-12-07 the first coding that named a field was read and the other dropped unsaid: the order an EHR
+    // lists its codes in made an ICE score of 4 (ICANS 2) a heart rate of 4.
+    const res = await post('/fhir/r4/Observation', coded(coding, value));
+    expect(res.status).toBe(422);
+    expect((JSON.parse(res.body) as OperationOutcome).issue).toEqual([
+      {
+        severity: 'error',
+        code: 'value',
+        expression: ['Observation.code.coding'],
+        diagnostics: expect.stringMatching(text),
+      },
+    ]);
+    expect(queue.messages).toEqual([]);
+  });
+
+  it('takes codings of one field (LOINC and MDC of one vital, a local code beside), and a code of no interest beside a known one', async () => {
+    for (const coding of [
+      [
+        { system: LOINC_SYSTEM, code: '8867-4' },
+        { system: MDC, code: '147842' },
+        { system: 'urn:local', code: 'HR' },
+      ],
+      [
+        { system: LOINC_SYSTEM, code: '8716-3' },
+        { system: LOINC_SYSTEM, code: '8867-4' },
+      ],
+    ]) {
+      queue.messages.length = 0;
+      const res = await post('/fhir/r4/Observation', coded(coding, qty(101, '/min')));
+      expect([coding, res.status]).toEqual([coding, 202]);
+      expect(queue.messages.map((q) => q.message.vitals)).toEqual([{ heartRate: 101 }]);
+    }
   });
 });
 

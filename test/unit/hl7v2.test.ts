@@ -2516,3 +2516,47 @@ describe('the times and value types of an OBX, pinned by a mutation run of the c
     ]);
   });
 });
+
+describe('an observation coded twice (OBX-3.1-3 and 3.4-6) naming two different fields, 2026-12-07', () => {
+  const at = '|||||F|||20260110080200+0000';
+  const taken = (obx: string) => ok(`${PCD01}\r${obx}`);
+
+  it.each([
+    [
+      'a LOINC heart rate with the ICE score (99CRS) as the alternate',
+      'OBX|20|NM|8867-4^Heart rate^LN^ice-score^ICE score^99CRS|1.9.1.1|4|/min^^UCUM',
+      /^OBX-3 names two different fields: "8867-4\^\^LN" \(vitals\.heartRate\) and "ice-score\^\^99CRS" \(neuro\.iceScore\)/,
+    ],
+    [
+      'a LOINC heart rate with the MDC SpO2 as the alternate',
+      'OBX|20|NM|8867-4^Heart rate^LN^150456^MDC_PULS_OXIM_SAT_O2^MDC|1.9.1.1|88|%^^UCUM',
+      /^OBX-3 names two different fields: "8867-4\^\^LN" \(vitals\.heartRate\) and "150456\^\^MDC" \(vitals\.spo2\)/,
+    ],
+  ])('refuses %s (AE 103 at OBX-3), never read by the first code; the rest of the message taken', (_, obx, text) => {
+    // Until 2026-12-07 the identifier was read and the alternate never looked at: an ICE score of 4 (ICANS 2) was
+    // graded as a heart rate of 4, with nothing said.
+    const r = taken(`${obx}${at}`);
+    expect(r.problems).toEqual([
+      {
+        at: { segment: 'OBX', sequence: 14, field: 3 },
+        code: 103,
+        text: expect.stringMatching(text),
+      },
+    ]);
+    expect(r.translated.map((t) => t.message)).toEqual(ok(PCD01).translated.map((t) => t.message));
+  });
+
+  it('takes two codes of one field (LOINC and MDC of one vital, a local code beside), and a code of no interest beside a known one', () => {
+    for (const [code, field, value, unit] of [
+      ['8867-4^Heart rate^LN^147842^MDC_ECG_HEART_RATE^MDC', 'heartRate', 101, '/min'],
+      ['150456^MDC_PULS_OXIM_SAT_O2^MDC^59408-5^SpO2^LN', 'spo2', 89, '%'],
+      ['HR^Heart rate^L^8867-4^Heart rate^LN', 'heartRate', 101, '/min'],
+      ['131841^MDC_ECG_AMPL_ST_II^MDC^8867-4^Heart rate^LN', 'heartRate', 101, '/min'],
+    ] as const) {
+      const r = taken(`OBX|20|NM|${code}|1.9.1.1|${value}|${unit}^^UCUM${at}`);
+      expect(r.problems, code).toEqual([]);
+      const later = r.translated.find((x) => String(x.message.observedAt).startsWith('2026-01-10T08:02'));
+      expect([code, later?.message.vitals]).toEqual([code, { [field]: value }]);
+    }
+  });
+});

@@ -1116,6 +1116,25 @@ function observation(obs: Observation, r: Reader, base: Base | undefined, o: Fhi
   const measured: Kind = device?.named ? 'monitor' : 'manual';
 
   const codings = codingsOf(obs.code);
+  // Every coding is read: two that name different fields are refused (until 2026-12-07 the first was read, and
+  // LOINC 8867-4 beside the CRS ice-score made an ICE score of 4 a heart rate of 4). Codings of one field are one,
+  // and one of no interest beside a known one is passed over.
+  const fields = [
+    ...new Map(
+      codings.flatMap((c) => {
+        const field = fieldOfCoding(c);
+        return field ? [[field, `${c.system}|${c.code} (${field})`] as const] : [];
+      }),
+    ).values(),
+  ];
+  if (fields.length > 1)
+    return (
+      r.issue(
+        'code.coding',
+        'value',
+        `names two different fields: ${fields.join(' and ')}: which one is meant would be a guess; send the codings of one observation`,
+      ) ?? []
+    );
   const loinc = codings.filter((c) => c.system === LOINC_SYSTEM).map((c) => c.code);
   const own = codings.filter((c) => c.system === CRS_CODES).map((c) => c.code);
   // LOINC, else the MDC code of a device gateway (the codes HL7 v2's OBX-3 is read by), with its rank. One
@@ -1336,6 +1355,32 @@ function observation(obs: Observation, r: Reader, base: Base | undefined, o: Fhi
   );
   return out;
 }
+
+/** The contract field (or the panel) an Observation's coding names, or undefined for a code of no interest. */
+function fieldOfCoding(c: Coded): string | undefined {
+  if (c.system === LOINC_SYSTEM) {
+    if (BP_PANELS.has(c.code)) return 'blood pressure panel';
+    if (c.code === LOINC_WEIGHT) return 'enrolment.weightKg';
+    if (Object.hasOwn(LOINC_LABS, c.code)) return `labs.${LOINC_LABS[c.code]!.field}`;
+    return fieldOfLoinc(c.code);
+  }
+  if (c.system === MDC_SYSTEM) return /^\d+$/.test(c.code) ? fieldOfMdc(Number(c.code)) : undefined;
+  if (c.system !== CRS_CODES) return undefined;
+  if (c.code === CRS_OBSERVATIONS.oxygenDevice) return 'oxygen.device';
+  return Object.hasOwn(CRS_OBSERVATION_FIELDS, c.code) ? CRS_OBSERVATION_FIELDS[c.code] : undefined;
+}
+
+/** The contract field of each of the project's Observation codes but the oxygen device's. */
+const CRS_OBSERVATION_FIELDS: Record<string, string> = {
+  [CRS_OBSERVATIONS.oxygenForComfort]: 'oxygen.forComfort',
+  [CRS_OBSERVATIONS.iceScore]: 'neuro.iceScore',
+  [CRS_OBSERVATIONS.consciousness]: 'neuro.consciousness',
+  [CRS_OBSERVATIONS.seizure]: 'neuro.seizure',
+  [CRS_OBSERVATIONS.motorWeakness]: 'neuro.motorWeakness',
+  [CRS_OBSERVATIONS.cerebralEdema]: 'neuro.cerebralEdema',
+  [CRS_OBSERVATIONS.organToxicity]: 'organToxicity.maxCtcaeGrade',
+  [CRS_OBSERVATIONS.transaminitis]: 'organToxicity.transaminitisGrade',
+};
 
 /** The project's codes of Observations read by their value alone, not by components. */
 const VALUE_ONLY: Record<string, true> = Object.fromEntries(

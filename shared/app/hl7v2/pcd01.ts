@@ -740,6 +740,10 @@ function observation(
     return undefined;
   }
   if (!coded) return undefined; // a code this system does not grade (ECG leads, alarms, device rows...)
+  if (typeof coded === 'object' && 'two' in coded) {
+    problems.push({ at: at(3), code: 103, text: coded.two });
+    return undefined;
+  }
   // Empty is read as before: many gateways leave it so for a final value.
   if (status && !RESULT_STATUS.has(status)) {
     problems.push({
@@ -913,26 +917,50 @@ function bloodPressurePanel(
   return out;
 }
 
-function codeOf(
-  seg: Hl7Segment,
-  get: Get,
-): { field: CodedField; rank: number } | { charted: Charted } | 'oxygen.device' | typeof BP_PANEL | undefined {
-  // The identifier and then the alternate identifier (OBX-3.1-3 and 3.4-6).
-  for (const first of [1, 4]) {
+type Coded = { field: CodedField; rank: number } | { charted: Charted } | 'oxygen.device' | typeof BP_PANEL;
+/** What two codes of one OBX-3 name when they name different fields (said AE 103 at OBX-3). */
+interface TwoFields {
+  two: string;
+}
+
+function codeOf(seg: Hl7Segment, get: Get): Coded | TwoFields | undefined {
+  // The identifier and the alternate identifier (OBX-3.1-3 and 3.4-6), each read. Two codes of one field (LOINC
+  // and MDC of one vital) are one; a code of no interest beside a known one is passed over. Two known codes of
+  // different fields are refused: until 2026-12-07 the identifier was read, and 8867-4^^LN^ice-score^^99CRS (an
+  // ICE score of 4, ICANS 2) was graded as a heart rate of 4, with nothing said.
+  const named = [1, 4].flatMap((first) => {
     const code = get(seg, 3, first);
     const system = get(seg, 3, first + 2).toUpperCase();
-    if (!code) continue;
-    if (system === LOCAL_SYSTEM && code === OXYGEN_DEVICE_CODE) return 'oxygen.device';
-    if (system === LOCAL_SYSTEM && Object.hasOwn(CHARTED, code)) return { charted: CHARTED[code]! };
-    const mdc = mdcOf(code, system);
-    if (system === 'LN') {
-      const field = fieldOfLoinc(code);
-      if (field) return { field, rank: rankOfLoinc(code) };
-      if (BP_PANEL_CODES.has(code)) return BP_PANEL;
-    } else if (mdc !== undefined) {
-      const field = fieldOfMdc(mdc);
-      if (field) return { field, rank: rankOfMdc(mdc) };
-    }
+    const coded = code ? codeNamed(code, system) : undefined;
+    return coded
+      ? [{ coded, said: `${quoted(`${code}^^${get(seg, 3, first + 2)}`, SENDER_MOST)} (${fieldNamed(coded)})` }]
+      : [];
+  });
+  const [one, other] = named;
+  if (one && other && fieldNamed(one.coded) !== fieldNamed(other.coded))
+    return {
+      two: `OBX-3 names two different fields: ${one.said} and ${other.said}: which one is meant would be a guess; send the codes of one observation`,
+    };
+  return one?.coded;
+}
+
+/** The contract field (or the panel) a code names. */
+function fieldNamed(coded: Coded): string {
+  if (typeof coded === 'string') return coded === BP_PANEL ? 'blood pressure panel' : coded;
+  return 'charted' in coded ? coded.charted.field : coded.field;
+}
+
+function codeNamed(code: string, system: string): Coded | undefined {
+  if (system === LOCAL_SYSTEM && code === OXYGEN_DEVICE_CODE) return 'oxygen.device';
+  if (system === LOCAL_SYSTEM && Object.hasOwn(CHARTED, code)) return { charted: CHARTED[code]! };
+  const mdc = mdcOf(code, system);
+  if (system === 'LN') {
+    const field = fieldOfLoinc(code);
+    if (field) return { field, rank: rankOfLoinc(code) };
+    if (BP_PANEL_CODES.has(code)) return BP_PANEL;
+  } else if (mdc !== undefined) {
+    const field = fieldOfMdc(mdc);
+    if (field) return { field, rank: rankOfMdc(mdc) };
   }
   return undefined;
 }
