@@ -36,6 +36,7 @@ import {
   MDC_SYSTEM,
   TEMPERATURE_SITE_RANK,
   UCUM,
+  chartedFieldOf,
   endReasonOf,
   enumOf,
   medicationOf,
@@ -1367,20 +1368,8 @@ function fieldOfCoding(c: Coded): string | undefined {
   if (c.system === MDC_SYSTEM) return /^\d+$/.test(c.code) ? fieldOfMdc(Number(c.code)) : undefined;
   if (c.system !== CRS_CODES) return undefined;
   if (c.code === CRS_OBSERVATIONS.oxygenDevice) return 'oxygen.device';
-  return Object.hasOwn(CRS_OBSERVATION_FIELDS, c.code) ? CRS_OBSERVATION_FIELDS[c.code] : undefined;
+  return chartedFieldOf(c.code);
 }
-
-/** The contract field of each of the project's Observation codes but the oxygen device's. */
-const CRS_OBSERVATION_FIELDS: Record<string, string> = {
-  [CRS_OBSERVATIONS.oxygenForComfort]: 'oxygen.forComfort',
-  [CRS_OBSERVATIONS.iceScore]: 'neuro.iceScore',
-  [CRS_OBSERVATIONS.consciousness]: 'neuro.consciousness',
-  [CRS_OBSERVATIONS.seizure]: 'neuro.seizure',
-  [CRS_OBSERVATIONS.motorWeakness]: 'neuro.motorWeakness',
-  [CRS_OBSERVATIONS.cerebralEdema]: 'neuro.cerebralEdema',
-  [CRS_OBSERVATIONS.organToxicity]: 'organToxicity.maxCtcaeGrade',
-  [CRS_OBSERVATIONS.transaminitis]: 'organToxicity.transaminitisGrade',
-};
 
 /** The project's codes of Observations read by their value alone, not by components. */
 const VALUE_ONLY: Record<string, true> = Object.fromEntries(

@@ -11,7 +11,13 @@ import { quoted, SENDER_MOST } from '#domain/printable.ts';
 import { iso, MAX_OFFSET_MINUTES } from '#domain/time.ts';
 import { CONTRACT_ID, compactTime, idPart, messageIdOf } from '#app/interfaces/ids.ts';
 import type { Translated } from '#app/interfaces/screen.ts';
-import { CRS_OBSERVATIONS, ENUMS, HL7_SYSTEMS, oxygenDeviceOf } from '#app/interfaces/terminology.ts';
+import {
+  CRS_CHARTED_FIELDS,
+  CRS_OBSERVATIONS,
+  ENUMS,
+  HL7_SYSTEMS,
+  oxygenDeviceOf,
+} from '#app/interfaces/terminology.ts';
 import { toContractUnit, unitlessOrPoints, type SentUnit } from '#app/interfaces/units.ts';
 import { wallClockInstants, type SiteZone } from '#app/interfaces/zone.ts';
 import {
@@ -965,15 +971,7 @@ function codeNamed(code: string, system: string): Coded | undefined {
   return undefined;
 }
 
-type ChartedField =
-  | 'oxygen.forComfort'
-  | 'neuro.iceScore'
-  | 'neuro.consciousness'
-  | 'neuro.seizure'
-  | 'neuro.motorWeakness'
-  | 'neuro.cerebralEdema'
-  | 'organToxicity.maxCtcaeGrade'
-  | 'organToxicity.transaminitisGrade';
+type ChartedField = (typeof CRS_CHARTED_FIELDS)[keyof typeof CRS_CHARTED_FIELDS];
 type ChartedKind = 'monitor' | 'manual' | 'ehr';
 interface Charted {
   field: ChartedField;
@@ -989,14 +987,42 @@ interface Charted {
  * comfort is part of the oxygen section (its device needed at the same time, as FiO2 and flow are).
  */
 const CHARTED: Record<string, Charted> = {
-  [CRS_OBSERVATIONS.oxygenForComfort]: { field: 'oxygen.forComfort', read: 'boolean', kind: 'monitor' },
-  [CRS_OBSERVATIONS.iceScore]: { field: 'neuro.iceScore', read: 'number', kind: 'manual' },
-  [CRS_OBSERVATIONS.consciousness]: { field: 'neuro.consciousness', read: 'consciousness', kind: 'manual' },
-  [CRS_OBSERVATIONS.seizure]: { field: 'neuro.seizure', read: 'seizure', kind: 'manual' },
-  [CRS_OBSERVATIONS.motorWeakness]: { field: 'neuro.motorWeakness', read: 'boolean', kind: 'manual' },
-  [CRS_OBSERVATIONS.cerebralEdema]: { field: 'neuro.cerebralEdema', read: 'cerebralEdema', kind: 'manual' },
-  [CRS_OBSERVATIONS.organToxicity]: { field: 'organToxicity.maxCtcaeGrade', read: 'number', kind: 'ehr' },
-  [CRS_OBSERVATIONS.transaminitis]: { field: 'organToxicity.transaminitisGrade', read: 'number', kind: 'ehr' },
+  [CRS_OBSERVATIONS.oxygenForComfort]: {
+    field: CRS_CHARTED_FIELDS[CRS_OBSERVATIONS.oxygenForComfort],
+    read: 'boolean',
+    kind: 'monitor',
+  },
+  [CRS_OBSERVATIONS.iceScore]: {
+    field: CRS_CHARTED_FIELDS[CRS_OBSERVATIONS.iceScore],
+    read: 'number',
+    kind: 'manual',
+  },
+  [CRS_OBSERVATIONS.consciousness]: {
+    field: CRS_CHARTED_FIELDS[CRS_OBSERVATIONS.consciousness],
+    read: 'consciousness',
+    kind: 'manual',
+  },
+  [CRS_OBSERVATIONS.seizure]: { field: CRS_CHARTED_FIELDS[CRS_OBSERVATIONS.seizure], read: 'seizure', kind: 'manual' },
+  [CRS_OBSERVATIONS.motorWeakness]: {
+    field: CRS_CHARTED_FIELDS[CRS_OBSERVATIONS.motorWeakness],
+    read: 'boolean',
+    kind: 'manual',
+  },
+  [CRS_OBSERVATIONS.cerebralEdema]: {
+    field: CRS_CHARTED_FIELDS[CRS_OBSERVATIONS.cerebralEdema],
+    read: 'cerebralEdema',
+    kind: 'manual',
+  },
+  [CRS_OBSERVATIONS.organToxicity]: {
+    field: CRS_CHARTED_FIELDS[CRS_OBSERVATIONS.organToxicity],
+    read: 'number',
+    kind: 'ehr',
+  },
+  [CRS_OBSERVATIONS.transaminitis]: {
+    field: CRS_CHARTED_FIELDS[CRS_OBSERVATIONS.transaminitis],
+    read: 'number',
+    kind: 'ehr',
+  },
 };
 
 /** A yes/no: HL7 table 0136 (Y, N) or the contract's own true/false. */

@@ -167,10 +167,26 @@ export const CRS_OBSERVATIONS = {
   therapyInfusion: 'cell-therapy-infusion',
 } as const;
 
+/** The contract field each of the project's charted codes names: one table for HL7 v2's OBX-3 and FHIR's codings. */
+export const CRS_CHARTED_FIELDS = {
+  [CRS_OBSERVATIONS.oxygenForComfort]: 'oxygen.forComfort',
+  [CRS_OBSERVATIONS.iceScore]: 'neuro.iceScore',
+  [CRS_OBSERVATIONS.consciousness]: 'neuro.consciousness',
+  [CRS_OBSERVATIONS.seizure]: 'neuro.seizure',
+  [CRS_OBSERVATIONS.motorWeakness]: 'neuro.motorWeakness',
+  [CRS_OBSERVATIONS.cerebralEdema]: 'neuro.cerebralEdema',
+  [CRS_OBSERVATIONS.organToxicity]: 'organToxicity.maxCtcaeGrade',
+  [CRS_OBSERVATIONS.transaminitis]: 'organToxicity.transaminitisGrade',
+} as const;
+
 const own = <T>(table: Record<string, T>, code: string): T | undefined =>
   Object.hasOwn(table, code) ? table[code] : undefined;
 const member = <T extends string>(values: readonly T[], code: string): T | undefined =>
   (values as readonly string[]).includes(code) ? (code as T) : undefined;
+
+/** The contract field a project code names (CRS_CHARTED_FIELDS), or undefined. */
+export const chartedFieldOf = (code: string): string | undefined =>
+  own(CRS_CHARTED_FIELDS as Record<string, string>, code);
 
 export const oxygenDeviceOf = (system: string, code: string): OxygenDevice | undefined =>
   system === SNOMED
