@@ -37,10 +37,14 @@ const sinceOfAlert = (alertId: string) => Number(alertId.slice(alertId.lastIndex
  */
 function quietSince(state: PatientState | undefined, since: number, timeZone: string): string {
   const at = formatSiteTime(since, timeZone);
-  if (!state || (state.lastMonitorAt ?? Number.NEGATIVE_INFINITY) >= since)
-    return `nothing from the monitor since ${at}`;
+  if (!neverSent(state, since)) return `nothing from the monitor since ${at}`;
   const readmitted = state.monitoringEnd !== undefined && since >= state.monitoringEnd.t;
   return `no monitor data since ${readmitted ? 're-admission' : 'enrolment'} at ${at}`;
+}
+
+/** No monitor data came since the feed was watched from `since` (its enrolment or re-admission): it never sent. */
+function neverSent(state: PatientState | undefined, since: number): state is PatientState {
+  return state !== undefined && (state.lastMonitorAt ?? Number.NEGATIVE_INFINITY) < since;
 }
 
 /** `timeZone`: the site's (config.site.timeZone), for the time in the summary people read. */
@@ -107,12 +111,19 @@ function wardAlert(ward: string, since: number, quiet: FeedCheck[], timeZone: st
     .map((c) => `${c.patientId}${bedOf(c.state)}`)
     .join('; ');
   const more = quiet.length > NAMED ? `; and ${quiet.length - NAMED} more` : '';
+  // Monitors that never sent are told from those that stopped (2026-12-07), in few characters (an SMS).
+  const never = quiet.filter((c) => neverSent(c.state, c.feed!.since)).length;
+  const at = formatSiteTime(since, timeZone);
+  const what =
+    never === quiet.length
+      ? `${quiet.length} patients' monitors never sent, enrolled from ${at}`
+      : `${quiet.length} patients' monitors quiet since ${at}${never > 0 ? `, ${never} never sent` : ''}`;
   return {
     alertId: staleFeedAlertId(wardSubject(ward), since),
     patientId: wardSubject(ward),
     subject: 'stale-feed',
     cleared: false,
-    summary: `NO DATA, ward ${ward}: ${quiet.length} patients' monitors quiet since ${formatSiteTime(since, timeZone)} (${named}${more}); their grades cannot be trusted`,
+    summary: `NO DATA, ward ${ward}: ${what} (${named}${more}); their grades cannot be trusted`,
   };
 }
 

@@ -83,7 +83,7 @@ describe('the board with 2,000 patients', () => {
     await ward.waitFor({ timeout: 30_000 });
     // Those quiet at the first sweep are named and counted; the ones whose enrolment landed after joined it silently.
     expect(await ward.textContent()).toMatch(
-      /NO DATA, ward H4: \d+ patients' monitors quiet since .*\(P0000, bed H4-0; P0001, bed H4-1; /,
+      /NO DATA, ward H4: \d+ patients' monitors never sent, enrolled from .*\(P0000, bed H4-0; P0001, bed H4-1; /,
     );
     expect(await page.locator('article.card li.page.technical').count()).toBe(0);
     const button = ward.getByRole('button', {

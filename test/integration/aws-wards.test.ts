@@ -144,7 +144,9 @@ describe('a patient who moves wards, on the deployed shape: what each ward-limit
     const alert = await until(server, "the ward's alert to the bedside nurses of H4", () =>
       received('ward H4', 'bedside').find((p) => p.kind === 'alert'),
     );
-    expect(alert.summary).toMatch(/^NO DATA, ward H4: 3 patients' monitors quiet since .* \(Q-1, bed H4-Q-1; Q-2/);
+    expect(alert.summary).toMatch(
+      /^NO DATA, ward H4: 3 patients' monitors never sent, enrolled from .* \(Q-1, bed H4-Q-1; Q-2/,
+    );
     // Q-1 first: who came back is kept on the ward alert's item (2026-12-07), and its all-clear, a sweep later, names
     // all three with when (beds and ids only).
     await send(message('Q-1', 0, { vitals: { heartRate: 80 } }));

@@ -10,6 +10,7 @@ import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
 import { DynamoPageStore } from '#adapters/aws/dynamo-page-store.ts';
 import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
 import { sweepStaleFeeds } from '#adapters/aws/stale-feed-sweep.ts';
+import { pageSms, smsSegments } from '#adapters/aws/sns-page-sender.ts';
 import { PAGES_TABLE } from '#adapters/aws/table-layout.ts';
 import { openDataDir } from '#adapters/sqlite/db.ts';
 import { SqliteStateStore } from '#adapters/sqlite/store.ts';
@@ -17,6 +18,7 @@ import { gradePatient } from '#app/grade.ts';
 import { Pager } from '#app/pager.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
+import type { PageMessage } from '#domain/page-event.ts';
 import type { Page } from '#domain/paging.ts';
 import { EmbeddedPaging } from '#hosts/embedded/paging.ts';
 import { FakeDynamo, PAGING_TABLES } from '#test/support/fake-dynamo.ts';
@@ -257,6 +259,41 @@ describe('the stale-feed sweep on SQLite and on DynamoDB', () => {
         "NO DATA, ward H4: 4 patients' monitors quiet since 2026-01-10 08:00 UTC (P-1, bed H4-P-1; P-2, bed H4-P-2; P-3, bed H4-P-3; P-4, bed H4-P-4); their grades cannot be trusted",
       ]);
     }
+  });
+
+  // 2026-12-07: the ward's alert read "monitors quiet since 08:00" also when none of them had ever sent (08:00 being
+  // their enrolment), as the patient's alert did before the same day.
+  it("says when a ward's quiet monitors never sent, all or some of them, in about the same length", async () => {
+    const ward = (summaries: string[]) => summaries.filter((x) => x.startsWith('NO DATA, ward'));
+    const quiet: Op[] = [{ op: 'sweep', minutes: 20 }];
+    const allNever = await summariesOnBoth(quiet, undefined, 'ehr');
+    const someNever = await summariesOnBoth([{ op: 'data', patient: 2 }, ...quiet], undefined, 'ehr');
+    const stopped = await summariesOnBoth(quiet);
+    const list = '(P-1, bed H4-P-1; P-2, bed H4-P-2; P-3, bed H4-P-3; P-4, bed H4-P-4)';
+    const all = `NO DATA, ward H4: 4 patients' monitors never sent, enrolled from 2026-01-10 08:00 UTC ${list}; their grades cannot be trusted`;
+    const some = `NO DATA, ward H4: 4 patients' monitors quiet since 2026-01-10 08:00 UTC, 3 never sent ${list}; their grades cannot be trusted`;
+    const none = `NO DATA, ward H4: 4 patients' monitors quiet since 2026-01-10 08:00 UTC ${list}; their grades cannot be trusted`;
+    for (const [i, backend] of ['SQLite', 'DynamoDB'].entries()) {
+      expect(ward(allNever[i]!), backend).toEqual([all]);
+      expect(ward(someNever[i]!), backend).toEqual([some]);
+      expect(ward(stopped[i]!), backend).toEqual([none]);
+    }
+    // By SMS: no more parts than the ward page of monitors that stopped, with the link or without (one part where
+    // it was one: three patients of short ids, no link).
+    const link = 'https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/ack/U8hxA2w8fIT0AW94a1clCg';
+    const parts = (summary: string, ackUrl?: string) =>
+      smsSegments(
+        pageSms({
+          page: { summary, level: 0, round: 0 } as PageMessage['page'],
+          role: 'bedside nurse',
+          reason: 'triggered',
+          ...(ackUrl ? { ackUrl } : {}),
+        }),
+      );
+    const three = (s: string) => s.replace('4 patients', '3 patients').replace(list, '(P1, bed 1; P2, bed 2; P3)');
+    for (const ackUrl of [link, undefined])
+      for (const s of [all, some]) expect(parts(three(s), ackUrl), s).toBeLessThanOrEqual(parts(three(none), ackUrl));
+    expect(parts(three(all))).toBe(1);
   });
 
   it('raises and clears the same alerts, with the same pages and audit entries', { timeout: 60_000 }, async () => {
