@@ -9,10 +9,12 @@ import type { PatientState } from '#domain/state.ts';
 const MIN = 60_000;
 const T0 = Date.parse('2026-12-01T08:00:00Z');
 const at = (m: number) => T0 + m * MIN;
-const inWard = (ward: string) => ({ enrolment: { ward: { v: ward, t: 0 } } }) as unknown as PatientState;
+/** A patient of the ward whose monitor sent until `lastMonitorAt` (a monitor that never sent is worded apart). */
+const inWard = (ward: string, lastMonitorAt?: number) =>
+  ({ enrolment: { ward: { v: ward, t: 0 } }, lastMonitorAt }) as unknown as PatientState;
 const check = (patientId: string, ward: string, stale: boolean, since: number): FeedCheck => ({
   patientId,
-  state: inWard(ward),
+  state: inWard(ward, at(since)),
   feed: { stale, since: at(since) },
 });
 const wardAlertId = (ward: string, since: number) => `stale-feed|ward ${ward}|${at(since)}`;
