@@ -986,44 +986,20 @@ interface Charted {
  * measured: until 2026-12-07 they were refused over HL7 v2 (AE 103), read over FHIR and JSON alone. Oxygen for
  * comfort is part of the oxygen section (its device needed at the same time, as FiO2 and flow are).
  */
-const CHARTED: Record<string, Charted> = {
-  [CRS_OBSERVATIONS.oxygenForComfort]: {
-    field: CRS_CHARTED_FIELDS[CRS_OBSERVATIONS.oxygenForComfort],
-    read: 'boolean',
-    kind: 'monitor',
-  },
-  [CRS_OBSERVATIONS.iceScore]: {
-    field: CRS_CHARTED_FIELDS[CRS_OBSERVATIONS.iceScore],
-    read: 'number',
-    kind: 'manual',
-  },
-  [CRS_OBSERVATIONS.consciousness]: {
-    field: CRS_CHARTED_FIELDS[CRS_OBSERVATIONS.consciousness],
-    read: 'consciousness',
-    kind: 'manual',
-  },
-  [CRS_OBSERVATIONS.seizure]: { field: CRS_CHARTED_FIELDS[CRS_OBSERVATIONS.seizure], read: 'seizure', kind: 'manual' },
-  [CRS_OBSERVATIONS.motorWeakness]: {
-    field: CRS_CHARTED_FIELDS[CRS_OBSERVATIONS.motorWeakness],
-    read: 'boolean',
-    kind: 'manual',
-  },
-  [CRS_OBSERVATIONS.cerebralEdema]: {
-    field: CRS_CHARTED_FIELDS[CRS_OBSERVATIONS.cerebralEdema],
-    read: 'cerebralEdema',
-    kind: 'manual',
-  },
-  [CRS_OBSERVATIONS.organToxicity]: {
-    field: CRS_CHARTED_FIELDS[CRS_OBSERVATIONS.organToxicity],
-    read: 'number',
-    kind: 'ehr',
-  },
-  [CRS_OBSERVATIONS.transaminitis]: {
-    field: CRS_CHARTED_FIELDS[CRS_OBSERVATIONS.transaminitis],
-    read: 'number',
-    kind: 'ehr',
-  },
-};
+const CHARTED: Record<string, Charted> = Object.fromEntries(
+  (
+    [
+      [CRS_OBSERVATIONS.oxygenForComfort, 'boolean', 'monitor'],
+      [CRS_OBSERVATIONS.iceScore, 'number', 'manual'],
+      [CRS_OBSERVATIONS.consciousness, 'consciousness', 'manual'],
+      [CRS_OBSERVATIONS.seizure, 'seizure', 'manual'],
+      [CRS_OBSERVATIONS.motorWeakness, 'boolean', 'manual'],
+      [CRS_OBSERVATIONS.cerebralEdema, 'cerebralEdema', 'manual'],
+      [CRS_OBSERVATIONS.organToxicity, 'number', 'ehr'],
+      [CRS_OBSERVATIONS.transaminitis, 'number', 'ehr'],
+    ] as const
+  ).map(([code, read, kind]) => [code, { field: CRS_CHARTED_FIELDS[code], read, kind }]),
+);
 
 /** A yes/no: HL7 table 0136 (Y, N) or the contract's own true/false. */
 const YES_NO: Record<string, boolean> = { Y: true, N: false, true: true, false: false };
