@@ -579,6 +579,48 @@ describe('GradingWorker, pinned by a mutation run', () => {
     expect(await w.pass()).toBe(1);
   });
 
+  // A wall clock stepped back (an NTP step after a bad RTC set ahead) after a failure, while the server ran or while
+  // it was stopped: the retry stored by the clock as it was lies that far ahead. Until 2026-12-07 the patient waited
+  // for the clock to catch up (an hour's step: its messages, a grade 3 among them, ungraded for an hour), and past
+  // 24.8 days the retry timer overflowed Node's 2^31-1 ms and fired at once, again and again (a busy loop).
+  const LONGEST_BACKOFF = WORKER_LIMITS.retryBaseMs * 2 ** (WORKER_LIMITS.maxAttempts - 2);
+
+  it('waits no longer than its backoff for a retry stored ahead of a clock stepped back while it runs', async () => {
+    poison();
+    const t0 = Date.parse('2026-01-10T10:00:00Z');
+    let clock = t0;
+    const w = worker(() => clock);
+    expect(await w.pass()).toBe(1); // attempt 1 fails: retried at t0 + 1 s by the clock as it was
+    clock = t0 - 3_600_000; // the clock steps back an hour
+    expect(await w.pass()).toBe(0);
+    clock += LONGEST_BACKOFF;
+    expect(await w.pass()).toBe(1);
+  });
+
+  it('waits no longer than its backoff for a retry stored a month ahead of the clock it starts with', async () => {
+    const now = Date.parse('2026-01-10T10:00:00Z');
+    db.prepare(
+      'INSERT INTO inbox (patient_id, message_id, body, received_at, attempts, retry_at) VALUES (?, ?, ?, ?, ?, ?)',
+    ).run('P1', 'x', '{}', '2026-01-10T09:00:00Z', 1, now + 30 * 86_400_000);
+    const delays: number[] = [];
+    const spy = vi.spyOn(globalThis, 'setTimeout');
+    let clock = now;
+    const w = worker(() => clock);
+    try {
+      expect(await w.pass()).toBe(0);
+      w.kick(); // finds nothing it can take, and sets its retry timer (its pass reads SQLite synchronously)
+      await new Promise((r) => setImmediate(r));
+      delays.push(...spy.mock.calls.map((c) => c[1] ?? 0));
+      expect(delays).not.toHaveLength(0);
+    } finally {
+      await w.stop();
+      spy.mockRestore();
+    }
+    expect(Math.max(...delays)).toBeLessThanOrEqual(LONGEST_BACKOFF);
+    clock += LONGEST_BACKOFF;
+    expect(await w.pass()).toBe(1);
+  });
+
   it('takes its backoff from retryBaseMs when given (crs serve: gradingRetryMs)', async () => {
     poison();
     let clock = Date.parse('2026-01-10T10:00:00Z');

@@ -99,6 +99,18 @@ export class GradingWorker {
       .prepare('SELECT patient_id, max(retry_at) AS at FROM inbox WHERE retry_at > ? GROUP BY patient_id')
       .all(this.now());
     for (const r of waiting as { patient_id: string; at: number }[]) this.blocked.set(r.patient_id, r.at);
+    this.unblockAhead(this.now());
+  }
+
+  /**
+   * A retry further ahead than the longest backoff was stored by a wall clock since stepped back (or one ahead before
+   * a restart): it waits the longest backoff from now. Until 2026-12-07 the patient waited for the clock to catch up
+   * (a step back of an hour: its messages ungraded for an hour), and past 24.8 days the timer overflowed Node's
+   * 2^31-1 ms and fired at once, again and again.
+   */
+  private unblockAhead(now: number): void {
+    const latest = now + this.retryBaseMs * 2 ** (WORKER_LIMITS.maxAttempts - 2);
+    for (const [p, at] of this.blocked) if (at > latest) this.blocked.set(p, latest);
   }
 
   /** Wakes the worker; it runs passes until the inbox has nothing it can take. */
@@ -156,6 +168,7 @@ export class GradingWorker {
   async pass(): Promise<number> {
     const now = this.now();
     for (const [p, at] of this.blocked) if (at <= now) this.blocked.delete(p);
+    this.unblockAhead(now);
     const rows = this.take.all(JSON.stringify([...this.blocked.keys()]), WORKER_LIMITS.rowsPerPass) as InboxRow[];
     if (rows.length === 0) return 0;
 
