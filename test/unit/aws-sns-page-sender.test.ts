@@ -274,6 +274,23 @@ describe('SMS pages', () => {
     expect(smsSegments('ł'.repeat(70 - prefix + 1))).toBe(2);
   });
 
+  // 2026-12-07: the parts were the length divided by 153 (67): one too few when a two-septet character (or a
+  // surrogate pair) fell on the boundary between two parts, which carriers do not cut.
+  it('counts an extension character as two septets at the one-part limit, and never cuts it or a surrogate pair between parts', () => {
+    const prefix = 'CRS PAGES> '.length;
+    expect(smsSegments(`${'x'.repeat(160 - prefix - 2)}€`)).toBe(1);
+    expect(smsSegments(`${'x'.repeat(160 - prefix - 1)}€`)).toBe(2);
+    expect(smsSegments(`${'x'.repeat(160 - prefix - 2)}[`)).toBe(1);
+    expect(smsSegments(`${'x'.repeat(160 - prefix - 1)}]`)).toBe(2);
+    // 306 septets: the euro sign in places 152 and 153 fits the first part; in 153 and 154 it starts the second,
+    // which then has 154 septets: three parts.
+    expect(smsSegments(`${'x'.repeat(151 - prefix)}€${'x'.repeat(153)}`)).toBe(2);
+    expect(smsSegments(`${'x'.repeat(152 - prefix)}€${'x'.repeat(152)}`)).toBe(3);
+    // UCS-2, 134 code units: a surrogate pair in units 66 and 67 fits the first part; in 67 and 68 it does not.
+    expect(smsSegments(`${'ł'.repeat(65 - prefix)}😀${'ł'.repeat(67)}`)).toBe(2);
+    expect(smsSegments(`${'ł'.repeat(66 - prefix)}😀${'ł'.repeat(66)}`)).toBe(3);
+  });
+
   it('keeps the grade, the bed, the word provisional and the whole link in two segments, dropping details first, for any realistic ids, teams and levels', () => {
     const [crs] = notifications('P-SMS');
     fc.assert(
