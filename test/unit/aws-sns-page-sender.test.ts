@@ -423,6 +423,10 @@ describe('SMS pages', () => {
     expect(bed('Bett [2] {a} ~ ^ | € \\')).toBe('Bett [2] {a} ~ ^ | € \\');
     expect(bed('Chambre “côté” d’ami — lit\u00a02 Łódź ÿ')).toBe('Chambre "coté" d\'ami - lit 2 Lodz y');
     expect(bed('Bed 中 2')).toBe('Bed ? 2');
+    // Sent decomposed (NFD: a letter and its combining mark, as some keyboards and systems write it), read as one
+    // letter: ü kept, not "u?"; a mark no letter of the alphabet carries is left off (q̇ q), not a "?".
+    expect(bed('Su\u0308d 3 – Bett 2')).toBe('Süd 3 - Bett 2');
+    expect(bed('Bett q\u0307 2\u0301')).toBe('Bett q 2');
     // Whatever goes in, the SMS holds only GSM characters, each counted as it is sent (the cost model's parts).
     fc.assert(
       fc.property(fc.string({ unit: 'binary', minLength: 1, maxLength: 30 }), (label) => {
@@ -470,6 +474,11 @@ describe('the e-mail subject in ASCII (2026-12-07: written as the SMS is, by the
     expect(await bed('Straße Øst Åbo ÆØ œ ÉÇ ñ')).toBe('Strasse Ost Abo AEO oe EC n');
     expect(await bed('Chambre “côté” d’ami — lit\u00a02 Łódź ÿ')).toBe('Chambre "cote" d\'ami - lit 2 Lodz y');
     expect(await bed('Bed 中 2 😀')).toBe('Bed ? 2 ?');
+    // Printable ASCII is kept whole, from the space to the tilde; decomposed letters are read as one (NFC).
+    expect(await bed('~ [x] {y} | ^ \\ ` @')).toBe('~ [x] {y} | ^ \\ ` @');
+    expect(await bed('Su\u0308d 3 q\u0307')).toBe('Sud 3 q');
+    // A mark with nothing before it is no accent: a "?", never an empty subject (which SNS refuses).
+    expect(await subjectOf(alertPage('\u0301\u0301'))).toBe('?');
     expect(await bed('a\nb\tc\u2028d\x00e\x7f')).toBe('a b c d?e?');
     expect(await subjectOf(alertPage('NO DATA from ward Hämatologie – 3 monitors'))).toBe(
       'NO DATA from ward Hamatologie - 3 monitors',
