@@ -423,6 +423,13 @@ describe('SMS pages', () => {
     expect(bed('Bett [2] {a} ~ ^ | € \\')).toBe('Bett [2] {a} ~ ^ | € \\');
     expect(bed('Chambre “côté” d’ami — lit\u00a02 Łódź ÿ')).toBe('Chambre "coté" d\'ami - lit 2 Lodz y');
     expect(bed('Bed 中 2')).toBe('Bed ? 2');
+    // A technical alert's summary (a ward or bed label in it) is written the same way (a mutation run, 2026-12-07).
+    const alertSms = pageSms({
+      page: { summary: 'NO DATA, ward Hämatologie – Süd: 3 monitors', level: 0, round: 0 } as PageMessage['page'],
+      role: 'bedside nurse',
+      reason: 'triggered',
+    });
+    expect(alertSms).toBe('NO DATA, ward Hämatologie - Süd: 3 monitors');
     // Sent decomposed (NFD: a letter and its combining mark, as some keyboards and systems write it), read as one
     // letter: ü kept, not "u?"; a mark no letter of the alphabet carries is left off (q̇ q), not a "?".
     expect(bed('Su\u0308d 3 – Bett 2')).toBe('Süd 3 - Bett 2');
