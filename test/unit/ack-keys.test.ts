@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { AckKeys } from '#app/ack.ts';
 import { AckKeyring, sameAckKeys, type AckKeysSource } from '#app/ack-keys.ts';
-import { ackKeysSource } from '#adapters/aws/ack-secret.ts';
+import { ACK_SECRET_FORMAT, ackKeysSource, newAckSecretValue } from '#adapters/aws/ack-secret.ts';
 import { ackKeyFilesSource } from '#hosts/embedded/ack-key.ts';
 
 const k1 = Buffer.alloc(32, 1);
@@ -275,5 +275,17 @@ describe('the acknowledge-link keys read again: pinned by a mutation run', () =>
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+// A mutation run (2026-12-07) found the value crs ack-key rotate --backend aws puts unpinned beyond its length: one
+// letter or digit never drawn (a smaller alphabet, a weaker key) passed every test.
+describe('the value crs ack-key rotate --backend aws puts', () => {
+  it('is 64 letters and digits, the stack format, each of the 62 drawn', () => {
+    const values = Array.from({ length: 200 }, newAckSecretValue);
+    for (const v of values) expect(v).toMatch(/^[A-Za-z0-9]{64}$/);
+    expect(values[0]!.length).toBe(ACK_SECRET_FORMAT.passwordLength);
+    // 12,800 draws: a character of 62 missing by chance has a probability below 1e-80.
+    expect(new Set(values.join('')).size).toBe(62);
   });
 });

@@ -101,6 +101,22 @@ describe('the low-SpO2 all-clear says what cleared it (2026-12-07)', () => {
       'Cleared, patient W1, bed H4-W1: oxygen support (nasal cannula) at 2026-01-10 09:06 CET; last SpO2 87 %',
     );
   });
+
+  // A mutation run (2026-12-07): room air charted is no oxygen support; the readings cleared it.
+  it('room air charted, then two readings back: the readings, never "oxygen support (room air)"', () => {
+    const air = msg(P, 6, { oxygen: { device: 'room_air' } });
+    expect(summaries([enrol(P), spo2(0, 88), spo2(5, 87), air, spo2(10, 95), spo2(15, 96)]).slice(1)).toEqual([
+      'Cleared, patient W1, bed H4-W1: SpO2 no longer low: 95 % then 96 % at 2026-01-10 09:15 CET',
+    ]);
+  });
+
+  // A mutation run (2026-12-07) found the time of the oxygen support unpinned: charted late, it is its own time.
+  it('oxygen support charted late (observed before the last reading): the time it was observed, not the latest', () => {
+    const o2 = msg(P, 4, { oxygen: { device: 'high_flow_nasal_cannula', flowLpm: 30 } });
+    expect(summaries([enrol(P), spo2(0, 88), spo2(5, 87), o2])[1]).toBe(
+      'Cleared, patient W1, bed H4-W1: oxygen support (high-flow nasal cannula) at 2026-01-10 09:04 CET; last SpO2 87 %',
+    );
+  });
 });
 
 describe('the stale-feed check', () => {

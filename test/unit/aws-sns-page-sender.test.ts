@@ -274,6 +274,23 @@ describe('SMS pages', () => {
     expect(smsSegments('ł'.repeat(70 - prefix + 1))).toBe(2);
   });
 
+  // 2026-12-07: the parts were the length divided by 153 (67): one too few when a two-septet character (or a
+  // surrogate pair) fell on the boundary between two parts, which carriers do not cut.
+  it('counts an extension character as two septets at the one-part limit, and never cuts it or a surrogate pair between parts', () => {
+    const prefix = 'CRS PAGES> '.length;
+    expect(smsSegments(`${'x'.repeat(160 - prefix - 2)}€`)).toBe(1);
+    expect(smsSegments(`${'x'.repeat(160 - prefix - 1)}€`)).toBe(2);
+    expect(smsSegments(`${'x'.repeat(160 - prefix - 2)}[`)).toBe(1);
+    expect(smsSegments(`${'x'.repeat(160 - prefix - 1)}]`)).toBe(2);
+    // 306 septets: the euro sign in places 152 and 153 fits the first part; in 153 and 154 it starts the second,
+    // which then has 154 septets: three parts.
+    expect(smsSegments(`${'x'.repeat(151 - prefix)}€${'x'.repeat(153)}`)).toBe(2);
+    expect(smsSegments(`${'x'.repeat(152 - prefix)}€${'x'.repeat(152)}`)).toBe(3);
+    // UCS-2, 134 code units: a surrogate pair in units 66 and 67 fits the first part; in 67 and 68 it does not.
+    expect(smsSegments(`${'ł'.repeat(65 - prefix)}😀${'ł'.repeat(67)}`)).toBe(2);
+    expect(smsSegments(`${'ł'.repeat(66 - prefix)}😀${'ł'.repeat(66)}`)).toBe(3);
+  });
+
   it('keeps the grade, the bed, the word provisional and the whole link in two segments, dropping details first, for any realistic ids, teams and levels', () => {
     const [crs] = notifications('P-SMS');
     fc.assert(
@@ -406,6 +423,17 @@ describe('SMS pages', () => {
     expect(bed('Bett [2] {a} ~ ^ | € \\')).toBe('Bett [2] {a} ~ ^ | € \\');
     expect(bed('Chambre “côté” d’ami — lit\u00a02 Łódź ÿ')).toBe('Chambre "coté" d\'ami - lit 2 Lodz y');
     expect(bed('Bed 中 2')).toBe('Bed ? 2');
+    // A technical alert's summary (a ward or bed label in it) is written the same way (a mutation run, 2026-12-07).
+    const alertSms = pageSms({
+      page: { summary: 'NO DATA, ward Hämatologie – Süd: 3 monitors', level: 0, round: 0 } as PageMessage['page'],
+      role: 'bedside nurse',
+      reason: 'triggered',
+    });
+    expect(alertSms).toBe('NO DATA, ward Hämatologie - Süd: 3 monitors');
+    // Sent decomposed (NFD: a letter and its combining mark, as some keyboards and systems write it), read as one
+    // letter: ü kept, not "u?"; a mark no letter of the alphabet carries is left off (q̇ q), not a "?".
+    expect(bed('Su\u0308d 3 – Bett 2')).toBe('Süd 3 - Bett 2');
+    expect(bed('Bett q\u0307 2\u0301')).toBe('Bett q 2');
     // Whatever goes in, the SMS holds only GSM characters, each counted as it is sent (the cost model's parts).
     fc.assert(
       fc.property(fc.string({ unit: 'binary', minLength: 1, maxLength: 30 }), (label) => {
@@ -453,6 +481,11 @@ describe('the e-mail subject in ASCII (2026-12-07: written as the SMS is, by the
     expect(await bed('Straße Øst Åbo ÆØ œ ÉÇ ñ')).toBe('Strasse Ost Abo AEO oe EC n');
     expect(await bed('Chambre “côté” d’ami — lit\u00a02 Łódź ÿ')).toBe('Chambre "cote" d\'ami - lit 2 Lodz y');
     expect(await bed('Bed 中 2 😀')).toBe('Bed ? 2 ?');
+    // Printable ASCII is kept whole, from the space to the tilde; decomposed letters are read as one (NFC).
+    expect(await bed('~ [x] {y} | ^ \\ ` @')).toBe('~ [x] {y} | ^ \\ ` @');
+    expect(await bed('Su\u0308d 3 q\u0307')).toBe('Sud 3 q');
+    // A mark with nothing before it is no accent: a "?", never an empty subject (which SNS refuses).
+    expect(await subjectOf(alertPage('\u0301\u0301'))).toBe('?');
     expect(await bed('a\nb\tc\u2028d\x00e\x7f')).toBe('a b c d?e?');
     expect(await subjectOf(alertPage('NO DATA from ward Hämatologie – 3 monitors'))).toBe(
       'NO DATA from ward Hamatologie - 3 monitors',

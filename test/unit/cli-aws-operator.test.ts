@@ -466,6 +466,20 @@ describe('crs ack-key --backend aws, refused by Secrets Manager', () => {
     }
   });
 
+  // A mutation run (2026-12-07): drop-previous alone refused was never tried.
+  it('says drop-previous could not remove AWSPREVIOUS, and from which secret (exit 1)', async () => {
+    const secrets = mockClient(SecretsManagerClient);
+    secrets.on(DescribeSecretCommand).resolves(stages).on(UpdateSecretVersionStageCommand).rejects(denied());
+    try {
+      const r = await crsMain(['ack-key', 'drop-previous', '--backend', 'aws'], { env: env() });
+      expect([r.status, r.stdout]).toEqual([1, '']);
+      expect(r.stderr).toMatch(/^crs ack-key: removing AWSPREVIOUS from arn:secret failed: AccessDeniedException: /);
+      expect(secrets.commandCalls(PutSecretValueCommand)).toHaveLength(0);
+    } finally {
+      secrets.restore();
+    }
+  });
+
   it('says the new key was put when the previous one could not be dropped after it (exit 1)', async () => {
     const secrets = mockClient(SecretsManagerClient);
     secrets

@@ -123,6 +123,42 @@ describe('the stale-feed plan', () => {
     ]);
   });
 
+  // A mutation run (2026-12-07) found no test of a re-admission at the instant of the end: watched again from then.
+  it('a monitor silent since a re-admission at the very time of the discharge says so (re-admission), not enrolment', () => {
+    const readmitted = (t: number) =>
+      ({
+        ...inWard('A'),
+        lastMonitorAt: at(0),
+        monitoringEnd: { v: 'discharged', t: at(30) },
+        lastEnrolmentAt: at(t),
+      }) as PatientState;
+    const summary = (t: number) =>
+      plan([], [{ patientId: 'P1', state: readmitted(t), feed: { stale: true, since: at(t) } }], 60).alerts[0]!.summary;
+    expect(summary(30)).toBe(
+      'NO DATA, patient P1: no monitor data since re-admission at 2026-12-01 08:30 UTC; the grade cannot be trusted',
+    );
+    expect(summary(31)).toContain('no monitor data since re-admission at 2026-12-01 08:31 UTC');
+  });
+
+  // The same run: whether a patient never sent is of its own watch (since its re-admission), not the ward's earliest.
+  it("a ward's patient re-admitted after its monitor sent, silent since, is one that never sent", () => {
+    const readmitted = {
+      ...inWard('A', at(2)),
+      monitoringEnd: { v: 'discharged', t: at(2.5) },
+      lastEnrolmentAt: at(3),
+    } as PatientState;
+    const p = plan(
+      [],
+      [
+        check('P1', 'A', true, 0),
+        { patientId: 'P2', state: readmitted, feed: { stale: true, since: at(3) } },
+        check('P3', 'A', true, 0),
+      ],
+      60,
+    );
+    expect(p.alerts[0]!.summary).toContain("3 patients' monitors quiet since 2026-12-01 08:00 UTC, 1 never sent (");
+  });
+
   it("a ward's page names up to 20 patients, and says how many more only when there are more", () => {
     const ids = (n: number) => Array.from({ length: n }, (_, i) => `P${String(i).padStart(2, '0')}`);
     const summary = (n: number) =>

@@ -23,6 +23,7 @@ import { SqliteTokenStore } from '#adapters/sqlite/tokens.ts';
 import { tokenCommand } from '#cli/tokens.ts';
 import { expiryFindings } from '#app/token-expiry.ts';
 import { MemoryTokenStore } from '#test/support/port-fakes.ts';
+import type { DeviceToken } from '#ports';
 
 const NOW = new Date('2026-12-06T10:00:00.000Z');
 const at = (ms: number) => new Date(NOW.getTime() + ms);
@@ -664,5 +665,36 @@ describe('an embedded data directory of version 9 (no expiry column)', () => {
     } finally {
       upgraded.close();
     }
+  });
+});
+
+// A mutation run (2026-12-07) found the link followed one step only in every test: a chain of rotations whose middle
+// token was revoked, and a link edited by hand into a loop, were never tried.
+describe('the replacement crs token list names: the link followed (598ceb5a)', () => {
+  const token = (tokenId: string, more: Partial<DeviceToken> = {}): DeviceToken => ({
+    tokenId,
+    deviceId: 'gw-1',
+    hash: `h-${tokenId}`,
+    createdAt: at(-D).toISOString(),
+    ...more,
+  });
+  const soon = at(H).toISOString();
+  const revoked = at(-H).toISOString();
+
+  it('past a replacement revoked, to the one it was replaced by in turn', () => {
+    const tokens = [
+      token('A', { expiresAt: soon, replacedBy: 'B' }),
+      token('B', { revokedAt: revoked, replacedBy: 'C' }),
+      token('C'),
+    ];
+    expect(expiryFindings(tokens, NOW)).toMatchObject([{ tokenId: 'A', replacedBy: 'C' }]);
+  });
+
+  it('a loop (A replaced by B replaced by A, a hand edit) ends: none taken, none named', () => {
+    const tokens = [
+      token('A', { expiresAt: soon, replacedBy: 'B' }),
+      token('B', { revokedAt: revoked, replacedBy: 'A' }),
+    ];
+    expect(expiryFindings(tokens, NOW)).toMatchObject([{ tokenId: 'A', replacedBy: null }]);
   });
 });
