@@ -142,6 +142,12 @@ export interface DeviceToken extends TokenScope {
    */
   replacedBy?: string;
   replacedAt?: string;
+  /**
+   * The replacement's storage key (its hash), stored beside its id by rotations since 2026-12-07 on DynamoDB, whose
+   * table is keyed by hash: the refusal reads each link of a chain of rotations with one consistent read. Never said
+   * (a refusal, `crs token list`): ids and dates only. None: a link written before, found by id (TokenStore.findById).
+   */
+  replacedByHash?: string;
   /** Its stored scope cannot be read at all (not JSON: an item edited by hand): refused, never read as no scope. */
   scopeUnreadable?: true;
 }
@@ -149,6 +155,12 @@ export interface DeviceToken extends TokenScope {
 /** Device bearer tokens, stored only as hashes, each with its scope (shared/app/scope.ts). */
 export interface TokenStore {
   findByHash(hash: string): Promise<DeviceToken | undefined>;
+  /**
+   * The items stored under a token id (one, unless an id was ever reused), read consistently and without a scan: by
+   * `hash` when it is given and still holds that id (a replacement's key as rotate stored it, replacedByHash), else by
+   * the id's index (2026-12-07; the refusal of a replaced token follows the chain of rotations with it).
+   */
+  findById(tokenId: string, hash?: string): Promise<DeviceToken[]>;
   put(token: DeviceToken): Promise<void>;
   revoke(tokenId: string, at: string): Promise<boolean>;
   /** Replaces an active token's scope (kind, wards, patients); false for an unknown or revoked one. */
@@ -157,9 +169,10 @@ export interface TokenStore {
   expire(tokenId: string, at: string): Promise<boolean>;
   /**
    * Links a token to its replacement (`crs token rotate`; revoked or not, a later rotation's link replacing an
-   * earlier one); false for an unknown token.
+   * earlier one); false for an unknown token. `byHash`: the replacement's hash, kept beside its id where the store is
+   * keyed by hash (replacedByHash); a link given none keeps none.
    */
-  markReplaced(tokenId: string, by: string, at: string): Promise<boolean>;
+  markReplaced(tokenId: string, by: string, at: string, byHash?: string): Promise<boolean>;
   list(): Promise<DeviceToken[]>;
 }
 

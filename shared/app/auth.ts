@@ -52,18 +52,111 @@ export const TOKEN_UNKNOWN = (backend: TokenBackend = 'embedded') =>
 const instantSaid = (at: string) => new Date(instantMs(at) ?? Number.NaN).toJSON() ?? quoted(at);
 
 /**
+ * What the chain of rotations from a replaced token comes to (2026-12-07): the first replacement taken now (a
+ * replacement rotated in turn names its own, replacedBy), 'none' when the chain ends in tokens revoked, expired or gone
+ * (or loops: a hand edit), 'unknown' when it was not followed to its end (past the refusal's bound, or the store could
+ * not be read).
+ */
+export type Replacement = { tokenId: string } | 'none' | 'unknown';
+
+/**
+ * How many links the refusal of a replaced token follows, each one read by key or id (TokenStore.findById): a refused
+ * request stays a few reads (refusals are not rate-limited, only their log). A chain longer (eight rotations since
+ * the token a device still sends) is said as unknown, with `crs token list` to name the replacement.
+ */
+const REFUSAL_CHAIN_LINKS = 8;
+
+/** A link of a chain of rotations to look up: the replacement's id, and its key where rotate stored it. */
+interface ReplacementLink {
+  tokenId: string;
+  hash?: string;
+}
+
+/**
+ * The chain walk, one rule for `crs token list` (which holds every token: replacementAmong) and the refusal (which
+ * reads each link: replacementOf): yields each link to look up, is given the tokens stored under its id, and returns
+ * the first taken now (not revoked, nothing stored with it that the server refuses), none, or unknown past `limit`.
+ */
+function* replacementChain(
+  from: DeviceToken,
+  now: Date,
+  limit: number,
+): Generator<ReplacementLink, Replacement, DeviceToken[]> {
+  const linkOf = (t: DeviceToken | undefined): ReplacementLink | undefined =>
+    t?.replacedBy === undefined
+      ? undefined
+      : { tokenId: t.replacedBy, ...(t.replacedByHash ? { hash: t.replacedByHash } : {}) };
+  const seen = new Set([from.tokenId]);
+  let link = linkOf(from);
+  for (let links = 0; link !== undefined && !seen.has(link.tokenId); links++) {
+    if (links >= limit) return 'unknown';
+    seen.add(link.tokenId);
+    const items = yield link;
+    const live = items.find((t) => !t.revokedAt && tokenPrincipal(t, now).ok);
+    if (live) return { tokenId: live.tokenId };
+    link = linkOf(items.find((t) => t.replacedBy !== undefined));
+  }
+  return 'none';
+}
+
+/** Where the chain of rotations from `from` leads at `now`, among every token (`crs token list`, doctor). */
+export function replacementAmong(tokens: readonly DeviceToken[], from: DeviceToken, now: Date): Replacement {
+  const walk = replacementChain(from, now, Infinity);
+  for (let step = walk.next([]); ; ) {
+    if (step.done) return step.value;
+    const id = step.value.tokenId;
+    step = walk.next(tokens.filter((t) => t.tokenId === id));
+  }
+}
+
+/**
+ * Where the chain of rotations from `from` leads at `now`, each link read from the store by key or id
+ * (REFUSAL_CHAIN_LINKS at most, never a scan); unknown when the store cannot be read (the token is refused all the same).
+ */
+export async function replacementOf(
+  from: DeviceToken,
+  tokens: Pick<TokenStore, 'findById'>,
+  now: Date,
+): Promise<Replacement> {
+  const walk = replacementChain(from, now, REFUSAL_CHAIN_LINKS);
+  try {
+    for (let step = walk.next([]); ; ) {
+      if (step.done) return step.value;
+      step = walk.next(await tokens.findById(step.value.tokenId, step.value.hash));
+    }
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Refused as replaced (TOKEN_REPLACED): linked by a rotation, and ended (revoked, expired, its expiry unreadable). */
+export const refusedAsReplaced = (record: DeviceToken, now: Date): boolean =>
+  record.replacedBy !== undefined && (!!record.revokedAt || tokenExpired(record, now));
+
+/**
  * What a device whose token was replaced by `crs token rotate` (DeviceToken.replacedBy) is told once that token is
- * refused, revoked or expired (its overlap over) alike (2026-12-07): the replacement exists, by its id as
- * `crs token list` shows it (never a secret). Until 2026-12-07 it was told to issue a new one, which made a third
- * token and left the replacement unused.
+ * refused, revoked or expired (its overlap over) alike (2026-12-07): by ids and dates only (never a secret), the
+ * replacement to install as `crs token list` names it, the first of the chain of rotations taken now (`current`;
+ * none: the link's own). Until 2026-12-07 it was told to issue a new one, which made a third token and left the
+ * replacement unused; then, until a review the same day, it was told of the direct link only, even when that one was
+ * revoked since (its `crs token rotate` then failing: "no active token") or rotated in turn.
  */
 export const TOKEN_REPLACED = (
   link: Pick<DeviceToken, 'replacedBy' | 'replacedAt'>,
   backend: TokenBackend = 'embedded',
+  current: Replacement = { tokenId: link.replacedBy ?? '' },
 ) => {
   const by = inline(link.replacedBy ?? '');
   const when = link.replacedAt !== undefined ? ` at ${instantSaid(link.replacedAt)}` : '';
-  return `device token replaced${when} by token ${by} (crs token rotate): install the replacement on the device (if it was lost, rotate that one: ${crsTokenCommand(`rotate ${by}`, backend)})`;
+  const replaced = `device token replaced${when} by token ${by} (crs token rotate)`;
+  if (current === 'none')
+    return `${replaced}, but no replacement is active any more (revoked or expired): issue the device a new one (${crsTokenCommand('issue', backend)}) and configure it with that`;
+  if (current === 'unknown')
+    return `${replaced}: install the replacement on the device; ${crsTokenCommand('list', backend)} names the one active now`;
+  const now = inline(current.tokenId);
+  const lost = `(if it was lost, rotate that one: ${crsTokenCommand(`rotate ${now}`, backend)})`;
+  if (current.tokenId === link.replacedBy) return `${replaced}: install the replacement on the device ${lost}`;
+  return `${replaced}, and that one replaced since: install token ${now} on the device, the replacement active now ${lost}`;
 };
 
 /**
@@ -279,18 +372,30 @@ export async function authenticate(
     return { ok: false, status: 503, error: UNAVAILABLE };
   }
   if (!record) return { ok: false, status: 403, error: TOKEN_UNKNOWN(backend) };
-  return tokenPrincipal(record, now, backend);
+  // Replaced: the chain of rotations is followed to the replacement taken now, as `crs token list` follows it.
+  return tokenPrincipal(
+    record,
+    now,
+    backend,
+    refusedAsReplaced(record, now) ? await replacementOf(record, tokens, now) : undefined,
+  );
 }
 
 /**
  * Who a stored token is at `now`, or why it is refused (replaced; revoked; expired; a scope this version cannot read): for a
  * request's bearer token, and for the MLLP listener acting as a device (--mllp-device), which decides as that token
- * does over HTTP.
+ * does over HTTP. `replacement`: where its chain of rotations leads (replacementOf, replacementAmong), for the refusal
+ * of a replaced one; none: its own link is said.
  */
-export function tokenPrincipal(record: DeviceToken, now: Date, backend: TokenBackend = 'embedded'): AuthResult {
+export function tokenPrincipal(
+  record: DeviceToken,
+  now: Date,
+  backend: TokenBackend = 'embedded',
+  replacement?: Replacement,
+): AuthResult {
   // Ended (revoked, expired, its expiry unreadable) after a rotation: the replacement is the one to install.
-  if (record.replacedBy !== undefined && (record.revokedAt || tokenExpired(record, now)))
-    return { ok: false, status: 403, error: TOKEN_REPLACED(record, backend) };
+  if (refusedAsReplaced(record, now))
+    return { ok: false, status: 403, error: TOKEN_REPLACED(record, backend, replacement) };
   if (record.revokedAt) return { ok: false, status: 403, error: TOKEN_REVOKED(backend) };
   if (expiryUnreadable(record))
     return { ok: false, status: 403, error: TOKEN_EXPIRY_UNREADABLE(record.expiresAt!, backend) };

@@ -2,7 +2,13 @@
 // and `crs doctor --backend aws` (2026-12-06), so that both name the same tokens.
 import { inline, quoted } from '#domain/printable.ts';
 import type { DeviceToken } from '#ports';
-import { expiryMs, expiryUnreadable as expiryUnreadableOf, tokenExpired, tokenPrincipal } from './auth.ts';
+import {
+  expiryMs,
+  expiryUnreadable as expiryUnreadableOf,
+  replacementAmong,
+  tokenExpired,
+  tokenPrincipal,
+} from './auth.ts';
 
 /** An active token expiring within this many days is warned of. */
 export const EXPIRY_WARNING_DAYS = 14;
@@ -40,17 +46,11 @@ export function expiryFindings(tokens: readonly DeviceToken[], now: Date): Expir
   const replacement = (r: DeviceToken): DeviceToken | undefined => {
     // The link `crs token rotate` stores on the old token (replacedBy, 2026-12-07) names the replacement: followed
     // to the first one taken now (a replacement rotated in turn names its own), none when the chain ends in a token
-    // revoked, expired or gone (the device is then refused: warned of as one never replaced, never a guess).
+    // revoked, expired or gone (the device is then refused: warned of as one never replaced, never a guess). The
+    // refusal of the token follows the same chain (replacementAmong, replacementOf: one rule).
     if (r.replacedBy !== undefined) {
-      const seen = new Set([r.tokenId]);
-      for (let id: string | undefined = r.replacedBy; id !== undefined && !seen.has(id); ) {
-        seen.add(id);
-        const items = tokens.filter((t) => t.tokenId === id);
-        const live = items.find(taken);
-        if (live) return live;
-        id = items.find((t) => t.replacedBy !== undefined)?.replacedBy;
-      }
-      return undefined;
+      const by = replacementAmong(tokens, r, now);
+      return typeof by === 'object' ? tokens.find((t) => t.tokenId === by.tokenId) : undefined;
     }
     // No link: a token rotated before 2026-12-07 (the link did not exist), or never rotated. Guessed as it was then:
     // a token of its device issued with or after it, taken now, that outlives it. The guess can name another token

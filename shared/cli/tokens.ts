@@ -16,6 +16,8 @@ import {
   parseDuration,
   rotatedExpiry,
   tokenExpired,
+  refusedAsReplaced,
+  replacementAmong,
   tokenPrincipal,
   type TokenBackend,
 } from '#app/auth.ts';
@@ -382,7 +384,8 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
         // a time the device still has.
         // The old one names the new one from then on (2026-12-07): a device still sending it, once refused, is told to
         // install the replacement (TOKEN_REPLACED), never to have yet another issued. Linked before it is ended.
-        const link = () => store.markReplaced(tokenId, record.tokenId, record.createdAt);
+        // With the new token's key (its hash) beside its id: the refusal reads the chain of rotations by key.
+        const link = () => store.markReplaced(tokenId, record.tokenId, record.createdAt, record.hash);
         if (overlapMs > 0 && tokenExpired(old, at)) {
           const ended = expiryUnreadable(old) ? 'unreadable' : 'expired';
           printIssued(token, record, { tokenId, ended, at: old.expiresAt! });
@@ -455,7 +458,9 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
           const { tokenId, deviceId, kind, wards, patients, createdAt, revokedAt, expiresAt } = record;
           // A token the server refuses for what is stored with it (a kind or a scope this version cannot read; an
           // expiry past) is listed as refused, with why: its scope read as the table has it was "every patient".
-          const auth = revokedAt ? undefined : tokenPrincipal(record, at, backendOf(values));
+          // A replaced one is refused naming the replacement its device is told of (the chain followed alike).
+          const replacement = refusedAsReplaced(record, at) ? replacementAmong(list, record, at) : undefined;
+          const auth = revokedAt ? undefined : tokenPrincipal(record, at, backendOf(values), replacement);
           return {
             tokenId,
             deviceId,

@@ -125,9 +125,18 @@ export class MemoryTokenStore implements TokenStore {
     return true;
   }
 
-  async markReplaced(tokenId: string, by: string, at: string): Promise<boolean> {
+  async findById(tokenId: string): Promise<DeviceToken[]> {
+    if (this.failWith) throw this.failWith;
+    return this.tokens.filter((t) => t.tokenId === tokenId).map((t) => ({ ...t }));
+  }
+
+  async markReplaced(tokenId: string, by: string, at: string, byHash?: string): Promise<boolean> {
     const found = this.tokens.filter((x) => x.tokenId === tokenId);
-    for (const t of found) Object.assign(t, { replacedBy: by, replacedAt: at });
+    for (const t of found) {
+      Object.assign(t, { replacedBy: by, replacedAt: at });
+      if (byHash !== undefined) t.replacedByHash = byHash;
+      else delete t.replacedByHash;
+    }
     return found.length > 0;
   }
 

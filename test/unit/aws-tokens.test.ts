@@ -29,7 +29,7 @@ import {
 import { DynamoTokenStore } from '#adapters/aws/dynamo-token-store.ts';
 import { tokenCommand } from '#cli/tokens.ts';
 import { HOSTILE_TOKEN_ARGUMENTS } from '#test/support/token-arguments.ts';
-import { rotationBesideAnotherToken, warningOf } from '#test/support/token-link.ts';
+import { chainRefusals, rotationBesideAnotherToken, rotationChains, warningOf } from '#test/support/token-link.ts';
 
 const ddb = mockClient(DynamoDBClient);
 afterAll(() => ddb.restore());
@@ -435,6 +435,42 @@ describe('crs token --backend aws', () => {
   });
 
   // A table name given wrong (--table with a typo) was not named: "Requested resource not found" said nothing of which.
+  // 2026-12-07 (a review): the refusal read the direct link only, naming a replacement revoked since (whose rotate
+  // fails: "no active token"), or the revoked middle one of two rotations; `crs token list` followed the chain. The
+  // chain is read by key (rotate stores the replacement's key beside its id), a few consistent reads, never a scan.
+  it('names the first replacement of the chain still taken, or none, reading a few items by key', async () => {
+    const t = await rotationChains((argv) => run(argv));
+    const said = chainRefusals(t, ' --backend aws --outputs FILE');
+    const store = new DynamoTokenStore(client(), 'tokens');
+    const refusal = async (token: string) => {
+      ddb.resetHistory();
+      const auth = await authenticate(`Bearer ${token}`, store, new Date('2026-01-10T08:00:00Z'), undefined, 'aws');
+      const reads = ddb.commandCalls(GetItemCommand).map((c) => c.args[0].input);
+      expect(ddb.commandCalls(ScanCommand)).toHaveLength(0);
+      for (const read of reads) expect(read.ConsistentRead).toBe(true);
+      return { auth, reads: reads.length, queries: ddb.commandCalls(QueryCommand).length };
+    };
+    // The token, then each link of its chain by key: the index is not asked.
+    expect(await refusal(t.ended.a.token)).toEqual({
+      auth: { ok: false, status: 403, error: said.ended },
+      reads: 2,
+      queries: 0,
+    });
+    expect(await refusal(t.twice.a.token)).toEqual({
+      auth: { ok: false, status: 403, error: said.twice },
+      reads: 3,
+      queries: 0,
+    });
+    // An item linked before the key was stored beside the id (rotate of earlier on 2026-12-07): found through the
+    // byTokenId index (keys only), then read consistently, still no scan.
+    for (const item of tableOf('tokens').values()) delete item.replacedByHash;
+    expect(await refusal(t.twice.a.token)).toEqual({
+      auth: { ok: false, status: 403, error: said.twice },
+      reads: 3,
+      queries: 2,
+    });
+  });
+
   // 2026-12-07: the list named as the replacement a token of the device it guessed (a newer one that outlives it),
   // not the one rotate stored on the old token's item (replacedBy).
   it('lists the replacement rotate linked to a token, not another token of its device, and none once that is revoked', async () => {

@@ -12,7 +12,7 @@ import { tokenCommand } from '#cli/tokens.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { enrol } from '#test/support/messages.ts';
 import { HOSTILE_TOKEN_ARGUMENTS } from '#test/support/token-arguments.ts';
-import { rotationBesideAnotherToken, warningOf } from '#test/support/token-link.ts';
+import { chainRefusals, rotationBesideAnotherToken, rotationChains, warningOf } from '#test/support/token-link.ts';
 
 const resolved = resolveConfig({ paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES } });
 if (!resolved.ok) throw new Error(resolved.errors.join('; '));
@@ -103,6 +103,20 @@ describe('crs token (embedded)', () => {
     expect(((await plain.json()) as { error: string }).error).toBe(
       'device token revoked: issue the device a new one (crs token issue) and configure it with that',
     );
+  });
+
+  // 2026-12-07 (a review): the refusal read the direct link only, naming a replacement revoked since (whose rotate
+  // fails: "no active token"), or the revoked middle one of two rotations; `crs token list` followed the chain.
+  it('names the first replacement of the chain still taken, or none, as crs token list does', async () => {
+    const t = await rotationChains((argv) => run([...argv, '--data', dir]));
+    const said = chainRefusals(t);
+    for (const [token, error] of [
+      [t.ended.a.token, said.ended],
+      [t.twice.a.token, said.twice],
+    ] as const) {
+      const refused = await post(token, 'P-1');
+      expect([refused.status, ((await refused.json()) as { error: string }).error]).toEqual([403, error]);
+    }
   });
 
   // 2026-12-07: the list named as the replacement a token of the device it guessed (a newer one that outlives it),

@@ -76,6 +76,46 @@ describe('ingest handler, HL7 v2 and FHIR routes', () => {
     expect([denied.statusCode, readAck(denied.body as string)?.code]).toEqual([403, 'AR']);
   });
 
+  // 2026-12-07 (a review): a rotated token whose replacement was revoked since was told to install that one.
+  it('tells a token whose chain of replacements ended so, in one wording on JSON, HL7 (AR) and FHIR', async () => {
+    const a = issueToken('gw-icu4', new Date(NOW), { kind: 'ehr' });
+    const b = issueToken('gw-icu4', new Date(NOW), { kind: 'ehr' });
+    const at = new Date(NOW).toISOString();
+    await tokens.put({ ...a.record, revokedAt: at, replacedBy: b.record.tokenId, replacedAt: at });
+    await tokens.put({ ...b.record, revokedAt: at });
+    token = a.token;
+    const said = `device token replaced at ${at} by token ${b.record.tokenId} (crs token rotate), but no replacement is active any more (revoked or expired): issue the device a new one (crs token issue --backend aws --outputs FILE) and configure it with that`;
+    const handler = mod.createIngestHandler({ queue, tokens, now: () => NOW, ...live });
+    const text = toPcd01(msg('P-1', 0, { vitals: { heartRate: 100 } }, 'M-9'))!;
+    const { result: hl7Answer } = await captureOutput(() => handler(hl7(text)));
+    // Refused before its body is read: no control id to echo.
+    expect([hl7Answer.statusCode, readAck(hl7Answer.body as string)]).toEqual([
+      403,
+      { code: 'AR', controlId: '', text: said },
+    ]);
+    const { result: fhirAnswer } = await captureOutput(() =>
+      handler(
+        httpEvent({
+          path: '/fhir/r4/Bundle',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' },
+          body: JSON.stringify(new FhirEncoder().bundle(enrol('P-2', -60))),
+        }),
+      ),
+    );
+    expect(fhirAnswer.statusCode).toBe(403);
+    expect(JSON.stringify(JSON.parse(fhirAnswer.body as string))).toContain(JSON.stringify(said).slice(1, -1));
+    const { result: jsonAnswer } = await captureOutput(() =>
+      handler(
+        httpEvent({
+          path: '/v1/messages',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify(msg('P-1', 0, { vitals: { heartRate: 100 } })),
+        }),
+      ),
+    );
+    expect([jsonAnswer.statusCode, JSON.parse(jsonAnswer.body as string)]).toEqual([403, { error: said }]);
+  });
+
   it('takes local HL7 times in the configured site zone', async () => {
     const text = toPcd01(msg('P-1', 0, { vitals: { spo2: 93 } }, 'M-3'))!.replace(/\+0000/g, '');
     const refused = await captureOutput(() =>

@@ -11,6 +11,7 @@ import { DB_FILE, openDataDir } from '#adapters/sqlite/db.ts';
 import { SqliteTokenStore } from '#adapters/sqlite/tokens.ts';
 import { tokenCommand } from '#cli/tokens.ts';
 import { MemoryTokenStore } from '#test/support/port-fakes.ts';
+import { chainRefusals, rotationChains } from '#test/support/token-link.ts';
 
 const NOW = new Date('2026-12-07T10:00:00.000Z');
 const at = (ms: number) => new Date(NOW.getTime() + ms);
@@ -123,6 +124,115 @@ describe('crs token rotate stores the link on the old token', () => {
     const second = await rotate(old.tokenId, '--overlap', '0');
     expect(await authenticate(`Bearer ${old.token}`, store, NOW)).toMatchObject({
       error: expect.stringContaining(`by token ${second.tokenId} `),
+    });
+  });
+});
+
+// 2026-12-07 (a review): the refusal read the direct link only. A token rotated with --overlap 0 whose replacement
+// was revoked since was told to install that one (and `crs token rotate` of it failed: "no active token"); one whose
+// replacement was rotated in turn was told to install the revoked middle one. `crs token list` followed the chain.
+describe('the refusal of a replaced token follows the chain of rotations, as crs token list does', () => {
+  let store: MemoryTokenStore;
+  let clock: Date;
+  const run = async (argv: string[]) => {
+    let out = '';
+    let err = '';
+    const code = await tokenCommand([...argv, '--backend', 'aws'], {
+      out: (t) => (out += t),
+      err: (t) => (err += t),
+      now: () => clock,
+      aws: async () => ({ tokens: store, close: () => undefined }),
+      env: { CRS_TOKENS_TABLE: 'tokens' },
+    });
+    return { code, out, err };
+  };
+  beforeEach(() => {
+    store = new MemoryTokenStore();
+    clock = NOW;
+  });
+  const aws = ' --backend aws --outputs FILE';
+
+  it('names the first replacement still taken, or says none is and to issue a new token', async () => {
+    const t = await rotationChains(run);
+    const said = chainRefusals(t, aws);
+    expect(await authenticate(`Bearer ${t.ended.a.token}`, store, NOW, undefined, 'aws')).toEqual({
+      ok: false,
+      status: 403,
+      error: said.ended,
+    });
+    expect(await authenticate(`Bearer ${t.twice.a.token}`, store, NOW, undefined, 'aws')).toEqual({
+      ok: false,
+      status: 403,
+      error: said.twice,
+    });
+    // The command it names runs: the middle token is revoked, the one named is not.
+    expect((await run(['rotate', t.twice.c.tokenId, '--overlap', '0'])).code).toBe(0);
+    expect((await run(['rotate', t.ended.b.tokenId])).err).toMatch(/no active token/);
+  });
+
+  it('says what crs token list says of a token whose overlap is over (the two agree)', async () => {
+    clock = at(-2 * H);
+    const a = JSON.parse((await run(['issue', '--device', 'gw-1', '--kind', 'monitor', '--json'])).out);
+    const b = JSON.parse((await run(['rotate', a.tokenId, '--overlap', '1h', '--json'])).out);
+    const c = JSON.parse((await run(['rotate', b.tokenId, '--overlap', '0', '--json'])).out);
+    clock = NOW; // a's overlap over, b revoked: c is the one
+    const refusal = await authenticate(`Bearer ${a.token}`, store, NOW, undefined, 'aws');
+    expect(refusal).toMatchObject({ error: expect.stringContaining(`install token ${c.tokenId} on the device`) });
+    const listed = JSON.parse((await run(['list', '--json'])).out) as { tokenId: string; refused: string | null }[];
+    expect(listed.find((r) => r.tokenId === a.tokenId)?.refused).toBe(refusal.ok ? null : refusal.error);
+  });
+
+  it('ends a loop (a hand edit: A by B by A, both revoked) naming none', async () => {
+    const a = issueToken('gw-1', at(-H), { kind: 'monitor' });
+    const b = issueToken('gw-1', at(-H), { kind: 'monitor' });
+    const ended = { revokedAt: NOW.toISOString(), replacedAt: NOW.toISOString() };
+    await store.put({ ...a.record, ...ended, replacedBy: b.record.tokenId });
+    await store.put({ ...b.record, ...ended, replacedBy: a.record.tokenId });
+    expect(await authenticate(`Bearer ${a.token}`, store, NOW)).toMatchObject({
+      error: expect.stringContaining('but no replacement is active any more'),
+    });
+  });
+
+  it('looks up a bounded number of tokens by id, never the whole store, and says so past the bound', async () => {
+    const first = issueToken('gw-1', at(-H), { kind: 'monitor' });
+    let prev = first.record;
+    // A chain of 40 rotations, each revoked: far past any bound the refusal keeps.
+    for (let i = 0; i < 40; i++) {
+      const next = issueToken('gw-1', at(-H), { kind: 'monitor' }).record;
+      await store.put({
+        ...prev,
+        revokedAt: NOW.toISOString(),
+        replacedBy: next.tokenId,
+        replacedAt: NOW.toISOString(),
+      });
+      prev = next;
+    }
+    await store.put(prev); // the last one taken
+    const lookups = { byId: 0, list: 0 };
+    const byId = store.findById.bind(store);
+    store.findById = (...a) => {
+      lookups.byId++;
+      return byId(...a);
+    };
+    store.list = async () => {
+      lookups.list++;
+      return [];
+    };
+    const refusal = await authenticate(`Bearer ${first.token}`, store, NOW);
+    expect(lookups.list).toBe(0);
+    expect(lookups.byId).toBeLessThanOrEqual(16);
+    expect(refusal).toMatchObject({
+      error: `device token replaced at ${NOW.toISOString()} by token ${store.tokens[1]!.tokenId} (crs token rotate): install the replacement on the device; crs token list names the one active now`,
+    });
+  });
+
+  it('a store that cannot be read for the chain still refuses, naming where the replacement is found', async () => {
+    const t = await rotationChains(run);
+    store.findById = () => Promise.reject(new Error('throttled'));
+    expect(await authenticate(`Bearer ${t.ended.a.token}`, store, NOW, undefined, 'aws')).toEqual({
+      ok: false,
+      status: 403,
+      error: `device token replaced at ${t.ended.b.createdAt} by token ${t.ended.b.tokenId} (crs token rotate): install the replacement on the device; crs token list${aws} names the one active now`,
     });
   });
 });

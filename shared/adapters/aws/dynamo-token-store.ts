@@ -33,6 +33,8 @@ function fromItem(item: Record<string, AttributeValue>): DeviceToken {
   // The link a rotation wrote (2026-12-07); an item written before has none. Said escaped (TOKEN_REPLACED).
   if (item.replacedBy) token.replacedBy = item.replacedBy.S ?? JSON.stringify(item.replacedBy);
   if (item.replacedAt) token.replacedAt = item.replacedAt.S ?? JSON.stringify(item.replacedAt);
+  // The replacement's key (2026-12-07, later that day): a key only, used as one (a text), never said.
+  if (item.replacedByHash?.S) token.replacedByHash = item.replacedByHash.S;
   // Kept as stored, known or not: authenticate() refuses a kind it does not know (never read as no kind). A kind
   // stored as no text (a string set, a number) or an empty one is such a kind: until 2026-12-06 it was read as none.
   if (item.kind) token.kind = (item.kind.S ?? JSON.stringify(item.kind)) as DeviceKind;
@@ -80,6 +82,7 @@ export class DynamoTokenStore implements TokenStore {
     if (token.expiresAt) item.expiresAt = { S: token.expiresAt };
     if (token.replacedBy) item.replacedBy = { S: token.replacedBy };
     if (token.replacedAt) item.replacedAt = { S: token.replacedAt };
+    if (token.replacedByHash) item.replacedByHash = { S: token.replacedByHash };
     await this.client.send(
       new PutItemCommand({
         TableName: this.tableName,
@@ -92,12 +95,22 @@ export class DynamoTokenStore implements TokenStore {
   }
 
   /**
-   * The hashes of a token id's items (one, unless an id was ever reused). The index is eventually consistent: a token
-   * it does not show yet (issued a moment before: `crs token rotate` right after `issue`) is looked for with a
-   * consistent scan, so that it is not taken for unknown and left active (until 2026-12-06). Only an operator's
-   * command comes here, and only for an id the index does not show.
+   * A token id's items, read consistently, never with a scan (the refusal of a replaced token follows its chain of
+   * rotations with this): by `hash`, the key rotate stored beside the id, when that item still holds the id; else the
+   * byTokenId index (keys only) gives the keys, each then read consistently. The index is eventually consistent: a
+   * token issued a moment before may not be found (only a link written before the key was stored looks there).
    */
-  private async hashesOf(tokenId: string): Promise<string[]> {
+  async findById(tokenId: string, hash?: string): Promise<DeviceToken[]> {
+    if (hash) {
+      const byKey = await this.findByHash(hash);
+      if (byKey?.tokenId === tokenId) return [byKey];
+    }
+    const items = await Promise.all((await this.indexedHashes(tokenId)).map((h) => this.findByHash(h)));
+    return items.filter((t): t is DeviceToken => t?.tokenId === tokenId);
+  }
+
+  /** The hashes the byTokenId index holds for a token id (eventually consistent). */
+  private async indexedHashes(tokenId: string): Promise<string[]> {
     const found = await this.client.send(
       new QueryCommand({
         TableName: this.tableName,
@@ -107,7 +120,17 @@ export class DynamoTokenStore implements TokenStore {
         ExpressionAttributeValues: { ':id': { S: tokenId } },
       }),
     );
-    const hashes = (found.Items ?? []).flatMap((i) => (i[T.partitionKey]?.S ? [i[T.partitionKey]!.S!] : []));
+    return (found.Items ?? []).flatMap((i) => (i[T.partitionKey]?.S ? [i[T.partitionKey]!.S!] : []));
+  }
+
+  /**
+   * The hashes of a token id's items (one, unless an id was ever reused). The index is eventually consistent: a token
+   * it does not show yet (issued a moment before: `crs token rotate` right after `issue`) is looked for with a
+   * consistent scan, so that it is not taken for unknown and left active (until 2026-12-06). Only an operator's
+   * command comes here, and only for an id the index does not show.
+   */
+  private async hashesOf(tokenId: string): Promise<string[]> {
+    const hashes = await this.indexedHashes(tokenId);
     if (hashes.length > 0) return hashes;
     return (await this.list()).filter((t) => t.tokenId === tokenId && t.hash).map((t) => t.hash);
   }
@@ -128,13 +151,18 @@ export class DynamoTokenStore implements TokenStore {
     });
   }
 
-  /** Links a token to its replacement (crs token rotate), revoked or not; false for an unknown one. */
-  async markReplaced(tokenId: string, by: string, at: string): Promise<boolean> {
+  /**
+   * Links a token to its replacement (crs token rotate), revoked or not, with the replacement's key beside its id
+   * (replacedByHash; a link given none removes an earlier link's); false for an unknown one.
+   */
+  async markReplaced(tokenId: string, by: string, at: string, byHash?: string): Promise<boolean> {
     return this.updateActive(
       tokenId,
       {
-        UpdateExpression: 'SET replacedBy = :by, replacedAt = :at',
-        ExpressionAttributeValues: { ':by': { S: by }, ':at': { S: at } },
+        UpdateExpression: byHash
+          ? 'SET replacedBy = :by, replacedAt = :at, replacedByHash = :key'
+          : 'SET replacedBy = :by, replacedAt = :at REMOVE replacedByHash',
+        ExpressionAttributeValues: { ':by': { S: by }, ':at': { S: at }, ...(byHash ? { ':key': { S: byHash } } : {}) },
       },
       'attribute_exists(#hash)',
     );

@@ -87,6 +87,8 @@ export class SqliteTokenStore implements TokenStore {
    * native memory until the garbage collector ran: about 90 MiB of RSS over 50,000 lookups).
    */
   private byHash?: ReturnType<Db['prepare']>;
+  /** The refusal of a replaced token reads each link of its chain of rotations by id: prepared once too. */
+  private byId?: ReturnType<Db['prepare']>;
 
   constructor(private readonly db: Db) {}
 
@@ -94,6 +96,12 @@ export class SqliteTokenStore implements TokenStore {
     this.byHash ??= this.db.prepare('SELECT * FROM device_tokens WHERE hash = ?');
     const row = this.byHash.get(hash) as Row | undefined;
     return row ? toToken(row) : undefined;
+  }
+
+  /** The row of a token id (its primary key: one indexed read; the hash a rotation knew is not needed here). */
+  async findById(tokenId: string): Promise<DeviceToken[]> {
+    this.byId ??= this.db.prepare('SELECT * FROM device_tokens WHERE token_id = ?');
+    return (this.byId.all(tokenId) as Row[]).map(toToken);
   }
 
   async put(token: DeviceToken): Promise<void> {

@@ -23,7 +23,7 @@ import type { SiteDrugCodes } from '#app/interfaces/terminology.ts';
 import type { AckKeys } from '#app/ack.ts';
 import type { Principal } from '#app/scope.ts';
 import type { MessageQueue } from '#ports';
-import { tokenExpired, tokenPrincipal } from '#app/auth.ts';
+import { refusedAsReplaced, replacementOf, tokenExpired, tokenPrincipal } from '#app/auth.ts';
 import { GradingWorker } from './worker.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import { MAX_OBSERVATION_AGE_VARIABLE, maxObservationAgeSetting } from '#domain/device-clock.ts';
@@ -618,7 +618,9 @@ function devicePrincipal(
     // older scope. Decided as over HTTP, the refusal naming why; all expired: the newest's expiry.
     const token = unrevoked.find((t) => !tokenExpired(t, at)) ?? unrevoked[0];
     if (!token) return undefined;
-    const auth = tokenPrincipal(token, at);
+    // A replaced one names the replacement taken now, as over HTTP (authenticate).
+    const replacement = refusedAsReplaced(token, at) ? await replacementOf(token, tokens, at) : undefined;
+    const auth = tokenPrincipal(token, at, 'embedded', replacement);
     return auth.ok ? auth.principal : { refused: auth.error, tokenId: token.tokenId };
   };
 }
