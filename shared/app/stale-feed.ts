@@ -38,9 +38,12 @@ const sinceOfAlert = (alertId: string) => Number(alertId.slice(alertId.lastIndex
 function quietSince(state: PatientState | undefined, since: number, timeZone: string): string {
   const at = formatSiteTime(since, timeZone);
   if (!neverSent(state, since)) return `nothing from the monitor since ${at}`;
-  const readmitted = state.monitoringEnd !== undefined && since >= state.monitoringEnd.t;
-  return `no monitor data since ${readmitted ? 're-admission' : 'enrolment'} at ${at}`;
+  return `no monitor data since ${isReadmission(state, since) ? 're-admission' : 'enrolment'} at ${at}`;
 }
+
+/** A feed watched from `since` is watched again after an end (a re-admission), not from the enrolment. */
+const isReadmission = (state: PatientState, since: number) =>
+  state.monitoringEnd !== undefined && since >= state.monitoringEnd.t;
 
 /** No monitor data came since the feed was watched from `since` (its enrolment or re-admission): it never sent. */
 function neverSent(state: PatientState | undefined, since: number): state is PatientState {
@@ -102,6 +105,31 @@ function whyLeft(state: PatientState | undefined, since: number) {
   return readmitted ? ('readmitted' as const) : ('resumed' as const);
 }
 
+/**
+ * What a ward's quiet monitors have been quiet since, in few characters (an SMS of three patients of short ids is one
+ * part): "N patients' monitors quiet since T" when all of them sent and stopped (T the earliest); "N monitors quiet,
+ * s since T, k since enrolment" when k never sent (T the earliest of the s that stopped, never an enrolment:
+ * 2026-12-07, it read "quiet since 08:00, k never sent", 08:00 the enrolment of those that never sent, and the one
+ * that sent had stopped later); "N patients' monitors never sent, enrolled from T" (the earliest) when none sent.
+ * Those that never sent say since what, as the patient's alert does: their enrolment, their re-admission ("re-admitted
+ * from"), or both ("enrolment or re-admission": until 2026-12-07 "enrolled from" was said of re-admissions too).
+ */
+function wardQuiet(quiet: readonly FeedCheck[], timeZone: string): string {
+  const never = quiet.filter((c) => neverSent(c.state, c.feed!.since));
+  const stopped = quiet.filter((c) => !never.includes(c));
+  const n = `${quiet.length} patients' monitors`;
+  const earliest = (cs: readonly FeedCheck[]) => formatSiteTime(Math.min(...cs.map((c) => c.feed!.since)), timeZone);
+  if (never.length === 0) return `${n} quiet since ${earliest(stopped)}`;
+  const readmitted = never.filter((c) => isReadmission(c.state!, c.feed!.since)).length;
+  const [enrolment, readmission] = [readmitted < never.length, readmitted > 0];
+  if (stopped.length === 0) {
+    const from = [enrolment && 'enrolled', readmission && 're-admitted'].filter(Boolean).join(' or ');
+    return `${n} never sent, ${from} from ${earliest(never)}`;
+  }
+  const start = [enrolment && 'enrolment', readmission && 're-admission'].filter(Boolean).join(' or ');
+  return `${quiet.length} monitors quiet, ${stopped.length} since ${earliest(stopped)}, ${never.length} since ${start}`;
+}
+
 /** How many patients a ward page names (the board lists them all). */
 const NAMED = 20;
 
@@ -111,13 +139,7 @@ function wardAlert(ward: string, since: number, quiet: FeedCheck[], timeZone: st
     .map((c) => `${c.patientId}${bedOf(c.state)}`)
     .join('; ');
   const more = quiet.length > NAMED ? `; and ${quiet.length - NAMED} more` : '';
-  // Monitors that never sent are told from those that stopped (2026-12-07), in few characters (an SMS).
-  const never = quiet.filter((c) => neverSent(c.state, c.feed!.since)).length;
-  const at = formatSiteTime(since, timeZone);
-  const what =
-    never === quiet.length
-      ? `${quiet.length} patients' monitors never sent, enrolled from ${at}`
-      : `${quiet.length} patients' monitors quiet since ${at}${never > 0 ? `, ${never} never sent` : ''}`;
+  const what = wardQuiet(quiet, timeZone);
   return {
     alertId: staleFeedAlertId(wardSubject(ward), since),
     patientId: wardSubject(ward),

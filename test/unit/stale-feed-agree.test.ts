@@ -262,24 +262,53 @@ describe('the stale-feed sweep on SQLite and on DynamoDB', () => {
   });
 
   // 2026-12-07: the ward's alert read "monitors quiet since 08:00" also when none of them had ever sent (08:00 being
-  // their enrolment), as the patient's alert did before the same day.
-  it("says when a ward's quiet monitors never sent, all or some of them, in about the same length", async () => {
+  // their enrolment), as the patient's alert did before the same day. Then "quiet since 08:00, 3 never sent" when one
+  // had sent and stopped at 08:02 (08:00 the others' enrolment), and "enrolled from" of re-admitted patients.
+  it("says when a ward's quiet monitors stopped, and since what those that never sent sent nothing, in about the same length", async () => {
     const ward = (summaries: string[]) => summaries.filter((x) => x.startsWith('NO DATA, ward'));
-    const quiet: Op[] = [{ op: 'sweep', minutes: 20 }];
-    const allNever = await summariesOnBoth(quiet, undefined, 'ehr');
-    const someNever = await summariesOnBoth([{ op: 'data', patient: 2 }, ...quiet], undefined, 'ehr');
-    const stopped = await summariesOnBoth(quiet);
+    // P-2's monitor sends at 08:02; P-1 is discharged at 08:01 and re-admitted at 08:03 (from the EHR).
+    const p2: Op[] = [
+      { op: 'sweep', minutes: 2 },
+      { op: 'data', patient: 2 },
+      { op: 'sweep', minutes: 18 },
+    ];
+    const readmitP1: Op[] = [
+      { op: 'sweep', minutes: 1 },
+      { op: 'end', patient: 1 },
+      { op: 'sweep', minutes: 2 },
+      { op: 're-enrol', patient: 1 },
+      { op: 'sweep', minutes: 17 },
+    ];
+    const readmitP1p2: Op[] = [
+      ...readmitP1.slice(0, 2),
+      { op: 'sweep', minutes: 1 },
+      { op: 'data', patient: 2 },
+      { op: 'sweep', minutes: 1 },
+      ...readmitP1.slice(3),
+    ];
+    const allNever = await summariesOnBoth([{ op: 'sweep', minutes: 20 }], undefined, 'ehr');
+    const someNever = await summariesOnBoth(p2, undefined, 'ehr');
+    const allNeverReadmitted = await summariesOnBoth(readmitP1, undefined, 'ehr');
+    const someNeverReadmitted = await summariesOnBoth(readmitP1p2, undefined, 'ehr');
+    const stopped = await summariesOnBoth([{ op: 'sweep', minutes: 20 }]);
     const list = '(P-1, bed H4-P-1; P-2, bed H4-P-2; P-3, bed H4-P-3; P-4, bed H4-P-4)';
-    const all = `NO DATA, ward H4: 4 patients' monitors never sent, enrolled from 2026-01-10 08:00 UTC ${list}; their grades cannot be trusted`;
-    const some = `NO DATA, ward H4: 4 patients' monitors quiet since 2026-01-10 08:00 UTC, 3 never sent ${list}; their grades cannot be trusted`;
-    const none = `NO DATA, ward H4: 4 patients' monitors quiet since 2026-01-10 08:00 UTC ${list}; their grades cannot be trusted`;
+    const text = (what: string) =>
+      `NO DATA, ward H4: 4 ${what.startsWith('quiet,') ? 'monitors' : "patients' monitors"} ${what} ${list}; their grades cannot be trusted`;
+    const all = text('never sent, enrolled from 2026-01-10 08:00 UTC');
+    const some = text('quiet, 1 since 2026-01-10 08:02 UTC, 3 since enrolment');
+    const allReadmitted = text('never sent, enrolled or re-admitted from 2026-01-10 08:00 UTC');
+    const someReadmitted = text('quiet, 1 since 2026-01-10 08:02 UTC, 3 since enrolment or re-admission');
+    const none = text('quiet since 2026-01-10 08:00 UTC');
     for (const [i, backend] of ['SQLite', 'DynamoDB'].entries()) {
       expect(ward(allNever[i]!), backend).toEqual([all]);
       expect(ward(someNever[i]!), backend).toEqual([some]);
+      expect(ward(allNeverReadmitted[i]!), backend).toEqual([allReadmitted]);
+      expect(ward(someNeverReadmitted[i]!), backend).toEqual([someReadmitted]);
       expect(ward(stopped[i]!), backend).toEqual([none]);
     }
     // By SMS: no more parts than the ward page of monitors that stopped, with the link or without (one part where
-    // it was one: three patients of short ids, no link).
+    // it was one: three patients of short ids, no link), but where the never sent are of both enrolment and
+    // re-admission: then the shortest ward (three patients of short ids) takes two parts where it took one.
     const link = 'https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/ack/U8hxA2w8fIT0AW94a1clCg';
     const parts = (summary: string, ackUrl?: string) =>
       smsSegments(
@@ -290,10 +319,18 @@ describe('the stale-feed sweep on SQLite and on DynamoDB', () => {
           ...(ackUrl ? { ackUrl } : {}),
         }),
       );
-    const three = (s: string) => s.replace('4 patients', '3 patients').replace(list, '(P1, bed 1; P2, bed 2; P3)');
+    const three = (s: string) =>
+      s
+        .replace('ward H4: 4 ', 'ward H4: 3 ')
+        .replace(list, '(P1, bed 1; P2, bed 2; P3)')
+        .replace(/ 3 since/, ' 2 since');
+    const readmitted = (s: string) =>
+      s.replace('enrolled from', 're-admitted from').replace('enrolment', 're-admission');
     for (const ackUrl of [link, undefined])
-      for (const s of [all, some]) expect(parts(three(s), ackUrl), s).toBeLessThanOrEqual(parts(three(none), ackUrl));
-    expect(parts(three(all))).toBe(1);
+      for (const s of [all, some, readmitted(all), readmitted(some)])
+        expect(parts(three(s), ackUrl), s).toBeLessThanOrEqual(parts(three(none), ackUrl));
+    for (const s of [all, some, readmitted(all), readmitted(some)]) expect(parts(three(s)), s).toBe(1);
+    for (const s of [allReadmitted, someReadmitted]) expect(parts(three(s)), s).toBe(2);
   });
 
   it('raises and clears the same alerts, with the same pages and audit entries', { timeout: 60_000 }, async () => {

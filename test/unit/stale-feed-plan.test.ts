@@ -156,7 +156,34 @@ describe('the stale-feed plan', () => {
       ],
       60,
     );
-    expect(p.alerts[0]!.summary).toContain("3 patients' monitors quiet since 2026-12-01 08:00 UTC, 1 never sent (");
+    expect(p.alerts[0]!.summary).toContain('3 monitors quiet, 2 since 2026-12-01 08:00 UTC, 1 since re-admission (');
+  });
+
+  // 2026-12-07: the time a ward's alert said its monitors were quiet since was the earliest of all, an enrolment too.
+  it("a ward's alert says when the monitors that sent stopped (the earliest), never the enrolment of those that did not", () => {
+    const never = (patientId: string, enrolledAt: number): FeedCheck => ({
+      patientId,
+      state: inWard('A'),
+      feed: { stale: true, since: at(enrolledAt) },
+    });
+    const p = plan([], [never('P1', 0), check('P2', 'A', true, 7), check('P3', 'A', true, 5), never('P4', 1)], 60);
+    expect(p.alerts[0]!.summary).toContain('4 monitors quiet, 2 since 2026-12-01 08:05 UTC, 2 since enrolment (');
+    // Its id (and the all-clear's "the no-data alert of") is of the earliest of all, as before.
+    expect(p.alerts[0]!.alertId).toBe(wardAlertId('A', 0));
+  });
+
+  it("a ward's alert of monitors that never sent since their re-admission says re-admitted, not enrolled", () => {
+    const readmittedAt = (patientId: string, t: number): FeedCheck => ({
+      patientId,
+      state: {
+        ...inWard('A'),
+        monitoringEnd: { v: 'discharged', t: at(t - 1) },
+        lastEnrolmentAt: at(t),
+      } as PatientState,
+      feed: { stale: true, since: at(t) },
+    });
+    const p = plan([], [readmittedAt('P1', 4), readmittedAt('P2', 3), readmittedAt('P3', 6)], 60);
+    expect(p.alerts[0]!.summary).toContain("3 patients' monitors never sent, re-admitted from 2026-12-01 08:03 UTC (");
   });
 
   it("a ward's page names up to 20 patients, and says how many more only when there are more", () => {
