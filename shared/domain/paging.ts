@@ -3,7 +3,7 @@
 // time in replay), so the ladders are deterministic and testable.
 import type { Condition } from './config.ts';
 import { changeSeq, type Notification } from './page.ts';
-import type { PatientState } from './state.ts';
+import { enrolledAt, type PatientState } from './state.ts';
 import { byId } from './ids.ts';
 import { formatSiteTime, MINUTE } from './time.ts';
 import type { pagingConfigSchema } from './paging-schema.ts';
@@ -848,11 +848,11 @@ export function feedStatus(
   now: number,
   config: PagingConfig,
 ): { stale: boolean; since: number } | undefined {
-  const enrolledAt = Math.min(...Object.values(state.enrolment).map((f) => f.t));
-  if (!Number.isFinite(enrolledAt)) return undefined;
+  const since0 = enrolledAt(state);
+  if (!Number.isFinite(since0)) return undefined;
   const end = state.monitoringEnd;
   const restarted = end ? restartedAt(state, end.t) : undefined;
   if (end && restarted === undefined) return undefined;
-  const since = Math.max(state.lastMonitorAt ?? enrolledAt, restarted ?? Number.NEGATIVE_INFINITY);
+  const since = Math.max(state.lastMonitorAt ?? since0, restarted ?? Number.NEGATIVE_INFINITY);
   return { stale: now - since >= config.staleFeedMinutes * MINUTE, since };
 }

@@ -21,6 +21,7 @@ import { addSeen, identify } from './seen.ts';
 import {
   copyState,
   emptyState,
+  enrolledAt,
   knownUnmaskedFever,
   type NotifiedGrade,
   type PatientState,
@@ -343,6 +344,7 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
   else s.bpMemo = memoFor(s, th); // the one it has, unless the state was just read or the thresholds changed
 
   if (msg.source.kind === 'monitor') s.lastMonitorAt = Math.max(s.lastMonitorAt ?? t, t);
+  if (msg.enrolment) s.firstEnrolledAt = Math.min(s.firstEnrolledAt ?? enrolledAt(prev), t);
   if (msg.monitoringEnd || msg.enrolment) {
     const m = monitoringFields(s, msg, t);
     s.monitoringEnd = m.monitoringEnd;

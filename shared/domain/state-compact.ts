@@ -6,7 +6,7 @@
 //   [3, patientId, clock, seq, enrolment, vitals, oxygen, vasopressors, neuro, organ, labs, febrile, feverOnset,
 //    bp, pressors, bpFold, tocilizumab, lastGiven, lastMaskingAt, episodeEndedAt, crsZeroSince, notified,
 //    lastMonitorAt, spo2, spo2Alert, seen, latestFever, maskedFever, unmaskedFever, monitoringEnd,
-//    lastEnrolmentAt, placedAhead, feverDropped, latestInfusedAt]
+//    lastEnrolmentAt, placedAhead, feverDropped, latestInfusedAt, firstEnrolledAt]
 //
 // - clock: epoch ms, or null for an empty state; every other time: seconds before the clock (fractions for ms),
 //   or null when absent;
@@ -30,6 +30,8 @@
 // - latestInfusedAt: a time or null, appended after feverDropped (2026-12-07, episodeStart "latest-infusion"): a
 //   state stored before it loads as one that knows only its current infusion; code before it ignores it (and starts
 //   the episode at the infusion observed last, its only reading).
+// - firstEnrolledAt: a time or null, appended after latestInfusedAt (2026-12-07): a state stored before it loads as
+//   one that counts a never-sent monitor's quiet from its enrolment fields; code before it ignores it (and counts so).
 import type { Condition } from './config.ts';
 import type { MedicationDrug, MonitoringEndReason } from './contract.ts';
 import { MEDICATION_DRUGS } from './vocabulary.ts';
@@ -169,6 +171,7 @@ export function compactState(s: PatientState): unknown[] {
     placedAhead: s.placedAhead.length === 0 ? null : encodePlacedAhead(s.placedAhead, t),
     feverDropped: s.feverDropped ? [t(s.feverDropped[0]), t(s.feverDropped[1])] : null,
     latestInfusedAt: t(s.latestInfusedAt),
+    firstEnrolledAt: t(s.firstEnrolledAt),
   };
   // Trailing nulls dropped: a state that knows no fever ends at seen, as one stored before the fevers were appended.
   return trimNulls([
@@ -206,6 +209,7 @@ export function compactState(s: PatientState): unknown[] {
     out.placedAhead,
     out.feverDropped,
     out.latestInfusedAt,
+    out.firstEnrolledAt,
   ]);
 }
 
@@ -247,6 +251,7 @@ export function expandState(a: unknown[]): PatientState {
     placedAhead,
     feverDropped,
     latestInfusedAt,
+    firstEnrolledAt,
   ] = a as [
     number,
     string,
@@ -281,6 +286,7 @@ export function expandState(a: unknown[]): PatientState {
     T?,
     (T[] | null)?,
     ([T, T] | null)?,
+    T?,
     T?,
   ];
   const clock = clockOrNull === null ? Number.NEGATIVE_INFINITY : clockOrNull;
@@ -337,6 +343,7 @@ export function expandState(a: unknown[]): PatientState {
     lastEnrolmentAt: ms(lastEnrolmentAt),
     placedAhead: placedAhead ? decodePlacedAhead(placedAhead, ms) : [],
     feverDropped: feverDropped ? [ms(feverDropped[0])!, ms(feverDropped[1])!] : undefined,
+    firstEnrolledAt: ms(firstEnrolledAt),
   });
   return withKnownFevers(state, ms(feverOnset));
 }

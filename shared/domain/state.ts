@@ -147,6 +147,13 @@ export interface PatientState {
    */
   lastEnrolmentAt: number | undefined;
   /**
+   * Earliest observedAt of an enrolment from any source: the stale-feed watch of a patient no monitor has sent for
+   * counts from it, and a transfer (a later enrolment with a new bed and ward) does not move it (paging.ts
+   * feedStatus). Undefined in a state stored before it was kept (2026-12-07): the enrolment fields' earliest time
+   * stands in, and the next enrolment applied keeps the earlier of the two.
+   */
+  firstEnrolledAt: number | undefined;
+  /**
    * Where messages dated ahead of their arrival were placed (section 1: at the arrival), as [observedAt, placed] in
    * observedAt order, the latest PLACED_AHEAD_KEPT (reducer.ts): a later message for the same observedAt (a
    * correction, the other half of a panel) is placed at the same instant, so that it merges with the first.
@@ -198,11 +205,24 @@ export function emptyState(patientId: string): PatientState {
     lastMonitorAt: undefined,
     monitoringEnd: undefined,
     lastEnrolmentAt: undefined,
+    firstEnrolledAt: undefined,
     placedAhead: [],
     spo2: [],
     spo2Alert: false,
     seen: [],
   });
+}
+
+/**
+ * When the patient was enrolled: the earliest enrolment applied (firstEnrolledAt), or for a state stored before it
+ * was kept the earliest time of the enrolment fields it holds; Infinity when it has none. The stale-feed watch of a
+ * patient no monitor has sent for counts from it (paging.ts feedStatus).
+ */
+export function enrolledAt(s: PatientState): number {
+  if (s.firstEnrolledAt !== undefined) return s.firstEnrolledAt;
+  let out = Number.POSITIVE_INFINITY;
+  for (const f of Object.values(s.enrolment)) if (f.t < out) out = f.t;
+  return out;
 }
 
 /**
@@ -242,6 +262,7 @@ export function copyState(s: PatientState): PatientState {
     lastMonitorAt: s.lastMonitorAt,
     monitoringEnd: s.monitoringEnd,
     lastEnrolmentAt: s.lastEnrolmentAt,
+    firstEnrolledAt: s.firstEnrolledAt,
     placedAhead: s.placedAhead,
     spo2: s.spo2,
     spo2Alert: s.spo2Alert,

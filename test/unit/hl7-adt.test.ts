@@ -15,7 +15,9 @@ import type { DeviceMessage } from '#domain/contract.ts';
 import { DEFAULT_PAGING, feedStatus, monitoringEnded } from '#domain/paging.ts';
 import { startMllpListener, type MllpListener } from '#hosts/embedded/mllp.ts';
 import type { QueuedMessage } from '#ports';
-import { enrol, msg } from '#test/support/messages.ts';
+import { enrol, msg, T0 } from '#test/support/messages.ts';
+import { compactState, expandState } from '#domain/state-compact.ts';
+import { deserializeState, serializeState, type PatientState } from '#domain/state.ts';
 import { MemoryQueue, MemorySecurityLog, ingestFakes } from '#test/support/port-fakes.ts';
 import { sameAck } from '#test/support/hl7-ack.ts';
 import { run } from '#test/support/run.ts';
@@ -630,5 +632,57 @@ describe('ADT events that place an inpatient, pinned by a mutation run', () => {
 
   it("acknowledges a site's own event longer than the standard three characters AA, nothing taken (an AR halts the feed)", () => {
     expect(translated(adt('ZSITE01')).notes).toEqual(['ADT event ZSITE01 is not used by this system: nothing taken']);
+  });
+});
+
+describe('a transfer of a patient whose monitor never sent: the "no data" watch counts from the enrolment (2026-12-07)', () => {
+  // Until 2026-12-07 the watch of a patient no monitor had sent for counted from the earliest time of the enrolment
+  // fields it holds: a transfer (an A02, or the EHR sending its whole enrolment again with the new bed) gave them all
+  // its own time, so the patient was no longer quiet: its open "no data" alert cleared with no monitor data at all,
+  // and the watch began again (15 minutes more without an alert, each move).
+  const fromEhr = (m: DeviceMessage): DeviceMessage => ({ ...m, source: { deviceId: 'EPIC', kind: 'ehr' } });
+  const a01 = translated(adt('A01', 'PV1||I|H4^^01', 'EVN|A01|||||20260110090000+0100')).translated[0]!.message;
+  const a02 = translated(adt('A02')).translated[0]!.message; // to H5^^07 at 09:30Z
+  const ENROLLED = Date.parse('2026-01-10T08:00:00Z');
+  const stored = (s: PatientState) => [s, deserializeState(serializeState(s)), expandState(compactState(s))];
+
+  it('an A02 after an A01 (bed and ward alone): quiet since the A01, stored on either backend', () => {
+    const s = run([a01, a02] as DeviceMessage[]).state!;
+    expect(s.enrolment.ward?.v).toBe('H5');
+    for (const form of stored(s))
+      expect(feedStatus(form, Date.parse('2026-01-10T09:31:00Z'), DEFAULT_PAGING)).toEqual({
+        stale: true,
+        since: ENROLLED,
+      });
+    // The move charted late (before the A01 arrived) changes nothing either.
+    expect(
+      feedStatus(run([a02, a01] as DeviceMessage[]).state!, Date.parse('2026-01-10T09:31:00Z'), DEFAULT_PAGING),
+    ).toEqual({ stale: true, since: ENROLLED });
+  });
+
+  it('the whole enrolment sent again with the new bed and ward: quiet since the first', () => {
+    const first = fromEhr(enrol('P-0042', 0));
+    const again = fromEhr(enrol('P-0042', 90, { bed: 'ICU-03', ward: 'ICU' }));
+    const s = run([first, again]).state!;
+    expect(feedStatus(s, T0 + 91 * 60_000, DEFAULT_PAGING)).toEqual({ stale: true, since: T0 });
+    // A monitor that sent is quiet since its last reading, as before; a re-admission still restarts the watch.
+    const sent = msg('P-0042', 20, { vitals: { heartRate: 80 } });
+    expect(feedStatus(run([first, sent, again]).state!, T0 + 91 * 60_000, DEFAULT_PAGING)?.since).toBe(
+      T0 + 20 * 60_000,
+    );
+    const end = fromEhr(msg('P-0042', 30, { monitoringEnd: { reason: 'discharged' } }));
+    expect(feedStatus(run([first, end, again]).state!, T0 + 91 * 60_000, DEFAULT_PAGING)).toEqual({
+      stale: false,
+      since: T0 + 90 * 60_000,
+    });
+  });
+
+  it('a state stored before the first enrolment was kept counts from its enrolment fields, as it did', () => {
+    const s = run([a01] as DeviceMessage[]).state!;
+    const old = { ...s, firstEnrolledAt: undefined };
+    expect(feedStatus(old, Date.parse('2026-01-10T08:31:00Z'), DEFAULT_PAGING)?.since).toBe(ENROLLED);
+    expect(expandState(compactState(old)).firstEnrolledAt).toBeUndefined();
+    // Its next enrolment keeps the earliest it knows.
+    expect(run([a02] as DeviceMessage[], undefined, old).state!.firstEnrolledAt).toBe(ENROLLED);
   });
 });

@@ -174,6 +174,7 @@ describe('pinned by a mutation run', () => {
         hypotensionMapBelow: { v: 60, t: at(108) },
       },
       latestInfusedAt: Date.parse('2026-01-09T08:00:00Z'),
+      firstEnrolledAt: Date.parse('2026-01-10T08:00:00Z'),
       vitals: {
         temperatureC: { v: 38.6, t: at(201) },
         heartRate: { v: 110, t: at(202) },
@@ -301,6 +302,7 @@ describe('pinned by a mutation run', () => {
     [-60, 1461, 60, 1522],
     null,
     93600,
+    7200,
   ];
 
   it('writes every field in its place and reads an item written before back field for field', () => {
@@ -311,21 +313,35 @@ describe('pinned by a mutation run', () => {
   });
 
   it('reads an item written before the end of monitoring was appended as a patient still monitored', () => {
-    expect(expandState(STORED.slice(0, -5))).toEqual({
+    expect(expandState(STORED.slice(0, -6))).toEqual({
       ...everyField(),
       monitoringEnd: undefined,
       lastEnrolmentAt: undefined,
       placedAhead: [],
       latestInfusedAt: undefined,
+      firstEnrolledAt: undefined,
     });
   });
 
   it('reads an item written before placedAhead was appended as one that placed no message ahead', () => {
-    expect(expandState(STORED.slice(0, -3))).toEqual({ ...everyField(), placedAhead: [], latestInfusedAt: undefined });
+    expect(expandState(STORED.slice(0, -4))).toEqual({
+      ...everyField(),
+      placedAhead: [],
+      latestInfusedAt: undefined,
+      firstEnrolledAt: undefined,
+    });
   });
 
   it('reads an item written before latestInfusedAt was appended as one that knows only its current infusion', () => {
-    expect(expandState(STORED.slice(0, -2))).toEqual({ ...everyField(), latestInfusedAt: undefined });
+    expect(expandState(STORED.slice(0, -3))).toEqual({
+      ...everyField(),
+      latestInfusedAt: undefined,
+      firstEnrolledAt: undefined,
+    });
+  });
+
+  it('reads an item written before firstEnrolledAt was appended as one enrolled at its enrolment fields (2026-12-07)', () => {
+    expect(expandState(STORED.slice(0, -1))).toEqual({ ...everyField(), firstEnrolledAt: undefined });
   });
 
   it('keeps, in both forms, where a message dated ahead was placed: its correction after a reload merges with it', () => {
