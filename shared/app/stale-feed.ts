@@ -118,7 +118,7 @@ function wardQuiet(quiet: readonly FeedCheck[], timeZone: string): string {
   const never = quiet.filter((c) => neverSent(c.state, c.feed!.since));
   const stopped = quiet.filter((c) => !never.includes(c));
   const n = `${quiet.length} patients' monitors`;
-  const earliest = (cs: readonly FeedCheck[]) => formatSiteTime(Math.min(...cs.map((c) => c.feed!.since)), timeZone);
+  const earliest = (cs: readonly FeedCheck[]) => formatSiteTime(earliestOf(cs), timeZone);
   if (never.length === 0) return `${n} quiet since ${earliest(stopped)}`;
   const readmitted = never.filter((c) => isReadmission(c.state!, c.feed!.since)).length;
   const [enrolment, readmission] = [readmitted < never.length, readmitted > 0];
@@ -128,6 +128,18 @@ function wardQuiet(quiet: readonly FeedCheck[], timeZone: string): string {
   }
   const start = [enrolment && 'enrolment', readmission && 're-admission'].filter(Boolean).join(' or ');
   return `${quiet.length} monitors quiet, ${stopped.length} since ${earliest(stopped)}, ${never.length} since ${start}`;
+}
+
+const earliestOf = (cs: readonly FeedCheck[]) => Math.min(...cs.map((c) => c.feed!.since));
+
+/**
+ * The time a ward's alert gives (wardQuiet): the earliest of the monitors that stopped, else (none sent) the earliest
+ * enrolment or re-admission. Its id keeps the earliest of all, which is not in its text when one that never sent was
+ * watched before the first that sent stopped: its all-clear names it by this one (2026-12-07).
+ */
+function wardQuietAt(quiet: readonly FeedCheck[]): number {
+  const stopped = quiet.filter((c) => !neverSent(c.state, c.feed!.since));
+  return earliestOf(stopped.length > 0 ? stopped : quiet);
 }
 
 /** How many patients a ward page names (the board lists them all). */
@@ -161,13 +173,16 @@ function resumedText(resumed: readonly Resumed[], timeZone: string): string {
 }
 
 /**
+ * `e`: the ward alert's own entry in force.
  * `ended`: some of its patients left it without data (a discharge, a re-admission with no monitor data since), not
  * because data resumed.
- * `resumed`: those whose data came back (the newest RESUMED_KEPT), named with when (2026-12-07).
+ * Those whose data came back (`resumed`, the newest RESUMED_KEPT) are named with when (2026-12-07).
  */
-function wardCleared(alertId: string, timeZone: string, ended: boolean, resumed: readonly Resumed[]): AlertInput {
+function wardCleared(e: InForce, timeZone: string, ended: boolean): AlertInput {
+  const { alertId, resumed = [] } = e;
   const ward = wardOfAlert(alertId);
-  const of = `the no-data alert of ${formatSiteTime(sinceOfAlert(alertId), timeZone)}`;
+  // By the time the alert gave (an alert stored before 2026-12-07 has none: its id's, the time it gave then).
+  const of = `the no-data alert of ${formatSiteTime(e.said ?? sinceOfAlert(alertId), timeZone)}`;
   const who = resumed.length > 0 ? ` (${resumedText(resumed, timeZone)})` : '';
   return {
     alertId: `${alertId}|cleared`,
@@ -202,6 +217,11 @@ export interface InForce {
    * Absent: none. Dropped with the alert; a patient quiet again (any alert) leaves it.
    */
   resumed?: readonly Resumed[];
+  /**
+   * A ward alert's own entry: the time its text gave (wardQuietAt), by which its all-clear names it; absent: `since`
+   * (an alert stored before 2026-12-07, or one whose text gave its id's time).
+   */
+  said?: number;
 }
 
 /** A patient of a ward alert whose monitor data came back: its bed then, and its first reading back (epoch ms). */
@@ -328,7 +348,8 @@ export function planStaleFeeds(
     } else if (ward !== undefined && quiet.length >= config.staleFeedGroup.fromPatients) {
       const alert = wardAlert(ward, earliest, quiet, timeZone);
       alerts.push(alert);
-      next.set(alert.alertId, { alertId: alert.alertId, since: earliest });
+      const said = wardQuietAt(quiet);
+      next.set(alert.alertId, { alertId: alert.alertId, since: earliest, ...(said !== earliest ? { said } : {}) });
       for (const c of quiet) next.set(c.patientId, { alertId: alert.alertId, since: c.feed!.since });
     } else {
       for (const c of quiet) {
@@ -349,14 +370,19 @@ export function planStaleFeeds(
       .sort((a, b) => a.at - b.at || byId(a.patientId, b.patientId))
       .slice(-RESUMED_KEPT);
     if (!sameResumed(resumed, e.resumed))
-      next.set(key, { alertId: e.alertId, since: e.since, ...(resumed.length > 0 ? { resumed } : {}) });
+      next.set(key, {
+        alertId: e.alertId,
+        since: e.since,
+        ...(e.said === undefined ? {} : { said: e.said }),
+        ...(resumed.length > 0 ? { resumed } : {}),
+      });
   }
 
   // A ward alert with no quiet patient left is answered.
   const members = new Set([...next].filter(([key, e]) => key !== e.alertId).map(([, e]) => e.alertId));
   for (const [key, e] of [...next]) {
     if (key === e.alertId && isWardAlert(key) && !members.has(key) && (full || leftWard.has(key))) {
-      alerts.push(wardCleared(key, timeZone, endedInWard.has(key), e.resumed ?? []));
+      alerts.push(wardCleared(e, timeZone, endedInWard.has(key)));
       next.delete(key);
     }
   }
@@ -364,7 +390,12 @@ export function planStaleFeeds(
   const set = new Map(
     [...next].filter(([key, e]) => {
       const was = inForce.get(key);
-      return was?.alertId !== e.alertId || was.since !== e.since || !sameResumed(was.resumed, e.resumed);
+      return (
+        was?.alertId !== e.alertId ||
+        was.since !== e.since ||
+        was.said !== e.said ||
+        !sameResumed(was.resumed, e.resumed)
+      );
     }),
   );
   const remove = [...inForce.keys()].filter((key) => !next.has(key));

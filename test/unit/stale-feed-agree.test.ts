@@ -333,6 +333,26 @@ describe('the stale-feed sweep on SQLite and on DynamoDB', () => {
     for (const s of [allReadmitted, someReadmitted]) expect(parts(three(s)), s).toBe(2);
   });
 
+  // 2026-12-07: the ward's all-clear named "the no-data alert of 08:00", the id's time (the enrolment of those that
+  // never sent), which the alert ("4 monitors quiet, 1 since 08:02, 3 since enrolment") never gave.
+  it('names the ward alert an all-clear closes by the time the alert gave', async () => {
+    const back: Op[] = [1, 2, 3, 4].map((patient) => ({ op: 'data', patient }));
+    const script: Op[] = [
+      { op: 'sweep', minutes: 2 },
+      { op: 'data', patient: 2 },
+      { op: 'sweep', minutes: 18 },
+      ...back,
+      { op: 'sweep', minutes: 1 },
+    ];
+    for (const [i, summaries] of (await summariesOnBoth(script, undefined, 'ehr')).entries()) {
+      const ward = summaries.filter((x) => x.includes('ward H4'));
+      expect(ward[0], String(i)).toContain('4 monitors quiet, 1 since 2026-01-10 08:02 UTC, 3 since enrolment');
+      expect(ward[1], String(i)).toMatch(
+        /^Data resumed, ward H4: every patient of the no-data alert of 2026-01-10 08:02 UTC has monitor data again /,
+      );
+    }
+  });
+
   it('raises and clears the same alerts, with the same pages and audit entries', { timeout: 60_000 }, async () => {
     await fc.assert(
       fc.asyncProperty(ops, async (script) => {

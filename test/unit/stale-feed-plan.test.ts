@@ -172,6 +172,26 @@ describe('the stale-feed plan', () => {
     expect(p.alerts[0]!.alertId).toBe(wardAlertId('A', 0));
   });
 
+  // 2026-12-07: the all-clear named "the no-data alert of 08:00", the enrolment of those that never sent, a time the
+  // alert (which said "2 since 08:05, 2 since enrolment") never gave: the clinician could not tell which had cleared.
+  it("a ward's all-clear names its alert by the time the alert gave, not by its id's", () => {
+    const never = (patientId: string, enrolledAt: number): FeedCheck => ({
+      patientId,
+      state: inWard('A'),
+      feed: { stale: true, since: at(enrolledAt) },
+    });
+    const raised = plan([], [never('P1', 0), check('P2', 'A', true, 7), check('P3', 'A', true, 5), never('P4', 1)], 60);
+    const back = ['P1', 'P2', 'P3', 'P4'].map((p) => check(p, 'A', false, 70));
+    const cleared = plan([...raised.set], back, 71);
+    expect(cleared.alerts.map((a) => [a.alertId, a.summary])).toEqual([
+      [
+        `${wardAlertId('A', 0)}|cleared`,
+        'Data resumed, ward A: every patient of the no-data alert of 2026-12-01 08:05 UTC has monitor data again ' +
+          '(resumed: P1 at 2026-12-01 09:10 UTC; P2 at 2026-12-01 09:10 UTC; P3 at 2026-12-01 09:10 UTC; P4 at 2026-12-01 09:10 UTC)',
+      ],
+    ]);
+  });
+
   it("a ward's alert of monitors that never sent since their re-admission says re-admitted, not enrolled", () => {
     const readmittedAt = (patientId: string, t: number): FeedCheck => ({
       patientId,

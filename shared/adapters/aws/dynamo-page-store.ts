@@ -433,6 +433,8 @@ export class DynamoPageStore implements PageStore {
     alertId: string,
     since: number,
     resumed: readonly Resumed[] = [],
+    /** A ward alert's: the time its text gave (InForce `said`). */
+    said?: number,
   ): Promise<void> {
     await this.client.send(
       new PutItemCommand({
@@ -442,6 +444,7 @@ export class DynamoPageStore implements PageStore {
           [T.sortKey]: { S: patientId },
           alertId: { S: alertId },
           since: { N: String(since) },
+          ...(said === undefined ? {} : { said: { N: String(said) } }),
           ...(resumed.length > 0
             ? {
                 resumed: {
@@ -483,14 +486,16 @@ export interface StaleFeedsRead {
 }
 
 /** A stale-feed record in force read back, or why it cannot be (the attribute, never its value). */
-function inForceOf(item: Item): { alertId: string; since: number } | string {
+function inForceOf(item: Item): { alertId: string; since: number; said?: number } | string {
   const alertId = item.alertId;
   if (alertId === undefined) return 'alertId is missing';
   if (typeof alertId.S !== 'string' || alertId.S === '') return 'alertId is not text';
   if (item.since === undefined) return 'since is missing';
   const since = Number(item.since.N);
   if (item.since.N === undefined || !Number.isFinite(since)) return 'since is not a number';
-  return { alertId: alertId.S, since };
+  // A ward alert's `said` that cannot be read: its all-clear names it by its id's time, as before 2026-12-07.
+  const said = Number(item.said?.N);
+  return { alertId: alertId.S, since, ...(item.said?.N !== undefined && Number.isFinite(said) ? { said } : {}) };
 }
 
 /** A ward alert's `resumed` read back (undefined: none), or why it cannot be (never its values). */

@@ -123,7 +123,7 @@ export async function sweepStaleFeeds(d: SweepDeps, now: number): Promise<SweepR
   // the next sweep, which plans them again.
   const paged = await pageStaleFeeds(plan, active, (alert) => d.pager.onAlert(alert, now), isOutage);
   for (const key of paged.remove) await d.pages.clearStaleFeedAlert(key);
-  for (const [key, e] of paged.set) await d.pages.setStaleFeedAlert(key, e.alertId, e.since, e.resumed);
+  for (const [key, e] of paged.set) await d.pages.setStaleFeedAlert(key, e.alertId, e.since, e.resumed, e.said);
   if (paged.stopped !== undefined) throw paged.stopped;
   const failed = new Set(paged.failed.map((f) => f.alertId));
   const handled = plan.alerts.filter((a) => !failed.has(a.alertId));
