@@ -36,6 +36,7 @@ const KEPT: Record<string, string> = {
   ack_links: 'the retention (30 days)',
   stale_feed_members: "while its ward's alert is in force",
   stale_feed_resumed: "while its ward's alert is in force (the newest 20 of each)",
+  stale_feed_said: "while its ward's alert is in force (one row each)",
   inbox: 'until graded',
 };
 

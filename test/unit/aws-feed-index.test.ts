@@ -147,4 +147,32 @@ describe('a stale-feed record in force that cannot be read', () => {
     expect(next.unreadable).toBeUndefined();
     expect(next.raised).toEqual([]);
   });
+  // A ward alert's `said` (2026-12-07, the time its text gave) missing (an item written before) or unreadable (edited
+  // by hand): its all-clear still comes, naming the alert by its id's time.
+  it("a ward alert whose said is missing or cannot be read is still cleared, named by its id's time", async () => {
+    const stale = DEFAULT_CONFIG.paging.staleFeedMinutes;
+    const ehr = (p: string) => ({ ...enrol(p, 0), source: { deviceId: 'adt', kind: 'ehr' as const } });
+    const wardAlert = `stale-feed|ward H4|${minute(0)}`;
+    for (const said of [undefined, { S: 'soon' }, { N: 'soon' }]) {
+      ddb.reset();
+      now = minute(0);
+      await gradePatient(store(), DEFAULT_CONFIG, 'P-1', [enrol('P-1', 0)]);
+      for (const p of ['P-2', 'P-3']) await gradePatient(store(), DEFAULT_CONFIG, p, [ehr(p)]);
+      await vitals('P-1', 2, 2); // its monitor stops at 08:02; the others never sent
+      const alerts: AlertInput[] = [];
+      const sweep = sweeper(alerts);
+      expect((await sweep(minute(2 + stale + 1))).raised).toEqual(['ward H4']);
+      const record = ddb.itemAt('pages', { pk: { S: '#stale-feeds' }, sk: { S: wardAlert } })!;
+      expect(record.said).toEqual({ N: String(minute(2)) });
+      if (said === undefined) delete record.said;
+      else record.said = said;
+      for (const p of ['P-1', 'P-2', 'P-3']) await vitals(p, 2 + stale + 2, 2 + stale + 2);
+      const r = await sweep(minute(2 + stale + 3));
+      expect(r.unreadable, JSON.stringify(said)).toBeUndefined();
+      expect(r.cleared, JSON.stringify(said)).toEqual(['ward H4']);
+      expect(alerts.find((a) => a.alertId === `${wardAlert}|cleared`)?.summary, JSON.stringify(said)).toMatch(
+        /^Data resumed, ward H4: every patient of the no-data alert of 2026-01-10 08:00 UTC has monitor data again /,
+      );
+    }
+  });
 });

@@ -36,7 +36,7 @@ import { ACK_KEY_FILE, loadAckKeys, loadOrCreateAckSecret } from '#hosts/embedde
 import { startEmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { DeliveryWatch } from '#hosts/embedded/delivery-watch.ts';
 import { EmbeddedPaging, type EmbeddedPagingOptions } from '#hosts/embedded/paging.ts';
-import { enrol, msg } from '#test/support/messages.ts';
+import { T0, enrol, msg } from '#test/support/messages.ts';
 
 const T = Date.parse('2026-11-26T10:00:00Z');
 const min = (m: number) => T + m * 60_000;
@@ -550,7 +550,7 @@ describe('SqlitePageStore, pinned by a mutation run', () => {
     db.pragma('user_version = 11');
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(13);
+    expect(db.pragma('user_version', { simple: true })).toBe(14);
     const store = new SqlitePageStore(db);
     expect([...store.staleFeedAlerts()]).toEqual([
       [h4, { alertId: h4, since: 5000 }],
@@ -560,12 +560,50 @@ describe('SqlitePageStore, pinned by a mutation run', () => {
     expect(store.staleFeedAlerts().get(h4)?.resumed).toEqual([{ patientId: 'P2', at: 6000 }]);
   });
 
+  // Until 2026-12-07 it was held in memory only: after a restart the all-clear named the alert by its id's time.
+  it("keeps the time a ward alert gave across a restart, and drops it with the alert or when it is its id's", async () => {
+    const h4 = 'stale-feed|ward H4|5000';
+    const h5 = 'stale-feed|ward H5|6000';
+    await new SqlitePageStore(db).save([ward(h4), ward(h5, { patientId: 'ward H5' })]);
+    new SqlitePageStore(db).recordStaleFeeds(
+      new Map([
+        [h4, { alertId: h4, since: 5000, said: 5500 }],
+        [h5, { alertId: h5, since: 6000, said: 6500 }],
+      ]),
+      [],
+    );
+    db.close();
+    db = openDataDir(dir);
+    const again = new SqlitePageStore(db);
+    expect([again.staleFeedAlerts().get(h4), again.staleFeedAlerts().get(h5)]).toEqual([
+      { alertId: h4, since: 5000, said: 5500 },
+      { alertId: h5, since: 6000, said: 6500 },
+    ]);
+    again.recordStaleFeeds(new Map([[h5, { alertId: h5, since: 6000 }]]), [h4]);
+    expect(db.prepare('SELECT count(*) FROM stale_feed_said').pluck().get()).toBe(0);
+    expect(again.staleFeedAlerts().get(h5)).toEqual({ alertId: h5, since: 6000 });
+  });
+
+  it('opens a version-13 data directory as version 14: its ward alerts in force named by their ids, as before', async () => {
+    const h4 = 'stale-feed|ward H4|5000';
+    await new SqlitePageStore(db).save([ward(h4)]);
+    db.exec('DROP TABLE stale_feed_said');
+    db.pragma('user_version = 13');
+    db.close();
+    db = openDataDir(dir);
+    expect(db.pragma('user_version', { simple: true })).toBe(14);
+    const store = new SqlitePageStore(db);
+    expect(store.staleFeedAlerts().get(h4)).toEqual({ alertId: h4, since: 5000 });
+    store.recordStaleFeeds(new Map([[h4, { alertId: h4, since: 5000, said: 5500 }]]), []);
+    expect(store.staleFeedAlerts().get(h4)?.said).toBe(5500);
+  });
+
   it('opens a version-12 data directory as version 13 with no clock step kept (an earlier server kept none)', () => {
     db.exec('DROP TABLE clock_step');
     db.pragma('user_version = 12');
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(13);
+    expect(db.pragma('user_version', { simple: true })).toBe(14);
     expect(db.prepare('SELECT count(*) FROM clock_step').pluck().get()).toBe(0);
   });
 
@@ -574,7 +612,7 @@ describe('SqlitePageStore, pinned by a mutation run', () => {
     db.pragma('user_version = 8');
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(13);
+    expect(db.pragma('user_version', { simple: true })).toBe(14);
     expect(db.prepare('SELECT count(*) FROM stale_feed_members').pluck().get()).toBe(0);
     const store = new SqlitePageStore(db);
     store.recordStaleFeeds(new Map([['P1', { alertId: 'stale-feed|ward H4|5000', since: 5000 }]]), []);
@@ -1562,6 +1600,55 @@ describe('the stale-feed sweep of crs serve grouping a ward, pinned by a mutatio
   });
 });
 
+describe('the all-clear of a ward no-data alert raised before a restart of crs serve', () => {
+  // Until 2026-12-07 the time the alert gave was held in memory only: after a restart its all-clear named it by its
+  // id's time, "the no-data alert of 08:00" (P1's enrolment), where the alert said "1 since 08:02, 2 since enrolment".
+  it('names the alert by the time it gave, as before the restart', async () => {
+    const states = new Map<string, PatientState>();
+    const feed = (id: string, messages: DeviceMessage[]) => {
+      let state = states.get(id);
+      for (const m of messages) state = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m)).state;
+      states.set(id, state!);
+    };
+    const ehr = (m: DeviceMessage): DeviceMessage => ({ ...m, source: { deviceId: 'adt', kind: 'ehr' } });
+    // P1 and P3 enrolled by the EHR at 08:00, their monitors never sent; P2's sent until 08:02.
+    feed('P1', [ehr(enrol('P1', 0))]);
+    feed('P2', [enrol('P2', 0), msg('P2', 2, { vitals: { heartRate: 80 } })]);
+    feed('P3', [ehr(enrol('P3', 0))]);
+    let clock = T0 + (2 + DEFAULT_CONFIG.paging.staleFeedMinutes + 1) * 60_000;
+    const paging = () =>
+      pagingWith({
+        now: () => clock,
+        loadState: async (id) => (states.has(id) ? { state: states.get(id)!, version: 1 } : undefined),
+      });
+    const first = paging();
+    try {
+      await first.sweep(['P1', 'P2', 'P3']);
+    } finally {
+      await first.close();
+    }
+    expect(sends().map((s) => s.summary)).toEqual([
+      expect.stringContaining('3 monitors quiet, 1 since 2026-01-10 08:02 UTC, 2 since enrolment'),
+    ]);
+    db.close(); // the server stops; the monitors send again meanwhile
+    db = openDataDir(dir);
+    clock += 60_000;
+    for (const id of ['P1', 'P2', 'P3']) feed(id, [msg(id, (clock - T0) / 60_000 - 1, { vitals: { heartRate: 80 } })]);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const again = paging();
+    try {
+      again.start(); // its first sweep, at once
+      await again.sweep();
+    } finally {
+      await again.close();
+      vi.useRealTimers();
+    }
+    expect(sends().map((s) => s.summary)[1]).toMatch(
+      /^Data resumed, ward H4: every patient of the no-data alert of 2026-01-10 08:02 UTC has monitor data again /,
+    );
+  });
+});
+
 describe('a data directory of issue 5 (schema version 1)', () => {
   function legacyDatabase(file: string): { notificationId: string; inboxMessage: DeviceMessage } {
     const old = new Database(file);
@@ -1619,7 +1706,7 @@ describe('a data directory of issue 5 (schema version 1)', () => {
     const { notificationId, inboxMessage } = legacyDatabase(file);
 
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(13);
+    expect(db.pragma('user_version', { simple: true })).toBe(14);
     expect(db.prepare('SELECT message_id FROM inbox').pluck().all()).toEqual([inboxMessage.messageId]);
     expect(db.prepare('SELECT kind, item_id FROM outbox').all()).toEqual([
       { kind: 'notification', item_id: notificationId },
@@ -1673,7 +1760,7 @@ describe('a data directory of issue 5 (schema version 1)', () => {
     db.close();
     expect(() => openDataDir(dir)).toThrow(/schema version 99 is newer than this crs/);
     const fix = new Database(join(dir, DB_FILE));
-    fix.pragma('user_version = 13');
+    fix.pragma('user_version = 14');
     fix.close();
     db = openDataDir(dir);
   });

@@ -24,7 +24,7 @@ import { listColumns } from './board.ts';
 
 export type Db = Database.Database;
 
-const SCHEMA_VERSION = 13;
+const SCHEMA_VERSION = 14;
 
 /** Tables every version has, unchanged since version 1 (the timeline, changed in version 4, is SCHEMA_TIMELINE). */
 const SCHEMA_COMMON = `
@@ -277,6 +277,19 @@ CREATE TABLE IF NOT EXISTS clock_step (
 `;
 
 /**
+ * Version 14 (2026-12-07): the time a ward "no data" alert's text gave, where it is not its id's (the alert's `said`,
+ * shared/app/stale-feed.ts), by which its all-clear names it: held in memory only before, a restart named the alert
+ * by its id's time again. Dropped with the alert. The ward alerts themselves are found from the pages (no table of
+ * their own to add a column to).
+ */
+const SCHEMA_STALE_SAID = `
+CREATE TABLE IF NOT EXISTS stale_feed_said (
+  alert_id TEXT PRIMARY KEY,                  -- the ward alert in force (stale-feed|ward W|since)
+  said INTEGER NOT NULL                       -- the time its text gave (epoch ms)
+) WITHOUT ROWID;
+`;
+
+/**
  * Version 11 (2026-12-06): the alerts `crs serve --alert-webhook` told the operator's tool were raised and has not
  * told cleared (alerts-told.ts), so that a restart sends the clear of one that ended while the server was stopped.
  */
@@ -450,10 +463,10 @@ function migrate(db: Db): void {
   db.transaction(() => {
     if (version === 0) {
       db.exec(
-        `${SCHEMA_V3}${SCHEMA_TIMELINE}${SCHEMA_ACK_LINKS}${SCHEMA_LIST}${SCHEMA_LANE_STARTS}${SCHEMA_STALE_MEMBERS}${SCHEMA_ALERTS_TOLD}${SCHEMA_STALE_RESUMED}${SCHEMA_CLOCK_STEP}`,
+        `${SCHEMA_V3}${SCHEMA_TIMELINE}${SCHEMA_ACK_LINKS}${SCHEMA_LIST}${SCHEMA_LANE_STARTS}${SCHEMA_STALE_MEMBERS}${SCHEMA_ALERTS_TOLD}${SCHEMA_STALE_RESUMED}${SCHEMA_CLOCK_STEP}${SCHEMA_STALE_SAID}`,
       );
       addTokenExpiry(db);
-    } else if (version >= 1 && version <= 12) {
+    } else if (version >= 1 && version <= 13) {
       if (version === 1) migrateV1(db);
       if (version <= 2) db.exec(SCHEMA_V3_CONSERVATION);
       if (version <= 3) db.exec(MIGRATE_TIMELINE);
@@ -477,6 +490,8 @@ function migrate(db: Db): void {
       db.exec(SCHEMA_STALE_RESUMED);
       // A step seen by an earlier server was not kept: its alert, if its hour was not over, is not raised again.
       db.exec(SCHEMA_CLOCK_STEP);
+      // The time a ward alert in force gave was not kept: its all-clear names it by its id's time, as before.
+      db.exec(SCHEMA_STALE_SAID);
     } else throw new Error(`database schema version ${version} is not supported (expected ${SCHEMA_VERSION})`);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   })();

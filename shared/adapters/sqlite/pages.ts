@@ -164,6 +164,9 @@ export class SqlitePageStore implements PageStore {
       ),
       putResumed: db.prepare('INSERT INTO stale_feed_resumed (alert_id, patient_id, bed, at) VALUES (?, ?, ?, ?)'),
       dropResumed: db.prepare('DELETE FROM stale_feed_resumed WHERE alert_id = ?'),
+      saids: db.prepare('SELECT alert_id, said FROM stale_feed_said'),
+      putSaid: db.prepare('INSERT OR REPLACE INTO stale_feed_said (alert_id, said) VALUES (?, ?)'),
+      dropSaid: db.prepare('DELETE FROM stale_feed_said WHERE alert_id = ?'),
     };
   }
 
@@ -335,9 +338,17 @@ export class SqlitePageStore implements PageStore {
         ...(resumed.get(r.alert_id) ?? []),
         { patientId: r.patient_id, ...(r.bed === null ? {} : { bed: r.bed }), at: r.at },
       ]);
+    // The time each gave, where not its id's (recordStaleFeeds; none kept before schema version 14).
+    const said = new Map((this.s.saids.all() as { alert_id: string; said: number }[]).map((r) => [r.alert_id, r.said]));
     for (const id of this.s.wardStale.all() as string[]) {
       const back = resumed.get(id);
-      out.set(id, { alertId: id, since: sinceOf(id), ...(back ? { resumed: back } : {}) });
+      const at = said.get(id);
+      out.set(id, {
+        alertId: id,
+        since: sinceOf(id),
+        ...(at === undefined ? {} : { said: at }),
+        ...(back ? { resumed: back } : {}),
+      });
     }
     // Who belongs to a ward's alert, as the sweeps recorded it (recordStaleFeeds).
     const members = this.s.members.all() as { patient_id: string; alert_id: string; since: number }[];
@@ -349,14 +360,15 @@ export class SqlitePageStore implements PageStore {
 
   /**
    * What a sweep changed of what is in force (pageStaleFeeds' set and remove), once its alerts are paged: the
-   * members of ward alerts are kept, and who of each had data again (a ward alert's `resumed`, stored whole, dropped
-   * with the alert); the rest is found from the pages (staleFeedAlerts).
+   * members of ward alerts are kept, who of each had data again (a ward alert's `resumed`, stored whole, dropped
+   * with the alert) and the time its text gave (`said`, likewise); the rest is found from the pages (staleFeedAlerts).
    */
   recordStaleFeeds(set: ReadonlyMap<string, InForce>, remove: readonly string[]): void {
     this.write(() => {
       for (const key of remove) {
         this.s.dropMember.run(key);
         this.s.dropResumed.run(key);
+        this.s.dropSaid.run(key);
       }
       for (const [key, e] of set)
         if (isWardMember(key, e)) this.s.putMember.run(key, e.alertId, e.since);
@@ -364,6 +376,8 @@ export class SqlitePageStore implements PageStore {
           this.s.dropMember.run(key);
           this.s.dropResumed.run(key);
           for (const r of e.resumed ?? []) this.s.putResumed.run(key, r.patientId, r.bed ?? null, r.at);
+          if (e.said === undefined) this.s.dropSaid.run(key);
+          else this.s.putSaid.run(key, e.said);
         }
     });
   }
