@@ -79,7 +79,10 @@ export class BoardChanges {
       const f = monitoringFields(state, w.message, parseTime(w.message.observedAt));
       const end = state.monitoringEnd;
       return (
-        f.monitoringEnd?.t === end?.t && f.monitoringEnd?.v === end?.v && f.lastEnrolmentAt === state.lastEnrolmentAt
+        f.monitoringEnd?.t === end?.t &&
+        f.monitoringEnd?.v === end?.v &&
+        f.lastEnrolmentAt === state.lastEnrolmentAt &&
+        f.readmittedAt === state.readmittedAt
       );
     };
     const waiting = (this.waiting.get(state.patientId) ?? []).filter(
@@ -87,7 +90,11 @@ export class BoardChanges {
     );
     if (waiting.length === 0) this.waiting.delete(state.patientId);
     else this.waiting.set(state.patientId, waiting);
-    let fields = { monitoringEnd: state.monitoringEnd, lastEnrolmentAt: state.lastEnrolmentAt };
+    let fields = {
+      monitoringEnd: state.monitoringEnd,
+      lastEnrolmentAt: state.lastEnrolmentAt,
+      readmittedAt: state.readmittedAt,
+    };
     for (const w of waiting) fields = monitoringFields(fields, w.message, parseTime(w.message.observedAt));
     return { ...state, ...fields };
   }

@@ -101,7 +101,9 @@ function staleFeedCleared(
 function whyLeft(state: PatientState | undefined, since: number) {
   const end = state && monitoringEnded(state);
   if (end) return end;
-  const readmitted = state?.lastEnrolmentAt === since && (state.lastMonitorAt ?? Number.NEGATIVE_INFINITY) < since;
+  // Watched again after an end, no monitor data since (2026-12-07: it asked whether `since` was the latest enrolment,
+  // a move after the re-admission's, and an all-clear after a re-admission and a move said "Data resumed").
+  const readmitted = neverSent(state, since) && isReadmission(state, since);
   return readmitted ? ('readmitted' as const) : ('resumed' as const);
 }
 

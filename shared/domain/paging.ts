@@ -811,13 +811,20 @@ export function nextDue(
 export const MONITOR_RESTARTS_AFTER_MINUTES = 60;
 
 /**
- * When the watch restarted after the end of monitoring at `end` (a re-admission), or undefined. An enrolment at the
+ * When the watch restarted after the end of monitoring at `end` (a re-admission), or undefined: the first enrolment
+ * at or after the end (readmittedAt: a move after it restarts nothing, 2026-12-07), or monitor data long enough after
+ * it, whichever is later. An enrolment at the
  * instant of the end counts (a discharge cancelled in the minute it was charted, HL7 times being to the minute; a
  * transfer's next stay starting as the last one ends): when the two cannot be told apart, the patient stays watched.
  */
 function restartedAt(state: PatientState, end: number): number | undefined {
+  // The re-admission's own time, not a move's after it (a state stored before it was kept: the latest enrolment).
   const enrolled =
-    state.lastEnrolmentAt !== undefined && state.lastEnrolmentAt >= end ? state.lastEnrolmentAt : undefined;
+    state.lastEnrolmentAt !== undefined && state.lastEnrolmentAt >= end
+      ? state.readmittedAt !== undefined && state.readmittedAt >= end
+        ? state.readmittedAt
+        : state.lastEnrolmentAt
+      : undefined;
   const monitored =
     state.lastMonitorAt !== undefined && state.lastMonitorAt >= end + MONITOR_RESTARTS_AFTER_MINUTES * MINUTE
       ? state.lastMonitorAt

@@ -142,7 +142,7 @@ function latest<T>(cur: Timed<T> | undefined, v: T, t: number): Timed<T> {
 }
 
 /** The fields of the state that say whether the patient's monitoring has ended (paging.ts monitoringEnded). */
-type MonitoringFields = Pick<PatientState, 'monitoringEnd' | 'lastEnrolmentAt'>;
+type MonitoringFields = Pick<PatientState, 'monitoringEnd' | 'lastEnrolmentAt' | 'readmittedAt'>;
 
 /**
  * The end of monitoring and the re-admission a message observed at `t` carries, folded in as grading does: the latest
@@ -150,11 +150,26 @@ type MonitoringFields = Pick<PatientState, 'monitoringEnd' | 'lastEnrolmentAt'>;
  * The board's checks fold in its own changes still waiting to be graded with this (app/monitoring.ts).
  */
 export function monitoringFields(s: MonitoringFields, msg: DeviceMessage, t: number): MonitoringFields {
+  const monitoringEnd = msg.monitoringEnd ? latest(s.monitoringEnd, msg.monitoringEnd.reason, t) : s.monitoringEnd;
+  const enrolled = msg.enrolment && msg.source.kind !== 'monitor' ? t : undefined;
   return {
-    monitoringEnd: msg.monitoringEnd ? latest(s.monitoringEnd, msg.monitoringEnd.reason, t) : s.monitoringEnd,
-    lastEnrolmentAt:
-      msg.enrolment && msg.source.kind !== 'monitor' ? Math.max(s.lastEnrolmentAt ?? t, t) : s.lastEnrolmentAt,
+    monitoringEnd,
+    lastEnrolmentAt: enrolled === undefined ? s.lastEnrolmentAt : Math.max(s.lastEnrolmentAt ?? t, t),
+    readmittedAt: monitoringEnd && readmission(s, monitoringEnd.t, enrolled),
   };
+}
+
+/**
+ * The earliest enrolment (not a monitor's) at or after the end of monitoring at `end`: the one kept, or the one
+ * `enrolled` now. When the one kept is before the end (a later end), or none is kept (a state stored before it was,
+ * 2026-12-07), the latest enrolment stands in for those in between, which are not kept: an end charted after the
+ * re-admission and the moves that followed it counts from the latest, as every re-admission did before.
+ */
+function readmission(s: MonitoringFields, end: number, enrolled: number | undefined): number | undefined {
+  const kept = s.readmittedAt !== undefined && s.readmittedAt >= end ? s.readmittedAt : s.lastEnrolmentAt;
+  const known = kept !== undefined && kept >= end ? kept : undefined;
+  if (enrolled === undefined || enrolled < end) return known;
+  return known === undefined ? enrolled : Math.min(known, enrolled);
 }
 
 function mergeFields<T extends object>(target: TimedFields<T>, section: Partial<T>, t: number): TimedFields<T> {
@@ -349,6 +364,7 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
     const m = monitoringFields(s, msg, t);
     s.monitoringEnd = m.monitoringEnd;
     s.lastEnrolmentAt = m.lastEnrolmentAt;
+    s.readmittedAt = m.readmittedAt;
   }
   if (msg.vitals?.spo2 !== undefined) s.spo2 = lastTwo(s.spo2, t, msg.vitals.spo2);
   if (msg.oxygen) s.oxygen = latest(s.oxygen, msg.oxygen, t);

@@ -6,7 +6,7 @@
 //   [3, patientId, clock, seq, enrolment, vitals, oxygen, vasopressors, neuro, organ, labs, febrile, feverOnset,
 //    bp, pressors, bpFold, tocilizumab, lastGiven, lastMaskingAt, episodeEndedAt, crsZeroSince, notified,
 //    lastMonitorAt, spo2, spo2Alert, seen, latestFever, maskedFever, unmaskedFever, monitoringEnd,
-//    lastEnrolmentAt, placedAhead, feverDropped, latestInfusedAt, firstEnrolledAt]
+//    lastEnrolmentAt, placedAhead, feverDropped, latestInfusedAt, firstEnrolledAt, readmittedAt]
 //
 // - clock: epoch ms, or null for an empty state; every other time: seconds before the clock (fractions for ms),
 //   or null when absent;
@@ -32,6 +32,9 @@
 //   the episode at the infusion observed last, its only reading).
 // - firstEnrolledAt: a time or null, appended after latestInfusedAt (2026-12-07): a state stored before it loads as
 //   one that counts a never-sent monitor's quiet from its enrolment fields; code before it ignores it (and counts so).
+// - readmittedAt: a time or null, appended after firstEnrolledAt (2026-12-07): a state stored before it loads as one
+//   that counts a re-admitted patient's quiet from its latest enrolment (a move after the re-admission restarting the
+//   watch), until its next enrolment or end; code before it ignores it (and counts so).
 import type { Condition } from './config.ts';
 import type { MedicationDrug, MonitoringEndReason } from './contract.ts';
 import { MEDICATION_DRUGS } from './vocabulary.ts';
@@ -172,6 +175,7 @@ export function compactState(s: PatientState): unknown[] {
     feverDropped: s.feverDropped ? [t(s.feverDropped[0]), t(s.feverDropped[1])] : null,
     latestInfusedAt: t(s.latestInfusedAt),
     firstEnrolledAt: t(s.firstEnrolledAt),
+    readmittedAt: t(s.readmittedAt),
   };
   // Trailing nulls dropped: a state that knows no fever ends at seen, as one stored before the fevers were appended.
   return trimNulls([
@@ -210,6 +214,7 @@ export function compactState(s: PatientState): unknown[] {
     out.feverDropped,
     out.latestInfusedAt,
     out.firstEnrolledAt,
+    out.readmittedAt,
   ]);
 }
 
@@ -252,6 +257,7 @@ export function expandState(a: unknown[]): PatientState {
     feverDropped,
     latestInfusedAt,
     firstEnrolledAt,
+    readmittedAt,
   ] = a as [
     number,
     string,
@@ -286,6 +292,7 @@ export function expandState(a: unknown[]): PatientState {
     T?,
     (T[] | null)?,
     ([T, T] | null)?,
+    T?,
     T?,
     T?,
   ];
@@ -344,6 +351,7 @@ export function expandState(a: unknown[]): PatientState {
     placedAhead: placedAhead ? decodePlacedAhead(placedAhead, ms) : [],
     feverDropped: feverDropped ? [ms(feverDropped[0])!, ms(feverDropped[1])!] : undefined,
     firstEnrolledAt: ms(firstEnrolledAt),
+    readmittedAt: ms(readmittedAt),
   });
   return withKnownFevers(state, ms(feverOnset));
 }

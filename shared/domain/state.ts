@@ -147,6 +147,13 @@ export interface PatientState {
    */
   lastEnrolmentAt: number | undefined;
   /**
+   * The re-admission after the end of monitoring in force: the earliest observedAt of an enrolment from a source other
+   * than a bedside monitor at or after monitoringEnd (reducer.ts monitoringFields), so that a move after it (a later
+   * enrolment with a new bed and ward) does not restart the stale-feed watch again (paging.ts feedStatus). Undefined
+   * when there is none, or in a state stored before it was kept (2026-12-07): lastEnrolmentAt stands in, as it did.
+   */
+  readmittedAt: number | undefined;
+  /**
    * Earliest observedAt of an enrolment from any source: the stale-feed watch of a patient no monitor has sent for
    * counts from it, and a transfer (a later enrolment with a new bed and ward) does not move it (paging.ts
    * feedStatus). Undefined in a state stored before it was kept (2026-12-07): the enrolment fields' earliest time
@@ -205,6 +212,7 @@ export function emptyState(patientId: string): PatientState {
     lastMonitorAt: undefined,
     monitoringEnd: undefined,
     lastEnrolmentAt: undefined,
+    readmittedAt: undefined,
     firstEnrolledAt: undefined,
     placedAhead: [],
     spo2: [],
@@ -262,6 +270,7 @@ export function copyState(s: PatientState): PatientState {
     lastMonitorAt: s.lastMonitorAt,
     monitoringEnd: s.monitoringEnd,
     lastEnrolmentAt: s.lastEnrolmentAt,
+    readmittedAt: s.readmittedAt,
     firstEnrolledAt: s.firstEnrolledAt,
     placedAhead: s.placedAhead,
     spo2: s.spo2,

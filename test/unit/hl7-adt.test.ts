@@ -16,6 +16,7 @@ import { DEFAULT_PAGING, feedStatus, monitoringEnded } from '#domain/paging.ts';
 import { startMllpListener, type MllpListener } from '#hosts/embedded/mllp.ts';
 import type { QueuedMessage } from '#ports';
 import { enrol, msg, T0 } from '#test/support/messages.ts';
+import { planStaleFeeds, staleFeedAlert } from '#app/stale-feed.ts';
 import { compactState, expandState } from '#domain/state-compact.ts';
 import { deserializeState, serializeState, type PatientState } from '#domain/state.ts';
 import { MemoryQueue, MemorySecurityLog, ingestFakes } from '#test/support/port-fakes.ts';
@@ -684,5 +685,76 @@ describe('a transfer of a patient whose monitor never sent: the "no data" watch 
     expect(expandState(compactState(old)).firstEnrolledAt).toBeUndefined();
     // Its next enrolment keeps the earliest it knows.
     expect(run([a02] as DeviceMessage[], undefined, old).state!.firstEnrolledAt).toBe(ENROLLED);
+  });
+});
+
+describe('a move after a discharge and a re-admission: the "no data" watch counts from the re-admission (2026-12-07)', () => {
+  // Until 2026-12-07 the watch after an end of monitoring restarted at the latest enrolment from the EHR: a move after
+  // the re-admission (an A02, or the whole enrolment sent again with the new bed) was taken for the re-admission, so
+  // the watch began again at the move (the alert later by as much) and its text said "re-admission" at the move.
+  const fromEhr = (m: DeviceMessage): DeviceMessage => ({ ...m, source: { deviceId: 'EPIC', kind: 'ehr' } });
+  const at = (m: number) => T0 + m * 60_000;
+  const first = fromEhr(enrol('P-0042', 0));
+  const end = (m: number) => fromEhr(msg('P-0042', m, { monitoringEnd: { reason: 'discharged' } }));
+  const back = (m: number) => fromEhr(enrol('P-0042', m));
+  const move = (m: number) => fromEhr(enrol('P-0042', m, { bed: 'ICU-03', ward: 'ICU' }));
+  const a02 = translated(adt('A02')).translated[0]!.message as DeviceMessage; // to H5^^07 at 09:30Z (minute 90)
+  const since = (messages: DeviceMessage[], now: number) => feedStatus(run(messages).state!, at(now), DEFAULT_PAGING);
+
+  it('an A02 after the re-admission: quiet since the re-admission, stored on either backend, and its alert says so', () => {
+    const s = run([first, end(30), back(60), a02]).state!;
+    expect(s.enrolment.ward?.v).toBe('H5');
+    for (const form of [s, deserializeState(serializeState(s)), expandState(compactState(s))])
+      expect(feedStatus(form, at(91), DEFAULT_PAGING)).toEqual({ stale: true, since: at(60) });
+    expect(staleFeedAlert('P-0042', at(60), s, 'UTC').summary).toContain(
+      'no monitor data since re-admission at 2026-01-10 09:00 UTC',
+    );
+    // The move arriving before the re-admission it follows: the same.
+    expect(since([first, end(30), a02, back(60)], 91)?.since).toBe(at(60));
+  });
+
+  it('a monitor that sent after the re-admission and stopped: quiet since it stopped, the move notwithstanding', () => {
+    const sent = msg('P-0042', 70, { vitals: { heartRate: 80 } });
+    expect(since([first, end(30), back(60), sent, move(90)], 91)).toEqual({ stale: true, since: at(70) });
+  });
+
+  it('a second discharge and re-admission: quiet since the latest re-admission', () => {
+    const stays = [first, end(30), back(60), a02, end(120), back(150), move(180)];
+    expect(since(stays, 181)).toEqual({ stale: true, since: at(150) });
+    expect(since(stays.slice(0, -1), 151)).toEqual({ stale: false, since: at(150) });
+  });
+
+  it('a move charted late: from before the discharge it changes nothing; after it, it is the re-admission, in any order', () => {
+    expect(since([first, end(30), back(60), move(20)], 91)?.since).toBe(at(60));
+    // An enrolment from the EHR after the end is a re-admission: the earliest is when the patient was back.
+    expect(since([first, end(30), back(60), move(45)], 91)?.since).toBe(at(45));
+    expect(since([first, end(30), move(45), back(60)], 91)?.since).toBe(at(45));
+  });
+
+  it('an open alert cleared by a discharge and re-admission with a move between two sweeps says re-admitted, not data resumed', () => {
+    const s = run([first, end(30), back(31), move(32)]).state!;
+    const feed = feedStatus(s, at(33), DEFAULT_PAGING);
+    expect(feed).toEqual({ stale: false, since: at(31) });
+    const alertId = `stale-feed|P-0042|${at(0)}`;
+    const p = planStaleFeeds(
+      new Map([['P-0042', { alertId, since: at(0) }]]),
+      [{ patientId: 'P-0042', state: s, feed }],
+      DEFAULT_PAGING,
+      at(33),
+      true,
+      'UTC',
+    );
+    expect(p.alerts.map((a) => a.summary)).toEqual([
+      'Re-admitted, patient P-0042, bed ICU-03: watched again from 2026-01-10 08:31 UTC, with no monitor data yet; the no-data alert is closed',
+    ]);
+  });
+
+  it('a state stored before the re-admission was kept counts from its latest enrolment, as it did, until the next', () => {
+    const s = run([first, end(30), back(60), a02]).state!;
+    const old = { ...s, readmittedAt: undefined };
+    expect(feedStatus(old, at(91), DEFAULT_PAGING)?.since).toBe(at(90));
+    expect(expandState(compactState(old)).readmittedAt).toBeUndefined();
+    // Its next move keeps the earlier of the two.
+    expect(run([move(100)], undefined, old).state!.readmittedAt).toBe(at(90));
   });
 });

@@ -210,11 +210,14 @@ describe('the stale-feed sweep on SQLite and on DynamoDB', () => {
       [{ op: 'sweep', minutes: 2 }, { op: 'data', patient: 1 }, ...QUIET_P1],
       'P-1',
     );
+    // Discharged a minute after the enrolment: an end at the enrolment's own instant is re-admitted by it (watched
+    // on), and the re-enrolment at 08:03 a move, which restarts nothing (2026-12-07).
     const readmitted = await summariesOnBoth(
       [
         { op: 'data', patient: 1 },
+        { op: 'sweep', minutes: 1 },
         { op: 'end', patient: 1 },
-        { op: 'sweep', minutes: 3 },
+        { op: 'sweep', minutes: 2 },
         { op: 're-enrol', patient: 1 },
         ...others,
         { op: 'sweep', minutes: 10 },

@@ -214,6 +214,7 @@ describe('pinned by a mutation run', () => {
       lastMonitorAt: at(904),
       monitoringEnd: { v: 'discharged', t: at(1301) },
       lastEnrolmentAt: at(1302),
+      readmittedAt: at(1303),
       placedAhead: [
         [at(-60), at(1401)],
         [at(-120), at(1402)],
@@ -303,6 +304,7 @@ describe('pinned by a mutation run', () => {
     null,
     93600,
     7200,
+    1303,
   ];
 
   it('writes every field in its place and reads an item written before back field for field', () => {
@@ -313,35 +315,46 @@ describe('pinned by a mutation run', () => {
   });
 
   it('reads an item written before the end of monitoring was appended as a patient still monitored', () => {
-    expect(expandState(STORED.slice(0, -6))).toEqual({
+    expect(expandState(STORED.slice(0, -7))).toEqual({
       ...everyField(),
       monitoringEnd: undefined,
       lastEnrolmentAt: undefined,
       placedAhead: [],
       latestInfusedAt: undefined,
       firstEnrolledAt: undefined,
+      readmittedAt: undefined,
     });
   });
 
   it('reads an item written before placedAhead was appended as one that placed no message ahead', () => {
-    expect(expandState(STORED.slice(0, -4))).toEqual({
+    expect(expandState(STORED.slice(0, -5))).toEqual({
       ...everyField(),
       placedAhead: [],
       latestInfusedAt: undefined,
       firstEnrolledAt: undefined,
+      readmittedAt: undefined,
     });
   });
 
   it('reads an item written before latestInfusedAt was appended as one that knows only its current infusion', () => {
-    expect(expandState(STORED.slice(0, -3))).toEqual({
+    expect(expandState(STORED.slice(0, -4))).toEqual({
       ...everyField(),
       latestInfusedAt: undefined,
       firstEnrolledAt: undefined,
+      readmittedAt: undefined,
     });
   });
 
   it('reads an item written before firstEnrolledAt was appended as one enrolled at its enrolment fields (2026-12-07)', () => {
-    expect(expandState(STORED.slice(0, -1))).toEqual({ ...everyField(), firstEnrolledAt: undefined });
+    expect(expandState(STORED.slice(0, -2))).toEqual({
+      ...everyField(),
+      firstEnrolledAt: undefined,
+      readmittedAt: undefined,
+    });
+  });
+
+  it('reads an item written before readmittedAt was appended as one re-admitted at its latest enrolment (2026-12-07)', () => {
+    expect(expandState(STORED.slice(0, -1))).toEqual({ ...everyField(), readmittedAt: undefined });
   });
 
   it('keeps, in both forms, where a message dated ahead was placed: its correction after a reload merges with it', () => {
