@@ -356,3 +356,70 @@ describe('the WAL of crs serve', () => {
     expect(walBytes()).toBeLessThan(2 * WAL_LIMIT);
   });
 });
+
+describe('the retention of a patient discharged long ago (2026-12-07)', () => {
+  it('drops the current page group of a patient discharged over the retention ago with nothing open; keeps the others', async () => {
+    // Until 2026-12-07 each patient's current page group was kept for good, discharged or not: a year of a ward kept
+    // 2,600 patients' groups and every hourly sweep read them. A patient the board no longer lists (board.ts
+    // LEFT_OUT), discharged more than the retention ago, keeps its pages and their acknowledgements; the grade
+    // change and its sends go as older groups' do (they are in the audit trail).
+    const db = openDataDir(dir);
+    const NOW = T0 + 400 * DAY;
+    const at = (ms: number) => new Date(ms).toISOString();
+    const old = at(NOW - 40 * DAY);
+    try {
+      const patient = db.prepare(
+        `INSERT INTO patients (patient_id, version, state, updated_at, monitoring_ended_at, grade)
+         VALUES (?, 1, '{}', ?, ?, ?)`,
+      );
+      const record = db.prepare(
+        'INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES (?, ?, ?, ?, ?)',
+      );
+      const delivered = db.prepare("INSERT INTO deliveries (item_id, sink, sent_at) VALUES (?, 'stdout', ?)");
+      const page = db.prepare(
+        `INSERT INTO pages (page_id, notification_id, patient_id, team, subject, kind, status, delivered, due_at,
+           triggered_at, rev, body) VALUES (?, ?, ?, 'icu', 'crs', 'grade', ?, 1, ?, ?, 1, '{}')`,
+      );
+      const silence = db.prepare(
+        "INSERT INTO silences (silence_id, patient_id, from_at, until, ended_at, body) VALUES (?, ?, ?, ?, NULL, '{}')",
+      );
+      const cases: [string, number | null, number, string][] = [
+        ['gone', NOW - 31 * DAY, 0, 'acknowledged'],
+        ['recent', NOW - 29 * DAY, 0, 'acknowledged'],
+        ['open', NOW - 31 * DAY, 0, 'open'],
+        ['silenced', NOW - 31 * DAY, 0, 'acknowledged'],
+        ['graded', NOW - 31 * DAY, 1, 'acknowledged'],
+        ['here', null, 0, 'acknowledged'],
+      ];
+      db.transaction(() => {
+        for (const [id, endedAt, grade, status] of cases) {
+          patient.run(id, old, endedAt, grade);
+          const n = `crs|${id}|#1`;
+          record.run('notification', n, id, '{}', old);
+          delivered.run(n, old);
+          const send = `${n}|icu#1`;
+          record.run('page', send, id, JSON.stringify({ pageId: `${n}|icu` }), old);
+          delivered.run(send, old);
+          page.run(`${n}|icu`, n, id, status, status === 'open' ? NOW + DAY : null, NOW - 40 * DAY);
+        }
+        silence.run('s1', 'silenced', NOW - DAY, NOW + DAY);
+      })();
+      const dropped = await new RetentionSweep(db, [{ sink: 'stdout', kinds: ['notification', 'page'] }]).sweep(
+        NOW,
+        30,
+      );
+      expect(dropped.outbox).toBe(2);
+      expect(db.prepare('SELECT DISTINCT patient_id FROM outbox ORDER BY patient_id').pluck().all()).toEqual([
+        'graded',
+        'here',
+        'open',
+        'recent',
+        'silenced',
+      ]);
+      // Its page and acknowledgement stay (the board's history).
+      expect(db.prepare('SELECT count(*) FROM pages').pluck().get()).toBe(cases.length);
+    } finally {
+      db.close();
+    }
+  });
+});
