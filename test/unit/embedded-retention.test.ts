@@ -104,7 +104,7 @@ interface BoardGroup {
   grade: number;
   current: boolean;
   reasons: string[];
-  pages: { sent: unknown[] }[];
+  pages: { sent: unknown[]; status: string }[];
 }
 
 async function boardGroups(): Promise<BoardGroup[]> {
@@ -222,6 +222,57 @@ describe('the retention of crs serve', () => {
     expect(after.prepare('SELECT count(*) FROM outbox WHERE item_id = ?').pluck().get(first.item_id)).toBe(1);
     after.close();
     expect(server.dispatcher.parked().map((p) => p.itemId)).toEqual([first.item_id]);
+  });
+
+  it('through crs serve: a discharged patient keeps the pages and acknowledgements of the last group; a re-admission pages afresh', async () => {
+    server = await start();
+    // CRS 1, 2, then 0 once the fever is out of its 24-hour window and de-escalated after the hour's hold, then
+    // discharged: the board no longer lists P1 a day on.
+    const END = 27 * 60 + 20;
+    clock = T0 + (END + 10) * MIN;
+    const discharge: DeviceMessage = {
+      messageId: 'P1-end',
+      patientId: 'P1',
+      observedAt: new Date(T0 + END * MIN).toISOString(),
+      source: { deviceId: 'ehr-1', kind: 'ehr' },
+      monitoringEnd: { reason: 'discharged' },
+    };
+    await postMessages(server, TOKEN, [
+      enrol('P1', 0),
+      crs(1, 10),
+      crs(2, 20),
+      crs(0, 50),
+      crs(0, 26 * 60),
+      crs(0, 27 * 60 + 10),
+      discharge,
+    ]);
+    await settled();
+    const before = await boardGroups();
+    const current = before.filter((g) => g.current);
+    expect(current.length).toBeGreaterThan(0);
+    for (const g of current) expect(g.reasons.length).toBeGreaterThan(0);
+
+    // 29 days on: the last group is kept.
+    clock = T0 + END * MIN + 29 * DAY;
+    await server.sweepRetention();
+    expect((await boardGroups()).filter((g) => g.current).map((g) => g.reasons)).toEqual(current.map((g) => g.reasons));
+
+    // 31 days on: dropped; the pages stay, with their statuses.
+    clock = T0 + END * MIN + 31 * DAY;
+    await server.sweepRetention();
+    expect(rows().outbox).toBe(0);
+    const after = await boardGroups();
+    const shown = (gs: BoardGroup[]) => gs.map((g) => [g.notificationId, g.current, g.pages.map((p) => p.status)]);
+    expect(shown(after)).toEqual(shown(before));
+
+    // A re-admission pages as before, with its reasons.
+    const back = END + 31 * 1440 + 60;
+    clock = T0 + (back + 20) * MIN;
+    await postMessages(server, TOKEN, [enrol('P1', back, { bed: 'H4-2' }), crs(2, back + 10)]);
+    await settled();
+    const again = (await boardGroups()).filter((g) => g.current && g.grade === 2);
+    expect(again).toHaveLength(1);
+    expect(again[0]!.reasons.length).toBeGreaterThan(0);
   });
 });
 
