@@ -104,7 +104,7 @@ interface BoardGroup {
   grade: number;
   current: boolean;
   reasons: string[];
-  pages: { sent: unknown[] }[];
+  pages: { sent: unknown[]; status: string }[];
 }
 
 async function boardGroups(): Promise<BoardGroup[]> {
@@ -222,6 +222,57 @@ describe('the retention of crs serve', () => {
     expect(after.prepare('SELECT count(*) FROM outbox WHERE item_id = ?').pluck().get(first.item_id)).toBe(1);
     after.close();
     expect(server.dispatcher.parked().map((p) => p.itemId)).toEqual([first.item_id]);
+  });
+
+  it('through crs serve: a discharged patient keeps the pages and acknowledgements of the last group; a re-admission pages afresh', async () => {
+    server = await start();
+    // CRS 1, 2, then 0 once the fever is out of its 24-hour window and de-escalated after the hour's hold, then
+    // discharged: the board no longer lists P1 a day on.
+    const END = 27 * 60 + 20;
+    clock = T0 + (END + 10) * MIN;
+    const discharge: DeviceMessage = {
+      messageId: 'P1-end',
+      patientId: 'P1',
+      observedAt: new Date(T0 + END * MIN).toISOString(),
+      source: { deviceId: 'ehr-1', kind: 'ehr' },
+      monitoringEnd: { reason: 'discharged' },
+    };
+    await postMessages(server, TOKEN, [
+      enrol('P1', 0),
+      crs(1, 10),
+      crs(2, 20),
+      crs(0, 50),
+      crs(0, 26 * 60),
+      crs(0, 27 * 60 + 10),
+      discharge,
+    ]);
+    await settled();
+    const before = await boardGroups();
+    const current = before.filter((g) => g.current);
+    expect(current.length).toBeGreaterThan(0);
+    for (const g of current) expect(g.reasons.length).toBeGreaterThan(0);
+
+    // 29 days on: the last group is kept.
+    clock = T0 + END * MIN + 29 * DAY;
+    await server.sweepRetention();
+    expect((await boardGroups()).filter((g) => g.current).map((g) => g.reasons)).toEqual(current.map((g) => g.reasons));
+
+    // 31 days on: dropped; the pages stay, with their statuses.
+    clock = T0 + END * MIN + 31 * DAY;
+    await server.sweepRetention();
+    expect(rows().outbox).toBe(0);
+    const after = await boardGroups();
+    const shown = (gs: BoardGroup[]) => gs.map((g) => [g.notificationId, g.current, g.pages.map((p) => p.status)]);
+    expect(shown(after)).toEqual(shown(before));
+
+    // A re-admission pages as before, with its reasons.
+    const back = END + 31 * 1440 + 60;
+    clock = T0 + (back + 20) * MIN;
+    await postMessages(server, TOKEN, [enrol('P1', back, { bed: 'H4-2' }), crs(2, back + 10)]);
+    await settled();
+    const again = (await boardGroups()).filter((g) => g.current && g.grade === 2);
+    expect(again).toHaveLength(1);
+    expect(again[0]!.reasons.length).toBeGreaterThan(0);
   });
 });
 
@@ -354,5 +405,72 @@ describe('the WAL of crs serve', () => {
     // grows again up to the next checkpoint, 4 MB on).
     await readings(8001, 3000);
     expect(walBytes()).toBeLessThan(2 * WAL_LIMIT);
+  });
+});
+
+describe('the retention of a patient discharged long ago (2026-12-07)', () => {
+  it('drops the current page group of a patient discharged over the retention ago with nothing open; keeps the others', async () => {
+    // Until 2026-12-07 each patient's current page group was kept for good, discharged or not: a year of a ward kept
+    // 2,600 patients' groups and every hourly sweep read them. A patient the board no longer lists (board.ts
+    // LEFT_OUT), discharged more than the retention ago, keeps its pages and their acknowledgements; the grade
+    // change and its sends go as older groups' do (they are in the audit trail).
+    const db = openDataDir(dir);
+    const NOW = T0 + 400 * DAY;
+    const at = (ms: number) => new Date(ms).toISOString();
+    const old = at(NOW - 40 * DAY);
+    try {
+      const patient = db.prepare(
+        `INSERT INTO patients (patient_id, version, state, updated_at, monitoring_ended_at, grade)
+         VALUES (?, 1, '{}', ?, ?, ?)`,
+      );
+      const record = db.prepare(
+        'INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES (?, ?, ?, ?, ?)',
+      );
+      const delivered = db.prepare("INSERT INTO deliveries (item_id, sink, sent_at) VALUES (?, 'stdout', ?)");
+      const page = db.prepare(
+        `INSERT INTO pages (page_id, notification_id, patient_id, team, subject, kind, status, delivered, due_at,
+           triggered_at, rev, body) VALUES (?, ?, ?, 'icu', 'crs', 'grade', ?, 1, ?, ?, 1, '{}')`,
+      );
+      const silence = db.prepare(
+        "INSERT INTO silences (silence_id, patient_id, from_at, until, ended_at, body) VALUES (?, ?, ?, ?, NULL, '{}')",
+      );
+      const cases: [string, number | null, number, string][] = [
+        ['gone', NOW - 31 * DAY, 0, 'acknowledged'],
+        ['recent', NOW - 29 * DAY, 0, 'acknowledged'],
+        ['open', NOW - 31 * DAY, 0, 'open'],
+        ['silenced', NOW - 31 * DAY, 0, 'acknowledged'],
+        ['graded', NOW - 31 * DAY, 1, 'acknowledged'],
+        ['here', null, 0, 'acknowledged'],
+      ];
+      db.transaction(() => {
+        for (const [id, endedAt, grade, status] of cases) {
+          patient.run(id, old, endedAt, grade);
+          const n = `crs|${id}|#1`;
+          record.run('notification', n, id, '{}', old);
+          delivered.run(n, old);
+          const send = `${n}|icu#1`;
+          record.run('page', send, id, JSON.stringify({ pageId: `${n}|icu` }), old);
+          delivered.run(send, old);
+          page.run(`${n}|icu`, n, id, status, status === 'open' ? NOW + DAY : null, NOW - 40 * DAY);
+        }
+        silence.run('s1', 'silenced', NOW - DAY, NOW + DAY);
+      })();
+      const dropped = await new RetentionSweep(db, [{ sink: 'stdout', kinds: ['notification', 'page'] }]).sweep(
+        NOW,
+        30,
+      );
+      expect(dropped.outbox).toBe(2);
+      expect(db.prepare('SELECT DISTINCT patient_id FROM outbox ORDER BY patient_id').pluck().all()).toEqual([
+        'graded',
+        'here',
+        'open',
+        'recent',
+        'silenced',
+      ]);
+      // Its page and acknowledgement stay (the board's history).
+      expect(db.prepare('SELECT count(*) FROM pages').pluck().get()).toBe(cases.length);
+    } finally {
+      db.close();
+    }
   });
 });

@@ -26,9 +26,10 @@ export function listColumns(state: PatientState): { endedAt: number | null; noti
  * of theirs open, exhausted or not sent yet where it is current (no newer change of its subject passed it: PASSED, the
  * pager's order), no alert in force, and no silence of theirs in force. Decided from columns and indexes: no state is
  * read. (The board shows a group's pages when it is current and one awaits an answer, or it is an alert: board-api.ts
- * needsAttention.)
+ * needsAttention.) The retention (retention.ts) drops such a patient's current page group once their monitoring
+ * ended more than the retention ago.
  */
-const LEFT_OUT = `monitoring_ended_at < @endedBefore AND grade = 0
+export const LEFT_OUT = `monitoring_ended_at < @endedBefore AND grade = 0
   AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.patient_id = patients.patient_id AND (p.status = 'open' OR p.delivered = 0
     OR ((p.status = 'exhausted' OR p.kind = 'alert') AND NOT ${PASSED})))
   AND NOT EXISTS (SELECT 1 FROM silences s WHERE s.patient_id = patients.patient_id AND s.until > @now

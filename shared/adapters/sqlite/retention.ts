@@ -4,9 +4,12 @@
 // Dropped, once older than the retention:
 // - outbox records (grade changes, alerts, page sends) and their delivery ledger rows, that every lane of this
 //   server has delivered (or that came before the lane's start: a lane added later is not owed them): nothing from
-//   the first record a lane still has to deliver on, and no parked record, is touched. Kept as well, whatever their age: the grade change (or alert) of each patient's newest page group of
-//   each subject, and of every page still open or not sent yet, with their sends: what the board shows as current
-//   and what the pager still reads to page. The audit trail keeps every grade change, send and acknowledgement.
+//   the first record a lane still has to deliver on, and no parked record, is touched. Kept as well, whatever their
+//   age: the grade change (or alert) of every page still open or not sent yet, and of each patient's newest page
+//   group of each subject, with their sends: what the pager still reads to page and what the board shows as current;
+//   the newest group only until the board no longer lists the patient (board.ts LEFT_OUT: nothing open, a grade of 0)
+//   with their monitoring ended more than the retention ago (2026-12-07: until then for good, and a year's 2,600
+//   patients were read at every sweep). The audit trail keeps every grade change, send and acknowledgement.
 // - silences ended (or run out) that hold no open page;
 // - acknowledge links expired (a link opened later is refused as unknown, as on AWS).
 //
@@ -15,7 +18,9 @@
 // dead letters (until an operator retries or redrives them), the inbox (consumed rows go in the grading commit).
 import { DAY } from '#domain/time.ts';
 import type { OutboxKind } from './outbox.ts';
+import { LEFT_OUT } from './board.ts';
 import { relaxedTransaction, type Db } from './db.ts';
+import { withNewerChange } from './pages.ts';
 
 export const DEFAULT_RETENTION_DAYS = 30;
 
@@ -71,15 +76,18 @@ export class RetentionSweep {
              AND NOT EXISTS (SELECT 1 FROM parked p WHERE p.item_id = o.item_id AND p.sink = l.sink)`,
         )
         .pluck(),
-      // The grade changes (and alerts) kept whatever their age: of the page group the board shows as current (each
-      // patient's newest of each subject, in the board's order), and of every page still open or unsent (the pager
-      // reads the grade change to page it). Read once a sweep (a scan of the pages).
-      keep: db
+      // The grade changes (and alerts) kept whatever their age: of every page still open or unsent (the pager reads
+      // the grade change to page it), and of the page group the board shows as current (each patient's newest of each
+      // subject, in the board's order) but for a patient the board leaves out (LEFT_OUT) whose monitoring ended more
+      // than the retention ago (its pages and acknowledgements stay; an acknowledgement, silence or escalation reads
+      // the pages, and a re-admission is paged from the state, none from these records). Read once a sweep.
+      keep: withNewerChange(db)
         .prepare(
           `SELECT notification_id FROM pages WHERE rowid IN (
              SELECT (SELECT q.rowid FROM pages q WHERE q.patient_id = g.patient_id AND q.subject = g.subject
                      ORDER BY q.triggered_at DESC, q.rowid DESC LIMIT 1)
-             FROM (SELECT DISTINCT patient_id, subject FROM pages) g)
+             FROM (SELECT DISTINCT patient_id, subject FROM pages) g
+             WHERE g.patient_id NOT IN (SELECT patient_id FROM patients WHERE ${LEFT_OUT}))
            UNION SELECT notification_id FROM pages INDEXED BY pages_open WHERE status = 'open'
            UNION SELECT notification_id FROM pages INDEXED BY pages_unsent WHERE delivered = 0`,
         )
@@ -128,7 +136,7 @@ export class RetentionSweep {
     const dropped: Dropped = { outbox: 0, deliveries: 0, silences: 0, ackLinks: 0 };
     const below =
       (this.s.waiting.get({ lanes: JSON.stringify(this.lanes) }) as number | null) ?? Number.MAX_SAFE_INTEGER;
-    const keep = JSON.stringify(this.s.keep.all());
+    const keep = JSON.stringify(this.s.keep.all({ endedBefore: cutoff, now: nowMs }));
     const lanes = JSON.stringify(this.lanes);
     for (let from = 0; ; ) {
       const to = this.s.windowEnd.get({ from, below }) as number | null;
