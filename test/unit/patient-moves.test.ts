@@ -10,6 +10,7 @@ import { issueToken } from '#app/auth.ts';
 import type { TokenScope } from '#app/scope.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { PageEvent } from '#domain/page-event.ts';
+import { iso } from '#domain/time.ts';
 import type { EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { adtEvent, boardApi, postMessages, startPagingServer, stepPaging } from '#test/support/in-process-serve.ts';
 import { T0, enrol, msg } from '#test/support/messages.ts';
@@ -227,5 +228,36 @@ describe('a patient whose monitor never sent, moved while its "no data" alert is
     ).toEqual([]); // its ladder stopped
     const acked = (await view('P1')).pages.flatMap((g) => g.pages).filter((p) => p.state === 'acknowledged');
     expect(acked).toHaveLength(1);
+  });
+});
+
+describe('device scopes while a move charted late waits to be graded (crs serve)', () => {
+  // crs serve counts the ward a waiting message gives (docs/security.md). A move charted before the one graded changes
+  // nothing once graded (docs/paging.md): waiting, it must not place the patient back in the ward left either.
+  it('a late A08 naming the ward left, still waiting: the old ward stays refused and the new one reaches the patient', async () => {
+    const h4 = await token('gw-h4', { kind: 'monitor', wards: ['H4'] });
+    const icu = await token('gw-icu', { kind: 'monitor', wards: ['ICU'] });
+    await post(enrol('P1', 0, { bed: '4' }));
+    await hl7(adt('ADT-1', 'A02', 'P1', 'ICU', '3', 20));
+    await until(async () => (await view('P1')).patient.ward === 'ICU' || undefined, 'the move');
+    // The EHR's update charted at minute 15 (in H4 then), arriving now; held in the inbox (the worker not woken).
+    const late: DeviceMessage = {
+      ...msg('P1', 15, { enrolment: { ward: 'H4', bed: '4' } }),
+      source: { deviceId: 'local', kind: 'ehr' },
+    };
+    server.db
+      .prepare("INSERT INTO inbox (patient_id, message_id, digest, body, received_at) VALUES (?, ?, '', ?, ?)")
+      .run(
+        'P1',
+        late.messageId,
+        JSON.stringify({ message: late, receivedAt: iso(clock), sender: 'local' }),
+        iso(clock),
+      );
+    const fromH4 = await send(h4, fromMonitor(msg('P1', 25, { enrolment: { ward: 'H4', bed: '4' } }), 'gw-h4'));
+    expect(fromH4.status, 'the old ward reaches the moved patient').toBe(403);
+    const fromIcu = await send(icu, fromMonitor(msg('P1', 26, { vitals: { heartRate: 90 } }), 'gw-icu'));
+    expect(fromIcu.status, 'the new ward is refused').toBe(202);
+    await graded('P1', 4);
+    expect((await view('P1')).patient).toMatchObject({ ward: 'ICU', bed: '3' });
   });
 });
