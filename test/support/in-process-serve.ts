@@ -6,7 +6,9 @@ import { expect } from 'vitest';
 import { resolveConfig } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { iso } from '#domain/time.ts';
 import { lineStream } from './lines.ts';
+import { until } from './until.ts';
 
 export function startPagingServer(o: {
   dataDir: string;
@@ -79,3 +81,28 @@ export async function postMessages(
     expect(res.status).toBe(202);
   }
 }
+
+/** Lets the ladders step and the stale-feed watch sweep at the server's clock, as its timer loop would. */
+export async function stepPaging(server: Pick<EmbeddedServer, 'paging' | 'dispatcher'>): Promise<void> {
+  await server.paging.tick();
+  await server.paging.sweep();
+  await until(() => server.dispatcher.backlog('stdout') === 0 || undefined, 'the stream to catch up');
+}
+
+/** An ADT event of the EHR as an integration engine posts it: PV1-3 `ward^^bed`; sent at `sentAt`, EVN-6 `at`. */
+export const adtEvent = (o: {
+  id: string;
+  event: string;
+  patientId: string;
+  ward: string;
+  bed: string;
+  sentAt: number;
+  at: number;
+}) =>
+  [
+    `MSH|^~\\&|EPIC|HOSP|CRS|HOSP|${hl7Time(o.sentAt)}||ADT^${o.event}^ADT_A01|${o.id}|P|2.6`,
+    `EVN|${o.event}|||||${hl7Time(o.at)}`,
+    `PID|||${o.patientId}^^^HOSP^MR`,
+    `PV1||I|${o.ward}^^${o.bed}`,
+  ].join('\r');
+const hl7Time = (ms: number) => `${iso(ms).replace(/\D/g, '').slice(0, 14)}+0000`;

@@ -21,7 +21,7 @@ import type { EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { T0, enrol, msg } from '#test/support/messages.ts';
 import type { PageEvent } from '#domain/page-event.ts';
 import { until } from '#test/support/until.ts';
-import { boardApi, postMessages, startPagingServer } from '#test/support/in-process-serve.ts';
+import { adtEvent, boardApi, postMessages, startPagingServer, stepPaging } from '#test/support/in-process-serve.ts';
 import Database from 'better-sqlite3';
 import { DB_FILE } from '#adapters/sqlite/db.ts';
 
@@ -65,9 +65,7 @@ const sent = (team?: string) =>
 /** Lets the server's clock run on and the ladders step (the timer loop would do the same at that time). */
 async function advance(minutes: number): Promise<void> {
   clock += minutes * MIN;
-  await server.paging.tick();
-  await server.paging.sweep();
-  await until(() => server.dispatcher.backlog('stdout') === 0 || undefined, 'the stream to catch up');
+  await stepPaging(server);
 }
 
 async function auditOf(patientId: string): Promise<AuditEvent[]> {
@@ -165,14 +163,7 @@ describe('an escalation ladder over HTTP', () => {
 describe('a patient who moves wards while a ladder climbs (docs/paging.md, A patient who moves wards)', () => {
   /** An ADT event of the EHR, as an integration engine posts it: PV1-3 `ward^^bed`, EVN-6 when it happened. */
   const adt = (id: string, event: string, ward: string, bed: string, minute: number) =>
-    [
-      `MSH|^~\\&|EPIC|HOSP|CRS|HOSP|${iso(clock).replace(/\D/g, '').slice(0, 14)}+0000||ADT^${event}^ADT_A01|${id}|P|2.6`,
-      `EVN|${event}|||||${iso(T0 + minute * MIN)
-        .replace(/\D/g, '')
-        .slice(0, 14)}+0000`,
-      'PID|||P1^^^HOSP^MR',
-      `PV1||I|${ward}^^${bed}`,
-    ].join('\r');
+    adtEvent({ id, event, patientId: 'P1', ward, bed, sentAt: clock, at: T0 + minute * MIN });
   const hl7 = async (text: string) => {
     const res = await fetch(`${server.url}/v1/hl7v2`, {
       method: 'POST',

@@ -1,10 +1,23 @@
 // What the embedded server knows of patients, for device scopes and the ceiling on new patients (shared/app/scope.ts):
-// a patient is known once graded (patients) or waiting to be (inbox); its ward is the one its newest waiting message
-// gives, else the graded state's. The ceiling counts patients with data in the last ACTIVE_DAYS, those waiting, and the
+// a patient is known once graded (patients) or waiting to be (inbox); its ward is the latest by time of the graded
+// state's and those its waiting messages give, as grading will make it (a move charted late changes nothing). The ceiling counts patients with data in the last ACTIVE_DAYS, those waiting, and the
 // room reserved by requests not yet committed, so that concurrent requests cannot overshoot it together.
 import type { PatientDirectory, PatientFacts } from '../../app/scope.ts';
 import { DAY, iso } from '../../domain/time.ts';
 import type { Db } from './db.ts';
+
+type WaitingRow = { id: string; ward: string | null; observedAt: string | null; receivedAt: string | null };
+
+/**
+ * When grading will place a waiting message: its observedAt, or its arrival when dated ahead of it (reducer.ts
+ * placement, under the default aheadOfArrival); a time that cannot be read counts as the latest.
+ */
+function waitingAt(r: WaitingRow): number {
+  const observed = r.observedAt === null ? Number.NaN : Date.parse(r.observedAt);
+  const received = r.receivedAt === null ? Number.NaN : Date.parse(r.receivedAt);
+  const t = Math.min(observed, Number.isNaN(received) ? observed : received);
+  return Number.isNaN(t) ? Number.POSITIVE_INFINITY : t;
+}
 
 /** A patient with no data for this long no longer counts against the ceiling. */
 const ACTIVE_DAYS = 14;
@@ -21,13 +34,14 @@ export class SqlitePatientDirectory implements PatientDirectory {
   ) {
     this.s = {
       graded: db.prepare(
-        "SELECT patient_id AS id, json_extract(state, '$.enrolment.ward.v') AS ward FROM patients WHERE patient_id IN (SELECT value FROM json_each(?))",
+        `SELECT patient_id AS id, json_extract(state, '$.enrolment.ward.v') AS ward, json_extract(state, '$.enrolment.ward.t') AS t
+         FROM patients WHERE patient_id IN (SELECT value FROM json_each(?))`,
       ),
-      // The newest ward a waiting message gives (a patient placed by a message not graded yet).
+      // Each ward a waiting message gives (a patient placed, or moved, by a message not graded yet), in arrival order.
       waiting: db.prepare(
-        `SELECT patient_id AS id, (SELECT json_extract(i2.body, '$.message.enrolment.ward') FROM inbox i2
-            WHERE i2.patient_id = i.patient_id AND json_extract(i2.body, '$.message.enrolment.ward') IS NOT NULL ORDER BY i2.seq DESC LIMIT 1) AS ward
-         FROM inbox i WHERE patient_id IN (SELECT value FROM json_each(?)) GROUP BY patient_id`,
+        `SELECT patient_id AS id, json_extract(body, '$.message.enrolment.ward') AS ward,
+                json_extract(body, '$.message.observedAt') AS observedAt, json_extract(body, '$.receivedAt') AS receivedAt
+         FROM inbox WHERE patient_id IN (SELECT value FROM json_each(?)) ORDER BY seq`,
       ),
       active: db
         .prepare(
@@ -40,13 +54,22 @@ export class SqlitePatientDirectory implements PatientDirectory {
 
   async lookup(patientIds: readonly string[]): Promise<Map<string, PatientFacts>> {
     const ids = JSON.stringify(patientIds);
+    // The ward with its time: the graded state's first, then each waiting message's in arrival order, a later one
+    // taking the place at the same time or after (ties go to the later arrival, as in grading). Until 2026-12-07 the
+    // newest waiting message's ward counted whatever its time: a move charted before the one graded, while it waited,
+    // put the patient back in the ward left (its token reached the patient; the new ward's was refused).
+    const latest = new Map<string, { ward?: string; t: number }>();
+    const place = (id: string, ward: string | null, t: number) => {
+      const cur = latest.get(id);
+      if (ward === null) {
+        if (!cur) latest.set(id, { t: Number.NEGATIVE_INFINITY });
+      } else if (!cur || cur.ward === undefined || t >= cur.t) latest.set(id, { ward, t });
+    };
+    for (const r of this.s.graded.all(ids) as { id: string; ward: string | null; t: number | null }[])
+      place(r.id, r.ward, r.t ?? Number.NEGATIVE_INFINITY);
+    for (const r of this.s.waiting.all(ids) as WaitingRow[]) place(r.id, r.ward, waitingAt(r));
     const out = new Map<string, PatientFacts>();
-    for (const r of this.s.waiting.all(ids) as { id: string; ward: string | null }[])
-      out.set(r.id, { known: true, ...(r.ward !== null ? { ward: r.ward } : {}) });
-    for (const r of this.s.graded.all(ids) as { id: string; ward: string | null }[]) {
-      const ward = out.get(r.id)?.ward ?? r.ward ?? undefined; // a waiting message is newer than the graded state
-      out.set(r.id, { known: true, ...(ward !== undefined ? { ward } : {}) });
-    }
+    for (const [id, { ward }] of latest) out.set(id, { known: true, ...(ward !== undefined ? { ward } : {}) });
     return out;
   }
 
