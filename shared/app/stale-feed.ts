@@ -233,6 +233,13 @@ export interface Resumed {
   at: number;
 }
 
+/** A patient's bed as a ward alert names it: with its own ward when that is not the alert's (a move). */
+function bedInWard(state: PatientState | undefined, alertWard: string): string | undefined {
+  const bed = state?.enrolment.bed?.v;
+  const ward = state?.enrolment.ward?.v;
+  return bed !== undefined && ward !== undefined && ward !== alertWard ? `${bed} of ward ${ward}` : bed;
+}
+
 /** How many of a ward alert's resumed patients are kept (the newest): a page and the board name them all. */
 const RESUMED_KEPT = 20;
 
@@ -305,8 +312,9 @@ export function planStaleFeeds(
       next.delete(c.patientId);
       if (inWard) {
         leftWard.add(e.alertId);
-        // No feed (a state gone, or not enrolled): it left, nothing resumed.
-        const bed = c.state?.enrolment.bed?.v;
+        // No feed (a state gone, or not enrolled): it left, nothing resumed. A patient moved to another ward is
+        // named with it ("bed 3 of ward ICU"): a bare bed reads as one of the alert's ward (2026-12-07).
+        const bed = bedInWard(c.state, wardOfAlert(e.alertId));
         if (f && whyLeft(c.state, f.since) === 'resumed')
           resumedNow.push({
             alertId: e.alertId,

@@ -304,6 +304,17 @@ describe("a ward alert's resumed patients", () => {
     expect(clear.alerts[0]!.summary).toContain('; Q1, bed Q at 2026-12-01 08:50 UTC)');
   });
 
+  it("a member that moved to another ward is named with its new ward, not a bed of the alert's ward", () => {
+    // 2026-12-07: P1 moved from ward A to the ICU, bed 3, and its monitor sent there: the all-clear of ward A read
+    // "P1, bed 3", which a reader takes for bed 3 of ward A.
+    const moved: FeedCheck = { patientId: 'P1', state: inBed('ICU', '3'), feed: { stale: false, since: at(18) } };
+    const p = plan(wardInForce('A', 0, ['P1', 'P2']), [moved, back('P2', '5', 22)], 23);
+    expect(p.alerts.map((a) => a.summary)).toEqual([
+      'Data resumed, ward A: every patient of the no-data alert of 2026-12-01 08:00 UTC has monitor data again ' +
+        '(resumed: P1, bed 3 of ward ICU at 2026-12-01 08:18 UTC; P2, bed 5 at 2026-12-01 08:22 UTC)',
+    ]);
+  });
+
   it('the all-clear names who resumed and when, and the list goes with the alert', () => {
     const inForce: [string, InForce][] = [
       [alertA, { alertId: alertA, since: at(0), resumed: [{ patientId: 'P1', bed: '4', at: at(20) }] }],
