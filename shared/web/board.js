@@ -656,7 +656,6 @@
    * held was opened but sent to nobody; until 2026-12-06 the line read "paged <time>" of it all the same.
    */
   function pagedWhen(g) {
-    if (g.pastRetention) return 'first page opened ' + when(g.triggeredAt);
     var first = null;
     g.pages.forEach(function (tp) {
       tp.sent.forEach(function (s) {
@@ -684,7 +683,7 @@
         text: g.technical
           ? 'Raised ' + when(g.triggeredAt)
           : g.pastRetention
-            ? pagedWhen(g)
+            ? 'First page opened ' + when(g.triggeredAt)
             : 'Grade changed ' + when(g.at) + ' (patient time) · ' + pagedWhen(g),
       }),
       g.pastRetention
