@@ -555,7 +555,14 @@
       h('span', { class: 'state-label' }, [h('span', { 'aria-hidden': 'true', text: st.icon + ' ' }), st.label]),
       ' ',
       h('strong', { text: cap(teamName(tp.team)) }),
-      ': ' + (sent.length ? 'paged ' + sent.join(', then ') : 'not sent yet') + '.',
+      // A group past the retention (g.pastRetention): its sends are gone, not unsent (until 2026-12-07 "not sent yet").
+      ': ' +
+        (sent.length
+          ? 'paged ' + sent.join(', then ')
+          : g.pastRetention
+            ? 'sends past the retention'
+            : 'not sent yet') +
+        '.',
     ];
     var li = h('li', { class: 'team-page state-' + tp.state, 'data-page': tp.pageId }, parts);
     // A send whose stored record cannot be read: named, for an operator to mend (the others are listed above).
@@ -675,8 +682,19 @@
         class: 'when',
         text: g.technical
           ? 'Raised ' + when(g.triggeredAt)
-          : 'Grade changed ' + when(g.at) + ' (patient time) · ' + pagedWhen(g),
+          : g.pastRetention
+            ? 'First page opened ' + when(g.triggeredAt)
+            : 'Grade changed ' + when(g.at) + ' (patient time) · ' + pagedWhen(g),
       }),
+      g.pastRetention
+        ? h('p', {
+            class: 'past-retention',
+            text:
+              'Reasons, next steps and sends past the ' +
+              g.pastRetention.days +
+              '-day retention: crs audit export has them. The pages below are as recorded.',
+          })
+        : null,
       g.unreadable
         ? h('p', { class: 'unreadable', text: 'Why and next steps not shown: ' + g.unreadable + '.' })
         : null,

@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import type { Browser } from 'playwright-core';
 import { launchChromium } from '#test/support/chromium.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -42,6 +43,10 @@ describe('the board after a year of a ward', () => {
       expect(res.status).toBe(202);
     }
     await idle(server);
+    // OLD-00123's records past the retention, as the sweep drops them a month after its discharge (its pages stay).
+    const db = new Database(join(dir, 'data', 'crs.db'), { timeout: 5000 });
+    expect(db.prepare("DELETE FROM outbox WHERE patient_id = 'OLD-00123'").run().changes).toBeGreaterThan(0);
+    db.close();
 
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const problems: string[] = [];
@@ -67,6 +72,18 @@ describe('the board after a year of a ward', () => {
     expect(await card.locator('p.meta').textContent()).toContain('monitoring ended (discharged)');
     // Its history is there: the fever's page to hematology and the de-escalation.
     await page.locator('li.page', { hasText: 'CRS grade 1' }).first().waitFor();
+    // Its records past the retention: said so, its pages as recorded; never "not sent yet" (until 2026-12-07).
+    const groups = page.locator('li.page');
+    expect(await groups.count()).toBeGreaterThan(0);
+    for (const g of await groups.all()) {
+      expect(await g.locator('p.past-retention').textContent()).toBe(
+        'Reasons, next steps and sends past the 30-day retention: crs audit export has them. The pages below are as recorded.',
+      );
+      expect(await g.locator('.when').textContent()).toMatch(/^First page opened /);
+      const text = await g.textContent();
+      for (const wrong of ['not sent yet', 'not paged yet', 'patient time', 'Why']) expect(text).not.toContain(wrong);
+      expect(await g.locator('li.team-page').first().textContent()).toContain(': sends past the retention.');
+    }
     await page.getByRole('link', { name: '← All patients' }).first().click();
     await page.locator('#counts', { hasText: new RegExp(`^${CURRENT} patients`) }).waitFor();
     expect(await page.locator('#left-out-text').textContent()).toMatch(/^300 patients are not listed/);

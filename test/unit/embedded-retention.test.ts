@@ -104,7 +104,8 @@ interface BoardGroup {
   grade: number;
   current: boolean;
   reasons: string[];
-  pages: { sent: unknown[]; status: string }[];
+  pastRetention: { days: number } | null;
+  pages: { sent: unknown[]; status: string; ack: { by: string } | null }[];
 }
 
 async function boardGroups(): Promise<BoardGroup[]> {
@@ -262,8 +263,14 @@ describe('the retention of crs serve', () => {
     await server.sweepRetention();
     expect(rows().outbox).toBe(0);
     const after = await boardGroups();
-    const shown = (gs: BoardGroup[]) => gs.map((g) => [g.notificationId, g.current, g.pages.map((p) => p.status)]);
+    const shown = (gs: BoardGroup[]) =>
+      gs.map((g) => [g.notificationId, g.current, g.pages.map((p) => [p.status, p.ack?.by ?? null])]);
     expect(shown(after)).toEqual(shown(before));
+    // The board says the groups' records are past the retention (2026-12-07: it read a group sent and acknowledged as
+    // 'not paged yet', each team 'not sent yet'); the groups it still has the records of are not flagged.
+    expect(before.every((g) => g.pastRetention === null)).toBe(true);
+    expect(after.map((g) => g.pastRetention)).toEqual(after.map(() => ({ days: 30 })));
+    expect(after.some((g) => g.pages.some((p) => p.status === 'acknowledged' || p.status === 'info'))).toBe(true);
 
     // A re-admission pages as before, with its reasons.
     const back = END + 31 * 1440 + 60;

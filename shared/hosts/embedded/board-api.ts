@@ -4,6 +4,7 @@
 // per team: who was paged (role, level, when), who acknowledged (who, when, how), what is pending (the next level
 // and when), and what a silence holds.
 import type { BoardQueries, PatientRecord } from '#adapters/sqlite/board.ts';
+import { DEFAULT_RETENTION_DAYS } from '#adapters/sqlite/retention.ts';
 import type { TimelinePoint } from '#adapters/sqlite/store.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import {
@@ -102,6 +103,12 @@ interface PageGroupView {
   attention: boolean;
   /** Why the grade change's stored row cannot be read (its reasons and next steps are not shown), or null. */
   unreadable: string | null;
+  /**
+   * The grade change's record and its sends are past the retention (crs serve --retention-days; the audit trail has
+   * them): no reasons, next steps nor sends are shown, the pages' teams, statuses and acknowledgements are. Until
+   * 2026-12-07 the board read such a group, sent and acknowledged, as not paged yet. Null when the record is there.
+   */
+  pastRetention: { days: number } | null;
   pages: TeamPageView[];
 }
 
@@ -210,6 +217,7 @@ function pageGroups(
   paging: PagingConfig,
   silences: Map<string, Silence>,
   timeZone: string,
+  retentionDays: number,
   keep: (g: GroupHead) => boolean = () => true,
 ): PageGroupView[] {
   const groups = new Map<string, Page[]>();
@@ -252,6 +260,8 @@ function pageGroups(
       attention: needsAttention(head),
       unreadable:
         read && 'unreadable' in read ? `the grade change's stored record cannot be read (${read.unreadable})` : null,
+      // A grade change is recorded before any page of it (the pager pages from the record): gone, the sweep dropped it.
+      pastRetention: !TECHNICAL.has(first.subject) && read === undefined ? { days: retentionDays } : null,
       pages: list
         .sort((a, b) => (TEAM_ORDER.get(a.team) ?? 9) - (TEAM_ORDER.get(b.team) ?? 9))
         .map((p) => teamPageView(p, queries, paging, silences)),
@@ -388,6 +398,7 @@ export class BoardApi {
     private readonly config: GradingConfig,
     private readonly now: () => number = Date.now,
     private readonly endedHours = DEFAULT_ENDED_HOURS,
+    private readonly retentionDays = DEFAULT_RETENTION_DAYS,
   ) {}
 
   /** What the board states about paging: the ladders, and the grade a silence never holds. */
@@ -433,7 +444,15 @@ export class BoardApi {
       }
     }
     return {
-      groups: pageGroups(pages, this.queries, this.config.paging, byId, this.config.site.timeZone, keep),
+      groups: pageGroups(
+        pages,
+        this.queries,
+        this.config.paging,
+        byId,
+        this.config.site.timeZone,
+        this.retentionDays,
+        keep,
+      ),
       unreadablePages: unreadable.map(({ pageId, reason }) => ({ pageId, reason })),
     };
   }

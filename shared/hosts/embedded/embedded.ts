@@ -349,7 +349,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       ...(o.fhirDrugCodes !== undefined ? { fhirDrugCodes: o.fhirDrugCodes } : {}),
       onUnavailable: (err) => log(`ingest: answered 503, a store failed (${(err as Error).name})`),
     },
-    board: new BoardApi(queries, o.config, now, o.boardEndedHours),
+    board: new BoardApi(queries, o.config, now, o.boardEndedHours, o.retentionDays),
     queries,
     paging,
     outbox: {
