@@ -15,7 +15,13 @@ import { defineConfig } from 'vitest/config';
  * end: vitest's order had put `embedded-paging` and `embedded-clock-step` (a minute each, mostly waiting) behind sixty
  * to ninety larger unit files, and on a fresh clone the infra files (the CDK's synthesis and cfn-lint: 5 to 30 s each)
  * among the unit files by size, `compliance.test.ts` (20 s, small) the last of the run in two CI runs of 2026-12-07.
+ * Among the unit files, those that draw random cases (fast-check, directly or through test/support's arbitraries and
+ * paging scripts) go first: the longest of the tier are among them, most of them small files that a fresh clone's
+ * order started last (`replay-vs-serve-paging`, 29 s, ended two CI runs of 2026-12-07 alone).
  */
+const drawsCases = (path: string) =>
+  /from 'fast-check'|support\/(arbitraries|paging-scripts)\.ts'/.test(readFileSync(path, 'utf8'));
+
 class WaitingFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
     const sorted = await super.sort(files);
@@ -24,9 +30,9 @@ class WaitingFirst extends BaseSequencer {
       if (/\/test\/integration\/aws-[^/]*$/.test(path)) return 0;
       if (/\/test\/(integration|browser)\//.test(path)) return 1;
       if (/\/test\/infra\//.test(path)) return 2;
-      return 3;
+      return drawsCases(path) ? 3 : 4;
     };
-    return [0, 1, 2, 3].flatMap((r) => sorted.filter((f) => rank(f) === r));
+    return [0, 1, 2, 3, 4].flatMap((r) => sorted.filter((f) => rank(f) === r));
   }
 }
 
