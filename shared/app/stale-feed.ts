@@ -117,8 +117,7 @@ function whyLeft(state: PatientState | undefined, since: number) {
  * from"), or both ("enrolment or re-admission": until 2026-12-07 "enrolled from" was said of re-admissions too).
  */
 function wardQuiet(quiet: readonly FeedCheck[], timeZone: string): string {
-  const never = quiet.filter((c) => neverSent(c.state, c.feed!.since));
-  const stopped = quiet.filter((c) => !never.includes(c));
+  const { never, stopped } = splitQuiet(quiet);
   const n = `${quiet.length} patients' monitors`;
   const earliest = (cs: readonly FeedCheck[]) => formatSiteTime(earliestOf(cs), timeZone);
   if (never.length === 0) return `${n} quiet since ${earliest(stopped)}`;
@@ -140,8 +139,14 @@ const earliestOf = (cs: readonly FeedCheck[]) => Math.min(...cs.map((c) => c.fee
  * watched before the first that sent stopped: its all-clear names it by this one (2026-12-07).
  */
 function wardQuietAt(quiet: readonly FeedCheck[]): number {
-  const stopped = quiet.filter((c) => !neverSent(c.state, c.feed!.since));
+  const { stopped } = splitQuiet(quiet);
   return earliestOf(stopped.length > 0 ? stopped : quiet);
+}
+
+/** A ward's quiet monitors: those that never sent since they were watched, and those that sent and stopped. */
+function splitQuiet(quiet: readonly FeedCheck[]) {
+  const never = quiet.filter((c) => neverSent(c.state, c.feed!.since));
+  return { never, stopped: quiet.filter((c) => !never.includes(c)) };
 }
 
 /** How many patients a ward page names (the board lists them all). */

@@ -818,18 +818,15 @@ export const MONITOR_RESTARTS_AFTER_MINUTES = 60;
  * transfer's next stay starting as the last one ends): when the two cannot be told apart, the patient stays watched.
  */
 function restartedAt(state: PatientState, end: number): number | undefined {
+  const from = (t: number | undefined, start: number) => (t !== undefined && t >= start ? t : undefined);
   // The re-admission's own time, not a move's after it (a state stored before it was kept: the latest enrolment).
   const enrolled =
-    state.lastEnrolmentAt !== undefined && state.lastEnrolmentAt >= end
-      ? state.readmittedAt !== undefined && state.readmittedAt >= end
-        ? state.readmittedAt
-        : state.lastEnrolmentAt
-      : undefined;
-  const monitored =
-    state.lastMonitorAt !== undefined && state.lastMonitorAt >= end + MONITOR_RESTARTS_AFTER_MINUTES * MINUTE
-      ? state.lastMonitorAt
-      : undefined;
-  return enrolled === undefined ? monitored : monitored === undefined ? enrolled : Math.max(enrolled, monitored);
+    from(state.lastEnrolmentAt, end) === undefined
+      ? undefined
+      : (from(state.readmittedAt, end) ?? state.lastEnrolmentAt);
+  const monitored = from(state.lastMonitorAt, end + MONITOR_RESTARTS_AFTER_MINUTES * MINUTE);
+  if (enrolled === undefined || monitored === undefined) return enrolled ?? monitored;
+  return Math.max(enrolled, monitored);
 }
 
 /**
