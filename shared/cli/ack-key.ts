@@ -116,7 +116,9 @@ async function awsAckKey(
   }
   const { SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager');
   const client = new SecretsManagerClient(settings);
-  const { ACK_KEYS_MAX_AGE_MS, dropPreviousAckSecret, rotateAckSecret } = await import('#adapters/aws/ack-secret.ts');
+  const { ACK_KEYS_MAX_AGE_MS, dropPreviousAckSecret, dropReplacedAckSecret, rotateAckSecret } = await import(
+    '#adapters/aws/ack-secret.ts'
+  );
   const minutes = ACK_KEYS_MAX_AGE_MS / 60_000;
   const inUse = `warm containers sign with the new key within ${minutes} min (they read the secret again), no redeploy`;
   const voided = `warm ack containers stop taking them within ${minutes} min, no redeploy`;
@@ -132,9 +134,18 @@ async function awsAckKey(
         return 0;
       }
       failed = `${put}, but removing AWSPREVIOUS failed (the previous key still verifies: crs ack-key drop-previous --backend aws once mended)`;
-      const dropped = await dropPreviousAckSecret(client, arn);
+      // From the version the put replaced alone (2026-12-07): after a rotation by someone else since the put, the
+      // version carrying AWSPREVIOUS is a key this one did not mean to void.
+      const drop = replaced === undefined ? undefined : await dropReplacedAckSecret(client, arn, replaced);
+      if (drop?.removed === false) {
+        const key = drop.replacedVerifies ? 'still verifies (it is AWSCURRENT)' : 'verifies no link';
+        process.stderr.write(
+          `crs ack-key: new acknowledge-link key put in ${arn} (version ${version}), but the version it replaced (${replaced}) no longer carries AWSPREVIOUS: the secret changed meanwhile (AWSCURRENT on ${drop.current ?? 'none'}, AWSPREVIOUS on ${drop.previous ?? 'none'}), nothing removed; the key it replaced ${key}. See which key is which (aws secretsmanager describe-secret) before any crs ack-key drop-previous --backend aws\n`,
+        );
+        return 1;
+      }
       process.stdout.write(
-        `${put}; no previous key kept${dropped ? ` (AWSPREVIOUS removed from version ${dropped})` : ''}: links sent before stop working\n${inUse}; ${voided}\n`,
+        `${put}; no previous key kept${drop ? ` (AWSPREVIOUS removed from version ${replaced})` : ''}: links sent before stop working\n${inUse}; ${voided}\n`,
       );
       return 0;
     }

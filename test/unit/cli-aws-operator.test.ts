@@ -482,11 +482,20 @@ describe('crs ack-key --backend aws, refused by Secrets Manager', () => {
 
   it('says the new key was put when the previous one could not be dropped after it (exit 1)', async () => {
     const secrets = mockClient(SecretsManagerClient);
+    let putVersion: string | undefined;
     secrets
       .on(DescribeSecretCommand)
-      .resolves(stages)
+      // After the put, the version it replaced (v1) is AWSPREVIOUS, as Secrets Manager moves it.
+      .callsFake(() =>
+        putVersion === undefined
+          ? stages
+          : { VersionIdsToStages: { [putVersion]: ['AWSCURRENT'], v1: ['AWSPREVIOUS'] } },
+      )
       .on(PutSecretValueCommand)
-      .callsFake((input: { ClientRequestToken: string }) => ({ VersionId: input.ClientRequestToken }))
+      .callsFake((input: { ClientRequestToken: string }) => {
+        putVersion = input.ClientRequestToken;
+        return { VersionId: putVersion };
+      })
       .on(UpdateSecretVersionStageCommand)
       .rejects(denied());
     try {
@@ -500,6 +509,76 @@ describe('crs ack-key --backend aws, refused by Secrets Manager', () => {
         ),
       );
       expect(r.stderr).not.toContain(put!.args[0].input.SecretString);
+    } finally {
+      secrets.restore();
+    }
+  });
+});
+
+// Found 2026-12-07: rotate --drop-previous read AWSPREVIOUS back after its put and removed it from whatever version
+// carried it then; a rotation by someone else in between made that the new key (or theirs), which it voided.
+describe('crs ack-key rotate --drop-previous --backend aws, the secret changed by someone else meanwhile', () => {
+  const env = () => ({ ...cleanEnv(), CRS_ACK_SECRET_ARN: 'arn:secret' });
+  /** A secret on v1 (v0 before it): the stages DescribeSecret gives after the put, given the version put. */
+  const secretThen = (afterPut: (put: string) => Record<string, string[]>) => {
+    const secrets = mockClient(SecretsManagerClient);
+    let put: string | undefined;
+    secrets
+      .on(DescribeSecretCommand)
+      .callsFake(() => ({
+        VersionIdsToStages: put === undefined ? { v1: ['AWSCURRENT'], v0: ['AWSPREVIOUS'] } : afterPut(put),
+      }))
+      .on(PutSecretValueCommand)
+      .callsFake((input: { ClientRequestToken: string }) => {
+        put = input.ClientRequestToken;
+        return { VersionId: put };
+      })
+      .on(UpdateSecretVersionStageCommand)
+      .resolves({});
+    return secrets;
+  };
+
+  it('removes AWSPREVIOUS from the version it replaced, and says so', async () => {
+    const secrets = secretThen((put) => ({ [put]: ['AWSCURRENT'], v1: ['AWSPREVIOUS'], v0: [] }));
+    try {
+      const r = await crsMain(['ack-key', 'rotate', '--drop-previous', '--backend', 'aws'], { env: env() });
+      expect([r.status, r.stderr]).toEqual([0, '']);
+      expect(secrets.commandCalls(UpdateSecretVersionStageCommand).map((c) => c.args[0].input)).toEqual([
+        { SecretId: 'arn:secret', VersionStage: 'AWSPREVIOUS', RemoveFromVersionId: 'v1' },
+      ]);
+      expect(r.stdout).toContain('no previous key kept (AWSPREVIOUS removed from version v1)');
+    } finally {
+      secrets.restore();
+    }
+  });
+
+  it('another rotation between the put and the drop: removes nothing, and says what the labels are (exit 1)', async () => {
+    // Theirs (v3) made the new key AWSPREVIOUS; the key replaced (v1) already verifies no link.
+    const secrets = secretThen((put) => ({ v3: ['AWSCURRENT'], [put]: ['AWSPREVIOUS'], v1: [], v0: [] }));
+    try {
+      const r = await crsMain(['ack-key', 'rotate', '--drop-previous', '--backend', 'aws'], { env: env() });
+      const put = secrets.commandCalls(PutSecretValueCommand)[0]!.args[0].input.ClientRequestToken;
+      expect(secrets.commandCalls(UpdateSecretVersionStageCommand)).toHaveLength(0);
+      expect([r.status, r.stdout]).toEqual([1, '']);
+      expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(r.stderr).toContain(`new acknowledge-link key put in arn:secret (version ${put})`);
+      expect(r.stderr).toContain('the version it replaced (v1) no longer carries AWSPREVIOUS');
+      expect(r.stderr).toContain(`AWSCURRENT on v3, AWSPREVIOUS on ${put}`);
+      expect(r.stderr).toContain('nothing removed');
+      expect(r.stderr).toContain('the key it replaced verifies no link');
+    } finally {
+      secrets.restore();
+    }
+  });
+
+  it('the replaced version dropped by someone else: removes nothing, none is AWSPREVIOUS (exit 1)', async () => {
+    const secrets = secretThen((put) => ({ [put]: ['AWSCURRENT'], v1: [], v0: [] }));
+    try {
+      const r = await crsMain(['ack-key', 'rotate', '--drop-previous', '--backend', 'aws'], { env: env() });
+      const put = secrets.commandCalls(PutSecretValueCommand)[0]!.args[0].input.ClientRequestToken;
+      expect(secrets.commandCalls(UpdateSecretVersionStageCommand)).toHaveLength(0);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`AWSCURRENT on ${put}, AWSPREVIOUS on none`);
     } finally {
       secrets.restore();
     }

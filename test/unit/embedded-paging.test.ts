@@ -1600,28 +1600,60 @@ describe('the stale-feed sweep of crs serve grouping a ward, pinned by a mutatio
   });
 });
 
+/**
+ * Patients fed for crs serve's sweeps (their states as its commits leave them), at a clock a minute past the staleness
+ * of a monitor that last sent at 08:02 (T0 + 2 min).
+ */
+function quietWards() {
+  const states = new Map<string, PatientState>();
+  const feed = (id: string, messages: DeviceMessage[]) => {
+    let state = states.get(id);
+    for (const m of messages) state = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m)).state;
+    states.set(id, state!);
+  };
+  const ehr = (m: DeviceMessage): DeviceMessage => ({ ...m, source: { deviceId: 'adt', kind: 'ehr' } });
+  const w = {
+    clock: T0 + (2 + DEFAULT_CONFIG.paging.staleFeedMinutes + 1) * 60_000,
+    /** Enrolled by the EHR at 08:00 in `ward`, the monitor never sent. */
+    neverSent: (id: string, ward = 'H4') => feed(id, [ehr(enrol(id, 0, { ward }))]),
+    /** Enrolled at 08:00 in `ward`, the monitor sent until 08:02. */
+    stopped: (id: string, ward = 'H4') => feed(id, [enrol(id, 0, { ward }), msg(id, 2, { vitals: { heartRate: 80 } })]),
+    /** A minute later, monitor data from each of `ids`. */
+    dataAgain: (...ids: string[]) => {
+      w.clock += 60_000;
+      for (const id of ids) feed(id, [msg(id, (w.clock - T0) / 60_000 - 1, { vitals: { heartRate: 80 } })]);
+    },
+    paging: () =>
+      pagingWith({
+        now: () => w.clock,
+        loadState: async (id) => (states.has(id) ? { state: states.get(id)!, version: 1 } : undefined),
+      }),
+    /** crs serve started again on the database: start() and its first (full) sweep, then stopped. */
+    restarted: async () => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      const again = w.paging();
+      try {
+        again.start(); // its first sweep, at once
+        await again.sweep();
+      } finally {
+        await again.close();
+        vi.useRealTimers();
+      }
+    },
+  };
+  return w;
+}
+
 describe('the all-clear of a ward no-data alert raised before a restart of crs serve', () => {
   // Until 2026-12-07 the time the alert gave was held in memory only: after a restart its all-clear named it by its
   // id's time, "the no-data alert of 08:00" (P1's enrolment), where the alert said "1 since 08:02, 2 since enrolment".
   it('names the alert by the time it gave, as before the restart', async () => {
-    const states = new Map<string, PatientState>();
-    const feed = (id: string, messages: DeviceMessage[]) => {
-      let state = states.get(id);
-      for (const m of messages) state = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m)).state;
-      states.set(id, state!);
-    };
-    const ehr = (m: DeviceMessage): DeviceMessage => ({ ...m, source: { deviceId: 'adt', kind: 'ehr' } });
+    const w = quietWards();
     // P1 and P3 enrolled by the EHR at 08:00, their monitors never sent; P2's sent until 08:02.
-    feed('P1', [ehr(enrol('P1', 0))]);
-    feed('P2', [enrol('P2', 0), msg('P2', 2, { vitals: { heartRate: 80 } })]);
-    feed('P3', [ehr(enrol('P3', 0))]);
-    let clock = T0 + (2 + DEFAULT_CONFIG.paging.staleFeedMinutes + 1) * 60_000;
-    const paging = () =>
-      pagingWith({
-        now: () => clock,
-        loadState: async (id) => (states.has(id) ? { state: states.get(id)!, version: 1 } : undefined),
-      });
-    const first = paging();
+    w.neverSent('P1');
+    w.stopped('P2');
+    w.neverSent('P3');
+    const first = w.paging();
     try {
       await first.sweep(['P1', 'P2', 'P3']);
     } finally {
@@ -1632,20 +1664,65 @@ describe('the all-clear of a ward no-data alert raised before a restart of crs s
     ]);
     db.close(); // the server stops; the monitors send again meanwhile
     db = openDataDir(dir);
-    clock += 60_000;
-    for (const id of ['P1', 'P2', 'P3']) feed(id, [msg(id, (clock - T0) / 60_000 - 1, { vitals: { heartRate: 80 } })]);
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const again = paging();
-    try {
-      again.start(); // its first sweep, at once
-      await again.sweep();
-    } finally {
-      await again.close();
-      vi.useRealTimers();
-    }
+    w.dataAgain('P1', 'P2', 'P3');
+    await w.restarted();
     expect(sends().map((s) => s.summary)[1]).toMatch(
       /^Data resumed, ward H4: every patient of the no-data alert of 2026-01-10 08:02 UTC has monitor data again /,
     );
+  });
+});
+
+describe('a ward no-data alert cleared just before crs serve stopped', () => {
+  // Found 2026-12-07: the sweep pages the all-clear, then records that the alert is no longer in force (its rows in
+  // stale_feed_said, stale_feed_resumed and stale_feed_members dropped). A server stopped between the two kept those
+  // rows for good: the alert, cleared in the pages, was never read again, and nothing dropped them.
+  it('drops what was kept of it at the next start, and nothing of an alert in force; pages nothing more', async () => {
+    const w = quietWards();
+    // In wards H4 and H5, some monitors never sent (each alert gives a time not its id's: said), some stopped.
+    for (const id of ['P1', 'P3']) w.neverSent(id);
+    w.stopped('P2');
+    w.neverSent('Q1', 'H5');
+    for (const id of ['Q2', 'Q3']) w.stopped(id, 'H5');
+    const TABLES = ['stale_feed_said', 'stale_feed_resumed', 'stale_feed_members'];
+    const kept = () => TABLES.map((t) => db.prepare(`SELECT * FROM ${t} ORDER BY 1, 2`).all());
+    const first = w.paging();
+    try {
+      await first.sweep(['P1', 'P2', 'P3', 'Q1', 'Q2', 'Q3']); // the two ward alerts
+      w.dataAgain('P2', 'Q2');
+      await first.sweep(['P2', 'Q2']); // resumed: named by the all-clears
+      expect(kept().map((rows) => rows.length)).toEqual([2, 2, 4]);
+      w.dataAgain('P1', 'P3');
+      // The server stops after H4's all-clear is paged, before the sweep records the alert gone.
+      const record = vi.spyOn(SqlitePageStore.prototype, 'recordStaleFeeds').mockImplementationOnce(() => {
+        throw new Error('stopped');
+      });
+      try {
+        await expect(first.sweep(['P1', 'P3'])).rejects.toThrow('stopped');
+      } finally {
+        record.mockRestore();
+      }
+    } finally {
+      await first.close();
+    }
+    const paged = sends().map((s) => s.summary);
+    expect(paged).toEqual([
+      expect.stringContaining('NO DATA, ward H4'),
+      expect.stringContaining('NO DATA, ward H5'),
+      expect.stringMatching(/^Data resumed, ward H4/),
+    ]);
+    const before = kept();
+    expect(before.map((rows) => rows.length)).toEqual([2, 2, 4]);
+    const inForceBefore = new SqlitePageStore(db).staleFeedAlerts();
+    db.close();
+    db = openDataDir(dir);
+    w.clock += 60_000;
+    await w.restarted();
+    // H4's rows gone, H5's (in force) as they were; what is in force, and what was paged, unchanged.
+    const h5 = (r: unknown) => JSON.stringify(r).includes('ward H5');
+    expect(kept()).toEqual(before.map((rows) => rows.filter(h5)));
+    expect(kept().map((rows) => rows.length)).toEqual([1, 1, 2]);
+    expect(new SqlitePageStore(db).staleFeedAlerts()).toEqual(inForceBefore);
+    expect(sends().map((s) => s.summary)).toEqual(paged);
   });
 });
 

@@ -137,15 +137,31 @@ export async function ackKeysFromEnv(
   };
 }
 
-/** The versions of the secret that carry AWSCURRENT and AWSPREVIOUS (DescribeSecret: the values are never read). */
+/**
+ * The versions of the secret that carry AWSCURRENT and AWSPREVIOUS, and each version's labels (DescribeSecret: the
+ * values are never read).
+ */
 async function labelledVersions(
   client: SecretsManagerClient,
   secretId: string,
-): Promise<{ current: string | undefined; previous: string | undefined }> {
+): Promise<{ current: string | undefined; previous: string | undefined; stages: Record<string, string[]> }> {
   const stages = (await client.send(new DescribeSecretCommand({ SecretId: secretId }))).VersionIdsToStages ?? {};
   const carrying = (label: string) => Object.keys(stages).find((v) => stages[v]?.includes(label));
-  return { current: carrying('AWSCURRENT'), previous: carrying('AWSPREVIOUS') };
+  return { current: carrying('AWSCURRENT'), previous: carrying('AWSPREVIOUS'), stages };
 }
+
+/**
+ * AWSPREVIOUS removed from `version` alone: Secrets Manager refuses the call when another version carries the label
+ * by then, rather than remove it from that one.
+ */
+const removePrevious = (client: SecretsManagerClient, secretId: string, version: string) =>
+  client.send(
+    new UpdateSecretVersionStageCommand({
+      SecretId: secretId,
+      VersionStage: 'AWSPREVIOUS',
+      RemoveFromVersionId: version,
+    }),
+  );
 
 /**
  * `crs ack-key rotate --backend aws` (2026-12-07): a new value, AWSCURRENT; Secrets Manager moves AWSPREVIOUS to the
@@ -175,12 +191,32 @@ export async function dropPreviousAckSecret(
 ): Promise<string | undefined> {
   const { previous } = await labelledVersions(client, secretId);
   if (previous === undefined) return undefined;
-  await client.send(
-    new UpdateSecretVersionStageCommand({
-      SecretId: secretId,
-      VersionStage: 'AWSPREVIOUS',
-      RemoveFromVersionId: previous,
-    }),
-  );
+  await removePrevious(client, secretId, previous);
   return previous;
+}
+
+/** What dropReplacedAckSecret did: the label removed, or the labels it found instead (nothing removed). */
+export type ReplacedDrop =
+  | { removed: true }
+  | { removed: false; current: string | undefined; previous: string | undefined; replacedVerifies: boolean };
+
+/**
+ * `crs ack-key rotate --drop-previous --backend aws` after its put (2026-12-07): AWSPREVIOUS removed from the version
+ * the put replaced (rotateAckSecret's `replaced`), and from no other. When that version no longer carries it (a
+ * rotation or a drop by someone else since the put), nothing is removed: the label is then on a key this rotation
+ * did not mean to void (the new one, or theirs). Until 2026-12-07 the label was removed from whichever version
+ * carried it after the put.
+ */
+export async function dropReplacedAckSecret(
+  client: SecretsManagerClient,
+  secretId: string,
+  replaced: string,
+): Promise<ReplacedDrop> {
+  const { current, previous, stages } = await labelledVersions(client, secretId);
+  if (previous !== replaced) {
+    const labels = stages[replaced] ?? [];
+    return { removed: false, current, previous, replacedVerifies: labels.includes('AWSCURRENT') };
+  }
+  await removePrevious(client, secretId, replaced);
+  return { removed: true };
 }

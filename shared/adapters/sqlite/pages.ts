@@ -167,6 +167,14 @@ export class SqlitePageStore implements PageStore {
       saids: db.prepare('SELECT alert_id, said FROM stale_feed_said'),
       putSaid: db.prepare('INSERT OR REPLACE INTO stale_feed_said (alert_id, said) VALUES (?, ?)'),
       dropSaid: db.prepare('DELETE FROM stale_feed_said WHERE alert_id = ?'),
+      // What is kept of the ward alerts not in the list, and of members not in the list (dropStaleFeedsNotInForce).
+      dropSaidsBut: db.prepare('DELETE FROM stale_feed_said WHERE alert_id NOT IN (SELECT value FROM json_each(?))'),
+      dropResumedBut: db.prepare(
+        'DELETE FROM stale_feed_resumed WHERE alert_id NOT IN (SELECT value FROM json_each(?))',
+      ),
+      dropMembersBut: db.prepare(
+        'DELETE FROM stale_feed_members WHERE patient_id NOT IN (SELECT value FROM json_each(?))',
+      ),
     };
   }
 
@@ -379,6 +387,24 @@ export class SqlitePageStore implements PageStore {
           if (e.said === undefined) this.s.dropSaid.run(key);
           else this.s.putSaid.run(key, e.said);
         }
+    });
+  }
+
+  /**
+   * Drops what is kept of the ward alerts no longer in force, `inForce` being staleFeedAlerts' (2026-12-07): a server
+   * stopped after a sweep paged an alert's all-clear and before it recorded the alert gone (recordStaleFeeds) kept
+   * its time, who resumed and its members for good, as nothing read them again. Members are kept only of the alerts
+   * in force, as staleFeedAlerts takes them (withMembers).
+   */
+  dropStaleFeedsNotInForce(inForce: ReadonlyMap<string, InForce>): void {
+    const wardAlerts = JSON.stringify(
+      [...inForce].filter(([key, e]) => key === e.alertId && isWardAlert(key)).map(([key]) => key),
+    );
+    const members = JSON.stringify([...inForce].filter(([key, e]) => isWardMember(key, e)).map(([key]) => key));
+    this.write(() => {
+      this.s.dropSaidsBut.run(wardAlerts);
+      this.s.dropResumedBut.run(wardAlerts);
+      this.s.dropMembersBut.run(members);
     });
   }
 

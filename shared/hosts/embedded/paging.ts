@@ -374,6 +374,8 @@ export class EmbeddedPaging {
   /** Starts the timer loop and the stale-feed sweep (both catch up at once with whatever fell due meanwhile). */
   start(): void {
     this.staleAlerts = this.store.staleFeedAlerts();
+    // A stop between a ward alert's all-clear and its record kept rows nothing reads (2026-12-07): dropped here.
+    this.store.dropStaleFeedsNotInForce(this.staleAlerts);
     this.clockAtStart();
     this.schedule(0);
     // The next sweep starts a period after this one ended (a long one never overlaps the next).
