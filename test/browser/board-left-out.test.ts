@@ -88,6 +88,10 @@ describe('the board after a year of a ward', () => {
     expect(await card.locator('p.meta').textContent()).toContain('monitoring ended (discharged)');
     // Its history is there: the fever's page to hematology and the de-escalation.
     await page.locator('li.page', { hasText: 'CRS grade 1' }).first().waitFor();
+    // The grade the de-escalation fell from, from its pages once its record is gone (until 2026-12-07 left out).
+    expect(await page.locator('li.page .title', { hasText: 'CRS grade 0' }).allTextContents()).toEqual([
+      'CRS grade 0 (de-escalation from 1)',
+    ]);
     // Its records past the retention: said so, its pages as recorded; never "not sent yet" (until 2026-12-07, and
     // later that day for its technical alert and all-clear).
     const groups = page.locator('li.page');

@@ -282,10 +282,12 @@ describe('the retention of crs serve', () => {
     expect(after.map((g) => g.pastRetention)).toEqual(after.map(() => ({ days: 30 })));
     expect(after.some((g) => g.pages.some((p) => p.status === 'acknowledged' || p.status === 'info'))).toBe(true);
     // The technical alert and its all-clear, sent, are past the retention as well (until 2026-12-07 they read as
-    // never sent).
+    // never sent); and a de-escalation keeps the grade it fell from (its page's own words: until 2026-12-07 lost).
     const technical = before.filter((g) => g.technical);
     expect(technical.map((g) => g.kind).sort()).toEqual(['alert', 'alert-cleared']);
     for (const g of technical) for (const p of g.pages) expect(p.sent.length).toBeGreaterThan(0);
+    expect(after.map((g) => g.fromGrade)).toEqual(before.map((g) => g.fromGrade));
+    expect(after.filter((g) => g.kind === 'de-escalation').map((g) => g.fromGrade)).toEqual([2]);
 
     // A re-admission pages as before, with its reasons.
     const back = END + 31 * 1440 + 60;

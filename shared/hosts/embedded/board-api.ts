@@ -16,7 +16,7 @@ import {
   reasonText,
 } from '#domain/grading.ts';
 import { UNBROKEN } from '#domain/unbroken.ts';
-import { dayPostInfusion } from '#domain/page.ts';
+import { dayPostInfusion, fromGradeOf } from '#domain/page.ts';
 import {
   PAGE_TEAMS,
   awaitsAcknowledgement,
@@ -255,7 +255,8 @@ function pageGroups(
       kind: first.kind,
       technical: TECHNICAL.has(first.subject),
       grade: first.grade,
-      fromGrade: n?.fromGrade ?? null,
+      // Its pages' summary says it too: kept once the retention drops the record (an alert's says none).
+      fromGrade: n?.fromGrade ?? fromGradeOf(first.summary) ?? null,
       summary: first.summary,
       reasons: n ? n.reasons.map((r) => reasonText(r, timeZone)) : [],
       actions: n?.actions ?? [],
