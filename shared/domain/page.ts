@@ -61,6 +61,17 @@ export function gradeHeadline(n: Pick<Notification, 'condition' | 'kind' | 'toGr
 }
 
 /**
+ * The grade a change went from, as its summary (buildPage's) says it: "PROVISIONAL CRS grade down to 0 (was 2; ...",
+ * the same since the first version bar "down to" (2026-12-06). Its pages keep the summary: the board's "from N" once
+ * the retention has dropped the grade change's record (2026-12-07; until then lost). Undefined for another text.
+ */
+export function fromGradeOf(summary: string): number | undefined {
+  const names = Object.values(CONDITION_NAMES).join('|');
+  const m = new RegExp(`^PROVISIONAL (?:${names}) grade (?:down to )?\\d+ \\(was (\\d+); `).exec(summary);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
  * The day since the infusion, as the ward counts it: day 0 is the calendar day of the infusion in the site's zone,
  * day +1 the next from midnight, day -1 the day before. Until 2026-12-05 it counted whole 24 hours: a patient infused
  * at 16:00 was on "day +0" the next morning, and a fever an hour before the infusion was on "day -1".

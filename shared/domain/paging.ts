@@ -396,6 +396,13 @@ export const firstSendPending = (p: Page) =>
   p.round === 0 &&
   (p.status === 'open' || p.status === 'info');
 
+/**
+ * Whether a send of the page was made: marked delivered (after its send is stored), but for an informational page a
+ * silence held when it was opened (marked delivered, kept, never sent: newPage).
+ */
+export const wasSent = (p: Pick<Page, 'delivered' | 'status' | 'heldBy'>) =>
+  p.delivered && !(p.status === 'info' && p.heldBy !== undefined);
+
 /** When a silence stops holding pages: its end, or when someone ended it, if earlier. */
 const heldUntil = (s: Pick<Silence, 'until' | 'endedAt'>): number => Math.min(s.until, s.endedAt ?? s.until);
 

@@ -689,8 +689,10 @@
       g.pastRetention
         ? h('p', {
             class: 'past-retention',
+            // A technical alert has no reasons nor next steps to lose, only its sends (2026-12-07).
             text:
-              'Reasons, next steps and sends past the ' +
+              (g.technical ? 'Sends' : 'Reasons, next steps and sends') +
+              ' past the ' +
               g.pastRetention.days +
               '-day retention: crs audit export has them. The pages below are as recorded.',
           })

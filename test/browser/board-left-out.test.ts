@@ -34,6 +34,22 @@ afterAll(async () => {
 describe('the board after a year of a ward', () => {
   it('lists the current patients, says how many discharged ones it leaves out, and opens one by id', async () => {
     const messages = wardHistory({ past: PAST, current: CURRENT, now: Date.now() });
+    // OLD-00123's SpO2 low without oxygen on its stay (a technical alert, paged) and back (its all-clear, sent).
+    const normal = messages.findIndex((m) => m.messageId === 'OLD-00123-normal');
+    const spo2 = (tag: string, minutes: number, value: number) => ({
+      ...messages[normal]!,
+      messageId: `OLD-00123-${tag}`,
+      observedAt: new Date(Date.parse(messages[normal]!.observedAt) + minutes * 60_000).toISOString(),
+      vitals: { spo2: value },
+    });
+    messages.splice(
+      normal + 1,
+      0,
+      spo2('low-1', 10, 87),
+      spo2('low-2', 15, 86),
+      spo2('up-1', 20, 97),
+      spo2('up-2', 25, 98),
+    );
     for (let i = 0; i < messages.length; i += 100) {
       const res = await fetch(`${server.url}/v1/messages/batch`, {
         method: 'POST',
@@ -72,14 +88,21 @@ describe('the board after a year of a ward', () => {
     expect(await card.locator('p.meta').textContent()).toContain('monitoring ended (discharged)');
     // Its history is there: the fever's page to hematology and the de-escalation.
     await page.locator('li.page', { hasText: 'CRS grade 1' }).first().waitFor();
-    // Its records past the retention: said so, its pages as recorded; never "not sent yet" (until 2026-12-07).
+    // The grade the de-escalation fell from, from its pages once its record is gone (until 2026-12-07 left out).
+    expect(await page.locator('li.page .title', { hasText: 'CRS grade 0' }).allTextContents()).toEqual([
+      'CRS grade 0 (de-escalation from 1)',
+    ]);
+    // Its records past the retention: said so, its pages as recorded; never "not sent yet" (until 2026-12-07, and
+    // later that day for its technical alert and all-clear).
     const groups = page.locator('li.page');
     expect(await groups.count()).toBeGreaterThan(0);
+    expect(await page.locator('li.page.technical').count()).toBe(2);
     for (const g of await groups.all()) {
+      const technical = (await g.getAttribute('class'))!.split(' ').includes('technical');
       expect(await g.locator('p.past-retention').textContent()).toBe(
-        'Reasons, next steps and sends past the 30-day retention: crs audit export has them. The pages below are as recorded.',
+        `${technical ? 'Sends' : 'Reasons, next steps and sends'} past the 30-day retention: crs audit export has them. The pages below are as recorded.`,
       );
-      expect(await g.locator('.when').textContent()).toMatch(/^First page opened /);
+      expect(await g.locator('.when').textContent()).toMatch(technical ? /^Raised / : /^First page opened /);
       const text = await g.textContent();
       for (const wrong of ['not sent yet', 'not paged yet', 'patient time', 'Why']) expect(text).not.toContain(wrong);
       expect(await g.locator('li.team-page').first().textContent()).toContain(': sends past the retention.');

@@ -101,7 +101,10 @@ async function settled(): Promise<void> {
 
 interface BoardGroup {
   notificationId: string;
+  kind: string;
+  technical: boolean;
   grade: number;
+  fromGrade: number | null;
   current: boolean;
   reasons: string[];
   pastRetention: { days: number } | null;
@@ -243,20 +246,27 @@ describe('the retention of crs serve', () => {
       crs(1, 10),
       crs(2, 20),
       crs(0, 50),
+      // A low SpO2 without oxygen (a technical alert, paged) and its all-clear (sent).
+      msg('P1', 60, { vitals: { spo2: 87 } }),
+      msg('P1', 65, { vitals: { spo2: 86 } }),
+      msg('P1', 70, { vitals: { spo2: 97 } }),
+      msg('P1', 75, { vitals: { spo2: 98 } }),
       crs(0, 26 * 60),
       crs(0, 27 * 60 + 10),
       discharge,
     ]);
     await settled();
     const before = await boardGroups();
-    const current = before.filter((g) => g.current);
+    const current = before.filter((g) => g.current && !g.technical);
     expect(current.length).toBeGreaterThan(0);
     for (const g of current) expect(g.reasons.length).toBeGreaterThan(0);
 
     // 29 days on: the last group is kept.
     clock = T0 + END * MIN + 29 * DAY;
     await server.sweepRetention();
-    expect((await boardGroups()).filter((g) => g.current).map((g) => g.reasons)).toEqual(current.map((g) => g.reasons));
+    expect((await boardGroups()).filter((g) => g.current && !g.technical).map((g) => g.reasons)).toEqual(
+      current.map((g) => g.reasons),
+    );
 
     // 31 days on: dropped; the pages stay, with their statuses.
     clock = T0 + END * MIN + 31 * DAY;
@@ -271,6 +281,13 @@ describe('the retention of crs serve', () => {
     expect(before.every((g) => g.pastRetention === null)).toBe(true);
     expect(after.map((g) => g.pastRetention)).toEqual(after.map(() => ({ days: 30 })));
     expect(after.some((g) => g.pages.some((p) => p.status === 'acknowledged' || p.status === 'info'))).toBe(true);
+    // The technical alert and its all-clear, sent, are past the retention as well (until 2026-12-07 they read as
+    // never sent); and a de-escalation keeps the grade it fell from (its page's own words: until 2026-12-07 lost).
+    const technical = before.filter((g) => g.technical);
+    expect(technical.map((g) => g.kind).sort()).toEqual(['alert', 'alert-cleared']);
+    for (const g of technical) for (const p of g.pages) expect(p.sent.length).toBeGreaterThan(0);
+    expect(after.map((g) => g.fromGrade)).toEqual(before.map((g) => g.fromGrade));
+    expect(after.filter((g) => g.kind === 'de-escalation').map((g) => g.fromGrade)).toEqual([2]);
 
     // A re-admission pages as before, with its reasons.
     const back = END + 31 * 1440 + 60;

@@ -35,7 +35,7 @@ import { DEFAULT_CONFIG, type GradingConfig } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { notificationEvent } from '#domain/events.ts';
 import { reasonText } from '#domain/grading.ts';
-import type { Notification } from '#domain/page.ts';
+import { fromGradeOf, type Notification } from '#domain/page.ts';
 import type { PageMessage } from '#domain/page-event.ts';
 import { DEFAULT_PAGING, type Page, pagesForAlert, pagesForNotification } from '#domain/paging.ts';
 import { reduce } from '#domain/reducer.ts';
@@ -288,6 +288,8 @@ function checkGradeChange(n: Notification, cfg: GradingConfig, escalatedRole?: s
       const headline = `${n.condition.toUpperCase()} grade ${n.kind === 'de-escalation' ? 'down to ' : ''}${n.toGrade}`;
       expect(n.toGrade < n.fromGrade).toBe(n.kind === 'de-escalation');
       expect(n.summary).toContain(`PROVISIONAL ${headline} (was ${n.fromGrade}; `);
+      // What the board reads its "from N" from once the record is past the retention (2026-12-07).
+      expect(fromGradeOf(n.summary)).toBe(n.fromGrade);
       expect(input.Subject).toContain(`PROVISIONAL ${headline} (was ${n.fromGrade})`);
       // SMS: the short form, and the link to the rest.
       const sms = structure.sms;

@@ -13,6 +13,7 @@ import {
   type Page,
   type Silence,
   type Transition,
+  wasSent,
 } from '#domain/paging.ts';
 import type { PatientState } from '#domain/state.ts';
 import { formatSiteTime } from '#domain/time.ts';
@@ -493,6 +494,27 @@ describe('alerts', () => {
       cfg,
     );
     expect(clear.pages.map((p) => `${p.notificationId}:${p.status}`)).toEqual(['stale|P-1|2:clear:info']);
+  });
+
+  // The board says a technical alert's sends are past the retention when a page of it was sent and none of its sends
+  // is left (board-api.ts sweptBy, 2026-12-07): a page never sent must not read so.
+  it('wasSent: a page sent, not an all-clear a silence held (marked delivered, never sent) nor a held alert', () => {
+    const s = new Store();
+    const alert = { alertId: 'stale|P-1|1', patientId: 'P-1', subject: 'stale-feed' as const, summary: 'no data' };
+    s.apply(pagesForAlert({ ...alert, cleared: false }, [], [], T, cfg));
+    expect(s.all.map(wasSent)).toEqual([true]);
+    const held = pagesForAlert(
+      { ...alert, alertId: 'stale|P-1|1:clear', cleared: true, summary: 'data resumed' },
+      s.all,
+      [silenceOf({ from: min(2), until: min(60) })],
+      min(3),
+      cfg,
+    );
+    const clear = held.pages.find((p) => p.kind === 'alert-cleared')!;
+    expect([clear.status, clear.delivered, held.deliveries.length]).toEqual(['info', true, 0]);
+    expect(wasSent(clear)).toBe(false);
+    const open = pagesForAlert({ ...alert, alertId: 'stale|P-1|2', cleared: false }, [], [silenceOf()], min(1), cfg);
+    expect(open.pages.map((p) => [p.status, wasSent(p)])).toEqual([['open', false]]);
   });
 
   // Pinned by a mutation run: an all-clear that names the alert it answers (a ward's) closes that alert's pages

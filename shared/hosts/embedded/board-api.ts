@@ -16,7 +16,7 @@ import {
   reasonText,
 } from '#domain/grading.ts';
 import { UNBROKEN } from '#domain/unbroken.ts';
-import { dayPostInfusion } from '#domain/page.ts';
+import { dayPostInfusion, fromGradeOf } from '#domain/page.ts';
 import {
   PAGE_TEAMS,
   awaitsAcknowledgement,
@@ -30,6 +30,7 @@ import {
   monitoringEnded,
   newerChange,
   SilenceUnreadable,
+  wasSent,
   type UnreadableSilence,
 } from '#domain/paging.ts';
 import type { PatientState, VitalFields } from '#domain/state.ts';
@@ -104,9 +105,10 @@ interface PageGroupView {
   /** Why the grade change's stored row cannot be read (its reasons and next steps are not shown), or null. */
   unreadable: string | null;
   /**
-   * The grade change's record and its sends are past the retention (crs serve --retention-days; the audit trail has
-   * them): no reasons, next steps nor sends are shown, the pages' teams, statuses and acknowledgements are. Until
-   * 2026-12-07 the board read such a group, sent and acknowledged, as not paged yet. Null when the record is there.
+   * The grade change's record and its sends, or a technical alert's sends, are past the retention (crs serve
+   * --retention-days; the audit trail has them): no reasons, next steps nor sends are shown, the pages' teams,
+   * statuses and acknowledgements are. Until 2026-12-07 the board read such a group, sent and acknowledged, as not
+   * paged yet (a technical alert's until later that day). Null when the records are there.
    */
   pastRetention: { days: number } | null;
   pages: TeamPageView[];
@@ -244,13 +246,17 @@ function pageGroups(
     // A grade change whose row cannot be read: its pages are shown, with why its reasons are not.
     const read = TECHNICAL.has(first.subject) ? undefined : queries.notification(notificationId);
     const n = read && !('unreadable' in read) ? read : undefined;
+    const teams = list
+      .sort((a, b) => (TEAM_ORDER.get(a.team) ?? 9) - (TEAM_ORDER.get(b.team) ?? 9))
+      .map((p) => ({ page: p, view: teamPageView(p, queries, paging, silences) }));
     out.push({
       notificationId,
       subject: first.subject,
       kind: first.kind,
       technical: TECHNICAL.has(first.subject),
       grade: first.grade,
-      fromGrade: n?.fromGrade ?? null,
+      // Its pages' summary says it too: kept once the retention drops the record (an alert's says none).
+      fromGrade: n?.fromGrade ?? fromGradeOf(first.summary) ?? null,
       summary: first.summary,
       reasons: n ? n.reasons.map((r) => reasonText(r, timeZone)) : [],
       actions: n?.actions ?? [],
@@ -260,14 +266,26 @@ function pageGroups(
       attention: needsAttention(head),
       unreadable:
         read && 'unreadable' in read ? `the grade change's stored record cannot be read (${read.unreadable})` : null,
-      // A grade change is recorded before any page of it (the pager pages from the record): gone, the sweep dropped it.
-      pastRetention: !TECHNICAL.has(first.subject) && read === undefined ? { days: retentionDays } : null,
-      pages: list
-        .sort((a, b) => (TEAM_ORDER.get(a.team) ?? 9) - (TEAM_ORDER.get(b.team) ?? 9))
-        .map((p) => teamPageView(p, queries, paging, silences)),
+      pastRetention: sweptBy(TECHNICAL.has(first.subject), read, teams) ? { days: retentionDays } : null,
+      pages: teams.map((t) => t.view),
     });
   }
   return out;
+}
+
+/**
+ * Whether the retention sweep dropped a group's outbox records. A grade change is recorded before any page of it
+ * (the pager pages from the record): gone, the sweep dropped it. A technical alert has no record the board reads (a
+ * ward's has none at all): a page of it marked sent (wasSent) whose sends are all gone (until 2026-12-07 read as
+ * never sent).
+ */
+function sweptBy(
+  technical: boolean,
+  read: ReturnType<BoardQueries['notification']>,
+  teams: { page: Page; view: TeamPageView }[],
+): boolean {
+  if (!technical) return read === undefined;
+  return teams.some(({ page, view }) => wasSent(page) && view.sent.length + view.unreadableSends.length === 0);
 }
 
 /** A patient's (or ward's) page groups, and its pages whose stored row cannot be read. */
