@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url';
 const RUN_DIR_PREFIX = 'crs-test-run-';
 
 /**
- * /dev/shm when this process can write there and it has room for a run (a container's is often 64 MB; a run writes
- * a few hundred MB at most), else `fallback`.
+ * /dev/shm when this process can write there and has 2 GiB free (a container's is often 64 MB; a whole run here
+ * held at most 60 MB there at once, 2026-12-07), else `fallback`.
  */
 function memoryOr(fallback: string): string {
   try {
