@@ -8,21 +8,22 @@ import { defineConfig } from 'vitest/config';
 // docs/testing.md says what each tier needs and how long it takes.
 
 /**
- * The files that wait on other processes first, the AWS integration files first of all (they take most of the run,
- * waiting on moto), then the other integration and browser files (a `crs serve`, Chromium, a minute of real time),
- * then the infra files, then the unit files, each group in vitest's own order (longest first once a run has recorded
- * durations, largest first on a fresh clone, which has none). A long file that starts last runs nearly alone at the
- * end: vitest's order had put `embedded-paging` and `embedded-clock-step` (a minute each, mostly waiting) behind sixty
- * to ninety larger unit files, and on a fresh clone the infra files (the CDK's synthesis and cfn-lint: 5 to 30 s each)
- * among the unit files by size, `compliance.test.ts` (20 s, small) the last of the run in two CI runs of 2026-12-07.
- * Among the unit files, those that draw random cases (fast-check, directly or through test/support's arbitraries and
- * paging scripts) go first: the longest of the tier are among them, most of them small files that a fresh clone's
- * order started last (`replay-vs-serve-paging`, 29 s, ended two CI runs of 2026-12-07 alone).
+ * The order files start in. The AWS integration files first (they take most of the run, waiting on moto; three of
+ * them at once keep both cores busy). Then the other integration and browser files, which mostly wait (a `crs serve`,
+ * Chromium, a minute of real time), each followed by a few of the files that only compute (infra, then the unit
+ * files that draw random cases, then the other unit files), so that a waiting file runs beside files that use the
+ * cores. Each group in vitest's own order (longest first once a run has recorded durations, largest first on a fresh
+ * clone, which has none). Until 2026-12-07 the waiting files ran one after another, and for about 100 s of a run all
+ * three workers held one each, about one core busy of two. A long file that starts last runs nearly alone at the
+ * end: vitest's order had put `embedded-paging` and `embedded-clock-step` (a minute each, mostly waiting) behind
+ * sixty to ninety larger unit files, and on a fresh clone the infra files (the CDK's synthesis and cfn-lint: 5 to 30
+ * s each) among the unit files by size (`compliance.test.ts`, 20 s, small, was the last of two CI runs); the small
+ * `replay-vs-serve-paging` (29 s) ended two others: so the waiting files are placed in the first half of the rest.
  */
 const drawsCases = (path: string) =>
   /from 'fast-check'|support\/(arbitraries|paging-scripts)\.ts'/.test(readFileSync(path, 'utf8'));
 
-class WaitingFirst extends BaseSequencer {
+class WaitingBesideComputing extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
     const sorted = await super.sort(files);
     const rank = (f: TestSpecification) => {
@@ -32,7 +33,16 @@ class WaitingFirst extends BaseSequencer {
       if (/\/test\/infra\//.test(path)) return 2;
       return drawsCases(path) ? 3 : 4;
     };
-    return [0, 1, 2, 3, 4].flatMap((r) => sorted.filter((f) => rank(f) === r));
+    const [aws = [], waiting = [], ...rest] = [0, 1, 2, 3, 4].map((r) => sorted.filter((f) => rank(f) === r));
+    const computing = rest.flat();
+    // A waiting file before every `step` computing files: all of them placed within the first half of those.
+    const step = Math.max(1, Math.ceil(computing.length / (2 * Math.max(1, waiting.length))));
+    const order = [...aws];
+    computing.forEach((f, i) => {
+      if (i % step === 0 && waiting.length > 0) order.push(waiting.shift()!);
+      order.push(f);
+    });
+    return [...order, ...waiting];
   }
 }
 
@@ -87,6 +97,6 @@ export default defineConfig({
     // Two files on one moto got 500s and time-outs, so with an emulator given in AWS_ENDPOINT_URL (LocalStack, a
     // moto of one's own) every file shares it, one at a time.
     maxWorkers: process.env.AWS_ENDPOINT_URL ? 1 : availableParallelism() + 1,
-    sequence: { sequencer: WaitingFirst },
+    sequence: { sequencer: WaitingBesideComputing },
   },
 });
