@@ -20,27 +20,11 @@ import {
 import { openDataDir } from '#adapters/sqlite/db.ts';
 import { SqliteTokenStore } from '#adapters/sqlite/tokens.ts';
 import type { DeviceToken, TokenStore } from '#ports';
-import { MemoryTokenStore } from '#test/support/port-fakes.ts';
+import { countedReads, MemoryTokenStore } from '#test/support/port-fakes.ts';
 
 const NOW = new Date('2026-12-07T10:00:00.000Z');
 const at = (ms: number) => new Date(NOW.getTime() + ms);
 const H = 3_600_000;
-
-/** The store's reads counted: findByHash (the token) and findById (each link of its chain). */
-function counted<S extends TokenStore>(store: S): S & { reads: () => number } {
-  let reads = 0;
-  const byHash = store.findByHash.bind(store);
-  const byId = store.findById.bind(store);
-  store.findByHash = (hash) => {
-    reads++;
-    return byHash(hash);
-  };
-  store.findById = (tokenId, hash) => {
-    reads++;
-    return byId(tokenId, hash);
-  };
-  return Object.assign(store, { reads: () => reads });
-}
 
 /**
  * A token sent by a device, then `links` rotations, each replacement revoked but the last (taken), each linked to the
@@ -74,7 +58,7 @@ describe('the refusal of a replaced token reads its chain at most once a minute 
   it.each([3, 5, 8])(
     'a chain of %i links: 50 requests within the minute read it once, then once more',
     async (links) => {
-      const store = counted(new MemoryTokenStore());
+      const store = countedReads(new MemoryTokenStore());
       const { token, records } = await chain(store, links);
       const said = await listSays(store, records[0]!, NOW);
       expect(said).toMatchObject({
@@ -102,7 +86,7 @@ describe('the refusal of a replaced token reads its chain at most once a minute 
     const db = openDataDir(dir);
     try {
       for (const make of [() => new MemoryTokenStore(), () => new SqliteTokenStore(db)]) {
-        const store = counted(make());
+        const store = countedReads(make());
         const taken = await chain(store, 3);
         // Every link revoked: none taken.
         const none = await chain(store, 2);
@@ -128,7 +112,7 @@ describe('the refusal of a replaced token reads its chain at most once a minute 
   });
 
   it('a replacement whose expiry passes within the minute is not said after it: the answer is of each instant', async () => {
-    const store = counted(new MemoryTokenStore());
+    const store = countedReads(new MemoryTokenStore());
     const { token, records } = await chain(store, 2);
     // The last link expires 30 s from now; the one before it is taken until then.
     const [, middle, last] = records as [DeviceToken, DeviceToken, DeviceToken];
@@ -146,7 +130,7 @@ describe('the refusal of a replaced token reads its chain at most once a minute 
   });
 
   it('a change to the store is seen within the minute at the latest (the staleness the memo allows)', async () => {
-    const store = counted(new MemoryTokenStore());
+    const store = countedReads(new MemoryTokenStore());
     const { token, records } = await chain(store, 1);
     const named = await authenticate(`Bearer ${token}`, store, NOW);
     expect(named).toMatchObject({ error: expect.stringContaining('install the replacement on the device') });
@@ -158,7 +142,7 @@ describe('the refusal of a replaced token reads its chain at most once a minute 
   });
 
   it('a clock set back (CRS_TEST_CLOCK) reads again: a token taken at that instant is taken', async () => {
-    const store = counted(new MemoryTokenStore());
+    const store = countedReads(new MemoryTokenStore());
     const { token } = await chain(store, 1, { expiresAt: NOW.toISOString() });
     expect(await authenticate(`Bearer ${token}`, store, NOW)).toMatchObject({ ok: false, status: 403 });
     expect(await authenticate(`Bearer ${token}`, store, at(-1))).toMatchObject({ ok: true, deviceId: 'gw-1' });
@@ -166,7 +150,7 @@ describe('the refusal of a replaced token reads its chain at most once a minute 
   });
 
   it(`holds ${REFUSAL_MEMO_SIZE} tokens at most, the first read dropped first (a use does not keep it)`, async () => {
-    const store = counted(new MemoryTokenStore());
+    const store = countedReads(new MemoryTokenStore());
     const chains: Awaited<ReturnType<typeof chain>>[] = [];
     for (let i = 0; i <= REFUSAL_MEMO_SIZE; i++) chains.push(await chain(store, 1));
     const refuse = (i: number) => authenticate(`Bearer ${chains.at(i)!.token}`, store, NOW);
@@ -187,7 +171,7 @@ describe('the refusal of a replaced token reads its chain at most once a minute 
 describe('what is never held: each request reads as before', () => {
   let store: MemoryTokenStore & { reads: () => number };
   beforeEach(() => {
-    store = counted(new MemoryTokenStore());
+    store = countedReads(new MemoryTokenStore());
   });
 
   it('an unknown token (one just issued may not be readable yet): looked up every time, taken once stored', async () => {
@@ -246,7 +230,7 @@ describe('what is never held: each request reads as before', () => {
   it('each store holds its own (a process has one: a Lambda container, a crs serve)', async () => {
     const { token } = await chain(store, 1);
     await authenticate(`Bearer ${token}`, store, NOW);
-    const other = counted(new MemoryTokenStore());
+    const other = countedReads(new MemoryTokenStore());
     for (const t of store.tokens) await other.put(t);
     await authenticate(`Bearer ${token}`, other, NOW);
     expect([store.reads(), other.reads()]).toEqual([2, 2]);
