@@ -61,8 +61,9 @@ export type Replacement = { tokenId: string } | 'none' | 'unknown';
 
 /**
  * How many links the refusal of a replaced token follows, each one read by key or id (TokenStore.findById): a refused
- * request stays a few reads (refusals are not rate-limited, only their log). A chain longer (eight rotations since
- * the token a device still sends) is said as unknown, with `crs token list` to name the replacement.
+ * request stays a few reads (refusals are not rate-limited, only their log), and what they read is held a minute per
+ * token (REFUSAL_MEMO_TTL_MS): a device that keeps sending it costs them once a minute. A chain longer (eight rotations
+ * since the token a device still sends) is said as unknown, with `crs token list` to name the replacement.
  */
 const REFUSAL_CHAIN_LINKS = 8;
 
@@ -365,20 +366,114 @@ export async function authenticate(
   const token = match[1]!;
   if (localToken && secretMatches(localToken, token))
     return { ok: true, principal: LOCAL_PRINCIPAL, deviceId: LOCAL_PRINCIPAL.deviceId };
+  const hash = hashToken(token);
+  const memo = refusalMemo(tokens);
+  // Refused as replaced within the minute: the records read then, no read (a replaced token ended stays refused).
+  const held = memo.get(hash, now);
+  if (held) return refusedReplaced(held, tokens, now, backend, memo);
   let record: DeviceToken | undefined;
   try {
-    record = await tokens.findByHash(hashToken(token));
+    record = await tokens.findByHash(hash);
   } catch {
     return { ok: false, status: 503, error: UNAVAILABLE };
   }
   if (!record) return { ok: false, status: 403, error: TOKEN_UNKNOWN(backend) };
-  // Replaced: the chain of rotations is followed to the replacement taken now, as `crs token list` follows it.
-  return tokenPrincipal(
-    record,
+  if (!refusedAsReplaced(record, now)) return tokenPrincipal(record, now, backend);
+  return refusedReplaced(
+    { hash, at: now.getTime(), record: { ...record }, links: new Map() },
+    tokens,
     now,
     backend,
-    refusedAsReplaced(record, now) ? await replacementOf(record, tokens, now) : undefined,
+    memo,
   );
+}
+
+/**
+ * How long the refusal of a replaced token keeps the records it read (on the server's clock, `now`): a gateway that
+ * keeps sending a token rotated and ended since, or anyone holding a leaked one, has its chain read once a minute per
+ * token and process, not on every request (up to 1 + REFUSAL_CHAIN_LINKS store reads, each a DynamoDB read paid per
+ * request on AWS). A change to the store (the replacement revoked or rotated, the old token rotated again, a hand
+ * edit) is said within this long.
+ */
+export const REFUSAL_MEMO_TTL_MS = 60_000;
+/** How many tokens' refusals are held at most (per token store: a Lambda container, a crs serve); the oldest go. */
+export const REFUSAL_MEMO_SIZE = 1000;
+
+/** The records the refusal of a replaced token read: the token's, and each link of its chain by id and key. */
+interface HeldRefusal {
+  hash: string;
+  /** When they were first read (ms, the server's clock): the time-limit counts from here, never renewed by a use. */
+  at: number;
+  record: DeviceToken;
+  links: Map<string, DeviceToken[]>;
+}
+
+/**
+ * The refusals of replaced tokens held, by token hash, bounded in number and time (2026-12-07). What is held is what
+ * was read, never an answer: the refusal is derived at each request's instant (a replacement whose expiry passes is
+ * not said after it; the walk reads the links it had not reached). Held only for a token refused as replaced (linked
+ * by a rotation and ended: revoked, or expired, which no command undoes), and only when its chain was read to its end:
+ * never an unknown token (one just issued may not be readable yet), a store that could not be read (503, or a chain
+ * said as unknown), a token taken, or one refused for another reason.
+ */
+class RefusalMemo {
+  private readonly held = new Map<string, HeldRefusal>();
+
+  /** What is held for `hash` at `now`: nothing past its time, or read at a later instant (a clock set back). */
+  get(hash: string, now: Date): HeldRefusal | undefined {
+    const entry = this.held.get(hash);
+    const age = now.getTime() - (entry?.at ?? Number.NaN);
+    if (age >= 0 && age < REFUSAL_MEMO_TTL_MS) return entry;
+    this.held.delete(hash);
+    return undefined;
+  }
+
+  set(entry: HeldRefusal): void {
+    // Kept in the order first read (a use neither renews its time nor moves it): the oldest is the first key.
+    if (this.held.get(entry.hash) === entry) return;
+    this.held.delete(entry.hash);
+    this.held.set(entry.hash, entry);
+    for (const oldest of this.held.keys()) {
+      if (this.held.size <= REFUSAL_MEMO_SIZE) break;
+      this.held.delete(oldest);
+    }
+  }
+
+  forget(hash: string): void {
+    this.held.delete(hash);
+  }
+}
+
+/** One memo per token store: a process holds one (a Lambda container, a crs serve), a test each of its own. */
+const memos = new WeakMap<TokenStore, RefusalMemo>();
+const refusalMemo = (tokens: TokenStore): RefusalMemo => {
+  let memo = memos.get(tokens);
+  if (!memo) memos.set(tokens, (memo = new RefusalMemo()));
+  return memo;
+};
+
+/**
+ * The refusal of a token refused as replaced, its chain read through what is held (a link not held yet is read and
+ * kept), then held; forgotten when the chain could not be read to its end (unknown), so that the next request reads.
+ */
+async function refusedReplaced(
+  entry: HeldRefusal,
+  tokens: TokenStore,
+  now: Date,
+  backend: TokenBackend,
+  memo: RefusalMemo,
+): Promise<AuthResult> {
+  const findById = async (tokenId: string, hash?: string) => {
+    const key = `${tokenId}\n${hash ?? ''}`;
+    const items = entry.links.get(key) ?? (await tokens.findById(tokenId, hash)).map((t) => ({ ...t }));
+    entry.links.set(key, items);
+    return items;
+  };
+  // Replaced: the chain of rotations is followed to the replacement taken now, as `crs token list` follows it.
+  const replacement = await replacementOf(entry.record, { findById }, now);
+  if (replacement === 'unknown') memo.forget(entry.hash);
+  else memo.set(entry);
+  return tokenPrincipal(entry.record, now, backend, replacement);
 }
 
 /**

@@ -61,8 +61,10 @@ describe('the refusal of a replaced token on DynamoDB', () => {
   it('names the first replacement of the chain still taken, or none; a link stored without the key too', async () => {
     const t = await rotationChains(run);
     const said = chainRefusals(t, ' --backend aws --outputs FILE');
-    const store = new DynamoTokenStore(client, table);
-    const refusal = (token: string) => authenticate(`Bearer ${token}`, store, new Date(), undefined, 'aws');
+    // A store each, as a new container: one holds what a refusal read for a minute (REFUSAL_MEMO_TTL_MS), and the
+    // links stored without the key below would not be read again.
+    const refusal = (token: string) =>
+      authenticate(`Bearer ${token}`, new DynamoTokenStore(client, table), new Date(), undefined, 'aws');
     expect(await refusal(t.ended.a.token)).toEqual({ ok: false, status: 403, error: said.ended });
     expect(await refusal(t.twice.a.token)).toEqual({ ok: false, status: 403, error: said.twice });
     // Links written before the key was stored beside the id: found through the index.
@@ -74,7 +76,9 @@ describe('the refusal of a replaced token on DynamoDB', () => {
           UpdateExpression: 'REMOVE replacedByHash',
         }),
       );
-    expect(await store.findByHash(hashToken(t.twice.a.token))).not.toHaveProperty('replacedByHash');
+    expect(await new DynamoTokenStore(client, table).findByHash(hashToken(t.twice.a.token))).not.toHaveProperty(
+      'replacedByHash',
+    );
     expect(await refusal(t.twice.a.token)).toEqual({ ok: false, status: 403, error: said.twice });
     // The command the refusal names runs; the one the direct link named fails.
     expect((await run(['rotate', t.twice.c.tokenId, '--overlap', '0'])).code).toBe(0);

@@ -145,6 +145,22 @@ export class MemoryTokenStore implements TokenStore {
   }
 }
 
+/** A token store's reads counted: findByHash (a request's token) and findById (each link of a chain of rotations). */
+export function countedReads<S extends TokenStore>(store: S): S & { reads: () => number } {
+  let reads = 0;
+  const byHash = store.findByHash.bind(store);
+  const byId = store.findById.bind(store);
+  store.findByHash = (hash) => {
+    reads++;
+    return byHash(hash);
+  };
+  store.findById = (tokenId, hash) => {
+    reads++;
+    return byId(tokenId, hash);
+  };
+  return Object.assign(store, { reads: () => reads });
+}
+
 /** A patient directory that knows no patient and counts the room reserved for new ones (`reserved()`). */
 export function reservingDirectory(): { patients: PatientDirectory; reserved: () => number } {
   let reserved = 0;

@@ -441,8 +441,8 @@ describe('crs token --backend aws', () => {
   it('names the first replacement of the chain still taken, or none, reading a few items by key', async () => {
     const t = await rotationChains((argv) => run(argv));
     const said = chainRefusals(t, ' --backend aws --outputs FILE');
-    const store = new DynamoTokenStore(client(), 'tokens');
-    const refusal = async (token: string) => {
+    // A store each, as a new container: one holds what a refusal read for a minute (REFUSAL_MEMO_TTL_MS).
+    const refusal = async (token: string, store = new DynamoTokenStore(client(), 'tokens')) => {
       ddb.resetHistory();
       const auth = await authenticate(`Bearer ${token}`, store, new Date('2026-01-10T08:00:00Z'), undefined, 'aws');
       const reads = ddb.commandCalls(GetItemCommand).map((c) => c.args[0].input);
@@ -456,9 +456,16 @@ describe('crs token --backend aws', () => {
       reads: 2,
       queries: 0,
     });
-    expect(await refusal(t.twice.a.token)).toEqual({
+    const store = new DynamoTokenStore(client(), 'tokens');
+    expect(await refusal(t.twice.a.token, store)).toEqual({
       auth: { ok: false, status: 403, error: said.twice },
       reads: 3,
+      queries: 0,
+    });
+    // Sent again within the minute (a gateway retrying it): the same answer, nothing read (2026-12-07).
+    expect(await refusal(t.twice.a.token, store)).toEqual({
+      auth: { ok: false, status: 403, error: said.twice },
+      reads: 0,
       queries: 0,
     });
     // An item linked before the key was stored beside the id (rotate of earlier on 2026-12-07): found through the

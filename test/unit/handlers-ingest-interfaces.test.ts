@@ -14,7 +14,7 @@ import { FhirEncoder } from '#app/fhir/encode.ts';
 import { captureOutput, httpEvent, metricSum, withoutTimestamps } from '#test/support/lambda-events.ts';
 import { issueToken } from '#app/auth.ts';
 import { enrol, msg } from '#test/support/messages.ts';
-import { type MemoryQueue, type MemoryTokenStore, ingestFakes } from '#test/support/port-fakes.ts';
+import { countedReads, type MemoryQueue, type MemoryTokenStore, ingestFakes } from '#test/support/port-fakes.ts';
 
 type HandlerModule = typeof import('#functions/ingest/handler.ts');
 let mod: HandlerModule;
@@ -88,6 +88,8 @@ describe('ingest handler, HL7 v2 and FHIR routes', () => {
     await tokens.put({ ...b.record, revokedAt: at });
     token = a.token;
     const said = `device token replaced at ${at} by token ${b.record.tokenId} (crs token rotate), but no replacement is active any more (revoked or expired): issue the device a new one (crs token issue --backend aws --outputs FILE) and configure it with that`;
+    // The store's reads counted: the container's store holds what the first refusal read (REFUSAL_MEMO_TTL_MS).
+    const { reads } = countedReads(tokens);
     const handler = mod.createIngestHandler({ queue, tokens, now: () => NOW, ...live });
     const text = toPcd01(msg('P-1', 0, { vitals: { heartRate: 100 } }, 'M-9'))!;
     const { result: hl7Answer } = await captureOutput(() => handler(hl7(text)));
@@ -117,6 +119,8 @@ describe('ingest handler, HL7 v2 and FHIR routes', () => {
       ),
     );
     expect([jsonAnswer.statusCode, JSON.parse(jsonAnswer.body as string)]).toEqual([403, { error: said }]);
+    // The token and its one link, read for the first refusal only (2026-12-07: 6 reads for the three).
+    expect(reads()).toBe(2);
   });
 
   it('takes local HL7 times in the configured site zone', async () => {
