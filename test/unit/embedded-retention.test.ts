@@ -399,6 +399,30 @@ describe('the retention sweep at its edges: pinned by a mutation run (2026-12-05
       db.close();
     }
   });
+
+  // Found 2026-12-07: a send whose stored body is not JSON (a row edited by hand, damage; the board lists it as
+  // unreadable) failed every sweep ("malformed JSON", read for its page): nothing was dropped again, the outbox grew.
+  it('drops a send whose body is not JSON, as any other past the retention', async () => {
+    const db = openDataDir(dir);
+    try {
+      const old = at(NOW - 31 * DAY);
+      const send = db.prepare(
+        "INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES ('page', ?, 'P1', ?, ?)",
+      );
+      const delivered = db.prepare("INSERT INTO deliveries (item_id, sink, sent_at) VALUES (?, 'stdout', ?)");
+      for (const [id, body] of [
+        ['p1|icu#1', '{'],
+        ['p1|icu#2', JSON.stringify({ pageId: 'p1|icu' })],
+      ]) {
+        send.run(id, body, old);
+        delivered.run(id, old);
+      }
+      expect(await new RetentionSweep(db, lanes).sweep(NOW, 30)).toMatchObject({ outbox: 2, deliveries: 2 });
+      expect(db.prepare('SELECT count(*) FROM outbox').pluck().get()).toBe(0);
+    } finally {
+      db.close();
+    }
+  });
 });
 
 describe('the retention sweep after a year (2026-12-07)', () => {
