@@ -583,6 +583,21 @@ describe('crs ack-key rotate --drop-previous --backend aws, the secret changed b
       secrets.restore();
     }
   });
+
+  // Pinned by a mutation run (2026-12-07): the message said the replaced key verified no link whatever its labels.
+  it('the replaced version made AWSCURRENT again by someone else: removes nothing, says it still verifies', async () => {
+    const secrets = secretThen((put) => ({ v1: ['AWSCURRENT'], [put]: ['AWSPREVIOUS'], v0: [] }));
+    try {
+      const r = await crsMain(['ack-key', 'rotate', '--drop-previous', '--backend', 'aws'], { env: env() });
+      const put = secrets.commandCalls(PutSecretValueCommand)[0]!.args[0].input.ClientRequestToken;
+      expect(secrets.commandCalls(UpdateSecretVersionStageCommand)).toHaveLength(0);
+      expect([r.status, r.stdout]).toEqual([1, '']);
+      expect(r.stderr).toContain(`AWSCURRENT on v1, AWSPREVIOUS on ${put}`);
+      expect(r.stderr).toContain('the key it replaced still verifies (it is AWSCURRENT)');
+    } finally {
+      secrets.restore();
+    }
+  });
 });
 
 // crsMain (test/support/cli.ts) runs the commands above in this process, their variables set for the call alone.

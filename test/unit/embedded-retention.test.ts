@@ -87,6 +87,15 @@ const apiPost = (path: string, body: unknown) =>
 /** A grade of CRS at `minutes` after T0, with its monitor reading. */
 const crs = (grade: number, minutes: number) => msg('P1', minutes, CRS_MESSAGE[grade]!);
 
+/** P1 discharged by the EHR at `minutes` after T0: its monitoring ends. */
+const dischargedAt = (minutes: number): DeviceMessage => ({
+  messageId: 'P1-end',
+  patientId: 'P1',
+  observedAt: new Date(T0 + minutes * MIN).toISOString(),
+  source: { deviceId: 'ehr-1', kind: 'ehr' },
+  monitoringEnd: { reason: 'discharged' },
+});
+
 async function settled(): Promise<void> {
   await until(
     () =>
@@ -108,7 +117,7 @@ interface BoardGroup {
   current: boolean;
   reasons: string[];
   pastRetention: { days: number } | null;
-  pages: { sent: unknown[]; status: string; ack: { by: string } | null }[];
+  pages: { team: string; sent: unknown[]; unreadableSends: unknown[]; status: string; ack: { by: string } | null }[];
 }
 
 async function boardGroups(): Promise<BoardGroup[]> {
@@ -234,13 +243,7 @@ describe('the retention of crs serve', () => {
     // discharged: the board no longer lists P1 a day on.
     const END = 27 * 60 + 20;
     clock = T0 + (END + 10) * MIN;
-    const discharge: DeviceMessage = {
-      messageId: 'P1-end',
-      patientId: 'P1',
-      observedAt: new Date(T0 + END * MIN).toISOString(),
-      source: { deviceId: 'ehr-1', kind: 'ehr' },
-      monitoringEnd: { reason: 'discharged' },
-    };
+    const discharge = dischargedAt(END);
     await postMessages(server, TOKEN, [
       enrol('P1', 0),
       crs(1, 10),
@@ -298,6 +301,55 @@ describe('the retention of crs serve', () => {
     expect(again).toHaveLength(1);
     expect(again[0]!.reasons.length).toBeGreaterThan(0);
   });
+
+  // Pinned by a mutation run (2026-12-07): a technical group read as past the retention when one team's page had no
+  // send (any team's, or a page never sent: an all-clear a silence held) or when its sends could not be read; and not
+  // past it once the sent team's sends were gone, a team never sent to beside it.
+  it("a technical alert's group is past the retention once the sends made are gone, not for a team never sent to", async () => {
+    server = await start();
+    const END = 80;
+    clock = T0 + 66 * MIN;
+    const spo2 = (minutes: number, value: number) => msg('P1', minutes, { vitals: { spo2: value } });
+    await postMessages(server, TOKEN, [enrol('P1', 0), spo2(60, 87), spo2(65, 86)]);
+    await settled();
+    const silence = { team: 'hematology', minutes: 30, reason: 'handover', by: 'Nurse Bea' };
+    expect((await apiPost('/api/silences', silence)).status).toBe(201);
+    clock = T0 + (END + 1) * MIN;
+    const discharge = dischargedAt(END);
+    await postMessages(server, TOKEN, [spo2(70, 97), spo2(75, 98), discharge]);
+    await settled();
+    const byKind = async () => new Map((await boardGroups()).map((g) => [g.kind, g]));
+    const sent = (g: BoardGroup | undefined) => Object.fromEntries(g!.pages.map((p) => [p.team, p.sent.length]));
+    const before = await byKind();
+    // The alert sent to both teams; its all-clear to bedside, held for hematology (never sent).
+    expect([sent(before.get('alert')), sent(before.get('alert-cleared'))]).toEqual([
+      { bedside: 1, hematology: 1 },
+      { bedside: 1, hematology: 0 },
+    ]);
+    expect([...before.values()].map((g) => g.pastRetention)).toEqual([null, null]);
+    // The alert's sends, of a shape this version does not read: said unreadable, not past the retention.
+    const db = new Database(join(dir, DB_FILE));
+    const edited = db
+      .prepare("UPDATE outbox SET body = '{}' WHERE kind = 'page' AND item_id LIKE ?")
+      .run(`${before.get('alert')!.notificationId}|%`).changes;
+    db.close();
+    expect(edited).toBe(2);
+    const unreadable = (await byKind()).get('alert')!;
+    expect([unreadable.pastRetention, unreadable.pages.map((p) => [p.sent.length, p.unreadableSends.length])]).toEqual([
+      null,
+      [
+        [0, 1],
+        [0, 1],
+      ],
+    ]);
+
+    clock = T0 + END * MIN + 31 * DAY;
+    await server.sweepRetention();
+    expect([...(await byKind())].map(([kind, g]) => [kind, g.pastRetention])).toEqual([
+      ['alert-cleared', { days: 30 }],
+      ['alert', { days: 30 }],
+    ]);
+  });
 });
 
 describe('the retention sweep at its edges: pinned by a mutation run (2026-12-05)', () => {
@@ -343,6 +395,30 @@ describe('the retention sweep at its edges: pinned by a mutation run (2026-12-05
       expect(db.prepare('SELECT item_id FROM outbox ORDER BY seq').pluck().all()).toEqual(['young', 'parked']);
       expect(db.prepare('SELECT silence_id FROM silences').pluck().all()).toEqual(['ended-young']);
       expect(db.prepare('SELECT link_key FROM ack_links').pluck().all()).toEqual(['expires-young']);
+    } finally {
+      db.close();
+    }
+  });
+
+  // Found 2026-12-07: a send whose stored body is not JSON (a row edited by hand, damage; the board lists it as
+  // unreadable) failed every sweep ("malformed JSON", read for its page): nothing was dropped again, the outbox grew.
+  it('drops a send whose body is not JSON, as any other past the retention', async () => {
+    const db = openDataDir(dir);
+    try {
+      const old = at(NOW - 31 * DAY);
+      const send = db.prepare(
+        "INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES ('page', ?, 'P1', ?, ?)",
+      );
+      const delivered = db.prepare("INSERT INTO deliveries (item_id, sink, sent_at) VALUES (?, 'stdout', ?)");
+      for (const [id, body] of [
+        ['p1|icu#1', '{'],
+        ['p1|icu#2', JSON.stringify({ pageId: 'p1|icu' })],
+      ]) {
+        send.run(id, body, old);
+        delivered.run(id, old);
+      }
+      expect(await new RetentionSweep(db, lanes).sweep(NOW, 30)).toMatchObject({ outbox: 2, deliveries: 2 });
+      expect(db.prepare('SELECT count(*) FROM outbox').pluck().get()).toBe(0);
     } finally {
       db.close();
     }

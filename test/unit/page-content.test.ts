@@ -741,6 +741,22 @@ describe('pinned by a mutation run: what a grade change page carries', () => {
       /^Tocilizumab 300 mg IV \(12 mg\/kg x 25 kg\); no dose given yet; a dose is allowed now \(/,
     );
   });
+
+  // The board's "from N" once the retention dropped the record (2026-12-07): read from the start of a grade change's
+  // summary alone. A no-data alert quoting those words in its bed label (free text, 32 characters) has none.
+  it("reads the grade a change went from at the start of its summary only, whatever the grades' digits", () => {
+    const bed = 'PROVISIONAL CRS grade 3 (was 1; ';
+    const m = enrol('P1', 0, { bed });
+    const alert = staleFeedAlert('P1', T0, reduce(undefined, m, DEFAULT_CONFIG, arrivalOf(m)).state, 'UTC');
+    expect(alert.summary).toContain(`bed ${bed}`);
+    expect([fromGradeOf(alert.summary), fromGradeOf(staleFeedAlert('P1', T0, undefined, 'UTC').summary)]).toEqual([
+      undefined,
+      undefined,
+    ]);
+    // No grade has two digits: the reading does not depend on it.
+    expect(fromGradeOf('PROVISIONAL ICANS grade down to 9 (was 12; ASTCT 2019 ICANS), patient P1.')).toBe(12);
+    expect(fromGradeOf('PROVISIONAL CRS grade 10 (was 9; Lee 2014), patient P1.')).toBe(9);
+  });
 });
 
 describe('pinned by a mutation run: the page event every sink carries', () => {

@@ -517,6 +517,16 @@ describe('alerts', () => {
     expect(open.pages.map((p) => [p.status, wasSent(p)])).toEqual([['open', false]]);
   });
 
+  // Pinned by a mutation run (2026-12-07): any page a silence holds read as never sent, as a held all-clear does.
+  it('wasSent: an alert sent, then held by a silence at its escalation, was sent', () => {
+    const s = new Store();
+    const alert = { alertId: 'stale|P-1|1', patientId: 'P-1', subject: 'stale-feed' as const, summary: 'no data' };
+    s.apply(pagesForAlert({ ...alert, cleared: false }, [], [], T, cfg));
+    const due = s.all[0]!.dueAt!;
+    const held = tick(s.all, [silenceOf({ from: due - 1, until: due + min(30) - T })], due, cfg);
+    expect(held.pages.map((p) => [p.status, p.heldBy, p.delivered, wasSent(p)])).toEqual([['open', 's1', true, true]]);
+  });
+
   // Pinned by a mutation run: an all-clear that names the alert it answers (a ward's) closes that alert's pages
   // only; another alert of the same ward, still without data, keeps paging.
   it("an all-clear that names its alert resolves that alert's pages only", () => {

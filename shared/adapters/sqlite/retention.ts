@@ -94,7 +94,8 @@ export class RetentionSweep {
         .pluck(),
       // Records older than the cutoff, below every lane's first waiting record, parked by no lane, delivered by
       // every lane that takes their kind (a parked record an operator puts back meanwhile is no longer), and not of a
-      // group kept (above), nor a send of a page of one.
+      // group kept (above), nor a send of a page of one (a send whose body is not JSON is of none: until 2026-12-07
+      // json_extract failed on it, and every sweep with it).
       candidates: db
         .prepare(
           `WITH keep AS (SELECT value AS id FROM json_each(@keep)),
@@ -106,7 +107,8 @@ export class RetentionSweep {
                                AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.item_id = o.item_id AND d.sink = l.sink))
              AND o.item_id NOT IN keep
              AND NOT (o.kind = 'page' AND EXISTS (SELECT 1 FROM pages pg
-                        WHERE pg.page_id = json_extract(o.body, '$.pageId') AND pg.notification_id IN keep))
+                        WHERE pg.page_id = CASE WHEN json_valid(o.body) THEN json_extract(o.body, '$.pageId') END
+                          AND pg.notification_id IN keep))
            ORDER BY o.seq`,
         )
         .raw(),
