@@ -244,3 +244,29 @@ describe('a data directory of version 7, upgraded to 8', () => {
     ]);
   });
 });
+
+// Found 2026-12-07: one state that was not JSON (a row edited by hand, damage) failed the upgrade of an earlier
+// version's database (read for its feed, its window of identities, its list columns): crs serve did not start.
+describe('an earlier version with a state it cannot read (2026-12-07)', () => {
+  it('is upgraded, the row left as it is for the board to name', () => {
+    version1WithDeadLetter();
+    const old = new Database(join(dir, DB_FILE));
+    old
+      .prepare(
+        "INSERT INTO patients (patient_id, version, state, updated_at) VALUES ('P-BAD', 1, '{\"v\":', '2026-01-10T08:10:01Z')",
+      )
+      .run();
+    old.close();
+    openDataDir(dir).close();
+    expect(version()).toBe(14);
+    const db = new Database(join(dir, DB_FILE), { readonly: true });
+    try {
+      expect(db.prepare("SELECT state, feed_since FROM patients WHERE patient_id = 'P-BAD'").get()).toEqual({
+        state: '{"v":',
+        feed_since: null,
+      });
+    } finally {
+      db.close();
+    }
+  });
+});

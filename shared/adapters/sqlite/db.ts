@@ -15,7 +15,7 @@ import Database from 'better-sqlite3';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Notification } from '#domain/page.ts';
-import { deserializeState } from '#domain/state.ts';
+import { deserializeState, type PatientState } from '#domain/state.ts';
 import { notificationAudit } from '#app/grade.ts';
 import { AUDIT_INSERT, auditRow, feedSince } from './audit.ts';
 import { createPrivate, holdLock, LockHeld } from './files.ts';
@@ -429,7 +429,8 @@ function migrateV1(db: Db): void {
     patient_id: string;
     state: string;
   }[]) {
-    feed.run(feedSince(deserializeState(r.state)), r.patient_id);
+    const state = stateOrNone(r.state);
+    if (state) feed.run(feedSince(state), r.patient_id);
   }
 }
 
@@ -441,8 +442,20 @@ function migrateV1(db: Db): void {
 function keepWindowIdentities(db: Db): void {
   const insert = db.prepare('INSERT OR IGNORE INTO seen_messages (patient_id, message_id, digest) VALUES (?, ?, ?)');
   for (const r of db.prepare('SELECT patient_id, state FROM patients').all() as { patient_id: string; state: string }[])
-    for (const chunk of deserializeState(r.state).seen)
+    for (const chunk of stateOrNone(r.state)?.seen ?? [])
       for (let i = 0; i < chunk.length; i += 2) insert.run(r.patient_id, chunk[i], chunk[i + 1]);
+}
+
+/**
+ * A state as an upgrade reads it, or none when it cannot be read (not JSON, an older shape, a row edited by hand):
+ * left as it is, the board names it. Until 2026-12-07 one such row failed the upgrade, and crs serve did not start.
+ */
+function stateOrNone(text: string): PatientState | undefined {
+  try {
+    return deserializeState(text);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
