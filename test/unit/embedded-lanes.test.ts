@@ -15,7 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { openDataDir } from '#adapters/sqlite/db.ts';
 import type { LaneHealth } from '#adapters/sqlite/outbox.ts';
+import { SqlitePageSender } from '#adapters/sqlite/pages.ts';
 import { resolveConfig } from '#domain/config.ts';
 import { DeliveryWatch } from '#hosts/embedded/delivery-watch.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
@@ -943,5 +945,50 @@ describe('a lane of a data directory of version 7 (before lanes had a start)', (
     expect(delivered('notification')).toEqual(['P1', 'P2']);
     expect(delivered('page')).toEqual(['P1', 'P2']);
     expect(logs.filter((l) => l.includes('new lane'))).toEqual([]);
+  });
+});
+
+// Found 2026-12-07: a page to a role whose grade change's stored row cannot be read (not JSON, or not a grade change:
+// a row edited by hand, damage; the board names it on its group) failed its webhook request ("cannot be prepared"),
+// and was parked: the page never reached the receiver (a paging gateway), for a row it only adds.
+describe('a page whose grade change cannot be read (2026-12-07)', () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('goes to the webhook as a page without its grade change, never refused', async () => {
+    const other = mkdtempSync(join(tmpdir(), 'crs-lanes-rows-'));
+    const db = openDataDir(other);
+    try {
+      const put = db.prepare(
+        "INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES ('notification', ?, 'P1', ?, '2026-12-07T00:00:00Z')",
+      );
+      put.run('n-not-json', '{"notificationId":');
+      put.run('n-not-a-change', '{"notificationId":"n-not-a-change"}');
+      const sender = new SqlitePageSender(db, { now: () => 0, onSent: () => undefined });
+      const bodies: unknown[] = [];
+      vi.stubGlobal('fetch', async (_url: string, init: RequestInit) => {
+        bodies.push(JSON.parse(String(init.body)));
+        return new Response(null, { status: 204 });
+      });
+      const sink = new WebhookSink('http://127.0.0.1:9/hook', undefined, (id) => sender.notificationOf(id));
+      const pages = ['n-not-json', 'n-not-a-change'].map((notificationId) => ({
+        type: 'page',
+        technical: false,
+        patientId: 'P1',
+        notificationId,
+        grade: 3,
+      }));
+      for (const page of pages)
+        await sink.deliver({
+          seq: 1,
+          kind: 'page',
+          id: `${page.notificationId}#1`,
+          patientId: 'P1',
+          body: JSON.stringify(page),
+        });
+      expect(bodies).toEqual(pages);
+    } finally {
+      db.close();
+      rmSync(other, { recursive: true, force: true });
+    }
   });
 });

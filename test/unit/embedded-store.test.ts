@@ -312,23 +312,29 @@ describe('GradingWorker', () => {
     expect(count('SELECT count(*) AS n FROM outbox')).toBe(2);
   });
 
-  it("opens a version-5 data directory as version 9, each state's window of identities kept in seen_messages", async () => {
-    const sent = escalating('P1');
-    await new SqliteQueue(db).enqueue(sent.map(queued));
-    await drain(worker());
-    // As version 5 could hold it: identities in the state's window only (the window was stored with the state).
-    const state = deserializeState(
-      db.prepare("SELECT state FROM patients WHERE patient_id = 'P1'").pluck().get() as string,
-    );
+  /**
+   * The database as version 5 could hold it, closed: the patient's identities (of `sent`) in its state's window only
+   * (the window was stored with the state).
+   */
+  function asVersion5(patientId: string, sent: DeviceMessage[]): void {
+    const get = db.prepare('SELECT state FROM patients WHERE patient_id = ?').pluck();
+    const state = deserializeState(get.get(patientId) as string);
     const seen = sent.reduce(
       (w, m) => addSeen(w, m.messageId, messageDigest(m), DEFAULT_CONFIG.dedupeWindow),
       state.seen,
     );
-    db.prepare("UPDATE patients SET state = ? WHERE patient_id = 'P1'").run(serializeState({ ...state, seen }));
+    db.prepare('UPDATE patients SET state = ? WHERE patient_id = ?').run(serializeState({ ...state, seen }), patientId);
     db.exec('DELETE FROM seen_messages');
     dropListColumns(db);
     db.pragma('user_version = 5');
     db.close();
+  }
+
+  it("opens a version-5 data directory as version 9, each state's window of identities kept in seen_messages", async () => {
+    const sent = escalating('P1');
+    await new SqliteQueue(db).enqueue(sent.map(queued));
+    await drain(worker());
+    asVersion5('P1', sent);
     db = openDataDir(dir);
     expect(db.pragma('user_version', { simple: true })).toBe(14);
     expect(count("SELECT count(*) AS n FROM seen_messages WHERE patient_id = 'P1'")).toBe(3);
@@ -341,6 +347,23 @@ describe('GradingWorker', () => {
     const again = worker();
     await drain(again);
     expect(again.stats).toMatchObject({ applied: 0, duplicates: 3 });
+  });
+
+  // Found 2026-12-07: one state that was not JSON (a row edited by hand, damage) failed the upgrade (a SyntaxError in
+  // its transaction): crs serve did not start, for every patient, until the row was mended or deleted.
+  it('opens a version-5 data directory with a state it cannot read: the others kept, that one listed for the board to name', async () => {
+    const sent = escalating('P1');
+    await new SqliteQueue(db).enqueue([...sent, ...escalating('P2')].map(queued));
+    await drain(worker());
+    db.prepare("UPDATE patients SET state = ? WHERE patient_id = 'P2'").run('{"v":');
+    asVersion5('P1', sent);
+    db = openDataDir(dir);
+    expect(db.pragma('user_version', { simple: true })).toBe(14);
+    expect(count('SELECT count(*) AS n FROM patients WHERE state = \'{"v":\'')).toBe(1);
+    expect(count("SELECT count(*) AS n FROM seen_messages WHERE patient_id = 'P1'")).toBe(3);
+    expect(count("SELECT count(*) AS n FROM seen_messages WHERE patient_id = 'P2'")).toBe(0);
+    // Listed, where the board names it (no end of monitoring: never left out), as any state it cannot read.
+    expect(db.prepare("SELECT monitoring_ended_at FROM patients WHERE patient_id = 'P2'").pluck().get()).toBeNull();
   });
 
   it('writes the audit entries of each assessment and grade change, and SpO2 alerts for the pager, in the same commit', async () => {

@@ -244,3 +244,55 @@ describe('a data directory of version 7, upgraded to 8', () => {
     ]);
   });
 });
+
+// Found 2026-12-07: one state that was not JSON (a row edited by hand, damage) failed the upgrade of an earlier
+// version's database (read for its feed, its window of identities, its list columns), and so did a version 1 page
+// whose grade change was not (read for its audit entries): crs serve did not start.
+describe('an earlier version with rows it cannot read (2026-12-07)', () => {
+  it('is upgraded, the rows left as they are for the board to name', () => {
+    version1WithDeadLetter();
+    const old = new Database(join(dir, DB_FILE));
+    old
+      .prepare(
+        "INSERT INTO patients (patient_id, version, state, updated_at) VALUES ('P-BAD', 1, '{\"v\":', '2026-01-10T08:10:01Z')",
+      )
+      .run();
+    old
+      .prepare(
+        "INSERT INTO outbox (notification_id, patient_id, body, created_at) VALUES ('n-bad', 'P-BAD', '{\"at\":', '2026-01-10T09:00:00Z')",
+      )
+      .run();
+    old
+      .prepare(
+        `INSERT INTO pages (notification_id, patient_id, condition, kind, from_grade, to_grade, triggered_at, acknowledged_at, acknowledged_by)
+         VALUES ('n-bad', 'P-BAD', 'crs', 'escalation', 0, 2, '2026-01-10T09:00:00Z', '2026-01-10T09:05:00Z', 'Dr A')`,
+      )
+      .run();
+    old.close();
+    openDataDir(dir).close();
+    expect(version()).toBe(14);
+    const db = new Database(join(dir, DB_FILE), { readonly: true });
+    try {
+      expect(db.prepare("SELECT state, feed_since FROM patients WHERE patient_id = 'P-BAD'").get()).toEqual({
+        state: '{"v":',
+        feed_since: null,
+      });
+      expect(db.prepare("SELECT body FROM outbox WHERE item_id = 'n-bad'").pluck().get()).toBe('{"at":');
+      // Its acknowledgement in the trail, from the old page's own columns.
+      expect(db.prepare("SELECT type, entry FROM audit WHERE patient_id = 'P-BAD'").all()).toEqual([
+        {
+          type: 'acknowledgement',
+          entry: JSON.stringify({
+            at: '2026-01-10T09:05:00Z',
+            patientId: 'P-BAD',
+            type: 'acknowledgement',
+            text: 'CRS grade 2 page acknowledged by Dr A via board (recorded before escalation ladders)',
+            details: { notificationId: 'n-bad', by: 'Dr A', via: 'board' },
+          }),
+        },
+      ]);
+    } finally {
+      db.close();
+    }
+  });
+});

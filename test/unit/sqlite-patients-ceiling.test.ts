@@ -37,3 +37,43 @@ describe('the ceiling of new patients (crs serve --max-patients)', () => {
     expect(full.admitNew(['P-new'], 2)).toEqual({ ok: false, active: 2 });
   });
 });
+
+// Found 2026-12-07: a patient whose stored state is not JSON (a row edited by hand, damage; the board names it as
+// unreadable) failed the lookup (json_extract: "malformed JSON"), and with the ceiling (on by default) every request
+// naming that patient was answered 503, sent again forever, the other patients' readings in it never taken.
+describe('patients whose rows cannot be read (2026-12-07)', () => {
+  const state = (ward: unknown) => JSON.stringify({ v: 2, enrolment: { ward: { v: ward, t: NOW - 60_000 } } });
+
+  it('knows a patient whose state cannot be read, as unreadable (its ward cannot be told), and the others', async () => {
+    const directory = withPatients([]);
+    const put = db!.prepare(
+      "INSERT INTO patients (patient_id, version, state, updated_at, grade) VALUES (?, 1, ?, '2026-12-06T02:00:00Z', 0)",
+    );
+    for (const [id, text] of [
+      ['A', state('H4')],
+      ['E', '{"v":'],
+      ['F', '[]'],
+      ['G', state(7)],
+    ])
+      put.run(id, text);
+    expect(Object.fromEntries(await directory.lookup(['A', 'E', 'F', 'G']))).toEqual({
+      A: { known: true, ward: 'H4' },
+      E: { known: true, unreadable: true },
+      F: { known: true, unreadable: true },
+      G: { known: true, unreadable: true },
+    });
+  });
+
+  it('knows a patient waiting behind a message that is not JSON (the worker sets it aside), and the others', async () => {
+    const directory = withPatients([]);
+    const wait = db!.prepare(
+      "INSERT INTO inbox (patient_id, message_id, digest, body, received_at) VALUES (?, ?, 'd', ?, '2026-12-06T02:00:00Z')",
+    );
+    wait.run('W', 'm1', JSON.stringify({ message: { enrolment: { ward: 'H5' }, observedAt: '2026-12-06T01:00:00Z' } }));
+    wait.run('X', 'm2', '{"message":');
+    expect(Object.fromEntries(await directory.lookup(['W', 'X']))).toEqual({
+      W: { known: true, ward: 'H5' },
+      X: { known: true },
+    });
+  });
+});

@@ -15,8 +15,9 @@ import Database from 'better-sqlite3';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Notification } from '#domain/page.ts';
-import { deserializeState } from '#domain/state.ts';
+import { deserializeState, type PatientState } from '#domain/state.ts';
 import { notificationAudit } from '#app/grade.ts';
+import type { AuditEvent } from '#ports';
 import { AUDIT_INSERT, auditRow, feedSince } from './audit.ts';
 import { createPrivate, holdLock, LockHeld } from './files.ts';
 import { ensureTokenScopes } from './tokens.ts';
@@ -402,22 +403,39 @@ function migrateV1(db: Db): void {
   );
 
   const insert = db.prepare(AUDIT_INSERT);
+  // The acknowledgement is told from the old page's own columns: a grade change whose row cannot be read (not JSON,
+  // another shape: a row edited by hand, damage) has no entry of its own, and is left in the outbox as it is (until
+  // 2026-12-07 it failed the upgrade, and crs serve did not start).
   const old = db
     .prepare(
-      `SELECT o.body, p.triggered_at, p.acknowledged_at, p.acknowledged_by FROM pages_v1 p JOIN outbox o ON o.item_id = p.notification_id ORDER BY o.seq`,
+      `SELECT o.body, p.notification_id, p.patient_id, p.condition, p.to_grade, p.acknowledged_at, p.acknowledged_by
+         FROM pages_v1 p JOIN outbox o ON o.item_id = p.notification_id ORDER BY o.seq`,
     )
-    .all() as { body: string; triggered_at: string; acknowledged_at: string | null; acknowledged_by: string | null }[];
+    .all() as {
+    body: string;
+    notification_id: string;
+    patient_id: string;
+    condition: string;
+    to_grade: number;
+    acknowledged_at: string | null;
+    acknowledged_by: string | null;
+  }[];
   for (const row of old) {
-    const n = JSON.parse(row.body) as Notification;
-    insert.run(...auditRow(notificationAudit(n)));
+    let entry: AuditEvent | undefined;
+    try {
+      entry = notificationAudit(JSON.parse(row.body) as Notification);
+    } catch {
+      // Not read: no entry of its own.
+    }
+    if (entry) insert.run(...auditRow(entry));
     if (row.acknowledged_at && row.acknowledged_by) {
       insert.run(
         ...auditRow({
           at: row.acknowledged_at,
-          patientId: n.patientId,
+          patientId: row.patient_id,
           type: 'acknowledgement',
-          text: `${n.condition.toUpperCase()} grade ${n.toGrade} page acknowledged by ${row.acknowledged_by} via board (recorded before escalation ladders)`,
-          details: { notificationId: n.notificationId, by: row.acknowledged_by, via: 'board' },
+          text: `${row.condition.toUpperCase()} grade ${row.to_grade} page acknowledged by ${row.acknowledged_by} via board (recorded before escalation ladders)`,
+          details: { notificationId: row.notification_id, by: row.acknowledged_by, via: 'board' },
         }),
       );
     }
@@ -429,7 +447,8 @@ function migrateV1(db: Db): void {
     patient_id: string;
     state: string;
   }[]) {
-    feed.run(feedSince(deserializeState(r.state)), r.patient_id);
+    const state = stateOrNone(r.state);
+    if (state) feed.run(feedSince(state), r.patient_id);
   }
 }
 
@@ -441,8 +460,20 @@ function migrateV1(db: Db): void {
 function keepWindowIdentities(db: Db): void {
   const insert = db.prepare('INSERT OR IGNORE INTO seen_messages (patient_id, message_id, digest) VALUES (?, ?, ?)');
   for (const r of db.prepare('SELECT patient_id, state FROM patients').all() as { patient_id: string; state: string }[])
-    for (const chunk of deserializeState(r.state).seen)
+    for (const chunk of stateOrNone(r.state)?.seen ?? [])
       for (let i = 0; i < chunk.length; i += 2) insert.run(r.patient_id, chunk[i], chunk[i + 1]);
+}
+
+/**
+ * A state as an upgrade reads it, or none when it cannot be read (not JSON, an older shape, a row edited by hand):
+ * left as it is, the board names it. Until 2026-12-07 one such row failed the upgrade, and crs serve did not start.
+ */
+function stateOrNone(text: string): PatientState | undefined {
+  try {
+    return deserializeState(text);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

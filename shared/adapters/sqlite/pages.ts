@@ -29,6 +29,7 @@ import {
 import { pageEvent } from '#domain/page-event.ts';
 import { AUDIT_INSERT, auditRow } from './audit.ts';
 import type { Db } from './db.ts';
+import { readNotification } from './rows.ts';
 
 interface SilenceRow {
   silence_id: string;
@@ -440,9 +441,14 @@ export class SqlitePageSender implements PageSender {
     this.o.onSent();
   }
 
-  /** The grade change a page is about (its reasons and actions), if it is about a grade. */
+  /**
+   * The grade change a page is about (its reasons and actions), if it is about a grade and its row can be read (the
+   * board names one that cannot be). Until 2026-12-07 a row that could not be read failed the page's webhook request,
+   * and the page was parked: never sent to the receiver.
+   */
   notificationOf(notificationId: string): Notification | undefined {
     const row = this.notification.get(notificationId) as { body: string } | undefined;
-    return row ? (JSON.parse(row.body) as Notification) : undefined;
+    const n = row ? readNotification(row.body) : undefined;
+    return typeof n === 'string' ? undefined : n;
   }
 }

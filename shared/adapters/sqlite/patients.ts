@@ -33,14 +33,22 @@ export class SqlitePatientDirectory implements PatientDirectory {
     private readonly now: () => number,
   ) {
     this.s = {
+      // Each row's JSON read only once it is known to be JSON: json_extract of a row that is not (edited by hand,
+      // damaged) fails the whole statement ("malformed JSON"). A state that is not a JSON object, or whose ward is
+      // not a text, is unreadable (`readable` 0): its ward cannot be told.
       graded: db.prepare(
-        `SELECT patient_id AS id, json_extract(state, '$.enrolment.ward.v') AS ward, json_extract(state, '$.enrolment.ward.t') AS t
-         FROM patients WHERE patient_id IN (SELECT value FROM json_each(?))`,
+        `SELECT id, readable, CASE WHEN readable THEN json_extract(state, '$.enrolment.ward.v') END AS ward,
+                CASE WHEN readable THEN json_extract(state, '$.enrolment.ward.t') END AS t
+         FROM (SELECT patient_id AS id, state, CASE WHEN json_valid(state) AND json_type(state) = 'object'
+                 THEN coalesce(json_type(state, '$.enrolment.ward.v'), 'text') = 'text' ELSE 0 END AS readable
+               FROM patients WHERE patient_id IN (SELECT value FROM json_each(?)))`,
       ),
-      // Each ward a waiting message gives (a patient placed, or moved, by a message not graded yet), in arrival order.
+      // Each ward a waiting message gives (a patient placed, or moved, by a message not graded yet), in arrival order;
+      // a message that is not JSON gives none (grading sets it aside).
       waiting: db.prepare(
-        `SELECT patient_id AS id, json_extract(body, '$.message.enrolment.ward') AS ward,
-                json_extract(body, '$.message.observedAt') AS observedAt, json_extract(body, '$.receivedAt') AS receivedAt
+        `SELECT patient_id AS id, CASE WHEN json_valid(body) THEN json_extract(body, '$.message.enrolment.ward') END AS ward,
+                CASE WHEN json_valid(body) THEN json_extract(body, '$.message.observedAt') END AS observedAt,
+                CASE WHEN json_valid(body) THEN json_extract(body, '$.receivedAt') END AS receivedAt
          FROM inbox WHERE patient_id IN (SELECT value FROM json_each(?)) ORDER BY seq`,
       ),
       active: db
@@ -65,11 +73,17 @@ export class SqlitePatientDirectory implements PatientDirectory {
         if (!cur) latest.set(id, { t: Number.NEGATIVE_INFINITY });
       } else if (!cur || cur.ward === undefined || t >= cur.t) latest.set(id, { ward, t });
     };
-    for (const r of this.s.graded.all(ids) as { id: string; ward: string | null; t: number | null }[])
-      place(r.id, r.ward, r.t ?? Number.NEGATIVE_INFINITY);
+    // A patient whose state cannot be read is known, its ward not told (as on AWS): until 2026-12-07 it failed the
+    // lookup, and every request naming it was answered 503 (the ceiling reads every request's patients).
+    const unreadable = new Set<string>();
+    for (const r of this.s.graded.all(ids) as { id: string; readable: number; ward: string | null; t: number | null }[])
+      if (r.readable) place(r.id, r.ward, r.t ?? Number.NEGATIVE_INFINITY);
+      else unreadable.add(r.id);
     for (const r of this.s.waiting.all(ids) as WaitingRow[]) place(r.id, r.ward, waitingAt(r));
     const out = new Map<string, PatientFacts>();
-    for (const [id, { ward }] of latest) out.set(id, { known: true, ...(ward !== undefined ? { ward } : {}) });
+    for (const id of unreadable) out.set(id, { known: true, unreadable: true });
+    for (const [id, { ward }] of latest)
+      if (!unreadable.has(id)) out.set(id, { known: true, ...(ward !== undefined ? { ward } : {}) });
     return out;
   }
 
