@@ -206,6 +206,28 @@ describe('what is never held: each request reads as before', () => {
     expect(store.reads()).toBe(reads + 3);
   });
 
+  it('a held refusal whose walk, going further within the minute, cannot read a link is held no more', async () => {
+    // Mutation run (2026-12-07): a memo kept on an unknown chain survived every test. The middle link is taken for
+    // 30 s; then the walk reads the last one, which fails: the token's record is read again at the next request.
+    const { token, records } = await chain(store, 2);
+    const [, middle, last] = records as [DeviceToken, DeviceToken, DeviceToken];
+    store.tokens.find((t) => t.tokenId === middle.tokenId)!.revokedAt = undefined;
+    store.tokens.find((t) => t.tokenId === middle.tokenId)!.expiresAt = at(30_000).toISOString();
+    await authenticate(`Bearer ${token}`, store, NOW);
+    expect(store.reads()).toBe(2);
+    const byId = store.findById;
+    store.findById = (id: string) => (id === last.tokenId ? Promise.reject(new Error('throttled')) : byId(id));
+    expect(await authenticate(`Bearer ${token}`, store, at(30_000))).toMatchObject({
+      error: expect.stringContaining('crs token list names the one active now'),
+    });
+    store.findById = byId;
+    const reads = store.reads();
+    const named = await authenticate(`Bearer ${token}`, store, at(31_000), undefined, 'aws');
+    expect(named).toEqual(await listSays(store, records[0]!, at(31_000)));
+    // Read afresh: the token, the middle link and the last (held, only the last had been read).
+    expect(store.reads() - reads).toBe(3);
+  });
+
   it('a chain past the bound (unknown): walked every time', async () => {
     const { token } = await chain(store, 12);
     for (let i = 0; i < 3; i++)
