@@ -166,6 +166,37 @@ describe('the refusal of a replaced token reads its chain at most once a minute 
     await refuse(0);
     expect(store.reads()).toBe(2 * (REFUSAL_MEMO_SIZE + 2));
   });
+
+  it('a refusal read again by a request sent meanwhile is held as of that read (the order the first read goes)', async () => {
+    // Mutation run (2026-12-07): a refusal held again in its old place (set() without moving it) survived every test.
+    // Two requests with the same token in flight: the second's read, ended after another token's, is held after it.
+    const store = countedReads(new MemoryTokenStore());
+    const x = await chain(store, 1);
+    const y = await chain(store, 1);
+    const others: Awaited<ReturnType<typeof chain>>[] = [];
+    for (let i = 0; i < REFUSAL_MEMO_SIZE - 1; i++) others.push(await chain(store, 1));
+    const refuse = (token: string) => authenticate(`Bearer ${token}`, store, NOW);
+    const gates: (() => void)[] = [];
+    const byHash = store.findByHash;
+    store.findByHash = (hash) => new Promise<void>((open) => gates.push(open)).then(() => byHash(hash));
+    const first = refuse(x.token);
+    const second = refuse(x.token);
+    // Both wait on their read of the token (taken synchronously up to it).
+    expect(gates).toHaveLength(2);
+    gates[0]!();
+    await first;
+    store.findByHash = byHash;
+    await refuse(y.token);
+    gates[1]!();
+    await second;
+    // Held: y, then x (its second read); the others fill the memo and one more drops the first held, y.
+    for (const t of others) await refuse(t.token);
+    const reads = store.reads();
+    await refuse(x.token);
+    expect(store.reads()).toBe(reads);
+    await refuse(y.token);
+    expect(store.reads()).toBe(reads + 2);
+  });
 });
 
 describe('what is never held: each request reads as before', () => {
