@@ -167,6 +167,17 @@ describe('the refusal of a replaced token reads its chain at most once a minute 
     expect(store.reads()).toBe(2 * (REFUSAL_MEMO_SIZE + 2));
   });
 
+  it('the bounds docs/security.md says: a minute on the server clock, 1,000 tokens', async () => {
+    // Mutation run (2026-12-07): every test read the constants, so ten minutes (or 100,000 tokens) survived them.
+    expect(REFUSAL_MEMO_SIZE).toBe(1000);
+    const store = countedReads(new MemoryTokenStore());
+    const { token } = await chain(store, 1);
+    for (const ms of [0, 59_999]) await authenticate(`Bearer ${token}`, store, at(ms));
+    expect(store.reads()).toBe(2);
+    await authenticate(`Bearer ${token}`, store, at(60_000));
+    expect(store.reads()).toBe(4);
+  });
+
   it('a refusal read again by a request sent meanwhile is held as of that read (the order the first read goes)', async () => {
     // Mutation run (2026-12-07): a refusal held again in its old place (set() without moving it) survived every test.
     // Two requests with the same token in flight: the second's read, ended after another token's, is held after it.
