@@ -166,6 +166,48 @@ describe('the refusal of a replaced token reads its chain at most once a minute 
     await refuse(0);
     expect(store.reads()).toBe(2 * (REFUSAL_MEMO_SIZE + 2));
   });
+
+  it('the bounds docs/security.md says: a minute on the server clock, 1,000 tokens', async () => {
+    // Mutation run (2026-12-07): every test read the constants, so ten minutes (or 100,000 tokens) survived them.
+    expect(REFUSAL_MEMO_SIZE).toBe(1000);
+    const store = countedReads(new MemoryTokenStore());
+    const { token } = await chain(store, 1);
+    for (const ms of [0, 59_999]) await authenticate(`Bearer ${token}`, store, at(ms));
+    expect(store.reads()).toBe(2);
+    await authenticate(`Bearer ${token}`, store, at(60_000));
+    expect(store.reads()).toBe(4);
+  });
+
+  it('a refusal read again by a request sent meanwhile is held as of that read (the order the first read goes)', async () => {
+    // Mutation run (2026-12-07): a refusal held again in its old place (set() without moving it) survived every test.
+    // Two requests with the same token in flight: the second's read, ended after another token's, is held after it.
+    const store = countedReads(new MemoryTokenStore());
+    const x = await chain(store, 1);
+    const y = await chain(store, 1);
+    const others: Awaited<ReturnType<typeof chain>>[] = [];
+    for (let i = 0; i < REFUSAL_MEMO_SIZE - 1; i++) others.push(await chain(store, 1));
+    const refuse = (token: string) => authenticate(`Bearer ${token}`, store, NOW);
+    const gates: (() => void)[] = [];
+    const byHash = store.findByHash;
+    store.findByHash = (hash) => new Promise<void>((open) => gates.push(open)).then(() => byHash(hash));
+    const first = refuse(x.token);
+    const second = refuse(x.token);
+    // Both wait on their read of the token (taken synchronously up to it).
+    expect(gates).toHaveLength(2);
+    gates[0]!();
+    await first;
+    store.findByHash = byHash;
+    await refuse(y.token);
+    gates[1]!();
+    await second;
+    // Held: y, then x (its second read); the others fill the memo and one more drops the first held, y.
+    for (const t of others) await refuse(t.token);
+    const reads = store.reads();
+    await refuse(x.token);
+    expect(store.reads()).toBe(reads);
+    await refuse(y.token);
+    expect(store.reads()).toBe(reads + 2);
+  });
 });
 
 describe('what is never held: each request reads as before', () => {
@@ -204,6 +246,28 @@ describe('what is never held: each request reads as before', () => {
     expect(store.reads()).toBe(reads + 3);
     expect(await authenticate(`Bearer ${token}`, store, NOW)).toEqual(named);
     expect(store.reads()).toBe(reads + 3);
+  });
+
+  it('a held refusal whose walk, going further within the minute, cannot read a link is held no more', async () => {
+    // Mutation run (2026-12-07): a memo kept on an unknown chain survived every test. The middle link is taken for
+    // 30 s; then the walk reads the last one, which fails: the token's record is read again at the next request.
+    const { token, records } = await chain(store, 2);
+    const [, middle, last] = records as [DeviceToken, DeviceToken, DeviceToken];
+    store.tokens.find((t) => t.tokenId === middle.tokenId)!.revokedAt = undefined;
+    store.tokens.find((t) => t.tokenId === middle.tokenId)!.expiresAt = at(30_000).toISOString();
+    await authenticate(`Bearer ${token}`, store, NOW);
+    expect(store.reads()).toBe(2);
+    const byId = store.findById;
+    store.findById = (id: string) => (id === last.tokenId ? Promise.reject(new Error('throttled')) : byId(id));
+    expect(await authenticate(`Bearer ${token}`, store, at(30_000))).toMatchObject({
+      error: expect.stringContaining('crs token list names the one active now'),
+    });
+    store.findById = byId;
+    const reads = store.reads();
+    const named = await authenticate(`Bearer ${token}`, store, at(31_000), undefined, 'aws');
+    expect(named).toEqual(await listSays(store, records[0]!, at(31_000)));
+    // Read afresh: the token, the middle link and the last (held, only the last had been read).
+    expect(store.reads() - reads).toBe(3);
   });
 
   it('a chain past the bound (unknown): walked every time', async () => {
