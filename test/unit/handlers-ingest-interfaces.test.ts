@@ -51,7 +51,7 @@ describe('ingest handler, HL7 v2 and FHIR routes', () => {
       'PID|||P-1^^^HOSP^MR||Quigglesworth^Zebedee',
     );
     const handler = mod.createIngestHandler({ queue, tokens, now: () => NOW, ...live });
-    // The log lines' own timestamps at an instant that holds "38.4" (a CI run failed at 15:04:38.492Z): only the
+    // The log lines' own timestamps at an instant that holds "38.4" (a whole run failed at 15:04:38.492Z): only the
     // temperature sent may fail the test below, never the time of the run.
     vi.useFakeTimers({ toFake: ['Date'], now: Date.parse('2026-12-07T15:04:38.492Z') });
     const { result, out } = await captureOutput(() => handler(hl7(text))).finally(() => vi.useRealTimers());
