@@ -5,8 +5,16 @@
 // message a poison message: held 3 times 90 s with its patient's later messages, then dead-lettered, its page lost
 // until someone redrives it. The device contract at the ingest stays strict (contract.test.ts). The grade function
 // and the embedded worker over them: handlers-grade.test.ts, embedded-store.test.ts.
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { decodeStateItem, encodeStateItem } from '#adapters/aws/state-item.ts';
+import { outboxRecord } from '#adapters/aws/dynamo-state-store.ts';
+import { parseTimerMessage } from '#adapters/aws/sqs-timer.ts';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
 import { validateMessage, validateQueuedMessage, type DeviceMessage } from '#domain/contract.ts';
+import { readPage } from '#domain/paging.ts';
+import { reduce } from '#domain/reducer.ts';
+import { arrivalOf } from '#app/digest.ts';
 import { readQueued } from '#app/grade.ts';
 import { enrol, msg } from '#test/support/messages.ts';
 
@@ -72,5 +80,76 @@ describe('a queued message from a later release (validateQueuedMessage)', () => 
     const q = readQueued([body]);
     expect(q.messages).toEqual([m]);
     expect(q.ignored).toEqual([['monitoringNote']]);
+  });
+});
+
+// The other records between our own functions already pass over what a later release adds: pinned, so that no reader
+// is made strict unawares (each as 2026-12-06's release reads today's, by hand, 2026-12-07).
+describe('records a later release adds to, read by this one', () => {
+  it('a queue body with an envelope field it does not know: the message and its provenance read', () => {
+    const m = enrol('P');
+    const body = JSON.stringify({
+      message: m,
+      digest: 'd',
+      receivedAt: '2026-01-10T08:00:00Z',
+      sender: 'gw',
+      trace: 1,
+    });
+    expect(readQueued([body])).toEqual({
+      messages: [m],
+      provenance: [{ sender: 'gw', receivedAt: Date.parse('2026-01-10T08:00:00Z') }],
+      ignored: [[]],
+    });
+  });
+
+  it('an outbox grade change with a field and an attribute it does not know: paged as a grade change', () => {
+    const notification = { notificationId: 'P#1', patientId: 'P', teams: ['icu'], toGrade: 2, severity: 'x' };
+    const image = { kind: { S: 'outbox' }, notification: { S: JSON.stringify(notification) }, shard: { S: '7' } };
+    expect(outboxRecord(image)).toEqual({ record: 'notification', notification });
+  });
+
+  it('an outbox record of a kind it does not know is no grade change: an error, which the notifier parks', () => {
+    const image = { kind: { S: 'outbox' }, record: { S: 'digest' }, digest: { S: '{}' } };
+    expect(() => outboxRecord(image)).toThrow('outbox record has no notification');
+  });
+
+  it('a state item with parts appended to the state and to the item: read, pending messages and all', () => {
+    let state = reduce(undefined, enrol('P'), DEFAULT_CONFIG, arrivalOf(enrol('P'))).state;
+    const fever = msg('P', 5, { vitals: { temperatureC: 39.2 } });
+    state = reduce(state, fever, DEFAULT_CONFIG, arrivalOf(fever)).state;
+    const pending = [{ messageId: fever.messageId, digests: ['d1'], entries: [] }];
+    const [compact, encoded] = JSON.parse(inflateRawSync(encodeStateItem(state, pending)).toString('utf8'));
+    const later = deflateRawSync(
+      JSON.stringify([[...compact, 12, [1, 2]], encoded.map((e: unknown[]) => [...e, 'x']), 'z']),
+    );
+    const read = decodeStateItem(later);
+    expect(read.pending).toEqual(pending);
+    expect(read.state.vitals.temperatureC?.v).toBe(39.2);
+    expect(read.state.enrolment).toEqual(decodeStateItem(encodeStateItem(state, pending)).state.enrolment);
+  });
+
+  it('a page with a field it does not know: read, and the field kept for the release that wrote it', () => {
+    const page = {
+      pageId: 'crs|P|#1|icu',
+      notificationId: 'P#1',
+      patientId: 'P',
+      team: 'icu',
+      subject: 'crs',
+      kind: 'escalation',
+      grade: 2,
+      summary: 's',
+      status: 'open',
+      delivered: true,
+      level: 0,
+      round: 0,
+      triggeredAt: 1,
+      dueAt: 2,
+      quietUntil: 3,
+    };
+    expect(readPage(page.pageId, JSON.stringify(page), 4)).toEqual({ ...page, rev: 4 });
+  });
+
+  it('an escalation timer with a field it does not know: woken at its time', () => {
+    expect(parseTimerMessage(JSON.stringify({ wakeAt: 5, reason: 'silence' }))).toEqual({ wakeAt: 5 });
   });
 });
