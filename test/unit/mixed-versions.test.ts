@@ -6,6 +6,7 @@
 // until someone redrives it. The device contract at the ingest stays strict (contract.test.ts). The grade function
 // and the embedded worker over them: handlers-grade.test.ts, embedded-store.test.ts.
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeStateItem, encodeStateItem } from '#adapters/aws/state-item.ts';
 import { outboxRecord } from '#adapters/aws/dynamo-state-store.ts';
@@ -16,6 +17,8 @@ import { readPage } from '#domain/paging.ts';
 import { reduce } from '#domain/reducer.ts';
 import { arrivalOf } from '#app/digest.ts';
 import { readQueued } from '#app/grade.ts';
+import { timeline } from '#test/support/arbitraries.ts';
+import '#test/support/fast-check-seed.ts';
 import { enrol, msg } from '#test/support/messages.ts';
 
 /** A queued message as an ingest of a later release may write it: this release's message and fields it does not know. */
@@ -72,6 +75,44 @@ describe('a queued message from a later release (validateQueuedMessage)', () => 
       message: m,
       ignored: ['source.firmware', 'vasopressors[0].line'],
     });
+  });
+
+  it('reads any valid message with fields added anywhere in it as the message itself, naming each (fast-check)', () => {
+    /** Every object of a message, by its path: the message, its source, its sections, their list entries. */
+    const objects = (value: unknown, path: (string | number)[] = []): (string | number)[][] =>
+      typeof value !== 'object' || value === null
+        ? []
+        : [
+            ...(Array.isArray(value) ? [] : [path]),
+            ...Object.entries(value).flatMap(([k, v]) => objects(v, [...path, Array.isArray(value) ? Number(k) : k])),
+          ];
+    const added = fc.array(fc.tuple(fc.nat(), fc.stringMatching(/^[a-z][A-Za-z0-9]{0,11}$/), fc.jsonValue()), {
+      minLength: 1,
+      maxLength: 4,
+    });
+    fc.assert(
+      fc.property(timeline('P', 3), added, (messages, extras) => {
+        for (const m of messages) {
+          const sent = JSON.parse(JSON.stringify(m)) as Record<string, unknown>;
+          const paths = objects(sent);
+          const names = new Set<string>();
+          for (const [at, key, value] of extras) {
+            const path = paths[at % paths.length]!;
+            const target = path.reduce<Record<string | number, unknown>>((o, p) => o[p] as never, sent);
+            const name = `next_${key}`;
+            const shown = [...path, name].map((p, i) => (typeof p === 'number' ? `[${p}]` : i ? `.${p}` : p)).join('');
+            if (names.has(shown)) continue;
+            names.add(shown);
+            target[name] = value;
+          }
+          const v = validateQueuedMessage(sent);
+          expect(v).toEqual({ ...validateMessage(m), ignored: expect.anything() });
+          expect(v.ok).toBe(true);
+          expect(new Set(v.ignored)).toEqual(names);
+        }
+      }),
+      { numRuns: 200 },
+    );
   });
 
   it('reads the queue body through it: a later release`s field is no poison message', () => {
