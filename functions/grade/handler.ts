@@ -58,6 +58,15 @@ export function createGradeHandler(deps: GradeHandlerDeps) {
 
   const gradeGroup = async (patientId: string, records: SQSRecord[]): Promise<Outcome> => {
     const queued = readQueued(records.map((r) => r.body));
+    queued.ignored?.forEach((fields, i) => {
+      const m = queued.messages[i];
+      if (fields.length > 0 && m && !(m instanceof Error))
+        logger.warn('queued message graded without the fields this release does not know (a later ingest queued it)', {
+          patientId,
+          messageId: m.messageId,
+          fields,
+        });
+    });
     try {
       // A write DynamoDB refuses for a reason of its own is made again one message at a time (gradeQueued), so that
       // the messages before the one it refuses are committed, not failed with it; an outage is thrown. A lone

@@ -1,7 +1,7 @@
 // Grading a patient's messages from the queue: read the state once, apply the messages in order, write the
 // state and its outbox once, with a version condition so that no concurrent or repeated delivery loses an update.
 import type { GradingConfig } from '#domain/config.ts';
-import { validateMessage, type DeviceMessage } from '#domain/contract.ts';
+import { validateQueuedMessage, type DeviceMessage } from '#domain/contract.ts';
 import type { Notification } from '#domain/page.ts';
 import { reduce, type Step } from '#domain/reducer.ts';
 import { SeenBefore, VersionConflict, type AuditEvent, type SeenMessage, type StateStore } from '#ports';
@@ -18,17 +18,25 @@ export interface GroupResult {
 
 const MAX_CONFLICT_RETRIES = 5;
 
-/** Parses a queue body back into a message; a body that no longer validates is a poison message. */
-export function parseQueued(body: string): DeviceMessage {
+/**
+ * Parses a queue body back into a message, and the fields of a later release's ingest it was read without
+ * (validateQueuedMessage); a body that no longer validates is a poison message.
+ */
+function readQueuedBody(body: string): { message: DeviceMessage; ignored: string[] } {
   let value: unknown;
   try {
     value = (JSON.parse(body) as { message?: unknown }).message;
   } catch {
     throw new Error('queue body is not JSON');
   }
-  const v = validateMessage(value);
+  const v = validateQueuedMessage(value);
   if (!v.ok) throw new Error(`queued message is invalid: ${v.errors.join('; ')}`);
-  return v.message;
+  return { message: v.message, ignored: v.ignored ?? [] };
+}
+
+/** Parses a queue body back into a message; a body that no longer validates is a poison message. */
+export function parseQueued(body: string): DeviceMessage {
+  return readQueuedBody(body).message;
 }
 
 /**
@@ -146,20 +154,24 @@ export async function gradePatient(
 export interface Queued {
   messages: (DeviceMessage | Error)[];
   provenance: Provenance[];
+  /** By index, the fields of a later release each message was read without (validateQueuedMessage): to log. */
+  ignored?: string[][];
 }
 
 /** Parses a patient's queue bodies (parseQueued); a body that does not parse is its Error: a poison message. */
 export function readQueued(bodies: readonly string[]): Queued {
-  return {
-    messages: bodies.map((body): DeviceMessage | Error => {
-      try {
-        return parseQueued(body);
-      } catch (err) {
-        return err instanceof Error ? err : new Error(String(err));
-      }
-    }),
-    provenance: bodies.map(provenanceOf),
-  };
+  const ignored: string[][] = [];
+  const messages = bodies.map((body): DeviceMessage | Error => {
+    try {
+      const read = readQueuedBody(body);
+      ignored.push(read.ignored);
+      return read.message;
+    } catch (err) {
+      ignored.push([]);
+      return err instanceof Error ? err : new Error(String(err));
+    }
+  });
+  return { messages, provenance: bodies.map(provenanceOf), ignored };
 }
 
 /**

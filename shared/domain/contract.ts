@@ -369,6 +369,40 @@ export function validateMessage(input: unknown): Validation {
   return { ok: false, errors };
 }
 
+/**
+ * A message as the queue between the ingest and the grading carries it (both backends): validated by the ingest that
+ * queued it, which may be of a later release (a deploy or a rollback runs both side by side). Read as validateMessage
+ * reads it, except that fields this release does not know are left out and named in `ignored` (`vitals.etco2MmHg`,
+ * `vasopressors[0].line`; a section they leave empty goes too): graded with what it knows, as a message without them,
+ * not refused and dead-lettered (until 2026-12-07 a field a later release added held its patient's messages 3 times
+ * and dead-lettered the message, its page lost until a redrive). Any other problem refuses it as validateMessage
+ * does, with its errors; so does a message with nothing this release reads.
+ */
+export function validateQueuedMessage(input: unknown): Validation & { ignored?: string[] } {
+  const v = validateMessage(input);
+  if (v.ok) return v;
+  const issues = DeviceMessage.safeParse(input).error?.issues ?? [];
+  if (issues.length === 0 || issues.some((i) => i.code !== 'unrecognized_keys')) return v;
+  const copy = JSON.parse(JSON.stringify(input)) as Record<string, unknown>;
+  const ignored: string[] = [];
+  for (const issue of issues) {
+    const keys = (issue as { keys: string[] }).keys;
+    let parent: Record<string, unknown> | undefined;
+    let at: unknown = copy;
+    for (const p of issue.path) [parent, at] = [at as Record<string, unknown>, (at as Record<PropertyKey, unknown>)[p]];
+    const object = at as Record<string, unknown>;
+    for (const k of keys) {
+      delete object[k];
+      ignored.push(formatPath([...issue.path, k]));
+    }
+    const last = issue.path[issue.path.length - 1];
+    if (parent && !Array.isArray(parent) && last !== undefined && Object.keys(object).length === 0)
+      delete parent[last as string];
+  }
+  const stripped = validateMessage(copy);
+  return stripped.ok ? { ...stripped, ignored } : v;
+}
+
 /** The contract as JSON Schema (draft 2020-12), generated from the zod schema above. */
 export function deviceMessageJsonSchema(): Record<string, unknown> {
   return {

@@ -410,6 +410,28 @@ describe('GradingWorker', () => {
     expect(count('SELECT count(*) AS n FROM inbox')).toBe(0);
   });
 
+  it('grades an inbox row a later release wrote without the fields it does not know, naming them in the log (2026-12-07)', async () => {
+    // A rollback to an earlier crs serve on a data directory whose schema did not change: rows the later one queued
+    // were dead-lettered for a field the earlier one did not know.
+    const [enrolment, fever] = escalating('LATER');
+    await new SqliteQueue(db).enqueue([queued(enrolment!)]);
+    const later = { ...fever!, vitals: { ...fever!.vitals, etco2MmHg: 38 } };
+    db.prepare('INSERT INTO inbox (patient_id, message_id, body, received_at) VALUES (?, ?, ?, ?)').run(
+      'LATER',
+      fever!.messageId,
+      JSON.stringify({ message: later, digest: 'd', receivedAt: '2026-01-10T09:00:00Z', sender: 'test' }),
+      '2026-01-10T09:00:00Z',
+    );
+    const log: string[] = [];
+    await drain(worker(() => Date.parse('2026-01-10T10:00:00Z'), log));
+    expect(count('SELECT count(*) AS n FROM dead_letter')).toBe(0);
+    expect(count('SELECT count(*) AS n FROM inbox')).toBe(0);
+    expect(new BoardQueries(db, new SqlitePageStore(db)).patient('LATER')!.assessment!.crsGrade).toBe(1);
+    expect(log.join('\n')).toContain(
+      `message ${fever!.messageId} of patient LATER graded without the fields this release does not know (vitals.etco2MmHg;`,
+    );
+  });
+
   it('holds back only the patient of a poison message, retries it with backoff, then dead-letters it', async () => {
     const queue = new SqliteQueue(db);
     const bad = escalating('BAD');

@@ -198,6 +198,24 @@ describe('grade handler', () => {
   });
 });
 
+describe('grade handler: a message a later ingest queued (a deploy or a rollback, 2026-12-07)', () => {
+  it('grades it and pages its grade change, warning of the fields it left out by name (no poison message)', async () => {
+    const fever = msg('P', 5, { vitals: { temperatureC: 39.2 } });
+    const later = { ...fever, monitoringEnd2: { reason: 'moved' } } as unknown as DeviceMessage;
+    const handler = mod.createGradeHandler({ store, config: DEFAULT_CONFIG, now: Date.now, ...live });
+    const { result, out } = await captureOutput(() => handler(sqsEvent([sqsRecord(enrol('P')), sqsRecord(later)])));
+    expect(result.batchItemFailures).toEqual([]);
+    expect(store.outbox.map((n) => [n.condition, n.toGrade, n.causedBy])).toEqual([['crs', 1, fever.messageId]]);
+    const warning = out.split('\n').find((l) => l.includes('fields this release does not know'));
+    expect(JSON.parse(warning!)).toMatchObject({
+      level: 'WARN',
+      patientId: 'P',
+      messageId: fever.messageId,
+      fields: ['monitoringEnd2'],
+    });
+  });
+});
+
 describe('grade handler cold start', () => {
   it('fails loudly on a bad CRS_CONFIG_FILE override instead of grading with the wrong settings', async () => {
     vi.resetModules();

@@ -189,6 +189,12 @@ export class GradingWorker {
     for (const [patientId, group] of groups) {
       const q = readQueued(group.map((r) => r.body));
       queued.set(patientId, q);
+      q.ignored?.forEach((fields, i) => {
+        if (fields.length > 0)
+          this.log(
+            `grading: message ${wireId(group[i]!.message_id)} of patient ${wireId(patientId)} graded without the fields this release does not know (${fields.map(wireId).join(', ')}; a later release queued it)`,
+          );
+      });
       try {
         const { result, counts: c } = await this.stage(batch, patientId, group, q);
         counts.set(patientId, c);
