@@ -82,7 +82,8 @@ export class BoardChanges {
         f.monitoringEnd?.t === end?.t &&
         f.monitoringEnd?.v === end?.v &&
         f.lastEnrolmentAt === state.lastEnrolmentAt &&
-        f.readmittedAt === state.readmittedAt
+        f.readmittedAt === state.readmittedAt &&
+        f.enrolmentsSinceEnd === state.enrolmentsSinceEnd
       );
     };
     const waiting = (this.waiting.get(state.patientId) ?? []).filter(
@@ -94,6 +95,7 @@ export class BoardChanges {
       monitoringEnd: state.monitoringEnd,
       lastEnrolmentAt: state.lastEnrolmentAt,
       readmittedAt: state.readmittedAt,
+      enrolmentsSinceEnd: state.enrolmentsSinceEnd,
     };
     for (const w of waiting) fields = monitoringFields(fields, w.message, parseTime(w.message.observedAt));
     return { ...state, ...fields };

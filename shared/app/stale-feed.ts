@@ -114,7 +114,10 @@ function whyLeft(state: PatientState | undefined, since: number) {
  * 2026-12-07, it read "quiet since 08:00, k never sent", 08:00 the enrolment of those that never sent, and the one
  * that sent had stopped later); "N patients' monitors never sent, enrolled from T" (the earliest) when none sent.
  * Those that never sent say since what, as the patient's alert does: their enrolment, their re-admission ("re-admitted
- * from"), or both ("enrolment or re-admission": until 2026-12-07 "enrolled from" was said of re-admissions too).
+ * from"; until 2026-12-07 "enrolled from" was said of re-admissions too). Of both, "k never sent" ("never sent, watched
+ * from T"), each since its own enrolment or re-admission: until later on 2026-12-07 "since enrolment or re-admission"
+ * ("enrolled or re-admitted from"), 12-13 characters more than either alone, took a second SMS part where every other
+ * wording took one, and a long ward's SMS, cut at two parts, lost patients from its list.
  */
 function wardQuiet(quiet: readonly FeedCheck[], timeZone: string): string {
   const { never, stopped } = splitQuiet(quiet);
@@ -122,13 +125,14 @@ function wardQuiet(quiet: readonly FeedCheck[], timeZone: string): string {
   const earliest = (cs: readonly FeedCheck[]) => formatSiteTime(earliestOf(cs), timeZone);
   if (never.length === 0) return `${n} quiet since ${earliest(stopped)}`;
   const readmitted = never.filter((c) => isReadmission(c.state!, c.feed!.since)).length;
-  const [enrolment, readmission] = [readmitted < never.length, readmitted > 0];
+  // Of both (some enrolled, some re-admitted): "never sent" since each was watched, no longer than either alone.
+  const mixed = readmitted > 0 && readmitted < never.length;
   if (stopped.length === 0) {
-    const from = [enrolment && 'enrolled', readmission && 're-admitted'].filter(Boolean).join(' or ');
+    const from = mixed ? 'watched' : readmitted > 0 ? 're-admitted' : 'enrolled';
     return `${n} never sent, ${from} from ${earliest(never)}`;
   }
-  const start = [enrolment && 'enrolment', readmission && 're-admission'].filter(Boolean).join(' or ');
-  return `${quiet.length} monitors quiet, ${stopped.length} since ${earliest(stopped)}, ${never.length} since ${start}`;
+  const start = mixed ? 'never sent' : `since ${readmitted > 0 ? 're-admission' : 'enrolment'}`;
+  return `${quiet.length} monitors quiet, ${stopped.length} since ${earliest(stopped)}, ${never.length} ${start}`;
 }
 
 const earliestOf = (cs: readonly FeedCheck[]) => Math.min(...cs.map((c) => c.feed!.since));

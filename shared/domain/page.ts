@@ -62,8 +62,9 @@ export function gradeHeadline(n: Pick<Notification, 'condition' | 'kind' | 'toGr
 
 /**
  * The grade a change went from, as its summary (buildPage's) says it: "PROVISIONAL CRS grade down to 0 (was 2; ...",
- * the same since the first version bar "down to" (2026-12-06). Its pages keep the summary: the board's "from N" once
- * the retention has dropped the grade change's record (2026-12-07; until then lost). Undefined for another text.
+ * the same since the first version bar "down to" (2026-12-06). The board's "from N", once the retention has dropped
+ * the grade change's record, of a page stored before pages carried it (Page.fromGrade, 2026-12-07): those keep only
+ * their summary, in that wording. Nothing else reads it. Undefined for another text.
  */
 export function fromGradeOf(summary: string): number | undefined {
   const names = Object.values(CONDITION_NAMES).join('|');

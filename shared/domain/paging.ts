@@ -82,6 +82,12 @@ export interface Page {
   subject: PageSubject;
   kind: 'escalation' | 'de-escalation' | 'alert' | 'alert-cleared';
   grade: number;
+  /**
+   * A grade change's grade before it (the notification's fromGrade): the board's "from N" once the retention has
+   * dropped the change's record. Absent for alerts, and on pages stored before 2026-12-07, whose summary says it
+   * (fromGradeOf). Until then the board read it out of the summary text alone.
+   */
+  fromGrade?: number;
   /** What the page says (the notification's summary, or the alert text): ids and bed only, never a name. */
   summary: string;
   /**
@@ -170,6 +176,7 @@ const PAGE_FIELDS: [keyof Page, (v: unknown) => boolean, 'required' | 'optional'
   ['subject', isText, 'required'],
   ['kind', (v) => PAGE_KINDS.includes(v as string), 'required'],
   ['grade', isTime, 'required'],
+  ['fromGrade', isCount, 'optional'],
   ['summary', isText, 'required'],
   ['status', (v) => PAGE_STATUSES.includes(v as string), 'required'],
   ['delivered', (v) => typeof v === 'boolean', 'required'],
@@ -464,7 +471,8 @@ export type PageableNotification = Pick<
   Notification,
   'notificationId' | 'patientId' | 'condition' | 'kind' | 'toGrade' | 'teams' | 'summary'
 > &
-  Partial<Pick<Notification, 'actions'>>;
+  // Every notification has fromGrade (the record, its NDJSON event); a caller that gives none opens pages without it.
+  Partial<Pick<Notification, 'actions' | 'fromGrade'>>;
 
 /**
  * Where a change's id stands in the order of its subject's changes: the patient's sequence number it ends with
@@ -565,6 +573,7 @@ export function pagesForNotification(
         subject: n.condition,
         kind: n.kind,
         grade: n.toGrade,
+        ...(n.fromGrade !== undefined ? { fromGrade: n.fromGrade } : {}),
         summary: n.summary,
         ...(n.actions ? { actions: n.actions } : {}),
       },
@@ -640,7 +649,7 @@ export function pagesForAlert(
 
 type PageSeed = Pick<
   Page,
-  'notificationId' | 'patientId' | 'team' | 'subject' | 'kind' | 'grade' | 'summary' | 'actions'
+  'notificationId' | 'patientId' | 'team' | 'subject' | 'kind' | 'grade' | 'fromGrade' | 'summary' | 'actions'
 >;
 
 function newPage(

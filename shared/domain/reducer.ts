@@ -142,7 +142,13 @@ function latest<T>(cur: Timed<T> | undefined, v: T, t: number): Timed<T> {
 }
 
 /** The fields of the state that say whether the patient's monitoring has ended (paging.ts monitoringEnded). */
-type MonitoringFields = Pick<PatientState, 'monitoringEnd' | 'lastEnrolmentAt' | 'readmittedAt'>;
+type MonitoringFields = Pick<PatientState, 'monitoringEnd' | 'lastEnrolmentAt' | 'readmittedAt' | 'enrolmentsSinceEnd'>;
+
+/**
+ * How many enrolments (not a monitor's) at or after the end of monitoring a state keeps, the latest (enrolmentsSinceEnd):
+ * a re-admission and the moves and updates the EHR or charting sends after it before a late discharge is charted.
+ */
+export const ENROLMENTS_KEPT = 16;
 
 /**
  * The end of monitoring and the re-admission a message observed at `t` carries, folded in as grading does: the latest
@@ -152,24 +158,48 @@ type MonitoringFields = Pick<PatientState, 'monitoringEnd' | 'lastEnrolmentAt' |
 export function monitoringFields(s: MonitoringFields, msg: DeviceMessage, t: number): MonitoringFields {
   const monitoringEnd = msg.monitoringEnd ? latest(s.monitoringEnd, msg.monitoringEnd.reason, t) : s.monitoringEnd;
   const enrolled = msg.enrolment && msg.source.kind !== 'monitor' ? t : undefined;
+  const since = sinceEnd(s.enrolmentsSinceEnd, enrolled, monitoringEnd?.t ?? Number.NEGATIVE_INFINITY);
   return {
     monitoringEnd,
     lastEnrolmentAt: enrolled === undefined ? s.lastEnrolmentAt : Math.max(s.lastEnrolmentAt ?? t, t),
-    readmittedAt: monitoringEnd && readmission(s, monitoringEnd.t, enrolled),
+    readmittedAt: monitoringEnd && readmission(s, monitoringEnd.t, enrolled, since[0]),
+    enrolmentsSinceEnd: since,
   };
 }
 
 /**
- * The earliest enrolment (not a monitor's) at or after the end of monitoring at `end`: the one kept, or the one
- * `enrolled` now. When the one kept is before the end (a later end), or none is kept (a state stored before it was,
- * 2026-12-07), the latest enrolment stands in for those in between, which are not kept: an end charted after the
- * re-admission and the moves that followed it counts from the latest, as every re-admission did before.
+ * The enrolments kept at or after the end at `end` (every one without an end), with the one `enrolled` now: the
+ * latest ENROLMENTS_KEPT of those observed at or after it, in time order. What it keeps depends only on which
+ * enrolments and ends were applied, never on the order they arrived in: a later end (ends only move later) drops
+ * those before it, and the latest ENROLMENTS_KEPT of the rest are those it had kept that are at or after it, or every
+ * one of them when fewer. Unchanged (the same array) when nothing changes.
  */
-function readmission(s: MonitoringFields, end: number, enrolled: number | undefined): number | undefined {
+function sinceEnd(kept: readonly number[], enrolled: number | undefined, end: number): number[] {
+  let out = kept[0] !== undefined && kept[0] < end ? kept.filter((x) => x >= end) : (kept as number[]);
+  if (enrolled !== undefined && enrolled >= end && !out.includes(enrolled))
+    out = [...out, enrolled].sort((a, b) => a - b);
+  return out.length > ENROLMENTS_KEPT ? out.slice(out.length - ENROLMENTS_KEPT) : out;
+}
+
+/**
+ * The earliest enrolment (not a monitor's) at or after the end of monitoring at `end`: the earliest of those kept
+ * since the end (`first`, enrolmentsSinceEnd), which is it whatever order they arrived in while fewer than
+ * ENROLMENTS_KEPT came at or after the end. Beyond that, or in a state stored before they were kept, the earlier of
+ * it and the one the state had (readmittedAt, the one `enrolled` now, the latest enrolment standing in when the end
+ * came after them): exact when the end arrived before the enrolments, else a later one. Until 2026-12-07 only the
+ * latter: an end charted after the re-admission and a move counted the watch from the move, in that order only.
+ */
+function readmission(
+  s: MonitoringFields,
+  end: number,
+  enrolled: number | undefined,
+  first: number | undefined,
+): number | undefined {
   const kept = s.readmittedAt !== undefined && s.readmittedAt >= end ? s.readmittedAt : s.lastEnrolmentAt;
   const known = kept !== undefined && kept >= end ? kept : undefined;
-  if (enrolled === undefined || enrolled < end) return known;
-  return known === undefined ? enrolled : Math.min(known, enrolled);
+  const had =
+    enrolled === undefined || enrolled < end ? known : known === undefined ? enrolled : Math.min(known, enrolled);
+  return had === undefined ? first : first === undefined ? had : Math.min(had, first);
 }
 
 function mergeFields<T extends object>(target: TimedFields<T>, section: Partial<T>, t: number): TimedFields<T> {
@@ -365,6 +395,7 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
     s.monitoringEnd = m.monitoringEnd;
     s.lastEnrolmentAt = m.lastEnrolmentAt;
     s.readmittedAt = m.readmittedAt;
+    s.enrolmentsSinceEnd = m.enrolmentsSinceEnd;
   }
   if (msg.vitals?.spo2 !== undefined) s.spo2 = lastTwo(s.spo2, t, msg.vitals.spo2);
   if (msg.oxygen) s.oxygen = latest(s.oxygen, msg.oxygen, t);

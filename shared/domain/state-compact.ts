@@ -6,7 +6,8 @@
 //   [3, patientId, clock, seq, enrolment, vitals, oxygen, vasopressors, neuro, organ, labs, febrile, feverOnset,
 //    bp, pressors, bpFold, tocilizumab, lastGiven, lastMaskingAt, episodeEndedAt, crsZeroSince, notified,
 //    lastMonitorAt, spo2, spo2Alert, seen, latestFever, maskedFever, unmaskedFever, monitoringEnd,
-//    lastEnrolmentAt, placedAhead, feverDropped, latestInfusedAt, firstEnrolledAt, readmittedAt]
+//    lastEnrolmentAt, placedAhead, feverDropped, latestInfusedAt, firstEnrolledAt, readmittedAt,
+//    enrolmentsSinceEnd]
 //
 // - clock: epoch ms, or null for an empty state; every other time: seconds before the clock (fractions for ms),
 //   or null when absent;
@@ -35,6 +36,9 @@
 // - readmittedAt: a time or null, appended after firstEnrolledAt (2026-12-07): a state stored before it loads as one
 //   that counts a re-admitted patient's quiet from its latest enrolment (a move after the re-admission restarting the
 //   watch), until its next enrolment or end; code before it ignores it (and counts so).
+// - enrolmentsSinceEnd: [t, ...] or null when empty, appended after readmittedAt (2026-12-07): a state stored before
+//   it loads as one that kept none (readmittedAt as it was, until the next end or enrolment); code before it ignores
+//   it (and keeps the re-admission that arrived first).
 import type { Condition } from './config.ts';
 import type { MedicationDrug, MonitoringEndReason } from './contract.ts';
 import { MEDICATION_DRUGS } from './vocabulary.ts';
@@ -176,6 +180,7 @@ export function compactState(s: PatientState): unknown[] {
     latestInfusedAt: t(s.latestInfusedAt),
     firstEnrolledAt: t(s.firstEnrolledAt),
     readmittedAt: t(s.readmittedAt),
+    enrolmentsSinceEnd: s.enrolmentsSinceEnd.length === 0 ? null : s.enrolmentsSinceEnd.map(t),
   };
   // Trailing nulls dropped: a state that knows no fever ends at seen, as one stored before the fevers were appended.
   return trimNulls([
@@ -215,6 +220,7 @@ export function compactState(s: PatientState): unknown[] {
     out.latestInfusedAt,
     out.firstEnrolledAt,
     out.readmittedAt,
+    out.enrolmentsSinceEnd,
   ]);
 }
 
@@ -258,6 +264,7 @@ export function expandState(a: unknown[]): PatientState {
     latestInfusedAt,
     firstEnrolledAt,
     readmittedAt,
+    enrolmentsSinceEnd,
   ] = a as [
     number,
     string,
@@ -295,6 +302,7 @@ export function expandState(a: unknown[]): PatientState {
     T?,
     T?,
     T?,
+    (T[] | null)?,
   ];
   const clock = clockOrNull === null ? Number.NEGATIVE_INFINITY : clockOrNull;
   const { ms } = codec(clock);
@@ -352,6 +360,7 @@ export function expandState(a: unknown[]): PatientState {
     feverDropped: feverDropped ? [ms(feverDropped[0])!, ms(feverDropped[1])!] : undefined,
     firstEnrolledAt: ms(firstEnrolledAt),
     readmittedAt: ms(readmittedAt),
+    enrolmentsSinceEnd: enrolmentsSinceEnd ? enrolmentsSinceEnd.map((x) => ms(x)!) : [],
   });
   return withKnownFevers(state, ms(feverOnset));
 }

@@ -154,6 +154,13 @@ export interface PatientState {
    */
   readmittedAt: number | undefined;
   /**
+   * The observedAt of the enrolments from a source other than a bedside monitor at or after monitoringEnd (every one
+   * while there is none), ascending, the latest ENROLMENTS_KEPT (reducer.ts): readmittedAt is the earliest of them, so
+   * that an end charted after the re-admission and a move finds the re-admission, whatever order they arrived in
+   * (2026-12-07; before, the latest enrolment stood in). Empty in a state stored before it was kept.
+   */
+  enrolmentsSinceEnd: number[];
+  /**
    * Earliest observedAt of an enrolment from any source: the stale-feed watch of a patient no monitor has sent for
    * counts from it, and a transfer (a later enrolment with a new bed and ward) does not move it (paging.ts
    * feedStatus). Undefined in a state stored before it was kept (2026-12-07): the enrolment fields' earliest time
@@ -213,6 +220,7 @@ export function emptyState(patientId: string): PatientState {
     monitoringEnd: undefined,
     lastEnrolmentAt: undefined,
     readmittedAt: undefined,
+    enrolmentsSinceEnd: [],
     firstEnrolledAt: undefined,
     placedAhead: [],
     spo2: [],
@@ -271,6 +279,7 @@ export function copyState(s: PatientState): PatientState {
     monitoringEnd: s.monitoringEnd,
     lastEnrolmentAt: s.lastEnrolmentAt,
     readmittedAt: s.readmittedAt,
+    enrolmentsSinceEnd: s.enrolmentsSinceEnd,
     firstEnrolledAt: s.firstEnrolledAt,
     placedAhead: s.placedAhead,
     spo2: s.spo2,

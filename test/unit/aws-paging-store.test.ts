@@ -83,6 +83,8 @@ const grade = (
   patientId,
   condition: 'crs',
   kind: 'escalation',
+  // Its pages carry it (the board's "from N" past the retention): kept as stored.
+  fromGrade: toGrade - 1,
   toGrade,
   teams,
   summary: `PROVISIONAL CRS grade ${toGrade}`,
@@ -121,6 +123,7 @@ describe('DynamoPageStore', () => {
     await s.save([heme!]);
     const stored = (await s.get(heme!.pageId))!;
     expect(stored).toEqual({ ...heme, rev: 1 });
+    expect(stored.fromGrade).toBe(2);
     expect(ddb.items('pages')[0]).toMatchObject({
       pk: { S: 'P-1' },
       sk: { S: `page#${heme!.pageId}` },

@@ -62,6 +62,7 @@ function page(over: Partial<Page> = {}): Page {
     subject: 'crs',
     kind: 'escalation',
     grade: 3,
+    fromGrade: 2,
     summary: 'PROVISIONAL CRS grade 3, patient P1',
     status: 'open',
     delivered: true,

@@ -302,6 +302,38 @@ describe('the retention of crs serve', () => {
     expect(again[0]!.reasons.length).toBeGreaterThan(0);
   });
 
+  // Until 2026-12-07 the grade a change went from, past the retention, was read back out of its pages' summary text
+  // ("(was N; "): a later wording of the summary lost it. Its pages carry it (fromGrade); a page stored before has only
+  // its summary, which is still read.
+  it('a grade change past the retention keeps its "from N" from its pages, whatever their summary says', async () => {
+    server = await start();
+    clock = T0 + 40 * MIN;
+    await postMessages(server, TOKEN, [enrol('P1', 0), crs(1, 10), crs(2, 20), crs(3, 30)]);
+    await settled();
+    clock += 31 * DAY;
+    await server.sweepRetention();
+    const past = async () =>
+      (await boardGroups()).filter((g) => g.pastRetention !== null).map((g) => [g.grade, g.fromGrade]);
+    expect(await past()).toEqual([
+      [2, 1],
+      [1, 0],
+    ]);
+    const db = new Database(join(dir, DB_FILE));
+    try {
+      // Grade 2's pages reworded (as a later version of buildPage may say it); grade 1's as stored before the field.
+      db.prepare("UPDATE pages SET body = json_set(body, '$.summary', ?) WHERE notification_id = 'crs|P1|#3'").run(
+        'Provisional: P1 now CRS 2, one up.',
+      );
+      db.prepare("UPDATE pages SET body = json_remove(body, '$.fromGrade') WHERE notification_id = 'crs|P1|#2'").run();
+    } finally {
+      db.close();
+    }
+    expect(await past()).toEqual([
+      [2, 1],
+      [1, 0],
+    ]);
+  });
+
   // Pinned by a mutation run (2026-12-07): a technical group read as past the retention when one team's page had no
   // send (any team's, or a page never sent: an all-clear a silence held) or when its sends could not be read; and not
   // past it once the sent team's sends were gone, a team never sent to beside it.

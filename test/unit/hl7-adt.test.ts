@@ -751,7 +751,8 @@ describe('a move after a discharge and a re-admission: the "no data" watch count
 
   it('a state stored before the re-admission was kept counts from its latest enrolment, as it did, until the next', () => {
     const s = run([first, end(30), back(60), a02]).state!;
-    const old = { ...s, readmittedAt: undefined };
+    // Stored before either was kept (readmittedAt, then enrolmentsSinceEnd: both 2026-12-07).
+    const old = { ...s, readmittedAt: undefined, enrolmentsSinceEnd: [] };
     expect(feedStatus(old, at(91), DEFAULT_PAGING)?.since).toBe(at(90));
     expect(expandState(compactState(old)).readmittedAt).toBeUndefined();
     // Its next move keeps the earlier of the two.

@@ -6,6 +6,7 @@ import { BoardChanges, changeMonitoring, type MonitoringDeps } from '#app/monito
 import { planStaleFeeds } from '#app/stale-feed.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { DEFAULT_PAGING, MONITOR_RESTARTS_AFTER_MINUTES, feedStatus, monitoringEnded } from '#domain/paging.ts';
+import { ENROLMENTS_KEPT } from '#domain/reducer.ts';
 import { permutation } from '#test/support/arbitraries.ts';
 import { T0, enrol, msg } from '#test/support/messages.ts';
 import { MemoryQueue, MemoryTokenStore } from '#test/support/port-fakes.ts';
@@ -95,6 +96,70 @@ describe('the end of monitoring', () => {
           (p.reEnrol !== undefined && p.reEnrol >= p.end) ||
           p.readings.some((r) => r >= p.end + MONITOR_RESTARTS_AFTER_MINUTES);
         expect(feedStatus(a, at(300), DEFAULT_PAGING) !== undefined).toBe(watched);
+      }),
+    );
+  });
+
+  // 2026-12-07: readmittedAt (the re-admission a move after it does not restart) kept only the earliest enrolment
+  // after the end in force when it arrived: a discharge charted after the re-admission and a later move counted the
+  // watch from the move (the latest enrolment), in that order only. No grade depends on it.
+  it('counts the watch from the re-admission, not a later move, whichever of them the discharge arrives after', () => {
+    const stay = [ehr(enrol('P', 0)), vitals(5)];
+    const readmit = ehr(msg('P', 60, { enrolment: { bed: 'H4-7', ward: 'H4' } }));
+    const move = ehr(msg('P', 90, { enrolment: { bed: 'H5-2', ward: 'H5' } }));
+    for (const order of [
+      [discharge(30), readmit, move],
+      [readmit, discharge(30), move],
+      [readmit, move, discharge(30)],
+      [move, readmit, discharge(30)],
+    ]) {
+      const state = run([...stay, ...order]).state!;
+      expect(state.readmittedAt).toBe(at(60));
+      expect(feedStatus(state, at(100), DEFAULT_PAGING)).toEqual({ stale: true, since: at(60) });
+    }
+  });
+
+  // The bound of what a state keeps (ENROLMENTS_KEPT): beyond it a discharge charted after the moves counts from the
+  // earliest it kept, the same in every order the moves came in; exact when the discharge came first, as before.
+  it('past ENROLMENTS_KEPT enrolments after the end: exact when the end came first, else from the earliest kept', () => {
+    const moves = Array.from({ length: ENROLMENTS_KEPT + 3 }, (_, i) =>
+      ehr(msg('P', 60 + i, { enrolment: { bed: `H4-${i}` } })),
+    );
+    const stay = [ehr(enrol('P', 0)), vitals(5)];
+    expect(run([...stay, discharge(30), ...moves]).state!.readmittedAt).toBe(at(60));
+    for (const order of [moves, [...moves].reverse()])
+      expect(run([...stay, ...order, discharge(30)]).state!.readmittedAt).toBe(at(63));
+    // Up to the bound, every order finds the re-admission.
+    const kept = moves.slice(0, ENROLMENTS_KEPT);
+    for (const order of [kept, [...kept].reverse()])
+      expect(run([...stay, ...order, discharge(30)]).state!.readmittedAt).toBe(at(60));
+  });
+
+  it('keeps the same re-admission and watch whatever order ends, re-admissions, moves and data arrive in', () => {
+    const parts = fc.record({
+      ends: fc.array(fc.integer({ min: 1, max: 200 }), { minLength: 1, maxLength: 2 }),
+      enrolments: fc.array(fc.integer({ min: 1, max: 200 }), { maxLength: 5 }),
+      readings: fc.array(fc.integer({ min: 1, max: 200 }), { maxLength: 3 }),
+    });
+    fc.assert(
+      fc.property(parts, fc.array(fc.integer(), { minLength: 11, maxLength: 11 }), (p, keys) => {
+        const messages = [
+          ehr(enrol('P', 0)),
+          ...p.ends.map((e) => discharge(e)),
+          ...p.enrolments.map((e, i) => ehr(msg('P', e, { enrolment: { bed: `H4-${i}` } }))),
+          ...p.readings.map((r) => vitals(r)),
+        ];
+        const shuffled = permutation(messages.length, keys).map((i) => messages[i]!);
+        const a = run(messages).state!;
+        const b = run(shuffled).state!;
+        const end = Math.max(...p.ends);
+        // The first enrolment at or after the latest end, the first one (minute 0) being before every end.
+        const first = p.enrolments.filter((e) => e >= end).sort((x, y) => x - y)[0];
+        expect(a.readmittedAt).toBe(first === undefined ? undefined : at(first));
+        expect(b.readmittedAt).toBe(a.readmittedAt);
+        for (const now of [150, 300])
+          expect(feedStatus(b, at(now), DEFAULT_PAGING)).toEqual(feedStatus(a, at(now), DEFAULT_PAGING));
+        expect(monitoringEnded(b)).toEqual(monitoringEnded(a));
       }),
     );
   });

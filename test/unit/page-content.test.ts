@@ -288,7 +288,9 @@ function checkGradeChange(n: Notification, cfg: GradingConfig, escalatedRole?: s
       const headline = `${n.condition.toUpperCase()} grade ${n.kind === 'de-escalation' ? 'down to ' : ''}${n.toGrade}`;
       expect(n.toGrade < n.fromGrade).toBe(n.kind === 'de-escalation');
       expect(n.summary).toContain(`PROVISIONAL ${headline} (was ${n.fromGrade}; `);
-      // What the board reads its "from N" from once the record is past the retention (2026-12-07).
+      // What the board reads its "from N" from once the record is past the retention (2026-12-07): the page's own
+      // field, and the summary's words for a page stored before it.
+      expect(m.page.fromGrade).toBe(n.fromGrade);
       expect(fromGradeOf(n.summary)).toBe(n.fromGrade);
       expect(input.Subject).toContain(`PROVISIONAL ${headline} (was ${n.fromGrade})`);
       // SMS: the short form, and the link to the rest.

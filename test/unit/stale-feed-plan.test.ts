@@ -1,6 +1,9 @@
 // The stale-feed rule every backend's sweep follows (planStaleFeeds, shared/app/stale-feed.ts), case by case:
 // the edges of the ward rule that a mutation run found no test pinning down.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { pageSms, smsSegments } from '#adapters/aws/sns-page-sender.ts';
+import type { PageMessage } from '#ports';
 import { pageStaleFeeds, planStaleFeeds, type FeedCheck, type InForce } from '#app/stale-feed.ts';
 import { SendDeferred } from '#app/pager.ts';
 import { DEFAULT_PAGING } from '#domain/paging.ts';
@@ -449,5 +452,104 @@ describe('handing the plan to the pager', () => {
     expect(paged.failed.map((f) => f.alertId)).toEqual([clear]);
     expect(paged.remove).toEqual([]);
     expect([...paged.set.keys()]).toEqual(['P2']);
+  });
+});
+
+// 2026-12-07: a ward's no-data alert whose monitors that never sent were of both an enrolment and a re-admission said
+// "enrolment or re-admission" ("enrolled or re-admitted from"), 12-13 characters more than either alone: the shortest
+// ward (three patients of short ids) took two SMS parts where every other wording took one, and a longer ward's SMS,
+// cut to two parts at a word, lost patients from its list that the other wordings kept.
+describe("the length of a ward's no-data alert whose quiet monitors mix enrolments and re-admissions", () => {
+  type Kind = 'stopped' | 'enrolment' | 're-admission';
+  const ZONES = ['UTC', 'Europe/Berlin', 'Asia/Kolkata', 'America/St_Johns'];
+  const LINK = 'https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/ack/U8hxA2w8fIT0AW94a1clCg';
+  /** A patient quiet since minute 10: its monitor stopped then, or never sent since its enrolment or re-admission. */
+  const quiet = (patientId: string, ward: string, bed: string | undefined, kind: Kind): FeedCheck => {
+    const enrolment = { ward: { v: ward, t: 0 }, ...(bed ? { bed: { v: bed, t: 0 } } : {}) };
+    const state = {
+      enrolment,
+      ...(kind === 'stopped' ? { lastMonitorAt: at(10) } : {}),
+      ...(kind === 're-admission' ? { lastMonitorAt: at(1), monitoringEnd: { v: 'discharged', t: at(5) } } : {}),
+    } as unknown as PatientState;
+    return { patientId, state, feed: { stale: true, since: at(10) } };
+  };
+  const summary = (ward: string, zone: string, ps: { id: string; bed?: string; kind: Kind }[]) => {
+    const p = planStaleFeeds(
+      new Map(),
+      ps.map((x) => quiet(x.id, ward, x.bed, x.kind)),
+      DEFAULT_PAGING,
+      at(40),
+      true,
+      zone,
+    );
+    expect(p.alerts).toHaveLength(1);
+    return p.alerts[0]!.summary;
+  };
+  const parts = (text: string, ackUrl?: string) =>
+    smsSegments(
+      pageSms({
+        page: { summary: text, level: 0, round: 0 } as PageMessage['page'],
+        role: 'bedside nurse',
+        reason: 'triggered',
+        ...(ackUrl ? { ackUrl } : {}),
+      }),
+    );
+  /** The same ward with every monitor that never sent of one kind: the wordings that are not mixed. */
+  const unmixed = (ps: { id: string; bed?: string; kind: Kind }[]) =>
+    (['enrolment', 're-admission'] as const).map((k) => ps.map((x) => (x.kind === 'stopped' ? x : { ...x, kind: k })));
+
+  it('takes one SMS part for three patients of short ids, as every other wording does', () => {
+    const three = (kinds: Kind[]) =>
+      summary(
+        'H4',
+        'UTC',
+        kinds.map((kind, i) => ({ id: `P${i + 1}`, ...(i < 2 ? { bed: String(i + 1) } : {}), kind })),
+      );
+    for (const kinds of [
+      ['enrolment', 're-admission', 're-admission'],
+      ['stopped', 'enrolment', 're-admission'],
+      ['re-admission', 'stopped', 'enrolment'],
+    ] as Kind[][]) {
+      const text = three(kinds);
+      expect(parts(text), text).toBe(1);
+      for (const p of ['P1, bed 1', 'P2, bed 2', 'P3']) expect(text).toContain(p);
+    }
+  });
+
+  it('is never longer than the same ward worded without the mix, up to the longest ids, beds and wards allowed', () => {
+    const label = (max: number) => fc.string({ unit: fc.constantFrom(...'AZaz09-. '), minLength: 1, maxLength: max });
+    const patient = fc.record({
+      id: fc.string({ unit: fc.constantFrom(...'AZaz09._:-'), minLength: 1, maxLength: 64 }),
+      bed: fc.option(label(32), { nil: undefined }),
+      kind: fc.constantFrom<Kind>('stopped', 'enrolment', 're-admission'),
+    });
+    fc.assert(
+      fc.property(
+        label(32).map((w) => w.trim() || 'W'),
+        fc.constantFrom(...ZONES),
+        fc.uniqueArray(patient, { minLength: 3, maxLength: 25, selector: (p) => p.id }),
+        (ward, zone, ps) => {
+          const kinds = new Set(ps.map((p) => p.kind));
+          fc.pre(kinds.has('enrolment') && kinds.has('re-admission'));
+          const mixed = summary(ward, zone, ps);
+          const others = unmixed(ps).map((o) => summary(ward, zone, o));
+          expect(mixed.length).toBeLessThanOrEqual(Math.max(...others.map((o) => o.length)));
+          for (const ackUrl of [LINK, undefined])
+            expect(parts(mixed, ackUrl)).toBeLessThanOrEqual(Math.max(...others.map((o) => parts(o, ackUrl))));
+        },
+      ),
+    );
+    // The worst case: 25 patients (20 named), ids of 64 characters, beds and the ward of 32, the zone an offset.
+    const ward = 'W'.repeat(32);
+    const ps = Array.from({ length: 25 }, (_, i) => ({
+      id: `${String(i).padStart(2, '0')}${'x'.repeat(62)}`,
+      bed: 'B'.repeat(32),
+      kind: (['stopped', 'enrolment', 're-admission'] as const)[i % 3]!,
+    }));
+    const mixed = summary(ward, 'Asia/Kolkata', ps);
+    for (const o of unmixed(ps).map((x) => summary(ward, 'Asia/Kolkata', x))) {
+      expect(mixed.length).toBeLessThanOrEqual(o.length);
+      expect(parts(mixed, LINK)).toBe(parts(o, LINK));
+    }
   });
 });

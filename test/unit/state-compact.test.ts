@@ -215,6 +215,7 @@ describe('pinned by a mutation run', () => {
       monitoringEnd: { v: 'discharged', t: at(1301) },
       lastEnrolmentAt: at(1302),
       readmittedAt: at(1303),
+      enrolmentsSinceEnd: [at(1304), at(1302)],
       placedAhead: [
         [at(-60), at(1401)],
         [at(-120), at(1402)],
@@ -305,6 +306,7 @@ describe('pinned by a mutation run', () => {
     93600,
     7200,
     1303,
+    [1304, 1302],
   ];
 
   it('writes every field in its place and reads an item written before back field for field', () => {
@@ -315,7 +317,7 @@ describe('pinned by a mutation run', () => {
   });
 
   it('reads an item written before the end of monitoring was appended as a patient still monitored', () => {
-    expect(expandState(STORED.slice(0, -7))).toEqual({
+    expect(expandState(STORED.slice(0, -8))).toEqual({
       ...everyField(),
       monitoringEnd: undefined,
       lastEnrolmentAt: undefined,
@@ -323,38 +325,50 @@ describe('pinned by a mutation run', () => {
       latestInfusedAt: undefined,
       firstEnrolledAt: undefined,
       readmittedAt: undefined,
+      enrolmentsSinceEnd: [],
     });
   });
 
   it('reads an item written before placedAhead was appended as one that placed no message ahead', () => {
-    expect(expandState(STORED.slice(0, -5))).toEqual({
+    expect(expandState(STORED.slice(0, -6))).toEqual({
       ...everyField(),
       placedAhead: [],
       latestInfusedAt: undefined,
       firstEnrolledAt: undefined,
       readmittedAt: undefined,
+      enrolmentsSinceEnd: [],
     });
   });
 
   it('reads an item written before latestInfusedAt was appended as one that knows only its current infusion', () => {
-    expect(expandState(STORED.slice(0, -4))).toEqual({
+    expect(expandState(STORED.slice(0, -5))).toEqual({
       ...everyField(),
       latestInfusedAt: undefined,
       firstEnrolledAt: undefined,
       readmittedAt: undefined,
+      enrolmentsSinceEnd: [],
     });
   });
 
   it('reads an item written before firstEnrolledAt was appended as one enrolled at its enrolment fields (2026-12-07)', () => {
-    expect(expandState(STORED.slice(0, -2))).toEqual({
+    expect(expandState(STORED.slice(0, -3))).toEqual({
       ...everyField(),
       firstEnrolledAt: undefined,
       readmittedAt: undefined,
+      enrolmentsSinceEnd: [],
     });
   });
 
   it('reads an item written before readmittedAt was appended as one re-admitted at its latest enrolment (2026-12-07)', () => {
-    expect(expandState(STORED.slice(0, -1))).toEqual({ ...everyField(), readmittedAt: undefined });
+    expect(expandState(STORED.slice(0, -2))).toEqual({
+      ...everyField(),
+      readmittedAt: undefined,
+      enrolmentsSinceEnd: [],
+    });
+  });
+
+  it('reads an item written before enrolmentsSinceEnd was appended as one that kept none (2026-12-07)', () => {
+    expect(expandState(STORED.slice(0, -1))).toEqual({ ...everyField(), enrolmentsSinceEnd: [] });
   });
 
   it('keeps, in both forms, where a message dated ahead was placed: its correction after a reload merges with it', () => {

@@ -53,6 +53,7 @@ const grade3 = (patientId: string): PageableNotification => ({
   patientId,
   condition: 'crs',
   kind: 'escalation',
+  fromGrade: 1,
   toGrade: 3,
   teams: ['icu'],
   summary: `PROVISIONAL CRS grade 3, patient ${patientId}`,
@@ -94,6 +95,11 @@ describe('a page row of another shape: pinned by a mutation run', () => {
       'the teams the newer grade went to as text',
       (b) => ({ ...b, supersededTeams: 'icu' }),
       'supersededTeams is not what a page holds there',
+    ],
+    [
+      'the grade its change went from as text',
+      (b) => ({ ...b, fromGrade: '1' }),
+      'fromGrade is not what a page holds there',
     ],
     [
       'the teams the newer grade went to not as text (pinned by a mutation run)',

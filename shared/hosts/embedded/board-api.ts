@@ -255,8 +255,9 @@ function pageGroups(
       kind: first.kind,
       technical: TECHNICAL.has(first.subject),
       grade: first.grade,
-      // Its pages' summary says it too: kept once the retention drops the record (an alert's says none).
-      fromGrade: n?.fromGrade ?? fromGradeOf(first.summary) ?? null,
+      // Its pages carry it too, kept once the retention drops the record; a page stored before 2026-12-07 has only its
+      // summary's words (an alert's say none).
+      fromGrade: n?.fromGrade ?? first.fromGrade ?? fromGradeOf(first.summary) ?? null,
       summary: first.summary,
       reasons: n ? n.reasons.map((r) => reasonText(r, timeZone)) : [],
       actions: n?.actions ?? [],
