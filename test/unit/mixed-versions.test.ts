@@ -137,6 +137,19 @@ describe('a queued message from a later release (validateQueuedMessage)', () => 
     expect(q.messages).toEqual([m]);
     expect(q.ignored).toEqual([['monitoringNote']]);
   });
+
+  it('names the fields left out of each message by its place, a poison message before it or not', () => {
+    const m = msg('P', 5, { vitals: { temperatureC: 39.2 } });
+    const bodies = [
+      '{',
+      JSON.stringify({ message: later(m, { monitoringNote: 'x' }) }),
+      JSON.stringify({ message: m }),
+    ];
+    const q = readQueued(bodies);
+    expect(q.messages[0]).toBeInstanceOf(Error);
+    expect(q.messages.slice(1)).toEqual([m, m]);
+    expect(q.ignored).toEqual([[], ['monitoringNote'], []]);
+  });
 });
 
 // The other records between our own functions already pass over what a later release adds: pinned, so that no reader
