@@ -150,6 +150,11 @@ describe('the end of monitoring', () => {
     const kept = moves.slice(0, ENROLMENTS_KEPT);
     for (const order of [kept, [...kept].reverse()])
       expect(run([...stay, ...order, discharge(30)]).state!.readmittedAt).toBe(at(60));
+    // A move older than those kept, folded in again, changes nothing: the very same array, so that the board drops
+    // it from its waiting changes once graded (until 2026-12-07 a copy: held and folded in again for an hour).
+    const state = run([...stay, discharge(30), ...moves]).state!;
+    for (const m of moves)
+      expect(monitoringFields(state, m, Date.parse(m.observedAt)).enrolmentsSinceEnd).toBe(state.enrolmentsSinceEnd);
   });
 
   it('keeps the same re-admission and watch whatever order ends, re-admissions, moves and data arrive in', () => {
