@@ -155,6 +155,20 @@ describe('the end of monitoring', () => {
     const state = run([...stay, discharge(30), ...moves]).state!;
     for (const m of moves)
       expect(monitoringFields(state, m, Date.parse(m.observedAt)).enrolmentsSinceEnd).toBe(state.enrolmentsSinceEnd);
+    // One at the instant of the end, after them: the re-admission, though older than every one kept.
+    expect(run([ehr(msg('P', 30, { enrolment: { bed: 'H4-0' } }))], undefined, state).state!.readmittedAt).toBe(at(30));
+  });
+
+  // Pinned by a mutation run (2026-12-07): a state stored before the enrolments since the end were kept.
+  it('in a state stored before the enrolments were kept, an end at the instant of an enrolment leaves it re-admitted', () => {
+    const readmit = ehr(msg('P', 60, { enrolment: { bed: 'H4-7' } }));
+    const move = ehr(msg('P', 90, { enrolment: { bed: 'H5-2' } }));
+    const stored = { ...run([ehr(enrol('P', 0)), discharge(30), readmit, move]).state!, enrolmentsSinceEnd: [] };
+    expect(stored.readmittedAt).toBe(at(60));
+    // A later end charted at the re-admission's minute: re-admitted at it, not at the move.
+    expect(run([discharge(60)], undefined, stored).state!.readmittedAt).toBe(at(60));
+    // Stored before readmittedAt too, an end at the move's minute: re-admitted at the move, still watched.
+    expect(run([discharge(90)], undefined, { ...stored, readmittedAt: undefined }).state!.readmittedAt).toBe(at(90));
   });
 
   it('keeps the same re-admission and watch whatever order ends, re-admissions, moves and data arrive in', () => {
