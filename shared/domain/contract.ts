@@ -373,10 +373,11 @@ export function validateMessage(input: unknown): Validation {
  * A message as the queue between the ingest and the grading carries it (both backends): validated by the ingest that
  * queued it, which may be of a later release (a deploy or a rollback runs both side by side). Read as validateMessage
  * reads it, except that fields this release does not know are left out and named in `ignored` (`vitals.etco2MmHg`,
- * `vasopressors[0].line`; a section they leave empty goes too): graded with what it knows, as a message without them,
- * not refused and dead-lettered (until 2026-12-07 a field a later release added held its patient's messages 3 times
- * and dead-lettered the message, its page lost until a redrive). Any other problem refuses it as validateMessage
- * does, with its errors; so does a message with nothing this release reads.
+ * `vasopressors[0].line`; a section they leave empty goes too, and so does a part of one, with the section it
+ * leaves empty): graded with what it knows, as a message without them, not refused and dead-lettered (until
+ * 2026-12-07 a field a later release added held its patient's messages 3 times and dead-lettered the message, its
+ * page lost until a redrive). Any other problem refuses it as validateMessage does, with its errors; so does a
+ * message with nothing this release reads.
  */
 export function validateQueuedMessage(input: unknown): Validation & { ignored?: string[] } {
   const v = validateMessage(input);
@@ -387,17 +388,20 @@ export function validateQueuedMessage(input: unknown): Validation & { ignored?: 
   const ignored: string[] = [];
   for (const issue of issues) {
     const keys = (issue as { keys: string[] }).keys;
-    let parent: Record<string, unknown> | undefined;
-    let at: unknown = copy;
-    for (const p of issue.path) [parent, at] = [at as Record<string, unknown>, (at as Record<PropertyKey, unknown>)[p]];
-    const object = at as Record<string, unknown>;
+    // The objects from the message down to the one with the unknown keys.
+    const chain: Record<PropertyKey, unknown>[] = [copy];
+    for (const p of issue.path) chain.push(chain[chain.length - 1]![p] as Record<PropertyKey, unknown>);
+    const object = chain[chain.length - 1]!;
     for (const k of keys) {
       delete object[k];
       ignored.push(formatPath([...issue.path, k]));
     }
-    const last = issue.path[issue.path.length - 1];
-    if (parent && !Array.isArray(parent) && last !== undefined && Object.keys(object).length === 0)
-      delete parent[last as string];
+    // An object they leave empty goes, and one that leaves empty, up to the section (2026-12-07: a threshold of a
+    // later release alone left `enrolment` empty, which refused the message); never a list entry or the message.
+    for (let i = issue.path.length; i > 0 && Object.keys(chain[i]!).length === 0; i--) {
+      if (Array.isArray(chain[i - 1])) break;
+      delete chain[i - 1]![issue.path[i - 1]!];
+    }
   }
   const stripped = validateMessage(copy);
   return stripped.ok ? { ...stripped, ignored } : v;

@@ -176,7 +176,9 @@ export function monitoringFields(s: MonitoringFields, msg: DeviceMessage, t: num
  */
 function sinceEnd(kept: readonly number[], enrolled: number | undefined, end: number): number[] {
   let out = kept[0] !== undefined && kept[0] < end ? kept.filter((x) => x >= end) : (kept as number[]);
-  if (enrolled !== undefined && enrolled >= end && !out.includes(enrolled))
+  // Not one older than every one of a full array: it would be dropped again (a copy would be no change).
+  const dropped = out.length >= ENROLMENTS_KEPT && enrolled !== undefined && enrolled < out[0]!;
+  if (enrolled !== undefined && enrolled >= end && !dropped && !out.includes(enrolled))
     out = [...out, enrolled].sort((a, b) => a - b);
   return out.length > ENROLMENTS_KEPT ? out.slice(out.length - ENROLMENTS_KEPT) : out;
 }

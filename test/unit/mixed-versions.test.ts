@@ -46,6 +46,21 @@ describe('a queued message from a later release (validateQueuedMessage)', () => 
     expect(v).toEqual({ ok: true, message: m, ignored: ['neuro.pupilAsymmetry'] });
   });
 
+  it('leaves out a section that the unknown fields of a part of it leave empty, and keeps the other sections', () => {
+    // A later release's hypotension threshold alone: the thresholds go, then the enrolment they leave empty; the
+    // fever beside them is graded (until 2026-12-07 the empty enrolment refused the message: dead-lettered).
+    const m = msg('P', 5, { vitals: { temperatureC: 39.2 } });
+    const v = validateQueuedMessage({ ...m, enrolment: { hypotension: { diastolicBelow: 50 } } });
+    expect(v).toEqual({ ok: true, message: m, ignored: ['enrolment.hypotension.diastolicBelow'] });
+    // An enrolment with a field this release reads keeps it.
+    const ward = { ...m, enrolment: { ward: 'H4' } };
+    expect(validateQueuedMessage({ ...ward, enrolment: { ward: 'H4', hypotension: { diastolicBelow: 50 } } })).toEqual({
+      ok: true,
+      message: ward,
+      ignored: ['enrolment.hypotension.diastolicBelow'],
+    });
+  });
+
   it('refuses an unknown field beside a value that is wrong, with the errors validateMessage gives', () => {
     const m = msg('P', 5, { vitals: { temperatureC: 39.2 } });
     const bad = { ...m, vitals: { temperatureC: 101.3, etco2MmHg: 38 } };
@@ -121,6 +136,19 @@ describe('a queued message from a later release (validateQueuedMessage)', () => 
     const q = readQueued([body]);
     expect(q.messages).toEqual([m]);
     expect(q.ignored).toEqual([['monitoringNote']]);
+  });
+
+  it('names the fields left out of each message by its place, a poison message before it or not', () => {
+    const m = msg('P', 5, { vitals: { temperatureC: 39.2 } });
+    const bodies = [
+      '{',
+      JSON.stringify({ message: later(m, { monitoringNote: 'x' }) }),
+      JSON.stringify({ message: m }),
+    ];
+    const q = readQueued(bodies);
+    expect(q.messages[0]).toBeInstanceOf(Error);
+    expect(q.messages.slice(1)).toEqual([m, m]);
+    expect(q.ignored).toEqual([[], ['monitoringNote'], []]);
   });
 });
 

@@ -371,6 +371,13 @@ describe('pinned by a mutation run', () => {
     expect(expandState(STORED.slice(0, -1))).toEqual({ ...everyField(), enrolmentsSinceEnd: [] });
   });
 
+  it('keeps one enrolment since the end, and writes none as nothing: a state that kept none ends before it', () => {
+    const one = { ...everyField(), enrolmentsSinceEnd: [everyField().clock - 1304_000] };
+    expect(throughJson(one)).toEqual(one);
+    const none = { ...everyField(), enrolmentsSinceEnd: [] };
+    expect(JSON.parse(JSON.stringify(compactState(none)))).toEqual(STORED.slice(0, -1));
+  });
+
   it('keeps, in both forms, where a message dated ahead was placed: its correction after a reload merges with it', () => {
     // 38.6 for "10:02" arrives at 10:00 and is placed there; the state is stored and read back; 36.9 for "10:02"
     // arrives at 10:05: one instant, corrected, no fever.
