@@ -5,13 +5,14 @@
 // webhook receiver drops a repeat by x-crs-event-id: docs/embedded.md); and the operator told that the server runs
 // on a backup, of which time, and what to do. Until 2026-12-07 each patient's sequence (the ids' source) went back
 // to the backup's, so the restored server's CRS 3 went out as `crs|P1|#3`, the id the lost server had given CRS 2,
-// and nothing said it ran on a backup.
+// and nothing said it ran on a backup. What the backup lacks (an acknowledgement, a silence) pages again, never fewer.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DeviceMessage } from '#domain/contract.ts';
+import type { PageEvent } from '#domain/page-event.ts';
 import { changeSeq } from '#domain/page.ts';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { CRS_MESSAGE, enrol, msg } from '#test/support/messages.ts';
@@ -133,4 +134,65 @@ describe('crs serve restored from a crs backup', () => {
     expect(watch).toBe(true);
     expect(await stop(again)).toBe(0);
   }, 60_000);
+
+  it('pages again rather than fewer: an acknowledgement and a silence given after the backup are not known', async () => {
+    // Grade 3: ten seconds a level (room for a restore on a busy machine); the course is from January.
+    const cfg = pagingConfig(root, 'ladder', {
+      timeoutMinutes: { severe: 1 / 6, other: 0.5 },
+      staleFeedMinutes: LONGEST_SETTING_MINUTES,
+    });
+    const args = ['--config', cfg, '--page-lines'];
+    const data = join(root, 'ladder-data');
+    const lost = await spawnServe(data, args);
+    await accept(lost, enrol('K1', 0), msg('K1', 10, CRS_MESSAGE[3]!));
+    const first = await until(() => (sent(lost).pages.length === 2 ? pageLines(lost) : undefined), 'the first level');
+    expect(first.map((p) => p.role).sort()).toEqual(['ICU registrar', 'hematology fellow']);
+    const backup = join(root, 'ladder-backup');
+    const r = spawnSync(process.execPath, [CRS_BIN, 'backup', '--data', data, '--to', backup], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    // After the backup: the ICU registrar acknowledges, and hematology's pages are silenced (below grade 4).
+    const registrar = first.find((p) => p.team === 'icu')!;
+    const ack = await fetch(`${lost.url}/v1/acks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: registrar.ackUrl!.split('/ack/')[1], by: 'Dr Lost' }),
+    });
+    expect(ack.status).toBe(200);
+    const silence = spawnSync(
+      process.execPath,
+      [
+        CRS_BIN,
+        'silence',
+        'create',
+        '--team',
+        'hematology',
+        '--minutes',
+        '60',
+        '--by',
+        'Ops',
+        '--reason',
+        'drill',
+      ].concat(['--data', data]),
+      { encoding: 'utf8' },
+    );
+    expect(silence.status, silence.stderr).toBe(0);
+    expect(await stop(lost)).toBe(0);
+
+    const restored = await spawnServe(backup, args);
+    try {
+      // Both ladders climb at their time, to their next level: the ICU's acknowledged and hematology's silenced on
+      // the lost server. (Paged again, not fewer.)
+      const next = await until(() => {
+        const byTeam = new Map<string, PageEvent>();
+        for (const p of pageLines(restored)) if (!byTeam.has(p.team)) byTeam.set(p.team, p);
+        return byTeam.size === 2 ? byTeam : undefined;
+      }, 'the next level of both ladders');
+      expect([...next.values()].map((p) => [p.team, p.role, p.level, p.reason]).sort()).toEqual([
+        ['hematology', 'hematology attending', 1, 'escalated'],
+        ['icu', 'ICU consultant', 1, 'escalated'],
+      ]);
+    } finally {
+      await stop(restored);
+    }
+  }, 90_000);
 });
