@@ -118,6 +118,12 @@ describe('crs serve restored from a crs backup', () => {
       body: JSON.stringify({ token: crs2!.ackUrl!.split('/ack/')[1], by: 'Dr Lost' }),
     });
     expect(old.status).toBe(403);
+    // Opened in a browser, the link says why, not that it was altered or never issued here (until 2026-12-07).
+    const opened = await fetch(`${restored.url}/ack/${crs2!.ackUrl!.split('/ack/')[1]}`);
+    expect(opened.status).toBe(403);
+    const page = await opened.text();
+    expect(page).toContain('this server was restored from a backup of');
+    expect(page).toContain('Acknowledge the page sent again');
     expect(await stop(restored)).toBe(0);
 
     // A restart is no second restore: nothing moved on again, and the banner still says it within the hour.

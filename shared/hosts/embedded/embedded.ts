@@ -387,6 +387,9 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     },
     pagingConfig: o.config.paging,
     timeZone: o.config.site.timeZone,
+    // Links sent after the backup are not known: said to whoever opens one, while one sent before the restore lives.
+    restoredFrom: () =>
+      restore && now() < restore.restoredAt + o.config.paging.ackLinkMinutes * 60_000 ? restore.takenAt : undefined,
     audit: paging.audit,
     sse,
     boardKey,
