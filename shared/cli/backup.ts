@@ -82,7 +82,10 @@ export function backupCommand(args: string[]): number {
   }
 }
 
-/** The database as of one moment (returned: no later than it), marked a backup and checked, then the keys and the security log, owner-only. */
+/**
+ * The database as of one moment, marked a backup (restores.ts) and checked, then the keys and the security log,
+ * owner-only. Returns the moment the copy is said to be of: no later than the one it holds.
+ */
 function copyInto(from: string, to: string, source: string): number {
   const target = join(to, DB_FILE);
   let takenAt: number;

@@ -30,7 +30,7 @@ export function markBackup(copy: Db, takenAt: number): void {
 /**
  * The restore, at the first start on a copy crs backup made: each patient's sequence moved on by `now`, and the
  * restore recorded, in one transaction. Undefined when the directory is no copy not yet started on. A state that
- * cannot be read is left as it is (the board names it; what grades it again starts it afresh).
+ * cannot be read is left as it is (the board names it).
  */
 export function applyRestore(db: Db, now: number): Restore | undefined {
   return db.transaction(() => {
@@ -58,10 +58,9 @@ export function applyRestore(db: Db, now: number): Restore | undefined {
 
 /** The latest restore this data directory had (undefined: none). */
 export function lastRestore(db: Db): Restore | undefined {
-  const row = db
+  return db
     .prepare(
       'SELECT taken_at AS takenAt, restored_at AS restoredAt FROM restores WHERE restored_at IS NOT NULL ORDER BY restored_at DESC LIMIT 1',
     )
     .get() as Restore | undefined;
-  return row;
 }
