@@ -119,6 +119,11 @@ export interface StateStore {
    * patient was accepted with. A store without it learns them on write (SeenBefore).
    */
   priorDigests?(patientId: string, messageIds: readonly string[]): Promise<Map<string, string[]>>;
+  /**
+   * The state a patient with none stored starts from, where it is not the empty one: in a data directory restored
+   * from a backup, its sequence moved on (movedOnByRestore, 2026-12-07). Undefined: the empty state.
+   */
+  firstState?(patientId: string): PatientState | undefined;
 }
 
 /** Sends one page to its teams. Called at least once per notification; must be safe to call again. */

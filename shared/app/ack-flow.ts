@@ -91,6 +91,11 @@ export interface AckFlowDeps {
   timeZone: string;
   /** Whether the host has an on-call board to acknowledge on (crs serve), named to a clinician whose link expired. */
   board: boolean;
+  /**
+   * The moment of the backup the host was restored from (epoch ms; crs serve), while a link sent before the restore
+   * may still be unexpired: links sent after that moment are not known. Undefined: none.
+   */
+  restoredFrom?: () => number | undefined;
   /** The host answers only over HTTPS (the ack function): each answer says so (HTTPS_ONLY_HEADERS). */
   httpsOnly?: boolean;
   /** A host's per-address budget of refused links (the Lambda leaves it to API Gateway's throttles). */
@@ -301,7 +306,12 @@ async function showLinkOnce(token: string, deps: AckFlowDeps): Promise<AckAnswer
     return html(403, 'link-refused', ackErrorPage('Link refused', linkRefusal('malformed', deps.board)));
   const time = (ms: number) => formatSiteTime(ms, deps.timeZone);
   const v = await deps.verify(token);
-  if (!v.ok) return html(403, 'link-refused', ackErrorPage('Link refused', linkRefusal(v.reason, deps.board)));
+  if (!v.ok)
+    return html(
+      403,
+      'link-refused',
+      ackErrorPage('Link refused', linkRefusal(v.reason, deps.board, restoredText(deps))),
+    );
   const page = await deps.page(v.claims.pageId);
   if (!page) return html(404, 'no-such-page', ackErrorPage('No such page', 'There is no record of this page.'));
   if (awaitsAcknowledgement(page))
@@ -384,7 +394,7 @@ async function submitLinkOnce(
       return html(
         403,
         'link-refused',
-        ackErrorPage('Link refused', linkRefusal(r.code.replace('link-', ''), deps.board)),
+        ackErrorPage('Link refused', linkRefusal(r.code.replace('link-', ''), deps.board, restoredText(deps))),
       );
     const page = r.claims ? await deps.page(r.claims.pageId) : undefined;
     return page
@@ -414,3 +424,9 @@ async function submitLinkOnce(
     p,
   );
 }
+
+/** The moment of the backup the host was restored from, as people read it (undefined: never restored). */
+const restoredText = (deps: AckFlowDeps) => {
+  const from = deps.restoredFrom?.();
+  return from === undefined ? undefined : formatSiteTime(from, deps.timeZone);
+};

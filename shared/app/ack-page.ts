@@ -218,8 +218,11 @@ export function replacedText(newer: Page, role: string, timeZone: string, elsewh
  * on-call board is named only where there is one (crs serve; not on AWS). Until 2026-12-06 a damaged or expired link
  * did not say that nothing was recorded, and an expired one sent the clinician to a board AWS does not have.
  */
-export function linkRefusal(reason: string, board: boolean): string {
+export function linkRefusal(reason: string, board: boolean, restoredFrom?: string): string {
   const phone = 'phone the team so they know you are on it: the escalation goes on until someone acknowledges.';
+  // A host restored from a backup (crs serve, 2026-12-07) knows no link sent after it: the clinician did nothing wrong.
+  if (reason === 'forged' && restoredFrom !== undefined)
+    return `This acknowledge link is not known here: this server was restored from a backup of ${restoredFrom} and does not know the links sent after it (or the link was altered). Nothing was recorded. Acknowledge the page sent again${board ? ' or on the on-call board' : ''}; if that fails, ${phone}`;
   const text: Record<string, string> = {
     malformed: `This acknowledge link is incomplete or damaged. Nothing was recorded. Open the link from the page message exactly as it was sent; if that fails, ${phone}`,
     forged: `This acknowledge link is not valid (it was altered or not issued by this server). Nothing was recorded. Open the link from the page message exactly as it was sent; if that fails, ${phone}`,

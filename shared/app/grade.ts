@@ -100,7 +100,7 @@ export async function gradePatient(
     // Read after the state, on every attempt: what the loaded version has applied is in the long tail by now, or
     // in the state's own window (a store that moves messages from one to the other writes the long tail first).
     if (store.priorDigests && ids.length > 0) learn(await store.priorDigests(patientId, ids));
-    let state = stored?.state;
+    let state = stored?.state ?? store.firstState?.(patientId);
     const steps: Step[] = [];
     const seen: SeenMessage[] = [];
     let error: Error | undefined;

@@ -9,6 +9,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'no
 import { dirname, join, resolve } from 'node:path';
 import { DB_FILE, refuseNewerSchema } from '#adapters/sqlite/db.ts';
 import { createPrivate, secureDataDir } from '#adapters/sqlite/files.ts';
+import { markBackup } from '#adapters/sqlite/restores.ts';
 import { ACK_KEY_FILE, ACK_PREVIOUS_KEY_FILE } from '#hosts/embedded/ack-key.ts';
 import { BOARD_KEY_FILE } from '#hosts/embedded/board-key.ts';
 import { SECURITY_LOG_FILE } from '#hosts/embedded/security-log.ts';
@@ -18,7 +19,8 @@ import { damagedDatabase, DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 export const BACKUP_USAGE = `  crs backup --to DIR [--data DIR]
       a copy of the data directory of crs serve (default ${DEFAULT_DATA_DIR}), taken while it runs too: the database as of
       one moment, its keys (ack.key, ack.key.previous: links already sent keep working) and security log, into
-      DIR (new or empty), owner-only. To restore: stop crs serve, then start it with --data DIR (or put DIR in place of the data directory)
+      DIR (new or empty), owner-only. To restore: stop crs serve, then start it with --data DIR (or put DIR in place of the data directory),
+      then have every gateway send again what it sent since the backup's moment (printed; docs/embedded.md, Restoring from a backup)
 `;
 
 class BackupUsageError extends Error {}
@@ -55,8 +57,9 @@ export function backupCommand(args: string[]): number {
     let made: string | undefined;
     for (let d = to; !existsSync(d); d = dirname(d)) made = d;
     secureDataDir(to);
+    let takenAt: number;
     try {
-      copyInto(from, to, source);
+      takenAt = copyInto(from, to, source);
     } catch (err) {
       // Nothing half-made left (TO was new or empty): an empty crs.db left there was "restored" as an empty database
       // (2026-12-06), nor the parents made for it (2026-12-06). A damaged source is said as crs serve says it.
@@ -65,7 +68,7 @@ export function backupCommand(args: string[]): number {
       throw damagedDatabase(from, err, 'crs backup');
     }
     process.stdout.write(
-      `backed up ${from} to ${to}\nrestore: stop crs serve, then start it with --data ${to} (or put ${to} in place of ${from})\n`,
+      `backed up ${from} to ${to} as of ${new Date(takenAt).toISOString()}\nrestore: stop crs serve, then start it with --data ${to} (or put ${to} in place of ${from}); then have every gateway send again what it sent since that time\n`,
     );
     return 0;
   } catch (err) {
@@ -79,22 +82,30 @@ export function backupCommand(args: string[]): number {
   }
 }
 
-/** The database as of one moment, checked, then the keys and the security log, owner-only. */
-function copyInto(from: string, to: string, source: string): void {
+/**
+ * The database as of one moment, marked a backup (restores.ts) and checked, then the keys and the security log,
+ * owner-only. Returns the moment the copy is said to be of: no later than the one it holds.
+ */
+function copyInto(from: string, to: string, source: string): number {
   const target = join(to, DB_FILE);
+  let takenAt: number;
   createPrivate(target); // owner-only before SQLite writes patient data into it (an empty file VACUUM INTO takes)
   // Read-only beside the running server; a commit in progress waits up to 5 s, as the server's own readers do.
   const db = new Database(source, { readonly: true, fileMustExist: true, timeout: 5000 });
   try {
     // A newer crs's directory may hold what this one does not know to copy (a file beside the database): refused.
     refuseNewerSchema(db.pragma('user_version', { simple: true }) as number);
+    // Before the copy's moment, never after it: what the gateways send again from this time on holds all it lacks.
+    takenAt = Date.now();
     db.prepare('VACUUM INTO ?').run(target);
   } finally {
     db.close();
   }
-  const copy = new Database(target, { readonly: true });
+  const copy = new Database(target);
   let check: string;
   try {
+    // A backup: the first crs serve on it is the restore (restores.ts).
+    markBackup(copy, takenAt);
     check = (copy.pragma('quick_check', { simple: true }) as string) ?? 'no answer';
   } finally {
     copy.close();
@@ -111,4 +122,5 @@ function copyInto(from: string, to: string, source: string): void {
     // Written owner-only: copyFileSync gives the copy the original's mode (a key left readable by others stayed so).
     writeFileSync(join(to, file), readFileSync(join(from, file)), { mode: 0o600, flag: 'wx' });
   }
+  return takenAt;
 }

@@ -184,6 +184,20 @@ export interface PatientState {
 const STATE_VERSION = 2;
 
 /**
+ * A patient's state in a data directory restored from a backup at `restoredAt` (epoch ms; 2026-12-07): its sequence,
+ * whose number the ids of its grade changes and alerts carry (changeId), moved on by `restoredAt`. The server the
+ * backup was of went on after it, and what it paged carried the numbers that follow the backup's: counting on from
+ * the backup gave other grade changes those ids, and a receiver drops a repeat by id (the grade change was never
+ * delivered). No server applies as many messages to a patient as there are milliseconds since 1970, nor a restored
+ * one as many as between its restore and a later one. A patient with no state yet (first seen after the backup,
+ * perhaps by the lost server too) starts there as well. The order of a patient's changes is kept.
+ */
+export function movedOnByRestore(state: PatientState | undefined, patientId: string, restoredAt: number): PatientState {
+  const s = state ?? emptyState(patientId);
+  return { ...s, seq: s.seq + restoredAt };
+}
+
+/**
  * A state with every key present, in one fixed order: states then share one object shape, which keeps the
  * reducer fast. Keys without a value yet are undefined (and left out of the JSON).
  */

@@ -89,6 +89,34 @@ describe('DynamoStateStore', () => {
     expect(serializeState(loaded.state)).toBe(serializeState({ ...state, seen: [] }));
   });
 
+  // A restore (docs/runbook.md, 2026-12-07): State and SeenMessages back at an instant before a grade change the
+  // Audit table, kept, has the entry of. The gateways' resend makes that grade change again, whose entry is the same
+  // (its key is its content): already written, as SQLite's audit table ignores it. Until 2026-12-07 its append-only
+  // condition failed the whole transaction at every try, and the message was dead-lettered, never graded.
+  it('grades a message again whose grade change the audit table has already (a restore): the entry kept once', async () => {
+    const course = [enrol('P-1'), msg('P-1', 0, { vitals: { temperatureC: 38.8 } })];
+    const first = await gradePatient(store(), DEFAULT_CONFIG, 'P-1', course);
+    expect(first.notifications.length).toBeGreaterThan(0);
+    const audited = ddb
+      .items('audit')
+      .map((i) => i.sk!.S)
+      .sort();
+    expect(audited.length).toBeGreaterThan(0);
+    // The restore: the state and the seen messages as before the course; the audit trail as it is.
+    ddb.table('state').clear();
+    ddb.table('seen').clear();
+    const again = await gradePatient(store(), DEFAULT_CONFIG, 'P-1', course);
+    expect(again.error).toBeUndefined();
+    expect(again.notifications.map((n) => n.notificationId)).toEqual(first.notifications.map((n) => n.notificationId));
+    expect((await store().load('P-1'))?.version).toBe(1);
+    expect(
+      ddb
+        .items('audit')
+        .map((i) => i.sk!.S)
+        .sort(),
+    ).toEqual(audited);
+  });
+
   it('reads a version-1 state item (rules 1.0) and grades on from it, writing the compact form', async () => {
     const v1 = (
       JSON.parse(readFileSync(new URL('../fixtures/patient-states-v1.json', import.meta.url), 'utf8')) as Record<

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDataDir } from '#adapters/sqlite/db.ts';
+import { applyRestore, lastRestore } from '#adapters/sqlite/restores.ts';
 import { resolveConfig } from '#domain/config.ts';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
@@ -142,6 +143,54 @@ describe('crs backup', () => {
     for (const f of ['ack.key', 'ack.key.previous', 'security.log', 'security.log.1']) {
       expect(readFileSync(join(copy, f), 'utf8'), f).toBe(readFileSync(join(data, f), 'utf8'));
       expect(statSync(join(copy, f)).mode & 0o777, f).toBe(0o600);
+    }
+  });
+
+  // A restore (2026-12-07): the copy is marked a backup of its moment; the first server on it moves each patient's
+  // sequence on (the ids of what it pages: test/integration/embedded-restore.test.ts), once, and leaves a state it
+  // cannot read as it is. A directory that is no marked copy is not touched.
+  it('marks the copy a backup of its moment; the first start on it moves each readable state on, once', async () => {
+    const data = join(root, 'data');
+    const server = await start(data);
+    const r = await fetch(`${server.url}/v1/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(enrol('P-1', 0)),
+    });
+    expect(r.status).toBe(202);
+    await until(() => server.queue.pending() === 0);
+    await server.close();
+    const damaged = openDataDir(data);
+    damaged
+      .prepare("INSERT INTO patients (patient_id, version, state, updated_at) VALUES ('P-2', 1, 'not json', '')")
+      .run();
+    damaged.close();
+    const own = openDataDir(data);
+    expect(applyRestore(own, Date.now())).toBeUndefined(); // no copy crs backup made: nothing moved
+    own.close();
+    const before = Date.now();
+    const copy = join(root, 'copy');
+    const made = await crs('backup', '--data', data, '--to', copy);
+    expect(made.status, made.stderr).toBe(0);
+    const at = made.stdout.match(/ as of (\S+)\n/)?.[1];
+    expect(Date.parse(at!)).toBeGreaterThanOrEqual(before);
+    const db = openDataDir(copy);
+    try {
+      const seq = (id: string) =>
+        (
+          JSON.parse(db.prepare('SELECT state FROM patients WHERE patient_id = ?').pluck().get(id) as string) as {
+            seq: number;
+          }
+        ).seq;
+      expect(seq('P-1')).toBe(1);
+      expect(applyRestore(db, 5_000_000)).toEqual({ takenAt: Date.parse(at!), restoredAt: 5_000_000 });
+      expect(seq('P-1')).toBe(5_000_001);
+      expect(db.prepare("SELECT state FROM patients WHERE patient_id = 'P-2'").pluck().get()).toBe('not json');
+      expect(applyRestore(db, 6_000_000)).toBeUndefined();
+      expect(seq('P-1')).toBe(5_000_001);
+      expect(lastRestore(db)).toEqual({ takenAt: Date.parse(at!), restoredAt: 5_000_000 });
+    } finally {
+      db.close();
     }
   });
 

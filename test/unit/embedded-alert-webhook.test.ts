@@ -591,7 +591,7 @@ describe('the alerts told raised, remembered across a restart (2026-12-06)', () 
     db.pragma('user_version = 10');
     db.close();
     db = openDataDir(join(dir, 'data'));
-    expect(db.pragma('user_version', { simple: true })).toBe(14);
+    expect(db.pragma('user_version', { simple: true })).toBe(15);
     // The upgrade makes the clock step's table (a server watching its clock reads it at start).
     expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'clock_step'").get()).toBeDefined();
     const told = new SqliteAlertsTold(db);

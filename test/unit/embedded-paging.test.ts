@@ -551,7 +551,7 @@ describe('SqlitePageStore, pinned by a mutation run', () => {
     db.pragma('user_version = 11');
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(14);
+    expect(db.pragma('user_version', { simple: true })).toBe(15);
     const store = new SqlitePageStore(db);
     expect([...store.staleFeedAlerts()]).toEqual([
       [h4, { alertId: h4, since: 5000 }],
@@ -592,7 +592,7 @@ describe('SqlitePageStore, pinned by a mutation run', () => {
     db.pragma('user_version = 13');
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(14);
+    expect(db.pragma('user_version', { simple: true })).toBe(15);
     const store = new SqlitePageStore(db);
     expect(store.staleFeedAlerts().get(h4)).toEqual({ alertId: h4, since: 5000 });
     store.recordStaleFeeds(new Map([[h4, { alertId: h4, since: 5000, said: 5500 }]]), []);
@@ -604,7 +604,7 @@ describe('SqlitePageStore, pinned by a mutation run', () => {
     db.pragma('user_version = 12');
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(14);
+    expect(db.pragma('user_version', { simple: true })).toBe(15);
     expect(db.prepare('SELECT count(*) FROM clock_step').pluck().get()).toBe(0);
   });
 
@@ -613,7 +613,7 @@ describe('SqlitePageStore, pinned by a mutation run', () => {
     db.pragma('user_version = 8');
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(14);
+    expect(db.pragma('user_version', { simple: true })).toBe(15);
     expect(db.prepare('SELECT count(*) FROM stale_feed_members').pluck().get()).toBe(0);
     const store = new SqlitePageStore(db);
     store.recordStaleFeeds(new Map([['P1', { alertId: 'stale-feed|ward H4|5000', since: 5000 }]]), []);
@@ -1784,7 +1784,7 @@ describe('a data directory of issue 5 (schema version 1)', () => {
     const { notificationId, inboxMessage } = legacyDatabase(file);
 
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(14);
+    expect(db.pragma('user_version', { simple: true })).toBe(15);
     expect(db.prepare('SELECT message_id FROM inbox').pluck().all()).toEqual([inboxMessage.messageId]);
     expect(db.prepare('SELECT kind, item_id FROM outbox').all()).toEqual([
       { kind: 'notification', item_id: notificationId },

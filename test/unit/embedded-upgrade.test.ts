@@ -67,7 +67,7 @@ describe('a data directory of an earlier version', () => {
       const r = await crs('token', 'issue', '--device', 'gw-2', '--kind', 'monitor', '--data', dir);
       expect(r.code, r.stderr).toBe(1);
       expect(r.stderr).toContain(
-        `the database ${join(dir, DB_FILE)} is of an earlier crs (schema version 6; this crs has 14) and a crs serve runs on it: restart crs serve with this crs (it upgrades the database as it starts), then try again`,
+        `the database ${join(dir, DB_FILE)} is of an earlier crs (schema version 6; this crs has 15) and a crs serve runs on it: restart crs serve with this crs (it upgrades the database as it starts), then try again`,
       );
       expect(r.stdout).toBe('');
       expect(version()).toBe(6); // the running server's tables untouched
@@ -78,7 +78,7 @@ describe('a data directory of an earlier version', () => {
     const issued = await crs('token', 'issue', '--device', 'gw-2', '--kind', 'monitor', '--data', dir);
     expect(issued.code, issued.stderr).toBe(0);
     expect(issued.stdout).toMatch(/^token: {4}crs_/);
-    expect(version()).toBe(14);
+    expect(version()).toBe(15);
   });
 
   it('with no server running: crs dead-letters redrives and crs outbox lists on it (upgraded first, as crs serve would)', async () => {
@@ -92,7 +92,7 @@ describe('a data directory of an earlier version', () => {
     const parked = await crs('outbox', 'list', '--json', '--data', dir);
     expect(parked.code, parked.stderr).toBe(0);
     expect(JSON.parse(parked.stdout)).toEqual({ parked: [] });
-    expect(version()).toBe(14);
+    expect(version()).toBe(15);
     const db = openDataDir(dir);
     expect(db.prepare('SELECT seq, message_id FROM inbox').all()).toEqual([{ seq: 7, message_id: 'old-fever' }]);
     db.close();
@@ -101,10 +101,10 @@ describe('a data directory of an earlier version', () => {
   it('of a newer crs (a rollback) is refused by every command that opens it, naming both versions, and left as it is', async () => {
     openDataDir(dir).close();
     const raw = new Database(join(dir, DB_FILE));
-    raw.pragma('user_version = 15');
+    raw.pragma('user_version = 16');
     raw.close();
     const refusal =
-      'database schema version 15 is newer than this crs (14): upgrade crs, or use another --data directory';
+      'database schema version 16 is newer than this crs (15): upgrade crs, or use another --data directory';
     for (const args of [
       ['token', 'list'],
       ['dead-letters', 'list'],
@@ -120,7 +120,7 @@ describe('a data directory of an earlier version', () => {
       // Said as the command's own line: crs token said "crs token: Error: database ..." (2026-12-06).
       expect(r.stderr).toContain(`crs ${args[0]}: ${refusal}`);
     }
-    expect(version()).toBe(15);
+    expect(version()).toBe(16);
     expect(existsSync(join(dir, 'copy'))).toBe(false);
   });
 });
@@ -270,7 +270,7 @@ describe('an earlier version with rows it cannot read (2026-12-07)', () => {
       .run();
     old.close();
     openDataDir(dir).close();
-    expect(version()).toBe(14);
+    expect(version()).toBe(15);
     const db = new Database(join(dir, DB_FILE), { readonly: true });
     try {
       expect(db.prepare("SELECT state, feed_since FROM patients WHERE patient_id = 'P-BAD'").get()).toEqual({

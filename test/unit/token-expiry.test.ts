@@ -629,7 +629,7 @@ describe('an embedded data directory of version 9 (no expiry column)', () => {
 
     const upgraded = openDataDir(dir);
     try {
-      expect(upgraded.pragma('user_version', { simple: true })).toBe(14);
+      expect(upgraded.pragma('user_version', { simple: true })).toBe(15);
       const tokens = new SqliteTokenStore(upgraded);
       expect(await authenticate(`Bearer ${token}`, tokens, at(3650 * D))).toMatchObject({
         ok: true,
@@ -657,7 +657,7 @@ describe('an embedded data directory of version 9 (no expiry column)', () => {
     old.close();
     const upgraded = openDataDir(dir);
     try {
-      expect(upgraded.pragma('user_version', { simple: true })).toBe(14);
+      expect(upgraded.pragma('user_version', { simple: true })).toBe(15);
       const tokens = new SqliteTokenStore(upgraded);
       expect(await authenticate(`Bearer ${token}`, tokens, at(3650 * D))).toMatchObject({ ok: true });
       expect(await tokens.expire(record.tokenId, at(H).toISOString())).toBe(true);

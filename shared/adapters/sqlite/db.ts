@@ -22,10 +22,11 @@ import { AUDIT_INSERT, auditRow, feedSince } from './audit.ts';
 import { createPrivate, holdLock, LockHeld } from './files.ts';
 import { ensureTokenScopes } from './tokens.ts';
 import { listColumns } from './board.ts';
+import { SCHEMA_RESTORES } from './restores.ts';
 
 export type Db = Database.Database;
 
-const SCHEMA_VERSION = 14;
+const SCHEMA_VERSION = 15;
 
 /** Tables every version has, unchanged since version 1 (the timeline, changed in version 4, is SCHEMA_TIMELINE). */
 const SCHEMA_COMMON = `
@@ -494,10 +495,10 @@ function migrate(db: Db): void {
   db.transaction(() => {
     if (version === 0) {
       db.exec(
-        `${SCHEMA_V3}${SCHEMA_TIMELINE}${SCHEMA_ACK_LINKS}${SCHEMA_LIST}${SCHEMA_LANE_STARTS}${SCHEMA_STALE_MEMBERS}${SCHEMA_ALERTS_TOLD}${SCHEMA_STALE_RESUMED}${SCHEMA_CLOCK_STEP}${SCHEMA_STALE_SAID}`,
+        `${SCHEMA_V3}${SCHEMA_TIMELINE}${SCHEMA_ACK_LINKS}${SCHEMA_LIST}${SCHEMA_LANE_STARTS}${SCHEMA_STALE_MEMBERS}${SCHEMA_ALERTS_TOLD}${SCHEMA_STALE_RESUMED}${SCHEMA_CLOCK_STEP}${SCHEMA_STALE_SAID}${SCHEMA_RESTORES}`,
       );
       addTokenExpiry(db);
-    } else if (version >= 1 && version <= 13) {
+    } else if (version >= 1 && version <= 14) {
       if (version === 1) migrateV1(db);
       if (version <= 2) db.exec(SCHEMA_V3_CONSERVATION);
       if (version <= 3) db.exec(MIGRATE_TIMELINE);
@@ -523,6 +524,8 @@ function migrate(db: Db): void {
       db.exec(SCHEMA_CLOCK_STEP);
       // The time a ward alert in force gave was not kept: its all-clear names it by its id's time, as before.
       db.exec(SCHEMA_STALE_SAID);
+      // A directory of an earlier version is no backup (unless crs backup marked its copy: the table is there).
+      db.exec(SCHEMA_RESTORES);
     } else throw new Error(`database schema version ${version} is not supported (expected ${SCHEMA_VERSION})`);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   })();

@@ -10,7 +10,7 @@
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { Notification } from '#domain/page.ts';
 import type { AlertChange, Assessment } from '#domain/reducer.ts';
-import { deserializeState, serializeState, type PatientState } from '#domain/state.ts';
+import { deserializeState, movedOnByRestore, serializeState, type PatientState } from '#domain/state.ts';
 import { DAY } from '#domain/time.ts';
 import {
   VersionConflict,
@@ -167,7 +167,13 @@ export class GradingBatch implements StateStore {
     private readonly db: Db,
     private readonly stmts: Statements,
     private readonly cache: StateCache,
+    /** When this data directory was restored from a backup (epoch ms; restores.ts): new patients start there. */
+    private readonly restoredAt?: number,
   ) {}
+
+  firstState(patientId: string): PatientState | undefined {
+    return this.restoredAt === undefined ? undefined : movedOnByRestore(undefined, patientId, this.restoredAt);
+  }
 
   private of(patientId: string): PatientWork {
     let w = this.work.get(patientId);
@@ -336,8 +342,16 @@ export class SqliteStateStore implements StateStore {
   private readonly stmts: Statements;
   private readonly cache = new StateCache();
 
-  constructor(private readonly db: Db) {
+  constructor(
+    private readonly db: Db,
+    /** When this data directory was restored from a backup (restores.ts lastRestore); undefined: never. */
+    private readonly restoredAt?: number,
+  ) {
     this.stmts = statements(db);
+  }
+
+  firstState(patientId: string): PatientState | undefined {
+    return this.batch().firstState(patientId);
   }
 
   async load(patientId: string): Promise<StoredState | undefined> {
@@ -361,6 +375,6 @@ export class SqliteStateStore implements StateStore {
   }
 
   batch(): GradingBatch {
-    return new GradingBatch(this.db, this.stmts, this.cache);
+    return new GradingBatch(this.db, this.stmts, this.cache, this.restoredAt);
   }
 }

@@ -13,7 +13,7 @@ import { MINUTE, iso } from '#domain/time.ts';
 import type { CeilingRefusals } from './ceiling.ts';
 
 export interface DeliveryAlert {
-  /** Stable per condition: `lane:<sink>`, `parked:<sink>`, `pager`, `set-aside`, `grading`, `dead-letters`, `ceiling`, `clock`, `watch`. */
+  /** Stable per condition: `lane:<sink>`, `parked:<sink>`, `pager`, `set-aside`, `grading`, `dead-letters`, `ceiling`, `clock`, `restored`, `watch`. */
   key: string;
   /**
    * When it began: the first look that saw it, or its own moment (a ladder's end, a clock's step); one standing at a
@@ -74,6 +74,8 @@ export interface DeliveryWatchOptions {
    * `since` is the step's moment (epoch ms): the alert's since, across a restart too.
    */
   clock?: () => { text: string; incident: string; since?: number } | undefined;
+  /** What to say after a restore from a backup (for an hour; `since`: the restore, epoch ms); undefined otherwise. */
+  restored?: () => { text: string; since: number } | undefined;
   /**
    * The alerts told raised before this start and not told cleared (the alert webhook's `alerts_told`), read at the
    * first look: one standing until the first look that reads everything is the same incident, its since kept.
@@ -251,6 +253,11 @@ export class DeliveryWatch {
     if (clock) found.set('clock', clock.text);
     const incidents = new Map(clock ? [['clock', clock.incident]] : []);
     const sinces = new Map(clock?.since !== undefined ? [['clock', clock.since]] : []);
+    const restored = this.o.restored?.();
+    if (restored) {
+      found.set('restored', restored.text);
+      sinces.set('restored', restored.since);
+    }
 
     if (unread.length > 0)
       found.set(

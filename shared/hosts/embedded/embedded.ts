@@ -13,6 +13,7 @@ import { OutboxDispatcher, type LaneRetry, type Sink } from '#adapters/sqlite/ou
 import { DEFAULT_RETENTION_DAYS, RetentionSweep, type Dropped } from '#adapters/sqlite/retention.ts';
 import { SqliteQueue } from '#adapters/sqlite/queue.ts';
 import { SqliteStateStore } from '#adapters/sqlite/store.ts';
+import { applyRestore, lastRestore, type Restore } from '#adapters/sqlite/restores.ts';
 import { SqliteAlertsTold } from '#adapters/sqlite/alerts-told.ts';
 import { deadLetterCount, listDeadLetters, redriveDeadLetters } from '#adapters/sqlite/dead-letters.ts';
 import { DEFAULT_MAX_PATIENTS, SqlitePatientDirectory } from '#adapters/sqlite/patients.ts';
@@ -186,15 +187,20 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     throw dataDirUnusable(dataDir, 'serve.lock', err);
   }
   let db: Db;
+  let restore: Restore | undefined;
   try {
     db = openDataDir(dataDir);
+    // The first start on a copy crs backup made is the restore (restores.ts): said now, and by the watch for an hour.
+    restore = applyRestore(db, now());
+    if (restore) log(`crs serve: ${restoreText(restore)}`);
+    restore ??= lastRestore(db);
   } catch (err) {
     lock.release();
     throw dataDirUnusable(dataDir, DB_FILE, err);
   }
 
   const sse = new SseHub(o.ssePingMs);
-  const store = new SqliteStateStore(db);
+  const store = new SqliteStateStore(db, restore?.restoredAt);
   const tokens = new SqliteTokenStore(db);
   let ackKeys: AckKeys;
   try {
@@ -264,6 +270,10 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     },
     deadLetters: () => deadLetterCount(db).count,
     clock: () => paging.clockAlert(),
+    restored: () =>
+      restore && now() < restore.restoredAt + RESTORE_ALERT_MS
+        ? { text: restoreText(restore), since: restore.restoredAt }
+        : undefined,
     ingest: () => ingestRefused,
     ceiling: () => patients.current(),
     exhausted: () =>
@@ -377,6 +387,9 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     },
     pagingConfig: o.config.paging,
     timeZone: o.config.site.timeZone,
+    // Links sent after the backup are not known: said to whoever opens one, while one sent before the restore lives.
+    restoredFrom: () =>
+      restore && now() < restore.restoredAt + o.config.paging.ackLinkMinutes * 60_000 ? restore.takenAt : undefined,
     audit: paging.audit,
     sse,
     boardKey,
@@ -585,6 +598,18 @@ function withTestClock(
 
 /** How often the retention sweep runs. */
 const RETENTION_SWEEP_MS = 3_600_000;
+
+/** How long the delivery watch says that the server runs on a backup, from the restore (across restarts too). */
+const RESTORE_ALERT_MS = 3_600_000;
+
+/**
+ * What a server restored from a backup says (standard error at the restore, the delivery watch for an hour after):
+ * which moment it holds, what the gateways must do, and what clinicians will see (docs/embedded.md, "Restoring").
+ */
+function restoreText(r: Restore): string {
+  const taken = new Date(r.takenAt).toISOString();
+  return `this data directory is a backup taken at ${taken} (crs backup), restored at ${new Date(r.restoredAt).toISOString()}: what was sent to crs serve after ${taken} is not in it: have every gateway send again what it sent since ${taken} (a message already here is taken as a repeat). Grade changes of that time are paged again, under new ids; acknowledgements, silences and device tokens given since then are not known: pages acknowledged then climb their ladders again, and a token revoked then works again (crs token list)`;
+}
 
 /**
  * The MLLP listener's principal with --mllp-device: the scope of the device's token, read for each message at the

@@ -66,6 +66,8 @@ export interface HostDeps {
   pagingConfig: PagingConfig;
   /** The site's zone (config.site.timeZone): the acknowledge page's times. */
   timeZone: string;
+  /** The moment of the backup this data directory was restored from (AckFlowDeps.restoredFrom); undefined: none. */
+  restoredFrom?: () => number | undefined;
   audit: SqliteAuditLog;
   sse: SseHub;
   boardKey: string;
@@ -335,6 +337,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     config: deps.pagingConfig,
     timeZone: deps.timeZone,
     board: true,
+    ...(deps.restoredFrom ? { restoredFrom: deps.restoredFrom } : {}),
     // An address past its budget of refused acknowledgements gets 429, counted, not written; a link that verifies
     // still goes through (a phone behind the same hospital NAT is never locked out).
     refusals: {
