@@ -4,13 +4,20 @@
 // ids the lost pipeline never sent, for a patient known at the backup and for one first seen after it. Until then the
 // runbook's script copied the tables and moved no sequence on: the CRS 3 graded after the restore took the id the
 // lost pipeline had given the CRS 2 and was never paged (the notifier found that id paged already).
-import { CreateBackupCommand, RestoreTableFromBackupCommand } from '@aws-sdk/client-dynamodb';
+import {
+  BatchWriteItemCommand,
+  CreateBackupCommand,
+  CreateTableCommand,
+  paginateScan,
+  RestoreTableFromBackupCommand,
+} from '@aws-sdk/client-dynamodb';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
+import { copyTable } from '#adapters/aws/restore.ts';
 import { pageLines, post, runPrefix, settle, spawnAwsServe, stop, teardown, until } from '#test/support/aws-serve.ts';
 import { crsMain } from '#test/support/cli.ts';
 import { CRS_MESSAGE, T0, enrol, msg } from '#test/support/messages.ts';
@@ -134,4 +141,58 @@ describe('crs restore --backend aws', () => {
       ]),
     );
   }, 240_000);
+
+  it('copies page by page: puts what differs, deletes what the restored table lacks, leaves the same items be', async () => {
+    const prefix = runPrefix('copy');
+    const table = async (name: string, items: [number, string][]) => {
+      await dynamodb.send(
+        new CreateTableCommand({
+          TableName: name,
+          BillingMode: 'PAY_PER_REQUEST',
+          AttributeDefinitions: [
+            { AttributeName: 'patientId', AttributeType: 'S' },
+            { AttributeName: 'messageId', AttributeType: 'S' },
+          ],
+          KeySchema: [
+            { AttributeName: 'patientId', KeyType: 'HASH' },
+            { AttributeName: 'messageId', KeyType: 'RANGE' },
+          ],
+        }),
+      );
+      for (let i = 0; i < items.length; i += 25)
+        await dynamodb.send(
+          new BatchWriteItemCommand({
+            RequestItems: {
+              [name]: items.slice(i, i + 25).map(([k, v]) => ({
+                PutRequest: {
+                  Item: { patientId: { S: `P${k % 7}` }, messageId: { S: `m${k}` }, digests: { SS: [v] } },
+                },
+              })),
+            },
+          }),
+        );
+    };
+    const range = (from: number, to: number, v: string) =>
+      Array.from({ length: to - from }, (_, i): [number, string] => [from + i, v]);
+    // More than two scan pages: 230 restored items; the stack's table has 10 the same, 20 changed, 20 added since.
+    await table(`${prefix}-at-T`, range(0, 230, 'a'));
+    await table(prefix, [...range(0, 10, 'a'), ...range(10, 30, 'b'), ...range(300, 320, 'c')]);
+    const count = await copyTable(dynamodb, `${prefix}-at-T`, prefix);
+    expect(count).toEqual({ items: 230, put: 220, deleted: 20, movedOn: 0, unreadable: 0 });
+    const held: string[] = [];
+    for await (const page of paginateScan({ client: dynamodb }, { TableName: prefix, ConsistentRead: true }))
+      for (const item of page.Items ?? []) held.push(`${item.messageId!.S}=${item.digests!.SS!.join()}`);
+    expect(held.sort()).toEqual(
+      range(0, 230, 'a')
+        .map(([k, v]) => `m${k}=${v}`)
+        .sort(),
+    );
+    expect(await copyTable(dynamodb, `${prefix}-at-T`, prefix)).toEqual({
+      items: 230,
+      put: 0,
+      deleted: 0,
+      movedOn: 0,
+      unreadable: 0,
+    });
+  }, 120_000);
 });
