@@ -29,6 +29,7 @@ const USAGE = `usage:
       [--data DIR | --backend aws]                                 device tokens, their expiry and rotation (crs token --help)
   crs audit export --patient P [--format ndjson|csv] [--data DIR]   one patient's audit trail (pages, acks, silences...)
   crs backup --to DIR [--data DIR]                                 a copy of crs serve's data directory, taken while it runs
+  crs restore --backend aws --at TIME --from-state-table T ...     the stack's tables made those DynamoDB restored (crs restore --help)
   crs board-link [--data DIR]                                      the on-call board's link with its key (crs serve's)
   crs ack-key rotate [--drop-previous] | drop-previous
       [--data DIR | --backend aws]                                 a new acknowledge-link key (crs ack-key --help)
@@ -252,6 +253,8 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
       case 'backup':
         process.umask(0o077);
         return (await import('./backup.ts')).backupCommand(rest);
+      case 'restore':
+        return await (await import('./restore.ts')).restoreCommand(rest);
       case 'board-link':
         return await (await import('./board-link.ts')).boardLinkCommand(rest);
       case 'ack-key':

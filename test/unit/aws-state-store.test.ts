@@ -263,7 +263,7 @@ describe('DynamoStateStore', () => {
 });
 
 describe('grade batch DynamoDB budget', () => {
-  it('makes at most 3 DynamoDB requests per distinct patient (two reads, one write)', async () => {
+  it('makes at most 3 DynamoDB requests per distinct patient (two reads, one write), 4 the first time', async () => {
     process.env.CRS_STATE_TABLE = 'state';
     process.env.CRS_AUDIT_TABLE = 'audit';
     process.env.CRS_SEEN_TABLE = 'seen';
@@ -280,10 +280,12 @@ describe('grade batch DynamoDB budget', () => {
     ]);
     const res = await handler(sqsEvent(records.map((m) => sqsRecord(m))));
     expect(res.batchItemFailures).toEqual([]);
-    expect(ddb.mock.commandCalls(GetItemCommand)).toHaveLength(patients.length);
+    // Patients seen for the first time: one more read each, of the restore the state table records (2026-12-07:
+    // after crs restore --backend aws a new patient's sequence starts moved on too), once in a patient's life.
+    expect(ddb.mock.commandCalls(GetItemCommand)).toHaveLength(2 * patients.length);
     expect(ddb.mock.commandCalls(BatchGetItemCommand)).toHaveLength(patients.length);
     expect(ddb.mock.commandCalls(TransactWriteItemsCommand)).toHaveLength(patients.length); // a grade changed
-    expect(ddb.mock.calls().length / patients.length).toBeLessThanOrEqual(3);
+    expect(ddb.mock.calls().length / patients.length).toBeLessThanOrEqual(4);
 
     // A redelivered batch (all duplicates) reads each patient's state and seen messages once, and writes nothing.
     ddb.mock.resetHistory();

@@ -27,6 +27,7 @@ import { DOCTOR_OPTIONS } from '#cli/doctor.ts';
 import { REPLAY_OPTIONS, SCHEMA_OPTIONS } from '#cli/main.ts';
 import { BRIDGE_OPTIONS } from '#cli/mllp-bridge.ts';
 import { OUTBOX_ACTIONS, OUTBOX_OPTIONS } from '#cli/outbox.ts';
+import { RESTORE_OPTIONS } from '#cli/restore.ts';
 import { SERVE_AWS_OPTIONS } from '#cli/serve-aws.ts';
 import { SERVE_OPTIONS, START_OPTIONS } from '#cli/serve.ts';
 import { SILENCE_ACTIONS, SILENCE_OPTIONS } from '#cli/silence.ts';
@@ -49,6 +50,7 @@ const COMMANDS: Record<string, Command> = {
   simulate: { options: SIMULATE_OPTIONS },
   'mllp-bridge': { options: BRIDGE_OPTIONS },
   backup: { options: BACKUP_OPTIONS },
+  restore: { options: RESTORE_OPTIONS },
   'board-link': { options: BOARD_LINK_OPTIONS },
   'ack-key': { options: ACK_KEY_OPTIONS, actions: ACK_KEY_ACTIONS },
   audit: { options: AUDIT_OPTIONS, actions: AUDIT_ACTIONS },

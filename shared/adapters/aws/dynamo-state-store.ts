@@ -23,7 +23,7 @@ import {
 import type { Notification } from '#domain/page.ts';
 import { DEFAULT_PAGING, feedStatus } from '#domain/paging.ts';
 import type { AlertChange } from '#domain/reducer.ts';
-import type { PatientState } from '#domain/state.ts';
+import { movedOnByRestore, type PatientState } from '#domain/state.ts';
 import {
   SeenBefore,
   VersionConflict,
@@ -33,6 +33,7 @@ import {
   type StoredState,
 } from '#ports';
 import { batchGet } from './batch-get.ts';
+import { readRestore } from './restore.ts';
 import { transactWrite } from './transact.ts';
 import { APPEND_ONLY, auditItem, carriedEntries, writtenStamp } from './dynamo-audit-log.ts';
 import { encodeStateItem, stateOfItem, type CarriedEntry, type PendingSeen } from './state-item.ts';
@@ -119,6 +120,15 @@ export class DynamoStateStore implements StateStore {
     { version: number; indexed: number | undefined; since: number | undefined; pending: PendingSeen[] }
   >();
 
+  /** For patients the last load found no state of: the restore the state table records (RESTORE_KEY). */
+  private readonly restoredAt = new Map<string, number>();
+
+  /** The state a patient with none stored starts from after a restore: its sequence moved on (movedOnByRestore). */
+  firstState(patientId: string): PatientState | undefined {
+    const at = this.restoredAt.get(patientId);
+    return at === undefined ? undefined : movedOnByRestore(undefined, patientId, at);
+  }
+
   /** How many patients' last reads it holds (at most LOADED_PATIENTS_MAX). */
   get remembered(): number {
     return this.loaded.size;
@@ -141,7 +151,15 @@ export class DynamoStateStore implements StateStore {
       }),
     );
     const item = out.Item;
-    if (!item) return undefined;
+    if (!item) {
+      // A patient with no state: after a restore (crs restore --backend aws), its sequence starts moved on too.
+      const restore = await readRestore(this.client, this.tableName);
+      this.restoredAt.delete(patientId);
+      if (restore) this.restoredAt.set(patientId, restore.restoredAt);
+      if (this.restoredAt.size > LOADED_PATIENTS_MAX) this.restoredAt.delete(this.restoredAt.keys().next().value!);
+      return undefined;
+    }
+    this.restoredAt.delete(patientId);
     const version = Number(item.version?.N);
     // Items written before the compact form hold the state as JSON (version 1 or 2): read, and written compact.
     const held = stateOfItem(item);

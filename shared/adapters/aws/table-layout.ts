@@ -9,6 +9,9 @@
 //                  (or the enrolment) to within 10 minutes, indexed by `byFeed` for the stale-feed sweep
 //   outbox record  pk = patientId, sk = "outbox#<id>"            kind = "outbox"  record = "notification" with
 //                  notification (JSON), or record = "alert" with alert (JSON, a low-SpO2 warning raised or cleared)
+//   restore        pk = "#restore", sk = "restore"              kind = "restore", restoredAt, takenAt (ms): the last
+//                  `crs restore --backend aws` (2026-12-07); a patient with no state item starts with its sequence
+//                  moved on by restoredAt (DynamoStateStore.firstState)
 // Outbox records sit in their patient's partition and are written in the same transaction as the state (and the
 // audit entries of the same messages, in the audit table, and the messages in the seen-messages table). A save
 // with nothing but the state and its messages is a plain conditional put of the state item (dynamo-state-store.ts).

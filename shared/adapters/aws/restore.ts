@@ -1,0 +1,212 @@
+// `crs restore --backend aws` (2026-12-07): the stack's State, SeenMessages and Pages tables made to hold what the
+// tables DynamoDB restored (always new tables) hold, item for item, page by page (no table is held in memory), and
+// each patient's sequence moved on by the restore's moment as the embedded restore does (movedOnByRestore: the ids
+// of what the restored pipeline pages are none the lost one sent after the backup). The moment is kept in the state
+// table (RESTORE_KEY), where the state store reads it for a patient it has no state of (firstState): a patient
+// first seen after the backup may have been paged by the lost pipeline too.
+import {
+  type AttributeValue,
+  BatchGetItemCommand,
+  BatchWriteItemCommand,
+  DescribeTableCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  paginateScan,
+  type WriteRequest,
+} from '@aws-sdk/client-dynamodb';
+import { movedOnByRestore } from '#domain/state.ts';
+import { encodeStateItem, stateOfItem } from './state-item.ts';
+import { STATE_TABLE as T } from './table-layout.ts';
+
+type Item = Record<string, AttributeValue>;
+
+/** The state table's item that records the last restore: kind "restore", restoredAt and takenAt (epoch ms). */
+const RESTORE_KEY = { [T.partitionKey]: { S: '#restore' }, [T.sortKey]: { S: 'restore' } } as const;
+
+/** The last restore the state table records (undefined: none), read consistently. */
+export async function readRestore(
+  client: DynamoDBClient,
+  stateTable: string,
+): Promise<{ restoredAt: number; takenAt: number } | undefined> {
+  const out = await client.send(new GetItemCommand({ TableName: stateTable, Key: RESTORE_KEY, ConsistentRead: true }));
+  const restoredAt = Number(out.Item?.restoredAt?.N);
+  const takenAt = Number(out.Item?.takenAt?.N);
+  return Number.isSafeInteger(restoredAt) && Number.isSafeInteger(takenAt) ? { restoredAt, takenAt } : undefined;
+}
+
+export interface CopyCount {
+  /** Items of the restored table. */
+  items: number;
+  /** Of them, put into the stack's table (different there, or absent). */
+  put: number;
+  /** Items of the stack's table the restored one does not hold, deleted. */
+  deleted: number;
+  /** State items whose sequence was moved on (state table only). */
+  movedOn: number;
+  /** State items that could not be read: copied as they are (the board names them). */
+  unreadable: number;
+}
+
+const BATCH = 25;
+const backoff = (tries: number) => new Promise((r) => setTimeout(r, Math.min(50 * 2 ** tries, 5000)));
+
+async function keyNames(client: DynamoDBClient, table: string): Promise<string[]> {
+  const t = (await client.send(new DescribeTableCommand({ TableName: table }))).Table;
+  return (t?.KeySchema ?? []).map((k) => k.AttributeName!);
+}
+
+const keyOf = (names: string[], item: Item): Item => Object.fromEntries(names.map((n) => [n, item[n]!]));
+const keyText = (names: string[], item: Item) => JSON.stringify(names.map((n) => item[n]));
+
+/** Writes up to 25 requests, again and again with the unprocessed ones until none is left. */
+async function writeBatch(client: DynamoDBClient, table: string, writes: WriteRequest[]): Promise<void> {
+  let left: WriteRequest[] = writes;
+  for (let tries = 0; left.length > 0; tries++) {
+    if (tries > 0) await backoff(tries);
+    const out = await client.send(new BatchWriteItemCommand({ RequestItems: { [table]: left } }));
+    left = out.UnprocessedItems?.[table] ?? [];
+  }
+}
+
+/** The items of `table` with these keys (at most 100), consistently read, by key text; unprocessed keys read again. */
+async function getBatch(
+  client: DynamoDBClient,
+  table: string,
+  names: string[],
+  keys: Item[],
+): Promise<Map<string, Item>> {
+  const found = new Map<string, Item>();
+  let left = keys;
+  for (let tries = 0; left.length > 0; tries++) {
+    if (tries > 0) await backoff(tries);
+    const out = await client.send(
+      new BatchGetItemCommand({ RequestItems: { [table]: { Keys: left, ConsistentRead: true } } }),
+    );
+    for (const item of out.Responses?.[table] ?? []) found.set(keyText(names, item), item);
+    left = out.UnprocessedKeys?.[table]?.Keys ?? [];
+  }
+  return found;
+}
+
+/** A state item with its patient's sequence moved on by `restoredAt`; undefined when it holds no readable state. */
+function movedOn(item: Item, restoredAt: number): Item | undefined {
+  let held: ReturnType<typeof stateOfItem>;
+  try {
+    held = stateOfItem(item);
+  } catch {
+    return undefined;
+  }
+  if (!held) return undefined;
+  const patientId = item[T.partitionKey]!.S!;
+  const { [T.legacyStateAttribute]: _legacy, ...rest } = item;
+  const version = Number(item.version?.N ?? 0) + 1;
+  return {
+    ...rest,
+    [T.stateAttribute]: { B: encodeStateItem(movedOnByRestore(held.state, patientId, restoredAt), held.pending) },
+    version: { N: String(version) },
+  };
+}
+
+const isStateItem = (item: Item) =>
+  item[T.sortKey]?.S === T.stateSortKey && !(item[T.partitionKey]?.S ?? '#').startsWith('#');
+
+/**
+ * Makes `to` hold exactly the items of `from`: each page of `from` put where it differs (state items moved on when
+ * `restoredAt` is given), then each page of `to` deleted where `from` holds no such key. Pages of at most 100 items;
+ * nothing else is held.
+ */
+export async function copyTable(
+  client: DynamoDBClient,
+  from: string,
+  to: string,
+  o: { restoredAt?: number } = {},
+): Promise<CopyCount> {
+  const names = await keyNames(client, to);
+  const fromNames = await keyNames(client, from);
+  if (JSON.stringify(names) !== JSON.stringify(fromNames))
+    throw new Error(
+      `${from} is keyed by ${fromNames.join(', ')} and ${to} by ${names.join(', ')}: not a restore of it`,
+    );
+  const count: CopyCount = { items: 0, put: 0, deleted: 0, movedOn: 0, unreadable: 0 };
+  for await (const page of paginateScan(
+    { client, pageSize: 100 },
+    { TableName: from, ConsistentRead: true, Limit: 100 },
+  )) {
+    const items = page.Items ?? [];
+    count.items += items.length;
+    if (items.length === 0) continue;
+    const have = await getBatch(
+      client,
+      to,
+      names,
+      items.map((i) => keyOf(names, i)),
+    );
+    const puts: WriteRequest[] = [];
+    for (const item of items) {
+      let want = item;
+      if (o.restoredAt !== undefined && isStateItem(item)) {
+        const moved = movedOn(item, o.restoredAt);
+        if (moved) {
+          want = moved;
+          count.movedOn++;
+        } else count.unreadable++;
+      }
+      if (want !== item || !sameItem(want, have.get(keyText(names, item)))) puts.push({ PutRequest: { Item: want } });
+    }
+    count.put += puts.length;
+    for (let i = 0; i < puts.length; i += BATCH) await writeBatch(client, to, puts.slice(i, i + BATCH));
+  }
+  for await (const page of paginateScan(
+    { client, pageSize: 100 },
+    {
+      TableName: to,
+      ConsistentRead: true,
+      Limit: 100,
+      ProjectionExpression: names.map((_, i) => `#k${i}`).join(', '),
+      ExpressionAttributeNames: Object.fromEntries(names.map((n, i) => [`#k${i}`, n])),
+    },
+  )) {
+    const keys = (page.Items ?? []).map((i) => keyOf(names, i));
+    if (keys.length === 0) continue;
+    const want = await getBatch(client, from, names, keys);
+    const deletes = keys
+      .filter((k) => !want.has(keyText(names, k)))
+      .map((k): WriteRequest => ({ DeleteRequest: { Key: k } }));
+    count.deleted += deletes.length;
+    for (let i = 0; i < deletes.length; i += BATCH) await writeBatch(client, to, deletes.slice(i, i + BATCH));
+  }
+  return count;
+}
+
+/** Whether two items hold the same attributes (binary compared by bytes). */
+function sameItem(a: Item, b: Item | undefined): boolean {
+  if (!b) return false;
+  const text = (i: Item) =>
+    JSON.stringify(
+      Object.keys(i)
+        .sort()
+        .map((k) => [k, i[k]]),
+      (_, v) => (v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v),
+    );
+  return text(a) === text(b);
+}
+
+/** Records the restore in the state table (after the copy: the copy deletes what the restored table lacks). */
+export async function recordRestore(
+  client: DynamoDBClient,
+  stateTable: string,
+  r: { restoredAt: number; takenAt: number },
+): Promise<void> {
+  await client.send(
+    new PutItemCommand({
+      TableName: stateTable,
+      Item: {
+        ...RESTORE_KEY,
+        [T.kindAttribute]: { S: 'restore' },
+        restoredAt: { N: String(r.restoredAt) },
+        takenAt: { N: String(r.takenAt) },
+      },
+    }),
+  );
+}

@@ -1,0 +1,198 @@
+// `crs restore --backend aws` (2026-12-07): the stack's tables restored to an instant as docs/runbook.md says (the
+// State, SeenMessages and Pages tables restored from backups into new tables, copied into the stack's with the
+// pipeline stopped), through the real `crs serve --backend aws` on moto. What the gateways send again is paged under
+// ids the lost pipeline never sent, for a patient known at the backup and for one first seen after it. Until then the
+// runbook's script copied the tables and moved no sequence on: the CRS 3 graded after the restore took the id the
+// lost pipeline had given the CRS 2 and was never paged (the notifier found that id paged already).
+import {
+  BatchWriteItemCommand,
+  CreateBackupCommand,
+  CreateTableCommand,
+  paginateScan,
+  RestoreTableFromBackupCommand,
+} from '@aws-sdk/client-dynamodb';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DeviceMessage } from '#domain/contract.ts';
+import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
+import { copyTable } from '#adapters/aws/restore.ts';
+import { pageLines, post, runPrefix, settle, spawnAwsServe, stop, teardown, until } from '#test/support/aws-serve.ts';
+import { crsMain } from '#test/support/cli.ts';
+import { CRS_MESSAGE, T0, enrol, msg } from '#test/support/messages.ts';
+import { startEmulator, type Emulator } from '#test/support/moto.ts';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+
+const dir = mkdtempSync(join(tmpdir(), 'crs-aws-restore-'));
+const outputsFile = join(dir, 'outputs.json');
+const configFile = join(dir, 'config.json');
+writeFileSync(configFile, JSON.stringify({ paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES } }));
+let emulator: Emulator;
+let dynamodb: DynamoDBClient;
+
+beforeAll(async () => {
+  emulator = await startEmulator();
+  dynamodb = new DynamoDBClient({
+    endpoint: emulator.endpoint,
+    region: process.env.AWS_REGION ?? 'us-east-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
+});
+afterAll(async () => {
+  dynamodb?.destroy();
+  await emulator?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** The test's messages (written from T0) moved to two hours ago: observations over 7 days old are refused. */
+const base = Date.now() - 2 * 3_600_000;
+const recent = (m: DeviceMessage): DeviceMessage => {
+  const shift = (t: string) => new Date(Date.parse(t) - T0 + base).toISOString();
+  return {
+    ...m,
+    observedAt: shift(m.observedAt),
+    ...(m.enrolment ? { enrolment: { ...m.enrolment, infusedAt: shift(m.enrolment.infusedAt!) } } : {}),
+  };
+};
+
+const shell = () => ({
+  ...Object.fromEntries(Object.keys(process.env).flatMap((k) => (k.startsWith('CRS_') ? [[k, undefined]] : []))),
+  AWS_ENDPOINT_URL: emulator.endpoint,
+  AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'test',
+  AWS_SECRET_ACCESS_KEY: 'test',
+});
+
+describe('crs restore --backend aws', () => {
+  it('pages what the gateways send again under ids the lost pipeline never sent', async () => {
+    const prefix = runPrefix('restore');
+    const args = ['--config', configFile, '--outputs', outputsFile];
+    const p1 = [enrol('P1', 0), msg('P1', 10, CRS_MESSAGE[1]!)].map(recent);
+    const p1Later = [msg('P1', 20, CRS_MESSAGE[2]!)].map(recent);
+    const p2 = [enrol('P2', 15), msg('P2', 25, CRS_MESSAGE[1]!)].map(recent);
+    const lost = await spawnAwsServe(emulator.endpoint, prefix, args);
+    let tables: Record<string, string>;
+    const at = new Date().toISOString();
+    try {
+      for (const m of p1) expect((await post(lost.url, m)).status).toBe(202);
+      await settle(lost, 1);
+      const outputs = Object.values(JSON.parse(readFileSync(outputsFile, 'utf8')))[0] as Record<string, string>;
+      tables = { state: outputs.StateTableName!, seen: outputs.SeenTableName!, pages: outputs.PagesTableName! };
+      // The backups standing for the instant T (moto restores a point in time as the table is now).
+      const backups: Record<string, string> = {};
+      for (const [k, t] of Object.entries(tables))
+        backups[k] = (await dynamodb.send(new CreateBackupCommand({ TableName: t, BackupName: `${t}-at-T` })))
+          .BackupDetails!.BackupArn!;
+      // After T: P1 graded CRS 2 and P2 first seen, both paged by the pipeline then lost.
+      for (const m of [...p1Later, ...p2]) expect((await post(lost.url, m)).status).toBe(202);
+      await settle(lost, 3);
+      for (const [k, t] of Object.entries(tables))
+        await dynamodb.send(new RestoreTableFromBackupCommand({ BackupArn: backups[k], TargetTableName: `${t}-at-T` }));
+    } finally {
+      expect(await stop(lost)).toBe(0);
+    }
+    const lostIds = new Set(pageLines(lost.lines).map((p) => p.notificationId));
+    expect(lostIds.size).toBe(3);
+
+    const restored = await crsMain(
+      [
+        'restore',
+        '--backend',
+        'aws',
+        '--at',
+        at,
+        '--outputs',
+        outputsFile,
+        '--from-state-table',
+        `${tables.state}-at-T`,
+        '--from-seen-table',
+        `${tables.seen}-at-T`,
+        '--from-pages-table',
+        `${tables.pages}-at-T`,
+      ],
+      { env: shell() },
+    );
+    expect(restored.status, restored.stderr).toBe(0);
+    expect(restored.stdout).toMatch(/^State: .* holds the 2 item\(s\) of .*: .*1 patient\(s\) moved on$/m);
+    expect(restored.stdout).toContain(`send again everything it sent since ${new Date(at).toISOString()}`);
+
+    const server = await spawnAwsServe(emulator.endpoint, prefix, args);
+    try {
+      // P1 goes on to CRS 3, live, while the gateways send again what they sent since T (as measured on 2026-12-07:
+      // the CRS 3 took the id the lost pipeline had given the CRS 2).
+      for (const m of [recent(msg('P1', 30, CRS_MESSAGE[3]!)), ...p1Later, ...p2])
+        expect((await post(server.url, m)).status).toBe(202);
+      await until(server, 'the CRS 3 of P1 and the CRS 1 of P2 paged under new ids', () => {
+        const mine = pageLines(server.lines).filter((p) => !lostIds.has(p.notificationId));
+        return mine.some((p) => p.patientId === 'P1' && p.toGrade === 3) && mine.some((p) => p.patientId === 'P2')
+          ? mine
+          : undefined;
+      });
+    } finally {
+      expect(await stop(server)).toBe(0);
+      await teardown(emulator.endpoint, prefix);
+    }
+    const fresh = pageLines(server.lines).filter((p) => !lostIds.has(p.notificationId));
+    expect(fresh.map((p) => [p.patientId, p.condition, p.toGrade])).toEqual(
+      expect.arrayContaining([
+        ['P1', 'crs', 3],
+        ['P2', 'crs', 1],
+      ]),
+    );
+  }, 240_000);
+
+  it('copies page by page: puts what differs, deletes what the restored table lacks, leaves the same items be', async () => {
+    const prefix = runPrefix('copy');
+    const table = async (name: string, items: [number, string][]) => {
+      await dynamodb.send(
+        new CreateTableCommand({
+          TableName: name,
+          BillingMode: 'PAY_PER_REQUEST',
+          AttributeDefinitions: [
+            { AttributeName: 'patientId', AttributeType: 'S' },
+            { AttributeName: 'messageId', AttributeType: 'S' },
+          ],
+          KeySchema: [
+            { AttributeName: 'patientId', KeyType: 'HASH' },
+            { AttributeName: 'messageId', KeyType: 'RANGE' },
+          ],
+        }),
+      );
+      for (let i = 0; i < items.length; i += 25)
+        await dynamodb.send(
+          new BatchWriteItemCommand({
+            RequestItems: {
+              [name]: items.slice(i, i + 25).map(([k, v]) => ({
+                PutRequest: {
+                  Item: { patientId: { S: `P${k % 7}` }, messageId: { S: `m${k}` }, digests: { SS: [v] } },
+                },
+              })),
+            },
+          }),
+        );
+    };
+    const range = (from: number, to: number, v: string) =>
+      Array.from({ length: to - from }, (_, i): [number, string] => [from + i, v]);
+    // More than two scan pages: 230 restored items; the stack's table has 10 the same, 20 changed, 20 added since.
+    await table(`${prefix}-at-T`, range(0, 230, 'a'));
+    await table(prefix, [...range(0, 10, 'a'), ...range(10, 30, 'b'), ...range(300, 320, 'c')]);
+    const count = await copyTable(dynamodb, `${prefix}-at-T`, prefix);
+    expect(count).toEqual({ items: 230, put: 220, deleted: 20, movedOn: 0, unreadable: 0 });
+    const held: string[] = [];
+    for await (const page of paginateScan({ client: dynamodb }, { TableName: prefix, ConsistentRead: true }))
+      for (const item of page.Items ?? []) held.push(`${item.messageId!.S}=${item.digests!.SS!.join()}`);
+    expect(held.sort()).toEqual(
+      range(0, 230, 'a')
+        .map(([k, v]) => `m${k}=${v}`)
+        .sort(),
+    );
+    expect(await copyTable(dynamodb, `${prefix}-at-T`, prefix)).toEqual({
+      items: 230,
+      put: 0,
+      deleted: 0,
+      movedOn: 0,
+      unreadable: 0,
+    });
+  }, 120_000);
+});
