@@ -76,7 +76,7 @@ describe('crs serve restored from a crs backup', () => {
     expect(await stop(lost)).toBe(0);
 
     // The restore: the server started on the backup says so, with the backup's time and what to do.
-    const restored = await spawnServe(backup, args);
+    const restored = await spawnServe(backup, args, { CRS_TEST_CLOCK: '1' });
     const said = await until(
       () => restored.stderr().match(/a backup taken at (\S+) \(crs backup\)/),
       'the restored server says it runs on a backup',
@@ -112,6 +112,8 @@ describe('crs serve restored from a crs backup', () => {
     expect(Math.min(...p1Seqs(byRestored.changes))).toBeGreaterThan(Math.max(...p1Seqs(atBackup.changes)));
     // The acknowledgement given after the backup is not known, nor its link (what it stood for was stored after the
     // backup): refused, the clinician told to phone the team; the page sent again has a link that works.
+    // For as long as a link sent before the restore can be unexpired (ackLinkMinutes, 12 h): ten minutes on, too.
+    expect((await fetch(`${restored.url}/local/clock?stepMs=600000`, { method: 'POST' })).status).toBe(200);
     const old = await fetch(`${restored.url}/v1/acks`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

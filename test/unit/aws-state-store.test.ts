@@ -22,7 +22,7 @@ import { decodeStateItem } from '#adapters/aws/state-item.ts';
 import { telemetry } from '#adapters/aws/telemetry.ts';
 import { FakeDynamo, STATE_STORE_TABLES, stateStoreOn } from '#test/support/fake-dynamo.ts';
 import { quiet, sqsEvent, sqsRecord } from '#test/support/lambda-events.ts';
-import { enrol, msg } from '#test/support/messages.ts';
+import { CRS_MESSAGE, enrol, msg } from '#test/support/messages.ts';
 
 const NOW = Date.parse('2026-01-10T09:00:00Z');
 const ddb = new FakeDynamo(STATE_STORE_TABLES);
@@ -115,6 +115,24 @@ describe('DynamoStateStore', () => {
         .map((i) => i.sk!.S)
         .sort(),
     ).toEqual(audited);
+  });
+
+  // Mutation review (2026-12-07): only the entries found stored are left out; the others of the same write are kept.
+  it('keeps the audit entries not stored yet when the resend after a restore also makes one that is', async () => {
+    const before = [enrol('P-1'), msg('P-1', 0, { vitals: { temperatureC: 38.8 } })];
+    await gradePatient(store(), DEFAULT_CONFIG, 'P-1', before);
+    const audited = ddb.items('audit').map((i) => i.sk!.S);
+    expect(audited.length).toBeGreaterThan(0);
+    // The restore: the state and the seen messages as before the course; then everything is sent again, with a
+    // message the lost deployment never had (a new grade change: entries not stored yet).
+    ddb.table('state').clear();
+    ddb.table('seen').clear();
+    const later = msg('P-1', 30, CRS_MESSAGE[3]!);
+    const again = await gradePatient(store(), DEFAULT_CONFIG, 'P-1', [...before, later]);
+    expect(again.error).toBeUndefined();
+    const now = ddb.items('audit').map((i) => i.sk!.S);
+    expect(now).toEqual(expect.arrayContaining(audited));
+    expect(now.length).toBeGreaterThan(audited.length);
   });
 
   it('reads a version-1 state item (rules 1.0) and grades on from it, writing the compact form', async () => {
