@@ -232,7 +232,7 @@ async function acknowledgeByApiOnce(
       }),
       headers: { ...JSON_HEADERS, 'retry-after': String(r.wait) },
     };
-  if (!r.ok) return json(refusalStatus(r), refusalOutcome(r), { errors: [r.reason] });
+  if (!r.ok) return json(refusalStatus(r), refusalOutcome(r), { errors: [apiRefusal(r, deps)] });
   return json(
     200,
     r.changed ? 'acknowledged' : 'already-acknowledged',
@@ -423,6 +423,17 @@ async function submitLinkOnce(
     ackStatusPage(p, role(p), r.changed ? 'Acknowledged' : 'Already acknowledged', detail, true, deps.timeZone),
     p,
   );
+}
+
+/**
+ * Why the JSON API refused a link: a link that looks forged on a host restored from a backup is said to be one the
+ * backup does not know, as the link's page says (linkRefusal; until 2026-12-07 "acknowledge link forged").
+ */
+function apiRefusal(r: Extract<LinkAckResult, { ok: false }>, deps: AckFlowDeps): string {
+  const from = r.code === 'link-forged' ? restoredText(deps) : undefined;
+  return from === undefined
+    ? r.reason
+    : `acknowledge link not known: this server was restored from a backup of ${from} and does not know the links sent after it (or the link was altered); nothing was recorded: acknowledge the page sent again`;
 }
 
 /** The moment of the backup the host was restored from, as people read it (undefined: never restored). */

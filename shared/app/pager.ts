@@ -88,6 +88,11 @@ export interface PagerDeps {
   onAudited?: (event: AuditEvent) => void;
   /** Pause between the tries of a refused send, ms (tests make it 0). */
   refusedDelayMs?: number;
+  /**
+   * When the data directory was restored from a backup (crs serve; absent: never): every send carries it, so that its
+   * sendId is none the lost server sent (page-event.ts, restoredSendId).
+   */
+  restoredAt?: number;
 }
 
 /**
@@ -633,8 +638,9 @@ export class Pager {
    * parked send, or undefined when it was sent. Any other error means the transport is down: SendDeferred is thrown
    * (the page stays unsent, and the next tick sends it, in order).
    */
-  private async sendOrPark(m: PageMessage, now: number): Promise<ParkedSend | undefined> {
-    const { parked, sender } = this.deps;
+  private async sendOrPark(message: PageMessage, now: number): Promise<ParkedSend | undefined> {
+    const { parked, sender, restoredAt } = this.deps;
+    const m = restoredAt === undefined ? message : { ...message, restoredAt };
     for (let attempt = 1; ; attempt++) {
       try {
         await sender.send(m);

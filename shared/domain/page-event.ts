@@ -10,7 +10,22 @@ export interface PageMessage {
   reason: 'triggered' | 'escalated' | 'released' | 'resent';
   /** The signed, expiring acknowledge link; absent for informational pages. */
   ackUrl?: string;
+  /**
+   * When the data directory the sending server runs on was restored from a backup (crs serve; absent: never). Every
+   * sendId then carries it (restoredSendId).
+   */
+  restoredAt?: number;
 }
+
+/**
+ * The sendId of a server restored from a backup: marked with the restore's moment, so that it is none the lost
+ * server could have sent after the backup (2026-12-07). A page's id, revision, level and round come from the backup
+ * and go on from there as they went on the lost server, and a no-data alert's id from when the feed went quiet, which
+ * the resent data gives again: unmarked, the restored server sent the lost server's ids again, and a receiver
+ * dropping repeats by them dropped its pages. A repeat of a send after a crash keeps the same mark.
+ */
+const restoredSendId = (sendId: string, restoredAt: number | undefined) =>
+  restoredAt === undefined ? sendId : `${sendId}@${restoredAt}`;
 
 /** One page to one role, as every sink of both backends carries it. */
 export interface PageEvent {
@@ -47,7 +62,10 @@ export function pageEvent(m: PageMessage, sentAt: number): PageEvent {
     // The storage revision identifies a send and its repeats after a crash. A parked send resent after the page
     // moved on is of an earlier level and round than the page now holds: named by them, or two such resends (and
     // the page's own next send) would share one id, and a receiver dropping repeats would drop all but one.
-    sendId: m.reason === 'resent' ? `${p.pageId}#${p.level}.${p.round}` : `${p.pageId}#${p.rev}`,
+    sendId: restoredSendId(
+      m.reason === 'resent' ? `${p.pageId}#${p.level}.${p.round}` : `${p.pageId}#${p.rev}`,
+      m.restoredAt,
+    ),
     pageId: p.pageId,
     notificationId: p.notificationId,
     patientId: p.patientId,

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { crsAsync } from '#test/support/cli.ts';
-import { enrol, msg } from '#test/support/messages.ts';
+import { enrol, liveReading, msg } from '#test/support/messages.ts';
 import { idle, post, spawnServe, stop, type ServeProcess, pageLines, pagingConfig } from './embedded-support.ts';
 import type { PageEvent } from '#domain/page-event.ts';
 import { until } from '#test/support/until.ts';
@@ -167,14 +167,7 @@ describe.concurrent('crs serve escalation ladders in real time', () => {
     const cfg = config('stale', { staleFeedMinutes: 0.05 }); // three seconds
     const server = await spawnServe(join(root, 'stale'), ['--config', cfg, '--page-lines']);
     try {
-      const reading = (id: string) =>
-        ({
-          messageId: id,
-          patientId: 'Q1',
-          observedAt: new Date().toISOString(),
-          source: { deviceId: 'mon-Q1', kind: 'monitor' },
-          vitals: { heartRate: 80 },
-        }) as DeviceMessage;
+      const reading = (id: string) => liveReading('Q1', id);
       const last = reading('q-1');
       await accept(server, { ...enrol('Q1'), observedAt: last.observedAt }, last);
       const alert = await until(

@@ -15,7 +15,7 @@ import type { DeviceMessage } from '#domain/contract.ts';
 import type { PageEvent } from '#domain/page-event.ts';
 import { changeSeq } from '#domain/page.ts';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
-import { CRS_MESSAGE, enrol, msg } from '#test/support/messages.ts';
+import { CRS_MESSAGE, enrol, liveReading, msg } from '#test/support/messages.ts';
 import { until } from '#test/support/until.ts';
 import {
   CRS_BIN,
@@ -76,7 +76,7 @@ describe('crs serve restored from a crs backup', () => {
     expect(await stop(lost)).toBe(0);
 
     // The restore: the server started on the backup says so, with the backup's time and what to do.
-    const restored = await spawnServe(backup, args);
+    const restored = await spawnServe(backup, args, { CRS_TEST_CLOCK: '1' });
     const said = await until(
       () => restored.stderr().match(/a backup taken at (\S+) \(crs backup\)/),
       'the restored server says it runs on a backup',
@@ -112,12 +112,19 @@ describe('crs serve restored from a crs backup', () => {
     expect(Math.min(...p1Seqs(byRestored.changes))).toBeGreaterThan(Math.max(...p1Seqs(atBackup.changes)));
     // The acknowledgement given after the backup is not known, nor its link (what it stood for was stored after the
     // backup): refused, the clinician told to phone the team; the page sent again has a link that works.
+    // For as long as a link sent before the restore can be unexpired (ackLinkMinutes, 12 h): ten minutes on, too.
+    expect((await fetch(`${restored.url}/local/clock?stepMs=600000`, { method: 'POST' })).status).toBe(200);
     const old = await fetch(`${restored.url}/v1/acks`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ token: crs2!.ackUrl!.split('/ack/')[1], by: 'Dr Lost' }),
     });
     expect(old.status).toBe(403);
+    // The JSON answer says why too (until 2026-12-07: "acknowledge link forged").
+    const oldErrors = ((await old.json()) as { errors: string[] }).errors;
+    expect(oldErrors).toHaveLength(1);
+    expect(oldErrors[0]).toContain('this server was restored from a backup of ');
+    expect(oldErrors[0]).toContain('acknowledge the page sent again');
     // Opened in a browser, the link says why, not that it was altered or never issued here (until 2026-12-07).
     const opened = await fetch(`${restored.url}/ack/${crs2!.ackUrl!.split('/ack/')[1]}`);
     expect(opened.status).toBe(403);
@@ -139,6 +146,43 @@ describe('crs serve restored from a crs backup', () => {
     );
     expect(watch).toBe(true);
     expect(await stop(again)).toBe(0);
+  }, 60_000);
+
+  it('sends the no-data alert and its all-clear under ids the lost server never sent', async () => {
+    // Three seconds without monitor data raise the no-data alert. Its id is built from when the feed went quiet, not
+    // from the patient's sequence: until 2026-12-07 a restored server sent the alert and all-clear the lost server had
+    // sent for the same quiet spell under the same ids, and a receiver dropping repeats dropped them.
+    const cfg = pagingConfig(root, 'stale', { staleFeedMinutes: 0.05 });
+    const args = ['--config', cfg, '--page-lines'];
+    const data = join(root, 'stale-data');
+    const lost = await spawnServe(data, args);
+    const backup = join(root, 'stale-backup');
+    const r = spawnSync(process.execPath, [CRS_BIN, 'backup', '--data', data, '--to', backup], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const reading = (id: string) => liveReading('Q1', id);
+    const first = [{ ...enrol('Q1'), observedAt: new Date().toISOString() }, reading('q-1')];
+    const stale = (s: ServeProcess) => pageLines(s).filter((p) => p.subject === 'stale-feed');
+    // After the backup: Q1's monitor goes quiet (alerted), then sends again (all-clear).
+    await accept(lost, ...first);
+    await until(() => stale(lost).length === 1 || undefined, 'the lost server alerts');
+    const second = reading('q-2');
+    await accept(lost, second);
+    await until(() => stale(lost).length === 2 || undefined, 'the lost server clears');
+    const lostSends = stale(lost).map((p) => p.sendId);
+    expect(await stop(lost)).toBe(0);
+
+    const restored = await spawnServe(backup, args);
+    try {
+      await accept(restored, ...first);
+      await until(() => stale(restored).length === 1 || undefined, 'the restored server alerts');
+      await accept(restored, second);
+      await until(() => stale(restored).length === 2 || undefined, 'the restored server clears');
+      const sends = stale(restored);
+      expect(sends.map((p) => p.kind)).toEqual(['alert', 'alert-cleared']);
+      for (const p of sends) expect(lostSends, p.sendId).not.toContain(p.sendId);
+    } finally {
+      await stop(restored);
+    }
   }, 60_000);
 
   it('pages again rather than fewer: an acknowledgement and a silence given after the backup are not known', async () => {

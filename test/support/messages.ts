@@ -9,6 +9,15 @@ type Sections = Omit<DeviceMessage, 'messageId' | 'patientId' | 'observedAt' | '
 
 let counter = 0;
 
+/** A monitor reading (heart rate 80) from `patientId`'s monitor, observed now: for the live no-data alert tests. */
+export const liveReading = (patientId: string, messageId: string): DeviceMessage => ({
+  messageId,
+  patientId,
+  observedAt: new Date().toISOString(),
+  source: { deviceId: `mon-${patientId}`, kind: 'monitor' },
+  vitals: { heartRate: 80 },
+});
+
 /** A message for `patientId` observed `minutes` after T0. */
 export function msg(patientId: string, minutes: number, sections: Sections, messageId?: string): DeviceMessage {
   counter++;

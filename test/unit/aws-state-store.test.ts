@@ -17,12 +17,12 @@ import { arrivalOf } from '#app/digest.ts';
 import { hasSeen } from '#domain/seen.ts';
 import { emptyState, serializeState } from '#domain/state.ts';
 import { VersionConflict, type StateStore } from '#ports';
-import { LOADED_PATIENTS_MAX, outboxNotification } from '#adapters/aws/dynamo-state-store.ts';
+import { DynamoStateStore, LOADED_PATIENTS_MAX, outboxNotification } from '#adapters/aws/dynamo-state-store.ts';
 import { decodeStateItem } from '#adapters/aws/state-item.ts';
 import { telemetry } from '#adapters/aws/telemetry.ts';
 import { FakeDynamo, STATE_STORE_TABLES, stateStoreOn } from '#test/support/fake-dynamo.ts';
 import { quiet, sqsEvent, sqsRecord } from '#test/support/lambda-events.ts';
-import { enrol, msg } from '#test/support/messages.ts';
+import { CRS_MESSAGE, enrol, msg } from '#test/support/messages.ts';
 
 const NOW = Date.parse('2026-01-10T09:00:00Z');
 const ddb = new FakeDynamo(STATE_STORE_TABLES);
@@ -115,6 +115,60 @@ describe('DynamoStateStore', () => {
         .map((i) => i.sk!.S)
         .sort(),
     ).toEqual(audited);
+  });
+
+  // Mutation review (2026-12-07): only the entries found stored are left out; the others of the same write are kept.
+  it('keeps the audit entries not stored yet when the resend after a restore also makes one that is', async () => {
+    const before = [enrol('P-1'), msg('P-1', 0, { vitals: { temperatureC: 38.8 } })];
+    await gradePatient(store(), DEFAULT_CONFIG, 'P-1', before);
+    const audited = ddb.items('audit').map((i) => i.sk!.S);
+    expect(audited.length).toBeGreaterThan(0);
+    // The restore: the state and the seen messages as before the course; then everything is sent again, with a
+    // message the lost deployment never had (a new grade change: entries not stored yet).
+    ddb.table('state').clear();
+    ddb.table('seen').clear();
+    const later = msg('P-1', 30, CRS_MESSAGE[3]!);
+    const again = await gradePatient(store(), DEFAULT_CONFIG, 'P-1', [...before, later]);
+    expect(again.error).toBeUndefined();
+    const now = ddb.items('audit').map((i) => i.sk!.S);
+    expect(now).toEqual(expect.arrayContaining(audited));
+    expect(now.length).toBeGreaterThan(audited.length);
+  });
+
+  // Mutation review (2026-12-07): an audit entry is left out only when every item that failed is an entry found
+  // stored; one that failed for another reason (a conflict) is written at the retry, never dropped.
+  it('drops no audit entry a transaction failed on for a conflict, beside one that failed its condition', async () => {
+    const course = [enrol('P-1'), msg('P-1', 0, CRS_MESSAGE[1]!), msg('P-1', 30, CRS_MESSAGE[3]!)];
+    await gradePatient(store(), DEFAULT_CONFIG, 'P-1', course);
+    const clean = ddb.items('audit').length;
+    expect(clean).toBeGreaterThan(1);
+    ddb.reset();
+    const client = ddb.client();
+    const send = client.send.bind(client) as (command: unknown) => Promise<unknown>;
+    let injected = false;
+    client.send = (async (command: unknown) => {
+      if (injected || !(command instanceof TransactWriteItemsCommand)) return send(command);
+      injected = true;
+      const items = command.input.TransactItems ?? [];
+      const audit = items.flatMap((t, i) => (t.Put?.TableName === 'audit' ? [i] : []));
+      expect(audit.length).toBeGreaterThan(1);
+      throw new TransactionCanceledException({
+        message: 'Transaction cancelled',
+        $metadata: {},
+        CancellationReasons: items.map((_, i) => ({
+          Code: i === audit[0] ? 'ConditionalCheckFailed' : i === audit[1] ? 'TransactionConflict' : 'None',
+        })),
+      });
+    }) as typeof client.send;
+    const r = await gradePatient(
+      new DynamoStateStore(client, 'state', () => NOW, 'audit', 'seen'),
+      DEFAULT_CONFIG,
+      'P-1',
+      course,
+    );
+    expect(r.error).toBeUndefined();
+    expect(injected).toBe(true);
+    expect(ddb.items('audit')).toHaveLength(clean);
   });
 
   it('reads a version-1 state item (rules 1.0) and grades on from it, writing the compact form', async () => {

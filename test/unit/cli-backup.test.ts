@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDataDir } from '#adapters/sqlite/db.ts';
-import { applyRestore, lastRestore } from '#adapters/sqlite/restores.ts';
+import { applyRestore, lastRestore, markBackup } from '#adapters/sqlite/restores.ts';
 import { resolveConfig } from '#domain/config.ts';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
@@ -189,6 +189,23 @@ describe('crs backup', () => {
       expect(applyRestore(db, 6_000_000)).toBeUndefined();
       expect(seq('P-1')).toBe(5_000_001);
       expect(lastRestore(db)).toEqual({ takenAt: Date.parse(at!), restoredAt: 5_000_000 });
+    } finally {
+      db.close();
+    }
+  });
+
+  // Mutation review (2026-12-07): a backup of a restored directory keeps the rows of the restores before it; its own
+  // restore is the latest, and names its own backup's moment, not the first one's.
+  it('takes the latest restore of a directory restored twice: the second backup, restored last', () => {
+    const dir = join(root, 'twice');
+    mkdirSync(dir);
+    const db = openDataDir(dir);
+    try {
+      markBackup(db, 1_000);
+      expect(applyRestore(db, 5_000)).toEqual({ takenAt: 1_000, restoredAt: 5_000 });
+      markBackup(db, 7_000); // crs backup of the restored directory (the row of the first restore kept)
+      expect(applyRestore(db, 9_000)).toEqual({ takenAt: 7_000, restoredAt: 9_000 });
+      expect(lastRestore(db)).toEqual({ takenAt: 7_000, restoredAt: 9_000 });
     } finally {
       db.close();
     }

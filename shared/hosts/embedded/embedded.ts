@@ -227,6 +227,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     // `crs ack-key rotate` and `drop-previous` take effect within seconds, without a restart.
     ackKeysSource: ackKeyFilesSource(dataDir, ackKeys, now(), log),
     ackBaseUrl: () => links.base,
+    restoredAt: restore?.restoredAt,
     now,
     log,
     loadState: (patientId) => store.load(patientId),

@@ -42,6 +42,8 @@ export interface EmbeddedPagingOptions {
   ackKeysSource?: AckKeysSource;
   /** Acknowledge links are this plus the token, e.g. "https://crs.example.org/ack/" (read at each send). */
   ackBaseUrl: () => string;
+  /** When the data directory was restored from a backup (restores.ts; PagerDeps.restoredAt); absent: never. */
+  restoredAt?: number | undefined;
   now: () => number;
   log: (line: string) => void;
   /** A patient's committed state (for the stale-feed check). */
@@ -177,6 +179,7 @@ export class EmbeddedPaging {
         return o.ackBaseUrl();
       },
       ...(o.security ? { security: o.security } : {}),
+      ...(o.restoredAt === undefined ? {} : { restoredAt: o.restoredAt }),
     });
     this.pager = new Pager(deps(this.store, this.audit, this.sender));
     this.personal = new Pager(
