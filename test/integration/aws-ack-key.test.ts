@@ -17,7 +17,7 @@ import { ENV } from '#adapters/aws/env.ts';
 import { type AckClaims, type AckKeys, signAck, verifyAckLink } from '#app/ack.ts';
 import { type AwsClients, provision } from '#hosts/aws-emulator/provision.ts';
 import { LOCAL_PAGING } from '#hosts/aws-emulator/template.ts';
-import { runPrefix, synthesizedStack } from '#test/support/aws-serve.ts';
+import { operatorShell, runPrefix, synthesizedStack } from '#test/support/aws-serve.ts';
 import { crsMain } from '#test/support/cli.ts';
 import { startEmulator, type Emulator } from '#test/support/moto.ts';
 
@@ -57,14 +57,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** The environment of an operator's shell: the emulator, and no CRS_* variable of the test run. */
-const shell = () => ({
-  ...Object.fromEntries(Object.keys(process.env).flatMap((k) => (k.startsWith('CRS_') ? [[k, undefined]] : []))),
-  AWS_ENDPOINT_URL: emulator.endpoint,
-  AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
-  AWS_ACCESS_KEY_ID: 'test',
-  AWS_SECRET_ACCESS_KEY: 'test',
-});
+const shell = () => operatorShell(emulator.endpoint);
 const crs = (...args: string[]) => crsMain(['ack-key', ...args], { env: shell() });
 
 /** The keys as the ack function reads them (both labels), and the key notify signs with (AWSCURRENT alone). */

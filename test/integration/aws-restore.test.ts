@@ -18,7 +18,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { copyTable } from '#adapters/aws/restore.ts';
-import { pageLines, post, runPrefix, settle, spawnAwsServe, stop, teardown, until } from '#test/support/aws-serve.ts';
+import {
+  operatorShell,
+  pageLines,
+  post,
+  runPrefix,
+  settle,
+  spawnAwsServe,
+  stop,
+  teardown,
+  until,
+} from '#test/support/aws-serve.ts';
 import { crsMain } from '#test/support/cli.ts';
 import { CRS_MESSAGE, T0, enrol, msg } from '#test/support/messages.ts';
 import { startEmulator, type Emulator } from '#test/support/moto.ts';
@@ -56,13 +66,7 @@ const recent = (m: DeviceMessage): DeviceMessage => {
   };
 };
 
-const shell = () => ({
-  ...Object.fromEntries(Object.keys(process.env).flatMap((k) => (k.startsWith('CRS_') ? [[k, undefined]] : []))),
-  AWS_ENDPOINT_URL: emulator.endpoint,
-  AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
-  AWS_ACCESS_KEY_ID: 'test',
-  AWS_SECRET_ACCESS_KEY: 'test',
-});
+const shell = () => operatorShell(emulator.endpoint);
 
 describe('crs restore --backend aws', () => {
   it('pages what the gateways send again under ids the lost pipeline never sent', async () => {

@@ -349,3 +349,12 @@ export async function teardown(endpoint: string, prefix: string, o: { always?: b
     throw new Error(`teardown of ${prefix} failed:\n${err.slice(-2000)}`);
   return err;
 }
+
+/** The environment of an operator's shell: the emulator at `endpoint`, and no CRS_* variable of the test run. */
+export const operatorShell = (endpoint: string) => ({
+  ...Object.fromEntries(Object.keys(process.env).flatMap((k) => (k.startsWith('CRS_') ? [[k, undefined]] : []))),
+  AWS_ENDPOINT_URL: endpoint,
+  AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'test',
+  AWS_SECRET_ACCESS_KEY: 'test',
+});

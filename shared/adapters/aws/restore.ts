@@ -6,7 +6,6 @@
 // first seen after the backup may have been paged by the lost pipeline too.
 import {
   type AttributeValue,
-  BatchGetItemCommand,
   BatchWriteItemCommand,
   DescribeTableCommand,
   type DynamoDBClient,
@@ -16,6 +15,7 @@ import {
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb';
 import { movedOnByRestore } from '#domain/state.ts';
+import { batchGet } from './batch-get.ts';
 import { encodeStateItem, stateOfItem } from './state-item.ts';
 import { STATE_TABLE as T } from './table-layout.ts';
 
@@ -69,24 +69,15 @@ async function writeBatch(client: DynamoDBClient, table: string, writes: WriteRe
   }
 }
 
-/** The items of `table` with these keys (at most 100), consistently read, by key text; unprocessed keys read again. */
+/** The items of `table` with these keys, consistently read (batchGet: unprocessed keys asked again), by key text. */
 async function getBatch(
   client: DynamoDBClient,
   table: string,
   names: string[],
   keys: Item[],
 ): Promise<Map<string, Item>> {
-  const found = new Map<string, Item>();
-  let left = keys;
-  for (let tries = 0; left.length > 0; tries++) {
-    if (tries > 0) await backoff(tries);
-    const out = await client.send(
-      new BatchGetItemCommand({ RequestItems: { [table]: { Keys: left, ConsistentRead: true } } }),
-    );
-    for (const item of out.Responses?.[table] ?? []) found.set(keyText(names, item), item);
-    left = out.UnprocessedKeys?.[table]?.Keys ?? [];
-  }
-  return found;
+  const items = await batchGet(client, table, keys, { ConsistentRead: true });
+  return new Map(items.map((item) => [keyText(names, item), item]));
 }
 
 /** A state item with its patient's sequence moved on by `restoredAt`; undefined when it holds no readable state. */
