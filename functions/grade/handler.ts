@@ -11,7 +11,15 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SqsFifoPartialProcessorAsync, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { gradePatient, gradeQueued, readQueued, reusedIds, type GroupResult, type Queued } from '#app/grade.ts';
+import {
+  gradePatient,
+  gradeQueued,
+  laterReleaseFields,
+  readQueued,
+  reusedIds,
+  type GroupResult,
+  type Queued,
+} from '#app/grade.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
 import { ENV, requireEnv } from '#adapters/aws/env.ts';
@@ -58,15 +66,12 @@ export function createGradeHandler(deps: GradeHandlerDeps) {
 
   const gradeGroup = async (patientId: string, records: SQSRecord[]): Promise<Outcome> => {
     const queued = readQueued(records.map((r) => r.body));
-    queued.ignored?.forEach((fields, i) => {
-      const m = queued.messages[i];
-      if (fields.length > 0 && m && !(m instanceof Error))
-        logger.warn('queued message graded without the fields this release does not know (a later ingest queued it)', {
-          patientId,
-          messageId: m.messageId,
-          fields,
-        });
-    });
+    for (const { messageId, fields } of laterReleaseFields(queued))
+      logger.warn('queued message graded without the fields this release does not know (a later ingest queued it)', {
+        patientId,
+        messageId,
+        fields,
+      });
     try {
       // A write DynamoDB refuses for a reason of its own is made again one message at a time (gradeQueued), so that
       // the messages before the one it refuses are committed, not failed with it; an outage is thrown. A lone

@@ -174,6 +174,28 @@ export function readQueued(bodies: readonly string[]): Queued {
   return { messages, provenance: bodies.map(provenanceOf), ignored };
 }
 
+/** How many left-out fields a warning names: a later release can add many, and the log line stays short. */
+const LATER_FIELDS_NAMED = 10;
+
+/**
+ * The warnings a host logs for the messages of `queued` read without a later release's fields (readQueued), each
+ * naming at most LATER_FIELDS_NAMED fields and how many more there were: field names only, never values.
+ */
+export function laterReleaseFields(queued: Queued): { index: number; messageId: string; fields: string[] }[] {
+  return (queued.ignored ?? []).flatMap((fields, index) => {
+    const m = queued.messages[index];
+    if (fields.length === 0 || !m || m instanceof Error) return [];
+    const more = fields.length - LATER_FIELDS_NAMED;
+    return [
+      {
+        index,
+        messageId: m.messageId,
+        fields: more > 0 ? [...fields.slice(0, LATER_FIELDS_NAMED), `${more} more`] : fields,
+      },
+    ];
+  });
+}
+
 /**
  * Grades a patient's queued messages together (`together`: one load, one write); if that fails for a reason of
  * their own (not `isOutage`: a message the store refuses), grades them again one at a time, in order, each graded

@@ -214,6 +214,17 @@ describe('grade handler: a message a later ingest queued (a deploy or a rollback
       fields: ['monitoringEnd2'],
     });
   });
+
+  it('names at most ten of the fields it left out, and how many more (the warning stays one short line)', async () => {
+    const fever = msg('P', 5, { vitals: { temperatureC: 39.2 } });
+    const added = Object.fromEntries(Array.from({ length: 25 }, (_, i) => [`added${i}`, i]));
+    const later = { ...fever, vitals: { ...fever.vitals, ...added } } as unknown as DeviceMessage;
+    const handler = mod.createGradeHandler({ store, config: DEFAULT_CONFIG, now: Date.now, ...live });
+    const { result, out } = await captureOutput(() => handler(sqsEvent([sqsRecord(enrol('P')), sqsRecord(later)])));
+    expect(result.batchItemFailures).toEqual([]);
+    const warning = JSON.parse(out.split('\n').find((l) => l.includes('fields this release does not know'))!);
+    expect(warning.fields).toEqual([...Array.from({ length: 10 }, (_, i) => `vitals.added${i}`), '15 more']);
+  });
 });
 
 describe('grade handler cold start', () => {

@@ -6,7 +6,15 @@
 // shared with the grade Lambda), so that the failure counts against the message whose write fails, not the
 // patient's first. A database that cannot write (a
 // full disk) counts against no message: the patient waits a second.
-import { gradePatient, gradeQueued, readQueued, reusedIds, type GroupResult, type Queued } from '#app/grade.ts';
+import {
+  gradePatient,
+  gradeQueued,
+  laterReleaseFields,
+  readQueued,
+  reusedIds,
+  type GroupResult,
+  type Queued,
+} from '#app/grade.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { wireId } from '#domain/ids.ts';
@@ -189,12 +197,10 @@ export class GradingWorker {
     for (const [patientId, group] of groups) {
       const q = readQueued(group.map((r) => r.body));
       queued.set(patientId, q);
-      q.ignored?.forEach((fields, i) => {
-        if (fields.length > 0)
-          this.log(
-            `grading: message ${wireId(group[i]!.message_id)} of patient ${wireId(patientId)} graded without the fields this release does not know (${fields.map(wireId).join(', ')}; a later release queued it)`,
-          );
-      });
+      for (const { index, fields } of laterReleaseFields(q))
+        this.log(
+          `grading: message ${wireId(group[index]!.message_id)} of patient ${wireId(patientId)} graded without the fields this release does not know (${fields.map(wireId).join(', ')}; a later release queued it)`,
+        );
       try {
         const { result, counts: c } = await this.stage(batch, patientId, group, q);
         counts.set(patientId, c);
