@@ -121,7 +121,8 @@ export interface StateStore {
   priorDigests?(patientId: string, messageIds: readonly string[]): Promise<Map<string, string[]>>;
   /**
    * The state a patient with none stored starts from, where it is not the empty one: in a data directory restored
-   * from a backup, its sequence moved on (movedOnByRestore, 2026-12-07). Undefined: the empty state.
+   * from a backup, its sequence moved on (movedOnByRestore, 2026-12-07). Undefined: the empty state. Asked after
+   * load and priorDigests: the DynamoDB store reads the restore with the long tail (one request, not two).
    */
   firstState?(patientId: string): PatientState | undefined;
 }

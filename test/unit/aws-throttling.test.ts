@@ -8,6 +8,7 @@ import {
   TransactWriteItemsCommand,
   TransactionCanceledException,
   type DynamoDBClient,
+  type KeysAndAttributes,
 } from '@aws-sdk/client-dynamodb';
 import type { Context, SQSBatchResponse } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -21,7 +22,7 @@ import { DEFAULT_PAGING } from '#domain/paging.ts';
 import { reduce } from '#domain/reducer.ts';
 import type { PatientState } from '#domain/state.ts';
 import type { PageMessage } from '#ports';
-import { batchGet } from '#adapters/aws/batch-get.ts';
+import { batchGet, batchGetTables } from '#adapters/aws/batch-get.ts';
 import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
 import { transactWrite } from '#adapters/aws/transact.ts';
 import { dynamoPager } from '#adapters/aws/dynamo-pager.ts';
@@ -59,14 +60,18 @@ function clientWith(about: (command: unknown) => Promise<unknown> | undefined): 
   return client;
 }
 
-/** Whether a command's keys (a GetItem's, a BatchGetItem's: the state's `pk`, the seen messages' `patientId`) are all the patient's. */
+/**
+ * Whether a command's keys (a GetItem's, a BatchGetItem's: the state's `pk`, the seen messages' `patientId`) are all
+ * the patient's, but for the state table's restore record, read with a new patient's seen messages.
+ */
 function isAbout(command: unknown, patientId: string): boolean {
   const input = (command as { input: Record<string, unknown> }).input;
   if (command instanceof GetItemCommand) return (input.Key as { pk?: { S?: string } }).pk?.S === patientId;
   if (command instanceof BatchGetItemCommand) {
     type Key = { pk?: { S?: string }; patientId?: { S?: string } };
-    const requests = Object.values(input.RequestItems as Record<string, { Keys: Key[] }>);
-    return requests.every((r) => r.Keys.every((k) => (k.pk ?? k.patientId)?.S === patientId));
+    const keys = Object.values(input.RequestItems as Record<string, { Keys: Key[] }>).flatMap((r) => r.Keys);
+    const own = keys.filter((k) => k.pk?.S !== '#restore');
+    return own.length > 0 && own.every((k) => (k.pk ?? k.patientId)?.S === patientId);
   }
   return false;
 }
@@ -420,5 +425,42 @@ describe('batch reads and transactions under throttling, pinned by a mutation ru
       /unprocessed 6 times/,
     );
     expect(slept).toEqual([100, 200, 400, 800, 1000]);
+  });
+
+  it("reads two tables in one request: at most 100 keys over both, the ones left unprocessed asked again with their table's read", async () => {
+    const sent: Record<string, KeysAndAttributes>[] = [];
+    const client = {
+      send: async (command: BatchGetItemCommand) => {
+        const asked = command.input.RequestItems!;
+        sent.push(asked);
+        // The first time, the last key of each table is left unprocessed.
+        const later = sent.length === 1;
+        const answer = (t: string) => (later ? asked[t]!.Keys!.slice(0, -1) : asked[t]!.Keys!);
+        return {
+          Responses: Object.fromEntries(
+            Object.keys(asked).map((t) => [t, answer(t).map((k) => ({ ...k, in: { S: t } }))]),
+          ),
+          UnprocessedKeys: later
+            ? Object.fromEntries(Object.keys(asked).map((t) => [t, { Keys: asked[t]!.Keys!.slice(-1) }]))
+            : {},
+        };
+      },
+    } as unknown as DynamoDBClient;
+    const keys = (n: number) => Array.from({ length: n }, (_, i) => ({ pk: { S: `k${i}` } }));
+    const found = await batchGetTables(
+      client,
+      {
+        a: { keys: keys(1), read: { ConsistentRead: true } },
+        b: { keys: keys(120), read: { ProjectionExpression: 'pk' } },
+      },
+      async () => undefined,
+    );
+    expect(found.get('a')).toHaveLength(1);
+    expect(found.get('b')).toHaveLength(120);
+    expect(sent.map((r) => Object.values(r).reduce((n, t) => n + t.Keys!.length, 0))).toEqual([100, 2, 21]);
+    expect(sent[1]).toEqual({
+      a: { ConsistentRead: true, Keys: [{ pk: { S: 'k0' } }] },
+      b: { ProjectionExpression: 'pk', Keys: [{ pk: { S: 'k98' } }] },
+    });
   });
 });

@@ -11,14 +11,18 @@ import {
 } from '@aws-sdk/client-dynamodb';
 
 type Item = Record<string, AttributeValue>;
+type Sleep = (ms: number) => Promise<void>;
+const wait: Sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Requests for one batch of keys, the first included: backoff 100, 200, 400, 800 ms, then 1 s (2.5 s in all). */
 const BATCH_GET_ROUNDS = 6;
+/** Keys DynamoDB takes in one BatchGetItem, over all its tables. */
+const KEYS_PER_REQUEST = 100;
 
 /** DynamoDB kept leaving keys unprocessed: the table is throttled. An outage (retried), never the caller's data. */
 class BatchReadThrottled extends Error {
-  constructor(table: string, left: number) {
-    super(`DynamoDB left ${left} keys of ${table} unprocessed ${BATCH_GET_ROUNDS} times (throttled)`);
+  constructor(tables: string[], left: number) {
+    super(`DynamoDB left ${left} keys of ${tables.join(', ')} unprocessed ${BATCH_GET_ROUNDS} times (throttled)`);
     this.name = 'BatchReadThrottled';
   }
 }
@@ -29,20 +33,43 @@ export async function batchGet(
   table: string,
   keys: readonly Item[],
   read: Omit<KeysAndAttributes, 'Keys'>,
-  sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+  sleep: Sleep = wait,
 ): Promise<Item[]> {
-  const items: Item[] = [];
-  for (let i = 0; i < keys.length; i += 100) {
-    let request: Item[] = keys.slice(i, i + 100);
-    for (let round = 0; request.length > 0; round++) {
-      if (round === BATCH_GET_ROUNDS) throw new BatchReadThrottled(table, request.length);
+  return (await batchGetTables(client, { [table]: { keys, read } }, sleep)).get(table) ?? [];
+}
+
+/**
+ * batchGet over several tables at once: one request for up to 100 keys of them all (two tables read for the price of
+ * one request). The items found, by table (a table with none found may be absent).
+ */
+export async function batchGetTables(
+  client: DynamoDBClient,
+  tables: Record<string, { keys: readonly Item[]; read: Omit<KeysAndAttributes, 'Keys'> }>,
+  sleep: Sleep = wait,
+): Promise<Map<string, Item[]>> {
+  const found = new Map<string, Item[]>();
+  const all = Object.entries(tables).flatMap(([table, t]) => t.keys.map((key) => ({ table, key })));
+  for (let i = 0; i < all.length; i += KEYS_PER_REQUEST) {
+    let request: Record<string, KeysAndAttributes> = {};
+    for (const { table, key } of all.slice(i, i + KEYS_PER_REQUEST)) {
+      request[table] ??= { ...tables[table]!.read, Keys: [] };
+      request[table].Keys!.push(key);
+    }
+    for (let round = 0; Object.keys(request).length > 0; round++) {
+      if (round === BATCH_GET_ROUNDS) {
+        const left = Object.values(request).reduce((n, r) => n + (r.Keys?.length ?? 0), 0);
+        throw new BatchReadThrottled(Object.keys(request), left);
+      }
       if (round > 0) await sleep(Math.min(1000, 50 * 2 ** round));
-      const out: BatchGetItemCommandOutput = await client.send(
-        new BatchGetItemCommand({ RequestItems: { [table]: { ...read, Keys: request } } }),
-      );
-      items.push(...(out.Responses?.[table] ?? []));
-      request = out.UnprocessedKeys?.[table]?.Keys ?? [];
+      const out: BatchGetItemCommandOutput = await client.send(new BatchGetItemCommand({ RequestItems: request }));
+      for (const [table, items] of Object.entries(out.Responses ?? {})) {
+        if (!found.has(table)) found.set(table, []);
+        found.get(table)!.push(...items);
+      }
+      request = {};
+      for (const [table, left] of Object.entries(out.UnprocessedKeys ?? {}))
+        if ((left.Keys?.length ?? 0) > 0) request[table] = { ...tables[table]!.read, Keys: left.Keys };
     }
   }
-  return items;
+  return found;
 }

@@ -9,6 +9,8 @@
 //   or pending in the state item, never in neither: a crash between the two writes leaves it in both, and a message
 //   redriven from the dead-letter queue however late is still known. Duplicates are recognised by reading the
 //   seen-messages table after the state (priorDigests), the pending ones by the state's window.
+// - A patient with no state starts from the restore the state table records (firstState): its record is read in the
+//   same BatchGetItem as the seen messages, so a patient's first grading costs no request more than its next ones.
 import {
   ConditionalCheckFailedException,
   GetItemCommand,
@@ -32,8 +34,8 @@ import {
   type StateStore,
   type StoredState,
 } from '#ports';
-import { batchGet } from './batch-get.ts';
-import { readRestore } from './restore.ts';
+import { batchGetTables } from './batch-get.ts';
+import { RESTORE_KEY, restoreOf } from './restore.ts';
 import { transactWrite } from './transact.ts';
 import { APPEND_ONLY, auditItem, carriedEntries, writtenStamp } from './dynamo-audit-log.ts';
 import { encodeStateItem, stateOfItem, type CarriedEntry, type PendingSeen } from './state-item.ts';
@@ -120,10 +122,16 @@ export class DynamoStateStore implements StateStore {
     { version: number; indexed: number | undefined; since: number | undefined; pending: PendingSeen[] }
   >();
 
-  /** For patients the last load found no state of: the restore the state table records (RESTORE_KEY). */
+  /** Patients the last load found no state of: priorDigests reads the restore for them (RESTORE_KEY). */
+  private readonly stateless = new Set<string>();
+
+  /** For patients the last load found no state of: the restore the state table records, as priorDigests read it. */
   private readonly restoredAt = new Map<string, number>();
 
-  /** The state a patient with none stored starts from after a restore: its sequence moved on (movedOnByRestore). */
+  /**
+   * The state a patient with none stored starts from after a restore: its sequence moved on (movedOnByRestore).
+   * Known once priorDigests has read the restore record after the load (gradePatient does, for any message to apply).
+   */
   firstState(patientId: string): PatientState | undefined {
     const at = this.restoredAt.get(patientId);
     return at === undefined ? undefined : movedOnByRestore(undefined, patientId, at);
@@ -151,15 +159,15 @@ export class DynamoStateStore implements StateStore {
       }),
     );
     const item = out.Item;
+    this.restoredAt.delete(patientId);
+    this.stateless.delete(patientId);
     if (!item) {
-      // A patient with no state: after a restore (crs restore --backend aws), its sequence starts moved on too.
-      const restore = await readRestore(this.client, this.tableName);
-      this.restoredAt.delete(patientId);
-      if (restore) this.restoredAt.set(patientId, restore.restoredAt);
-      if (this.restoredAt.size > LOADED_PATIENTS_MAX) this.restoredAt.delete(this.restoredAt.keys().next().value!);
+      // A patient with no state: after a restore (crs restore --backend aws), its sequence starts moved on too. The
+      // restore record is read with the seen messages (priorDigests), not in a request of its own.
+      this.stateless.add(patientId);
+      if (this.stateless.size > LOADED_PATIENTS_MAX) this.stateless.delete(this.stateless.keys().next().value!);
       return undefined;
     }
-    this.restoredAt.delete(patientId);
     const version = Number(item.version?.N);
     // Items written before the compact form hold the state as JSON (version 1 or 2): read, and written compact.
     const held = stateOfItem(item);
@@ -179,19 +187,30 @@ export class DynamoStateStore implements StateStore {
 
   /**
    * The digests each of these messageIds was applied with before, from the seen-messages table: consistent reads
-   * (read after the state: whatever the state's version has applied is there or pending in the state item).
+   * (read after the state: whatever the state's version has applied is there or pending in the state item). For a
+   * patient the last load found no state of, the restore record of the state table in the same request (firstState).
    */
   async priorDigests(patientId: string, messageIds: readonly string[]): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>();
-    if (!this.seenTableName) return out;
     const S = SEEN_TABLE;
-    const keys = [...new Set(messageIds)].map((id) => ({ [S.partitionKey]: { S: patientId }, [S.sortKey]: { S: id } }));
-    const items = await batchGet(this.client, this.seenTableName, keys, {
-      ConsistentRead: true,
-      ProjectionExpression: '#id, #digests',
-      ExpressionAttributeNames: { '#id': S.sortKey, '#digests': S.digestsAttribute },
-    });
-    for (const item of items) {
+    const tables: Parameters<typeof batchGetTables>[1] = {};
+    if (this.stateless.has(patientId)) tables[this.tableName] = { keys: [RESTORE_KEY], read: { ConsistentRead: true } };
+    if (this.seenTableName)
+      tables[this.seenTableName] = {
+        keys: [...new Set(messageIds)].map((id) => ({ [S.partitionKey]: { S: patientId }, [S.sortKey]: { S: id } })),
+        read: {
+          ConsistentRead: true,
+          ProjectionExpression: '#id, #digests',
+          ExpressionAttributeNames: { '#id': S.sortKey, '#digests': S.digestsAttribute },
+        },
+      };
+    const found = await batchGetTables(this.client, tables);
+    if (this.stateless.delete(patientId)) {
+      const restore = restoreOf(found.get(this.tableName)?.[0]);
+      if (restore) this.restoredAt.set(patientId, restore.restoredAt);
+      if (this.restoredAt.size > LOADED_PATIENTS_MAX) this.restoredAt.delete(this.restoredAt.keys().next().value!);
+    }
+    for (const item of this.seenTableName ? (found.get(this.seenTableName) ?? []) : []) {
       const id = item[S.sortKey]?.S;
       if (id !== undefined) out.set(id, item[S.digestsAttribute]?.SS ?? []);
     }

@@ -22,7 +22,7 @@ import { STATE_TABLE as T } from './table-layout.ts';
 type Item = Record<string, AttributeValue>;
 
 /** The state table's item that records the last restore: kind "restore", restoredAt and takenAt (epoch ms). */
-const RESTORE_KEY = { [T.partitionKey]: { S: '#restore' }, [T.sortKey]: { S: 'restore' } } as const;
+export const RESTORE_KEY = { [T.partitionKey]: { S: '#restore' }, [T.sortKey]: { S: 'restore' } } as const;
 
 /** The last restore the state table records (undefined: none), read consistently. */
 export async function readRestore(
@@ -30,8 +30,13 @@ export async function readRestore(
   stateTable: string,
 ): Promise<{ restoredAt: number; takenAt: number } | undefined> {
   const out = await client.send(new GetItemCommand({ TableName: stateTable, Key: RESTORE_KEY, ConsistentRead: true }));
-  const restoredAt = Number(out.Item?.restoredAt?.N);
-  const takenAt = Number(out.Item?.takenAt?.N);
+  return restoreOf(out.Item);
+}
+
+/** The restore a RESTORE_KEY item records (undefined: no item, or not one); read by the state store in a batch too. */
+export function restoreOf(item: Item | undefined): { restoredAt: number; takenAt: number } | undefined {
+  const restoredAt = Number(item?.restoredAt?.N);
+  const takenAt = Number(item?.takenAt?.N);
   return Number.isSafeInteger(restoredAt) && Number.isSafeInteger(takenAt) ? { restoredAt, takenAt } : undefined;
 }
 
