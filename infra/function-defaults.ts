@@ -10,7 +10,9 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { ENV } from '#adapters/aws/env.ts';
 import { METRICS_NAMESPACE } from '#adapters/aws/telemetry.ts';
+import { thisRelease } from '#app/release.ts';
 import { FUNCTION_ENTRIES, REPO_ROOT, bundleFunction, type FunctionName } from './bundling.ts';
 
 export interface CrsFunctionProps {
@@ -127,6 +129,7 @@ export class CrsFunction extends Construct {
         POWERTOOLS_SERVICE_NAME: props.name,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         POWERTOOLS_LOG_LEVEL: props.logLevel ?? DEFAULT_LOG_LEVEL,
+        [ENV.release]: thisRelease(),
         ...props.environment,
       },
     });

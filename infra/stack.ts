@@ -55,6 +55,7 @@ import { keptQueueProps } from './queues.ts';
 import { DEFAULT_THROTTLE, checkThrottlesFit, routeThrottles, type RouteThrottle } from './throttles.ts';
 import { checkEveryPagedTeamSubscribed, type PagingConfig } from './paging-config.ts';
 import { DeployInputError } from './deploy-input.ts';
+import { thisRelease } from '#app/release.ts';
 
 export interface Concurrency {
   ingest: number;
@@ -726,6 +727,10 @@ export class CrsAlertingStack extends Stack {
 
     this.addAlarms();
 
+    new CfnOutput(this, 'Release', {
+      value: thisRelease(),
+      description: 'the release deployed: its commit and that commit date (crs --version says the same of a checkout)',
+    });
     new CfnOutput(this, 'IngestUrl', {
       value: `${this.api.apiEndpoint}${ROUTES.single}`,
       description: 'POST one message here',

@@ -46,6 +46,8 @@ export const OUTPUTS = {
   NotifyFailuresQueueUrl: OPERATOR_ENV.notifyFailuresQueue,
   UndeliveredPagesArn: OPERATOR_ENV.undeliveredPagesArn,
   UndeliveredAlarmsArn: OPERATOR_ENV.undeliveredAlarmsArn,
+  /** The release deployed (crs doctor compares it with its own). */
+  Release: ENV.release,
 } as const;
 
 export class OperatorUsageError extends Error {}

@@ -64,6 +64,7 @@ import {
 } from '#domain/paging-endpoints.ts';
 import { OPERATOR_ENV, OUTPUTS, OperatorUsageError, need, operatorAws, operatorVariables } from './aws-operator.ts';
 import { inline, shown, parseFlags } from './flags.ts';
+import { thisRelease } from '#app/release.ts';
 
 export const DOCTOR_USAGE = `  crs doctor --backend aws [--outputs FILE] [--paging FILE] [--config FILE] [--test-page TEAM] [--json]
       whether pages reach people: each team's subscriptions (confirmed, pending confirmation, SMS opted out, their
@@ -120,6 +121,11 @@ export interface DoctorReport {
   testPage?: { team: PageTeam; testId: string; messageId: string; endpoints: number };
   /** Teams the deployment's configuration (--config; the defaults without it) pages nobody at: no endpoint needed. */
   unpaged: PageTeam[];
+  /**
+   * The release the stack deployed (its `Release` output; null: not given, or a stack from before 2026-12-07) and
+   * this crs's: the operator commands read and write the stack's tables as their own release does.
+   */
+  release: { stack: string | null; crs: string };
   problems: string[];
   warnings: string[];
 }
@@ -144,6 +150,8 @@ export interface DoctorOptions {
    * teams leave out needs no endpoint. The defaults page every team.
    */
   config?: GradingConfig;
+  /** This crs's release: thisRelease() when not given. */
+  release?: string;
 }
 
 /** The escalate schedule runs every minute; this long without a run means ladders are not escalating. */
@@ -770,9 +778,14 @@ export async function examine(
     patients: null,
     tokens: null,
     sms: { type: null, monthlySpendLimitUsd: null, senderId: null, inSandbox: null },
+    release: { stack: vars[ENV.release] ?? null, crs: o.release ?? thisRelease() },
     problems: [],
     warnings: [],
   };
+  if (report.release.stack !== null && report.release.stack !== report.release.crs)
+    report.warnings.push(
+      `the stack runs release ${report.release.stack}, this crs is release ${report.release.crs}: run the operator commands (crs token, silence, outbox, restore) from a checkout of the stack's release`,
+    );
   const listed: PagesListed[] = [];
   const wards = await attempt(
     report,
@@ -943,7 +956,10 @@ const ago = (s: number) =>
   s < 120 ? `${s} s ago` : s < 7200 ? `${Math.round(s / 60)} min ago` : `${Math.round(s / 3600)} h ago`;
 
 export function formatReport(r: DoctorReport): string {
-  const lines = [`Pages topic ${r.pagesTopicArn}${r.pagesTopicRead ? '' : ': could not be read (see the problems)'}`];
+  const lines = [
+    `Release: the stack ${r.release.stack ?? 'not said (no Release output given)'}; this crs ${r.release.crs}`,
+    `Pages topic ${r.pagesTopicArn}${r.pagesTopicRead ? '' : ': could not be read (see the problems)'}`,
+  ];
   for (const team of r.pagesTopicRead ? PAGE_TEAMS : []) {
     const subs = r.teams[team];
     lines.push(

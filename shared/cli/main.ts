@@ -37,6 +37,7 @@ const USAGE = `usage:
   crs doctor --backend aws [--outputs F] [--test-page TEAM]        whether pages reach people: subscriptions, alarms, last runs
   crs outbox list | retry (--all | ID...) [--data DIR | --backend aws]  records a lane parked: a receiver refused them (crs outbox --help)
   crs dead-letters list | redrive (--all | ID...) [--data DIR]     messages grading failed 3 times, graded again once fixed
+  crs --version                                                    which release this is (its commit and that commit's date)
   (crs serve --help and crs simulate --help list every option)
 `;
 
@@ -289,6 +290,9 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
         } else process.stdout.write(values.openapi ? await openapi() : schema);
         return EXIT.ok;
       }
+      case '--version':
+        process.stdout.write(`crs ${(await import('#app/release.ts')).thisRelease()}\n`);
+        return EXIT.ok;
       case undefined:
       case 'help':
       case '--help':

@@ -9,6 +9,7 @@ import { DEFAULT_MAX_PATIENTS } from '#adapters/sqlite/patients.ts';
 import { lockDataDir, openDataDir } from '#adapters/sqlite/db.ts';
 import { DEFAULT_RETENTION_DAYS } from '#adapters/sqlite/retention.ts';
 import { openMllpWarning, plainHttpWarning } from '#app/auth.ts';
+import { thisRelease } from '#app/release.ts';
 import { parseZone, zoneProblem } from '#app/interfaces/zone.ts';
 import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/patient-authority.ts';
 import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient-system.ts';
@@ -251,7 +252,7 @@ function announce(
   host?: string,
 ): void {
   const where = wildcard(host) ? `every address (--host ${host}), port ${server.port}; here ${server.url}` : server.url;
-  log(`crs serve: listening on ${where} (data ${server.dataDir}, scheme ${config.scheme})`);
+  log(`crs serve: listening on ${where} (data ${server.dataDir}, scheme ${config.scheme}; crs ${thisRelease()})`);
   // The link holds the board key, which opens every patient's record: printed only to a person at a terminal. Under
   // a supervisor standard error is a log (the journal), where it was written at every start until 2026-12-06.
   if (process.stderr.isTTY) log(`crs serve: on-call board: ${server.boardUrl}`);
@@ -357,6 +358,7 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
     const server = await startEmbeddedServer({
       dataDir,
       config,
+      release: thisRelease(),
       ...(links ? { publicUrl: links } : {}),
       pageLines: v['page-lines'] ?? false,
       port: listenPort,
@@ -529,7 +531,7 @@ export async function startCommand(args: string[], loadConfig: LoadConfig): Prom
     const token = process.env.CRS_INGEST_TOKEN || `demo_${randomBytes(32).toString('base64url')}`;
     const scenario = scenarioFor({ seed, speed, courses: COURSE_NAMES, copies: 1 });
     const config = demoConfig(loaded, scenario.spanMs);
-    const options = { dataDir, config, localToken: token, log };
+    const options = { dataDir, config, release: thisRelease(), localToken: token, log };
     let server: EmbeddedServer;
     try {
       server = await startEmbeddedServer({ ...options, port: wanted });

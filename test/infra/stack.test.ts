@@ -31,6 +31,7 @@ import { HTTPS_HEALTHY_RETRY_POLICY } from '#adapters/aws/sns-delivery.ts';
 import { pagesSubscriptions } from '#domain/paging-endpoints.ts';
 import { PAGING, synthesize, templateApp } from './synth.ts';
 import { statefulResources } from './stateful.ts';
+import { thisRelease } from '#app/release.ts';
 
 let synth: ReturnType<typeof synthesize>;
 let template: Template;
@@ -725,7 +726,10 @@ describe('functions', () => {
       expect(fn.Properties.ReservedConcurrentExecutions, id).toBeGreaterThan(0);
       // Source maps are read only when an error reaches the runtime (source-positions.ts), not at every cold start.
       expect(fn.Properties.Environment.Variables.NODE_OPTIONS, id).toBeUndefined();
+      // Which release each runs, on its every log line (telemetry.ts): during a deploy they run two.
+      expect(fn.Properties.Environment.Variables.CRS_RELEASE, id).toBe(thisRelease());
     }
+    expect(synth.template.Outputs?.Release).toMatchObject({ Value: thisRelease() });
     // As docs/aws.md states them (the cost model prices what the template says).
     const memory = Object.fromEntries(
       FUNCTIONS.map((f) => [f, resources[idOf(synth.stack[f].fn)]!.Properties.MemorySize]),

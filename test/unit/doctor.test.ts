@@ -173,6 +173,35 @@ beforeEach(() => {
 });
 
 describe('crs doctor', () => {
+  it('says which release the stack runs and warns when this crs is another (its commands act as their release)', async () => {
+    const same = await examine(
+      clients(),
+      { ...vars, CRS_RELEASE: '2026-12-07 1c3511dd' },
+      {
+        now: NOW,
+        release: '2026-12-07 1c3511dd',
+      },
+    );
+    expect(same.release).toEqual({ stack: '2026-12-07 1c3511dd', crs: '2026-12-07 1c3511dd' });
+    expect(same.warnings.join('\n')).not.toContain('release');
+    expect(formatReport(same)).toContain('Release: the stack 2026-12-07 1c3511dd; this crs 2026-12-07 1c3511dd\n');
+    const other = await examine(
+      clients(),
+      { ...vars, CRS_RELEASE: '2026-12-06 0a1b2c3d' },
+      {
+        now: NOW,
+        release: '2026-12-07 1c3511dd',
+      },
+    );
+    expect(other.warnings).toContain(
+      "the stack runs release 2026-12-06 0a1b2c3d, this crs is release 2026-12-07 1c3511dd: run the operator commands (crs token, silence, outbox, restore) from a checkout of the stack's release",
+    );
+    // A stack from before 2026-12-07 has no Release output: said, not warned of.
+    const before = await examine(clients(), vars, { now: NOW, release: '2026-12-07 1c3511dd' });
+    expect(before.release.stack).toBeNull();
+    expect(formatReport(before)).toContain('Release: the stack not said (no Release output given); this crs');
+  });
+
   it('finds what keeps pages from people that the emulator cannot show', async () => {
     const r = await examine(clients(), vars, { now: NOW });
     expect(r.teams.icu).toEqual([

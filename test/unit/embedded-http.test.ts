@@ -148,6 +148,13 @@ describe('ingest over HTTP', () => {
     expect((await post('/v1/messages', escalation('P3')[0], { authorization: `Bearer ${token}` })).status).toBe(403);
   });
 
+  it('says in /api/health which release runs (the runbook speaks of releases by their dates)', async () => {
+    expect(((await (await api('/api/health')).json()) as { release: string }).release).toBe('unknown release');
+    await server.close();
+    server = await start({ release: '2026-12-07 1c3511dd' });
+    expect(((await (await api('/api/health')).json()) as { release: string }).release).toBe('2026-12-07 1c3511dd');
+  });
+
   it('answers a duplicate like an accepted message and changes nothing', async () => {
     const [a, b] = escalation('P1');
     await post('/v1/messages', a);

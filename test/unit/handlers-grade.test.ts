@@ -209,6 +209,7 @@ describe('grade handler: a message a later ingest queued (a deploy or a rollback
     const warning = out.split('\n').find((l) => l.includes('fields this release does not know'));
     expect(JSON.parse(warning!)).toMatchObject({
       level: 'WARN',
+      release: 'unknown release', // the stack sets CRS_RELEASE (test/infra/stack.test.ts); this test does not
       patientId: 'P',
       messageId: fever.messageId,
       fields: ['monitoringEnd2'],

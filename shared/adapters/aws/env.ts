@@ -39,6 +39,8 @@ export const ENV = {
    * a site's protocol texts soon exceed Lambda's 4 KB of variables a function.
    */
   gradingConfigFile: 'CRS_CONFIG_FILE',
+  /** The release the stack was synthesized from (shared/app/release.ts): on every log line, in the console. */
+  release: 'CRS_RELEASE',
 } as const;
 
 /** The name of that file in a function's code (infra/stack.ts ships it there). */

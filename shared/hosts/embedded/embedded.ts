@@ -26,6 +26,7 @@ import type { Principal } from '#app/scope.ts';
 import type { MessageQueue } from '#ports';
 import { refusedAsReplaced, replacementOf, tokenExpired, tokenPrincipal } from '#app/auth.ts';
 import { GradingWorker } from './worker.ts';
+import { UNKNOWN_RELEASE } from '#app/release.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import { MAX_OBSERVATION_AGE_VARIABLE, maxObservationAgeSetting } from '#domain/device-clock.ts';
 import type { SiteZone } from '#app/interfaces/zone.ts';
@@ -50,6 +51,8 @@ import { clockParameter } from '../test-clock.ts';
 export interface EmbeddedOptions {
   dataDir: string;
   config: GradingConfig;
+  /** Which release runs (releaseOfCheckout, said by /api/health); UNKNOWN_RELEASE when not given. */
+  release?: string;
   port?: number;
   host?: string;
   /**
@@ -401,6 +404,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     limits,
     ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
     health: () => ({
+      release: o.release ?? UNKNOWN_RELEASE,
       ...queries.counts(),
       graded: worker.stats.applied,
       duplicates: worker.stats.duplicates,
