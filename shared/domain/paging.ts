@@ -132,6 +132,13 @@ export interface Page {
    * to neurology), so that its link says where that grade went, not "answer that one" (2026-12-06; absent before).
    */
   supersededTeams?: string[];
+  /**
+   * On AWS, the restore (`crs restore --backend aws`, epoch ms) of the deployment that holds the page, when the page
+   * came from the backup (the copy marks it) or is an alert raised since whose id the lost deployment may have given
+   * (a no-data alert's: when the feed went quiet). Every send of it carries it in its sendId (page-event.ts,
+   * restoredSendId), as every send of a restored crs serve does (2026-12-07). Absent: never restored.
+   */
+  restoredAt?: number;
 }
 
 /**
@@ -191,6 +198,7 @@ const PAGE_FIELDS: [keyof Page, (v: unknown) => boolean, 'required' | 'optional'
   ['closedAt', isTime, 'optional'],
   ['supersededBy', isText, 'optional'],
   ['supersededTeams', (v) => Array.isArray(v) && v.every(isText), 'optional'],
+  ['restoredAt', isTime, 'optional'],
   [
     'ack',
     (v) => {
@@ -595,6 +603,11 @@ export interface AlertInput {
   summary: string;
   /** An all-clear that answers only this alert's pages (a ward's); without it, every open one of the subject's. */
   resolves?: string;
+  /**
+   * Raised by a deployment restored from a backup at this moment (AWS, epoch ms), for an id the lost deployment may
+   * have paged: its pages carry it (Page.restoredAt), and so does every send of them.
+   */
+  restoredAt?: number;
 }
 
 /** The teams an alert of this subject pages (`alertTeams`). */
@@ -637,6 +650,7 @@ export function pagesForAlert(
         kind,
         grade: 0,
         summary: alert.summary,
+        ...(alert.restoredAt === undefined ? {} : { restoredAt: alert.restoredAt }),
       },
       now,
       silences,
@@ -649,7 +663,16 @@ export function pagesForAlert(
 
 type PageSeed = Pick<
   Page,
-  'notificationId' | 'patientId' | 'team' | 'subject' | 'kind' | 'grade' | 'fromGrade' | 'summary' | 'actions'
+  | 'notificationId'
+  | 'patientId'
+  | 'team'
+  | 'subject'
+  | 'kind'
+  | 'grade'
+  | 'fromGrade'
+  | 'summary'
+  | 'actions'
+  | 'restoredAt'
 >;
 
 function newPage(

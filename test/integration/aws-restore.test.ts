@@ -19,6 +19,7 @@ import type { DeviceMessage } from '#domain/contract.ts';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { copyTable } from '#adapters/aws/restore.ts';
 import {
+  HostClock,
   operatorShell,
   pageLines,
   post,
@@ -26,8 +27,10 @@ import {
   settle,
   spawnAwsServe,
   stop,
+  teamPages,
   teardown,
   until,
+  type AwsServe,
 } from '#test/support/aws-serve.ts';
 import { crsMain } from '#test/support/cli.ts';
 import { CRS_MESSAGE, T0, enrol, msg } from '#test/support/messages.ts';
@@ -68,6 +71,50 @@ const recent = (m: DeviceMessage): DeviceMessage => {
 
 const shell = () => operatorShell(emulator.endpoint);
 
+type Tables = { state: string; seen: string; pages: string };
+
+/** The stack's State, SeenMessages and Pages tables, from the outputs file of a `crs serve --backend aws`. */
+function stackTables(outputs: string): Tables {
+  const o = Object.values(JSON.parse(readFileSync(outputs, 'utf8')))[0] as Record<string, string>;
+  return { state: o.StateTableName!, seen: o.SeenTableName!, pages: o.PagesTableName! };
+}
+
+/** Backups of the three tables standing for the instant T (moto restores a point in time as the table is now). */
+async function backUp(tables: Tables): Promise<Record<string, string>> {
+  const backups: Record<string, string> = {};
+  for (const [k, t] of Object.entries(tables))
+    backups[k] = (await dynamodb.send(new CreateBackupCommand({ TableName: t, BackupName: `${t}-at-T` })))
+      .BackupDetails!.BackupArn!;
+  return backups;
+}
+
+/** Each backup restored into a new table, `<table>-at-T`, as the runbook's step 5 does. */
+async function restoreBackups(tables: Tables, backups: Record<string, string>): Promise<void> {
+  for (const [k, t] of Object.entries(tables))
+    await dynamodb.send(new RestoreTableFromBackupCommand({ BackupArn: backups[k], TargetTableName: `${t}-at-T` }));
+}
+
+/** `crs restore --backend aws` from the `-at-T` tables into the stack's, as an operator runs it. */
+const crsRestore = (at: string, outputs: string, tables: Tables) =>
+  crsMain(
+    [
+      'restore',
+      '--backend',
+      'aws',
+      '--at',
+      at,
+      '--outputs',
+      outputs,
+      '--from-state-table',
+      `${tables.state}-at-T`,
+      '--from-seen-table',
+      `${tables.seen}-at-T`,
+      '--from-pages-table',
+      `${tables.pages}-at-T`,
+    ],
+    { env: shell() },
+  );
+
 describe('crs restore --backend aws', () => {
   it('pages what the gateways send again under ids the lost pipeline never sent', async () => {
     const prefix = runPrefix('restore');
@@ -76,47 +123,24 @@ describe('crs restore --backend aws', () => {
     const p1Later = [msg('P1', 20, CRS_MESSAGE[2]!)].map(recent);
     const p2 = [enrol('P2', 15), msg('P2', 25, CRS_MESSAGE[1]!)].map(recent);
     const lost = await spawnAwsServe(emulator.endpoint, prefix, args);
-    let tables: Record<string, string>;
+    let tables: Tables;
     const at = new Date().toISOString();
     try {
       for (const m of p1) expect((await post(lost.url, m)).status).toBe(202);
       await settle(lost, 1);
-      const outputs = Object.values(JSON.parse(readFileSync(outputsFile, 'utf8')))[0] as Record<string, string>;
-      tables = { state: outputs.StateTableName!, seen: outputs.SeenTableName!, pages: outputs.PagesTableName! };
-      // The backups standing for the instant T (moto restores a point in time as the table is now).
-      const backups: Record<string, string> = {};
-      for (const [k, t] of Object.entries(tables))
-        backups[k] = (await dynamodb.send(new CreateBackupCommand({ TableName: t, BackupName: `${t}-at-T` })))
-          .BackupDetails!.BackupArn!;
+      tables = stackTables(outputsFile);
+      const backups = await backUp(tables);
       // After T: P1 graded CRS 2 and P2 first seen, both paged by the pipeline then lost.
       for (const m of [...p1Later, ...p2]) expect((await post(lost.url, m)).status).toBe(202);
       await settle(lost, 3);
-      for (const [k, t] of Object.entries(tables))
-        await dynamodb.send(new RestoreTableFromBackupCommand({ BackupArn: backups[k], TargetTableName: `${t}-at-T` }));
+      await restoreBackups(tables, backups);
     } finally {
       expect(await stop(lost)).toBe(0);
     }
     const lostIds = new Set(pageLines(lost.lines).map((p) => p.notificationId));
     expect(lostIds.size).toBe(3);
 
-    const restored = await crsMain(
-      [
-        'restore',
-        '--backend',
-        'aws',
-        '--at',
-        at,
-        '--outputs',
-        outputsFile,
-        '--from-state-table',
-        `${tables.state}-at-T`,
-        '--from-seen-table',
-        `${tables.seen}-at-T`,
-        '--from-pages-table',
-        `${tables.pages}-at-T`,
-      ],
-      { env: shell() },
-    );
+    const restored = await crsRestore(at, outputsFile, tables!);
     expect(restored.status, restored.stderr).toBe(0);
     expect(restored.stdout).toMatch(/^State: .* holds the 2 item\(s\) of .*: .*1 patient\(s\) moved on$/m);
     expect(restored.stdout).toContain(`send again everything it sent since ${new Date(at).toISOString()}`);
@@ -144,6 +168,74 @@ describe('crs restore --backend aws', () => {
         ['P2', 'crs', 1],
       ]),
     );
+  }, 240_000);
+
+  it('sends the no-data alert, its all-clear and the next level of a page of the backup under ids the lost pipeline never sent', async () => {
+    // Neither id comes from the moved-on sequence: a no-data alert's is made of when the feed went quiet, which the
+    // resend gives again, and a page of the backup goes on from its revision as it went on in the lost pipeline. Until
+    // 2026-12-07 the restored pipeline sent both under the lost one's sendIds (crs serve marked them, AWS did not),
+    // and a receiver dropping repeats by sendId dropped a real alert.
+    const prefix = runPrefix('stale');
+    const cfg = join(dir, 'stale-config.json');
+    const outputs = join(dir, 'stale-outputs.json');
+    writeFileSync(cfg, JSON.stringify({ paging: { timeoutMinutes: { severe: 0.5, other: 1 }, staleFeedMinutes: 1 } }));
+    const args = ['--config', cfg, '--outputs', outputs, '--schedule-interval', '3600', '--page-lines'];
+    const clockEnv = { CRS_TEST_CLOCK: '1' };
+    const sends = (s: AwsServe) =>
+      teamPages(s.lines).filter((p) => p.patientId === 'K1' && (p.subject === 'stale-feed' || p.level > 0));
+    const first = [enrol('K1', 0), msg('K1', 10, CRS_MESSAGE[3]!)].map(recent);
+    let lostServer: AwsServe | undefined;
+    const lostClock = new HostClock(() => lostServer!, 'k');
+    lostServer = await spawnAwsServe(emulator.endpoint, prefix, args, clockEnv);
+    const lost = lostServer;
+    let tables: Tables;
+    const at = new Date().toISOString();
+    // Data again, after the alert: the same message on both (observed a little before the clocks stand then).
+    let resumed: DeviceMessage;
+    try {
+      for (const m of first) expect((await post(lost.url, m)).status).toBe(202);
+      await settle(lost, 1);
+      tables = stackTables(outputs);
+      const backups = await backUp(tables);
+      // After T: the CRS 3 climbs to its next level and the quiet monitor is alerted, then sends again (all-clear).
+      await lostClock.later(31);
+      resumed = lostClock.message('K1', 5, { vitals: { heartRate: 80 } });
+      expect((await post(lost.url, resumed)).status).toBe(202);
+      await lostClock.later(1);
+      await restoreBackups(tables, backups);
+    } finally {
+      expect(await stop(lost)).toBe(0);
+    }
+    const lostSends = sends(lost);
+    expect(lostSends.map((p) => `${p.kind} L${p.level}`).sort()).toEqual([
+      'alert L0',
+      'alert-cleared L0',
+      'escalation L1',
+      'escalation L1',
+    ]);
+
+    const restored = await crsRestore(at, outputs, tables!);
+    expect(restored.status, restored.stderr).toBe(0);
+    expect(restored.stdout).toMatch(/^Pages: .*; \d+ page\(s\) marked with the restore$/m);
+
+    let server: AwsServe | undefined;
+    const clock = new HostClock(() => server!, 'k2');
+    server = await spawnAwsServe(emulator.endpoint, prefix, args, clockEnv);
+    try {
+      await clock.later(31);
+      expect((await post(server.url, resumed!)).status).toBe(202);
+      await clock.later(1);
+    } finally {
+      expect(await stop(server)).toBe(0);
+      await teardown(emulator.endpoint, prefix);
+    }
+    const again = sends(server);
+    expect(again.map((p) => `${p.kind} L${p.level}`).sort()).toEqual(
+      lostSends.map((p) => `${p.kind} L${p.level}`).sort(),
+    );
+    const lostIds = new Set(lostSends.map((p) => p.sendId));
+    expect(again.filter((p) => !/@\d+$/.test(p.sendId))).toEqual([]);
+    expect(again.filter((p) => lostIds.has(p.sendId)).map((p) => `${p.kind} L${p.level} ${p.sendId}`)).toEqual([]);
   }, 240_000);
 
   it('copies page by page: puts what differs, deletes what the restored table lacks, leaves the same items be', async () => {
@@ -182,7 +274,7 @@ describe('crs restore --backend aws', () => {
     await table(`${prefix}-at-T`, range(0, 230, 'a'));
     await table(prefix, [...range(0, 10, 'a'), ...range(10, 30, 'b'), ...range(300, 320, 'c')]);
     const count = await copyTable(dynamodb, `${prefix}-at-T`, prefix);
-    expect(count).toEqual({ items: 230, put: 220, deleted: 20, movedOn: 0, unreadable: 0 });
+    expect(count).toEqual({ items: 230, put: 220, deleted: 20, movedOn: 0, marked: 0, unreadable: 0 });
     const held: string[] = [];
     for await (const page of paginateScan({ client: dynamodb }, { TableName: prefix, ConsistentRead: true }))
       for (const item of page.Items ?? []) held.push(`${item.messageId!.S}=${item.digests!.SS!.join()}`);
@@ -196,6 +288,7 @@ describe('crs restore --backend aws', () => {
       put: 0,
       deleted: 0,
       movedOn: 0,
+      marked: 0,
       unreadable: 0,
     });
   }, 120_000);

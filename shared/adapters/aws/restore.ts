@@ -3,7 +3,10 @@
 // each patient's sequence moved on by the restore's moment as the embedded restore does (movedOnByRestore: the ids
 // of what the restored pipeline pages are none the lost one sent after the backup). The moment is kept in the state
 // table (RESTORE_KEY), where the state store reads it for a patient it has no state of (firstState): a patient
-// first seen after the backup may have been paged by the lost pipeline too.
+// first seen after the backup may have been paged by the lost pipeline too. Each page is marked with the moment
+// (Page.restoredAt), and so is each no-data alert the sweep raises since (stale-feed-sweep.ts): their sendIds are
+// made of ids the resend gives again or of revisions the lost pipeline went on from, and every send of them carries
+// the mark, as every send of a restored crs serve does (page-event.ts, restoredSendId).
 import {
   type AttributeValue,
   BatchWriteItemCommand,
@@ -14,10 +17,11 @@ import {
   paginateScan,
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb';
+import { isUnreadable, readPage } from '#domain/paging.ts';
 import { movedOnByRestore } from '#domain/state.ts';
 import { batchGet } from './batch-get.ts';
 import { encodeStateItem, stateOfItem } from './state-item.ts';
-import { STATE_TABLE as T } from './table-layout.ts';
+import { PAGES_TABLE as P, STATE_TABLE as T } from './table-layout.ts';
 
 type Item = Record<string, AttributeValue>;
 
@@ -44,7 +48,9 @@ export interface CopyCount {
   deleted: number;
   /** State items whose sequence was moved on (state table only). */
   movedOn: number;
-  /** State items that could not be read: copied as they are (the board names them). */
+  /** Pages marked with the restore (pages table only): every send of them carries it (Page.restoredAt). */
+  marked: number;
+  /** State items and pages that could not be read: copied as they are (the board and the tick name them). */
   unreadable: number;
 }
 
@@ -102,9 +108,23 @@ function movedOn(item: Item, restoredAt: number): Item | undefined {
 const isStateItem = (item: Item) =>
   item[T.sortKey]?.S === T.stateSortKey && !(item[T.partitionKey]?.S ?? '#').startsWith('#');
 
+const isPageItem = (item: Item) => (item[P.sortKey]?.S ?? '').startsWith(P.pageSortKeyPrefix) && 'page' in item;
+
 /**
- * Makes `to` hold exactly the items of `from`: each page of `from` put where it differs (state items moved on when
- * `restoredAt` is given), then each page of `to` deleted where `from` holds no such key. Pages of at most 100 items;
+ * A page item marked with the restore (Page.restoredAt): the pages of the backup go on from their revision, level
+ * and round as they went on in the lost deployment, which sent their next steps under sendIds made of those; marked,
+ * none of their sends is one of those. Undefined when it holds no readable page.
+ */
+function marked(item: Item, restoredAt: number): Item | undefined {
+  const json = item.page?.S ?? '';
+  const pageId = (item[P.sortKey]?.S ?? '').slice(P.pageSortKeyPrefix.length);
+  if (isUnreadable(readPage(pageId, json, Number(item.rev?.N ?? 0)))) return undefined;
+  return { ...item, page: { S: JSON.stringify({ ...JSON.parse(json), restoredAt }) } };
+}
+
+/**
+ * Makes `to` hold exactly the items of `from`: each page of `from` put where it differs (when `restoredAt` is given,
+ * state items moved on and page items marked with it), then each page of `to` deleted where `from` holds no such key. Pages of at most 100 items;
  * nothing else is held.
  */
 export async function copyTable(
@@ -119,7 +139,7 @@ export async function copyTable(
     throw new Error(
       `${from} is keyed by ${fromNames.join(', ')} and ${to} by ${names.join(', ')}: not a restore of it`,
     );
-  const count: CopyCount = { items: 0, put: 0, deleted: 0, movedOn: 0, unreadable: 0 };
+  const count: CopyCount = { items: 0, put: 0, deleted: 0, movedOn: 0, marked: 0, unreadable: 0 };
   for await (const page of paginateScan(
     { client, pageSize: 100 },
     { TableName: from, ConsistentRead: true, Limit: 100 },
@@ -141,6 +161,12 @@ export async function copyTable(
         if (moved) {
           want = moved;
           count.movedOn++;
+        } else count.unreadable++;
+      } else if (o.restoredAt !== undefined && isPageItem(item)) {
+        const mark = marked(item, o.restoredAt);
+        if (mark) {
+          want = mark;
+          count.marked++;
         } else count.unreadable++;
       }
       if (want !== item || !sameItem(want, have.get(keyText(names, item)))) puts.push({ PutRequest: { Item: want } });
