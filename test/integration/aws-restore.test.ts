@@ -6,6 +6,7 @@
 // lost pipeline had given the CRS 2 and was never paged (the notifier found that id paged already).
 import {
   BatchWriteItemCommand,
+  type BatchWriteItemCommandOutput,
   CreateBackupCommand,
   CreateTableCommand,
   paginateScan,
@@ -292,4 +293,42 @@ describe('crs restore --backend aws', () => {
       unreadable: 0,
     });
   }, 120_000);
+
+  it('fails naming the table when DynamoDB keeps leaving its writes unprocessed (throttled), after a bounded backoff', async () => {
+    // Until 2026-12-07 the copy sent unprocessed writes again for ever: a throttled table held `crs restore` with
+    // no word. Now as a batch read: 6 requests, 2.5 s of backoff, then an error naming the table.
+    const prefix = runPrefix('throttled');
+    for (const name of [`${prefix}-at-T`, prefix])
+      await dynamodb.send(
+        new CreateTableCommand({
+          TableName: name,
+          BillingMode: 'PAY_PER_REQUEST',
+          AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        }),
+      );
+    await dynamodb.send(
+      new BatchWriteItemCommand({
+        RequestItems: { [`${prefix}-at-T`]: [{ PutRequest: { Item: { pk: { S: 'P1' } } } }] },
+      }),
+    );
+    let writes = 0;
+    // A client of its own (paginateScan takes a DynamoDBClient) whose batch writes DynamoDB leaves all unprocessed.
+    const throttling = new DynamoDBClient({
+      endpoint: emulator.endpoint,
+      region: process.env.AWS_REGION ?? 'us-east-1',
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+    const send = throttling.send.bind(throttling);
+    throttling.send = ((command: Parameters<typeof send>[0]) => {
+      if (!(command instanceof BatchWriteItemCommand)) return send(command);
+      writes++;
+      return Promise.resolve({ UnprocessedItems: command.input.RequestItems } as BatchWriteItemCommandOutput);
+    }) as typeof throttling.send;
+    await expect(copyTable(throttling, `${prefix}-at-T`, prefix)).rejects.toThrow(
+      `DynamoDB left 1 writes of ${prefix} unprocessed 6 times (throttled)`,
+    );
+    expect(writes).toBe(6);
+    throttling.destroy();
+  }, 30_000);
 });

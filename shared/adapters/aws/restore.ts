@@ -9,7 +9,6 @@
 // the mark, as every send of a restored crs serve does (page-event.ts, restoredSendId).
 import {
   type AttributeValue,
-  BatchWriteItemCommand,
   DescribeTableCommand,
   type DynamoDBClient,
   GetItemCommand,
@@ -19,7 +18,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { isUnreadable, readPage } from '#domain/paging.ts';
 import { movedOnByRestore } from '#domain/state.ts';
-import { batchGet } from './batch-get.ts';
+import { batchGet, batchWrite } from './batch-get.ts';
 import { encodeStateItem, stateOfItem } from './state-item.ts';
 import { PAGES_TABLE as P, STATE_TABLE as T } from './table-layout.ts';
 
@@ -54,9 +53,6 @@ export interface CopyCount {
   unreadable: number;
 }
 
-const BATCH = 25;
-const backoff = (tries: number) => new Promise((r) => setTimeout(r, Math.min(50 * 2 ** tries, 5000)));
-
 async function keyNames(client: DynamoDBClient, table: string): Promise<string[]> {
   const t = (await client.send(new DescribeTableCommand({ TableName: table }))).Table;
   return (t?.KeySchema ?? []).map((k) => k.AttributeName!);
@@ -64,16 +60,6 @@ async function keyNames(client: DynamoDBClient, table: string): Promise<string[]
 
 const keyOf = (names: string[], item: Item): Item => Object.fromEntries(names.map((n) => [n, item[n]!]));
 const keyText = (names: string[], item: Item) => JSON.stringify(names.map((n) => item[n]));
-
-/** Writes up to 25 requests, again and again with the unprocessed ones until none is left. */
-async function writeBatch(client: DynamoDBClient, table: string, writes: WriteRequest[]): Promise<void> {
-  let left: WriteRequest[] = writes;
-  for (let tries = 0; left.length > 0; tries++) {
-    if (tries > 0) await backoff(tries);
-    const out = await client.send(new BatchWriteItemCommand({ RequestItems: { [table]: left } }));
-    left = out.UnprocessedItems?.[table] ?? [];
-  }
-}
 
 /** The items of `table` with these keys, consistently read (batchGet: unprocessed keys asked again), by key text. */
 async function getBatch(
@@ -172,7 +158,7 @@ export async function copyTable(
       if (want !== item || !sameItem(want, have.get(keyText(names, item)))) puts.push({ PutRequest: { Item: want } });
     }
     count.put += puts.length;
-    for (let i = 0; i < puts.length; i += BATCH) await writeBatch(client, to, puts.slice(i, i + BATCH));
+    await batchWrite(client, to, puts);
   }
   for await (const page of paginateScan(
     { client, pageSize: 100 },
@@ -191,7 +177,7 @@ export async function copyTable(
       .filter((k) => !want.has(keyText(names, k)))
       .map((k): WriteRequest => ({ DeleteRequest: { Key: k } }));
     count.deleted += deletes.length;
-    for (let i = 0; i < deletes.length; i += BATCH) await writeBatch(client, to, deletes.slice(i, i + BATCH));
+    await batchWrite(client, to, deletes);
   }
   return count;
 }
