@@ -7,6 +7,8 @@
 import {
   BatchWriteItemCommand,
   type BatchWriteItemCommandOutput,
+  GetItemCommand,
+  PutItemCommand,
   CreateBackupCommand,
   CreateTableCommand,
   paginateScan,
@@ -18,7 +20,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
-import { copyTable } from '#adapters/aws/restore.ts';
+import { arrivalOf } from '#app/digest.ts';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
+import { reduce } from '#domain/reducer.ts';
+import { copyTable, readRestore } from '#adapters/aws/restore.ts';
+import { encodeStateItem, stateOfItem } from '#adapters/aws/state-item.ts';
 import {
   HostClock,
   operatorShell,
@@ -80,6 +86,23 @@ function stackTables(outputs: string): Tables {
   return { state: o.StateTableName!, seen: o.SeenTableName!, pages: o.PagesTableName! };
 }
 
+/** A table keyed as the stack's are: a partition key and a sort key, both strings. */
+const createTable = (name: string, [pk, sk]: [string, string]) =>
+  dynamodb.send(
+    new CreateTableCommand({
+      TableName: name,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: pk, AttributeType: 'S' },
+        { AttributeName: sk, AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: pk, KeyType: 'HASH' },
+        { AttributeName: sk, KeyType: 'RANGE' },
+      ],
+    }),
+  );
+
 /** Backups of the three tables standing for the instant T (moto restores a point in time as the table is now). */
 async function backUp(tables: Tables): Promise<Record<string, string>> {
   const backups: Record<string, string> = {};
@@ -95,8 +118,11 @@ async function restoreBackups(tables: Tables, backups: Record<string, string>): 
     await dynamodb.send(new RestoreTableFromBackupCommand({ BackupArn: backups[k], TargetTableName: `${t}-at-T` }));
 }
 
-/** `crs restore --backend aws` from the `-at-T` tables into the stack's, as an operator runs it. */
-const crsRestore = (at: string, outputs: string, tables: Tables) =>
+/**
+ * `crs restore --backend aws` from the `-at-T` tables of `restored` into the stack's (named by the outputs file, or by
+ * `stack` flags), as an operator runs it.
+ */
+const crsRestore = (at: string, outputs: string | string[], restored: Tables) =>
   crsMain(
     [
       'restore',
@@ -104,14 +130,13 @@ const crsRestore = (at: string, outputs: string, tables: Tables) =>
       'aws',
       '--at',
       at,
-      '--outputs',
-      outputs,
+      ...(typeof outputs === 'string' ? ['--outputs', outputs] : outputs),
       '--from-state-table',
-      `${tables.state}-at-T`,
+      `${restored.state}-at-T`,
       '--from-seen-table',
-      `${tables.seen}-at-T`,
+      `${restored.seen}-at-T`,
       '--from-pages-table',
-      `${tables.pages}-at-T`,
+      `${restored.pages}-at-T`,
     ],
     { env: shell() },
   );
@@ -242,20 +267,7 @@ describe('crs restore --backend aws', () => {
   it('copies page by page: puts what differs, deletes what the restored table lacks, leaves the same items be', async () => {
     const prefix = runPrefix('copy');
     const table = async (name: string, items: [number, string][]) => {
-      await dynamodb.send(
-        new CreateTableCommand({
-          TableName: name,
-          BillingMode: 'PAY_PER_REQUEST',
-          AttributeDefinitions: [
-            { AttributeName: 'patientId', AttributeType: 'S' },
-            { AttributeName: 'messageId', AttributeType: 'S' },
-          ],
-          KeySchema: [
-            { AttributeName: 'patientId', KeyType: 'HASH' },
-            { AttributeName: 'messageId', KeyType: 'RANGE' },
-          ],
-        }),
-      );
+      await createTable(name, ['patientId', 'messageId']);
       for (let i = 0; i < items.length; i += 25)
         await dynamodb.send(
           new BatchWriteItemCommand({
@@ -331,4 +343,83 @@ describe('crs restore --backend aws', () => {
     expect(writes).toBe(6);
     throttling.destroy();
   }, 30_000);
+
+  it('records the restore before it copies: a copy failing part way leaves the moment recorded, and a run again finishes it', async () => {
+    // Until 2026-12-07 the record was written last: a copy that failed part way (a table throttled, the network) left
+    // the stack with no #restore until the operator ran it again, and a patient first seen meanwhile, or a no-data
+    // alert, took ids the lost pipeline had sent. Ids moved on by a restore are harmless, so the moment is recorded
+    // first, and the copy leaves the record be (neither the restored table's older one nor its absence replaces it).
+    const prefix = runPrefix('partway');
+    const tables = { state: `${prefix}-state`, seen: `${prefix}-seen`, pages: `${prefix}-pages` };
+    for (const t of [tables.state, tables.pages, `${tables.state}-at-T`, `${tables.pages}-at-T`])
+      await createTable(t, ['pk', 'sk']);
+    for (const t of [tables.seen, `${tables.seen}-at-T`]) await createTable(t, ['patientId', 'messageId']);
+    const m = recent(enrol('R1', 0));
+    const state = reduce(undefined, m, DEFAULT_CONFIG, arrivalOf(m)).state;
+    const put = (table: string, item: Record<string, unknown>) =>
+      dynamodb.send(new PutItemCommand({ TableName: table, Item: item as never }));
+    await put(`${tables.state}-at-T`, {
+      pk: { S: 'R1' },
+      sk: { S: 'state' },
+      kind: { S: 'state' },
+      version: { N: '1' },
+      s: { B: encodeStateItem(state, []) },
+    });
+    // The restored table holds the record of an earlier restore (its backup was taken after one).
+    await put(`${tables.state}-at-T`, {
+      pk: { S: '#restore' },
+      sk: { S: 'restore' },
+      kind: { S: 'restore' },
+      restoredAt: { N: '1000' },
+      takenAt: { N: '500' },
+    });
+    await put(`${tables.seen}-at-T`, { patientId: { S: 'R1' }, messageId: { S: m.messageId }, digests: { SS: ['d'] } });
+    await put(`${tables.pages}-at-T`, { pk: { S: '#silences' }, sk: { S: 's-1' }, silence: { S: '{}' } });
+    const at = new Date(Date.now() - 3_600_000).toISOString();
+    const run = () =>
+      crsRestore(
+        at,
+        ['--state-table', tables.state, '--seen-table', tables.seen, '--pages-table', tables.pages],
+        tables,
+      );
+    const seqOf = async () => {
+      const out = await dynamodb.send(
+        new GetItemCommand({
+          TableName: tables.state,
+          Key: { pk: { S: 'R1' }, sk: { S: 'state' } },
+          ConsistentRead: true,
+        }),
+      );
+      return out.Item ? stateOfItem(out.Item)!.state.seq : undefined;
+    };
+
+    // The Pages table's writes fail (a fault of the network, injected): the State and SeenMessages tables are copied.
+    const send = DynamoDBClient.prototype.send;
+    DynamoDBClient.prototype.send = function (this: DynamoDBClient, command: unknown, ...rest: unknown[]) {
+      if (command instanceof BatchWriteItemCommand && command.input.RequestItems?.[tables.pages])
+        return Promise.reject(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+      return (send as (...a: unknown[]) => Promise<unknown>).call(this, command, ...rest);
+    } as typeof send;
+    const before = Date.now();
+    let failed: Awaited<ReturnType<typeof run>>;
+    try {
+      failed = await run();
+    } finally {
+      DynamoDBClient.prototype.send = send;
+    }
+    expect(failed.status).toBe(1);
+    expect(failed.stderr).toMatch(/^crs restore: socket hang up/m);
+    expect(failed.stderr).toContain('run crs restore again');
+    const first = await readRestore(dynamodb, tables.state);
+    expect(first?.takenAt).toBe(Date.parse(at));
+    expect(first!.restoredAt).toBeGreaterThanOrEqual(before);
+    expect(await seqOf()).toBe(state.seq + first!.restoredAt);
+
+    const again = await run();
+    expect(again.status, again.stderr).toBe(0);
+    const second = await readRestore(dynamodb, tables.state);
+    expect(second!.restoredAt).toBeGreaterThan(first!.restoredAt);
+    expect(second!.takenAt).toBe(Date.parse(at));
+    expect(await seqOf()).toBe(state.seq + second!.restoredAt);
+  }, 60_000);
 });

@@ -94,6 +94,10 @@ function movedOn(item: Item, restoredAt: number): Item | undefined {
 const isStateItem = (item: Item) =>
   item[T.sortKey]?.S === T.stateSortKey && !(item[T.partitionKey]?.S ?? '#').startsWith('#');
 
+/** The state table's record of the last restore: the copy leaves it be (recordRestore writes it before the copy). */
+const isRestoreRecord = (item: Item) =>
+  item[T.partitionKey]?.S === RESTORE_KEY[T.partitionKey].S && item[T.sortKey]?.S === RESTORE_KEY[T.sortKey].S;
+
 const isPageItem = (item: Item) => (item[P.sortKey]?.S ?? '').startsWith(P.pageSortKeyPrefix) && 'page' in item;
 
 /**
@@ -110,8 +114,9 @@ function marked(item: Item, restoredAt: number): Item | undefined {
 
 /**
  * Makes `to` hold exactly the items of `from`: each page of `from` put where it differs (when `restoredAt` is given,
- * state items moved on and page items marked with it), then each page of `to` deleted where `from` holds no such key. Pages of at most 100 items;
- * nothing else is held.
+ * state items moved on and page items marked with it), then each page of `to` deleted where `from` holds no such
+ * key. Pages of at most 100 items; nothing else is held. The state table's `#restore` record is neither put nor
+ * deleted: recordRestore wrote this restore's before the copy.
  */
 export async function copyTable(
   client: DynamoDBClient,
@@ -141,6 +146,7 @@ export async function copyTable(
     );
     const puts: WriteRequest[] = [];
     for (const item of items) {
+      if (isRestoreRecord(item)) continue; // an earlier restore's, in a backup taken after it
       let want = item;
       if (o.restoredAt !== undefined && isStateItem(item)) {
         const moved = movedOn(item, o.restoredAt);
@@ -170,7 +176,7 @@ export async function copyTable(
       ExpressionAttributeNames: Object.fromEntries(names.map((n, i) => [`#k${i}`, n])),
     },
   )) {
-    const keys = (page.Items ?? []).map((i) => keyOf(names, i));
+    const keys = (page.Items ?? []).filter((i) => !isRestoreRecord(i)).map((i) => keyOf(names, i));
     if (keys.length === 0) continue;
     const want = await getBatch(client, from, names, keys);
     const deletes = keys
@@ -195,7 +201,11 @@ function sameItem(a: Item, b: Item | undefined): boolean {
   return text(a) === text(b);
 }
 
-/** Records the restore in the state table (after the copy: the copy deletes what the restored table lacks). */
+/**
+ * Records the restore in the state table, before the copy (2026-12-07; after it until then): a copy that fails part
+ * way leaves the moment recorded, so that a patient first seen, or a no-data alert raised, before the run again
+ * takes ids past the lost pipeline's. Ids moved on are harmless; a run again records its own moment.
+ */
 export async function recordRestore(
   client: DynamoDBClient,
   stateTable: string,
