@@ -480,7 +480,13 @@ export type PageableNotification = Pick<
   'notificationId' | 'patientId' | 'condition' | 'kind' | 'toGrade' | 'teams' | 'summary'
 > &
   // Every notification has fromGrade (the record, its NDJSON event); a caller that gives none opens pages without it.
-  Partial<Pick<Notification, 'actions' | 'fromGrade'>>;
+  Partial<Pick<Notification, 'actions' | 'fromGrade'>> & {
+    /**
+     * Paged again by a deployment restored from a backup at this moment (AWS: `crs outbox retry` of a record parked
+     * or given up on, whose id the lost deployment may have paged): its pages carry it, as an alert's do.
+     */
+    restoredAt?: number;
+  };
 
 /**
  * Where a change's id stands in the order of its subject's changes: the patient's sequence number it ends with
@@ -584,6 +590,7 @@ export function pagesForNotification(
         ...(n.fromGrade !== undefined ? { fromGrade: n.fromGrade } : {}),
         summary: n.summary,
         ...(n.actions ? { actions: n.actions } : {}),
+        ...(n.restoredAt === undefined ? {} : { restoredAt: n.restoredAt }),
       },
       now,
       silences,
