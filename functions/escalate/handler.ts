@@ -20,6 +20,7 @@ import { SendDeferred, setAsideText, tickAside, type Pager, type SetAside } from
 import type { PagingConfig } from '#domain/paging.ts';
 import { ENV, requireEnv } from '#adapters/aws/env.ts';
 import { awsPagingFromEnv } from '#adapters/aws/paging.ts';
+import { readRestore } from '#adapters/aws/restore.ts';
 import { SqsTimer, parseTimerMessage } from '#adapters/aws/sqs-timer.ts';
 import { sweepStaleFeeds, type SweepDeps } from '#adapters/aws/stale-feed-sweep.ts';
 import {
@@ -258,7 +259,9 @@ export function liveDeps(now: () => number = Date.now): EscalateHandlerDeps {
       awsPagingFromEnv(process.env, clients, pagingMetrics(t), now).then(
         ({ pager, pages, states, config }): EscalatePaging => {
           if (!states) throw new Error(`${ENV.stateTable} is not set`);
-          return { pager, sweep: { pages, states, timeZone: config.site.timeZone }, config: config.paging };
+          const stateTable = requireEnv(ENV.stateTable);
+          const restoredAt = async () => (await readRestore(clients.dynamodb, stateTable))?.restoredAt;
+          return { pager, sweep: { pages, states, timeZone: config.site.timeZone, restoredAt }, config: config.paging };
         },
       ),
     ),

@@ -13,6 +13,7 @@ import { ENV } from '#adapters/aws/env.ts';
 import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
 import { awsPaging, readAckSecret, type AwsPaging } from '#adapters/aws/paging.ts';
 import type { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
+import { readRestore } from '#adapters/aws/restore.ts';
 
 /** What only the operator commands use (crs doctor), named like the functions' variables. */
 export const OPERATOR_ENV = {
@@ -143,6 +144,8 @@ export function need(vars: Record<string, string>, name: string, flag?: string):
 export interface OperatorPaging extends AwsPaging {
   /** The state table, always given here: a patient's silence is refused for a patient never graded. */
   states: DynamoStateStore;
+  /** The last `crs restore --backend aws` (readRestore), read once (undefined: none). */
+  restoredAt: () => Promise<number | undefined>;
   close(): void;
 }
 
@@ -177,7 +180,9 @@ export async function operatorPaging(
     const paging = awsPaging({ config, ackSecret, ...tables }, clients);
     const { states } = paging;
     if (!states) throw new Error('the operator pager is built with the state table');
-    return { ...paging, states, close: () => Object.values(clients).forEach((c) => c.destroy()) };
+    let restore: Promise<number | undefined> | undefined;
+    const restoredAt = () => (restore ??= readRestore(clients.dynamodb, tables.stateTable).then((r) => r?.restoredAt));
+    return { ...paging, states, restoredAt, close: () => Object.values(clients).forEach((c) => c.destroy()) };
   } catch (err) {
     Object.values(clients).forEach((c) => c.destroy());
     throw err;

@@ -376,6 +376,7 @@ async function awsOutbox(action: 'list' | 'retry', ids: string[], v: Values, loa
         log: (level, message, logIds) => {
           if (level !== 'info') err(`crs outbox: ${message} ${JSON.stringify(logIds)}`);
         },
+        restoredAt: paging.restoredAt,
       });
     let paged = 0;
     for (const r of records.filter((r) => chosen(recordId(r), r.key))) {

@@ -11,14 +11,24 @@ export const RESTORE_USAGE = `  crs restore --backend aws --at TIME --from-state
               [--outputs FILE] [--state-table NAME] [--seen-table NAME] [--pages-table NAME]
       with the pipeline paused (docs/runbook.md, Restoring from a backup): makes the stack's State, SeenMessages and
       Pages tables (StateTableName, SeenTableName, PagesTableName in the outputs file, or the flags) hold exactly what
-      the tables DynamoDB restored to the instant TIME (RFC 3339 with its offset) hold, page by page, and moves each
-      patient's sequence on by now, so that what the restored pipeline pages takes ids the lost one never sent (a
-      patient first seen later too). Prints the items copied per table and the instant from which every gateway
+      the tables DynamoDB restored to the instant TIME (RFC 3339 with its offset) hold, page by page, moves each
+      patient's sequence on by now and marks each page with it, so that what the restored pipeline pages takes ids
+      and sendIds the lost one never sent (a patient first seen later, and a no-data alert, too). Prints the items copied per table and the instant from which every gateway
       must send again. AWS_REGION, credentials and AWS_ENDPOINT_URL as for the AWS CLI.
       Exit 0: copied; 1: a call failed (run it again: it writes only what still differs); 2: usage
 `;
 
 class RestoreUsageError extends Error {}
+
+/** The copy failed part way, the restore recorded: what failed, and what to do. */
+class CopyUnfinished extends Error {
+  constructor(readonly failure: unknown) {
+    const e = failure as Error;
+    super(
+      `${e.name && e.name !== 'Error' ? `${e.name}: ` : ''}${e.message}; the copy is not whole (the restore's moment is recorded): keep the pipeline paused and run crs restore again (it writes what still differs)`,
+    );
+  }
+}
 
 /** The flags `crs restore` takes, as parsed (test/unit/docs-commands.test.ts checks the docs against them). */
 export const RESTORE_OPTIONS = {
@@ -89,18 +99,26 @@ export async function restoreCommand(args: string[], now: () => number = Date.no
     const { copyTable, recordRestore } = await import('#adapters/aws/restore.ts');
     const client = new DynamoDBClient(settings);
     try {
-      for (const [label, from, to] of pairs) {
-        const c = await copyTable(client, from, to, label === 'State' ? { restoredAt } : {});
-        const moved =
-          label === 'State'
-            ? `; ${c.movedOn} patient(s) moved on${c.unreadable ? `, ${c.unreadable} unreadable state(s) copied as they are` : ''}`
-            : '';
-        process.stdout.write(
-          `${label}: ${to} holds the ${c.items} item(s) of ${from}: ${c.put} put, ${c.deleted} deleted${moved}\n`,
-        );
-      }
-      // Last: the copy deletes what the restored state table lacks, and a run again after a failure records it then.
+      // First: a copy that fails part way leaves the moment recorded (ids moved on are harmless), and the run
+      // again records its own (until 2026-12-07 it was written last, and a failure left none until then).
       await recordRestore(client, pairs[0]![2], { restoredAt, takenAt });
+      try {
+        for (const [label, from, to] of pairs) {
+          const c = await copyTable(client, from, to, label === 'SeenMessages' ? {} : { restoredAt });
+          const unreadable = c.unreadable ? `, ${c.unreadable} unreadable item(s) copied as they are` : '';
+          const moved =
+            label === 'State'
+              ? `; ${c.movedOn} patient(s) moved on${unreadable}`
+              : label === 'Pages'
+                ? `; ${c.marked} page(s) marked with the restore${unreadable}`
+                : '';
+          process.stdout.write(
+            `${label}: ${to} holds the ${c.items} item(s) of ${from}: ${c.put} put, ${c.deleted} deleted${moved}\n`,
+          );
+        }
+      } catch (err) {
+        throw new CopyUnfinished(err);
+      }
     } finally {
       client.destroy();
     }

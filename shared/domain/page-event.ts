@@ -12,7 +12,7 @@ export interface PageMessage {
   ackUrl?: string;
   /**
    * When the data directory the sending server runs on was restored from a backup (crs serve; absent: never). Every
-   * sendId then carries it (restoredSendId).
+   * sendId then carries it (restoredSendId); without it, the page's own mark (Page.restoredAt: AWS) does.
    */
   restoredAt?: number;
 }
@@ -22,7 +22,9 @@ export interface PageMessage {
  * server could have sent after the backup (2026-12-07). A page's id, revision, level and round come from the backup
  * and go on from there as they went on the lost server, and a no-data alert's id from when the feed went quiet, which
  * the resent data gives again: unmarked, the restored server sent the lost server's ids again, and a receiver
- * dropping repeats by them dropped its pages. A repeat of a send after a crash keeps the same mark.
+ * dropping repeats by them dropped its pages. A repeat of a send after a crash keeps the same mark. On AWS the mark
+ * is the page's (Page.restoredAt), set by the copy of `crs restore` and by the sweep raising a no-data alert, so that
+ * whichever function sends, or sends again, a page gives the same sendId.
  */
 const restoredSendId = (sendId: string, restoredAt: number | undefined) =>
   restoredAt === undefined ? sendId : `${sendId}@${restoredAt}`;
@@ -64,7 +66,7 @@ export function pageEvent(m: PageMessage, sentAt: number): PageEvent {
     // the page's own next send) would share one id, and a receiver dropping repeats would drop all but one.
     sendId: restoredSendId(
       m.reason === 'resent' ? `${p.pageId}#${p.level}.${p.round}` : `${p.pageId}#${p.rev}`,
-      m.restoredAt,
+      m.restoredAt ?? p.restoredAt,
     ),
     pageId: p.pageId,
     notificationId: p.notificationId,

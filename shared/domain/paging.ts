@@ -132,6 +132,13 @@ export interface Page {
    * to neurology), so that its link says where that grade went, not "answer that one" (2026-12-06; absent before).
    */
   supersededTeams?: string[];
+  /**
+   * On AWS, the restore (`crs restore --backend aws`, epoch ms) of the deployment that holds the page, when the page
+   * came from the backup (the copy marks it) or is an alert raised since whose id the lost deployment may have given
+   * (a no-data alert's: when the feed went quiet). Every send of it carries it in its sendId (page-event.ts,
+   * restoredSendId), as every send of a restored crs serve does (2026-12-07). Absent: never restored.
+   */
+  restoredAt?: number;
 }
 
 /**
@@ -191,6 +198,7 @@ const PAGE_FIELDS: [keyof Page, (v: unknown) => boolean, 'required' | 'optional'
   ['closedAt', isTime, 'optional'],
   ['supersededBy', isText, 'optional'],
   ['supersededTeams', (v) => Array.isArray(v) && v.every(isText), 'optional'],
+  ['restoredAt', isTime, 'optional'],
   [
     'ack',
     (v) => {
@@ -472,7 +480,13 @@ export type PageableNotification = Pick<
   'notificationId' | 'patientId' | 'condition' | 'kind' | 'toGrade' | 'teams' | 'summary'
 > &
   // Every notification has fromGrade (the record, its NDJSON event); a caller that gives none opens pages without it.
-  Partial<Pick<Notification, 'actions' | 'fromGrade'>>;
+  Partial<Pick<Notification, 'actions' | 'fromGrade'>> & {
+    /**
+     * Paged again by a deployment restored from a backup at this moment (AWS: `crs outbox retry` of a record parked
+     * or given up on, whose id the lost deployment may have paged): its pages carry it, as an alert's do.
+     */
+    restoredAt?: number;
+  };
 
 /**
  * Where a change's id stands in the order of its subject's changes: the patient's sequence number it ends with
@@ -576,6 +590,7 @@ export function pagesForNotification(
         ...(n.fromGrade !== undefined ? { fromGrade: n.fromGrade } : {}),
         summary: n.summary,
         ...(n.actions ? { actions: n.actions } : {}),
+        ...(n.restoredAt === undefined ? {} : { restoredAt: n.restoredAt }),
       },
       now,
       silences,
@@ -595,6 +610,11 @@ export interface AlertInput {
   summary: string;
   /** An all-clear that answers only this alert's pages (a ward's); without it, every open one of the subject's. */
   resolves?: string;
+  /**
+   * Raised by a deployment restored from a backup at this moment (AWS, epoch ms), for an id the lost deployment may
+   * have paged: its pages carry it (Page.restoredAt), and so does every send of them.
+   */
+  restoredAt?: number;
 }
 
 /** The teams an alert of this subject pages (`alertTeams`). */
@@ -637,6 +657,7 @@ export function pagesForAlert(
         kind,
         grade: 0,
         summary: alert.summary,
+        ...(alert.restoredAt === undefined ? {} : { restoredAt: alert.restoredAt }),
       },
       now,
       silences,
@@ -649,7 +670,16 @@ export function pagesForAlert(
 
 type PageSeed = Pick<
   Page,
-  'notificationId' | 'patientId' | 'team' | 'subject' | 'kind' | 'grade' | 'fromGrade' | 'summary' | 'actions'
+  | 'notificationId'
+  | 'patientId'
+  | 'team'
+  | 'subject'
+  | 'kind'
+  | 'grade'
+  | 'fromGrade'
+  | 'summary'
+  | 'actions'
+  | 'restoredAt'
 >;
 
 function newPage(

@@ -6,6 +6,9 @@
 // lost pipeline had given the CRS 2 and was never paged (the notifier found that id paged already).
 import {
   BatchWriteItemCommand,
+  type BatchWriteItemCommandOutput,
+  GetItemCommand,
+  PutItemCommand,
   CreateBackupCommand,
   CreateTableCommand,
   paginateScan,
@@ -17,8 +20,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
-import { copyTable } from '#adapters/aws/restore.ts';
+import { arrivalOf } from '#app/digest.ts';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
+import { reduce } from '#domain/reducer.ts';
+import { copyTable, readRestore } from '#adapters/aws/restore.ts';
+import { encodeStateItem, stateOfItem } from '#adapters/aws/state-item.ts';
 import {
+  HostClock,
   operatorShell,
   pageLines,
   post,
@@ -26,8 +34,10 @@ import {
   settle,
   spawnAwsServe,
   stop,
+  teamPages,
   teardown,
   until,
+  type AwsServe,
 } from '#test/support/aws-serve.ts';
 import { crsMain } from '#test/support/cli.ts';
 import { CRS_MESSAGE, T0, enrol, msg } from '#test/support/messages.ts';
@@ -68,6 +78,69 @@ const recent = (m: DeviceMessage): DeviceMessage => {
 
 const shell = () => operatorShell(emulator.endpoint);
 
+type Tables = { state: string; seen: string; pages: string };
+
+/** The stack's State, SeenMessages and Pages tables, from the outputs file of a `crs serve --backend aws`. */
+function stackTables(outputs: string): Tables {
+  const o = Object.values(JSON.parse(readFileSync(outputs, 'utf8')))[0] as Record<string, string>;
+  return { state: o.StateTableName!, seen: o.SeenTableName!, pages: o.PagesTableName! };
+}
+
+/** A table keyed as the stack's are: a partition key and a sort key, both strings. */
+const createTable = (name: string, [pk, sk]: [string, string]) =>
+  dynamodb.send(
+    new CreateTableCommand({
+      TableName: name,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: pk, AttributeType: 'S' },
+        { AttributeName: sk, AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: pk, KeyType: 'HASH' },
+        { AttributeName: sk, KeyType: 'RANGE' },
+      ],
+    }),
+  );
+
+/** Backups of the three tables standing for the instant T (moto restores a point in time as the table is now). */
+async function backUp(tables: Tables): Promise<Record<string, string>> {
+  const backups: Record<string, string> = {};
+  for (const [k, t] of Object.entries(tables))
+    backups[k] = (await dynamodb.send(new CreateBackupCommand({ TableName: t, BackupName: `${t}-at-T` })))
+      .BackupDetails!.BackupArn!;
+  return backups;
+}
+
+/** Each backup restored into a new table, `<table>-at-T`, as the runbook's step 5 does. */
+async function restoreBackups(tables: Tables, backups: Record<string, string>): Promise<void> {
+  for (const [k, t] of Object.entries(tables))
+    await dynamodb.send(new RestoreTableFromBackupCommand({ BackupArn: backups[k], TargetTableName: `${t}-at-T` }));
+}
+
+/**
+ * `crs restore --backend aws` from the `-at-T` tables of `restored` into the stack's (named by the outputs file, or by
+ * `stack` flags), as an operator runs it.
+ */
+const crsRestore = (at: string, outputs: string | string[], restored: Tables) =>
+  crsMain(
+    [
+      'restore',
+      '--backend',
+      'aws',
+      '--at',
+      at,
+      ...(typeof outputs === 'string' ? ['--outputs', outputs] : outputs),
+      '--from-state-table',
+      `${restored.state}-at-T`,
+      '--from-seen-table',
+      `${restored.seen}-at-T`,
+      '--from-pages-table',
+      `${restored.pages}-at-T`,
+    ],
+    { env: shell() },
+  );
+
 describe('crs restore --backend aws', () => {
   it('pages what the gateways send again under ids the lost pipeline never sent', async () => {
     const prefix = runPrefix('restore');
@@ -76,47 +149,24 @@ describe('crs restore --backend aws', () => {
     const p1Later = [msg('P1', 20, CRS_MESSAGE[2]!)].map(recent);
     const p2 = [enrol('P2', 15), msg('P2', 25, CRS_MESSAGE[1]!)].map(recent);
     const lost = await spawnAwsServe(emulator.endpoint, prefix, args);
-    let tables: Record<string, string>;
+    let tables: Tables;
     const at = new Date().toISOString();
     try {
       for (const m of p1) expect((await post(lost.url, m)).status).toBe(202);
       await settle(lost, 1);
-      const outputs = Object.values(JSON.parse(readFileSync(outputsFile, 'utf8')))[0] as Record<string, string>;
-      tables = { state: outputs.StateTableName!, seen: outputs.SeenTableName!, pages: outputs.PagesTableName! };
-      // The backups standing for the instant T (moto restores a point in time as the table is now).
-      const backups: Record<string, string> = {};
-      for (const [k, t] of Object.entries(tables))
-        backups[k] = (await dynamodb.send(new CreateBackupCommand({ TableName: t, BackupName: `${t}-at-T` })))
-          .BackupDetails!.BackupArn!;
+      tables = stackTables(outputsFile);
+      const backups = await backUp(tables);
       // After T: P1 graded CRS 2 and P2 first seen, both paged by the pipeline then lost.
       for (const m of [...p1Later, ...p2]) expect((await post(lost.url, m)).status).toBe(202);
       await settle(lost, 3);
-      for (const [k, t] of Object.entries(tables))
-        await dynamodb.send(new RestoreTableFromBackupCommand({ BackupArn: backups[k], TargetTableName: `${t}-at-T` }));
+      await restoreBackups(tables, backups);
     } finally {
       expect(await stop(lost)).toBe(0);
     }
     const lostIds = new Set(pageLines(lost.lines).map((p) => p.notificationId));
     expect(lostIds.size).toBe(3);
 
-    const restored = await crsMain(
-      [
-        'restore',
-        '--backend',
-        'aws',
-        '--at',
-        at,
-        '--outputs',
-        outputsFile,
-        '--from-state-table',
-        `${tables.state}-at-T`,
-        '--from-seen-table',
-        `${tables.seen}-at-T`,
-        '--from-pages-table',
-        `${tables.pages}-at-T`,
-      ],
-      { env: shell() },
-    );
+    const restored = await crsRestore(at, outputsFile, tables!);
     expect(restored.status, restored.stderr).toBe(0);
     expect(restored.stdout).toMatch(/^State: .* holds the 2 item\(s\) of .*: .*1 patient\(s\) moved on$/m);
     expect(restored.stdout).toContain(`send again everything it sent since ${new Date(at).toISOString()}`);
@@ -146,23 +196,78 @@ describe('crs restore --backend aws', () => {
     );
   }, 240_000);
 
+  it('sends the no-data alert, its all-clear and the next level of a page of the backup under ids the lost pipeline never sent', async () => {
+    // Neither id comes from the moved-on sequence: a no-data alert's is made of when the feed went quiet, which the
+    // resend gives again, and a page of the backup goes on from its revision as it went on in the lost pipeline. Until
+    // 2026-12-07 the restored pipeline sent both under the lost one's sendIds (crs serve marked them, AWS did not),
+    // and a receiver dropping repeats by sendId dropped a real alert.
+    const prefix = runPrefix('stale');
+    const cfg = join(dir, 'stale-config.json');
+    const outputs = join(dir, 'stale-outputs.json');
+    writeFileSync(cfg, JSON.stringify({ paging: { timeoutMinutes: { severe: 0.5, other: 1 }, staleFeedMinutes: 1 } }));
+    const args = ['--config', cfg, '--outputs', outputs, '--schedule-interval', '3600', '--page-lines'];
+    const clockEnv = { CRS_TEST_CLOCK: '1' };
+    const sends = (s: AwsServe) =>
+      teamPages(s.lines).filter((p) => p.patientId === 'K1' && (p.subject === 'stale-feed' || p.level > 0));
+    const first = [enrol('K1', 0), msg('K1', 10, CRS_MESSAGE[3]!)].map(recent);
+    let lostServer: AwsServe | undefined;
+    const lostClock = new HostClock(() => lostServer!, 'k');
+    lostServer = await spawnAwsServe(emulator.endpoint, prefix, args, clockEnv);
+    const lost = lostServer;
+    let tables: Tables;
+    const at = new Date().toISOString();
+    // Data again, after the alert: the same message on both (observed a little before the clocks stand then).
+    let resumed: DeviceMessage;
+    try {
+      for (const m of first) expect((await post(lost.url, m)).status).toBe(202);
+      await settle(lost, 1);
+      tables = stackTables(outputs);
+      const backups = await backUp(tables);
+      // After T: the CRS 3 climbs to its next level and the quiet monitor is alerted, then sends again (all-clear).
+      await lostClock.later(31);
+      resumed = lostClock.message('K1', 5, { vitals: { heartRate: 80 } });
+      expect((await post(lost.url, resumed)).status).toBe(202);
+      await lostClock.later(1);
+      await restoreBackups(tables, backups);
+    } finally {
+      expect(await stop(lost)).toBe(0);
+    }
+    const lostSends = sends(lost);
+    expect(lostSends.map((p) => `${p.kind} L${p.level}`).sort()).toEqual([
+      'alert L0',
+      'alert-cleared L0',
+      'escalation L1',
+      'escalation L1',
+    ]);
+
+    const restored = await crsRestore(at, outputs, tables!);
+    expect(restored.status, restored.stderr).toBe(0);
+    expect(restored.stdout).toMatch(/^Pages: .*; \d+ page\(s\) marked with the restore$/m);
+
+    let server: AwsServe | undefined;
+    const clock = new HostClock(() => server!, 'k2');
+    server = await spawnAwsServe(emulator.endpoint, prefix, args, clockEnv);
+    try {
+      await clock.later(31);
+      expect((await post(server.url, resumed!)).status).toBe(202);
+      await clock.later(1);
+    } finally {
+      expect(await stop(server)).toBe(0);
+      await teardown(emulator.endpoint, prefix);
+    }
+    const again = sends(server);
+    expect(again.map((p) => `${p.kind} L${p.level}`).sort()).toEqual(
+      lostSends.map((p) => `${p.kind} L${p.level}`).sort(),
+    );
+    const lostIds = new Set(lostSends.map((p) => p.sendId));
+    expect(again.filter((p) => !/@\d+$/.test(p.sendId))).toEqual([]);
+    expect(again.filter((p) => lostIds.has(p.sendId)).map((p) => `${p.kind} L${p.level} ${p.sendId}`)).toEqual([]);
+  }, 240_000);
+
   it('copies page by page: puts what differs, deletes what the restored table lacks, leaves the same items be', async () => {
     const prefix = runPrefix('copy');
     const table = async (name: string, items: [number, string][]) => {
-      await dynamodb.send(
-        new CreateTableCommand({
-          TableName: name,
-          BillingMode: 'PAY_PER_REQUEST',
-          AttributeDefinitions: [
-            { AttributeName: 'patientId', AttributeType: 'S' },
-            { AttributeName: 'messageId', AttributeType: 'S' },
-          ],
-          KeySchema: [
-            { AttributeName: 'patientId', KeyType: 'HASH' },
-            { AttributeName: 'messageId', KeyType: 'RANGE' },
-          ],
-        }),
-      );
+      await createTable(name, ['patientId', 'messageId']);
       for (let i = 0; i < items.length; i += 25)
         await dynamodb.send(
           new BatchWriteItemCommand({
@@ -182,7 +287,7 @@ describe('crs restore --backend aws', () => {
     await table(`${prefix}-at-T`, range(0, 230, 'a'));
     await table(prefix, [...range(0, 10, 'a'), ...range(10, 30, 'b'), ...range(300, 320, 'c')]);
     const count = await copyTable(dynamodb, `${prefix}-at-T`, prefix);
-    expect(count).toEqual({ items: 230, put: 220, deleted: 20, movedOn: 0, unreadable: 0 });
+    expect(count).toEqual({ items: 230, put: 220, deleted: 20, movedOn: 0, marked: 0, unreadable: 0 });
     const held: string[] = [];
     for await (const page of paginateScan({ client: dynamodb }, { TableName: prefix, ConsistentRead: true }))
       for (const item of page.Items ?? []) held.push(`${item.messageId!.S}=${item.digests!.SS!.join()}`);
@@ -196,7 +301,125 @@ describe('crs restore --backend aws', () => {
       put: 0,
       deleted: 0,
       movedOn: 0,
+      marked: 0,
       unreadable: 0,
     });
   }, 120_000);
+
+  it('fails naming the table when DynamoDB keeps leaving its writes unprocessed (throttled), after a bounded backoff', async () => {
+    // Until 2026-12-07 the copy sent unprocessed writes again for ever: a throttled table held `crs restore` with
+    // no word. Now as a batch read: 6 requests, 2.5 s of backoff, then an error naming the table.
+    const prefix = runPrefix('throttled');
+    for (const name of [`${prefix}-at-T`, prefix])
+      await dynamodb.send(
+        new CreateTableCommand({
+          TableName: name,
+          BillingMode: 'PAY_PER_REQUEST',
+          AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        }),
+      );
+    await dynamodb.send(
+      new BatchWriteItemCommand({
+        RequestItems: { [`${prefix}-at-T`]: [{ PutRequest: { Item: { pk: { S: 'P1' } } } }] },
+      }),
+    );
+    let writes = 0;
+    // A client of its own (paginateScan takes a DynamoDBClient) whose batch writes DynamoDB leaves all unprocessed.
+    const throttling = new DynamoDBClient({
+      endpoint: emulator.endpoint,
+      region: process.env.AWS_REGION ?? 'us-east-1',
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+    const send = throttling.send.bind(throttling);
+    throttling.send = ((command: Parameters<typeof send>[0]) => {
+      if (!(command instanceof BatchWriteItemCommand)) return send(command);
+      writes++;
+      return Promise.resolve({ UnprocessedItems: command.input.RequestItems } as BatchWriteItemCommandOutput);
+    }) as typeof throttling.send;
+    await expect(copyTable(throttling, `${prefix}-at-T`, prefix)).rejects.toThrow(
+      `DynamoDB left 1 writes of ${prefix} unprocessed 6 times (throttled)`,
+    );
+    expect(writes).toBe(6);
+    throttling.destroy();
+  }, 30_000);
+
+  it('records the restore before it copies: a copy failing part way leaves the moment recorded, and a run again finishes it', async () => {
+    // Until 2026-12-07 the record was written last: a copy that failed part way (a table throttled, the network) left
+    // the stack with no #restore until the operator ran it again, and a patient first seen meanwhile, or a no-data
+    // alert, took ids the lost pipeline had sent. Ids moved on by a restore are harmless, so the moment is recorded
+    // first, and the copy leaves the record be (neither the restored table's older one nor its absence replaces it).
+    const prefix = runPrefix('partway');
+    const tables = { state: `${prefix}-state`, seen: `${prefix}-seen`, pages: `${prefix}-pages` };
+    for (const t of [tables.state, tables.pages, `${tables.state}-at-T`, `${tables.pages}-at-T`])
+      await createTable(t, ['pk', 'sk']);
+    for (const t of [tables.seen, `${tables.seen}-at-T`]) await createTable(t, ['patientId', 'messageId']);
+    const m = recent(enrol('R1', 0));
+    const state = reduce(undefined, m, DEFAULT_CONFIG, arrivalOf(m)).state;
+    const put = (table: string, item: Record<string, unknown>) =>
+      dynamodb.send(new PutItemCommand({ TableName: table, Item: item as never }));
+    await put(`${tables.state}-at-T`, {
+      pk: { S: 'R1' },
+      sk: { S: 'state' },
+      kind: { S: 'state' },
+      version: { N: '1' },
+      s: { B: encodeStateItem(state, []) },
+    });
+    // The restored table holds the record of an earlier restore (its backup was taken after one).
+    await put(`${tables.state}-at-T`, {
+      pk: { S: '#restore' },
+      sk: { S: 'restore' },
+      kind: { S: 'restore' },
+      restoredAt: { N: '1000' },
+      takenAt: { N: '500' },
+    });
+    await put(`${tables.seen}-at-T`, { patientId: { S: 'R1' }, messageId: { S: m.messageId }, digests: { SS: ['d'] } });
+    await put(`${tables.pages}-at-T`, { pk: { S: '#silences' }, sk: { S: 's-1' }, silence: { S: '{}' } });
+    const at = new Date(Date.now() - 3_600_000).toISOString();
+    const run = () =>
+      crsRestore(
+        at,
+        ['--state-table', tables.state, '--seen-table', tables.seen, '--pages-table', tables.pages],
+        tables,
+      );
+    const seqOf = async () => {
+      const out = await dynamodb.send(
+        new GetItemCommand({
+          TableName: tables.state,
+          Key: { pk: { S: 'R1' }, sk: { S: 'state' } },
+          ConsistentRead: true,
+        }),
+      );
+      return out.Item ? stateOfItem(out.Item)!.state.seq : undefined;
+    };
+
+    // The Pages table's writes fail (a fault of the network, injected): the State and SeenMessages tables are copied.
+    const send = DynamoDBClient.prototype.send;
+    DynamoDBClient.prototype.send = function (this: DynamoDBClient, command: unknown, ...rest: unknown[]) {
+      if (command instanceof BatchWriteItemCommand && command.input.RequestItems?.[tables.pages])
+        return Promise.reject(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+      return (send as (...a: unknown[]) => Promise<unknown>).call(this, command, ...rest);
+    } as typeof send;
+    const before = Date.now();
+    let failed: Awaited<ReturnType<typeof run>>;
+    try {
+      failed = await run();
+    } finally {
+      DynamoDBClient.prototype.send = send;
+    }
+    expect(failed.status).toBe(1);
+    expect(failed.stderr).toMatch(/^crs restore: socket hang up/m);
+    expect(failed.stderr).toContain('run crs restore again');
+    const first = await readRestore(dynamodb, tables.state);
+    expect(first?.takenAt).toBe(Date.parse(at));
+    expect(first!.restoredAt).toBeGreaterThanOrEqual(before);
+    expect(await seqOf()).toBe(state.seq + first!.restoredAt);
+
+    const again = await run();
+    expect(again.status, again.stderr).toBe(0);
+    const second = await readRestore(dynamodb, tables.state);
+    expect(second!.restoredAt).toBeGreaterThan(first!.restoredAt);
+    expect(second!.takenAt).toBe(Date.parse(at));
+    expect(await seqOf()).toBe(state.seq + second!.restoredAt);
+  }, 60_000);
 });

@@ -10,11 +10,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { PageEvent } from '#domain/page-event.ts';
 import { changeSeq } from '#domain/page.ts';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
+import { formatSiteTime } from '#domain/time.ts';
 import { CRS_MESSAGE, enrol, liveReading, msg } from '#test/support/messages.ts';
 import { until } from '#test/support/until.ts';
 import {
@@ -146,6 +149,49 @@ describe('crs serve restored from a crs backup', () => {
     );
     expect(watch).toBe(true);
     expect(await stop(again)).toBe(0);
+  }, 60_000);
+
+  it('names the backup by when it was taken, and the restore alert by when it was restored, hours apart (mutation run)', async () => {
+    // A backup three hours old: its moment is moved back in the copy's own record of it. Taken and restored within
+    // one minute (as in the test above), a link refused naming the restore's minute, or an alert dated from the
+    // backup, read the same; here they cannot.
+    const cfg = pagingConfig(root, 'old-cfg', { staleFeedMinutes: LONGEST_SETTING_MINUTES });
+    const data = join(root, 'old-data');
+    expect(await stop(await spawnServe(data, ['--config', cfg]))).toBe(0);
+    const backup = join(root, 'old-backup');
+    const r = spawnSync(process.execPath, [CRS_BIN, 'backup', '--data', data, '--to', backup], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const db = new Database(join(backup, 'crs.db'));
+    db.prepare('UPDATE restores SET taken_at = taken_at - ? WHERE restored_at IS NULL').run(3 * 3_600_000);
+    const takenAt = db.prepare('SELECT taken_at FROM restores WHERE restored_at IS NULL').pluck().get() as number;
+    db.close();
+    const restored = await spawnServe(backup, ['--config', cfg]);
+    try {
+      const said = await until(
+        () => restored.stderr().match(/a backup taken at (\S+) \(crs backup\), restored at (\S+Z):/),
+        'the restored server says it runs on a backup',
+      );
+      expect(said[1]).toBe(new Date(takenAt).toISOString());
+      // The delivery watch's alert (the board's banner, --alert-webhook) began at the restore, not at the backup.
+      const banner = await fetch(`${restored.url}/api/outbox`, {
+        headers: { authorization: `Bearer ${restored.boardKey}` },
+      });
+      const alerts = ((await banner.json()) as { alerts: { key: string; since: string }[] }).alerts;
+      expect(alerts.find((a) => a.key === 'restored')?.since).toBe(said[2]);
+      // A link the backup does not know is refused naming the backup's moment, not the restore's.
+      const refused = await fetch(`${restored.url}/v1/acks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token: 'AAAAAAAAAAAAAAAAAAAAAA', by: 'Dr Lost' }),
+      });
+      expect(refused.status).toBe(403);
+      const [error] = ((await refused.json()) as { errors: string[] }).errors;
+      expect(error).toContain(
+        `restored from a backup of ${formatSiteTime(takenAt, DEFAULT_CONFIG.site.timeZone)} and does not know`,
+      );
+    } finally {
+      expect(await stop(restored)).toBe(0);
+    }
   }, 60_000);
 
   it('sends the no-data alert and its all-clear under ids the lost server never sent', async () => {

@@ -4,6 +4,7 @@
 // messages held or dead-lettered because of another's throttling, a loop that never ends.
 import {
   BatchGetItemCommand,
+  type BatchWriteItemCommand,
   GetItemCommand,
   TransactWriteItemsCommand,
   TransactionCanceledException,
@@ -22,7 +23,8 @@ import { DEFAULT_PAGING } from '#domain/paging.ts';
 import { reduce } from '#domain/reducer.ts';
 import type { PatientState } from '#domain/state.ts';
 import type { PageMessage } from '#ports';
-import { batchGet, batchGetTables } from '#adapters/aws/batch-get.ts';
+import { batchGet, batchGetTables, batchWrite } from '#adapters/aws/batch-get.ts';
+import { isOutage } from '#adapters/aws/outage.ts';
 import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
 import { transactWrite } from '#adapters/aws/transact.ts';
 import { dynamoPager } from '#adapters/aws/dynamo-pager.ts';
@@ -462,5 +464,41 @@ describe('batch reads and transactions under throttling, pinned by a mutation ru
       a: { ConsistentRead: true, Keys: [{ pk: { S: 'k0' } }] },
       b: { ProjectionExpression: 'pk', Keys: [{ pk: { S: 'k98' } }] },
     });
+  });
+
+  it('writes again what a batch write leaves unprocessed, 25 a request, as a batch read asks again; then fails naming the table (2026-12-07)', async () => {
+    // DynamoDB throttling the table: every write left unprocessed. Until 2026-12-07 the restore's copy sent them
+    // again for ever, and `crs restore --backend aws` hung without a word.
+    const writes = Array.from({ length: 30 }, (_, i) => ({ PutRequest: { Item: { pk: { S: `P${i}` } } } }));
+    const sent: number[] = [];
+    const throttled = {
+      send: async (command: BatchWriteItemCommand) => {
+        const request = command.input.RequestItems!['the-state-table']!;
+        sent.push(request.length);
+        return { UnprocessedItems: { 'the-state-table': request } };
+      },
+    } as unknown as DynamoDBClient;
+    const slept: number[] = [];
+    const write = batchWrite(throttled, 'the-state-table', writes, async (ms) => void slept.push(ms));
+    await expect(write).rejects.toThrow('DynamoDB left 25 writes of the-state-table unprocessed 6 times (throttled)');
+    await expect(write).rejects.toMatchObject({ name: 'BatchWriteThrottled' });
+    expect(isOutage(await write.catch((e: unknown) => e))).toBe(true);
+    expect([sent, slept]).toEqual([
+      [25, 25, 25, 25, 25, 25],
+      [100, 200, 400, 800, 1000],
+    ]);
+    // Left unprocessed for a while, then taken: every write made, each batch of 25 on its own.
+    let refusals = 2;
+    const made: string[] = [];
+    const slow = {
+      send: async (command: BatchWriteItemCommand) => {
+        const request = command.input.RequestItems!.t!;
+        const left = refusals-- > 0 ? request.slice(1) : [];
+        made.push(...request.slice(0, request.length - left.length).map((w) => w.PutRequest!.Item!.pk!.S!));
+        return { UnprocessedItems: left.length > 0 ? { t: left } : {} };
+      },
+    } as unknown as DynamoDBClient;
+    await batchWrite(slow, 't', writes, async () => undefined);
+    expect(made.sort()).toEqual(writes.map((w) => w.PutRequest.Item.pk.S).sort());
   });
 });

@@ -323,6 +323,33 @@ describe('stale-feed sweep', () => {
     ({ states, alerts, inForce, deps } = sweepFakes());
   });
 
+  it('marks the alerts and all-clears of a restored deployment with the restore, read once a sweep that pages, else never (2026-12-07)', async () => {
+    const quiet = stateWith([0]);
+    states.set('P-1', quiet);
+    const since = quiet.lastMonitorAt!;
+    let reads = 0;
+    const restoredAt = async () => {
+      reads++;
+      return 1_796_669_000_000;
+    };
+    const restored = () => ({ ...deps(), restoredAt });
+    await sweepStaleFeeds(restored(), since + 14 * 60_000); // nothing to page: nothing read
+    expect(reads).toBe(0);
+    states.set('Q-1', { ...quiet, patientId: 'Q-1' });
+    await sweepStaleFeeds(restored(), since + 15 * 60_000);
+    expect(reads).toBe(1); // one read for both alerts
+    await sweepStaleFeeds(restored(), since + 16 * 60_000);
+    expect(reads).toBe(1);
+    states.set('P-1', stateWith([0, 20]));
+    await sweepStaleFeeds(restored(), since + 21 * 60_000);
+    expect(reads).toBe(2);
+    expect(alerts.map((a) => `${a.alertId} ${a.restoredAt}`)).toEqual([
+      `stale-feed|P-1|${since} 1796669000000`,
+      `stale-feed|Q-1|${since} 1796669000000`,
+      `stale-feed|P-1|${since}|cleared 1796669000000`,
+    ]);
+  });
+
   it('raises the alert once when the monitor has been quiet 15 minutes, and clears it once when data resumes', async () => {
     const quiet = stateWith([0]);
     states.set('P-1', quiet);

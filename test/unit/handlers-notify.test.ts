@@ -31,6 +31,7 @@ import { arrivalOf } from '#app/digest.ts';
 import type { PatientState } from '#domain/state.ts';
 import { VersionConflict, type AuditEvent, type PageMessage } from '#ports';
 import type { Page } from '#domain/paging.ts';
+import { pageEvent } from '#domain/page-event.ts';
 import type { ParkedRecord } from '#adapters/aws/dynamo-page-store.ts';
 import { OutboxDelivery, type OutboxImage } from '#adapters/aws/outbox-delivery.ts';
 import { isFromAws, isOutage } from '#adapters/aws/outage.ts';
@@ -421,6 +422,29 @@ describe('notify handler: pinned by a mutation run', () => {
     expect(await delivery.deliver(state)).toBe('ignored');
     expect(await delivery.deliver(outboxInsert(gradeChanges('A')[0]!).dynamodb!.NewImage as OutboxImage)).toBe('paged');
     expect(counted).toEqual(['paged']);
+  });
+  it('marks with the last restore the pages of the records `crs outbox retry` pages: a grade change and an alert (2026-12-07)', async () => {
+    // A record parked (or given up on) before a restore may have been paged by the lost deployment since, under the
+    // same ids: its sends are marked, as every send of a restored crs serve is. The notifier gives no restoredAt.
+    const [change] = gradeChanges('A');
+    const reads: string[] = [];
+    const delivery = new OutboxDelivery({
+      paging: async () => ({ pager, parkedRecords: { park: async (r) => void parked.push(r) } }),
+      now: () => NOW,
+      log: () => {},
+      restoredAt: async () => {
+        reads.push('#restore');
+        return 1_796_669_000_000;
+      },
+    });
+    expect(await delivery.deliver(outboxInsert(change!).dynamodb!.NewImage as OutboxImage)).toBe('paged');
+    expect(await delivery.deliver(alertInsert(SPO2_ALERT, 99).dynamodb!.NewImage as OutboxImage)).toBe('paged');
+    const sendIds = phone.sent.map((m) => pageEvent(m, NOW).sendId);
+    expect(new Set(phone.sent.map((m) => m.page.notificationId))).toEqual(
+      new Set([change!.notificationId, SPO2_ALERT.alertId]),
+    );
+    expect(sendIds.filter((id) => !id.endsWith('@1796669000000'))).toEqual([]);
+    expect(reads).toHaveLength(2);
   });
   it('hands the grade change to the sender before the pager sends its pages (so none is read back from the outbox, which may have dropped it)', async () => {
     const [change] = gradeChanges('A');

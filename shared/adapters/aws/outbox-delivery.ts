@@ -39,6 +39,13 @@ export interface OutboxDeliveryDeps {
   log: (level: 'info' | 'warn' | 'error', message: string, ids: Record<string, unknown>) => void;
   /** A record paged, deferred or parked (the notify function's metrics). */
   count?: (outcome: Outcome) => void;
+  /**
+   * `crs outbox retry`: the last restore (readRestore; undefined: none), which the pages of the records it pages carry
+   * (a record parked or given up on before a restore may have been paged by the lost deployment since, under the same
+   * ids). The notifier reads none: its records' ids come from the moved-on sequence, and a record the restore's copy
+   * wrote again finds its pages (marked) stored.
+   */
+  restoredAt?: () => Promise<number | undefined>;
 }
 
 /** The stream image of an outbox item (DynamoDB JSON). */
@@ -82,12 +89,14 @@ export class OutboxDelivery {
               subject: r.alert.subject,
               cleared: r.alert.cleared,
             };
+      const restoredAt = await this.deps.restoredAt?.();
+      const marked = restoredAt === undefined ? {} : { restoredAt };
       if (r.record === 'notification') {
         paging.remember?.(r.notification);
-        await paging.pager.onNotification(r.notification, this.deps.now());
+        await paging.pager.onNotification({ ...r.notification, ...marked }, this.deps.now());
       } else {
         const { alertId, patientId, subject, cleared, summary } = r.alert;
-        await paging.pager.onAlert({ alertId, patientId, subject, cleared, summary }, this.deps.now());
+        await paging.pager.onAlert({ alertId, patientId, subject, cleared, summary, ...marked }, this.deps.now());
       }
       log('info', 'paged', ids);
       return this.done('paged');

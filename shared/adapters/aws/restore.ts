@@ -3,10 +3,12 @@
 // each patient's sequence moved on by the restore's moment as the embedded restore does (movedOnByRestore: the ids
 // of what the restored pipeline pages are none the lost one sent after the backup). The moment is kept in the state
 // table (RESTORE_KEY), where the state store reads it for a patient it has no state of (firstState): a patient
-// first seen after the backup may have been paged by the lost pipeline too.
+// first seen after the backup may have been paged by the lost pipeline too. Each page is marked with the moment
+// (Page.restoredAt), and so is each no-data alert the sweep raises since (stale-feed-sweep.ts): their sendIds are
+// made of ids the resend gives again or of revisions the lost pipeline went on from, and every send of them carries
+// the mark, as every send of a restored crs serve does (page-event.ts, restoredSendId).
 import {
   type AttributeValue,
-  BatchWriteItemCommand,
   DescribeTableCommand,
   type DynamoDBClient,
   GetItemCommand,
@@ -14,10 +16,11 @@ import {
   paginateScan,
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb';
+import { isUnreadable, readPage } from '#domain/paging.ts';
 import { movedOnByRestore } from '#domain/state.ts';
-import { batchGet } from './batch-get.ts';
+import { batchGet, batchWrite } from './batch-get.ts';
 import { encodeStateItem, stateOfItem } from './state-item.ts';
-import { STATE_TABLE as T } from './table-layout.ts';
+import { PAGES_TABLE as P, STATE_TABLE as T } from './table-layout.ts';
 
 type Item = Record<string, AttributeValue>;
 
@@ -49,12 +52,11 @@ export interface CopyCount {
   deleted: number;
   /** State items whose sequence was moved on (state table only). */
   movedOn: number;
-  /** State items that could not be read: copied as they are (the board names them). */
+  /** Pages marked with the restore (pages table only): every send of them carries it (Page.restoredAt). */
+  marked: number;
+  /** State items and pages that could not be read: copied as they are (the board and the tick name them). */
   unreadable: number;
 }
-
-const BATCH = 25;
-const backoff = (tries: number) => new Promise((r) => setTimeout(r, Math.min(50 * 2 ** tries, 5000)));
 
 async function keyNames(client: DynamoDBClient, table: string): Promise<string[]> {
   const t = (await client.send(new DescribeTableCommand({ TableName: table }))).Table;
@@ -63,16 +65,6 @@ async function keyNames(client: DynamoDBClient, table: string): Promise<string[]
 
 const keyOf = (names: string[], item: Item): Item => Object.fromEntries(names.map((n) => [n, item[n]!]));
 const keyText = (names: string[], item: Item) => JSON.stringify(names.map((n) => item[n]));
-
-/** Writes up to 25 requests, again and again with the unprocessed ones until none is left. */
-async function writeBatch(client: DynamoDBClient, table: string, writes: WriteRequest[]): Promise<void> {
-  let left: WriteRequest[] = writes;
-  for (let tries = 0; left.length > 0; tries++) {
-    if (tries > 0) await backoff(tries);
-    const out = await client.send(new BatchWriteItemCommand({ RequestItems: { [table]: left } }));
-    left = out.UnprocessedItems?.[table] ?? [];
-  }
-}
 
 /** The items of `table` with these keys, consistently read (batchGet: unprocessed keys asked again), by key text. */
 async function getBatch(
@@ -107,10 +99,29 @@ function movedOn(item: Item, restoredAt: number): Item | undefined {
 const isStateItem = (item: Item) =>
   item[T.sortKey]?.S === T.stateSortKey && !(item[T.partitionKey]?.S ?? '#').startsWith('#');
 
+/** The state table's record of the last restore: the copy leaves it be (recordRestore writes it before the copy). */
+const isRestoreRecord = (item: Item) =>
+  item[T.partitionKey]?.S === RESTORE_KEY[T.partitionKey].S && item[T.sortKey]?.S === RESTORE_KEY[T.sortKey].S;
+
+const isPageItem = (item: Item) => (item[P.sortKey]?.S ?? '').startsWith(P.pageSortKeyPrefix) && 'page' in item;
+
 /**
- * Makes `to` hold exactly the items of `from`: each page of `from` put where it differs (state items moved on when
- * `restoredAt` is given), then each page of `to` deleted where `from` holds no such key. Pages of at most 100 items;
- * nothing else is held.
+ * A page item marked with the restore (Page.restoredAt): the pages of the backup go on from their revision, level
+ * and round as they went on in the lost deployment, which sent their next steps under sendIds made of those; marked,
+ * none of their sends is one of those. Undefined when it holds no readable page.
+ */
+function marked(item: Item, restoredAt: number): Item | undefined {
+  const json = item.page?.S ?? '';
+  const pageId = (item[P.sortKey]?.S ?? '').slice(P.pageSortKeyPrefix.length);
+  if (isUnreadable(readPage(pageId, json, Number(item.rev?.N ?? 0)))) return undefined;
+  return { ...item, page: { S: JSON.stringify({ ...JSON.parse(json), restoredAt }) } };
+}
+
+/**
+ * Makes `to` hold exactly the items of `from`: each page of `from` put where it differs (when `restoredAt` is given,
+ * state items moved on and page items marked with it), then each page of `to` deleted where `from` holds no such
+ * key. Pages of at most 100 items; nothing else is held. The state table's `#restore` record is neither put nor
+ * deleted: recordRestore wrote this restore's before the copy.
  */
 export async function copyTable(
   client: DynamoDBClient,
@@ -124,7 +135,7 @@ export async function copyTable(
     throw new Error(
       `${from} is keyed by ${fromNames.join(', ')} and ${to} by ${names.join(', ')}: not a restore of it`,
     );
-  const count: CopyCount = { items: 0, put: 0, deleted: 0, movedOn: 0, unreadable: 0 };
+  const count: CopyCount = { items: 0, put: 0, deleted: 0, movedOn: 0, marked: 0, unreadable: 0 };
   for await (const page of paginateScan(
     { client, pageSize: 100 },
     { TableName: from, ConsistentRead: true, Limit: 100 },
@@ -140,6 +151,7 @@ export async function copyTable(
     );
     const puts: WriteRequest[] = [];
     for (const item of items) {
+      if (isRestoreRecord(item)) continue; // an earlier restore's, in a backup taken after it
       let want = item;
       if (o.restoredAt !== undefined && isStateItem(item)) {
         const moved = movedOn(item, o.restoredAt);
@@ -147,11 +159,17 @@ export async function copyTable(
           want = moved;
           count.movedOn++;
         } else count.unreadable++;
+      } else if (o.restoredAt !== undefined && isPageItem(item)) {
+        const mark = marked(item, o.restoredAt);
+        if (mark) {
+          want = mark;
+          count.marked++;
+        } else count.unreadable++;
       }
       if (want !== item || !sameItem(want, have.get(keyText(names, item)))) puts.push({ PutRequest: { Item: want } });
     }
     count.put += puts.length;
-    for (let i = 0; i < puts.length; i += BATCH) await writeBatch(client, to, puts.slice(i, i + BATCH));
+    await batchWrite(client, to, puts);
   }
   for await (const page of paginateScan(
     { client, pageSize: 100 },
@@ -163,14 +181,14 @@ export async function copyTable(
       ExpressionAttributeNames: Object.fromEntries(names.map((n, i) => [`#k${i}`, n])),
     },
   )) {
-    const keys = (page.Items ?? []).map((i) => keyOf(names, i));
+    const keys = (page.Items ?? []).filter((i) => !isRestoreRecord(i)).map((i) => keyOf(names, i));
     if (keys.length === 0) continue;
     const want = await getBatch(client, from, names, keys);
     const deletes = keys
       .filter((k) => !want.has(keyText(names, k)))
       .map((k): WriteRequest => ({ DeleteRequest: { Key: k } }));
     count.deleted += deletes.length;
-    for (let i = 0; i < deletes.length; i += BATCH) await writeBatch(client, to, deletes.slice(i, i + BATCH));
+    await batchWrite(client, to, deletes);
   }
   return count;
 }
@@ -188,7 +206,11 @@ function sameItem(a: Item, b: Item | undefined): boolean {
   return text(a) === text(b);
 }
 
-/** Records the restore in the state table (after the copy: the copy deletes what the restored table lacks). */
+/**
+ * Records the restore in the state table, before the copy (2026-12-07; after it until then): a copy that fails part
+ * way leaves the moment recorded, so that a patient first seen, or a no-data alert raised, before the run again
+ * takes ids past the lost pipeline's. Ids moved on are harmless; a run again records its own moment.
+ */
 export async function recordRestore(
   client: DynamoDBClient,
   stateTable: string,

@@ -27,6 +27,13 @@ export interface SweepDeps {
   config: PagingConfig;
   /** The site's zone (config.site.timeZone), for the times in the alerts' summaries. */
   timeZone: string;
+  /**
+   * When `crs restore --backend aws` last ran (the state table's `#restore` record, readRestore; undefined: never).
+   * Read once a sweep, and only by a sweep that raises or clears an alert: those alerts carry it (AlertInput.restoredAt),
+   * their ids being made of when the feed went quiet, which the gateways' resend gives again after a restore.
+   * Absent: the deployment is taken as never restored (tests).
+   */
+  restoredAt?: () => Promise<number | undefined>;
 }
 
 export interface SweepResult {
@@ -121,7 +128,18 @@ export async function sweepStaleFeeds(d: SweepDeps, now: number): Promise<SweepR
   // alert failing for a reason of its own (a page item that does not decode) is set aside, and the others go on; an
   // outage stops the sweep, as every alert would fail alike. What the alerts not handled would have changed waits for
   // the next sweep, which plans them again.
-  const paged = await pageStaleFeeds(plan, active, (alert) => d.pager.onAlert(alert, now), isOutage);
+  // Marked with the last restore: unmarked, a restored deployment pages a quiet spell the lost one paged too under
+  // the same sendIds, and a receiver dropping repeats by them drops a real alert (until 2026-12-07).
+  let restore: Promise<number | undefined> | undefined;
+  const paged = await pageStaleFeeds(
+    plan,
+    active,
+    async (alert) => {
+      const restoredAt = await (restore ??= d.restoredAt?.() ?? Promise.resolve(undefined));
+      await d.pager.onAlert(restoredAt === undefined ? alert : { ...alert, restoredAt }, now);
+    },
+    isOutage,
+  );
   for (const key of paged.remove) await d.pages.clearStaleFeedAlert(key);
   for (const [key, e] of paged.set) await d.pages.setStaleFeedAlert(key, e.alertId, e.since, e.resumed, e.said);
   if (paged.stopped !== undefined) throw paged.stopped;
