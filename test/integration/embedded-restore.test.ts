@@ -221,7 +221,9 @@ describe('crs serve restored from a crs backup', () => {
     try {
       await accept(restored, ...first);
       await until(() => stale(restored).length === 1 || undefined, 'the restored server alerts');
-      await accept(restored, second);
+      // The resent reading, observed now: one observed at the lost run's moment can be older than the quiet it would
+      // end on a busy machine, and rightly ends nothing. Its all-clear's id is the quiet spell's, as the lost one's.
+      await accept(restored, reading('q-2'));
       await until(() => stale(restored).length === 2 || undefined, 'the restored server clears');
       const sends = stale(restored);
       expect(sends.map((p) => p.kind)).toEqual(['alert', 'alert-cleared']);
