@@ -53,7 +53,7 @@ import { CrsFunction, LOG_LEVELS, type LogLevel } from './function-defaults.ts';
 import { letLogGroupsUse } from './keys.ts';
 import { keptQueueProps } from './queues.ts';
 import { DEFAULT_THROTTLE, checkThrottlesFit, routeThrottles, type RouteThrottle } from './throttles.ts';
-import { checkEveryPagedTeamSubscribed, type PagingConfig } from './paging-config.ts';
+import { checkEveryPagedTeamSubscribed, teamsWithoutEndpoints, type PagingConfig } from './paging-config.ts';
 import { DeployInputError } from './deploy-input.ts';
 import { thisRelease } from '#app/release.ts';
 
@@ -498,11 +498,14 @@ export class CrsAlertingStack extends Stack {
       [ENV.ackSecretArn]: this.ackSecret.secretArn,
       ...config,
     };
+    // Teams without an endpoint now: their pages still open from before are set aside, named, not sent to nobody.
+    const unreachable = teamsWithoutEndpoints(props.paging);
     const sendingEnvironment = {
       ...pagerEnvironment,
       [ENV.stateTable]: this.stateTable.tableName,
       [ENV.topicArn]: this.pagesTopic.topicArn,
       [ENV.escalationQueueUrl]: this.escalationQueue.queueUrl,
+      ...(unreachable.length > 0 ? { [ENV.teamsWithoutEndpoints]: unreachable.join(',') } : {}),
     };
     this.notify = new CrsFunction(this, 'Notify', {
       ...fnDefaults,

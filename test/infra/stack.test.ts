@@ -908,6 +908,40 @@ describe('functions', () => {
   }, 120_000);
 });
 
+describe('teams without endpoints (2026-12-07)', () => {
+  it('tells the notify and escalate functions the teams the paging config gives no endpoint, so that their open pages are set aside, named, not published to nobody', () => {
+    const envOf = (context: Record<string, unknown>) => {
+      const { stack } = templateApp({ context });
+      const resources = Template.fromStack(stack).toJSON().Resources;
+      const env = (fn: { node: { defaultChild: unknown } }) =>
+        resources[stack.getLogicalId(fn.node.defaultChild as never)].Properties.Environment.Variables[
+          ENV.teamsWithoutEndpoints
+        ];
+      return [env(stack.notify.fn), env(stack.escalate.fn), env(stack.ack.fn)];
+    };
+    // Radiology routed nowhere and given no endpoint: a page of it still open from before has nobody to read it.
+    const { radiology: _, ...teams } = PAGING.teams;
+    const noRadiology = {
+      routing: {
+        icans: [
+          ['hematology', 'neurology'],
+          ['hematology', 'neurology'],
+          ['hematology', 'neurology', 'icu'],
+          ['hematology', 'neurology', 'icu'],
+        ],
+      },
+    };
+    expect(envOf({ paging: { ...PAGING, teams }, gradingConfig: noRadiology })).toEqual([
+      'radiology',
+      'radiology',
+      undefined,
+    ]);
+    // Every team given one, or none at all (the synth without endpoints): nothing is set aside.
+    expect(envOf({ paging: PAGING })).toEqual([undefined, undefined, undefined]);
+    expect(envOf({})).toEqual([undefined, undefined, undefined]);
+  }, 120_000);
+});
+
 describe('HL7 v2 and FHIR settings of the ingest function', () => {
   const ingestEnv = (context: Record<string, unknown>) => {
     const { stack } = templateApp({ context: { paging: PAGING, ...context } });
