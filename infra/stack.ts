@@ -56,6 +56,7 @@ import { DEFAULT_THROTTLE, checkThrottlesFit, routeThrottles, type RouteThrottle
 import { checkEveryPagedTeamSubscribed, teamsWithoutEndpoints, type PagingConfig } from './paging-config.ts';
 import { DeployInputError } from './deploy-input.ts';
 import { thisRelease } from '#app/release.ts';
+import { gradingSettingsId } from '#domain/settings-id.ts';
 
 export interface Concurrency {
   ingest: number;
@@ -733,6 +734,11 @@ export class CrsAlertingStack extends Stack {
     new CfnOutput(this, 'Release', {
       value: thisRelease(),
       description: 'the release deployed: its commit and that commit date (crs --version says the same of a checkout)',
+    });
+    new CfnOutput(this, 'GradingSettings', {
+      value: gradingSettingsId(resolved.config),
+      description:
+        'the id of the grading settings deployed: the audit trail names it with the grades given under them (docs/runbook.md)',
     });
     new CfnOutput(this, 'IngestUrl', {
       value: `${this.api.apiEndpoint}${ROUTES.single}`,

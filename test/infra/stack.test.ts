@@ -25,7 +25,8 @@ import {
 import { DeployInputError } from '#infra/deploy-input.ts';
 import { pagingConfigFromContext } from '#infra/paging-config.ts';
 import { DEFAULT_THROTTLE, ROUTE_THROTTLES, routeThrottles } from '#infra/throttles.ts';
-import { TEAMS } from '#domain/config.ts';
+import { configFor, DEFAULT_CONFIG, TEAMS } from '#domain/config.ts';
+import { gradingSettingsId } from '#domain/settings-id.ts';
 import { PAGES_TOPIC_DISPLAY_NAME } from '#adapters/aws/sns-page-sender.ts';
 import { HTTPS_HEALTHY_RETRY_POLICY } from '#adapters/aws/sns-delivery.ts';
 import { pagesSubscriptions } from '#domain/paging-endpoints.ts';
@@ -939,6 +940,15 @@ describe('teams without endpoints (2026-12-07)', () => {
     // Every team given one, or none at all (the synth without endpoints): nothing is set aside.
     expect(envOf({ paging: PAGING })).toEqual([undefined, undefined, undefined]);
     expect(envOf({})).toEqual([undefined, undefined, undefined]);
+  }, 120_000);
+
+  it('says the id of the grading settings deployed (output GradingSettings), as the audit trail names them', () => {
+    const outputs = (context: Record<string, unknown>) =>
+      Template.fromStack(templateApp({ context: { paging: PAGING, ...context } }).stack).toJSON().Outputs;
+    expect(outputs({}).GradingSettings.Value).toBe(gradingSettingsId(DEFAULT_CONFIG));
+    expect(outputs({ gradingConfig: { scheme: 'lee2014' } }).GradingSettings.Value).toBe(
+      gradingSettingsId(configFor('lee2014')),
+    );
   }, 120_000);
 });
 
