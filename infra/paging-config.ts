@@ -54,14 +54,28 @@ export function pagingConfigFromContext(tryGetContext: (key: string) => unknown,
  * synth without endpoints (warned at synth: `npm run synth` for review) and is not refused here.
  */
 export function checkEveryPagedTeamSubscribed(paging: PagingConfig, config: GradingConfig): void {
-  const subscribed = (team: string) => {
-    const e = paging.teams[team as keyof PagingConfig['teams']];
-    return e !== undefined && e.email.length + e.sms.length + e.https.length > 0;
-  };
+  const subscribed = (team: string) => isSubscribed(paging, team);
   if (!PAGE_TEAMS.some(subscribed)) return;
   const by = [...pagedTeams(config)].filter(([team]) => !subscribed(team));
   if (by.length === 0) return;
   throw new DeployInputError(
     `paging config: no endpoint for ${by.map(([team, where]) => `${team} (paged by ${where.join(', ')})`).join('; ')}: its pages would reach nobody. Give the team endpoints, or route its pages to another team (gradingConfig)`,
   );
+}
+
+/** Whether the paging config gives a team an endpoint. */
+function isSubscribed(paging: PagingConfig, team: string): boolean {
+  const e = paging.teams[team as keyof PagingConfig['teams']];
+  return e !== undefined && e.email.length + e.sms.length + e.https.length > 0;
+}
+
+/**
+ * The teams the paging config gives no endpoint, when it gives some team one (none at all: the synth without
+ * endpoints, warned, where every page reaches nobody alike): the functions that page set their pages aside, named
+ * (ENV.teamsWithoutEndpoints). The grading configuration pages none of them (checkEveryPagedTeamSubscribed); pages
+ * still open from before, when it did, are what this is for (2026-12-07).
+ */
+export function teamsWithoutEndpoints(paging: PagingConfig): string[] {
+  if (!PAGE_TEAMS.some((t) => isSubscribed(paging, t))) return [];
+  return PAGE_TEAMS.filter((t) => !isSubscribed(paging, t));
 }

@@ -53,9 +53,10 @@ import { CrsFunction, LOG_LEVELS, type LogLevel } from './function-defaults.ts';
 import { letLogGroupsUse } from './keys.ts';
 import { keptQueueProps } from './queues.ts';
 import { DEFAULT_THROTTLE, checkThrottlesFit, routeThrottles, type RouteThrottle } from './throttles.ts';
-import { checkEveryPagedTeamSubscribed, type PagingConfig } from './paging-config.ts';
+import { checkEveryPagedTeamSubscribed, teamsWithoutEndpoints, type PagingConfig } from './paging-config.ts';
 import { DeployInputError } from './deploy-input.ts';
 import { thisRelease } from '#app/release.ts';
+import { gradingSettingsId } from '#domain/settings-id.ts';
 
 export interface Concurrency {
   ingest: number;
@@ -498,11 +499,14 @@ export class CrsAlertingStack extends Stack {
       [ENV.ackSecretArn]: this.ackSecret.secretArn,
       ...config,
     };
+    // Teams without an endpoint now: their pages still open from before are set aside, named, not sent to nobody.
+    const unreachable = teamsWithoutEndpoints(props.paging);
     const sendingEnvironment = {
       ...pagerEnvironment,
       [ENV.stateTable]: this.stateTable.tableName,
       [ENV.topicArn]: this.pagesTopic.topicArn,
       [ENV.escalationQueueUrl]: this.escalationQueue.queueUrl,
+      ...(unreachable.length > 0 ? { [ENV.teamsWithoutEndpoints]: unreachable.join(',') } : {}),
     };
     this.notify = new CrsFunction(this, 'Notify', {
       ...fnDefaults,
@@ -730,6 +734,11 @@ export class CrsAlertingStack extends Stack {
     new CfnOutput(this, 'Release', {
       value: thisRelease(),
       description: 'the release deployed: its commit and that commit date (crs --version says the same of a checkout)',
+    });
+    new CfnOutput(this, 'GradingSettings', {
+      value: gradingSettingsId(resolved.config),
+      description:
+        'the id of the grading settings deployed: the audit trail names it with the grades given under them (docs/runbook.md)',
     });
     new CfnOutput(this, 'IngestUrl', {
       value: `${this.api.apiEndpoint}${ROUTES.single}`,

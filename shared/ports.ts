@@ -283,7 +283,9 @@ export type AuditType =
   | 'silence'
   | 'alert'
   /** A messageId reused with other content, graded as a new observation (crs-rules 1.1 item 8). */
-  | 'message-reused';
+  | 'message-reused'
+  /** The first message graded under grading settings other than the patient's last message was (2026-12-07). */
+  | 'settings-changed';
 
 /** One entry of the append-only audit trail. Ids, grades and reasons only: never a name. */
 export interface AuditEvent {

@@ -17,6 +17,7 @@ import {
   laterReleaseFields,
   readQueued,
   reusedIds,
+  settingsChanges,
   type GroupResult,
   type Queued,
 } from '#app/grade.ts';
@@ -91,6 +92,13 @@ export function createGradeHandler(deps: GradeHandlerDeps) {
           messageIds: reused.map((r) => r.messageId),
         });
       }
+      // The site changed its grading configuration since this patient's last message (its audit trail and any page
+      // say so too): ids only.
+      for (const c of settingsChanges(result))
+        logger.warn('graded under grading settings other than its last message (the configuration changed)', {
+          patientId,
+          ...c,
+        });
       const now = deps.now();
       for (const r of records.slice(0, result.committed)) {
         const sent = Number(r.attributes.SentTimestamp);

@@ -246,6 +246,20 @@ async function gradeOneByOne(count: number, grade: (index: number) => Promise<Gr
   return done;
 }
 
+/**
+ * The messages of a result graded under grading settings other than the patient's last message was (the site changed
+ * its configuration): what a host logs, ids only (2026-12-07).
+ */
+export function settingsChanges(
+  result: GroupResult,
+): { messageId: string; settings: string; formerSettings: string }[] {
+  return result.steps.flatMap((s) =>
+    s.kind === 'applied' && s.settings?.former !== undefined
+      ? [{ messageId: s.assessment.messageId, settings: s.settings.id, formerSettings: s.settings.former }]
+      : [],
+  );
+}
+
 /** The messages of a result that reused a messageId with other content (graded as new observations). */
 export function reusedIds(result: GroupResult): { messageId: string; patientId: string }[] {
   return result.steps.flatMap((s) =>
@@ -274,10 +288,25 @@ function stepAudit(step: Step, sender?: string): AuditEvent[] {
         crsGrade: a.crsGrade,
         icansGrade: a.icansGrade,
         scheme: a.scheme,
+        // The grading settings it was graded under, where they are not the last message's (the entry that names
+        // them first): every assessment after it, to the next that names others, was graded under them.
+        ...(step.settings ? { settings: step.settings.id } : {}),
         ...(sender !== undefined ? { sender } : {}),
       },
     },
   ];
+  if (step.settings?.former !== undefined) {
+    // The site changed its grading configuration since this patient's last message: what this message graded (and
+    // any grade change it caused, whose page says so) may come from the configuration, not the patient.
+    const { id, former } = step.settings;
+    entries.push({
+      at: a.at,
+      patientId: a.patientId,
+      type: 'settings-changed',
+      text: `graded under grading settings ${id} from message ${a.messageId} on (were ${former}): a grade change here may come from the configuration, not the patient`,
+      details: { messageId: a.messageId, digest: step.digest, settings: id, formerSettings: former },
+    });
+  }
   if (step.reusedId) {
     // Recorded (crs-rules 1.1 item 8): a device reused a messageId with other content (a counter reset?).
     entries.push({
@@ -298,13 +327,14 @@ export function notificationAudit(n: Notification): AuditEvent {
     at: n.at,
     patientId: n.patientId,
     type: 'notification',
-    text: `${n.kind} ${n.condition.toUpperCase()} ${n.fromGrade} -> ${n.toGrade} to ${n.teams.join(', ')}`,
+    text: `${n.kind} ${n.condition.toUpperCase()} ${n.fromGrade} -> ${n.toGrade} to ${n.teams.join(', ')}${n.settingsChanged ? ` (the grading settings changed since the last message: ${n.settingsChanged.from} -> ${n.settingsChanged.to})` : ''}`,
     details: {
       notificationId: n.notificationId,
       messageId: n.causedBy,
       condition: n.condition,
       fromGrade: n.fromGrade,
       toGrade: n.toGrade,
+      ...(n.settingsChanged ? { settings: n.settingsChanged.to, formerSettings: n.settingsChanged.from } : {}),
     },
   };
 }

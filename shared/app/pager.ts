@@ -78,6 +78,12 @@ export interface PagerDeps {
   ackKeyring?: AckKeyring;
   /** Acknowledge links are this plus the token, e.g. "https://crs.example.org/ack/". */
   ackBaseUrl: string;
+  /**
+   * Teams the backend can deliver to nobody now (AWS: no endpoint in the paging config deployed, CRS_TEAMS_WITHOUT_ENDPOINTS):
+   * their pages are set aside as those of a team with no ladder, named by each tick, rather than published to nobody
+   * until the ladder is exhausted (2026-12-07). Without it, every team with a ladder is reachable.
+   */
+  unreachable?: ReadonlySet<string>;
   /** Where forged and malformed acknowledge links are recorded (never a patient's trail); unrecorded without one. */
   security?: SecurityLog;
   /** Where a send the transport refuses is parked; without it, a refusal fails the call (it is retried). */
@@ -348,10 +354,18 @@ export class Pager {
   private laddered(read: PagesRead, setAside?: Map<string, string>): Page[] {
     for (const u of read.unreadable) setAside?.set(u.pageId, `its stored item cannot be read: ${u.reason}`);
     return read.pages.filter((p) => {
-      if (hasPolicy(p.team, this.deps.config)) return true;
-      setAside?.set(p.pageId, 'its team has no ladder in the paging config');
+      const why = this.cannotPage(p.team);
+      if (why === undefined) return true;
+      setAside?.set(p.pageId, why);
       return false;
     });
+  }
+
+  /** Why this pager cannot page a team (no ladder in the paging config, or no endpoint now), or undefined. */
+  private cannotPage(team: string): string | undefined {
+    if (!hasPolicy(team, this.deps.config)) return 'its team has no ladder in the paging config';
+    if (this.deps.unreachable?.has(team)) return 'its team has no endpoint now: nobody would receive it';
+    return undefined;
   }
 
   /**
@@ -579,7 +593,7 @@ export class Pager {
         page.delivered ||
         page.heldBy !== undefined ||
         (page.status !== 'open' && page.status !== 'info') ||
-        !hasPolicy(page.team, this.deps.config) // set aside: the tick names it
+        this.cannotPage(page.team) !== undefined // set aside: the tick names it
       )
         continue;
       // Past the end of its team's ladder (a deployment shortened it while the page was held, unsent or waiting):
@@ -688,7 +702,7 @@ export class Pager {
     // on: a TypeError, and `crs outbox retry` ended there, with a stack trace).
     try {
       const page = await this.deps.pages.get(send.pageId);
-      if (page && !hasPolicy(page.team, this.deps.config)) return 'no-ladder';
+      if (page && this.cannotPage(page.team) !== undefined) return 'no-ladder';
     } catch (err) {
       if (err instanceof PageUnreadable) return 'unreadable';
       throw err;

@@ -74,18 +74,44 @@ interface Fever {
   peak: [t: number, c: number];
 }
 
-/** Any temperature >= threshold observed within the fever window before the patient clock. */
+/**
+ * Any temperature >= threshold observed within the fever window before the patient clock. The kept febrile readings
+ * were febrile by the threshold in force when each arrived: after the site changed `feverThresholdC`, one below the
+ * threshold of now is no fever (until 2026-12-07 a 38.2 °C kept under 38.0 graded CRS 1 for a day under 38.5), and
+ * the latest temperature at or above it is one though it was not kept (until then it was missed, under a threshold
+ * lowered from 38.5 to 38.0, until the next febrile reading). Under one threshold both change nothing: every kept
+ * reading is at or above it, and the latest temperature, when febrile, is kept.
+ */
 function fever(state: PatientState, config: GradingConfig): Fever | undefined {
   const since = state.clock - config.feverWindowMinutes * MINUTE;
   const q = state.febrile;
+  const threshold = config.feverThresholdC;
   const inclusive = config.feverWindowEdge === 'inclusive';
+  const inWindow = (t: number) => (inclusive ? t >= since : t > since);
   let first = 0;
-  while (first < q.length && !(inclusive ? q[first]![0] >= since : q[first]![0] > since)) first++;
-  if (first === q.length) return undefined;
+  while (first < q.length && !inWindow(q[first]![0])) first++;
   // In time order: the last is the latest; the peak is the highest, the latest of equal ones.
-  let peak = q[first]!;
-  for (let i = first + 1; i < q.length; i++) if (q[i]![1] >= peak[1]) peak = q[i]!;
-  return { peak, latest: q[q.length - 1]! };
+  let peak: Fever['peak'] | undefined;
+  let last: Fever['latest'] | undefined;
+  for (let i = first; i < q.length; i++) {
+    const e = q[i]!;
+    if (e[1] < threshold) continue;
+    if (peak === undefined || e[1] >= peak[1]) peak = e;
+    last = e;
+  }
+  const temp = state.vitals.temperatureC;
+  if (temp !== undefined && temp.v >= threshold && inWindow(temp.t) && !keptAt(q, temp.t)) {
+    const e: Fever['latest'] = [temp.t, temp.v];
+    if (peak === undefined || e[1] > peak[1] || (e[1] === peak[1] && e[0] > peak[0])) peak = e;
+    if (last === undefined || e[0] > last[0]) last = e;
+  }
+  return peak === undefined || last === undefined ? undefined : { peak, latest: last };
+}
+
+/** Whether a febrile reading at `t` is kept (they are in time order: looked for from the latest). */
+function keptAt(q: PatientState['febrile'], t: number): boolean {
+  for (let i = q.length - 1; i >= 0 && q[i]![0] >= t; i--) if (q[i]![0] === t) return true;
+  return false;
 }
 
 export function hypotensionThresholds(state: PatientState, config: GradingConfig): Thresholds {

@@ -47,7 +47,26 @@ export interface Notification {
   tocilizumab: TocilizumabAdvice;
   /** The messageId of the message whose arrival caused this page. */
   causedBy: string;
+  /**
+   * The grading settings changed since the patient's last message (config.ts gradingSettingsId: `to` now, `from`
+   * before): this change may come from the configuration, not from the patient, and the summary says so (2026-12-07).
+   * Absent otherwise.
+   */
+  settingsChanged?: SettingsChange;
 }
+
+/** Ids of the grading settings a patient was graded under before (`from`) and now (`to`). */
+export interface SettingsChange {
+  from: string;
+  to: string;
+}
+
+/**
+ * What a grade change's page says when the grading settings changed since the patient's last message. The wording is
+ * this project's (an owner decision: docs/runbook.md, "Changing the grading or paging configuration").
+ */
+const settingsChangedText = (c: SettingsChange) =>
+  `The grading settings changed since this patient's last message (settings ${c.to}, were ${c.from}): this change may come from the configuration, not from the patient.`;
 
 const SCHEME_NAMES: Record<Scheme, string> = { astct2019: 'ASTCT 2019', lee2014: 'Lee 2014' };
 const CONDITION_NAMES: Record<Condition, string> = { crs: 'CRS', icans: 'ICANS' };
@@ -148,6 +167,7 @@ export interface PageInput {
   /** The other condition's current grade (ICANS without CRS changes the tocilizumab advice). */
   crsGrade: number;
   causedBy: string;
+  settingsChanged?: SettingsChange;
 }
 
 function actionsFor(p: PageInput, toci: TocilizumabAdvice): string[] {
@@ -204,7 +224,7 @@ export function buildPage(p: PageInput): Notification {
   const why = p.reasons.map((r) => reasonText(r, config.site.timeZone)).join('; ');
   const summary =
     `PROVISIONAL ${gradeHeadline({ condition, kind, toGrade })} (was ${fromGrade}; ${grading}), ${where}` +
-    `${why ? `: ${why}` : ''}. Provisional: confirm at bedside.`;
+    `${why ? `: ${why}` : ''}.${p.settingsChanged ? ` ${settingsChangedText(p.settingsChanged)}` : ''} Provisional: confirm at bedside.`;
   return {
     notificationId: changeId(condition, state),
     patientId: state.patientId,
@@ -225,5 +245,6 @@ export function buildPage(p: PageInput): Notification {
     actions: actionsFor(p, toci),
     tocilizumab: toci,
     causedBy: p.causedBy,
+    ...(p.settingsChanged ? { settingsChanged: p.settingsChanged } : {}),
   };
 }

@@ -1,6 +1,7 @@
 // The per-patient reducer: (state, message) -> (new state, assessment, notifications). Pure: no I/O, no clock.
 // It never mutates the state it is given.
 import type { Condition, GradingConfig, Scheme, Team } from './config.ts';
+import { gradingSettingsId } from './settings-id.ts';
 import type { DeviceMessage } from './contract.ts';
 import { addToHistory, memoFor, type BpReading, type PressorPoint } from './bp.ts';
 import {
@@ -16,7 +17,7 @@ import {
   type Reason,
   type ReasonPart,
 } from './grading.ts';
-import { buildPage, changeId, type Notification } from './page.ts';
+import { buildPage, changeId, type Notification, type SettingsChange } from './page.ts';
 import { addSeen, identify } from './seen.ts';
 import {
   copyState,
@@ -87,6 +88,13 @@ export type Step =
       digest: string;
       /** The messageId was applied before with other content: this is a new observation under a reused id. */
       reusedId: boolean;
+      /**
+       * The id of the grading settings this message was graded under (config.ts gradingSettingsId), when the patient's
+       * state was not graded under them: its first message, a state stored before 2026-12-07, or settings changed
+       * since its last message (`former`: their id). Absent when they are the state's: the audit trail records the
+       * settings of each assessment by the entry that first names them (app/grade.ts).
+       */
+      settings?: { id: string; former?: string };
     };
 
 const TOCILIZUMAB_HISTORY = 16;
@@ -540,6 +548,7 @@ function page(
   causedBy: string,
   config: GradingConfig,
   notifications: Notification[],
+  settingsChanged: SettingsChange | undefined,
 ): NotifiedGrade {
   const n = s.notified[condition];
   // Most messages leave the grade as notified: nothing to decide.
@@ -556,6 +565,7 @@ function page(
         reasons: condition === 'icans' && graded.grade === 0 ? icansNormalReasons(s) : graded.reasons,
         crsGrade,
         causedBy,
+        ...(settingsChanged ? { settingsChanged } : {}),
       }),
     );
   }
@@ -610,9 +620,16 @@ export function reduce(
   const icans = gradeIcans(s);
   trackEpisode(s, crs.grade, config);
 
+  // The settings the state was graded under, and these: a grade change at the first message under others may come
+  // from the configuration, not the patient, and its page says so.
+  const settings = gradingSettingsId(config);
+  const former = base.gradedUnder;
+  const changed = former !== undefined && former !== settings ? { from: former, to: settings } : undefined;
+  if (former !== settings) s.gradedUnder = settings;
+
   const notifications: Notification[] = [];
-  const crsNotified = page(s, 'crs', crs, crs.grade, msg.messageId, config, notifications);
-  const icansNotified = page(s, 'icans', icans, crs.grade, msg.messageId, config, notifications);
+  const crsNotified = page(s, 'crs', crs, crs.grade, msg.messageId, config, notifications, changed);
+  const icansNotified = page(s, 'icans', icans, crs.grade, msg.messageId, config, notifications, changed);
   if (crsNotified !== s.notified.crs || icansNotified !== s.notified.icans)
     s.notified = { crs: crsNotified, icans: icansNotified };
 
@@ -651,5 +668,6 @@ export function reduce(
     alerts,
     digest: arrival.digest,
     reusedId: identity === 'reused',
+    ...(former !== settings ? { settings: { id: settings, ...(former !== undefined ? { former } : {}) } } : {}),
   };
 }

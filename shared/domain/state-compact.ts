@@ -7,7 +7,7 @@
 //    bp, pressors, bpFold, tocilizumab, lastGiven, lastMaskingAt, episodeEndedAt, crsZeroSince, notified,
 //    lastMonitorAt, spo2, spo2Alert, seen, latestFever, maskedFever, unmaskedFever, monitoringEnd,
 //    lastEnrolmentAt, placedAhead, feverDropped, latestInfusedAt, firstEnrolledAt, readmittedAt,
-//    enrolmentsSinceEnd]
+//    enrolmentsSinceEnd, gradedUnder]
 //
 // - clock: epoch ms, or null for an empty state; every other time: seconds before the clock (fractions for ms),
 //   or null when absent;
@@ -39,6 +39,9 @@
 // - enrolmentsSinceEnd: [t, ...] or null when empty, appended after readmittedAt (2026-12-07): a state stored before
 //   it loads as one that kept none (readmittedAt as it was, until the next end or enrolment); code before it ignores
 //   it (and keeps the re-admission that arrived first).
+// - gradedUnder: the id of the grading settings the last message was graded under (config.ts gradingSettingsId) or
+//   null, appended after enrolmentsSinceEnd (2026-12-07): a state stored before it loads as one whose settings are not
+//   known (its next message records them, and claims no change); code before it ignores it.
 import type { Condition } from './config.ts';
 import type { MedicationDrug, MonitoringEndReason } from './contract.ts';
 import { MEDICATION_DRUGS } from './vocabulary.ts';
@@ -181,6 +184,7 @@ export function compactState(s: PatientState): unknown[] {
     firstEnrolledAt: t(s.firstEnrolledAt),
     readmittedAt: t(s.readmittedAt),
     enrolmentsSinceEnd: s.enrolmentsSinceEnd.length === 0 ? null : s.enrolmentsSinceEnd.map(t),
+    gradedUnder: s.gradedUnder ?? null,
   };
   // Trailing nulls dropped: a state that knows no fever ends at seen, as one stored before the fevers were appended.
   return trimNulls([
@@ -221,6 +225,7 @@ export function compactState(s: PatientState): unknown[] {
     out.firstEnrolledAt,
     out.readmittedAt,
     out.enrolmentsSinceEnd,
+    out.gradedUnder,
   ]);
 }
 
@@ -265,6 +270,7 @@ export function expandState(a: unknown[]): PatientState {
     firstEnrolledAt,
     readmittedAt,
     enrolmentsSinceEnd,
+    gradedUnder,
   ] = a as [
     number,
     string,
@@ -303,6 +309,7 @@ export function expandState(a: unknown[]): PatientState {
     T?,
     T?,
     (T[] | null)?,
+    (string | null)?,
   ];
   const clock = clockOrNull === null ? Number.NEGATIVE_INFINITY : clockOrNull;
   const { ms } = codec(clock);
@@ -361,6 +368,7 @@ export function expandState(a: unknown[]): PatientState {
     firstEnrolledAt: ms(firstEnrolledAt),
     readmittedAt: ms(readmittedAt),
     enrolmentsSinceEnd: enrolmentsSinceEnd ? enrolmentsSinceEnd.map((x) => ms(x)!) : [],
+    gradedUnder: typeof gradedUnder === 'string' ? gradedUnder : undefined,
   });
   return withKnownFevers(state, ms(feverOnset));
 }

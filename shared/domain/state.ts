@@ -179,6 +179,12 @@ export interface PatientState {
   spo2Alert: boolean;
   /** Identities (messageId, digest) of the most recent applied messages (at least config.dedupeWindow), see seen.ts. */
   seen: SeenIds;
+  /**
+   * The id of the grading settings the last message was graded under (config.ts gradingSettingsId): the next
+   * message graded under others says so (reducer.ts). Undefined in an empty state and in one stored before
+   * 2026-12-07 (its settings are not known: its next message records the settings of now, and claims no change).
+   */
+  gradedUnder: string | undefined;
 }
 
 const STATE_VERSION = 2;
@@ -240,6 +246,7 @@ export function emptyState(patientId: string): PatientState {
     spo2: [],
     spo2Alert: false,
     seen: [],
+    gradedUnder: undefined,
   });
 }
 
@@ -299,6 +306,7 @@ export function copyState(s: PatientState): PatientState {
     spo2: s.spo2,
     spo2Alert: s.spo2Alert,
     seen: s.seen,
+    gradedUnder: s.gradedUnder,
   };
 }
 

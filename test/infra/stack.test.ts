@@ -25,7 +25,8 @@ import {
 import { DeployInputError } from '#infra/deploy-input.ts';
 import { pagingConfigFromContext } from '#infra/paging-config.ts';
 import { DEFAULT_THROTTLE, ROUTE_THROTTLES, routeThrottles } from '#infra/throttles.ts';
-import { TEAMS } from '#domain/config.ts';
+import { configFor, DEFAULT_CONFIG, TEAMS } from '#domain/config.ts';
+import { gradingSettingsId } from '#domain/settings-id.ts';
 import { PAGES_TOPIC_DISPLAY_NAME } from '#adapters/aws/sns-page-sender.ts';
 import { HTTPS_HEALTHY_RETRY_POLICY } from '#adapters/aws/sns-delivery.ts';
 import { pagesSubscriptions } from '#domain/paging-endpoints.ts';
@@ -904,6 +905,49 @@ describe('functions', () => {
     // As `crs replay --config` and `crs serve --config` refuse a file holding null: the synth took it as the defaults.
     expect(() => templateApp({ context: { gradingConfig: 'null' } })).toThrow(
       /invalid grading config: config: .*expected object, received null/,
+    );
+  }, 120_000);
+});
+
+describe('teams without endpoints (2026-12-07)', () => {
+  it('tells the notify and escalate functions the teams the paging config gives no endpoint, so that their open pages are set aside, named, not published to nobody', () => {
+    const envOf = (context: Record<string, unknown>) => {
+      const { stack } = templateApp({ context });
+      const resources = Template.fromStack(stack).toJSON().Resources;
+      const env = (fn: { node: { defaultChild: unknown } }) =>
+        resources[stack.getLogicalId(fn.node.defaultChild as never)].Properties.Environment.Variables[
+          ENV.teamsWithoutEndpoints
+        ];
+      return [env(stack.notify.fn), env(stack.escalate.fn), env(stack.ack.fn)];
+    };
+    // Radiology routed nowhere and given no endpoint: a page of it still open from before has nobody to read it.
+    const { radiology: _, ...teams } = PAGING.teams;
+    const noRadiology = {
+      routing: {
+        icans: [
+          ['hematology', 'neurology'],
+          ['hematology', 'neurology'],
+          ['hematology', 'neurology', 'icu'],
+          ['hematology', 'neurology', 'icu'],
+        ],
+      },
+    };
+    expect(envOf({ paging: { ...PAGING, teams }, gradingConfig: noRadiology })).toEqual([
+      'radiology',
+      'radiology',
+      undefined,
+    ]);
+    // Every team given one, or none at all (the synth without endpoints): nothing is set aside.
+    expect(envOf({ paging: PAGING })).toEqual([undefined, undefined, undefined]);
+    expect(envOf({})).toEqual([undefined, undefined, undefined]);
+  }, 120_000);
+
+  it('says the id of the grading settings deployed (output GradingSettings), as the audit trail names them', () => {
+    const outputs = (context: Record<string, unknown>) =>
+      Template.fromStack(templateApp({ context: { paging: PAGING, ...context } }).stack).toJSON().Outputs;
+    expect(outputs({}).GradingSettings.Value).toBe(gradingSettingsId(DEFAULT_CONFIG));
+    expect(outputs({ gradingConfig: { scheme: 'lee2014' } }).GradingSettings.Value).toBe(
+      gradingSettingsId(configFor('lee2014')),
     );
   }, 120_000);
 });

@@ -7,6 +7,7 @@ import { resolveConfig } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { iso } from '#domain/time.ts';
+import type { PageEvent } from '#domain/page-event.ts';
 import { lineStream } from './lines.ts';
 import { until } from './until.ts';
 
@@ -106,3 +107,9 @@ export const adtEvent = (o: {
     `PV1||I|${o.ward}^^${o.bed}`,
   ].join('\r');
 const hl7Time = (ms: number) => `${iso(ms).replace(/\D/g, '').slice(0, 14)}+0000`;
+
+/** The page events among the JSON lines a server printed (`pageLines`). */
+export const pageEvents = (lines: readonly string[]): PageEvent[] =>
+  lines
+    .map((l) => JSON.parse(l) as PageEvent | { type: 'notification' })
+    .filter((e): e is PageEvent => e.type === 'page');

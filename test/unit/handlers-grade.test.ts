@@ -3,7 +3,8 @@
 import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { shippedConfig } from '#test/support/config-file.ts';
 import type { SQSBatchResponse } from 'aws-lambda';
-import { DEFAULT_CONFIG, type GradingConfig } from '#domain/config.ts';
+import { configFor, DEFAULT_CONFIG, type GradingConfig } from '#domain/config.ts';
+import { gradingSettingsId } from '#domain/settings-id.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { reduce } from '#domain/reducer.ts';
 import { arrivalOf, messageDigest } from '#app/digest.ts';
@@ -64,6 +65,26 @@ describe('grade handler', () => {
     const warning = out.split('\n').find((l) => l.includes('reused with other content'))!;
     expect(JSON.parse(warning)).toMatchObject({ level: 'WARN', patientId: 'R', messageIds: ['dup'] });
     expect(warning).not.toContain('iceScore');
+  });
+
+  it('says, by ids only, a patient graded under grading settings other than its last message (a redeploy changed them)', async () => {
+    const handler = (config: GradingConfig) =>
+      mod.createGradeHandler({ store, config, now: Date.now, ...live })(
+        sqsEvent([enrol('S'), fever('S', 0)].map((m) => sqsRecord(m))),
+      );
+    await captureOutput(() => handler(DEFAULT_CONFIG));
+    const lee = configFor('lee2014');
+    const { out } = await captureOutput(() =>
+      mod.createGradeHandler({ store, config: lee, now: Date.now, ...live })(sqsEvent([sqsRecord(fever('S', 10))])),
+    );
+    const warning = out.split('\n').find((l) => l.includes('graded under grading settings other than'))!;
+    expect(JSON.parse(warning)).toMatchObject({
+      level: 'WARN',
+      patientId: 'S',
+      settings: gradingSettingsId(lee),
+      formerSettings: gradingSettingsId(DEFAULT_CONFIG),
+    });
+    expect(warning).not.toContain('38.6');
   });
 
   it('grades every patient in the batch with one state read and one write per patient', async () => {

@@ -3,6 +3,7 @@
 // while SNS is down is done (the tick sends them, in order), a record bad in itself is parked and the ones behind
 // it go on, a record that meets an outage is reported so that it and the ones after it are retried in order; the
 // log carries ids only.
+import { ENV } from '#adapters/aws/env.ts';
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -926,6 +927,22 @@ describe("the notify function's pager from the stack's variables (liveDeps, awsP
     expect(metricSum(out, 'TimerErrors')).toBeGreaterThan(0);
     expect(out).toContain('"error":"QueueDoesNotExist"');
     expect(out).not.toContain('queue https://x gone');
+  });
+
+  it('publishes nothing for a team the stack says has no endpoint now (CRS_TEAMS_WITHOUT_ENDPOINTS): its page is kept, unsent, for the tick to name', async () => {
+    process.env[ENV.teamsWithoutEndpoints] = 'hematology';
+    try {
+      const notify = mod.createNotifyHandler(mod.liveDeps(() => T0));
+      const change = await gradeChange('P-gone', T0); // CRS 1: hematology alone
+      const { result } = await captureOutput(() => notify(streamEvent([change])));
+      expect(result.batchItemFailures).toEqual([]);
+      // Until 2026-12-07 it was published to the topic, which no subscription of hematology read.
+      expect(published).toEqual([]);
+      const page = ddb.items('pages').find((i) => i.sk?.S?.includes('crs|P-gone|#2|hematology'));
+      expect(page).toBeDefined();
+    } finally {
+      delete process.env[ENV.teamsWithoutEndpoints];
+    }
   });
 
   it("fails the cold start naming a variable the stack did not set, and hands the functions CRS_CONFIG_FILE's configuration", async () => {

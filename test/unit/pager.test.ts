@@ -880,6 +880,20 @@ describe('a deployment that changes the paging configuration while pages are ope
     expect(await before.pager.nextDue(min(21))).toBeNull();
   });
 
+  it('a page of a team the backend has no endpoint for now (AWS: its endpoints removed with its routing) is set aside and named, not published to nobody', async () => {
+    // An ICU page climbs; the site deploys a paging config without ICU endpoints (ICU no longer routed).
+    const before = setup();
+    await before.pager.onNotification(icuP2, T);
+    expect(sent(before.phone)).toEqual(['P-2 ICU registrar 0.0']);
+    const after = new Pager({ ...pagerDeps(before), unreachable: new Set(['icu']) });
+    // Until 2026-12-07 its ladder went on, each level published to a topic no subscription read, until exhausted.
+    expect(await after.onTick(min(16))).toEqual({
+      setAside: [{ pageId: 'crs|P-2|#1|icu', reason: 'its team has no endpoint now: nobody would receive it' }],
+    });
+    expect(sent(before.phone)).toEqual(['P-2 ICU registrar 0.0']);
+    expect(await before.pages.get('crs|P-2|#1|icu')).toMatchObject({ status: 'open', level: 0 });
+  });
+
   it('a page whose stored item cannot be read (a field missing, an older shape) is set aside, named by the tick, and every other ladder goes on', async () => {
     const { phone, pager, pages } = setup();
     const p9 = { ...grade3, notificationId: 'crs|P-9|#1', patientId: 'P-9', teams: ['icu' as const] };

@@ -22,6 +22,8 @@ export interface DynamoPagerSettings {
   auditTable: string;
   /** Pause between the tries of a send SNS refuses, ms, doubling (REFUSED_DELAY_MS). */
   refusedDelayMs?: number;
+  /** Teams with no endpoint in the paging config deployed (PagerDeps.unreachable). */
+  unreachable?: ReadonlySet<string>;
 }
 
 export interface DynamoPagerHooks {
@@ -69,6 +71,7 @@ export function dynamoPager(
     previousAckSecret: s.previousAckSecret,
     ...(s.ackKeysSource ? { ackKeysSource: s.ackKeysSource } : {}),
     ackBaseUrl: s.ackBaseUrl,
+    ...(s.unreachable ? { unreachable: s.unreachable } : {}),
     parked,
     ...(s.refusedDelayMs !== undefined ? { refusedDelayMs: s.refusedDelayMs } : {}),
     ...(hooks.onParked ? { onParked: hooks.onParked } : {}),

@@ -39,6 +39,12 @@ export const ENV = {
    * a site's protocol texts soon exceed Lambda's 4 KB of variables a function.
    */
   gradingConfigFile: 'CRS_CONFIG_FILE',
+  /**
+   * The teams the paging config deployed gives no endpoint (comma-separated; absent when it gives every team one, or
+   * none at all): the notify and escalate functions set their open pages aside, named, rather than publish them to
+   * nobody (a site that removed a team's endpoints with its routing while its pages were open: 2026-12-07).
+   */
+  teamsWithoutEndpoints: 'CRS_TEAMS_WITHOUT_ENDPOINTS',
   /** The release the stack was synthesized from (shared/app/release.ts): on every log line, in the console. */
   release: 'CRS_RELEASE',
 } as const;

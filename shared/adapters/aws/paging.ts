@@ -127,10 +127,17 @@ export async function awsPagingFromEnv(
       stateTable: requireEnv(ENV.stateTable, env),
       topicArn: requireEnv(ENV.topicArn, env),
       escalationQueueUrl: requireEnv(ENV.escalationQueueUrl, env),
+      ...teamsWithoutEndpoints(env),
     },
     clients,
     hooks,
     now,
   );
   return { ...paging, config, ackSecret: keys.ackSecret };
+}
+
+/** The teams the stack says have no endpoint (ENV.teamsWithoutEndpoints), as the pager takes them. */
+function teamsWithoutEndpoints(env: NodeJS.ProcessEnv): { unreachable?: ReadonlySet<string> } {
+  const teams = (env[ENV.teamsWithoutEndpoints] ?? '').split(',').filter(Boolean);
+  return teams.length > 0 ? { unreachable: new Set(teams) } : {};
 }

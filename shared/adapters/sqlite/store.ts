@@ -354,6 +354,17 @@ export class SqliteStateStore implements StateStore {
     return this.batch().firstState(patientId);
   }
 
+  /**
+   * How many patients were last graded under each grading settings id (PatientState.gradedUnder; null: a state stored
+   * before 2026-12-07, which names none): what crs serve says at its start (settingsAtStart). One pass of the table.
+   */
+  gradedUnder(): Map<string | null, number> {
+    const rows = this.db
+      .prepare("SELECT json_extract(state, '$.gradedUnder') AS id, count(*) AS n FROM patients GROUP BY id")
+      .all() as { id: string | null; n: number }[];
+    return new Map(rows.map((r) => [typeof r.id === 'string' ? r.id : null, r.n]));
+  }
+
   async load(patientId: string): Promise<StoredState | undefined> {
     return this.batch().load(patientId);
   }

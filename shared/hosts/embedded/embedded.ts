@@ -27,6 +27,7 @@ import type { MessageQueue } from '#ports';
 import { refusedAsReplaced, replacementOf, tokenExpired, tokenPrincipal } from '#app/auth.ts';
 import { GradingWorker } from './worker.ts';
 import { UNKNOWN_RELEASE } from '#app/release.ts';
+import { gradingSettingsId, settingsAtStart } from '#domain/settings-id.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import { MAX_OBSERVATION_AGE_VARIABLE, maxObservationAgeSetting } from '#domain/device-clock.ts';
 import type { SiteZone } from '#app/interfaces/zone.ts';
@@ -204,6 +205,9 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
 
   const sse = new SseHub(o.ssePingMs);
   const store = new SqliteStateStore(db, restore?.restoredAt);
+  // Which grading settings it grades under, and the patients last graded under others (the site changed --config):
+  // ids, counts and setting names only (2026-12-07).
+  log(`crs serve: ${settingsAtStart(o.config, store.gradedUnder())}`);
   const tokens = new SqliteTokenStore(db);
   let ackKeys: AckKeys;
   try {
@@ -405,6 +409,8 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
     health: () => ({
       release: o.release ?? UNKNOWN_RELEASE,
+      // The id of the grading settings it grades under (the audit trail's assessments name it: 2026-12-07).
+      gradingSettings: gradingSettingsId(o.config),
       ...queries.counts(),
       graded: worker.stats.applied,
       duplicates: worker.stats.duplicates,
