@@ -5,6 +5,9 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
+/** The environment variable the stack sets on each function to its release (ENV.release). */
+export const RELEASE_VARIABLE = 'CRS_RELEASE';
+
 /** What a release is called when nothing says it (not a git checkout, git missing, a variable unset). */
 export const UNKNOWN_RELEASE = 'unknown release';
 

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { MAX_OBSERVATION_AGE_VARIABLE } from '#domain/device-clock.ts';
+import { RELEASE_VARIABLE } from '#app/release.ts';
 
 /** The environment variables the stack sets on the functions (names shared with infra/). */
 export const ENV = {
@@ -46,7 +47,7 @@ export const ENV = {
    */
   teamsWithoutEndpoints: 'CRS_TEAMS_WITHOUT_ENDPOINTS',
   /** The release the stack was synthesized from (shared/app/release.ts): on every log line, in the console. */
-  release: 'CRS_RELEASE',
+  release: RELEASE_VARIABLE,
 } as const;
 
 /** The name of that file in a function's code (infra/stack.ts ships it there). */

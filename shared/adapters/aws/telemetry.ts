@@ -2,9 +2,9 @@
 // notificationId, tokenId): never message bodies, values, or validation error texts, which echo values.
 import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
-import { UNKNOWN_RELEASE } from '#app/release.ts';
+// The release's names from release.ts, not env.ts: env.ts in this module's chunk would load at every cold start.
+import { RELEASE_VARIABLE, UNKNOWN_RELEASE } from '#app/release.ts';
 import type { SecurityEvent } from '../../ports.ts';
-import { ENV } from './env.ts';
 import { withSourcePositions } from './source-positions.ts';
 
 export const METRICS_NAMESPACE = 'CrsAlerting';
@@ -63,7 +63,7 @@ export interface Telemetry {
 export function telemetry(serviceName: string): Telemetry {
   return {
     // Every line says which release wrote it: during a deploy or after a rollback the functions run two.
-    logger: new Logger({ serviceName, persistentKeys: { release: process.env[ENV.release] ?? UNKNOWN_RELEASE } }),
+    logger: new Logger({ serviceName, persistentKeys: { release: process.env[RELEASE_VARIABLE] ?? UNKNOWN_RELEASE } }),
     metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName }),
   };
 }
