@@ -3,7 +3,8 @@
 // page by page, with each patient's sequence moved on by the restore's moment as `crs serve` does at the first start
 // on a backup (shared/adapters/aws/restore.ts). It replaced a script in the runbook that held whole tables in memory
 // and moved no sequence on (a grade change graded again took the id of one the lost pipeline paged, and a receiver
-// or the pager that knew that id dropped it: under-paging).
+// or the pager that knew that id dropped it: under-paging). A grade change the restored State holds and the restored
+// Pages never paged is written again for the notifier (restore-unpaged.ts).
 import { parseTimeWithOffset } from '#domain/typed-time.ts';
 import { inline, parseFlags, shown } from './flags.ts';
 
@@ -13,8 +14,10 @@ export const RESTORE_USAGE = `  crs restore --backend aws --at TIME --from-state
       Pages tables (StateTableName, SeenTableName, PagesTableName in the outputs file, or the flags) hold exactly what
       the tables DynamoDB restored to the instant TIME (RFC 3339 with its offset) hold, page by page, moves each
       patient's sequence on by now and marks each page with it, so that what the restored pipeline pages takes ids
-      and sendIds the lost one never sent (a patient first seen later, and a no-data alert, too). Prints the items copied per table and the instant from which every gateway
-      must send again. AWS_REGION, credentials and AWS_ENDPOINT_URL as for the AWS CLI.
+      and sendIds the lost one never sent (a patient first seen later, and a no-data alert, too); writes again, marked,
+      each grade change the restored State holds and the restored Pages never paged, which the notifier pages when it
+      resumes. Prints the items copied per table and the instant from which every gateway must send again.
+      AWS_REGION, credentials and AWS_ENDPOINT_URL as for the AWS CLI.
       Exit 0: copied; 1: a call failed (run it again: it writes only what still differs); 2: usage
 `;
 
@@ -97,6 +100,7 @@ export async function restoreCommand(args: string[], now: () => number = Date.no
     }
     const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
     const { copyTable, recordRestore } = await import('#adapters/aws/restore.ts');
+    const { unpagedRecords } = await import('#adapters/aws/restore-unpaged.ts');
     const client = new DynamoDBClient(settings);
     try {
       // First: a copy that fails part way leaves the moment recorded (ids moved on are harmless), and the run
@@ -104,11 +108,23 @@ export async function restoreCommand(args: string[], now: () => number = Date.no
       await recordRestore(client, pairs[0]![2], { restoredAt, takenAt });
       try {
         for (const [label, from, to] of pairs) {
-          const c = await copyTable(client, from, to, label === 'SeenMessages' ? {} : { restoredAt });
+          const c = await copyTable(
+            client,
+            from,
+            to,
+            label === 'SeenMessages'
+              ? {}
+              : label === 'State'
+                ? { restoredAt, anew: unpagedRecords(client, pairs[2]![1], restoredAt) }
+                : { restoredAt },
+          );
           const unreadable = c.unreadable ? `, ${c.unreadable} unreadable item(s) copied as they are` : '';
+          const unpaged = c.anew
+            ? `; ${c.anew} grade change(s) or alert(s) never paged by ${new Date(takenAt).toISOString()} written again: the notifier pages them when it resumes, marked with the restore`
+            : '';
           const moved =
             label === 'State'
-              ? `; ${c.movedOn} patient(s) moved on${unreadable}`
+              ? `; ${c.movedOn} patient(s) moved on${unpaged}${unreadable}`
               : label === 'Pages'
                 ? `; ${c.marked} page(s) marked with the restore${unreadable}`
                 : '';

@@ -241,6 +241,7 @@ export async function serveAwsCommand(
       ...(process.env.CRS_TEST_FAIL_NOTIFY_PATIENT
         ? { failNotifyPatient: process.env.CRS_TEST_FAIL_NOTIFY_PATIENT }
         : {}),
+      ...(process.env.CRS_TEST_NOTIFY_AFTER ? { notifyAfter: process.env.CRS_TEST_NOTIFY_AFTER } : {}),
       out: (line) => void writePage(`${line}\n`),
       log,
     });

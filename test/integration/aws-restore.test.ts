@@ -7,6 +7,7 @@
 import {
   BatchWriteItemCommand,
   type BatchWriteItemCommandOutput,
+  DescribeTableCommand,
   GetItemCommand,
   PutItemCommand,
   CreateBackupCommand,
@@ -24,9 +25,11 @@ import { arrivalOf } from '#app/digest.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import { reduce } from '#domain/reducer.ts';
 import { copyTable, readRestore } from '#adapters/aws/restore.ts';
+import { unpagedRecords } from '#adapters/aws/restore-unpaged.ts';
 import { encodeStateItem, stateOfItem } from '#adapters/aws/state-item.ts';
 import {
   HostClock,
+  health,
   operatorShell,
   pageLines,
   post,
@@ -40,9 +43,16 @@ import {
   type AwsServe,
 } from '#test/support/aws-serve.ts';
 import { crsMain } from '#test/support/cli.ts';
+import { until as waitFor } from '#test/support/until.ts';
 import { CRS_MESSAGE, T0, enrol, msg } from '#test/support/messages.ts';
 import { startEmulator, type Emulator } from '#test/support/moto.ts';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DescribeStreamCommand,
+  DynamoDBStreamsClient,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+} from '@aws-sdk/client-dynamodb-streams';
 
 const dir = mkdtempSync(join(tmpdir(), 'crs-aws-restore-'));
 const outputsFile = join(dir, 'outputs.json');
@@ -140,6 +150,41 @@ const crsRestore = (at: string, outputs: string | string[], restored: Tables) =>
     ],
     { env: shell() },
   );
+
+/**
+ * The last sequence number of the State table's stream: where the notifier's mapping stands once it has caught up and
+ * is paused (the runbook's step 2), and whence Lambda resumes it (CRS_TEST_NOTIFY_AFTER for the emulator's).
+ */
+async function streamEnd(stateTable: string): Promise<string> {
+  const streams = new DynamoDBStreamsClient({
+    endpoint: emulator.endpoint,
+    region: process.env.AWS_REGION ?? 'us-east-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
+  try {
+    const arn = (await dynamodb.send(new DescribeTableCommand({ TableName: stateTable }))).Table!.LatestStreamArn!;
+    let last = 0n;
+    for (const shard of (await streams.send(new DescribeStreamCommand({ StreamArn: arn }))).StreamDescription!
+      .Shards!) {
+      let iterator = (
+        await streams.send(
+          new GetShardIteratorCommand({ StreamArn: arn, ShardId: shard.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }),
+        )
+      ).ShardIterator;
+      while (iterator) {
+        const out = await streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
+        for (const r of out.Records ?? []) {
+          const seq = BigInt(r.dynamodb!.SequenceNumber!);
+          if (seq > last) last = seq;
+        }
+        iterator = (out.Records ?? []).length > 0 ? out.NextShardIterator : undefined;
+      }
+    }
+    return String(last);
+  } finally {
+    streams.destroy();
+  }
+}
 
 describe('crs restore --backend aws', () => {
   it('pages what the gateways send again under ids the lost pipeline never sent', async () => {
@@ -264,6 +309,76 @@ describe('crs restore --backend aws', () => {
     expect(again.filter((p) => lostIds.has(p.sendId)).map((p) => `${p.kind} L${p.level} ${p.sendId}`)).toEqual([]);
   }, 240_000);
 
+  it('pages a grade change of the backup whose pages the lost pipeline opened only after it: once, marked with the restore', async () => {
+    // R1's grade change was committed before T and paged only after it (the notifier a few seconds behind): the
+    // restored State holds its outbox record, the restored Pages none of its pages, and the copy removes those the lost
+    // pipeline opened. Nothing is sent again from before T, so nothing else would page it. Q1 was paged before T: its
+    // page is in the restored Pages table and is not opened again. `crs restore` runs twice (a run again).
+    const prefix = runPrefix('unpaged');
+    const outputs = join(dir, 'unpaged-outputs.json');
+    const args = ['--config', configFile, '--outputs', outputs, '--page-lines'];
+    // The first host's notifier fails R1's records (the hook): its grade change is stored, not paged, at T.
+    const held = await spawnAwsServe(emulator.endpoint, prefix, args, { CRS_TEST_FAIL_NOTIFY_PATIENT: 'R1' });
+    let tables: Tables;
+    let at: string;
+    let backups: Record<string, string>;
+    try {
+      for (const m of [enrol('Q1', 0), msg('Q1', 10, CRS_MESSAGE[1]!)].map(recent))
+        expect((await post(held.url, m)).status).toBe(202);
+      await settle(held, 1);
+      for (const m of [enrol('R1', 0), msg('R1', 10, CRS_MESSAGE[2]!)].map(recent))
+        expect((await post(held.url, m)).status).toBe(202);
+      // Q1 was paged without a retry: the first is of R1's record, stored (and not paged) by then.
+      await waitFor(
+        async () => (await health(held)).notify.retries > 0,
+        'the notifier to fail the record of R1',
+        60_000,
+      );
+      tables = stackTables(outputs);
+      at = new Date().toISOString();
+      backups = await backUp(tables);
+    } finally {
+      expect(await stop(held)).toBe(0);
+    }
+    // The pipeline then lost pages R1 (its notifier reads the stream again from the start).
+    const lost = await spawnAwsServe(emulator.endpoint, prefix, args);
+    try {
+      await settle(lost, 1);
+    } finally {
+      expect(await stop(lost)).toBe(0);
+    }
+    const lostSends = teamPages(lost.lines).filter((p) => p.patientId === 'R1');
+    expect(lostSends.length).toBeGreaterThan(0);
+    expect(pageLines(lost.lines).map((p) => p.patientId)).toEqual(['R1']);
+    const checkpoint = await streamEnd(tables.state);
+    await restoreBackups(tables, backups);
+
+    for (const run of [1, 2]) {
+      const restored = await crsRestore(at, outputs, tables);
+      expect(restored.status, `run ${run}: ${restored.stderr}`).toBe(0);
+      expect(restored.stdout).toMatch(
+        /^State: .*; 1 grade change\(s\) or alert\(s\) never paged by .* written again: the notifier pages them when it resumes, marked with the restore$/m,
+      );
+    }
+
+    const server = await spawnAwsServe(emulator.endpoint, prefix, args, { CRS_TEST_NOTIFY_AFTER: checkpoint });
+    try {
+      await settle(server, 0);
+    } finally {
+      expect(await stop(server)).toBe(0);
+      await teardown(emulator.endpoint, prefix);
+    }
+    const sends = teamPages(server.lines);
+    // Each team of R1's grade change paged once, at the first level, under sendIds marked with the restore; Q1 not.
+    expect(sends.map((p) => `${p.patientId} ${p.team} L${p.level}`).sort()).toEqual(
+      lostSends.map((p) => `${p.patientId} ${p.team} L${p.level}`).sort(),
+    );
+    expect(sends.filter((p) => !/@\d+$/.test(p.sendId)).map((p) => p.sendId)).toEqual([]);
+    const lostIds = new Set(lostSends.map((p) => p.sendId));
+    expect(sends.filter((p) => lostIds.has(p.sendId)).map((p) => p.sendId)).toEqual([]);
+    expect(pageLines(server.lines).map((p) => [p.patientId, p.toGrade])).toEqual([['R1', 2]]);
+  }, 240_000);
+
   it('copies page by page: puts what differs, deletes what the restored table lacks, leaves the same items be', async () => {
     const prefix = runPrefix('copy');
     const table = async (name: string, items: [number, string][]) => {
@@ -287,7 +402,7 @@ describe('crs restore --backend aws', () => {
     await table(`${prefix}-at-T`, range(0, 230, 'a'));
     await table(prefix, [...range(0, 10, 'a'), ...range(10, 30, 'b'), ...range(300, 320, 'c')]);
     const count = await copyTable(dynamodb, `${prefix}-at-T`, prefix);
-    expect(count).toEqual({ items: 230, put: 220, deleted: 20, movedOn: 0, marked: 0, unreadable: 0 });
+    expect(count).toEqual({ items: 230, put: 220, deleted: 20, movedOn: 0, marked: 0, unreadable: 0, anew: 0 });
     const held: string[] = [];
     for await (const page of paginateScan({ client: dynamodb }, { TableName: prefix, ConsistentRead: true }))
       for (const item of page.Items ?? []) held.push(`${item.messageId!.S}=${item.digests!.SS!.join()}`);
@@ -303,8 +418,64 @@ describe('crs restore --backend aws', () => {
       movedOn: 0,
       marked: 0,
       unreadable: 0,
+      anew: 0,
     });
   }, 120_000);
+
+  it('writes again, as new items marked with the restore, only the outbox records the restored Pages table holds no page of, nor parked', async () => {
+    const prefix = runPrefix('anew');
+    const [state, from, pages] = [prefix, `${prefix}-at-T`, `${prefix}-pages-at-T`];
+    for (const t of [state, from, pages]) await createTable(t, ['pk', 'sk']);
+    const restoredAt = Date.now();
+    const live = String(Math.floor(restoredAt / 1000) + 86_400);
+    const record = (patientId: string, id: string, body: Record<string, unknown>, expiresAt = live) => ({
+      pk: { S: patientId },
+      sk: { S: `outbox#${id}` },
+      kind: { S: 'outbox' },
+      expiresAt: { N: expiresAt },
+      ...body,
+    });
+    const change = (patientId: string, id: string, teams: string[], expiresAt?: string) =>
+      record(
+        patientId,
+        id,
+        {
+          record: { S: 'notification' },
+          notification: { S: JSON.stringify({ notificationId: id, patientId, teams }) },
+        },
+        expiresAt,
+      );
+    const alert = (patientId: string, id: string) =>
+      record(patientId, id, { record: { S: 'alert' }, alert: { S: JSON.stringify({ alertId: id, patientId }) } });
+    const items = {
+      paged: change('N1', 'crs|N1|#1', ['hematology']),
+      unpaged: change('N2', 'crs|N2|#1', ['hematology', 'icu']),
+      parked: change('N3', 'crs|N3|#1', ['hematology']),
+      alertPaged: alert('N4', 'spo2|N4|#2'),
+      alertUnpaged: alert('N5', 'spo2|N5|#2'),
+      noTeam: change('N6', 'crs|N6|#1', []),
+      expired: change('N7', 'crs|N7|#1', ['hematology'], String(Math.floor(restoredAt / 1000) - 1)),
+      unreadable: record('N8', 'crs|N8|#1', { notification: { S: '{' } }),
+    };
+    const put = (table: string, item: Record<string, unknown>) =>
+      dynamodb.send(new PutItemCommand({ TableName: table, Item: item as never }));
+    for (const item of Object.values(items)) await put(from, item);
+    await put(state, items.unpaged); // the stack's table holds it the same: written again all the same
+    await put(pages, { pk: { S: 'N1' }, sk: { S: 'page#crs|N1|#1|hematology' }, page: { S: '{}' } });
+    await put(pages, { pk: { S: 'N4' }, sk: { S: 'page#spo2|N4|#2|bedside' }, page: { S: '{}' } });
+    await put(pages, { pk: { S: '#parked' }, sk: { S: 'record#N3#outbox#crs|N3|#1' }, record: { S: '{}' } });
+    const marks = async () => {
+      const held: Record<string, string> = {};
+      for await (const page of paginateScan({ client: dynamodb }, { TableName: state, ConsistentRead: true }))
+        for (const item of page.Items ?? []) if (item.restoredAt) held[item.pk!.S!] = item.restoredAt.N!;
+      return held;
+    };
+    for (const at of [restoredAt, restoredAt + 1]) {
+      const count = await copyTable(dynamodb, from, state, { anew: unpagedRecords(dynamodb, pages, at) });
+      expect(count).toMatchObject({ items: 8, anew: 3, deleted: 0 });
+      expect(await marks()).toEqual({ N2: String(at), N5: String(at), N8: String(at) });
+    }
+  }, 60_000);
 
   it('fails naming the table when DynamoDB keeps leaving its writes unprocessed (throttled), after a bounded backoff', async () => {
     // Until 2026-12-07 the copy sent unprocessed writes again for ever: a throttled table held `crs restore` with

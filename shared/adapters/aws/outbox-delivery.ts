@@ -42,14 +42,21 @@ export interface OutboxDeliveryDeps {
   /**
    * `crs outbox retry`: the last restore (readRestore; undefined: none), which the pages of the records it pages carry
    * (a record parked or given up on before a restore may have been paged by the lost deployment since, under the same
-   * ids). The notifier reads none: its records' ids come from the moved-on sequence, and a record the restore's copy
-   * wrote again finds its pages (marked) stored.
+   * ids). The notifier reads none: its records' ids come from the moved-on sequence, and a record the restore wrote
+   * again because it was never paged by the restored instant carries the restore's moment itself (restore-unpaged.ts;
+   * the lost deployment may have paged it after that instant, under the same ids).
    */
   restoredAt?: () => Promise<number | undefined>;
 }
 
 /** The stream image of an outbox item (DynamoDB JSON). */
 export type OutboxImage = Record<string, AttributeValue>;
+
+/** The restore's moment an outbox record written again by `crs restore` carries (undefined: none). */
+function restoredAtOf(image: OutboxImage | undefined): number | undefined {
+  const at = Number(image?.[STATE_TABLE.restoredAtAttribute]?.N);
+  return Number.isSafeInteger(at) ? at : undefined;
+}
 
 /** Delivers the records of one invocation (or one re-drive) in order. */
 export class OutboxDelivery {
@@ -89,7 +96,7 @@ export class OutboxDelivery {
               subject: r.alert.subject,
               cleared: r.alert.cleared,
             };
-      const restoredAt = await this.deps.restoredAt?.();
+      const restoredAt = (await this.deps.restoredAt?.()) ?? restoredAtOf(image);
       const marked = restoredAt === undefined ? {} : { restoredAt };
       if (r.record === 'notification') {
         paging.remember?.(r.notification);

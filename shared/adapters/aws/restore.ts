@@ -16,6 +16,7 @@ import {
   paginateScan,
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb';
+import { changeSeq } from '#domain/page.ts';
 import { isUnreadable, readPage } from '#domain/paging.ts';
 import { movedOnByRestore } from '#domain/state.ts';
 import { batchGet, batchWrite } from './batch-get.ts';
@@ -56,6 +57,8 @@ export interface CopyCount {
   marked: number;
   /** State items and pages that could not be read: copied as they are (the board and the tick name them). */
   unreadable: number;
+  /** Items written again as new ones (`anew`: the outbox records never paged by the restored instant). */
+  anew: number;
 }
 
 async function keyNames(client: DynamoDBClient, table: string): Promise<string[]> {
@@ -119,15 +122,22 @@ function marked(item: Item, restoredAt: number): Item | undefined {
 
 /**
  * Makes `to` hold exactly the items of `from`: each page of `from` put where it differs (when `restoredAt` is given,
- * state items moved on and page items marked with it), then each page of `to` deleted where `from` holds no such
- * key. Pages of at most 100 items; nothing else is held. The state table's `#restore` record is neither put nor
- * deleted: recordRestore wrote this restore's before the copy.
+ * state items moved on and page items marked with it; those `anew` names written as new items), then each page of
+ * `to` deleted where `from` holds no such key. Pages of at most 100 items; nothing else is held. The state table's
+ * `#restore` record is neither put nor deleted: recordRestore wrote this restore's before the copy.
  */
 export async function copyTable(
   client: DynamoDBClient,
   from: string,
   to: string,
-  o: { restoredAt?: number } = {},
+  o: {
+    restoredAt?: number;
+    /**
+     * Of a page of `from`'s items, those to be written as new items, and what to write (deleted from `to` first when
+     * it holds them: a stream INSERT, whatever it held): unpagedRecords.
+     */
+    anew?: (items: Item[]) => Promise<Map<Item, Item>>;
+  } = {},
 ): Promise<CopyCount> {
   const names = await keyNames(client, to);
   const fromNames = await keyNames(client, from);
@@ -135,7 +145,7 @@ export async function copyTable(
     throw new Error(
       `${from} is keyed by ${fromNames.join(', ')} and ${to} by ${names.join(', ')}: not a restore of it`,
     );
-  const count: CopyCount = { items: 0, put: 0, deleted: 0, movedOn: 0, marked: 0, unreadable: 0 };
+  const count: CopyCount = { items: 0, put: 0, deleted: 0, movedOn: 0, marked: 0, unreadable: 0, anew: 0 };
   for await (const page of paginateScan(
     { client, pageSize: 100 },
     { TableName: from, ConsistentRead: true, Limit: 100 },
@@ -149,9 +159,15 @@ export async function copyTable(
       names,
       items.map((i) => keyOf(names, i)),
     );
+    const anew = (await o.anew?.(items)) ?? new Map<Item, Item>();
     const puts: WriteRequest[] = [];
+    const removed: WriteRequest[] = [];
     for (const item of items) {
       if (isRestoreRecord(item)) continue; // an earlier restore's, in a backup taken after it
+      if (anew.has(item)) {
+        if (have.has(keyText(names, item))) removed.push({ DeleteRequest: { Key: keyOf(names, item) } });
+        continue;
+      }
       let want = item;
       if (o.restoredAt !== undefined && isStateItem(item)) {
         const moved = movedOn(item, o.restoredAt);
@@ -168,8 +184,14 @@ export async function copyTable(
       }
       if (want !== item || !sameItem(want, have.get(keyText(names, item)))) puts.push({ PutRequest: { Item: want } });
     }
-    count.put += puts.length;
+    count.put += puts.length + anew.size;
     await batchWrite(client, to, puts);
+    // Deleted, then put one by one (each an insert), a patient's in the order of their ids, as they were written.
+    await batchWrite(client, to, removed);
+    for (const item of [...anew.values()].sort(byChange)) {
+      await client.send(new PutItemCommand({ TableName: to, Item: item }));
+      count.anew++;
+    }
   }
   for await (const page of paginateScan(
     { client, pageSize: 100 },
@@ -192,6 +214,11 @@ export async function copyTable(
   }
   return count;
 }
+
+/** A patient's items in the order of the change ids their sort keys end with (`outbox#crs|P1|#7`: 7). */
+const byChange = (a: Item, b: Item) =>
+  (a[T.partitionKey]?.S ?? '').localeCompare(b[T.partitionKey]?.S ?? '') ||
+  (changeSeq(a[T.sortKey]?.S ?? '') ?? 0) - (changeSeq(b[T.sortKey]?.S ?? '') ?? 0);
 
 /** Whether two items hold the same attributes (binary compared by bytes). */
 function sameItem(a: Item, b: Item | undefined): boolean {

@@ -8,7 +8,9 @@
 //                  and, for an enrolled patient, feedShard = "feed", feedSince (ms): the last monitor reading
 //                  (or the enrolment) to within 10 minutes, indexed by `byFeed` for the stale-feed sweep
 //   outbox record  pk = patientId, sk = "outbox#<id>"            kind = "outbox"  record = "notification" with
-//                  notification (JSON), or record = "alert" with alert (JSON, a low-SpO2 warning raised or cleared)
+//                  notification (JSON), or record = "alert" with alert (JSON, a low-SpO2 warning raised or cleared);
+//                  restoredAt (ms) on one `crs restore` wrote again because it was never paged by the restore's
+//                  instant (restore-unpaged.ts, 2026-12-07): the pages the notifier opens for it carry it
 //   restore        pk = "#restore", sk = "restore"              kind = "restore", restoredAt, takenAt (ms): the last
 //                  `crs restore --backend aws` (2026-12-07); a patient with no state item starts with its sequence
 //                  moved on by restoredAt (DynamoStateStore.firstState)
@@ -65,6 +67,8 @@ export const STATE_TABLE = {
   ttlAttribute: 'expiresAt',
   /** What an outbox record carries: a grade change for the pager, or a technical alert. */
   recordAttribute: 'record',
+  /** An outbox record written again by `crs restore` (restore-unpaged.ts): the restore's moment, epoch ms. */
+  restoredAtAttribute: 'restoredAt',
   feedIndex: 'byFeed',
   feedShardAttribute: 'feedShard',
   feedShard: 'feed',

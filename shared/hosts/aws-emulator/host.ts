@@ -57,6 +57,12 @@ export interface AwsHostOptions extends SynthOptions {
    * that crashes or times out on that record would.
    */
   failNotifyPatient?: string;
+  /**
+   * Test hook (2026-12-07): the notify mapping's checkpoint, a sequence number of the state table's stream: the stream
+   * is read from after it, as Lambda resumes a mapping disabled and enabled again (the runbook's restore), not from
+   * its start, which this host reads again at every start otherwise.
+   */
+  notifyAfter?: string;
   out: (line: string) => void;
   log: (line: string) => void;
 }
@@ -281,6 +287,7 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
     },
     log: o.log,
     pollIntervalMs: o.streamPollMs ?? 50,
+    ...(o.notifyAfter ? { after: o.notifyAfter } : {}),
     ...(o.crashBeforePublish
       ? {
           beforeInvoke: () => {

@@ -5,7 +5,9 @@
 // limit, when the batch's description goes to the on-failure queue and the shard moves on.
 //
 // Unlike Lambda, the host keeps no checkpoint across restarts: it reads each shard from its start again
-// (TRIM_HORIZON), and the notifier's delivery ledger answers "already sent" for what was published before.
+// (TRIM_HORIZON), and the notifier's delivery ledger answers "already sent" for what was published before. A test
+// that needs Lambda's resumption gives the checkpoint (`after`, CRS_TEST_NOTIFY_AFTER; 2026-12-07): a restore copies
+// tables under the notifier, and a record read again from the start pages what the copy removed.
 //
 // A read that finds nothing on an iterator handed on by the read before is not taken as the end of the shard: the
 // shard is read again at once with an iterator taken anew (after the last record read), and only an empty read on
@@ -40,6 +42,11 @@ export interface StreamSourceOptions {
   pollIntervalMs: number;
   /** Called with each batch just before the invocation (the crash test's hook). */
   beforeInvoke?: (records: DynamoDBRecord[]) => void;
+  /**
+   * A checkpoint (test hook): the stream read from after this sequence number, as Lambda resumes a mapping from its
+   * own; a shard that ends at or before it is done, one that begins after it is read from its start.
+   */
+  after?: string;
 }
 
 // Unref'd: a pending wait never keeps a stopping process alive.
@@ -130,11 +137,15 @@ export class StreamEventSource {
       for (const shard of shards) {
         const id = shard.ShardId!;
         if (done.has(id) || running.has(id)) continue;
+        if (this.checkpointed(shard) === 'done') {
+          done.add(id);
+          continue;
+        }
         // A child shard waits for its parent, so that a key's records stay in order.
         if (shard.ParentShardId && known.has(shard.ParentShardId) && !done.has(shard.ParentShardId)) continue;
         running.set(
           id,
-          this.readShard(id).then(() => {
+          this.readShard(id, this.checkpointed(shard) === 'within' ? this.o.after : undefined).then(() => {
             running.delete(id);
             done.add(id);
           }),
@@ -146,10 +157,19 @@ export class StreamEventSource {
     await Promise.all(running.values());
   }
 
-  private async readShard(shardId: string): Promise<void> {
+  /** Where the checkpoint (`after`) stands to this shard: past its end, within it, or none to heed. */
+  private checkpointed(shard: Shard): 'done' | 'within' | undefined {
+    if (this.o.after === undefined) return undefined;
+    const after = BigInt(this.o.after);
+    const range = shard.SequenceNumberRange;
+    if (range?.EndingSequenceNumber !== undefined && BigInt(range.EndingSequenceNumber) <= after) return 'done';
+    return BigInt(range?.StartingSequenceNumber ?? '0') <= after ? 'within' : undefined;
+  }
+
+  private async readShard(shardId: string, checkpoint?: string): Promise<void> {
     const { streams, spec } = this.o;
-    /** The last record read, to take an iterator again after it. */
-    let last: string | undefined;
+    /** The last record read, to take an iterator again after it (or the checkpoint, to start after it). */
+    let last: string | undefined = checkpoint;
     const take = async () =>
       (
         await streams.send(
