@@ -517,6 +517,41 @@ describe('pinned by a mutation run: fever reasons, blow-by, an episode ended bef
     expect(a.reasons.find((r) => r.criterion === 'oxygen')!.text).not.toContain('flow not documented');
   });
 
+  it('a premedication charted after the fever it came before waives nothing, in either arrival order', () => {
+    // Section 4: "Medication before the onset (premedication) does not waive fever". Acetaminophen at 07:30, the
+    // first fever at 08:00; the next day, afebrile, two low readings: CRS 0 whichever of the two arrived first.
+    const premed = msg(P, -30, { medications: [{ drug: 'acetaminophen' }] });
+    const hypotensive = [bp(26 * 60, 84), bp(26 * 60 + 5, 82)];
+    for (const course of [
+      [enrol(P), febrile(0), premed, ...hypotensive],
+      [enrol(P), premed, febrile(0), ...hypotensive],
+    ]) {
+      const a = run(course).last;
+      expect(a.crsGrade).toBe(0);
+      expect(a.reasons.some((x) => x.criterion === 'fever-waiver')).toBe(false);
+    }
+  });
+
+  it('a masking medication charted late, after a later fever arrived, follows the fever before it', () => {
+    // Section 4: "A masking medication charted late, after a later fever arrived, follows the fever before it too".
+    // Fevers at 08:00 and 10:00, tocilizumab at 09:00 charted after both; the next day two low readings: CRS 2.
+    const late = msg(P, 60, { medications: [{ drug: 'tocilizumab' }] });
+    const a = run([enrol(P), febrile(0), febrile(120), late, bp(26 * 60 + 120, 84), bp(26 * 60 + 125, 82)]).last;
+    expect(a.crsGrade).toBe(2);
+    expect(a.reasons.find((x) => x.criterion === 'fever-waiver')!.text).toContain(
+      'given on or after a fever of the episode (2026-01-10T08:00:00Z) at 2026-01-10T09:00:00Z',
+    );
+  });
+
+  it('a fever corrected away at its instant is no fever a masking drug can follow', () => {
+    // Section 1: "a febrile temperature corrected at its instant no longer counts"; section 4: the waiver needs a
+    // fever of the episode before the medication. 38.6 °C at 08:00 corrected to 36.9 °C, tocilizumab at 09:00, the
+    // next day two low readings: no fever, no waiver, CRS 0.
+    const toci = msg(P, 60, { medications: [{ drug: 'tocilizumab' }] });
+    const a = run([enrol(P), febrile(0, 38.6), febrile(0, 36.9), toci, bp(26 * 60, 84), bp(26 * 60 + 5, 82)]).last;
+    expect(a.crsGrade).toBe(0);
+  });
+
   it('an episode ended at CRS 0 before any enrolment does not reach back past the infusion that follows', () => {
     // Section 4: the episode starts at infusedAt; "fevers before the episode start do not count" for the waiver.
     // A fever before any enrolment ends that first episode after 24 h at CRS 0 (episodeEndsAfterHoursAtGrade0);
