@@ -552,6 +552,16 @@ describe('pinned by a mutation run: fever reasons, blow-by, an episode ended bef
     expect(a.crsGrade).toBe(0);
   });
 
+  it('an episode with no fever yet does not end at CRS 0: a fever charted late is still of it', () => {
+    // Section 4: "Only an episode that has had a fever ends this way". Three hours at CRS 0 (end after 2 h), then
+    // a 09:00 fever charted late, tocilizumab at 11:20, the next day two low readings: the waiver holds, CRS 2.
+    const cfg = config({ episodeEndsAfterHoursAtGrade0: 2 });
+    const afebrile = (m: number) => msg(P, m, { vitals: { temperatureC: 37 } });
+    const toci = msg(P, 200, { medications: [{ drug: 'tocilizumab' }] });
+    const course = [enrol(P), afebrile(0), afebrile(180), febrile(60), toci, bp(26 * 60, 84), bp(26 * 60 + 5, 82)];
+    expect(run(course, cfg).last.crsGrade).toBe(2);
+  });
+
   it('an episode ended at CRS 0 before any enrolment does not reach back past the infusion that follows', () => {
     // Section 4: the episode starts at infusedAt; "fevers before the episode start do not count" for the waiver.
     // A fever before any enrolment ends that first episode after 24 h at CRS 0 (episodeEndsAfterHoursAtGrade0);
