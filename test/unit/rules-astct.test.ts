@@ -475,3 +475,114 @@ describe('clauses pinned by the rules audit', () => {
     },
   );
 });
+
+// What Stryker's mutants of grading.ts left alive (docs/testing.md, 2026-12-07).
+describe('pinned by a mutation run: fever reasons, blow-by, an episode ended before the infusion', () => {
+  const feverReasons = (...temps: [number, number][]) =>
+    run([enrol(P), ...temps.map(([m, c]) => febrile(m, c))])
+      .last.reasons.filter((r) => r.criterion.startsWith('fever'))
+      .map((r) => r.text);
+
+  it('the reasons name the latest fever and, when higher, the peak of the window (the latest of equal peaks)', () => {
+    expect(feverReasons([0, 38.4], [10, 39.4], [20, 38.6])).toEqual([
+      'fever 38.6 °C at 2026-01-10T08:20:00Z',
+      'peak 39.4 °C in the fever window at 2026-01-10T08:10:00Z',
+    ]);
+    expect(feverReasons([0, 39.1], [10, 39.1], [20, 38.5])).toEqual([
+      'fever 38.5 °C at 2026-01-10T08:20:00Z',
+      'peak 39.1 °C in the fever window at 2026-01-10T08:10:00Z',
+    ]);
+    // A latest fever as high as any: no peak besides it.
+    expect(feverReasons([0, 38.5], [10, 38.5])).toEqual(['fever 38.5 °C at 2026-01-10T08:10:00Z']);
+  });
+
+  it('CRS 0 without fever says so, as a criterion not met', () => {
+    const a = run([enrol(P), msg(P, 0, { vitals: { temperatureC: 37.2 } })]).last;
+    expect(a.reasons).toEqual([
+      expect.objectContaining({
+        criterion: 'no-fever',
+        value: false,
+        text: 'CRS entry criterion not met: no temperature >= 38 °C in the last 24 h at 2026-01-10T08:00:00Z',
+      }),
+    ]);
+  });
+
+  it.each([
+    ['a documented flow', { device: 'blow_by', flowLpm: 10 }, config()],
+    ['nasalCannulaUnknownFlow "high"', { device: 'blow_by' }, config({ nasalCannulaUnknownFlow: 'high' })],
+  ] as const)('blow-by is grade 2 whatever its flow (%s)', (_n, oxygen, cfg) => {
+    // Section 3: grade 2 is "`blow_by`"; the flow rule is the nasal cannula's.
+    const a = run([enrol(P), febrile(0), msg(P, 5, { oxygen })], cfg).last;
+    expect(a.crsGrade).toBe(2);
+    expect(a.reasons.find((r) => r.criterion === 'oxygen')!.text).not.toContain('flow not documented');
+  });
+
+  it('a premedication charted after the fever it came before waives nothing, in either arrival order', () => {
+    // Section 4: "Medication before the onset (premedication) does not waive fever". Acetaminophen at 07:30, the
+    // first fever at 08:00; the next day, afebrile, two low readings: CRS 0 whichever of the two arrived first.
+    const premed = msg(P, -30, { medications: [{ drug: 'acetaminophen' }] });
+    const hypotensive = [bp(26 * 60, 84), bp(26 * 60 + 5, 82)];
+    for (const course of [
+      [enrol(P), febrile(0), premed, ...hypotensive],
+      [enrol(P), premed, febrile(0), ...hypotensive],
+    ]) {
+      const a = run(course).last;
+      expect(a.crsGrade).toBe(0);
+      expect(a.reasons.some((x) => x.criterion === 'fever-waiver')).toBe(false);
+    }
+  });
+
+  it('a masking medication charted late, after a later fever arrived, follows the fever before it', () => {
+    // Section 4: "A masking medication charted late, after a later fever arrived, follows the fever before it too".
+    // Fevers at 08:00 and 10:00, tocilizumab at 09:00 charted after both; the next day two low readings: CRS 2.
+    const late = msg(P, 60, { medications: [{ drug: 'tocilizumab' }] });
+    const a = run([enrol(P), febrile(0), febrile(120), late, bp(26 * 60 + 120, 84), bp(26 * 60 + 125, 82)]).last;
+    expect(a.crsGrade).toBe(2);
+    expect(a.reasons.find((x) => x.criterion === 'fever-waiver')!.text).toContain(
+      'given on or after a fever of the episode (2026-01-10T08:00:00Z) at 2026-01-10T09:00:00Z',
+    );
+  });
+
+  it('a fever corrected away at its instant is no fever a masking drug can follow', () => {
+    // Section 1: "a febrile temperature corrected at its instant no longer counts"; section 4: the waiver needs a
+    // fever of the episode before the medication. 38.6 °C at 08:00 corrected to 36.9 °C, tocilizumab at 09:00, the
+    // next day two low readings: no fever, no waiver, CRS 0.
+    const toci = msg(P, 60, { medications: [{ drug: 'tocilizumab' }] });
+    const a = run([enrol(P), febrile(0, 38.6), febrile(0, 36.9), toci, bp(26 * 60, 84), bp(26 * 60 + 5, 82)]).last;
+    expect(a.crsGrade).toBe(0);
+  });
+
+  it('an episode with no fever yet does not end at CRS 0: a fever charted late is still of it', () => {
+    // Section 4: "Only an episode that has had a fever ends this way". Three hours at CRS 0 (end after 2 h), then
+    // a 09:00 fever charted late, tocilizumab at 11:20, the next day two low readings: the waiver holds, CRS 2.
+    const cfg = config({ episodeEndsAfterHoursAtGrade0: 2 });
+    const afebrile = (m: number) => msg(P, m, { vitals: { temperatureC: 37 } });
+    const toci = msg(P, 200, { medications: [{ drug: 'tocilizumab' }] });
+    const course = [enrol(P), afebrile(0), afebrile(180), febrile(60), toci, bp(26 * 60, 84), bp(26 * 60 + 5, 82)];
+    expect(run(course, cfg).last.crsGrade).toBe(2);
+  });
+
+  it('an episode ended at CRS 0 before any enrolment does not reach back past the infusion that follows', () => {
+    // Section 4: the episode starts at infusedAt; "fevers before the episode start do not count" for the waiver.
+    // A fever before any enrolment ends that first episode after 24 h at CRS 0 (episodeEndsAfterHoursAtGrade0);
+    // then a fever, the infusion an hour later, tocilizumab, and the next day two low readings: no fever of the
+    // episode was masked, so CRS 0 (taking the end as the start, the fever before the infusion waived: CRS 2).
+    const cfg = config({ episodeEndsAfterHoursAtGrade0: 24 });
+    const H = 60;
+    const r = run(
+      [
+        febrile(0),
+        msg(P, 24 * H + 1, { vitals: { temperatureC: 37 } }),
+        msg(P, 48 * H + 2, { vitals: { temperatureC: 37 } }), // 24 h at CRS 0: the episode ends
+        febrile(48 * H + 30, 38.6),
+        enrol(P, 49 * H, { infusedAt: '2026-01-12T09:00:00Z' }),
+        msg(P, 49 * H + 30, { medications: [{ drug: 'tocilizumab' }] }),
+        bp(73 * H, 84),
+        bp(73 * H + 15, 82),
+      ],
+      cfg,
+    );
+    expect(r.last.crsGrade).toBe(0);
+    expect(r.last.reasons.some((x) => x.criterion === 'fever-waiver')).toBe(false);
+  });
+});

@@ -118,4 +118,46 @@ describe('the span of dropped fevers does not bridge two episodes (a re-infusion
     ];
     expect(both(course)).toEqual({ oracle: 0, engine: 0 });
   });
+
+  it('the first episode dropped before the second infusion arrives: its span is cleared (pinned by a mutation run)', () => {
+    // As above, but the second infusion two days on, and a normal temperature between: the first episode's 09:00
+    // to 12:00 fevers are dropped (past the latest 8 out of the window) while that episode stands. The infusion
+    // clears that span; the second episode's own dropped fevers (10:00-13:00) all follow the acetaminophen at 09:00,
+    // so no waiver, CRS 0. A span kept across the infusion reached from 09:00 of day 1 to 13:00 of day 3: CRS 2.
+    const course = [
+      infused(-2 * HOUR, '06:00'),
+      ...hourly(at('09:00'), 12),
+      temp(40 * HOUR, 37),
+      enrol(P, 48 * HOUR, { infusedAt: '2026-01-12T08:00:00Z' }),
+      msg(P, 49 * HOUR, { medications: [{ drug: 'acetaminophen' }] }),
+      ...hourly(50 * HOUR, 12),
+      bp(87 * HOUR, 85),
+      bp(87 * HOUR + 5, 84),
+    ];
+    expect(both(course)).toEqual({ oracle: 0, engine: 0 });
+  });
+});
+
+describe('a masking drug charted late, the fever before it pushed out of the kept ones (pinned by a mutation run)', () => {
+  it('the waiver names the first fever of the episode it follows, not the span of dropped ones', () => {
+    // Section 4: "A masking medication charted late, after a later fever arrived, follows the fever before it too,
+    // even when ... a later, higher one covered it". feverHistory 2: 38.4 °C at 09:00 and 38.5 °C at 09:45 are
+    // covered by 38.9 °C at 11:00 and 39.0 °C at 11:30; tocilizumab at 10:00 is charted after all four.
+    const cfg = config({ feverHistory: 2 });
+    const course = [
+      infused(-HOUR, '08:00'),
+      temp(at('09:00'), 38.4),
+      temp(at('09:45'), 38.5),
+      temp(at('11:00'), 38.9),
+      temp(at('11:30'), 39),
+      toci(at('10:00')),
+      bp(30 * HOUR, 85),
+      bp(30 * HOUR + 5, 84),
+    ];
+    const a = run(course, cfg).last;
+    expect([oracleGrades(course, cfg).crs, a.crsGrade]).toEqual([2, 2]);
+    expect(a.reasons.find((r) => r.criterion === 'fever-waiver')!.text).toContain(
+      'given on or after a fever of the episode (2026-01-10T09:00:00Z) at 2026-01-10T10:00:00Z',
+    );
+  });
 });

@@ -324,3 +324,69 @@ describe('clauses pinned by the rules audit', () => {
     },
   );
 });
+
+// What Stryker's mutants of grading.ts left alive (docs/testing.md, 2026-12-07): the reasons a reader is shown.
+describe('pinned by a mutation run: the Lee 2014 and ICANS reasons', () => {
+  const texts = (a: { reasons: { text: string }[] }) => a.reasons.map((r) => r.text);
+  const norepinephrine = (dose: number) => ({ drug: 'norepinephrine', dose, unit: 'mcg/min' }) as const;
+  const calm = (...rest: Parameters<typeof msg>[2][]) =>
+    run([enrol(P), ...rest.map((s, i) => msg(P, 20 + i, s))], lee).last;
+
+  it('a nasal cannula with no flow is an oxygen requirement, not an FiO2 estimated as nothing', () => {
+    // Section 7: "A nasal cannula with no flow follows `nasalCannulaUnknownFlow`" (low by default: grade 2).
+    const a = grade({ oxygen: { device: 'nasal_cannula' } });
+    expect(a.crsGrade).toBe(2);
+    expect(a.reasons.find((r) => r.criterion === 'oxygen')!.text).toBe(
+      'oxygen requirement: nasal cannula (flow not documented: graded as low-flow (FiO2 below 40 %)) at 2026-01-10T08:20:00Z',
+    );
+    expect(a.reasons.some((r) => r.criterion === 'fio2')).toBe(false);
+  });
+
+  it('one pump in the threshold unit says its dose and the threshold, and nothing in brackets', () => {
+    const high = run([enrol(P), febrile(0), ...lowPair, msg(P, 20, { vasopressors: [norepinephrine(25)] })], lee);
+    expect(texts(high.last)).toContain('norepinephrine high-dose: 25 mcg/min >= 20 at 2026-01-10T08:20:00Z');
+    const low = run([enrol(P), febrile(0), ...lowPair, msg(P, 20, { vasopressors: [norepinephrine(10)] })], lee);
+    expect(texts(low.last)).toContain('norepinephrine low-dose: 10 mcg/min < 20 at 2026-01-10T08:20:00Z');
+  });
+
+  it('a drug with one pump in units/min is graded high-dose for its units, not for a weight it has', () => {
+    // Section 7: "A dose that cannot be converted (units/min ...) is graded as high-dose and the reasons say why".
+    const pumps = [norepinephrine(10), { drug: 'norepinephrine', dose: 5, unit: 'units/min' } as const];
+    const a = run([enrol(P), febrile(0), ...lowPair, msg(P, 20, { vasopressors: pumps })], lee).last;
+    expect(a.crsGrade).toBe(3);
+    expect(texts(a).join(' ')).toContain('units/min cannot be compared with 20 mcg/min (fail safe)');
+  });
+
+  it('an organ toxicity or a transaminitis below grade 2 is not named beside one that grades', () => {
+    // Section 7: grade 2 is "organ toxicity grade 2 (transaminitis grade 2-3 counts as organ toxicity of its grade)".
+    const tx = calm({ organToxicity: { maxCtcaeGrade: 1, transaminitisGrade: 3 } });
+    expect(tx.crsGrade).toBe(3);
+    expect(tx.reasons.map((r) => r.criterion)).toEqual(['transaminitis']);
+    const organ = calm({ organToxicity: { maxCtcaeGrade: 2, transaminitisGrade: 1 } });
+    expect(organ.crsGrade).toBe(2);
+    expect(organ.reasons.map((r) => r.criterion)).toEqual(['organ-toxicity']);
+  });
+
+  it('a Lee grade above 0 never says that no criterion is met; at 0 it says which were looked for', () => {
+    // Section 7: "No fever condition for grades 2-4": hypotension alone is grade 2.
+    const two = run([enrol(P), ...lowPair], lee).last;
+    expect(two.crsGrade).toBe(2);
+    expect(two.reasons.some((r) => r.criterion === 'no-fever')).toBe(false);
+    const zero = calm({ vitals: { temperatureC: 37 } });
+    expect(zero.crsGrade).toBe(0);
+    expect(zero.reasons).toEqual([
+      expect.objectContaining({
+        criterion: 'no-fever',
+        value: false,
+        text: 'no Lee 2014 criterion met: no temperature >= 38 °C in the last 24 h, no hypotension, oxygen requirement or organ toxicity grade >= 2 at 2026-01-10T08:20:00Z',
+      }),
+    ]);
+  });
+
+  it('ICANS reasons name the domains above normal only', () => {
+    // Section 8: "ICANS = the most severe domain"; ICE 5 is grade 2, `alert` is an explicit normal value.
+    const a = run([enrol(P), msg(P, 0, { neuro: { iceScore: 5, consciousness: 'alert', seizure: 'none' } })]).last;
+    expect(a.icansGrade).toBe(2);
+    expect(a.reasons.filter((r) => r.text.startsWith('ICANS')).map((r) => r.criterion)).toEqual(['ice-score']);
+  });
+});

@@ -57,6 +57,23 @@ describe('section 5: escalation and de-escalation', () => {
     expect(r.notifications.at(-1)!.at).toBe('2026-01-10T09:10:00Z');
   });
 
+  it('a second stand-down, to 0, goes to the same teams as the first (pinned by a mutation run)', () => {
+    // "The stand-down goes to everyone paged at the notified grade; they stay the audience until it is 0."
+    const r = run([
+      ...course,
+      oxygen(10, 'room_air'),
+      temp(70, 37),
+      temp(24 * 60 + 1, 37), // the 08:00 fever has left the 24 h window: CRS 0
+      temp(25 * 60 + 2, 37),
+    ]);
+    expect(pages(r)).toEqual([
+      'escalation crs 0->1 hematology',
+      'escalation crs 1->3 hematology+icu',
+      'de-escalation crs 3->1 hematology+icu',
+      'de-escalation crs 1->0 hematology+icu',
+    ]);
+  });
+
   it('going down and back up within the hold time sends nothing', () => {
     const r = run([
       ...course,
