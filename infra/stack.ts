@@ -781,6 +781,12 @@ export class CrsAlertingStack extends Stack {
       description: `acknowledge links start with this (${ENV.ackBaseUrl})`,
     });
     new CfnOutput(this, 'PagesTopicArn', { value: this.pagesTopic.topicArn });
+    // An output's value cannot be empty: none when every team has an endpoint (the operator's pager reads none).
+    if (unreachable.length > 0)
+      new CfnOutput(this, 'TeamsWithoutEndpoints', {
+        value: unreachable.join(','),
+        description: `the teams the paging config gives no endpoint: crs silence and crs outbox set their pages aside, as the functions do (${ENV.teamsWithoutEndpoints})`,
+      });
     new CfnOutput(this, 'AlarmTopicArn', {
       value: this.alarmTopic.topicArn,
       description: 'for crs doctor (the alarms that notify it)',

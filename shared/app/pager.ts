@@ -104,10 +104,25 @@ export interface PagerDeps {
 /**
  * How `retryParked` ended: sent; taken back by its page's ladder while the transport is down (the next tick sends
  * it); still parked because the transport is down; refused again and parked again; its page is gone; or not tried and
- * left parked, because the pager cannot send its page: its team has no ladder in the paging config (a rollback), or
- * its stored item cannot be read (the tick sets such a page aside too).
+ * left parked, because the pager cannot send its page: its team has no ladder in the paging config (a rollback), its
+ * team has no endpoint now ('unreachable', PagerDeps.unreachable; until 2026-12-07 said 'no-ladder'), or its stored
+ * item cannot be read (the tick sets such a page aside too).
  */
-export type RetryOutcome = 'sent' | 'deferred' | 'down' | 'parked' | 'gone' | 'no-ladder' | 'unreadable';
+export type RetryOutcome =
+  | 'sent'
+  | 'deferred'
+  | 'down'
+  | 'parked'
+  | 'gone'
+  | 'no-ladder'
+  | 'unreachable'
+  | 'unreadable';
+
+/** Why a page of a team cannot be paged, as the tick names it when it sets the page aside. */
+const CANNOT_PAGE = {
+  'no-ladder': 'its team has no ladder in the paging config',
+  unreachable: 'its team has no endpoint now: nobody would receive it',
+} as const;
 
 const ATTEMPTS = 5;
 
@@ -356,15 +371,15 @@ export class Pager {
     return read.pages.filter((p) => {
       const why = this.cannotPage(p.team);
       if (why === undefined) return true;
-      setAside?.set(p.pageId, why);
+      setAside?.set(p.pageId, CANNOT_PAGE[why]);
       return false;
     });
   }
 
   /** Why this pager cannot page a team (no ladder in the paging config, or no endpoint now), or undefined. */
-  private cannotPage(team: string): string | undefined {
-    if (!hasPolicy(team, this.deps.config)) return 'its team has no ladder in the paging config';
-    if (this.deps.unreachable?.has(team)) return 'its team has no endpoint now: nobody would receive it';
+  private cannotPage(team: string): keyof typeof CANNOT_PAGE | undefined {
+    if (!hasPolicy(team, this.deps.config)) return 'no-ladder';
+    if (this.deps.unreachable?.has(team)) return 'unreachable';
     return undefined;
   }
 
@@ -702,7 +717,8 @@ export class Pager {
     // on: a TypeError, and `crs outbox retry` ended there, with a stack trace).
     try {
       const page = await this.deps.pages.get(send.pageId);
-      if (page && this.cannotPage(page.team) !== undefined) return 'no-ladder';
+      const why = page && this.cannotPage(page.team);
+      if (why) return why;
     } catch (err) {
       if (err instanceof PageUnreadable) return 'unreadable';
       throw err;

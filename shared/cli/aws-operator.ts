@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import type { GradingConfig } from '#domain/config.ts';
 import { ENV } from '#adapters/aws/env.ts';
 import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
-import { awsPaging, readAckSecret, type AwsPaging } from '#adapters/aws/paging.ts';
+import { awsPaging, readAckSecret, teamsWithoutEndpoints, type AwsPaging } from '#adapters/aws/paging.ts';
 import type { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
 import { readRestore } from '#adapters/aws/restore.ts';
 
@@ -49,6 +49,11 @@ export const OUTPUTS = {
   UndeliveredAlarmsArn: OPERATOR_ENV.undeliveredAlarmsArn,
   /** The release deployed (crs doctor compares it with its own). */
   Release: ENV.release,
+  /**
+   * The teams the paging config deployed gives no endpoint (output only when there are some): the operator's pager
+   * sets their pages aside as the functions do (crs silence, crs outbox retry; 2026-12-07).
+   */
+  TeamsWithoutEndpoints: ENV.teamsWithoutEndpoints,
 } as const;
 
 export class OperatorUsageError extends Error {}
@@ -177,7 +182,9 @@ export async function operatorPaging(
   try {
     const { ackSecretArn, ...tables } = names;
     const ackSecret = await readAckSecret(clients.secrets, ackSecretArn);
-    const paging = awsPaging({ config, ackSecret, ...tables }, clients);
+    // The teams the functions are told have no endpoint: a silence ended or a parked send retried here sets their
+    // pages aside as the functions do (until 2026-12-07 it published them to a topic nobody of theirs read).
+    const paging = awsPaging({ config, ackSecret, ...tables, ...teamsWithoutEndpoints(vars) }, clients);
     const { states } = paging;
     if (!states) throw new Error('the operator pager is built with the state table');
     let restore: Promise<number | undefined> | undefined;

@@ -346,6 +346,11 @@ async function awsOutbox(action: 'list' | 'retry', ids: string[], v: Values, loa
         out(
           `${key(p)}: not sent: its page's team has no ladder in the paging config; it stays parked: deploy a paging config that has the team, then retry it`,
         );
+      } else if (outcome === 'unreachable') {
+        failed++;
+        out(
+          `${key(p)}: not sent: its page's team has no endpoint in the paging config deployed (nobody would receive it); it stays parked: page the team by other means, and retry it once the team has an endpoint again`,
+        );
       } else if (outcome === 'unreadable') {
         failed++;
         out(

@@ -910,6 +910,19 @@ describe('functions', () => {
 });
 
 describe('teams without endpoints (2026-12-07)', () => {
+  // Radiology routed nowhere and given no endpoint: a page of it still open from before has nobody to read it.
+  const { radiology: _, ...teams } = PAGING.teams;
+  const noRadiology = {
+    routing: {
+      icans: [
+        ['hematology', 'neurology'],
+        ['hematology', 'neurology'],
+        ['hematology', 'neurology', 'icu'],
+        ['hematology', 'neurology', 'icu'],
+      ],
+    },
+  };
+
   it('tells the notify and escalate functions the teams the paging config gives no endpoint, so that their open pages are set aside, named, not published to nobody', () => {
     const envOf = (context: Record<string, unknown>) => {
       const { stack } = templateApp({ context });
@@ -920,18 +933,6 @@ describe('teams without endpoints (2026-12-07)', () => {
         ];
       return [env(stack.notify.fn), env(stack.escalate.fn), env(stack.ack.fn)];
     };
-    // Radiology routed nowhere and given no endpoint: a page of it still open from before has nobody to read it.
-    const { radiology: _, ...teams } = PAGING.teams;
-    const noRadiology = {
-      routing: {
-        icans: [
-          ['hematology', 'neurology'],
-          ['hematology', 'neurology'],
-          ['hematology', 'neurology', 'icu'],
-          ['hematology', 'neurology', 'icu'],
-        ],
-      },
-    };
     expect(envOf({ paging: { ...PAGING, teams }, gradingConfig: noRadiology })).toEqual([
       'radiology',
       'radiology',
@@ -940,6 +941,16 @@ describe('teams without endpoints (2026-12-07)', () => {
     // Every team given one, or none at all (the synth without endpoints): nothing is set aside.
     expect(envOf({ paging: PAGING })).toEqual([undefined, undefined, undefined]);
     expect(envOf({})).toEqual([undefined, undefined, undefined]);
+  }, 120_000);
+
+  it('outputs them (TeamsWithoutEndpoints), so that crs silence and crs outbox set their pages aside as the functions do; no output when there are none', () => {
+    const outputs = (context: Record<string, unknown>) =>
+      Template.fromStack(templateApp({ context }).stack).toJSON().Outputs as Record<string, { Value: unknown }>;
+    // Until 2026-12-07 only the functions were told: the operator's pager published such a page to nobody.
+    expect(outputs({ paging: { ...PAGING, teams }, gradingConfig: noRadiology }).TeamsWithoutEndpoints?.Value).toBe(
+      'radiology',
+    );
+    expect(outputs({ paging: PAGING }).TeamsWithoutEndpoints).toBeUndefined();
   }, 120_000);
 
   it('says the id of the grading settings deployed (output GradingSettings), as the audit trail names them', () => {

@@ -291,6 +291,7 @@ describe("the operator's names and tables: pinned by a mutation run", () => {
       GradeFunctionName: 'grade-fn',
       EscalateFunctionName: 'escalate-fn',
       NotifyFailuresQueueUrl: 'https://sqs/notify-failures',
+      TeamsWithoutEndpoints: 'radiology',
     };
     writeFileSync(
       file,
@@ -313,6 +314,7 @@ describe("the operator's names and tables: pinned by a mutation run", () => {
       CRS_GRADE_FUNCTION: 'grade-fn',
       CRS_ESCALATE_FUNCTION: 'escalate-fn',
       CRS_NOTIFY_FAILURES_QUEUE: 'https://sqs/notify-failures',
+      CRS_TEAMS_WITHOUT_ENDPOINTS: 'radiology',
     });
     // A file whose first stack is not an object of outputs is refused as such (not read as naming nothing).
     writeFileSync(file, JSON.stringify({ CrsAlerting: 'pages-1' }));

@@ -832,6 +832,38 @@ describe('page conservation with refusing and down receivers, embedded and AWS a
       }
     });
 
+    it('leaves parked a send of a team the stack says has no endpoint now (CRS_TEAMS_WITHOUT_ENDPOINTS, or the output TeamsWithoutEndpoints), saying what to do; exit 1', async () => {
+      const receiver = new Receiver((id) => (id.includes('|P-1|') ? 3 : 0));
+      const b = await awsBackend(receiver, { now: Date.now() });
+      try {
+        await b.grade(msg('P-1', 1, CRS_MESSAGE[1]!, 'P-1-unreachable'));
+        const [send, ...others] = (await b.list()).map((p) => p.pageId);
+        expect(others).toEqual([]);
+        const team = send!.split('|').at(-1)!;
+        receiver.healthy = true;
+        process.env[ENV.teamsWithoutEndpoints] = team;
+        let r: Awaited<ReturnType<typeof cli>>;
+        try {
+          r = await cli(['retry', '--all', '--backend', 'aws']);
+        } finally {
+          delete process.env[ENV.teamsWithoutEndpoints];
+        }
+        // Until 2026-12-07 the operator's pager did not know the team had no endpoint: it published the page to the
+        // topic, which no subscription of that team read, and removed the parked send.
+        expect(receiver.accepted).toEqual([]);
+        expect(r.code, r.err).toBe(1);
+        expect(r.out).toMatch(
+          new RegExp(
+            `^${send!.replaceAll('|', '\\|')}#0#0: not sent: its page's team has no endpoint in the paging config deployed \\(nobody would receive it\\); it stays parked: page the team by other means, and retry it once the team has an endpoint again$`,
+            'm',
+          ),
+        );
+        expect((await b.list()).map((p) => p.pageId)).toEqual([send]);
+      } finally {
+        await b.close();
+      }
+    });
+
     // Until 2026-12-05 the list read every parked item with JSON.parse: one item that could not be read (edited by
     // hand, an older shape) made `crs outbox list` and `retry --backend aws` fail outright, every parked send and
     // record with it.

@@ -706,6 +706,31 @@ describe('a send the transport refuses (issue 10: no lane is held by one record)
     expect(await parked.list()).toEqual([send]);
   });
 
+  it('a parked send whose team has no endpoint now (AWS: CRS_TEAMS_WITHOUT_ENDPOINTS) is refused by retryParked as unreachable, not as without a ladder, and stays parked', async () => {
+    const { pages, audit, parked, phone, pager } = picky();
+    await pager.onNotification(grade3, T); // hematology's page refused: parked
+    const [send] = await parked.list();
+    expect(send!.pageId).toMatch(/\|hematology$/);
+    phone.refuse = () => false;
+    const after = new Pager({
+      pages,
+      sender: phone,
+      audit,
+      parked,
+      refusedDelayMs: 0,
+      config: DEFAULT_PAGING,
+      ackSecret: secret,
+      ackBaseUrl: 'https://crs.example/ack/',
+      unreachable: new Set(['hematology']),
+    });
+    // Until 2026-12-07 it was reported 'no-ladder': crs outbox retry told the operator to deploy a paging config
+    // that has the team, which it had (it was its endpoints that were gone).
+    const sentBefore = [...phone.sent];
+    expect(await after.retryParked(send!, min(1))).toBe('unreachable');
+    expect(phone.sent).toEqual(sentBefore);
+    expect(await parked.list()).toEqual([send]);
+  });
+
   it('a transport that is down is not a refusal: the call fails and is retried in order, nothing is parked', async () => {
     const { parked, phone, pager } = picky();
     phone.refuse = () => false;

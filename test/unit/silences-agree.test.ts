@@ -970,6 +970,41 @@ describe('silences on crs serve and on AWS', () => {
     }
   });
 
+  it('on AWS, crs silence end sets aside a held page of a team the stack says has no endpoint now, as the functions do, rather than publish it to nobody', async () => {
+    const run = await fresh();
+    try {
+      const req: CreateReq = { op: 'create', channel: 'cli', patient: 'P-1', minutes: '30', reason: 'MRI', by: 'Bea' };
+      const { silenceId } = await run.aws.create(req);
+      await run.aws.notify({
+        notificationId: 'crs|P-1|n1',
+        patientId: 'P-1',
+        condition: 'crs',
+        kind: 'escalation',
+        fromGrade: 0,
+        toGrade: 1,
+        teams: ['hematology'],
+        summary: 'CRS grade 1, patient P-1',
+      });
+      expect(run.aws.pages()).toMatchObject([{ team: 'hematology', heldBy: silenceId }]);
+      // The paging config deployed since gives hematology no endpoint: the functions are told, and so is the operator
+      // (the stack's output TeamsWithoutEndpoints, or the same variable).
+      process.env.CRS_TEAMS_WITHOUT_ENDPOINTS = 'hematology';
+      try {
+        expect(await run.aws.end(silenceId!, { op: 'end', channel: 'cli', target: 0, by: 'Bea' })).toEqual({
+          ok: true,
+          ended: 'now',
+        });
+      } finally {
+        delete process.env.CRS_TEAMS_WITHOUT_ENDPOINTS;
+      }
+      // Until 2026-12-07 the operator's pager released it to the topic, which no subscription of hematology read.
+      expect(run.aws.sends()).toEqual([]);
+      expect(run.aws.pages()).toMatchObject([{ team: 'hematology', status: 'open', delivered: false }]);
+    } finally {
+      await run.embedded.close();
+    }
+  });
+
   it('take and refuse the same requests, list the same silences and audit them alike', {
     timeout: 120_000,
   }, async () => {

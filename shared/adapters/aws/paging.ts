@@ -136,8 +136,13 @@ export async function awsPagingFromEnv(
   return { ...paging, config, ackSecret: keys.ackSecret };
 }
 
-/** The teams the stack says have no endpoint (ENV.teamsWithoutEndpoints), as the pager takes them. */
-function teamsWithoutEndpoints(env: NodeJS.ProcessEnv): { unreachable?: ReadonlySet<string> } {
+/**
+ * The teams the stack says have no endpoint (ENV.teamsWithoutEndpoints: the functions' variable, or the operator's
+ * from the stack's output TeamsWithoutEndpoints), as the pager takes them.
+ */
+export function teamsWithoutEndpoints(env: Readonly<Record<string, string | undefined>>): {
+  unreachable?: ReadonlySet<string>;
+} {
   const teams = (env[ENV.teamsWithoutEndpoints] ?? '').split(',').filter(Boolean);
   return teams.length > 0 ? { unreachable: new Set(teams) } : {};
 }
