@@ -706,6 +706,29 @@ describe('a send the transport refuses (issue 10: no lane is held by one record)
     expect(await parked.list()).toEqual([send]);
   });
 
+  it('a parked send of a team the backend has no endpoint for now is refused by retryParked (crs outbox retry), not published to nobody', async () => {
+    const { pages, audit, parked, phone, pager } = picky();
+    phone.refuse = () => true;
+    await pager.onNotification(grade3, T);
+    const sends = await parked.list();
+    expect(sends.length).toBeGreaterThan(0);
+    phone.refuse = () => false;
+    const now = new Pager({
+      pages,
+      sender: phone,
+      audit,
+      parked,
+      refusedDelayMs: 0,
+      config: DEFAULT_PAGING,
+      ackSecret: secret,
+      ackBaseUrl: 'https://crs.example/ack/',
+      unreachable: new Set(grade3.teams),
+    });
+    for (const send of sends) expect(await now.retryParked(send, min(1))).toBe('no-ladder');
+    expect(phone.sent).toEqual([]);
+    expect(await parked.list()).toEqual(sends);
+  });
+
   it('a transport that is down is not a refusal: the call fails and is retried in order, nothing is parked', async () => {
     const { parked, phone, pager } = picky();
     phone.refuse = () => false;
