@@ -2,8 +2,9 @@
 // the state each patient has stored was graded under the former settings, and the next message is graded under the
 // new ones (docs/runbook.md, "Changing the grading or paging configuration", 2026-12-07).
 import { describe, expect, it } from 'vitest';
-import { gradePatient } from '#app/grade.ts';
-import { changedSettings, gradingSettingsId } from '#domain/settings-id.ts';
+import { gradePatient, settingsChanges } from '#app/grade.ts';
+import type { GradingConfig } from '#domain/config.ts';
+import { changedSettings, gradingSettingsId, settingsAtStart } from '#domain/settings-id.ts';
 import { deserializeState, serializeState, type PatientState } from '#domain/state.ts';
 import { compactState, expandState } from '#domain/state-compact.ts';
 import type { AuditEvent, StateStore } from '#ports';
@@ -42,6 +43,26 @@ describe('a fever threshold changed between two messages of a patient', () => {
     const late = run([msg(P, 25 * 60, { vitals: { heartRate: 80 } })], config({}), before.state);
     expect(late.last.crsGrade).toBe(0);
   });
+
+  it('lowered: a temperature exactly at the new threshold is a fever (at or above, as at its arrival)', () => {
+    const before = run([enrol(P), msg(P, 0, { vitals: { temperatureC: 38 } })], config({ feverThresholdC: 38.5 }));
+    expect(before.last.crsGrade).toBe(0);
+    const after = run([msg(P, 10, { vitals: { heartRate: 80 } })], config({}), before.state);
+    expect(after.last.crsGrade).toBe(1);
+    expect(texts(after)).toEqual(['fever 38 °C at 2026-01-10T08:00:00Z']);
+  });
+
+  it('lowered: the latest temperature, not kept, is the latest fever, and an earlier higher one kept is the peak', () => {
+    const before = run(
+      [enrol(P), msg(P, 0, { vitals: { temperatureC: 38.7 } }), msg(P, 5, { vitals: { temperatureC: 38.2 } })],
+      config({ feverThresholdC: 38.5 }),
+    );
+    const after = run([msg(P, 10, { vitals: { heartRate: 80 } })], config({}), before.state);
+    expect(texts(after)).toEqual([
+      'fever 38.2 °C at 2026-01-10T08:05:00Z',
+      'peak 38.7 °C in the fever window at 2026-01-10T08:00:00Z',
+    ]);
+  });
 });
 
 describe('the grading settings a patient was graded under', () => {
@@ -73,6 +94,70 @@ describe('the grading settings a patient was graded under', () => {
         config({ scheme: 'lee2014', hypotension: { mapBelow: 60 }, paging: { severeFromGrade: 2 } }),
       ),
     ).toEqual(['hypotension.mapBelow', 'paging.severeFromGrade', 'scheme']);
+  });
+
+  it('have the same id whatever order a file gives them in, and an id of 8 hex digits for any settings', () => {
+    const reordered = Object.fromEntries(Object.entries(astct).reverse()) as GradingConfig;
+    expect(gradingSettingsId(reordered)).toBe(gradingSettingsId(astct));
+    const hypotension = { ...astct.hypotension };
+    const inner = { ...astct, hypotension: Object.fromEntries(Object.entries(hypotension).reverse()) } as GradingConfig;
+    expect(gradingSettingsId(inner)).toBe(gradingSettingsId(astct));
+    for (let c = 375; c <= 395; c++)
+      expect(gradingSettingsId(config({ feverThresholdC: c / 10 }))).toMatch(/^[0-9a-f]{8}$/);
+  });
+
+  it('a start names only the patients last graded under other settings, a state from before them as not recorded', () => {
+    const [a, b] = [gradingSettingsId(astct), gradingSettingsId(lee)];
+    const head = settingsAtStart(astct, new Map());
+    expect(head).toBe(`grading settings ${a} (scheme astct2019; the defaults)`);
+    expect(
+      settingsAtStart(
+        astct,
+        new Map<string | null, number>([
+          [a, 4],
+          [b, 0],
+        ]),
+      ),
+    ).toBe(head);
+    expect(
+      settingsAtStart(
+        astct,
+        new Map<string | null, number>([
+          [null, 2],
+          [a, 4],
+          [b, 1],
+        ]),
+      ),
+    ).toBe(
+      `${head}; 3 patient(s) last graded under other settings (${b}: 1, not recorded: 2): each is graded under these at its next message, and a grade change it makes then says so`,
+    );
+    // A setting one configuration has and the other lacks is named once, whatever it holds.
+    expect(changedSettings({ scheme: 'astct2019' }, { scheme: 'astct2019', extra: { a: 1 } })).toEqual(['extra']);
+    expect(changedSettings({ limit: 1 }, { limit: { a: 1 } })).toEqual(['limit']);
+  });
+
+  it('changed: an ICANS grade change at the first message under them says so too, and the grade function logs only that message', async () => {
+    const raised = config({ feverThresholdC: 38.5 });
+    const before = run([enrol(P), msg(P, 0, { vitals: { temperatureC: 37 } })], astct);
+    const after = run([msg(P, 10, { neuro: { iceScore: 8 } })], raised, before.state);
+    expect(pages(after)).toEqual(['escalation icans 0->1 hematology+neurology']);
+    expect(after.notifications[0]!.settingsChanged).toEqual({
+      from: gradingSettingsId(astct),
+      to: gradingSettingsId(raised),
+    });
+    const records = new Map<string, PatientState>();
+    const store: StateStore = {
+      load: async (id) => (records.has(id) ? { state: records.get(id)!, version: 1 } : undefined),
+      save: async (id, state) => void records.set(id, state),
+    };
+    // A new patient is graded under the settings of now: nothing changed for it.
+    expect(settingsChanges(await gradePatient(store, astct, P, [enrol(P), msg(P, 0, {})]))).toEqual([]);
+    const changed = settingsChanges(
+      await gradePatient(store, raised, P, [msg(P, 10, { neuro: { iceScore: 8 } }), msg(P, 11, {})]),
+    );
+    expect(changed).toEqual([
+      { messageId: expect.any(String), settings: gradingSettingsId(raised), formerSettings: gradingSettingsId(astct) },
+    ]);
   });
 
   it('a scheme changed: the grade change the next message makes says it may come from the configuration (it read as the patient worsening)', () => {

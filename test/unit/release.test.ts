@@ -41,6 +41,24 @@ describe('the release of a checkout', () => {
     expect(releaseOfCheckout(dir)).toBe(`2026-12-07 ${hash} with uncommitted changes`);
   });
 
+  it('is the UTC date whatever zone the machine running crs is in', () => {
+    const hash = commitAt('2026-12-06T23:30:00-05:00');
+    const zone = process.env.TZ;
+    process.env.TZ = 'America/New_York';
+    try {
+      expect(releaseOfCheckout(dir)).toBe(`2026-12-07 ${hash}`);
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
+  });
+
+  it('says nothing of files git does not track (a scratch file is no change to what runs)', () => {
+    const hash = commitAt('2026-12-07T10:00:00Z');
+    writeFileSync(join(dir, 'scratch.txt'), 'notes\n');
+    expect(releaseOfCheckout(dir)).toBe(`2026-12-07 ${hash}`);
+  });
+
   it('is unknown outside a git checkout, never an error', () => {
     expect(releaseOfCheckout(dir)).toBe(UNKNOWN_RELEASE);
   });
