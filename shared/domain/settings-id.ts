@@ -11,13 +11,16 @@ import { DEFAULT_CONFIG } from './config-defaults.ts';
  */
 const NOT_GRADING: ReadonlySet<string> = new Set(['routing', 'paging', 'actions', 'tocilizumab', 'site']);
 
-/** JSON with every object's keys in order: the same settings give the same text, whatever order a file gave them. */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+/**
+ * JSON with every object's keys in order: the same settings give the same text, whatever order a file gave them
+ * (the emulator's synthesis cache keys its options with it too).
+ */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
   if (v !== null && typeof v === 'object')
     return `{${Object.keys(v)
       .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`)
       .join(',')}}`;
   return JSON.stringify(v) ?? 'null';
 }
@@ -44,7 +47,7 @@ export function gradingSettingsId(config: GradingConfig): string {
   let id = settingsIds.get(config);
   if (id === undefined) {
     const grading = Object.fromEntries(Object.entries(config).filter(([k]) => !NOT_GRADING.has(k)));
-    settingsIds.set(config, (id = fnv1a(canonical(grading))));
+    settingsIds.set(config, (id = fnv1a(canonicalJson(grading))));
   }
   return id;
 }
@@ -57,7 +60,7 @@ export function changedSettings(before: unknown, after: unknown, prefix = ''): s
   const isObject = (v: unknown): v is Record<string, unknown> =>
     v !== null && typeof v === 'object' && !Array.isArray(v);
   if (!isObject(before) || !isObject(after))
-    return canonical(before) === canonical(after) ? [] : [prefix || 'configuration'];
+    return canonicalJson(before) === canonicalJson(after) ? [] : [prefix || 'configuration'];
   const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
   return keys.flatMap((k) => changedSettings(before[k], after[k], prefix ? `${prefix}.${k}` : k));
 }

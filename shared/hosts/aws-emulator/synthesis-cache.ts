@@ -8,19 +8,11 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync, type D
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SynthOptions, Synthesize, Synthesized } from './template.ts';
+import { canonicalJson } from '#domain/settings-id.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 /** In this checkout's node_modules (the usual place for a build cache), not in a directory other users can write. */
 const CACHE_DIR = join(ROOT, 'node_modules', '.cache', 'crs-synth');
-
-/** JSON with every object's keys in order: the same options written in another order are the same synthesis. */
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : v,
-  );
-}
 
 /**
  * Everything a synthesis is made from: the sources the stack is built from (infra/, shared/), the locked library
@@ -29,7 +21,7 @@ function canonical(value: unknown): string {
 function synthesisKey(options: SynthOptions): string {
   const h = createHash('sha256');
   h.update(
-    canonical({
+    canonicalJson({
       options,
       account: process.env.CDK_DEFAULT_ACCOUNT ?? null,
       region: process.env.CDK_DEFAULT_REGION ?? null,
