@@ -14,7 +14,8 @@ import { MemoryAuditLog, MemoryPageStore } from '#app/memory.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import { DEFAULT_PAGING } from '#domain/paging.ts';
 import { telemetry } from '#adapters/aws/telemetry.ts';
-import { CreateTableCommand, DynamoDBClient, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { createKeyedTable } from '#test/support/dynamo-tables.ts';
 import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
 import { AUDIT_TABLE, SEEN_TABLE, STATE_TABLE } from '#adapters/aws/table-layout.ts';
 import { startEmulator } from '#test/support/moto.ts';
@@ -58,23 +59,8 @@ export async function run(): Promise<void> {
     region: 'eu-west-1',
     credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
   });
-  const table = (name: string, pk: string, sk: string, extra: Partial<CreateTableCommandInput> = {}) =>
-    dynamodb.send(
-      new CreateTableCommand({
-        TableName: name,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: pk, AttributeType: 'S' },
-          { AttributeName: sk, AttributeType: 'S' },
-          ...(extra.AttributeDefinitions ?? []),
-        ],
-        KeySchema: [
-          { AttributeName: pk, KeyType: 'HASH' },
-          { AttributeName: sk, KeyType: 'RANGE' },
-        ],
-        ...(extra.GlobalSecondaryIndexes ? { GlobalSecondaryIndexes: extra.GlobalSecondaryIndexes } : {}),
-      }),
-    );
+  const table = (name: string, pk: string, sk: string, extra: Parameters<typeof createKeyedTable>[3] = {}) =>
+    createKeyedTable(dynamodb, name, [pk, sk], extra);
   await table('state', STATE_TABLE.partitionKey, STATE_TABLE.sortKey, {
     AttributeDefinitions: [
       { AttributeName: STATE_TABLE.feedShardAttribute, AttributeType: 'S' },

@@ -47,6 +47,7 @@ import { until as waitFor } from '#test/support/until.ts';
 import { CRS_MESSAGE, T0, enrol, msg } from '#test/support/messages.ts';
 import { startEmulator, type Emulator } from '#test/support/moto.ts';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { createKeyedTable } from '#test/support/dynamo-tables.ts';
 import {
   DescribeStreamCommand,
   DynamoDBStreamsClient,
@@ -96,22 +97,7 @@ function stackTables(outputs: string): Tables {
   return { state: o.StateTableName!, seen: o.SeenTableName!, pages: o.PagesTableName! };
 }
 
-/** A table keyed as the stack's are: a partition key and a sort key, both strings. */
-const createTable = (name: string, [pk, sk]: [string, string]) =>
-  dynamodb.send(
-    new CreateTableCommand({
-      TableName: name,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: pk, AttributeType: 'S' },
-        { AttributeName: sk, AttributeType: 'S' },
-      ],
-      KeySchema: [
-        { AttributeName: pk, KeyType: 'HASH' },
-        { AttributeName: sk, KeyType: 'RANGE' },
-      ],
-    }),
-  );
+const createTable = (name: string, keys: [string, string]) => createKeyedTable(dynamodb, name, keys);
 
 /** Backups of the three tables standing for the instant T (moto restores a point in time as the table is now). */
 async function backUp(tables: Tables): Promise<Record<string, string>> {
