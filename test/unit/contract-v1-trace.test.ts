@@ -1,0 +1,142 @@
+// The device message contract v1 as the devices' document states it (message-contract.md), sentence by sentence,
+// where no other test would fail if it were implemented otherwise (audit of 2026-12-07). Its values are written out
+// here as the document writes them, never taken from the code's vocabulary: a value dropped from the code must fail.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { validateMessage } from '#domain/contract.ts';
+import { REPO, replayMain } from '#test/support/cli.ts';
+
+const base = {
+  messageId: 'gw-icu4-000123',
+  patientId: 'P-0042',
+  observedAt: '2026-11-26T10:00:00Z',
+  source: { deviceId: 'mon-icu4-12', kind: 'monitor' },
+};
+const errors = (value: unknown) => {
+  const r = validateMessage(value);
+  return r.ok ? [] : r.errors;
+};
+
+describe('every value the contract names is accepted, with every field it names', () => {
+  it.each([
+    ['vasopressors[].drug', ['norepinephrine', 'epinephrine', 'phenylephrine', 'dopamine', 'vasopressin']],
+    ['vasopressors[].unit', ['mcg/min', 'mcg/kg/min', 'units/min']],
+    [
+      'medications[].drug',
+      [
+        'tocilizumab',
+        'siltuximab',
+        'anakinra',
+        'dexamethasone',
+        'methylprednisolone',
+        'hydrocortisone',
+        'acetaminophen',
+        'ibuprofen',
+      ],
+    ],
+    ['neuro.consciousness', ['alert', 'awakens_spontaneously', 'awakens_to_voice', 'awakens_to_touch', 'unarousable']],
+    ['neuro.seizure', ['none', 'self_limited', 'prolonged']],
+    ['neuro.cerebralEdema', ['none', 'focal', 'diffuse']],
+    ['source.kind', ['monitor', 'pump', 'ventilator', 'ehr', 'manual']],
+    ['enrolment.therapy', ['car-t', 'bispecific']],
+  ] as const)('%s', (field, values) => {
+    const message = (value: string): object => {
+      switch (field) {
+        case 'vasopressors[].drug':
+          return { ...base, vasopressors: [{ drug: value, dose: 0.08, unit: 'mcg/kg/min' }] };
+        case 'vasopressors[].unit':
+          return { ...base, vasopressors: [{ drug: 'vasopressin', dose: 0.04, unit: value }] };
+        case 'medications[].drug':
+          return { ...base, medications: [{ drug: value, doseMg: 560 }] };
+        case 'source.kind':
+          return { ...base, source: { deviceId: 'dev-1', kind: value }, vitals: { heartRate: 80 } };
+        case 'enrolment.therapy':
+          return { ...base, enrolment: { therapy: value } };
+        default:
+          return { ...base, neuro: { [field.slice('neuro.'.length)]: value } };
+      }
+    };
+    for (const value of values) expect(errors(message(value)), value).toEqual([]);
+  });
+});
+
+describe('ids', () => {
+  it('patientId and source.deviceId refuse each character only a messageId may hold (~ @ / + =)', () => {
+    for (const c of ['~', '@', '/', '+', '=']) {
+      expect(errors({ ...base, messageId: `m${c}1`, vitals: { heartRate: 80 } }), c).toEqual([]);
+      expect(errors({ ...base, patientId: `P${c}1`, vitals: { heartRate: 80 } }), c).toEqual([
+        `patientId: "P${c}1" is not 1-64 characters of A-Z a-z 0-9 . _ : -`,
+      ]);
+      expect(errors({ ...base, source: { deviceId: `d${c}1`, kind: 'monitor' }, vitals: { heartRate: 80 } })).toEqual([
+        `source.deviceId: "d${c}1" is not 1-64 characters of A-Z a-z 0-9 . _ : -`,
+      ]);
+    }
+  });
+});
+
+const line = (id: string, observedAt: string, sections: object) =>
+  JSON.stringify({
+    messageId: id,
+    patientId: 'T-1',
+    observedAt,
+    source: { deviceId: 'mon-1', kind: 'monitor' },
+    ...sections,
+  });
+
+describe('crs replay writes what the contract says', () => {
+  it('an assessment is at the patient clock (the latest observedAt), also for a message that arrives late', async () => {
+    const input = [
+      line('a', '2026-11-26T10:00:00Z', { vitals: { heartRate: 90 } }),
+      line('late', '2026-11-26T09:00:00Z', { vitals: { heartRate: 95 } }),
+    ].join('\n');
+    const { status, events } = await replayMain(['-'], input);
+    expect(status).toBe(0);
+    expect(events.map((e) => [e.type, e.messageId, e.at])).toEqual([
+      ['assessment', 'a', '2026-11-26T10:00:00Z'],
+      ['assessment', 'late', '2026-11-26T10:00:00Z'],
+    ]);
+  });
+
+  it('the sample timeline: each page right after the assessment of the message that caused it, escalations and de-escalations of crs and icans, the fields in the contract order', async () => {
+    const timeline = readFileSync(`${REPO}/test/fixtures/sample-timeline.ndjson`, 'utf8');
+    const { status, events } = await replayMain(['-'], timeline);
+    expect(status).toBe(0);
+    const pages = events.flatMap((e, i) =>
+      e.type === 'notification'
+        ? [[events[i - 1]!.type, events[i - 1]!.messageId === e.causedBy, e.kind, e.condition, e.fromGrade, e.toGrade]]
+        : [],
+    );
+    expect(pages).toEqual([
+      ['assessment', true, 'escalation', 'crs', 0, 1],
+      ['assessment', true, 'escalation', 'crs', 1, 2],
+      ['assessment', true, 'escalation', 'crs', 2, 3],
+      ['assessment', true, 'escalation', 'icans', 0, 1],
+      ['assessment', true, 'de-escalation', 'crs', 3, 2],
+      ['assessment', true, 'de-escalation', 'icans', 1, 0],
+    ]);
+    const lines = timeline.split('\n').filter((l) => l.trim() !== '');
+    expect(events.filter((e) => e.type === 'assessment')).toHaveLength(lines.length);
+    // The keys the contract shows, in its order (the product adds others between and after them).
+    const order = {
+      assessment: ['type', 'messageId', 'patientId', 'at', 'scheme', 'crsGrade', 'icansGrade', 'reasons'],
+      notification: [
+        ...['type', 'notificationId', 'patientId', 'at', 'kind', 'condition', 'fromGrade', 'toGrade', 'teams'],
+        ...['summary', 'actions'],
+      ],
+    } as Record<string, string[]>;
+    for (const e of events) {
+      const keys = order[e.type]!;
+      expect(
+        Object.keys(e).filter((k) => keys.includes(k)),
+        e.type,
+      ).toEqual(keys);
+      if (e.type === 'notification') {
+        expect([typeof e.summary, Array.isArray(e.actions), (e.teams as unknown[]).length > 0]).toEqual([
+          'string',
+          true,
+          true,
+        ]);
+      }
+    }
+  });
+});
