@@ -3,8 +3,10 @@
 // here as the document writes them, never taken from the code's vocabulary: a value dropped from the code must fail.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { handleIngest } from '#app/ingest.ts';
 import { validateMessage } from '#domain/contract.ts';
 import { REPO, replayMain } from '#test/support/cli.ts';
+import { ingestFakes } from '#test/support/port-fakes.ts';
 
 const base = {
   messageId: 'gw-icu4-000123',
@@ -137,6 +139,35 @@ describe('crs replay writes what the contract says', () => {
           true,
         ]);
       }
+    }
+  });
+
+  it('a line with a key sent twice is refused as the HTTP ingest refuses the body, in the same words; the run goes on', async () => {
+    // The same validation as the deployed pipeline (message-contract.md): until 2026-12-07 a replay took the last
+    // value (a heart rate of 99 then 300 graded 300) where both servers answer 400.
+    const at = '2026-11-26T10:00:00Z';
+    const twice = line('m1', at, { vitals: { heartRate: 99 } }).replace(
+      '"heartRate":99',
+      '"heartRate":99,"heartRate":300',
+    );
+    const { queue, tokens, token } = await ingestFakes(Date.parse(at));
+    const http = await handleIngest(
+      { method: 'POST', path: '/v1/messages', headers: { authorization: `Bearer ${token}` }, body: twice },
+      { queue, tokens, now: () => Date.parse(at) },
+    );
+    expect(http.status).toBe(400);
+    const said = (JSON.parse(http.body) as { errors: string[] }).errors;
+    expect(said).toEqual([
+      'vitals.heartRate: the key appears twice: which value is meant would be a guess; send it once',
+    ]);
+    const input = [twice, line('m2', at, { vitals: { heartRate: 98 } })].join('\n');
+    for (const args of [['-'], ['-', '--escalations']]) {
+      const { status, events } = await replayMain(args, input);
+      expect(status, args.join(' ')).toBe(1);
+      expect(events.filter((e) => e.type !== 'audit').slice(0, 2), args.join(' ')).toEqual([
+        { type: 'rejected', line: 1, errors: said },
+        expect.objectContaining({ type: 'assessment', messageId: 'm2' }),
+      ]);
     }
   });
 });
