@@ -55,7 +55,14 @@ function num(lo: number, hi: number, opts: { int?: boolean; hint?: (v: number) =
     return `${show(iss.input)} ${problem}${hint ? ` (${hint})` : ''}`;
   };
   let schema = z.number({
-    error: (iss) => (isMissing(iss.input) ? 'is required' : `${show(iss.input)} is not a number (allowed ${range})`),
+    error: (iss) =>
+      isMissing(iss.input)
+        ? 'is required'
+        : // JSON.parse reads a number past the range of doubles (1e400) as Infinity, which JSON writes as null: it was
+          // quoted as `null is not a number` until 2026-12-07.
+          typeof iss.input === 'number' && Math.abs(iss.input) === Infinity
+          ? `is a number too large to read (beyond ±1.8e308): allowed ${range}`
+          : `${show(iss.input)} is not a number (allowed ${range})`,
   });
   if (opts.int)
     schema = schema.check(z.int({ error: (iss) => `${show(iss.input)} is not a whole number (allowed ${range})` }));

@@ -62,6 +62,21 @@ describe('every value the contract names is accepted, with every field it names'
   });
 });
 
+describe('the error names the field and the problem', () => {
+  it('a number past the range of JSON numbers is said to be one, never quoted as null (JSON.parse reads it as Infinity)', () => {
+    // Until 2026-12-07: `vitals.heartRate: null is not a number (allowed 0-350)` for a heart rate sent as 1e400.
+    const sent = (section: string) =>
+      JSON.parse(`{"messageId":"m","patientId":"P","observedAt":"2026-11-26T10:00:00Z",
+      "source":{"deviceId":"d","kind":"monitor"},${section}}`) as unknown;
+    expect(errors(sent('"vitals":{"heartRate":1e400}'))).toEqual([
+      'vitals.heartRate: is a number too large to read (beyond ±1.8e308): allowed 0-350',
+    ]);
+    expect(errors(sent('"vasopressors":[{"drug":"dopamine","dose":-1e400,"unit":"mcg/min"}]'))).toEqual([
+      'vasopressors[0].dose: is a number too large to read (beyond ±1.8e308): allowed 0 or more',
+    ]);
+  });
+});
+
 describe('ids', () => {
   it('patientId and source.deviceId refuse each character only a messageId may hold (~ @ / + =)', () => {
     for (const c of ['~', '@', '/', '+', '=']) {
