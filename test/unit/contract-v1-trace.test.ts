@@ -186,3 +186,55 @@ describe('crs replay writes what the contract says', () => {
     }
   });
 });
+
+describe('docs/contract.md says what the published JSON Schema says', () => {
+  const doc = readFileSync(`${REPO}/docs/contract.md`, 'utf8').replace(/\s+/g, ' ');
+  const schema = JSON.parse(readFileSync(`${REPO}/shared/contract/device-message.v1.schema.json`, 'utf8')) as Record<
+    string,
+    unknown
+  >;
+  /** Every property of the schema, nested ones too (array items): [name, its schema]. */
+  const properties: [string, Record<string, unknown>][] = [];
+  const walk = (s: Record<string, unknown>) => {
+    for (const [name, p] of Object.entries((s.properties ?? {}) as Record<string, Record<string, unknown>>)) {
+      properties.push([name, p]);
+      walk(p);
+      if (p.items) walk(p.items as Record<string, unknown>);
+    }
+  };
+  walk(schema);
+  const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+  it('every enumeration, whole and in order', () => {
+    const enums = properties.filter(([, p]) => Array.isArray(p.enum));
+    expect(enums.length).toBe(10);
+    for (const [name, p] of enums) {
+      const values = p.enum as string[];
+      const listed = new RegExp(`${literal(values.map((v) => `\`${v}\``).join(', '))}(?!, \`)`);
+      const piped = new RegExp(`${literal(name)}: ${literal(values.join('|'))}(?![|\\w-])`);
+      expect(listed.test(doc) || piped.test(doc), `${name}: ${values.join(', ')}`).toBe(true);
+    }
+  });
+
+  it('every plausible range, and which are whole numbers', () => {
+    const sentence = /Plausible ranges \([^)]*\): ([^.]*(?:\.\d[^.]*)*)\./.exec(doc)![1]!;
+    const ranges = [...sentence.matchAll(/(\w+) ([\d.]+)-([\d.]+)/g)].map(
+      ([, name, lo, hi]) => [name!, lo!, hi!] as const,
+    );
+    expect(ranges.length).toBe(12);
+    const named = new Map(properties);
+    for (const [name, lo, hi] of ranges) {
+      const fields = name === 'grades' ? ['maxCtcaeGrade', 'transaminitisGrade'] : [name];
+      for (const field of fields) {
+        const p = named.get(field)!;
+        expect([field, p.minimum, p.maximum], sentence).toEqual([field, Number(lo), Number(hi)]);
+        const whole = field === 'iceScore' || name === 'grades';
+        expect(p.type, field).toBe(whole ? 'integer' : 'number');
+      }
+    }
+    for (const field of ['dose', 'doseMg', 'crpMgL', 'ferritinNgMl', 'il6PgMl']) {
+      expect([field, named.get(field)!.minimum, named.get(field)!.maximum]).toEqual([field, 0, undefined]);
+    }
+    expect(sentence).toContain('doses and labs >= 0');
+  });
+});
