@@ -10,11 +10,13 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 // `crs replay FILE | head`: a reader that stops early ends a command that only prints, quietly, as it ends `cat`.
 // (The servers are left alone: their stdout is a page lane, which retries and logs instead.) The process's, so here.
+// `crs replay` with the status of an I/O error, 2 (message-contract.md: 0 only when every line was accepted): until
+// 2026-12-07 it exited 0, a replay whose first line was refused too.
 const [command] = process.argv.slice(2);
 if (command !== 'serve' && command !== 'start') {
   process.stdout.on('error', (err) => {
     if (err.code !== 'EPIPE') throw err;
-    process.exit(process.exitCode ?? 0);
+    process.exit(command === 'replay' ? 2 : (process.exitCode ?? 0));
   });
 }
 
