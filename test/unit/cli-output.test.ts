@@ -1,6 +1,6 @@
 // The CLI as a user reads it: `--help` on every command (usage on stdout, exit 0, what it needs), and the tables it prints.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -267,6 +267,20 @@ describe('a reader that stops early (crs replay FILE | head)', () => {
     rmSync(dir, { recursive: true, force: true });
     expect(stderr).not.toContain('EPIPE');
     expect(status).toBe(2);
+  });
+
+  it('ends crs replay whose output cannot be written (a full disk) with one line and the status of an I/O error, 2', () => {
+    // Until 2026-12-07 it crashed with a stack trace and exited 1, the status of a refused line.
+    const full = openSync('/dev/full', 'w');
+    const r = spawnSync(process.execPath, [CLI, 'replay', 'test/fixtures/sample-timeline.ndjson'], {
+      stdio: ['ignore', full, 'pipe'],
+      encoding: 'utf8',
+    });
+    closeSync(full);
+    expect([r.status, r.stderr]).toEqual([
+      2,
+      'crs replay: cannot write standard output: ENOSPC: no space left on device, write\n',
+    ]);
   });
 });
 
