@@ -10,9 +10,16 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 // `crs replay FILE | head`: a reader that stops early ends a command that only prints, quietly, as it ends `cat`.
 // (The servers are left alone: their stdout is a page lane, which retries and logs instead.) The process's, so here.
+// `crs replay` with the status of an I/O error, 2 (message-contract.md: 0 only when every line was accepted), and so
+// for any other write error (a full disk) in one line: until 2026-12-07 it exited 0 when the reader stopped, a
+// replay whose first line was refused too, and 1 (a refused line's status) with a stack trace when the disk was full.
 const [command] = process.argv.slice(2);
 if (command !== 'serve' && command !== 'start') {
   process.stdout.on('error', (err) => {
+    if (command === 'replay') {
+      if (err.code !== 'EPIPE') process.stderr.write(`crs replay: cannot write standard output: ${err.message}\n`);
+      process.exit(2);
+    }
     if (err.code !== 'EPIPE') throw err;
     process.exit(process.exitCode ?? 0);
   });

@@ -117,6 +117,22 @@ export function checkReplayed(value: unknown): Checked {
   return errors.length > 0 ? { ok: false, errors } : v;
 }
 
+/**
+ * One line of a `crs replay` file, read as the device routes read a body: JSON with each key once in an object (a
+ * key sent twice is refused in the words of the HTTP answer), then checkReplayed. Until 2026-12-07 a replay took
+ * the last value of a key sent twice (a heart rate of 99 then 300 graded 300) where both servers answer 400.
+ */
+export function checkReplayedLine(text: string): Checked {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return { ok: false, errors: [`line is not valid JSON: ${(err as Error).message}`] };
+  }
+  const twice = duplicateKey(text);
+  return twice ? { ok: false, errors: [`${pathText(twice)}: ${TWICE}`] } : checkReplayed(value);
+}
+
 /** The request's device token, checked (a host that checks it before reading the body passes the result on). */
 export function authenticateRequest(
   req: Pick<HttpRequest, 'headers'>,

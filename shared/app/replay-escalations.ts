@@ -14,7 +14,7 @@ import { quoted, SENDER_MOST } from '#domain/printable.ts';
 import { zoneOffsetCheck } from '#domain/typed-time.ts';
 import * as z from '#domain/zod.ts';
 import type { AuditEvent } from '#ports';
-import { checkReplayed } from './ingest.ts';
+import { checkReplayedLine } from './ingest.ts';
 import { MemoryAuditLog, MemoryPageStore } from './memory.ts';
 import { Pager } from './pager.ts';
 import { ONE_SCOPE } from './silence.ts';
@@ -90,7 +90,7 @@ export class EscalatingReplay {
 
     const events: EscalationEvent[] = [];
     // Time passes up to this message before it is applied (its monitor data ends a stale feed only from now).
-    const valid = checkReplayed(value);
+    const valid = checkReplayedLine(text);
     if (valid.ok) await this.advance(parseTime(valid.message.observedAt), events);
     const grading = this.replay.line(text, lineNo);
     const assessment = grading.find((e) => e.type === 'assessment');

@@ -6,7 +6,7 @@ import { stepEvents, type OutputEvent } from '#domain/events.ts';
 import { reduce, type AlertChange } from '#domain/reducer.ts';
 import type { PatientState } from '#domain/state.ts';
 import { arrivalOf } from './digest.ts';
-import { checkReplayed } from './ingest.ts';
+import { checkReplayedLine } from './ingest.ts';
 
 export class Replay {
   private readonly states = new Map<string, PatientState>();
@@ -23,14 +23,7 @@ export class Replay {
   line(text: string, lineNo: number): OutputEvent[] {
     this.lastAlerts = [];
     if (text.trim() === '') return [];
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (err) {
-      this.rejected++;
-      return [{ type: 'rejected', line: lineNo, errors: [`line is not valid JSON: ${(err as Error).message}`] }];
-    }
-    const v = checkReplayed(value);
+    const v = checkReplayedLine(text);
     if (!v.ok) {
       this.rejected++;
       return [{ type: 'rejected', line: lineNo, errors: v.errors }];

@@ -55,7 +55,14 @@ function num(lo: number, hi: number, opts: { int?: boolean; hint?: (v: number) =
     return `${show(iss.input)} ${problem}${hint ? ` (${hint})` : ''}`;
   };
   let schema = z.number({
-    error: (iss) => (isMissing(iss.input) ? 'is required' : `${show(iss.input)} is not a number (allowed ${range})`),
+    error: (iss) =>
+      isMissing(iss.input)
+        ? 'is required'
+        : // JSON.parse reads a number past the range of doubles (1e400) as Infinity, which JSON writes as null: it was
+          // quoted as `null is not a number` until 2026-12-07.
+          typeof iss.input === 'number' && Math.abs(iss.input) === Infinity
+          ? `is a number too large to read (beyond ±1.8e308): allowed ${range}`
+          : `${show(iss.input)} is not a number (allowed ${range})`,
   });
   if (opts.int)
     schema = schema.check(z.int({ error: (iss) => `${show(iss.input)} is not a whole number (allowed ${range})` }));
@@ -151,10 +158,17 @@ function ifNoIssuesYet<T>(holds: (value: T) => boolean, message: string) {
   });
 }
 
+/**
+ * An object with at least one of its fields. The check speaks for the parser; `minProperties` says it in the JSON
+ * Schema, which carries no check function (until 2026-12-07 the published schema took `"vitals": {}`): registered,
+ * not a z.meta check, which z.compile (validateMessage's fast path) does not take on an object.
+ */
 function nonEmpty<T extends z.ZodMiniObject>(schema: T, what: string) {
-  return schema.check(
+  const checked = schema.check(
     ifNoIssuesYet((o: object) => Object.values(o).some((v) => v !== undefined), `is empty: give at least one ${what}`),
   );
+  z.globalRegistry.add(checked as z.ZodMiniObject, { minProperties: 1 });
+  return checked;
 }
 
 const fahrenheitHint = (v: number) => (v >= 90 && v <= 115 ? 'Fahrenheit?' : undefined);
@@ -307,12 +321,15 @@ export const DeviceMessage = strict(
     monitoringEnd: z.optional(MonitoringEnd),
   },
   'section or field',
-).check(
-  ifNoIssuesYet(
-    (m: Record<string, unknown>) => SECTIONS.some((s) => m[s] !== undefined),
-    `has no data section: give at least one of ${SECTIONS.join(', ')}`,
-  ),
-);
+)
+  .check(
+    ifNoIssuesYet(
+      (m: Record<string, unknown>) => SECTIONS.some((s) => m[s] !== undefined),
+      `has no data section: give at least one of ${SECTIONS.join(', ')}`,
+    ),
+  )
+  // The same in the JSON Schema, which carries no check function: until 2026-12-07 it took a message of no section.
+  .register(z.globalRegistry, { anyOf: SECTIONS.map((s) => ({ required: [s] })) });
 
 export type DeviceMessage = z.infer<typeof DeviceMessage>;
 export type VitalsSection = z.infer<typeof Vitals>;

@@ -1,6 +1,6 @@
 // The CLI as a user reads it: `--help` on every command (usage on stdout, exit 0, what it needs), and the tables it prints.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -241,7 +241,9 @@ const silenceFrom = (at: number) => ({
 });
 
 describe('a reader that stops early (crs replay FILE | head)', () => {
-  it('ends crs replay quietly, without an unhandled EPIPE', async () => {
+  it('ends crs replay quietly, without an unhandled EPIPE, with the status of an I/O error (2), never 0', async () => {
+    // message-contract.md: 0 only when every line was accepted, 2 on an I/O error. Until 2026-12-07 it exited 0, a
+    // replay whose first line was refused too (`set -o pipefail; crs replay FILE | head` passed).
     const dir = mkdtempSync(join(tmpdir(), 'crs-epipe-'));
     const file = join(dir, 'many.ndjson');
     const t0 = Date.parse('2026-01-10T08:00:00Z');
@@ -254,7 +256,8 @@ describe('a reader that stops early (crs replay FILE | head)', () => {
         vitals: { temperatureC: 37 + (i % 3) * 0.8, heartRate: 90 },
       }),
     );
-    writeFileSync(file, `${lines.join('\n')}\n`);
+    const refused = lines[0]!.replace('"heartRate":90', '"heartRate":900');
+    writeFileSync(file, `${[refused, ...lines.slice(1)].join('\n')}\n`);
     const child = spawn(process.execPath, [CLI, 'replay', file], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
@@ -263,7 +266,21 @@ describe('a reader that stops early (crs replay FILE | head)', () => {
     const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
     rmSync(dir, { recursive: true, force: true });
     expect(stderr).not.toContain('EPIPE');
-    expect(status).toBe(0);
+    expect(status).toBe(2);
+  });
+
+  it('ends crs replay whose output cannot be written (a full disk) with one line and the status of an I/O error, 2', () => {
+    // Until 2026-12-07 it crashed with a stack trace and exited 1, the status of a refused line.
+    const full = openSync('/dev/full', 'w');
+    const r = spawnSync(process.execPath, [CLI, 'replay', 'test/fixtures/sample-timeline.ndjson'], {
+      stdio: ['ignore', full, 'pipe'],
+      encoding: 'utf8',
+    });
+    closeSync(full);
+    expect([r.status, r.stderr]).toEqual([
+      2,
+      'crs replay: cannot write standard output: ENOSPC: no space left on device, write\n',
+    ]);
   });
 });
 

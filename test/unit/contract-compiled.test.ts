@@ -1,9 +1,10 @@
 // validateMessage's fast path (z.compile of the contract's schema, contract.ts): it must take exactly what the
 // schema's own parser takes and give exactly its output, byte for byte (the content digest is of that JSON). A
 // refusal is always the schema's own parser's (z.compile hands every input its fast path refuses to it).
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DeviceMessage, validateMessage } from '#domain/contract.ts';
+import { DeviceMessage, deviceMessageJsonSchema, validateMessage } from '#domain/contract.ts';
 import * as z from '#domain/zod.ts';
 import { timeline } from '#test/support/arbitraries.ts';
 import '#test/support/fast-check-seed.ts';
@@ -184,5 +185,37 @@ describe("validateMessage's compiled parser", () => {
       ok: false,
       errors: ['vitals: is empty: give at least one measurement'],
     });
+  });
+});
+
+describe('the published JSON Schema (shared/contract/device-message.v1.schema.json)', () => {
+  // A gateway vendor validates against it before sending: what it takes, the contract must take, and what it
+  // refuses, refuse (2026-12-07: it took a message with no section, or an empty one, which every route answers 400).
+  const ajv = new Ajv2020({ strict: false, formats: { 'date-time': true } });
+  const published = ajv.compile(deviceMessageJsonSchema());
+  const agree = (m: unknown) => {
+    const json = JSON.parse(JSON.stringify(m)) as unknown;
+    expect(published(json), JSON.stringify(json)).toBe(validateMessage(json).ok);
+  };
+
+  it('takes and refuses what the contract does, for messages with fields gone wrong', () => {
+    fc.assert(fc.property(edited, agree), { numRuns: 4000 });
+  });
+
+  it('refuses a message with no section, or with an empty one, as the contract does', () => {
+    const valid = JSON.parse(JSON.stringify(fc.sample(timeline('P1', 40), { numRuns: 20 }).flat()[0])) as object;
+    const { messageId, patientId, observedAt, source } = valid as Record<string, unknown>;
+    const bare = { messageId, patientId, observedAt, source };
+    for (const m of [
+      bare,
+      ...['enrolment', 'vitals', 'neuro', 'organToxicity', 'labs'].map((s) => ({ ...bare, [s]: {} })),
+      { ...bare, enrolment: { hypotension: {} } },
+      { ...bare, oxygen: {} },
+      { ...bare, monitoringEnd: {} },
+    ]) {
+      expect(validateMessage(m).ok).toBe(false);
+      agree(m);
+    }
+    agree({ ...bare, vasopressors: [] });
   });
 });
