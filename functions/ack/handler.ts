@@ -15,6 +15,7 @@ import {
   ACK_ROUTES,
   acknowledgeByApi,
   linkFailed,
+  restoredFromOf,
   showLink,
   submitLink,
   type AckAnswer,
@@ -24,6 +25,7 @@ import type { Pager } from '#app/pager.ts';
 import type { Page, PagingConfig } from '#domain/paging.ts';
 import { ackKeysFromEnv } from '#adapters/aws/ack-secret.ts';
 import { dynamoPager } from '#adapters/aws/dynamo-pager.ts';
+import { readRestore } from '#adapters/aws/restore.ts';
 import { ENV, requireEnv } from '#adapters/aws/env.ts';
 import { loadGradingConfig } from '#adapters/aws/load-grading-config.ts';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
@@ -44,6 +46,11 @@ export interface AckPaging {
   config: PagingConfig;
   /** The site's zone (config.site.timeZone): the acknowledge page's times. */
   timeZone: string;
+  /**
+   * The last `crs restore --backend aws` (the State table's restore record; undefined: none, or not readable): a link
+   * the restored Pages table does not know is then said to be maybe one sent after the backup (2026-12-07).
+   */
+  restore?: () => Promise<{ restoredAt: number; takenAt: number } | undefined>;
 }
 
 export interface AckHandlerDeps extends Telemetry {
@@ -67,6 +74,7 @@ export function createAckHandler(deps: AckHandlerDeps) {
   /** The shared flow over this function's pager and pages table. */
   async function flow(): Promise<AckFlowDeps> {
     const paging = await deps.paging();
+    const restore = await paging.restore?.();
     return {
       acknowledgeLink: (token, by, client) => paging.pager.acknowledgeLink(token, by, deps.now(), client),
       verify: (token) => paging.pager.verifyLink(token, deps.now()),
@@ -74,6 +82,7 @@ export function createAckHandler(deps: AckHandlerDeps) {
       config: paging.config,
       timeZone: paging.timeZone,
       board: false, // there is no board on AWS
+      restoredFrom: () => restoredFromOf(restore, deps.now(), paging.config.ackLinkMinutes),
       ...TRANSPORT,
     };
   }
@@ -169,11 +178,41 @@ async function ackPaging(
     { onAudit, onSecurity },
     now,
   );
+  const stateTable = process.env[ENV.stateTable];
   return {
     pager,
     page: (id) => pages.get(id),
     config: config.paging,
     timeZone: config.site.timeZone,
+    ...(stateTable ? { restore: restoreReader(dynamodb, stateTable, now, t) } : {}),
+  };
+}
+
+/** How long a warm container keeps the State table's restore record before it reads it again. */
+export const RESTORE_RECORD_MAX_AGE_MS = 60_000;
+
+/**
+ * The State table's restore record (`crs restore --backend aws`), read at most once a minute: a restore runs with
+ * the pipeline paused, but the ack function stays warm through it. A read that fails keeps what was read before (a
+ * refusal's wording, never whether a link is taken, hangs on it).
+ */
+function restoreReader(
+  dynamodb: DynamoDBClient,
+  stateTable: string,
+  now: () => number,
+  t: Telemetry,
+): () => Promise<{ restoredAt: number; takenAt: number } | undefined> {
+  let held: { at: number; restore: { restoredAt: number; takenAt: number } | undefined } | undefined;
+  return async () => {
+    if (held === undefined || now() - held.at >= RESTORE_RECORD_MAX_AGE_MS) {
+      try {
+        held = { at: now(), restore: await readRestore(dynamodb, stateTable) };
+      } catch (err) {
+        t.logger.warn('restore record not read', { error: errorName(err) });
+        held = { at: now(), restore: held?.restore };
+      }
+    }
+    return held.restore;
   };
 }
 

@@ -92,8 +92,9 @@ export interface AckFlowDeps {
   /** Whether the host has an on-call board to acknowledge on (crs serve), named to a clinician whose link expired. */
   board: boolean;
   /**
-   * The moment of the backup the host was restored from (epoch ms; crs serve), while a link sent before the restore
-   * may still be unexpired: links sent after that moment are not known. Undefined: none.
+   * The moment of the backup the host was restored from (epoch ms; crs serve, and the ack function of a stack
+   * `crs restore --backend aws` restored), while a link sent before the restore may still be unexpired
+   * (restoredFromOf): links sent after that moment are not known. Undefined: none.
    */
   restoredFrom?: () => number | undefined;
   /** The host answers only over HTTPS (the ack function): each answer says so (HTTPS_ONLY_HEADERS). */
@@ -434,6 +435,20 @@ function apiRefusal(r: Extract<LinkAckResult, { ok: false }>, deps: AckFlowDeps)
   return from === undefined
     ? r.reason
     : `acknowledge link not known: this server was restored from a backup of ${from} and does not know the links sent after it (or the link was altered); nothing was recorded: acknowledge the page sent again`;
+}
+
+/**
+ * The moment of the backup a host was restored from (`takenAt`), for as long as a link sent before the restore
+ * (`restoredAt`) may be unexpired (ackLinkMinutes): an unknown link may then be one sent after the backup, and the
+ * refusal says so. Undefined: never restored, or long enough ago that no such link lives. One rule for crs serve and
+ * the ack function (2026-12-07: the ack function said such a link was altered or not issued here).
+ */
+export function restoredFromOf(
+  restore: { restoredAt: number; takenAt: number } | undefined,
+  now: number,
+  ackLinkMinutes: number,
+): number | undefined {
+  return restore && now < restore.restoredAt + ackLinkMinutes * 60_000 ? restore.takenAt : undefined;
 }
 
 /** The moment of the backup the host was restored from, as people read it (undefined: never restored). */

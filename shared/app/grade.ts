@@ -18,20 +18,28 @@ export interface GroupResult {
 
 const MAX_CONFLICT_RETRIES = 5;
 
+/** The fields of a queue body this release writes and reads (QueuedMessage). */
+const QUEUE_BODY_FIELDS: ReadonlySet<string> = new Set(['message', 'digest', 'receivedAt', 'sender']);
+
 /**
  * Parses a queue body back into a message, and the fields of a later release's ingest it was read without
- * (validateQueuedMessage); a body that no longer validates is a poison message.
+ * (validateQueuedMessage; the body's own, beside the message, as `queueBody.NAME`: 2026-12-07, they were passed over
+ * unnamed); a body that no longer validates is a poison message.
  */
 function readQueuedBody(body: string): { message: DeviceMessage; ignored: string[] } {
-  let value: unknown;
+  let parsed: { message?: unknown } | null;
   try {
-    value = (JSON.parse(body) as { message?: unknown }).message;
+    parsed = JSON.parse(body) as { message?: unknown } | null;
   } catch {
     throw new Error('queue body is not JSON');
   }
-  const v = validateQueuedMessage(value);
+  const v = validateQueuedMessage(parsed?.message);
   if (!v.ok) throw new Error(`queued message is invalid: ${v.errors.join('; ')}`);
-  return { message: v.message, ignored: v.ignored ?? [] };
+  const envelope = Object.keys(parsed ?? {})
+    .filter((k) => !QUEUE_BODY_FIELDS.has(k))
+    .sort()
+    .map((k) => `queueBody.${k}`);
+  return { message: v.message, ignored: [...(v.ignored ?? []), ...envelope] };
 }
 
 /** Parses a queue body back into a message; a body that no longer validates is a poison message. */

@@ -152,7 +152,16 @@ export interface TickResult {
  * stored item cannot be read is named by id with why (it held nothing).
  */
 export type EndedSilence =
-  | { silence: Silence; changed: boolean }
+  | {
+      silence: Silence;
+      changed: boolean;
+      /**
+       * The pages the release left unsent (tickAside): a team with no endpoint now (crs silence --backend aws with
+       * TeamsWithoutEndpoints), no ladder, or an item that cannot be read. Said to whoever ended it, not "paged"
+       * (2026-12-07). Not given by crs serve's API (its board and delivery watch name them).
+       */
+      setAside?: SetAside[];
+    }
   | { unreadable: { silenceId: string; reason: string }; changed: boolean };
 
 /**
@@ -574,10 +583,8 @@ export class Pager {
       return { unreadable: { silenceId, reason: err.reason }, changed };
     }
     if (!s) return undefined;
-    if (s.endedAt !== undefined || s.until <= now) {
-      await this.onTick(now);
-      return { silence: s, changed: false };
-    }
+    if (s.endedAt !== undefined || s.until <= now)
+      return { silence: s, changed: false, setAside: tickAside(await this.onTick(now)) };
     const ended = { ...s, endedAt: now, endedBy: by };
     await this.saveSilence(ended, [
       {
@@ -588,8 +595,8 @@ export class Pager {
         details: { silenceId, by, ended: true },
       },
     ]);
-    await this.onTick(now); // release what it held
-    return { silence: ended, changed: true };
+    const released = await this.onTick(now); // release what it held
+    return { silence: ended, changed: true, setAside: tickAside(released) };
   }
 
   /** Sends every page in `candidates` whose current level is not sent yet, then marks it delivered; returns the sends parked. */

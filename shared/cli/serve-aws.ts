@@ -278,6 +278,7 @@ export async function serveAwsCommand(
         ...(p.notifySource.onFailure ? { [OPERATOR_ENV.notifyFailuresQueue]: p.notifySource.onFailure.url } : {}),
       });
       const { ROUTES } = await import('#app/ingest.ts');
+      const { gradingSettingsId } = await import('#domain/settings-id.ts');
       const outputs = {
         ...Object.fromEntries(
           Object.entries(OUTPUTS).flatMap(([output, variable]) => (vars[variable] ? [[output, vars[variable]]] : [])),
@@ -286,6 +287,9 @@ export async function serveAwsCommand(
         // URLs are the local HTTP front's, as the stack's are its API's; the queues' as the stack names them.
         IngestUrl: `${host.url}${ROUTES.single}`,
         IngestBatchUrl: `${host.url}${ROUTES.batch}`,
+        // The id of the grading settings the run grades under, as the stack's output gives it (2026-12-07; left out
+        // until then): the runbook has the operator compare it with the audit trail's after a configuration change.
+        GradingSettings: gradingSettingsId(config),
         ...(p.messagesDlqArn ? { MessagesDlqArn: p.messagesDlqArn } : {}),
         ...(p.undeliveredAlarmsQueueUrl ? { UndeliveredAlarmsQueueUrl: p.undeliveredAlarmsQueueUrl } : {}),
       };

@@ -6,7 +6,7 @@
 // API as its board (POST /api/silences), so that its pager, board and audit trail see the silence at once.
 import type { GradingConfig } from '#domain/config.ts';
 import type { Silence } from '#domain/paging.ts';
-import type { EndedSilence } from '#app/pager.ts';
+import { setAsideText, type EndedSilence } from '#app/pager.ts';
 import { formatSiteTime, iso } from '#domain/time.ts';
 import { checkAckName } from '#app/ack.ts';
 import { NO_SUCH_PATIENT, checkSilence, silenceIdError, startSilence } from '#app/silence.ts';
@@ -283,11 +283,14 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
         return 0;
       }
       const s = r.silence;
+      // What the release could not send is said as such (a team with no endpoint now: nobody would receive it), not
+      // as paged (2026-12-07).
+      const released =
+        r.setAside !== undefined && r.setAside.length > 0
+          ? `not paged, set aside (the escalate log names it at each tick): ${setAsideText(r.setAside)}`
+          : 'what it held is paged now if still open';
       if (!r.changed) process.stderr.write(`crs silence: ${ending.id} had already ended\n`);
-      else
-        process.stderr.write(
-          `crs silence: ${ending.id} (${scopeText(s)}) ended by ${ending.by}; what it held is paged now if still open\n`,
-        );
+      else process.stderr.write(`crs silence: ${ending.id} (${scopeText(s)}) ended by ${ending.by}; ${released}\n`);
       process.stdout.write(values.json ? `${JSON.stringify(view(s))}\n` : `${s.silenceId}\n`);
       return 0;
     }

@@ -38,6 +38,8 @@ import {
 } from '#test/support/aws-serve.ts';
 import { crsAsync, crsMain } from '#test/support/cli.ts';
 import { citedOutputNames } from '#test/support/doc-outputs.ts';
+import { configFor } from '#domain/config.ts';
+import { gradingSettingsId } from '#domain/settings-id.ts';
 import { startEmulator, type Emulator } from '#test/support/moto.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'crs-aws-doctor-'));
@@ -313,10 +315,12 @@ describe('crs doctor on the deployed shape', () => {
   }, 60_000);
 
   // 2026-12-07: the run's outputs file had none of the outputs only the docs' steps use (MessagesDlqArn for the
-  // redrive, UndeliveredAlarmsQueueUrl, IngestUrl): each the run has is written, as the stack names it.
+  // redrive, UndeliveredAlarmsQueueUrl, IngestUrl): each the run has is written, as the stack names it. Later that
+  // day: nor GradingSettings, the id the runbook has the operator compare with the audit trail's after a change.
   it("writes each stack output the docs cite into the run's outputs file, with the run's own resource", async () => {
     const o = outputs();
     expect(citedOutputNames().filter((n) => o[n] === undefined)).toEqual([]);
+    expect(o.GradingSettings).toBe(gradingSettingsId(configFor('astct2019')));
     expect([o.IngestUrl, o.IngestBatchUrl]).toEqual([`${server.url}/v1/messages`, `${server.url}/v1/messages/batch`]);
     const sqs = new SQSClient({
       endpoint: emulator.endpoint,

@@ -19,6 +19,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inlineText } from '#test/support/html.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { arrivalOf } from '#app/digest.ts';
@@ -175,7 +176,7 @@ async function streamEnd(stateTable: string): Promise<string> {
 describe('crs restore --backend aws', () => {
   it('pages what the gateways send again under ids the lost pipeline never sent', async () => {
     const prefix = runPrefix('restore');
-    const args = ['--config', configFile, '--outputs', outputsFile];
+    const args = ['--config', configFile, '--outputs', outputsFile, '--page-lines'];
     const p1 = [enrol('P1', 0), msg('P1', 10, CRS_MESSAGE[1]!)].map(recent);
     const p1Later = [msg('P1', 20, CRS_MESSAGE[2]!)].map(recent);
     const p2 = [enrol('P2', 15), msg('P2', 25, CRS_MESSAGE[1]!)].map(recent);
@@ -214,6 +215,14 @@ describe('crs restore --backend aws', () => {
           ? mine
           : undefined;
       });
+      // A link the lost pipeline sent after T (P2's page) is not in the restored Pages table: the page says why, as
+      // a restored crs serve's does (2026-12-07; it said the link was altered or not issued here).
+      const lostLink = teamPages(lost.lines).find((p) => p.patientId === 'P2')!.ackUrl!;
+      const refused = await fetch(`${server.url}/ack/${lostLink.split('/').at(-1)}`);
+      expect(refused.status).toBe(403);
+      expect(inlineText(await refused.text())).toMatch(
+        /This acknowledge link is not known here: this server was restored from a backup of .* and does not know the links sent after it/,
+      );
     } finally {
       expect(await stop(server)).toBe(0);
       await teardown(emulator.endpoint, prefix);

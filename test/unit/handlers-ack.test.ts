@@ -315,6 +315,60 @@ describe('ack handler', () => {
   });
 });
 
+// A stack whose tables crs restore --backend aws made those of a backup (docs/runbook.md, "Restoring from a backup"):
+// a link sent after the backup's instant is not in the restored Pages table. Until 2026-12-07 the ack function said
+// it was altered or not issued here, which a clinician holding a link the system sent reads as a forgery; crs serve,
+// restored from a crs backup, said why. The same words now, from the State table's restore record, while a link sent
+// before the restore may still be unexpired.
+describe('ack handler on a restored stack', () => {
+  const restored = (restoredAt: number) =>
+    quiet(
+      ackHandler({
+        paging: async () => ({
+          pager,
+          page: (id) => pages.get(id),
+          config: DEFAULT_PAGING,
+          timeZone: 'Europe/Paris',
+          restore: async () => ({ restoredAt, takenAt: T - 3_600_000 }),
+        }),
+      }),
+    );
+  const unknown = () => {
+    const t = token();
+    return `${t.slice(0, 5)}${t[5] === 'A' ? 'B' : 'A'}${t.slice(6)}`;
+  };
+
+  it('says a link it does not know may be one sent after the backup, on the page and the API', async () => {
+    now = T + 120_000;
+    const h = restored(T + 60_000);
+    const page = await h(httpEvent({ method: 'GET', path: `/ack/${unknown()}` }));
+    expect(page.statusCode).toBe(403);
+    expect(inlineText(page.body!)).toContain(
+      'This acknowledge link is not known here: this server was restored from a backup of 2026-11-26 10:00 CET and does not know the links sent after it (or the link was altered). Nothing was recorded.',
+    );
+    const res = await h(
+      httpEvent({
+        method: 'POST',
+        path: '/v1/acks',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token: unknown(), by: 'Dr A' }),
+      }),
+    );
+    expect(res.statusCode).toBe(403);
+    expect(JSON.parse(res.body!).errors[0]).toMatch(
+      /^acknowledge link not known: this server was restored from a backup of 2026-11-26 10:00 CET /,
+    );
+    expect(await status()).toBe('open');
+  });
+
+  it('says no more of it once every link sent before the restore has expired (ackLinkMinutes)', async () => {
+    now = T + DEFAULT_PAGING.ackLinkMinutes * 60_000 + 120_000;
+    const page = await restored(T + 60_000)(httpEvent({ method: 'GET', path: `/ack/${unknown()}` }));
+    expect(page.statusCode).toBe(403);
+    expect(inlineText(page.body!)).toContain('This acknowledge link is not valid');
+  });
+});
+
 describe("the ack function's security log", () => {
   it('is its log (WARN "security", with the claims) and counts forged links toward AckLinksRefused like audited refusals', async () => {
     const t = telemetry('ack-security-test');

@@ -16,7 +16,7 @@ import { validateMessage, validateQueuedMessage, type DeviceMessage } from '#dom
 import { readPage } from '#domain/paging.ts';
 import { reduce } from '#domain/reducer.ts';
 import { arrivalOf } from '#app/digest.ts';
-import { readQueued } from '#app/grade.ts';
+import { laterReleaseFields, readQueued } from '#app/grade.ts';
 import { timeline } from '#test/support/arbitraries.ts';
 import '#test/support/fast-check-seed.ts';
 import { enrol, msg } from '#test/support/messages.ts';
@@ -155,7 +155,10 @@ describe('a queued message from a later release (validateQueuedMessage)', () => 
 // The other records between our own functions already pass over what a later release adds: pinned, so that no reader
 // is made strict unawares (each as 2026-12-06's release reads today's, by hand, 2026-12-07).
 describe('records a later release adds to, read by this one', () => {
-  it('a queue body with an envelope field it does not know: the message and its provenance read', () => {
+  // And named, as a field of the message is (2026-12-07, a walk of docs/runbook.md, "Deploying an upgrade while
+  // messages flow": the grade log's warning is the operator's sign that an earlier grade function reads what a later
+  // ingest queued; a later ingest that added to the body alone gave none).
+  it('a queue body with an envelope field it does not know: the message and its provenance read, the field named', () => {
     const m = enrol('P');
     const body = JSON.stringify({
       message: m,
@@ -164,11 +167,13 @@ describe('records a later release adds to, read by this one', () => {
       sender: 'gw',
       trace: 1,
     });
-    expect(readQueued([body])).toEqual({
+    const q = readQueued([body]);
+    expect(q).toEqual({
       messages: [m],
       provenance: [{ sender: 'gw', receivedAt: Date.parse('2026-01-10T08:00:00Z') }],
-      ignored: [[]],
+      ignored: [['queueBody.trace']],
     });
+    expect(laterReleaseFields(q)).toEqual([{ index: 0, messageId: m.messageId, fields: ['queueBody.trace'] }]);
   });
 
   it('an outbox grade change with a field and an attribute it does not know: paged as a grade change', () => {

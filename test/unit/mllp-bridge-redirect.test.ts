@@ -620,6 +620,38 @@ describe('crs mllp-bridge, pinned by a mutation run', () => {
     }
   });
 
+  // docs/runbook.md, "Rotating a device's token", step 3: "check the gateway's log for 403s". The server's reason says
+  // which token to install (a rotated token's replacement, by id); until 2026-12-07 the bridge logged the status
+  // alone, and on AWS, where the ingest function logs no reason, nothing else told the operator.
+  it('logs why the server refused its token (the reason of an AR naming no message), one line, no token', async () => {
+    const reason =
+      'device token replaced at 2026-12-07T23:26:08.158Z by token cda171cc (crs token rotate): install the replacement on the device';
+    const server = await fakeServer((n) =>
+      n === 0
+        ? {
+            status: 403,
+            body: `${ack('AR', '', reason)}ERR||MSH^1|207^Application internal error^HL70357|E||||${reason}\r`,
+          }
+        : { status: 202, body: ack('AA', 'M-1', 'accepted 1 message(s)') },
+    );
+    try {
+      await withBridge(server.url, { ackWaitMs: 1 }, async (_b, monitor, logged) => {
+        await monitor.send(hl7('M-1'));
+        await until(
+          () => logged.some((l) => l.includes('stays in the spool')),
+          () => `the 403 logged (last: ${JSON.stringify(logged)})`,
+          10_000,
+        );
+        expect(logged.find((l) => l.includes('stays in the spool'))).toBe(
+          `mllp-bridge: the server answered 403 (${reason}); message 1 stays in the spool`,
+        );
+        expect(logged.join('\n')).not.toContain('tok-SECRET-123');
+      });
+    } finally {
+      await server.close();
+    }
+  });
+
   it('a spool it cannot write is answered AR 207 "send again", and nothing is forwarded', async () => {
     const server = await fakeServer(() => ({ status: 202, body: ack('AA', 'M-1') }));
     try {

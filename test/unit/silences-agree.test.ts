@@ -990,10 +990,12 @@ describe('silences on crs serve and on AWS', () => {
       // (the stack's output TeamsWithoutEndpoints, or the same variable).
       process.env.CRS_TEAMS_WITHOUT_ENDPOINTS = 'hematology';
       try {
-        expect(await run.aws.end(silenceId!, { op: 'end', channel: 'cli', target: 0, by: 'Bea' })).toEqual({
-          ok: true,
-          ended: 'now',
-        });
+        const ended = await crs(['end', silenceId!, '--by=Bea', '--backend', 'aws']);
+        expect(cliOutcome(ended)).toEqual({ ok: true, ended: 'now' });
+        // And the operator is told so (2026-12-07, a walk of the runbook: it said "what it held is paged now").
+        expect(ended.err).toBe(
+          `crs silence: ${silenceId} (patient P-1) ended by Bea; not paged, set aside (the escalate log names it at each tick): crs|P-1|n1|hematology (its team has no endpoint now: nobody would receive it)\n`,
+        );
       } finally {
         delete process.env.CRS_TEAMS_WITHOUT_ENDPOINTS;
       }

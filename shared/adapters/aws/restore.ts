@@ -28,6 +28,9 @@ type Item = Record<string, AttributeValue>;
 /** The state table's item that records the last restore: kind "restore", restoredAt and takenAt (epoch ms). */
 export const RESTORE_KEY = { [T.partitionKey]: { S: '#restore' }, [T.sortKey]: { S: 'restore' } } as const;
 
+/** The partition key of the restore record: the one key of the State table the ack function may read (infra). */
+export const RESTORE_PARTITION = RESTORE_KEY[T.partitionKey].S;
+
 /** The last restore the state table records (undefined: none), read consistently. */
 export async function readRestore(
   client: DynamoDBClient,

@@ -22,6 +22,7 @@ import { localTokenHostProblem, localTokenProblem, testClockHostProblem } from '
 import { loadInterfaceRoutes } from '#app/interfaces/http.ts';
 import type { SiteDrugCodes } from '#app/interfaces/terminology.ts';
 import type { AckKeys } from '#app/ack.ts';
+import { restoredFromOf } from '#app/ack-flow.ts';
 import type { Principal } from '#app/scope.ts';
 import type { MessageQueue } from '#ports';
 import { refusedAsReplaced, replacementOf, tokenExpired, tokenPrincipal } from '#app/auth.ts';
@@ -396,8 +397,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     pagingConfig: o.config.paging,
     timeZone: o.config.site.timeZone,
     // Links sent after the backup are not known: said to whoever opens one, while one sent before the restore lives.
-    restoredFrom: () =>
-      restore && now() < restore.restoredAt + o.config.paging.ackLinkMinutes * 60_000 ? restore.takenAt : undefined,
+    restoredFrom: () => restoredFromOf(restore, now(), o.config.paging.ackLinkMinutes),
     audit: paging.audit,
     sse,
     boardKey,

@@ -5,7 +5,7 @@
 // bridge delivers it when the link is back, after a restart too. Nothing ACKed to a monitor is lost.
 import type { AddressInfo, Server } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HL7_CONTENT_TYPE, buildAck, readAck, refusalAck, unreadableAck } from '#app/hl7v2/ack.ts';
+import { HL7_CONTENT_TYPE, ackReason, buildAck, readAck, refusalAck, unreadableAck } from '#app/hl7v2/ack.ts';
 import { MLLP_FRAME_MS, MLLP_IDLE_MS } from '#app/hl7v2/mllp.ts';
 import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
 import { capMllpConnections, serveMllpConnection } from '../mllp-connection.ts';
@@ -61,6 +61,22 @@ function lastWord(status: number, ack: string): Outcome | undefined {
   if (!read) return undefined;
   if (DEFINITIVE.has(status) || (status === 403 && read.controlId !== '')) return { status, ack };
   return undefined;
+}
+
+/** At most this much of the server's reason for refusing the token is logged (an ACK may be 1 MiB). */
+const REASON_CHARS = 300;
+
+/**
+ * Why the server refused the bridge's token (a 401 or 403 whose AR names no message), as ` (reason)` for the log
+ * line, else ''. It says what to do: the token a rotation made to install, by id (docs/runbook.md, "Rotating a
+ * device's token"); it names no patient and no value, and never the token. Until 2026-12-07 the log said the status
+ * alone, and on AWS nothing else told the operator (the ingest function logs no reason).
+ */
+function tokenRefusal(status: number, ack: string): string {
+  if ((status !== 401 && status !== 403) || readAck(ack)?.controlId !== '') return '';
+  const reason = ackReason(ack);
+  if (reason === undefined) return '';
+  return ` (${reason.length > REASON_CHARS ? `${reason.slice(0, REASON_CHARS)}...` : reason})`;
 }
 
 /**
@@ -134,7 +150,9 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
         return { status: res.status, ack, roomMs: roomRetryMs(res.headers.get('retry-after'), now()) };
       const outcome = lastWord(res.status, ack) ?? refusedOnTheWay(res.status, m, now());
       if (outcome) return outcome;
-      o.log(`mllp-bridge: the server answered ${res.status}; message ${m.seq} stays in the spool`);
+      o.log(
+        `mllp-bridge: the server answered ${res.status}${tokenRefusal(res.status, ack)}; message ${m.seq} stays in the spool`,
+      );
       return undefined;
     } catch (err) {
       // The cause's code says why (ECONNREFUSED, ENOTFOUND, a certificate refused); its message would name the host.
