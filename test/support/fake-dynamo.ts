@@ -121,8 +121,17 @@ export class FakeDynamo {
     this.reset();
   }
 
+  private made?: DynamoDBClient;
+
+  /**
+   * A client of the fake: an object of its own each call (a test may replace its `send`, as faultyClient does), on
+   * one real client made once. The fake answers DynamoDBClient's `send` whatever the instance; constructing a client
+   * (its configuration resolved from the environment, an HTTP handler) was about a seventh of a crash-anywhere file's
+   * CPU, made anew for every store of every crash point.
+   */
   client(): DynamoDBClient {
-    return new DynamoDBClient({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+    this.made ??= new DynamoDBClient({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+    return Object.create(this.made) as DynamoDBClient;
   }
 
   table(name: string): Map<string, Item> {

