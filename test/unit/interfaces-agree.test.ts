@@ -17,6 +17,10 @@ import { course, permutation } from '#test/support/arbitraries.ts';
 import { type Draw, KPA_TO_MMHG, kpaReading, variedItems } from '#test/support/interface-variants.ts';
 import { translateItem, type InterfaceItem } from '#test/support/interfaces.ts';
 
+/** Each property below is hundreds of courses computed in one go: about 9 s of CPU alone, over 30 s (the default)
+ * on a machine loaded at 10 to 14 (a fresh-clone CI beside three helpers' test runs failed so, 2026-12-07). */
+const PROPERTY_TIMEOUT_MS = 120_000;
+
 const NOW = Date.parse('2027-01-01T00:00:00Z');
 const SCHEMES = [DEFAULT_CONFIG, configFor('lee2014')];
 const SECTIONS = ['enrolment', 'vitals', 'oxygen', 'vasopressors', 'medications', 'neuro', 'organToxicity', 'labs'];
@@ -191,7 +195,9 @@ const asJson = (messages: DeviceMessage[]): Arrival[] =>
   messages.map((message) => ({ instant: message.observedAt, message }));
 
 describe('a course through HL7 v2 and FHIR grades as its JSON does', () => {
-  it('in observedAt order: the same grades after every instant and the same values, in both schemes', () => {
+  it('in observedAt order: the same grades after every instant and the same values, in both schemes', {
+    timeout: PROPERTY_TIMEOUT_MS,
+  }, () => {
     fc.assert(
       fc.property(course('IA', 20), fc.gen(), (ordered, g) => {
         const draw = drawFrom(g);
@@ -209,7 +215,9 @@ describe('a course through HL7 v2 and FHIR grades as its JSON does', () => {
     );
   });
 
-  it('in any arrival order of the interface messages: the same final grades and values as the JSON in observedAt order', () => {
+  it('in any arrival order of the interface messages: the same final grades and values as the JSON in observedAt order', {
+    timeout: PROPERTY_TIMEOUT_MS,
+  }, () => {
     fc.assert(
       fc.property(
         course('IB', 20),
@@ -251,7 +259,9 @@ describe('one measurement time written as HL7 v2, FHIR and JSON is one instant',
     ),
     endOfDay: fc.boolean(),
   });
-  it('reads the same instant from OBX-14, effectiveDateTime and observedAt, for any time, offset and decimals', () => {
+  it('reads the same instant from OBX-14, effectiveDateTime and observedAt, for any time, offset and decimals', {
+    timeout: PROPERTY_TIMEOUT_MS,
+  }, () => {
     fc.assert(
       fc.property(times, ({ wall, offset, fraction, endOfDay }) => {
         const d = new Date(endOfDay ? wall - (wall % 86_400_000) + 86_399_000 : wall - (wall % 1000));
