@@ -362,3 +362,37 @@ describe('docs/interfaces.md, Codes: the SNOMED CT oxygen devices and the RxNorm
     }
   });
 });
+
+describe('docs/interfaces.md, HL7 v2 times: decimals of a second to the millisecond, the rest dropped', () => {
+  const observedAt = (obx14: string) => {
+    const text = [
+      'MSH|^~\\&|GW|ICU4|CRS|HOSP|20260110080500+0000||ORU^R01^ORU_R01|M1|P|2.6',
+      'PID|||P-0042^^^^MR',
+      `OBX|1|NM|150344^MDC_TEMP^MDC||38.9|Cel^^UCUM|||||F|||${obx14}`,
+    ].join('\r');
+    const r = translatePcd01(text);
+    return r.ok ? [r.translated.map((t) => t.message.observedAt), r.problems.map((p) => p.text)] : r.problems;
+  };
+  it('reads .9995 as .999, never rounded up (the last half millisecond of a day stays in its day), as FHIR and JSON', () => {
+    expect(DOC).toContain('Decimals of a second are read to the millisecond, the rest dropped');
+    expect(observedAt('20260110075959.9995+0000')).toEqual([['2026-01-10T07:59:59.999Z'], []]);
+    expect(observedAt('20251231235959.9999+0000')).toEqual([['2025-12-31T23:59:59.999Z'], []]);
+    expect(observedAt('20260110080000.1235+0100')).toEqual([['2026-01-10T07:00:00.123Z'], []]);
+    // The same instants as FHIR reads them.
+    for (const [hl7, fhir] of [
+      ['20260110075959.9995+0000', '2026-01-10T07:59:59.9995Z'],
+      ['20260110080000.1235+0100', '2026-01-10T08:00:00.1235+01:00'],
+    ] as const) {
+      const resource = observation(
+        'o1',
+        { system: LOINC_SYSTEM, code: '8310-5' },
+        {
+          effectiveDateTime: fhir,
+          valueQuantity: { value: 38.9, system: UCUM, code: 'Cel' },
+        },
+      );
+      const f = translateResources([{ resource, at: 'Observation' }], { deviceId: 'ehr-1' });
+      expect(f.translated.map((t) => t.message.observedAt)).toEqual((observedAt(hl7) as string[][])[0]);
+    }
+  });
+});
