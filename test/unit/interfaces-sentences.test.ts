@@ -396,3 +396,34 @@ describe('docs/interfaces.md, HL7 v2 times: decimals of a second to the millisec
     }
   });
 });
+
+describe('docs/interfaces.md, HL7 v2 ids: one contract message per patient, device and time, each its own messageId', () => {
+  const T1 = '20260110080000+0000';
+  const ids = (...rows: string[]) => {
+    const r = translatePcd01(
+      ['MSH|^~\\&|GW|ICU4|CRS|HOSP|20260110080500+0000||ORU^R01^ORU_R01|M1|P|2.6', ...rows].join('\r'),
+    );
+    if (!r.ok) throw new Error(JSON.stringify(r.problems));
+    expect(r.problems).toEqual([]);
+    return r.translated.map((t) => t.message.messageId);
+  };
+  const hr = (value: number, time = T1, device = '') =>
+    `OBX|1|NM|8867-4^^LN||${value}|/min^^UCUM|||||F|||${time}||||${device}`;
+  it('adds /p=, /d= and /t= only when the message holds several patients, devices or times', () => {
+    expect(DOC).toContain('plus `/t=<time>` when the message holds several times');
+    expect(ids('PID|||P-1^^^^MR', hr(80))).toEqual(['hl7v2:ICU4/M1']);
+    // Two patients of one time and device: two messages, never one id (a duplicate, the second patient lost).
+    expect(ids('PID|||P-1^^^^MR', hr(80), 'PID|||P-2^^^^MR', hr(90))).toEqual([
+      'hl7v2:ICU4/M1/p=P-1',
+      'hl7v2:ICU4/M1/p=P-2',
+    ]);
+    expect(ids('PID|||P-1^^^^MR', hr(80, T1, 'mon-a'), hr(81, T1, 'mon-b'))).toEqual([
+      'hl7v2:ICU4/M1/d=mon-a',
+      'hl7v2:ICU4/M1/d=mon-b',
+    ]);
+    expect(ids('PID|||P-1^^^^MR', hr(80), hr(82, '20260110080100+0000'))).toEqual([
+      'hl7v2:ICU4/M1/t=20260110T080000Z',
+      'hl7v2:ICU4/M1/t=20260110T080100Z',
+    ]);
+  });
+});
