@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { translateResources } from '#app/fhir/translate.ts';
 import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
+import { parseZone } from '#app/interfaces/zone.ts';
 import { CRS_CODES, LOINC_SYSTEM, MDC_SYSTEM, RXNORM, SNOMED, UCUM } from '#app/interfaces/terminology.ts';
 
 const DOC = readFileSync(new URL('../../docs/interfaces.md', import.meta.url), 'utf8');
@@ -425,5 +426,36 @@ describe('docs/interfaces.md, HL7 v2 ids: one contract message per patient, devi
       'hl7v2:ICU4/M1/t=20260110T080000Z',
       'hl7v2:ICU4/M1/t=20260110T080100Z',
     ]);
+  });
+});
+
+describe('docs/interfaces.md, HL7 v2 MSH-11 and the site zone', () => {
+  const oru = (processing: string, obx14 = '20260110080000+0000') =>
+    [
+      `MSH|^~\\&|GW|ICU4|CRS|HOSP|20260110080500+0000||ORU^R01^ORU_R01|M1|${processing}|2.6`,
+      'PID|||P-0042^^^^MR',
+      `OBX|1|NM|8867-4^^LN||80|/min^^UCUM|||||F|||${obx14}`,
+    ].join('\r');
+  it('takes MSH-11 P or empty, and refuses training and debug (AR 202)', () => {
+    expect(DOC).toContain('`P` (or empty) only: training and debug messages are refused (`AR`, 202)');
+    for (const p of ['P', '', 'P^T']) expect(translatePcd01(oru(p)).ok, p).toBe(true);
+    for (const p of ['T', 'D'])
+      expect(translatePcd01(oru(p)), p).toMatchObject({ ok: false, problems: [{ code: 202 }] });
+  });
+  it('reads a time without an offset in the site zone: Z and UTC are UTC, +HH:MM, +HHMM and -HH:MM fixed offsets', () => {
+    expect(DOC).toContain('`Z` and `UTC` are UTC');
+    const at = (zone: string) => {
+      const r = translatePcd01(oru('P', '202601100800'), { zone: parseZone(zone)! });
+      return r.ok ? r.translated.map((t) => t.message.observedAt) : r.problems;
+    };
+    for (const [zone, instant] of [
+      ['Z', '2026-01-10T08:00:00Z'],
+      ['UTC', '2026-01-10T08:00:00Z'],
+      ['+01:00', '2026-01-10T07:00:00Z'],
+      ['+0530', '2026-01-10T02:30:00Z'],
+      ['-05:00', '2026-01-10T13:00:00Z'],
+      ['Europe/Paris', '2026-01-10T07:00:00Z'],
+    ] as const)
+      expect(at(zone), zone).toEqual([instant]);
   });
 });
