@@ -4,7 +4,14 @@ import type { GradingConfig } from '#domain/config.ts';
 import { validateQueuedMessage, type DeviceMessage } from '#domain/contract.ts';
 import type { Notification } from '#domain/page.ts';
 import { reduce, type Step } from '#domain/reducer.ts';
-import { SeenBefore, VersionConflict, type AuditEvent, type SeenMessage, type StateStore } from '#ports';
+import {
+  SeenBefore,
+  VersionConflict,
+  type AuditEvent,
+  type QueuedMessage,
+  type SeenMessage,
+  type StateStore,
+} from '#ports';
 import { arrivalOf, messageDigest } from './digest.ts';
 
 export interface GroupResult {
@@ -18,8 +25,13 @@ export interface GroupResult {
 
 const MAX_CONFLICT_RETRIES = 5;
 
-/** The fields of a queue body this release writes and reads (QueuedMessage). */
-const QUEUE_BODY_FIELDS: ReadonlySet<string> = new Set(['message', 'digest', 'receivedAt', 'sender']);
+/** The fields of a queue body this release writes and reads: every key of QueuedMessage, checked by the compiler. */
+const QUEUE_BODY_FIELDS: ReadonlySet<string> = new Set(
+  Object.keys({ message: true, digest: true, receivedAt: true, sender: true } satisfies Record<
+    keyof QueuedMessage,
+    true
+  >),
+);
 
 /**
  * Parses a queue body back into a message, and the fields of a later release's ingest it was read without
