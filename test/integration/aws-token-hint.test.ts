@@ -65,3 +65,33 @@ describe('the device token hint of crs serve --backend aws', () => {
     expect([refused.status, await refused.json()]).toEqual([403, { error: TOKEN_UNKNOWN('aws') }]);
   }, 180_000);
 });
+
+describe('CRS_INGEST_TOKEN on crs serve --backend aws (docs/security.md: taken on a loopback listener only)', () => {
+  // 2026-12-08: the run stores the token (hashed, every right) in its tokens table, which outlives the run; a later run
+  // of the same prefix on a network address, without CRS_INGEST_TOKEN, took it from anyone who had it.
+  const reused = runPrefix('local');
+  afterAll(async () => {
+    await teardown(emulator.endpoint, reused);
+  });
+
+  it('is not taken by a later run of the same tables that listens on a network address', async () => {
+    if (server) await stop(server);
+    const reading = (minute: number) => msg('P-LOCAL', minute, { vitals: { heartRate: 80 } });
+    server = await spawnAwsServe(emulator.endpoint, reused);
+    expect((await post(server.url, reading(0))).status).toBe(202);
+    await stop(server);
+    server = await spawnAwsServe(emulator.endpoint, reused, ['--host', '0.0.0.0'], { CRS_INGEST_TOKEN: '' });
+    const refused = await post(server.url, reading(1));
+    expect([refused.status, await refused.json()]).toEqual([403, { error: TOKEN_UNKNOWN('aws') }]);
+    await stop(server);
+    server = undefined;
+    // Set again on loopback, it is taken again; until the run is given another.
+    server = await spawnAwsServe(emulator.endpoint, reused);
+    expect((await post(server.url, reading(2))).status).toBe(202);
+    await stop(server);
+    const other = 'another-local-token-of-32-characters!';
+    server = await spawnAwsServe(emulator.endpoint, reused, [], { CRS_INGEST_TOKEN: other });
+    expect((await post(server.url, reading(3))).status).toBe(403);
+    expect((await post(server.url, reading(4), other)).status).toBe(202);
+  }, 400_000);
+});

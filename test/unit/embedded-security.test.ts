@@ -1030,6 +1030,28 @@ describe("pinned by a mutation run: the board's CSRF guard on every write", () =
     expect(listed.silences.map((x) => [x.silenceId, x.scope.team])).toEqual([[silenceId, 'icu']]);
   });
 
+  // docs/security.md sentence by sentence (2026-12-08): the guard of POST /api/dead-letters/redrive dropped failed no test.
+  it('refuses a cookie-carried dead-letter redrive from another site or with no Origin (403)', async () => {
+    server = await start();
+    const s = server;
+    const redrive = (origin: string | undefined) =>
+      fetch(`${s.url}/api/dead-letters/redrive`, {
+        method: 'POST',
+        headers: {
+          cookie: `${boardCookieName(keyOf(s))}=${keyOf(s)}`,
+          'content-type': 'application/json',
+          ...(origin ? { origin } : {}),
+        },
+        body: '{}',
+      });
+    for (const origin of ['http://evil.example', undefined]) {
+      const r = await redrive(origin);
+      expect([r.status, await r.json()], String(origin)).toEqual([403, { error: 'cross-origin request refused' }]);
+    }
+    const own = await redrive(new URL(s.url).origin);
+    expect([own.status, await own.json()]).toEqual([200, { redriven: 0 }]);
+  });
+
   it('takes a cookie-carried write whose Origin is the --public-url the board is reached at (behind a proxy)', async () => {
     server = await start({ publicUrl: 'https://crs.example.org/' });
     const s = server;

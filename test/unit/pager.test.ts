@@ -437,6 +437,23 @@ describe('the pager', () => {
     },
   );
 
+  // docs/security.md, the security log: what a refused link claimed is "each clipped to 200 characters" (a clip of
+  // 2,000 failed no test, 2026-12-08): a forger writes what it likes in a link, and the log is not its to fill.
+  it('clips what a forged link claims (its page, its role) and the name typed to 200 characters in the security log', async () => {
+    const { pager, security } = setup();
+    await pager.onNotification(grade3, T);
+    const long = (c: string) => c.repeat(1000);
+    const forged = signAck(randomBytes(32), { pageId: long('p'), role: long('r'), expiresAt: min(60) });
+    await pager.acknowledgeLink(forged, long('n'), min(1), '203.0.113.9');
+    const clipped = (c: string) => `${c.repeat(200)}…`;
+    expect(security).toEqual([
+      expect.objectContaining({
+        claimed: expect.objectContaining({ pageId: clipped('p'), role: clipped('r'), by: clipped('n') }),
+      }),
+    ]);
+    expect(JSON.stringify(security)).not.toContain(forged);
+  });
+
   it('a silence holds a low grade until it ends; ending it early releases the page', async () => {
     const { phone, pager } = setup();
     await pager.silence(

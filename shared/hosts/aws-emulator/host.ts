@@ -4,7 +4,7 @@
 // timers' SQS event source and the schedule to escalate; then prints the pages that reach the team queues. One
 // host per process: the handler modules read this process's environment.
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
-import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -15,7 +15,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hashToken, isLoopbackHost } from '#app/auth.ts';
 import { DynamoTokenStore } from '#adapters/aws/dynamo-token-store.ts';
 import { ENV } from '#adapters/aws/env.ts';
-import { STATE_TABLE } from '#adapters/aws/table-layout.ts';
+import { STATE_TABLE, TOKENS_TABLE } from '#adapters/aws/table-layout.ts';
 import { startHttpFront, type HttpFront, type RouteTarget } from './http-front.ts';
 import { invoke, loadHandlers, type Handlers, type ScheduledEvent } from './lambda.ts';
 import { PagePrinter } from './page-printer.ts';
@@ -182,6 +182,36 @@ async function acceptLocalToken(
   });
 }
 
+/** A token acceptLocalToken stored: the device `local`, its id made of its hash. */
+const isLocalToken = (t: { tokenId: string; deviceId: string; hash: string }) =>
+  t.deviceId === 'local' && t.tokenId === `local-${t.hash.slice(0, 12)}`;
+
+/**
+ * The tables outlive a run: an earlier run's CRS_INGEST_TOKEN (every right) is deleted from the tokens table by a
+ * run that is not given it (unset, or another value: `keep`, the hash of this run's), so that it is taken only while
+ * a run sets it, on a loopback listener (or with --ingest-token-any-host). Until 2026-12-08 a later run of the same
+ * prefix on a network address, without it, took it. A revoked one is kept revoked (set again, it is refused, as
+ * acceptLocalToken says).
+ */
+async function forgetLocalToken(
+  clients: AwsClients,
+  tokensTable: string,
+  keep: string | undefined,
+  log: (line: string) => void,
+): Promise<void> {
+  const stale = (await new DynamoTokenStore(clients.dynamodb, tokensTable).list()).filter(
+    (t) => isLocalToken(t) && t.hash !== keep && t.revokedAt === undefined,
+  );
+  for (const t of stale)
+    await clients.dynamodb.send(
+      new DeleteItemCommand({ TableName: tokensTable, Key: { [TOKENS_TABLE.partitionKey]: { S: t.hash } } }),
+    );
+  if (stale.length > 0)
+    log(
+      "crs serve: an earlier run's CRS_INGEST_TOKEN deleted from this run's tokens table (taken only while CRS_INGEST_TOKEN is set to it)",
+    );
+}
+
 /** Real time, plus what a test moved it forward by (never back: the stores' conditional writes assume it). */
 class HostClock {
   private offsetMs = 0;
@@ -217,8 +247,9 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
       ...(o.visibilityTimeoutSeconds !== undefined ? { visibilityTimeoutSeconds: o.visibilityTimeoutSeconds } : {}),
       hostVariables: { [ENV.ackBaseUrl]: `${front.url}/ack/` },
     });
-    if (o.localToken)
-      await acceptLocalToken(clients, p.functions.ingest.environment[ENV.tokensTable]!, o.localToken, o.log);
+    const tokensTable = p.functions.ingest.environment[ENV.tokensTable]!;
+    await forgetLocalToken(clients, tokensTable, o.localToken ? hashToken(o.localToken) : undefined, o.log);
+    if (o.localToken) await acceptLocalToken(clients, tokensTable, o.localToken, o.log);
     handlers = await loadHandlers(p.functions, clock.now);
   } catch (err) {
     await front.close();
