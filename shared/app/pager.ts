@@ -240,7 +240,8 @@ export class Pager {
       alert.patientId,
       teams.map((t) => pageId(alert.alertId, t)),
       now,
-      (patientPages, silences) => pagesForAlert(alert, patientPages, silences, now, this.deps.config),
+      (patientPages, silences) =>
+        pagesForAlert(alert, patientPages, silences, now, this.deps.config, (t) => this.cannotPage(t) === undefined),
     );
   }
 

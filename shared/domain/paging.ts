@@ -624,7 +624,8 @@ export function alertTeamsFor(subject: AlertInput['subject'], config: PagingConf
 
 /**
  * Opens alert pages (stale feed, low SpO2) or their all-clear, closing the open ones it answers. `pages`: the patient's
- * pages (any status), as for pagesForNotification.
+ * pages (any status), as for pagesForNotification. `reachable`: whether the backend can deliver to a team now (AWS:
+ * none of a team the deployed paging config gives no endpoint, Pager's `unreachable`); every team by default.
  */
 export function pagesForAlert(
   alert: AlertInput,
@@ -632,6 +633,7 @@ export function pagesForAlert(
   silences: Silence[],
   now: number,
   config: PagingConfig,
+  reachable: (team: PageTeam) => boolean = () => true,
 ): Transition {
   const { older, outdated } = standing(alert.alertId, alert.patientId, alert.subject, pages);
   const resolved = alert.cleared
@@ -644,8 +646,11 @@ export function pagesForAlert(
   const configured = alertTeamsFor(alert.subject, config);
   // A team the config no longer has a ladder for (a version that knew it was rolled back) has nobody to page: its
   // page is resolved, and no all-clear goes to it (until 2026-12-05 the all-clear threw, and every alert after it in
-  // the sweep waited).
-  const teams = [...new Set([...configured, ...resolved.map((p) => p.team).filter((t) => hasPolicy(t, config))])];
+  // the sweep waited). Nor to a team the backend cannot reach now, no longer among alertTeams (AWS: its endpoints
+  // removed with it): until 2026-12-08 its all-clear was kept unsent and named by every tick (EscalateErrors, every
+  // minute) until the team had an endpoint again, and was sent then, however late.
+  const closedTeams = resolved.map((p) => p.team).filter((t) => hasPolicy(t, config) && reachable(t));
+  const teams = [...new Set([...configured, ...closedTeams])];
   const kind = alert.cleared ? 'alert-cleared' : 'alert';
   const opened = teams.map((team) =>
     newPage(
