@@ -832,6 +832,27 @@ describe('page conservation with refusing and down receivers, embedded and AWS a
       }
     });
 
+    it('exits 1 when the one send it leaves parked is of a team without a ladder now (nothing else failing)', async () => {
+      const receiver = new Receiver((id) => (id.includes('|P-1|') ? 3 : 0));
+      const b = await awsBackend(receiver, { now: Date.now() });
+      try {
+        await b.grade(msg('P-1', 1, CRS_MESSAGE[2]!, 'P-1-rollback-alone'));
+        const parked = (await b.list()).map((p) => p.pageId);
+        expect(parked.length).toBeGreaterThan(0);
+        const p1 = parked[0]!;
+        const item = ddb.items('pages').find((i) => i.sk?.S === `page#${p1}`)!;
+        item.page = { S: JSON.stringify({ ...(JSON.parse(item.page!.S!) as object), team: 'cardiology' }) };
+        receiver.healthy = true;
+        // conservation.md: such a send "is left parked, named with why, the others are retried, and the command
+        // exits 1"; the case above held the exit only through its unreadable item (2026-12-08 audit).
+        const r = await cli(['retry', `${p1}#0#0`, '--backend', 'aws']);
+        expect(r.code, r.err).toBe(1);
+        expect((await b.list()).map((p) => p.pageId)).toContain(p1);
+      } finally {
+        await b.close();
+      }
+    });
+
     it('leaves parked a send of a team the stack says has no endpoint now (CRS_TEAMS_WITHOUT_ENDPOINTS, or the output TeamsWithoutEndpoints), saying what to do; exit 1', async () => {
       const receiver = new Receiver((id) => (id.includes('|P-1|') ? 3 : 0));
       const b = await awsBackend(receiver, { now: Date.now() });
