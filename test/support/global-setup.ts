@@ -40,5 +40,8 @@ export default function setup(): () => void {
   // what a disk would: the kernel's page cache outlives the process either way; only a power loss would differ.
   const runDir = mkdtempSync(join(process.env.TMPDIR ? tmpdir() : memoryOr(tmpdir()), RUN_DIR_PREFIX));
   process.env.TMPDIR = runDir;
+  // For what the run's files share through its directory while it lasts (test/support/moto.ts: one moto loaded once).
+  process.env.CRS_TEST_RUN_DIR = runDir;
+  process.env.CRS_TEST_RUN_PID = String(process.pid);
   return () => rmSync(runDir, { recursive: true, force: true });
 }

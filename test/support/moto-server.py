@@ -28,7 +28,11 @@ import copy
 import importlib.metadata
 import io
 import logging
+import os
+import select
 import selectors
+import signal
+import socket
 import sys
 import threading
 import time
@@ -327,5 +331,90 @@ def bind_and_say(self, *args, **kwargs):
 
 werkzeug_serving.BaseWSGIServer.__init__ = bind_and_say
 
+# 7. A moto per test file, forked from one already loaded (`--zygote SOCKET WATCH_PID`, test/support/moto.ts): a
+#    moto's imports and the first request of each service the tests use (botocore's service models, moto's Flask
+#    apps) are about 1.5 s of CPU, paid once a run instead of once a file. Each connection to SOCKET gets a child of
+#    its own: its standard error is the connection (the child's port and pid first, then whatever it logs), and it
+#    ends when the connection does (the test file stopped it, or its worker died). The zygote ends when SOCKET is
+#    removed (the run's directory, at the run's end) or WATCH_PID (the vitest run) has exited.
+WARM_REQUESTS = (  # host, X-Amz-Target (JSON protocol) or None (query protocol), body
+    ("dynamodb", "DynamoDB_20120810.ListTables", "{}"),
+    ("streams.dynamodb", "DynamoDBStreams_20120810.ListStreams", "{}"),
+    ("sqs", "AmazonSQS.ListQueues", "{}"),
+    ("secretsmanager", "secretsmanager.ListSecrets", "{}"),
+    ("sns", None, "Action=ListTopics&Version=2010-03-31"),
+    ("monitoring", None, "Action=ListMetrics&Version=2010-08-01"),
+)
+
+
+def warmed_app():
+    from moto.moto_server.threaded_moto_server import DomainDispatcherApplication, create_backend_app
+    from werkzeug.test import Client
+
+    app = DomainDispatcherApplication(create_backend_app)
+    app.debug = True
+    client = Client(app)
+    for host, target, body in WARM_REQUESTS:
+        json = target is not None
+        response = client.post(
+            "/",
+            base_url=f"http://{host}.us-east-1.amazonaws.com",
+            data=body,
+            headers={"X-Amz-Target": target} if json else {},
+            content_type="application/x-amz-json-1.0" if json else "application/x-www-form-urlencoded",
+        )
+        if response.status_code != 200:
+            sys.exit(f"moto-server.py: warming {host} answered {response.status_code}: {response.get_data()[:300]}")
+    return app
+
+
+def serve_child(conn, app):
+    os.dup2(conn.fileno(), 2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    print(f"moto-server.py: pid {os.getpid()}", file=sys.stderr, flush=True)
+
+    def end_with_connection():
+        while conn.recv(4096):
+            pass
+        os._exit(0)
+
+    threading.Thread(target=end_with_connection, daemon=True).start()
+    os.environ["MOTO_PORT"] = "0"
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    signal.signal(signal.SIGINT, lambda *_: os._exit(0))
+    werkzeug_serving.run_simple("127.0.0.1", 0, app, threaded=True)
+    os._exit(0)
+
+
+def zygote(socket_path, watch_pid):
+    app = warmed_app()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children reaped by the kernel
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(f"{socket_path}.{os.getpid()}")
+    listener.listen(64)
+    os.rename(f"{socket_path}.{os.getpid()}", socket_path)  # there once it accepts
+    print("moto-server.py: zygote ready", file=sys.stderr, flush=True)
+    while True:
+        ready, _, _ = select.select([listener], [], [], 1.0)
+        if not ready:
+            if not os.path.exists(socket_path):
+                return
+            try:
+                os.kill(watch_pid, 0)
+            except ProcessLookupError:
+                return
+            continue
+        conn, _ = listener.accept()
+        if os.fork() == 0:
+            listener.close()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            serve_child(conn, app)
+        conn.close()
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    if sys.argv[1:2] == ["--zygote"]:
+        zygote(sys.argv[2], int(sys.argv[3]))
+    else:
+        main(sys.argv[1:])

@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-dynamodb-streams';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { StreamSourceSpec } from '#hosts/aws-emulator/provision.ts';
 import { StreamEventSource } from '#hosts/aws-emulator/stream-source.ts';
 import { until } from '#test/support/until.ts';
@@ -518,5 +518,66 @@ describe('the stream event source, as the mapping runs it, pinned by a mutation 
     source.start();
     await until(() => source.stats.delivered === 1, 'a delivered');
     expect(seen).toEqual([false]);
+  });
+});
+
+describe('the stream event source, idle (2026-12-08: three emulator requests a read, 60 a second at 50 ms)', () => {
+  /** One shard that answers at once (no timer between requests), with the GetRecords counted. */
+  function idleStream() {
+    const waiting: StreamRecord[] = [];
+    const stream = { waiting, reads: 0, seq: START };
+    const client = {
+      send: async (command: unknown) => {
+        if (command instanceof DescribeStreamCommand)
+          return { StreamDescription: { Shards: [{ ShardId: 'shard-1', SequenceNumberRange: {} }] } };
+        if (command instanceof GetShardIteratorCommand) return { ShardIterator: 'it' };
+        if (command instanceof GetRecordsCommand) {
+          stream.reads++;
+          return { Records: waiting.splice(0), NextShardIterator: 'it' };
+        }
+        throw new Error(`unexpected command ${(command as object).constructor.name}`);
+      },
+    } as unknown as DynamoDBStreamsClient;
+    return { stream, client };
+  }
+
+  it('reads an idle shard less and less often, at most a second apart, and at once when nudged', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const { stream, client } = idleStream();
+      const delivered: string[] = [];
+      source = new StreamEventSource({
+        streams: client,
+        sqs: {} as SQSClient,
+        spec,
+        region: 'us-east-1',
+        functionArn: 'arn:aws:lambda:us-east-1:000000000000:function:notify',
+        invoke: async (event) => {
+          delivered.push(...keysOf(event));
+        },
+        log: () => undefined,
+        pollIntervalMs: 50,
+        idlePollMaxMs: 1000,
+      });
+      source.start();
+      await vi.advanceTimersByTimeAsync(60_000);
+      // Waits of 50, 100, 200, 400 and 800 ms, then of a second: 63 in the minute, each followed by a read (on an
+      // iterator taken anew). At 50 ms throughout, 1,200 reads; doubling without a ceiling, 11.
+      expect(stream.reads).toBeGreaterThanOrEqual(60);
+      expect(stream.reads).toBeLessThanOrEqual(66);
+
+      // A second into a wait of a second (the fake clock stands still now): a record written and the source
+      // nudged is read and delivered without the wait ending.
+      stream.waiting.push({
+        eventID: 'e1',
+        eventName: 'INSERT',
+        dynamodb: { SequenceNumber: String(stream.seq), NewImage: { pk: { S: 'nudged' } } },
+      });
+      source.nudge();
+      await until(() => delivered.length > 0, 'the nudged read', 5000);
+      expect(delivered).toEqual(['nudged']);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -260,8 +260,11 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
   const name = (role: FunctionRole) => localFunctionName(o.prefix, role);
   // On an emulator, each invocation is counted in AWS/Lambda as Lambda would (the alarms and crs doctor read it).
   const platform = o.endpoint ? new PlatformMetrics(clients.cloudwatch, o.log) : undefined;
+  /** Tells the notifier's stream source that the state table may have a new record (set once it exists). */
+  let stateWritten = () => {};
   const call = <E, R>(role: FunctionRole, handler: (e: E) => Promise<R>, event: E) => {
-    const running = invoke(p.functions[role], name(role), o.region, handler, event);
+    const invoked = invoke(p.functions[role], name(role), o.region, handler, event);
+    const running = role === 'notify' ? invoked : invoked.finally(() => stateWritten());
     if (!platform) return running;
     return running.then(
       (r) => {
@@ -318,6 +321,9 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
     },
     log: o.log,
     pollIntervalMs: o.streamPollMs ?? 50,
+    // Idle, a read a second at most (three requests to the emulator each, 60 a second at 50 ms): the functions
+    // that write the state table run here and nudge it at once; a write from outside (a test, a restore) waits that.
+    idlePollMaxMs: 1000,
     ...(o.notifyAfter ? { after: o.notifyAfter } : {}),
     ...(o.crashBeforePublish
       ? {
@@ -330,6 +336,7 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
         }
       : {}),
   });
+  stateWritten = () => notify.nudge();
   const escalate = new SqsEventSource({
     sqs: clients.sqs,
     spec: p.escalateSource,
@@ -460,6 +467,8 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
   local = (req: IncomingMessage, res: ServerResponse): boolean => {
     const url = new URL(req.url ?? '/', 'http://local');
     if (req.method === 'GET' && url.pathname === '/local/health') {
+      // A reader of the health waits for the stream's end to be read after what it did (settle()).
+      notify.nudge();
       answer(res, health());
       return true;
     }

@@ -40,6 +40,11 @@ export interface StreamSourceOptions {
   log: (line: string) => void;
   /** How often an idle shard is read (Lambda reads 4 times a second). */
   pollIntervalMs: number;
+  /**
+   * With it, an idle shard is read less often the longer it stays idle, up to this, until a record comes or
+   * `nudge()` says one may have (the host nudges after every invocation that can write the table).
+   */
+  idlePollMaxMs?: number;
   /** Called with each batch just before the invocation (the crash test's hook). */
   beforeInvoke?: (records: DynamoDBRecord[]) => void;
   /**
@@ -95,7 +100,27 @@ export class StreamEventSource {
     staleReads: 0,
   };
 
+  /** The shards waiting to read again: `nudge()` wakes them. */
+  private readonly waiting = new Set<() => void>();
+
   constructor(private readonly o: StreamSourceOptions) {}
+
+  /** A record may have been written: every idle shard is read again now, and at the base interval from then on. */
+  nudge(): void {
+    for (const wake of this.waiting) wake();
+  }
+
+  /** Waits `ms`, or less if nudged (true) or stopped. */
+  private async idle(ms: number): Promise<boolean> {
+    let wake!: () => void;
+    const nudged = new Promise<boolean>((resolve) => (wake = () => resolve(true)));
+    this.waiting.add(wake);
+    try {
+      return await Promise.race([sleep(ms).then(() => false), nudged, this.stopped.then(() => false)]);
+    } finally {
+      this.waiting.delete(wake);
+    }
+  }
 
   start(): void {
     this.loop = this.run();
@@ -192,6 +217,8 @@ export class StreamEventSource {
     /** ... and it was on a handed-on iterator, so it proved nothing. */
     let unconfirmed = false;
     const buffer: DynamoDBRecord[] = [];
+    /** The wait before the next read of an idle shard: doubled after each such wait, up to idlePollMaxMs. */
+    let idleMs = this.o.pollIntervalMs;
     while (!this.stopping) {
       if (buffer.length === 0) {
         let records: StreamRecord[];
@@ -224,9 +251,13 @@ export class StreamEventSource {
         this.stats.pending = buffer.length;
         this.stats.caughtUp = records.length === 0;
         if (records.length === 0) this.stats.emptyReads++;
+        if (records.length > 0) idleMs = this.o.pollIntervalMs;
         if (buffer.length === 0) {
           if (this.stopping) return;
-          await Promise.race([sleep(this.o.pollIntervalMs), this.stopped]);
+          const nudged = await this.idle(idleMs);
+          idleMs = nudged
+            ? this.o.pollIntervalMs
+            : Math.min(Math.max(this.o.idlePollMaxMs ?? 0, this.o.pollIntervalMs), idleMs * 2);
           continue;
         }
       }
